@@ -1,0 +1,51 @@
+/**
+ * Contracts between the edge agent core (hub client, store, status reporter) and the pod manager
+ * (src/edge/podmanager, owned by the runtime engineer). Keep these shapes stable: both sides code
+ * against them, and the hollow-node simulator plugs a fake runtime in behind the same interfaces.
+ */
+import type { CoreV1Event, V1PodStatus } from '@kubernetes/client-node';
+import type { Store } from '../storage/types.js';
+import type { Logger } from '../common/logger.js';
+
+/**
+ * Where the pod manager reports pod status. Implemented by the status reporter: calls are cheap and
+ * synchronous; the latest status per pod wins (coalesced), is persisted while the cloud is
+ * unreachable and flushed on reconnect. `uid` guards against reporting a recreated pod's status.
+ */
+export interface PodStatusSink {
+  setPodStatus(namespace: string, name: string, uid: string, status: V1PodStatus): void;
+}
+
+/**
+ * Where the pod manager records Kubernetes Events (like the kubelet's recorder). Repeated events
+ * with the same involved object + reason + message are aggregated (count/lastTimestamp bumped).
+ * metadata.name/namespace may be omitted: the reporter fills them in.
+ */
+export interface EventSink {
+  recordEvent(event: CoreV1Event): void;
+}
+
+/** What the agent hands to a pod manager when it starts one. */
+export interface PodManagerContext {
+  nodeName: string;
+  /** The agent's data dir; the pod manager owns `<dataDir>/pods/` (volumes, logs). */
+  dataDir: string;
+  /** The local store: desired objects from the cloud under /registry/<resource>/... keys (see README). */
+  store: Store;
+  podStatus: PodStatusSink;
+  events: EventSink;
+  log: Logger;
+}
+
+/** A running pod manager; the agent stops it on shutdown. */
+export interface PodManagerHandle {
+  stop(): Promise<void>;
+}
+
+/** Factory the agent calls (injectable so the simulator / tests can run without containerd). */
+export type PodManagerFactory = (ctx: PodManagerContext) => Promise<PodManagerHandle>;
+
+/** Local store key for an object the cloud sent (see src/edge/README.md for the layout). */
+export function registryKey(resource: string, namespace: string | undefined, name: string): string {
+  return namespace ? `/registry/${resource}/${namespace}/${name}` : `/registry/${resource}/${name}`;
+}
