@@ -1,0 +1,142 @@
+/**
+ * The cloud↔edge wire protocol (version 1): one WebSocket per edge node, JSON text frames,
+ * permessage-deflate for frames ≥ 1 KiB (see README for why JSON + deflate).
+ *
+ * Down (hub → edge): desired objects as upsert/delete, each carrying the hub's sequence number;
+ * the edge persists, then acks the highest seq it has durably applied. Up (edge → hub): status
+ * items (node, lease, pod status, event), each acked by id once written to the Kubernetes API.
+ */
+
+export const PROTOCOL_VERSIONS = [1] as const;
+export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
+/** WebSocket subprotocol name offered by the edge and selected by the hub. */
+export const SUBPROTOCOL = 'kedge.v1';
+
+/** Where the edge is in the hub's change stream: `epoch` names a hub incarnation, `seq` a change in it. */
+export interface SyncCursor {
+  epoch: string;
+  seq: number;
+}
+
+/** What the edge holds for one key, for a diff resync (compacted or unknown cursor). */
+export interface InventoryItem {
+  key: string;
+  uid: string;
+  rv: string;
+}
+
+// ---- edge → hub ----
+export interface HelloMessage {
+  type: 'hello';
+  versions: number[];
+  node: string;
+  cursor?: SyncCursor;
+  agent?: string;
+}
+export interface InventoryMessage {
+  type: 'inventory';
+  items: InventoryItem[];
+  /** Last chunk. */
+  done: boolean;
+}
+export interface AckMessage {
+  type: 'ack';
+  seq: number;
+}
+export type StatusKind = 'node' | 'lease' | 'pod' | 'event';
+export interface StatusMessage {
+  type: 'status';
+  id: number;
+  kind: StatusKind;
+  /** node: V1Node; lease: {renewTime, durationSeconds}; pod: {namespace,name,uid,status}; event: CoreV1Event. */
+  body: Record<string, unknown>;
+}
+/** Read one object through the hub (node-authorized), e.g. a secret the edge lost. */
+export interface GetMessage {
+  type: 'get';
+  id: number;
+  key: string;
+}
+
+// ---- hub → edge ----
+export interface WelcomeMessage {
+  type: 'welcome';
+  version: number;
+  epoch: string;
+  /** true: changes after the edge's cursor follow; false: the hub asks for the edge's inventory first. */
+  resume: boolean;
+}
+export interface UpsertMessage {
+  type: 'upsert';
+  seq: number;
+  key: string;
+  object: Record<string, unknown>;
+}
+export interface DeleteMessage {
+  type: 'delete';
+  seq: number;
+  key: string;
+}
+/** End of a catch-up (resume or diff): the edge may persist `{epoch, seq}` as its cursor. */
+export interface SyncedMessage {
+  type: 'synced';
+  seq: number;
+}
+export interface StatusAckMessage {
+  type: 'status-ack';
+  id: number;
+  ok: boolean;
+  /** Why a status item was refused or dropped (the edge does not retry a refused item). */
+  reason?: string;
+  /** true: transient failure, retry later. */
+  retry?: boolean;
+}
+export interface GetResultMessage {
+  type: 'get-result';
+  id: number;
+  object?: Record<string, unknown>;
+  /** Kubernetes Status for a refused or failed read. */
+  error?: { code: number; reason: string; message: string };
+}
+
+// ---- both ways ----
+export interface HeartbeatMessage {
+  type: 'heartbeat';
+  t: number;
+}
+export interface ErrorMessage {
+  type: 'error';
+  code: string;
+  message: string;
+}
+/** Reserved for the logs/exec/metrics tunnel (not implemented in v1: refused as unsupported). */
+export interface TunnelMessage {
+  type: 'tunnel-open' | 'tunnel-data' | 'tunnel-close';
+  stream: number;
+  data?: string;
+}
+
+export type EdgeToHub = HelloMessage | InventoryMessage | AckMessage | StatusMessage | GetMessage | HeartbeatMessage | ErrorMessage | TunnelMessage;
+export type HubToEdge =
+  | WelcomeMessage
+  | UpsertMessage
+  | DeleteMessage
+  | SyncedMessage
+  | StatusAckMessage
+  | GetResultMessage
+  | HeartbeatMessage
+  | ErrorMessage
+  | TunnelMessage;
+
+/** Bounds: frames over these are refused by the WebSocket layer before parsing. */
+export const MAX_EDGE_TO_HUB_BYTES = 2 * 1024 * 1024;
+export const MAX_HUB_TO_EDGE_BYTES = 8 * 1024 * 1024;
+/** Inventory items per chunk (keeps each frame well under the bound). */
+export const INVENTORY_CHUNK = 2000;
+
+/** Pick the highest version both sides speak, or null. */
+export function negotiateVersion(offered: readonly number[]): ProtocolVersion | null {
+  let best: ProtocolVersion | null = null;
+  for (const v of PROTOCOL_VERSIONS) if (offered.includes(v) && (best === null || v > best)) best = v;
+  return best;
+}

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeEdgeToHub, decodeHubToEdge, encode, ProtocolError } from './validate.js';
+import { MAX_EDGE_TO_HUB_BYTES, negotiateVersion } from './messages.js';
+import { parseKey, objectKey } from './keys.js';
+
+function refused(fn: () => unknown, code: string): void {
+  assert.throws(fn, (e: unknown) => e instanceof ProtocolError && e.code === code);
+}
+
+test('valid frames decode both ways', () => {
+  const hello = decodeEdgeToHub(encode({ type: 'hello', versions: [1], node: 'edge-1', cursor: { epoch: 'e1', seq: 5 } }));
+  assert.equal(hello.type, 'hello');
+  const up = decodeHubToEdge(
+    encode({ type: 'upsert', seq: 3, key: '/registry/pods/default/p1', object: { metadata: { name: 'p1', uid: 'u', resourceVersion: '7' } } }),
+  );
+  assert.equal(up.type, 'upsert');
+  assert.equal(decodeEdgeToHub(Buffer.from('{"type":"ack","seq":4}')).type, 'ack');
+});
+
+test('malformed, unknown, oversized and out-of-schema frames are refused', () => {
+  refused(() => decodeEdgeToHub('{not json'), 'bad-json');
+  refused(() => decodeEdgeToHub('[1,2]'), 'bad-message');
+  refused(() => decodeEdgeToHub('{"type":"launch-missiles"}'), 'unknown-type');
+  refused(() => decodeEdgeToHub('{"type":"ack","seq":-1}'), 'bad-message');
+  refused(() => decodeEdgeToHub('{"type":"ack","seq":1,"extra":true}'), 'bad-message');
+  refused(() => decodeEdgeToHub('{"type":"hello","versions":[1],"node":"Bad_Name"}'), 'bad-message');
+  refused(() => decodeEdgeToHub('{"type":"get","id":1,"key":"/registry/pods/../../etc"}'), 'bad-message');
+  refused(() => decodeEdgeToHub(Buffer.alloc(MAX_EDGE_TO_HUB_BYTES + 1, 32)), 'too-large');
+  // Upserts must carry an object with metadata.name.
+  refused(() => decodeHubToEdge('{"type":"upsert","seq":1,"key":"/registry/pods/a/b","object":{}}'), 'bad-message');
+});
+
+test('version negotiation picks a common version or none', () => {
+  assert.equal(negotiateVersion([1, 2]), 1);
+  assert.equal(negotiateVersion([2, 3]), null);
+});
+
+test('keys round-trip for namespaced, cluster-scoped and group resources', () => {
+  assert.deepEqual(parseKey(objectKey('pods', 'ns', 'p')), { resource: 'pods', namespace: 'ns', name: 'p' });
+  assert.deepEqual(parseKey(objectKey('nodes', undefined, 'n1')), { resource: 'nodes', name: 'n1' });
+  assert.deepEqual(parseKey('/registry/endpointslices.discovery.k8s.io/ns/s'), { resource: 'endpointslices.discovery.k8s.io', namespace: 'ns', name: 's' });
+  assert.equal(parseKey('/registry/pods/onlyname'), null);
+  assert.equal(parseKey('/registry/widgets/a/b'), null);
+});
