@@ -144,8 +144,11 @@ class Pump {
           return;
         }
         const wait = head.releaseAt - performance.now();
-        if (wait > 0) await sleep(wait);
-        if (this.queue[0] !== head) continue; // discarded while we slept
+        if (wait > 0) {
+          // timers may fire a fraction of a millisecond early: sleep, then re-check everything
+          await sleep(Math.ceil(wait));
+          continue;
+        }
         const limiter = this.link.limiter(this.direction);
         const slice = head.data.subarray(0, Math.min(head.data.length, limiter.sliceSize()));
         const throttleWait = limiter.reserve(slice.length);
