@@ -1,0 +1,7 @@
+/** Public API of src/pki (see README.md). */
+export * from './keys.js';
+export * from './certificates.js';
+export * from './inspect.js';
+export * from './kubeconfig.js';
+export * from './server-pki.js';
+export * from './bootstrap-token.js';
