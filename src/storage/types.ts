@@ -62,8 +62,12 @@ export interface Watcher {
 }
 
 export interface WatchHandlers {
-  /** Events arrive in revision order, each exactly once per watcher. */
-  onEvent(event: WatchEvent): void;
+  /**
+   * Events arrive in revision order, each exactly once per watcher. Returning a promise applies
+   * backpressure: the store delivers nothing more to this watcher until it settles, buffering up to
+   * a bounded number of events; a watcher that falls further behind gets WatchOverflowError.
+   */
+  onEvent(event: WatchEvent): void | Promise<void>;
   /** Called once if the watch cannot continue (e.g. CompactedError); no events follow. */
   onError(err: Error): void;
 }
@@ -127,5 +131,19 @@ export class CompactedError extends StorageError {
 export class FutureRevisionError extends StorageError {
   constructor(readonly requested: number, readonly current: number) {
     super(`revision ${requested} is newer than the current revision ${current}`);
+  }
+}
+
+/** The watcher fell too far behind the writers (its bounded buffer overflowed); re-watch from its last revision. */
+export class WatchOverflowError extends StorageError {
+  constructor(readonly lastDeliveredRevision: number, readonly limit: number) {
+    super(`watcher fell more than ${limit} events behind after revision ${lastDeliveredRevision}; re-watch from there`);
+  }
+}
+
+/** The store was closed; the operation was not performed. */
+export class StoreClosedError extends StorageError {
+  constructor() {
+    super('store is closed');
   }
 }

@@ -1,0 +1,464 @@
+/**
+ * SqliteStore: the embedded, single-process backend of the revisioned store (better-sqlite3, WAL).
+ *
+ * Layout (see README.md for the reasoning):
+ *  - kv:   the current state, one row per live key; serves every "latest" read.
+ *  - log:  one row per write (revision PK), written in the same transaction as kv; serves reads at
+ *          a past revision, watch replay and prevKv. Compaction keeps, per key, the newest row at or
+ *          below the compacted revision, so state at any later revision stays reconstructible.
+ *  - meta: the current revision (it survives even when compaction removes the newest log rows)
+ *          and the compacted revision.
+ *
+ * Writes go through group commit: every write queued before the next turn of the event loop is
+ * applied in one transaction (one fsync), each with its own revision and its own outcome, and
+ * promises settle only after COMMIT returned. Watchers are then fed synchronously (WatchHub).
+ */
+import Database from 'better-sqlite3';
+import { prefixRange } from './key-range.js';
+import { WatchHub } from './watch-hub.js';
+import {
+  CompactedError,
+  ConflictError,
+  FutureRevisionError,
+  KeyExistsError,
+  KeyNotFoundError,
+  StorageError,
+  StoreClosedError,
+  type KeyValue,
+  type ListOptions,
+  type ListResult,
+  type ReadOptions,
+  type Store,
+  type WatchEvent,
+  type WatchHandlers,
+  type WatchOptions,
+  type Watcher,
+} from './types.js';
+
+export { startAutoCompaction, type AutoCompaction, type AutoCompactionOptions } from './auto-compaction.js';
+
+export interface SqliteStoreOptions {
+  /**
+   * 'full' (default): the WAL is fsynced at every commit, so an acknowledged write survives power
+   * loss, as etcd promises. Group commit pays that fsync once per batch, not once per write.
+   * 'normal': no fsync at commit; acknowledged writes survive a process crash but the newest may be
+   * lost on power failure. For caches that can be rebuilt (e.g. an edge node's copy of cloud state).
+   */
+  synchronous?: 'full' | 'normal';
+  /** Most writes committed in one transaction (default 2000). 1 disables group commit. */
+  maxBatchSize?: number;
+  /** Live events one watcher may have queued before it gets WatchOverflowError (default 10000). */
+  watchBufferLimit?: number;
+  /** Events read per step when a watcher replays history (default 1000). */
+  replayChunkSize?: number;
+  /**
+   * Take SQLite's exclusive lock for the life of the store (default true): the in-memory revision
+   * counter is only right if this process is the database's only writer, so a second opener
+   * fails fast instead of silently corrupting revisions.
+   */
+  exclusive?: boolean;
+  /** Revisions compacted per transaction, so writers interleave with a large compaction (default 10000). */
+  compactionChunk?: number;
+}
+
+/** Open (creating if needed) a store at `path`; ':memory:' gives a throwaway store for tests. */
+export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+  return new SqliteStore(path, options);
+}
+
+const enum RowType {
+  Create = 0,
+  Update = 1,
+  Delete = 2,
+}
+const EVENT_TYPE = ['create', 'update', 'delete'] as const;
+
+interface KvRow {
+  key: string;
+  value: string;
+  create_revision: number;
+  mod_revision: number;
+}
+interface LogRow {
+  revision: number;
+  key: string;
+  type: RowType;
+  value: string;
+  create_revision: number;
+  prev_mod_revision: number;
+  prev_value: string | null;
+}
+
+type WriteOp =
+  | { kind: 'create'; key: string; value: string }
+  | { kind: 'update'; key: string; value: string; expected?: number }
+  | { kind: 'delete'; key: string; expected?: number };
+
+interface PendingWrite {
+  op: WriteOp;
+  resolve(kv: KeyValue): void;
+  reject(err: Error): void;
+}
+
+type Outcome = { ok: true; kv: KeyValue; event: WatchEvent } | { ok: false; err: Error };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kv (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  create_revision INTEGER NOT NULL,
+  mod_revision INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log (
+  revision INTEGER PRIMARY KEY,
+  key TEXT NOT NULL,
+  type INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  create_revision INTEGER NOT NULL,
+  prev_mod_revision INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_by_key ON log (key, revision);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0);
+`;
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly hub: WatchHub;
+  private readonly maxBatchSize: number;
+  private readonly compactionChunk: number;
+  private revision: number;
+  private compacted: number;
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private compaction: Promise<void> = Promise.resolve();
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private readonly selectKv: Database.Statement<[string], KvRow>;
+  private readonly insertKv: Database.Statement<[string, string, number, number]>;
+  private readonly updateKv: Database.Statement<[string, number, string]>;
+  private readonly deleteKv: Database.Statement<[string]>;
+  private readonly insertLog: Database.Statement<[number, string, RowType, string, number, number]>;
+  private readonly setMeta: Database.Statement<[number, string]>;
+  private readonly selectAtRevision: Database.Statement<[string, number], LogRow>;
+
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    this.maxBatchSize = Math.max(1, options.maxBatchSize ?? 2000);
+    this.compactionChunk = Math.max(1, options.compactionChunk ?? 10000);
+    this.db = new Database(path, { timeout: 200 });
+    try {
+      if (options.exclusive ?? true) this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      this.db.close();
+      throw new StorageError(`cannot open store at ${path}: ${(err as Error).message}`);
+    }
+    this.revision = this.readMeta('revision');
+    this.compacted = this.readMeta('compacted');
+
+    this.selectKv = this.db.prepare('SELECT key, value, create_revision, mod_revision FROM kv WHERE key = ?');
+    this.insertKv = this.db.prepare('INSERT INTO kv (key, value, create_revision, mod_revision) VALUES (?, ?, ?, ?)');
+    this.updateKv = this.db.prepare('UPDATE kv SET value = ?, mod_revision = ? WHERE key = ?');
+    this.deleteKv = this.db.prepare('DELETE FROM kv WHERE key = ?');
+    this.insertLog = this.db.prepare(
+      'INSERT INTO log (revision, key, type, value, create_revision, prev_mod_revision) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.setMeta = this.db.prepare('UPDATE meta SET value = ? WHERE name = ?');
+    this.selectAtRevision = this.db.prepare(
+      'SELECT revision, key, type, value, create_revision, prev_mod_revision, NULL AS prev_value FROM log ' +
+        'WHERE key = ? AND revision <= ? ORDER BY revision DESC LIMIT 1',
+    );
+
+    this.hub = new WatchHub(
+      {
+        readEvents: (prefix, after, limit) => this.readEvents(prefix, after, limit),
+        committedRevision: () => this.revision,
+        compactedRevision: () => this.compacted,
+      },
+      { bufferLimit: options.watchBufferLimit ?? 10000, replayChunk: options.replayChunkSize ?? 1000 },
+    );
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  async currentRevision(): Promise<number> {
+    this.assertOpen();
+    return this.revision;
+  }
+
+  async compactedRevision(): Promise<number> {
+    this.assertOpen();
+    return this.compacted;
+  }
+
+  async get(key: string, opts: ReadOptions = {}): Promise<KeyValue | null> {
+    this.assertOpen();
+    const at = this.readRevision(opts.revision);
+    if (at === null) {
+      const row = this.selectKv.get(key);
+      return row ? kvFromRow(row) : null;
+    }
+    const row = this.selectAtRevision.get(key, at);
+    if (!row || row.type === RowType.Delete) return null;
+    return { key: row.key, value: row.value, createRevision: row.create_revision, modRevision: row.revision };
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    this.assertOpen();
+    const at = this.readRevision(opts.revision);
+    const limit = opts.limit && opts.limit > 0 ? Math.floor(opts.limit) : 0;
+    const { where, params } = rangeClause(prefix, opts.startAfter);
+    // Latest state comes from kv; a past state is the newest log row per key at or below `at`.
+    const source =
+      at === null
+        ? `SELECT key, value, create_revision, mod_revision FROM kv WHERE ${where}`
+        : `SELECT key, value, create_revision, mod_revision FROM (
+             SELECT key, type, value, create_revision, MAX(revision) AS mod_revision
+             FROM log WHERE ${where} AND revision <= ? GROUP BY key
+           ) WHERE type != ${RowType.Delete}`;
+    const sourceParams = at === null ? params : [...params, at];
+    const rows = this.statement(`${source} ORDER BY key LIMIT ?`).all(...sourceParams, limit || -1) as KvRow[];
+    let remaining = 0;
+    if (limit && rows.length === limit) {
+      const total = (this.statement(`SELECT COUNT(*) AS n FROM (${source})`).get(...sourceParams) as { n: number }).n;
+      remaining = total - rows.length;
+    }
+    return { items: rows.map(kvFromRow), revision: at ?? this.revision, more: remaining > 0, remaining };
+  }
+
+  async count(prefix: string): Promise<number> {
+    this.assertOpen();
+    const { where, params } = rangeClause(prefix, undefined);
+    return (this.statement(`SELECT COUNT(*) AS n FROM kv WHERE ${where}`).get(...params) as { n: number }).n;
+  }
+
+  /** null means "the latest state"; otherwise a revision whose history is still complete. */
+  private readRevision(requested: number | undefined): number | null {
+    if (!requested || requested === this.revision && requested > this.compacted) return null;
+    if (requested > this.revision) throw new FutureRevisionError(requested, this.revision);
+    if (requested <= this.compacted) throw new CompactedError(requested, this.compacted);
+    return requested;
+  }
+
+  private readEvents(prefix: string, after: number, limit: number): WatchEvent[] {
+    const { where, params } = rangeClause(prefix, undefined, 'l.key');
+    const rows = this.statement(
+      `SELECT l.revision, l.key, l.type, l.value, l.create_revision, l.prev_mod_revision, p.value AS prev_value
+       FROM log l LEFT JOIN log p ON p.revision = l.prev_mod_revision
+       WHERE l.revision > ? AND ${where} ORDER BY l.revision LIMIT ?`,
+    ).all(after, ...params, limit) as LogRow[];
+    return rows.map(eventFromLogRow);
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  create(key: string, value: string): Promise<KeyValue> {
+    return this.enqueue({ kind: 'create', key, value });
+  }
+
+  update(key: string, value: string, expectedModRevision?: number): Promise<KeyValue> {
+    return this.enqueue({ kind: 'update', key, value, expected: expectedModRevision });
+  }
+
+  delete(key: string, expectedModRevision?: number): Promise<KeyValue> {
+    return this.enqueue({ kind: 'delete', key, expected: expectedModRevision });
+  }
+
+  private enqueue(op: WriteOp): Promise<KeyValue> {
+    if (this.closed) return Promise.reject(new StoreClosedError());
+    if (typeof op.key !== 'string' || op.key.length === 0) {
+      return Promise.reject(new StorageError('key must be a non-empty string'));
+    }
+    if (op.kind !== 'delete' && typeof op.value !== 'string') {
+      return Promise.reject(new StorageError(`value for ${op.key} must be a string`));
+    }
+    return new Promise<KeyValue>((resolve, reject) => {
+      this.pending.push({ op, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // setImmediate (not a microtask): writes arriving from every I/O callback of this loop
+        // turn join the same batch.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commit queued writes: one transaction per batch, one revision and one outcome per write. */
+  private flush(): void {
+    this.flushScheduled = false;
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.maxBatchSize);
+      this.commitBatch(batch);
+      if (this.pending.length > 0 && !this.closed) {
+        // Let readers and I/O in between large batches.
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+        return;
+      }
+    }
+  }
+
+  private commitBatch(batch: PendingWrite[]): void {
+    let revision = this.revision;
+    let outcomes: Outcome[] = [];
+    const apply = this.db.transaction(() => {
+      outcomes = [];
+      revision = this.revision;
+      for (const { op } of batch) {
+        const outcome = this.applyWrite(op, revision + 1);
+        if (outcome.ok) revision++;
+        outcomes.push(outcome);
+      }
+      if (revision !== this.revision) this.setMeta.run(revision, 'revision');
+    });
+    try {
+      apply.immediate();
+    } catch (err) {
+      // The transaction rolled back: nothing of this batch is stored, so every write fails.
+      const failure = new StorageError(`commit failed: ${(err as Error).message}`);
+      for (const write of batch) write.reject(failure);
+      return;
+    }
+    this.revision = revision;
+    const events: WatchEvent[] = [];
+    batch.forEach((write, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) {
+        events.push(outcome.event);
+        write.resolve(outcome.kv);
+      } else {
+        write.reject(outcome.err);
+      }
+    });
+    this.hub.publish(events);
+  }
+
+  /** Check and apply one write inside the open transaction; a failed check writes nothing. */
+  private applyWrite(op: WriteOp, revision: number): Outcome {
+    const current = this.selectKv.get(op.key);
+    if (op.kind === 'create') {
+      if (current) return { ok: false, err: new KeyExistsError(op.key) };
+      this.insertKv.run(op.key, op.value, revision, revision);
+      this.insertLog.run(revision, op.key, RowType.Create, op.value, revision, 0);
+      const kv = { key: op.key, value: op.value, createRevision: revision, modRevision: revision };
+      return { ok: true, kv, event: { type: 'create', kv, revision } };
+    }
+    if (!current) return { ok: false, err: new KeyNotFoundError(op.key) };
+    if (op.expected !== undefined && op.expected !== current.mod_revision) {
+      return { ok: false, err: new ConflictError(op.key, op.expected, current.mod_revision) };
+    }
+    const prevKv = kvFromRow(current);
+    if (op.kind === 'update') {
+      this.updateKv.run(op.value, revision, op.key);
+      this.insertLog.run(revision, op.key, RowType.Update, op.value, current.create_revision, current.mod_revision);
+      const kv = { key: op.key, value: op.value, createRevision: current.create_revision, modRevision: revision };
+      return { ok: true, kv, event: { type: 'update', kv, prevKv, revision } };
+    }
+    this.deleteKv.run(op.key);
+    this.insertLog.run(revision, op.key, RowType.Delete, current.value, current.create_revision, current.mod_revision);
+    const kv = { ...prevKv, modRevision: revision };
+    return { ok: true, kv, event: { type: 'delete', kv, prevKv, revision } };
+  }
+
+  // ---- watch -------------------------------------------------------------------------------
+
+  watch(prefix: string, opts: WatchOptions, handlers: WatchHandlers): Watcher {
+    this.assertOpen();
+    return this.hub.watch(prefix, Math.max(0, opts.fromRevision ?? 0), handlers);
+  }
+
+  // ---- compaction --------------------------------------------------------------------------
+
+  compact(revision: number): Promise<void> {
+    // Serialized: two compactions never interleave their chunks.
+    const run = this.compaction.then(() => this.compactNow(revision));
+    this.compaction = run.catch(() => undefined);
+    return run;
+  }
+
+  private async compactNow(target: number): Promise<void> {
+    this.assertOpen();
+    if (target > this.revision) throw new FutureRevisionError(target, this.revision);
+    const from = this.compacted;
+    if (target <= from) return;
+    // Publish the new bound first: from here on nobody reads at or below it, so rows can be
+    // deleted in several transactions without any reader seeing a half-compacted history.
+    this.setMeta.run(target, 'compacted');
+    this.compacted = target;
+    const prune = this.statement(
+      `DELETE FROM log WHERE revision > ? AND revision <= ? AND (type = ${RowType.Delete} OR EXISTS (
+         SELECT 1 FROM log newer WHERE newer.key = log.key AND newer.revision > log.revision AND newer.revision <= ?))`,
+    );
+    for (let low = from; low < target && !this.closed; low += this.compactionChunk) {
+      prune.run(low, Math.min(low + this.compactionChunk, target), target);
+      if (low + this.compactionChunk < target) await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /** Commits what is already queued, ends every watcher with StoreClosedError, closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.pending.length > 0) this.commitBatch(this.pending.splice(0, this.maxBatchSize));
+    this.closed = true;
+    await this.compaction;
+    this.hub.failAll(new StoreClosedError());
+    this.db.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError();
+  }
+
+  private readMeta(name: string): number {
+    const row = this.db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: number } | undefined;
+    return row?.value ?? 0;
+  }
+
+  /** Prepared statements for SQL built from a few fixed shapes, cached by text. */
+  private statement(sql: string): Database.Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+}
+
+function kvFromRow(row: KvRow): KeyValue {
+  return { key: row.key, value: row.value, createRevision: row.create_revision, modRevision: row.mod_revision };
+}
+
+function eventFromLogRow(row: LogRow): WatchEvent {
+  const type = EVENT_TYPE[row.type]!;
+  const kv = { key: row.key, value: row.value, createRevision: row.create_revision, modRevision: row.revision };
+  if (type === 'create') return { type, kv, revision: row.revision };
+  // A delete row keeps the last value itself; an update's previous value is the row it replaced.
+  const prevValue = type === 'delete' ? row.value : (row.prev_value ?? '');
+  const prevKv = { key: row.key, value: prevValue, createRevision: row.create_revision, modRevision: row.prev_mod_revision };
+  return { type, kv, prevKv, revision: row.revision };
+}
+
+/** WHERE clause (and its parameters) selecting keys with the prefix, strictly after `startAfter`. */
+function rangeClause(prefix: string, startAfter: string | undefined, column = 'key'): { where: string; params: string[] } {
+  const range = prefixRange(prefix);
+  const parts: string[] = [];
+  const params: string[] = [];
+  if (startAfter !== undefined && startAfter >= range.start) {
+    parts.push(`${column} > ?`);
+    params.push(startAfter);
+  } else {
+    parts.push(`${column} >= ?`);
+    params.push(range.start);
+  }
+  if (range.end !== null) {
+    parts.push(`${column} < ?`);
+    params.push(range.end);
+  }
+  return { where: parts.join(' AND '), params };
+}
