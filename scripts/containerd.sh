@@ -77,6 +77,9 @@ state = "$STATE"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$SANDBOX_IMAGE"
   enable_selinux = false
+  # Never ask for an oom_score_adj below containerd's own: in restricted hosts (VMs, nested
+  # sandboxes) lowering it is denied and every sandbox would fail to start.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "$snapshotter"
     default_runtime_name = "runc"
