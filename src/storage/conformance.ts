@@ -1,0 +1,533 @@
+/**
+ * The storage conformance suite: the behaviour every Store backend (SQLite now; etcd and
+ * PostgreSQL later) must show, registered as node:test tests. A backend's test file calls
+ *
+ *   describeStoreConformance('sqlite', { open: (dir) => openSqliteStore(join(dir, 'db')) });
+ *
+ * `open(dir)` gets a fresh empty directory per test, and is called again on the same directory
+ * by the restart tests, which expect the data to still be there.
+ *
+ * Imported only by tests: nothing at run time may import this module (it loads node:test).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import {
+  CompactedError,
+  ConflictError,
+  FutureRevisionError,
+  KeyExistsError,
+  KeyNotFoundError,
+  type KeyValue,
+  type Store,
+  type WatchEvent,
+  type Watcher,
+} from './types.js';
+
+export interface StoreBackend {
+  open(dir: string): Promise<Store>;
+}
+
+const WAIT_MS = 20_000;
+
+/** Collects a watcher's events; waits are bounded so a missing event fails instead of hanging. */
+export class EventCollector {
+  readonly events: WatchEvent[] = [];
+  error: Error | null = null;
+  watcher: Watcher | null = null;
+  private wake: (() => void) | null = null;
+
+  static start(store: Store, prefix: string, fromRevision: number): EventCollector {
+    const c = new EventCollector();
+    c.watcher = store.watch(prefix, { fromRevision }, {
+      onEvent: (e) => {
+        c.events.push(e);
+        c.wake?.();
+      },
+      onError: (err) => {
+        c.error = err;
+        c.wake?.();
+      },
+    });
+    return c;
+  }
+
+  async waitFor(count: number): Promise<WatchEvent[]> {
+    await this.waitUntil(() => this.events.length >= count, `${count} events (have ${this.events.length})`);
+    return this.events;
+  }
+
+  async waitForError(): Promise<Error> {
+    await this.waitUntil(() => this.error !== null, 'a watch error');
+    return this.error!;
+  }
+
+  private async waitUntil(done: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + WAIT_MS;
+    while (!done()) {
+      if (this.error && !what.includes('error')) throw this.error;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 200));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+  }
+
+  cancel(): void {
+    this.watcher?.cancel();
+  }
+}
+
+/** A watch on a compacted revision may fail by throwing or through onError; both count. */
+async function watchFailure(store: Store, prefix: string, fromRevision: number): Promise<Error> {
+  let collector: EventCollector;
+  try {
+    collector = EventCollector.start(store, prefix, fromRevision);
+  } catch (err) {
+    return err as Error;
+  }
+  try {
+    return await collector.waitForError();
+  } finally {
+    collector.cancel();
+  }
+}
+
+function summary(events: WatchEvent[]): string[] {
+  return events.map((e) => `${e.type} ${e.kv.key}=${e.kv.value}@${e.revision}`);
+}
+
+export function describeStoreConformance(name: string, backend: StoreBackend): void {
+  describe(`store conformance: ${name}`, () => {
+    const dirs: string[] = [];
+    const stores: Store[] = [];
+
+    after(async () => {
+      for (const s of stores) await s.close().catch(() => undefined);
+      for (const d of dirs) await rm(d, { recursive: true, force: true });
+    });
+
+    async function freshDir(): Promise<string> {
+      const dir = await mkdtemp(join(tmpdir(), 'kedge-store-'));
+      dirs.push(dir);
+      return dir;
+    }
+    async function openIn(dir: string): Promise<Store> {
+      const store = await backend.open(dir);
+      stores.push(store);
+      return store;
+    }
+    async function fresh(): Promise<Store> {
+      return openIn(await freshDir());
+    }
+
+    test('an empty store is at revision 0', async () => {
+      const s = await fresh();
+      assert.equal(await s.currentRevision(), 0);
+      assert.equal(await s.compactedRevision(), 0);
+      assert.equal(await s.get('/x'), null);
+      assert.deepEqual((await s.list('/')).items, []);
+      assert.equal(await s.count('/'), 0);
+    });
+
+    test('create, get, update, delete', async () => {
+      const s = await fresh();
+      const created = await s.create('/r/a', 'v1');
+      assert.equal(created.key, '/r/a');
+      assert.equal(created.value, 'v1');
+      assert.equal(created.createRevision, created.modRevision);
+      assert.deepEqual(await s.get('/r/a'), created);
+
+      const updated = await s.update('/r/a', 'v2');
+      assert.equal(updated.value, 'v2');
+      assert.equal(updated.createRevision, created.createRevision);
+      assert.ok(updated.modRevision > created.modRevision);
+      assert.deepEqual(await s.get('/r/a'), updated);
+
+      const deleted = await s.delete('/r/a');
+      assert.equal(deleted.value, 'v2', 'delete returns the last value');
+      assert.equal(deleted.createRevision, created.createRevision);
+      assert.ok(deleted.modRevision > updated.modRevision, 'delete reports its own revision');
+      assert.equal(deleted.modRevision, await s.currentRevision());
+      assert.equal(await s.get('/r/a'), null);
+    });
+
+    test('KeyExists, KeyNotFound and Conflict errors change nothing', async () => {
+      const s = await fresh();
+      const a = await s.create('/e/a', 'one');
+      const before = await s.currentRevision();
+
+      await assert.rejects(s.create('/e/a', 'two'), KeyExistsError);
+      await assert.rejects(s.update('/e/missing', 'x'), KeyNotFoundError);
+      await assert.rejects(s.delete('/e/missing'), KeyNotFoundError);
+      await assert.rejects(s.update('/e/a', 'x', a.modRevision + 100), (err: unknown) => {
+        assert.ok(err instanceof ConflictError);
+        assert.equal(err.expected, a.modRevision + 100);
+        assert.equal(err.actual, a.modRevision);
+        return true;
+      });
+      await assert.rejects(s.delete('/e/a', a.modRevision - 1), ConflictError);
+
+      assert.equal(await s.currentRevision(), before, 'failed writes consume no revision');
+      assert.deepEqual(await s.get('/e/a'), a);
+      assert.deepEqual(summary((await s.list('/e/')).items.map((kv) => ({ type: 'create', kv, revision: kv.modRevision }))), [
+        `create /e/a=one@${a.modRevision}`,
+      ]);
+
+      // The matching revision succeeds.
+      const b = await s.update('/e/a', 'two', a.modRevision);
+      await s.delete('/e/a', b.modRevision);
+      assert.equal(await s.get('/e/a'), null);
+    });
+
+    test('revisions are cluster-wide and strictly increasing', async () => {
+      const s = await fresh();
+      const seen: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        seen.push((await s.create(`/k${i % 3}/${i}`, `v${i}`)).modRevision);
+        if (i % 2 === 0) seen.push((await s.update(`/k${i % 3}/${i}`, 'u')).modRevision);
+      }
+      for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, `revision ${seen[i]} after ${seen[i - 1]}`);
+      assert.equal(await s.currentRevision(), seen[seen.length - 1]);
+    });
+
+    test('createRevision marks the incarnation, modRevision the last write', async () => {
+      const s = await fresh();
+      const first = await s.create('/c/a', '1');
+      await s.create('/c/other', 'x');
+      const upd = await s.update('/c/a', '2');
+      assert.equal(upd.createRevision, first.createRevision);
+      await s.delete('/c/a');
+      const again = await s.create('/c/a', '3');
+      assert.ok(again.createRevision > upd.modRevision, 'a re-created key starts a new incarnation');
+      assert.equal(again.createRevision, again.modRevision);
+    });
+
+    test('reads at a past revision see the state of that revision', async () => {
+      const s = await fresh();
+      const a1 = await s.create('/h/a', 'a1');
+      const b1 = await s.create('/h/b', 'b1');
+      const a2 = await s.update('/h/a', 'a2');
+      const bDel = await s.delete('/h/b');
+      const c1 = await s.create('/h/c', 'c1');
+
+      assert.deepEqual(await s.get('/h/a', { revision: a1.modRevision }), a1);
+      assert.deepEqual(await s.get('/h/a', { revision: b1.modRevision }), a1);
+      assert.deepEqual(await s.get('/h/a', { revision: a2.modRevision }), a2);
+      assert.deepEqual(await s.get('/h/b', { revision: a2.modRevision }), b1);
+      assert.equal(await s.get('/h/b', { revision: bDel.modRevision }), null);
+      assert.equal(await s.get('/h/c', { revision: bDel.modRevision }), null, 'not yet created');
+      assert.deepEqual(await s.get('/h/c', { revision: c1.modRevision }), c1);
+
+      const past = await s.list('/h/', { revision: a2.modRevision });
+      assert.equal(past.revision, a2.modRevision);
+      assert.deepEqual(past.items, [a2, b1]);
+      const latest = await s.list('/h/');
+      assert.equal(latest.revision, c1.modRevision);
+      assert.deepEqual(latest.items, [a2, c1]);
+
+      await assert.rejects(s.get('/h/a', { revision: c1.modRevision + 5 }), FutureRevisionError);
+      await assert.rejects(s.list('/h/', { revision: c1.modRevision + 5 }), FutureRevisionError);
+    });
+
+    test('list: prefix, key order, limit, startAfter, more, remaining, revision', async () => {
+      const s = await fresh();
+      const keys = ['/l/e', '/l/a', '/l/d', '/l/b', '/l/c'];
+      for (const k of keys) await s.create(k, k.toUpperCase());
+      await s.create('/lx/a', 'outside');
+      await s.create('/k/a', 'outside');
+
+      const all = await s.list('/l/');
+      assert.deepEqual(all.items.map((kv) => kv.key), ['/l/a', '/l/b', '/l/c', '/l/d', '/l/e']);
+      assert.equal(all.more, false);
+      assert.equal(all.remaining, 0);
+      assert.equal(all.revision, await s.currentRevision());
+
+      const page1 = await s.list('/l/', { limit: 2 });
+      assert.deepEqual(page1.items.map((kv) => kv.key), ['/l/a', '/l/b']);
+      assert.equal(page1.more, true);
+      assert.equal(page1.remaining, 3);
+
+      // Writes between pages must not show up when the list continues at the first page's revision.
+      await s.create('/l/bb', 'new');
+      await s.delete('/l/d');
+      const page2 = await s.list('/l/', { limit: 2, startAfter: '/l/b', revision: page1.revision });
+      assert.deepEqual(page2.items.map((kv) => kv.key), ['/l/c', '/l/d']);
+      assert.equal(page2.revision, page1.revision);
+      assert.equal(page2.more, true);
+      assert.equal(page2.remaining, 1);
+      const page3 = await s.list('/l/', { limit: 2, startAfter: '/l/d', revision: page1.revision });
+      assert.deepEqual(page3.items.map((kv) => kv.key), ['/l/e']);
+      assert.equal(page3.more, false);
+      assert.equal(page3.remaining, 0);
+
+      const latestAfterB = await s.list('/l/', { startAfter: '/l/b' });
+      assert.deepEqual(latestAfterB.items.map((kv) => kv.key), ['/l/bb', '/l/c', '/l/e']);
+      const exact = await s.list('/l/', { limit: 3, startAfter: '/l/b' });
+      assert.equal(exact.more, false, 'a page that ends exactly at the last key has no more');
+      assert.equal(exact.remaining, 0);
+      assert.deepEqual((await s.list('/l/', { startAfter: '/l/z' })).items, []);
+    });
+
+    test('count counts the latest keys under a prefix', async () => {
+      const s = await fresh();
+      for (let i = 0; i < 7; i++) await s.create(`/n/${i}`, 'v');
+      await s.create('/nn/x', 'v');
+      await s.delete('/n/3');
+      assert.equal(await s.count('/n/'), 6);
+      assert.equal(await s.count('/nn/'), 1);
+      assert.equal(await s.count('/n'), 7);
+      assert.equal(await s.count('/none/'), 0);
+    });
+
+    test('prefix isolation: /a/ never sees /ab/', async () => {
+      const s = await fresh();
+      await s.create('/a/1', 'a');
+      await s.create('/ab/1', 'ab');
+      await s.create('/a0', 'a0');
+      const watchA = EventCollector.start(s, '/a/', 0);
+      assert.deepEqual((await s.list('/a/')).items.map((kv) => kv.key), ['/a/1']);
+      assert.equal(await s.count('/a/'), 1);
+      await s.update('/ab/1', 'ab2');
+      await s.update('/a/1', 'a2');
+      const events = await watchA.waitFor(2);
+      watchA.cancel();
+      assert.deepEqual(events.map((e) => e.kv.key), ['/a/1', '/a/1']);
+    });
+
+    test('watch from 0 replays all history in order', async () => {
+      const s = await fresh();
+      const a = await s.create('/w/a', '1');
+      await s.update('/w/a', '2');
+      await s.create('/w/b', '1');
+      await s.delete('/w/a');
+      const c = EventCollector.start(s, '/w/', 0);
+      const events = await c.waitFor(4);
+      c.cancel();
+      assert.deepEqual(summary(events), [
+        `create /w/a=1@${a.modRevision}`,
+        `update /w/a=2@${a.modRevision + 1}`,
+        `create /w/b=1@${a.modRevision + 2}`,
+        `delete /w/a=2@${a.modRevision + 3}`,
+      ]);
+      for (const e of events) assert.equal(e.revision, e.kv.modRevision);
+    });
+
+    test('watch from a past revision delivers only later events, then live ones', async () => {
+      const s = await fresh();
+      await s.create('/w/a', '1');
+      const mark = await s.create('/w/b', '1');
+      const u = await s.update('/w/a', '2');
+      const c = EventCollector.start(s, '/w/', mark.modRevision);
+      const live = await s.create('/w/c', '1');
+      const events = await c.waitFor(2);
+      assert.deepEqual(summary(events), [`update /w/a=2@${u.modRevision}`, `create /w/c=1@${live.modRevision}`]);
+      c.cancel();
+      await s.create('/w/d', '1');
+      await s.create('/w/e', '1');
+      assert.equal(c.events.length, 2, 'no events after cancel');
+    });
+
+    test('live watch from the current revision sees new writes only', async () => {
+      const s = await fresh();
+      await s.create('/live/old', 'x');
+      const c = EventCollector.start(s, '/live/', await s.currentRevision());
+      const n = await s.create('/live/new', 'y');
+      const events = await c.waitFor(1);
+      c.cancel();
+      assert.deepEqual(summary(events), [`create /live/new=y@${n.modRevision}`]);
+    });
+
+    test('delete events carry the last value; prevKv on update and delete', async () => {
+      const s = await fresh();
+      const c = EventCollector.start(s, '/p/', 0);
+      const created = await s.create('/p/a', 'first');
+      const updated = await s.update('/p/a', 'second');
+      const deleted = await s.delete('/p/a');
+      const events = await c.waitFor(3);
+      c.cancel();
+      const [ce, ue, de] = events as [WatchEvent, WatchEvent, WatchEvent];
+      assert.equal(ce.type, 'create');
+      assert.equal(ce.prevKv, undefined);
+      assert.deepEqual(ue.prevKv, created);
+      assert.deepEqual(ue.kv, updated);
+      assert.equal(de.type, 'delete');
+      assert.deepEqual(de.kv, { ...updated, modRevision: deleted.modRevision });
+      assert.deepEqual(de.prevKv, updated);
+
+      // The same through replay from history.
+      const r = EventCollector.start(s, '/p/', 0);
+      const replayed = await r.waitFor(3);
+      r.cancel();
+      assert.deepEqual(replayed, events);
+    });
+
+    test('every watcher gets every event once, in order, while writers run concurrently', async () => {
+      const s = await fresh();
+      for (let i = 0; i < 200; i++) await s.create(`/cw/pre${i}`, 'x');
+      const from = 50;
+      const writes: Promise<KeyValue>[] = [];
+      for (let i = 0; i < 300; i++) writes.push(s.create(`/cw/k${i}`, String(i)));
+      // Watchers start while those writes are queued and committing.
+      const early = EventCollector.start(s, '/cw/', from);
+      await new Promise((r) => setImmediate(r));
+      const middle = EventCollector.start(s, '/cw/', from);
+      for (let i = 0; i < 300; i++) writes.push(s.update(`/cw/pre${i % 200}`, `u${i}`));
+      const results = await Promise.all(writes);
+      const late = EventCollector.start(s, '/cw/', from);
+      const total = (await s.currentRevision()) - from;
+      for (const c of [early, middle, late]) {
+        const events = await c.waitFor(total);
+        c.cancel();
+        assert.equal(events.length, total);
+        events.forEach((e, i) => assert.equal(e.revision, from + 1 + i, 'no gap, no duplicate, in order'));
+      }
+      assert.equal(new Set(results.map((kv) => kv.modRevision)).size, results.length);
+    });
+
+    test('compaction: old revisions fail with CompactedError, latest values survive', async () => {
+      const s = await fresh();
+      const keep = await s.create('/cp/keep', 'never-updated');
+      const gone = await s.create('/cp/gone', 'x');
+      await s.delete('/cp/gone');
+      const a1 = await s.create('/cp/a', '1');
+      const a2 = await s.update('/cp/a', '2');
+      const mid = await s.create('/cp/mid', 'm');
+      const a3 = await s.update('/cp/a', '3');
+      const top = await s.currentRevision();
+
+      await s.compact(mid.modRevision);
+      assert.equal(await s.compactedRevision(), mid.modRevision);
+
+      await assert.rejects(s.get('/cp/a', { revision: a1.modRevision }), CompactedError);
+      await assert.rejects(s.get('/cp/a', { revision: mid.modRevision }), CompactedError);
+      await assert.rejects(s.list('/cp/', { revision: a2.modRevision }), CompactedError);
+      assert.ok((await watchFailure(s, '/cp/', a1.modRevision)) instanceof CompactedError);
+
+      // Latest state is intact, including keys last written long before the compaction point.
+      assert.deepEqual((await s.list('/cp/')).items, [a3, keep, mid]);
+      assert.deepEqual(await s.get('/cp/keep'), keep);
+      assert.equal(await s.get('/cp/gone'), null);
+      // History after the compaction point is still readable and watchable.
+      assert.deepEqual(await s.list('/cp/', { revision: a3.modRevision }), {
+        items: [a3, keep, mid],
+        revision: a3.modRevision,
+        more: false,
+        remaining: 0,
+      });
+      const c = EventCollector.start(s, '/cp/', mid.modRevision);
+      const events = await c.waitFor(1);
+      c.cancel();
+      assert.deepEqual(summary(events), [`update /cp/a=3@${a3.modRevision}`]);
+      assert.deepEqual(events[0]!.prevKv, a2, 'prevKv of the first event after compaction');
+
+      // Compacting backwards is a no-op; beyond the current revision is an error.
+      await s.compact(gone.modRevision);
+      assert.equal(await s.compactedRevision(), mid.modRevision);
+      await assert.rejects(s.compact(top + 10), FutureRevisionError);
+      // Writes go on with higher revisions.
+      assert.ok((await s.create('/cp/after', 'x')).modRevision > top);
+    });
+
+    test('a watch replaying history is cut off with CompactedError when compaction overtakes it', async () => {
+      const s = await fresh();
+      for (let i = 0; i < 50; i++) await s.create(`/cr/${i}`, 'x');
+      let got = 0;
+      let release: () => void = () => {};
+      const blocked = new Promise<void>((r) => (release = r));
+      const error = new Promise<Error>((resolve) => {
+        const w = s.watch('/cr/', { fromRevision: 0 }, {
+          onEvent: () => (++got === 1 ? blocked : undefined),
+          onError: resolve,
+        });
+        void w;
+      });
+      // Hold the watcher at its first event, compact past it, then let it continue.
+      const deadline = Date.now() + WAIT_MS;
+      while (got === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(got, 1);
+      for (let i = 0; i < 50; i++) await s.update(`/cr/${i}`, 'y');
+      await s.compact(await s.currentRevision());
+      release();
+      // A backend may still deliver events it had already read before the compaction; what it
+      // must not do is skip silently past compacted history.
+      assert.ok((await error) instanceof CompactedError);
+    });
+
+    test('50 parallel compare-and-swap increment loops lose no update', async () => {
+      const s = await fresh();
+      await s.create('/cas/counter', '0');
+      const loops = 50;
+      const perLoop = 6;
+      let conflicts = 0;
+      const worker = async () => {
+        for (let done = 0; done < perLoop; ) {
+          const cur = (await s.get('/cas/counter'))!;
+          try {
+            await s.update('/cas/counter', String(Number(cur.value) + 1), cur.modRevision);
+            done++;
+          } catch (err) {
+            if (!(err instanceof ConflictError)) throw err;
+            conflicts++;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: loops }, worker));
+      assert.equal((await s.get('/cas/counter'))!.value, String(loops * perLoop));
+      assert.ok(conflicts > 0, 'the loops really raced');
+    });
+
+    test('1,000 parallel creates get unique revisions and all land', async () => {
+      const s = await fresh();
+      const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => s.create(`/par/${String(i).padStart(4, '0')}`, `v${i}`)));
+      assert.equal(new Set(results.map((kv) => kv.modRevision)).size, 1000);
+      assert.equal(await s.count('/par/'), 1000);
+      assert.equal(await s.currentRevision(), Math.max(...results.map((kv) => kv.modRevision)));
+      const listed = await s.list('/par/');
+      assert.deepEqual(listed.items, [...results].sort((x, y) => (x.key < y.key ? -1 : 1)));
+      // Parallel creates of the same key: exactly one wins.
+      const same = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => s.create('/par/same', String(i))));
+      assert.equal(same.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of same) if (r.status === 'rejected') assert.ok(r.reason instanceof KeyExistsError);
+    });
+
+    test('data, history and revisions survive a restart; watch replays across it', async () => {
+      const dir = await freshDir();
+      const s1 = await openIn(dir);
+      const a = await s1.create('/rs/a', '1');
+      const b = await s1.create('/rs/b', '1');
+      const a2 = await s1.update('/rs/a', '2');
+      await s1.delete('/rs/b');
+      await s1.compact(a.modRevision);
+      const lastBefore = await s1.currentRevision();
+      await s1.close();
+
+      const s2 = await openIn(dir);
+      assert.equal(await s2.currentRevision(), lastBefore);
+      assert.equal(await s2.compactedRevision(), a.modRevision);
+      assert.deepEqual(await s2.get('/rs/a'), a2);
+      assert.deepEqual(await s2.get('/rs/b', { revision: a2.modRevision }), b);
+      assert.ok((await watchFailure(s2, '/rs/', 0)) instanceof CompactedError);
+
+      const c = EventCollector.start(s2, '/rs/', b.modRevision - 1);
+      const next = await s2.create('/rs/c', '1');
+      assert.ok(next.modRevision > lastBefore, 'revisions keep increasing after a restart');
+      const events = await c.waitFor(4);
+      c.cancel();
+      assert.deepEqual(summary(events), [
+        `create /rs/b=1@${b.modRevision}`,
+        `update /rs/a=2@${a2.modRevision}`,
+        `delete /rs/b=1@${lastBefore}`,
+        `create /rs/c=1@${next.modRevision}`,
+      ]);
+    });
+  });
+}
