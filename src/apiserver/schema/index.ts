@@ -1,3 +1,6 @@
 /** Public surface of the schema package; see README.md. */
 export type { ApiResourceInfo } from './resource-info.js';
 export { OpenApiPublisher, customResourceDefinitionName, type PublishedDocument } from './openapi-documents.js';
+export { unknownFieldsOfBuiltin, unknownFieldsOfModel, unknownFieldsOfCustomResource, type StructuralSchema } from './unknown-fields.js';
+export { duplicateFieldsInJson, duplicateFieldsInYaml } from './duplicate-fields.js';
+export { parseFieldValidation, fieldValidationOutcome, type FieldValidationDirective, type FieldFindings, type FieldValidationOutcome } from './field-validation.js';
