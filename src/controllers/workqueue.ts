@@ -54,7 +54,6 @@ export class WorkQueue {
       this.delayed.delete(key);
       this.add(key);
     }, delayMs);
-    t.unref?.();
     this.delayed.set(key, t);
   }
 
