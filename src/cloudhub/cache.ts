@@ -1,0 +1,153 @@
+/**
+ * One shared cache of everything any edge node may need, fed by one informer per resource against
+ * the Kubernetes API (client-node: works against the embedded server and any real kube-apiserver).
+ * No per-node watches ever reach the API server; node desired sets are computed from here.
+ */
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import type { Logger } from '../common/logger.js';
+import { objectKey } from '../protocol/keys.js';
+
+export type CacheEventType = 'upsert' | 'delete';
+export type CachedObject = KubernetesObject & { metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string } } & Record<string, unknown>;
+export type CacheListener = (resource: string, type: CacheEventType, key: string, obj: CachedObject, old: CachedObject | undefined) => void;
+
+/** The typed list calls turn timestamps into Date objects while watch events carry strings: normalise to wire JSON. */
+function toWire<T>(obj: T): T {
+  return JSON.parse(JSON.stringify(obj)) as T;
+}
+
+type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
+
+function listers(kc: KubeConfig): Array<{ resource: string; path: string; list: Lister }> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const disc = kc.makeApiClient(DiscoveryV1Api);
+  const wire = (p: Promise<KubernetesListObject<KubernetesObject>>) => p.then((l) => ({ ...l, items: toWire(l.items) }));
+  return [
+    { resource: 'nodes', path: '/api/v1/nodes', list: () => wire(core.listNode()) },
+    { resource: 'configmaps', path: '/api/v1/configmaps', list: () => wire(core.listConfigMapForAllNamespaces()) },
+    { resource: 'secrets', path: '/api/v1/secrets', list: () => wire(core.listSecretForAllNamespaces()) },
+    { resource: 'serviceaccounts', path: '/api/v1/serviceaccounts', list: () => wire(core.listServiceAccountForAllNamespaces()) },
+    { resource: 'services', path: '/api/v1/services', list: () => wire(core.listServiceForAllNamespaces()) },
+    {
+      resource: 'endpointslices.discovery.k8s.io',
+      path: '/apis/discovery.k8s.io/v1/endpointslices',
+      list: () => wire(disc.listEndpointSliceForAllNamespaces()),
+    },
+    // Pods last: their refs resolve against objects already cached.
+    { resource: 'pods', path: '/api/v1/pods', list: () => wire(core.listPodForAllNamespaces()) },
+  ];
+}
+
+export class SharedCache {
+  private readonly objects = new Map<string, CachedObject>();
+  private readonly listeners: CacheListener[] = [];
+  private readonly informers: Array<{ resource: string; inf: Informer<KubernetesObject>; synced: boolean }> = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopped = false;
+
+  constructor(private readonly kc: KubeConfig, private readonly log: Logger) {}
+
+  get(key: string): CachedObject | undefined {
+    return this.objects.get(key);
+  }
+
+  /** All cached keys of one resource (e.g. every service for a new node view). */
+  *keysOf(resource: string): Iterable<string> {
+    const prefix = `/registry/${resource}/`;
+    for (const k of this.objects.keys()) if (k.startsWith(prefix)) yield k;
+  }
+
+  onChange(l: CacheListener): void {
+    this.listeners.push(l);
+  }
+
+  synced(): boolean {
+    return this.informers.length > 0 && this.informers.every((i) => i.synced);
+  }
+
+  size(): number {
+    return this.objects.size;
+  }
+
+  private apply(resource: string, type: CacheEventType, raw: KubernetesObject): void {
+    const obj = raw as CachedObject;
+    if (!obj.metadata?.name) return;
+    const key = objectKey(resource, obj.metadata.namespace, obj.metadata.name);
+    const old = this.objects.get(key);
+    if (type === 'delete') {
+      if (!old) return;
+      this.objects.delete(key);
+    } else {
+      // Relists re-deliver unchanged objects; a same-resourceVersion update is not a change.
+      if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion && old.metadata.uid === obj.metadata.uid) return;
+      this.objects.set(key, obj);
+    }
+    for (const l of this.listeners) l(resource, type, key, obj, old);
+  }
+
+  /** Starts every informer; resolves once all have listed (or rejects after timeoutMs). */
+  async start(timeoutMs = 60_000): Promise<void> {
+    for (const { resource, path, list } of listers(this.kc)) {
+      const inf = makeInformer(this.kc, path, list);
+      const state = { resource, inf, synced: false };
+      this.informers.push(state);
+      inf.on('add', (o) => this.apply(resource, 'upsert', o));
+      inf.on('update', (o) => this.apply(resource, 'upsert', o));
+      inf.on('delete', (o) => this.apply(resource, 'delete', o));
+      let backoff = 500;
+      const startOnce = async (): Promise<void> => {
+        try {
+          await inf.start();
+          state.synced = true;
+          backoff = 500;
+        } catch (err) {
+          this.log.warn({ resource, err: String(err) }, 'informer list failed; retrying');
+          retry();
+        }
+      };
+      let pending = false;
+      const retry = (): void => {
+        // start() rejecting and the 'error' event can both report one failure: schedule one restart.
+        if (this.stopped || pending) return;
+        pending = true;
+        state.synced = false;
+        const t = setTimeout(() => {
+          pending = false;
+          this.timers.delete(t);
+          if (!this.stopped) void startOnce();
+        }, backoff);
+        this.timers.add(t);
+        backoff = Math.min(backoff * 2, 10_000);
+      };
+      // client-node's informer stops after reporting an error: restart it with capped backoff.
+      inf.on('error', (err) => {
+        this.log.warn({ resource, err: String(err) }, 'informer watch failed; restarting');
+        retry();
+      });
+      void startOnce();
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (!this.synced()) {
+      if (this.stopped) throw new Error('cache stopped');
+      if (Date.now() > deadline) {
+        const missing = this.informers.filter((i) => !i.synced).map((i) => i.resource);
+        throw new Error(`hub cache did not sync within ${timeoutMs}ms: ${missing.join(', ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    await Promise.all(this.informers.map((i) => i.inf.stop().catch(() => {})));
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * Per-node desired sets computed from the shared cache, with a change log per node numbered by one
+ * hub-wide sequence. A node's view is exactly what it may read (node authorization for reads is
+ * membership here): its pods, the configmaps/secrets/serviceaccounts those pods reference, its own
+ * Node, and every service and endpoint slice (a node's service proxy routes all of them).
+ *
+ * Each view maps key → {seq of its last change, deleted?}. Resuming from a cursor sends the keys
+ * whose seq is newer, latest state only, so a reconnect costs what changed, not what exists.
+ * Tombstones are pruned beyond a bound; a cursor older than the pruned range is "compacted" and the
+ * session falls back to an inventory diff.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { objectKey } from '../protocol/keys.js';
+import type { CachedObject, SharedCache } from './cache.js';
+
+export interface ViewEntry {
+  seq: number;
+  deleted: boolean;
+  /** Shared by all nodes (services, endpoint slices) rather than derived from this node's pods. */
+  global: boolean;
+}
+
+export const GLOBAL_RESOURCES = ['services', 'endpointslices.discovery.k8s.io'] as const;
+export const EDGE_ROLE_LABEL = 'node-role.kubernetes.io/edge';
+
+export class NodeView {
+  /** Insertion order == seq order: a changed key is deleted and re-inserted at the end. */
+  readonly entries = new Map<string, ViewEntry>();
+  /** Cursors at or below this seq can no longer be resumed. */
+  compactedSeq = 0;
+  private tombstones = 0;
+  /** The referenced (configmap/secret/SA) keys and pod keys of the last recompute. */
+  refs = new Set<string>();
+
+  constructor(readonly node: string, private readonly maxTombstones: number) {}
+
+  canRead(key: string): boolean {
+    const e = this.entries.get(key);
+    return e !== undefined && !e.deleted;
+  }
+
+  touch(key: string, seq: number, deleted: boolean, global: boolean): void {
+    const prev = this.entries.get(key);
+    if (prev?.deleted) this.tombstones--;
+    this.entries.delete(key);
+    this.entries.set(key, { seq, deleted, global });
+    if (deleted) {
+      this.tombstones++;
+      this.pruneTombstones();
+    }
+  }
+
+  private pruneTombstones(): void {
+    if (this.tombstones <= this.maxTombstones) return;
+    for (const [k, e] of this.entries) {
+      if (this.tombstones <= this.maxTombstones / 2) break;
+      if (!e.deleted) continue;
+      this.entries.delete(k);
+      this.tombstones--;
+      this.compactedSeq = Math.max(this.compactedSeq, e.seq);
+    }
+  }
+
+  /** Live (non-deleted) keys. */
+  *liveKeys(): Iterable<string> {
+    for (const [k, e] of this.entries) if (!e.deleted) yield k;
+  }
+}
+
+/** configmaps/secrets/serviceaccounts a pod references (volumes, projected sources, env, envFrom, pull secrets). */
+export function podReferences(pod: V1Pod): string[] {
+  const ns = pod.metadata?.namespace ?? 'default';
+  const out = new Set<string>();
+  const cm = (n?: string) => n && out.add(objectKey('configmaps', ns, n));
+  const sec = (n?: string) => n && out.add(objectKey('secrets', ns, n));
+  const spec = pod.spec;
+  if (!spec) return [];
+  out.add(objectKey('serviceaccounts', ns, spec.serviceAccountName || 'default'));
+  for (const s of spec.imagePullSecrets ?? []) sec(s.name);
+  for (const v of spec.volumes ?? []) {
+    cm(v.configMap?.name);
+    sec(v.secret?.secretName);
+    for (const src of v.projected?.sources ?? []) {
+      cm(src.configMap?.name);
+      sec(src.secret?.name);
+    }
+  }
+  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])]) {
+    for (const e of c.env ?? []) {
+      cm(e.valueFrom?.configMapKeyRef?.name);
+      sec(e.valueFrom?.secretKeyRef?.name);
+    }
+    for (const f of c.envFrom ?? []) {
+      cm(f.configMapRef?.name);
+      sec(f.secretRef?.name);
+    }
+  }
+  return [...out];
+}
+
+export interface DesiredSetsOptions {
+  maxTombstonesPerNode?: number;
+}
+
+export class DesiredSets {
+  private seq = 0;
+  private readonly views = new Map<string, NodeView>();
+  /** node → its pod keys (from spec.nodeName). */
+  private readonly podsByNode = new Map<string, Set<string>>();
+  /** configmap/secret/SA key → nodes whose pods reference it. */
+  private readonly refNodes = new Map<string, Set<string>>();
+  private readonly changeListeners: Array<(node: string) => void> = [];
+  private readonly maxTombstones: number;
+
+  constructor(private readonly cache: SharedCache, opts: DesiredSetsOptions = {}) {
+    this.maxTombstones = opts.maxTombstonesPerNode ?? 1000;
+    cache.onChange((resource, type, key, obj, old) => this.onCacheChange(resource, type, key, obj, old));
+  }
+
+  currentSeq(): number {
+    return this.seq;
+  }
+
+  view(node: string): NodeView | undefined {
+    return this.views.get(node);
+  }
+
+  viewCount(): number {
+    return this.views.size;
+  }
+
+  /** Called with a node name whenever its view gained entries (sessions pump then). */
+  onNodeChanged(l: (node: string) => void): void {
+    this.changeListeners.push(l);
+  }
+
+  /** The view of a node, created (and filled from the cache) on first use. */
+  ensureView(node: string): NodeView {
+    let v = this.views.get(node);
+    if (!v) {
+      v = new NodeView(node, this.maxTombstones);
+      this.views.set(node, v);
+      for (const r of GLOBAL_RESOURCES) for (const k of this.cache.keysOf(r)) v.touch(k, ++this.seq, false, true);
+      this.recompute(node);
+    }
+    return v;
+  }
+
+  private notify(node: string): void {
+    for (const l of this.changeListeners) l(node);
+  }
+
+  private onCacheChange(resource: string, type: string, key: string, obj: CachedObject, old: CachedObject | undefined): void {
+    if (resource === 'pods') {
+      const oldNode = (old as V1Pod | undefined)?.spec?.nodeName;
+      const newNode = type === 'delete' ? undefined : (obj as V1Pod).spec?.nodeName;
+      if (oldNode && oldNode !== newNode) this.podsByNode.get(oldNode)?.delete(key);
+      if (newNode) {
+        let s = this.podsByNode.get(newNode);
+        if (!s) this.podsByNode.set(newNode, (s = new Set()));
+        s.add(key);
+      }
+      for (const n of new Set([oldNode, newNode])) if (n && this.views.has(n)) this.recompute(n, key);
+      return;
+    }
+    if (resource === 'nodes') {
+      const name = obj.metadata.name;
+      const isEdge = type !== 'delete' && obj.metadata && (obj.metadata as { labels?: Record<string, string> }).labels?.[EDGE_ROLE_LABEL] !== undefined;
+      if (isEdge && !this.views.has(name)) this.ensureView(name);
+      else if (this.views.has(name)) this.recompute(name, key);
+      return;
+    }
+    if ((GLOBAL_RESOURCES as readonly string[]).includes(resource)) {
+      const seq = ++this.seq;
+      for (const v of this.views.values()) v.touch(key, seq, type === 'delete', true);
+      for (const n of this.views.keys()) this.notify(n);
+      return;
+    }
+    // configmaps, secrets, serviceaccounts: only the nodes whose pods reference them.
+    for (const n of this.refNodes.get(key) ?? []) if (this.views.has(n)) this.recompute(n, key);
+  }
+
+  /**
+   * Recompute a node's pod-derived entries. `changedKey` is the key whose object changed (its entry is
+   * bumped even when membership did not change).
+   */
+  recompute(node: string, changedKey?: string): void {
+    const view = this.views.get(node);
+    if (!view) return;
+    const want = new Set<string>();
+    const nodeKey = objectKey('nodes', undefined, node);
+    if (this.cache.get(nodeKey)) want.add(nodeKey);
+    const refs = new Set<string>();
+    for (const podKey of this.podsByNode.get(node) ?? []) {
+      const pod = this.cache.get(podKey) as V1Pod | undefined;
+      if (!pod) continue;
+      want.add(podKey);
+      for (const r of podReferences(pod)) {
+        refs.add(r);
+        if (this.cache.get(r)) want.add(r);
+      }
+    }
+    // Maintain the reverse index (ref → nodes) so a configmap change finds its nodes without a scan.
+    for (const r of view.refs) if (!refs.has(r)) this.refNodes.get(r)?.delete(node);
+    for (const r of refs) {
+      let s = this.refNodes.get(r);
+      if (!s) this.refNodes.set(r, (s = new Set()));
+      s.add(node);
+    }
+    view.refs = refs;
+    let changed = false;
+    for (const k of want) {
+      const e = view.entries.get(k);
+      if (!e || e.deleted || k === changedKey) {
+        view.touch(k, ++this.seq, false, false);
+        changed = true;
+      }
+    }
+    for (const [k, e] of [...view.entries]) {
+      if (e.global || e.deleted || want.has(k)) continue;
+      view.touch(k, ++this.seq, true, false);
+      changed = true;
+    }
+    if (changed) this.notify(node);
+  }
+}

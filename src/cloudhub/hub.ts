@@ -1,0 +1,240 @@
+/**
+ * The cloud hub: its own TLS port (default 10000) that edge nodes dial. Serves
+ *   GET  /v1/cacert   the CA certificate (public; the edge pins it by hash before trusting it)
+ *   POST /v1/join     bootstrap token + CSR → node client certificate
+ *   POST /v1/renew    (node client cert) CSR → renewed certificate
+ *   GET  /v1/connect  WebSocket upgrade: the node's one multiplexed session (client cert required)
+ *   GET  /metrics, /healthz
+ * Everything is per instance (no globals): several hubs can run in one process.
+ */
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import { createLogger, type Logger } from '../common/logger.js';
+import { MAX_EDGE_TO_HUB_BYTES, SUBPROTOCOL } from '../protocol/messages.js';
+import { objectKey } from '../protocol/keys.js';
+import { ensureServingCertificate, serverCertificateHosts, type CertificateAuthority } from '../pki/index.js';
+import { SharedCache } from './cache.js';
+import { DesiredSets } from './desired.js';
+import { HubMetrics } from './metrics.js';
+import { NodeSession } from './session.js';
+import { StatusWriter } from './status-writer.js';
+import { HubCertificateIssuer, JoinError, NODES_GROUP, NODE_USER_PREFIX, type CertificateIssuer } from './join.js';
+
+export const DEFAULT_HUB_PORT = 10000;
+
+export interface CloudHubOptions {
+  kubeConfig: KubeConfig;
+  /** Signs node certificates and verifies them on connect. */
+  ca: CertificateAuthority;
+  /** Serving certificate; when absent one is issued from `ca` (kept in `pkiDir` when given). */
+  serving?: { certPem: string; keyPem: string };
+  pkiDir?: string;
+  /** Extra names/IPs for the issued serving certificate. */
+  hosts?: string[];
+  host?: string;
+  port?: number;
+  pingIntervalMs?: number;
+  /** Max unacked messages per node (back-pressure window). */
+  window?: number;
+  maxTombstonesPerNode?: number;
+  certValidityMs?: number;
+  log?: Logger;
+}
+
+export interface CloudHub {
+  port: number;
+  url: string;
+  epoch: string;
+  metrics: HubMetrics;
+  desired: DesiredSets;
+  sessions: ReadonlyMap<string, NodeSession>;
+  stop(): Promise<void>;
+}
+
+function sendStatus(res: ServerResponse, code: number, reason: string, message: string): void {
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
+}
+
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw new JoinError(413, 'RequestEntityTooLarge', `request body over ${limit} bytes`);
+    chunks.push(c as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new JoinError(400, 'BadRequest', 'request body is not valid JSON');
+  }
+}
+
+/** The node name from a verified client certificate (CN=system:node:NAME, O=system:nodes), or a reason it is refused. */
+export function nodeFromPeer(socket: TLSSocket): { node: string } | { error: string } {
+  if (!socket.authorized) return { error: `client certificate not verified: ${String(socket.authorizationError ?? 'no certificate presented')}` };
+  const cert = socket.getPeerCertificate();
+  const cn = cert.subject?.CN;
+  const o = cert.subject?.O;
+  const groups = Array.isArray(o) ? o : o ? [o] : [];
+  const cnStr = Array.isArray(cn) ? cn[0] : cn;
+  if (!cnStr?.startsWith(NODE_USER_PREFIX) || !groups.includes(NODES_GROUP)) return { error: `certificate subject is not a node identity (CN=${cnStr ?? ''})` };
+  return { node: cnStr.slice(NODE_USER_PREFIX.length) };
+}
+
+export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
+  const log = opts.log ?? createLogger('cloudhub');
+  const epoch = randomBytes(8).toString('hex');
+  const metrics = new HubMetrics();
+  const cache = new SharedCache(opts.kubeConfig, log);
+  const desired = new DesiredSets(cache, { maxTombstonesPerNode: opts.maxTombstonesPerNode });
+  const status = new StatusWriter(opts.kubeConfig, (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined);
+  const issuer: CertificateIssuer = new HubCertificateIssuer({ kubeConfig: opts.kubeConfig, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
+  const sessions = new Map<string, NodeSession>();
+  const pingIntervalMs = opts.pingIntervalMs ?? 15_000;
+
+  desired.onNodeChanged((node) => sessions.get(node)?.schedulePump());
+  // Never serve a node before the cache is complete: a partial cache would look like deletions.
+  await cache.start();
+
+  const serving =
+    opts.serving ??
+    (opts.pkiDir
+      ? await ensureServingCertificate(opts.pkiDir, opts.ca, 'cloudhub', serverCertificateHosts(opts.hosts ?? []), 'kedge-cloudhub')
+      : await (await import('../pki/index.js')).issueServerCertificate(opts.ca, 'kedge-cloudhub', serverCertificateHosts(opts.hosts ?? [])));
+
+  const server = https.createServer({
+    cert: serving.certPem,
+    key: serving.keyPem,
+    ca: opts.ca.certPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2',
+  });
+
+  server.on('request', (req, res) => {
+    void handleHttp(req, res).catch((err) => {
+      if (err instanceof JoinError) return sendStatus(res, err.httpStatus, err.reason, err.message);
+      log.error({ err: String(err) }, 'hub request failed');
+      sendStatus(res, 500, 'InternalError', String((err as Error).message ?? err));
+    });
+  });
+
+  async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://hub');
+    if (req.method === 'GET' && url.pathname === '/v1/cacert') {
+      res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+      return void res.end(opts.ca.certPem);
+    }
+    if (req.method === 'GET' && url.pathname === '/healthz') return void res.end('ok');
+    if (req.method === 'GET' && url.pathname === '/metrics') {
+      metrics.connectedNodes.set(sessions.size);
+      let depth = 0;
+      for (const s of sessions.values()) depth += s.queueDepth();
+      metrics.queueDepth.set(depth);
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      return void res.end(await metrics.registry.metrics());
+    }
+    if (req.method === 'POST' && url.pathname === '/v1/join') {
+      const auth = req.headers.authorization ?? '';
+      if (!auth.startsWith('Bearer ')) throw new JoinError(401, 'Unauthorized', 'a bootstrap token is required (Authorization: Bearer TOKEN)');
+      const body = (await readJson(req, 64 * 1024)) as { nodeName?: unknown; csr?: unknown };
+      if (typeof body?.nodeName !== 'string' || typeof body.csr !== 'string') throw new JoinError(400, 'BadRequest', 'body must be {"nodeName": string, "csr": PEM string}');
+      try {
+        const cert = await issuer.join({ token: auth.slice(7).trim(), nodeName: body.nodeName, csrPem: body.csr });
+        res.writeHead(201, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify({ certificate: cert, caCertificate: opts.ca.certPem }));
+      } catch (err) {
+        if (err instanceof JoinError) log.warn({ node: body.nodeName, reason: err.message }, 'join refused');
+        throw err;
+      }
+    }
+    if (req.method === 'POST' && url.pathname === '/v1/renew') {
+      const who = nodeFromPeer(req.socket as TLSSocket);
+      if ('error' in who) throw new JoinError(401, 'Unauthorized', who.error);
+      const body = (await readJson(req, 64 * 1024)) as { csr?: unknown };
+      if (typeof body?.csr !== 'string') throw new JoinError(400, 'BadRequest', 'body must be {"csr": PEM string}');
+      const cert = await issuer.renew(who.node, body.csr);
+      res.writeHead(201, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ certificate: cert, caCertificate: opts.ca.certPem }));
+    }
+    throw new JoinError(404, 'NotFound', `no such endpoint ${req.method} ${url.pathname}`);
+  }
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_EDGE_TO_HUB_BYTES,
+    // Compress frames ≥ 1 KiB; a small window keeps per-connection zlib memory low at fleet scale.
+    perMessageDeflate: { threshold: 1024, serverMaxWindowBits: 13, zlibDeflateOptions: { memLevel: 6, level: 4 } },
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'https://hub');
+    const refuse = (code: number, text: string): void => {
+      log.warn({ reason: text }, 'session refused');
+      socket.end(`HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 404 ? 'Not Found' : 'Forbidden'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${text}\n`);
+    };
+    if (url.pathname !== '/v1/connect') return refuse(404, 'unknown path');
+    const who = nodeFromPeer(socket as TLSSocket);
+    if ('error' in who) return refuse(401, who.error);
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      const node = who.node;
+      // A reconnect may arrive before the old socket noticed it is dead: the newest session wins.
+      sessions.get(node)?.terminate();
+      const session: NodeSession = new NodeSession(
+        node,
+        ws,
+        {
+          epoch,
+          cache,
+          desired,
+          status,
+          metrics,
+          log,
+          window: opts.window ?? 256,
+          maxBufferedBytes: 4 * 1024 * 1024,
+          maxPendingStatus: 256,
+          onClose: (s) => {
+            if (sessions.get(node) === s) sessions.delete(node);
+            metrics.connectedNodes.set(sessions.size);
+          },
+        },
+        pingIntervalMs,
+      );
+      sessions.set(node, session);
+      metrics.connectedNodes.set(sessions.size);
+      log.info({ node }, 'edge connected');
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? DEFAULT_HUB_PORT, opts.host ?? '0.0.0.0', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
+  log.info({ port, epoch }, 'cloud hub listening');
+
+  return {
+    port,
+    url: `https://${shownHost}:${port}`,
+    epoch,
+    metrics,
+    desired,
+    sessions,
+    async stop() {
+      for (const s of [...sessions.values()]) s.terminate();
+      wss.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections?.();
+      await cache.stop();
+    },
+  };
+}

@@ -1,0 +1,36 @@
+/** Hub metrics on a per-hub registry (several hubs per process in tests/benches: no global registry). */
+import { Counter, Gauge, Registry } from 'prom-client';
+
+export class HubMetrics {
+  readonly registry = new Registry();
+  readonly connectedNodes = new Gauge({ name: 'kedge_hub_connected_nodes', help: 'Edge nodes with an open session', registers: [this.registry] });
+  readonly bytesSent = new Counter({
+    name: 'kedge_hub_sent_bytes_total',
+    help: 'Uncompressed bytes sent to edges, by message type',
+    labelNames: ['type'],
+    registers: [this.registry],
+  });
+  readonly bytesReceived = new Counter({
+    name: 'kedge_hub_received_bytes_total',
+    help: 'Bytes received from edges, by message type',
+    labelNames: ['type'],
+    registers: [this.registry],
+  });
+  readonly refused = new Counter({
+    name: 'kedge_hub_refused_frames_total',
+    help: 'Inbound frames refused, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'kedge_hub_queue_depth',
+    help: 'Desired-set changes not yet sent plus messages in flight (unacked), summed over sessions',
+    registers: [this.registry],
+  });
+  readonly statusWrites = new Counter({
+    name: 'kedge_hub_status_writes_total',
+    help: 'Status items written to the API, by kind and result',
+    labelNames: ['kind', 'result'],
+    registers: [this.registry],
+  });
+}

@@ -1,0 +1,295 @@
+/**
+ * One edge node's session on the hub: handshake (version, identity, cursor), catch-up (resume from
+ * the cursor or an inventory diff), live streaming of desired-set changes with an ack window
+ * (back-pressure), status writes up to the API, and node-authorized reads.
+ */
+import type { WebSocket } from 'ws';
+import type { Logger } from '../common/logger.js';
+import {
+  decodeEdgeToHub,
+  encode,
+  ProtocolError,
+  negotiateVersion,
+  type EdgeToHub,
+  type HubToEdge,
+  type InventoryItem,
+  type StatusMessage,
+} from '../protocol/index.js';
+import type { SharedCache } from './cache.js';
+import type { DesiredSets, NodeView } from './desired.js';
+import type { HubMetrics } from './metrics.js';
+import type { StatusWriter } from './status-writer.js';
+
+export interface SessionDeps {
+  epoch: string;
+  cache: SharedCache;
+  desired: DesiredSets;
+  status: StatusWriter;
+  metrics: HubMetrics;
+  log: Logger;
+  /** Max messages in flight (sent, not acked) per node. */
+  window: number;
+  /** Stop sending while the socket has this many bytes buffered. */
+  maxBufferedBytes: number;
+  /** Max status items being written for one node at once; more are answered "retry". */
+  maxPendingStatus: number;
+  onClose(session: NodeSession): void;
+}
+
+type Phase = 'hello' | 'inventory' | 'live' | 'closed';
+
+export class NodeSession {
+  private phase: Phase = 'hello';
+  private view: NodeView | undefined;
+  /** Highest seq handed to the socket in live mode. */
+  private sentSeq = 0;
+  /** Seqs of messages in flight, in send order. */
+  private inflight: number[] = [];
+  private maxSentSeq = -1;
+  private ackedSeq = 0;
+  private inventory = new Map<string, InventoryItem>();
+  private pumpScheduled = false;
+  private catchingUp = true;
+  private pendingStatus = 0;
+  private alive = true;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(readonly node: string, private readonly ws: WebSocket, private readonly deps: SessionDeps, pingIntervalMs: number) {
+    this.log = deps.log.child({ node });
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on('close', () => this.close());
+    ws.on('error', (err) => this.log.warn({ err: String(err) }, 'session socket error'));
+    ws.on('pong', () => (this.alive = true));
+    // Keepalive: a peer that misses a pong for a whole interval is gone (black-holed links included).
+    this.pingTimer = setInterval(() => {
+      if (!this.alive) {
+        this.log.warn('edge missed a keepalive; dropping session');
+        ws.terminate();
+        return;
+      }
+      this.alive = false;
+      ws.ping();
+    }, pingIntervalMs);
+  }
+
+  queueDepth(): number {
+    let pending = 0;
+    if (this.view && this.phase === 'live') for (const e of this.view.entries.values()) if (e.seq > this.sentSeq) pending++;
+    return pending + this.inflight.length;
+  }
+
+  private send(msg: HubToEdge): void {
+    const text = encode(msg);
+    this.deps.metrics.bytesSent.inc({ type: msg.type }, Buffer.byteLength(text));
+    this.ws.send(text, () => this.schedulePump());
+  }
+
+  private refuse(code: string, message: string, fatal: boolean): void {
+    this.deps.metrics.refused.inc({ reason: code });
+    this.log.warn({ code, fatal }, `refused frame: ${message}`);
+    if (this.phase === 'closed') return;
+    this.send({ type: 'error', code, message });
+    if (fatal) {
+      this.ws.close(1008, code.slice(0, 100));
+      this.close();
+    }
+  }
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.phase === 'closed') return;
+    this.alive = true;
+    if (isBinary) return this.refuse('bad-message', 'binary frames are not part of protocol v1', true);
+    let msg: EdgeToHub;
+    try {
+      msg = decodeEdgeToHub(data);
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        // Unknown types are refused but survivable (a newer edge); garbage closes the session.
+        return this.refuse(err.code, err.message, err.code !== 'unknown-type');
+      }
+      throw err;
+    }
+    this.deps.metrics.bytesReceived.inc({ type: msg.type }, data.length);
+    switch (msg.type) {
+      case 'hello':
+        return this.onHello(msg);
+      case 'inventory':
+        return this.onInventory(msg.items, msg.done);
+      case 'ack':
+        return this.onAck(msg.seq);
+      case 'status':
+        return void this.onStatus(msg);
+      case 'get':
+        return this.onGet(msg.id, msg.key);
+      case 'heartbeat':
+        return this.send({ type: 'heartbeat', t: msg.t });
+      case 'error':
+        return this.log.warn({ code: msg.code }, `edge reported: ${msg.message}`);
+      default:
+        return this.refuse('unsupported', `message type ${msg.type} is reserved and not supported yet`, false);
+    }
+  }
+
+  private onHello(msg: Extract<EdgeToHub, { type: 'hello' }>): void {
+    if (this.phase !== 'hello') return this.refuse('bad-sequence', 'hello already received', true);
+    const version = negotiateVersion(msg.versions);
+    if (version === null) return this.refuse('unsupported-version', `no common protocol version (hub speaks 1, edge offered ${msg.versions.join(',')})`, true);
+    if (msg.node !== this.node) return this.refuse('forbidden', `certificate is for node ${this.node}, hello names ${msg.node}`, true);
+    this.view = this.deps.desired.ensureView(this.node);
+    const c = msg.cursor;
+    const resumable = c !== undefined && c.epoch === this.deps.epoch && c.seq >= this.view.compactedSeq && c.seq <= this.deps.desired.currentSeq();
+    this.send({ type: 'welcome', version, epoch: this.deps.epoch, resume: resumable });
+    if (resumable) {
+      this.sentSeq = c.seq;
+      this.ackedSeq = c.seq;
+      this.phase = 'live';
+      this.log.info({ cursor: c.seq }, 'edge resumed from its cursor');
+      this.schedulePump();
+    } else {
+      this.phase = 'inventory';
+      this.log.info({ cursor: c ?? null }, 'edge cursor unknown or compacted; asking for inventory');
+    }
+  }
+
+  private onInventory(items: InventoryItem[], done: boolean): void {
+    if (this.phase !== 'inventory') return this.refuse('bad-sequence', 'inventory not requested', true);
+    for (const it of items) this.inventory.set(it.key, it);
+    if (this.inventory.size > 1_000_000) return this.refuse('too-large', 'inventory too large', true);
+    if (done) this.sendDiff();
+  }
+
+  /** Diff against what the edge holds: only missing/different objects and deletions are sent. */
+  private sendDiff(): void {
+    const view = this.view!;
+    const snapshot = this.deps.desired.currentSeq();
+    const out: HubToEdge[] = [];
+    let unchanged = 0;
+    for (const [key, e] of view.entries) {
+      if (e.deleted) continue;
+      const obj = this.deps.cache.get(key);
+      if (!obj) continue;
+      const have = this.inventory.get(key);
+      if (have && have.uid === (obj.metadata.uid ?? '') && have.rv === (obj.metadata.resourceVersion ?? '')) {
+        unchanged++;
+        continue;
+      }
+      out.push({ type: 'upsert', seq: Math.min(e.seq, snapshot), key, object: obj });
+    }
+    for (const key of this.inventory.keys()) {
+      if (!view.canRead(key)) out.push({ type: 'delete', seq: view.entries.get(key)?.seq ?? snapshot, key });
+    }
+    out.sort((a, b) => (a as { seq: number }).seq - (b as { seq: number }).seq);
+    this.log.info({ send: out.length, unchanged, inventory: this.inventory.size }, 'diff resync');
+    this.inventory.clear();
+    // A diff is sent in one go: it is bounded by the node's desired set plus its inventory.
+    for (const m of out) this.sendTracked(m, (m as { seq: number }).seq);
+    this.send({ type: 'synced', seq: snapshot });
+    this.sentSeq = snapshot;
+    this.phase = 'live';
+    this.catchingUp = false;
+    this.schedulePump();
+  }
+
+  private sendTracked(msg: HubToEdge, seq: number): void {
+    this.inflight.push(seq);
+    if (seq > this.maxSentSeq) this.maxSentSeq = seq;
+    this.send(msg);
+  }
+
+  private onAck(seq: number): void {
+    if (seq > this.maxSentSeq) return this.refuse('forged-ack', `ack for seq ${seq}, never sent (highest sent ${this.maxSentSeq})`, true);
+    if (seq < this.ackedSeq) {
+      this.log.debug({ seq, acked: this.ackedSeq }, 'replayed ack ignored');
+      return;
+    }
+    this.ackedSeq = seq;
+    let i = 0;
+    while (i < this.inflight.length && this.inflight[i]! <= seq) i++;
+    if (i > 0) this.inflight.splice(0, i);
+    this.schedulePump();
+  }
+
+  /** Called by the hub whenever this node's view changed. */
+  schedulePump(): void {
+    if (this.pumpScheduled || this.phase !== 'live') return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Send changes after sentSeq, in seq order, while the window and the socket buffer allow. */
+  private pump(): void {
+    if (this.phase !== 'live' || !this.view) return;
+    let sentAny = false;
+    let drained = true;
+    for (const [key, e] of this.view.entries) {
+      if (e.seq <= this.sentSeq) continue;
+      if (this.inflight.length >= this.deps.window || this.ws.bufferedAmount > this.deps.maxBufferedBytes) {
+        drained = false;
+        break;
+      }
+      if (e.deleted) {
+        this.sendTracked({ type: 'delete', seq: e.seq, key }, e.seq);
+      } else {
+        const obj = this.deps.cache.get(key);
+        if (obj) this.sendTracked({ type: 'upsert', seq: e.seq, key, object: obj }, e.seq);
+      }
+      this.sentSeq = e.seq;
+      sentAny = true;
+    }
+    if (drained && (sentAny || this.catchingUp)) {
+      if (this.catchingUp) {
+        this.catchingUp = false;
+        this.send({ type: 'synced', seq: this.sentSeq });
+      }
+    }
+  }
+
+  private async onStatus(msg: StatusMessage): Promise<void> {
+    if (this.phase === 'hello') return this.refuse('bad-sequence', 'status before hello', true);
+    if (this.pendingStatus >= this.deps.maxPendingStatus) {
+      this.send({ type: 'status-ack', id: msg.id, ok: false, reason: 'hub busy', retry: true });
+      return;
+    }
+    this.pendingStatus++;
+    try {
+      const r = await this.deps.status.write(this.node, msg.kind, msg.body);
+      this.deps.metrics.statusWrites.inc({ kind: msg.kind, result: r.ok ? 'ok' : r.retry ? 'retry' : 'refused' });
+      if (!r.ok && !r.retry) this.log.warn({ kind: msg.kind, reason: r.reason }, 'status item refused');
+      if (this.phase !== 'closed') this.send({ type: 'status-ack', id: msg.id, ok: r.ok, reason: r.reason, retry: r.retry });
+    } finally {
+      this.pendingStatus--;
+    }
+  }
+
+  private onGet(id: number, key: string): void {
+    if (this.phase === 'hello') return this.refuse('bad-sequence', 'get before hello', true);
+    const obj = this.view!.canRead(key) ? this.deps.cache.get(key) : undefined;
+    if (!obj) {
+      this.log.warn({ key }, 'refused read outside the node\'s desired set');
+      this.send({
+        type: 'get-result',
+        id,
+        error: { code: 403, reason: 'Forbidden', message: `node ${this.node} may not read ${key}: no relationship found between node and this object` },
+      });
+      return;
+    }
+    this.send({ type: 'get-result', id, object: obj });
+  }
+
+  close(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    clearInterval(this.pingTimer);
+    this.deps.onClose(this);
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+    this.close();
+  }
+}

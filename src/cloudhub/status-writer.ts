@@ -1,0 +1,210 @@
+/**
+ * The up path: writes what an edge node reports (Node status, Lease renewals, pod statuses, events)
+ * to the Kubernetes API, after node authorization: a node writes only its own Node and Lease, the
+ * status of pods bound to it, and events about those. Conflicts with newer cloud writes are handled
+ * by re-reading and replacing only the status (the cloud keeps spec/metadata it changed meanwhile).
+ */
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  type CoreV1Event,
+  type KubeConfig,
+  type V1Lease,
+  type V1Node,
+  type V1Pod,
+  type V1PodStatus,
+} from '@kubernetes/client-node';
+import type { StatusKind } from '../protocol/messages.js';
+import { EDGE_ROLE_LABEL } from './desired.js';
+
+export interface WriteResult {
+  ok: boolean;
+  reason?: string;
+  /** Transient (API unreachable, conflict storm): the edge keeps the item and retries. */
+  retry?: boolean;
+}
+
+export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+const CONFLICT_RETRIES = 5;
+
+function httpCode(err: unknown): number | undefined {
+  const c = (err as { code?: unknown }).code;
+  return typeof c === 'number' ? c : undefined;
+}
+
+function failure(err: unknown): WriteResult {
+  const code = httpCode(err);
+  const body = (err as { body?: unknown }).body;
+  let message = String((err as Error).message ?? err);
+  if (typeof body === 'string') {
+    try {
+      message = (JSON.parse(body) as { message?: string }).message ?? message;
+    } catch {
+      /* keep */
+    }
+  }
+  // 4xx other than conflict/too-many-requests is a permanent refusal of this item; 5xx/network is transient.
+  const retry = code === undefined || code >= 500 || code === 429 || code === 409;
+  return { ok: false, reason: `${code ?? 'network'}: ${message}`, retry };
+}
+
+function forbidden(reason: string): WriteResult {
+  return { ok: false, reason: `forbidden: ${reason}`, retry: false };
+}
+
+/** Looks up a pod bound to a node in the hub cache (node authorization for pod status/events). */
+export type PodLookup = (namespace: string, name: string) => V1Pod | undefined;
+
+export class StatusWriter {
+  private readonly core: CoreV1Api;
+  private readonly coord: CoordinationV1Api;
+
+  constructor(kc: KubeConfig, private readonly podLookup: PodLookup) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.coord = kc.makeApiClient(CoordinationV1Api);
+  }
+
+  async write(node: string, kind: StatusKind, body: Record<string, unknown>): Promise<WriteResult> {
+    try {
+      switch (kind) {
+        case 'node':
+          return await this.writeNode(node, body as V1Node);
+        case 'lease':
+          return await this.writeLease(node, body as { renewTime?: string; durationSeconds?: number });
+        case 'pod':
+          return await this.writePodStatus(node, body as { namespace?: string; name?: string; uid?: string; status?: V1PodStatus });
+        case 'event':
+          return await this.writeEvent(node, body as unknown as CoreV1Event);
+      }
+    } catch (err) {
+      return failure(err);
+    }
+  }
+
+  private async writeNode(node: string, desired: V1Node): Promise<WriteResult> {
+    if (desired.metadata?.name !== node) return forbidden(`node ${node} may not write node ${JSON.stringify(desired.metadata?.name)}`);
+    const labels = { ...(desired.metadata?.labels ?? {}), [EDGE_ROLE_LABEL]: '' };
+    for (let i = 0; i < CONFLICT_RETRIES; i++) {
+      let current: V1Node;
+      try {
+        current = await this.core.readNode({ name: node });
+      } catch (err) {
+        if (httpCode(err) !== 404) throw err;
+        const created = await this.core.createNode({
+          body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels, annotations: desired.metadata?.annotations }, spec: desired.spec ?? {} },
+        });
+        current = created;
+      }
+      // The edge owns status; labels it reports are added (cloud-set labels and spec are kept).
+      const missingLabels = Object.entries(labels).some(([k, v]) => current.metadata?.labels?.[k] !== v);
+      if (missingLabels) {
+        current = await this.core.replaceNode({ name: node, body: { ...current, metadata: { ...current.metadata, labels: { ...(current.metadata?.labels ?? {}), ...labels } } } });
+      }
+      try {
+        await this.core.replaceNodeStatus({ name: node, body: { ...current, status: desired.status } });
+        return { ok: true };
+      } catch (err) {
+        if (httpCode(err) !== 409) throw err;
+      }
+    }
+    return { ok: false, reason: 'conflict: node kept changing', retry: true };
+  }
+
+  private async writeLease(node: string, body: { renewTime?: string; durationSeconds?: number }): Promise<WriteResult> {
+    const renewTime = body.renewTime ? new Date(body.renewTime) : new Date();
+    if (Number.isNaN(renewTime.getTime())) return { ok: false, reason: 'invalid renewTime', retry: false };
+    const duration = typeof body.durationSeconds === 'number' ? body.durationSeconds : 40;
+    for (let i = 0; i < CONFLICT_RETRIES; i++) {
+      let lease: V1Lease;
+      try {
+        lease = await this.coord.readNamespacedLease({ name: node, namespace: NODE_LEASE_NAMESPACE });
+      } catch (err) {
+        if (httpCode(err) !== 404) throw err;
+        try {
+          await this.coord.createNamespacedLease({
+            namespace: NODE_LEASE_NAMESPACE,
+            body: {
+              apiVersion: 'coordination.k8s.io/v1',
+              kind: 'Lease',
+              metadata: { name: node, namespace: NODE_LEASE_NAMESPACE },
+              spec: { holderIdentity: node, leaseDurationSeconds: duration, renewTime },
+            },
+          });
+          return { ok: true };
+        } catch (e) {
+          if (httpCode(e) === 409) continue;
+          throw e;
+        }
+      }
+      // A stale renewal (replayed from the offline buffer) must not move the lease backwards.
+      const cur = lease.spec?.renewTime ? new Date(lease.spec.renewTime) : undefined;
+      if (cur && cur.getTime() >= renewTime.getTime()) return { ok: true };
+      try {
+        await this.coord.replaceNamespacedLease({
+          name: node,
+          namespace: NODE_LEASE_NAMESPACE,
+          body: { ...lease, spec: { ...lease.spec, holderIdentity: node, leaseDurationSeconds: duration, renewTime } },
+        });
+        return { ok: true };
+      } catch (err) {
+        if (httpCode(err) !== 409) throw err;
+      }
+    }
+    return { ok: false, reason: 'conflict: lease kept changing', retry: true };
+  }
+
+  private async writePodStatus(node: string, body: { namespace?: string; name?: string; uid?: string; status?: V1PodStatus }): Promise<WriteResult> {
+    const { namespace, name, uid, status } = body;
+    if (typeof namespace !== 'string' || typeof name !== 'string' || typeof uid !== 'string' || typeof status !== 'object' || status === null) {
+      return { ok: false, reason: 'pod status needs namespace, name, uid and status', retry: false };
+    }
+    const cached = this.podLookup(namespace, name);
+    if (!cached || cached.spec?.nodeName !== node) return forbidden(`pod ${namespace}/${name} is not bound to node ${node}`);
+    for (let i = 0; i < CONFLICT_RETRIES; i++) {
+      let pod: V1Pod;
+      try {
+        pod = await this.core.readNamespacedPod({ name, namespace });
+      } catch (err) {
+        if (httpCode(err) === 404) return { ok: false, reason: `pod ${namespace}/${name} no longer exists; status dropped`, retry: false };
+        throw err;
+      }
+      if (pod.spec?.nodeName !== node) return forbidden(`pod ${namespace}/${name} is not bound to node ${node}`);
+      // The pod was deleted and recreated under the same name: this status belongs to the old one.
+      if (pod.metadata?.uid !== uid) return { ok: false, reason: `pod ${namespace}/${name} uid changed; status dropped`, retry: false };
+      try {
+        await this.core.replaceNamespacedPodStatus({ name, namespace, body: { ...pod, status } });
+        return { ok: true };
+      } catch (err) {
+        if (httpCode(err) !== 409) throw err;
+      }
+    }
+    return { ok: false, reason: 'conflict: pod kept changing', retry: true };
+  }
+
+  private async writeEvent(node: string, ev: CoreV1Event): Promise<WriteResult> {
+    const io = ev.involvedObject;
+    if (!io) return { ok: false, reason: 'event needs involvedObject', retry: false };
+    if (io.kind === 'Node') {
+      if (io.name !== node) return forbidden(`node ${node} may not record events about node ${JSON.stringify(io.name)}`);
+    } else if (io.kind === 'Pod') {
+      const pod = io.namespace && io.name ? this.podLookup(io.namespace, io.name) : undefined;
+      if (!pod || pod.spec?.nodeName !== node) return forbidden(`pod ${io.namespace}/${io.name} is not bound to node ${node}`);
+    } else {
+      return forbidden(`node ${node} may not record events about ${JSON.stringify(io.kind)}`);
+    }
+    const namespace = io.namespace || 'default';
+    const name = ev.metadata?.name;
+    if (!name) return { ok: false, reason: 'event needs metadata.name', retry: false };
+    const body: CoreV1Event = { ...ev, metadata: { name, namespace }, source: { component: 'kedge-edge', host: node } };
+    try {
+      await this.core.createNamespacedEvent({ namespace, body });
+      return { ok: true };
+    } catch (err) {
+      if (httpCode(err) !== 409) throw err;
+    }
+    // Aggregated event seen before: update count/lastTimestamp on the existing one.
+    const cur = await this.core.readNamespacedEvent({ name, namespace });
+    await this.core.replaceNamespacedEvent({ name, namespace, body: { ...cur, count: ev.count, lastTimestamp: ev.lastTimestamp, message: ev.message } });
+    return { ok: true };
+  }
+}
