@@ -4,3 +4,4 @@ export { OpenApiPublisher, customResourceDefinitionName, type PublishedDocument 
 export { unknownFieldsOfBuiltin, unknownFieldsOfModel, unknownFieldsOfCustomResource, type StructuralSchema } from './unknown-fields.js';
 export { duplicateFieldsInJson, duplicateFieldsInYaml } from './duplicate-fields.js';
 export { parseFieldValidation, fieldValidationOutcome, type FieldValidationDirective, type FieldFindings, type FieldValidationOutcome } from './field-validation.js';
+export { strategicMergePatch, supportsStrategicMergePatch, StrategicMergePatchError } from './strategic-merge-patch.js';
