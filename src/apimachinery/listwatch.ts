@@ -1,0 +1,270 @@
+/**
+ * List and watch serving over a revisioned Store + its watch cache, with upstream's query semantics:
+ * labelSelector/fieldSelector, limit/continue pagination, resourceVersion + resourceVersionMatch, watch with
+ * bookmarks (allowWatchBookmarks, sendInitialEvents) and 410 Expired for history that is gone.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Store } from '../storage/types.js';
+import { CompactedError } from '../storage/types.js';
+import { decodeKv, type KubeObject } from './object.js';
+import { badRequest, expiredContinue, gone, type StatusError } from './status.js';
+import { parseLabelSelector, type LabelSelector } from './labels.js';
+import { parseFieldSelector, type FieldSelector } from './fields.js';
+import type { CacheEvent, CachedObject, ResourceCache, WatchCacheFeed } from './watchcache.js';
+
+export interface ListQuery {
+  labelSelector: LabelSelector;
+  fieldSelector: FieldSelector;
+  limit: number;
+  continueToken?: string;
+  /** undefined = most recent (consistent read); "0" = any (cache); otherwise a revision. */
+  resourceVersion?: string;
+  resourceVersionMatch?: 'NotOlderThan' | 'Exact';
+  watch: boolean;
+  allowWatchBookmarks: boolean;
+  sendInitialEvents?: boolean;
+  timeoutSeconds?: number;
+}
+
+function parseIntParam(name: string, v: string | null): number | undefined {
+  if (v === null || v === '') return undefined;
+  if (!/^-?\d+$/.test(v)) throw badRequest(`invalid value for ${name}: ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function parseBool(v: string | null): boolean {
+  return v === 'true' || v === '1';
+}
+
+/** Reads list/watch options from the query string; bad values are 400 BadRequest. */
+export function parseListQuery(q: URLSearchParams, fieldSupported?: (field: string) => boolean): ListQuery {
+  const rvm = q.get('resourceVersionMatch') || undefined;
+  if (rvm && rvm !== 'NotOlderThan' && rvm !== 'Exact') {
+    throw badRequest(`resourceVersionMatch: Unsupported value: "${rvm}": supported values: "Exact", "NotOlderThan"`);
+  }
+  const rv = q.get('resourceVersion') ?? undefined;
+  if (rv !== undefined && rv !== '' && !/^\d+$/.test(rv)) throw badRequest(`invalid resource version: ${JSON.stringify(rv)}`);
+  const sie = q.get('sendInitialEvents');
+  const limit = parseIntParam('limit', q.get('limit')) ?? 0;
+  const query: ListQuery = {
+    labelSelector: parseLabelSelector(q.get('labelSelector')),
+    fieldSelector: parseFieldSelector(q.get('fieldSelector'), fieldSupported),
+    limit: limit > 0 ? limit : 0,
+    continueToken: q.get('continue') || undefined,
+    resourceVersion: rv === '' ? undefined : rv,
+    resourceVersionMatch: rvm as ListQuery['resourceVersionMatch'],
+    watch: parseBool(q.get('watch')),
+    allowWatchBookmarks: parseBool(q.get('allowWatchBookmarks')),
+    sendInitialEvents: sie === null ? undefined : parseBool(sie),
+    timeoutSeconds: parseIntParam('timeoutSeconds', q.get('timeoutSeconds')),
+  };
+  if (query.resourceVersionMatch && query.resourceVersion === undefined) {
+    throw badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
+  }
+  if (query.continueToken && query.resourceVersion !== undefined && query.resourceVersion !== '0') {
+    throw badRequest('specifying resource version is not allowed when using continue');
+  }
+  return query;
+}
+
+/** Continue tokens look like upstream's: base64 JSON {v, rv, start}. */
+export function encodeContinue(rev: number, lastKey: string, basePrefix: string): string {
+  const start = lastKey.startsWith(basePrefix) ? lastKey.slice(basePrefix.length) : lastKey;
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: rev, start: `${start}\u0000` })).toString('base64');
+}
+
+export function decodeContinue(token: string, basePrefix: string): { rev: number; startAfter: string } {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: string; rv?: number; start?: string };
+    if (parsed.v !== 'meta.k8s.io/v1' || typeof parsed.rv !== 'number' || typeof parsed.start !== 'string') throw new Error('bad');
+    const start = parsed.start.endsWith('\u0000') ? parsed.start.slice(0, -1) : parsed.start;
+    if (start.includes('..') || start.startsWith('/')) throw new Error('bad');
+    return { rev: parsed.rv, startAfter: basePrefix + start };
+  } catch {
+    throw badRequest('continue key is not valid: invalid continue token');
+  }
+}
+
+export interface ListScope {
+  feed: WatchCacheFeed;
+  /** The resource's prefix, e.g. /registry/core/pods/ (the watch cache unit). */
+  resourcePrefix: string;
+  /** What to list: the resource prefix or one namespace inside it. */
+  scopePrefix: string;
+  /** Does this object pass the query's selectors? */
+  matches(obj: KubeObject): boolean;
+}
+
+export interface ListOutcome {
+  items: CachedObject[];
+  resourceVersion: number;
+  continueToken?: string;
+  remainingItemCount?: number;
+}
+
+/** Serve a list: from the watch cache unless pagination or an exact revision needs the store. */
+export async function listObjects(scope: ListScope, q: ListQuery): Promise<ListOutcome> {
+  const store = scope.feed.store;
+  const selecting = !q.labelSelector.empty || !q.fieldSelector.empty;
+  if (q.continueToken) {
+    const { rev, startAfter } = decodeContinue(q.continueToken, scope.scopePrefix);
+    return pageFromStore(store, scope, rev, startAfter, q.limit, selecting);
+  }
+  const rv = q.resourceVersion === undefined ? undefined : Number(q.resourceVersion);
+  if (q.resourceVersionMatch === 'Exact' && rv !== undefined) {
+    return pageFromStore(store, scope, rv, undefined, q.limit, selecting);
+  }
+  if (q.limit > 0 && rv === undefined) {
+    return pageFromStore(store, scope, 0, undefined, q.limit, selecting);
+  }
+  const cache = await scope.feed.cache(scope.resourcePrefix);
+  // "most recent" waits for the store's current revision; a given revision waits until the cache is at least there.
+  const at = rv === undefined ? await scope.feed.waitFresh() : rv > 0 ? await scope.feed.waitFresh(rv) : scope.feed.revision;
+  const items = cache.snapshot(scope.scopePrefix).filter((i) => scope.matches(i.obj));
+  return { items, resourceVersion: Math.max(at, scope.feed.revision) };
+}
+
+async function pageFromStore(store: Store, scope: ListScope, rev: number, startAfter: string | undefined, limit: number, selecting: boolean): Promise<ListOutcome> {
+  const out: CachedObject[] = [];
+  let readRev = rev;
+  let cursor = startAfter;
+  let more = false;
+  let remaining = 0;
+  try {
+    for (;;) {
+      const want = limit > 0 ? Math.max(limit - out.length, selecting ? 500 : 0) : 0;
+      const page = await store.list(scope.scopePrefix, { revision: readRev || undefined, startAfter: cursor, limit: want || undefined });
+      readRev = page.revision;
+      let i = 0;
+      for (; i < page.items.length; i++) {
+        const kv = page.items[i]!;
+        cursor = kv.key;
+        const obj = decodeKv(kv);
+        if (!scope.matches(obj)) continue;
+        out.push({ key: kv.key, obj, raw: JSON.stringify(obj), revision: kv.modRevision });
+        if (limit > 0 && out.length >= limit) { i++; break; }
+      }
+      const leftInPage = page.items.length - i;
+      if (limit > 0 && out.length >= limit) {
+        more = leftInPage > 0 || page.more;
+        remaining = leftInPage + page.remaining;
+        break;
+      }
+      if (!page.more) break;
+    }
+  } catch (err) {
+    if (err instanceof CompactedError) {
+      if (startAfter !== undefined) throw expiredContinue();
+      throw gone(`resourceVersion ${rev} is too old`);
+    }
+    throw err;
+  }
+  const outcome: ListOutcome = { items: out, resourceVersion: readRev };
+  if (more && out.length) {
+    outcome.continueToken = encodeContinue(readRev, out[out.length - 1]!.key, scope.scopePrefix);
+    if (!selecting) outcome.remainingItemCount = remaining;
+  }
+  return outcome;
+}
+
+export interface WatchServeOptions {
+  cache: ResourceCache;
+  feed: WatchCacheFeed;
+  scopePrefix: string;
+  query: ListQuery;
+  matches(obj: KubeObject): boolean;
+  /** JSON text of an event's object as the client asked for it (full object, Table row, metadata only). */
+  render(item: CachedObject, type: string): string;
+  /** apiVersion/kind of the bookmark object. */
+  bookmarkKind: { apiVersion: string; kind: string };
+  bookmarkIntervalMs?: number;
+  /** Watchers whose socket buffer grows past this are cut off (they re-watch from their last revision). */
+  maxBufferedBytes?: number;
+  onEnd?(): void;
+}
+
+/**
+ * Stream a watch as newline-delimited JSON events over a chunked HTTP response. Errors that happen before the
+ * stream starts are thrown (the caller answers with a Status); errors later become an ERROR event.
+ */
+export async function serveWatch(res: ServerResponse, o: WatchServeOptions): Promise<void> {
+  const { query: q, cache, feed } = o;
+  const rv = q.resourceVersion === undefined ? undefined : Number(q.resourceVersion);
+  const maxBuffered = o.maxBufferedBytes ?? 32 * 1024 * 1024;
+  let lastSentRevision = rv ?? feed.revision;
+  let closed = false;
+  let stop: () => void = () => {};
+  const timers: NodeJS.Timeout[] = [];
+  const finish = () => {
+    if (closed) return;
+    closed = true;
+    stop();
+    for (const t of timers) { clearTimeout(t); clearInterval(t); }
+    if (!res.writableEnded) res.end();
+    o.onEnd?.();
+  };
+  const writeLine = (type: string, objectJson: string): boolean => {
+    if (closed) return false;
+    res.write(`{"type":"${type}","object":${objectJson}}\n`);
+    if (res.writableLength > maxBuffered) { setImmediate(finish); return false; }
+    return true;
+  };
+  const bookmark = (rev: number, initialEnd = false) => {
+    const meta: Record<string, unknown> = { resourceVersion: String(rev) };
+    if (initialEnd) meta.annotations = { 'k8s.io/initial-events-end': 'true' };
+    writeLine('BOOKMARK', JSON.stringify({ ...o.bookmarkKind, metadata: meta }));
+  };
+  const inScope = (item: CachedObject) => item.key.startsWith(o.scopePrefix);
+  const watcher = {
+    onEvent: (ev: CacheEvent): boolean => {
+      if (closed) return false;
+      if (!inScope(ev)) return true;
+      let type: string | null = null;
+      if (ev.type === 'ADDED') {
+        if (o.matches(ev.obj)) type = 'ADDED';
+      } else if (ev.type === 'DELETED') {
+        if (o.matches(ev.obj)) type = 'DELETED';
+      } else {
+        const now = o.matches(ev.obj);
+        const before = ev.prev ? o.matches(ev.prev.obj) : false;
+        type = now && before ? 'MODIFIED' : now ? 'ADDED' : before ? 'DELETED' : null;
+      }
+      if (ev.revision > lastSentRevision) lastSentRevision = ev.revision;
+      if (!type) return true;
+      return writeLine(type, o.render(ev, type));
+    },
+    onClose: (err?: Error) => {
+      if (err && !closed) writeLine('ERROR', JSON.stringify(gone(err.message).status));
+      finish();
+    },
+  };
+
+  // Validate the starting point before committing to a 200 response.
+  const sendInitial = q.sendInitialEvents ?? (rv === undefined || rv === 0);
+  if (!sendInitial && rv !== undefined && rv > feed.revision) await feed.waitFresh(rv);
+  if (!sendInitial && rv !== undefined && rv < cache.oldestRevision) {
+    const { tooOldResourceVersion } = await import('./status.js');
+    throw tooOldResourceVersion(rv, cache.oldestRevision + 1);
+  }
+  if (sendInitial && q.sendInitialEvents && rv === undefined) await feed.waitFresh();
+
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+  res.flushHeaders();
+  res.on('close', finish);
+  res.on('error', finish);
+  if (sendInitial) {
+    stop = cache.watchWithInitialState(watcher, o.scopePrefix);
+    if (q.sendInitialEvents && q.allowWatchBookmarks) bookmark(feed.revision, true);
+  } else {
+    stop = cache.watchFrom(rv ?? feed.revision, watcher);
+  }
+  if (closed) { stop(); return; }
+  if (q.allowWatchBookmarks) {
+    // Bookmarks let a client resume from a recent revision even when its selection is quiet.
+    timers.push(setInterval(() => bookmark(Math.max(feed.revision, lastSentRevision)), o.bookmarkIntervalMs ?? 30_000));
+  }
+  const timeoutS = q.timeoutSeconds && q.timeoutSeconds > 0 ? q.timeoutSeconds : 1800;
+  timers.push(setTimeout(finish, timeoutS * 1000));
+}
+
+export type { StatusError };

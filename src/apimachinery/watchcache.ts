@@ -1,0 +1,230 @@
+/**
+ * The watch cache: ONE store watch over a root prefix feeds an in-memory copy of every resource that someone
+ * lists or watches. Lists are answered from memory (10,000 pods without touching the store), and any number of
+ * watchers fan out from the same event stream instead of each opening a store watch.
+ *
+ * Consistency: the feed applies events in revision order; `waitFresh()` waits until the feed has seen the store's
+ * current revision, so a list served after a write acknowledged by this process always contains that write.
+ */
+import type { Store, WatchEvent, Watcher as StoreWatcher } from '../storage/types.js';
+import { decodeKv, type KubeObject } from './object.js';
+import { tooOldResourceVersion, timeout } from './status.js';
+
+export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface CachedObject {
+  key: string;
+  obj: KubeObject;
+  /** JSON text of obj (resourceVersion included), reused by every response that carries it. */
+  raw: string;
+  revision: number;
+}
+
+export interface CacheEvent extends CachedObject {
+  type: EventType;
+  /** The object as it was before this event (for selector transitions: MODIFIED out of a selector = DELETED). */
+  prev?: CachedObject;
+}
+
+export interface CacheWatcher {
+  /** Return false to say "this watcher is done/too slow"; it is then removed. */
+  onEvent(ev: CacheEvent): boolean;
+  onClose?(err?: Error): void;
+}
+
+export interface WatchCacheOptions {
+  /** How many recent events each resource remembers for watches that start at an older resourceVersion. */
+  historySize?: number;
+  /** Longest wait for freshness before answering 504 (ms). */
+  freshnessTimeoutMs?: number;
+}
+
+/** The in-memory state of one resource prefix. */
+export class ResourceCache {
+  readonly items = new Map<string, CachedObject>();
+  private history: CacheEvent[] = [];
+  /** Events with revision > oldestRevision can be replayed to a new watcher. */
+  oldestRevision = 0;
+  private watchers = new Set<CacheWatcher>();
+  private pending: WatchEvent[] | null = [];
+  readonly ready: Promise<void>;
+
+  constructor(readonly prefix: string, private readonly historySize: number, private readonly feed: WatchCacheFeed, startRevision: number) {
+    this.oldestRevision = startRevision;
+    this.ready = this.load(startRevision);
+  }
+
+  private async load(rev: number): Promise<void> {
+    let startAfter: string | undefined;
+    for (;;) {
+      const page = await this.feed.store.list(this.prefix, { revision: rev, limit: 5000, startAfter });
+      for (const kv of page.items) {
+        const obj = decodeKv(kv);
+        this.items.set(kv.key, { key: kv.key, obj, raw: JSON.stringify(obj), revision: kv.modRevision });
+      }
+      if (!page.more || page.items.length === 0) break;
+      startAfter = page.items[page.items.length - 1]!.key;
+    }
+    const pending = this.pending ?? [];
+    this.pending = null;
+    for (const ev of pending) if (ev.revision > rev) this.apply(ev);
+  }
+
+  /** Called by the feed for every store event under this prefix. */
+  receive(ev: WatchEvent): void {
+    if (this.pending) { this.pending.push(ev); return; }
+    this.apply(ev);
+  }
+
+  private apply(ev: WatchEvent): void {
+    const prev = this.items.get(ev.kv.key);
+    const obj = decodeKv(ev.kv);
+    const entry: CachedObject = { key: ev.kv.key, obj, raw: JSON.stringify(obj), revision: ev.revision };
+    let type: EventType;
+    if (ev.type === 'delete') {
+      this.items.delete(ev.kv.key);
+      type = 'DELETED';
+    } else {
+      this.items.set(ev.kv.key, entry);
+      type = ev.type === 'create' ? 'ADDED' : 'MODIFIED';
+    }
+    const cev: CacheEvent = { ...entry, type, prev };
+    this.history.push(cev);
+    if (this.history.length > this.historySize) {
+      const dropped = this.history.splice(0, this.history.length - this.historySize);
+      this.oldestRevision = dropped[dropped.length - 1]!.revision;
+    }
+    for (const w of this.watchers) {
+      let keep = false;
+      try { keep = w.onEvent(cev); } catch { keep = false; }
+      if (!keep) { this.watchers.delete(w); w.onClose?.(); }
+    }
+  }
+
+  /** Objects under a sub-prefix (e.g. one namespace), in key order. */
+  snapshot(subPrefix?: string): CachedObject[] {
+    const out: CachedObject[] = [];
+    for (const item of this.items.values()) if (!subPrefix || item.key.startsWith(subPrefix)) out.push(item);
+    out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out;
+  }
+
+  get(key: string): CachedObject | undefined {
+    return this.items.get(key);
+  }
+
+  /**
+   * Start watching after `fromRevision`: replays remembered events newer than it, then goes live — synchronously,
+   * so nothing can slip in between. Throws 410 Expired if the revision is older than the remembered history.
+   */
+  watchFrom(fromRevision: number, w: CacheWatcher): () => void {
+    if (fromRevision < this.oldestRevision) throw tooOldResourceVersion(fromRevision, this.oldestRevision + 1);
+    for (const ev of this.history) {
+      if (ev.revision > fromRevision && !w.onEvent(ev)) { w.onClose?.(); return () => {}; }
+    }
+    this.watchers.add(w);
+    return () => { this.watchers.delete(w); };
+  }
+
+  /** Start watching now, with the current state delivered first as synthetic ADDED events. */
+  watchWithInitialState(w: CacheWatcher, subPrefix?: string): () => void {
+    for (const item of this.snapshot(subPrefix)) {
+      if (!w.onEvent({ ...item, type: 'ADDED' })) { w.onClose?.(); return () => {}; }
+    }
+    this.watchers.add(w);
+    return () => { this.watchers.delete(w); };
+  }
+
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  closeAll(err?: Error): void {
+    for (const w of this.watchers) w.onClose?.(err);
+    this.watchers.clear();
+  }
+}
+
+/** The single store watch and the per-prefix caches it feeds. */
+export class WatchCacheFeed {
+  private caches = new Map<string, ResourceCache>();
+  /** Highest revision whose event (if under the root prefix) has been applied. */
+  revision = 0;
+  private storeWatch?: StoreWatcher;
+  private waiters: { rev: number; resolve: () => void }[] = [];
+  private readonly historySize: number;
+  private readonly freshnessTimeoutMs: number;
+  private closed = false;
+
+  constructor(readonly store: Store, readonly rootPrefix: string, opts: WatchCacheOptions = {}) {
+    this.historySize = opts.historySize ?? 10_000;
+    this.freshnessTimeoutMs = opts.freshnessTimeoutMs ?? 5_000;
+  }
+
+  async start(): Promise<void> {
+    this.revision = await this.store.currentRevision();
+    this.storeWatch = this.store.watch(this.rootPrefix, { fromRevision: this.revision }, {
+      onEvent: (ev) => this.dispatch(ev),
+      onError: (err) => this.restart(err),
+    });
+  }
+
+  /** The store dropped our watch (e.g. we fell behind): rebuild every cache from a fresh list. */
+  private restart(err: Error): void {
+    if (this.closed) return;
+    for (const c of this.caches.values()) c.closeAll(err);
+    this.caches.clear();
+    void this.start();
+  }
+
+  private dispatch(ev: WatchEvent): void {
+    for (const [prefix, cache] of this.caches) {
+      if (ev.kv.key.startsWith(prefix)) { cache.receive(ev); break; }
+    }
+    this.revision = ev.revision;
+    if (this.waiters.length) {
+      const due = this.waiters.filter((w) => w.rev <= this.revision);
+      this.waiters = this.waiters.filter((w) => w.rev > this.revision);
+      for (const w of due) w.resolve();
+    }
+  }
+
+  /** The cache of one resource prefix (created and loaded on first use). */
+  async cache(prefix: string): Promise<ResourceCache> {
+    let c = this.caches.get(prefix);
+    if (!c) {
+      c = new ResourceCache(prefix, this.historySize, this, this.revision);
+      this.caches.set(prefix, c);
+    }
+    await c.ready;
+    return c;
+  }
+
+  /** Forget a resource (its CRD was deleted): watchers are closed. */
+  drop(prefix: string): void {
+    const c = this.caches.get(prefix);
+    if (c) { c.closeAll(); this.caches.delete(prefix); }
+  }
+
+  /** Wait until the feed has applied every event up to `rev` (default: the store's current revision). */
+  async waitFresh(rev?: number): Promise<number> {
+    const target = rev ?? (await this.store.currentRevision());
+    if (this.revision >= target) return this.revision;
+    await new Promise<void>((resolve, reject) => {
+      const waiter = { rev: target, resolve: () => { clearTimeout(timer); resolve(); } };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(timeout(`Too large resource version: ${target}, current: ${this.revision}`));
+      }, this.freshnessTimeoutMs);
+      this.waiters.push(waiter);
+    });
+    return this.revision;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.storeWatch?.cancel();
+    for (const c of this.caches.values()) c.closeAll();
+    this.caches.clear();
+  }
+}
