@@ -184,6 +184,10 @@ export class FakeRuntime implements ContainerRuntime {
     return { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exitCode: this.opts.exec?.(id, cmd) ?? 0 };
   }
 
+  async reopenContainerLog(id: string): Promise<void> {
+    this.mustContainer(id);
+  }
+
   async pullImage(image: string): Promise<string> {
     if (this.opts.unpullable?.has(image)) throw new RuntimeError(`failed to pull and unpack image "${image}": not found`, 'UNKNOWN');
     return this.addImage(image).id;

@@ -221,6 +221,8 @@ export interface ContainerRuntime {
   containerStatus(id: string): Promise<ContainerStatus>;
   updateContainerResources(id: string, resources: LinuxContainerResources): Promise<void>;
   execSync(id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult>;
+  /** Ask the runtime to reopen the container's log file (after the caller rotated it). */
+  reopenContainerLog(id: string): Promise<void>;
 
   pullImage(image: string, auth?: AuthConfig, sandboxConfig?: PodSandboxConfig): Promise<string>;
   listImages(): Promise<Image[]>;

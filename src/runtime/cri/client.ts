@@ -158,6 +158,10 @@ export class CriRuntime implements ContainerRuntime {
     return this.call(this.runtime, 'ExecSync', { containerId: id, cmd, timeout: timeoutSeconds }, (timeoutSeconds || 60) * 1000 + 5000);
   }
 
+  async reopenContainerLog(id: string): Promise<void> {
+    await this.call(this.runtime, 'ReopenContainerLog', { containerId: id });
+  }
+
   async pullImage(image: string, auth?: AuthConfig, sandboxConfig?: PodSandboxConfig): Promise<string> {
     const res = await this.call<{ imageRef: string }>(this.images, 'PullImage', { image: { image }, auth, sandboxConfig }, 10 * this.timeoutMs);
     return res.imageRef;

@@ -1,0 +1,28 @@
+/** Typed reads of the cloud's objects from the edge's local store (JSON under /registry/...). */
+import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { Store } from '../../storage/types.js';
+import { registryKey } from '../contracts.js';
+
+export async function getObject<T>(store: Store, resource: string, namespace: string, name: string): Promise<T | null> {
+  const kv = await store.get(registryKey(resource, namespace, name));
+  return kv ? (JSON.parse(kv.value) as T) : null;
+}
+
+export const getConfigMap = (s: Store, ns: string, name: string) => getObject<V1ConfigMap>(s, 'configmaps', ns, name);
+export const getSecret = (s: Store, ns: string, name: string) => getObject<V1Secret>(s, 'secrets', ns, name);
+
+/** A configmap's keys as text (binaryData decoded from base64). */
+export function configMapEntries(cm: V1ConfigMap): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const [k, v] of Object.entries(cm.data ?? {})) out.set(k, Buffer.from(v, 'utf8'));
+  for (const [k, v] of Object.entries(cm.binaryData ?? {})) out.set(k, Buffer.from(v, 'base64'));
+  return out;
+}
+
+/** A secret's keys (data is base64 on the wire; stringData is accepted too in case the cloud kept it). */
+export function secretEntries(s: V1Secret): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const [k, v] of Object.entries(s.data ?? {})) out.set(k, Buffer.from(v, 'base64'));
+  for (const [k, v] of Object.entries(s.stringData ?? {})) out.set(k, Buffer.from(v, 'utf8'));
+  return out;
+}
