@@ -5,3 +5,4 @@ export * from './inspect.js';
 export * from './kubeconfig.js';
 export * from './server-pki.js';
 export * from './bootstrap-token.js';
+export * from './signing-keys.js';
