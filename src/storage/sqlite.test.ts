@@ -1,5 +1,202 @@
+/**
+ * SQLite backend: the shared conformance suite (with default options, and again with tiny
+ * replay/compaction chunks and no group commit, so chunk boundaries and the one-write-per-commit
+ * path are exercised too), plus what only an embedded file store has: crash safety, the
+ * single-writer lock, group-commit batches, bounded watcher buffers, auto-compaction.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeStoreConformance } from './conformance.js';
-import { openSqliteStore } from './sqlite.js';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { describeStoreConformance, EventCollector } from './conformance.js';
+import { openSqliteStore, startAutoCompaction, type SqliteStore } from './sqlite.js';
+import { KeyExistsError, StorageError, StoreClosedError, WatchOverflowError, type WatchEvent } from './types.js';
 
 describeStoreConformance('sqlite', { open: (dir) => openSqliteStore(join(dir, 'kedge.db')) });
+describeStoreConformance('sqlite (tiny chunks, no group commit, synchronous=normal)', {
+  open: (dir) =>
+    openSqliteStore(join(dir, 'kedge.db'), { replayChunkSize: 3, compactionChunk: 2, maxBatchSize: 1, synchronous: 'normal' }),
+});
+
+describe('sqlite store specifics', () => {
+  const dirs: string[] = [];
+  const stores: SqliteStore[] = [];
+  const children: ChildProcess[] = [];
+  after(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const s of stores) await s.close().catch(() => undefined);
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  async function dbPath(): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'kedge-sqlite-'));
+    dirs.push(dir);
+    return join(dir, 'kedge.db');
+  }
+  async function open(path: string, opts: Parameters<typeof openSqliteStore>[1] = {}): Promise<SqliteStore> {
+    const s = await openSqliteStore(path, opts);
+    stores.push(s);
+    return s;
+  }
+
+  test('every acknowledged write survives SIGKILL mid-writes', async () => {
+    const path = await dbPath();
+    const script = fileURLToPath(new URL('./testdata/crash-writer.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    const acked = new Map<string, { revision: number; value: string }>();
+    let maxRevision = 0;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('crash writer produced too few acknowledgements')), 60_000);
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (line === 'ready') return;
+        const [key, rev, value] = line.split(' ') as [string, string, string];
+        const revision = Number(rev);
+        const prev = acked.get(key);
+        if (!prev || prev.revision < revision) acked.set(key, { revision, value });
+        maxRevision = Math.max(maxRevision, revision);
+        if (acked.size >= 3000 && child.exitCode === null && !child.killed) {
+          clearTimeout(timer);
+          child.kill('SIGKILL'); // mid-stream: 64 writers still have writes in flight
+          resolve();
+        }
+      });
+      child.once('exit', () => reject(new Error('crash writer exited on its own')));
+    });
+    await exited;
+    assert.equal(child.signalCode, 'SIGKILL');
+
+    const store = await open(path);
+    assert.ok((await store.currentRevision()) >= maxRevision);
+    let missing = 0;
+    for (const [key, ack] of acked) {
+      const kv = await store.get(key);
+      if (!kv || kv.modRevision < ack.revision || (kv.modRevision === ack.revision && kv.value !== ack.value)) missing++;
+    }
+    assert.equal(missing, 0, `${missing} of ${acked.size} acknowledged keys lost or wrong`);
+    // History is consistent too: the log replays to exactly the current state.
+    const replay = EventCollector.start(store, '/crash/', 0);
+    const events = await replay.waitFor(await store.currentRevision());
+    replay.cancel();
+    const rebuilt = new Map<string, string>();
+    for (const e of events) e.type === 'delete' ? rebuilt.delete(e.kv.key) : rebuilt.set(e.kv.key, e.kv.value);
+    const listed = await store.list('/crash/');
+    assert.equal(listed.items.length, rebuilt.size);
+    for (const kv of listed.items) assert.equal(rebuilt.get(kv.key), kv.value);
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+    db.close();
+  });
+
+  test('a second opener of the same file is refused while the first is open', async () => {
+    const path = await dbPath();
+    const first = await open(path);
+    await first.create('/x', '1');
+    await assert.rejects(open(path), StorageError);
+    await first.close();
+    const again = await open(path);
+    assert.equal((await again.get('/x'))!.value, '1');
+  });
+
+  test('writes queued together commit as one batch, each with its own revision and outcome', async () => {
+    const s = await open(':memory:');
+    const start = await s.currentRevision();
+    const results = await Promise.allSettled([
+      s.create('/b/1', 'a'),
+      s.create('/b/1', 'dup'),
+      s.update('/b/1', 'b'),
+      s.delete('/b/missing'),
+      s.create('/b/2', 'c'),
+    ]);
+    assert.deepEqual(
+      results.map((r) => (r.status === 'fulfilled' ? r.value.modRevision : (r.reason as Error).constructor.name)),
+      [start + 1, 'KeyExistsError', start + 2, 'KeyNotFoundError', start + 3],
+    );
+    assert.equal((await s.get('/b/1'))!.value, 'b', 'later writes in a batch see earlier ones');
+    assert.ok(results[1]!.status === 'rejected' && results[1]!.reason instanceof KeyExistsError);
+  });
+
+  test('a watcher that stops consuming is cut off without slowing writers; others continue', async () => {
+    const s = await open(':memory:', { watchBufferLimit: 50 });
+    let stuckEvents = 0;
+    let stuckError = null as Error | null;
+    s.watch('/o/', { fromRevision: 0 }, {
+      onEvent: () => {
+        stuckEvents++;
+        return new Promise<void>(() => {}); // never finishes consuming
+      },
+      onError: (err) => (stuckError = err),
+    });
+    const healthy = EventCollector.start(s, '/o/', 0);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => s.create(`/o/${i}`, 'v')));
+    await healthy.waitFor(200);
+    healthy.cancel();
+    assert.equal(stuckEvents, 1);
+    assert.ok(stuckError instanceof WatchOverflowError);
+    assert.equal((stuckError as WatchOverflowError).lastDeliveredRevision, 1);
+  });
+
+  test('a handler returning a promise gets events one at a time, in order', async () => {
+    const s = await open(':memory:');
+    const seen: number[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    s.watch('/bp/', { fromRevision: 0 }, {
+      onEvent: async (e: WatchEvent) => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((r) => setImmediate(r));
+        seen.push(e.revision);
+        inFlight--;
+      },
+      onError: (err) => assert.fail(err),
+    });
+    for (let i = 0; i < 20; i++) await s.create(`/bp/${i}`, 'v');
+    await Promise.all(Array.from({ length: 30 }, (_, i) => s.create(`/bp/p${i}`, 'v')));
+    const deadline = Date.now() + 10_000;
+    while (seen.length < 50 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.equal(maxInFlight, 1);
+  });
+
+  test('closing ends watchers with StoreClosedError and refuses later calls', async () => {
+    const s = await open(':memory:');
+    const c = EventCollector.start(s, '/', 0);
+    const write = s.create('/q', 'queued');
+    await s.close();
+    assert.equal((await write).key, '/q', 'writes queued before close are committed');
+    assert.ok((await c.waitForError()) instanceof StoreClosedError);
+    await assert.rejects(s.create('/r', 'x'), StoreClosedError);
+    await assert.rejects(s.get('/q'), StoreClosedError);
+  });
+
+  test('invalid keys and values are refused', async () => {
+    const s = await open(':memory:');
+    await assert.rejects(s.create('', 'x'), StorageError);
+    await assert.rejects(s.create('/k', undefined as unknown as string), StorageError);
+    assert.equal(await s.currentRevision(), 0);
+  });
+
+  test('auto-compaction keeps the configured window', async () => {
+    const s = await open(':memory:');
+    for (let i = 0; i < 30; i++) await s.create(`/ac/${i}`, 'v');
+    const auto = startAutoCompaction(s, { intervalMs: 20, retainRevisions: 10 });
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await s.compactedRevision()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await s.compactedRevision(), 20);
+      for (let i = 0; i < 5; i++) await s.update(`/ac/${i}`, 'w');
+      assert.equal(await auto.runOnce(), 25);
+      assert.equal(await auto.runOnce(), null, 'nothing new to compact');
+      assert.equal(await s.count('/ac/'), 30);
+    } finally {
+      auto.stop();
+    }
+  });
+});

@@ -128,11 +128,11 @@ class HubWatcher implements Watcher {
       this.cursor = event.revision;
       if (event.kv.key.startsWith(this.prefix)) this.queue.push(event);
     }
+    this.advance();
+    // Only what the consumer left undelivered counts against its bound.
     if (this.queue.length - this.head > this.options.bufferLimit) {
       this.fail(new WatchOverflowError(this.lastDelivered, this.options.bufferLimit));
-      return;
     }
-    this.advance();
   }
 
   /** Deliver what is queued; in replay, refill from the log until caught up, then go live. */
