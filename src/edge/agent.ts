@@ -1,0 +1,153 @@
+/**
+ * The edge agent: local store + hub client + status reporter + node heartbeats + local read-only API
+ * + (optionally) a pod manager. Constructible in-process, several per process, no globals, so the
+ * hollow-node simulator runs thousands of them with only the container runtime replaced.
+ *
+ * Offline autonomy: start() never waits for the cloud. Everything the node needs is in the store,
+ * the pod manager starts from it, and the hub client keeps retrying in the background.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createLogger, type Logger } from '../common/logger.js';
+import type { Store } from '../storage/types.js';
+import type { StatusAckMessage } from '../protocol/messages.js';
+import type { EdgeCredentials } from './config.js';
+import type { PodManagerFactory, PodManagerHandle } from './contracts.js';
+import { HubClient, type BackoffOptions } from './hub-client.js';
+import { LocalStore } from './local-store.js';
+import { StatusReporter } from './status-reporter.js';
+import { buildNode } from './node-status.js';
+
+export interface EdgeAgentOptions {
+  nodeName: string;
+  dataDir: string;
+  /** https://HOST:PORT of the cloud hub. */
+  hubUrl: string;
+  credentials: EdgeCredentials;
+  /** Injected store (simulator: ':memory:' SQLite); default: SQLite at DATA_DIR/store.db. */
+  store?: Store;
+  /** Starts the pod manager over the store (runtime engineer's src/edge/podmanager, or a fake). */
+  podManager?: PodManagerFactory;
+  /** Serve the local read-only Kubernetes API on 127.0.0.1:port (0 = ephemeral); omit to not serve it. */
+  localApiPort?: number;
+  leaseDurationSeconds?: number;
+  /** Lease renewal period (default 10 s, as the kubelet). */
+  heartbeatIntervalMs?: number;
+  /** Full Node status report period (default 60 s; also sent on every connect). */
+  nodeStatusIntervalMs?: number;
+  backoff?: BackoffOptions;
+  deadAfterMs?: number;
+  labels?: Record<string, string>;
+  capacity?: { cpu: string; memory: string };
+  log?: Logger;
+}
+
+export class EdgeAgent {
+  readonly log: Logger;
+  store!: Store;
+  local!: LocalStore;
+  hub!: HubClient;
+  reporter!: StatusReporter;
+  private podManager: PodManagerHandle | undefined;
+  private localApi: { port: number; close(): Promise<void> } | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private ownsStore = false;
+  private stopCompaction: () => void = () => {};
+  private credentials: EdgeCredentials;
+  private readonly since = new Date();
+  private started = false;
+
+  constructor(readonly opts: EdgeAgentOptions) {
+    this.log = opts.log ?? createLogger('edge').child({ node: opts.nodeName });
+    this.credentials = opts.credentials;
+  }
+
+  get localApiPort(): number | undefined {
+    return this.localApi?.port;
+  }
+
+  /** Swap in a rotated certificate; the next connection uses it. */
+  setCredentials(c: EdgeCredentials): void {
+    this.credentials = c;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new Error('agent already started');
+    this.started = true;
+    const o = this.opts;
+    await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
+    if (o.store) {
+      this.store = o.store;
+    } else {
+      const { openSqliteStore, startAutoCompaction } = await import('../storage/sqlite.js');
+      // An edge store is a copy of cloud state plus buffered status: FULL sync, since "persisted before
+      // acked" is the promise the sync protocol relies on across power loss.
+      this.store = await openSqliteStore(path.join(o.dataDir, 'store.db'), { synchronous: 'full' });
+      this.ownsStore = true;
+      const compaction = startAutoCompaction(this.store, { intervalMs: 5 * 60_000, retainRevisions: 1000 });
+      this.stopCompaction = () => compaction.stop();
+    }
+    this.local = new LocalStore(this.store);
+    this.hub = new HubClient({
+      hubUrl: o.hubUrl,
+      nodeName: o.nodeName,
+      credentials: () => this.credentials,
+      store: this.local,
+      log: this.log,
+      backoff: o.backoff,
+      deadAfterMs: o.deadAfterMs,
+    });
+    this.reporter = new StatusReporter(
+      this.local,
+      { connected: () => this.hub.connected, send: (id, kind, body) => this.hub.send({ type: 'status', id, kind, body }) },
+      this.log,
+      o.nodeName,
+    );
+    await this.reporter.restore();
+    this.hub.on('message', (m) => {
+      if (m.type === 'status-ack') this.reporter.onAck(m as StatusAckMessage);
+    });
+    this.hub.on('connected', () => {
+      this.reportNode();
+      this.reporter.renewLease(o.leaseDurationSeconds ?? 40);
+      this.reporter.flush();
+    });
+    this.hub.on('disconnected', () => this.reporter.onDisconnected());
+
+    if (o.podManager) {
+      this.podManager = await o.podManager({
+        nodeName: o.nodeName,
+        dataDir: o.dataDir,
+        store: this.store,
+        podStatus: this.reporter,
+        events: this.reporter,
+        log: this.log.child({ component: 'podmanager' }),
+      });
+    }
+    if (o.localApiPort !== undefined) {
+      const { startLocalApi } = await import('./localapi/server.js');
+      this.localApi = await startLocalApi({ store: this.store, port: o.localApiPort, log: this.log, nodeName: o.nodeName });
+    }
+    this.timers.push(setInterval(() => this.reporter.renewLease(o.leaseDurationSeconds ?? 40), o.heartbeatIntervalMs ?? 10_000));
+    this.timers.push(setInterval(() => this.reportNode(), o.nodeStatusIntervalMs ?? 60_000));
+    this.hub.start();
+    this.log.info({ localApiPort: this.localApi?.port }, 'edge agent started');
+  }
+
+  private reportNode(): void {
+    const node = buildNode({ nodeName: this.opts.nodeName, labels: this.opts.labels, capacity: this.opts.capacity, since: this.since });
+    this.reporter.setNode(JSON.parse(JSON.stringify(node)) as Record<string, unknown>);
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.stopCompaction();
+    this.reporter?.stop();
+    await this.hub?.stop();
+    await this.podManager?.stop();
+    await this.localApi?.close();
+    await this.reporter?.settle();
+    if (this.ownsStore) await this.store.close();
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * The edge's one outbound connection to the hub: dial (TLS, client cert, pinned CA), hello with the
+ * persisted cursor, apply down messages to the local store strictly in order and ack only after they
+ * are persisted, reconnect with exponential backoff and full jitter (thousands of nodes coming back at
+ * once spread out instead of stampeding the hub), and detect dead links with keepalives.
+ */
+import { EventEmitter } from 'node:events';
+import { WebSocket } from 'ws';
+import type { Logger } from '../common/logger.js';
+import {
+  INVENTORY_CHUNK,
+  MAX_HUB_TO_EDGE_BYTES,
+  PROTOCOL_VERSIONS,
+  ProtocolError,
+  SUBPROTOCOL,
+  decodeHubToEdge,
+  encode,
+  type EdgeToHub,
+  type HubToEdge,
+  type SyncCursor,
+} from '../protocol/index.js';
+import type { EdgeCredentials } from './config.js';
+import type { LocalStore } from './local-store.js';
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+}
+
+/** Full jitter (AWS architecture blog): uniform in [0, min(max, initial·2^attempt)]. */
+export function backoffDelay(attempt: number, o: BackoffOptions, random: () => number = Math.random): number {
+  const cap = Math.min(o.maxMs, o.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * cap);
+}
+
+export interface HubClientOptions {
+  hubUrl: string;
+  nodeName: string;
+  credentials: () => EdgeCredentials;
+  store: LocalStore;
+  log: Logger;
+  backoff?: BackoffOptions;
+  /** A link silent for this long (no frame, no ping) is considered dead. */
+  deadAfterMs?: number;
+  /** Ack (and persist the cursor) at least every this many applied messages. */
+  ackEvery?: number;
+}
+
+export interface HubClientEvents {
+  connected: [];
+  disconnected: [];
+  /** A catch-up (resume or diff) finished: the store matches the cloud as of that moment. */
+  synced: [seq: number];
+  applied: [key: string, kind: 'upsert' | 'delete'];
+  message: [msg: HubToEdge];
+}
+
+export class HubClient extends EventEmitter<HubClientEvents> {
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private stopped = true;
+  private timer: NodeJS.Timeout | undefined;
+  private deadTimer: NodeJS.Timeout | undefined;
+  private connectedFlag = false;
+  private epoch = '';
+  private live = false;
+  /** Down messages are applied one after another, in arrival order. */
+  private chain: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private lastApplied = -1;
+  private sinceAck = 0;
+  private readonly backoff: BackoffOptions;
+  private readonly deadAfterMs: number;
+  private readonly ackEvery: number;
+  private readonly log: Logger;
+  /** Bytes received in frames since start (wire payload before decompression is counted by the proxy). */
+  bytesReceived = 0;
+
+  constructor(private readonly o: HubClientOptions) {
+    super();
+    this.backoff = o.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    this.deadAfterMs = o.deadAfterMs ?? 45_000;
+    this.ackEvery = o.ackEvery ?? 64;
+    this.log = o.log;
+  }
+
+  get connected(): boolean {
+    return this.connectedFlag;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.dial();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.deadTimer);
+    this.ws?.terminate();
+    await this.chain.catch(() => {});
+  }
+
+  /** Send a frame if connected; false when not (callers keep the item for later). */
+  send(msg: EdgeToHub): boolean {
+    if (!this.connectedFlag || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(encode(msg));
+    return true;
+  }
+
+  private connectUrl(): string {
+    const u = new URL(this.o.hubUrl);
+    u.protocol = u.protocol === 'http:' || u.protocol === 'ws:' ? 'ws:' : 'wss:';
+    u.pathname = '/v1/connect';
+    return u.toString();
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const creds = this.o.credentials();
+    const ws = new WebSocket(this.connectUrl(), SUBPROTOCOL, {
+      ca: creds.caCertPem,
+      cert: creds.certPem,
+      key: creds.keyPem,
+      maxPayload: MAX_HUB_TO_EDGE_BYTES,
+      perMessageDeflate: { threshold: 1024, clientMaxWindowBits: 13, zlibDeflateOptions: { memLevel: 6, level: 4 } },
+      handshakeTimeout: 10_000,
+    });
+    this.ws = ws;
+    this.live = false;
+    ws.on('open', () => {
+      this.armDeadTimer();
+      void this.sayHello(ws);
+    });
+    ws.on('message', (data: Buffer, isBinary) => {
+      this.armDeadTimer();
+      this.bytesReceived += data.length;
+      if (isBinary) return this.protocolFailure(ws, 'binary frame from hub');
+      let msg: HubToEdge;
+      try {
+        msg = decodeHubToEdge(data);
+      } catch (err) {
+        if (err instanceof ProtocolError) return this.protocolFailure(ws, err.message);
+        throw err;
+      }
+      this.onMessage(ws, msg);
+    });
+    ws.on('ping', () => this.armDeadTimer());
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => this.log.warn({ status: res.statusCode, body: body.trim().slice(0, 300) }, 'hub refused the connection'));
+    });
+    ws.on('error', (err) => this.log.debug({ err: String(err) }, 'hub connection error'));
+    ws.on('close', () => this.onClosed(ws));
+  }
+
+  private armDeadTimer(): void {
+    clearTimeout(this.deadTimer);
+    this.deadTimer = setTimeout(() => {
+      this.log.warn('hub link silent too long; reconnecting');
+      this.ws?.terminate();
+    }, this.deadAfterMs);
+  }
+
+  private protocolFailure(ws: WebSocket, why: string): void {
+    this.log.warn({ reason: why }, 'refused frame from hub; reconnecting');
+    ws.terminate();
+  }
+
+  private async sayHello(ws: WebSocket): Promise<void> {
+    // Wait for everything received on the previous connection to be persisted: the cursor must be final.
+    await this.chain.catch(() => {});
+    const cursor = await this.o.store.readCursor();
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(encode({ type: 'hello', versions: [...PROTOCOL_VERSIONS], node: this.o.nodeName, ...(cursor ? { cursor } : {}), agent: 'kedge-edge' }));
+  }
+
+  private onMessage(ws: WebSocket, msg: HubToEdge): void {
+    switch (msg.type) {
+      case 'welcome':
+        this.epoch = msg.epoch;
+        this.attempt = 0;
+        this.connectedFlag = true;
+        this.live = msg.resume;
+        this.log.info({ epoch: msg.epoch, resume: msg.resume }, 'connected to hub');
+        if (!msg.resume) void this.sendInventory(ws);
+        this.emit('connected');
+        return;
+      case 'upsert':
+      case 'delete':
+      case 'synced':
+        return this.enqueue(ws, msg);
+      case 'heartbeat':
+        return;
+      case 'error':
+        this.log.warn({ code: msg.code }, `hub reported: ${msg.message}`);
+        return;
+      default:
+        this.emit('message', msg);
+    }
+  }
+
+  private async sendInventory(ws: WebSocket): Promise<void> {
+    await this.chain.catch(() => {});
+    const items = await this.o.store.inventory();
+    for (let i = 0; i === 0 || i < items.length; i += INVENTORY_CHUNK) {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      const chunk = items.slice(i, i + INVENTORY_CHUNK);
+      ws.send(encode({ type: 'inventory', items: chunk, done: i + INVENTORY_CHUNK >= items.length }));
+    }
+    this.log.info({ items: items.length }, 'sent inventory for diff resync');
+  }
+
+  private enqueue(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'delete' | 'synced' }>): void {
+    this.queued++;
+    this.chain = this.chain
+      .then(() => this.apply(ws, msg))
+      .catch((err) => {
+        // A store failure must not be acked: drop the link, the hub resends from our cursor.
+        this.log.error({ err: String(err) }, 'applying a hub message failed; reconnecting');
+        ws.terminate();
+      })
+      .finally(() => this.queued--);
+  }
+
+  private async apply(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'delete' | 'synced' }>): Promise<void> {
+    if (ws !== this.ws) return; // from a connection that is gone: the next session resends
+    if (msg.type === 'synced') {
+      await this.o.store.writeCursor({ epoch: this.epoch, seq: msg.seq });
+      this.live = true;
+      this.lastApplied = msg.seq;
+      this.sinceAck = 0;
+      this.emit('synced', msg.seq);
+      return;
+    }
+    if (msg.type === 'upsert') await this.o.store.applyUpsert(msg.key, msg.object);
+    else await this.o.store.applyDelete(msg.key);
+    this.emit('applied', msg.key, msg.type);
+    this.lastApplied = msg.seq;
+    this.sinceAck++;
+    // Ack when caught up with what arrived, or every ackEvery messages; the cursor is persisted first.
+    if (this.queued <= 1 || this.sinceAck >= this.ackEvery) {
+      this.sinceAck = 0;
+      if (this.live) await this.o.store.writeCursor({ epoch: this.epoch, seq: msg.seq } satisfies SyncCursor);
+      if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'ack', seq: msg.seq }));
+    }
+  }
+
+  private onClosed(ws: WebSocket): void {
+    if (ws !== this.ws) return;
+    clearTimeout(this.deadTimer);
+    const was = this.connectedFlag;
+    this.connectedFlag = false;
+    this.ws = undefined;
+    if (was) {
+      this.log.warn('disconnected from hub');
+      this.emit('disconnected');
+    }
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt++, this.backoff);
+    this.timer = setTimeout(() => this.dial(), delay);
+  }
+}

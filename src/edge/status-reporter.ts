@@ -1,0 +1,195 @@
+/**
+ * The up path at the edge: pod statuses, node status, events (and lease renewals) are coalesced by
+ * item (latest state wins), persisted in the local store so they survive an agent restart while the
+ * cloud is unreachable, and flushed when the hub is reachable. An item leaves the buffer only when
+ * the hub acknowledged writing exactly that version of it (or refused it for good).
+ */
+import { createHash } from 'node:crypto';
+import type { CoreV1Event, V1PodStatus } from '@kubernetes/client-node';
+import type { Logger } from '../common/logger.js';
+import type { StatusAckMessage, StatusKind } from '../protocol/messages.js';
+import type { EventSink, PodStatusSink } from './contracts.js';
+import { STATUS_PREFIX, type LocalStore } from './local-store.js';
+
+interface Item {
+  kind: StatusKind;
+  body: Record<string, unknown>;
+  /** Bumped on every change; an ack for an older generation does not clear a newer state. */
+  gen: number;
+  /** Lease renewals are only meaningful live: never persisted, never replayed. */
+  volatile: boolean;
+}
+
+export interface StatusTransport {
+  connected(): boolean;
+  send(id: number, kind: StatusKind, body: Record<string, unknown>): boolean;
+}
+
+const MAX_PENDING_EVENTS = 1000;
+const RETRY_MS = 2000;
+
+export class StatusReporter implements PodStatusSink, EventSink {
+  private readonly items = new Map<string, Item>();
+  /** id → item key + generation in flight. */
+  private readonly inflight = new Map<number, { key: string; gen: number }>();
+  private readonly inflightKeys = new Set<string>();
+  private nextId = 1;
+  private gen = 0;
+  private persistChain: Promise<void> = Promise.resolve();
+  private flushScheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Items written by the hub so far (tests and metrics). */
+  acked = 0;
+
+  constructor(private readonly store: LocalStore, private readonly transport: StatusTransport, private readonly log: Logger, private readonly nodeName: string) {}
+
+  /** Reload items buffered before a restart. */
+  async restore(): Promise<void> {
+    for (const { key, value } of await this.store.listJson<Item>(STATUS_PREFIX)) {
+      const itemKey = key.slice(STATUS_PREFIX.length);
+      this.items.set(itemKey, { ...value, gen: ++this.gen, volatile: false });
+    }
+    if (this.items.size) this.log.info({ items: this.items.size }, 'restored buffered status items');
+  }
+
+  pending(): number {
+    return this.items.size;
+  }
+
+  setPodStatus(namespace: string, name: string, uid: string, status: V1PodStatus): void {
+    this.set(`pod/${namespace}/${name}`, 'pod', { namespace, name, uid, status: JSON.parse(JSON.stringify(status)) as Record<string, unknown> });
+  }
+
+  recordEvent(event: CoreV1Event): void {
+    const io = event.involvedObject ?? {};
+    const ns = io.namespace || event.metadata?.namespace || 'default';
+    const aggregate = createHash('sha256').update(`${io.kind}/${ns}/${io.name}/${io.uid}/${event.reason}/${event.message}`).digest('hex').slice(0, 16);
+    const key = `event/${ns}/${aggregate}`;
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const prev = this.items.get(key)?.body as CoreV1Event | undefined;
+    const count = (prev?.count ?? 0) + 1;
+    const body: CoreV1Event = {
+      ...event,
+      metadata: { name: `${io.name ?? 'unknown'}.${aggregate}`, namespace: ns },
+      involvedObject: { ...io, namespace: io.kind === 'Node' ? undefined : ns },
+      count,
+      firstTimestamp: prev?.firstTimestamp ?? event.firstTimestamp ?? (now as unknown as Date),
+      lastTimestamp: now as unknown as Date,
+      type: event.type ?? 'Normal',
+      source: { component: 'kedge-edge', host: this.nodeName },
+    };
+    this.set(key, 'event', JSON.parse(JSON.stringify(body)) as Record<string, unknown>);
+    this.boundEvents();
+  }
+
+  setNode(node: Record<string, unknown>): void {
+    this.set('node', 'node', node);
+  }
+
+  renewLease(durationSeconds: number): void {
+    if (!this.transport.connected()) return;
+    this.set('lease', 'lease', { renewTime: new Date().toISOString(), durationSeconds }, true);
+  }
+
+  private set(key: string, kind: StatusKind, body: Record<string, unknown>, volatile = false): void {
+    const prev = this.items.get(key);
+    if (prev && JSON.stringify(prev.body) === JSON.stringify(body)) return; // nothing new: coalesced away
+    const item: Item = { kind, body, gen: ++this.gen, volatile };
+    this.items.set(key, item);
+    if (!volatile) this.persist(key, item);
+    this.scheduleFlush();
+  }
+
+  private boundEvents(): void {
+    let events = 0;
+    for (const k of this.items.keys()) if (k.startsWith('event/')) events++;
+    if (events <= MAX_PENDING_EVENTS) return;
+    // Oldest first (Map order = insertion order): drop the oldest events rather than grow without bound.
+    for (const k of [...this.items.keys()]) {
+      if (events <= MAX_PENDING_EVENTS) break;
+      if (!k.startsWith('event/') || this.inflightKeys.has(k)) continue;
+      this.items.delete(k);
+      this.unpersist(k);
+      events--;
+    }
+  }
+
+  private persist(key: string, item: Item): void {
+    this.persistChain = this.persistChain
+      .then(() => this.store.put(STATUS_PREFIX + key, JSON.stringify({ kind: item.kind, body: item.body })))
+      .catch((err) => this.log.error({ err: String(err), key }, 'could not persist status item'));
+  }
+
+  private unpersist(key: string): void {
+    this.persistChain = this.persistChain
+      .then(async () => {
+        // Only if no newer version took its place meanwhile.
+        if (!this.items.has(key)) await this.store.remove(STATUS_PREFIX + key);
+      })
+      .catch((err) => this.log.error({ err: String(err), key }, 'could not drop status item'));
+  }
+
+  /** Wait until every buffered change is on disk (tests, shutdown). */
+  async settle(): Promise<void> {
+    await this.persistChain;
+  }
+
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Send every item not already in flight. Called on (re)connect and after changes. */
+  flush(): void {
+    if (!this.transport.connected()) return;
+    for (const [key, item] of this.items) {
+      if (this.inflightKeys.has(key)) continue;
+      const id = this.nextId++;
+      if (!this.transport.send(id, item.kind, item.body)) return;
+      this.inflight.set(id, { key, gen: item.gen });
+      this.inflightKeys.add(key);
+    }
+  }
+
+  /** The link dropped: nothing in flight will be acked; resend on reconnect. */
+  onDisconnected(): void {
+    this.inflight.clear();
+    this.inflightKeys.clear();
+    for (const [k, it] of this.items) if (it.volatile) this.items.delete(k);
+  }
+
+  onAck(ack: StatusAckMessage): void {
+    const f = this.inflight.get(ack.id);
+    if (!f) {
+      this.log.warn({ id: ack.id }, 'status ack for an unknown id ignored');
+      return;
+    }
+    this.inflight.delete(ack.id);
+    this.inflightKeys.delete(f.key);
+    const item = this.items.get(f.key);
+    if (!ack.ok) {
+      if (ack.retry) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.flush(), RETRY_MS);
+        return;
+      }
+      this.log.warn({ item: f.key, reason: ack.reason }, 'hub refused status item; dropping it');
+    } else {
+      this.acked++;
+    }
+    if (item && item.gen === f.gen) {
+      this.items.delete(f.key);
+      if (!item.volatile) this.unpersist(f.key);
+    } else if (item) {
+      this.scheduleFlush(); // a newer state arrived meanwhile: send it
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.retryTimer);
+  }
+}
