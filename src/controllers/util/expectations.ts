@@ -1,0 +1,44 @@
+/**
+ * Controller expectations (client-go's ControllerExpectations): after a controller creates or deletes pods it
+ * must not act on its stale cache until the informer has shown those changes, or it would create twice.
+ * Expectations expire after ttlMs so a lost watch event cannot wedge a controller.
+ */
+export class Expectations {
+  private readonly m = new Map<string, { adds: number; dels: number; at: number }>();
+  constructor(private readonly ttlMs = 30_000) {}
+
+  expect(key: string, adds: number, dels: number): void {
+    const e = this.m.get(key) ?? { adds: 0, dels: 0, at: 0 };
+    e.adds += adds;
+    e.dels += dels;
+    e.at = Date.now();
+    this.m.set(key, e);
+  }
+  observedAdd(key: string): void {
+    const e = this.m.get(key);
+    if (e && e.adds > 0) e.adds--;
+  }
+  observedDelete(key: string): void {
+    const e = this.m.get(key);
+    if (e && e.dels > 0) e.dels--;
+  }
+  /** Lowers expectations for writes that failed (they will never be observed). */
+  lower(key: string, adds: number, dels: number): void {
+    const e = this.m.get(key);
+    if (!e) return;
+    e.adds = Math.max(0, e.adds - adds);
+    e.dels = Math.max(0, e.dels - dels);
+  }
+  satisfied(key: string): boolean {
+    const e = this.m.get(key);
+    if (!e) return true;
+    if ((e.adds <= 0 && e.dels <= 0) || Date.now() - e.at > this.ttlMs) {
+      this.m.delete(key);
+      return true;
+    }
+    return false;
+  }
+  forget(key: string): void {
+    this.m.delete(key);
+  }
+}

@@ -1,0 +1,116 @@
+import type { KubernetesObject, V1OwnerReference, V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
+
+export function controllerRefOf(obj: KubernetesObject): V1OwnerReference | undefined {
+  return obj.metadata?.ownerReferences?.find((o) => o.controller);
+}
+
+export function isControlledBy(obj: KubernetesObject, ownerUid: string | undefined): boolean {
+  return !!ownerUid && controllerRefOf(obj)?.uid === ownerUid;
+}
+
+export function ownerRef(owner: KubernetesObject, apiVersion: string, kind: string): V1OwnerReference {
+  return {
+    apiVersion,
+    kind,
+    name: owner.metadata!.name!,
+    uid: owner.metadata!.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function isPodActive(pod: V1Pod): boolean {
+  return pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed' && !pod.metadata?.deletionTimestamp;
+}
+
+export function isPodReady(pod: V1Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+export function toMillis(t: Date | string | undefined | null): number {
+  if (!t) return 0;
+  return typeof t === 'string' ? Date.parse(t) : t.getTime();
+}
+
+/** Ready for at least minReadySeconds (upstream's "available"). */
+export function isPodAvailable(pod: V1Pod, minReadySeconds = 0, now = Date.now()): boolean {
+  const c = pod.status?.conditions?.find((x) => x.type === 'Ready');
+  if (!c || c.status !== 'True') return false;
+  if (!minReadySeconds) return true;
+  return toMillis(c.lastTransitionTime) + minReadySeconds * 1000 <= now;
+}
+
+/** A pod object from a template, owned by its controller (as upstream's PodControl.CreatePods). */
+export function podFromTemplate(
+  template: V1PodTemplateSpec,
+  namespace: string,
+  owner: V1OwnerReference,
+  name: { name?: string; generateName?: string },
+  extraLabels: Record<string, string> = {},
+): V1Pod {
+  const t = structuredClone(template);
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      ...name,
+      namespace,
+      labels: { ...(t.metadata?.labels ?? {}), ...extraLabels },
+      ...(t.metadata?.annotations ? { annotations: t.metadata.annotations } : {}),
+      ...(t.metadata?.finalizers ? { finalizers: t.metadata.finalizers } : {}),
+      ownerReferences: [owner],
+    },
+    spec: t.spec!,
+  };
+}
+
+/** Stable JSON (sorted keys) so semantically equal templates compare and hash equal. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v as object)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+const safeAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
+
+/** FNV-32a of the canonical template, rendered with upstream's vowel-free alphabet (pod-template-hash style). */
+export function templateHash(template: unknown, collisionCount = 0): string {
+  let h = 0x811c9dc5;
+  const s = canonicalJson(template) + (collisionCount ? String(collisionCount) : '');
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  let out = '';
+  let x = h;
+  do {
+    out += safeAlphabet[x % safeAlphabet.length];
+    x = Math.floor(x / safeAlphabet.length);
+  } while (x > 0);
+  return out.slice(0, 10);
+}
+
+/** Template without the pod-template-hash label, for comparing a Deployment's template with a ReplicaSet's. */
+export function templateWithoutHash(t: V1PodTemplateSpec | undefined): V1PodTemplateSpec {
+  const c = structuredClone(t ?? {});
+  if (c.metadata?.labels) {
+    delete c.metadata.labels['pod-template-hash'];
+  }
+  return c;
+}
+
+/** Resolves an int-or-percent against total (upstream GetScaledValueFromIntOrPercent). */
+export function scaledValue(v: number | string | undefined, total: number, roundUp: boolean, dflt: number | string): number {
+  const x = v ?? dflt;
+  if (typeof x === 'number') return x;
+  const m = /^(\d+)%$/.exec(x);
+  if (!m) return Number.parseInt(x, 10) || 0;
+  const f = (Number(m[1]) * total) / 100;
+  return roundUp ? Math.ceil(f) : Math.floor(f);
+}
