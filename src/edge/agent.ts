@@ -17,6 +17,8 @@ import { HubClient, type BackoffOptions } from './hub-client.js';
 import { LocalStore } from './local-store.js';
 import { StatusReporter } from './status-reporter.js';
 import { buildNode } from './node-status.js';
+import { renewCertificate } from './join.js';
+import { msUntilRotation, needsRotation } from '../pki/index.js';
 
 export interface EdgeAgentOptions {
   nodeName: string;
@@ -37,6 +39,8 @@ export interface EdgeAgentOptions {
   nodeStatusIntervalMs?: number;
   backoff?: BackoffOptions;
   deadAfterMs?: number;
+  /** Renew the node certificate through the hub before it expires, writing it to the data dir. */
+  rotateCertificates?: boolean;
   labels?: Record<string, string>;
   capacity?: { cpu: string; memory: string };
   log?: Logger;
@@ -131,7 +135,29 @@ export class EdgeAgent {
     this.timers.push(setInterval(() => this.reporter.renewLease(o.leaseDurationSeconds ?? 40), o.heartbeatIntervalMs ?? 10_000));
     this.timers.push(setInterval(() => this.reportNode(), o.nodeStatusIntervalMs ?? 60_000));
     this.hub.start();
+    if (o.rotateCertificates) this.scheduleRotation();
     this.log.info({ localApiPort: this.localApi?.port }, 'edge agent started');
+  }
+
+  private rotationTimer: NodeJS.Timeout | undefined;
+
+  /** Check again at the rotation point (80% of the lifetime), at least every 6 h, retrying every minute on failure. */
+  private scheduleRotation(retryMs?: number): void {
+    const due = retryMs ?? Math.max(1000, Math.min(msUntilRotation(this.credentials.certPem), 6 * 3600_000));
+    this.rotationTimer = setTimeout(() => {
+      if (!needsRotation(this.credentials.certPem)) return this.scheduleRotation();
+      renewCertificate(this.opts.hubUrl, this.opts.nodeName, this.opts.dataDir, this.credentials)
+        .then((c) => {
+          this.setCredentials(c);
+          this.log.info('node certificate rotated');
+          this.scheduleRotation();
+        })
+        .catch((err) => {
+          this.log.warn({ err: String(err) }, 'certificate rotation failed; retrying');
+          this.scheduleRotation(60_000);
+        });
+    }, due);
+    this.rotationTimer.unref();
   }
 
   private reportNode(): void {
@@ -143,6 +169,7 @@ export class EdgeAgent {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.stopCompaction();
+    clearTimeout(this.rotationTimer);
     this.reporter?.stop();
     await this.hub?.stop();
     await this.podManager?.stop();

@@ -1,7 +1,47 @@
 import type { Command } from 'commander';
 
 export function register(program: Command): void {
-  program.command('cloud').description('(not implemented yet)').action(() => {
-    throw new Error('kedge cloud is not implemented yet');
-  });
+  program
+    .command('cloud')
+    .description('run the cloud hub (edge nodes dial it) against any Kubernetes API')
+    .requiredOption('--kubeconfig <file>', 'kubeconfig of the cluster to serve edge nodes from')
+    .option('--data-dir <dir>', 'where the hub keeps its CA and serving certificate', '/var/lib/kedge/cloud')
+    .option('--ca-cert <file>', 'CA certificate to sign node certificates with (default: DATA_DIR/pki/ca.crt, created)')
+    .option('--ca-key <file>', 'its private key')
+    .option('--bind-address <addr>', 'address to listen on', '0.0.0.0')
+    .option('--port <port>', 'hub TLS port', '10000')
+    .option('--advertise-address <host...>', 'extra names/IPs for the hub serving certificate')
+    .option('--keepalive <ms>', 'ping interval for edge sessions', '15000')
+    .action(async (o: { kubeconfig: string; dataDir: string; caCert?: string; caKey?: string; bindAddress: string; port: string; advertiseAddress?: string[]; keepalive: string }) => {
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --port ${JSON.stringify(o.port)}`);
+      const keepalive = Number(o.keepalive);
+      if (!Number.isFinite(keepalive) || keepalive < 100) throw new Error(`invalid --keepalive ${JSON.stringify(o.keepalive)} (milliseconds, ≥ 100)`);
+      if (!!o.caCert !== !!o.caKey) throw new Error('--ca-cert and --ca-key go together');
+      const path = await import('node:path');
+      const { readFile } = await import('node:fs/promises');
+      const { KubeConfig } = await import('@kubernetes/client-node');
+      const pki = await import('../../pki/index.js');
+      const { startCloudHub } = await import('../../cloudhub/index.js');
+      const kc = new KubeConfig();
+      kc.loadFromFile(o.kubeconfig);
+      const dir = path.join(o.dataDir, 'pki');
+      const ca = o.caCert ? { certPem: await readFile(o.caCert, 'utf8'), keyPem: await readFile(o.caKey!, 'utf8') } : await pki.ensureCertificateAuthority(dir);
+      const hub = await startCloudHub({
+        kubeConfig: kc,
+        ca,
+        pkiDir: dir,
+        host: o.bindAddress,
+        port,
+        hosts: [o.bindAddress, ...(o.advertiseAddress ?? [])],
+        pingIntervalMs: keepalive,
+      });
+      process.stderr.write(`kedge cloud hub listening on ${hub.url} (CA hash ${pki.caCertHash(ca.certPem)})\n`);
+      const stop = async () => {
+        await hub.stop();
+        process.exit(0);
+      };
+      process.once('SIGTERM', () => void stop());
+      process.once('SIGINT', () => void stop());
+    });
 }

@@ -1,7 +1,48 @@
 import type { Command } from 'commander';
 
+/** Go-style durations as kubeadm takes them: 24h, 90m, 1h30m, 45s; 0 = never expires. */
+export function parseDuration(s: string): number {
+  if (s === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(h|m|s|ms)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    const n = Number(m[1]);
+    total += n * { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[m[2] as 'h' | 'm' | 's' | 'ms'];
+    consumed = re.lastIndex;
+  }
+  if (consumed !== s.length || consumed === 0) throw new Error(`invalid duration ${JSON.stringify(s)} (examples: 24h, 30m, 1h30m, 0 for never)`);
+  return total;
+}
+
 export function register(program: Command): void {
-  program.command('token').description('(not implemented yet)').action(() => {
-    throw new Error('kedge token is not implemented yet');
-  });
+  const token = program.command('token').description('manage bootstrap tokens for joining edge nodes');
+  token
+    .command('create')
+    .description('create a bootstrap token; prints the token, then the CA cert hash edge nodes pin')
+    .option('--ttl <duration>', 'time to live (e.g. 24h, 30m; 0 = never expires)', '24h')
+    .option('--kubeconfig <file>', 'admin kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
+    .option('--ca-cert <file>', 'CA the hub serves with, for the printed hash (default: the kubeconfig cluster CA)')
+    .option('--description <text>', 'human-readable description stored with the token')
+    .action(async (o: { ttl: string; kubeconfig?: string; caCert?: string; description?: string }) => {
+      const ttlMs = parseDuration(o.ttl);
+      const { readFile } = await import('node:fs/promises');
+      const { KubeConfig, CoreV1Api } = await import('@kubernetes/client-node');
+      const pki = await import('../../pki/index.js');
+      const kc = new KubeConfig();
+      if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+      else kc.loadFromDefault();
+      const cluster = kc.getCurrentCluster();
+      if (!cluster) throw new Error('the kubeconfig has no current cluster');
+      let caPem: string | undefined;
+      if (o.caCert) caPem = await readFile(o.caCert, 'utf8');
+      else if (cluster.caData) caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
+      else if (cluster.caFile) caPem = await readFile(cluster.caFile, 'utf8');
+      const t = pki.generateBootstrapToken();
+      const secret = pki.bootstrapTokenSecret(t, { ttlMs: ttlMs > 0 ? ttlMs : undefined, description: o.description ?? 'kedge edge join token' });
+      await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: pki.BOOTSTRAP_TOKEN_NAMESPACE, body: secret });
+      process.stdout.write(pki.formatBootstrapToken(t) + '\n');
+      if (caPem) process.stdout.write(pki.caCertHash(caPem) + '\n');
+      else process.stderr.write('warning: no CA certificate known; pass --ca-cert to print the hash edge nodes must pin\n');
+    });
 }
