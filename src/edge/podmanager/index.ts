@@ -1,0 +1,45 @@
+/**
+ * Entry points for the edge agent: a PodManagerFactory over Kedge's containerd (CRI), and the
+ * pieces the agent exposes (log reader, image import).
+ */
+import type { PodManagerFactory } from '../contracts.js';
+import type { ContainerRuntime } from '../../runtime/types.js';
+import { PodManager, type PodManagerOptions } from './pod-manager.js';
+
+export { PodManager, type PodManagerOptions } from './pod-manager.js';
+export { readContainerLogs, type LogOptions } from './logs.js';
+
+export const DEFAULT_CRI_SOCKET = '/run/kedge/containerd.sock';
+
+export interface CriPodManagerOptions extends Partial<Omit<PodManagerOptions, 'runtime' | keyof import('../contracts.js').PodManagerContext>> {
+  /** CRI socket (default /run/kedge/containerd.sock, or KEDGE_CONTAINERD_SOCK). */
+  socket?: string;
+  /** Use this runtime instead of dialing the socket (simulator: a FakeRuntime). */
+  runtime?: ContainerRuntime;
+}
+
+/**
+ * A factory the agent calls with its context. With the CRI runtime it also makes sure Kedge's
+ * sandbox image is present (built from busybox-static and imported), so offline nodes need no registry.
+ */
+export function podManagerFactory(opts: CriPodManagerOptions = {}): PodManagerFactory {
+  return async (ctx) => {
+    let runtime = opts.runtime;
+    let owned = false;
+    if (!runtime) {
+      const { CriRuntime } = await import('../../runtime/cri/client.js');
+      const socket = opts.socket ?? process.env.KEDGE_CONTAINERD_SOCK ?? DEFAULT_CRI_SOCKET;
+      runtime = new CriRuntime({ socket });
+      owned = true;
+      const { ensureSandboxImage } = await import('../../runtime/image/ensure.js');
+      await ensureSandboxImage(runtime, socket);
+    }
+    const pm = await PodManager.start({ ...opts, ...ctx, runtime });
+    return {
+      stop: async () => {
+        await pm.stop();
+        if (owned) runtime!.close();
+      },
+    };
+  };
+}

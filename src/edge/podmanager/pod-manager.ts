@@ -1,0 +1,591 @@
+/**
+ * The edge agent's pod manager: a kubelet-like reconcile loop from the local store to a CRI runtime.
+ *
+ * - Desired state: pods under /registry/pods/ bound to this node (spec.nodeName), read from the
+ *   local store and kept current by a store watch (never from the cloud directly).
+ * - Actual state: relisted from the runtime every `syncIntervalMs` (like the kubelet's PLEG),
+ *   filtered by Kedge's labels; container details are cached by (id, state).
+ * - Each pod is reconciled by at most one worker at a time; slow work (pulls, graceful stops) on
+ *   one pod never blocks the others.
+ * - A restarted agent adopts what is running: identity comes from sandbox/container labels, restart
+ *   counts from container metadata, so nothing is restarted. Sandboxes/containers of pods that are no
+ *   longer wanted (orphans) are torn down.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { rm } from 'node:fs/promises';
+import type { CoreV1Event, V1Container, V1Pod } from '@kubernetes/client-node';
+import type { ContainerRuntime, ContainerStatus, PodSandbox } from '../../runtime/types.js';
+import { DEFAULT_RESERVATION_DIR, releasePodIp } from '../../runtime/network.js';
+import type { Watcher } from '../../storage/types.js';
+import type { PodManagerContext, PodManagerHandle } from '../contracts.js';
+import * as L from './labels.js';
+import { ConfigError, resolveEnv, type PodRuntimeFacts } from './env.js';
+import { prepareVolumes, VolumeError } from './volumes.js';
+import { containerConfig, podDirName, podIdentity, sandboxConfig } from './runtime-config.js';
+import { ImagePuller } from './images.js';
+import { Backoff } from './backoff.js';
+import { ProbeState, runProbe } from './probes.js';
+import { buildPodStatus, type Instance, type PodObservation } from './status.js';
+import { rotateIfNeeded, type RotationPolicy } from './logs.js';
+
+export interface PodManagerOptions extends PodManagerContext {
+  runtime: ContainerRuntime;
+  /** Runtime relist period (default 1000 ms). */
+  syncIntervalMs?: number;
+  /** CrashLoopBackOff / ImagePullBackOff: first delay and cap (kubelet: 10 s and 300 s). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** The node's address reported as hostIP (default: first non-internal IPv4). */
+  nodeIP?: string;
+  /** Where the CNI IPAM wrapper keeps pod-IP reservations (scripts/containerd.sh KEDGE_CNI_STATE_DIR/reservations). */
+  reservationDir?: string;
+  logRotation?: RotationPolicy;
+  /** Called once a pod with deletionTimestamp has no running containers left (the agent can then finalize the delete). */
+  onPodTerminated?: (namespace: string, name: string, uid: string) => void;
+}
+
+interface PodState {
+  waiting: Map<string, { reason: string; message: string }>;
+  probes: Map<string, ProbeState>;
+  transitions: Map<string, { status: string; time: string }>;
+  startTime: string;
+  lastReported?: string;
+  podIP?: string;
+  /** Restart counts carried over when a sandbox had to be recreated. */
+  restartCarry: Map<string, number>;
+  terminated?: boolean;
+}
+
+interface RuntimePod {
+  sandboxes: PodSandbox[];
+  containers: Instance[];
+}
+
+const PODS_PREFIX = '/registry/pods/';
+const DEFAULT_ROTATION: RotationPolicy = { maxBytes: 10 * 1024 * 1024, maxFiles: 5 };
+
+function detectNodeIP(): string {
+  for (const addrs of Object.values(os.networkInterfaces()))
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal && !a.address.startsWith('10.88.')) return a.address;
+  return '127.0.0.1';
+}
+
+export class PodManager implements PodManagerHandle {
+  private readonly rt: ContainerRuntime;
+  private readonly desired = new Map<string, V1Pod>(); // uid → pod
+  private readonly keyToUid = new Map<string, string>();
+  private readonly state = new Map<string, PodState>();
+  private readonly busy = new Set<string>();
+  private readonly statusCache = new Map<string, ContainerStatus>();
+  private readonly crashBackoff: Backoff;
+  private readonly puller: ImagePuller;
+  private readonly facts: PodRuntimeFacts;
+  private readonly podsDir: string;
+  private watcher?: Watcher;
+  private timer?: NodeJS.Timeout;
+  private ticking = false;
+  private tickAgain = false;
+  private stopped = false;
+  private lastRotation = 0;
+
+  private constructor(private readonly o: PodManagerOptions) {
+    this.rt = o.runtime;
+    this.crashBackoff = new Backoff(o.backoffBaseMs ?? 10_000, o.backoffMaxMs ?? 300_000);
+    this.puller = new ImagePuller(o.runtime, o.store, o.backoffBaseMs ?? 10_000, o.backoffMaxMs ?? 300_000);
+    this.facts = { hostIP: o.nodeIP ?? detectNodeIP(), nodeCpuCores: os.cpus().length, nodeMemoryBytes: os.totalmem() };
+    this.podsDir = path.join(o.dataDir, 'pods');
+  }
+
+  static async start(o: PodManagerOptions): Promise<PodManager> {
+    const pm = new PodManager(o);
+    await pm.loadAndWatch();
+    await pm.tick();
+    pm.timer = setInterval(() => void pm.tick(), o.syncIntervalMs ?? 1000);
+    return pm;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.watcher?.cancel();
+    const deadline = Date.now() + 10_000;
+    while (this.busy.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  // ---- desired state ------------------------------------------------------------------------
+
+  private accept(key: string, value: string | null): void {
+    const oldUid = this.keyToUid.get(key);
+    if (oldUid) {
+      this.desired.delete(oldUid);
+      this.keyToUid.delete(key);
+    }
+    if (value === null) return;
+    let pod: V1Pod;
+    try {
+      pod = JSON.parse(value) as V1Pod;
+    } catch {
+      this.o.log.warn({ key }, 'pod manager: unparsable pod in the local store, ignored');
+      return;
+    }
+    if (pod.spec?.nodeName !== this.o.nodeName || !pod.metadata?.uid || !pod.spec?.containers?.length) return;
+    this.desired.set(pod.metadata.uid, pod);
+    this.keyToUid.set(key, pod.metadata.uid);
+  }
+
+  private async loadAndWatch(): Promise<void> {
+    this.desired.clear();
+    this.keyToUid.clear();
+    const list = await this.o.store.list(PODS_PREFIX);
+    for (const kv of list.items) this.accept(kv.key, kv.value);
+    this.watcher = this.o.store.watch(PODS_PREFIX, { fromRevision: list.revision }, {
+      onEvent: (ev) => {
+        this.accept(ev.kv.key, ev.type === 'delete' ? null : ev.kv.value);
+        this.kick();
+      },
+      onError: (err) => {
+        if (this.stopped) return;
+        this.o.log.warn({ err: err.message }, 'pod manager: store watch ended, relisting');
+        setTimeout(() => void this.loadAndWatch().then(() => this.kick()).catch((e) => this.o.log.error({ err: String(e) }, 'relist failed')), 500);
+      },
+    });
+  }
+
+  private kick(): void {
+    setImmediate(() => void this.tick());
+  }
+
+  // ---- the loop -----------------------------------------------------------------------------
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.tickAgain = true;
+      return;
+    }
+    this.ticking = true;
+    try {
+      do {
+        this.tickAgain = false;
+        await this.relistAndDispatch();
+      } while (this.tickAgain && !this.stopped);
+    } catch (e) {
+      this.o.log.warn({ err: String(e) }, 'pod manager: runtime relist failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async relistAndDispatch(): Promise<void> {
+    const sel = L.managedSelector(this.o.nodeName);
+    const [sandboxes, containers] = await Promise.all([this.rt.listPodSandbox({ labelSelector: sel }), this.rt.listContainers({ labelSelector: sel })]);
+    const byUid = new Map<string, RuntimePod>();
+    const get = (uid: string) => byUid.get(uid) ?? (byUid.set(uid, { sandboxes: [], containers: [] }), byUid.get(uid)!);
+    for (const sb of sandboxes) get(sb.labels[L.POD_UID] ?? sb.metadata.uid).sandboxes.push(sb);
+    const live = new Set<string>();
+    await Promise.all(
+      containers.map(async (c) => {
+        live.add(c.id);
+        let st = this.statusCache.get(c.id);
+        if (!st || st.state !== c.state) {
+          st = await this.rt.containerStatus(c.id).catch(() => undefined);
+          if (!st) return;
+          this.statusCache.set(c.id, st);
+        }
+        const uid = c.labels[L.POD_UID];
+        if (!uid) return;
+        get(uid).containers.push({ ...st, podSandboxId: c.podSandboxId, kind: c.labels[L.CONTAINER_KIND] === 'init' ? 'init' : 'regular' } as Instance);
+      }),
+    );
+    for (const id of this.statusCache.keys()) if (!live.has(id)) this.statusCache.delete(id);
+
+    for (const [uid, pod] of this.desired) {
+      if (this.busy.has(uid)) continue;
+      this.run(uid, () => this.syncPod(pod, byUid.get(uid) ?? { sandboxes: [], containers: [] }));
+    }
+    for (const [uid, rp] of byUid) {
+      if (this.desired.has(uid) || this.busy.has(uid)) continue;
+      this.run(uid, () => this.teardown(uid, rp, undefined));
+    }
+    for (const uid of this.state.keys()) if (!this.desired.has(uid) && !byUid.has(uid)) this.state.delete(uid);
+    if (Date.now() - this.lastRotation > 30_000) {
+      this.lastRotation = Date.now();
+      void this.rotateLogs(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.id));
+    }
+  }
+
+  private run(uid: string, work: () => Promise<void>): void {
+    this.busy.add(uid);
+    work()
+      .catch((e) => this.o.log.warn({ uid, err: String(e) }, 'pod manager: sync failed'))
+      .finally(() => this.busy.delete(uid));
+  }
+
+  private podState(pod: V1Pod): PodState {
+    const uid = pod.metadata!.uid!;
+    let s = this.state.get(uid);
+    if (!s) {
+      s = { waiting: new Map(), probes: new Map(), transitions: new Map(), startTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), restartCarry: new Map() };
+      this.state.set(uid, s);
+    }
+    return s;
+  }
+
+  private podDir(pod: V1Pod): string {
+    return path.join(this.podsDir, podDirName(podIdentity(pod)));
+  }
+
+  private event(pod: V1Pod, type: 'Normal' | 'Warning', reason: string, message: string, fieldPath?: string): void {
+    const ev: CoreV1Event = {
+      metadata: { namespace: pod.metadata?.namespace },
+      involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: pod.metadata?.namespace, name: pod.metadata?.name, uid: pod.metadata?.uid, fieldPath },
+      reason,
+      message,
+      type,
+      source: { component: 'kubelet', host: this.o.nodeName },
+      reportingComponent: 'kubelet',
+      reportingInstance: this.o.nodeName,
+    };
+    try {
+      this.o.events.recordEvent(ev);
+    } catch (e) {
+      this.o.log.debug({ err: String(e) }, 'event sink failed');
+    }
+  }
+
+  // ---- one pod ------------------------------------------------------------------------------
+
+  private async syncPod(pod: V1Pod, rp: RuntimePod): Promise<void> {
+    if (pod.metadata?.deletionTimestamp) {
+      const st = this.podState(pod);
+      if (!st.terminated) {
+        await this.teardown(pod.metadata.uid!, rp, pod);
+        st.terminated = true;
+        this.o.onPodTerminated?.(pod.metadata.namespace ?? 'default', pod.metadata.name!, pod.metadata.uid!);
+      }
+      return;
+    }
+    const st = this.podState(pod);
+    const policy = pod.spec!.restartPolicy ?? 'Always';
+    const podDir = this.podDir(pod);
+    const instances = groupInstances(rp.containers);
+
+    // A finished pod (restartPolicy Never/OnFailure, every container done) is left alone.
+    const prior = st.lastReported ? (JSON.parse(st.lastReported).phase as string) : '';
+    if ((prior === 'Succeeded' || prior === 'Failed') && policy !== 'Always') return this.report(pod, st, rp, instances);
+
+    // Sandbox: reuse the newest ready one; otherwise clear out dead ones and create a new one.
+    const ready = rp.sandboxes.filter((s) => s.state === 'SANDBOX_READY').sort((a, b) => b.createdAt - a.createdAt);
+    let sandbox = ready[0];
+    for (const extra of ready.slice(1)) await this.removeSandbox(extra.id, rp);
+    let volumes: Map<string, string>;
+    try {
+      volumes = await prepareVolumes(this.o.store, pod, podDir, { ...this.facts, podIP: st.podIP });
+      st.waiting.delete('*volumes');
+    } catch (e) {
+      if (!(e instanceof VolumeError) && !(e instanceof ConfigError)) throw e;
+      const msg = `MountVolume.SetUp failed: ${(e as Error).message}`;
+      if (st.waiting.get('*volumes')?.message !== msg) this.event(pod, 'Warning', 'FailedMount', msg);
+      st.waiting.set('*volumes', { reason: 'ContainerCreating', message: msg });
+      if (!sandbox) return this.report(pod, st, rp, instances);
+      volumes = new Map();
+    }
+    const sbConfig = sandboxConfig(this.o.nodeName, pod, podDir, sandbox ? sandbox.metadata.attempt ?? 0 : 0);
+    if (!sandbox) {
+      const attempt = rp.sandboxes.reduce((m, s) => Math.max(m, (s.metadata.attempt ?? 0) + 1), 0);
+      for (const [name, list] of instances) if (list[0]) st.restartCarry.set(name, list[0].metadata.attempt + 1);
+      for (const dead of rp.sandboxes) await this.removeSandbox(dead.id, rp);
+      rp.containers = [];
+      instances.clear();
+      sbConfig.metadata.attempt = attempt;
+      try {
+        const id = await this.rt.runPodSandbox(sbConfig);
+        sandbox = { id, metadata: sbConfig.metadata as PodSandbox['metadata'], state: 'SANDBOX_READY', createdAt: Date.now() * 1e6, labels: sbConfig.labels!, annotations: sbConfig.annotations! };
+        rp.sandboxes = [sandbox];
+      } catch (e) {
+        this.event(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${(e as Error).message}`);
+        return this.report(pod, st, rp, instances);
+      }
+    }
+    if (!st.podIP) {
+      const sbs = await this.rt.podSandboxStatus(sandbox.id).catch(() => null);
+      st.podIP = pod.spec?.hostNetwork ? this.facts.hostIP : sbs?.network?.ip || undefined;
+    }
+    const facts = { ...this.facts, podIP: st.podIP };
+
+    // Init containers, in order; each must succeed before the next (and before the app containers).
+    let initDone = true;
+    for (const c of pod.spec!.initContainers ?? []) {
+      const cur = instances.get(c.name)?.[0];
+      if (cur?.state === 'CONTAINER_EXITED' && cur.exitCode === 0) continue;
+      initDone = false;
+      if (cur?.state === 'CONTAINER_RUNNING' || cur?.state === 'CONTAINER_CREATED') break;
+      if (cur?.state === 'CONTAINER_EXITED') {
+        if (policy === 'Never') break;
+        if (!this.mayRestart(pod, st, c, cur)) break;
+      }
+      await this.startContainer(pod, st, c, 'init', this.nextAttempt(st, c.name, cur), sandbox.id, sbConfig, volumes, facts);
+      break;
+    }
+
+    if (initDone) {
+      for (const c of pod.spec!.containers) {
+        const cur = instances.get(c.name)?.[0];
+        if (cur?.state === 'CONTAINER_RUNNING') {
+          const probe = st.probes.get(cur.id);
+          if (probe?.unhealthy) {
+            const what = probe.unhealthy === 'startup' ? 'startup' : 'liveness';
+            this.event(pod, 'Normal', 'Killing', `Container ${c.name} failed ${what} probe, will be restarted`, `spec.containers{${c.name}}`);
+            await this.stopContainer(pod, c, cur.id, pod.spec!.terminationGracePeriodSeconds ?? 30);
+            probe.unhealthy = null;
+          }
+          continue;
+        }
+        if (cur?.state === 'CONTAINER_CREATED') {
+          await this.rt.startContainer(cur.id).catch(() => undefined);
+          continue;
+        }
+        if (cur?.state === 'CONTAINER_EXITED') {
+          const restart = policy === 'Always' || (policy === 'OnFailure' && cur.exitCode !== 0);
+          if (!restart) continue;
+          if (!this.mayRestart(pod, st, c, cur)) continue;
+        }
+        await this.startContainer(pod, st, c, 'regular', this.nextAttempt(st, c.name, cur), sandbox.id, sbConfig, volumes, facts);
+      }
+    }
+    // Pick up what we just started in the status right away rather than on the next relist.
+    const fresh = await this.rt.listContainers({ podSandboxId: sandbox.id, labelSelector: L.managedSelector(this.o.nodeName) }).catch(() => null);
+    if (fresh) {
+      const list: Instance[] = [];
+      for (const c of fresh) {
+        let s = this.statusCache.get(c.id);
+        if (!s || s.state !== c.state) {
+          s = await this.rt.containerStatus(c.id).catch(() => undefined);
+          if (!s) continue;
+          this.statusCache.set(c.id, s);
+        }
+        list.push({ ...s, podSandboxId: c.podSandboxId, kind: c.labels[L.CONTAINER_KIND] === 'init' ? 'init' : 'regular' } as Instance);
+      }
+      rp.containers = list;
+    }
+    this.runProbes(pod, st, groupInstances(rp.containers));
+    return this.report(pod, st, rp, groupInstances(rp.containers));
+  }
+
+  private nextAttempt(st: PodState, name: string, cur: Instance | undefined): number {
+    return cur ? cur.metadata.attempt + 1 : (st.restartCarry.get(name) ?? 0);
+  }
+
+  /** CrashLoopBackOff: the first restart is immediate, then 1×, 2×, 4× … base, reset after a long run. */
+  private mayRestart(pod: V1Pod, st: PodState, c: V1Container, cur: Instance): boolean {
+    const key = `${pod.metadata!.uid}/${c.name}`;
+    const ranMs = (cur.finishedAt - cur.startedAt) / 1e6;
+    if (ranMs > 2 * this.crashBackoff.maxMs) this.crashBackoff.reset(key);
+    if (this.crashBackoff.inBackoff(key)) {
+      const msg = `back-off ${Math.round(this.crashBackoff.remaining(key) / 1000)}s restarting failed container=${c.name} pod=${pod.metadata!.name}_${pod.metadata!.namespace}(${pod.metadata!.uid})`;
+      if (st.waiting.get(c.name)?.reason !== 'CrashLoopBackOff') this.event(pod, 'Warning', 'BackOff', 'Back-off restarting failed container', `spec.containers{${c.name}}`);
+      st.waiting.set(c.name, { reason: 'CrashLoopBackOff', message: msg });
+      return false;
+    }
+    this.crashBackoff.next(key);
+    return true;
+  }
+
+  private async startContainer(
+    pod: V1Pod,
+    st: PodState,
+    c: V1Container,
+    kind: 'init' | 'regular',
+    attempt: number,
+    sandboxId: string,
+    sbConfig: ReturnType<typeof sandboxConfig>,
+    volumes: Map<string, string>,
+    facts: PodRuntimeFacts,
+  ): Promise<void> {
+    const field = `spec.${kind === 'init' ? 'initContainers' : 'containers'}{${c.name}}`;
+    const pull = await this.puller.ensure(pod, c, () => this.event(pod, 'Normal', 'Pulling', `Pulling image "${c.image}"`, field));
+    if (!pull.ok) {
+      const prev = st.waiting.get(c.name);
+      if (prev?.reason !== pull.reason || prev.message !== pull.message) {
+        if (pull.reason === 'ImagePullBackOff') this.event(pod, 'Normal', 'BackOff', pull.message, field);
+        else {
+          this.event(pod, 'Warning', 'Failed', pull.message, field);
+          this.event(pod, 'Warning', 'Failed', `Error: ${pull.reason}`, field);
+        }
+      }
+      st.waiting.set(c.name, { reason: pull.reason, message: pull.message });
+      return;
+    }
+    if (pull.pulled) this.event(pod, 'Normal', 'Pulled', `Successfully pulled image "${c.image}"`, field);
+    let config;
+    try {
+      const envs = await resolveEnv(this.o.store, pod, c, facts);
+      config = containerConfig({ nodeName: this.o.nodeName, pod, container: c, kind, attempt, envs, volumes, image: c.image!, nodeMemoryBytes: this.facts.nodeMemoryBytes });
+    } catch (e) {
+      if (!(e instanceof ConfigError) && !(e as Error).message?.startsWith('invalid quantity')) throw e;
+      const msg = (e as Error).message;
+      if (st.waiting.get(c.name)?.message !== msg) this.event(pod, 'Warning', 'Failed', `Error: ${msg}`, field);
+      st.waiting.set(c.name, { reason: 'CreateContainerConfigError', message: msg });
+      return;
+    }
+    let id: string;
+    try {
+      id = await this.rt.createContainer(sandboxId, config, sbConfig);
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (st.waiting.get(c.name)?.message !== msg) this.event(pod, 'Warning', 'Failed', `Error: ${msg}`, field);
+      st.waiting.set(c.name, { reason: 'CreateContainerError', message: msg });
+      return;
+    }
+    this.event(pod, 'Normal', 'Created', `Created container ${c.name}`, field);
+    try {
+      await this.rt.startContainer(id);
+      this.event(pod, 'Normal', 'Started', `Started container ${c.name}`, field);
+    } catch (e) {
+      // The instance stays (exited, exit code 128) and is restarted with back-off like a crash.
+      this.event(pod, 'Warning', 'Failed', `Error: ${(e as Error).message}`, field);
+    }
+    st.waiting.delete(c.name);
+    // Keep the previous instance for `logs --previous` and lastState; older ones go.
+    const old = (await this.rt.listContainers({ podSandboxId: sandboxId, labelSelector: { ...L.managedSelector(this.o.nodeName), [L.CONTAINER_NAME]: c.name } }).catch(() => []))
+      .filter((x) => x.state === 'CONTAINER_EXITED' && x.metadata.attempt < attempt - 1);
+    for (const x of old) await this.rt.removeContainer(x.id).catch(() => undefined);
+  }
+
+  private runProbes(pod: V1Pod, st: PodState, instances: Map<string, Instance[]>): void {
+    const now = Date.now();
+    const live = new Set<string>();
+    for (const c of pod.spec!.containers) {
+      const cur = instances.get(c.name)?.[0];
+      if (!cur || cur.state !== 'CONTAINER_RUNNING') continue;
+      live.add(cur.id);
+      let ps = st.probes.get(cur.id);
+      if (!ps) st.probes.set(cur.id, (ps = new ProbeState(c)));
+      for (const kind of ps.due(now, cur.startedAt / 1e6)) {
+        ps.begin(kind, now);
+        const probe = ps.probe(kind)!;
+        void runProbe(this.rt, cur.id, c, probe, st.podIP ?? '127.0.0.1').then((r) => {
+          if (!r.ok) this.event(pod, 'Warning', 'Unhealthy', `${kind[0]!.toUpperCase()}${kind.slice(1)} probe failed: ${r.message}`, `spec.containers{${c.name}}`);
+          if (ps!.record(kind, r.ok)) this.kick();
+        });
+      }
+    }
+    for (const id of st.probes.keys()) if (!live.has(id)) st.probes.delete(id);
+  }
+
+  private report(pod: V1Pod, st: PodState, rp: RuntimePod, instances: Map<string, Instance[]>): void {
+    const probes = new Map<string, { ready: boolean; started: boolean }>();
+    for (const [id, p] of st.probes) probes.set(id, { ready: p.ready, started: p.started });
+    const waiting = new Map(st.waiting);
+    const vol = waiting.get('*volumes');
+    if (vol) for (const c of pod.spec!.containers) if (!instances.get(c.name)?.length) waiting.set(c.name, vol);
+    const obs: PodObservation = {
+      sandboxReady: rp.sandboxes.some((s) => s.state === 'SANDBOX_READY'),
+      podIP: st.podIP,
+      hostIP: this.facts.hostIP,
+      instances,
+      waiting,
+      probes,
+      transitions: st.transitions,
+      startTime: st.startTime,
+    };
+    const status = buildPodStatus(pod, obs);
+    const json = JSON.stringify(status);
+    if (json === st.lastReported) return;
+    st.lastReported = json;
+    this.o.podStatus.setPodStatus(pod.metadata!.namespace ?? 'default', pod.metadata!.name!, pod.metadata!.uid!, status);
+  }
+
+  // ---- stopping -----------------------------------------------------------------------------
+
+  private async stopContainer(pod: V1Pod | undefined, c: V1Container | undefined, id: string, graceSeconds: number): Promise<void> {
+    const started = Date.now();
+    const pre = c?.lifecycle?.preStop;
+    if (pre?.exec?.command?.length) {
+      await this.rt.execSync(id, pre.exec.command, Math.max(1, graceSeconds)).catch((e) => pod && this.event(pod, 'Warning', 'FailedPreStopHook', `PreStopHook failed: ${(e as Error).message}`));
+    } else if (pre?.httpGet && pod) {
+      await runProbe(this.rt, id, c!, { httpGet: pre.httpGet, timeoutSeconds: Math.max(1, graceSeconds) }, this.state.get(pod.metadata!.uid!)?.podIP ?? '127.0.0.1');
+    } else if (pre?.sleep) {
+      await new Promise((r) => setTimeout(r, Math.min(graceSeconds, pre.sleep!.seconds) * 1000));
+    }
+    const left = Math.max(0, graceSeconds - Math.floor((Date.now() - started) / 1000));
+    await this.rt.stopContainer(id, left).catch(() => undefined);
+  }
+
+  /** Stops a pod's containers gracefully (preStop, then SIGTERM with the grace period), removes it all. */
+  private async teardown(uid: string, rp: RuntimePod, pod: V1Pod | undefined): Promise<void> {
+    const running = rp.containers.filter((c) => c.state === 'CONTAINER_RUNNING');
+    let grace = pod?.spec?.terminationGracePeriodSeconds ?? 30;
+    if (pod?.metadata?.deletionGracePeriodSeconds !== undefined) grace = pod.metadata.deletionGracePeriodSeconds;
+    await Promise.all(
+      running.map((inst) => {
+        const name = inst.labels[L.CONTAINER_NAME] ?? inst.metadata.name;
+        const spec = pod?.spec?.containers.find((c) => c.name === name);
+        if (pod && spec) this.event(pod, 'Normal', 'Killing', `Stopping container ${name}`, `spec.containers{${name}}`);
+        const g = pod ? grace : Number(inst.annotations[L.TERMINATION_GRACE] ?? '30');
+        return this.stopContainer(pod, spec, inst.id, g);
+      }),
+    );
+    if (pod) {
+      // Final status: every container terminated.
+      const fresh = await Promise.all(rp.containers.map((c) => this.rt.containerStatus(c.id).then((s) => ({ ...c, ...s }) as Instance).catch(() => c)));
+      const st = this.podState(pod);
+      st.waiting.clear();
+      st.probes.clear();
+      this.report(pod, st, { sandboxes: [], containers: fresh }, groupInstances(fresh));
+    }
+    for (const sb of rp.sandboxes) await this.removeSandbox(sb.id, rp);
+    const ident = pod ? podIdentity(pod) : identityFromLabels(rp);
+    if (ident) {
+      await rm(path.join(this.podsDir, podDirName(ident)), { recursive: true, force: true }).catch(() => undefined);
+      await releasePodIp(this.o.reservationDir ?? DEFAULT_RESERVATION_DIR, ident.namespace, ident.name, ident.uid).catch(() => undefined);
+    }
+    this.puller.forgetPod(uid);
+    this.crashBackoff.forgetPrefix(`${uid}/`);
+    if (!pod) this.state.delete(uid);
+  }
+
+  private async removeSandbox(id: string, rp: RuntimePod): Promise<void> {
+    await this.rt.stopPodSandbox(id).catch((e) => this.o.log.warn({ id, err: String(e) }, 'stop sandbox failed'));
+    for (const c of rp.containers.filter((x) => (x as unknown as { podSandboxId?: string }).podSandboxId === id)) await this.rt.removeContainer(c.id).catch(() => undefined);
+    await this.rt.removePodSandbox(id).catch((e) => this.o.log.warn({ id, err: String(e) }, 'remove sandbox failed'));
+  }
+
+  private async rotateLogs(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      const s = this.statusCache.get(id);
+      if (s?.logPath) await rotateIfNeeded(this.rt, id, s.logPath, this.o.logRotation ?? DEFAULT_ROTATION).catch(() => undefined);
+    }
+  }
+
+  // ---- queries for the agent (logs, debugging) ----------------------------------------------
+
+  /** The pod's data dir (volumes, logs) and the current restart count of a container, for the log reader. */
+  containerLogLocation(namespace: string, name: string, container: string): { podDir: string; attempt?: number } | null {
+    for (const pod of this.desired.values()) {
+      if (pod.metadata?.namespace !== namespace || pod.metadata?.name !== name) continue;
+      const st = this.state.get(pod.metadata.uid!);
+      const s = st?.lastReported ? JSON.parse(st.lastReported) : undefined;
+      const cs = [...(s?.containerStatuses ?? []), ...(s?.initContainerStatuses ?? [])].find((x: { name: string }) => x.name === container);
+      return { podDir: this.podDir(pod), attempt: cs?.containerID ? cs.restartCount : undefined };
+    }
+    return null;
+  }
+}
+
+function groupInstances(list: Instance[]): Map<string, Instance[]> {
+  const out = new Map<string, Instance[]>();
+  for (const i of list) {
+    const name = i.labels[L.CONTAINER_NAME] ?? i.metadata.name;
+    (out.get(name) ?? (out.set(name, []), out.get(name)!)).push(i);
+  }
+  for (const l of out.values()) l.sort((a, b) => b.metadata.attempt - a.metadata.attempt || b.createdAt - a.createdAt);
+  return out;
+}
+
+function identityFromLabels(rp: RuntimePod): L.PodIdentity | null {
+  const l = rp.sandboxes[0]?.labels ?? rp.containers[0]?.labels;
+  if (!l?.[L.POD_UID]) return null;
+  return { namespace: l[L.POD_NAMESPACE] ?? 'default', name: l[L.POD_NAME] ?? '', uid: l[L.POD_UID] };
+}
