@@ -1,0 +1,216 @@
+import type { V1Lease, V1Node, V1NodeCondition, V1Pod, V1Taint } from '@kubernetes/client-node';
+import { errorCode } from '../client.js';
+import type { Controller, ControllerContext } from '../controller.js';
+import { toMillis } from '../util/pods.js';
+import { tolerates } from '../util/selectors.js';
+
+export const UnreachableTaintKey = 'node.kubernetes.io/unreachable';
+export const EdgeRoleLabel = 'node-role.kubernetes.io/edge';
+export const AutonomyAnnotation = 'node.beta.openyurt.io/autonomy';
+/** Reason we put on pods' Ready condition, so on reconnect we know which ones to restore. */
+export const NodeUnreachablePodReason = 'NodeUnreachable';
+
+/** Edge nodes and OpenYurt-autonomous nodes keep their pods while the cloud cannot reach them. */
+export function isAutonomous(node: V1Node): boolean {
+  return node.metadata?.labels?.[EdgeRoleLabel] !== undefined || node.metadata?.annotations?.[AutonomyAnnotation] === 'true';
+}
+
+/**
+ * When a pod on a NoExecute-tainted node must go: 0 = now, a number = ms after the taint was added,
+ * undefined = never (tolerated forever). Pods without any toleration for the unreachable/not-ready taint get
+ * defaultTolerationSeconds, as the DefaultTolerationSeconds admission plugin would have given them.
+ */
+export function evictionDelayMs(pod: V1Pod, taint: V1Taint, defaultTolerationSeconds: number): number | undefined {
+  const tols = (pod.spec?.tolerations ?? []).filter((t) => tolerates(t, taint));
+  if (tols.length === 0) {
+    const defaulted = taint.key === UnreachableTaintKey || taint.key === 'node.kubernetes.io/not-ready';
+    return defaulted ? defaultTolerationSeconds * 1000 : 0;
+  }
+  if (tols.some((t) => t.tolerationSeconds === undefined || t.tolerationSeconds === null)) return undefined;
+  return Math.max(0, Math.min(...tols.map((t) => t.tolerationSeconds!))) * 1000;
+}
+
+/**
+ * Node lifecycle, edge-aware. Heartbeats are kube-node-lease Leases (or the Ready condition's heartbeat);
+ * like upstream we time them with our own clock (when did we last *see* renewTime change), never comparing
+ * clocks across machines. A node silent for the grace period goes Ready=Unknown, gets the unreachable
+ * NoSchedule taint, and its pods' Ready condition goes False so endpoints stop routing to them.
+ * Cloud nodes also get the NoExecute taint and their pods are deleted after their toleration period.
+ * Edge/autonomous nodes get no NoExecute taint: their pods stay bound, and when the lease is renewed the
+ * taint is removed and the pods' Ready condition restored — nothing is recreated.
+ */
+export class NodeLifecycleController implements Controller {
+  readonly name = 'nodelifecycle';
+  private readonly lastSeen = new Map<string, { record: string; at: number }>();
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly ctx: ControllerContext) {}
+
+  start(): void {
+    const nodes = this.ctx.informers.get<V1Node>('nodes');
+    const leases = this.ctx.informers.get<V1Lease>('nodeleases');
+    this.ctx.informers.get<V1Pod>('pods');
+    const kick = () => this.kickSoon();
+    leases.onUpdate(kick);
+    leases.onAdd(kick);
+    nodes.onAdd(kick);
+    nodes.onDelete((n) => this.lastSeen.delete(n.metadata!.name!));
+    const period = Math.max(200, this.ctx.options.nodeMonitorPeriodSeconds * 1000);
+    this.timer = setInterval(() => this.kickSoon(), period);
+  }
+
+  private kickTimer?: NodeJS.Timeout;
+  private kickSoon(): void {
+    if (this.kickTimer || this.stopped) return;
+    this.kickTimer = setTimeout(() => {
+      this.kickTimer = undefined;
+      if (this.running) return this.kickSoon();
+      this.running = this.monitor()
+        .catch((err) => this.ctx.log.warn({ err: String(err) }, 'node monitor pass failed'))
+        .finally(() => (this.running = undefined));
+    }, 100);
+  }
+
+  /** Local time at which we last saw this node's heartbeat change. */
+  private heartbeat(node: V1Node, now: number): number {
+    const name = node.metadata!.name!;
+    const lease = this.ctx.informers.get<V1Lease>('nodeleases').get(name, 'kube-node-lease');
+    const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+    const record = `${lease?.spec?.renewTime ?? ''}|${String(ready?.lastHeartbeatTime ?? '')}`;
+    const prev = this.lastSeen.get(name);
+    if (!prev || prev.record !== record) {
+      this.lastSeen.set(name, { record, at: now });
+      return now;
+    }
+    return prev.at;
+  }
+
+  async monitor(now = Date.now()): Promise<void> {
+    const nodes = this.ctx.informers.get<V1Node>('nodes').list();
+    const pods = this.ctx.informers.get<V1Pod>('pods').list();
+    const byNode = new Map<string, V1Pod[]>();
+    for (const p of pods) {
+      const n = p.spec?.nodeName;
+      if (!n) continue;
+      let l = byNode.get(n);
+      if (!l) byNode.set(n, (l = []));
+      l.push(p);
+    }
+    const grace = this.ctx.options.nodeMonitorGracePeriodSeconds * 1000;
+    for (const node of nodes) {
+      if (this.stopped) return;
+      const name = node.metadata!.name!;
+      const silentFor = now - this.heartbeat(node, now);
+      const nodePods = byNode.get(name) ?? [];
+      try {
+        if (silentFor > grace) await this.markUnreachable(node, nodePods, now);
+        else await this.markReachable(node, nodePods);
+      } catch (err) {
+        if (errorCode(err) !== 404) this.ctx.log.warn({ node: name, err: String(err) }, 'node lifecycle update failed');
+      }
+    }
+  }
+
+  private async markUnreachable(node: V1Node, pods: V1Pod[], now: number): Promise<void> {
+    const name = node.metadata!.name!;
+    const autonomous = isAutonomous(node);
+    const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+    if (ready?.status !== 'Unknown') {
+      const nowIso = new Date(now).toISOString();
+      const conditions: V1NodeCondition[] = (node.status?.conditions ?? []).map((c) =>
+        ['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure'].includes(c.type)
+          ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: nowIso as unknown as Date }
+          : c,
+      );
+      if (!conditions.some((c) => c.type === 'Ready')) {
+        conditions.push({ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: nowIso as unknown as Date });
+      }
+      node = await this.ctx.api.patchStatus<V1Node>({ apiVersion: 'v1', kind: 'Node', name }, { status: { conditions } });
+      this.ctx.events.event({ ...node, apiVersion: 'v1', kind: 'Node' }, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
+    }
+    const want: V1Taint[] = [{ key: UnreachableTaintKey, effect: 'NoSchedule' }];
+    if (!autonomous) want.push({ key: UnreachableTaintKey, effect: 'NoExecute' });
+    const taints = await this.ensureTaints(node, want, autonomous ? [{ key: UnreachableTaintKey, effect: 'NoExecute' }] : []);
+    // Pods stop being Ready so Services stop routing to them (upstream MarkPodsNotReady).
+    for (const p of pods) {
+      const rc = p.status?.conditions?.find((c) => c.type === 'Ready');
+      if (rc && rc.status !== 'False' && !p.metadata?.deletionTimestamp) await this.setPodReady(p, 'False', NodeUnreachablePodReason);
+    }
+    if (autonomous) return;
+    const noExec = taints.find((t) => t.key === UnreachableTaintKey && t.effect === 'NoExecute');
+    if (!noExec) return;
+    const added = toMillis(noExec.timeAdded) || now;
+    for (const p of pods) {
+      if (p.metadata?.deletionTimestamp) continue;
+      const delay = evictionDelayMs(p, noExec, this.ctx.options.defaultTolerationSeconds);
+      if (delay === undefined || now < added + delay) continue;
+      this.ctx.events.event({ ...p, apiVersion: 'v1', kind: 'Pod' }, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${p.metadata!.namespace}/${p.metadata!.name}`);
+      try {
+        await this.ctx.api.delete({ apiVersion: 'v1', kind: 'Pod', namespace: p.metadata!.namespace!, name: p.metadata!.name! }, { uid: p.metadata?.uid });
+      } catch (err) {
+        if (errorCode(err) !== 404 && errorCode(err) !== 409) throw err;
+      }
+    }
+  }
+
+  private async markReachable(node: V1Node, pods: V1Pod[]): Promise<void> {
+    const name = node.metadata!.name!;
+    const has = (node.spec?.taints ?? []).some((t) => t.key === UnreachableTaintKey);
+    const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+    if (ready?.status === 'Unknown' && ready.reason === 'NodeStatusUnknown') {
+      // The heartbeat is back; the kubelet/edge agent will post full status, but a lease-only agent may not,
+      // so report what we know: the node is alive again.
+      const conditions = (node.status?.conditions ?? []).map((c) =>
+        c.type === 'Ready'
+          ? { ...c, status: 'True', reason: 'NodeLeaseRenewed', message: 'Node lease renewed.', lastTransitionTime: new Date().toISOString() as unknown as Date }
+          : c.reason === 'NodeStatusUnknown'
+            ? { ...c, status: 'False', reason: 'NodeLeaseRenewed', message: 'Node lease renewed.' }
+            : c,
+      );
+      node = await this.ctx.api.patchStatus<V1Node>({ apiVersion: 'v1', kind: 'Node', name }, { status: { conditions } });
+      this.ctx.events.event({ ...node, apiVersion: 'v1', kind: 'Node' }, 'Normal', 'NodeReady', `Node ${name} status is now: NodeReady`);
+    }
+    if (has) await this.ensureTaints(node, [], [{ key: UnreachableTaintKey, effect: 'NoSchedule' }, { key: UnreachableTaintKey, effect: 'NoExecute' }]);
+    for (const p of pods) {
+      const rc = p.status?.conditions?.find((c) => c.type === 'Ready');
+      const containersReady = p.status?.conditions?.find((c) => c.type === 'ContainersReady');
+      if (rc?.status === 'False' && rc.reason === NodeUnreachablePodReason && containersReady?.status !== 'False') {
+        await this.setPodReady(p, 'True', undefined);
+      }
+    }
+  }
+
+  private async setPodReady(p: V1Pod, status: 'True' | 'False', reason: string | undefined): Promise<void> {
+    const conditions = (p.status?.conditions ?? []).map((c) =>
+      c.type === 'Ready' ? { ...c, status, reason: reason ?? null, lastTransitionTime: new Date().toISOString() } : c,
+    );
+    try {
+      await this.ctx.api.patchStatus({ apiVersion: 'v1', kind: 'Pod', namespace: p.metadata!.namespace!, name: p.metadata!.name! }, { status: { conditions } });
+    } catch (err) {
+      if (errorCode(err) !== 404) throw err;
+    }
+  }
+
+  /** Adds `add` taints (with timeAdded) and removes `remove` ones; optimistic on resourceVersion. */
+  private async ensureTaints(node: V1Node, add: V1Taint[], remove: V1Taint[]): Promise<V1Taint[]> {
+    const cur = node.spec?.taints ?? [];
+    const same = (a: V1Taint, b: V1Taint) => a.key === b.key && a.effect === b.effect;
+    let next = cur.filter((t) => !remove.some((r) => same(r, t)));
+    for (const t of add) if (!next.some((x) => same(x, t))) next = [...next, { ...t, timeAdded: new Date().toISOString() as unknown as Date }];
+    if (next.length === cur.length && next.every((t) => cur.some((c) => same(c, t)))) return cur;
+    await this.ctx.api.patch(
+      { apiVersion: 'v1', kind: 'Node', name: node.metadata!.name! },
+      { metadata: { resourceVersion: node.metadata?.resourceVersion }, spec: { taints: next } },
+    );
+    return next;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.kickTimer) clearTimeout(this.kickTimer);
+    await this.running;
+  }
+}
