@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DesiredSets, podReferences } from './desired.js';
+import type { CacheListener, CachedObject, SharedCache } from './cache.js';
+import { objectKey } from '../protocol/keys.js';
+
+/** A stand-in for the informer-fed cache: same interface, fed by hand. */
+class FakeCache {
+  objects = new Map<string, CachedObject>();
+  listeners: CacheListener[] = [];
+  rv = 1;
+  get(k: string) {
+    return this.objects.get(k);
+  }
+  *keysOf(resource: string) {
+    for (const k of this.objects.keys()) if (k.startsWith(`/registry/${resource}/`)) yield k;
+  }
+  onChange(l: CacheListener) {
+    this.listeners.push(l);
+  }
+  put(resource: string, obj: Record<string, unknown> & { metadata: { name: string; namespace?: string } }) {
+    const key = objectKey(resource, obj.metadata.namespace, obj.metadata.name);
+    const old = this.objects.get(key);
+    const o = { ...obj, metadata: { uid: `uid-${obj.metadata.name}`, ...obj.metadata, resourceVersion: String(++this.rv) } } as CachedObject;
+    this.objects.set(key, o);
+    for (const l of this.listeners) l(resource, 'upsert', key, o, old);
+    return key;
+  }
+  del(resource: string, ns: string | undefined, name: string) {
+    const key = objectKey(resource, ns, name);
+    const old = this.objects.get(key)!;
+    this.objects.delete(key);
+    for (const l of this.listeners) l(resource, 'delete', key, old, old);
+  }
+}
+
+function pod(name: string, node: string, cm?: string, secret?: string) {
+  return {
+    metadata: { name, namespace: 'default' },
+    spec: {
+      nodeName: node,
+      containers: [{ name: 'c', image: 'x', env: cm ? [{ name: 'A', valueFrom: { configMapKeyRef: { name: cm, key: 'k' } } }] : [] }],
+      volumes: secret ? [{ name: 's', secret: { secretName: secret } }] : [],
+    },
+  };
+}
+
+function setup() {
+  const cache = new FakeCache();
+  const sets = new DesiredSets(cache as unknown as SharedCache, { maxTombstonesPerNode: 4 });
+  return { cache, sets };
+}
+
+test('a node sees only its pods and what they reference, plus services', () => {
+  const { cache, sets } = setup();
+  cache.put('configmaps', { metadata: { name: 'cm-a', namespace: 'default' } });
+  cache.put('secrets', { metadata: { name: 'sec-b', namespace: 'default' } });
+  cache.put('services', { metadata: { name: 'svc', namespace: 'default' } });
+  const a = sets.ensureView('node-a');
+  const b = sets.ensureView('node-b');
+  cache.put('pods', pod('pa', 'node-a', 'cm-a'));
+  cache.put('pods', pod('pb', 'node-b', undefined, 'sec-b'));
+  assert.deepEqual([...a.liveKeys()].sort(), ['/registry/configmaps/default/cm-a', '/registry/pods/default/pa', '/registry/services/default/svc']);
+  assert.deepEqual([...b.liveKeys()].sort(), ['/registry/pods/default/pb', '/registry/secrets/default/sec-b', '/registry/services/default/svc']);
+  assert.equal(a.canRead('/registry/secrets/default/sec-b'), false);
+  assert.equal(b.canRead('/registry/configmaps/default/cm-a'), false);
+});
+
+test('changes get increasing seqs; removal leaves a tombstone; a referenced object created later appears', () => {
+  const { cache, sets } = setup();
+  const a = sets.ensureView('node-a');
+  cache.put('pods', pod('pa', 'node-a', 'late-cm'));
+  assert.equal(a.canRead('/registry/configmaps/default/late-cm'), false);
+  const before = sets.currentSeq();
+  cache.put('configmaps', { metadata: { name: 'late-cm', namespace: 'default' } });
+  const e = a.entries.get('/registry/configmaps/default/late-cm');
+  assert.ok(e && !e.deleted && e.seq > before);
+  cache.del('pods', 'default', 'pa');
+  assert.equal(a.entries.get('/registry/pods/default/pa')?.deleted, true);
+  assert.equal(a.entries.get('/registry/configmaps/default/late-cm')?.deleted, true);
+  // Insertion order is seq order (what the session pump relies on).
+  const seqs = [...a.entries.values()].map((x) => x.seq);
+  assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+});
+
+test('tombstones beyond the bound are pruned and advance compactedSeq', () => {
+  const { cache, sets } = setup();
+  const a = sets.ensureView('node-a');
+  for (let i = 0; i < 10; i++) cache.put('pods', pod(`p${i}`, 'node-a'));
+  assert.equal(a.compactedSeq, 0);
+  for (let i = 0; i < 10; i++) cache.del('pods', 'default', `p${i}`);
+  assert.ok(a.compactedSeq > 0);
+  assert.ok([...a.entries.values()].filter((e) => e.deleted).length <= 4);
+});
+
+test('pod references cover volumes, projected, env, envFrom, pull secrets and the service account', () => {
+  const refs = podReferences({
+    metadata: { namespace: 'ns' },
+    spec: {
+      serviceAccountName: 'sa',
+      imagePullSecrets: [{ name: 'pull' }],
+      volumes: [{ name: 'p', projected: { sources: [{ configMap: { name: 'pcm' } }, { secret: { name: 'psec' } }] } }],
+      containers: [{ name: 'c', envFrom: [{ configMapRef: { name: 'efcm' } }, { secretRef: { name: 'efsec' } }] }],
+    },
+  });
+  assert.deepEqual(refs.sort(), [
+    '/registry/configmaps/ns/efcm',
+    '/registry/configmaps/ns/pcm',
+    '/registry/secrets/ns/efsec',
+    '/registry/secrets/ns/psec',
+    '/registry/secrets/ns/pull',
+    '/registry/serviceaccounts/ns/sa',
+  ]);
+});

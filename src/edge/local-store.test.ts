@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { openSqliteStore } from '../storage/sqlite.js';
+import { LocalStore } from './local-store.js';
+import { StatusReporter, type StatusTransport } from './status-reporter.js';
+import { backoffDelay } from './hub-client.js';
+import { createLogger } from '../common/logger.js';
+
+const log = createLogger('test', 'silent');
+const pod = (rv: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', uid: 'u1', resourceVersion: rv } });
+
+test('applying the same upsert or delete twice changes nothing', async () => {
+  const store = await openSqliteStore(':memory:');
+  const ls = new LocalStore(store);
+  assert.equal(await ls.applyUpsert('/registry/pods/ns/p', pod('5')), true);
+  const rev = await store.currentRevision();
+  assert.equal(await ls.applyUpsert('/registry/pods/ns/p', pod('5')), false);
+  assert.equal(await store.currentRevision(), rev);
+  assert.equal(await ls.applyUpsert('/registry/pods/ns/p', pod('6')), true);
+  assert.deepEqual(await ls.inventory(), [{ key: '/registry/pods/ns/p', uid: 'u1', rv: '6' }]);
+  assert.equal(await ls.applyDelete('/registry/pods/ns/p'), true);
+  assert.equal(await ls.applyDelete('/registry/pods/ns/p'), false);
+  assert.deepEqual(await ls.inventory(), []);
+  await store.close();
+});
+
+test('status items coalesce, survive a restart while offline, and leave only when acked', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kedge-status-'));
+  try {
+    const offline: StatusTransport = { connected: () => false, send: () => false };
+    let store = await openSqliteStore(path.join(dir, 's.db'));
+    let r = new StatusReporter(new LocalStore(store), offline, log, 'n1');
+    r.setPodStatus('ns', 'p', 'u1', { phase: 'Pending' });
+    r.setPodStatus('ns', 'p', 'u1', { phase: 'Running' });
+    r.renewLease(40); // offline: not buffered
+    assert.equal(r.pending(), 1);
+    await r.settle();
+    await store.close();
+
+    // "Restart": a new reporter over the same file finds the latest state only.
+    store = await openSqliteStore(path.join(dir, 's.db'));
+    const sent: Array<{ id: number; body: Record<string, unknown> }> = [];
+    const online: StatusTransport = { connected: () => true, send: (id, _k, body) => (sent.push({ id, body }), true) };
+    r = new StatusReporter(new LocalStore(store), online, log, 'n1');
+    await r.restore();
+    assert.equal(r.pending(), 1);
+    r.flush();
+    assert.equal(sent.length, 1);
+    assert.equal((sent[0]!.body.status as { phase: string }).phase, 'Running');
+    // A forged/unknown ack id changes nothing.
+    r.onAck({ type: 'status-ack', id: 999, ok: true });
+    assert.equal(r.pending(), 1);
+    r.onAck({ type: 'status-ack', id: sent[0]!.id, ok: true });
+    assert.equal(r.pending(), 0);
+    await r.settle();
+    assert.equal((await store.list('/kedge/status/')).items.length, 0);
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('backoff uses full jitter under an exponential cap', () => {
+  const o = { initialMs: 100, maxMs: 5000 };
+  assert.equal(backoffDelay(0, o, () => 0.999), 99);
+  assert.equal(backoffDelay(3, o, () => 0.5), 400);
+  assert.equal(backoffDelay(20, o, () => 0.999), 4995);
+  assert.equal(backoffDelay(5, o, () => 0), 0);
+});
