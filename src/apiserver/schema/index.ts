@@ -5,3 +5,7 @@ export { unknownFieldsOfBuiltin, unknownFieldsOfModel, unknownFieldsOfCustomReso
 export { duplicateFieldsInJson, duplicateFieldsInYaml } from './duplicate-fields.js';
 export { parseFieldValidation, fieldValidationOutcome, type FieldValidationDirective, type FieldFindings, type FieldValidationOutcome } from './field-validation.js';
 export { strategicMergePatch, supportsStrategicMergePatch, StrategicMergePatchError } from './strategic-merge-patch.js';
+export {
+  serverSideApply, updateManagedFields, defaultFieldManager, ApplyConflictError, ApplyBadRequestError,
+  type ResourceTarget, type ApplyRequest, type UpdateRequest,
+} from './apply/server-side-apply.js';

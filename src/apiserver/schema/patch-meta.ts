@@ -23,8 +23,8 @@ const byName = (strategy = 'merge'): FieldMeta => ({ patchStrategy: strategy, pa
 const containerFields: Record<string, FieldMeta> = {
   ports: { patchStrategy: 'merge', patchMergeKey: 'containerPort', listType: 'map', listMapKeys: ['containerPort', 'protocol'] },
   env: byName(),
-  volumeMounts: { patchStrategy: 'merge', patchMergeKey: 'mountPath', listType: 'atomic' },
-  volumeDevices: { patchStrategy: 'merge', patchMergeKey: 'devicePath', listType: 'atomic' },
+  volumeMounts: { patchStrategy: 'merge', patchMergeKey: 'mountPath' },
+  volumeDevices: { patchStrategy: 'merge', patchMergeKey: 'devicePath' },
   envFrom: { listType: 'atomic' },
   args: { listType: 'atomic' },
   command: { listType: 'atomic' },
@@ -56,7 +56,7 @@ const TABLE: Record<string, Record<string, FieldMeta>> = {
   V1PodStatus: {
     conditions,
     podIPs: { patchStrategy: 'merge', patchMergeKey: 'ip', listType: 'map', listMapKeys: ['ip'] },
-    hostIPs: { patchStrategy: 'merge', patchMergeKey: 'ip', listType: 'atomic' },
+    hostIPs: { patchStrategy: 'merge', patchMergeKey: 'ip' },
     containerStatuses: { listType: 'atomic' },
     initContainerStatuses: { listType: 'atomic' },
     ephemeralContainerStatuses: { listType: 'atomic' },
@@ -84,7 +84,7 @@ const TABLE: Record<string, Record<string, FieldMeta>> = {
   V1ReplicaSetStatus: { conditions },
   V1DaemonSetStatus: { conditions },
   V1StatefulSetStatus: { conditions },
-  V1JobStatus: { conditions: { patchStrategy: 'merge', patchMergeKey: 'type', listType: 'atomic' } },
+  V1JobStatus: { conditions: { patchStrategy: 'merge', patchMergeKey: 'type' } },
   V1CustomResourceDefinitionStatus: { conditions },
   V1CustomResourceDefinitionSpec: { versions: { listType: 'atomic' } },
   V1LabelSelector: { matchExpressions: { listType: 'atomic' } },
@@ -96,4 +96,11 @@ const TABLE: Record<string, Record<string, FieldMeta>> = {
 /** Metadata of `model.field`, or undefined when upstream declares none (lists then are atomic for SMP). */
 export function fieldMeta(model: string, field: string): FieldMeta | undefined {
   return TABLE[model]?.[field];
+}
+
+/** Structs upstream marks `+structType=atomic`: server-side apply owns them as one value. */
+const ATOMIC_STRUCTS = new Set(['V1LabelSelector', 'V1LocalObjectReference', 'V1ObjectReference', 'V1TypedLocalObjectReference']);
+
+export function isAtomicStruct(model: string): boolean {
+  return ATOMIC_STRUCTS.has(model);
 }

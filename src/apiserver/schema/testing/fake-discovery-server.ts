@@ -11,7 +11,7 @@ import path from 'node:path';
 import { OpenApiPublisher } from '../openapi-documents.js';
 import { gvKey, type ApiResourceInfo } from '../resource-info.js';
 
-export interface RecordedRequest { method: string; url: string; contentType?: string; body: string }
+export interface RecordedRequest { method: string; url: string; contentType?: string; userAgent?: string; body: string }
 export type Handler = (req: RecordedRequest, res: http.ServerResponse) => boolean;
 
 export class FakeDiscoveryServer {
@@ -30,7 +30,7 @@ export class FakeDiscoveryServer {
     this.server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => this.handle({ method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], body: Buffer.concat(chunks).toString() }, res));
+      req.on('end', () => this.handle({ method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], userAgent: req.headers['user-agent'], body: Buffer.concat(chunks).toString() }, res));
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.server!.address() as { port: number }).port;

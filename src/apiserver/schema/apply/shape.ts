@@ -1,0 +1,85 @@
+/**
+ * A uniform view of "what kind of node is this" for server-side apply, over both schema sources:
+ * built-in kinds (client-node models + patch-meta) and custom resources (structural schemas).
+ * Unknown positions are treated as granular maps with atomic lists, like upstream's deduced type.
+ */
+import { loadModel, parseTypeRef, type TypeRef } from '../model-catalog.js';
+import { fieldMeta, isAtomicStruct, type FieldMeta } from '../patch-meta.js';
+import type { StructuralSchema } from '../unknown-fields.js';
+
+export type ListKind = { type: 'atomic' } | { type: 'set' } | { type: 'map'; keys: string[] };
+
+export interface Shape {
+  kind: 'struct' | 'map' | 'list' | 'scalar' | 'atomic' | 'unknown';
+  child(key: string): Shape;
+  item(): Shape;
+  list?: ListKind;
+}
+
+const UNKNOWN: Shape = { kind: 'unknown', child: () => UNKNOWN, item: () => UNKNOWN, list: { type: 'atomic' } };
+const SCALAR: Shape = { kind: 'scalar', child: () => UNKNOWN, item: () => UNKNOWN };
+
+function listKindFromMeta(meta: FieldMeta | undefined): ListKind {
+  if (!meta) return { type: 'atomic' };
+  if (meta.listType === 'atomic') return { type: 'atomic' };
+  if (meta.listType === 'set') return { type: 'set' };
+  if (meta.listType === 'map' && meta.listMapKeys) return { type: 'map', keys: meta.listMapKeys };
+  if (meta.patchMergeKey) return { type: 'map', keys: [meta.patchMergeKey] };
+  if ((meta.patchStrategy ?? '').includes('merge')) return { type: 'set' };
+  return { type: 'atomic' };
+}
+
+export function builtinShape(t: TypeRef | undefined, meta?: FieldMeta): Shape {
+  if (!t) return UNKNOWN;
+  switch (t.kind) {
+    case 'model': {
+      const name = t.name;
+      if (isAtomicStruct(name)) return { kind: 'atomic', child: () => UNKNOWN, item: () => UNKNOWN };
+      return {
+        kind: 'struct',
+        child: (key) => {
+          const prop = loadModel(name)?.properties.find((p) => p.name === key);
+          return prop ? builtinShape(parseTypeRef(prop.type), fieldMeta(name, key)) : UNKNOWN;
+        },
+        item: () => UNKNOWN,
+      };
+    }
+    case 'map':
+      return { kind: 'map', child: () => builtinShape(t.values), item: () => UNKNOWN };
+    case 'array':
+      return { kind: 'list', child: () => UNKNOWN, item: () => builtinShape(t.items), list: listKindFromMeta(meta) };
+    case 'primitive':
+      return t.type === 'any' || t.type === 'object' ? UNKNOWN : SCALAR;
+  }
+}
+
+export function structuralShape(s: StructuralSchema | undefined): Shape {
+  if (!s) return UNKNOWN;
+  if (s['x-kubernetes-int-or-string']) return SCALAR;
+  const type = s.type;
+  if (type === 'array') {
+    const lt = s['x-kubernetes-list-type'] as string | undefined;
+    const keys = s['x-kubernetes-list-map-keys'] as string[] | undefined;
+    const list: ListKind = lt === 'set' ? { type: 'set' } : lt === 'map' && keys ? { type: 'map', keys } : { type: 'atomic' };
+    return { kind: 'list', child: () => UNKNOWN, item: () => structuralShape(s.items), list };
+  }
+  if (type === 'object' || s.properties || s.additionalProperties) {
+    if (s['x-kubernetes-map-type'] === 'atomic') return { kind: 'atomic', child: () => UNKNOWN, item: () => UNKNOWN };
+    const props = s.properties ?? {};
+    const additional = typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined;
+    return {
+      kind: s.properties ? 'struct' : 'map',
+      child: (key) => (props[key] ? structuralShape(props[key]) : additional ? structuralShape(additional) : UNKNOWN),
+      item: () => UNKNOWN,
+    };
+  }
+  if (s['x-kubernetes-preserve-unknown-fields']) return UNKNOWN;
+  return SCALAR;
+}
+
+/** Custom resources: the CRD schema for spec/status/…, ObjectMeta for metadata. */
+export function customResourceShape(schema: StructuralSchema): Shape {
+  const body = structuralShape(schema);
+  const meta = builtinShape({ kind: 'model', name: 'V1ObjectMeta' });
+  return { kind: 'struct', child: (key) => (key === 'metadata' ? meta : body.child(key)), item: () => UNKNOWN };
+}
