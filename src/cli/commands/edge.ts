@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 
 interface RunFlags {
   dataDir: string;
+  runtime: string;
+  criSocket?: string;
   localApiPort: string;
   heartbeat: string;
   keepalive: string;
@@ -26,7 +28,7 @@ async function runAgent(dataDir: string, flags: RunFlags): Promise<void> {
     heartbeatIntervalMs: heartbeat,
     deadAfterMs: keepalive * 3,
     rotateCertificates: true,
-    podManager: await podManagerFactory(),
+    podManager: await podManagerFor(flags),
   });
   await agent.start();
   if (agent.localApiPort !== undefined) process.stderr.write(`kedge edge ${config.nodeName}: local API on http://127.0.0.1:${agent.localApiPort}\n`);
@@ -38,28 +40,24 @@ async function runAgent(dataDir: string, flags: RunFlags): Promise<void> {
   process.once('SIGINT', () => void stop());
 }
 
-/**
- * The pod manager is the runtime engineer's (src/edge/podmanager): loaded when it exports
- * `createPodManager: PodManagerFactory`; KEDGE_EDGE_NO_PODMANAGER=1 runs the agent without one.
- */
-async function podManagerFactory(): Promise<import('../../edge/contracts.js').PodManagerFactory | undefined> {
-  if (process.env.KEDGE_EDGE_NO_PODMANAGER === '1') return undefined;
-  const modPath = '../../edge/podmanager/index.js';
-  try {
-    const mod = (await import(modPath)) as { createPodManager?: import('../../edge/contracts.js').PodManagerFactory };
-    return mod.createPodManager;
-  } catch {
-    return undefined;
-  }
+/** `--runtime cri` (default): pods run on Kedge's containerd; `none`: sync and status only, no pods started. */
+async function podManagerFor(flags: RunFlags): Promise<import('../../edge/contracts.js').PodManagerFactory | undefined> {
+  if (flags.runtime === 'none') return undefined;
+  if (flags.runtime !== 'cri') throw new Error(`invalid --runtime ${JSON.stringify(flags.runtime)}: cri or none`);
+  const { podManagerFactory } = await import('../../edge/podmanager/index.js');
+  return podManagerFactory({ socket: flags.criSocket });
 }
 
 function runOptions(cmd: Command): Command {
   return cmd
     .option('--local-api-port <port>', 'local read-only Kubernetes API port on 127.0.0.1 (0 = ephemeral, -1 = off)', '10550')
     .option('--heartbeat <ms>', 'lease renewal period', '10000')
-    .option('--keepalive <ms>', 'hub keepalive interval (the link is dead after 3 missed)', '15000');
+    .option('--keepalive <ms>', 'hub keepalive interval (the link is dead after 3 missed)', '15000')
+    .option('--runtime <kind>', 'container runtime: cri (containerd) or none (sync/status only)', 'cri')
+    .option('--cri-socket <path>', 'containerd CRI socket (default /run/kedge/containerd.sock)');
 }
 
+/** Subcommands of `kedge edge`; other components add theirs here (e.g. `edge image import`). */
 export function register(program: Command): void {
   const edge = program.command('edge').description('the edge agent: join a node to the cloud and run it');
   runOptions(
