@@ -108,6 +108,14 @@ export class EdgeAgent {
       o.nodeName,
     );
     await this.reporter.restore();
+    // Like the kubelet's "Starting kubelet." event: recorded even offline, delivered when the link is back.
+    this.reporter.recordEvent({
+      metadata: {},
+      involvedObject: { kind: 'Node', name: o.nodeName, uid: o.nodeName },
+      reason: 'Starting',
+      message: 'Starting kedge edge agent.',
+      type: 'Normal',
+    });
     this.hub.on('message', (m) => {
       if (m.type === 'status-ack') this.reporter.onAck(m as StatusAckMessage);
     });

@@ -129,8 +129,13 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     });
     this.ws = ws;
     this.live = false;
+    let beat: NodeJS.Timeout | undefined;
     ws.on('open', () => {
       this.armDeadTimer();
+      // Our own heartbeats (echoed by the hub) make dead-link detection independent of the hub's ping period.
+      beat = setInterval(() => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'heartbeat', t: Date.now() }));
+      }, Math.max(50, Math.floor(this.deadAfterMs / 3)));
       void this.sayHello(ws);
     });
     ws.on('message', (data: Buffer, isBinary) => {
@@ -153,7 +158,10 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       res.on('end', () => this.log.warn({ status: res.statusCode, body: body.trim().slice(0, 300) }, 'hub refused the connection'));
     });
     ws.on('error', (err) => this.log.debug({ err: String(err) }, 'hub connection error'));
-    ws.on('close', () => this.onClosed(ws));
+    ws.on('close', () => {
+      clearInterval(beat);
+      this.onClosed(ws);
+    });
   }
 
   private armDeadTimer(): void {

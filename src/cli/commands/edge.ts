@@ -7,6 +7,7 @@ interface RunFlags {
   localApiPort: string;
   heartbeat: string;
   keepalive: string;
+  reconnectMax: string;
 }
 
 /** Shared by `edge join` (which keeps running) and `edge run`. */
@@ -18,7 +19,8 @@ async function runAgent(dataDir: string, flags: RunFlags): Promise<void> {
   if (!Number.isInteger(localApiPort) || localApiPort < -1 || localApiPort > 65535) throw new Error(`invalid --local-api-port ${flags.localApiPort}`);
   const heartbeat = Number(flags.heartbeat);
   const keepalive = Number(flags.keepalive);
-  if (!(heartbeat >= 100) || !(keepalive >= 100)) throw new Error('--heartbeat and --keepalive are milliseconds (≥ 100)');
+  const reconnectMax = Number(flags.reconnectMax);
+  if (!(heartbeat >= 100) || !(keepalive >= 100) || !(reconnectMax >= 100)) throw new Error('--heartbeat, --keepalive and --reconnect-max are milliseconds (≥ 100)');
   const agent = new EdgeAgent({
     nodeName: config.nodeName,
     dataDir,
@@ -27,6 +29,7 @@ async function runAgent(dataDir: string, flags: RunFlags): Promise<void> {
     localApiPort: localApiPort >= 0 ? localApiPort : undefined,
     heartbeatIntervalMs: heartbeat,
     deadAfterMs: keepalive * 3,
+    backoff: { initialMs: Math.min(500, reconnectMax), maxMs: reconnectMax },
     rotateCertificates: true,
     podManager: await podManagerFor(flags),
   });
@@ -53,6 +56,7 @@ function runOptions(cmd: Command): Command {
     .option('--local-api-port <port>', 'local read-only Kubernetes API port on 127.0.0.1 (0 = ephemeral, -1 = off)', '10550')
     .option('--heartbeat <ms>', 'lease renewal period', '10000')
     .option('--keepalive <ms>', 'hub keepalive interval (the link is dead after 3 missed)', '15000')
+    .option('--reconnect-max <ms>', 'cap of the reconnect backoff (full jitter below it)', '30000')
     .option('--runtime <kind>', 'container runtime: cri (containerd) or none (sync/status only)', 'cri')
     .option('--cri-socket <path>', 'containerd CRI socket (default /run/kedge/containerd.sock)');
 }
