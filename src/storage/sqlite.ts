@@ -102,13 +102,18 @@ interface PendingWrite {
 
 type Outcome = { ok: true; kv: KeyValue; event: WatchEvent } | { ok: false; err: Error };
 
+const SCHEMA_VERSION = 1;
 const SCHEMA = `
+-- A rowid table (not WITHOUT ROWID keyed by key): values are object JSON of a few KB, which in a
+-- WITHOUT ROWID b-tree spill to overflow pages, and COUNT(*) over a key range would have to walk
+-- them; here the UNIQUE index holds only keys, so counts and key-range scans stay small.
 CREATE TABLE IF NOT EXISTS kv (
-  key TEXT PRIMARY KEY,
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
   value TEXT NOT NULL,
   create_revision INTEGER NOT NULL,
   mod_revision INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS log (
   revision INTEGER PRIMARY KEY,
   key TEXT NOT NULL,
@@ -151,7 +156,12 @@ export class SqliteStore implements Store {
       if (options.exclusive ?? true) this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      // Room for the current state of a typical cluster in SQLite's own page cache (filled lazily).
+      this.db.pragma('cache_size = -32768');
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} is newer than this Kedge (${SCHEMA_VERSION})`);
       this.db.exec(SCHEMA);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (err) {
       this.db.close();
       throw new StorageError(`cannot open store at ${path}: ${(err as Error).message}`);
@@ -215,12 +225,13 @@ export class SqliteStore implements Store {
     const source =
       at === null
         ? `SELECT key, value, create_revision, mod_revision FROM kv WHERE ${where}`
-        : `SELECT key, value, create_revision, mod_revision FROM (
-             SELECT key, type, value, create_revision, MAX(revision) AS mod_revision
-             FROM log WHERE ${where} AND revision <= ? GROUP BY key
-           ) WHERE type != ${RowType.Delete}`;
+        : // The inner query runs on the (key, revision) index alone and yields keys in order, so
+          // only the winning rows are fetched and no sort of whole rows is needed.
+          `SELECT l.key, l.value, l.create_revision, l.revision AS mod_revision FROM (
+             SELECT key, MAX(revision) AS revision FROM log WHERE ${where} AND revision <= ? GROUP BY key ORDER BY key
+           ) AS newest JOIN log AS l ON l.revision = newest.revision WHERE l.type != ${RowType.Delete}`;
     const sourceParams = at === null ? params : [...params, at];
-    const rows = this.statement(`${source} ORDER BY key LIMIT ?`).all(...sourceParams, limit || -1) as KvRow[];
+    const rows = this.statement(`${source} ORDER BY ${at === null ? 'key' : 'newest.key'} LIMIT ?`).all(...sourceParams, limit || -1) as KvRow[];
     let remaining = 0;
     if (limit && rows.length === limit) {
       const total = (this.statement(`SELECT COUNT(*) AS n FROM (${source})`).get(...sourceParams) as { n: number }).n;

@@ -1,0 +1,182 @@
+/**
+ * Storage benchmark (npm run bench:storage): the SQLite store on its own, in-process, on a real
+ * file in a temp dir.
+ *  - create throughput for N pod-sized objects: group commit (default) vs a baseline that commits
+ *    every write in its own transaction (maxBatchSize 1), both with synchronous=FULL, plus group
+ *    commit with synchronous=NORMAL to show what the fsync costs;
+ *  - list latency over N objects (one full list, and a paginated traversal of limit=500 pages);
+ *  - watch fan-out: events/s delivered to W watchers while N objects are created;
+ *  - compaction of N revisions.
+ * Flags: --objects N (default 10000), --concurrency C (default 100), --watchers W (default 100),
+ *        --no-record (print only; do not rewrite bench/RESULTS.md).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { newReport, publish, type SummaryRow } from './lib/report.js';
+import { distribution, now, round, runConcurrent, since, type ConcurrentRun } from './lib/stats.js';
+import { openSqliteStore, type SqliteStoreOptions } from '../src/storage/sqlite.js';
+
+function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const objects = flag('objects', 10000);
+const concurrency = flag('concurrency', 100);
+const watchers = flag('watchers', 100);
+const record = !process.argv.includes('--no-record');
+
+/** A pod as the API server would store it (~1.3 KB of JSON), so row sizes are realistic. */
+function podJson(i: number): string {
+  const name = `bench-pod-${i}`;
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'bench',
+      uid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      creationTimestamp: new Date(0).toISOString(),
+      labels: { app: 'bench', 'pod-template-hash': '5d8f7c9b4', index: String(i % 100) },
+      annotations: { 'kedge.io/bench': 'storage' },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'bench-5d8f7c9b4', uid: 'rs-uid', controller: true }],
+    },
+    spec: {
+      containers: [
+        {
+          name: 'app',
+          image: 'registry.example/bench/app:1.2.3',
+          ports: [{ containerPort: 8080, protocol: 'TCP' }],
+          resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '500m', memory: '128Mi' } },
+          env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+          terminationMessagePath: '/dev/termination-log',
+          terminationMessagePolicy: 'File',
+          imagePullPolicy: 'IfNotPresent',
+        },
+      ],
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: 'ClusterFirst',
+      serviceAccountName: 'default',
+      schedulerName: 'default-scheduler',
+      tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
+      priority: 0,
+      enableServiceLinks: true,
+    },
+    status: { phase: 'Pending', qosClass: 'Burstable' },
+  });
+}
+const key = (i: number) => `/registry/pods/bench/bench-pod-${String(i).padStart(6, '0')}`;
+
+const dirs: string[] = [];
+async function freshStore(options: SqliteStoreOptions) {
+  const dir = await mkdtemp(join(tmpdir(), 'kedge-bench-storage-'));
+  dirs.push(dir);
+  return openSqliteStore(join(dir, 'kedge.db'), options);
+}
+
+async function createRun(options: SqliteStoreOptions): Promise<ConcurrentRun> {
+  const store = await freshStore(options);
+  try {
+    const run = await runConcurrent(objects, concurrency, (i) => store.create(key(i), podJson(i)));
+    if ((await store.count('/registry/pods/')) !== objects - run.errors) throw new Error('count mismatch after creates');
+    return run;
+  } finally {
+    await store.close();
+  }
+}
+
+const report = newReport('storage', { objects, concurrency, watchers, backend: 'sqlite (WAL)' });
+try {
+  const grouped = await createRun({});
+  const oneByOne = await createRun({ maxBatchSize: 1 });
+  const groupedNormal = await createRun({ synchronous: 'normal' });
+
+  // List and watch on one store holding the N objects.
+  const store = await freshStore({});
+  const feed: Promise<unknown>[] = [];
+  let delivered = 0;
+  const expected = objects * watchers;
+  let allDelivered: () => void = () => {};
+  const done = new Promise<void>((r) => (allDelivered = r));
+  const handles = Array.from({ length: watchers }, () =>
+    store.watch('/registry/pods/', { fromRevision: 0 }, {
+      onEvent: () => {
+        if (++delivered === expected) allDelivered();
+      },
+      onError: (err) => {
+        throw err;
+      },
+    }),
+  );
+  const t0 = now();
+  for (let i = 0; i < objects; i++) feed.push(store.create(key(i), podJson(i)));
+  await Promise.all(feed);
+  await done;
+  const fanoutMs = since(t0);
+  for (const h of handles) h.cancel();
+
+  const fullList: number[] = [];
+  for (let r = 0; r < 20; r++) {
+    const s = now();
+    const res = await store.list('/registry/pods/');
+    fullList.push(since(s));
+    if (res.items.length !== objects) throw new Error(`list returned ${res.items.length}`);
+  }
+  const paged: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const s = now();
+    let startAfter: string | undefined;
+    let revision: number | undefined;
+    let seen = 0;
+    for (;;) {
+      const page = await store.list('/registry/pods/', { limit: 500, startAfter, revision });
+      seen += page.items.length;
+      revision = page.revision;
+      if (!page.more) break;
+      startAfter = page.items[page.items.length - 1]!.key;
+    }
+    paged.push(since(s));
+    if (seen !== objects) throw new Error(`paginated list saw ${seen}`);
+  }
+  // Paginated list at a past revision (reads the log, not the current-state table).
+  for (let i = 0; i < 100; i++) await store.update(key(i), podJson(i));
+  const pastStart = now();
+  const past = await store.list('/registry/pods/', { revision: objects });
+  const pastListMs = since(pastStart);
+  if (past.items.length !== objects) throw new Error('past list size');
+
+  const compactStart = now();
+  await store.compact(await store.currentRevision());
+  const compactMs = since(compactStart);
+  await store.close();
+
+  const full = distribution(fullList);
+  const pages = distribution(paged);
+  report.results = {
+    createGroupCommit: grouped,
+    createOneTransactionPerWrite: oneByOne,
+    createGroupCommitSyncNormal: groupedNormal,
+    groupCommitSpeedup: round(grouped.opsPerSecond / oneByOne.opsPerSecond, 1),
+    listFullMs: full,
+    listPaginated500Ms: pages,
+    listAtPastRevisionMs: round(pastListMs),
+    watchFanout: { watchers, events: expected, wallMs: round(fanoutMs), eventsPerSecond: round((expected / fanoutMs) * 1000) },
+    compactMs: round(compactMs),
+  };
+  const w = (r: ConcurrentRun) => `${Math.round(r.opsPerSecond)} writes/s`;
+  const lat = (r: ConcurrentRun) => `p50 ${round(r.latencyMs.p50)} ms, p99 ${round(r.latencyMs.p99)} ms, ${r.errors} errors`;
+  const rows: SummaryRow[] = [
+    [`create ${objects}, group commit, sync=FULL, c=${concurrency}`, w(grouped), lat(grouped)],
+    [`create ${objects}, 1 txn per write, sync=FULL, c=${concurrency}`, w(oneByOne), `baseline; group commit is ${round(grouped.opsPerSecond / oneByOne.opsPerSecond, 1)}x faster`],
+    [`create ${objects}, group commit, sync=NORMAL, c=${concurrency}`, w(groupedNormal), 'no fsync per commit: not power-loss safe'],
+    [`list ${objects} (one call)`, `p50 ${round(full.p50)} ms`, `p99 ${round(full.p99)} ms over ${full.count} runs`],
+    [`list ${objects} (limit=500 pages)`, `p50 ${round(pages.p50)} ms`, `whole traversal, ${pages.count} runs`],
+    [`list ${objects} at a past revision`, `${round(pastListMs)} ms`, 'served from the history log'],
+    [`watch fan-out, ${watchers} watchers`, `${Math.round((expected / fanoutMs) * 1000)} events/s`, `${expected} events while creating ${objects}`],
+    [`compact ${await Promise.resolve(objects + 100)} revisions`, `${round(compactMs)} ms`],
+  ];
+  publish(report, rows, { write: record });
+} finally {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+}
