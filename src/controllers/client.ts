@@ -1,7 +1,9 @@
 import {
   AppsV1Api,
+  ApisApi,
   BatchV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubernetesObjectApi,
   PatchStrategy,
   setHeaderOptions,
@@ -41,6 +43,9 @@ export interface KubeApi {
   bindPod(namespace: string, podName: string, nodeName: string, podUid?: string): Promise<void>;
   /** PUT /api/v1/namespaces/NAME/finalize with the given spec.finalizers. */
   finalizeNamespace(ns: V1Namespace, finalizers: string[]): Promise<void>;
+  /** Every namespaced resource kind the server serves (from discovery) that can be listed and deleted. */
+  namespacedKinds(): Promise<Array<{ apiVersion: string; kind: string }>>;
+  listObjects(apiVersion: string, kind: string, namespace: string): Promise<KubernetesObject[]>;
 }
 
 /** HTTP status of an API error, whatever shape the client library gave it. */
@@ -128,6 +133,30 @@ export function makeKubeApi(kc: KubeConfig): KubeApi {
           target: { apiVersion: 'v1', kind: 'Node', name: nodeName },
         },
       });
+    },
+    async namespacedKinds() {
+      const out: Array<{ apiVersion: string; kind: string }> = [];
+      const usable = (r: { name: string; namespaced: boolean; verbs: string[] }) =>
+        r.namespaced && !r.name.includes('/') && r.verbs.includes('list') && r.verbs.includes('delete');
+      for (const r of (await core.getAPIResources()).resources) if (usable(r)) out.push({ apiVersion: 'v1', kind: r.kind });
+      const groups = await kc.makeApiClient(ApisApi).getAPIVersions();
+      const custom = kc.makeApiClient(CustomObjectsApi);
+      for (const g of groups.groups) {
+        const gv = g.preferredVersion?.groupVersion ?? g.versions[0]?.groupVersion;
+        if (!gv) continue;
+        const [group, version] = gv.split('/') as [string, string];
+        try {
+          const list = (await custom.getAPIResources({ group, version })) as { resources: Array<{ name: string; namespaced: boolean; verbs: string[]; kind: string }> };
+          for (const r of list.resources) if (usable(r)) out.push({ apiVersion: gv, kind: r.kind });
+        } catch {
+          // a group that fails discovery cannot hold anything we can delete; skip it
+        }
+      }
+      return out;
+    },
+    async listObjects(apiVersion, kind, namespace) {
+      const list = await objects.list(apiVersion, kind, namespace);
+      return toWire(list.items);
     },
     async finalizeNamespace(ns, finalizers) {
       const name = ns.metadata!.name!;

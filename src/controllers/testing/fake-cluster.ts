@@ -145,7 +145,7 @@ export class FakeCluster implements KubeApi, InformerSource {
       next.metadata!.generation = (cur.metadata.generation ?? 0) + 1;
     }
     if (record) this.actions.push(`${verb} ${ref.kind} ${key}`);
-    if (next.metadata?.deletionTimestamp && !(next.metadata.finalizers ?? []).length) {
+    if (next.metadata?.deletionTimestamp && !(next.metadata.finalizers ?? []).length && !(next.spec?.finalizers ?? []).length) {
       s.objects.delete(key);
       this.emit(resource, 'del', next);
       return structuredClone(next);
@@ -191,6 +191,23 @@ export class FakeCluster implements KubeApi, InformerSource {
   }
 
   async finalizeNamespace(ns: KubernetesObject, finalizers: string[]): Promise<void> {
-    await this.applyPatch({ apiVersion: 'v1', kind: 'Namespace', name: ns.metadata!.name! }, { spec: { finalizers } }, true, 'finalize');
+    const name = ns.metadata!.name!;
+    const next = await this.applyPatch({ apiVersion: 'v1', kind: 'Namespace', name }, { spec: { finalizers } }, true, 'finalize');
+    // As the API server: a terminating namespace with no finalizers left is removed.
+    if (next.metadata?.deletionTimestamp && finalizers.length === 0 && !(next.metadata.finalizers ?? []).length) {
+      this.store('namespaces').objects.delete(`/${name}`);
+      this.emit('namespaces', 'del', next);
+    }
+  }
+
+  async namespacedKinds(): Promise<Array<{ apiVersion: string; kind: string }>> {
+    return [
+      { apiVersion: 'v1', kind: 'Pod' }, { apiVersion: 'v1', kind: 'Service' }, { apiVersion: 'v1', kind: 'ServiceAccount' },
+      { apiVersion: 'apps/v1', kind: 'Deployment' }, { apiVersion: 'apps/v1', kind: 'ReplicaSet' },
+    ];
+  }
+
+  async listObjects(_apiVersion: string, kind: string, namespace: string): Promise<KubernetesObject[]> {
+    return structuredClone(this.list(kind, namespace)) as KubernetesObject[];
   }
 }
