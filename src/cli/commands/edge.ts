@@ -88,4 +88,16 @@ export function register(program: Command): void {
       .description('run an already-joined node (works with the cloud unreachable)')
       .requiredOption('--data-dir <dir>', 'data dir of a joined node'),
   ).action(async (o: RunFlags) => runAgent(o.dataDir, o));
+  edge
+    .command('image')
+    .description('container images on this node')
+    .command('import <file>')
+    .description('import an image tarball (OCI layout or docker save) into Kedge\'s containerd, for sites without a registry')
+    .option('--cri-socket <path>', 'containerd socket (default /run/kedge/containerd.sock)')
+    .action(async (file: string, o: { criSocket?: string }) => {
+      const { importImageArchive } = await import('../../runtime/image/import.js');
+      const socket = o.criSocket ?? process.env.KEDGE_CONTAINERD_SOCK ?? '/run/kedge/containerd.sock';
+      const r = await importImageArchive(socket, file);
+      for (const img of r.images) process.stdout.write(`imported ${img}\n`);
+    });
 }
