@@ -1,0 +1,154 @@
+/**
+ * Test helpers for the edge suites: a real `kedge server` (API + hub), real kubectl, real `kedge edge`
+ * processes dialling the hub through the fault-injecting proxy (test/harness), and the edges' local
+ * read-only APIs to look at what each edge holds.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Harness, type ManagedProcess } from '../harness/processes.js';
+import { FaultProxy, type FaultLink } from '../harness/fault-proxy.js';
+
+export const KUBECTL = '/usr/bin/kubectl';
+
+export interface Cluster {
+  h: Harness;
+  server: ManagedProcess;
+  dataDir: string;
+  kubeconfig: string;
+  apiPort: number;
+  hubPort: number;
+  proxy: FaultProxy;
+  kubectl(args: string[], input?: string): Promise<string>;
+}
+
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { env: { ...process.env, ...opts.env }, maxBuffer: 64 << 20, timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${path.basename(cmd)} ${args.join(' ')} failed: ${stderr || err.message}`));
+      else resolve(stdout);
+    });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+  });
+}
+
+export async function startCluster(label: string): Promise<Cluster> {
+  const h = new Harness(label);
+  const dataDir = h.tempDir('server');
+  const apiPort = await h.freePort();
+  const hubPort = await h.freePort();
+  const server = await h.startKedge(
+    'server',
+    ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(apiPort), '--hub-port', String(hubPort)],
+    { ready: { url: `https://127.0.0.1:${apiPort}/readyz`, ok: (s) => s === 200 || s === 401 || s === 403, timeoutMs: 60_000 }, env: { KEDGE_LOG_LEVEL: 'info' } },
+  );
+  await server.waitForLog(/cloud hub listening/, 60_000);
+  const kubeconfig = path.join(dataDir, 'admin.kubeconfig');
+  const proxy = new FaultProxy();
+  return {
+    h,
+    server,
+    dataDir,
+    kubeconfig,
+    apiPort,
+    hubPort,
+    proxy,
+    kubectl: (args, input) => run(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { input }),
+  };
+}
+
+export async function createToken(c: Cluster, ttl = '1h'): Promise<{ token: string; hash: string }> {
+  const { kedgeCommand } = await import('../helpers/kedge-cli.js');
+  const cmd = kedgeCommand(['token', 'create', '--kubeconfig', c.kubeconfig, '--ttl', ttl]);
+  const out = (await run(cmd.command, cmd.args)).trim().split('\n');
+  return { token: out[0]!, hash: out[1]! };
+}
+
+export interface Edge {
+  name: string;
+  dataDir: string;
+  link: FaultLink;
+  localApiPort: number;
+  proc: ManagedProcess;
+}
+
+export const EDGE_FLAGS = ['--runtime', 'none', '--heartbeat', '1000', '--keepalive', '1000', '--reconnect-max', '1500'];
+
+export async function joinEdge(c: Cluster, name: string, token: { token: string; hash: string }): Promise<Edge> {
+  const link = await c.proxy.addLink(name, { host: '127.0.0.1', port: c.hubPort });
+  const dataDir = c.h.tempDir(name);
+  const localApiPort = await c.h.freePort();
+  const proc = await c.h.startKedge(
+    name,
+    [
+      'edge', 'join',
+      '--server', `https://127.0.0.1:${link.port}`,
+      '--token', token.token,
+      '--ca-cert-hash', token.hash,
+      '--node-name', name,
+      '--data-dir', dataDir,
+      '--local-api-port', String(localApiPort),
+      ...EDGE_FLAGS,
+    ],
+    { ready: { logLine: /connected to hub/, timeoutMs: 60_000 } },
+  );
+  return { name, dataDir, link, localApiPort, proc };
+}
+
+/** `kedge edge run` for an already-joined edge (same data dir, local API port). */
+export function edgeRunArgs(e: Edge): string[] {
+  return ['edge', 'run', '--data-dir', e.dataDir, '--local-api-port', String(e.localApiPort), ...EDGE_FLAGS];
+}
+
+export function localGet<T = unknown>(e: Edge, p: string): Promise<{ status: number; body: T }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: e.localApiPort, path: p, timeout: 10_000 }, (res) => {
+      let data = '';
+      res.on('data', (c: Buffer) => (data += c.toString()));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as T });
+        } catch (err) {
+          reject(new Error(`bad JSON from local API ${p}: ${data.slice(0, 200)} (${String(err)})`));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('local API timeout')));
+  });
+}
+
+interface Obj {
+  metadata: { name: string; namespace?: string; uid?: string };
+  data?: Record<string, string>;
+}
+
+/** names of the objects of one kind in one namespace, as the edge's local API lists them */
+export async function edgeNames(e: Edge, resourcePath: string): Promise<string[]> {
+  const r = await localGet<{ items: Obj[] }>(e, resourcePath);
+  if (r.status !== 200) throw new Error(`local API ${resourcePath}: HTTP ${r.status}`);
+  return r.body.items.map((i) => i.metadata.name).sort();
+}
+
+/** Poll until check() returns true (bounded); throws with the last reason. */
+export async function eventually(what: string, check: () => Promise<boolean | string>, timeoutMs = 60_000, everyMs = 250): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = '';
+  for (;;) {
+    try {
+      const r = await check();
+      if (r === true) return;
+      last = r;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
+    await sleep(everyMs);
+  }
+}
+
+/** A stable fingerprint of a list of objects: name, uid, data — for exact edge-vs-cloud comparison. */
+export function fingerprint(items: Obj[]): string[] {
+  return items.map((i) => `${i.metadata.namespace ?? ''}/${i.metadata.name} ${i.metadata.uid ?? ''} ${JSON.stringify(i.data ?? {})}`).sort();
+}
