@@ -1,7 +1,53 @@
 import type { Command } from 'commander';
 
+interface ServerFlags {
+  dataDir: string;
+  bindAddress: string;
+  securePort: string;
+  serviceClusterIpRange: string;
+  tokenAuthFile?: string;
+  advertiseAddress?: string;
+  tlsSan?: string[];
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`kedge server: ${msg}\n`);
+  process.exit(2);
+}
+
+/** Flag checks up front, with messages that say what is wrong and what is expected. */
+function validateFlags(f: ServerFlags): { port: number } {
+  const port = Number(f.securePort);
+  if (!/^\d+$/.test(f.securePort) || port > 65535) fail(`invalid --secure-port ${JSON.stringify(f.securePort)}: want 0-65535 (0 picks a free port)`);
+  if (!/^[\d.]+$|^[0-9a-fA-F:]+$|^localhost$/.test(f.bindAddress)) fail(`invalid --bind-address ${JSON.stringify(f.bindAddress)}: want an IP address such as 127.0.0.1 or 0.0.0.0`);
+  if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(f.serviceClusterIpRange)) fail(`invalid --service-cluster-ip-range ${JSON.stringify(f.serviceClusterIpRange)}: want an IPv4 CIDR such as 10.43.0.0/16`);
+  const bits = Number(f.serviceClusterIpRange.split('/')[1]);
+  if (bits < 8 || bits > 30) fail(`invalid --service-cluster-ip-range ${f.serviceClusterIpRange}: prefix length must be between /8 and /30`);
+  return { port };
+}
+
 export function register(program: Command): void {
-  program.command('server').description('(not implemented yet)').action(() => {
-    throw new Error('kedge server is not implemented yet');
-  });
+  program
+    .command('server')
+    .description('run the control plane: Kubernetes API server on embedded SQLite (+ controllers)')
+    .requiredOption('--data-dir <dir>', 'where the database, PKI and admin.kubeconfig live')
+    .option('--bind-address <ip>', 'address to serve HTTPS on', '127.0.0.1')
+    .option('--secure-port <port>', 'HTTPS port (0 = pick a free port)', '6443')
+    .option('--service-cluster-ip-range <cidr>', 'ClusterIP range for Services', '10.43.0.0/16')
+    .option('--token-auth-file <file>', 'static bearer tokens (CSV: token,user,uid,"group1,group2")')
+    .option('--advertise-address <host>', 'address written into admin.kubeconfig (default: the bind address)')
+    .option('--tls-san <host...>', 'extra names/IPs for the serving certificate')
+    .action(async (flags: ServerFlags) => {
+      const { port } = validateFlags(flags);
+      const { runServer } = await import('../../apiserver/run.js');
+      await runServer({
+        dataDir: flags.dataDir,
+        bindAddress: flags.bindAddress,
+        port,
+        serviceClusterIpRange: flags.serviceClusterIpRange,
+        tokenAuthFile: flags.tokenAuthFile,
+        advertiseAddress: flags.advertiseAddress,
+        tlsSans: flags.tlsSan ?? [],
+      });
+    });
 }

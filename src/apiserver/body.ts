@@ -1,0 +1,63 @@
+/** Request bodies: size limit (413), content types (415), JSON and YAML decoding (400 on malformed input). */
+import type { IncomingMessage } from 'node:http';
+import YAML from 'yaml';
+import { badRequest, requestEntityTooLarge, unsupportedMediaType } from '../apimachinery/status.js';
+
+/** Upstream's default limit for a request body (3 MiB). */
+export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+export const OBJECT_MEDIA_TYPES = ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf'];
+export const PATCH_MEDIA_TYPES = [
+  'application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml',
+];
+
+export async function readBody(req: IncomingMessage, maxBytes = DEFAULT_MAX_BODY_BYTES): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > maxBytes) {
+    req.resume();
+    throw requestEntityTooLarge(maxBytes);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      req.resume();
+      throw requestEntityTooLarge(maxBytes);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** Decode an object body (create/update/delete options). JSON or YAML; anything else is 415. */
+export function decodeObjectBody(buf: Buffer, contentType: string): unknown {
+  const text = buf.toString('utf8');
+  if (contentType === '' || contentType === 'application/json' || contentType === '*/*') return parseJson(text);
+  if (contentType === 'application/yaml' || contentType === 'application/x-yaml' || contentType === 'text/yaml') return parseYaml(text);
+  throw unsupportedMediaType(contentType, OBJECT_MEDIA_TYPES);
+}
+
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`);
+  }
+}
+
+export function parseYaml(text: string): unknown {
+  try {
+    const docs = YAML.parseAllDocuments(text);
+    if (docs.length !== 1) throw new Error(docs.length === 0 ? 'empty document' : 'expected a single YAML document');
+    const doc = docs[0]!;
+    if (doc.errors.length) throw doc.errors[0]!;
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw badRequest(`error converting YAML to JSON: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,529 @@
+/**
+ * The request pipeline: authenticate → parse RequestInfo → authorize → dispatch to discovery, OpenAPI, health,
+ * or the resource handlers (get/list/watch/create/update/patch/delete/deletecollection and subresources).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../common/logger.js';
+import { clone, type KubeObject } from '../apimachinery/object.js';
+import {
+  badRequest, forbidden, forbiddenPath, invalid, methodNotAllowed, notFound, pathNotFound, StatusError, successStatus,
+  toStatusError, unauthorized,
+} from '../apimachinery/status.js';
+import { listObjects, parseListQuery, serveWatch, type ListQuery } from '../apimachinery/listwatch.js';
+import type { CachedObject, WatchCacheFeed } from '../apimachinery/watchcache.js';
+import { AuthenticationError, type Authenticator, type Authorizer, type UserInfo } from './auth/types.js';
+import { decodeObjectBody, mediaType, readBody, DEFAULT_MAX_BODY_BYTES } from './body.js';
+import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
+import { negotiate, type Representation } from './negotiate.js';
+import { asServed, grOf, keyFor, type DeleteOptions, type ObjectStore } from './objects.js';
+import { applyPatch, decodePatchBody, JsonPatchTestFailed, patchTypeOf, type PatchType } from './patch.js';
+import { groupVersion, storagePrefix, verbsOf, type Registry, type ResourceDef, type StrategyContext } from './registry.js';
+import { parseRequestInfo, type RequestInfo } from './request-info.js';
+import { sendJson, sendRaw, sendStatus } from './respond.js';
+import { partialMetadata, partialObjectMetadataList, tableFor, tableRow, type IncludeObject } from './table.js';
+import { bindPod } from './resources/pods.js';
+import type { Obj } from './resources/helpers.js';
+
+/** A handler for a non-CRUD subresource served by another component (pods/log, pods/exec via the hub, …). */
+export type SubresourceHandler = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, user: UserInfo) => void | Promise<void>;
+
+export interface OpenApiSource {
+  v2(req: IncomingMessage, res: ServerResponse): void;
+  v3(req: IncomingMessage, res: ServerResponse, path: string): void;
+}
+
+export interface HandlerDeps {
+  registry: Registry;
+  objects: ObjectStore;
+  feed: WatchCacheFeed;
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  log: Logger;
+  serverAddress: () => string;
+  isReady: () => boolean;
+  openapi?: OpenApiSource;
+  maxBodyBytes?: number;
+  bookmarkIntervalMs?: number;
+  /** Extra subresource handlers keyed "resource/subresource" (e.g. "pods/log"). */
+  subresourceHandlers: Map<string, SubresourceHandler>;
+  /** Schema-driven hooks (fieldValidation, managedFields, apply). */
+  fieldValidation?: (def: ResourceDef, raw: unknown, mode: string) => string[];
+}
+
+const WATCH_KIND = (def: ResourceDef, rep: Representation) =>
+  rep.as === 'Table' ? { apiVersion: `meta.k8s.io/${rep.version}`, kind: 'Table' }
+    : rep.as === 'PartialObjectMetadata' ? { apiVersion: `meta.k8s.io/${rep.version}`, kind: 'PartialObjectMetadata' }
+      : { apiVersion: groupVersion(def), kind: def.kind };
+
+export class ApiHandler {
+  constructor(private readonly d: HandlerDeps) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    let user: UserInfo | null = null;
+    try {
+      try {
+        user = await this.d.authenticator.authenticate(req);
+      } catch (err) {
+        if (err instanceof AuthenticationError) throw unauthorized();
+        throw err;
+      }
+      if (!user) throw unauthorized();
+      const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+      await this.authorize(user, info);
+      await this.route(req, res, url, info, user);
+    } catch (err) {
+      const se = toStatusError(err);
+      if (se.code >= 500) this.d.log.error({ err, path: url.pathname, method: req.method }, 'request failed');
+      if (!res.headersSent) sendStatus(req, res, se);
+      else res.end();
+    } finally {
+      if (this.d.log.isLevelEnabled('debug')) {
+        this.d.log.debug({ method: req.method, path: url.pathname, code: res.statusCode, ms: Date.now() - started, user: user?.username }, 'request');
+      }
+    }
+  }
+
+  private async authorize(user: UserInfo, info: RequestInfo): Promise<void> {
+    const attrs = info.isResourceRequest
+      ? { user, verb: info.verb, resourceRequest: true, apiGroup: info.group, apiVersion: info.version, resource: info.resource, subresource: info.subresource, namespace: info.namespace, name: info.name }
+      : { user, verb: info.verb, resourceRequest: false, path: info.path };
+    const decision = await this.d.authorizer.authorize(attrs);
+    if (decision.allowed) return;
+    const who = `User "${user.username}"`;
+    if (!info.isResourceRequest) throw forbiddenPath(`${who} cannot ${info.verb} path "${info.path}"${decision.reason ? `: ${decision.reason}` : ''}`);
+    const res = info.subresource ? `${info.resource}/${info.subresource}` : info.resource;
+    const scope = info.namespace ? ` in the namespace "${info.namespace}"` : info.resource === 'namespaces' ? '' : ' at the cluster scope';
+    const why = `${who} cannot ${info.verb} resource "${res}" in API group "${info.group}"${scope}${decision.reason ? `: ${decision.reason}` : ''}`;
+    throw forbidden({ group: info.group, resource: res }, info.name, why);
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, url: URL, info: RequestInfo, user: UserInfo): Promise<void> {
+    const p = url.pathname.replace(/\/+$/, '') || '/';
+    if (!info.isResourceRequest) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed();
+      if (p === '/healthz' || p === '/livez' || p === '/readyz' || p.startsWith('/healthz/') || p.startsWith('/livez/') || p.startsWith('/readyz/')) {
+        const ok = !p.startsWith('/readyz') || this.d.isReady();
+        res.writeHead(ok ? 200 : 500, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+        res.end(ok ? 'ok' : '[-]readiness failed: still starting\nreadyz check failed');
+        return;
+      }
+      if (p === '/version') return sendJson(req, res, 200, versionInfo());
+      if (p === '/api') return this.discovery(req, res, true);
+      if (p === '/apis') return this.discovery(req, res, false);
+      if (p === '/openapi/v2' && this.d.openapi) return this.d.openapi.v2(req, res);
+      if ((p === '/openapi/v3' || p.startsWith('/openapi/v3/')) && this.d.openapi) return this.d.openapi.v3(req, res, p.slice('/openapi/v3'.length).replace(/^\//, ''));
+      if (info.apiPrefix === 'api' && info.version) {
+        const list = apiResourceList(this.d.registry, '', info.version);
+        if (list) return sendJson(req, res, 200, list);
+      }
+      if (info.apiPrefix === 'apis' && info.group) {
+        if (!info.version) {
+          const g = apiGroup(this.d.registry, info.group);
+          if (g) return sendJson(req, res, 200, g);
+        } else {
+          const list = apiResourceList(this.d.registry, info.group, info.version);
+          if (list) return sendJson(req, res, 200, list);
+        }
+      }
+      if (p === '/') {
+        return sendJson(req, res, 200, { paths: ['/api', '/api/v1', '/apis', ...this.d.registry.groups().filter((g) => g.name).flatMap((g) => [`/apis/${g.name}`, ...g.versions.map((v) => `/apis/${g.name}/${v}`)]), '/healthz', '/livez', '/openapi/v2', '/openapi/v3', '/readyz', '/version'] });
+      }
+      throw pathNotFound();
+    }
+    const def = this.d.registry.get(info.group, info.version, info.resource);
+    if (!def) throw pathNotFound();
+    if (def.namespaced === false && info.namespace && info.resource !== 'namespaces') throw pathNotFound();
+    const verbs = verbsOf(def);
+    if (!info.subresource && !verbs.includes(info.verb) && !(info.verb === 'watch' && verbs.includes('watch'))) throw methodNotAllowed();
+    const ns = def.namespaced ? info.namespace : '';
+    const query = url.searchParams;
+    const ctx: StrategyContext = { user, namespace: ns, dryRun: parseDryRun(query), subresource: info.subresource };
+    if (info.subresource) return this.subresource(req, res, def, info, ctx, query);
+    switch (info.verb) {
+      case 'get': return this.get(req, res, def, ns, info.name, query);
+      case 'list': return this.list(req, res, def, ns, query);
+      case 'watch': return this.watch(req, res, def, ns, info.name, query);
+      case 'create': return this.create(req, res, def, ns, ctx, query, info.name);
+      case 'update': return this.update(req, res, def, ns, info.name, ctx, query);
+      case 'patch': return this.patch(req, res, def, ns, info.name, ctx, query);
+      case 'delete': return this.delete(req, res, def, ns, info.name, ctx, query);
+      case 'deletecollection': return this.deleteCollection(req, res, def, ns, ctx, query);
+      default: throw methodNotAllowed();
+    }
+  }
+
+  private discovery(req: IncomingMessage, res: ServerResponse, legacy: boolean): void {
+    const rep = negotiate(req, ['APIGroupDiscoveryList']);
+    res.setHeader('Vary', 'Accept');
+    if (rep.as === 'APIGroupDiscoveryList') {
+      const body = aggregatedDiscovery(this.d.registry, legacy, rep.version);
+      return sendRaw(req, res, 200, JSON.stringify(body), `application/json;g=apidiscovery.k8s.io;v=${rep.version};as=APIGroupDiscoveryList`);
+    }
+    return sendJson(req, res, 200, legacy ? apiVersions(this.d.serverAddress()) : apiGroupList(this.d.registry));
+  }
+
+  // ---- reads ----
+
+  private render(req: IncomingMessage, res: ServerResponse, def: ResourceDef, obj: KubeObject, code: number, query: URLSearchParams): void {
+    const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
+    if (rep.as === 'Table') {
+      return sendJson(req, res, code, tableFor(def, [obj], { include: includeObject(query), version: rep.version, resourceVersion: obj.metadata?.resourceVersion }));
+    }
+    if (rep.as === 'PartialObjectMetadata') return sendJson(req, res, code, partialMetadata(obj, rep.version));
+    return sendJson(req, res, code, obj);
+  }
+
+  private async get(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, query: URLSearchParams): Promise<void> {
+    if (def.virtual) throw methodNotAllowed();
+    const { obj } = await this.d.objects.get(def, ns, name);
+    this.render(req, res, def, obj, 200, query);
+  }
+
+  private selection(def: ResourceDef, q: ListQuery): (o: KubeObject) => boolean {
+    const fieldGetters = def.fields ?? {};
+    const getField = (o: KubeObject) => (f: string) => {
+      if (f === 'metadata.name') return o.metadata?.name;
+      if (f === 'metadata.namespace') return o.metadata?.namespace ?? '';
+      return fieldGetters[f]?.(o);
+    };
+    const ls = q.labelSelector;
+    const fs = q.fieldSelector;
+    if (ls.empty && fs.empty) return () => true;
+    return (o) => ls.matches(o.metadata?.labels) && fs.matches(getField(o));
+  }
+
+  private listQuery(def: ResourceDef, query: URLSearchParams): ListQuery {
+    const supported = (f: string) => f === 'metadata.name' || f === 'metadata.namespace' || !!def.fields?.[f];
+    return parseListQuery(query, supported);
+  }
+
+  private scopePrefix(def: ResourceDef, ns: string): string {
+    return storagePrefix(def) + (def.namespaced && ns ? `${ns}/` : '');
+  }
+
+  private async list(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, query: URLSearchParams): Promise<void> {
+    if (def.virtual) throw methodNotAllowed();
+    const q = this.listQuery(def, query);
+    if (q.watch) return this.watch(req, res, def, ns, '', query);
+    const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
+    const out = await listObjects({ feed: this.d.feed, resourcePrefix: storagePrefix(def), scopePrefix: this.scopePrefix(def, ns), matches: this.selection(def, q) }, q);
+    const meta: Record<string, unknown> = { resourceVersion: String(out.resourceVersion) };
+    if (out.continueToken) meta.continue = out.continueToken;
+    if (out.remainingItemCount !== undefined) meta.remainingItemCount = out.remainingItemCount;
+    if (rep.as === 'Table') {
+      return sendJson(req, res, 200, tableFor(def, out.items.map((i) => asServed(def, i.obj)), {
+        include: includeObject(query), version: rep.version, resourceVersion: meta.resourceVersion as string, continueToken: out.continueToken, remainingItemCount: out.remainingItemCount,
+      }));
+    }
+    if (rep.as === 'PartialObjectMetadata') return sendJson(req, res, 200, partialObjectMetadataList(out.items.map((i) => i.obj), rep.version, meta));
+    const items = out.items.map((i) => this.rawOf(def, i)).join(',');
+    const head = JSON.stringify({ kind: `${def.kind}List`, apiVersion: groupVersion(def), metadata: meta });
+    sendRaw(req, res, 200, `${head.slice(0, -1)},"items":[${items}]}`);
+  }
+
+  /** The cached JSON text when it already has the served apiVersion/kind (the common case), else re-serialized. */
+  private rawOf(def: ResourceDef, item: CachedObject): string {
+    const o = item.obj;
+    if (o.apiVersion === groupVersion(def) && o.kind === def.kind) return item.raw;
+    return JSON.stringify(asServed(def, o));
+  }
+
+  private async watch(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, query: URLSearchParams): Promise<void> {
+    if (def.virtual) throw methodNotAllowed();
+    const q = this.listQuery(def, query);
+    const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
+    const baseMatch = this.selection(def, q);
+    const matches = name ? (o: KubeObject) => o.metadata?.name === name && baseMatch(o) : baseMatch;
+    const cache = await this.d.feed.cache(storagePrefix(def));
+    const include = includeObject(query);
+    let first = true;
+    const render = (item: CachedObject): string => {
+      if (rep.as === 'Table') {
+        const t = tableFor(def, [], { include, version: rep.version, noHeaders: !first });
+        first = false;
+        t.rows = [tableRow(def, asServed(def, item.obj), include, rep.version, Date.now())];
+        t.metadata = { resourceVersion: String(item.revision) };
+        return JSON.stringify(t);
+      }
+      if (rep.as === 'PartialObjectMetadata') return JSON.stringify(partialMetadata(item.obj, rep.version));
+      return this.rawOf(def, item);
+    };
+    await serveWatch(res, {
+      cache, feed: this.d.feed, scopePrefix: this.scopePrefix(def, ns), query: q, matches, render,
+      bookmarkKind: WATCH_KIND(def, rep), bookmarkIntervalMs: this.d.bookmarkIntervalMs,
+    });
+  }
+
+  // ---- writes ----
+
+  private async readObject(req: IncomingMessage, def: ResourceDef, query: URLSearchParams): Promise<KubeObject> {
+    const body = await readBody(req, this.d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+    const raw = decodeObjectBody(body, mediaType(req));
+    return this.checkObject(def, raw, body.toString('utf8'), query);
+  }
+
+  private checkObject(def: ResourceDef, raw: unknown, text: string, query: URLSearchParams): KubeObject {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest(`Object 'Kind' is missing in '${text.slice(0, 200)}'`);
+    const obj = raw as KubeObject;
+    if (!obj.kind) throw badRequest(`Object 'Kind' is missing in '${text.slice(0, 200)}'`);
+    const gv = groupVersion(def);
+    if (obj.apiVersion && obj.apiVersion !== gv) {
+      const sameGroup = (obj.apiVersion.includes('/') ? obj.apiVersion.split('/')[0] : '') === def.group;
+      if (sameGroup || obj.kind === def.kind) throw badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${gv})`);
+    }
+    if (obj.kind !== def.kind) throw badRequest(`${obj.kind} in version "${(obj.apiVersion ?? gv).split('/').pop()}" cannot be handled as a ${def.kind}: no kind "${obj.kind}" is registered for version "${obj.apiVersion ?? gv}" in scheme "pkg/api/legacyscheme/scheme.go:30"`);
+    if (obj.metadata !== undefined && (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata))) {
+      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: json: cannot unmarshal ${Array.isArray(obj.metadata) ? 'array' : typeof obj.metadata} into Go struct field ${def.kind}.metadata of type v1.ObjectMeta`);
+    }
+    this.strictFields(def, obj, query);
+    return obj;
+  }
+
+  private strictFields(def: ResourceDef, obj: unknown, query: URLSearchParams): void {
+    const mode = query.get('fieldValidation') ?? 'Warn';
+    if (!['Strict', 'Warn', 'Ignore'].includes(mode)) throw badRequest(`fieldValidation must be one of "Ignore", "Warn", or "Strict", got ${JSON.stringify(mode)}`);
+    if (mode === 'Ignore' || !this.d.fieldValidation) return;
+    const problems = this.d.fieldValidation(def, obj, mode);
+    if (!problems.length) return;
+    if (mode === 'Strict') throw badRequest(`strict decoding error: ${problems.join(', ')}`);
+  }
+
+  private async create(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, ctx: StrategyContext, query: URLSearchParams, name: string): Promise<void> {
+    if (name) throw methodNotAllowed();
+    const obj = await this.readObject(req, def, query);
+    if (def.virtual) return sendJson(req, res, 201, await def.virtual(obj, ctx));
+    const created = await this.d.objects.create(def, obj, ctx);
+    this.render(req, res, def, created, 201, query);
+  }
+
+  private async update(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, ctx: StrategyContext, query: URLSearchParams): Promise<void> {
+    const obj = await this.readObject(req, def, query);
+    const bodyName = obj.metadata?.name;
+    if (bodyName && bodyName !== name) throw badRequest(`the name of the object (${bodyName}) does not match the name on the URL (${name})`);
+    if (def.namespaced && obj.metadata?.namespace && obj.metadata.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    const out = await this.d.objects.update(def, ns, name, ctx, () => {
+      const next = clone(obj);
+      (next.metadata ??= {}).name = name;
+      return next;
+    });
+    this.render(req, res, def, out.obj, out.created ? 201 : 200, query);
+  }
+
+  private async readPatch(req: IncomingMessage, query: URLSearchParams): Promise<{ type: PatchType; patch: unknown }> {
+    const type = patchTypeOf(mediaType(req));
+    const body = await readBody(req, this.d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+    if (type === 'apply' && !query.get('fieldManager')) {
+      throw invalid('PatchOptions', 'meta.k8s.io', '', [{ type: 'Required', field: 'fieldManager', detail: 'is required for apply patch' }]);
+    }
+    return { type, patch: decodePatchBody(type, body.toString('utf8')) };
+  }
+
+  private patchMutation(def: ResourceDef, type: PatchType, patch: unknown, query: URLSearchParams) {
+    return (cur: KubeObject): KubeObject => {
+      const curRv = cur.metadata?.resourceVersion;
+      let next: KubeObject;
+      try {
+        next = applyPatch(type, cur, patch, { group: def.group, version: def.version, kind: def.kind });
+      } catch (err) {
+        if (err instanceof JsonPatchTestFailed) throw invalid(def.kind, def.group, cur.metadata?.name ?? '', [{ type: 'Invalid', field: err.path, detail: err.message }]);
+        throw err;
+      }
+      if (type !== 'json') this.strictFields(def, patch, query);
+      if (next.kind !== cur.kind || next.apiVersion !== cur.apiVersion) {
+        if (type === 'apply' && next.kind === def.kind) next.apiVersion = cur.apiVersion;
+        else throw badRequest('the API version in the data does not match the expected API version');
+      }
+      // A patch that does not mention resourceVersion is unconditional.
+      if (next.metadata?.resourceVersion === curRv) delete next.metadata!.resourceVersion;
+      return next;
+    };
+  }
+
+  private async patch(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, ctx: StrategyContext, query: URLSearchParams): Promise<void> {
+    const { type, patch } = await this.readPatch(req, query);
+    const createIfMissing = type === 'apply' ? () => {
+      const obj = clone(patch as KubeObject);
+      (obj.metadata ??= {}).name ??= name;
+      if (def.namespaced) obj.metadata.namespace ??= ns;
+      return this.checkObject(def, obj, JSON.stringify(patch), query);
+    } : undefined;
+    const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query), { createIfMissing });
+    this.render(req, res, def, out.obj, out.created ? 201 : 200, query);
+  }
+
+  private async deleteOptions(req: IncomingMessage, query: URLSearchParams, ctx: StrategyContext): Promise<DeleteOptions> {
+    const body = await readBody(req, this.d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+    let o: Obj = {};
+    if (body.length) {
+      const parsed = decodeObjectBody(body, mediaType(req) || 'application/json');
+      if (parsed && typeof parsed === 'object') o = parsed as Obj;
+    }
+    const grace = query.get('gracePeriodSeconds') ?? o.gracePeriodSeconds;
+    let policy = query.get('propagationPolicy') ?? o.propagationPolicy;
+    const orphan = query.get('orphanDependents') ?? o.orphanDependents;
+    if (!policy && orphan !== undefined && orphan !== null) policy = String(orphan) === 'true' ? 'Orphan' : 'Background';
+    if (policy && !['Orphan', 'Background', 'Foreground'].includes(policy)) {
+      throw invalid('DeleteOptions', 'meta.k8s.io', '', [{ type: 'NotSupported', field: 'propagationPolicy', value: policy, supported: ['Foreground', 'Background', 'Orphan', 'nil'] }]);
+    }
+    const dryRun = ctx.dryRun || (Array.isArray(o.dryRun) && o.dryRun.includes('All'));
+    const g = grace === undefined || grace === null ? undefined : Number(grace);
+    if (g !== undefined && !Number.isInteger(g)) throw badRequest(`invalid gracePeriodSeconds: ${String(grace)}`);
+    return { gracePeriodSeconds: g === undefined ? undefined : Math.max(0, g), propagationPolicy: policy, preconditions: o.preconditions, dryRun };
+  }
+
+  private async delete(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, ctx: StrategyContext, query: URLSearchParams): Promise<void> {
+    const opts = await this.deleteOptions(req, query, ctx);
+    ctx.dryRun = opts.dryRun;
+    const out = await this.d.objects.delete(def, ns, name, opts, ctx);
+    if (out.deleted && !def.returnDeletedObject) {
+      return sendJson(req, res, 200, successStatus({ name, group: def.group || undefined, kind: def.resource, uid: out.obj.metadata?.uid }));
+    }
+    this.render(req, res, def, out.obj, 200, query);
+  }
+
+  private async deleteCollection(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, ctx: StrategyContext, query: URLSearchParams): Promise<void> {
+    const opts = await this.deleteOptions(req, query, ctx);
+    ctx.dryRun = opts.dryRun;
+    const q = this.listQuery(def, query);
+    const out = await listObjects({ feed: this.d.feed, resourcePrefix: storagePrefix(def), scopePrefix: this.scopePrefix(def, ns), matches: this.selection(def, q) }, { ...q, limit: 0, continueToken: undefined });
+    const deleted: KubeObject[] = [];
+    for (const item of out.items) {
+      try {
+        const r = await this.d.objects.delete(def, item.obj.metadata?.namespace ?? '', item.obj.metadata!.name!, opts, ctx);
+        deleted.push(r.obj);
+      } catch (err) {
+        if (err instanceof StatusError && err.code === 404) continue;
+        throw err;
+      }
+    }
+    sendJson(req, res, 200, { kind: `${def.kind}List`, apiVersion: groupVersion(def), metadata: { resourceVersion: String(this.d.feed.revision) }, items: deleted });
+  }
+
+  // ---- subresources ----
+
+  private async subresource(req: IncomingMessage, res: ServerResponse, def: ResourceDef, info: RequestInfo, ctx: StrategyContext, query: URLSearchParams): Promise<void> {
+    const sub = info.subresource;
+    const ns = ctx.namespace;
+    const name = info.name;
+    const external = this.d.subresourceHandlers.get(`${def.resource}/${sub}`);
+    if (external) return external(req, res, info, ctx.user);
+    if (!def.subresources?.includes(sub as never)) throw pathNotFound();
+    switch (sub) {
+      case 'status':
+      case 'approval':
+      case 'finalize': {
+        if (info.verb === 'get') return this.get(req, res, def, ns, name, query);
+        if (info.verb === 'update') {
+          const obj = await this.readObject(req, def, query);
+          if (obj.metadata?.name && obj.metadata.name !== name) throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+          const out = await this.d.objects.update(def, ns, name, ctx, (cur) => {
+            const next = clone(obj);
+            next.metadata = { ...cur.metadata, ...(sub === 'finalize' ? {} : {}), resourceVersion: obj.metadata?.resourceVersion };
+            if (sub === 'finalize') next.metadata = { ...cur.metadata, resourceVersion: obj.metadata?.resourceVersion };
+            if (!next.metadata.resourceVersion) delete next.metadata.resourceVersion;
+            if (sub === 'finalize') { const n = clone(cur); (n as Obj).spec = { ...((cur as Obj).spec ?? {}), finalizers: (obj as Obj).spec?.finalizers ?? [] }; n.metadata = next.metadata; return n; }
+            return next;
+          });
+          return this.render(req, res, def, out.obj, 200, query);
+        }
+        if (info.verb === 'patch') {
+          const { type, patch } = await this.readPatch(req, query);
+          const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query));
+          return this.render(req, res, def, out.obj, 200, query);
+        }
+        throw methodNotAllowed();
+      }
+      case 'scale': return this.scale(req, res, def, ns, name, ctx, info, query);
+      case 'binding': {
+        if (info.verb !== 'create') throw methodNotAllowed();
+        const body = decodeObjectBody(await readBody(req), mediaType(req)) as Obj;
+        const target = body?.target?.name;
+        if (!target) throw invalid('Binding', '', name, [{ type: 'Required', field: 'target.name' }]);
+        if (body?.metadata?.name && body.metadata.name !== name) throw badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
+        await this.d.objects.update(def, ns, name, ctx, (cur) => {
+          const msg = bindPod(cur as Obj, target);
+          if (msg) throw new StatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `Operation cannot be fulfilled on pods/binding "${name}": ${msg}`, reason: 'Conflict', details: { name, kind: 'pods/binding' }, code: 409 });
+          return cur;
+        });
+        return sendJson(req, res, 201, successStatus());
+      }
+      case 'eviction': {
+        if (info.verb !== 'create') throw methodNotAllowed();
+        const body = decodeObjectBody(await readBody(req), mediaType(req)) as Obj;
+        const opts = body?.deleteOptions ?? {};
+        ctx.subresource = '';
+        await this.d.objects.delete(def, ns, name, { gracePeriodSeconds: opts.gracePeriodSeconds, preconditions: opts.preconditions, dryRun: ctx.dryRun }, ctx);
+        return sendJson(req, res, 201, successStatus());
+      }
+      default:
+        throw notFound(grOf(def), `${name}/${sub}`);
+    }
+  }
+
+  private async scale(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, ctx: StrategyContext, info: RequestInfo, query: URLSearchParams): Promise<void> {
+    const sc = def.scale;
+    if (!sc) throw pathNotFound();
+    const path = (p: string) => p.replace(/^\./, '').split('.');
+    const read = (o: unknown, p: string) => path(p).reduce<unknown>((a, k) => (a && typeof a === 'object' ? (a as Obj)[k] : undefined), o);
+    const toScale = (o: KubeObject): Obj => {
+      const sel = sc.labelSelectorPath ? read(o, sc.labelSelectorPath) : undefined;
+      let selector: string | undefined;
+      if (sel && typeof sel === 'object') {
+        const { selectorString } = { selectorString: (s: Obj) => [...Object.entries(s.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`)].join(',') };
+        selector = selectorString(sel as Obj);
+      } else if (typeof sel === 'string') selector = sel;
+      return {
+        kind: 'Scale', apiVersion: 'autoscaling/v1',
+        metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace, uid: o.metadata?.uid, resourceVersion: o.metadata?.resourceVersion, creationTimestamp: o.metadata?.creationTimestamp },
+        spec: { replicas: Number(read(o, sc.specReplicasPath) ?? 0) },
+        status: { replicas: Number(read(o, sc.statusReplicasPath) ?? 0), ...(selector ? { selector } : {}) },
+      };
+    };
+    const setReplicas = (o: KubeObject, n: number) => {
+      const parts = path(sc.specReplicasPath);
+      let cur = o as Obj;
+      for (const k of parts.slice(0, -1)) cur = (cur[k] ??= {}) as Obj;
+      cur[parts[parts.length - 1]!] = n;
+    };
+    if (info.verb === 'get') {
+      const { obj } = await this.d.objects.get(def, ns, name);
+      return sendJson(req, res, 200, toScale(obj));
+    }
+    let desired: (cur: KubeObject) => Obj;
+    if (info.verb === 'update') {
+      const body = decodeObjectBody(await readBody(req), mediaType(req)) as Obj;
+      desired = () => body;
+    } else if (info.verb === 'patch') {
+      const { type, patch } = await this.readPatch(req, query);
+      desired = (cur) => applyPatch(type, toScale(cur), patch, { group: 'autoscaling', version: 'v1', kind: 'Scale' }) as Obj;
+    } else throw methodNotAllowed();
+    ctx.subresource = 'scale';
+    const out = await this.d.objects.update(def, ns, name, ctx, (cur) => {
+      const s = desired(cur);
+      const n = s?.spec?.replicas;
+      if (!Number.isInteger(n) || n < 0) throw invalid('Scale', 'autoscaling', name, [{ type: 'Invalid', field: 'spec.replicas', value: n, detail: 'must be greater than or equal to 0' }]);
+      const rv = s?.metadata?.resourceVersion;
+      if (rv && rv !== cur.metadata?.resourceVersion) cur.metadata!.resourceVersion = rv; // precondition → 409 in update()
+      else delete cur.metadata!.resourceVersion;
+      setReplicas(cur, n);
+      return cur;
+    });
+    return sendJson(req, res, 200, toScale(out.obj));
+  }
+}
+
+function parseDryRun(q: URLSearchParams): boolean {
+  const v = q.getAll('dryRun');
+  if (!v.length) return false;
+  for (const x of v) if (x !== 'All') throw invalid('CreateOptions', 'meta.k8s.io', '', [{ type: 'NotSupported', field: 'dryRun', value: x, supported: ['All'] }]);
+  return true;
+}
+
+function includeObject(q: URLSearchParams): IncludeObject {
+  const v = q.get('includeObject');
+  return v === 'None' || v === 'Object' ? v : 'Metadata';
+}
+
+export { keyFor };

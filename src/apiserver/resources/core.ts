@@ -1,0 +1,190 @@
+/** core/v1 resources other than pods: namespaces, nodes, configmaps, secrets, services, endpoints, events, serviceaccounts. */
+import type { FieldError } from '../../apimachinery/status.js';
+import type { ResourceDef } from '../registry.js';
+import { age, builtin, col, mapSelectorString, str, table, type Obj } from './helpers.js';
+
+export const namespacesDef: ResourceDef = builtin({
+  group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', singular: 'namespace', namespaced: false,
+  shortNames: ['ns'], subresources: ['status', 'finalize'], nameValidation: 'label', tracksGeneration: false,
+  strategy: {
+    defaults(obj) {
+      const o = obj as Obj;
+      o.spec ??= {};
+      o.status ??= {};
+      o.status.phase ??= 'Active';
+      // Upstream labels every namespace with its own name (immutable), used by namespaceSelectors.
+      o.metadata.labels = { ...(o.metadata.labels ?? {}), 'kubernetes.io/metadata.name': o.metadata.name };
+    },
+    prepareForCreate(obj) {
+      const o = obj as Obj;
+      o.spec = { ...(o.spec ?? {}), finalizers: ['kubernetes'] };
+      o.status = { phase: 'Active' };
+    },
+    pendingFinalization: (obj) => ((obj as Obj).spec?.finalizers ?? []).length > 0,
+    prepareForUpdate(obj, old, ctx) {
+      // spec.finalizers change only through /finalize.
+      if (ctx.subresource !== 'finalize') (obj as Obj).spec = (old as Obj).spec;
+    },
+  },
+  fields: { 'status.phase': (o) => (o as Obj).status?.phase },
+  table: table([col('Status'), col('Age')], (o, now) => [o.status?.phase ?? '', age(o, now)]),
+});
+
+function nodeStatus(n: Obj): string {
+  const conds = (n.status?.conditions ?? []) as Obj[];
+  const ready = conds.find((c) => c.type === 'Ready');
+  let s = !ready ? 'Unknown' : ready.status === 'True' ? 'Ready' : ready.status === 'False' ? 'NotReady' : 'Unknown';
+  if (n.spec?.unschedulable) s += ',SchedulingDisabled';
+  return s;
+}
+
+function nodeRoles(n: Obj): string {
+  const roles = new Set<string>();
+  for (const [k, v] of Object.entries((n.metadata?.labels ?? {}) as Record<string, string>)) {
+    if (k.startsWith('node-role.kubernetes.io/')) { const r = k.slice('node-role.kubernetes.io/'.length); if (r) roles.add(r); }
+    else if (k === 'kubernetes.io/role' && v) roles.add(v);
+  }
+  return roles.size ? [...roles].sort().join(',') : '<none>';
+}
+
+function nodeAddress(n: Obj, type: string): string {
+  return str(((n.status?.addresses ?? []) as Obj[]).find((a) => a.type === type)?.address);
+}
+
+export const nodesDef: ResourceDef = builtin({
+  group: '', version: 'v1', resource: 'nodes', kind: 'Node', singular: 'node', namespaced: false,
+  shortNames: ['no'], subresources: ['status', 'proxy'], tracksGeneration: false,
+  fields: { 'spec.unschedulable': (o) => String((o as Obj).spec?.unschedulable ?? false) },
+  table: table(
+    [col('Status'), col('Roles'), col('Age'), col('Version'), col('Internal-IP', 'string', 1), col('External-IP', 'string', 1), col('OS-Image', 'string', 1), col('Kernel-Version', 'string', 1), col('Container-Runtime', 'string', 1)],
+    (n, now) => {
+      const info = (n.status?.nodeInfo ?? {}) as Obj;
+      return [nodeStatus(n), nodeRoles(n), age(n, now), info.kubeletVersion ?? '', nodeAddress(n, 'InternalIP'), nodeAddress(n, 'ExternalIP'),
+        str(info.osImage, '<unknown>'), str(info.kernelVersion, '<unknown>'), str(info.containerRuntimeVersion, '<unknown>')];
+    },
+  ),
+});
+
+export const configMapsDef: ResourceDef = builtin({
+  group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', singular: 'configmap', namespaced: true,
+  shortNames: ['cm'], tracksGeneration: false,
+  strategy: {
+    validateUpdate(obj, old) {
+      if ((old as Obj).immutable && JSON.stringify([(obj as Obj).data, (obj as Obj).binaryData]) !== JSON.stringify([(old as Obj).data, (old as Obj).binaryData])) {
+        return [{ type: 'Forbidden', field: 'data', detail: 'field is immutable when `immutable` is set' }];
+      }
+      return [];
+    },
+  },
+  table: table([col('Data', 'integer'), col('Age')], (o, now) => [Object.keys(o.data ?? {}).length + Object.keys(o.binaryData ?? {}).length, age(o, now)]),
+});
+
+export const secretsDef: ResourceDef = builtin({
+  group: '', version: 'v1', resource: 'secrets', kind: 'Secret', singular: 'secret', namespaced: true, tracksGeneration: false,
+  strategy: {
+    defaults(obj) { (obj as Obj).type ??= 'Opaque'; },
+    validate(obj) {
+      const errs: FieldError[] = [];
+      for (const [k, v] of Object.entries(((obj as Obj).data ?? {}) as Record<string, unknown>)) {
+        if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) errs.push({ type: 'Invalid', field: `data[${k}]`, value: '<secret contents redacted>', detail: 'illegal base64 data' });
+      }
+      return errs;
+    },
+    prepareForCreate(obj) {
+      // stringData is write-only: merged into data (base64) at write time, as upstream.
+      const o = obj as Obj;
+      if (o.stringData) {
+        o.data ??= {};
+        for (const [k, v] of Object.entries(o.stringData as Record<string, string>)) o.data[k] = Buffer.from(String(v)).toString('base64');
+        delete o.stringData;
+      }
+    },
+    prepareForUpdate(obj) {
+      const o = obj as Obj;
+      if (o.stringData) {
+        o.data ??= {};
+        for (const [k, v] of Object.entries(o.stringData as Record<string, string>)) o.data[k] = Buffer.from(String(v)).toString('base64');
+        delete o.stringData;
+      }
+    },
+  },
+  fields: { type: (o) => (o as Obj).type },
+  table: table([col('Type'), col('Data', 'integer'), col('Age')], (o, now) => [o.type ?? '', Object.keys(o.data ?? {}).length, age(o, now)]),
+});
+
+export function servicePorts(s: Obj): string {
+  const ports = (s.spec?.ports ?? []) as Obj[];
+  if (!ports.length) return '<none>';
+  return ports.map((p) => (p.nodePort ? `${p.port}:${p.nodePort}/${p.protocol ?? 'TCP'}` : `${p.port}/${p.protocol ?? 'TCP'}`)).join(',');
+}
+
+function serviceExternalIp(s: Obj): string {
+  const spec = s.spec ?? {};
+  const external = (spec.externalIPs ?? []) as string[];
+  if (spec.type === 'ExternalName') return spec.externalName ?? '<none>';
+  if (spec.type === 'LoadBalancer') {
+    const ing = ((s.status?.loadBalancer?.ingress ?? []) as Obj[]).map((i) => i.ip || i.hostname).filter(Boolean);
+    const all = [...ing, ...external];
+    return all.length ? all.join(',') : '<pending>';
+  }
+  return external.length ? external.join(',') : '<none>';
+}
+
+/** The service table; the allocating strategy is attached in services.ts. */
+export const servicesTable = table(
+  [col('Type'), col('Cluster-IP'), col('External-IP'), col('Port(s)'), col('Age'), col('Selector', 'string', 1)],
+  (s, now) => [s.spec?.type ?? 'ClusterIP', str(s.spec?.clusterIP), serviceExternalIp(s), servicePorts(s), age(s, now), mapSelectorString(s.spec?.selector)],
+);
+
+export const endpointsDef: ResourceDef = builtin({
+  group: '', version: 'v1', resource: 'endpoints', kind: 'Endpoints', singular: 'endpoints', namespaced: true, shortNames: ['ep'], tracksGeneration: false,
+  table: table([col('Endpoints'), col('Age')], (e, now) => {
+    const eps: string[] = [];
+    for (const sub of (e.subsets ?? []) as Obj[]) {
+      for (const a of (sub.addresses ?? []) as Obj[]) {
+        const ports = (sub.ports ?? []) as Obj[];
+        if (!ports.length) eps.push(a.ip);
+        for (const p of ports) eps.push(`${a.ip}:${p.port}`);
+      }
+    }
+    const text = eps.length > 3 ? `${eps.slice(0, 3).join(',')} + ${eps.length - 3} more...` : eps.join(',');
+    return [text || '<none>', age(e, now)];
+  }),
+});
+
+export const coreEventsDef: ResourceDef = builtin({
+  group: '', version: 'v1', resource: 'events', kind: 'Event', singular: 'event', namespaced: true, shortNames: ['ev'], tracksGeneration: false,
+  fields: {
+    'involvedObject.kind': (o) => (o as Obj).involvedObject?.kind ?? '',
+    'involvedObject.namespace': (o) => (o as Obj).involvedObject?.namespace ?? '',
+    'involvedObject.name': (o) => (o as Obj).involvedObject?.name ?? '',
+    'involvedObject.uid': (o) => (o as Obj).involvedObject?.uid ?? '',
+    'involvedObject.apiVersion': (o) => (o as Obj).involvedObject?.apiVersion ?? '',
+    'involvedObject.resourceVersion': (o) => (o as Obj).involvedObject?.resourceVersion ?? '',
+    'involvedObject.fieldPath': (o) => (o as Obj).involvedObject?.fieldPath ?? '',
+    reason: (o) => (o as Obj).reason ?? '',
+    reportingComponent: (o) => (o as Obj).reportingComponent ?? '',
+    source: (o) => (o as Obj).source?.component ?? '',
+    type: (o) => (o as Obj).type ?? '',
+  },
+  table: {
+    columns: [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Subobject', 'string', 1), col('Source', 'string', 1), col('Message'), col('First Seen', 'string', 1), col('Count', 'string', 1), { name: 'Name', type: 'string', format: 'name', priority: 1 }],
+    cells(e0, now) {
+      const e = e0 as Obj;
+      const last = e.lastTimestamp || e.eventTime || e.metadata?.creationTimestamp;
+      const first = e.firstTimestamp || e.eventTime || e.metadata?.creationTimestamp;
+      const since = (t: string | undefined) => (t ? age({ metadata: { creationTimestamp: t } } as never, now) : '<unknown>');
+      const io = e.involvedObject ?? {};
+      return [since(last), e.type ?? '', e.reason ?? '', `${String(io.kind ?? '').toLowerCase()}/${io.name ?? ''}`, io.fieldPath ?? '',
+        [e.source?.component, e.source?.host].filter(Boolean).join(', '), e.message ?? '', since(first), String(e.count ?? 1), e.metadata?.name ?? ''];
+    },
+  },
+});
+
+export const serviceAccountsDef: ResourceDef = builtin({
+  group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', singular: 'serviceaccount', namespaced: true,
+  shortNames: ['sa'], subresources: ['token'], tracksGeneration: false,
+  table: table([col('Secrets', 'integer'), col('Age')], (o, now) => [((o.secrets ?? []) as unknown[]).length, age(o, now)]),
+});
+
+export { mapSelectorString };

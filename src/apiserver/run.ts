@@ -1,0 +1,69 @@
+/**
+ * `kedge server`: opens SQLite in the data dir, ensures the PKI (CA kept across restarts), starts the API server,
+ * writes DATA_DIR/admin.kubeconfig, starts the controllers hook, and shuts down cleanly on SIGTERM/SIGINT.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createLogger } from '../common/logger.js';
+import { openSqliteStore, startAutoCompaction } from '../storage/sqlite.js';
+import { ensureServerPki, writeAdminKubeconfig } from '../pki/index.js';
+import { createApiServer, type ApiServer } from './server.js';
+
+export interface RunServerOptions {
+  dataDir: string;
+  bindAddress: string;
+  port: number;
+  serviceClusterIpRange: string;
+  tokenAuthFile?: string;
+  advertiseAddress?: string;
+  tlsSans?: string[];
+}
+
+/**
+ * In-process components started after the API server is up (controllers, cloud hub). Each receives the server
+ * and the admin kubeconfig path and returns a stop function. Other packages add themselves here.
+ */
+export type ServerComponent = (ctx: { server: ApiServer; kubeconfigPath: string; dataDir: string }) => Promise<() => Promise<void> | void>;
+export const serverComponents: ServerComponent[] = [];
+
+export async function runServer(o: RunServerOptions): Promise<void> {
+  const log = createLogger('kedge-server');
+  const dataDir = path.resolve(o.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const store = await openSqliteStore(path.join(dataDir, 'state.db'));
+  const compaction = startAutoCompaction(store, { intervalMs: 5 * 60_000, retainRevisions: 10_000 });
+  const advertise = o.advertiseAddress ?? (o.bindAddress === '0.0.0.0' || o.bindAddress === '::' ? '127.0.0.1' : o.bindAddress);
+  const pki = await ensureServerPki(dataDir, { hosts: [o.bindAddress, advertise, ...(o.tlsSans ?? [])] });
+  const server = await createApiServer({
+    store,
+    tls: { cert: pki.serverCertPem, key: pki.serverKeyPem, ca: pki.caCertPem },
+    bindAddress: o.bindAddress,
+    port: o.port,
+    serviceClusterIpRange: o.serviceClusterIpRange,
+    tokenAuthFile: o.tokenAuthFile,
+    logger: log,
+  });
+  const host = advertise.includes(':') ? `[${advertise}]` : advertise;
+  const kubeconfigPath = await writeAdminKubeconfig(dataDir, `https://${host}:${server.port}`);
+  log.info({ kubeconfig: kubeconfigPath, url: `https://${host}:${server.port}`, dataDir }, 'kedge server ready');
+
+  const stops: (() => Promise<void> | void)[] = [];
+  for (const start of serverComponents) stops.push(await start({ server, kubeconfigPath, dataDir }));
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    for (const stop of stops.reverse()) { try { await stop(); } catch (err) { log.warn({ err }, 'component stop failed'); } }
+    await server.close();
+    compaction.stop();
+    await store.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}

@@ -1,0 +1,236 @@
+/**
+ * The Kubernetes-compatible API server: wires store → watch cache → object lifecycle → HTTP pipeline, registers
+ * the built-in resources, writes the objects a fresh cluster must have, and serves HTTPS.
+ *
+ * Extension points for other components:
+ *  - `server.registry.add(def)` / `.remove(...)`: serve a resource at runtime (CRDs).
+ *  - `server.subresourceHandlers.set('pods/log', handler)`: serve streaming subresources (hub tunnel).
+ *  - `server.objects`: in-process create/update/delete with full API semantics (no HTTP).
+ */
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Store } from '../storage/types.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { WatchCacheFeed } from '../apimachinery/watchcache.js';
+import { decodeKv, type KubeObject } from '../apimachinery/object.js';
+import { StatusError } from '../apimachinery/status.js';
+import {
+  BootstrapTokenAuthenticator, ensureBootstrapPolicy, RbacAuthorizer, RequestAuthenticator, StaticTokenAuthenticator,
+  type Authenticator, type Authorizer, type RbacSource, type TokenAuthenticator, type UserInfo,
+} from './auth/index.js';
+import { ApiHandler, type OpenApiSource, type SubresourceHandler } from './handler.js';
+import { ClusterIpAllocator, NodePortAllocator } from './ip-allocator.js';
+import { keyFor, ObjectStore } from './objects.js';
+import { Registry, storagePrefix, type ResourceDef, type StrategyContext } from './registry.js';
+import { registerBuiltins } from './builtins.js';
+import { createOpenApiSource } from './openapi.js';
+import { NamespaceFinalizer } from './namespace-finalizer.js';
+import type { Obj } from './resources/helpers.js';
+
+export interface ApiServerOptions {
+  store: Store;
+  tls: { cert: string; key: string; ca: string };
+  bindAddress?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  serviceClusterIpRange?: string;
+  serviceNodePortRange?: [number, number];
+  authenticator?: Authenticator;
+  authorizer?: Authorizer;
+  /** Extra bearer-token authenticators (static token file, service account tokens). */
+  tokenAuthenticators?: TokenAuthenticator[];
+  tokenAuthFile?: string;
+  logger?: Logger;
+  maxBodyBytes?: number;
+  bookmarkIntervalMs?: number;
+  /** Run the tiny built-in namespace finalizer (empties deleted namespaces). Default true. */
+  namespaceFinalizer?: boolean;
+}
+
+export interface ApiServer {
+  url: string;
+  port: number;
+  registry: Registry;
+  objects: ObjectStore;
+  feed: WatchCacheFeed;
+  subresourceHandlers: Map<string, SubresourceHandler>;
+  /** Server-internal identity for in-process writes. */
+  systemContext(namespace?: string): StrategyContext;
+  close(): Promise<void>;
+}
+
+export const SYSTEM_USER: UserInfo = { username: 'system:apiserver', groups: ['system:masters', 'system:authenticated'] };
+export const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+/** RBAC objects read from the watch cache: authorization never touches the store. */
+function cachedRbacSource(feed: WatchCacheFeed): RbacSource {
+  const all = async (resource: string, ns?: string) => {
+    const cache = await feed.cache(`/registry/rbac.authorization.k8s.io/${resource}/`);
+    const prefix = ns === undefined ? '' : `/registry/rbac.authorization.k8s.io/${resource}/${ns}/`;
+    const out: never[] = [];
+    for (const item of cache.items.values()) if (!prefix || item.key.startsWith(prefix)) out.push(item.obj as never);
+    return out;
+  };
+  return {
+    listClusterRoles: () => all('clusterroles'),
+    listClusterRoleBindings: () => all('clusterrolebindings'),
+    listRoles: (ns) => all('roles', ns),
+    listRoleBindings: (ns) => all('rolebindings', ns),
+  };
+}
+
+export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const log = opts.logger ?? createLogger('apiserver');
+  const store = opts.store;
+  const feed = new WatchCacheFeed(store, '/registry/');
+  await feed.start();
+  const registry = new Registry();
+  const ips = new ClusterIpAllocator(opts.serviceClusterIpRange ?? '10.43.0.0/16');
+  const ports = new NodePortAllocator(...(opts.serviceNodePortRange ?? [30000, 32767]));
+  const rbac = cachedRbacSource(feed);
+  const secretLookup = async (ns: string, name: string) => {
+    const kv = await store.get(`/registry/core/secrets/${ns}/${name}`);
+    return kv ? (decodeKv(kv) as never) : null;
+  };
+  const tokenAuthenticators: TokenAuthenticator[] = [...(opts.tokenAuthenticators ?? [])];
+  if (opts.tokenAuthFile) tokenAuthenticators.push(StaticTokenAuthenticator.fromFile(opts.tokenAuthFile));
+  tokenAuthenticators.push(new BootstrapTokenAuthenticator(secretLookup));
+  const authenticator = opts.authenticator ?? new RequestAuthenticator({ clientCertificates: true, tokenAuthenticators });
+  const authorizer = opts.authorizer ?? new RbacAuthorizer(rbac);
+
+  let objects!: ObjectStore;
+  const namespaceState = async (ns: string): Promise<'active' | 'missing' | 'terminating'> => {
+    const cache = await feed.cache('/registry/core/namespaces/');
+    let item = cache.get(`/registry/core/namespaces/${ns}`);
+    if (!item) {
+      // The cache may trail a namespace created a moment ago by another request: ask the store.
+      const kv = await store.get(`/registry/core/namespaces/${ns}`);
+      if (!kv) return 'missing';
+      item = { key: kv.key, obj: decodeKv(kv), raw: '', revision: kv.modRevision };
+    }
+    return item.obj.metadata?.deletionTimestamp ? 'terminating' : 'active';
+  };
+  objects = new ObjectStore({ store, feed, namespaces: { namespaceState } });
+
+  registerBuiltins(registry, { ips, ports, authorizer, rbac });
+  const systemContext = (namespace = ''): StrategyContext => ({ user: SYSTEM_USER, namespace, dryRun: false, subresource: '' });
+
+  // Namespaces get their `default` ServiceAccount as soon as they exist (upstream's serviceaccount controller).
+  const nsDef = registry.get('', 'v1', 'namespaces')!;
+  const saDef = registry.get('', 'v1', 'serviceaccounts')!;
+  const ensureDefaultServiceAccount = async (ns: string) => {
+    try {
+      await objects.create(saDef, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } }, systemContext(ns));
+    } catch (err) {
+      if (!(err instanceof StatusError && (err.code === 409 || err.code === 403 || err.code === 404))) log.warn({ err, ns }, 'default service account');
+    }
+  };
+  registry.add({ ...nsDef, strategy: { ...nsDef.strategy, afterCreate: (o) => ensureDefaultServiceAccount(o.metadata!.name!) } });
+
+  await rebuildAllocations(store, ips, ports, log);
+  await bootstrapObjects({ registry, objects, systemContext, ips, log, port: opts.port ?? 6443, ensureDefaultServiceAccount });
+  const roleDefs = {
+    cr: registry.get('rbac.authorization.k8s.io', 'v1', 'clusterroles')!,
+    crb: registry.get('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings')!,
+  };
+  const getOrNull = async (def: ResourceDef, name: string) => {
+    try { return (await objects.get(def, '', name)).obj as never; } catch (err) { if (err instanceof StatusError && err.code === 404) return null; throw err; }
+  };
+  const policy = await ensureBootstrapPolicy({
+    getClusterRole: (n) => getOrNull(roleDefs.cr, n),
+    createClusterRole: (r) => objects.create(roleDefs.cr, r as KubeObject, systemContext()),
+    updateClusterRole: (r) => objects.update(roleDefs.cr, '', r.metadata!.name!, systemContext(), () => r as KubeObject),
+    getClusterRoleBinding: (n) => getOrNull(roleDefs.crb, n),
+    createClusterRoleBinding: (b) => objects.create(roleDefs.crb, b as unknown as KubeObject, systemContext()),
+    updateClusterRoleBinding: (b) => objects.update(roleDefs.crb, '', b.metadata!.name!, systemContext(), () => b as unknown as KubeObject),
+  });
+  if (policy.created.length || policy.updated.length) log.info({ created: policy.created.length, updated: policy.updated.length }, 'bootstrap RBAC policy reconciled');
+
+  let ready = false;
+  let serverUrl = '';
+  const subresourceHandlers = new Map<string, SubresourceHandler>();
+  const openapi: OpenApiSource | undefined = await createOpenApiSource(registry, log);
+  const handler = new ApiHandler({
+    registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, openapi,
+    serverAddress: () => serverUrl.replace(/^https:\/\//, ''),
+    isReady: () => ready,
+    maxBodyBytes: opts.maxBodyBytes,
+    bookmarkIntervalMs: opts.bookmarkIntervalMs,
+  });
+
+  const server = https.createServer({
+    cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2',
+  }, (req, res) => { void handler.handle(req, res); });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 70_000;
+  server.requestTimeout = 0; // watches are long-lived
+  const host = opts.bindAddress ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 6443, host, () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  serverUrl = `https://${urlHost}:${port}`;
+
+  const finalizer = opts.namespaceFinalizer === false ? null : new NamespaceFinalizer({ registry, objects, feed, log, systemContext });
+  await finalizer?.start();
+  ready = true;
+  log.info({ url: serverUrl, resources: registry.all().length }, 'API server listening');
+
+  return {
+    url: serverUrl, port, registry, objects, feed, subresourceHandlers, systemContext,
+    async close() {
+      ready = false;
+      finalizer?.stop();
+      feed.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+/** Service IPs and node ports in use are whatever stored Services hold. */
+async function rebuildAllocations(store: Store, ips: ClusterIpAllocator, ports: NodePortAllocator, log: Logger): Promise<void> {
+  let startAfter: string | undefined;
+  let n = 0;
+  for (;;) {
+    const page = await store.list('/registry/core/services/', { limit: 1000, startAfter });
+    for (const kv of page.items) {
+      const s = (JSON.parse(kv.value) as Obj).spec ?? {};
+      for (const ip of (s.clusterIPs ?? (s.clusterIP ? [s.clusterIP] : [])) as string[]) if (ip && ip !== 'None') ips.markUsed(ip);
+      for (const p of (s.ports ?? []) as Obj[]) if (p.nodePort) ports.markUsed(p.nodePort);
+      n++;
+    }
+    if (!page.more || !page.items.length) break;
+    startAfter = page.items[page.items.length - 1]!.key;
+  }
+  if (n) log.debug({ services: n }, 'service allocations rebuilt');
+}
+
+async function bootstrapObjects(o: {
+  registry: Registry; objects: ObjectStore; systemContext: (ns?: string) => StrategyContext; ips: ClusterIpAllocator; log: Logger; port: number;
+  ensureDefaultServiceAccount: (ns: string) => Promise<void>;
+}): Promise<void> {
+  const { registry, objects, systemContext } = o;
+  const ignoreExists = async (p: Promise<unknown>) => {
+    try { await p; } catch (err) { if (!(err instanceof StatusError && err.code === 409)) throw err; }
+  };
+  const nsDef = registry.get('', 'v1', 'namespaces')!;
+  for (const ns of DEFAULT_NAMESPACES) {
+    await ignoreExists(objects.create(nsDef, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }, systemContext()));
+  }
+  // Namespaces created before a crash between the two writes still get their ServiceAccount.
+  const nsCache = await objects['deps'].feed.cache(storagePrefix(nsDef));
+  for (const item of nsCache.snapshot()) if (!item.obj.metadata?.deletionTimestamp) await o.ensureDefaultServiceAccount(item.obj.metadata!.name!);
+  const svcDef = registry.get('', 'v1', 'services')!;
+  await ignoreExists(objects.create(svcDef, {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
+    spec: { clusterIP: o.ips.firstAddress, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: o.port }] },
+  } as KubeObject, systemContext('default')));
+}
+
+export { keyFor };
