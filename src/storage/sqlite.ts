@@ -2,9 +2,11 @@
  * SqliteStore: the embedded, single-process backend of the revisioned store (better-sqlite3, WAL).
  *
  * Layout (see README.md for the reasoning):
- *  - kv:   the current state, one row per live key; serves every "latest" read.
- *  - log:  one row per write (revision PK), written in the same transaction as kv; serves reads at
- *          a past revision, watch replay and prevKv. Compaction keeps, per key, the newest row at or
+ *  - kv:   the current state as an index: one small row per live key (key, create_revision,
+ *          mod_revision); the value is the log row at mod_revision, so each write stores its
+ *          value once (half the bytes written per commit compared with copying it into kv).
+ *  - log:  one row per write (revision PK), written in the same transaction as kv; serves every
+ *          value, reads at a past revision, watch replay and prevKv. Compaction keeps, per key, the newest row at or
  *          below the compacted revision, so state at any later revision stays reconstructible.
  *  - meta: the current revision (it survives even when compaction removes the newest log rows)
  *          and the compacted revision.
@@ -73,6 +75,11 @@ const enum RowType {
 }
 const EVENT_TYPE = ['create', 'update', 'delete'] as const;
 
+/** The latest state of keys: kv joined to the log row holding each key's current value. */
+const LATEST =
+  'SELECT kv.key AS key, log.value AS value, kv.create_revision AS create_revision, kv.mod_revision AS mod_revision ' +
+  'FROM kv JOIN log ON log.revision = kv.mod_revision';
+
 interface KvRow {
   key: string;
   value: string;
@@ -102,18 +109,16 @@ interface PendingWrite {
 
 type Outcome = { ok: true; kv: KeyValue; event: WatchEvent } | { ok: false; err: Error };
 
-const SCHEMA_VERSION = 1;
+/** 1 was a development layout with values copied into kv; it is refused rather than migrated. */
+const SCHEMA_VERSION = 2;
 const SCHEMA = `
--- A rowid table (not WITHOUT ROWID keyed by key): values are object JSON of a few KB, which in a
--- WITHOUT ROWID b-tree spill to overflow pages, and COUNT(*) over a key range would have to walk
--- them; here the UNIQUE index holds only keys, so counts and key-range scans stay small.
+-- kv holds no values (they are in log at mod_revision): its rows stay tiny, so key-range scans and
+-- COUNT(*) walk a compact b-tree, and each write stores its KB-sized value only once.
 CREATE TABLE IF NOT EXISTS kv (
-  id INTEGER PRIMARY KEY,
-  key TEXT NOT NULL UNIQUE,
-  value TEXT NOT NULL,
+  key TEXT PRIMARY KEY,
   create_revision INTEGER NOT NULL,
   mod_revision INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log (
   revision INTEGER PRIMARY KEY,
   key TEXT NOT NULL,
@@ -141,8 +146,8 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
 
   private readonly selectKv: Database.Statement<[string], KvRow>;
-  private readonly insertKv: Database.Statement<[string, string, number, number]>;
-  private readonly updateKv: Database.Statement<[string, number, string]>;
+  private readonly insertKv: Database.Statement<[string, number, number]>;
+  private readonly updateKv: Database.Statement<[number, string]>;
   private readonly deleteKv: Database.Statement<[string]>;
   private readonly insertLog: Database.Statement<[number, string, RowType, string, number, number]>;
   private readonly setMeta: Database.Statement<[number, string]>;
@@ -159,7 +164,9 @@ export class SqliteStore implements Store {
       // Room for the current state of a typical cluster in SQLite's own page cache (filled lazily).
       this.db.pragma('cache_size = -32768');
       const version = this.db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} is newer than this Kedge (${SCHEMA_VERSION})`);
+      if (version !== 0 && version !== SCHEMA_VERSION) {
+        throw new Error(`schema version ${version} is not this Kedge's (${SCHEMA_VERSION}); start from an empty data dir`);
+      }
       this.db.exec(SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (err) {
@@ -169,9 +176,9 @@ export class SqliteStore implements Store {
     this.revision = this.readMeta('revision');
     this.compacted = this.readMeta('compacted');
 
-    this.selectKv = this.db.prepare('SELECT key, value, create_revision, mod_revision FROM kv WHERE key = ?');
-    this.insertKv = this.db.prepare('INSERT INTO kv (key, value, create_revision, mod_revision) VALUES (?, ?, ?, ?)');
-    this.updateKv = this.db.prepare('UPDATE kv SET value = ?, mod_revision = ? WHERE key = ?');
+    this.selectKv = this.db.prepare(`${LATEST} WHERE kv.key = ?`);
+    this.insertKv = this.db.prepare('INSERT INTO kv (key, create_revision, mod_revision) VALUES (?, ?, ?)');
+    this.updateKv = this.db.prepare('UPDATE kv SET mod_revision = ? WHERE key = ?');
     this.deleteKv = this.db.prepare('DELETE FROM kv WHERE key = ?');
     this.insertLog = this.db.prepare(
       'INSERT INTO log (revision, key, type, value, create_revision, prev_mod_revision) VALUES (?, ?, ?, ?, ?, ?)',
@@ -220,22 +227,30 @@ export class SqliteStore implements Store {
     this.assertOpen();
     const at = this.readRevision(opts.revision);
     const limit = opts.limit && opts.limit > 0 ? Math.floor(opts.limit) : 0;
-    const { where, params } = rangeClause(prefix, opts.startAfter);
-    // Latest state comes from kv; a past state is the newest log row per key at or below `at`.
-    const source =
-      at === null
-        ? `SELECT key, value, create_revision, mod_revision FROM kv WHERE ${where}`
-        : // The inner query runs on the (key, revision) index alone and yields keys in order, so
-          // only the winning rows are fetched and no sort of whole rows is needed.
-          `SELECT l.key, l.value, l.create_revision, l.revision AS mod_revision FROM (
-             SELECT key, MAX(revision) AS revision FROM log WHERE ${where} AND revision <= ? GROUP BY key ORDER BY key
-           ) AS newest JOIN log AS l ON l.revision = newest.revision WHERE l.type != ${RowType.Delete}`;
-    const sourceParams = at === null ? params : [...params, at];
-    const rows = this.statement(`${source} ORDER BY ${at === null ? 'key' : 'newest.key'} LIMIT ?`).all(...sourceParams, limit || -1) as KvRow[];
+    let source: string;
+    let countSql: string;
+    let sourceParams: (string | number)[];
+    if (at === null) {
+      // Latest state: walk kv in key order, fetching each value from the log by revision.
+      const { where, params } = rangeClause(prefix, opts.startAfter, 'kv.key');
+      source = `${LATEST} WHERE ${where} ORDER BY kv.key`;
+      countSql = `SELECT COUNT(*) AS n FROM kv WHERE ${where}`;
+      sourceParams = params;
+    } else {
+      // A past state: the newest log row per key at or below `at`. The inner query runs on the
+      // (key, revision) index alone and yields keys in order, so only the winning rows are
+      // fetched and no sort of whole rows is needed.
+      const { where, params } = rangeClause(prefix, opts.startAfter);
+      const newest = `(SELECT key, MAX(revision) AS revision FROM log WHERE ${where} AND revision <= ? GROUP BY key ORDER BY key)
+        AS newest JOIN log AS l ON l.revision = newest.revision WHERE l.type != ${RowType.Delete}`;
+      source = `SELECT l.key, l.value, l.create_revision, l.revision AS mod_revision FROM ${newest} ORDER BY newest.key`;
+      countSql = `SELECT COUNT(*) AS n FROM ${newest}`;
+      sourceParams = [...params, at];
+    }
+    const rows = this.statement(`${source} LIMIT ?`).all(...sourceParams, limit || -1) as KvRow[];
     let remaining = 0;
     if (limit && rows.length === limit) {
-      const total = (this.statement(`SELECT COUNT(*) AS n FROM (${source})`).get(...sourceParams) as { n: number }).n;
-      remaining = total - rows.length;
+      remaining = (this.statement(countSql).get(...sourceParams) as { n: number }).n - rows.length;
     }
     return { items: rows.map(kvFromRow), revision: at ?? this.revision, more: remaining > 0, remaining };
   }
@@ -352,7 +367,7 @@ export class SqliteStore implements Store {
     const current = this.selectKv.get(op.key);
     if (op.kind === 'create') {
       if (current) return { ok: false, err: new KeyExistsError(op.key) };
-      this.insertKv.run(op.key, op.value, revision, revision);
+      this.insertKv.run(op.key, revision, revision);
       this.insertLog.run(revision, op.key, RowType.Create, op.value, revision, 0);
       const kv = { key: op.key, value: op.value, createRevision: revision, modRevision: revision };
       return { ok: true, kv, event: { type: 'create', kv, revision } };
@@ -363,7 +378,7 @@ export class SqliteStore implements Store {
     }
     const prevKv = kvFromRow(current);
     if (op.kind === 'update') {
-      this.updateKv.run(op.value, revision, op.key);
+      this.updateKv.run(revision, op.key);
       this.insertLog.run(revision, op.key, RowType.Update, op.value, current.create_revision, current.mod_revision);
       const kv = { key: op.key, value: op.value, createRevision: current.create_revision, modRevision: revision };
       return { ok: true, kv, event: { type: 'update', kv, prevKv, revision } };
