@@ -1,0 +1,148 @@
+/**
+ * Defaulting and validation of CustomResourceDefinition objects, worded as upstream's
+ * apiextensions validation (`spec.versions: Invalid value: …: must have exactly one version
+ * marked as storage version`, structural-schema errors, printer column and scale paths).
+ */
+import type { V1CustomResourceDefinition, V1CustomResourceDefinitionVersion } from '@kubernetes/client-node';
+import type { FieldError } from '../../apimachinery/status.js';
+import type { StructuralSchema } from '../schema/unknown-fields.js';
+import { parseJsonPath } from './printer-columns.js';
+
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_MSG = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1035_MSG = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+const SUBDOMAIN_MSG = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+type Crd = V1CustomResourceDefinition;
+
+/** Upstream's defaults: singular and listKind from kind, conversion None, printer column priority. */
+export function defaultCrd(crd: Crd): void {
+  const names = crd.spec?.names;
+  if (names?.kind) {
+    names.singular ||= names.kind.toLowerCase();
+    names.listKind ||= `${names.kind}List`;
+  }
+  if (crd.spec) crd.spec.conversion ??= { strategy: 'None' };
+  for (const v of crd.spec?.versions ?? []) {
+    for (const c of v.additionalPrinterColumns ?? []) c.priority ??= 0;
+  }
+}
+
+export function validateCrd(crd: Crd): FieldError[] {
+  const errs: FieldError[] = [];
+  const spec = crd.spec;
+  if (!spec) return [{ type: 'Required', field: 'spec' }];
+  const names = spec.names ?? ({} as Crd['spec']['names']);
+  const group = spec.group ?? '';
+  if (!group) errs.push({ type: 'Required', field: 'spec.group' });
+  else if (!DNS1123_SUBDOMAIN.test(group)) errs.push({ type: 'Invalid', field: 'spec.group', value: group, detail: SUBDOMAIN_MSG });
+  else if (!group.includes('.')) errs.push({ type: 'Invalid', field: 'spec.group', value: group, detail: 'should be a domain with at least one dot' });
+  const expectedName = `${names.plural ?? ''}.${group}`;
+  if (crd.metadata?.name !== expectedName) {
+    errs.push({ type: 'Invalid', field: 'metadata.name', value: crd.metadata?.name ?? '', detail: 'must be spec.names.plural+"."+spec.group' });
+  }
+  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster') errs.push({ type: 'NotSupported', field: 'spec.scope', value: spec.scope ?? '', supported: ['Cluster', 'Namespaced'] });
+
+  if (!names.plural) errs.push({ type: 'Required', field: 'spec.names.plural' });
+  else if (!DNS1123_LABEL.test(names.plural)) errs.push({ type: 'Invalid', field: 'spec.names.plural', value: names.plural, detail: LABEL_MSG });
+  if (names.singular && !DNS1123_LABEL.test(names.singular)) errs.push({ type: 'Invalid', field: 'spec.names.singular', value: names.singular, detail: LABEL_MSG });
+  if (!names.kind) errs.push({ type: 'Required', field: 'spec.names.kind' });
+  else if (!DNS1123_LABEL.test(names.kind.toLowerCase())) errs.push({ type: 'Invalid', field: 'spec.names.kind', value: names.kind, detail: 'may have mixed case, but should otherwise match: [a-z0-9]([-a-z0-9]*[a-z0-9])?' });
+  if (names.listKind && !DNS1123_LABEL.test(names.listKind.toLowerCase())) errs.push({ type: 'Invalid', field: 'spec.names.listKind', value: names.listKind, detail: 'may have mixed case, but should otherwise match: [a-z0-9]([-a-z0-9]*[a-z0-9])?' });
+  if (names.kind && names.listKind && names.kind === names.listKind) errs.push({ type: 'Invalid', field: 'spec.names.listKind', value: names.listKind, detail: 'kind and listKind may not be the same' });
+  (names.shortNames ?? []).forEach((s, i) => {
+    if (!DNS1123_LABEL.test(s)) errs.push({ type: 'Invalid', field: `spec.names.shortNames[${i}]`, value: s, detail: LABEL_MSG });
+  });
+
+  const versions = spec.versions ?? [];
+  if (versions.length === 0) errs.push({ type: 'Invalid', field: 'spec.versions', value: versions, detail: 'must have exactly one version marked as storage version' });
+  else {
+    const storage = versions.filter((v) => v.storage).length;
+    if (storage !== 1) errs.push({ type: 'Invalid', field: 'spec.versions', value: versions, detail: 'must have exactly one version marked as storage version' });
+    if (!versions.some((v) => v.served)) errs.push({ type: 'Invalid', field: 'spec.versions', value: versions, detail: 'must have at least one version marked as served' });
+  }
+  const seen = new Set<string>();
+  versions.forEach((v, i) => {
+    const base = `spec.versions[${i}]`;
+    if (!v.name) errs.push({ type: 'Required', field: `${base}.name` });
+    else if (!DNS1035_LABEL.test(v.name)) errs.push({ type: 'Invalid', field: `${base}.name`, value: v.name, detail: DNS1035_MSG });
+    else if (seen.has(v.name)) errs.push({ type: 'Duplicate', field: `${base}.name`, value: v.name });
+    seen.add(v.name ?? '');
+    errs.push(...validateVersion(v, base));
+  });
+  return errs;
+}
+
+function validateVersion(v: V1CustomResourceDefinitionVersion, base: string): FieldError[] {
+  const errs: FieldError[] = [];
+  const schema = v.schema?.openAPIV3Schema as StructuralSchema | undefined;
+  if (!schema) errs.push({ type: 'Required', field: `${base}.schema.openAPIV3Schema`, detail: 'schemas are required' });
+  else {
+    const root = `${base}.schema.openAPIV3Schema`;
+    if (schema.type !== 'object') {
+      if (!schema.type) errs.push({ type: 'Required', field: `${root}.type`, detail: 'must not be empty at the root' });
+      else errs.push({ type: 'Invalid', field: `${root}.type`, value: schema.type, detail: 'must be object at the root' });
+    }
+    errs.push(...structuralErrors(schema, root, true));
+  }
+  (v.additionalPrinterColumns ?? []).forEach((c, j) => {
+    const f = `${base}.additionalPrinterColumns[${j}]`;
+    if (!c.name) errs.push({ type: 'Required', field: `${f}.name` });
+    if (!['integer', 'number', 'string', 'boolean', 'date'].includes(c.type)) errs.push({ type: 'NotSupported', field: `${f}.type`, value: c.type ?? '', supported: ['boolean', 'date', 'integer', 'number', 'string'] });
+    if (!c.jsonPath) errs.push({ type: 'Required', field: `${f}.JSONPath` });
+    else {
+      try {
+        if (!c.jsonPath.startsWith('.')) throw new Error();
+        parseJsonPath(c.jsonPath);
+      } catch {
+        errs.push({ type: 'Invalid', field: `${f}.JSONPath`, value: c.jsonPath, detail: 'must be a simple json path starting with .' });
+      }
+    }
+  });
+  const scale = v.subresources?.scale;
+  if (scale) {
+    const f = `${base}.subresources.scale`;
+    if (!scale.specReplicasPath) errs.push({ type: 'Required', field: `${f}.specReplicasPath` });
+    else if (!scale.specReplicasPath.startsWith('.spec.')) errs.push({ type: 'Invalid', field: `${f}.specReplicasPath`, value: scale.specReplicasPath, detail: 'should be a json path under .spec' });
+    if (!scale.statusReplicasPath) errs.push({ type: 'Required', field: `${f}.statusReplicasPath` });
+    else if (!scale.statusReplicasPath.startsWith('.status.')) errs.push({ type: 'Invalid', field: `${f}.statusReplicasPath`, value: scale.statusReplicasPath, detail: 'should be a json path under .status' });
+    if (scale.labelSelectorPath && !/^\.(spec|status)\./.test(scale.labelSelectorPath)) {
+      errs.push({ type: 'Invalid', field: `${f}.labelSelectorPath`, value: scale.labelSelectorPath, detail: 'should be a json path under either .spec or .status' });
+    }
+  }
+  return errs;
+}
+
+/** The structural-schema rules that matter in practice: every specified node has a type, no properties + additionalProperties. */
+function structuralErrors(s: StructuralSchema, path: string, isRoot: boolean): FieldError[] {
+  const errs: FieldError[] = [];
+  const preserve = s['x-kubernetes-preserve-unknown-fields'] === true;
+  const intOrString = s['x-kubernetes-int-or-string'] === true;
+  if (!isRoot && !s.type && !preserve && !intOrString && !s['x-kubernetes-embedded-resource']) {
+    errs.push({ type: 'Required', field: `${path}.type`, detail: 'must not be empty for specified object fields' });
+  }
+  if (s.properties && s.additionalProperties !== undefined && s.additionalProperties !== false) {
+    errs.push({ type: 'Forbidden', field: `${path}.additionalProperties`, detail: 'additionalProperties and properties are mutual exclusive' });
+  }
+  if (s.type === 'array' && !s.items) errs.push({ type: 'Required', field: `${path}.items`, detail: 'must be specified' });
+  for (const [k, child] of Object.entries(s.properties ?? {})) errs.push(...structuralErrors(child, `${path}.properties[${k}]`, false));
+  if (s.items && typeof s.items === 'object') {
+    const items = s.items;
+    if (!items.type && !items['x-kubernetes-preserve-unknown-fields'] && !items['x-kubernetes-int-or-string']) {
+      errs.push({ type: 'Required', field: `${path}.items.type`, detail: 'must not be empty for specified array items' });
+    }
+    for (const [k, child] of Object.entries(items.properties ?? {})) errs.push(...structuralErrors(child, `${path}.items.properties[${k}]`, false));
+    if (typeof items.additionalProperties === 'object') errs.push(...structuralErrors(items.additionalProperties, `${path}.items.additionalProperties`, false));
+  }
+  if (typeof s.additionalProperties === 'object') errs.push(...structuralErrors(s.additionalProperties, `${path}.additionalProperties`, false));
+  return errs;
+}
+
+export function validateCrdUpdate(next: Crd, old: Crd): FieldError[] {
+  const errs = validateCrd(next);
+  if (next.spec?.scope !== old.spec?.scope) errs.push({ type: 'Invalid', field: 'spec.scope', value: next.spec?.scope ?? '', detail: 'field is immutable' });
+  if (next.spec?.group !== old.spec?.group) errs.push({ type: 'Invalid', field: 'spec.group', value: next.spec?.group ?? '', detail: 'field is immutable' });
+  return errs;
+}

@@ -1,0 +1,72 @@
+/**
+ * Registry definitions for the custom resources of one CRD: one ResourceDef per served version,
+ * with a strategy that defaults from the schema, prunes unknown fields, validates against the
+ * schema, and a Table built from additionalPrinterColumns.
+ */
+import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
+import type { KubeObject } from '../../apimachinery/object.js';
+import type { ResourceDef, SubresourceKind, TableDef } from '../registry.js';
+import { nameColumn } from '../table.js';
+import { unknownFieldsOfCustomResource, type StructuralSchema } from '../schema/unknown-fields.js';
+import { applyDefaults } from './defaulting.js';
+import { compileValidator } from './schema-validator.js';
+import { cellValue, parseJsonPath, printerColumnsOf } from './printer-columns.js';
+
+type Crd = V1CustomResourceDefinition;
+
+/** Where a CRD's objects live: all versions share one prefix (conversion strategy None). */
+export function customResourceStoragePrefix(crd: Crd): string {
+  return `/registry/${crd.spec.group}/${crd.spec.names.plural}/`;
+}
+
+function tableFor(columns: ReturnType<typeof printerColumnsOf>): TableDef {
+  const compiled = columns.map((c) => parseJsonPath(c.jsonPath));
+  return {
+    columns: [nameColumn, ...columns.map((c) => ({ name: c.name, type: c.type, format: c.format, description: c.description ?? '', priority: c.priority ?? 0 }))],
+    cells: (obj, now) => [obj.metadata?.name ?? '', ...columns.map((c, i) => cellValue(obj, c, now, compiled[i]))],
+  };
+}
+
+export function customResourceDefs(crd: Crd): ResourceDef[] {
+  const { group, names, scope } = crd.spec;
+  return crd.spec.versions.filter((v) => v.served).map((v): ResourceDef => {
+    const schema = (v.schema?.openAPIV3Schema ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }) as StructuralSchema;
+    const validator = compileValidator(schema);
+    const subresources: SubresourceKind[] = [];
+    if (v.subresources?.status) subresources.push('status');
+    if (v.subresources?.scale) subresources.push('scale');
+    const prune = (obj: KubeObject): void => { unknownFieldsOfCustomResource(obj, schema, { prune: true }); };
+    return {
+      group,
+      version: v.name,
+      resource: names.plural,
+      kind: names.kind,
+      singular: names.singular || names.kind.toLowerCase(),
+      namespaced: scope === 'Namespaced',
+      shortNames: names.shortNames,
+      categories: names.categories,
+      subresources,
+      scale: v.subresources?.scale
+        ? { specReplicasPath: v.subresources.scale.specReplicasPath, statusReplicasPath: v.subresources.scale.statusReplicasPath, labelSelectorPath: v.subresources.scale.labelSelectorPath }
+        : undefined,
+      storagePrefix: customResourceStoragePrefix(crd),
+      tracksGeneration: true,
+      openAPIV3Schema: schema,
+      source: 'crd',
+      table: tableFor(printerColumnsOf(v.additionalPrinterColumns)),
+      strategy: {
+        defaults(obj) {
+          applyDefaults(obj, schema);
+        },
+        prepareForCreate(obj) {
+          prune(obj);
+        },
+        prepareForUpdate(obj) {
+          prune(obj);
+        },
+        validate: (obj) => validator(obj),
+        validateUpdate: (obj) => validator(obj),
+      },
+    };
+  });
+}
