@@ -46,7 +46,8 @@ describe('sqlite store specifics', () => {
   test('every acknowledged write survives SIGKILL mid-writes', async () => {
     const path = await dbPath();
     const script = fileURLToPath(new URL('./testdata/crash-writer.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script, path], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     const acked = new Map<string, { revision: number; value: string }>();
     let maxRevision = 0;

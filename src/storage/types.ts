@@ -102,7 +102,13 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export class StorageError extends Error {}
+export class StorageError extends Error {
+  constructor(message?: string) {
+    super(message);
+    // Logs and test output then say "CompactedError: ..." rather than "Error: ...".
+    this.name = new.target.name;
+  }
+}
 
 export class KeyExistsError extends StorageError {
   constructor(readonly key: string) {
