@@ -13,6 +13,8 @@ export interface ControllerContext {
   metrics: ControllerMetrics;
   log: Logger;
   options: ControllerOptions;
+  /** Resolves once every informer has its initial list: acting on a partial cache would duplicate pods. */
+  synced: Promise<void>;
 }
 
 export interface ControllerOptions {
@@ -65,6 +67,7 @@ export class QueueRunner {
   }
 
   private async loop(): Promise<void> {
+    await this.ctx.synced;
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;

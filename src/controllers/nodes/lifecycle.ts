@@ -88,6 +88,7 @@ export class NodeLifecycleController implements Controller {
   }
 
   async monitor(now = Date.now()): Promise<void> {
+    await this.ctx.synced;
     const nodes = this.ctx.informers.get<V1Node>('nodes').list();
     const pods = this.ctx.informers.get<V1Pod>('pods').list();
     const byNode = new Map<string, V1Pod[]>();

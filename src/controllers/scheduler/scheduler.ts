@@ -87,6 +87,7 @@ export class Scheduler implements Controller {
 
   private async run(): Promise<void> {
     const pods = this.ctx.informers.get<V1Pod>('pods');
+    await this.ctx.synced;
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;

@@ -13,6 +13,7 @@ export function fakeContext(fake: FakeCluster, options: Partial<ControllerOption
     metrics: new ControllerMetrics(),
     log: createLogger('test', process.env.KEDGE_LOG_LEVEL ?? 'silent'),
     options: { ...defaultControllerOptions, workers: 1, ...options },
+    synced: Promise.resolve(),
   };
 }
 

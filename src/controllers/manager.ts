@@ -1,0 +1,203 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import { createLogger, type Logger } from '../common/logger.js';
+import { makeKubeApi } from './client.js';
+import { defaultControllerOptions, type Controller, type ControllerContext, type ControllerOptions } from './controller.js';
+import { ApiEventRecorder } from './events.js';
+import { SharedInformerFactory } from './informers.js';
+import { LeaderElector } from './leaderelection.js';
+import { ControllerMetrics } from './metrics.js';
+import { GarbageCollector } from './gc/garbagecollector.js';
+import { NamespaceController } from './namespaces/namespace.js';
+import { ServiceAccountController } from './namespaces/serviceaccount.js';
+import { NodeLifecycleController } from './nodes/lifecycle.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { EndpointsController } from './services/endpoints.js';
+import { DaemonSetController } from './workloads/daemonset.js';
+import { DeploymentController } from './workloads/deployment.js';
+import { JobController } from './workloads/job.js';
+import { ReplicaSetController } from './workloads/replicaset.js';
+import { StatefulSetController } from './workloads/statefulset.js';
+
+/** Controllers that exist because of the edge: they make sense against any cluster, Kedge's or a real one. */
+export const edgeControllers = ['nodelifecycle'] as const;
+/** What kube-controller-manager + kube-scheduler do; switch these off against a real cluster. */
+export const genericControllers = [
+  'scheduler', 'replicaset', 'deployment', 'daemonset', 'statefulset', 'job',
+  'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector',
+] as const;
+export const allControllers: readonly string[] = [...genericControllers, ...edgeControllers];
+
+export interface ControllerManagerOptions {
+  /** A KubeConfig object, or the path of a kubeconfig file. */
+  kubeConfig: KubeConfig | string;
+  /**
+   * Which controllers run: 'all', or names as kube-controller-manager's --controllers: '*' for all,
+   * 'name' to enable, '-name' to disable (e.g. ['*', '-scheduler']). Default 'all'.
+   */
+  controllers?: readonly string[] | 'all';
+  leaderElect?: boolean;
+  leaderElectionNamespace?: string;
+  leaderElectionName?: string;
+  identity?: string;
+  /** Seconds without a node heartbeat before the node is unreachable (default 40). */
+  nodeMonitorGracePeriodSeconds?: number;
+  /** How often node heartbeats are checked (default 5s, never above the grace period / 2). */
+  nodeMonitorPeriodSeconds?: number;
+  /** tolerationSeconds for pods without their own unreachable/not-ready toleration (default 300). */
+  defaultTolerationSeconds?: number;
+  workers?: number;
+  logger?: Logger;
+}
+
+export interface ControllerManager {
+  /** Stops every controller and informer, and releases the leader lease. */
+  stop(): Promise<void>;
+  /** Prometheus registry with queue depth, reconcile errors/durations, scheduling attempts, leadership. */
+  metrics: Registry;
+  isLeader(): boolean;
+  /** The controllers that were selected. */
+  controllers: string[];
+  /** Resolves once the controllers run with synced caches (when leading). */
+  started: Promise<void>;
+}
+
+export function selectControllers(spec: readonly string[] | 'all' | undefined): string[] {
+  if (spec === undefined || spec === 'all') return [...allControllers];
+  const enabled = new Set<string>();
+  for (const s of spec) {
+    if (s === '*' || s === 'all') allControllers.forEach((c) => enabled.add(c));
+  }
+  for (const s of spec) {
+    if (s === '*' || s === 'all') continue;
+    const name = s.startsWith('-') ? s.slice(1) : s;
+    if (!allControllers.includes(name)) throw new Error(`unknown controller "${name}": known controllers are ${allControllers.join(', ')}`);
+    if (s.startsWith('-')) enabled.delete(name);
+    else enabled.add(name);
+  }
+  return allControllers.filter((c) => enabled.has(c));
+}
+
+function build(name: string, ctx: ControllerContext, selected: string[]): Controller | undefined {
+  switch (name) {
+    case 'scheduler': return new Scheduler(ctx);
+    case 'replicaset': return new ReplicaSetController(ctx);
+    case 'deployment': return new DeploymentController(ctx);
+    case 'daemonset': return new DaemonSetController(ctx);
+    case 'statefulset': return new StatefulSetController(ctx);
+    case 'job': return new JobController(ctx);
+    // One controller maintains both Endpoints and EndpointSlices (they share all inputs).
+    case 'endpoints': return new EndpointsController(ctx, { endpoints: true, slices: selected.includes('endpointslice') });
+    case 'endpointslice': return selected.includes('endpoints') ? undefined : new EndpointsController(ctx, { endpoints: false, slices: true });
+    case 'serviceaccount': return new ServiceAccountController(ctx);
+    case 'namespace': return new NamespaceController(ctx);
+    case 'garbagecollector': return new GarbageCollector(ctx);
+    case 'nodelifecycle': return new NodeLifecycleController(ctx);
+    default: return undefined;
+  }
+}
+
+/**
+ * Starts the selected controllers against the API described by kubeConfig (only through
+ * @kubernetes/client-node, so a real kube-apiserver works as well as Kedge's). With leaderElect, controllers
+ * run only while this instance holds the kube-system/kedge-controller-manager Lease.
+ */
+export function startControllerManager(opts: ControllerManagerOptions): ControllerManager {
+  let kc: KubeConfig;
+  if (typeof opts.kubeConfig === 'string') {
+    kc = new KubeConfig();
+    kc.loadFromFile(opts.kubeConfig);
+  } else kc = opts.kubeConfig;
+  const selected = selectControllers(opts.controllers);
+  const log = opts.logger ?? createLogger('controller-manager');
+  const metrics = new ControllerMetrics();
+  const grace = opts.nodeMonitorGracePeriodSeconds ?? defaultControllerOptions.nodeMonitorGracePeriodSeconds;
+  if (!(grace > 0)) throw new Error(`nodeMonitorGracePeriodSeconds must be > 0, got ${grace}`);
+  const options: ControllerOptions = {
+    nodeMonitorGracePeriodSeconds: grace,
+    nodeMonitorPeriodSeconds: Math.min(opts.nodeMonitorPeriodSeconds ?? defaultControllerOptions.nodeMonitorPeriodSeconds, grace / 2),
+    defaultTolerationSeconds: opts.defaultTolerationSeconds ?? defaultControllerOptions.defaultTolerationSeconds,
+    workers: opts.workers ?? defaultControllerOptions.workers,
+  };
+  const api = makeKubeApi(kc);
+  const identity = opts.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+
+  let running: { factory: SharedInformerFactory; controllers: Controller[]; events: ApiEventRecorder } | undefined;
+  let resolveStarted!: () => void;
+  const started = new Promise<void>((r) => (resolveStarted = r));
+
+  const run = async () => {
+    const factory = new SharedInformerFactory(kc, (resource, err) => log.warn({ resource, err: String((err as Error)?.message ?? err) }, 'informer error, retrying'));
+    let resolveSynced!: () => void;
+    const synced = new Promise<void>((r) => (resolveSynced = r));
+    const events = new ApiEventRecorder(api, 'kedge-controller-manager');
+    const ctx: ControllerContext = { api, informers: factory, events, metrics, log, options, synced };
+    const controllers: Controller[] = [];
+    for (const name of selected) {
+      const c = build(name, ctx, selected);
+      if (c) controllers.push(c);
+    }
+    running = { factory, controllers, events };
+    for (const c of controllers) await c.start();
+    factory.start();
+    for (;;) {
+      try {
+        await factory.waitForSync(30_000);
+        break;
+      } catch (err) {
+        if (running?.factory !== factory) return;
+        log.warn({ err: String(err) }, 'waiting for informers');
+      }
+    }
+    resolveSynced();
+    log.info({ controllers: selected }, 'controllers started');
+    resolveStarted();
+  };
+
+  const halt = async () => {
+    const r = running;
+    running = undefined;
+    if (!r) return;
+    await Promise.all(r.controllers.map((c) => Promise.resolve(c.stop()).catch(() => {})));
+    await r.factory.stop();
+    await r.events.flush();
+  };
+
+  let elector: LeaderElector | undefined;
+  if (opts.leaderElect) {
+    elector = new LeaderElector(api, {
+      namespace: opts.leaderElectionNamespace ?? 'kube-system',
+      name: opts.leaderElectionName ?? 'kedge-controller-manager',
+      identity,
+      leaseDurationSeconds: 15,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      onStartedLeading: () => {
+        metrics.isLeader.labels('kedge-controller-manager').set(1);
+        log.info({ identity }, 'became leader');
+        void run().catch((err) => log.error({ err: String(err) }, 'controllers failed to start'));
+      },
+      onStoppedLeading: async () => {
+        metrics.isLeader.labels('kedge-controller-manager').set(0);
+        log.warn({ identity }, 'lost leadership, stopping controllers');
+        await halt();
+      },
+    });
+    elector.run();
+  } else {
+    void run().catch((err) => log.error({ err: String(err) }, 'controllers failed to start'));
+  }
+
+  return {
+    controllers: selected,
+    metrics: metrics.registry,
+    started,
+    isLeader: () => (elector ? elector.isLeader() : true),
+    async stop() {
+      if (elector) await elector.stop();
+      await halt();
+    },
+  };
+}
