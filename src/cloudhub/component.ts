@@ -22,7 +22,10 @@ export function cloudHubComponent(o: HubComponentOptions) {
     kc.loadFromFile(ctx.kubeconfigPath);
     const dir = pkiDir(ctx.dataDir);
     const ca = await ensureCertificateAuthority(dir);
-    const hub: CloudHub = await startCloudHub({
+    const log = createLogger('cloudhub');
+    let hub: CloudHub;
+    try {
+      hub = await startCloudHub({
       kubeConfig: kc,
       ca,
       pkiDir: dir,
@@ -30,8 +33,15 @@ export function cloudHubComponent(o: HubComponentOptions) {
       port: o.port,
       hosts: [o.bindAddress, ...(o.hosts ?? [])],
       pingIntervalMs: o.pingIntervalMs,
-      log: createLogger('cloudhub'),
+      log,
     });
+    } catch (err) {
+      // The control plane must not die because the hub port is taken (e.g. several servers on one
+      // machine in tests): it keeps serving the API, and the failure is logged loudly.
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      log.error({ port: o.port, err: String(err) }, 'cloud hub port in use: the hub is NOT running (pass --hub-port)');
+      return async () => {};
+    }
     return () => hub.stop();
   };
 }

@@ -195,7 +195,7 @@ export class StatusWriter {
     const namespace = io.namespace || 'default';
     const name = ev.metadata?.name;
     if (!name) return { ok: false, reason: 'event needs metadata.name', retry: false };
-    const body: CoreV1Event = { ...ev, metadata: { name, namespace }, source: { component: 'kedge-edge', host: node } };
+    const body: CoreV1Event = { ...ev, apiVersion: 'v1', kind: 'Event', metadata: { name, namespace }, source: { component: 'kedge-edge', host: node } };
     try {
       await this.core.createNamespacedEvent({ namespace, body });
       return { ok: true };

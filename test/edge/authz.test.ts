@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createToken, edgeNames, eventually, joinEdge, run, startCluster, type Cluster, type Edge } from './cluster.js';
+import { createToken, edgeNames, secretList, eventually, joinEdge, run, startCluster, type Cluster, type Edge } from './cluster.js';
 import { RawClient, credsFrom, type Creds } from './raw-client.js';
 import { kedgeCommand } from '../helpers/kedge-cli.js';
 import { createCertificateAuthority, issueClientCertificate } from '../../src/pki/index.js';
@@ -28,9 +28,8 @@ before(async () => {
   c = await startCluster('edge-authz');
   token = await createToken(c);
   [a, b] = await Promise.all([joinEdge(c, 'edge-a', token), joinEdge(c, 'edge-b', token)]);
-  await c.kubectl(['create', 'secret', 'generic', 'sec-a', '--from-literal=k=a']);
-  await c.kubectl(['create', 'secret', 'generic', 'sec-b', '--from-literal=k=b']);
-  await c.kubectl(['create', 'configmap', 'cm-unused', '--from-literal=k=x']);
+  await c.kubectl(['apply', '-f', '-'], secretList(['sec-a', 'sec-b']));
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm-unused', namespace: 'default' }, data: { k: 'x' } }));
   await c.kubectl(['apply', '-f', '-'], JSON.stringify({
     apiVersion: 'v1',
     kind: 'List',

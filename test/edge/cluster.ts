@@ -54,7 +54,8 @@ export async function startCluster(label: string): Promise<Cluster> {
     apiPort,
     hubPort,
     proxy,
-    kubectl: (args, input) => run(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { input }),
+    // --validate=false: apply's client-side schema validation is not what these suites test.
+    kubectl: (args, input) => run(KUBECTL, ['--kubeconfig', kubeconfig, ...args, ...(args[0] === 'apply' ? ['--validate=false'] : [])], { input }),
   };
 }
 
@@ -151,4 +152,13 @@ export async function eventually(what: string, check: () => Promise<boolean | st
 /** A stable fingerprint of a list of objects: name, uid, data — for exact edge-vs-cloud comparison. */
 export function fingerprint(items: Obj[]): string[] {
   return items.map((i) => `${i.metadata.namespace ?? ''}/${i.metadata.name} ${i.metadata.uid ?? ''} ${JSON.stringify(i.data ?? {})}`).sort();
+}
+
+/** A v1 List of Secrets (one key each) for `kubectl apply -f -`. */
+export function secretList(names: string[]): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: names.map((n) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: n, namespace: 'default' }, stringData: { k: n } })),
+  });
 }

@@ -17,6 +17,7 @@ import {
   joinEdge,
   localGet,
   run,
+  secretList,
   startCluster,
   KUBECTL,
   type Cluster,
@@ -104,8 +105,7 @@ test('join registers edge nodes with the edge role, node info and a lease', asyn
 });
 
 test('a pod and its configmap/secret reach only their node; the local API serves them to kubectl', async () => {
-  await c.kubectl(['create', 'secret', 'generic', 'sec-a', '--from-literal=k=a']);
-  await c.kubectl(['create', 'secret', 'generic', 'sec-b', '--from-literal=k=b']);
+  await c.kubectl(['apply', '-f', '-'], secretList(['sec-a', 'sec-b']));
   await c.kubectl(['apply', '-f', '-'], list([cm('cm-a', 'a'), cm('cm-b', 'b'), cm('cm-unused', 'x'), pod('pod-a', 'edge-a', 'cm-a', 'sec-a'), pod('pod-b', 'edge-b', 'cm-b', 'sec-b')]));
   await eventually('objects on edge-a', async () => JSON.stringify(await edgeNames(a, '/api/v1/namespaces/default/pods')) === '["pod-a"]');
   await eventually('objects on edge-b', async () => JSON.stringify(await edgeNames(b, '/api/v1/namespaces/default/pods')) === '["pod-b"]');

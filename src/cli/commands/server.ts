@@ -8,6 +8,7 @@ interface ServerFlags {
   tokenAuthFile?: string;
   advertiseAddress?: string;
   tlsSan?: string[];
+  hubPort: string;
 }
 
 function fail(msg: string): never {
@@ -37,9 +38,16 @@ export function register(program: Command): void {
     .option('--token-auth-file <file>', 'static bearer tokens (CSV: token,user,uid,"group1,group2")')
     .option('--advertise-address <host>', 'address written into admin.kubeconfig (default: the bind address)')
     .option('--tls-san <host...>', 'extra names/IPs for the serving certificate')
+    .option('--hub-port <port>', 'cloud hub TLS port edge nodes dial (on --bind-address; -1 = no hub)', '10000')
     .action(async (flags: ServerFlags) => {
       const { port } = validateFlags(flags);
-      const { runServer } = await import('../../apiserver/run.js');
+      const { runServer, serverComponents } = await import('../../apiserver/run.js');
+      const hubPort = Number(flags.hubPort);
+      if (!/^-?\d+$/.test(flags.hubPort) || hubPort < -1 || hubPort > 65535) fail(`invalid --hub-port ${JSON.stringify(flags.hubPort)}: want 0-65535, or -1 for no hub`);
+      if (hubPort >= 0) {
+        const { cloudHubComponent } = await import('../../cloudhub/component.js');
+        serverComponents.push(cloudHubComponent({ port: hubPort, bindAddress: flags.bindAddress, hosts: [flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) }));
+      }
       await runServer({
         dataDir: flags.dataDir,
         bindAddress: flags.bindAddress,

@@ -106,7 +106,9 @@ function discovery(pathname: string): unknown | null {
 }
 
 export async function startLocalApi(o: LocalApiOptions): Promise<{ port: number; close(): Promise<void> }> {
-  const feed = new WatchCacheFeed(o.store, '/registry/');
+  // Root '/' (not '/registry/'): the agent's own /kedge/ writes bump the store revision too, and the
+  // feed must see every revision for freshness waits ("list at the latest revision") to complete.
+  const feed = new WatchCacheFeed(o.store, '/');
   await feed.start();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
