@@ -25,6 +25,8 @@ import { Registry, storagePrefix, type ResourceDef, type StrategyContext } from 
 import { registerBuiltins } from './builtins.js';
 import { createOpenApiSource } from './openapi.js';
 import { NamespaceFinalizer } from './namespace-finalizer.js';
+import { CrdController } from './crd/crd-controller.js';
+import { unknownFieldProblems } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 
 export interface ApiServerOptions {
@@ -149,9 +151,14 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   let ready = false;
   let serverUrl = '';
   const subresourceHandlers = new Map<string, SubresourceHandler>();
+  // Custom resources: CRD strategy + serving every established CRD (src/apiserver/crd).
+  const crds = new CrdController({ registry, objects, feed, log, systemContext });
+  crds.install();
+  await crds.start();
   const openapi: OpenApiSource | undefined = await createOpenApiSource(registry, log);
   const handler = new ApiHandler({
     registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, openapi,
+    fieldValidation: (def, obj) => unknownFieldProblems(def, obj),
     serverAddress: () => serverUrl.replace(/^https:\/\//, ''),
     isReady: () => ready,
     maxBodyBytes: opts.maxBodyBytes,
@@ -183,6 +190,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     async close() {
       ready = false;
       finalizer?.stop();
+      crds.stop();
       feed.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

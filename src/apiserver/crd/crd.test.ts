@@ -76,7 +76,7 @@ test('status: names accepted and established, or a names conflict', () => {
   assert.ok(isEstablished(c));
   assert.deepEqual(c.status!.conditions!.map((x) => [x.type, x.status, x.reason]), [['NamesAccepted', 'True', 'NoConflicts'], ['Established', 'True', 'InitialNamesAccepted']]);
   assert.deepEqual(c.status!.storedVersions, ['v1']);
-  assert.equal(c.status!.acceptedNames.plural, 'crontabs');
+  assert.equal(c.status!.acceptedNames?.plural, 'crontabs');
   const clash = crd();
   clash.metadata!.name = 'crontabz.stable.example.com';
   clash.spec.names = { ...clash.spec.names, plural: 'crontabz', shortNames: ['ct'] };

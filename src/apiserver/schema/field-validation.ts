@@ -6,6 +6,8 @@
  * - Warn (upstream default when the parameter is absent): succeed, one `Warning` header per field.
  * - Ignore: succeed silently.
  */
+import { unknownFieldsOfBuiltin, unknownFieldsOfCustomResource, type StructuralSchema } from './unknown-fields.js';
+
 export type FieldValidationDirective = 'Strict' | 'Warn' | 'Ignore';
 
 export interface FieldFindings {
@@ -67,4 +69,16 @@ export function fieldValidationOutcome(
   let message = `strict decoding error: ${parts.join(', ')}`;
   if (decodeContext) message = `${decodeContext.kind} in version ${JSON.stringify(decodeContext.version)} cannot be handled as a ${decodeContext.kind}: ${message}`;
   return { error: message, warnings: [] };
+}
+
+
+/**
+ * One-call form for the request pipeline: the `unknown field "…"` findings for an object of a
+ * served resource — built-in kinds by their client-node model, custom resources by their schema.
+ */
+export function unknownFieldProblems(resource: { group: string; version: string; kind: string; openAPIV3Schema?: unknown }, obj: unknown): string[] {
+  const paths = resource.openAPIV3Schema
+    ? unknownFieldsOfCustomResource(structuredClone(obj), resource.openAPIV3Schema as StructuralSchema)
+    : unknownFieldsOfBuiltin(obj, resource.group, resource.version, resource.kind);
+  return paths.map((p) => `unknown field ${JSON.stringify(p)}`);
 }
