@@ -26,15 +26,15 @@ export function cloudHubComponent(o: HubComponentOptions) {
     let hub: CloudHub;
     try {
       hub = await startCloudHub({
-      kubeConfig: kc,
-      ca,
-      pkiDir: dir,
-      host: o.bindAddress,
-      port: o.port,
-      hosts: [o.bindAddress, ...(o.hosts ?? [])],
-      pingIntervalMs: o.pingIntervalMs,
-      log,
-    });
+        kubeConfig: kc,
+        ca,
+        pkiDir: dir,
+        host: o.bindAddress,
+        port: o.port,
+        hosts: [o.bindAddress, ...(o.hosts ?? [])],
+        pingIntervalMs: o.pingIntervalMs,
+        log,
+      });
     } catch (err) {
       // The control plane must not die because the hub port is taken (e.g. several servers on one
       // machine in tests): it keeps serving the API, and the failure is logged loudly.

@@ -214,10 +214,15 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? DEFAULT_HUB_PORT, opts.host ?? '0.0.0.0', () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? DEFAULT_HUB_PORT, opts.host ?? '0.0.0.0', () => resolve());
+    });
+  } catch (err) {
+    await cache.stop();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const shownHost = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   log.info({ port, epoch }, 'cloud hub listening');
