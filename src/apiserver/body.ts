@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import YAML from 'yaml';
 import { badRequest, requestEntityTooLarge, unsupportedMediaType } from '../apimachinery/status.js';
+import { decodeProtobufObject, isProtobuf } from './protobuf.js';
 
 /** Upstream's default limit for a request body (3 MiB). */
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -38,6 +39,7 @@ export function mediaType(req: IncomingMessage): string {
 export function decodeObjectBody(buf: Buffer, contentType: string): unknown {
   const text = buf.toString('utf8');
   if (contentType === '' || contentType === 'application/json' || contentType === '*/*') return parseJson(text);
+  if (isProtobuf(contentType)) return decodeProtobufObject(buf);
   if (contentType === 'application/yaml' || contentType === 'application/x-yaml' || contentType === 'text/yaml') return parseYaml(text);
   throw unsupportedMediaType(contentType, OBJECT_MEDIA_TYPES);
 }

@@ -70,6 +70,7 @@ export class ApiHandler {
         throw err;
       }
       if (!user) throw unauthorized();
+      user = await this.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
       await this.authorize(user, info);
       await this.route(req, res, url, info, user);
@@ -83,6 +84,33 @@ export class ApiHandler {
         this.d.log.debug({ method: req.method, path: url.pathname, code: res.statusCode, ms: Date.now() - started, user: user?.username }, 'request');
       }
     }
+  }
+
+  /**
+   * Impersonation (`kubectl --as/--as-group`): the caller needs the `impersonate` verb on users/groups/
+   * serviceaccounts; the request then runs as that user (plus system:authenticated), as upstream.
+   */
+  private async impersonate(req: IncomingMessage, user: UserInfo): Promise<UserInfo> {
+    const asUser = req.headers['impersonate-user'];
+    const rawGroups = req.headers['impersonate-group'];
+    const groups = (Array.isArray(rawGroups) ? rawGroups : rawGroups ? [rawGroups] : []).flatMap((g) => g.split(',')).map((g) => g.trim()).filter(Boolean);
+    if (!asUser && !groups.length) return user;
+    if (!asUser) throw badRequest('requested Impersonate-Group without Impersonate-User');
+    const name = String(asUser);
+    const checks: { resource: string; name: string; namespace?: string; group: string }[] = [];
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(name);
+    checks.push(sa ? { resource: 'serviceaccounts', name: sa[2]!, namespace: sa[1]!, group: '' } : { resource: 'users', name, group: '' });
+    for (const g of groups) checks.push({ resource: 'groups', name: g, group: '' });
+    for (const c of checks) {
+      const d = await this.d.authorizer.authorize({ user, verb: 'impersonate', resourceRequest: true, apiGroup: c.group, resource: c.resource, name: c.name, namespace: c.namespace ?? '' });
+      if (!d.allowed) {
+        throw forbidden({ group: '', resource: c.resource }, c.name, `User "${user.username}" cannot impersonate resource "${c.resource}" in API group "" ${c.namespace ? `in the namespace "${c.namespace}"` : 'at the cluster scope'}`);
+      }
+    }
+    const outGroups = [...groups];
+    if (sa) outGroups.push('system:serviceaccounts', `system:serviceaccounts:${sa[1]}`);
+    if (name !== 'system:anonymous' && !outGroups.includes('system:authenticated')) outGroups.push('system:authenticated');
+    return { username: name, groups: outGroups };
   }
 
   private async authorize(user: UserInfo, info: RequestInfo): Promise<void> {

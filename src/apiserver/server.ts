@@ -234,7 +234,8 @@ async function bootstrapObjects(o: {
   const nsCache = await objects['deps'].feed.cache(storagePrefix(nsDef));
   for (const item of nsCache.snapshot()) if (!item.obj.metadata?.deletionTimestamp) await o.ensureDefaultServiceAccount(item.obj.metadata!.name!);
   const svcDef = registry.get('', 'v1', 'services')!;
-  await ignoreExists(objects.create(svcDef, {
+  const exists = await objects.get(svcDef, 'default', 'kubernetes').then(() => true, () => false);
+  if (!exists) await ignoreExists(objects.create(svcDef, {
     apiVersion: 'v1', kind: 'Service',
     metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
     spec: { clusterIP: o.ips.firstAddress, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: o.port }] },

@@ -59,13 +59,13 @@ function workloadStrategy(defaults: (s: Obj) => void, requireSelector = true): S
 
 const rollingUpdate = (s: Obj, kind: 'deployment' | 'daemonset' | 'statefulset') => {
   if (kind === 'deployment') {
-    s.strategy ??= { type: 'RollingUpdate' };
+    if (!s.strategy?.type) s.strategy = { ...(s.strategy ?? {}), type: 'RollingUpdate' };
     if (s.strategy.type === 'RollingUpdate') s.strategy.rollingUpdate = { maxUnavailable: '25%', maxSurge: '25%', ...(s.strategy.rollingUpdate ?? {}) };
   } else if (kind === 'daemonset') {
-    s.updateStrategy ??= { type: 'RollingUpdate' };
+    if (!s.updateStrategy?.type) s.updateStrategy = { ...(s.updateStrategy ?? {}), type: 'RollingUpdate' };
     if (s.updateStrategy.type === 'RollingUpdate') s.updateStrategy.rollingUpdate = { maxUnavailable: 1, maxSurge: 0, ...(s.updateStrategy.rollingUpdate ?? {}) };
   } else {
-    s.updateStrategy ??= { type: 'RollingUpdate' };
+    if (!s.updateStrategy?.type) s.updateStrategy = { ...(s.updateStrategy ?? {}), type: 'RollingUpdate' };
     if (s.updateStrategy.type === 'RollingUpdate') s.updateStrategy.rollingUpdate = { partition: 0, ...(s.updateStrategy.rollingUpdate ?? {}) };
   }
 };

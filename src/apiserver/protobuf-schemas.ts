@@ -1,0 +1,106 @@
+/**
+ * Field numbers of the Kubernetes protobuf messages kubectl's typed clients send (from k8s.io/api and
+ * k8s.io/apimachinery generated.proto). Kinds: string, bytes (→ base64, as JSON has it), int, bool, time,
+ * quantity, intorstring, raw (RawExtension), map:<kind>, or another message name; `[]` = repeated, `?` = pointer
+ * (zero value kept). Types not listed here are answered with a clear 400 telling the client to send JSON.
+ */
+export type FieldSpec = [name: string, kind: string];
+type Msg = Record<number, FieldSpec>;
+
+const objectMeta: Msg = {
+  1: ['name', 'string'], 2: ['generateName', 'string'], 3: ['namespace', 'string'], 5: ['uid', 'string'], 6: ['resourceVersion', 'string'],
+  7: ['generation', 'int'], 8: ['creationTimestamp', 'time'], 9: ['deletionTimestamp', 'time'], 10: ['deletionGracePeriodSeconds', 'int?'],
+  11: ['labels', 'map:string'], 12: ['annotations', 'map:string'], 13: ['ownerReferences', '[]OwnerReference'], 14: ['finalizers', '[]string'],
+};
+
+export const MESSAGES: Record<string, Msg> = {
+  ObjectMeta: objectMeta,
+  OwnerReference: { 1: ['kind', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'], 5: ['apiVersion', 'string'], 6: ['controller', 'bool?'], 7: ['blockOwnerDeletion', 'bool?'] },
+  LabelSelector: { 1: ['matchLabels', 'map:string'], 2: ['matchExpressions', '[]LabelSelectorRequirement'] },
+  LabelSelectorRequirement: { 1: ['key', 'string'], 2: ['operator', 'string'], 3: ['values', '[]string'] },
+
+  Namespace: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'NamespaceSpec'], 3: ['status', 'NamespaceStatus'] },
+  NamespaceSpec: { 1: ['finalizers', '[]string'] },
+  NamespaceStatus: { 1: ['phase', 'string'] },
+  ConfigMap: { 1: ['metadata', 'ObjectMeta'], 2: ['data', 'map:string'], 3: ['binaryData', 'map:bytes'], 4: ['immutable', 'bool?'] },
+  Secret: { 1: ['metadata', 'ObjectMeta'], 2: ['data', 'map:bytes'], 3: ['type', 'string'], 4: ['stringData', 'map:string'], 5: ['immutable', 'bool?'] },
+  ServiceAccount: { 1: ['metadata', 'ObjectMeta'], 2: ['secrets', '[]ObjectReference'], 3: ['imagePullSecrets', '[]LocalObjectReference'], 4: ['automountServiceAccountToken', 'bool?'] },
+  ObjectReference: { 1: ['kind', 'string'], 2: ['namespace', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'], 5: ['apiVersion', 'string'], 6: ['resourceVersion', 'string'], 7: ['fieldPath', 'string'] },
+  LocalObjectReference: { 1: ['name', 'string'] },
+
+  Service: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'ServiceSpec'], 3: ['status', 'Empty'] },
+  ServiceSpec: {
+    1: ['ports', '[]ServicePort'], 2: ['selector', 'map:string'], 3: ['clusterIP', 'string'], 4: ['type', 'string'], 5: ['externalIPs', '[]string'],
+    7: ['sessionAffinity', 'string'], 8: ['loadBalancerIP', 'string'], 9: ['loadBalancerSourceRanges', '[]string'], 10: ['externalName', 'string'],
+    11: ['externalTrafficPolicy', 'string'], 12: ['healthCheckNodePort', 'int'], 13: ['publishNotReadyAddresses', 'bool'],
+    17: ['ipFamilyPolicy', 'string'], 18: ['clusterIPs', '[]string'], 19: ['ipFamilies', '[]string'], 20: ['allocateLoadBalancerNodePorts', 'bool?'],
+    21: ['loadBalancerClass', 'string'], 22: ['internalTrafficPolicy', 'string'],
+  },
+  ServicePort: { 1: ['name', 'string'], 2: ['protocol', 'string'], 3: ['port', 'int'], 4: ['targetPort', 'intorstring'], 5: ['nodePort', 'int'], 6: ['appProtocol', 'string'] },
+  Empty: {},
+
+  Deployment: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'DeploymentSpec'], 3: ['status', 'Empty'] },
+  DeploymentSpec: {
+    1: ['replicas', 'int?'], 2: ['selector', 'LabelSelector'], 3: ['template', 'PodTemplateSpec'], 4: ['strategy', 'DeploymentStrategy'],
+    5: ['minReadySeconds', 'int'], 6: ['revisionHistoryLimit', 'int?'], 7: ['paused', 'bool'], 9: ['progressDeadlineSeconds', 'int?'],
+  },
+  DeploymentStrategy: { 1: ['type', 'string'], 2: ['rollingUpdate', 'RollingUpdateDeployment'] },
+  RollingUpdateDeployment: { 1: ['maxUnavailable', 'intorstring'], 2: ['maxSurge', 'intorstring'] },
+  PodTemplateSpec: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'PodSpec'] },
+  PodSpec: {
+    1: ['volumes', '[]Volume'], 2: ['containers', '[]Container'], 3: ['restartPolicy', 'string'], 4: ['terminationGracePeriodSeconds', 'int?'],
+    5: ['activeDeadlineSeconds', 'int?'], 6: ['dnsPolicy', 'string'], 7: ['nodeSelector', 'map:string'], 8: ['serviceAccountName', 'string'],
+    9: ['serviceAccount', 'string'], 10: ['nodeName', 'string'], 11: ['hostNetwork', 'bool'], 12: ['hostPID', 'bool'], 13: ['hostIPC', 'bool'],
+    15: ['imagePullSecrets', '[]LocalObjectReference'], 16: ['hostname', 'string'], 17: ['subdomain', 'string'], 19: ['schedulerName', 'string'],
+    20: ['initContainers', '[]Container'], 21: ['automountServiceAccountToken', 'bool?'], 22: ['tolerations', '[]Toleration'],
+    24: ['priorityClassName', 'string'], 25: ['priority', 'int?'], 29: ['runtimeClassName', 'string?'], 30: ['enableServiceLinks', 'bool?'],
+  },
+  Container: {
+    1: ['name', 'string'], 2: ['image', 'string'], 3: ['command', '[]string'], 4: ['args', '[]string'], 5: ['workingDir', 'string'],
+    6: ['ports', '[]ContainerPort'], 7: ['env', '[]EnvVar'], 8: ['resources', 'ResourceRequirements?'], 9: ['volumeMounts', '[]VolumeMount'],
+    13: ['terminationMessagePath', 'string'], 14: ['imagePullPolicy', 'string'], 16: ['stdin', 'bool'], 17: ['stdinOnce', 'bool'], 18: ['tty', 'bool'],
+    20: ['terminationMessagePolicy', 'string'], 24: ['restartPolicy', 'string?'],
+  },
+  ContainerPort: { 1: ['name', 'string'], 2: ['hostPort', 'int'], 3: ['containerPort', 'int'], 4: ['protocol', 'string'], 5: ['hostIP', 'string'] },
+  EnvVar: { 1: ['name', 'string'], 2: ['value', 'string'] },
+  VolumeMount: { 1: ['name', 'string'], 2: ['readOnly', 'bool'], 3: ['mountPath', 'string'], 4: ['subPath', 'string'] },
+  Volume: { 1: ['name', 'string'] },
+  ResourceRequirements: { 1: ['limits', 'map:quantity'], 2: ['requests', 'map:quantity'] },
+  Toleration: { 1: ['key', 'string'], 2: ['operator', 'string'], 3: ['value', 'string'], 4: ['effect', 'string'], 5: ['tolerationSeconds', 'int?'] },
+
+  Job: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'JobSpec'], 3: ['status', 'Empty'] },
+  JobSpec: {
+    1: ['parallelism', 'int?'], 2: ['completions', 'int?'], 3: ['activeDeadlineSeconds', 'int?'], 4: ['selector', 'LabelSelector'],
+    5: ['manualSelector', 'bool?'], 6: ['template', 'PodTemplateSpec'], 7: ['backoffLimit', 'int?'], 8: ['ttlSecondsAfterFinished', 'int?'],
+    9: ['completionMode', 'string?'], 10: ['suspend', 'bool?'],
+  },
+
+  Role: { 1: ['metadata', 'ObjectMeta'], 2: ['rules', '[]PolicyRule'] },
+  ClusterRole: { 1: ['metadata', 'ObjectMeta'], 2: ['rules', '[]PolicyRule'], 3: ['aggregationRule', 'AggregationRule'] },
+  AggregationRule: { 1: ['clusterRoleSelectors', '[]LabelSelector'] },
+  PolicyRule: { 1: ['verbs', '[]string'], 2: ['apiGroups', '[]string'], 3: ['resources', '[]string'], 4: ['resourceNames', '[]string'], 5: ['nonResourceURLs', '[]string'] },
+  RoleBinding: { 1: ['metadata', 'ObjectMeta'], 2: ['subjects', '[]Subject'], 3: ['roleRef', 'RoleRef'] },
+  Subject: { 1: ['kind', 'string'], 2: ['apiGroup', 'string'], 3: ['name', 'string'], 4: ['namespace', 'string'] },
+  RoleRef: { 1: ['apiGroup', 'string'], 2: ['kind', 'string'], 3: ['name', 'string'] },
+
+  SelfSubjectAccessReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SelfSubjectAccessReviewSpec'] },
+  SelfSubjectAccessReviewSpec: { 1: ['resourceAttributes', 'ResourceAttributes'], 2: ['nonResourceAttributes', 'NonResourceAttributes'] },
+  ResourceAttributes: { 1: ['namespace', 'string'], 2: ['verb', 'string'], 3: ['group', 'string'], 4: ['version', 'string'], 5: ['resource', 'string'], 6: ['subresource', 'string'], 7: ['name', 'string'] },
+  NonResourceAttributes: { 1: ['path', 'string'], 2: ['verb', 'string'] },
+  SelfSubjectRulesReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SelfSubjectRulesReviewSpec'] },
+  SelfSubjectRulesReviewSpec: { 1: ['namespace', 'string'] },
+  SubjectAccessReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SubjectAccessReviewSpec'] },
+  SubjectAccessReviewSpec: { 1: ['resourceAttributes', 'ResourceAttributes'], 2: ['nonResourceAttributes', 'NonResourceAttributes'], 3: ['user', 'string'], 4: ['groups', '[]string'], 6: ['uid', 'string'] },
+
+  Lease: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'LeaseSpec'] },
+  LeaseSpec: { 1: ['holderIdentity', 'string?'], 2: ['leaseDurationSeconds', 'int?'], 3: ['acquireTime', 'microtime'], 4: ['renewTime', 'microtime'], 5: ['leaseTransitions', 'int?'] },
+  DeleteOptions: { 1: ['gracePeriodSeconds', 'int?'], 3: ['orphanDependents', 'bool?'], 4: ['propagationPolicy', 'string?'], 5: ['dryRun', '[]string'] },
+};
+MESSAGES.LeaseSpec![3] = ['acquireTime', 'time'];
+MESSAGES.LeaseSpec![4] = ['renewTime', 'time'];
+
+/** Which message a (apiVersion, kind) body holds; undefined when we have no schema for it. */
+export function messageForKind(apiVersion: string, kind: string): string | undefined {
+  if (kind === 'DeleteOptions') return 'DeleteOptions';
+  return MESSAGES[kind] && kind !== 'ObjectMeta' ? kind : undefined;
+}
