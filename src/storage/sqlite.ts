@@ -161,6 +161,8 @@ export class SqliteStore implements Store {
       if (options.exclusive ?? true) this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      // After a checkpoint, shrink a WAL that a burst of writes grew, instead of keeping it on disk.
+      this.db.pragma('journal_size_limit = 67108864');
       // Room for the current state of a typical cluster in SQLite's own page cache (filled lazily).
       this.db.pragma('cache_size = -32768');
       const version = this.db.pragma('user_version', { simple: true }) as number;
