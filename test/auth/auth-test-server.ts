@@ -5,8 +5,6 @@ import type { V1ClusterRoleBinding, V1RoleBinding } from '@kubernetes/client-nod
 import { httpsServerOptions, type ServerPki } from '../../src/pki/index.js';
 import {
   AuthenticationError,
-  PROTOBUF_MEDIA_TYPE,
-  decodeReviewProtobuf,
   RbacAuthorizer,
   RequestAuthenticator,
   ReviewValidationError,
@@ -22,6 +20,7 @@ import {
   type TokenAuthenticator,
   type UserInfo,
 } from '../../src/apiserver/auth/index.js';
+import { PROTOBUF_MEDIA_TYPE, decodeProtobufObject } from './protobuf-decode.js';
 
 /**
  * A real HTTPS server wired exactly as the API server must wire src/pki and src/apiserver/auth (TLS options,
@@ -44,7 +43,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   const body = Buffer.concat(chunks);
-  if ((req.headers['content-type'] ?? '').startsWith(PROTOBUF_MEDIA_TYPE)) return decodeReviewProtobuf(body);
+  if ((req.headers['content-type'] ?? '').startsWith(PROTOBUF_MEDIA_TYPE)) return decodeProtobufObject(body);
   return JSON.parse(body.toString('utf8') || '{}');
 }
 

@@ -18,4 +18,3 @@ export * from './rbac/authorizer.js';
 export * from './rbac/bootstrap-policy.js';
 export * from './rbac/bootstrap-reconcile.js';
 export * from './rbac/label-selector.js';
-export * from './review-protobuf.js';

@@ -1,0 +1,154 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import * as pki from '../../src/pki/index.js';
+import { Harness, type ManagedProcess } from '../harness/processes.js';
+import { kedgeCommand } from '../helpers/kedge-cli.js';
+
+/**
+ * RBAC and authentication end to end: the real `kedge server`, the stock kubectl, client certificates signed by
+ * the server's CA, the server's --token-auth-file, and the default policy the server creates at first start.
+ */
+
+const KUBECTL = '/usr/bin/kubectl';
+const h = new Harness('auth-rbac');
+let server: ManagedProcess;
+let dataDir: string;
+let url: string;
+let admin: string;
+const kc = (name: string): string => path.join(dataDir, '..', `${name}.kubeconfig`);
+
+function kubectl(kubeconfig: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', path.join(dataDir, '..', 'kcache'), '--request-timeout', '20s', ...args],
+      { timeout: 30_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: path.join(dataDir, '..') } },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+  });
+}
+
+async function ok(kubeconfig: string, args: string[]): Promise<string> {
+  const r = await kubectl(kubeconfig, args);
+  assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Adds --hub-port on a free port when the server has a hub, so parallel suites never collide on 10000. */
+async function hubArgs(): Promise<string[]> {
+  const { command, args } = kedgeCommand(['server', '--help']);
+  const help = spawnSync(command, args, { encoding: 'utf8', timeout: 30_000 }).stdout ?? '';
+  return help.includes('--hub-port') ? ['--hub-port', String(await h.freePort())] : [];
+}
+
+before(async () => {
+  const base = h.tempDir('rbac');
+  dataDir = path.join(base, 'data');
+  const tokenFile = path.join(base, 'tokens.csv');
+  await writeFile(tokenFile, 'tok-0123456789abcdef,tokenuser,uid-77,"readers"\n', { mode: 0o600 });
+  const port = await h.freePort();
+  url = `https://127.0.0.1:${port}`;
+  server = await h.startKedge('server', [
+    'server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(port), '--token-auth-file', tokenFile, ...(await hubArgs()),
+  ], { ready: { url: `${url}/readyz`, ok: (s) => s === 200 || s === 401 || s === 403, timeoutMs: 90_000 } });
+  admin = pki.adminKubeconfigPath(dataDir);
+  // The operator signs a user certificate with the cluster CA, as with `kubeadm kubeconfig user`.
+  const ca = { certPem: await readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8'), keyPem: await readFile(path.join(dataDir, 'pki', 'ca.key'), 'utf8') };
+  const jane = await pki.issueClientCertificate(ca, 'jane', ['devs']);
+  await pki.writeKubeconfig(kc('jane'), pki.buildKubeconfig({ server: url, caCertPem: ca.certPem, userName: 'jane', clientCertPem: jane.certPem, clientKeyPem: jane.keyPem }));
+  await pki.writeKubeconfig(kc('token'), pki.buildKubeconfig({ server: url, caCertPem: ca.certPem, userName: 't', token: 'tok-0123456789abcdef' }));
+  await pki.writeKubeconfig(kc('badtoken'), pki.buildKubeconfig({ server: url, caCertPem: ca.certPem, userName: 'b', token: 'tok-0123456789abcdeX' }));
+  const rogue = await pki.createCertificateAuthority('rogue');
+  const mallory = await pki.issueClientCertificate(rogue, 'kubernetes-admin', ['system:masters']);
+  await pki.writeKubeconfig(kc('rogue'), pki.buildKubeconfig({ server: url, caCertPem: ca.certPem, userName: 'm', clientCertPem: mallory.certPem, clientKeyPem: mallory.keyPem }));
+  await writeFile(path.join(base, 'pod.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p1' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } }));
+});
+
+after(() => h.cleanup());
+
+const podFile = (): string => path.join(dataDir, '..', 'pod.json');
+/** Setup objects go in as JSON manifests (kubectl sends those as JSON, whatever its typed clients do). */
+function manifest(name: string, obj: unknown): string {
+  const file = path.join(dataDir, '..', `${name}.json`);
+  writeFileSync(file, JSON.stringify(obj));
+  return file;
+}
+
+test('the server creates the default roles and bindings at first start', async () => {
+  const roles = await ok(admin, ['get', 'clusterroles', '-o', 'name']);
+  for (const r of ['cluster-admin', 'admin', 'edit', 'view', 'system:discovery', 'system:basic-user', 'system:public-info-viewer', 'system:node', 'system:node-bootstrapper']) {
+    assert.ok(roles.split('\n').includes(`clusterrole.rbac.authorization.k8s.io/${r}`), `${r} missing:\n${roles}`);
+  }
+  const crb = JSON.parse(await ok(admin, ['get', 'clusterrolebinding', 'cluster-admin', '-o', 'json']));
+  assert.deepEqual(crb.subjects, [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:masters' }]);
+});
+
+test('a client-cert user bound to view can get but not create pods (upstream Forbidden text)', async () => {
+  await ok(admin, ['create', '-f', podFile(), '-n', 'default', '--validate=false']);
+  await ok(admin, ['create', '-f', manifest('jane-view', {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'jane-view' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'jane' }],
+  })]);
+  const got = await ok(kc('jane'), ['get', 'pod', 'p1', '-n', 'default', '-o', 'name']);
+  assert.equal(got.trim(), 'pod/p1');
+  const create = await kubectl(kc('jane'), ['create', '-f', podFile(), '-n', 'default', '--validate=false']);
+  assert.notEqual(create.code, 0);
+  assert.ok(create.stderr.includes('pods is forbidden: User "jane" cannot create resource "pods" in API group "" in the namespace "default"'), create.stderr);
+  const secrets = await kubectl(kc('jane'), ['get', 'secrets', '-n', 'default']);
+  assert.ok(secrets.stderr.includes('secrets is forbidden: User "jane" cannot list resource "secrets" in API group "" in the namespace "default"'), secrets.stderr);
+});
+
+test('kubectl auth can-i yes/no and --list', async () => {
+  const yes = await kubectl(kc('jane'), ['auth', 'can-i', 'get', 'pods', '-n', 'default']);
+  assert.deepEqual([yes.code, yes.stdout.trim()], [0, 'yes'], yes.stderr);
+  const no = await kubectl(kc('jane'), ['auth', 'can-i', 'create', 'pods', '-n', 'default']);
+  assert.deepEqual([no.code, no.stdout.trim()], [1, 'no'], no.stderr);
+  const adminYes = await kubectl(admin, ['auth', 'can-i', 'delete', 'nodes']);
+  assert.equal(adminYes.stdout.trim(), 'yes', adminYes.stderr);
+  const list = await ok(kc('jane'), ['auth', 'can-i', '--list', '-n', 'default']);
+  assert.match(list, /^pods\s+\[\]\s+\[\]\s+\[get list watch\]$/m);
+});
+
+test('token-file user authenticates with its groups; its RoleBinding applies only in its namespace', async () => {
+  const who = JSON.parse(await ok(kc('token'), ['auth', 'whoami', '-o', 'json']));
+  assert.equal(who.status.userInfo.username, 'tokenuser');
+  assert.deepEqual(who.status.userInfo.groups, ['readers', 'system:authenticated']);
+  await ok(admin, ['create', '-f', manifest('team', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team' } })]);
+  await ok(admin, ['create', '-f', manifest('readers-edit', {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'readers-edit', namespace: 'team' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'readers' }],
+  })]);
+  assert.equal((await kubectl(kc('token'), ['auth', 'can-i', 'create', 'deployments.apps', '-n', 'team'])).stdout.trim(), 'yes');
+  const other = await kubectl(kc('token'), ['get', 'pods', '-n', 'default']);
+  assert.ok(other.stderr.includes('pods is forbidden: User "tokenuser" cannot list resource "pods" in API group "" in the namespace "default"'), other.stderr);
+});
+
+test('bad token and a certificate from another CA: 401, kubectl says Unauthorized', async () => {
+  for (const name of ['badtoken', 'rogue']) {
+    const r = await kubectl(kc(name), ['get', 'pods', '-n', 'default']);
+    assert.notEqual(r.code, 0, name);
+    assert.match(r.stderr, /error: You must be logged in to the server \(Unauthorized\)/, `${name}: ${r.stderr}`);
+  }
+});
+
+test('anonymous requests are refused with the upstream 401 Status', async () => {
+  const ca = await readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
+  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = https.request(`${url}/api/v1/namespaces/default/pods`, { ca, timeout: 10_000 }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { data += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+  assert.equal(status, 401);
+  const s = JSON.parse(body);
+  assert.deepEqual([s.kind, s.reason, s.code, s.message], ['Status', 'Unauthorized', 401, 'Unauthorized']);
+});
