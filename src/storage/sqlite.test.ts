@@ -99,7 +99,8 @@ describe('sqlite store specifics', () => {
     const path = await dbPath();
     const first = await open(path);
     await first.create('/x', '1');
-    await assert.rejects(open(path), StorageError);
+    await assert.rejects(open(path), (err: unknown) => err instanceof StorageError && /another process/.test(err.message));
+    await assert.rejects(open(join(path, 'no-such-dir', 'db')), StorageError);
     await first.close();
     const again = await open(path);
     assert.equal((await again.get('/x'))!.value, '1');

@@ -156,7 +156,11 @@ export class SqliteStore implements Store {
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.maxBatchSize = Math.max(1, options.maxBatchSize ?? 2000);
     this.compactionChunk = Math.max(1, options.compactionChunk ?? 10000);
-    this.db = new Database(path, { timeout: 200 });
+    try {
+      this.db = new Database(path, { timeout: 200 });
+    } catch (err) {
+      throw new StorageError(`cannot open store at ${path}: ${(err as Error).message}`);
+    }
     try {
       if (options.exclusive ?? true) this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.pragma('journal_mode = WAL');
@@ -173,7 +177,9 @@ export class SqliteStore implements Store {
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (err) {
       this.db.close();
-      throw new StorageError(`cannot open store at ${path}: ${(err as Error).message}`);
+      const busy = (err as { code?: string }).code === 'SQLITE_BUSY';
+      const hint = busy ? ' (another process, or another store in this one, has it open)' : '';
+      throw new StorageError(`cannot open store at ${path}: ${(err as Error).message}${hint}`);
     }
     this.revision = this.readMeta('revision');
     this.compacted = this.readMeta('compacted');
