@@ -41,6 +41,9 @@ export interface PodManagerOptions extends PodManagerContext {
   /** Where the CNI IPAM wrapper keeps pod-IP reservations (scripts/containerd.sh KEDGE_CNI_STATE_DIR/reservations). */
   reservationDir?: string;
   logRotation?: RotationPolicy;
+  /** Pods whose sandbox is being created at the same time (default 4): on a small node, starting
+   *  every pod at once makes them all slow; a few at a time gets most pods running sooner. */
+  maxParallelSandboxStarts?: number;
   /** Called once a pod with deletionTimestamp has no running containers left (the agent can then finalize the delete). */
   onPodTerminated?: (namespace: string, name: string, uid: string) => void;
 }
@@ -88,6 +91,7 @@ export class PodManager implements PodManagerHandle {
   private tickAgain = false;
   private stopped = false;
   private lastRotation = 0;
+  private startSlots: Semaphore;
 
   private constructor(private readonly o: PodManagerOptions) {
     this.rt = o.runtime;
@@ -95,6 +99,7 @@ export class PodManager implements PodManagerHandle {
     this.puller = new ImagePuller(o.runtime, o.store, o.backoffBaseMs ?? 10_000, o.backoffMaxMs ?? 300_000);
     this.facts = { hostIP: o.nodeIP ?? detectNodeIP(), nodeCpuCores: os.cpus().length, nodeMemoryBytes: os.totalmem() };
     this.podsDir = path.join(o.dataDir, 'pods');
+    this.startSlots = new Semaphore(o.maxParallelSandboxStarts ?? 4);
   }
 
   static async start(o: PodManagerOptions): Promise<PodManager> {
@@ -257,6 +262,17 @@ export class PodManager implements PodManagerHandle {
   // ---- one pod ------------------------------------------------------------------------------
 
   private async syncPod(pod: V1Pod, rp: RuntimePod): Promise<void> {
+    const needsSandbox = !pod.metadata?.deletionTimestamp && !rp.sandboxes.some((s) => s.state === 'SANDBOX_READY');
+    if (!needsSandbox) return this.syncPodNow(pod, rp);
+    await this.startSlots.acquire();
+    try {
+      return await this.syncPodNow(pod, rp);
+    } finally {
+      this.startSlots.release();
+    }
+  }
+
+  private async syncPodNow(pod: V1Pod, rp: RuntimePod): Promise<void> {
     if (pod.metadata?.deletionTimestamp) {
       const st = this.podState(pod);
       if (!st.terminated) {
@@ -588,4 +604,22 @@ function identityFromLabels(rp: RuntimePod): L.PodIdentity | null {
   const l = rp.sandboxes[0]?.labels ?? rp.containers[0]?.labels;
   if (!l?.[L.POD_UID]) return null;
   return { namespace: l[L.POD_NAMESPACE] ?? 'default', name: l[L.POD_NAME] ?? '', uid: l[L.POD_UID] };
+}
+
+/** Counting semaphore (FIFO). */
+class Semaphore {
+  private readonly waiters: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((r) => this.waiters.push(r));
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.free++;
+  }
 }
