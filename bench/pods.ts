@@ -9,6 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { openSqliteStore } from '../src/storage/sqlite.js';
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
   const t0 = new Map<string, number>();
   let pm: PodManager | undefined;
   const report = newReport('pods', { pods: PODS, steadySeconds: STEADY_S, runtime: 'containerd 1.6 (CRI v1) + runc + CNI bridge', image: 'busybox-static OCI image, imported' });
+  const load0 = os.loadavg()[0]!;
   try {
     pm = await PodManager.start({
       nodeName: 'bench-node',
@@ -110,6 +112,7 @@ async function main(): Promise<void> {
       [`agent CPU with ${PODS} pods running`, `${cpuPct.toFixed(1)} % of one core`, `average over ${STEADY_S} s, 1 s runtime relist`],
       ['containerd RSS', mib(containerdRss), `plus ${mib(shimRss)} for all runc shims on the machine`],
     ];
+    report.notes.push(`1-min load average: ${load0.toFixed(1)} at start, ${os.loadavg()[0]!.toFixed(1)} at end (other engineers' suites share these 2 cores)`);
     report.results = { latencyMs: lat, allRunningMs: all, agentRssBytes: rss, agentCpuPercent: cpuPct, containerdRssBytes: containerdRss, shimRssBytes: shimRss };
     report.notes.push('sandbox + container per pod through CRI, CNI bridge/host-local IPAM with Kedge IP retention; no probes; shared 2-core machine, expect noise');
     report.notes.push('sandbox starts are limited to 4 at a time (maxParallelSandboxStarts); measured on the same machine, unlimited gave p50 10.1 s / p99 11.0 s and 8 gave p50 8.6 s / p99 17.7 s: the limit trades the last pod\'s wait for most pods starting sooner');
