@@ -1,0 +1,116 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, readFileSync, readlinkSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { linuxResources, parseQuantity, qosClass } from './resources.js';
+import { expandVars } from './env.js';
+import { parseCriLine, readContainerLogs } from './logs.js';
+import { writeAtomicDir } from './volumes.js';
+import { Backoff } from './backoff.js';
+import { effectivePullPolicy } from './images.js';
+
+const pod = (containers: NonNullable<V1Pod['spec']>['containers']): V1Pod => ({ metadata: { name: 'p', uid: 'u' }, spec: { containers } });
+
+describe('resources', () => {
+  it('parses quantities', () => {
+    assert.equal(parseQuantity('100m'), 0.1);
+    assert.equal(parseQuantity('64Mi'), 64 * 1024 * 1024);
+    assert.equal(parseQuantity('1G'), 1e9);
+    assert.equal(parseQuantity('2'), 2);
+    assert.throws(() => parseQuantity('12 parsecs'), /invalid quantity/);
+  });
+  it('classifies QoS like the kubelet', () => {
+    assert.equal(qosClass(pod([{ name: 'a' }])), 'BestEffort');
+    assert.equal(qosClass(pod([{ name: 'a', resources: { limits: { cpu: '1', memory: '1Gi' } } }])), 'Guaranteed');
+    assert.equal(qosClass(pod([{ name: 'a', resources: { requests: { cpu: '1' } } }])), 'Burstable');
+  });
+  it('maps requests/limits to cgroup settings', () => {
+    const p = pod([{ name: 'a', resources: { requests: { cpu: '250m', memory: '64Mi' }, limits: { cpu: '500m', memory: '128Mi' } } }]);
+    const r = linuxResources(p, p.spec!.containers[0]!, 1024 * 1024 * 1024);
+    assert.equal(r.cpuShares, 256);
+    assert.equal(r.cpuQuota, 50_000);
+    assert.equal(r.cpuPeriod, 100_000);
+    assert.equal(r.memoryLimitInBytes, 128 * 1024 * 1024);
+    assert.equal(r.oomScoreAdj, 938);
+  });
+});
+
+describe('env expansion', () => {
+  it('expands $(VAR), keeps unknown references, unescapes $$', () => {
+    const vars = new Map([['A', 'x']]);
+    assert.equal(expandVars('$(A)-$(B)-$$(A)', vars), 'x-$(B)-$(A)');
+  });
+});
+
+describe('image pull policy default', () => {
+  it('is Always for :latest or untagged, IfNotPresent otherwise', () => {
+    assert.equal(effectivePullPolicy({ name: 'a', image: 'busybox' }), 'Always');
+    assert.equal(effectivePullPolicy({ name: 'a', image: 'busybox:latest' }), 'Always');
+    assert.equal(effectivePullPolicy({ name: 'a', image: 'reg:5000/busybox:1' }), 'IfNotPresent');
+    assert.equal(effectivePullPolicy({ name: 'a', image: 'busybox', imagePullPolicy: 'Never' }), 'Never');
+  });
+});
+
+describe('back-off', () => {
+  it('doubles up to the cap and resets', () => {
+    const b = new Backoff(10, 40);
+    assert.equal(b.next('k', 0), 10);
+    assert.equal(b.next('k', 0), 20);
+    assert.equal(b.next('k', 0), 40);
+    assert.equal(b.next('k', 0), 40);
+    assert.ok(b.inBackoff('k', 39));
+    assert.ok(!b.inBackoff('k', 40));
+    b.reset('k');
+    assert.equal(b.next('k', 0), 10);
+  });
+});
+
+describe('CRI logs', () => {
+  it('parses CRI log lines', () => {
+    assert.deepEqual(parseCriLine('2026-01-01T00:00:00.1Z stdout F hello world'), { time: '2026-01-01T00:00:00.1Z', stream: 'stdout', partial: false, text: 'hello world' });
+    assert.equal(parseCriLine('2026-01-01T00:00:00Z stderr P part')!.partial, true);
+    assert.equal(parseCriLine('garbage'), null);
+  });
+  it('reads tail, since, timestamps, previous and rotated files', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-logs-'));
+    try {
+      const c = path.join(dir, 'logs', 'main');
+      mkdirSync(c, { recursive: true });
+      writeFileSync(path.join(c, '0.log'), '2026-01-01T00:00:00Z stdout F first-life\n');
+      writeFileSync(path.join(c, '1.log.20260101-000001'), '2026-01-01T00:01:00Z stdout F a\n2026-01-01T00:02:00Z stderr F b\n');
+      writeFileSync(path.join(c, '1.log'), '2026-01-01T00:03:00Z stdout P c1\n2026-01-01T00:03:00Z stdout F c2\n2026-01-01T00:04:00Z stdout F d\n');
+      const read = async (attempt: number | undefined, o: Parameters<typeof readContainerLogs>[3]) => {
+        let s = '';
+        await readContainerLogs(dir, 'main', attempt, o, (x) => (s += x));
+        return s;
+      };
+      assert.equal(await read(1, {}), 'a\nb\nc1c2\nd\n');
+      assert.equal(await read(1, { tailLines: 1 }), 'd\n');
+      assert.equal(await read(1, { sinceTime: new Date('2026-01-01T00:02:30Z') }), 'c1c2\nd\n');
+      assert.equal(await read(1, { previous: true, timestamps: true }), '2026-01-01T00:00:00Z first-life\n');
+      await assert.rejects(read(0, { previous: true }), /previous terminated container "main" not found/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('atomic volume writer', () => {
+  it('swaps ..data in one step and drops removed keys', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-vol-'));
+    try {
+      await writeAtomicDir(dir, new Map([['a', { data: Buffer.from('1'), mode: 0o644 }], ['b', { data: Buffer.from('2'), mode: 0o600 }]]));
+      assert.equal(readFileSync(path.join(dir, 'a'), 'utf8'), '1');
+      const first = readlinkSync(path.join(dir, '..data'));
+      await writeAtomicDir(dir, new Map([['a', { data: Buffer.from('3'), mode: 0o644 }]]));
+      assert.equal(readFileSync(path.join(dir, 'a'), 'utf8'), '3');
+      assert.notEqual(readlinkSync(path.join(dir, '..data')), first);
+      assert.deepEqual(readdirSync(dir).filter((n) => !n.startsWith('..')), ['a']);
+      await assert.rejects(writeAtomicDir(dir, new Map([['../escape', { data: Buffer.from('x'), mode: 0o644 }]])), /invalid path/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

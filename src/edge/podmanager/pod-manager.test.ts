@@ -1,0 +1,108 @@
+/** The pod manager's reconcile logic against the in-memory FakeRuntime (no containerd needed). */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import { openSqliteStore, type SqliteStore } from '../../storage/sqlite.js';
+import { FakeRuntime } from '../../runtime/fake.js';
+import { createLogger } from '../../common/logger.js';
+import { PodManager } from './pod-manager.js';
+
+describe('PodManager with the fake runtime', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let rt: FakeRuntime;
+  let pm: PodManager | undefined;
+  const statuses = new Map<string, V1PodStatus>();
+  const start = () =>
+    PodManager.start({
+      nodeName: 'n1',
+      dataDir: dir,
+      store,
+      runtime: rt,
+      podStatus: { setPodStatus: (_ns, name, _uid, s) => void statuses.set(name, s) },
+      events: { recordEvent: () => undefined },
+      log: createLogger('pm-unit', 'silent'),
+      syncIntervalMs: 50,
+      backoffBaseMs: 300,
+      backoffMaxMs: 600,
+      nodeIP: '192.0.2.10',
+      reservationDir: path.join(dir, 'resv'),
+    });
+  const waitFor = async <T>(what: string, fn: () => T | undefined | false): Promise<T> => {
+    const end = Date.now() + 10_000;
+    while (Date.now() < end) {
+      const v = fn();
+      if (v) return v;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`timed out: ${what}`);
+  };
+  const mkPod = (name: string, image: string, cmd: string[], node = 'n1'): V1Pod => ({
+    metadata: { name, namespace: 'default', uid: `uid-${name}` },
+    spec: { nodeName: node, containers: [{ name: 'main', image, command: cmd }] },
+  });
+  const put = (p: V1Pod) => store.create(`/registry/pods/default/${p.metadata!.name}`, JSON.stringify(p));
+  const cs = (name: string) => statuses.get(name)?.containerStatuses?.[0];
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-pm-'));
+    store = await openSqliteStore(path.join(dir, 'db'));
+    rt = new FakeRuntime({ unpullable: new Set(['bad/image:1']), crashMarker: 'CRASH' });
+    rt.addImage('app:1');
+    pm = await start();
+  });
+  after(async () => {
+    await pm?.stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs pods bound to this node only, with pod IP and host IP', async () => {
+    await put(mkPod('a', 'app:1', ['serve']));
+    await put(mkPod('other', 'app:1', ['serve'], 'n2'));
+    const s = await waitFor('a running', () => statuses.get('a')?.phase === 'Running' && statuses.get('a'));
+    assert.equal(s.hostIP, '192.0.2.10');
+    assert.match(s.podIP ?? '', /^10\.244\./);
+    assert.equal(cs('a')!.ready, true);
+    assert.equal(statuses.has('other'), false);
+    assert.equal((await rt.listPodSandbox()).length, 1);
+  });
+
+  it('restarts a crashing container with back-off (CrashLoopBackOff, restartCount grows)', async () => {
+    await put(mkPod('c', 'app:1', ['CRASH']));
+    await waitFor('crashloop', () => cs('c')?.state?.waiting?.reason === 'CrashLoopBackOff' && cs('c')!.restartCount >= 1);
+    assert.equal(cs('c')!.lastState?.terminated?.exitCode, 1);
+    await waitFor('restart count 2', () => (cs('c')?.restartCount ?? 0) >= 2);
+  });
+
+  it('reports ErrImagePull then ImagePullBackOff for an unpullable image', async () => {
+    await put(mkPod('i', 'bad/image:1', ['x']));
+    await waitFor('ErrImagePull', () => cs('i')?.state?.waiting?.reason === 'ErrImagePull');
+    await waitFor('ImagePullBackOff', () => cs('i')?.state?.waiting?.reason === 'ImagePullBackOff');
+  });
+
+  it('a new pod manager adopts running containers instead of restarting them', async () => {
+    const id = cs('a')!.containerID;
+    await pm!.stop();
+    statuses.clear();
+    pm = await start();
+    await waitFor('a reported again', () => cs('a')?.state?.running);
+    assert.equal(cs('a')!.containerID, id);
+    assert.equal(cs('a')!.restartCount, 0);
+  });
+
+  it('a container killed meanwhile is restarted from the local store', async () => {
+    const id = cs('a')!.containerID!.replace('containerd://', '');
+    rt.killContainer(id, 137);
+    await waitFor('a restarted', () => cs('a')?.state?.running && cs('a')!.restartCount === 1);
+    assert.equal(cs('a')!.lastState?.terminated?.exitCode, 137);
+  });
+
+  it('tears down pods removed from the store', async () => {
+    await store.delete('/registry/pods/default/a');
+    await waitFor('sandbox gone', () => rt.sandboxes.size > 0 && ![...rt.sandboxes.values()].some((s) => s.metadata.name === 'a'));
+  });
+});
