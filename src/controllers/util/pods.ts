@@ -64,12 +64,12 @@ export function podFromTemplate(
   };
 }
 
-/** Stable JSON (sorted keys) so semantically equal templates compare and hash equal. */
+/** Stable JSON (sorted keys, null/undefined fields dropped) so semantically equal templates compare and hash equal. */
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v && typeof v === 'object') {
     return `{${Object.keys(v as object)
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined && (v as Record<string, unknown>)[k] !== null)
       .sort()
       .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
       .join(',')}}`;
@@ -102,6 +102,8 @@ export function templateWithoutHash(t: V1PodTemplateSpec | undefined): V1PodTemp
   if (c.metadata?.labels) {
     delete c.metadata.labels['pod-template-hash'];
   }
+  // kubectl rollout undo sends `creationTimestamp: null`; Go treats it as unset, so do we.
+  if (c.metadata) delete c.metadata.creationTimestamp;
   return c;
 }
 
