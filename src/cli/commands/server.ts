@@ -9,6 +9,10 @@ interface ServerFlags {
   advertiseAddress?: string;
   tlsSan?: string[];
   hubPort: string;
+  disableControllers?: boolean;
+  controllers?: string;
+  nodeMonitorGracePeriod: string;
+  defaultTolerationSeconds: string;
 }
 
 function fail(msg: string): never {
@@ -39,6 +43,10 @@ export function register(program: Command): void {
     .option('--advertise-address <host>', 'address written into admin.kubeconfig (default: the bind address)')
     .option('--tls-san <host...>', 'extra names/IPs for the serving certificate')
     .option('--hub-port <port>', 'cloud hub TLS port edge nodes dial (on --bind-address; -1 = no hub)', '10000')
+    .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
+    .option('--controllers <list>', 'controllers to run, kube-controller-manager style: "*,-scheduler" (default: all but namespace,serviceaccount, which the API server handles)')
+    .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
+    .option('--default-toleration-seconds <seconds>', 'eviction delay for cloud-node pods without their own unreachable toleration', '300')
     .action(async (flags: ServerFlags) => {
       const { port } = validateFlags(flags);
       const { runServer, serverComponents } = await import('../../apiserver/run.js');
@@ -47,6 +55,17 @@ export function register(program: Command): void {
       if (hubPort >= 0) {
         const { cloudHubComponent } = await import('../../cloudhub/component.js');
         serverComponents.push(cloudHubComponent({ port: hubPort, bindAddress: flags.bindAddress, hosts: [flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) }));
+      }
+      if (!flags.disableControllers) {
+        const grace = Number(flags.nodeMonitorGracePeriod);
+        const tol = Number(flags.defaultTolerationSeconds);
+        if (!(grace > 0)) fail(`invalid --node-monitor-grace-period ${JSON.stringify(flags.nodeMonitorGracePeriod)}: want seconds > 0`);
+        if (!(tol >= 0)) fail(`invalid --default-toleration-seconds ${JSON.stringify(flags.defaultTolerationSeconds)}: want seconds >= 0`);
+        const { controllersComponent, parseControllersFlag, serverDefaultControllers } = await import('../../controllers/component.js');
+        const { selectControllers } = await import('../../controllers/manager.js');
+        const controllers = flags.controllers ? parseControllersFlag(flags.controllers) : serverDefaultControllers;
+        try { selectControllers(controllers); } catch (err) { fail(`invalid --controllers: ${(err as Error).message}`); }
+        serverComponents.push(controllersComponent({ controllers, leaderElect: true, nodeMonitorGracePeriodSeconds: grace, defaultTolerationSeconds: tol }));
       }
       await runServer({
         dataDir: flags.dataDir,
