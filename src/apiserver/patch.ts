@@ -79,8 +79,17 @@ export function applyPatch(type: PatchType, obj: KubeObject, patch: unknown, gvk
     case 'json': return applyJsonPatch(obj, patch);
     case 'merge': return requireObject(mergePatch(obj, patch));
     case 'strategic': {
+      // Custom resources have no patch metadata: upstream answers 415 (schema package decides).
+      if (!schema.supportsStrategicMergePatch(gvk.group, gvk.version, gvk.kind)) {
+        throw unsupportedMediaType('application/strategic-merge-patch+json', PATCH_MEDIA_TYPES.filter((t) => t !== 'application/strategic-merge-patch+json'));
+      }
       const fn = (schema as unknown as SchemaFns).strategicMergePatch;
-      if (fn) return fn(obj, patch, gvk);
+      if (fn) {
+        try { return fn(obj, patch, gvk); } catch (err) {
+          if (err instanceof schema.StrategicMergePatchError) throw badRequest(err.message);
+          throw err;
+        }
+      }
       return requireObject(mergePatch(obj, stripDirectives(patch)));
     }
     case 'apply':

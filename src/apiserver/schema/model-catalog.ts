@@ -142,6 +142,10 @@ export function parseTypeRef(type: string): TypeRef {
  * `EventsV1Event`).
  */
 export function modelNameForKind(group: string, version: string, kind: string): string | undefined {
+  // Only Kubernetes' own groups have client-node models; a CRD kind named like a built-in (`Pod`
+  // in `stable.example.com`) must not borrow its schema. CRD groups always contain a dot and
+  // *.k8s.io is reserved for Kubernetes.
+  if (group !== '' && group.includes('.') && !group.endsWith('.k8s.io')) return undefined;
   const ver = version.charAt(0).toUpperCase() + version.slice(1);
   const groupWord = group === '' ? 'Core' : group.split('.')[0];
   const prefixed = `${groupWord.charAt(0).toUpperCase()}${groupWord.slice(1)}${ver}${kind}`;

@@ -185,6 +185,8 @@ function param(dialect: Dialect, name: string, location: 'query' | 'path', descr
 }
 
 const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'];
+/** Custom resources take no strategic merge patch; kubectl reads this list to choose merge patch for them. */
+const CR_PATCH_TYPES = PATCH_TYPES.filter((t) => t !== 'application/strategic-merge-patch+json');
 
 function operation(
   dialect: Dialect, action: string, id: string, gvk: GVK, params: JsonSchema[], response: JsonSchema,
@@ -248,7 +250,7 @@ function addResourcePaths(
   paths[`${collection}/{name}`] = {
     get: operation(dialect, 'get', opId('read', r), gvk, [...nsParam, nameParam], kindRef),
     put: operation(dialect, 'put', opId('replace', r), gvk, [...nsParam, nameParam, ...writeParams(dialect, false)], kindRef, { schema: kindRef, types: ['*/*'] }),
-    patch: operation(dialect, 'patch', opId('patch', r), gvk, [...nsParam, nameParam, ...writeParams(dialect, true)], kindRef, { schema: patchRef, types: PATCH_TYPES }),
+    patch: operation(dialect, 'patch', opId('patch', r), gvk, [...nsParam, nameParam, ...writeParams(dialect, true)], kindRef, { schema: patchRef, types: r.schema ? CR_PATCH_TYPES : PATCH_TYPES }),
     delete: operation(dialect, 'delete', opId('delete', r), gvk, [...nsParam, nameParam, param(dialect, 'dryRun', 'query', 'dry run'), param(dialect, 'propagationPolicy', 'query', 'propagation policy')], statusRef, { schema: deleteOptionsRef, types: ['*/*'] }),
   };
 }
@@ -262,6 +264,6 @@ function addSubresourcePaths(
   paths[`${basePath(r)}/{name}/${sub}`] = {
     get: operation(dialect, 'get', opId('read', r, suffix), gvk, [...nsParam, nameParam], ref),
     put: operation(dialect, 'put', opId('replace', r, suffix), gvk, [...nsParam, nameParam, ...writeParams(dialect, false)], ref, { schema: ref, types: ['*/*'] }),
-    patch: operation(dialect, 'patch', opId('patch', r, suffix), gvk, [...nsParam, nameParam, ...writeParams(dialect, true)], ref, { schema: patchRef, types: PATCH_TYPES }),
+    patch: operation(dialect, 'patch', opId('patch', r, suffix), gvk, [...nsParam, nameParam, ...writeParams(dialect, true)], ref, { schema: patchRef, types: r.schema && sub === 'status' ? CR_PATCH_TYPES : PATCH_TYPES }),
   };
 }

@@ -63,6 +63,9 @@ test('custom resources are published under their reversed-group name', () => {
   assert.deepEqual(s['x-kubernetes-group-version-kind'], [{ group: 'stable.example.com', version: 'v1', kind: 'CronTab' }]);
   assert.equal(s.properties.spec.properties.cronSpec.type, 'string');
   assert.ok(s.properties.metadata);
+  const patchTypes = Object.keys(doc.paths['/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}'].patch.requestBody.content);
+  assert.ok(!patchTypes.includes('application/strategic-merge-patch+json'), 'kubectl apply picks merge patch for custom resources from this');
+  assert.ok(patchTypes.includes('application/apply-patch+yaml'));
 });
 
 test('invalidate() rebuilds documents when the resource set changes', () => {

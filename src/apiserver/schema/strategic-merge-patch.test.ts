@@ -166,3 +166,8 @@ test('kubectl label / annotate --overwrite produce patches the server applies', 
   const out = store.objects.get(store.key(BUILTIN_SAMPLE[5], 'default', 'web'))!;
   assert.deepEqual(out.metadata.labels, { env: 'prod' });
 });
+
+test('a custom resource kind named like a built-in does not borrow its schema', () => {
+  assert.equal(supportsStrategicMergePatch('stable.example.com', 'v1', 'Pod'), false);
+  assert.equal(supportsStrategicMergePatch('rbac.authorization.k8s.io', 'v1', 'Role'), true);
+});
