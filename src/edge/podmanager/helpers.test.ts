@@ -114,3 +114,25 @@ describe('atomic volume writer', () => {
     }
   });
 });
+
+describe('image GC', () => {
+  it('removes unused, unpinned images (largest first) only above the high threshold', async () => {
+    const { FakeRuntime } = await import('../../runtime/fake.js');
+    const { collectImages } = await import('./gc.js');
+    const rt = new FakeRuntime();
+    rt.addImage('kedge.local/pause:1', 100);
+    rt.addImage('big:1', 500);
+    rt.addImage('small:1', 50);
+    rt.addImage('used:1', 900);
+    const sc = { metadata: { name: 'p', uid: 'u', namespace: 'd' } };
+    const sb = await rt.runPodSandbox(sc);
+    await rt.createContainer(sb, { metadata: { name: 'c' }, image: { image: 'used:1' } }, sc);
+    const policy = { highPercent: 85, lowPercent: 80, pinned: ['docker.io/kedge.local/pause:1', 'kedge.local/pause:1'] };
+    const calm = await collectImages(rt, policy, async () => ({ capacity: 10_000, available: 5_000 }));
+    assert.deepEqual(calm.removed, []);
+    const r = await collectImages(rt, policy, async () => ({ capacity: 10_000, available: 1_000 })); // 90 % used: free ≥ 1000
+    assert.deepEqual(r.removed, ['docker.io/library/big:1', 'docker.io/library/small:1']);
+    assert.ok(await rt.imageStatus('used:1'));
+    assert.ok(await rt.imageStatus('kedge.local/pause:1'));
+  });
+});

@@ -28,6 +28,7 @@ import { Backoff } from './backoff.js';
 import { ProbeState, runProbe } from './probes.js';
 import { buildPodStatus, type Instance, type PodObservation } from './status.js';
 import { rotateIfNeeded, type RotationPolicy } from './logs.js';
+import { collectImages, DEFAULT_IMAGE_GC, type ImageGcPolicy } from './gc.js';
 
 export interface PodManagerOptions extends PodManagerContext {
   runtime: ContainerRuntime;
@@ -44,6 +45,8 @@ export interface PodManagerOptions extends PodManagerContext {
   /** Pods whose sandbox is being created at the same time (default 4): on a small node, starting
    *  every pod at once makes them all slow; a few at a time gets most pods running sooner. */
   maxParallelSandboxStarts?: number;
+  /** Image GC under disk pressure (checked every 5 minutes); false turns it off. */
+  imageGc?: ImageGcPolicy | false;
   /** Called once a pod with deletionTimestamp has no running containers left (the agent can then finalize the delete). */
   onPodTerminated?: (namespace: string, name: string, uid: string) => void;
 }
@@ -91,6 +94,7 @@ export class PodManager implements PodManagerHandle {
   private tickAgain = false;
   private stopped = false;
   private lastRotation = 0;
+  private lastImageGc = Date.now();
   private startSlots: Semaphore;
 
   private constructor(private readonly o: PodManagerOptions) {
@@ -217,6 +221,12 @@ export class PodManager implements PodManagerHandle {
     if (Date.now() - this.lastRotation > 30_000) {
       this.lastRotation = Date.now();
       void this.rotateLogs(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.id));
+    }
+    if (this.o.imageGc !== false && Date.now() - this.lastImageGc > 300_000) {
+      this.lastImageGc = Date.now();
+      void collectImages(this.rt, this.o.imageGc ?? DEFAULT_IMAGE_GC)
+        .then((r) => r.removed.length && this.o.log.info({ removed: r.removed, freedBytes: r.freedBytes, usedPercent: r.usedPercent }, 'image GC under disk pressure'))
+        .catch((e) => this.o.log.warn({ err: String(e) }, 'image GC failed'));
     }
   }
 
