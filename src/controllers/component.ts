@@ -14,7 +14,7 @@ export function controllersComponent(opts: Omit<ControllerManagerOptions, 'kubeC
 
 /** Parses a --controllers flag value ("*,-scheduler") into the list startControllerManager takes. */
 export function parseControllersFlag(value: string | undefined): string[] | 'all' {
-  if (!value) return 'all';
+  if (value === undefined) return 'all';
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
 

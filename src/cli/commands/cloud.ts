@@ -12,7 +12,9 @@ export function register(program: Command): void {
     .option('--port <port>', 'hub TLS port', '10000')
     .option('--advertise-address <host...>', 'extra names/IPs for the hub serving certificate')
     .option('--keepalive <ms>', 'ping interval for edge sessions', '15000')
-    .action(async (o: { kubeconfig: string; dataDir: string; caCert?: string; caKey?: string; bindAddress: string; port: string; advertiseAddress?: string[]; keepalive: string }) => {
+    .option('--controllers <list>', 'controllers to run against the cluster ("nodelifecycle" = edge-aware node lifecycle; "*" adds the generic ones; "" = none)', 'nodelifecycle')
+    .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
+    .action(async (o: { kubeconfig: string; dataDir: string; caCert?: string; caKey?: string; bindAddress: string; port: string; advertiseAddress?: string[]; keepalive: string; controllers: string; nodeMonitorGracePeriod: string }) => {
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --port ${JSON.stringify(o.port)}`);
       const keepalive = Number(o.keepalive);
@@ -37,7 +39,15 @@ export function register(program: Command): void {
         pingIntervalMs: keepalive,
       });
       process.stderr.write(`kedge cloud hub listening on ${hub.url} (CA hash ${pki.caCertHash(ca.certPem)})\n`);
+      // Edge-aware controllers (leader-elected, so several hubs can run); generic ones only when asked.
+      const { startControllerManager } = await import('../../controllers/manager.js');
+      const { parseControllersFlag } = await import('../../controllers/component.js');
+      const wanted = parseControllersFlag(o.controllers);
+      const grace = Number(o.nodeMonitorGracePeriod);
+      if (!(grace > 0)) throw new Error(`invalid --node-monitor-grace-period ${JSON.stringify(o.nodeMonitorGracePeriod)} (seconds > 0)`);
+      const cm = wanted !== 'all' && wanted.length === 0 ? undefined : startControllerManager({ kubeConfig: kc, controllers: wanted, leaderElect: true, leaderElectionName: 'kedge-cloud-controllers', nodeMonitorGracePeriodSeconds: grace });
       const stop = async () => {
+        await cm?.stop();
         await hub.stop();
         process.exit(0);
       };
