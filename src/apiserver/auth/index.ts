@@ -18,3 +18,4 @@ export * from './rbac/authorizer.js';
 export * from './rbac/bootstrap-policy.js';
 export * from './rbac/bootstrap-reconcile.js';
 export * from './rbac/label-selector.js';
+export * from './rbac/escalation.js';
