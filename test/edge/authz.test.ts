@@ -100,8 +100,12 @@ test('writes: own node, lease, pod status and events only', async () => {
   assert.equal(after.metadata.resourceVersion, before.metadata.resourceVersion, 'pod-b untouched');
   const events = await c.kubectl(['get', 'events', '-A', '-o', 'json']);
   assert.ok(!events.includes('Hacked'));
-  // edge-b keeps heartbeating its own Node, so only its own writes may have changed it.
+  // The forged Node write for edge-b left its status as edge-b itself reports it.
+  const nodeBAfter = JSON.parse(await c.kubectl(['get', 'node', 'edge-b', '-o', 'json'])) as { status: { nodeInfo?: { kubeletVersion?: string } } };
+  assert.match(nodeBAfter.status.nodeInfo?.kubeletVersion ?? '', /^v1\.32/);
   assert.ok(nodeB.metadata.resourceVersion);
+  // Every refusal is logged with its reason by the hub.
+  await c.server.waitForLog(/status item refused/, 10_000);
 });
 
 test('identity: another node name, no certificate, a foreign CA, a CSR for another node', async () => {
@@ -165,6 +169,8 @@ test('bad input is refused with a reason, changes nothing, and the hub keeps ser
   await assert.rejects(join(['--token', 'not-a-token', '--ca-cert-hash', token.hash]), /malformed bootstrap token/);
   await assert.rejects(join(['--token', token.token, '--ca-cert-hash', 'sha256:' + '0'.repeat(64)]), /does not match --ca-cert-hash/);
   assert.equal((await c.kubectl(['get', 'csr', '-o', 'name'])).trim().split('\n').length, csrsBefore);
+
+  for (const reason of [/frame is not valid JSON/, /unknown message type/, /never sent/, /join refused/]) await c.server.waitForLog(reason, 10_000);
 
   // Everyone else is still served.
   await c.kubectl(['apply', '-f', '-'], JSON.stringify(podSpec('pod-b2', 'edge-b')));
