@@ -212,6 +212,40 @@ describe('pod manager on containerd', { skip, timeout: 600_000 }, () => {
     assert.match(cs.state!.waiting!.message ?? '', /missing/);
   });
 
+  it('serves on a hostPort; httpGet readiness and tcpSocket liveness probe the pod IP', async () => {
+    const hostPort = 20000 + Math.floor(Math.random() * 10000);
+    await put(
+      'pods',
+      pod('http', {
+        containers: [
+          {
+            name: 'main',
+            image: fx.busybox,
+            command: ['sh', '-c', 'mkdir -p /www && echo hi-http > /www/index.html && exec httpd -f -p 8080 -h /www'],
+            ports: [{ name: 'web', containerPort: 8080, hostPort }],
+            readinessProbe: { httpGet: { path: '/index.html', port: 'web' as never }, periodSeconds: 1 },
+            livenessProbe: { tcpSocket: { port: 8080 as never }, periodSeconds: 2 },
+          },
+        ],
+      }),
+    );
+    const st = await waitFor('http Ready', () => cstatus('http')?.ready && status('http'), 60_000);
+    const body = await waitFor('hostPort answers', async () => {
+      const res = await fetch(`http://${st.hostIP}:${hostPort}/index.html`, { signal: AbortSignal.timeout(3000) });
+      return res.ok && (await res.text());
+    });
+    assert.equal(body, 'hi-http\n');
+    const direct = await fetch(`http://${st.podIP}:8080/index.html`, { signal: AbortSignal.timeout(3000) });
+    assert.equal(await direct.text(), 'hi-http\n');
+    assert.equal(cstatus('http')!.restartCount, 0);
+  });
+
+  it('a hostNetwork pod gets the node IP', async () => {
+    await put('pods', pod('hostnet', { hostNetwork: true, containers: [{ name: 'main', image: fx.busybox, command: ['sleep', '3600'] }] }));
+    const st = await waitFor('hostnet Running', () => status('hostnet')?.phase === 'Running' && status('hostnet'));
+    assert.equal(st.podIP, st.hostIP);
+  });
+
   it('a recreated sandbox keeps its pod IP', async () => {
     const before = status('web')!;
     const sandboxes = await fx.runtime.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'web' } });
@@ -224,16 +258,19 @@ describe('pod manager on containerd', { skip, timeout: 600_000 }, () => {
     assert.equal(after.podIP, before.podIP);
   });
 
-  it('a restarted pod manager adopts running containers (same IDs, no restarts)', async () => {
-    const before = { id: cstatus('ready')!.containerID, restarts: cstatus('ready')!.restartCount, web: cstatus('web')!.containerID };
+  it('a restarted pod manager adopts running containers (same IDs, no restarts) and restarts one that died meanwhile', async () => {
+    const before = { id: cstatus('ready')!.containerID, restarts: cstatus('ready')!.restartCount, web: cstatus('web')!.containerID, webRestarts: cstatus('web')!.restartCount };
     await pm!.stop();
+    // While the agent is down, one container dies; the others keep running under their shims.
+    await fx.runtime.stopContainer(before.web!.replace('containerd://', ''), 0);
     statuses.clear();
     pm = await startPm();
-    await waitFor('statuses after restart', () => cstatus('ready')?.state?.running && cstatus('web')?.state?.running);
+    await waitFor('statuses after restart', () => cstatus('ready')?.state?.running && cstatus('web')?.state?.running && cstatus('web')!.containerID !== before.web);
     await new Promise((r) => setTimeout(r, 2000));
     assert.equal(cstatus('ready')!.containerID, before.id);
     assert.equal(cstatus('ready')!.restartCount, before.restarts);
-    assert.equal(cstatus('web')!.containerID, before.web);
+    assert.equal(cstatus('web')!.restartCount, before.webRestarts + 1, 'the killed container was restarted from the local store');
+    assert.ok(cstatus('web')!.lastState?.terminated);
   });
 
   it('deletes a pod gracefully: preStop runs, containers and sandbox go, the IP reservation is released', async () => {

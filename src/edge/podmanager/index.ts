@@ -5,9 +5,11 @@
 import type { PodManagerFactory } from '../contracts.js';
 import type { ContainerRuntime } from '../../runtime/types.js';
 import { PodManager, type PodManagerOptions } from './pod-manager.js';
+import { runtimeNodeInfo } from './node-info.js';
 
 export { PodManager, type PodManagerOptions } from './pod-manager.js';
 export { readContainerLogs, type LogOptions } from './logs.js';
+export { runtimeNodeInfo, type RuntimeNodeInfo } from './node-info.js';
 
 export const DEFAULT_CRI_SOCKET = '/run/kedge/containerd.sock';
 
@@ -35,7 +37,11 @@ export function podManagerFactory(opts: CriPodManagerOptions = {}): PodManagerFa
       await ensureSandboxImage(runtime, socket);
     }
     const pm = await PodManager.start({ ...opts, ...ctx, runtime });
+    const rt = runtime;
+    // Beyond PodManagerHandle: logs for the tunnel (kubectl logs) and runtime facts for node status.
     return {
+      readLogs: pm.readLogs.bind(pm),
+      nodeInfo: () => runtimeNodeInfo(rt),
       stop: async () => {
         await pm.stop();
         if (owned) runtime!.close();

@@ -27,7 +27,7 @@ import { ImagePuller } from './images.js';
 import { Backoff } from './backoff.js';
 import { ProbeState, runProbe } from './probes.js';
 import { buildPodStatus, type Instance, type PodObservation } from './status.js';
-import { rotateIfNeeded, type RotationPolicy } from './logs.js';
+import { readContainerLogs, rotateIfNeeded, type LogOptions, type RotationPolicy } from './logs.js';
 import { collectImages, DEFAULT_IMAGE_GC, type ImageGcPolicy } from './gc.js';
 
 export interface PodManagerOptions extends PodManagerContext {
@@ -586,6 +586,13 @@ export class PodManager implements PodManagerHandle {
   }
 
   // ---- queries for the agent (logs, debugging) ----------------------------------------------
+
+  /** `kubectl logs` for a pod on this node: throws when the pod or container is unknown. */
+  async readLogs(namespace: string, name: string, container: string, opts: LogOptions, write: (chunk: string) => void): Promise<void> {
+    const loc = this.containerLogLocation(namespace, name, container);
+    if (!loc) throw new Error(`pod ${namespace}/${name} is not on this node`);
+    await readContainerLogs(loc.podDir, container, loc.attempt, opts, write);
+  }
 
   /** The pod's data dir (volumes, logs) and the current restart count of a container, for the log reader. */
   containerLogLocation(namespace: string, name: string, container: string): { podDir: string; attempt?: number } | null {
