@@ -135,8 +135,13 @@ class HubWatcher implements Watcher {
     }
   }
 
-  /** Deliver what is queued; in replay, refill from the log until caught up, then go live. */
+  /**
+   * Deliver what is queued; in replay, refill from the log until caught up, then go live.
+   * At most one chunk is read per call, so replaying a long history yields to other work
+   * (writers, requests) between chunks instead of holding the event loop.
+   */
   private advance(): void {
+    let refilled = false;
     while (!this.done && !this.waiting) {
       if (this.head < this.queue.length) {
         this.deliver(this.queue[this.head++]!);
@@ -145,7 +150,12 @@ class HubWatcher implements Watcher {
       this.queue = [];
       this.head = 0;
       if (this.mode === 'live') return;
+      if (refilled) {
+        setImmediate(() => this.advance());
+        return;
+      }
       this.refillFromLog();
+      refilled = true;
     }
   }
 
