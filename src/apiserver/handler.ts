@@ -358,7 +358,8 @@ export class ApiHandler {
         if (err instanceof JsonPatchTestFailed) throw invalid(def.kind, def.group, cur.metadata?.name ?? '', [{ type: 'Invalid', field: err.path, detail: err.message }]);
         throw err;
       }
-      if (type !== 'json') this.strictFields(def, patch, query);
+      // Strict field validation looks at the patched object: patch bodies carry directives ($setElementOrder…).
+      if (type !== 'json') this.strictFields(def, next, query);
       if (next.kind !== cur.kind || next.apiVersion !== cur.apiVersion) {
         if (type === 'apply' && next.kind === def.kind) next.apiVersion = cur.apiVersion;
         else throw badRequest('the API version in the data does not match the expected API version');
