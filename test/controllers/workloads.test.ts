@@ -1,0 +1,139 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestCluster, waitFor } from './cluster.js';
+
+// One real `kedge server` (scheduler + controllers in-process), five fake nodes, stock kubectl.
+const c = new TestCluster('controllers-workloads');
+
+before(async () => {
+  await c.start();
+  await c.addNodes('node', 5, (i) => ({ labels: { 'topology.kubernetes.io/zone': i < 3 ? 'zone-a' : 'zone-b' }, subnet: i + 10 }));
+});
+after(() => c.stop());
+
+const podsOf = async (selector: string) =>
+  (await c.json<{ items: any[] }>(['get', 'pods', '-l', selector])).items.filter((p) => !p.metadata.deletionTimestamp);
+
+test('kubectl create deployment, scale, set image + rollout status, rollout undo', async () => {
+  await c.kubectl(['create', 'deployment', 'web', '--image=nginx:1.25', '--replicas=3']);
+  const status = await c.kubectl(['rollout', 'status', 'deployment/web', '--timeout=60s']);
+  assert.match(status, /deployment "web" successfully rolled out/);
+  assert.match(await c.kubectl(['get', 'deployment', 'web']), /web\s+3\/3\s+3\s+3\s/);
+  const first = await podsOf('app=web');
+  assert.equal(first.length, 3);
+  assert.ok(first.every((p) => p.spec.nodeName?.startsWith('node-') && p.status.phase === 'Running'));
+  assert.equal(new Set(first.map((p) => p.spec.nodeName)).size, 3, 'replicas spread over nodes');
+
+  await c.kubectl(['scale', 'deployment', 'web', '--replicas=5']);
+  await waitFor('5 available', async () => /web\s+5\/5\s+5\s+5\s/.test(await c.kubectl(['get', 'deployment', 'web'])));
+
+  await c.kubectl(['set', 'image', 'deployment/web', 'nginx=nginx:1.26']);
+  assert.match(await c.kubectl(['rollout', 'status', 'deployment/web', '--timeout=90s']), /successfully rolled out/);
+  const second = await podsOf('app=web');
+  assert.equal(second.length, 5);
+  assert.ok(second.every((p) => p.spec.containers[0].image === 'nginx:1.26'));
+  const rs = (await c.json<{ items: any[] }>(['get', 'rs', '-l', 'app=web'])).items;
+  assert.equal(rs.length, 2);
+  assert.deepEqual(rs.map((r) => r.metadata.annotations['deployment.kubernetes.io/revision']).sort(), ['1', '2']);
+  const history = await c.kubectl(['rollout', 'history', 'deployment/web']);
+  assert.match(history, /^1\s/m);
+  assert.match(history, /^2\s/m);
+
+  assert.match(await c.kubectl(['rollout', 'undo', 'deployment/web']), /rolled back/);
+  assert.match(await c.kubectl(['rollout', 'status', 'deployment/web', '--timeout=90s']), /successfully rolled out/);
+  const third = await podsOf('app=web');
+  assert.equal(third.length, 5);
+  assert.ok(third.every((p) => p.spec.containers[0].image === 'nginx:1.25'));
+  const rsAfter = (await c.json<{ items: any[] }>(['get', 'rs', '-l', 'app=web'])).items;
+  assert.equal(rsAfter.length, 2, 'undo reuses the revision-1 ReplicaSet');
+  const active = rsAfter.find((r) => r.spec.replicas === 5);
+  assert.equal(active.metadata.annotations['deployment.kubernetes.io/revision'], '3');
+  const dep = await c.json(['get', 'deployment', 'web']);
+  const conds = Object.fromEntries(dep.status.conditions.map((x: any) => [x.type, x]));
+  assert.equal(conds.Available.status, 'True');
+  assert.equal(conds.Progressing.reason, 'NewReplicaSetAvailable');
+});
+
+test('a DaemonSet runs one pod on each of the 5 nodes', async () => {
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent', namespace: 'default' },
+    spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: { containers: [{ name: 'a', image: 'busybox:1.36' }] } } },
+  }));
+  assert.match(await c.kubectl(['rollout', 'status', 'daemonset/agent', '--timeout=60s']), /successfully rolled out/);
+  assert.match(await c.kubectl(['get', 'ds', 'agent']), /agent\s+5\s+5\s+5\s+5\s+5\s/);
+  const pods = await podsOf('app=agent');
+  assert.deepEqual(pods.map((p) => p.spec.nodeName).sort(), ['node-0', 'node-1', 'node-2', 'node-3', 'node-4']);
+  // Rolling update replaces every daemon.
+  await c.kubectl(['set', 'image', 'daemonset/agent', 'a=busybox:1.37']);
+  assert.match(await c.kubectl(['rollout', 'status', 'daemonset/agent', '--timeout=90s']), /successfully rolled out/);
+  const updated = await podsOf('app=agent');
+  assert.equal(updated.length, 5);
+  assert.ok(updated.every((p) => p.spec.containers[0].image === 'busybox:1.37'));
+});
+
+test('a Job runs to completion when its pods succeed', async () => {
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'pi', namespace: 'default' },
+    spec: { completions: 3, parallelism: 2, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'pi', image: 'busybox:1.36' }] } } },
+  }));
+  const succeeded = new Set<string>();
+  await waitFor('3 pods succeeded', async () => {
+    const pods = (await c.json<{ items: any[] }>(['get', 'pods', '-l', 'job-name=pi'])).items;
+    const running = pods.filter((p) => p.status.phase === 'Running' && !succeeded.has(p.metadata.name));
+    assert.ok(running.length <= 2, 'parallelism respected');
+    for (const p of running) {
+      await c.node(p.spec.nodeName).succeed('default', p.metadata.name);
+      succeeded.add(p.metadata.name);
+    }
+    return succeeded.size >= 3;
+  });
+  await c.kubectl(['wait', '--for=condition=complete', 'job/pi', '--timeout=60s']);
+  assert.match(await c.kubectl(['get', 'job', 'pi']), /pi\s+Complete\s+3\/3\s/);
+  const job = await c.json(['get', 'job', 'pi']);
+  assert.equal(job.status.succeeded, 3);
+  assert.ok(job.status.completionTime);
+});
+
+test('EndpointSlices and Endpoints follow pod readiness', async () => {
+  await c.kubectl(['create', 'deployment', 'api', '--image=nginx:1.25', '--replicas=3', '--port=8080']);
+  await c.kubectl(['rollout', 'status', 'deployment/api', '--timeout=60s']);
+  await c.kubectl(['expose', 'deployment', 'api', '--port=80', '--target-port=8080']);
+  const pods = await podsOf('app=api');
+  const ips = pods.map((p) => p.status.podIP).sort();
+  const readyIps = async () => {
+    const slices = (await c.json<{ items: any[] }>(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=api'])).items;
+    return slices.flatMap((s) => (s.endpoints ?? []).filter((e: any) => e.conditions.ready).map((e: any) => e.addresses[0])).sort();
+  };
+  await waitFor('3 ready endpoints', async () => JSON.stringify(await readyIps()) === JSON.stringify(ips));
+  const slice = (await c.json<{ items: any[] }>(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=api'])).items[0];
+  assert.equal(slice.addressType, 'IPv4');
+  assert.deepEqual(slice.ports.map((p: any) => p.port), [8080]);
+  assert.equal(slice.metadata.ownerReferences[0].kind, 'Service');
+
+  const victim = pods[0];
+  await c.node(victim.spec.nodeName).setReady('default', victim.metadata.name, false);
+  await waitFor('endpoint not ready', async () => !(await readyIps()).includes(victim.status.podIP));
+  const eps = await c.kubectl(['get', 'endpoints', 'api', '-o', 'jsonpath={.subsets[0].addresses[*].ip}']);
+  assert.ok(!eps.split(' ').includes(victim.status.podIP), 'Endpoints addresses drop the unready pod');
+  const notReady = await c.kubectl(['get', 'endpoints', 'api', '-o', 'jsonpath={.subsets[0].notReadyAddresses[*].ip}']);
+  assert.ok(notReady.split(' ').includes(victim.status.podIP));
+  await c.node(victim.spec.nodeName).setReady('default', victim.metadata.name, true);
+  await waitFor('endpoint ready again', async () => (await readyIps()).includes(victim.status.podIP));
+});
+
+test('an unschedulable pod gets PodScheduled=False and an upstream-style FailedScheduling event', async () => {
+  await c.kubectl(['run', 'nowhere', '--image=nginx:1.25', '--overrides', JSON.stringify({ spec: { nodeSelector: { disk: 'ssd' } } })]);
+  const msg = "0/5 nodes are available: 5 node(s) didn't match Pod's node affinity/selector.";
+  await waitFor('FailedScheduling event', async () => {
+    const ev = await c.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=nowhere,reason=FailedScheduling', '-o', 'jsonpath={.items[*].message}']);
+    return ev.includes(msg);
+  });
+  const pod = await c.json(['get', 'pod', 'nowhere']);
+  const cond = pod.status.conditions.find((x: any) => x.type === 'PodScheduled');
+  assert.equal(cond.status, 'False');
+  assert.equal(cond.reason, 'Unschedulable');
+  assert.equal(cond.message, msg);
+  // A matching label makes it schedulable: the scheduler retries on the node change.
+  await c.kubectl(['label', 'node', 'node-4', 'disk=ssd']);
+  await waitFor('pod bound to node-4', async () => (await c.json(['get', 'pod', 'nowhere'])).spec.nodeName === 'node-4');
+});
