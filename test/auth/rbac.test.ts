@@ -152,3 +152,31 @@ test('anonymous requests are refused with the upstream 401 Status', async () => 
   const s = JSON.parse(body);
   assert.deepEqual([s.kind, s.reason, s.code, s.message], ['Status', 'Unauthorized', 401, 'Unauthorized']);
 });
+
+test('escalation prevention: a namespace admin cannot grant what they do not hold', async () => {
+  await ok(admin, ['create', '-f', manifest('esc-ns', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'esc' } })]);
+  await ok(admin, ['create', '-f', manifest('jane-esc-admin', {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'jane-admin', namespace: 'esc' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'jane' }],
+  })]);
+  // Within her rights: a Role and a binding to `edit` in her namespace.
+  await ok(kc('jane'), ['create', '-f', manifest('pod-reader', {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'pod-reader', namespace: 'esc' },
+    rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }],
+  })]);
+  await ok(kc('jane'), ['create', 'rolebinding', 'bob-edit', '--clusterrole=edit', '--user=bob', '-n', 'esc']);
+  // Beyond them: node access in a Role, and a binding to cluster-admin.
+  const role = await kubectl(kc('jane'), ['create', '-f', manifest('node-reader', {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'node-reader', namespace: 'esc' },
+    rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['get'] }],
+  })]);
+  assert.notEqual(role.code, 0);
+  assert.ok(role.stderr.includes('roles.rbac.authorization.k8s.io "node-reader" is forbidden: user "jane" (groups=["devs" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:'), role.stderr);
+  assert.ok(role.stderr.includes('{APIGroups:[""], Resources:["nodes"], Verbs:["get"]}'), role.stderr);
+  const bind = await kubectl(kc('jane'), ['create', 'rolebinding', 'me-root', '--clusterrole=cluster-admin', '--user=jane', '-n', 'esc']);
+  assert.notEqual(bind.code, 0);
+  assert.match(bind.stderr, /rolebindings\.rbac\.authorization\.k8s\.io "me-root" is forbidden: user "jane" .* is attempting to grant RBAC permissions not currently held/);
+  const after = await kubectl(kc('jane'), ['auth', 'can-i', 'delete', 'nodes']);
+  assert.equal(after.stdout.trim(), 'no');
+});

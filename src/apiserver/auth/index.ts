@@ -19,3 +19,4 @@ export * from './rbac/bootstrap-policy.js';
 export * from './rbac/bootstrap-reconcile.js';
 export * from './rbac/label-selector.js';
 export * from './rbac/escalation.js';
+export * from './rbac/admission.js';
