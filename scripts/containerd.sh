@@ -115,6 +115,7 @@ case "${1:-}" in
       fi
       rm -f "$PIDFILE"
     fi
+    answering || rm -f "$SOCK" "$SOCK.ttrpc"
     echo "containerd stopped ($SOCK)"
     ;;
   status)

@@ -18,6 +18,24 @@ export interface CriPodManagerOptions extends Partial<Omit<PodManagerOptions, 'r
   socket?: string;
   /** Use this runtime instead of dialing the socket (simulator: a FakeRuntime). */
   runtime?: ContainerRuntime;
+  /** Start Kedge's containerd (scripts/containerd.sh start) when the socket is absent. Default: only for the default socket. */
+  startContainerd?: boolean;
+}
+
+/** `kedge edge` can start its containerd itself (idempotent script) or expect one on the socket. */
+async function ensureContainerd(socket: string, start: boolean): Promise<void> {
+  const net = await import('node:net');
+  const answers = await new Promise<boolean>((resolve) => {
+    const c = net.connect(socket, () => (c.destroy(), resolve(true)));
+    c.on('error', () => resolve(false));
+  });
+  if (answers) return;
+  if (!start) throw new Error(`no container runtime on ${socket}: start one with scripts/containerd.sh start (or pass --runtime none)`);
+  const { execFileSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  // Same depth from src/ and dist/: <root>/{src,dist}/edge/podmanager/index.*
+  const script = fileURLToPath(new URL('../../../scripts/containerd.sh', import.meta.url));
+  execFileSync('bash', [script, 'start'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, KEDGE_CONTAINERD_SOCK: socket } });
 }
 
 /**
@@ -31,6 +49,7 @@ export function podManagerFactory(opts: CriPodManagerOptions = {}): PodManagerFa
     if (!runtime) {
       const { CriRuntime } = await import('../../runtime/cri/client.js');
       const socket = opts.socket ?? process.env.KEDGE_CONTAINERD_SOCK ?? DEFAULT_CRI_SOCKET;
+      await ensureContainerd(socket, opts.startContainerd ?? socket === DEFAULT_CRI_SOCKET);
       runtime = new CriRuntime({ socket });
       owned = true;
       const { ensureSandboxImage } = await import('../../runtime/image/ensure.js');
