@@ -44,6 +44,8 @@ export interface HandlerDeps {
   openapi?: OpenApiSource;
   maxBodyBytes?: number;
   bookmarkIntervalMs?: number;
+  /** Watches without timeoutSeconds end after a random time in [min, 2·min) seconds, as upstream (clients re-watch). */
+  minRequestTimeoutSeconds?: number;
   /** Extra subresource handlers keyed "resource/subresource" (e.g. "pods/log"). */
   subresourceHandlers: Map<string, SubresourceHandler>;
   /** Schema-driven hooks (fieldValidation, managedFields, apply). */
@@ -261,6 +263,10 @@ export class ApiHandler {
   private async watch(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, query: URLSearchParams): Promise<void> {
     if (def.virtual) throw methodNotAllowed();
     const q = this.listQuery(def, query);
+    if (!q.timeoutSeconds) {
+      const min = this.d.minRequestTimeoutSeconds ?? 1800;
+      q.timeoutSeconds = Math.floor(min * (1 + Math.random()));
+    }
     const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
     const baseMatch = this.selection(def, q);
     const matches = name ? (o: KubeObject) => o.metadata?.name === name && baseMatch(o) : baseMatch;

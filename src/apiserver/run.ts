@@ -17,6 +17,7 @@ export interface RunServerOptions {
   tokenAuthFile?: string;
   advertiseAddress?: string;
   tlsSans?: string[];
+  minRequestTimeoutSeconds?: number;
 }
 
 /**
@@ -41,6 +42,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     port: o.port,
     serviceClusterIpRange: o.serviceClusterIpRange,
     tokenAuthFile: o.tokenAuthFile,
+    minRequestTimeoutSeconds: o.minRequestTimeoutSeconds,
     logger: log,
   });
   const host = advertise.includes(':') ? `[${advertise}]` : advertise;

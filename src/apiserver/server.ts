@@ -46,6 +46,7 @@ export interface ApiServerOptions {
   logger?: Logger;
   maxBodyBytes?: number;
   bookmarkIntervalMs?: number;
+  minRequestTimeoutSeconds?: number;
   /** Run the tiny built-in namespace finalizer (empties deleted namespaces). Default true. */
   namespaceFinalizer?: boolean;
 }
@@ -166,6 +167,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     isReady: () => ready,
     maxBodyBytes: opts.maxBodyBytes,
     bookmarkIntervalMs: opts.bookmarkIntervalMs,
+    minRequestTimeoutSeconds: opts.minRequestTimeoutSeconds,
   });
 
   const server = https.createServer({

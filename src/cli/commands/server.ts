@@ -13,6 +13,7 @@ interface ServerFlags {
   controllers?: string;
   nodeMonitorGracePeriod: string;
   defaultTolerationSeconds: string;
+  minRequestTimeout: string;
 }
 
 function fail(msg: string): never {
@@ -42,6 +43,7 @@ export function register(program: Command): void {
     .option('--token-auth-file <file>', 'static bearer tokens (CSV: token,user,uid,"group1,group2")')
     .option('--advertise-address <host>', 'address written into admin.kubeconfig (default: the bind address)')
     .option('--tls-san <host...>', 'extra names/IPs for the serving certificate')
+    .option('--min-request-timeout <seconds>', 'watches end after a random [N, 2N) seconds; clients re-watch', '1800')
     .option('--hub-port <port>', 'cloud hub TLS port edge nodes dial (on --bind-address; -1 = no hub)', '10000')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
     .option('--controllers <list>', 'controllers to run, kube-controller-manager style: "*,-scheduler" (default: all but namespace,serviceaccount, which the API server handles)')
@@ -75,6 +77,11 @@ export function register(program: Command): void {
         tokenAuthFile: flags.tokenAuthFile,
         advertiseAddress: flags.advertiseAddress,
         tlsSans: flags.tlsSan ?? [],
+        minRequestTimeoutSeconds: (() => {
+          const n = Number(flags.minRequestTimeout);
+          if (!Number.isInteger(n) || n < 1) fail(`invalid --min-request-timeout ${JSON.stringify(flags.minRequestTimeout)}: want whole seconds ≥ 1`);
+          return n;
+        })(),
       });
     });
 }
