@@ -72,11 +72,13 @@ export interface Edge {
   link: FaultLink;
   localApiPort: number;
   proc: ManagedProcess;
+  extraFlags: string[];
 }
 
 export const EDGE_FLAGS = ['--runtime', 'none', '--heartbeat', '1000', '--keepalive', '1000', '--reconnect-max', '1500'];
 
-export async function joinEdge(c: Cluster, name: string, token: { token: string; hash: string }): Promise<Edge> {
+/** Join through a fresh proxy link; `extraFlags` come last, so they override EDGE_FLAGS (e.g. --runtime cri). */
+export async function joinEdge(c: Cluster, name: string, token: { token: string; hash: string }, extraFlags: string[] = []): Promise<Edge> {
   const link = await c.proxy.addLink(name, { host: '127.0.0.1', port: c.hubPort });
   const dataDir = c.h.tempDir(name);
   const localApiPort = await c.h.freePort();
@@ -91,15 +93,16 @@ export async function joinEdge(c: Cluster, name: string, token: { token: string;
       '--data-dir', dataDir,
       '--local-api-port', String(localApiPort),
       ...EDGE_FLAGS,
+      ...extraFlags,
     ],
-    { ready: { logLine: /connected to hub/, timeoutMs: 60_000 } },
+    { ready: { logLine: /connected to hub/, timeoutMs: 90_000 } },
   );
-  return { name, dataDir, link, localApiPort, proc };
+  return { name, dataDir, link, localApiPort, proc, extraFlags };
 }
 
 /** `kedge edge run` for an already-joined edge (same data dir, local API port). */
 export function edgeRunArgs(e: Edge): string[] {
-  return ['edge', 'run', '--data-dir', e.dataDir, '--local-api-port', String(e.localApiPort), ...EDGE_FLAGS];
+  return ['edge', 'run', '--data-dir', e.dataDir, '--local-api-port', String(e.localApiPort), ...EDGE_FLAGS, ...e.extraFlags];
 }
 
 export function localGet<T = unknown>(e: Edge, p: string): Promise<{ status: number; body: T }> {
