@@ -20,3 +20,4 @@ export * from './rbac/bootstrap-reconcile.js';
 export * from './rbac/label-selector.js';
 export * from './rbac/escalation.js';
 export * from './rbac/admission.js';
+export * from './authn/token-request.js';
