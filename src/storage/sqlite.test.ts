@@ -109,6 +109,7 @@ describe('sqlite store specifics', () => {
   test('writes queued together commit as one batch, each with its own revision and outcome', async () => {
     const s = await open(':memory:');
     const start = await s.currentRevision();
+    const commitsBefore = s.stats().commits;
     const results = await Promise.allSettled([
       s.create('/b/1', 'a'),
       s.create('/b/1', 'dup'),
@@ -120,7 +121,12 @@ describe('sqlite store specifics', () => {
       results.map((r) => (r.status === 'fulfilled' ? r.value.modRevision : (r.reason as Error).constructor.name)),
       [start + 1, 'KeyExistsError', start + 2, 'KeyNotFoundError', start + 3],
     );
+    assert.equal(s.stats().commits, commitsBefore + 1, 'one transaction for the whole batch');
     assert.equal((await s.get('/b/1'))!.value, 'b', 'later writes in a batch see earlier ones');
+    // Without group commit the same writes take one transaction each.
+    const single = await open(':memory:', { maxBatchSize: 1 });
+    await Promise.all([single.create('/s/1', 'a'), single.create('/s/2', 'b'), single.create('/s/3', 'c')]);
+    assert.equal(single.stats().commits, 3);
     assert.ok(results[1]!.status === 'rejected' && results[1]!.reason instanceof KeyExistsError);
   });
 

@@ -63,6 +63,19 @@ export interface SqliteStoreOptions {
   compactionChunk?: number;
 }
 
+/** Counters for metrics and tests (what group commit actually did). */
+export interface SqliteStoreStats {
+  /** Transactions committed by the write path (one per batch). */
+  commits: number;
+  /** Writes that succeeded / failed their checks. */
+  writes: number;
+  failedWrites: number;
+  largestBatch: number;
+  /** Wall time of the last batch's transaction, COMMIT (and its fsync) included. */
+  lastCommitMs: number;
+  watchers: number;
+}
+
 /** Open (creating if needed) a store at `path`; ':memory:' gives a throwaway store for tests. */
 export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
   return new SqliteStore(path, options);
@@ -144,6 +157,7 @@ export class SqliteStore implements Store {
   private closed = false;
   private compaction: Promise<void> = Promise.resolve();
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly counters = { commits: 0, writes: 0, failedWrites: 0, largestBatch: 0, lastCommitMs: 0 };
 
   private readonly selectKv: Database.Statement<[string], KvRow>;
   private readonly insertKv: Database.Statement<[string, number, number]>;
@@ -348,6 +362,7 @@ export class SqliteStore implements Store {
       }
       if (revision !== this.revision) this.setMeta.run(revision, 'revision');
     });
+    const started = performance.now();
     try {
       apply.immediate();
     } catch (err) {
@@ -357,13 +372,18 @@ export class SqliteStore implements Store {
       return;
     }
     this.revision = revision;
+    this.counters.commits++;
+    this.counters.lastCommitMs = performance.now() - started;
+    this.counters.largestBatch = Math.max(this.counters.largestBatch, batch.length);
     const events: WatchEvent[] = [];
     batch.forEach((write, i) => {
       const outcome = outcomes[i]!;
       if (outcome.ok) {
+        this.counters.writes++;
         events.push(outcome.event);
         write.resolve(outcome.kv);
       } else {
+        this.counters.failedWrites++;
         write.reject(outcome.err);
       }
     });
@@ -430,6 +450,10 @@ export class SqliteStore implements Store {
       prune.run(low, Math.min(low + this.compactionChunk, target), target);
       if (low + this.compactionChunk < target) await new Promise<void>((r) => setImmediate(r));
     }
+  }
+
+  stats(): SqliteStoreStats {
+    return { ...this.counters, watchers: this.hub.size };
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
