@@ -75,6 +75,8 @@ export class StatusWriter {
           return await this.writePodStatus(node, body as { namespace?: string; name?: string; uid?: string; status?: V1PodStatus });
         case 'event':
           return await this.writeEvent(node, body as unknown as CoreV1Event);
+        case 'pod-terminated':
+          return await this.finishPodDeletion(node, body as { namespace?: string; name?: string; uid?: string });
       }
     } catch (err) {
       return failure(err);
@@ -179,6 +181,28 @@ export class StatusWriter {
       }
     }
     return { ok: false, reason: 'conflict: pod kept changing', retry: true };
+  }
+
+  /** The kubelet's last step of graceful deletion: delete with grace 0, only that pod (uid precondition). */
+  private async finishPodDeletion(node: string, body: { namespace?: string; name?: string; uid?: string }): Promise<WriteResult> {
+    const { namespace, name, uid } = body;
+    if (typeof namespace !== 'string' || typeof name !== 'string' || typeof uid !== 'string') return { ok: false, reason: 'pod-terminated needs namespace, name and uid', retry: false };
+    let pod: V1Pod;
+    try {
+      pod = await this.core.readNamespacedPod({ name, namespace });
+    } catch (err) {
+      if (httpCode(err) === 404) return { ok: true }; // already gone
+      throw err;
+    }
+    if (pod.spec?.nodeName !== node) return forbidden(`pod ${namespace}/${name} is not bound to node ${node}`);
+    if (pod.metadata?.uid !== uid) return { ok: true }; // a new pod took the name; the old one is gone
+    if (!pod.metadata?.deletionTimestamp) return forbidden(`pod ${namespace}/${name} is not being deleted`);
+    try {
+      await this.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+    } catch (err) {
+      if (httpCode(err) !== 404) throw err;
+    }
+    return { ok: true };
   }
 
   private async writeEvent(node: string, ev: CoreV1Event): Promise<WriteResult> {

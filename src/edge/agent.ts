@@ -134,6 +134,7 @@ export class EdgeAgent {
         podStatus: this.reporter,
         events: this.reporter,
         log: this.log.child({ component: 'podmanager' }),
+        onPodTerminated: (ns, name, uid) => this.reporter.podTerminated(ns, name, uid),
       });
     }
     if (o.localApiPort !== undefined) {

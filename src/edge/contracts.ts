@@ -35,6 +35,12 @@ export interface PodManagerContext {
   podStatus: PodStatusSink;
   events: EventSink;
   log: Logger;
+  /**
+   * Called once a pod being deleted (deletionTimestamp set) has no containers left: the agent then
+   * finishes the graceful deletion in the cloud (as the kubelet deletes with grace 0), even if that
+   * has to wait for the link to come back.
+   */
+  onPodTerminated?(namespace: string, name: string, uid: string): void;
 }
 
 /** A running pod manager; the agent stops it on shutdown. */

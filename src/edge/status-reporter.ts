@@ -60,6 +60,10 @@ export class StatusReporter implements PodStatusSink, EventSink {
     this.set(`pod/${namespace}/${name}`, 'pod', { namespace, name, uid, status: JSON.parse(JSON.stringify(status)) as Record<string, unknown> });
   }
 
+  podTerminated(namespace: string, name: string, uid: string): void {
+    this.set(`podterm/${namespace}/${name}`, 'pod-terminated', { namespace, name, uid });
+  }
+
   recordEvent(event: CoreV1Event): void {
     const io = event.involvedObject ?? {};
     const ns = io.namespace || event.metadata?.namespace || 'default';

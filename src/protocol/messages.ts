@@ -43,12 +43,15 @@ export interface AckMessage {
   type: 'ack';
   seq: number;
 }
-export type StatusKind = 'node' | 'lease' | 'pod' | 'event';
+export type StatusKind = 'node' | 'lease' | 'pod' | 'event' | 'pod-terminated';
 export interface StatusMessage {
   type: 'status';
   id: number;
   kind: StatusKind;
-  /** node: V1Node; lease: {renewTime, durationSeconds}; pod: {namespace,name,uid,status}; event: CoreV1Event. */
+  /**
+   * node: V1Node; lease: {renewTime, durationSeconds}; pod: {namespace,name,uid,status}; event: CoreV1Event;
+   * pod-terminated: {namespace,name,uid} — the pod's containers are gone, finish its graceful deletion (as the kubelet does).
+   */
   body: Record<string, unknown>;
 }
 /** Read one object through the hub (node-authorized), e.g. a secret the edge lost. */

@@ -74,7 +74,7 @@ const edgeToHub: Record<string, object> = {
     type: 'object',
     additionalProperties: false,
     required: ['type', 'id', 'kind', 'body'],
-    properties: { type: { const: 'status' }, id: ID, kind: { enum: ['node', 'lease', 'pod', 'event'] }, body: OBJ },
+    properties: { type: { const: 'status' }, id: ID, kind: { enum: ['node', 'lease', 'pod', 'event', 'pod-terminated'] }, body: OBJ },
   },
   get: { type: 'object', additionalProperties: false, required: ['type', 'id', 'key'], properties: { type: { const: 'get' }, id: ID, key: KEY } },
   heartbeat,

@@ -79,6 +79,14 @@ describe('edge pods on containerd, status up through the hub', { skip, timeout: 
     assert.equal(web.metadata.uid, before.metadata.uid);
     assert.equal(web.status?.containerStatuses?.[0]?.containerID, containerId, 'the running container survived the agent kill -9 (adopted, not recreated)');
     assert.equal(web.status?.containerStatuses?.[0]?.restartCount, 0);
-    await run.stop();
+    e.proc = run;
+  });
+
+  it('kubectl delete waits for the edge: containers stop, then the edge finishes the deletion', async () => {
+    // Graceful deletion: the API keeps the pod (deletionTimestamp) until the node confirms, as with a kubelet.
+    await c.kubectl(['delete', 'pod', 'web', '--timeout=120s']);
+    await assert.rejects(c.kubectl(['get', 'pod', 'web']), /NotFound|not found/);
+    const containers = await fx.runtime.listContainers();
+    assert.ok(!containers.some((ct) => ct.state === 'CONTAINER_RUNNING' && ct.labels?.['io.kubernetes.pod.name'] === 'web'), 'web container stopped');
   });
 });
