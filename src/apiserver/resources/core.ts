@@ -33,7 +33,8 @@ export const namespacesDef: ResourceDef = builtin({
 function nodeStatus(n: Obj): string {
   const conds = (n.status?.conditions ?? []) as Obj[];
   const ready = conds.find((c) => c.type === 'Ready');
-  let s = !ready ? 'Unknown' : ready.status === 'True' ? 'Ready' : ready.status === 'False' ? 'NotReady' : 'Unknown';
+  // As upstream printNode: Ready=True → Ready, any other Ready status (False or Unknown) → NotReady, no condition → Unknown.
+  let s = !ready ? 'Unknown' : ready.status === 'True' ? 'Ready' : 'NotReady';
   if (n.spec?.unschedulable) s += ',SchedulingDisabled';
   return s;
 }
