@@ -1,0 +1,163 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { WebSocket } from 'ws';
+import { NodeSession, type SessionDeps } from './session.js';
+import { DesiredSets } from './desired.js';
+import { HubMetrics } from './metrics.js';
+import type { CacheListener, CachedObject, SharedCache } from './cache.js';
+import type { StatusWriter } from './status-writer.js';
+import { objectKey } from '../protocol/keys.js';
+import { createLogger } from '../common/logger.js';
+
+/** Stand-in socket: records frames, lets the test play the edge. */
+class FakeSocket extends EventEmitter {
+  readonly OPEN = 1;
+  readyState = 1;
+  bufferedAmount = 0;
+  sent: Array<Record<string, unknown>> = [];
+  closedWith: number | undefined;
+  send(text: string, cb?: () => void): void {
+    this.sent.push(JSON.parse(text) as Record<string, unknown>);
+    cb?.();
+  }
+  ping(): void {}
+  close(code?: number): void {
+    this.closedWith = code ?? 1000;
+    this.readyState = 3;
+  }
+  terminate(): void {
+    this.close(1006);
+  }
+  edge(msg: unknown): void {
+    this.emit('message', Buffer.from(JSON.stringify(msg)), false);
+  }
+}
+
+class FakeCache {
+  objects = new Map<string, CachedObject>();
+  listeners: CacheListener[] = [];
+  rv = 1;
+  get(k: string) {
+    return this.objects.get(k);
+  }
+  *keysOf(resource: string) {
+    for (const k of this.objects.keys()) if (k.startsWith(`/registry/${resource}/`)) yield k;
+  }
+  onChange(l: CacheListener) {
+    this.listeners.push(l);
+  }
+  putPod(name: string, node: string) {
+    const key = objectKey('pods', 'default', name);
+    const old = this.objects.get(key);
+    const o = { metadata: { name, namespace: 'default', uid: `uid-${name}`, resourceVersion: String(++this.rv) }, spec: { nodeName: node, containers: [] } } as unknown as CachedObject;
+    this.objects.set(key, o);
+    for (const l of this.listeners) l('pods', 'upsert', key, o, old);
+  }
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+function setup(window = 5) {
+  const cache = new FakeCache();
+  const desired = new DesiredSets(cache as unknown as SharedCache);
+  const sessions: NodeSession[] = [];
+  const deps: SessionDeps = {
+    epoch: 'e1',
+    cache: cache as unknown as SharedCache,
+    desired,
+    status: { write: async () => ({ ok: true }) } as unknown as StatusWriter,
+    metrics: new HubMetrics(),
+    log: createLogger('test', 'silent'),
+    window,
+    maxBufferedBytes: 1 << 20,
+    maxPendingStatus: 10,
+    onClose: () => {},
+  };
+  desired.onNodeChanged((n) => sessions.filter((s) => s.node === n).forEach((s) => s.schedulePump()));
+  const open = () => {
+    const ws = new FakeSocket();
+    const s = new NodeSession('n1', ws as unknown as WebSocket, deps, 60_000);
+    sessions.push(s);
+    return { ws, s };
+  };
+  return { cache, desired, open, sessions };
+}
+
+test('back-pressure: at most `window` unacked messages; acks release more', async () => {
+  const { cache, open, sessions } = setup(5);
+  const { ws } = open();
+  ws.edge({ type: 'hello', versions: [1], node: 'n1' });
+  ws.edge({ type: 'inventory', items: [], done: true });
+  await tick();
+  for (let i = 0; i < 40; i++) cache.putPod(`p${i}`, 'n1');
+  await tick();
+  await tick();
+  const upserts = () => ws.sent.filter((m) => m.type === 'upsert');
+  assert.equal(upserts().length, 5, 'window of 5');
+  assert.equal(sessions[0]!.queueDepth(), 40, 'the rest waits in the view, not in a buffer');
+  ws.edge({ type: 'ack', seq: upserts()[4]!.seq });
+  await tick();
+  await tick();
+  assert.equal(upserts().length, 10);
+  for (const s of sessions) s.close();
+});
+
+test('resume from a cursor sends only later changes, latest state once', async () => {
+  const { cache, desired, open, sessions } = setup(100);
+  desired.ensureView('n1');
+  for (let i = 0; i < 10; i++) cache.putPod(`p${i}`, 'n1');
+  const cursor = desired.currentSeq();
+  cache.putPod('p3', 'n1');
+  cache.putPod('p3', 'n1');
+  cache.putPod('new', 'n1');
+  const { ws } = open();
+  ws.edge({ type: 'hello', versions: [1], node: 'n1', cursor: { epoch: 'e1', seq: cursor } });
+  await tick();
+  await tick();
+  assert.equal(ws.sent[0]!.resume, true);
+  const keys = ws.sent.filter((m) => m.type === 'upsert').map((m) => m.key);
+  assert.deepEqual(keys, ['/registry/pods/default/p3', '/registry/pods/default/new']);
+  assert.equal(ws.sent.at(-1)!.type, 'synced');
+  for (const s of sessions) s.close();
+});
+
+test('unknown epoch → inventory diff: unchanged objects are not resent, stale keys are deleted', async () => {
+  const { cache, desired, open, sessions } = setup(100);
+  desired.ensureView('n1');
+  cache.putPod('same', 'n1');
+  cache.putPod('changed', 'n1');
+  const same = cache.get('/registry/pods/default/same')!;
+  const { ws } = open();
+  ws.edge({ type: 'hello', versions: [1], node: 'n1', cursor: { epoch: 'old-hub', seq: 99 } });
+  assert.equal(ws.sent[0]!.resume, false);
+  ws.edge({
+    type: 'inventory',
+    done: true,
+    items: [
+      { key: '/registry/pods/default/same', uid: same.metadata.uid, rv: same.metadata.resourceVersion },
+      { key: '/registry/pods/default/changed', uid: 'uid-changed', rv: '1' },
+      { key: '/registry/pods/default/gone', uid: 'x', rv: '1' },
+    ],
+  });
+  await tick();
+  const sent = ws.sent.filter((m) => m.type === 'upsert' || m.type === 'delete').map((m) => `${m.type} ${m.key}`);
+  assert.deepEqual(sent.sort(), ['delete /registry/pods/default/gone', 'upsert /registry/pods/default/changed']);
+  for (const s of sessions) s.close();
+});
+
+test('identity mismatch, unsupported version and forged acks close the session', async () => {
+  const { open } = setup();
+  let { ws } = open();
+  ws.edge({ type: 'hello', versions: [1], node: 'someone-else' });
+  assert.equal(ws.sent[0]!.code, 'forbidden');
+  assert.equal(ws.closedWith, 1008);
+  ({ ws } = open());
+  ws.edge({ type: 'hello', versions: [7], node: 'n1' });
+  assert.equal(ws.sent[0]!.code, 'unsupported-version');
+  ({ ws } = open());
+  ws.edge({ type: 'hello', versions: [1], node: 'n1' });
+  ws.edge({ type: 'ack', seq: 12345 });
+  assert.equal(ws.sent.at(-1)!.code, 'forged-ack');
+  assert.equal(ws.closedWith, 1008);
+});
