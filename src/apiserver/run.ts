@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger } from '../common/logger.js';
 import { openSqliteStore, startAutoCompaction } from '../storage/sqlite.js';
-import { ensureServerPki, writeAdminKubeconfig } from '../pki/index.js';
+import { ensureServerPki, ensureServiceAccountKeyPair, pkiDir, writeAdminKubeconfig } from '../pki/index.js';
 import { createApiServer, type ApiServer } from './server.js';
 
 export interface RunServerOptions {
@@ -42,6 +42,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     port: o.port,
     serviceClusterIpRange: o.serviceClusterIpRange,
     tokenAuthFile: o.tokenAuthFile,
+    serviceAccountKey: await ensureServiceAccountKeyPair(pkiDir(dataDir)),
     minRequestTimeoutSeconds: o.minRequestTimeoutSeconds,
     logger: log,
   });

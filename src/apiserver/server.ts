@@ -16,7 +16,7 @@ import { decodeKv, type KubeObject } from '../apimachinery/object.js';
 import { StatusError } from '../apimachinery/status.js';
 import {
   BootstrapTokenAuthenticator, ensureBootstrapPolicy, RbacAuthorizer, RequestAuthenticator, StaticTokenAuthenticator,
-  RbacEscalationGuard, admitRbacWrite,
+  RbacEscalationGuard, admitRbacWrite, ServiceAccountTokenAuthenticator, ServiceAccountTokenIssuer, tokenRequestHandler,
   type Authenticator, type Authorizer, type RbacSource, type TokenAuthenticator, type UserInfo,
 } from './auth/index.js';
 import { ApiHandler, type OpenApiSource, type SubresourceHandler } from './handler.js';
@@ -29,6 +29,7 @@ import { NamespaceFinalizer } from './namespace-finalizer.js';
 import { CrdController } from './crd/crd-controller.js';
 import { unknownFieldProblems } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
+import type { SigningKeyPair } from '../pki/index.js';
 
 export interface ApiServerOptions {
   store: Store;
@@ -43,6 +44,8 @@ export interface ApiServerOptions {
   /** Extra bearer-token authenticators (static token file, service account tokens). */
   tokenAuthenticators?: TokenAuthenticator[];
   tokenAuthFile?: string;
+  /** Key pair for service account tokens (pki ensureServiceAccountKeyPair): enables SA token auth and serviceaccounts/token. */
+  serviceAccountKey?: SigningKeyPair;
   logger?: Logger;
   maxBodyBytes?: number;
   bookmarkIntervalMs?: number;
@@ -98,6 +101,14 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   };
   const tokenAuthenticators: TokenAuthenticator[] = [...(opts.tokenAuthenticators ?? [])];
   if (opts.tokenAuthFile) tokenAuthenticators.push(StaticTokenAuthenticator.fromFile(opts.tokenAuthFile));
+  const getStored = async <T>(key: string): Promise<T | null> => { const kv = await store.get(key); return kv ? (decodeKv(kv) as T) : null; };
+  const saLookups = {
+    getServiceAccount: (ns: string, name: string) => getStored<never>(`/registry/core/serviceaccounts/${ns}/${name}`),
+    getPod: (ns: string, name: string) => getStored<never>(`/registry/core/pods/${ns}/${name}`),
+    getSecret: (ns: string, name: string) => getStored<never>(`/registry/core/secrets/${ns}/${name}`),
+    getNode: (name: string) => getStored<never>(`/registry/core/nodes/${name}`),
+  };
+  if (opts.serviceAccountKey) tokenAuthenticators.push(new ServiceAccountTokenAuthenticator({ keys: [opts.serviceAccountKey], lookup: saLookups }));
   tokenAuthenticators.push(new BootstrapTokenAuthenticator(secretLookup));
   const authenticator = opts.authenticator ?? new RequestAuthenticator({ clientCertificates: true, tokenAuthenticators });
   const authorizer = opts.authorizer ?? new RbacAuthorizer(rbac);
@@ -155,6 +166,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   let ready = false;
   let serverUrl = '';
   const subresourceHandlers = new Map<string, SubresourceHandler>();
+  if (opts.serviceAccountKey) subresourceHandlers.set('serviceaccounts/token', tokenRequestHandler({ issuer: new ServiceAccountTokenIssuer(opts.serviceAccountKey), ...saLookups }));
   // Custom resources: CRD strategy + serving every established CRD (src/apiserver/crd).
   const crds = new CrdController({ registry, objects, feed, log, systemContext });
   crds.install();

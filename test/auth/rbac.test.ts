@@ -180,3 +180,28 @@ test('escalation prevention: a namespace admin cannot grant what they do not hol
   const after = await kubectl(kc('jane'), ['auth', 'can-i', 'delete', 'nodes']);
   assert.equal(after.stdout.trim(), 'no');
 });
+
+test('service account tokens: kubectl create token issues a JWT the server accepts; RBAC applies to the SA', async () => {
+  await ok(admin, ['create', '-f', manifest('robot-ns', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'robots' } })]);
+  await ok(admin, ['create', '-f', manifest('robot-sa', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'robot', namespace: 'robots' } })]);
+  await ok(admin, ['create', 'rolebinding', 'robot-view', '--clusterrole=view', '--serviceaccount=robots:robot', '-n', 'robots']);
+  const token = (await ok(admin, ['create', 'token', 'robot', '-n', 'robots', '--duration=15m'])).trim();
+  const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
+  assert.equal(claims.sub, 'system:serviceaccount:robots:robot');
+  assert.equal(claims.exp - claims.iat, 900, '--duration honoured');
+  const ca = await readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
+  await pki.writeKubeconfig(kc('robot'), pki.buildKubeconfig({ server: url, caCertPem: ca, userName: 'robot', token }));
+  const who = JSON.parse(await ok(kc('robot'), ['auth', 'whoami', '-o', 'json']));
+  assert.equal(who.status.userInfo.username, 'system:serviceaccount:robots:robot');
+  assert.ok(who.status.userInfo.groups.includes('system:serviceaccounts:robots'));
+  await ok(kc('robot'), ['get', 'pods', '-n', 'robots']);
+  const denied = await kubectl(kc('robot'), ['get', 'pods', '-n', 'default']);
+  assert.ok(denied.stderr.includes('pods is forbidden: User "system:serviceaccount:robots:robot" cannot list resource "pods" in API group "" in the namespace "default"'), denied.stderr);
+  const short = await kubectl(admin, ['create', 'token', 'robot', '-n', 'robots', '--duration=5m']);
+  assert.notEqual(short.code, 0);
+  assert.match(short.stderr, /spec\.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes/);
+  // Deleting the service account revokes its tokens.
+  await ok(admin, ['delete', 'serviceaccount', 'robot', '-n', 'robots']);
+  const revoked = await kubectl(kc('robot'), ['get', 'pods', '-n', 'robots']);
+  assert.match(revoked.stderr, /error: You must be logged in to the server \(Unauthorized\)/, revoked.stderr);
+});

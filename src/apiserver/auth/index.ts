@@ -21,3 +21,4 @@ export * from './rbac/label-selector.js';
 export * from './rbac/escalation.js';
 export * from './rbac/admission.js';
 export * from './authn/token-request.js';
+export * from './authn/token-request-handler.js';
