@@ -148,5 +148,9 @@ describe('edge workloads through kubectl on containerd', { skip, timeout: 900_00
       const st = await fx.runtime.containerStatus(cid).catch(() => null);
       return !st || st.state === 'CONTAINER_EXITED';
     }, 120_000, 500);
+    await eventually('pod gone from the API', async () => {
+      const out = await c.kubectl(['get', 'pods', '-l', 'app=ds', '-o', 'jsonpath={range .items[*]}{.metadata.name}{" "}{end}']);
+      return !out.includes(victim.metadata.name) || out;
+    }, 60_000, 1000);
   });
 });
