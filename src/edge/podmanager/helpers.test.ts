@@ -136,3 +136,44 @@ describe('image GC', () => {
     assert.ok(await rt.imageStatus('kedge.local/pause:1'));
   });
 });
+
+describe('log rotation and follow', () => {
+  it('rotates past the size limit, keeps maxFiles, and follow picks up new lines', async () => {
+    const { FakeRuntime } = await import('../../runtime/fake.js');
+    const { rotateIfNeeded } = await import('./logs.js');
+    const { appendFileSync } = await import('node:fs');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-rot-'));
+    try {
+      const rt = new FakeRuntime();
+      rt.addImage('app:1');
+      const sc = { metadata: { name: 'p', uid: 'u', namespace: 'd' } };
+      const id = await rt.createContainer(await rt.runPodSandbox(sc), { metadata: { name: 'main' }, image: { image: 'app:1' } }, sc);
+      const c = path.join(dir, 'logs', 'main');
+      mkdirSync(c, { recursive: true });
+      const live = path.join(c, '0.log');
+      const policy = { maxBytes: 100, maxFiles: 2 };
+      writeFileSync(live, '2026-01-01T00:00:00Z stdout F small\n');
+      assert.equal(await rotateIfNeeded(rt, id, live, policy), false);
+      for (let i = 0; i < 3; i++) {
+        writeFileSync(live, `2026-01-01T00:00:0${i}Z stdout F ${'x'.repeat(120)}\n`);
+        assert.equal(await rotateIfNeeded(rt, id, live, policy), true);
+        await new Promise((r) => setTimeout(r, 5)); // distinct rotation stamps
+      }
+      assert.equal(readdirSync(c).filter((n) => n.startsWith('0.log.')).length, 2);
+
+      writeFileSync(live, '2026-01-01T00:01:00Z stdout F one\n');
+      const ac = new AbortController();
+      let got = '';
+      const done = readContainerLogs(dir, 'main', 0, { follow: true, tailLines: 0, signal: ac.signal }, (s) => (got += s));
+      await new Promise((r) => setTimeout(r, 300));
+      appendFileSync(live, '2026-01-01T00:01:01Z stdout F two\n');
+      const end = Date.now() + 5000;
+      while (!got.includes('two') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      ac.abort();
+      await done;
+      assert.equal(got, 'two\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
