@@ -40,3 +40,45 @@ export function clusterRoleMap(roles: V1ClusterRole[]): Map<string, V1ClusterRol
 export function effectiveClusterRoleRules(role: V1ClusterRole, all: Map<string, V1ClusterRole>): V1PolicyRule[] {
   return role.aggregationRule ? aggregatedRules(role, all) : role.rules ?? [];
 }
+
+/**
+ * Memo of effective ClusterRole rules for one snapshot of ClusterRoles. Authorization runs on every request and
+ * aggregation is the expensive part, so results are reused until any ClusterRole changes (detected by a
+ * fingerprint of names + resourceVersions; objects without a resourceVersion are fingerprinted by content).
+ */
+export class AggregationMemo {
+  private fingerprint = '';
+  private rules = new Map<string, V1PolicyRule[]>();
+
+  private static fingerprintOf(roles: V1ClusterRole[]): string {
+    let fp = '';
+    for (const r of roles) {
+      const rv = r.metadata?.resourceVersion;
+      fp += `${r.metadata?.name ?? ''}@${rv ?? JSON.stringify([r.metadata?.labels, r.rules, r.aggregationRule])};`;
+    }
+    return fp;
+  }
+
+  /** Call once per authorization with the current ClusterRoles; returns a lookup of effective rules by name. */
+  snapshot(roles: V1ClusterRole[]): { map: Map<string, V1ClusterRole>; rulesOf(role: V1ClusterRole): V1PolicyRule[] } {
+    const map = clusterRoleMap(roles);
+    const fp = AggregationMemo.fingerprintOf(roles);
+    if (fp !== this.fingerprint) {
+      this.fingerprint = fp;
+      this.rules = new Map();
+    }
+    return {
+      map,
+      rulesOf: (role) => {
+        if (!role.aggregationRule) return role.rules ?? [];
+        const name = role.metadata?.name ?? '';
+        let rules = this.rules.get(name);
+        if (!rules) {
+          rules = aggregatedRules(role, map);
+          this.rules.set(name, rules);
+        }
+        return rules;
+      },
+    };
+  }
+}

@@ -1,7 +1,7 @@
 import type { V1ClusterRole, V1PolicyRule, V1RoleRef } from '@kubernetes/client-node';
 import type { UserInfo } from '../types.js';
 import type { RbacSource } from './source.js';
-import { clusterRoleMap, effectiveClusterRoleRules } from './aggregation.js';
+import { AggregationMemo } from './aggregation.js';
 import { describeSubject, subjectAppliesToUser } from './subjects.js';
 
 /** Where a rule came from, described the way upstream words "allowed by" reasons. */
@@ -14,16 +14,26 @@ export type RuleVisitor = (source: RuleSource | null, rule: V1PolicyRule | null,
 
 class NotFoundError extends Error {}
 
+type ClusterRoleSnapshot = ReturnType<AggregationMemo['snapshot']>;
+
+/** One memo per RbacSource, so aggregated roles are recomputed only when ClusterRoles change. */
+const memos = new WeakMap<RbacSource, AggregationMemo>();
+function snapshotFor(source: RbacSource, roles: V1ClusterRole[]): ClusterRoleSnapshot {
+  let memo = memos.get(source);
+  if (!memo) memos.set(source, (memo = new AggregationMemo()));
+  return memo.snapshot(roles);
+}
+
 function resolveRoleRef(
   ref: V1RoleRef,
   bindingNamespace: string,
-  clusterRoles: Map<string, V1ClusterRole>,
+  clusterRoles: ClusterRoleSnapshot,
   roles: Map<string, { rules?: V1PolicyRule[] }>,
 ): V1PolicyRule[] {
   if (ref.kind === 'ClusterRole') {
-    const role = clusterRoles.get(ref.name);
+    const role = clusterRoles.map.get(ref.name);
     if (!role) throw new NotFoundError(`clusterrole.rbac.authorization.k8s.io ${JSON.stringify(ref.name)} not found`);
-    return effectiveClusterRoleRules(role, clusterRoles);
+    return clusterRoles.rulesOf(role);
   }
   if (ref.kind === 'Role' && bindingNamespace) {
     const role = roles.get(ref.name);
@@ -39,7 +49,7 @@ function resolveRoleRef(
  * Each binding's first matching subject is the one reported.
  */
 export async function visitRulesFor(source: RbacSource, user: UserInfo, namespace: string, visit: RuleVisitor): Promise<void> {
-  const clusterRoles = clusterRoleMap(await source.listClusterRoles());
+  const clusterRoles = snapshotFor(source, await source.listClusterRoles());
   const emptyRoles = new Map<string, { rules?: V1PolicyRule[] }>();
 
   for (const binding of await source.listClusterRoleBindings()) {
