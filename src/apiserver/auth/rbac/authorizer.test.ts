@@ -125,3 +125,16 @@ test('bootstrap tokens may create CSRs; nodes may renew their own', async () => 
   assert.equal((await a.authorize(csr(node, 'create', 'selfnodeclient'))).allowed, true);
   assert.equal((await a.authorize(attrs(node, 'get', 'secrets'))).allowed, false, 'system:node role is not bound: nodes go through the hub');
 });
+
+test('aggregation memo follows ClusterRole changes on the same source (resourceVersion or content)', async () => {
+  const roles: V1ClusterRole[] = bootstrapClusterRoles().map((r, i) => ({ ...r, metadata: { ...r.metadata, resourceVersion: String(i + 1) } }));
+  const source = staticRbacSource({ clusterRoles: roles, clusterRoleBindings: [crb('jv', 'view', [user('jane')])] });
+  const a = new RbacAuthorizer(source);
+  const w = attrs(jane, 'get', 'widgets', { apiGroup: 'example.com' });
+  assert.equal((await a.authorize(w)).allowed, false);
+  roles.push({ metadata: { name: 'widgets-view', resourceVersion: '500', labels: { 'rbac.authorization.k8s.io/aggregate-to-view': 'true' } },
+    rules: [{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get'] }] });
+  assert.equal((await a.authorize(w)).allowed, true, 'new aggregated role seen');
+  roles[roles.length - 1] = { ...roles[roles.length - 1]!, metadata: { ...roles[roles.length - 1]!.metadata, resourceVersion: '501', labels: {} } };
+  assert.equal((await a.authorize(w)).allowed, false, 'label removed → no longer aggregated');
+});
