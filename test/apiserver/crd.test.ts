@@ -38,22 +38,36 @@ async function ok(args: string[], stdin?: string): Promise<string> {
   return r.stdout;
 }
 
-before(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'kedge-crd-'));
+async function startServer(): Promise<void> {
+  rmSync(path.join(dir, 'admin.kubeconfig'), { force: true });
+  rmSync(path.join(dir, 'kubectl-cache'), { recursive: true, force: true });
   const cmd = kedgeCommand(['server', '--data-dir', dir, '--secure-port', '0']);
   server = spawn(cmd.command, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   server.stdout?.on('data', (d: Buffer) => { serverLog += d.toString(); });
   server.stderr?.on('data', (d: Buffer) => { serverLog += d.toString(); });
   await waitFor('admin.kubeconfig', () => existsSync(path.join(dir, 'admin.kubeconfig')));
   await waitFor('the API server to answer', async () => (await kubectl(['get', '--raw', '/readyz'])).code === 0);
+}
+
+async function stopServer(): Promise<void> {
+  const s = server;
+  if (!s || s.exitCode !== null || s.signalCode !== null) return;
+  const exited = new Promise((r) => s.once('exit', r));
+  s.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  if (s.exitCode === null && s.signalCode === null) {
+    s.kill('SIGKILL');
+    await exited;
+  }
+}
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'kedge-crd-'));
+  await startServer();
 });
 
 after(async () => {
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await Promise.race([new Promise((r) => server!.once('exit', r)), new Promise((r) => setTimeout(r, 10_000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
+  await stopServer();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -175,6 +189,27 @@ test('cluster-scoped CRD', async () => {
   assert.match(await ok(['get', 'rg', '-A']), /^NAME\s+SPEC\s+REPLICAS\s+AGE\n/, 'cluster-scoped: no NAMESPACE column even with -A');
 });
 
+test('a second served version shares storage; CRD updates change what is served', async () => {
+  const crd = JSON.parse(await ok(['get', 'crd', 'crontabs.stable.example.com', '-o', 'json']));
+  const v1 = crd.spec.versions[0];
+  const beta = { ...structuredClone(v1), name: 'v1beta1', storage: false };
+  beta.additionalPrinterColumns = [{ name: 'Image', type: 'string', jsonPath: '.spec.image' }];
+  crd.spec.versions = [beta, v1];
+  delete crd.metadata.resourceVersion;
+  await ok(['replace', '-f', '-'], JSON.stringify(crd));
+  const viaBeta = JSON.parse(await ok(['get', '--raw', '/apis/stable.example.com/v1beta1/namespaces/default/crontabs/my-cron']));
+  assert.equal(viaBeta.apiVersion, 'stable.example.com/v1beta1');
+  assert.equal(viaBeta.spec.replicas, 5);
+  assert.match(await ok(['get', 'crontabs.v1beta1.stable.example.com', 'my-cron']), /^NAME\s+IMAGE\n[\s\S]*my-cron\s+busybox/);
+});
+
+test('custom resources survive a server restart on the same data dir', async () => {
+  await stopServer();
+  await startServer();
+  assert.equal(await ok(['get', 'ct', 'my-cron', '-o', 'jsonpath={.spec.replicas} {.status.replicas}']), '5 2');
+  assert.match(await ok(['get', 'region', 'eu-west', '-o', 'name']), /region.stable.example.com\/eu-west/);
+});
+
 test('deleting a CRD deletes its custom resources and stops serving them', async () => {
   await ok(['delete', 'crd', 'crontabs.stable.example.com', '--timeout=30s']);
   const r = await kubectl(['get', 'crontabs']);
@@ -183,7 +218,12 @@ test('deleting a CRD deletes its custom resources and stops serving them', async
   // Recreating the CRD does not bring the old objects back.
   await ok(['apply', '-f', '-'], CRONTAB_CRD);
   await ok(['wait', '--for', 'condition=established', '--timeout=20s', 'crd/crontabs.stable.example.com']);
-  await waitFor('crontabs to be served again', async () => (await kubectl(['get', 'crontabs', '-A'])).code === 0, 20_000);
+  let last = '';
+  await waitFor('crontabs to be served again', async () => {
+    const r = await kubectl(['get', 'crontabs', '-A']);
+    last = r.stderr;
+    return r.code === 0;
+  }, 20_000).catch((err: Error) => { throw new Error(`${err.message.split('\n')[0]}: ${last}`); });
   const list = await kubectl(['get', 'crontabs', '-A', '-o', 'name']);
   assert.equal(list.stdout.trim(), '');
 });

@@ -103,9 +103,10 @@ export class CrdController {
     if (!isEstablished(crd)) return this.unserve(name);
     const defs = customResourceDefs(crd);
     const previous = this.served.get(name) ?? [];
-    for (const p of previous) {
-      if (!defs.some((d) => d.group === p.group && d.version === p.version && d.resource === p.resource)) this.d.registry.remove(p.group, p.version, p.resource);
-    }
+    const id = (d: ResourceDef) => `${d.group}/${d.version}/${d.resource}`;
+    // The registry keeps registration order and discovery prefers the first version, so when the
+    // set of versions changes, re-register all of them in priority order (synchronously: no gap).
+    if (previous.map(id).join() !== defs.map(id).join()) for (const p of previous) this.d.registry.remove(p.group, p.version, p.resource);
     for (const def of defs) this.d.registry.add(def);
     this.served.set(name, defs);
     if (crd.metadata?.deletionTimestamp) this.cleanup(crd);

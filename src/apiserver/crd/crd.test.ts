@@ -5,7 +5,7 @@ import { defaultCrd, validateCrd, validateCrdUpdate } from './crd-validation.js'
 import { updateCrdStatus, isEstablished } from './crd-status.js';
 import { applyDefaults } from './defaulting.js';
 import { cellValue, parseJsonPath, printerColumnsOf } from './printer-columns.js';
-import { customResourceDefs } from './custom-resources.js';
+import { customResourceDefs, compareKubeVersions } from './custom-resources.js';
 import { compileValidator } from './schema-validator.js';
 
 const crd = (): V1CustomResourceDefinition => ({
@@ -147,4 +147,11 @@ test('custom resource definitions for the registry: strategy prunes, defaults, v
   const unserved = crd();
   unserved.spec.versions[0].served = false;
   assert.deepEqual(customResourceDefs(unserved), []);
+});
+
+test('served versions are registered in Kubernetes version priority (discovery prefers the first)', () => {
+  assert.deepEqual(['v1alpha1', 'v2beta1', 'foo', 'v1beta2', 'v1', 'v2', 'v1beta1'].sort(compareKubeVersions), ['v2', 'v1', 'v2beta1', 'v1beta2', 'v1beta1', 'v1alpha1', 'foo']);
+  const c = crd();
+  c.spec.versions = [{ ...c.spec.versions[0], name: 'v1beta1', storage: false }, c.spec.versions[0]];
+  assert.deepEqual(customResourceDefs(c).map((d) => d.version), ['v1', 'v1beta1']);
 });

@@ -27,9 +27,29 @@ function tableFor(columns: ReturnType<typeof printerColumnsOf>): TableDef {
   };
 }
 
+/**
+ * Kubernetes version priority (upstream's version.CompareKubeAwareVersionStrings): GA before beta
+ * before alpha, higher numbers first, other names last alphabetically. Discovery's preferred
+ * version is the first one, so registration follows this order.
+ */
+export function compareKubeVersions(a: string, b: string): number {
+  const parse = (v: string): [number, number, number] | undefined => {
+    const m = /^v(\d+)(?:(alpha|beta)(\d+))?$/.exec(v);
+    if (!m) return undefined;
+    return [m[2] === 'alpha' ? 0 : m[2] === 'beta' ? 1 : 2, Number(m[1]), Number(m[3] ?? 0)];
+  };
+  const pa = parse(a);
+  const pb = parse(b);
+  if (!pa || !pb) return pa ? -1 : pb ? 1 : a < b ? -1 : a > b ? 1 : 0;
+  if (pa[0] !== pb[0]) return pb[0] - pa[0];
+  if (pa[1] !== pb[1]) return pb[1] - pa[1];
+  return pb[2] - pa[2];
+}
+
 export function customResourceDefs(crd: Crd): ResourceDef[] {
   const { group, names, scope } = crd.spec;
-  return crd.spec.versions.filter((v) => v.served).map((v): ResourceDef => {
+  const served = crd.spec.versions.filter((v) => v.served).sort((a, b) => compareKubeVersions(a.name, b.name));
+  return served.map((v): ResourceDef => {
     const schema = (v.schema?.openAPIV3Schema ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }) as StructuralSchema;
     const validator = compileValidator(schema);
     const subresources: SubresourceKind[] = [];
