@@ -246,6 +246,15 @@ describe('pod manager on containerd', { skip, timeout: 600_000 }, () => {
     assert.equal(st.podIP, st.hostIP);
   });
 
+  it('a command that does not exist shows RunContainerError, then CrashLoopBackOff', async () => {
+    await put('pods', pod('badcmd', { containers: [{ name: 'main', image: fx.busybox, command: ['/no/such/binary'] }] }));
+    await waitFor('RunContainerError', () => cstatus('badcmd')?.state?.waiting?.reason === 'RunContainerError', 60_000);
+    const cs = await waitFor('CrashLoopBackOff', () => cstatus('badcmd')?.state?.waiting?.reason === 'CrashLoopBackOff' && cstatus('badcmd'), 60_000);
+    assert.ok(cs.lastState?.terminated, 'the failed start is recorded as a terminated instance');
+    assert.ok(events.some((e) => e.involvedObject.name === 'badcmd' && e.reason === 'Failed' && /no\/such\/binary/.test(e.message ?? '')));
+    assert.equal(status('web')!.phase, 'Running');
+  });
+
   it('a recreated sandbox keeps its pod IP', async () => {
     const before = status('web')!;
     const sandboxes = await fx.runtime.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'web' } });

@@ -406,7 +406,8 @@ export class PodManager implements PodManagerHandle {
   /** CrashLoopBackOff: the first restart is immediate, then 1×, 2×, 4× … base, reset after a long run. */
   private mayRestart(pod: V1Pod, st: PodState, c: V1Container, cur: Instance): boolean {
     const key = `${pod.metadata!.uid}/${c.name}`;
-    const ranMs = (cur.finishedAt - cur.startedAt) / 1e6;
+    // A container that never started (StartError) has startedAt 0: it ran for no time at all.
+    const ranMs = cur.startedAt ? (cur.finishedAt - cur.startedAt) / 1e6 : 0;
     if (ranMs > 2 * this.crashBackoff.maxMs) this.crashBackoff.reset(key);
     if (this.crashBackoff.inBackoff(key)) {
       const msg = `back-off ${Math.round(this.crashBackoff.remaining(key) / 1000)}s restarting failed container=${c.name} pod=${pod.metadata!.name}_${pod.metadata!.namespace}(${pod.metadata!.uid})`;
@@ -465,14 +466,17 @@ export class PodManager implements PodManagerHandle {
       return;
     }
     this.event(pod, 'Normal', 'Created', `Created container ${c.name}`, field);
+    st.waiting.delete(c.name);
     try {
       await this.rt.startContainer(id);
       this.event(pod, 'Normal', 'Started', `Started container ${c.name}`, field);
     } catch (e) {
-      // The instance stays (exited, exit code 128) and is restarted with back-off like a crash.
-      this.event(pod, 'Warning', 'Failed', `Error: ${(e as Error).message}`, field);
+      // e.g. the command does not exist. The instance stays (exited, exit code 128) and is
+      // restarted with back-off like a crash; until then the kubelet's reason is RunContainerError.
+      const msg = (e as Error).message;
+      this.event(pod, 'Warning', 'Failed', `Error: ${msg}`, field);
+      st.waiting.set(c.name, { reason: 'RunContainerError', message: msg });
     }
-    st.waiting.delete(c.name);
     // Keep the previous instance for `logs --previous` and lastState; older ones go.
     const old = (await this.rt.listContainers({ podSandboxId: sandboxId, labelSelector: { ...L.managedSelector(this.o.nodeName), [L.CONTAINER_NAME]: c.name } }).catch(() => []))
       .filter((x) => x.state === 'CONTAINER_EXITED' && x.metadata.attempt < attempt - 1);
