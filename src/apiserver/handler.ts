@@ -301,8 +301,10 @@ export class ApiHandler {
   private checkObject(def: ResourceDef, raw: unknown, text: string, query: URLSearchParams): KubeObject {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest(`Object 'Kind' is missing in '${text.slice(0, 200)}'`);
     const obj = raw as KubeObject;
-    if (!obj.kind) throw badRequest(`Object 'Kind' is missing in '${text.slice(0, 200)}'`);
     const gv = groupVersion(def);
+    // As upstream's decoder: the endpoint's kind/version fill in what the body leaves out.
+    obj.kind ??= def.kind;
+    obj.apiVersion ??= gv;
     if (obj.apiVersion && obj.apiVersion !== gv) {
       const sameGroup = (obj.apiVersion.includes('/') ? obj.apiVersion.split('/')[0] : '') === def.group;
       if (sameGroup || obj.kind === def.kind) throw badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${gv})`);
