@@ -94,6 +94,16 @@ export const MESSAGES: Record<string, Msg> = {
   LocalSubjectAccessReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SubjectAccessReviewSpec'] },
   // kubectl auth whoami (authentication.k8s.io/v1): only metadata is sent.
   SelfSubjectReview: { 1: ['metadata', 'ObjectMeta'] },
+  // kubectl certificate approve|deny (certificates.k8s.io/v1, approval subresource).
+  CertificateSigningRequest: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'CertificateSigningRequestSpec'], 3: ['status', 'CertificateSigningRequestStatus'] },
+  CertificateSigningRequestSpec: {
+    1: ['request', 'bytes'], 2: ['username', 'string'], 3: ['uid', 'string'], 4: ['groups', '[]string'], 5: ['usages', '[]string'],
+    7: ['signerName', 'string'], 8: ['expirationSeconds', 'int?'],
+  },
+  CertificateSigningRequestStatus: { 1: ['conditions', '[]CertificateSigningRequestCondition'], 2: ['certificate', 'bytes'] },
+  CertificateSigningRequestCondition: {
+    1: ['type', 'string'], 2: ['reason', 'string'], 3: ['message', 'string'], 4: ['lastUpdateTime', 'time'], 5: ['lastTransitionTime', 'time'], 6: ['status', 'string'],
+  },
   // kubectl create token (serviceaccounts/token).
   TokenRequest: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'TokenRequestSpec'] },
   TokenRequestSpec: { 1: ['audiences', '[]string'], 3: ['boundObjectRef', 'BoundObjectReference'], 4: ['expirationSeconds', 'int?'] },
