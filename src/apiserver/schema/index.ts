@@ -7,5 +7,6 @@ export { parseFieldValidation, fieldValidationOutcome, unknownFieldProblems, typ
 export { strategicMergePatch, supportsStrategicMergePatch, StrategicMergePatchError } from './strategic-merge-patch.js';
 export {
   serverSideApply, updateManagedFields, defaultFieldManager, ApplyConflictError, ApplyBadRequestError,
+  undeclaredApplyFields, dropUndeclaredFields, applyUnknownFieldsMessage,
   type ResourceTarget, type ApplyRequest, type UpdateRequest,
 } from './apply/server-side-apply.js';

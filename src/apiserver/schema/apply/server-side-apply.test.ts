@@ -108,3 +108,36 @@ test('status subresource writes own only status', () => {
   assert.deepEqual(managed(out), [{ manager: 'controller', operation: 'Update', fieldsV1: { 'f:status': { 'f:readyReplicas': {}, 'f:replicas': {} } } }]);
   assert.equal((out.metadata as any).managedFields[0].subresource, 'status');
 });
+
+test('undeclared fields in an apply configuration: upstream message, or dropped', async () => {
+  const { undeclaredApplyFields, applyUnknownFieldsMessage, dropUndeclaredFields } = await import('./server-side-apply.js');
+  const applied: any = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', bogus: 1 },
+    spec: { foo: 1, template: { spec: { containers: [{ name: 'app', image: 'x', bar: 2 }] } } } };
+  const paths = undeclaredApplyFields(applied, DEPLOY);
+  assert.equal(applyUnknownFieldsMessage(applied, DEPLOY, paths.slice(1, 2), 'default'),
+    'failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.foo: field not declared in schema');
+  assert.equal(applyUnknownFieldsMessage(applied, DEPLOY, paths, 'default'),
+    'failed to create typed patch object (default/web; apps/v1, Kind=Deployment): errors:\n  .metadata.bogus: field not declared in schema\n  .spec.foo: field not declared in schema\n  .spec.template.spec.containers[name="app"].bar: field not declared in schema');
+  assert.deepEqual(dropUndeclaredFields(applied, DEPLOY).length, 3);
+  assert.deepEqual(applied.spec, { template: { spec: { containers: [{ name: 'app', image: 'x' }] } } });
+  const crTarget: ResourceTarget = { group: 'stable.example.com', version: 'v1', kind: 'CronTab', schema: {
+    type: 'object', properties: { spec: { type: 'object', properties: { a: { type: 'string' }, free: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } } };
+  assert.deepEqual(undeclaredApplyFields({ apiVersion: 'x', kind: 'CronTab', metadata: { name: 'n' }, spec: { a: 'x', b: 1, free: { z: 1 } } }, crTarget), [['f:spec', 'f:b']]);
+});
+
+test('apply to a custom resource uses the CRD schema list types', () => {
+  const target: ResourceTarget = { group: 'stable.example.com', version: 'v1', kind: 'CronTab', hasStatusSubresource: true, schema: {
+    type: 'object', properties: { spec: { type: 'object', properties: {
+      items: { type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['id'], items: { type: 'object', properties: { id: { type: 'string' }, v: { type: 'integer' } } } },
+      tags: { type: 'array', 'x-kubernetes-list-type': 'set', items: { type: 'string' } },
+    } } } } };
+  const cr = (items: any[], tags: string[]) => ({ apiVersion: 'stable.example.com/v1', kind: 'CronTab', metadata: { name: 'c' }, spec: { items, tags } });
+  let obj = serverSideApply({ applied: cr([{ id: 'a', v: 1 }], ['x']), manager: 'one', force: false, target, now });
+  obj = serverSideApply({ live: obj, applied: cr([{ id: 'b', v: 2 }], ['y']), manager: 'two', force: false, target, now });
+  assert.deepEqual((obj.spec as any).items, [{ id: 'a', v: 1 }, { id: 'b', v: 2 }]);
+  assert.deepEqual((obj.spec as any).tags, ['x', 'y']);
+  assert.deepEqual(managed(obj)[1].fieldsV1, { 'f:spec': { 'f:items': { 'k:{"id":"b"}': { '.': {}, 'f:id': {}, 'f:v': {} } }, 'f:tags': { 'v:"y"': {} } } });
+  obj = serverSideApply({ live: obj, applied: cr([], []), manager: 'one', force: false, target, now });
+  assert.deepEqual((obj.spec as any).items, [{ id: 'b', v: 2 }]);
+  assert.deepEqual((obj.spec as any).tags, ['y']);
+});

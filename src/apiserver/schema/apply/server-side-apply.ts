@@ -39,6 +39,51 @@ export class ApplyBadRequestError extends Error {
   readonly reason = 'BadRequest';
 }
 
+/**
+ * Fields of an apply configuration its schema does not declare, as server-side apply paths
+ * (`.spec.containers[name="app"].foo`). With `fieldValidation=Strict` these fail the apply with
+ * `applyUnknownFieldsMessage`; otherwise they are dropped (`dropUndeclaredFields`).
+ */
+export function undeclaredApplyFields(applied: unknown, target: ResourceTarget): FieldPath[] {
+  const out: FieldPath[] = [];
+  const visit = (v: unknown, s: Shape, path: FieldPath): void => {
+    if (isPlainObject(v) && (s.kind === 'struct' || s.kind === 'map')) {
+      for (const [k, c] of Object.entries(v)) {
+        const p = [...path, `f:${k}`];
+        if (s.kind === 'struct' && s.declares && !s.declares(k)) out.push(p);
+        else visit(c, s.child(k), p);
+      }
+    } else if (Array.isArray(v) && s.kind === 'list') {
+      v.forEach((item, i) => {
+        const el = s.list?.type === 'map' && isPlainObject(item) ? keyElement(item, s.list.keys)
+          : s.list?.type === 'set' ? `v:${JSON.stringify(item)}` : `i:${i}`;
+        visit(item, s.item(), [...path, el]);
+      });
+    }
+  };
+  visit(applied, shapeOf(target), []);
+  return out;
+}
+
+/** Remove undeclared fields (Warn/Ignore), mutating `applied`. */
+export function dropUndeclaredFields(applied: Obj, target: ResourceTarget): string[] {
+  const paths = undeclaredApplyFields(applied, target);
+  for (const p of [...paths].sort((a, b) => b.length - a.length)) deleteAt(applied, p);
+  return paths.map(pathToString);
+}
+
+/**
+ * Upstream's 400 text for an apply configuration with undeclared fields:
+ * `failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.foo: field not declared in schema`.
+ */
+export function applyUnknownFieldsMessage(applied: Obj, target: ResourceTarget, paths: FieldPath[], namespace = ''): string {
+  const name = String((applied.metadata as Obj | undefined)?.name ?? '');
+  const gvk = `${target.group}/${target.version}, Kind=${target.kind}`;
+  const errs = paths.map((p) => `${pathToString(p)}: field not declared in schema`);
+  const detail = errs.length === 1 ? errs[0] : `errors:\n  ${errs.join('\n  ')}`;
+  return `failed to create typed patch object (${namespace}/${name}; ${gvk}): ${detail}`;
+}
+
 /** Upstream's default manager when `fieldManager` is absent: the user agent up to its first `/`. */
 export function defaultFieldManager(userAgent: string | undefined): string {
   const name = (userAgent ?? '').split('/')[0];
@@ -229,7 +274,10 @@ export function serverSideApply(req: ApplyRequest): Obj {
   // Fields this manager applied before but no longer applies, and nobody else owns, go away.
   if (mine) {
     const stillOwned = others.reduce((acc, e) => acc.union(e.set), appliedSet);
-    const dropped = mine.set.difference(appliedSet).toArray().filter((p) => !stillOwned.hasPrefix(p));
+    const candidates = mine.set.difference(appliedSet).toArray().filter((p) => !stillOwned.hasPrefix(p));
+    // Removing a list element removes its fields with it; deleting those first would lose the element's key.
+    const droppedSet = FieldSet.of(candidates);
+    const dropped = candidates.filter((p) => !p.some((_, i) => i > 0 && i < p.length && droppedSet.has(p.slice(0, i))));
     dropped.sort((a, b) => b.length - a.length);
     for (const p of dropped) {
       deleteAt(result, p);

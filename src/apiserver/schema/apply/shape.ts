@@ -12,6 +12,8 @@ export type ListKind = { type: 'atomic' } | { type: 'set' } | { type: 'map'; key
 export interface Shape {
   kind: 'struct' | 'map' | 'list' | 'scalar' | 'atomic' | 'unknown';
   child(key: string): Shape;
+  /** Structs: whether the schema declares `key` (maps and free-form nodes accept any key). */
+  declares?(key: string): boolean;
   item(): Shape;
   list?: ListKind;
 }
@@ -41,6 +43,7 @@ export function builtinShape(t: TypeRef | undefined, meta?: FieldMeta): Shape {
           const prop = loadModel(name)?.properties.find((p) => p.name === key);
           return prop ? builtinShape(parseTypeRef(prop.type), fieldMeta(name, key)) : UNKNOWN;
         },
+        declares: (key) => loadModel(name)?.properties.some((p) => p.name === key) ?? true,
         item: () => UNKNOWN,
       };
     }
@@ -67,9 +70,11 @@ export function structuralShape(s: StructuralSchema | undefined): Shape {
     if (s['x-kubernetes-map-type'] === 'atomic') return { kind: 'atomic', child: () => UNKNOWN, item: () => UNKNOWN };
     const props = s.properties ?? {};
     const additional = typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined;
+    const open = s['x-kubernetes-preserve-unknown-fields'] === true || additional !== undefined || s.additionalProperties === true;
     return {
       kind: s.properties ? 'struct' : 'map',
       child: (key) => (props[key] ? structuralShape(props[key]) : additional ? structuralShape(additional) : UNKNOWN),
+      declares: (key) => open || key in props || (s['x-kubernetes-embedded-resource'] === true && ['apiVersion', 'kind', 'metadata'].includes(key)),
       item: () => UNKNOWN,
     };
   }
@@ -81,5 +86,10 @@ export function structuralShape(s: StructuralSchema | undefined): Shape {
 export function customResourceShape(schema: StructuralSchema): Shape {
   const body = structuralShape(schema);
   const meta = builtinShape({ kind: 'model', name: 'V1ObjectMeta' });
-  return { kind: 'struct', child: (key) => (key === 'metadata' ? meta : body.child(key)), item: () => UNKNOWN };
+  return {
+    kind: 'struct',
+    child: (key) => (key === 'metadata' ? meta : body.child(key)),
+    declares: (key) => key === 'apiVersion' || key === 'kind' || key === 'metadata' || (body.declares?.(key) ?? true),
+    item: () => UNKNOWN,
+  };
 }
