@@ -171,3 +171,23 @@ test('a custom resource kind named like a built-in does not borrow its schema', 
   assert.equal(supportsStrategicMergePatch('stable.example.com', 'v1', 'Pod'), false);
   assert.equal(supportsStrategicMergePatch('rbac.authorization.k8s.io', 'v1', 'Role'), true);
 });
+
+test('kubectl set image / set env / set resources / rollout restart patches', async () => {
+  const key = store.key(BUILTIN_SAMPLE[5], 'default', 'web');
+  const live = store.objects.get(key)!;
+  live.spec.template.spec.containers = [{ name: 'extra', image: 'x', env: [{ name: 'KEEP', value: '1' }, { name: 'DROP', value: '2' }] }, { name: 'two', image: 'y' }];
+  let r = await server.kubectl(['set', 'image', 'deployment/web', '-n', 'default', 'two=y:2']);
+  assert.equal(r.code, 0, r.stderr);
+  r = await server.kubectl(['set', 'env', 'deployment/web', '-n', 'default', '-c', 'extra', 'NEW=3', 'DROP-']);
+  assert.equal(r.code, 0, r.stderr);
+  r = await server.kubectl(['set', 'resources', 'deployment/web', '-n', 'default', '-c', 'two', '--limits=cpu=200m']);
+  assert.equal(r.code, 0, r.stderr);
+  r = await server.kubectl(['rollout', 'restart', 'deployment/web', '-n', 'default']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = store.objects.get(key)!;
+  const [extra, two] = out.spec.template.spec.containers;
+  assert.equal(two.image, 'y:2');
+  assert.deepEqual(extra.env, [{ name: 'KEEP', value: '1' }, { name: 'NEW', value: '3' }]);
+  assert.deepEqual(two.resources, { limits: { cpu: '200m' } });
+  assert.ok(out.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt']);
+});
