@@ -255,6 +255,43 @@ describe('pod manager on containerd', { skip, timeout: 600_000 }, () => {
     assert.equal(status('web')!.phase, 'Running');
   });
 
+  it('init containers run to completion first, sharing an emptyDir; a finished Never pod is Succeeded', async () => {
+    await put(
+      'pods',
+      pod('init', {
+        initContainers: [
+          { name: 'first', image: fx.busybox, command: ['sh', '-c', 'echo one > /work/steps'], volumeMounts: [{ name: 'work', mountPath: '/work' }] },
+          { name: 'second', image: fx.busybox, command: ['sh', '-c', 'echo two >> /work/steps'], volumeMounts: [{ name: 'work', mountPath: '/work' }] },
+        ],
+        containers: [{ name: 'main', image: fx.busybox, command: ['sh', '-c', 'cat /work/steps; echo main >> /work/steps; sleep 2'], volumeMounts: [{ name: 'work', mountPath: '/work' }] }],
+        volumes: [{ name: 'work', emptyDir: {} }],
+        restartPolicy: 'Never',
+      }),
+    );
+    const st = await waitFor('init pod Succeeded', () => status('init')?.phase === 'Succeeded' && status('init'), 90_000);
+    assert.deepEqual(st.initContainerStatuses!.map((s) => [s.name, s.state?.terminated?.reason]), [['first', 'Completed'], ['second', 'Completed']]);
+    assert.equal(st.containerStatuses![0]!.state!.terminated!.exitCode, 0);
+    assert.equal(st.conditions!.find((c) => c.type === 'Initialized')!.status, 'True');
+    const loc = pm!.containerLogLocation('default', 'init', 'main')!;
+    let out = '';
+    await readContainerLogs(loc.podDir, 'main', loc.attempt, {}, (s) => (out += s));
+    assert.equal(out, 'one\ntwo\n');
+  });
+
+  it('a failing init container with restartPolicy Never fails the pod; main never starts', async () => {
+    await put(
+      'pods',
+      pod('initfail', {
+        initContainers: [{ name: 'setup', image: fx.busybox, command: ['sh', '-c', 'exit 7'] }],
+        containers: [{ name: 'main', image: fx.busybox, command: ['sleep', '3600'] }],
+        restartPolicy: 'Never',
+      }),
+    );
+    const st = await waitFor('initfail Failed', () => status('initfail')?.phase === 'Failed' && status('initfail'), 60_000);
+    assert.equal(st.initContainerStatuses![0]!.state!.terminated!.exitCode, 7);
+    assert.ok(!st.containerStatuses![0]!.containerID, 'main was never created');
+  });
+
   it('a recreated sandbox keeps its pod IP', async () => {
     const before = status('web')!;
     const sandboxes = await fx.runtime.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'web' } });
