@@ -10,3 +10,4 @@ export {
   undeclaredApplyFields, dropUndeclaredFields, applyUnknownFieldsMessage,
   type ResourceTarget, type ApplyRequest, type UpdateRequest,
 } from './apply/server-side-apply.js';
+export { applyStep, managedFieldsStep, targetOf, type SchemaResource, type ApplyStepOptions } from './request-hooks.js';

@@ -46,7 +46,7 @@ test('conflicts with another manager: 409 with upstream text; force takes owners
     (e: unknown) => {
       assert.ok(e instanceof ApplyConflictError);
       assert.equal(e.message, 'Apply failed with 1 conflict: conflict with "editor" using v1: .data.a');
-      assert.deepEqual(e.causes, [{ type: 'FieldManagerConflict', message: 'conflict with "editor" using v1', field: '.data.a' }]);
+      assert.deepEqual(e.causes, [{ reason: 'FieldManagerConflict', message: 'conflict with "editor" using v1', field: '.data.a' }]);
       return true;
     });
   // Applying the value the other manager set is not a conflict: ownership is shared.

@@ -28,7 +28,7 @@ export interface ResourceTarget {
 export class ApplyConflictError extends Error {
   readonly code = 409;
   readonly reason = 'Conflict';
-  constructor(message: string, readonly causes: Array<{ type: 'FieldManagerConflict'; message: string; field: string }>) {
+  constructor(message: string, readonly causes: Array<{ reason: 'FieldManagerConflict'; message: string; field: string }>) {
     super(message);
   }
 }
@@ -260,7 +260,7 @@ export function serverSideApply(req: ApplyRequest): Obj {
   }
   if (conflicts.length && !req.force) {
     throw new ApplyConflictError(conflictMessage(conflicts), conflicts.map((c) => ({
-      type: 'FieldManagerConflict', message: `conflict with ${describeManager(c.entry)}`, field: pathToString(c.path),
+      reason: 'FieldManagerConflict', message: `conflict with ${describeManager(c.entry)}`, field: pathToString(c.path),
     })));
   }
   for (const c of conflicts) c.entry.set.delete(c.path);
