@@ -17,8 +17,8 @@ import { HubClient, type BackoffOptions } from './hub-client.js';
 import { LocalStore } from './local-store.js';
 import { StatusReporter } from './status-reporter.js';
 import { buildNode } from './node-status.js';
-import { renewCertificate } from './join.js';
-import { msUntilRotation, needsRotation } from '../pki/index.js';
+// inspect.js needs only node:crypto; join.js (x509 + CSR generation) is loaded when a renewal is due.
+import { msUntilRotation, needsRotation } from '../pki/inspect.js';
 
 export interface EdgeAgentOptions {
   nodeName: string;
@@ -155,7 +155,8 @@ export class EdgeAgent {
     const due = retryMs ?? Math.max(1000, Math.min(msUntilRotation(this.credentials.certPem), 6 * 3600_000));
     this.rotationTimer = setTimeout(() => {
       if (!needsRotation(this.credentials.certPem)) return this.scheduleRotation();
-      renewCertificate(this.opts.hubUrl, this.opts.nodeName, this.opts.dataDir, this.credentials)
+      import('./join.js')
+        .then(({ renewCertificate }) => renewCertificate(this.opts.hubUrl, this.opts.nodeName, this.opts.dataDir, this.credentials))
         .then((c) => {
           this.setCredentials(c);
           this.log.info('node certificate rotated');
