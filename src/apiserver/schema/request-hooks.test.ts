@@ -21,7 +21,7 @@ test('applyStep: create, unknown fields per fieldValidation, conflicts as 409 St
   edited.data.a = 'edited';
   managedFieldsStep(def, warned.obj, edited, { manager: 'kubectl-edit', subresource: '' });
   assert.deepEqual(edited.metadata.managedFields.map((m: any) => m.manager), ['kubectl-edit'], 'kubectl lost its only field to the edit');
-  assert.throws(() => applyStep(def, edited, { ...body, extra: undefined, data: { a: '2' } }, opts), (e: unknown) => {
+  assert.throws(() => applyStep(def, edited, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { a: '2' } }, opts), (e: unknown) => {
     assert.ok(e instanceof StatusError);
     assert.equal(e.code, 409);
     assert.equal(e.reason, 'Conflict');
