@@ -16,7 +16,7 @@ import { decodeKv, type KubeObject } from '../apimachinery/object.js';
 import { StatusError } from '../apimachinery/status.js';
 import {
   BootstrapTokenAuthenticator, ensureBootstrapPolicy, RbacAuthorizer, RequestAuthenticator, StaticTokenAuthenticator,
-  RbacEscalationGuard, admitRbacWrite, ServiceAccountTokenAuthenticator, ServiceAccountTokenIssuer, tokenRequestHandler,
+  AuthAdmission, ServiceAccountTokenAuthenticator, ServiceAccountTokenIssuer, tokenRequestHandler,
   type Authenticator, type Authorizer, type RbacSource, type TokenAuthenticator, type UserInfo,
 } from './auth/index.js';
 import { ApiHandler, type OpenApiSource, type SubresourceHandler } from './handler.js';
@@ -125,9 +125,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     }
     return item.obj.metadata?.deletionTimestamp ? 'terminating' : 'active';
   };
-  // RBAC writes may not grant more than the writer holds (upstream's escalation prevention).
-  const escalation = new RbacEscalationGuard(authorizer, rbac);
-  objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: (def, obj, old, ctx) => admitRbacWrite(escalation, def, obj, old, ctx) });
+  // RBAC escalation prevention and CSR approval/signing rules (src/apiserver/auth).
+  const authAdmission = new AuthAdmission(authorizer, rbac);
+  objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: (def, obj, old, ctx) => authAdmission.admit(def, obj, old, ctx) });
 
   registerBuiltins(registry, { ips, ports, authorizer, rbac });
   const systemContext = (namespace = ''): StrategyContext => ({ user: SYSTEM_USER, namespace, dryRun: false, subresource: '' });

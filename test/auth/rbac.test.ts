@@ -205,3 +205,36 @@ test('service account tokens: kubectl create token issues a JWT the server accep
   const revoked = await kubectl(kc('robot'), ['get', 'pods', '-n', 'robots']);
   assert.match(revoked.stderr, /error: You must be logged in to the server \(Unauthorized\)/, revoked.stderr);
 });
+
+test('CSR onboarding: create a CSR, only an approver may approve, the cluster signer issues a working certificate', async () => {
+  const { csrPem, keyPem } = await pki.createCertificateRequest({ commonName: 'carol', organizations: ['auditors'] });
+  const csr = (name: string, request: string) => ({
+    apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name },
+    spec: { request: Buffer.from(request).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client', usages: ['digital signature', 'client auth'], expirationSeconds: 3600 },
+  });
+  await ok(admin, ['create', '-f', manifest('carol-csr', csr('carol', csrPem))]);
+  // jane (view) may not approve.
+  const denied = await kubectl(kc('jane'), ['certificate', 'approve', 'carol']);
+  assert.notEqual(denied.code, 0);
+  assert.match(denied.stderr, /forbidden/);
+  await ok(admin, ['certificate', 'approve', 'carol']);
+  let certB64 = '';
+  for (let i = 0; i < 100 && !certB64; i++) {
+    certB64 = (await ok(admin, ['get', 'csr', 'carol', '-o', 'jsonpath={.status.certificate}'])).trim();
+    if (!certB64) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(certB64, 'certificate issued within 20 s');
+  const certPem = Buffer.from(certB64, 'base64').toString();
+  const info = pki.inspectCertificate(certPem);
+  assert.deepEqual([info.commonName, info.organizations], ['carol', ['auditors']]);
+  const ca = await readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
+  await pki.writeKubeconfig(kc('carol'), pki.buildKubeconfig({ server: url, caCertPem: ca, userName: 'carol', clientCertPem: certPem, clientKeyPem: keyPem }));
+  const who = JSON.parse(await ok(kc('carol'), ['auth', 'whoami', '-o', 'json']));
+  assert.equal(who.status.userInfo.username, 'carol');
+  assert.deepEqual(who.status.userInfo.groups, ['auditors', 'system:authenticated']);
+  // The kube-apiserver-client signer never mints system:masters.
+  const root = await pki.createCertificateRequest({ commonName: 'mallory', organizations: ['system:masters'] });
+  const r = await kubectl(admin, ['create', '-f', manifest('mallory-csr', csr('mallory', root.csrPem))]);
+  assert.notEqual(r.code, 0);
+  assert.ok(r.stderr.includes('use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed'), r.stderr);
+});

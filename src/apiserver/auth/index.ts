@@ -22,3 +22,6 @@ export * from './rbac/escalation.js';
 export * from './rbac/admission.js';
 export * from './authn/token-request.js';
 export * from './authn/token-request-handler.js';
+export * from './admission.js';
+export * from './csr/signers.js';
+export * from './csr/admission.js';

@@ -68,6 +68,9 @@ export function register(program: Command): void {
         const controllers = flags.controllers ? parseControllersFlag(flags.controllers) : serverDefaultControllers;
         try { selectControllers(controllers); } catch (err) { fail(`invalid --controllers: ${(err as Error).message}`); }
         serverComponents.push(controllersComponent({ controllers, leaderElect: true, nodeMonitorGracePeriodSeconds: grace, defaultTolerationSeconds: tol }));
+        // The cluster CA's CSR signer (kube-controller-manager's csrsigning), src/apiserver/auth/csr.
+        const { csrSigningComponent } = await import('../../apiserver/auth/csr/signing-controller.js');
+        serverComponents.push(csrSigningComponent());
       }
       await runServer({
         dataDir: flags.dataDir,
