@@ -61,6 +61,8 @@ interface PodState {
   /** Restart counts carried over when a sandbox had to be recreated. */
   restartCarry: Map<string, number>;
   terminated?: boolean;
+  volumes?: Map<string, string>;
+  volumesAt?: number;
 }
 
 interface RuntimePod {
@@ -69,6 +71,7 @@ interface RuntimePod {
 }
 
 const PODS_PREFIX = '/registry/pods/';
+const VOLUME_REFRESH_MS = 3000;
 const DEFAULT_ROTATION: RotationPolicy = { maxBytes: 10 * 1024 * 1024, maxFiles: 5 };
 
 function detectNodeIP(): string {
@@ -307,7 +310,13 @@ export class PodManager implements PodManagerHandle {
     for (const extra of ready.slice(1)) await this.removeSandbox(extra.id, rp);
     let volumes: Map<string, string>;
     try {
-      volumes = await prepareVolumes(this.o.store, pod, podDir, { ...this.facts, podIP: st.podIP });
+      // Volumes are refreshed (configmap/secret updates) every few seconds, not on every relist.
+      if (st.volumes && sandbox && Date.now() - (st.volumesAt ?? 0) < VOLUME_REFRESH_MS) volumes = st.volumes;
+      else {
+        volumes = await prepareVolumes(this.o.store, pod, podDir, { ...this.facts, podIP: st.podIP });
+        st.volumes = volumes;
+        st.volumesAt = Date.now();
+      }
       st.waiting.delete('*volumes');
     } catch (e) {
       if (!(e instanceof VolumeError) && !(e instanceof ConfigError)) throw e;
@@ -341,6 +350,7 @@ export class PodManager implements PodManagerHandle {
     const facts = { ...this.facts, podIP: st.podIP };
 
     // Init containers, in order; each must succeed before the next (and before the app containers).
+    let mutated = false;
     let initDone = true;
     for (const c of pod.spec!.initContainers ?? []) {
       const cur = instances.get(c.name)?.[0];
@@ -352,6 +362,7 @@ export class PodManager implements PodManagerHandle {
         if (!this.mayRestart(pod, st, c, cur)) break;
       }
       await this.startContainer(pod, st, c, 'init', this.nextAttempt(st, c.name, cur), sandbox.id, sbConfig, volumes, facts);
+      mutated = true;
       break;
     }
 
@@ -364,12 +375,14 @@ export class PodManager implements PodManagerHandle {
             const what = probe.unhealthy === 'startup' ? 'startup' : 'liveness';
             this.event(pod, 'Normal', 'Killing', `Container ${c.name} failed ${what} probe, will be restarted`, `spec.containers{${c.name}}`);
             await this.stopContainer(pod, c, cur.id, pod.spec!.terminationGracePeriodSeconds ?? 30);
+            mutated = true;
             probe.unhealthy = null;
           }
           continue;
         }
         if (cur?.state === 'CONTAINER_CREATED') {
           await this.rt.startContainer(cur.id).catch(() => undefined);
+          mutated = true;
           continue;
         }
         if (cur?.state === 'CONTAINER_EXITED') {
@@ -378,10 +391,12 @@ export class PodManager implements PodManagerHandle {
           if (!this.mayRestart(pod, st, c, cur)) continue;
         }
         await this.startContainer(pod, st, c, 'regular', this.nextAttempt(st, c.name, cur), sandbox.id, sbConfig, volumes, facts);
+        mutated = true;
       }
     }
     // Pick up what we just started in the status right away rather than on the next relist.
-    const fresh = await this.rt.listContainers({ podSandboxId: sandbox.id, labelSelector: L.managedSelector(this.o.nodeName) }).catch(() => null);
+    // Only when this sync changed something: a steady pod costs no extra runtime calls.
+    const fresh = mutated ? await this.rt.listContainers({ podSandboxId: sandbox.id, labelSelector: L.managedSelector(this.o.nodeName) }).catch(() => null) : null;
     if (fresh) {
       const list: Instance[] = [];
       for (const c of fresh) {
