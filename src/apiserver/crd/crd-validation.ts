@@ -56,6 +56,9 @@ export function validateCrd(crd: Crd): FieldError[] {
     if (!DNS1123_LABEL.test(s)) errs.push({ type: 'Invalid', field: `spec.names.shortNames[${i}]`, value: s, detail: LABEL_MSG });
   });
 
+  if ((spec as { preserveUnknownFields?: boolean }).preserveUnknownFields === true) {
+    errs.push({ type: 'Invalid', field: 'spec.preserveUnknownFields', value: true, detail: 'cannot set to true, set x-kubernetes-preserve-unknown-fields to true in spec.versions[*].schema instead' });
+  }
   const versions = spec.versions ?? [];
   if (versions.length === 0) errs.push({ type: 'Invalid', field: 'spec.versions', value: versions, detail: 'must have exactly one version marked as storage version' });
   else {
@@ -127,6 +130,12 @@ function structuralErrors(s: StructuralSchema, path: string, isRoot: boolean): F
     errs.push({ type: 'Forbidden', field: `${path}.additionalProperties`, detail: 'additionalProperties and properties are mutual exclusive' });
   }
   if (s.type === 'array' && !s.items) errs.push({ type: 'Required', field: `${path}.items`, detail: 'must be specified' });
+  const listType = s['x-kubernetes-list-type'];
+  if (listType !== undefined && s.type !== 'array') errs.push({ type: 'Invalid', field: `${path}.x-kubernetes-list-type`, value: listType, detail: 'must only be used on array types' });
+  if (listType !== undefined && !['atomic', 'set', 'map'].includes(String(listType))) errs.push({ type: 'NotSupported', field: `${path}.x-kubernetes-list-type`, value: listType, supported: ['atomic', 'map', 'set'] });
+  const mapKeys = s['x-kubernetes-list-map-keys'] as string[] | undefined;
+  if (listType === 'map' && !(mapKeys && mapKeys.length)) errs.push({ type: 'Required', field: `${path}.x-kubernetes-list-map-keys`, detail: 'must not be empty if x-kubernetes-list-type is map' });
+  if (mapKeys && mapKeys.length && listType !== 'map') errs.push({ type: 'Invalid', field: `${path}.x-kubernetes-list-type`, value: listType ?? '', detail: 'must be map if x-kubernetes-list-map-keys is non-empty' });
   for (const [k, child] of Object.entries(s.properties ?? {})) errs.push(...structuralErrors(child, `${path}.properties[${k}]`, false));
   if (s.items && typeof s.items === 'object') {
     const items = s.items;

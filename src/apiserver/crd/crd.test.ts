@@ -155,3 +155,21 @@ test('served versions are registered in Kubernetes version priority (discovery p
   c.spec.versions = [{ ...c.spec.versions[0], name: 'v1beta1', storage: false }, c.spec.versions[0]];
   assert.deepEqual(customResourceDefs(c).map((d) => d.version), ['v1', 'v1beta1']);
 });
+
+test('list-type set/map duplicates and list-type schema rules', () => {
+  const schema = { type: 'object', properties: { spec: { type: 'object', properties: {
+    tags: { type: 'array', 'x-kubernetes-list-type': 'set', items: { type: 'string' } },
+    ports: { type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['port'], items: { type: 'object', properties: { port: { type: 'integer' } } } },
+  } } } };
+  const v = compileValidator(schema as never);
+  assert.deepEqual(v({ spec: { tags: ['a', 'b', 'a'], ports: [{ port: 80 }, { port: 80 }] } }).map((e) => [e.type, e.field, e.value]), [
+    ['Duplicate', 'spec.tags[2]', 'a'],
+    ['Duplicate', 'spec.ports[1]', { port: 80 }],
+  ]);
+  const c = crd();
+  (c.spec.versions[0].schema!.openAPIV3Schema as any).properties.spec.properties.bad = { type: 'array', 'x-kubernetes-list-type': 'map', items: { type: 'object' } };
+  (c as any).spec.preserveUnknownFields = true;
+  const errs = validateCrd(c).map((e) => `${e.field}: ${e.detail}`);
+  assert.ok(errs.includes('spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[bad].x-kubernetes-list-map-keys: must not be empty if x-kubernetes-list-type is map'), errs.join('\n'));
+  assert.ok(errs.some((e) => e.startsWith('spec.preserveUnknownFields: cannot set to true')));
+});

@@ -75,9 +75,43 @@ export function compileValidator(schema: StructuralSchema): CustomResourceValida
     return () => [{ type: 'Internal', field: '', detail: `invalid schema: ${message}` }];
   }
   return (obj) => {
-    if (fn(obj)) return [];
-    return dedupe((fn.errors ?? []).map((e) => toFieldError(e, obj)).filter((e): e is FieldError => e !== undefined));
+    const listErrs = listTypeErrors(obj, schema, '');
+    if (fn(obj)) return listErrs;
+    return dedupe([...(fn.errors ?? []).map((e) => toFieldError(e, obj)).filter((e): e is FieldError => e !== undefined), ...listErrs]);
   };
+}
+
+/** `x-kubernetes-list-type: set|map` forbid duplicates (ajv knows nothing of them). */
+function listTypeErrors(value: unknown, s: StructuralSchema | undefined, path: string): FieldError[] {
+  if (!s || value === null || typeof value !== 'object') return [];
+  const errs: FieldError[] = [];
+  if (Array.isArray(value)) {
+    const lt = s['x-kubernetes-list-type'];
+    const keys = s['x-kubernetes-list-map-keys'] as string[] | undefined;
+    const seen = new Set<string>();
+    value.forEach((item, i) => {
+      let id: string | undefined;
+      let shown: unknown = item;
+      if (lt === 'set') id = JSON.stringify(item);
+      else if (lt === 'map' && keys && item && typeof item === 'object') {
+        const k: Record<string, unknown> = {};
+        for (const name of keys) if ((item as Record<string, unknown>)[name] !== undefined) k[name] = (item as Record<string, unknown>)[name];
+        id = JSON.stringify(k);
+        shown = k;
+      }
+      if (id !== undefined) {
+        if (seen.has(id)) errs.push({ type: 'Duplicate', field: `${path}[${i}]`, value: shown });
+        seen.add(id);
+      }
+      errs.push(...listTypeErrors(item, s.items, `${path}[${i}]`));
+    });
+    return errs;
+  }
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const child = s.properties?.[k] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
+    errs.push(...listTypeErrors(v, child, path === '' ? k : `${path}.${k}`));
+  }
+  return errs;
 }
 
 function dedupe(errs: FieldError[]): FieldError[] {
