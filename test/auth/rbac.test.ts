@@ -238,3 +238,27 @@ test('CSR onboarding: create a CSR, only an approver may approve, the cluster si
   assert.notEqual(r.code, 0);
   assert.ok(r.stderr.includes('use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed'), r.stderr);
 });
+
+test('impersonation is authorized by RBAC: admin may act as jane and gets her answers', async () => {
+  const asJane = await kubectl(admin, ['auth', 'can-i', 'create', 'pods', '-n', 'default', '--as=jane']);
+  assert.equal(asJane.stdout.trim(), 'no', asJane.stderr);
+  const list = await kubectl(admin, ['get', 'secrets', '-n', 'default', '--as=jane']);
+  assert.ok(list.stderr.includes('secrets is forbidden: User "jane" cannot list resource "secrets" in API group "" in the namespace "default"'), list.stderr);
+  const byJane = await kubectl(kc('jane'), ['get', 'pods', '-n', 'default', '--as=kubernetes-admin']);
+  assert.ok(byJane.stderr.includes('users "kubernetes-admin" is forbidden: User "jane" cannot impersonate resource "users" in API group "" at the cluster scope'), byJane.stderr);
+});
+
+test('after kill -9 and restart on the same data dir: CA, admin kubeconfig, user certs, SA tokens and policy all still hold', async () => {
+  await ok(admin, ['create', '-f', manifest('keeper-sa', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'keeper', namespace: 'default' } })]);
+  const token = (await ok(admin, ['create', 'token', 'keeper', '-n', 'default'])).trim();
+  const ca = await readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
+  await pki.writeKubeconfig(kc('keeper'), pki.buildKubeconfig({ server: url, caCertPem: ca, userName: 'keeper', token }));
+  const adminBefore = await readFile(admin, 'utf8');
+  await server.restart({ kill9: true });
+  assert.equal(await readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8'), ca, 'CA kept');
+  assert.equal(await readFile(admin, 'utf8'), adminBefore, 'admin.kubeconfig kept');
+  assert.equal((await ok(kc('jane'), ['get', 'pod', 'p1', '-n', 'default', '-o', 'name'])).trim(), 'pod/p1');
+  assert.equal(JSON.parse(await ok(kc('keeper'), ['auth', 'whoami', '-o', 'json'])).status.userInfo.username, 'system:serviceaccount:default:keeper');
+  assert.equal((await kubectl(kc('jane'), ['auth', 'can-i', 'create', 'pods', '-n', 'default'])).stdout.trim(), 'no');
+  assert.equal((await kubectl(kc('token'), ['auth', 'can-i', 'create', 'deployments.apps', '-n', 'team'])).stdout.trim(), 'yes');
+});
