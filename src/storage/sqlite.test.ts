@@ -17,10 +17,16 @@ import { describeStoreConformance, EventCollector } from './conformance.js';
 import { openSqliteStore, startAutoCompaction, type SqliteStore } from './sqlite.js';
 import { KeyExistsError, StorageError, StoreClosedError, WatchOverflowError, type WatchEvent } from './types.js';
 
+const summary = (events: WatchEvent[]) => events.map((e) => `${e.type} ${e.kv.key}@${e.revision}`);
+
 describeStoreConformance('sqlite', { open: (dir) => openSqliteStore(join(dir, 'kedge.db')) });
 describeStoreConformance('sqlite (tiny chunks, no group commit, synchronous=normal)', {
   open: (dir) =>
     openSqliteStore(join(dir, 'kedge.db'), { replayChunkSize: 3, compactionChunk: 2, maxBatchSize: 1, synchronous: 'normal' }),
+});
+
+describeStoreConformance('sqlite (SQLite\'s own blocking FULL sync)', {
+  open: (dir) => openSqliteStore(join(dir, 'kedge.db'), { asyncFsync: false }),
 });
 
 describe('sqlite store specifics', () => {
@@ -93,6 +99,57 @@ describe('sqlite store specifics', () => {
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
     db.close();
+  });
+
+  test('writes stay invisible and unacknowledged until the WAL sync covering them returns', async () => {
+    const releases: (() => void)[] = [];
+    const s = await open(':memory:', { syncWal: () => new Promise<void>((resolve) => releases.push(resolve)) });
+    const syncsWaiting = (): number => releases.length;
+    const watch = EventCollector.start(s, '/d/', 0);
+    let settled = false;
+    const first = s.create('/d/a', '1').finally(() => (settled = true));
+    const deadline = Date.now() + 10_000;
+    while (syncsWaiting() === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    assert.equal(syncsWaiting(), 1, 'the batch was committed and its sync started');
+    const second = s.create('/d/b', '2'); // commits while the first sync is still under way
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(settled, false);
+    assert.equal(await s.currentRevision(), 0);
+    assert.equal(await s.get('/d/a'), null);
+    assert.deepEqual((await s.list('/d/')).items, []);
+    assert.equal(await s.count('/d/'), 0);
+    assert.equal(watch.events.length, 0);
+    assert.equal(syncsWaiting(), 1, 'one sync at a time');
+
+    releases.shift()!();
+    assert.equal((await first).modRevision, 1);
+    assert.equal(await s.currentRevision(), 1);
+    assert.deepEqual((await s.list('/d/')).items.map((kv) => kv.key), ['/d/a']);
+    assert.equal(await s.count('/d/'), 1);
+    while (syncsWaiting() === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    releases.shift()!();
+    assert.equal((await second).modRevision, 2);
+    assert.deepEqual(summary(await watch.waitFor(2)), ['create /d/a@1', 'create /d/b@2']);
+    watch.cancel();
+  });
+
+  test('a failed WAL sync stops the store: covered writes fail, watchers end, calls are refused', async () => {
+    const s = await open(':memory:', { syncWal: () => Promise.reject(new Error('EIO')) });
+    const watch = EventCollector.start(s, '/', 0);
+    await assert.rejects(s.create('/e', '1'), /WAL sync failed/);
+    assert.match((await watch.waitForError()).message, /WAL sync failed/);
+    await assert.rejects(s.create('/f', '1'), /WAL sync failed/);
+    await assert.rejects(s.get('/e'), /WAL sync failed/);
+  });
+
+  test('a file store syncs its WAL off the event loop by default', async () => {
+    const s = await open(await dbPath());
+    await Promise.all([s.create('/w/1', 'a'), s.create('/w/2', 'b')]);
+    await s.create('/w/3', 'c');
+    assert.ok(s.stats().syncs >= 2, `syncs: ${s.stats().syncs}`);
+    const blocking = await open(await dbPath(), { asyncFsync: false });
+    await blocking.create('/w/1', 'a');
+    assert.equal(blocking.stats().syncs, 0);
   });
 
   test('a second opener of the same file is refused while the first is open', async () => {

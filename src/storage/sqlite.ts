@@ -15,6 +15,7 @@
  * applied in one transaction (one fsync), each with its own revision and its own outcome, and
  * promises settle only after COMMIT returned. Watchers are then fed synchronously (WatchHub).
  */
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { prefixRange } from './key-range.js';
 import { WatchHub } from './watch-hub.js';
@@ -47,6 +48,15 @@ export interface SqliteStoreOptions {
    * lost on power failure. For caches that can be rebuilt (e.g. an edge node's copy of cloud state).
    */
   synchronous?: 'full' | 'normal';
+  /**
+   * With synchronous 'full' on a file (default true): SQLite commits without syncing and the
+   * store fdatasyncs the WAL on libuv's thread pool, settling writes (and showing them to readers
+   * and watchers) only once that returned. Same guarantee as SQLite's FULL, but the event loop
+   * keeps serving requests during the fsync instead of blocking in it. false: SQLite's own FULL.
+   */
+  asyncFsync?: boolean;
+  /** Tests only: replaces the WAL fdatasync of asyncFsync mode (lets a test hold writes un-synced). */
+  syncWal?: () => Promise<void>;
   /** Most writes committed in one transaction (default 2000). 1 disables group commit. */
   maxBatchSize?: number;
   /** Live events one watcher may have queued before it gets WatchOverflowError (default 10000). */
@@ -71,8 +81,11 @@ export interface SqliteStoreStats {
   writes: number;
   failedWrites: number;
   largestBatch: number;
-  /** Wall time of the last batch's transaction, COMMIT (and its fsync) included. */
+  /** Wall time of the last batch's transaction, COMMIT (and with blocking FULL, its fsync) included. */
   lastCommitMs: number;
+  /** asyncFsync mode: WAL syncs done, and how long the last one took. */
+  syncs: number;
+  lastSyncMs: number;
   watchers: number;
 }
 
@@ -114,6 +127,13 @@ type WriteOp =
   | { kind: 'update'; key: string; value: string; expected?: number }
   | { kind: 'delete'; key: string; expected?: number };
 
+/** A committed batch whose outcomes are held until the WAL sync that covers it returns. */
+interface CommittedBatch {
+  revision: number;
+  writes: PendingWrite[];
+  outcomes: Outcome[];
+}
+
 interface PendingWrite {
   op: WriteOp;
   resolve(kv: KeyValue): void;
@@ -150,14 +170,26 @@ export class SqliteStore implements Store {
   private readonly hub: WatchHub;
   private readonly maxBatchSize: number;
   private readonly compactionChunk: number;
+  /** Revision of the newest write committed to SQLite (the next write gets revision + 1). */
   private revision: number;
+  /**
+   * Revision of the newest durable write: what readers, watchers and currentRevision() see.
+   * Equals `revision` except in asyncFsync mode while a WAL sync is under way.
+   */
+  private visible: number;
+  private readonly syncWal: (() => Promise<void>) | null = null;
+  private walFd: number | null = null;
+  private awaitingSync: CommittedBatch[] = [];
+  private syncing = false;
+  private syncIdleWaiters: (() => void)[] = [];
+  private broken: Error | null = null;
   private compacted: number;
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
   private closed = false;
   private compaction: Promise<void> = Promise.resolve();
   private readonly statements = new Map<string, Database.Statement>();
-  private readonly counters = { commits: 0, writes: 0, failedWrites: 0, largestBatch: 0, lastCommitMs: 0 };
+  private readonly counters = { commits: 0, writes: 0, failedWrites: 0, largestBatch: 0, lastCommitMs: 0, syncs: 0, lastSyncMs: 0 };
 
   private readonly selectKv: Database.Statement<[string], KvRow>;
   private readonly insertKv: Database.Statement<[string, number, number]>;
@@ -177,8 +209,8 @@ export class SqliteStore implements Store {
     }
     try {
       if (options.exclusive ?? true) this.db.pragma('locking_mode = EXCLUSIVE');
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      const wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
+      this.db.pragma('synchronous = FULL');
       // After a checkpoint, shrink a WAL that a burst of writes grew, instead of keeping it on disk.
       this.db.pragma('journal_size_limit = 67108864');
       // Room for the current state of a typical cluster in SQLite's own page cache (filled lazily).
@@ -189,13 +221,24 @@ export class SqliteStore implements Store {
       }
       this.db.exec(SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      // Decided after the first write transaction above, which created the -wal file.
+      const full = options.synchronous !== 'normal';
+      if (options.syncWal) {
+        this.syncWal = options.syncWal;
+      } else if (full && wal && (options.asyncFsync ?? true)) {
+        this.syncWal = this.openWalSync(path);
+      }
+      // With our own WAL sync, SQLite need not sync at commit (NORMAL still syncs around checkpoints).
+      this.db.pragma(`synchronous = ${full && !this.syncWal ? 'FULL' : 'NORMAL'}`);
     } catch (err) {
       this.db.close();
+      if (this.walFd !== null) closeSync(this.walFd);
       const busy = (err as { code?: string }).code === 'SQLITE_BUSY';
       const hint = busy ? ' (another process, or another store in this one, has it open)' : '';
       throw new StorageError(`cannot open store at ${path}: ${(err as Error).message}${hint}`);
     }
     this.revision = this.readMeta('revision');
+    this.visible = this.revision;
     this.compacted = this.readMeta('compacted');
 
     this.selectKv = this.db.prepare(`${LATEST} WHERE kv.key = ?`);
@@ -214,7 +257,7 @@ export class SqliteStore implements Store {
     this.hub = new WatchHub(
       {
         readEvents: (prefix, after, limit) => this.readEvents(prefix, after, limit),
-        committedRevision: () => this.revision,
+        committedRevision: () => this.visible,
         compactedRevision: () => this.compacted,
       },
       { bufferLimit: options.watchBufferLimit ?? 10000, replayChunk: options.replayChunkSize ?? 1000 },
@@ -225,7 +268,7 @@ export class SqliteStore implements Store {
 
   async currentRevision(): Promise<number> {
     this.assertOpen();
-    return this.revision;
+    return this.visible;
   }
 
   async compactedRevision(): Promise<number> {
@@ -274,21 +317,33 @@ export class SqliteStore implements Store {
     if (limit && rows.length === limit) {
       remaining = (this.statement(countSql).get(...sourceParams) as { n: number }).n - rows.length;
     }
-    return { items: rows.map(kvFromRow), revision: at ?? this.revision, more: remaining > 0, remaining };
+    return { items: rows.map(kvFromRow), revision: at ?? this.visible, more: remaining > 0, remaining };
   }
 
   async count(prefix: string): Promise<number> {
     this.assertOpen();
+    if (this.revision !== this.visible) {
+      // Writes await their sync: count the visible revision from the log, as list would.
+      const { where, params } = rangeClause(prefix, undefined);
+      const sql = `SELECT COUNT(*) AS n FROM (SELECT MAX(revision) AS revision FROM log WHERE ${where} AND revision <= ? GROUP BY key)
+        AS newest JOIN log AS l ON l.revision = newest.revision WHERE l.type != ${RowType.Delete}`;
+      return (this.statement(sql).get(...params, this.visible) as { n: number }).n;
+    }
     const { where, params } = rangeClause(prefix, undefined);
     return (this.statement(`SELECT COUNT(*) AS n FROM kv WHERE ${where}`).get(...params) as { n: number }).n;
   }
 
-  /** null means "the latest state"; otherwise a revision whose history is still complete. */
+  /**
+   * null means "the latest state, straight from kv"; otherwise read this revision from the log.
+   * kv may run ahead of the visible revision while a WAL sync is under way; reads then go to the
+   * log at the visible revision, so nobody sees a write before it is durable and acknowledged.
+   */
   private readRevision(requested: number | undefined): number | null {
-    if (!requested || requested === this.revision && requested > this.compacted) return null;
-    if (requested > this.revision) throw new FutureRevisionError(requested, this.revision);
+    const caughtUp = this.revision === this.visible;
+    if (!requested) return caughtUp ? null : this.visible;
+    if (requested > this.visible) throw new FutureRevisionError(requested, this.visible);
     if (requested <= this.compacted) throw new CompactedError(requested, this.compacted);
-    return requested;
+    return requested === this.visible && caughtUp ? null : requested;
   }
 
   private readEvents(prefix: string, after: number, limit: number): WatchEvent[] {
@@ -296,8 +351,8 @@ export class SqliteStore implements Store {
     const rows = this.statement(
       `SELECT l.revision, l.key, l.type, l.value, l.create_revision, l.prev_mod_revision, p.value AS prev_value
        FROM log l LEFT JOIN log p ON p.revision = l.prev_mod_revision
-       WHERE l.revision > ? AND ${where} ORDER BY l.revision LIMIT ?`,
-    ).all(after, ...params, limit) as LogRow[];
+       WHERE l.revision > ? AND l.revision <= ? AND ${where} ORDER BY l.revision LIMIT ?`,
+    ).all(after, this.visible, ...params, limit) as LogRow[];
     return rows.map(eventFromLogRow);
   }
 
@@ -316,6 +371,7 @@ export class SqliteStore implements Store {
   }
 
   private enqueue(op: WriteOp): Promise<KeyValue> {
+    if (this.broken) return Promise.reject(this.broken);
     if (this.closed) return Promise.reject(new StoreClosedError());
     if (typeof op.key !== 'string' || op.key.length === 0) {
       return Promise.reject(new StorageError('key must be a non-empty string'));
@@ -325,28 +381,29 @@ export class SqliteStore implements Store {
     }
     return new Promise<KeyValue>((resolve, reject) => {
       this.pending.push({ op, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // setImmediate (not a microtask): writes arriving from every I/O callback of this loop
-        // turn join the same batch.
-        setImmediate(() => this.flush());
-      }
+      this.scheduleFlush();
     });
   }
 
-  /** Commit queued writes: one transaction per batch, one revision and one outcome per write. */
+  /**
+   * setImmediate (not a microtask): writes arriving from every I/O callback of this loop turn
+   * join the same batch.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Commit one batch of queued writes: one transaction, one revision and one outcome per write. */
   private flush(): void {
     this.flushScheduled = false;
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0, this.maxBatchSize);
-      this.commitBatch(batch);
-      if (this.pending.length > 0 && !this.closed) {
-        // Let readers and I/O in between large batches.
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-        return;
-      }
-    }
+    // While a WAL sync runs, writes keep queueing and commit together once it returns: one
+    // transaction per sync, and the event loop serves requests meanwhile.
+    if (this.syncing || this.closed || this.pending.length === 0) return;
+    this.commitBatch(this.pending.splice(0, this.maxBatchSize));
+    // More than one batch's worth queued: let readers and I/O in between.
+    if (this.pending.length > 0 && !this.syncing) this.scheduleFlush();
   }
 
   private commitBatch(batch: PendingWrite[]): void {
@@ -375,19 +432,86 @@ export class SqliteStore implements Store {
     this.counters.commits++;
     this.counters.lastCommitMs = performance.now() - started;
     this.counters.largestBatch = Math.max(this.counters.largestBatch, batch.length);
+    const committed = { revision, writes: batch, outcomes };
+    if (!this.syncWal) {
+      this.settle([committed]);
+      return;
+    }
+    this.awaitingSync.push(committed);
+    this.startSync();
+  }
+
+  /**
+   * One WAL sync at a time; it covers every batch committed before it started, and batches
+   * committed meanwhile wait for the next one (group commit at the fsync level).
+   */
+  private startSync(): void {
+    if (this.syncing || this.awaitingSync.length === 0 || this.broken) return;
+    this.syncing = true;
+    const covered = this.awaitingSync;
+    this.awaitingSync = [];
+    const started = performance.now();
+    this.syncWal!().then(
+      () => {
+        this.syncing = false;
+        this.counters.syncs++;
+        this.counters.lastSyncMs = performance.now() - started;
+        this.settle(covered);
+        this.startSync();
+        if (this.pending.length > 0) this.scheduleFlush();
+        this.notifyIfSyncIdle();
+      },
+      (err: unknown) => {
+        // The kernel could not make committed data durable: what is on disk is now unknown, so
+        // this store stops (as PostgreSQL does on fsync failure) rather than guess.
+        this.syncing = false;
+        this.broken = new StorageError(`WAL sync failed, store stopped: ${(err as Error).message}`);
+        for (const b of [...covered, ...this.awaitingSync]) for (const w of b.writes) w.reject(this.broken);
+        this.awaitingSync = [];
+        this.hub.failAll(this.broken);
+        this.notifyIfSyncIdle();
+      },
+    );
+  }
+
+  private notifyIfSyncIdle(): void {
+    if (this.syncing || this.awaitingSync.length > 0) return;
+    const waiters = this.syncIdleWaiters;
+    this.syncIdleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Make durable batches visible: advance the visible revision, settle writes, feed watchers. */
+  private settle(batches: CommittedBatch[]): void {
+    if (batches.length === 0) return;
+    this.visible = batches[batches.length - 1]!.revision;
     const events: WatchEvent[] = [];
-    batch.forEach((write, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) {
-        this.counters.writes++;
-        events.push(outcome.event);
-        write.resolve(outcome.kv);
-      } else {
-        this.counters.failedWrites++;
-        write.reject(outcome.err);
-      }
-    });
+    for (const { writes, outcomes } of batches) {
+      writes.forEach((write, i) => {
+        const outcome = outcomes[i]!;
+        if (outcome.ok) {
+          this.counters.writes++;
+          events.push(outcome.event);
+          write.resolve(outcome.kv);
+        } else {
+          this.counters.failedWrites++;
+          write.reject(outcome.err);
+        }
+      });
+    }
     this.hub.publish(events);
+  }
+
+  /** The WAL fdatasync, run on libuv's thread pool through our own descriptor of the -wal file. */
+  private openWalSync(path: string): (() => Promise<void>) | null {
+    if (path === '' || path === ':memory:' || path.startsWith('file:')) return null;
+    try {
+      this.walFd = openSync(`${path}-wal`, 'r');
+    } catch {
+      return null; // no WAL file to sync: fall back to SQLite's own FULL
+    }
+    const fd = this.walFd;
+    return () => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
   }
 
   /** Check and apply one write inside the open transaction; a failed check writes nothing. */
@@ -435,7 +559,7 @@ export class SqliteStore implements Store {
 
   private async compactNow(target: number): Promise<void> {
     this.assertOpen();
-    if (target > this.revision) throw new FutureRevisionError(target, this.revision);
+    if (target > this.visible) throw new FutureRevisionError(target, this.visible);
     const from = this.compacted;
     if (target <= from) return;
     // Publish the new bound first: from here on nobody reads at or below it, so rows can be
@@ -461,14 +585,23 @@ export class SqliteStore implements Store {
   /** Commits what is already queued, ends every watcher with StoreClosedError, closes the file. */
   async close(): Promise<void> {
     if (this.closed) return;
-    while (this.pending.length > 0) this.commitBatch(this.pending.splice(0, this.maxBatchSize));
+    while (this.pending.length > 0 && !this.broken) this.commitBatch(this.pending.splice(0, this.maxBatchSize));
     this.closed = true;
+    // Queued writes were committed above; let their WAL sync finish so they settle normally.
+    if (this.syncing || this.awaitingSync.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.syncIdleWaiters.push(resolve);
+        this.startSync();
+      });
+    }
     await this.compaction;
     this.hub.failAll(new StoreClosedError());
+    if (this.walFd !== null) closeSync(this.walFd);
     this.db.close();
   }
 
   private assertOpen(): void {
+    if (this.broken) throw this.broken;
     if (this.closed) throw new StoreClosedError();
   }
 
