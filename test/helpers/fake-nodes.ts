@@ -24,6 +24,8 @@ export interface FakeNodeOptions {
   heartbeatMs?: number;
   /** Mark pods Running+Ready as soon as they are bound here (default true). */
   autoRun?: boolean;
+  /** Run the kubelet stand-in (watch pods bound here); false = Node + Lease only, for large fleets. Default true. */
+  kubelet?: boolean;
   /** Second octet group for pod IPs (10.244.<subnet>.x); default derived from the name. */
   subnet?: number;
 }
@@ -80,7 +82,7 @@ export class FakeNode {
       },
     });
     this.startHeartbeat();
-    await this.watchPods();
+    if (this.o.kubelet !== false) await this.watchPods();
   }
 
   private async postStatus(cap?: { cpu: string; memory: string; pods: string }): Promise<void> {

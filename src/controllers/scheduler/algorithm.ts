@@ -1,6 +1,6 @@
 import type { V1Pod, V1PodAffinityTerm } from '@kubernetes/client-node';
 import { findUntoleratedTaint, labelSelectorMatches, nodeSelectorTermMatches, tolerates, type Labels } from '../util/selectors.js';
-import { hostPortsConflict, nodeAllocatable, podHostPorts, podRequests, type ClusterState, type NodeInfo } from './cluster-state.js';
+import { hostPortsConflict, podHostPorts, podRequests, type ClusterState, type NodeInfo } from './cluster-state.js';
 
 /** Upstream's per-plugin failure texts, so FailedScheduling events read exactly as kube-scheduler's. */
 export const Reasons = {
@@ -125,7 +125,7 @@ function filter(pod: V1Pod, info: NodeInfo, p: PodPlan): string[] {
   const taint = findUntoleratedTaint(node.spec?.taints, tolerations, ['NoSchedule', 'NoExecute']);
   if (taint) return [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`];
   if (p.ports.some((hp) => info.hostPorts.some((used) => hostPortsConflict(hp, used)))) reasons.push(Reasons.ports);
-  const alloc = nodeAllocatable(node);
+  const alloc = info.allocatable;
   if (info.requested.pods + 1 > alloc.pods) reasons.push(Reasons.tooManyPods);
   if (p.req.cpuMillis > 0 && info.requested.cpuMillis + p.req.cpuMillis > alloc.cpuMillis) reasons.push(Reasons.cpu);
   if (p.req.memory > 0 && info.requested.memory + p.req.memory > alloc.memory) reasons.push(Reasons.memory);
@@ -167,16 +167,12 @@ function score(pod: V1Pod, info: NodeInfo, p: PodPlan, ctx: SchedulingContext, o
   const prefer = (info.node.spec?.taints ?? []).filter((t) => t.effect === 'PreferNoSchedule');
   for (const t of prefer) if (!(pod.spec?.tolerations ?? []).some((tol) => tolerates(tol, t))) s -= 50;
   // Least allocated: fewer pods / less CPU requested scores higher (0..100).
-  const alloc = nodeAllocatable(info.node);
+  const alloc = info.allocatable;
   const podFrac = (info.requested.pods + 1) / Math.max(alloc.pods, 1);
   const cpuFrac = Number.isFinite(alloc.cpuMillis) && alloc.cpuMillis > 0 ? (info.requested.cpuMillis + p.req.cpuMillis) / alloc.cpuMillis : podFrac;
   s += 100 * (1 - (podFrac + cpuFrac) / 2);
   // Spread replicas of the same owner across nodes.
-  if (ownerUid) {
-    let same = 0;
-    for (const q of info.pods.values()) if (q.metadata?.ownerReferences?.some((o) => o.uid === ownerUid)) same++;
-    s -= same * 20;
-  }
+  if (ownerUid) s -= (info.owners.get(ownerUid) ?? 0) * 20;
   return s;
 }
 

@@ -61,6 +61,10 @@ export function isTerminal(pod: V1Pod): boolean {
 /** What the scheduler knows about one node: the node object plus the pods counted against it. */
 export interface NodeInfo {
   node: V1Node;
+  /** parsed once per node update: scoring reads it for every pod */
+  allocatable: Resources;
+  /** controller uid → number of its pods here (for spreading replicas) */
+  owners: Map<string, number>;
   requested: Resources;
   hostPorts: string[];
   pods: Map<string, V1Pod>;
@@ -87,9 +91,10 @@ export class ClusterState {
     const info = this.nodes.get(name);
     if (info) {
       info.node = node;
+      info.allocatable = nodeAllocatable(node);
       return;
     }
-    const fresh: NodeInfo = { node, requested: { cpuMillis: 0, memory: 0, pods: 0 }, hostPorts: [], pods: new Map() };
+    const fresh: NodeInfo = { node, allocatable: nodeAllocatable(node), owners: new Map(), requested: { cpuMillis: 0, memory: 0, pods: 0 }, hostPorts: [], pods: new Map() };
     this.nodes.set(name, fresh);
     // pods that arrived before their node
     const waiting = this.pendingPodsForNode.get(name);
@@ -142,6 +147,12 @@ export class ClusterState {
       info.requested.cpuMillis -= r.cpuMillis;
       info.requested.memory -= r.memory;
       info.requested.pods -= 1;
+      const owner = pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid;
+      if (owner) {
+        const n = (info.owners.get(owner) ?? 1) - 1;
+        if (n > 0) info.owners.set(owner, n);
+        else info.owners.delete(owner);
+      }
       for (const hp of podHostPorts(pod)) {
         const i = info.hostPorts.indexOf(hp);
         if (i >= 0) info.hostPorts.splice(i, 1);
@@ -157,6 +168,8 @@ export class ClusterState {
     info.requested.cpuMillis += r.cpuMillis;
     info.requested.memory += r.memory;
     info.requested.pods += 1;
+    const owner = pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid;
+    if (owner) info.owners.set(owner, (info.owners.get(owner) ?? 0) + 1);
     info.hostPorts.push(...podHostPorts(pod));
   }
 }

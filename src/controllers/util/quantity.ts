@@ -8,9 +8,22 @@ const suffixes: Record<string, number> = {
   Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5, Ei: 1024 ** 6,
 };
 
+// Quantities repeat endlessly (every pod says "100m", every node "8"): memoise the parse.
+const cache = new Map<string, number>();
+
 export function parseQuantity(q: string | number | undefined | null): number {
   if (q === undefined || q === null) return 0;
   if (typeof q === 'number') return q;
+  let v = cache.get(q);
+  if (v === undefined) {
+    v = parse(q);
+    if (cache.size > 10_000) cache.clear();
+    cache.set(q, v);
+  }
+  return v;
+}
+
+function parse(q: string): number {
   const m = /^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$/.exec(q.trim());
   if (!m) return 0;
   const base = Number.parseFloat(m[1]!);
