@@ -101,6 +101,15 @@ describe('PodManager with the fake runtime', () => {
     assert.equal(cs('a')!.lastState?.terminated?.exitCode, 137);
   });
 
+  it('keeps startTime and condition transition times the cloud already has', async () => {
+    const p = mkPod('seeded', 'app:1', ['serve']);
+    p.status = { startTime: '2026-01-02T03:04:05Z' as never, conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-01-02T03:04:00Z' as never }] };
+    await put(p);
+    const s = await waitFor('seeded running', () => statuses.get('seeded')?.phase === 'Running' && statuses.get('seeded'));
+    assert.equal(String(s.startTime), '2026-01-02T03:04:05Z');
+    assert.equal(String(s.conditions!.find((c) => c.type === 'PodScheduled')!.lastTransitionTime), '2026-01-02T03:04:00Z');
+  });
+
   it('tears down pods removed from the store', async () => {
     await store.delete('/registry/pods/default/a');
     await waitFor('sandbox gone', () => rt.sandboxes.size > 0 && ![...rt.sandboxes.values()].some((s) => s.metadata.name === 'a'));

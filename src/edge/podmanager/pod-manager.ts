@@ -74,9 +74,12 @@ const PODS_PREFIX = '/registry/pods/';
 const VOLUME_REFRESH_MS = 3000;
 const DEFAULT_ROTATION: RotationPolicy = { maxBytes: 10 * 1024 * 1024, maxFiles: 5 };
 
+/** First IPv4 of a real interface (not loopback, not the pod bridges/veths Kedge or CNI create). */
 function detectNodeIP(): string {
-  for (const addrs of Object.values(os.networkInterfaces()))
-    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal && !a.address.startsWith('10.88.')) return a.address;
+  for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
+    if (/^(kedge|kt\d|cni|veth|docker|br-)/.test(name)) continue;
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
   return '127.0.0.1';
 }
 
@@ -244,7 +247,12 @@ export class PodManager implements PodManagerHandle {
     const uid = pod.metadata!.uid!;
     let s = this.state.get(uid);
     if (!s) {
-      s = { waiting: new Map(), probes: new Map(), transitions: new Map(), startTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), restartCarry: new Map() };
+      // Seed from the status the cloud already has (a restarted agent must not move startTime or
+      // condition transition times).
+      const transitions = new Map<string, { status: string; time: string }>();
+      for (const c of pod.status?.conditions ?? []) if (c.lastTransitionTime) transitions.set(c.type, { status: c.status, time: String(c.lastTransitionTime) });
+      const startTime = pod.status?.startTime ? String(pod.status.startTime) : new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      s = { waiting: new Map(), probes: new Map(), transitions, startTime, restartCarry: new Map() };
       this.state.set(uid, s);
     }
     return s;
