@@ -134,9 +134,16 @@ describe('sqlite store specifics', () => {
   });
 
   test('a failed WAL sync stops the store: covered writes fail, watchers end, calls are refused', async () => {
-    const s = await open(':memory:', { syncWal: () => Promise.reject(new Error('EIO')) });
+    let fail: (err: Error) => void = () => {};
+    const s = await open(':memory:', { syncWal: () => new Promise<void>((_, reject) => (fail = reject)) });
     const watch = EventCollector.start(s, '/', 0);
-    await assert.rejects(s.create('/e', '1'), /WAL sync failed/);
+    const covered = s.create('/e', '1');
+    await new Promise((r) => setTimeout(r, 20));
+    const queued = s.create('/q', '1'); // waits for the sync in flight
+    await new Promise((r) => setTimeout(r, 20));
+    fail(new Error('EIO'));
+    await assert.rejects(covered, /WAL sync failed/);
+    await assert.rejects(queued, /WAL sync failed/);
     assert.match((await watch.waitForError()).message, /WAL sync failed/);
     await assert.rejects(s.create('/f', '1'), /WAL sync failed/);
     await assert.rejects(s.get('/e'), /WAL sync failed/);

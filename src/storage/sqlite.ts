@@ -467,7 +467,9 @@ export class SqliteStore implements Store {
         this.syncing = false;
         this.broken = new StorageError(`WAL sync failed, store stopped: ${(err as Error).message}`);
         for (const b of [...covered, ...this.awaitingSync]) for (const w of b.writes) w.reject(this.broken);
+        for (const w of this.pending) w.reject(this.broken);
         this.awaitingSync = [];
+        this.pending = [];
         this.hub.failAll(this.broken);
         this.notifyIfSyncIdle();
       },
