@@ -26,7 +26,7 @@ interface HttpResult {
 
 function request(url: string, opts: https.RequestOptions, body?: string): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { ...opts, timeout: 15_000 }, (res) => {
+    const req = https.request(url, { ...opts, timeout: 60_000 }, (res) => {
       let data = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
