@@ -102,3 +102,45 @@ test('Recreate scales old to zero before creating the new ReplicaSet', async () 
   await dc.stop();
   await rc.stop();
 });
+
+test('progress deadline: a rollout that never becomes available gets Progressing=False ProgressDeadlineExceeded', async () => {
+  const fake = new FakeCluster(); // no kubelet: pods never become ready
+  const ctx = fakeContext(fake);
+  const dc = new DeploymentController(ctx);
+  const rc = new ReplicaSetController(ctx);
+  dc.start();
+  rc.start();
+  const d = deployment('slow', 'x:1', 2);
+  d.spec!.progressDeadlineSeconds = 1;
+  await fake.create(d);
+  await eventually(
+    () => fake.find<V1Deployment>('Deployment', 'slow', 'default')?.status?.conditions?.some((c) => c.type === 'Progressing' && c.status === 'False' && c.reason === 'ProgressDeadlineExceeded') ?? false,
+    6000,
+    'deadline exceeded',
+  );
+  const avail = fake.find<V1Deployment>('Deployment', 'slow', 'default')!.status!.conditions!.find((c) => c.type === 'Available')!;
+  assert.equal(avail.status, 'False');
+  assert.equal(avail.reason, 'MinimumReplicasUnavailable');
+  await dc.stop();
+  await rc.stop();
+});
+
+test('a paused deployment does not roll out a template change, and resumes when unpaused', async () => {
+  const fake = new FakeCluster();
+  autoReady(fake);
+  const ctx = fakeContext(fake);
+  const dc = new DeploymentController(ctx);
+  const rc = new ReplicaSetController(ctx);
+  dc.start();
+  rc.start();
+  await fake.create(deployment('p', 'x:1', 2));
+  await eventually(() => fake.find<V1Deployment>('Deployment', 'p', 'default')?.status?.availableReplicas === 2, 5000, 'up');
+  await fake.update('Deployment', 'p', 'default', { spec: { paused: true, template: { spec: { containers: [{ name: 'c', image: 'x:2' }] } } } });
+  await eventually(() => fake.find<V1Deployment>('Deployment', 'p', 'default')?.status?.conditions?.some((c) => c.reason === 'DeploymentPaused') ?? false, 3000, 'paused condition');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(fake.list('ReplicaSet', 'default').length, 1, 'no new ReplicaSet while paused');
+  await fake.update('Deployment', 'p', 'default', { spec: { paused: false } });
+  await eventually(() => fake.list('ReplicaSet', 'default').length === 2 && fake.find<V1Deployment>('Deployment', 'p', 'default')?.status?.updatedReplicas === 2, 5000, 'rolled after resume');
+  await dc.stop();
+  await rc.stop();
+});
