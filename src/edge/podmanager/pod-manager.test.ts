@@ -110,6 +110,23 @@ describe('PodManager with the fake runtime', () => {
     assert.equal(String(s.conditions!.find((c) => c.type === 'PodScheduled')!.lastTransitionTime), '2026-01-02T03:04:00Z');
   });
 
+  it('bad input shows the upstream reasons and does not disturb other pods', async () => {
+    const bad = mkPod('badvol', 'app:1', ['x']);
+    bad.spec!.volumes = [{ name: 'h', hostPath: { path: '/definitely/not/here', type: 'Directory' } }];
+    bad.spec!.containers[0]!.volumeMounts = [{ name: 'h', mountPath: '/h' }];
+    await put(bad);
+    const q = mkPod('badqty', 'app:1', ['x']);
+    q.spec!.containers[0]!.resources = { limits: { memory: 'lots' } };
+    await put(q);
+    const nv = mkPod('novol', 'app:1', ['x']);
+    nv.spec!.containers[0]!.volumeMounts = [{ name: 'ghost', mountPath: '/g' }];
+    await put(nv);
+    await waitFor('badvol waiting', () => cs('badvol')?.state?.waiting?.reason === 'ContainerCreating' && /not exist/.test(cs('badvol')!.state!.waiting!.message ?? ''));
+    await waitFor('badqty config error', () => cs('badqty')?.state?.waiting?.reason === 'CreateContainerConfigError');
+    await waitFor('novol config error', () => cs('novol')?.state?.waiting?.reason === 'CreateContainerConfigError' && /ghost/.test(cs('novol')!.state!.waiting!.message ?? ''));
+    assert.equal(statuses.get('a')?.phase, 'Running');
+  });
+
   it('tears down pods removed from the store', async () => {
     await store.delete('/registry/pods/default/a');
     await waitFor('sandbox gone', () => rt.sandboxes.size > 0 && ![...rt.sandboxes.values()].some((s) => s.metadata.name === 'a'));

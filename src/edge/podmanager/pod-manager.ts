@@ -592,11 +592,17 @@ export class PodManager implements PodManagerHandle {
     const ident = pod ? podIdentity(pod) : identityFromLabels(rp);
     if (ident) {
       await rm(path.join(this.podsDir, podDirName(ident)), { recursive: true, force: true }).catch(() => undefined);
-      await releasePodIp(this.o.reservationDir ?? DEFAULT_RESERVATION_DIR, ident.namespace, ident.name, ident.uid).catch(() => undefined);
+      await releasePodIp(this.reservationDir(), ident.namespace, ident.name, ident.uid).catch(() => undefined);
     }
     this.puller.forgetPod(uid);
     this.crashBackoff.forgetPrefix(`${uid}/`);
     if (!pod) this.state.delete(uid);
+  }
+
+  /** Must match scripts/containerd.sh (KEDGE_CNI_STATE_DIR/reservations). */
+  private reservationDir(): string {
+    if (this.o.reservationDir) return this.o.reservationDir;
+    return process.env.KEDGE_CNI_STATE_DIR ? path.join(process.env.KEDGE_CNI_STATE_DIR, 'reservations') : DEFAULT_RESERVATION_DIR;
   }
 
   private async removeSandbox(id: string, rp: RuntimePod): Promise<void> {

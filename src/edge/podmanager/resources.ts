@@ -23,6 +23,15 @@ export function parseQuantity(q: string | number | undefined): number | undefine
 const CPU_PERIOD_US = 100_000;
 const MIN_SHARES = 2;
 
+/** For classification only: an invalid quantity is reported when the container is created, not here. */
+function tolerant(q: string | undefined): number | string | undefined {
+  try {
+    return parseQuantity(q);
+  } catch {
+    return q;
+  }
+}
+
 export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
 
 export function qosClass(pod: V1Pod): QosClass {
@@ -36,7 +45,7 @@ export function qosClass(pod: V1Pod): QosClass {
       const l = lim[r] as string | undefined;
       const q = (req[r] as string | undefined) ?? l;
       if (l !== undefined || q !== undefined) anySet = true;
-      if (l === undefined || parseQuantity(q) !== parseQuantity(l)) guaranteed = false;
+      if (l === undefined || tolerant(q) !== tolerant(l)) guaranteed = false;
     }
   }
   if (!anySet) return 'BestEffort';
