@@ -2,7 +2,7 @@
 import type { Authorizer, RbacSource } from './auth/index.js';
 import {
   evaluateLocalSubjectAccessReview, evaluateSelfSubjectAccessReview, evaluateSelfSubjectRulesReview, evaluateSubjectAccessReview,
-  evaluateSelfSubjectReview, ReviewValidationError,
+  evaluateSelfSubjectReview, ReviewValidationError, evaluateTokenReview, type BearerTokenAuthenticator,
 } from './auth/index.js';
 import { invalid, type FieldError } from '../apimachinery/status.js';
 import type { KubeObject } from '../apimachinery/object.js';
@@ -25,7 +25,7 @@ function reviewError(err: unknown): never {
   throw err;
 }
 
-function reviewDefs(authorizer: Authorizer, rbac: RbacSource): ResourceDef[] {
+function reviewDefs(authorizer: Authorizer, rbac: RbacSource, tokenReviewer?: BearerTokenAuthenticator): ResourceDef[] {
   const base = { group: 'authorization.k8s.io', version: 'v1', verbs: ['create'], tracksGeneration: false };
   return [
     builtin({ ...base, resource: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview', singular: 'selfsubjectaccessreview', namespaced: false,
@@ -38,16 +38,18 @@ function reviewDefs(authorizer: Authorizer, rbac: RbacSource): ResourceDef[] {
       virtual: (o, ctx) => evaluateLocalSubjectAccessReview(authorizer, ctx.namespace, o as never).catch(reviewError) as unknown as Promise<KubeObject> }),
     builtin({ group: 'authentication.k8s.io', version: 'v1', verbs: ['create'], tracksGeneration: false, resource: 'selfsubjectreviews', kind: 'SelfSubjectReview',
       singular: 'selfsubjectreview', namespaced: false, virtual: async (o, ctx) => evaluateSelfSubjectReview(ctx.user, o as never) as unknown as KubeObject }),
+    ...(tokenReviewer ? [builtin({ group: 'authentication.k8s.io', version: 'v1', verbs: ['create'], tracksGeneration: false, resource: 'tokenreviews', kind: 'TokenReview',
+      singular: 'tokenreview', namespaced: false, virtual: async (o) => evaluateTokenReview(tokenReviewer, o as never) as unknown as KubeObject })] : []),
   ];
 }
 
-export function registerBuiltins(registry: Registry, deps: { ips: ClusterIpAllocator; ports: NodePortAllocator; authorizer: Authorizer; rbac: RbacSource }): void {
+export function registerBuiltins(registry: Registry, deps: { ips: ClusterIpAllocator; ports: NodePortAllocator; authorizer: Authorizer; rbac: RbacSource; tokenReviewer?: BearerTokenAuthenticator }): void {
   const defs: ResourceDef[] = [
     // core/v1 (discovery order as upstream lists them is alphabetical; registration order only matters for groups)
     namespacesDef, nodesDef, podsDef, configMapsDef, secretsDef, servicesDef(deps.ips, deps.ports), endpointsDef, coreEventsDef, serviceAccountsDef,
     deploymentsDef, replicaSetsDef, daemonSetsDef, statefulSetsDef,
     eventsV1Def,
-    ...reviewDefs(deps.authorizer, deps.rbac),
+    ...reviewDefs(deps.authorizer, deps.rbac, deps.tokenReviewer),
     rolesDef, roleBindingsDef, clusterRolesDef, clusterRoleBindingsDef,
     jobsDef,
     csrDef,

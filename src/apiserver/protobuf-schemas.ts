@@ -104,6 +104,8 @@ export const MESSAGES: Record<string, Msg> = {
   CertificateSigningRequestCondition: {
     1: ['type', 'string'], 2: ['reason', 'string'], 3: ['message', 'string'], 4: ['lastUpdateTime', 'time'], 5: ['lastTransitionTime', 'time'], 6: ['status', 'string'],
   },
+  TokenReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'TokenReviewSpec'] },
+  TokenReviewSpec: { 1: ['token', 'string'], 2: ['audiences', '[]string'] },
   // kubectl create token (serviceaccounts/token).
   TokenRequest: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'TokenRequestSpec'] },
   TokenRequestSpec: { 1: ['audiences', '[]string'], 3: ['boundObjectRef', 'BoundObjectReference'], 4: ['expirationSeconds', 'int?'] },

@@ -129,7 +129,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const authAdmission = new AuthAdmission(authorizer, rbac);
   objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: (def, obj, old, ctx) => authAdmission.admit(def, obj, old, ctx) });
 
-  registerBuiltins(registry, { ips, ports, authorizer, rbac });
+  // TokenReview answers with the same bearer-token authenticators as requests use.
+  registerBuiltins(registry, { ips, ports, authorizer, rbac, tokenReviewer: new RequestAuthenticator({ clientCertificates: false, tokenAuthenticators }) });
   const systemContext = (namespace = ''): StrategyContext => ({ user: SYSTEM_USER, namespace, dryRun: false, subresource: '' });
 
   // Namespaces get their `default` ServiceAccount as soon as they exist (upstream's serviceaccount controller).

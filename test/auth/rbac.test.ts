@@ -262,3 +262,14 @@ test('after kill -9 and restart on the same data dir: CA, admin kubeconfig, user
   assert.equal((await kubectl(kc('jane'), ['auth', 'can-i', 'create', 'pods', '-n', 'default'])).stdout.trim(), 'no');
   assert.equal((await kubectl(kc('token'), ['auth', 'can-i', 'create', 'deployments.apps', '-n', 'team'])).stdout.trim(), 'yes');
 });
+
+test('TokenReview tells who a bearer token belongs to, and says why a bad one is refused', async () => {
+  const review = (token: string) => manifest(`tr-${token.length}`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } });
+  const good = JSON.parse(await ok(admin, ['create', '-f', review('tok-0123456789abcdef'), '-o', 'json']));
+  assert.equal(good.status.authenticated, true);
+  assert.deepEqual(good.status.user, { username: 'tokenuser', uid: 'uid-77', groups: ['readers', 'system:authenticated'] });
+  const bad = JSON.parse(await ok(admin, ['create', '-f', review('not-a-real-token'), '-o', 'json']));
+  assert.equal(bad.status.authenticated, false);
+  const denied = await kubectl(kc('jane'), ['create', '-f', review('tok-0123456789abcdef'), '-o', 'json']);
+  assert.ok(denied.stderr.includes('tokenreviews.authentication.k8s.io is forbidden: User "jane" cannot create resource "tokenreviews" in API group "authentication.k8s.io" at the cluster scope'), denied.stderr);
+});

@@ -25,3 +25,4 @@ export * from './authn/token-request-handler.js';
 export * from './admission.js';
 export * from './csr/signers.js';
 export * from './csr/admission.js';
+export * from './token-review.js';

@@ -82,3 +82,16 @@ test('Forbidden and Unauthorized Status bodies match upstream text', () => {
   assert.equal(p.message, 'forbidden: User "jane" cannot get path "/metrics"');
   assert.deepEqual(unauthorizedStatus(), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
 });
+
+test('TokenReview: authenticated user, unknown token, refused token with its reason', async () => {
+  const { evaluateTokenReview } = await import('./token-review.js');
+  const { RequestAuthenticator } = await import('./authn/union.js');
+  const { StaticTokenAuthenticator, parseTokenFile } = await import('./authn/token-file.js');
+  const { AuthenticationError } = await import('./types.js');
+  const refusing = { authenticateToken: async (t: string) => { if (t === 'expired') throw new AuthenticationError('service account token: expired'); return null; } };
+  const authn = new RequestAuthenticator({ tokenAuthenticators: [refusing, new StaticTokenAuthenticator(parseTokenFile('t1,alice,u1,dev'))] });
+  const ok = await evaluateTokenReview(authn, { spec: { token: 't1' } }, ['https://kubernetes.default.svc.cluster.local']);
+  assert.deepEqual(ok.status, { authenticated: true, user: { username: 'alice', groups: ['dev', 'system:authenticated'], uid: 'u1' }, audiences: ['https://kubernetes.default.svc.cluster.local'] });
+  assert.deepEqual((await evaluateTokenReview(authn, { spec: { token: 'nope' } })).status, { authenticated: false, user: {} });
+  assert.deepEqual((await evaluateTokenReview(authn, { spec: { token: 'expired' } })).status, { authenticated: false, error: '[service account token: expired]', user: {} });
+});

@@ -54,6 +54,22 @@ export class RequestAuthenticator implements Authenticator {
     if (errors.length > 0) throw new AuthenticationError(errors.join('; '));
     return null;
   }
+
+  /** Bearer tokens only (TokenReview): the user, null for a token nobody recognizes, AuthenticationError if refused. */
+  async authenticateToken(token: string): Promise<UserInfo | null> {
+    const errors: string[] = [];
+    for (const ta of this.tokenAuthenticators) {
+      try {
+        const user = await ta.authenticateToken(token);
+        if (user) return withAuthenticatedGroup(user);
+      } catch (err) {
+        if (!(err instanceof AuthenticationError)) throw err;
+        errors.push(err.message);
+      }
+    }
+    if (errors.length > 0) throw new AuthenticationError(errors.join(', '));
+    return null;
+  }
 }
 
 export function withAuthenticatedGroup(user: UserInfo): UserInfo {
