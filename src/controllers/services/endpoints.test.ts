@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
+import { FakeCluster } from '../testing/fake-cluster.js';
+import { eventually, fakeContext } from '../testing/context.js';
+import { EndpointsController, serviceMembers } from './endpoints.js';
+
+const pod = (name: string, ready: boolean, extra: Partial<V1Pod['metadata']> = {}): V1Pod => ({
+  apiVersion: 'v1', kind: 'Pod',
+  metadata: { name, namespace: 'default', labels: { app: 'web' }, ...extra },
+  spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x', ports: [{ name: 'http', containerPort: 8080 }] }] },
+  status: { phase: 'Running', podIP: `10.1.0.${name.length}`, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+});
+const svc: V1Service = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { selector: { app: 'web' }, ports: [{ name: 'web', port: 80, targetPort: 'http' as never }] } };
+
+test('members resolve named target ports and carry readiness/terminating', () => {
+  const m = serviceMembers(svc, [pod('a', true), pod('bb', false), pod('ccc', true, { deletionTimestamp: new Date().toISOString() as never }), { ...pod('dddd', true), status: { phase: 'Pending' } }]);
+  assert.deepEqual(m.map((x) => [x.pod.metadata!.name, x.ready, x.terminating, x.ports[0]?.port]), [
+    ['a', true, false, 8080],
+    ['bb', false, false, 8080],
+    ['ccc', false, true, 8080],
+  ]);
+});
+
+test('slice and Endpoints follow readiness', async () => {
+  const fake = new FakeCluster();
+  const c = new EndpointsController(fakeContext(fake), { endpoints: true, slices: true });
+  c.start();
+  await fake.create(svc);
+  await fake.create(pod('a', true));
+  await fake.create(pod('bb', true));
+  const ready = () => fake.list<V1EndpointSlice>('EndpointSlice', 'default').flatMap((s) => (s.endpoints ?? []).filter((e) => e.conditions?.ready).map((e) => e.addresses[0])).sort();
+  await eventually(() => ready().length === 2, 3000, 'two ready');
+  await fake.update('Pod', 'bb', 'default', { status: { conditions: [{ type: 'Ready', status: 'False' }] } });
+  await eventually(() => ready().length === 1, 3000, 'one ready');
+  const ep = fake.find<any>('Endpoints', 'web', 'default');
+  assert.equal(ep.subsets[0].addresses.length, 1);
+  assert.equal(ep.subsets[0].notReadyAddresses.length, 1);
+  assert.equal(fake.list('EndpointSlice', 'default').length, 1);
+  await c.stop();
+});
