@@ -111,6 +111,27 @@ function cleanComment(raw: string): string {
     .trim();
 }
 
+export interface ModelField {
+  prop: ModelProperty;
+  type: TypeRef;
+}
+
+const fieldMaps = new Map<string, Map<string, ModelField> | null>();
+
+/**
+ * A model's fields by JSON name with parsed types — the hot-path form (every write walks objects
+ * through it), built once per model.
+ */
+export function modelFields(model: string): Map<string, ModelField> | undefined {
+  let m = fieldMaps.get(model);
+  if (m === undefined) {
+    const info = loadModel(model);
+    m = info ? new Map(info.properties.map((p) => [p.name, { prop: p, type: parseTypeRef(p.type) }])) : null;
+    fieldMaps.set(model, m);
+  }
+  return m ?? undefined;
+}
+
 /** Parsed form of a generator type string. */
 export type TypeRef =
   | { kind: 'primitive'; type: 'string' | 'number' | 'boolean' | 'date' | 'any' | 'int-or-string' | 'object' }
@@ -141,7 +162,19 @@ export function parseTypeRef(type: string): TypeRef {
  * group-prefixed form the generator uses when a kind name is ambiguous (`CoreV1Event`,
  * `EventsV1Event`).
  */
+const kindModels = new Map<string, string | null>();
+
 export function modelNameForKind(group: string, version: string, kind: string): string | undefined {
+  const key = `${group}/${version}/${kind}`;
+  let v = kindModels.get(key);
+  if (v === undefined) {
+    v = resolveModelNameForKind(group, version, kind) ?? null;
+    kindModels.set(key, v);
+  }
+  return v ?? undefined;
+}
+
+function resolveModelNameForKind(group: string, version: string, kind: string): string | undefined {
   // Only Kubernetes' own groups have client-node models; a CRD kind named like a built-in (`Pod`
   // in `stable.example.com`) must not borrow its schema. CRD groups always contain a dot and
   // *.k8s.io is reserved for Kubernetes.

@@ -2,7 +2,7 @@
  * Navigation over built-in type shapes for the patch algorithms: from a position (a model,
  * a map, a list) to a child field's type and its patch metadata.
  */
-import { loadModel, modelNameForKind, parseTypeRef, type TypeRef } from './model-catalog.js';
+import { modelFields, modelNameForKind, type TypeRef } from './model-catalog.js';
 import { fieldMeta, type FieldMeta } from './patch-meta.js';
 
 export interface ChildType {
@@ -21,10 +21,9 @@ export function childOf(parent: TypeRef | undefined, key: string): ChildType {
   if (!parent) return {};
   if (parent.kind === 'map') return { type: parent.values };
   if (parent.kind !== 'model') return {};
-  const info = loadModel(parent.name);
-  const prop = info?.properties.find((p) => p.name === key);
-  if (!prop) return {};
-  return { type: parseTypeRef(prop.type), meta: fieldMeta(parent.name, key) };
+  const f = modelFields(parent.name)?.get(key);
+  if (!f) return {};
+  return { type: f.type, meta: fieldMeta(parent.name, key) };
 }
 
 /** Element type of a list type. */

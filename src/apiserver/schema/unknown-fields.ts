@@ -7,7 +7,7 @@
  * openAPIV3Schema, JSONSchemaProps). The CRD walker can also prune (remove) the fields, which is
  * what the API server does to custom resources before storing them.
  */
-import { loadModel, modelNameForKind, parseTypeRef, type TypeRef } from './model-catalog.js';
+import { modelFields, modelNameForKind, type TypeRef } from './model-catalog.js';
 
 type Json = unknown;
 const isObject = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -34,18 +34,19 @@ export function unknownFieldsOfModel(obj: Json, model: string, basePath = '', pr
 
 function walkModel(value: Json, model: string, path: string, out: string[], prune: boolean): void {
   if (!isObject(value)) return; // type mismatches are the validator's job, not ours
-  const info = loadModel(model);
-  if (!info) return;
-  const props = new Map(info.properties.map((p) => [p.name, p]));
-  for (const [key, child] of Object.entries(value)) {
-    const p = props.get(key);
-    const childPath = join(path, key);
-    if (!p) {
+  const fields = modelFields(model);
+  if (!fields) return;
+  for (const key in value) {
+    const f = fields.get(key);
+    if (!f) {
+      const childPath = join(path, key);
       out.push(childPath);
       if (prune) delete value[key];
       continue;
     }
-    walkType(child, parseTypeRef(p.type), childPath, out, prune);
+    const child = value[key];
+    // Scalars need no walk: skip building their path.
+    if (child !== null && typeof child === 'object') walkType(child, f.type, join(path, key), out, prune);
   }
 }
 

@@ -108,22 +108,32 @@ export interface FieldSetOptions {
   mapMembers: boolean;
   /** Decides whether a top-level or metadata path is tracked at all. */
   ignore?: (path: FieldPath) => boolean;
+  /** When given, receives the value of every leaf member (scalars, atomic values), keyed by `pathKey`. */
+  leafValues?: Map<string, unknown>;
+}
+
+export function pathKey(p: FieldPath): string {
+  return p.join(SEP);
 }
 
 /** Every path `value` sets, given its shape. */
 export function fieldSetOf(value: unknown, shape: Shape, opts: FieldSetOptions): FieldSet {
   const set = new FieldSet();
+  const leaf = (path: FieldPath, v: unknown): void => {
+    set.add(path);
+    opts.leafValues?.set(pathKey(path), v);
+  };
   const visit = (v: unknown, s: Shape, path: FieldPath): void => {
     if (path.length && opts.ignore?.(path)) return;
     if (isPlainObject(v) && (s.kind === 'struct' || s.kind === 'map' || s.kind === 'unknown')) {
       const entries = Object.entries(v).filter(([, c]) => c !== undefined);
-      if (entries.length === 0) { if (path.length) set.add(path); return; }
+      if (entries.length === 0) { if (path.length) leaf(path, v); return; }
       if (path.length && opts.mapMembers && s.kind !== 'struct') set.add(path);
       for (const [k, c] of entries) visit(c, s.child(k), [...path, `f:${k}`]);
       return;
     }
     if (Array.isArray(v) && s.kind === 'list' && s.list && s.list.type !== 'atomic') {
-      if (v.length === 0) { set.add(path); return; }
+      if (v.length === 0) { leaf(path, v); return; }
       if (s.list.type === 'set') {
         for (const item of v) set.add([...path, `v:${JSON.stringify(item)}`]);
         return;
@@ -137,7 +147,7 @@ export function fieldSetOf(value: unknown, shape: Shape, opts: FieldSetOptions):
       }
       return;
     }
-    if (path.length) set.add(path);
+    if (path.length) leaf(path, v);
   };
   visit(value, shape, []);
   return set;

@@ -6,7 +6,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { V1ManagedFieldsEntry } from '@kubernetes/client-node';
-import { FieldSet, deleteAt, fieldSetOf, fromFieldsV1, keyElement, pathToString, toFieldsV1, valueAt, type FieldPath } from './fieldset.js';
+import { FieldSet, deleteAt, fieldSetOf, fromFieldsV1, keyElement, pathKey, pathToString, toFieldsV1, valueAt, type FieldPath } from './fieldset.js';
 import { builtinShape, customResourceShape, type Shape } from './shape.js';
 import { rootTypeOf } from '../schema-walk.js';
 import type { StructuralSchema } from '../unknown-fields.js';
@@ -332,11 +332,18 @@ export function updateManagedFields(req: UpdateRequest): Obj {
     if (sentManaged.length === 0) delete (updated.metadata as Obj).managedFields;
     return updated;
   }
-  const newSet = fieldSetOf(updated, shape, opts);
-  const oldSet = old ? fieldSetOf(old, shape, opts) : new FieldSet();
+  // One walk per side, leaf values captured on the way: no per-path lookups afterwards.
+  const newLeaves = new Map<string, unknown>();
+  const oldLeaves = new Map<string, unknown>();
+  const newSet = fieldSetOf(updated, shape, { ...opts, leafValues: newLeaves });
+  const oldSet = old ? fieldSetOf(old, shape, { ...opts, leafValues: oldLeaves }) : new FieldSet();
   const changed = FieldSet.of(newSet.toArray().filter((p) => {
     if (!oldSet.has(p)) return true;
-    return isValuePath(updated, p) && !isDeepStrictEqual(valueAt(old, p), valueAt(updated, p));
+    const k = pathKey(p);
+    if (!newLeaves.has(k)) return false;
+    const a = oldLeaves.get(k);
+    const b = newLeaves.get(k);
+    return a !== b && (typeof a !== 'object' || typeof b !== 'object' || !isDeepStrictEqual(a, b));
   }));
   const removed = oldSet.difference(newSet);
   const entries = readEntries(old);

@@ -3,7 +3,7 @@
  * built-in kinds (client-node models + patch-meta) and custom resources (structural schemas).
  * Unknown positions are treated as granular maps with atomic lists, like upstream's deduced type.
  */
-import { loadModel, parseTypeRef, type TypeRef } from '../model-catalog.js';
+import { modelFields, type TypeRef } from '../model-catalog.js';
 import { fieldMeta, isAtomicStruct, type FieldMeta } from '../patch-meta.js';
 import type { StructuralSchema } from '../unknown-fields.js';
 
@@ -31,26 +31,47 @@ function listKindFromMeta(meta: FieldMeta | undefined): ListKind {
   return { type: 'atomic' };
 }
 
+/** Struct shapes per model, and their field shapes: built once (every write walks them). */
+const structShapes = new Map<string, Shape>();
+
+function structShape(name: string): Shape {
+  let shape = structShapes.get(name);
+  if (shape) return shape;
+  if (isAtomicStruct(name)) shape = { kind: 'atomic', child: () => UNKNOWN, item: () => UNKNOWN };
+  else {
+    const children = new Map<string, Shape>();
+    shape = {
+      kind: 'struct',
+      child: (key) => {
+        let c = children.get(key);
+        if (!c) {
+          const f = modelFields(name)?.get(key);
+          c = f ? builtinShape(f.type, fieldMeta(name, key)) : UNKNOWN;
+          children.set(key, c);
+        }
+        return c;
+      },
+      declares: (key) => modelFields(name)?.has(key) ?? true,
+      item: () => UNKNOWN,
+    };
+  }
+  structShapes.set(name, shape);
+  return shape;
+}
+
 export function builtinShape(t: TypeRef | undefined, meta?: FieldMeta): Shape {
   if (!t) return UNKNOWN;
   switch (t.kind) {
-    case 'model': {
-      const name = t.name;
-      if (isAtomicStruct(name)) return { kind: 'atomic', child: () => UNKNOWN, item: () => UNKNOWN };
-      return {
-        kind: 'struct',
-        child: (key) => {
-          const prop = loadModel(name)?.properties.find((p) => p.name === key);
-          return prop ? builtinShape(parseTypeRef(prop.type), fieldMeta(name, key)) : UNKNOWN;
-        },
-        declares: (key) => loadModel(name)?.properties.some((p) => p.name === key) ?? true,
-        item: () => UNKNOWN,
-      };
+    case 'model':
+      return structShape(t.name);
+    case 'map': {
+      const values = builtinShape(t.values);
+      return { kind: 'map', child: () => values, item: () => UNKNOWN };
     }
-    case 'map':
-      return { kind: 'map', child: () => builtinShape(t.values), item: () => UNKNOWN };
-    case 'array':
-      return { kind: 'list', child: () => UNKNOWN, item: () => builtinShape(t.items), list: listKindFromMeta(meta) };
+    case 'array': {
+      const items = builtinShape(t.items);
+      return { kind: 'list', child: () => UNKNOWN, item: () => items, list: listKindFromMeta(meta) };
+    }
     case 'primitive':
       return t.type === 'any' || t.type === 'object' ? UNKNOWN : SCALAR;
   }
