@@ -203,8 +203,15 @@ export async function serveWatch(res: ServerResponse, o: WatchServeOptions): Pro
     if (!res.writableEnded) res.end();
     o.onEnd?.();
   };
+  // Events that arrive in one turn of the event loop leave in one TLS record/syscall: cork, uncork on setImmediate.
+  let corked = false;
   const writeLine = (type: string, objectJson: string): boolean => {
     if (closed) return false;
+    if (!corked) {
+      corked = true;
+      res.cork();
+      setImmediate(() => { corked = false; res.uncork(); });
+    }
     res.write(`{"type":"${type}","object":${objectJson}}\n`);
     if (res.writableLength > maxBuffered) { setImmediate(finish); return false; }
     return true;

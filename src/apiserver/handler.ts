@@ -66,7 +66,7 @@ export class ApiHandler {
     let user: UserInfo | null = null;
     try {
       try {
-        user = await this.d.authenticator.authenticate(req);
+        user = await this.authenticate(req);
       } catch (err) {
         if (err instanceof AuthenticationError) throw unauthorized();
         throw err;
@@ -86,6 +86,20 @@ export class ApiHandler {
         this.d.log.debug({ method: req.method, path: url.pathname, code: res.statusCode, ms: Date.now() - started, user: user?.username }, 'request');
       }
     }
+  }
+
+  /**
+   * Client-certificate identity belongs to the TLS connection, so it is resolved once per connection (reading the
+   * peer certificate on every request showed up in profiles). Requests carrying a token are authenticated each time.
+   */
+  private readonly connectionUsers = new WeakMap<object, UserInfo | null>();
+  private async authenticate(req: IncomingMessage): Promise<UserInfo | null> {
+    if (req.headers.authorization) return this.d.authenticator.authenticate(req);
+    const sock = req.socket;
+    if (this.connectionUsers.has(sock)) return this.connectionUsers.get(sock)!;
+    const user = await this.d.authenticator.authenticate(req);
+    this.connectionUsers.set(sock, user);
+    return user;
   }
 
   /**
