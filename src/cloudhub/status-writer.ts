@@ -58,6 +58,8 @@ export type PodLookup = (namespace: string, name: string) => V1Pod | undefined;
 export class StatusWriter {
   private readonly core: CoreV1Api;
   private readonly coord: CoordinationV1Api;
+  /** Last lease written per node (bounded by the number of nodes; dropped on any failure). */
+  private readonly leases = new Map<string, V1Lease>();
 
   constructor(kc: KubeConfig, private readonly podLookup: PodLookup) {
     this.core = kc.makeApiClient(CoreV1Api);
@@ -117,39 +119,46 @@ export class StatusWriter {
     if (Number.isNaN(renewTime.getTime())) return { ok: false, reason: 'invalid renewTime', retry: false };
     const duration = typeof body.durationSeconds === 'number' ? body.durationSeconds : 40;
     for (let i = 0; i < CONFLICT_RETRIES; i++) {
-      let lease: V1Lease;
-      try {
-        lease = await this.coord.readNamespacedLease({ name: node, namespace: NODE_LEASE_NAMESPACE });
-      } catch (err) {
-        if (httpCode(err) !== 404) throw err;
+      // The lease we last wrote saves a GET per heartbeat (the hot path: every node, every 10 s);
+      // a 409 means someone else wrote it, so re-read.
+      let lease: V1Lease | undefined = this.leases.get(node);
+      if (!lease) {
         try {
-          await this.coord.createNamespacedLease({
-            namespace: NODE_LEASE_NAMESPACE,
-            body: {
-              apiVersion: 'coordination.k8s.io/v1',
-              kind: 'Lease',
-              metadata: { name: node, namespace: NODE_LEASE_NAMESPACE },
-              spec: { holderIdentity: node, leaseDurationSeconds: duration, renewTime },
-            },
-          });
-          return { ok: true };
-        } catch (e) {
-          if (httpCode(e) === 409) continue;
-          throw e;
+          lease = await this.coord.readNamespacedLease({ name: node, namespace: NODE_LEASE_NAMESPACE });
+        } catch (err) {
+          if (httpCode(err) !== 404) throw err;
+          try {
+            const created = await this.coord.createNamespacedLease({
+              namespace: NODE_LEASE_NAMESPACE,
+              body: {
+                apiVersion: 'coordination.k8s.io/v1',
+                kind: 'Lease',
+                metadata: { name: node, namespace: NODE_LEASE_NAMESPACE },
+                spec: { holderIdentity: node, leaseDurationSeconds: duration, renewTime },
+              },
+            });
+            this.leases.set(node, created);
+            return { ok: true };
+          } catch (e) {
+            if (httpCode(e) === 409) continue;
+            throw e;
+          }
         }
       }
       // A stale renewal (replayed from the offline buffer) must not move the lease backwards.
       const cur = lease.spec?.renewTime ? new Date(lease.spec.renewTime) : undefined;
       if (cur && cur.getTime() >= renewTime.getTime()) return { ok: true };
       try {
-        await this.coord.replaceNamespacedLease({
+        const written = await this.coord.replaceNamespacedLease({
           name: node,
           namespace: NODE_LEASE_NAMESPACE,
           body: { ...lease, spec: { ...lease.spec, holderIdentity: node, leaseDurationSeconds: duration, renewTime } },
         });
+        this.leases.set(node, written);
         return { ok: true };
       } catch (err) {
-        if (httpCode(err) !== 409) throw err;
+        this.leases.delete(node);
+        if (httpCode(err) !== 409 && httpCode(err) !== 404) throw err;
       }
     }
     return { ok: false, reason: 'conflict: lease kept changing', retry: true };

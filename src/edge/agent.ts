@@ -160,7 +160,8 @@ export class EdgeAgent {
         .then((c) => {
           this.setCredentials(c);
           this.log.info('node certificate rotated');
-          this.scheduleRotation();
+          // Never renew more than once a minute, even for certificates so short-lived they are "due" at once.
+          this.scheduleRotation(Math.max(60_000, msUntilRotation(c.certPem)));
         })
         .catch((err) => {
           this.log.warn({ err: String(err) }, 'certificate rotation failed; retrying');

@@ -18,6 +18,7 @@ export interface Cluster {
   dataDir: string;
   kubeconfig: string;
   apiPort: number;
+  /** Where edges dial (the server's hub, or a separate `kedge cloud`). */
   hubPort: number;
   proxy: FaultProxy;
   kubectl(args: string[], input?: string): Promise<string>;
@@ -33,17 +34,18 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
   });
 }
 
-export async function startCluster(label: string): Promise<Cluster> {
+/** `hub: false` runs the server with --hub-port -1 (for suites that run `kedge cloud` separately). */
+export async function startCluster(label: string, opts: { hub?: boolean } = {}): Promise<Cluster> {
   const h = new Harness(label);
   const dataDir = h.tempDir('server');
   const apiPort = await h.freePort();
   const hubPort = await h.freePort();
   const server = await h.startKedge(
     'server',
-    ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(apiPort), '--hub-port', String(hubPort)],
+    ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(apiPort), '--hub-port', opts.hub === false ? '-1' : String(hubPort)],
     { ready: { url: `https://127.0.0.1:${apiPort}/readyz`, ok: (s) => s === 200 || s === 401 || s === 403, timeoutMs: 60_000 }, env: { KEDGE_LOG_LEVEL: 'info' } },
   );
-  await server.waitForLog(/cloud hub listening/, 60_000);
+  if (opts.hub !== false) await server.waitForLog(/cloud hub listening/, 60_000);
   const kubeconfig = path.join(dataDir, 'admin.kubeconfig');
   const proxy = new FaultProxy();
   return {
@@ -59,9 +61,9 @@ export async function startCluster(label: string): Promise<Cluster> {
   };
 }
 
-export async function createToken(c: Cluster, ttl = '1h'): Promise<{ token: string; hash: string }> {
+export async function createToken(c: Cluster, ttl = '1h', extra: string[] = []): Promise<{ token: string; hash: string }> {
   const { kedgeCommand } = await import('../helpers/kedge-cli.js');
-  const cmd = kedgeCommand(['token', 'create', '--kubeconfig', c.kubeconfig, '--ttl', ttl]);
+  const cmd = kedgeCommand(['token', 'create', '--kubeconfig', c.kubeconfig, '--ttl', ttl, ...extra]);
   const out = (await run(cmd.command, cmd.args)).trim().split('\n');
   return { token: out[0]!, hash: out[1]! };
 }

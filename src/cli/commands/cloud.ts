@@ -12,9 +12,10 @@ export function register(program: Command): void {
     .option('--port <port>', 'hub TLS port', '10000')
     .option('--advertise-address <host...>', 'extra names/IPs for the hub serving certificate')
     .option('--keepalive <ms>', 'ping interval for edge sessions', '15000')
+    .option('--node-cert-validity <duration>', 'validity of issued node certificates (edges renew at 80%)', '8760h')
     .option('--controllers <list>', 'controllers to run against the cluster ("nodelifecycle" = edge-aware node lifecycle; "*" adds the generic ones; "" = none)', 'nodelifecycle')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
-    .action(async (o: { kubeconfig: string; dataDir: string; caCert?: string; caKey?: string; bindAddress: string; port: string; advertiseAddress?: string[]; keepalive: string; controllers: string; nodeMonitorGracePeriod: string }) => {
+    .action(async (o: { kubeconfig: string; dataDir: string; caCert?: string; caKey?: string; bindAddress: string; port: string; advertiseAddress?: string[]; keepalive: string; nodeCertValidity: string; controllers: string; nodeMonitorGracePeriod: string }) => {
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --port ${JSON.stringify(o.port)}`);
       const keepalive = Number(o.keepalive);
@@ -25,6 +26,9 @@ export function register(program: Command): void {
       const { KubeConfig } = await import('@kubernetes/client-node');
       const pki = await import('../../pki/index.js');
       const { startCloudHub } = await import('../../cloudhub/index.js');
+      const { parseDuration } = await import('./token.js');
+      const certValidityMs = parseDuration(o.nodeCertValidity);
+      if (certValidityMs < 60_000) throw new Error(`--node-cert-validity ${o.nodeCertValidity} is too short (at least 1m)`);
       const kc = new KubeConfig();
       kc.loadFromFile(o.kubeconfig);
       const dir = path.join(o.dataDir, 'pki');
@@ -37,6 +41,7 @@ export function register(program: Command): void {
         port,
         hosts: [o.bindAddress, ...(o.advertiseAddress ?? [])],
         pingIntervalMs: keepalive,
+        certValidityMs,
       });
       process.stderr.write(`kedge cloud hub listening on ${hub.url} (CA hash ${pki.caCertHash(ca.certPem)})\n`);
       // Edge-aware controllers (leader-elected, so several hubs can run); generic ones only when asked.

@@ -1,0 +1,58 @@
+/**
+ * `kedge cloud --kubeconfig FILE`: the hub alone, attached to a Kubernetes API through a kubeconfig (here
+ * the embedded server started without its own hub), with its own CA. An edge joins with a token whose
+ * hash pins that CA, receives its pod, renews its certificate through the hub, and reconnects with it.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import path from 'node:path';
+import { createToken, edgeNames, eventually, joinEdge, startCluster, type Cluster, type Edge } from './cluster.js';
+import type { ManagedProcess } from '../harness/processes.js';
+
+let c: Cluster;
+let cloud: ManagedProcess;
+let e: Edge;
+let cloudDir: string;
+
+before(async () => {
+  c = await startCluster('edge-cloud', { hub: false });
+  cloudDir = c.h.tempDir('cloud');
+  c.hubPort = await c.h.freePort();
+  cloud = await c.h.startKedge(
+    'cloud',
+    ['cloud', '--kubeconfig', c.kubeconfig, '--data-dir', cloudDir, '--bind-address', '127.0.0.1', '--port', String(c.hubPort), '--keepalive', '1000', '--node-cert-validity', '2m'],
+    { ready: { logLine: /cloud hub listening/, timeoutMs: 60_000 }, env: { KEDGE_LOG_LEVEL: 'info' } },
+  );
+  const token = await createToken(c, '1h', ['--ca-cert', path.join(cloudDir, 'pki', 'ca.crt')]);
+  e = await joinEdge(c, 'edge-c', token);
+});
+
+after(async () => {
+  await c?.proxy.close();
+  await c?.h.cleanup();
+});
+
+test('an edge joined to `kedge cloud` gets its pod', async () => {
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pc', namespace: 'default' }, spec: { nodeName: 'edge-c', containers: [{ name: 'm', image: 'busybox' }] } }));
+  await eventually('pod on edge-c', async () => (await edgeNames(e, '/api/v1/namespaces/default/pods')).includes('pc'));
+  assert.ok('node-role.kubernetes.io/edge' in ((JSON.parse(await c.kubectl(['get', 'node', 'edge-c', '-o', 'json'])) as { metadata: { labels: Record<string, string> } }).metadata.labels));
+});
+
+test('the node certificate is renewed through the hub and the renewed one is used to reconnect', async () => {
+  const serial = () => new X509Certificate(readFileSync(path.join(e.dataDir, 'pki', 'node.crt'))).serialNumber;
+  const first = serial();
+  // A 2-minute certificate (backdated 5 minutes for clock skew) is past 80% of its life at once.
+  await e.proc.waitForLog(/node certificate rotated/, 60_000);
+  assert.notEqual(serial(), first);
+  const cert = new X509Certificate(readFileSync(path.join(e.dataDir, 'pki', 'node.crt')));
+  assert.match(cert.subject, /CN=system:node:edge-c/);
+  // Force a reconnect: the session must come back with the renewed certificate and keep syncing.
+  const connects = (e.proc.currentOutput.match(/connected to hub/g) ?? []).length;
+  e.link.reset();
+  await eventually('reconnected', async () => (e.proc.currentOutput.match(/connected to hub/g) ?? []).length > connects);
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pc2', namespace: 'default' }, spec: { nodeName: 'edge-c', containers: [{ name: 'm', image: 'busybox' }] } }));
+  await eventually('pc2 on edge-c', async () => (await edgeNames(e, '/api/v1/namespaces/default/pods')).includes('pc2'));
+  assert.ok(cloud.running);
+});
