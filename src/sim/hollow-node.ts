@@ -1,0 +1,103 @@
+/**
+ * A hollow edge node: the real EdgeAgent (hub client, sync, local SQLite store, status reporter,
+ * node heartbeats, pod manager) with only the container runtime replaced by the in-process
+ * FakeRuntime. Same code paths and wire protocol as `kedge edge run`; thousands fit in one process.
+ * A load generator only — never a stand-in in functional acceptance tests.
+ */
+import { EdgeAgent } from '../edge/agent.js';
+import type { EdgeCredentials } from '../edge/config.js';
+import { podManagerFactory } from '../edge/podmanager/index.js';
+import { FakeRuntime } from '../runtime/fake.js';
+import type { Logger } from '../common/logger.js';
+
+export interface HollowNodeOptions {
+  nodeName: string;
+  /** Where the agent keeps its store; put a fleet on tmpfs (/dev/shm) to simulate many nodes' disks. */
+  dataDir: string;
+  hubUrl: string;
+  credentials: EdgeCredentials;
+  log: Logger;
+  /** Lease renewal period (default 10 s, as a real node). */
+  heartbeatIntervalMs?: number;
+  /** Pod manager relist of the (fake) runtime; a real node uses 1 s, a fleet can afford less often. */
+  podSyncIntervalMs?: number;
+  /** Reconnect backoff: real nodes use jittered exponential backoff; the same applies here. */
+  backoff?: { initialMs: number; maxMs: number };
+  deadAfterMs?: number;
+  labels?: Record<string, string>;
+}
+
+/** What a bench observes at a node: each object persisted in its store, and each catch-up finished. */
+export interface HollowNodeObserver {
+  applied?(node: HollowNode, key: string, kind: 'upsert' | 'delete', at: number): void;
+  synced?(node: HollowNode, at: number): void;
+  connected?(node: HollowNode, at: number): void;
+  disconnected?(node: HollowNode, at: number): void;
+}
+
+export class HollowNode {
+  readonly agent: EdgeAgent;
+  readonly runtime = new FakeRuntime();
+  private connectedFlag = false;
+  private syncedOnce = false;
+
+  constructor(
+    readonly opts: HollowNodeOptions,
+    private readonly observer: HollowNodeObserver = {},
+  ) {
+    this.agent = new EdgeAgent({
+      nodeName: opts.nodeName,
+      dataDir: opts.dataDir,
+      hubUrl: opts.hubUrl,
+      credentials: opts.credentials,
+      podManager: podManagerFactory({ runtime: this.runtime, syncIntervalMs: opts.podSyncIntervalMs ?? 5_000, nodeIP: '127.0.0.1', imageGc: false }),
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      ...(opts.deadAfterMs !== undefined ? { deadAfterMs: opts.deadAfterMs } : {}),
+      labels: { 'kedge.io/hollow': 'true', ...opts.labels },
+      log: opts.log.child({ node: opts.nodeName }),
+    });
+  }
+
+  get name(): string {
+    return this.opts.nodeName;
+  }
+
+  get connected(): boolean {
+    return this.connectedFlag;
+  }
+
+  /** True once the node finished at least one catch-up with the hub since start. */
+  get synced(): boolean {
+    return this.syncedOnce;
+  }
+
+  async start(): Promise<void> {
+    await this.agent.start();
+    const hub = this.agent.hub;
+    hub.on('applied', (key, kind) => this.observer.applied?.(this, key, kind, performance.now()));
+    hub.on('synced', () => {
+      this.syncedOnce = true;
+      this.observer.synced?.(this, performance.now());
+    });
+    hub.on('connected', () => {
+      this.connectedFlag = true;
+      this.observer.connected?.(this, performance.now());
+    });
+    hub.on('disconnected', () => {
+      this.connectedFlag = false;
+      this.observer.disconnected?.(this, performance.now());
+    });
+  }
+
+  /** Pods the fake runtime is running right now (sandboxes ready). */
+  runningPods(): number {
+    let n = 0;
+    for (const s of this.runtime.sandboxes.values()) if (s.state === 'SANDBOX_READY') n++;
+    return n;
+  }
+
+  async stop(): Promise<void> {
+    await this.agent.stop();
+  }
+}
