@@ -58,7 +58,8 @@ export function parseListQuery(q: URLSearchParams, fieldSupported?: (field: stri
     sendInitialEvents: sie === null ? undefined : parseBool(sie),
     timeoutSeconds: parseIntParam('timeoutSeconds', q.get('timeoutSeconds')),
   };
-  if (query.resourceVersionMatch && query.resourceVersion === undefined) {
+  // WatchList (sendInitialEvents=true) legitimately pairs NotOlderThan with an empty resourceVersion.
+  if (query.resourceVersionMatch && query.resourceVersion === undefined && !(query.watch && query.sendInitialEvents)) {
     throw badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
   }
   if (query.continueToken && query.resourceVersion !== undefined && query.resourceVersion !== '0') {
