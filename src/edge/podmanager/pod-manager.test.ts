@@ -84,7 +84,12 @@ describe('PodManager with the fake runtime', () => {
     await waitFor('ImagePullBackOff', () => cs('i')?.state?.waiting?.reason === 'ImagePullBackOff');
   });
 
-  it('a new pod manager adopts running containers instead of restarting them', async () => {
+  it('a new pod manager adopts running containers instead of restarting them, and never reruns a finished pod', async () => {
+    const once = mkPod('once', 'app:1', ['CRASH']);
+    once.spec!.restartPolicy = 'Never';
+    await put(once);
+    await waitFor('once Failed', () => statuses.get('once')?.phase === 'Failed');
+    const sandboxesBefore = rt.sandboxes.size;
     const id = cs('a')!.containerID;
     await pm!.stop();
     statuses.clear();
@@ -92,6 +97,11 @@ describe('PodManager with the fake runtime', () => {
     await waitFor('a reported again', () => cs('a')?.state?.running);
     assert.equal(cs('a')!.containerID, id);
     assert.equal(cs('a')!.restartCount, 0);
+    await waitFor('once reported again', () => statuses.get('once')?.phase === 'Failed');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(cs('once')!.restartCount, 0);
+    assert.equal(cs('once')!.state?.terminated?.exitCode, 1);
+    assert.equal(rt.sandboxes.size, sandboxesBefore, 'no new sandbox for a finished pod');
   });
 
   it('a container killed meanwhile is restarted from the local store', async () => {

@@ -309,8 +309,14 @@ export class PodManager implements PodManagerHandle {
     const instances = groupInstances(rp.containers);
 
     // A finished pod (restartPolicy Never/OnFailure, every container done) is left alone.
-    const prior = st.lastReported ? (JSON.parse(st.lastReported).phase as string) : '';
-    if ((prior === 'Succeeded' || prior === 'Failed') && policy !== 'Always') return this.report(pod, st, rp, instances);
+    // Decided from what the runtime shows (not from memory), so a restarted agent never reruns a
+    // finished pod. Like the kubelet, its sandbox is stopped to free the IP; containers and logs stay.
+    if (podFinished(pod, instances)) {
+      const last = [...rp.sandboxes].sort((a, b) => b.createdAt - a.createdAt)[0];
+      if (!st.podIP && last && !pod.spec?.hostNetwork) st.podIP = (await this.rt.podSandboxStatus(last.id).catch(() => null))?.network?.ip || undefined;
+      for (const sb of rp.sandboxes) if (sb.state === 'SANDBOX_READY') await this.rt.stopPodSandbox(sb.id).catch(() => undefined);
+      return this.report(pod, st, { ...rp, sandboxes: rp.sandboxes.map((sb) => ({ ...sb, state: 'SANDBOX_NOTREADY' as const })) }, instances);
+    }
 
     // Sandbox: reuse the newest ready one; otherwise clear out dead ones and create a new one.
     const ready = rp.sandboxes.filter((s) => s.state === 'SANDBOX_READY').sort((a, b) => b.createdAt - a.createdAt);
@@ -638,6 +644,18 @@ export class PodManager implements PodManagerHandle {
     }
     return null;
   }
+}
+
+/** restartPolicy Never/OnFailure and nothing will run again: a failed init under Never, or every app container done. */
+function podFinished(pod: V1Pod, instances: Map<string, Instance[]>): boolean {
+  const policy = pod.spec!.restartPolicy ?? 'Always';
+  if (policy === 'Always') return false;
+  const done = (name: string) => {
+    const cur = instances.get(name)?.[0];
+    return cur?.state === 'CONTAINER_EXITED' && (policy === 'Never' || cur.exitCode === 0);
+  };
+  if (policy === 'Never' && (pod.spec!.initContainers ?? []).some((c) => { const cur = instances.get(c.name)?.[0]; return cur?.state === 'CONTAINER_EXITED' && cur.exitCode !== 0; })) return true;
+  return pod.spec!.containers.every((c) => done(c.name));
 }
 
 function groupInstances(list: Instance[]): Map<string, Instance[]> {
