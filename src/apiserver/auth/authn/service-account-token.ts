@@ -90,11 +90,15 @@ export interface ServiceAccountTokenAuthenticatorOptions {
 }
 
 const CLOCK_SKEW_S = 60;
+/** Tokens whose signature was already checked; bounded, oldest evicted first. */
+const VERIFIED_CACHE_SIZE = 4096;
 
 export class ServiceAccountTokenAuthenticator implements TokenAuthenticator {
   private readonly issuers: string[];
   private readonly audiences: string[];
   private readonly now: () => Date;
+  /** token → decoded claims, for tokens whose signature verified (ECDSA verification dominates the cost). */
+  private readonly verified = new Map<string, Partial<ServiceAccountClaims>>();
 
   constructor(private readonly opts: ServiceAccountTokenAuthenticatorOptions) {
     this.issuers = opts.issuers ?? [DEFAULT_ISSUER];
@@ -103,6 +107,18 @@ export class ServiceAccountTokenAuthenticator implements TokenAuthenticator {
   }
 
   async authenticateToken(token: string): Promise<UserInfo | null> {
+    const cached = this.verified.get(token);
+    const claims = cached ?? this.verifySignature(token);
+    if (!claims) return null;
+    if (!cached) {
+      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(token, claims);
+    }
+    return this.userFromClaims(claims);
+  }
+
+  /** Decoded claims when the token is ours and its signature is valid; null when it is not ours; throws when forged. */
+  private verifySignature(token: string): Partial<ServiceAccountClaims> | null {
     const parts = token.split('.');
     if (parts.length !== 3) return null;
     let header: { alg?: string; kid?: string };
@@ -121,7 +137,11 @@ export class ServiceAccountTokenAuthenticator implements TokenAuthenticator {
     const input = Buffer.from(`${parts[0]}.${parts[1]}`);
     const ok = candidates.some((k) => verifyEs256(k.publicKey, input, signature));
     if (!ok) throw new AuthenticationError('service account token: invalid signature');
+    return claims;
+  }
 
+  /** Time, audience and liveness checks run on every request, cached or not. */
+  private async userFromClaims(claims: Partial<ServiceAccountClaims>): Promise<UserInfo> {
     const nowS = Math.floor(this.now().getTime() / 1000);
     if (typeof claims.exp !== 'number' || nowS >= claims.exp) throw new AuthenticationError('service account token: expired');
     if (typeof claims.nbf === 'number' && nowS + CLOCK_SKEW_S < claims.nbf) throw new AuthenticationError('service account token: not yet valid');
