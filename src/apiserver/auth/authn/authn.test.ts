@@ -155,3 +155,14 @@ test('JWKS exposes the public key with its kid', () => {
   assert.equal(jwks.keys[0]!.alg, 'ES256');
   assert.ok(!('d' in jwks.keys[0]!), 'no private part');
 });
+
+test('a cached service account token still expires on time', async () => {
+  const key = keyPair();
+  let now = new Date();
+  const token = new ServiceAccountTokenIssuer(key).issue({ namespace: 'a', serviceAccountName: 'b', serviceAccountUid: 'c', expirationSeconds: 600, now }).token;
+  const sa = new ServiceAccountTokenAuthenticator({ keys: [key], now: () => now });
+  assert.equal((await sa.authenticateToken(token))?.username, 'system:serviceaccount:a:b');
+  assert.equal((await sa.authenticateToken(token))?.username, 'system:serviceaccount:a:b', 'served from the cache');
+  now = new Date(now.getTime() + 601_000);
+  await assert.rejects(sa.authenticateToken(token), /expired/);
+});
