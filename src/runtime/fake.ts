@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import {
   RuntimeError,
+  type AuthConfig,
   type Container,
   type ContainerConfig,
   type ContainerFilter,
@@ -38,6 +39,8 @@ export interface FakeRuntimeOptions {
   exec?: (containerId: string, cmd: string[]) => number;
   /** Containers whose command contains this exit immediately with code 1 when started. */
   crashMarker?: string;
+  /** Sees every pull (e.g. to check the credentials a pull secret produced). */
+  onPull?: (image: string, auth?: AuthConfig) => void;
   /** First address of the fake pod network (default 10.244.0.0/16 with .2 upward). */
   podSubnetPrefix?: string;
 }
@@ -188,7 +191,8 @@ export class FakeRuntime implements ContainerRuntime {
     this.mustContainer(id);
   }
 
-  async pullImage(image: string): Promise<string> {
+  async pullImage(image: string, auth?: AuthConfig): Promise<string> {
+    this.opts.onPull?.(image, auth);
     if (this.opts.unpullable?.has(image)) throw new RuntimeError(`failed to pull and unpack image "${image}": not found`, 'UNKNOWN');
     return this.addImage(image).id;
   }

@@ -177,3 +177,34 @@ describe('log rotation and follow', () => {
     }
   });
 });
+
+describe('image pulls', () => {
+  it('uses the pod\'s dockerconfigjson pull secret for the image\'s registry', async () => {
+    const { FakeRuntime } = await import('../../runtime/fake.js');
+    const { ImagePuller } = await import('./images.js');
+    const { openSqliteStore } = await import('../../storage/sqlite.js');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-pull-'));
+    const store = await openSqliteStore(path.join(dir, 'db'));
+    try {
+      const seen: { image: string; user?: string; server?: string }[] = [];
+      const rt = new FakeRuntime({ onPull: (image, auth) => void seen.push({ image, user: auth?.username, server: auth?.serverAddress }) });
+      const cfg = { auths: { 'registry.example.com:5000': { username: 'robot', password: 'pw' } } };
+      await store.create('/registry/secrets/default/regcred', JSON.stringify({ metadata: { name: 'regcred', namespace: 'default' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from(JSON.stringify(cfg)).toString('base64') } }));
+      const pod: V1Pod = { metadata: { name: 'p', namespace: 'default', uid: 'u1' }, spec: { imagePullSecrets: [{ name: 'regcred' }], containers: [] } };
+      const puller = new ImagePuller(rt, store, 1000, 2000);
+      const r1 = await puller.ensure(pod, { name: 'a', image: 'registry.example.com:5000/team/app:2' }, () => undefined);
+      const r2 = await puller.ensure(pod, { name: 'b', image: 'other.example.org/app:1' }, () => undefined);
+      assert.ok(r1.ok && r2.ok);
+      assert.deepEqual(seen, [
+        { image: 'registry.example.com:5000/team/app:2', user: 'robot', server: 'registry.example.com:5000' },
+        { image: 'other.example.org/app:1', user: undefined, server: undefined },
+      ]);
+      // IfNotPresent: a present image is not pulled again.
+      await puller.ensure(pod, { name: 'a', image: 'registry.example.com:5000/team/app:2' }, () => undefined);
+      assert.equal(seen.length, 2);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
