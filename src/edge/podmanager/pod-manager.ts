@@ -347,6 +347,7 @@ export class PodManager implements PodManagerHandle {
       for (const dead of rp.sandboxes) await this.removeSandbox(dead.id, rp);
       rp.containers = [];
       instances.clear();
+      st.podIP = undefined; // normally the same address again (IPAM reservation), but read it back
       sbConfig.metadata.attempt = attempt;
       try {
         const id = await this.rt.runPodSandbox(sbConfig);
