@@ -11,6 +11,8 @@ export interface ListMeta {
   patchMergeKey?: string;
   listType?: 'atomic' | 'set' | 'map';
   listMapKeys?: string[];
+  /** Server-side defaults of key fields (`protocol: TCP`): an applied element that omits them still names the same element. */
+  listMapKeyDefaults?: Record<string, unknown>;
 }
 
 export interface FieldMeta extends ListMeta {
@@ -21,7 +23,7 @@ export interface FieldMeta extends ListMeta {
 const conditions: FieldMeta = { patchStrategy: 'merge', patchMergeKey: 'type', listType: 'map', listMapKeys: ['type'] };
 const byName = (strategy = 'merge'): FieldMeta => ({ patchStrategy: strategy, patchMergeKey: 'name', listType: 'map', listMapKeys: ['name'] });
 const containerFields: Record<string, FieldMeta> = {
-  ports: { patchStrategy: 'merge', patchMergeKey: 'containerPort', listType: 'map', listMapKeys: ['containerPort', 'protocol'] },
+  ports: { patchStrategy: 'merge', patchMergeKey: 'containerPort', listType: 'map', listMapKeys: ['containerPort', 'protocol'], listMapKeyDefaults: { protocol: 'TCP' } },
   env: byName(),
   volumeMounts: { patchStrategy: 'merge', patchMergeKey: 'mountPath' },
   volumeDevices: { patchStrategy: 'merge', patchMergeKey: 'devicePath' },
@@ -62,7 +64,7 @@ const TABLE: Record<string, Record<string, FieldMeta>> = {
     ephemeralContainerStatuses: { listType: 'atomic' },
   },
   V1ServiceSpec: {
-    ports: { patchStrategy: 'merge', patchMergeKey: 'port', listType: 'map', listMapKeys: ['port', 'protocol'] },
+    ports: { patchStrategy: 'merge', patchMergeKey: 'port', listType: 'map', listMapKeys: ['port', 'protocol'], listMapKeyDefaults: { protocol: 'TCP' } },
     clusterIPs: { listType: 'atomic' },
     externalIPs: { listType: 'atomic' },
     ipFamilies: { listType: 'atomic' },

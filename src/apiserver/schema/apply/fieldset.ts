@@ -97,9 +97,12 @@ export function pathToString(p: FieldPath): string {
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Key element of a list-map item: JSON of its key fields, sorted by name (upstream's form). */
-export function keyElement(item: Record<string, unknown>, keys: string[]): string {
+export function keyElement(item: Record<string, unknown>, keys: string[], defaults?: Record<string, unknown>): string {
   const k: Record<string, unknown> = {};
-  for (const name of [...keys].sort()) if (item[name] !== undefined) k[name] = item[name];
+  for (const name of [...keys].sort()) {
+    const v = item[name] ?? defaults?.[name];
+    if (v !== undefined) k[name] = v;
+  }
   return `k:${JSON.stringify(k)}`;
 }
 
@@ -138,10 +141,10 @@ export function fieldSetOf(value: unknown, shape: Shape, opts: FieldSetOptions):
         for (const item of v) set.add([...path, `v:${JSON.stringify(item)}`]);
         return;
       }
-      const keys = s.list.keys;
+      const { keys, keyDefaults } = s.list;
       for (const item of v) {
         if (!isPlainObject(item)) continue;
-        const p = [...path, keyElement(item, keys)];
+        const p = [...path, keyElement(item, keys, keyDefaults)];
         set.add(p);
         for (const [k, c] of Object.entries(item)) if (c !== undefined) visit(c, s.item().child(k), [...p, `f:${k}`]);
       }
@@ -170,7 +173,9 @@ export function valueAt(obj: unknown, path: FieldPath): unknown {
 
 function matchesKey(item: Record<string, unknown>, keyJson: string): boolean {
   const k = JSON.parse(keyJson) as Record<string, unknown>;
-  return Object.entries(k).every(([name, v]) => JSON.stringify(item[name]) === JSON.stringify(v));
+  // A key field the item omits (an apply configuration relying on a server default such as
+  // `protocol: TCP`) does not rule the item out.
+  return Object.entries(k).every(([name, v]) => item[name] === undefined || JSON.stringify(item[name]) === JSON.stringify(v));
 }
 
 /** Remove the value at a path; returns true when something was removed. */

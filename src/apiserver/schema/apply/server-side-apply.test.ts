@@ -141,3 +141,16 @@ test('apply to a custom resource uses the CRD schema list types', () => {
   assert.deepEqual((obj.spec as any).items, [{ id: 'b', v: 2 }]);
   assert.deepEqual((obj.spec as any).tags, ['y']);
 });
+
+test('list-map keys with server defaults: an applied port without protocol is the live TCP port', () => {
+  const POD: ResourceTarget = { group: '', version: 'v1', kind: 'Pod', hasStatusSubresource: true };
+  const pod = (image: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image, ports: [{ containerPort: 80 }] }] } });
+  let obj = serverSideApply({ applied: pod('a'), manager: 'm', force: false, target: POD, now });
+  (obj as any).spec.containers[0].ports[0].protocol = 'TCP'; // what server defaulting does
+  const ports = () => (obj as any).spec.containers[0].ports;
+  obj = serverSideApply({ live: obj, applied: pod('b'), manager: 'm', force: false, target: POD, now });
+  assert.deepEqual(ports(), [{ containerPort: 80, protocol: 'TCP' }]);
+  assert.ok(JSON.stringify(managed(obj)[0].fieldsV1).includes('k:{\\"containerPort\\":80,\\"protocol\\":\\"TCP\\"}'));
+  assert.throws(() => serverSideApply({ live: obj, applied: pod('c'), manager: 'other', force: false, target: POD, now }),
+    { message: 'Apply failed with 1 conflict: conflict with "m": .spec.containers[name="c"].image' }, 'the port is shared, not a conflict');
+});

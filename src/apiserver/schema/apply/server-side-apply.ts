@@ -55,7 +55,7 @@ export function undeclaredApplyFields(applied: unknown, target: ResourceTarget):
       }
     } else if (Array.isArray(v) && s.kind === 'list') {
       v.forEach((item, i) => {
-        const el = s.list?.type === 'map' && isPlainObject(item) ? keyElement(item, s.list.keys)
+        const el = s.list?.type === 'map' && isPlainObject(item) ? keyElement(item, s.list.keys, s.list.keyDefaults)
           : s.list?.type === 'set' ? `v:${JSON.stringify(item)}` : `i:${i}`;
         visit(item, s.item(), [...path, el]);
       });
@@ -192,12 +192,12 @@ function mergeApplied(live: unknown, applied: unknown, shape: Shape, path: Field
       for (const v of applied) if (!out.some((o) => isDeepStrictEqual(o, v))) out.push(structuredClone(v));
       return out;
     }
-    const keys = shape.list.keys;
+    const { keys, keyDefaults } = shape.list;
     const out = live.map((i) => structuredClone(i));
     for (const item of applied) {
       if (!isPlainObject(item)) continue;
-      const el = keyElement(item, keys);
-      const idx = out.findIndex((o) => isPlainObject(o) && keyElement(o, keys) === el);
+      const el = keyElement(item, keys, keyDefaults);
+      const idx = out.findIndex((o) => isPlainObject(o) && keyElement(o, keys, keyDefaults) === el);
       if (idx >= 0) out[idx] = mergeApplied(out[idx], item, shape.item(), [...path, el], ignore);
       else out.push(mergeApplied(undefined, item, shape.item(), [...path, el], ignore));
     }

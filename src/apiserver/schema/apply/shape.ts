@@ -7,7 +7,7 @@ import { modelFields, type TypeRef } from '../model-catalog.js';
 import { fieldMeta, isAtomicStruct, type FieldMeta } from '../patch-meta.js';
 import type { StructuralSchema } from '../unknown-fields.js';
 
-export type ListKind = { type: 'atomic' } | { type: 'set' } | { type: 'map'; keys: string[] };
+export type ListKind = { type: 'atomic' } | { type: 'set' } | { type: 'map'; keys: string[]; keyDefaults?: Record<string, unknown> };
 
 export interface Shape {
   kind: 'struct' | 'map' | 'list' | 'scalar' | 'atomic' | 'unknown';
@@ -25,7 +25,7 @@ function listKindFromMeta(meta: FieldMeta | undefined): ListKind {
   if (!meta) return { type: 'atomic' };
   if (meta.listType === 'atomic') return { type: 'atomic' };
   if (meta.listType === 'set') return { type: 'set' };
-  if (meta.listType === 'map' && meta.listMapKeys) return { type: 'map', keys: meta.listMapKeys };
+  if (meta.listType === 'map' && meta.listMapKeys) return { type: 'map', keys: meta.listMapKeys, keyDefaults: meta.listMapKeyDefaults };
   if (meta.patchMergeKey) return { type: 'map', keys: [meta.patchMergeKey] };
   if ((meta.patchStrategy ?? '').includes('merge')) return { type: 'set' };
   return { type: 'atomic' };
