@@ -208,3 +208,36 @@ describe('image pulls', () => {
     }
   });
 });
+
+describe('probe state', () => {
+  it('gates liveness/readiness on the startup probe and honours thresholds and periods', async () => {
+    const { ProbeState } = await import('./probes.js');
+    const ps = new ProbeState({
+      name: 'c',
+      startupProbe: { exec: { command: ['x'] }, periodSeconds: 1, failureThreshold: 2 },
+      readinessProbe: { exec: { command: ['x'] }, periodSeconds: 2, successThreshold: 2, failureThreshold: 1 },
+      livenessProbe: { exec: { command: ['x'] }, periodSeconds: 1, initialDelaySeconds: 5, failureThreshold: 2 },
+    });
+    assert.deepEqual(ps.due(0, 0), ['startup']);
+    ps.begin('startup', 0);
+    assert.deepEqual(ps.due(500, 0), [], 'in flight');
+    assert.equal(ps.record('startup', true), true);
+    assert.equal(ps.started, true);
+    assert.deepEqual(ps.due(1000, 0), ['readiness'], 'liveness waits for initialDelaySeconds');
+    ps.begin('readiness', 1000);
+    ps.record('readiness', true);
+    assert.equal(ps.ready, false, 'successThreshold 2');
+    assert.deepEqual(ps.due(2000, 0), [], 'readiness period 2 s');
+    ps.begin('readiness', 3000);
+    assert.equal(ps.record('readiness', true), true);
+    assert.equal(ps.ready, true);
+    ps.begin('readiness', 5000);
+    assert.equal(ps.record('readiness', false), true);
+    assert.equal(ps.ready, false);
+    ps.begin('liveness', 6000);
+    assert.equal(ps.record('liveness', false), false);
+    ps.begin('liveness', 7000);
+    assert.equal(ps.record('liveness', false), true);
+    assert.equal(ps.unhealthy, 'liveness');
+  });
+});
