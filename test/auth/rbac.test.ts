@@ -273,3 +273,25 @@ test('TokenReview tells who a bearer token belongs to, and says why a bad one is
   const denied = await kubectl(kc('jane'), ['create', '-f', review('tok-0123456789abcdef'), '-o', 'json']);
   assert.ok(denied.stderr.includes('tokenreviews.authentication.k8s.io is forbidden: User "jane" cannot create resource "tokenreviews" in API group "authentication.k8s.io" at the cluster scope'), denied.stderr);
 });
+
+test('legacy token Secrets are populated, work with kubectl, and die with the Secret', async () => {
+  await ok(admin, ['create', '-f', manifest('legacy-sa', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'legacy', namespace: 'default' } })]);
+  await ok(admin, ['create', '-f', manifest('legacy-secret', {
+    apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/service-account-token',
+    metadata: { name: 'legacy-token', namespace: 'default', annotations: { 'kubernetes.io/service-account.name': 'legacy' } },
+  })]);
+  let tokenB64 = '';
+  for (let i = 0; i < 100 && !tokenB64; i++) {
+    tokenB64 = (await ok(admin, ['get', 'secret', 'legacy-token', '-n', 'default', '-o', 'jsonpath={.data.token}'])).trim();
+    if (!tokenB64) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(tokenB64, 'token populated within 20 s');
+  const caB64 = (await ok(admin, ['get', 'secret', 'legacy-token', '-n', 'default', '-o', 'jsonpath={.data.ca\\.crt}'])).trim();
+  const ca = await readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
+  assert.equal(Buffer.from(caB64, 'base64').toString(), ca);
+  await pki.writeKubeconfig(kc('legacy'), pki.buildKubeconfig({ server: url, caCertPem: ca, userName: 'legacy', token: Buffer.from(tokenB64, 'base64').toString() }));
+  assert.equal(JSON.parse(await ok(kc('legacy'), ['auth', 'whoami', '-o', 'json'])).status.userInfo.username, 'system:serviceaccount:default:legacy');
+  await ok(admin, ['delete', 'secret', 'legacy-token', '-n', 'default']);
+  const after = await kubectl(kc('legacy'), ['auth', 'whoami']);
+  assert.match(after.stderr, /error: You must be logged in to the server \(Unauthorized\)/, after.stderr);
+});

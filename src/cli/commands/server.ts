@@ -71,6 +71,9 @@ export function register(program: Command): void {
         // The cluster CA's CSR signer (kube-controller-manager's csrsigning), src/apiserver/auth/csr.
         const { csrSigningComponent } = await import('../../apiserver/auth/csr/signing-controller.js');
         serverComponents.push(csrSigningComponent());
+        // Legacy Secret-based service account tokens (kube-controller-manager's token controller).
+        const { legacyTokenComponent } = await import('../../apiserver/auth/authn/legacy-token-controller.js');
+        serverComponents.push(legacyTokenComponent());
       }
       await runServer({
         dataDir: flags.dataDir,

@@ -166,3 +166,22 @@ test('a cached service account token still expires on time', async () => {
   now = new Date(now.getTime() + 601_000);
   await assert.rejects(sa.authenticateToken(token), /expired/);
 });
+
+test('legacy Secret-based tokens: valid while the Secret holds them and the service account is unchanged', async () => {
+  const key = keyPair();
+  const token = new ServiceAccountTokenIssuer(key).issueLegacy({ namespace: 'ns', serviceAccountName: 'old', serviceAccountUid: 'u1', secretName: 'old-token' });
+  let secret: V1Secret | null = { metadata: { name: 'old-token', namespace: 'ns' }, type: 'kubernetes.io/service-account-token', data: { token: Buffer.from(token).toString('base64') } };
+  let saUid = 'u1';
+  const lookup = {
+    getServiceAccount: async () => ({ metadata: { name: 'old', namespace: 'ns', uid: saUid } }),
+    getSecret: async () => secret,
+  };
+  const sa = new ServiceAccountTokenAuthenticator({ keys: [key], lookup });
+  assert.deepEqual(await sa.authenticateToken(token), { username: 'system:serviceaccount:ns:old', uid: 'u1', groups: ['system:serviceaccounts', 'system:serviceaccounts:ns'] });
+  await assert.rejects(new ServiceAccountTokenAuthenticator({ keys: [key] }).authenticateToken(token), /legacy tokens are not accepted/);
+  saUid = 'u2';
+  await assert.rejects(sa.authenticateToken(token), /does not match/);
+  saUid = 'u1';
+  secret = null;
+  await assert.rejects(sa.authenticateToken(token), /no longer holds this token/);
+});

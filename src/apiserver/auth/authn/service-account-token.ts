@@ -1,5 +1,5 @@
 import { randomUUID, sign, verify, type KeyObject } from 'node:crypto';
-import type { V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1Pod, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { SigningKeyPair } from '../../../pki/signing-keys.js';
 import { AuthenticationError, type UserInfo } from '../types.js';
 import type { TokenAuthenticator } from './bearer.js';
@@ -11,6 +11,9 @@ import { serviceAccountUsername } from '../rbac/subjects.js';
  */
 
 export const DEFAULT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+/** Issuer of legacy Secret-based tokens (type kubernetes.io/service-account-token): no expiry, die with the Secret. */
+export const LEGACY_ISSUER = 'kubernetes/serviceaccount';
+const LEGACY = 'kubernetes.io/serviceaccount/';
 export const SERVICE_ACCOUNTS_GROUP = 'system:serviceaccounts';
 
 export interface ServiceAccountClaims {
@@ -71,12 +74,29 @@ export class ServiceAccountTokenIssuer {
     const signature = sign('sha256', Buffer.from(signingInput), { key: this.key.privateKey, dsaEncoding: 'ieee-p1363' });
     return { token: `${signingInput}.${signature.toString('base64url')}`, expirationTimestamp: new Date(exp * 1000), claims };
   }
+
+  /** A legacy token for a kubernetes.io/service-account-token Secret (what upstream's token controller writes). */
+  issueLegacy(req: { namespace: string; serviceAccountName: string; serviceAccountUid: string; secretName: string }): string {
+    const claims = {
+      iss: LEGACY_ISSUER,
+      [`${LEGACY}namespace`]: req.namespace,
+      [`${LEGACY}secret.name`]: req.secretName,
+      [`${LEGACY}service-account.name`]: req.serviceAccountName,
+      [`${LEGACY}service-account.uid`]: req.serviceAccountUid,
+      sub: serviceAccountUsername(req.namespace, req.serviceAccountName),
+    };
+    const signingInput = `${b64url({ alg: 'ES256', kid: this.key.keyId })}.${b64url(claims)}`;
+    const signature = sign('sha256', Buffer.from(signingInput), { key: this.key.privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${signingInput}.${signature.toString('base64url')}`;
+  }
 }
 
 /** Optional liveness checks: a token dies with its service account (or bound pod), as upstream. */
 export interface ServiceAccountTokenLookup {
   getServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount | null>;
   getPod?(namespace: string, name: string): Promise<V1Pod | null>;
+  /** Needed for legacy Secret-based tokens; without it they are refused. */
+  getSecret?(namespace: string, name: string): Promise<V1Secret | null>;
 }
 
 export interface ServiceAccountTokenAuthenticatorOptions {
@@ -114,7 +134,7 @@ export class ServiceAccountTokenAuthenticator implements TokenAuthenticator {
       if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string);
       this.verified.set(token, claims);
     }
-    return this.userFromClaims(claims);
+    return this.userFromClaims(claims, token);
   }
 
   /** Decoded claims when the token is ours and its signature is valid; null when it is not ours; throws when forged. */
@@ -130,7 +150,7 @@ export class ServiceAccountTokenAuthenticator implements TokenAuthenticator {
       return null; // not a JWT: another authenticator's token
     }
     // Only tokens claiming one of our issuers are ours to judge.
-    if (typeof claims.iss !== 'string' || !this.issuers.includes(claims.iss)) return null;
+    if (typeof claims.iss !== 'string' || !(this.issuers.includes(claims.iss) || claims.iss === LEGACY_ISSUER)) return null;
     if (header.alg !== 'ES256') throw new AuthenticationError('service account token: unsupported signing algorithm');
     const candidates = header.kid ? this.opts.keys.filter((k) => k.keyId === header.kid) : this.opts.keys;
     const signature = Buffer.from(parts[2]!, 'base64url');
@@ -141,7 +161,8 @@ export class ServiceAccountTokenAuthenticator implements TokenAuthenticator {
   }
 
   /** Time, audience and liveness checks run on every request, cached or not. */
-  private async userFromClaims(claims: Partial<ServiceAccountClaims>): Promise<UserInfo> {
+  private async userFromClaims(claims: Partial<ServiceAccountClaims>, token: string): Promise<UserInfo> {
+    if (claims.iss === LEGACY_ISSUER) return this.legacyUser(claims as unknown as Record<string, string>, token);
     const nowS = Math.floor(this.now().getTime() / 1000);
     if (typeof claims.exp !== 'number' || nowS >= claims.exp) throw new AuthenticationError('service account token: expired');
     if (typeof claims.nbf === 'number' && nowS + CLOCK_SKEW_S < claims.nbf) throw new AuthenticationError('service account token: not yet valid');
@@ -173,6 +194,30 @@ export class ServiceAccountTokenAuthenticator implements TokenAuthenticator {
     };
     if (Object.keys(extra).length > 0) user.extra = extra;
     return user;
+  }
+
+  /** Legacy tokens never expire; they are valid exactly while their Secret holds them and the SA is unchanged. */
+  private async legacyUser(claims: Record<string, string>, token: string): Promise<UserInfo> {
+    const ns = claims[`${LEGACY}namespace`];
+    const saName = claims[`${LEGACY}service-account.name`];
+    const saUid = claims[`${LEGACY}service-account.uid`] ?? '';
+    const secretName = claims[`${LEGACY}secret.name`];
+    if (!ns || !saName || !secretName || claims.sub !== serviceAccountUsername(ns, saName)) {
+      throw new AuthenticationError('service account token: malformed legacy claims');
+    }
+    const lookup = this.opts.lookup;
+    if (!lookup?.getSecret) throw new AuthenticationError('service account token: legacy tokens are not accepted here');
+    const secret = await lookup.getSecret(ns, secretName);
+    const stored = secret?.data?.token ? Buffer.from(secret.data.token, 'base64').toString('utf8') : '';
+    if (!secret || secret.metadata?.deletionTimestamp || stored !== token) {
+      throw new AuthenticationError(`service account token: secret ${ns}/${secretName} no longer holds this token`);
+    }
+    await this.checkAlive(ns, { name: saName, uid: saUid });
+    return {
+      username: serviceAccountUsername(ns, saName),
+      uid: saUid,
+      groups: [SERVICE_ACCOUNTS_GROUP, `${SERVICE_ACCOUNTS_GROUP}:${ns}`],
+    };
   }
 
   private async checkAlive(ns: string, sa: { name: string; uid: string }, pod?: { name: string; uid: string }): Promise<void> {
