@@ -76,3 +76,10 @@ test('Strict fails with upstream wording, Warn warns, Ignore ignores', () => {
   assert.ok('invalid' in bad);
   assert.equal(bad.invalid.message, 'PatchOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Loose": supported values: "Ignore", "Strict", "Warn"');
 });
+
+test('pruneUnknownFields removes what upstream would never store', async () => {
+  const { pruneUnknownFields } = await import('./field-validation.js');
+  const obj: any = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', junk: 1 }, data: { a: 'b' }, extra: true };
+  assert.deepEqual(pruneUnknownFields({ group: '', version: 'v1', kind: 'ConfigMap' }, obj), ['metadata.junk', 'extra']);
+  assert.deepEqual(obj, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { a: 'b' } });
+});

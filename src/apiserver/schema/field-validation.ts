@@ -6,7 +6,8 @@
  * - Warn (upstream default when the parameter is absent): succeed, one `Warning` header per field.
  * - Ignore: succeed silently.
  */
-import { unknownFieldsOfBuiltin, unknownFieldsOfCustomResource, type StructuralSchema } from './unknown-fields.js';
+import { unknownFieldsOfBuiltin, unknownFieldsOfCustomResource, unknownFieldsOfModel, type StructuralSchema } from './unknown-fields.js';
+import { modelNameForKind } from './model-catalog.js';
 
 export type FieldValidationDirective = 'Strict' | 'Warn' | 'Ignore';
 
@@ -81,4 +82,15 @@ export function unknownFieldProblems(resource: { group: string; version: string;
     ? unknownFieldsOfCustomResource(structuredClone(obj), resource.openAPIV3Schema as StructuralSchema)
     : unknownFieldsOfBuiltin(obj, resource.group, resource.version, resource.kind);
   return paths.map((p) => `unknown field ${JSON.stringify(p)}`);
+}
+
+/**
+ * Remove fields the schema does not declare (upstream never stores them: built-ins are decoded
+ * into typed structs, custom resources are pruned). Call on every create/update body after field
+ * validation, whatever the directive. Returns the removed paths.
+ */
+export function pruneUnknownFields(resource: { group: string; version: string; kind: string; openAPIV3Schema?: unknown }, obj: unknown): string[] {
+  if (resource.openAPIV3Schema) return unknownFieldsOfCustomResource(obj, resource.openAPIV3Schema as StructuralSchema, { prune: true });
+  const model = modelNameForKind(resource.group, resource.version, resource.kind);
+  return model ? unknownFieldsOfModel(obj, model, '', true) : [];
 }

@@ -3,7 +3,7 @@ export type { ApiResourceInfo } from './resource-info.js';
 export { OpenApiPublisher, customResourceDefinitionName, type PublishedDocument } from './openapi-documents.js';
 export { unknownFieldsOfBuiltin, unknownFieldsOfModel, unknownFieldsOfCustomResource, type StructuralSchema } from './unknown-fields.js';
 export { duplicateFieldsInJson, duplicateFieldsInYaml } from './duplicate-fields.js';
-export { parseFieldValidation, fieldValidationOutcome, unknownFieldProblems, type FieldValidationDirective, type FieldFindings, type FieldValidationOutcome } from './field-validation.js';
+export { parseFieldValidation, fieldValidationOutcome, unknownFieldProblems, pruneUnknownFields, type FieldValidationDirective, type FieldFindings, type FieldValidationOutcome } from './field-validation.js';
 export { strategicMergePatch, supportsStrategicMergePatch, StrategicMergePatchError } from './strategic-merge-patch.js';
 export {
   serverSideApply, updateManagedFields, defaultFieldManager, ApplyConflictError, ApplyBadRequestError,

@@ -93,7 +93,10 @@ export class SchemaSetBuilder {
             return withDesc({ type: 'number', format: format || 'double' });
           case 'date': return withDesc({ type: 'string', format: 'date-time' });
           case 'int-or-string':
-            this.schemas[INT_OR_STRING] ??= { type: 'string', format: 'int-or-string' };
+            // v3 as upstream: no `type`, so kubectl explain prints <IntOrString> instead of <string>.
+            this.schemas[INT_OR_STRING] ??= this.dialect === 'v3'
+              ? { format: 'int-or-string', oneOf: [{ type: 'integer' }, { type: 'string' }], 'x-kubernetes-int-or-string': true }
+              : { type: 'string', format: 'int-or-string' };
             return this.dialect === 'v3' ? withDesc({ allOf: [this.ref(INT_OR_STRING)] }) : withDesc(this.ref(INT_OR_STRING));
           case 'object':
           case 'any':
