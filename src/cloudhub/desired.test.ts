@@ -60,10 +60,13 @@ test('a node sees only its pods and what they reference, plus services', () => {
   const b = sets.ensureView('node-b');
   cache.put('pods', pod('pa', 'node-a', 'cm-a'));
   cache.put('pods', pod('pb', 'node-b', undefined, 'sec-b'));
-  assert.deepEqual([...a.liveKeys()].sort(), ['/registry/configmaps/default/cm-a', '/registry/pods/default/pa', '/registry/services/default/svc']);
-  assert.deepEqual([...b.liveKeys()].sort(), ['/registry/pods/default/pb', '/registry/secrets/default/sec-b', '/registry/services/default/svc']);
-  assert.equal(a.canRead('/registry/secrets/default/sec-b'), false);
-  assert.equal(b.canRead('/registry/configmaps/default/cm-a'), false);
+  assert.deepEqual([...sets.liveKeys('node-a')].sort(), ['/registry/configmaps/default/cm-a', '/registry/pods/default/pa', '/registry/services/default/svc']);
+  assert.deepEqual([...sets.liveKeys('node-b')].sort(), ['/registry/pods/default/pb', '/registry/secrets/default/sec-b', '/registry/services/default/svc']);
+  // Services live once, in the shared log, not in every node's view.
+  assert.equal(a.entries.has('/registry/services/default/svc'), false);
+  assert.equal(sets.canRead('node-a', '/registry/secrets/default/sec-b'), false);
+  assert.equal(sets.canRead('node-b', '/registry/configmaps/default/cm-a'), false);
+  assert.equal(sets.canRead('node-b', '/registry/services/default/svc'), true);
 });
 
 test('changes get increasing seqs; removal leaves a tombstone; a referenced object created later appears', () => {
@@ -111,4 +114,20 @@ test('pod references cover volumes, projected, env, envFrom, pull secrets and th
     '/registry/secrets/ns/pull',
     '/registry/serviceaccounts/ns/sa',
   ]);
+});
+
+test('changesAfter merges node and shared changes in seq order and skips superseded records', () => {
+  const { cache, sets } = setup();
+  sets.ensureView('node-a');
+  cache.put('pods', pod('p1', 'node-a'));
+  const mark = sets.currentSeq();
+  cache.put('services', { metadata: { name: 's1', namespace: 'default' } });
+  cache.put('pods', pod('p2', 'node-a'));
+  cache.put('services', { metadata: { name: 's1', namespace: 'default' } });
+  cache.put('pods', pod('p1', 'node-a'));
+  const got = [...sets.changesAfter('node-a', mark)].map(([k, e]) => [k, e.seq]);
+  assert.deepEqual(got.map(([k]) => k), ['/registry/pods/default/p2', '/registry/services/default/s1', '/registry/pods/default/p1']);
+  const seqs = got.map(([, s]) => s as number);
+  assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+  assert.deepEqual([...sets.changesAfter('node-a', sets.currentSeq())], []);
 });

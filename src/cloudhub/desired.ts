@@ -4,10 +4,11 @@
  * membership here): its pods, the configmaps/secrets/serviceaccounts those pods reference, its own
  * Node, and every service and endpoint slice (a node's service proxy routes all of them).
  *
- * Each view maps key → {seq of its last change, deleted?}. Resuming from a cursor sends the keys
- * whose seq is newer, latest state only, so a reconnect costs what changed, not what exists.
- * Tombstones are pruned beyond a bound; a cursor older than the pruned range is "compacted" and the
- * session falls back to an inventory diff.
+ * Each view maps key → {seq of its last change, deleted?}; services and endpoint slices (the same for
+ * every node) live once in a shared log instead of a copy per node. Resuming from a cursor sends the keys
+ * whose seq is newer (node log and shared log merged in seq order), latest state only, so a reconnect
+ * costs what changed, not what exists. Tombstones are pruned beyond a bound; a cursor older than the
+ * pruned range is "compacted" and the session falls back to an inventory diff.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { objectKey } from '../protocol/keys.js';
@@ -23,16 +24,19 @@ export interface ViewEntry {
 export const GLOBAL_RESOURCES = ['services', 'endpointslices.discovery.k8s.io'] as const;
 export const EDGE_ROLE_LABEL = 'node-role.kubernetes.io/edge';
 
-export class NodeView {
-  /** Insertion order == seq order: a changed key is deleted and re-inserted at the end. */
+/**
+ * Keys with the seq of their last change, iterable in seq order from any point: the Map keeps insertion
+ * order (a changed key is moved to the end) and an append-only log of (seq, key) lets `after(seq)` start
+ * with a binary search instead of a scan. Tombstones are bounded; pruning one advances `compactedSeq`.
+ */
+export class ChangeLog {
   readonly entries = new Map<string, ViewEntry>();
-  /** Cursors at or below this seq can no longer be resumed. */
+  /** Cursors below this seq can no longer be resumed from. */
   compactedSeq = 0;
+  private log: Array<{ seq: number; key: string }> = [];
   private tombstones = 0;
-  /** The referenced (configmap/secret/SA) keys and pod keys of the last recompute. */
-  refs = new Set<string>();
 
-  constructor(readonly node: string, private readonly maxTombstones: number) {}
+  constructor(private readonly maxTombstones: number) {}
 
   canRead(key: string): boolean {
     const e = this.entries.get(key);
@@ -44,10 +48,13 @@ export class NodeView {
     if (prev?.deleted) this.tombstones--;
     this.entries.delete(key);
     this.entries.set(key, { seq, deleted, global });
+    this.log.push({ seq, key });
     if (deleted) {
       this.tombstones++;
       this.pruneTombstones();
     }
+    // Superseded log records are skipped when read; rebuild once they dominate.
+    if (this.log.length > 2 * this.entries.size + 64) this.log = [...this.entries].map(([k, e]) => ({ seq: e.seq, key: k }));
   }
 
   private pruneTombstones(): void {
@@ -61,9 +68,50 @@ export class NodeView {
     }
   }
 
+  /** Current entries changed after `seq`, in seq order. */
+  *after(seq: number): Generator<[string, ViewEntry]> {
+    let lo = 0;
+    let hi = this.log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.log[mid]!.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.log.length; i++) {
+      const rec = this.log[i]!;
+      const e = this.entries.get(rec.key);
+      if (e && e.seq === rec.seq) yield [rec.key, e];
+    }
+  }
+
   /** Live (non-deleted) keys. */
   *liveKeys(): Iterable<string> {
     for (const [k, e] of this.entries) if (!e.deleted) yield k;
+  }
+}
+
+/** One node's pod-derived entries (its pods, what they reference, its Node). */
+export class NodeView extends ChangeLog {
+  /** The referenced (configmap/secret/SA) keys of the last recompute. */
+  refs = new Set<string>();
+
+  constructor(readonly node: string, maxTombstones: number) {
+    super(maxTombstones);
+  }
+}
+
+/** Merge two seq-ordered streams into one seq-ordered stream. */
+export function* mergeBySeq(a: Iterator<[string, ViewEntry]>, b: Iterator<[string, ViewEntry]>): Generator<[string, ViewEntry]> {
+  let x = a.next();
+  let y = b.next();
+  while (!x.done || !y.done) {
+    if (y.done || (!x.done && x.value[1].seq <= y.value[1].seq)) {
+      yield x.value as [string, ViewEntry];
+      x = a.next();
+    } else {
+      yield y.value;
+      y = b.next();
+    }
   }
 }
 
@@ -100,6 +148,7 @@ export function podReferences(pod: V1Pod): string[] {
 
 export interface DesiredSetsOptions {
   maxTombstonesPerNode?: number;
+  maxGlobalTombstones?: number;
 }
 
 export class DesiredSets {
@@ -111,9 +160,12 @@ export class DesiredSets {
   private readonly refNodes = new Map<string, Set<string>>();
   private readonly changeListeners: Array<(node: string) => void> = [];
   private readonly maxTombstones: number;
+  /** Services and endpoint slices: one shared change log for every node instead of a copy per node. */
+  readonly global: ChangeLog;
 
   constructor(private readonly cache: SharedCache, opts: DesiredSetsOptions = {}) {
     this.maxTombstones = opts.maxTombstonesPerNode ?? 1000;
+    this.global = new ChangeLog(opts.maxGlobalTombstones ?? 10_000);
     cache.onChange((resource, type, key, obj, old) => this.onCacheChange(resource, type, key, obj, old));
   }
 
@@ -123,6 +175,28 @@ export class DesiredSets {
 
   view(node: string): NodeView | undefined {
     return this.views.get(node);
+  }
+
+  /** Node authorization for reads: the node's own entries or the shared ones. */
+  canRead(node: string, key: string): boolean {
+    return (this.views.get(node)?.canRead(key) ?? false) || this.global.canRead(key);
+  }
+
+  /** Everything a node should hold that changed after `seq`, in seq order. */
+  changesAfter(node: string, seq: number): Generator<[string, ViewEntry]> {
+    const v = this.ensureView(node);
+    return mergeBySeq(v.after(seq), this.global.after(seq));
+  }
+
+  /** Cursors at or below this seq cannot be resumed for this node. */
+  compactedSeq(node: string): number {
+    return Math.max(this.ensureView(node).compactedSeq, this.global.compactedSeq);
+  }
+
+  /** Every key the node should hold now. */
+  *liveKeys(node: string): Iterable<string> {
+    yield* this.ensureView(node).liveKeys();
+    yield* this.global.liveKeys();
   }
 
   viewCount(): number {
@@ -140,7 +214,6 @@ export class DesiredSets {
     if (!v) {
       v = new NodeView(node, this.maxTombstones);
       this.views.set(node, v);
-      for (const r of GLOBAL_RESOURCES) for (const k of this.cache.keysOf(r)) v.touch(k, ++this.seq, false, true);
       this.recompute(node);
     }
     return v;
@@ -171,8 +244,7 @@ export class DesiredSets {
       return;
     }
     if ((GLOBAL_RESOURCES as readonly string[]).includes(resource)) {
-      const seq = ++this.seq;
-      for (const v of this.views.values()) v.touch(key, seq, type === 'delete', true);
+      this.global.touch(key, ++this.seq, type === 'delete', true);
       for (const n of this.views.keys()) this.notify(n);
       return;
     }

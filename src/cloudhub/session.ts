@@ -75,7 +75,7 @@ export class NodeSession {
 
   queueDepth(): number {
     let pending = 0;
-    if (this.view && this.phase === 'live') for (const e of this.view.entries.values()) if (e.seq > this.sentSeq) pending++;
+    if (this.view && this.phase === 'live') for (const _ of this.deps.desired.changesAfter(this.node, this.sentSeq)) pending++;
     return pending + this.inflight.length;
   }
 
@@ -138,7 +138,7 @@ export class NodeSession {
     if (msg.node !== this.node) return this.refuse('forbidden', `certificate is for node ${this.node}, hello names ${msg.node}`, true);
     this.view = this.deps.desired.ensureView(this.node);
     const c = msg.cursor;
-    const resumable = c !== undefined && c.epoch === this.deps.epoch && c.seq >= this.view.compactedSeq && c.seq <= this.deps.desired.currentSeq();
+    const resumable = c !== undefined && c.epoch === this.deps.epoch && c.seq >= this.deps.desired.compactedSeq(this.node) && c.seq <= this.deps.desired.currentSeq();
     this.send({ type: 'welcome', version, epoch: this.deps.epoch, resume: resumable });
     if (resumable) {
       this.sentSeq = c.seq;
@@ -161,11 +161,10 @@ export class NodeSession {
 
   /** Diff against what the edge holds: only missing/different objects and deletions are sent. */
   private sendDiff(): void {
-    const view = this.view!;
     const snapshot = this.deps.desired.currentSeq();
     const out: HubToEdge[] = [];
     let unchanged = 0;
-    for (const [key, e] of view.entries) {
+    for (const [key, e] of this.deps.desired.changesAfter(this.node, 0)) {
       if (e.deleted) continue;
       const obj = this.deps.cache.get(key);
       if (!obj) continue;
@@ -177,7 +176,7 @@ export class NodeSession {
       out.push({ type: 'upsert', seq: Math.min(e.seq, snapshot), key, object: obj });
     }
     for (const key of this.inventory.keys()) {
-      if (!view.canRead(key)) out.push({ type: 'delete', seq: view.entries.get(key)?.seq ?? snapshot, key });
+      if (!this.deps.desired.canRead(this.node, key)) out.push({ type: 'delete', seq: snapshot, key });
     }
     out.sort((a, b) => (a as { seq: number }).seq - (b as { seq: number }).seq);
     this.log.info({ send: out.length, unchanged, inventory: this.inventory.size }, 'diff resync');
@@ -225,8 +224,7 @@ export class NodeSession {
     if (this.phase !== 'live' || !this.view) return;
     let sentAny = false;
     let drained = true;
-    for (const [key, e] of this.view.entries) {
-      if (e.seq <= this.sentSeq) continue;
+    for (const [key, e] of this.deps.desired.changesAfter(this.node, this.sentSeq)) {
       if (this.inflight.length >= this.deps.window || this.ws.bufferedAmount > this.deps.maxBufferedBytes) {
         drained = false;
         break;
@@ -267,7 +265,7 @@ export class NodeSession {
 
   private onGet(id: number, key: string): void {
     if (this.phase === 'hello') return this.refuse('bad-sequence', 'get before hello', true);
-    const obj = this.view!.canRead(key) ? this.deps.cache.get(key) : undefined;
+    const obj = this.deps.desired.canRead(this.node, key) ? this.deps.cache.get(key) : undefined;
     if (!obj) {
       this.log.warn({ key }, 'refused read outside the node\'s desired set');
       this.send({
