@@ -48,6 +48,8 @@ export interface HandlerDeps {
   minRequestTimeoutSeconds?: number;
   /** Extra subresource handlers keyed "resource/subresource" (e.g. "pods/log"). */
   subresourceHandlers: Map<string, SubresourceHandler>;
+  /** GET handlers for extra non-resource paths (service account issuer discovery), after authorization. */
+  nonResourceHandlers?: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
   /** Schema-driven hooks (fieldValidation, managedFields, apply). */
   fieldValidation?: (def: ResourceDef, raw: unknown, mode: string) => string[];
 }
@@ -154,6 +156,8 @@ export class ApiHandler {
         return;
       }
       if (p === '/version') return sendJson(req, res, 200, versionInfo());
+      const extra = this.d.nonResourceHandlers?.get(p);
+      if (extra) return extra(req, res);
       if (p === '/api') return this.discovery(req, res, true);
       if (p === '/apis') return this.discovery(req, res, false);
       if (p === '/openapi/v2' && this.d.openapi) return this.d.openapi.v2(req, res);

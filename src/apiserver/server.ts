@@ -16,7 +16,7 @@ import { decodeKv, type KubeObject } from '../apimachinery/object.js';
 import { StatusError } from '../apimachinery/status.js';
 import {
   BootstrapTokenAuthenticator, ensureBootstrapPolicy, RbacAuthorizer, RequestAuthenticator, StaticTokenAuthenticator,
-  AuthAdmission, ServiceAccountTokenAuthenticator, ServiceAccountTokenIssuer, tokenRequestHandler,
+  AuthAdmission, serviceAccountIssuerDiscovery, DEFAULT_ISSUER, ServiceAccountTokenAuthenticator, ServiceAccountTokenIssuer, tokenRequestHandler,
   type Authenticator, type Authorizer, type RbacSource, type TokenAuthenticator, type UserInfo,
 } from './auth/index.js';
 import { ApiHandler, type OpenApiSource, type SubresourceHandler } from './handler.js';
@@ -175,6 +175,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const openapi: OpenApiSource | undefined = await createOpenApiSource(registry, log);
   const handler = new ApiHandler({
     registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, openapi,
+    nonResourceHandlers: opts.serviceAccountKey ? serviceAccountIssuerDiscovery(DEFAULT_ISSUER, [opts.serviceAccountKey]) : undefined,
     fieldValidation: (def, obj) => unknownFieldProblems(def, obj),
     serverAddress: () => serverUrl.replace(/^https:\/\//, ''),
     isReady: () => ready,

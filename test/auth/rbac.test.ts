@@ -295,3 +295,20 @@ test('legacy token Secrets are populated, work with kubectl, and die with the Se
   const after = await kubectl(kc('legacy'), ['auth', 'whoami']);
   assert.match(after.stderr, /error: You must be logged in to the server \(Unauthorized\)/, after.stderr);
 });
+
+test('service account issuer discovery: the JWKS verifies tokens the server issues', async () => {
+  const config = JSON.parse(await ok(admin, ['get', '--raw', '/.well-known/openid-configuration']));
+  assert.equal(config.issuer, 'https://kubernetes.default.svc.cluster.local');
+  assert.deepEqual(config.id_token_signing_alg_values_supported, ['ES256']);
+  const jwks = JSON.parse(await ok(admin, ['get', '--raw', '/openid/v1/jwks']));
+  const token = (await ok(admin, ['create', 'token', 'default', '-n', 'default'])).trim();
+  const [h, p, sig] = token.split('.') as [string, string, string];
+  const header = JSON.parse(Buffer.from(h, 'base64url').toString());
+  const jwk = jwks.keys.find((k: { kid: string }) => k.kid === header.kid);
+  assert.ok(jwk, 'token kid published');
+  const { createPublicKey, verify } = await import('node:crypto');
+  const key = createPublicKey({ key: jwk, format: 'jwk' });
+  assert.equal(verify('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(sig, 'base64url')), true);
+  const denied = await kubectl(kc('jane'), ['get', '--raw', '/openid/v1/jwks']);
+  assert.ok(denied.stderr.includes('forbidden: User "jane" cannot get path "/openid/v1/jwks"'), denied.stderr);
+});

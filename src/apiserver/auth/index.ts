@@ -26,3 +26,4 @@ export * from './admission.js';
 export * from './csr/signers.js';
 export * from './csr/admission.js';
 export * from './token-review.js';
+export * from './authn/issuer-discovery.js';
