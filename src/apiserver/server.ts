@@ -131,6 +131,11 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
   // TokenReview answers with the same bearer-token authenticators as requests use.
   registerBuiltins(registry, { ips, ports, authorizer, rbac, tokenReviewer: new RequestAuthenticator({ clientCertificates: false, tokenAuthenticators }) });
+  // Every served resource gets its cache (and event history) now, not on first use: a client that lists at
+  // revision R and then watches from R must find the events after R, even if it is the first to ask.
+  const primeCaches = () => { for (const d of registry.all()) if (!d.virtual) void feed.cache(storagePrefix(d)).catch((err) => log.warn({ err, resource: d.resource }, 'watch cache')); };
+  primeCaches();
+  registry.onChange(primeCaches);
   const systemContext = (namespace = ''): StrategyContext => ({ user: SYSTEM_USER, namespace, dryRun: false, subresource: '' });
 
   // Namespaces get their `default` ServiceAccount as soon as they exist (upstream's serviceaccount controller).

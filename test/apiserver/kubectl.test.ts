@@ -127,15 +127,17 @@ test('apply client-side, re-apply with changes, server-side apply, all three pat
 
 test('get -w sees ADDED, MODIFIED and DELETED', async () => {
   await env.ok(['create', 'configmap', 'watched', '--from-literal=a=1']);
-  const watcher = spawn('/usr/bin/kubectl', [`--kubeconfig=${env.kubeconfig}`, 'get', 'configmaps', '-n', 'default', '-w', '-o', 'json', '--output-watch-events', '--field-selector=metadata.name=watched']);
+  const watcher = spawn('/usr/bin/kubectl', [`--kubeconfig=${env.kubeconfig}`, 'get', 'configmaps', '-n', 'default', '-w', '-o', 'json', '--output-watch-events', '--field-selector=metadata.name=watched', '-v=6']);
   let out = '';
+  let err = '';
   watcher.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  watcher.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   try {
     // The initial list reports the existing object as ADDED; then the watch must deliver the rest.
     await eventually('the initial ADDED', async () => /"ADDED"/.test(out));
     await env.ok(['label', 'configmap', 'watched', 'changed=yes']);
     await env.ok(['delete', 'configmap', 'watched']);
-    await eventually('the three watch events', async () => /"DELETED"/.test(out));
+    await eventually('the three watch events', async () => /"DELETED"/.test(out)).catch((e: Error) => { throw new Error(`${e.message}\nstdout: ${out}\nstderr: ${err}`); });
     const types = [...out.matchAll(/"type":\s*"(\w+)"/g)].map((m) => m[1]);
     assert.deepEqual(types, ['ADDED', 'MODIFIED', 'DELETED']);
   } finally {
