@@ -342,7 +342,7 @@ export class SqliteStore implements Store {
     const caughtUp = this.revision === this.visible;
     if (!requested) return caughtUp ? null : this.visible;
     if (requested > this.visible) throw new FutureRevisionError(requested, this.visible);
-    if (requested <= this.compacted) throw new CompactedError(requested, this.compacted);
+    if (requested < this.compacted) throw new CompactedError(requested, this.compacted);
     return requested === this.visible && caughtUp ? null : requested;
   }
 
@@ -564,17 +564,28 @@ export class SqliteStore implements Store {
     if (target > this.visible) throw new FutureRevisionError(target, this.visible);
     const from = this.compacted;
     if (target <= from) return;
-    // Publish the new bound first: from here on nobody reads at or below it, so rows can be
-    // deleted in several transactions without any reader seeing a half-compacted history.
+    // Publish the new bound first: from here on nobody reads below it, so rows can be deleted in
+    // several transactions without any reader seeing a half-compacted history.
     this.setMeta.run(target, 'compacted');
     this.compacted = target;
+    // A row is dropped if it is a delete or a newer row at or below the target supersedes it.
+    // Chunks go in ascending revision order, so a delete row goes no earlier than the rows it
+    // superseded: a reader at the target never sees a deleted key come back, even mid-way (or
+    // after a crash mid-way).
     const prune = this.statement(
       `DELETE FROM log WHERE revision > ? AND revision <= ? AND (type = ${RowType.Delete} OR EXISTS (
          SELECT 1 FROM log newer WHERE newer.key = log.key AND newer.revision > log.revision AND newer.revision <= ?))`,
     );
-    for (let low = from; low < target && !this.closed; low += this.compactionChunk) {
-      prune.run(low, Math.min(low + this.compactionChunk, target), target);
-      if (low + this.compactionChunk < target) await new Promise<void>((r) => setImmediate(r));
+    // The first chunk starts at 0, not at the previous bound: rows kept by earlier compactions (the
+    // newest per key) may be superseded by now.
+    let low = 0;
+    let high = Math.min(from + this.compactionChunk, target);
+    while (!this.closed) {
+      prune.run(low, high, target);
+      if (high >= target) break;
+      low = high;
+      high = Math.min(high + this.compactionChunk, target);
+      await new Promise<void>((r) => setImmediate(r));
     }
   }
 

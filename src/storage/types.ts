@@ -75,7 +75,11 @@ export interface WatchHandlers {
 export interface Store {
   /** The revision of the newest write (0 for an empty store). */
   currentRevision(): Promise<number>;
-  /** Revisions at or below this have been compacted away (reads/watches there fail with CompactedError). */
+  /**
+   * History before this revision has been compacted away (as in etcd): reads at a revision below it
+   * fail with CompactedError, the state at exactly this revision stays readable, and watches need
+   * fromRevision >= it (they deliver events after fromRevision).
+   */
   compactedRevision(): Promise<number>;
 
   get(key: string, opts?: ReadOptions): Promise<KeyValue | null>;
@@ -96,7 +100,7 @@ export interface Store {
   /** Watch keys with the prefix. Throws (or reports via onError) CompactedError if fromRevision was compacted away. */
   watch(prefix: string, opts: WatchOptions, handlers: WatchHandlers): Watcher;
 
-  /** Forget history at and below `revision` (the latest value of every live key is kept). */
+  /** Forget history before `revision`: the state at `revision` and everything after it stay readable. */
   compact(revision: number): Promise<void>;
 
   close(): Promise<void>;
