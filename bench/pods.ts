@@ -5,7 +5,7 @@
  * running. The pod manager runs in this process, so RSS/CPU are the agent-side cost (pod manager +
  * local SQLite store); containerd and shims are measured separately.
  *
- *   npm run bench:pods [-- --pods 50 --steady-seconds 15 --no-write]
+ *   npm run bench:pods [-- --pods 50 --single 10 --steady-seconds 15 --no-write]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -25,6 +25,7 @@ function arg(name: string, def: number): number {
 }
 const PODS = arg('pods', 50);
 const STEADY_S = arg('steady-seconds', 15);
+const SINGLE = arg('single', 10);
 const write = !process.argv.includes('--no-write');
 
 function rssOfPids(pids: number[]): number {
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
   const running = new Map<string, number>();
   const t0 = new Map<string, number>();
   let pm: PodManager | undefined;
-  const report = newReport('pods', { pods: PODS, steadySeconds: STEADY_S, runtime: 'containerd 1.6 (CRI v1) + runc + CNI bridge', image: 'busybox-static OCI image, imported' });
+  const report = newReport('pods', { pods: PODS, single: SINGLE, steadySeconds: STEADY_S, runtime: 'containerd 1.6 (CRI v1) + runc + CNI bridge', image: 'busybox-static OCI image, imported' });
   const load0 = os.loadavg()[0]!;
   try {
     pm = await PodManager.start({
@@ -73,25 +74,40 @@ async function main(): Promise<void> {
       log: createLogger('bench-pods', 'warn'),
       reservationDir: fx.reservationDir,
     });
+    const mkPod = (name: string, i: number): V1Pod => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default', uid: `bench-${name}-${i}-${Date.now()}`, labels: { app: 'bench' } },
+      spec: { nodeName: 'bench-node', terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: fx.busybox, command: ['sleep', '3600'], resources: { requests: { cpu: '10m', memory: '8Mi' } } }] },
+    });
+    // One pod at a time first (an idle node), then deleted again.
+    const single: number[] = [];
+    for (let i = 0; i < SINGLE; i++) {
+      const name = `s${i}`;
+      t0.set(name, performance.now());
+      await store.create(`/registry/pods/default/${name}`, JSON.stringify(mkPod(name, i)));
+      const end = Date.now() + 120_000;
+      while (!running.has(name) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      if (running.has(name)) single.push(running.get(name)! - t0.get(name)!);
+      await store.delete(`/registry/pods/default/${name}`);
+    }
+    const singleDist = distribution(single);
+    await new Promise((r) => setTimeout(r, 3000)); // let the single pods' teardown finish
     const start = performance.now();
     await Promise.all(
       Array.from({ length: PODS }, async (_, i) => {
         const name = `p${i}`;
-        const pod: V1Pod = {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name, namespace: 'default', uid: `bench-${i}-${Date.now()}`, labels: { app: 'bench' } },
-          spec: { nodeName: 'bench-node', terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: fx.busybox, command: ['sleep', '3600'], resources: { requests: { cpu: '10m', memory: '8Mi' } } }] },
-        };
+        const pod = mkPod(name, i);
         t0.set(name, performance.now());
         await store.create(`/registry/pods/default/${name}`, JSON.stringify(pod));
       }),
     );
     const deadline = Date.now() + 600_000;
-    while (running.size < PODS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const burst = () => [...running].filter(([n]) => n.startsWith('p'));
+    while (burst().length < PODS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const all = performance.now() - start;
-    if (running.size < PODS) report.notes.push(`only ${running.size}/${PODS} pods reached Running within 10 minutes`);
-    const lat = distribution([...running].map(([n, t]) => t - t0.get(n)!));
+    if (burst().length < PODS) report.notes.push(`only ${burst().length}/${PODS} pods reached Running within 10 minutes`);
+    const lat = distribution(burst().map(([n, t]) => t - t0.get(n)!));
 
     // Steady state with every pod running.
     await new Promise((r) => setTimeout(r, 3000));
@@ -106,6 +122,7 @@ async function main(): Promise<void> {
     const shimRss = rssOfPids(pidsOf(/containerd-shim-runc-v2/));
 
     const rows: SummaryRow[] = [
+      [`bound → Running, one pod at a time: p50`, `${singleDist.p50.toFixed(0)} ms`, `p99 ${singleDist.p99.toFixed(0)} ms over ${single.length} pods, idle node`],
       [`bound → Running, ${PODS} pods at once: p50`, `${lat.p50.toFixed(0)} ms`, `min ${lat.min.toFixed(0)} ms, mean ${lat.mean.toFixed(0)} ms`],
       [`bound → Running, ${PODS} pods at once: p99`, `${lat.p99.toFixed(0)} ms`, `max ${lat.max.toFixed(0)} ms; all ${PODS} Running after ${(all / 1000).toFixed(1)} s`],
       [`agent RSS with ${PODS} pods running`, mib(rss), 'pod manager + local SQLite store, in one Node process'],
@@ -113,7 +130,7 @@ async function main(): Promise<void> {
       ['containerd RSS', mib(containerdRss), `plus ${mib(shimRss)} for all runc shims on the machine`],
     ];
     report.notes.push(`1-min load average: ${load0.toFixed(1)} at start, ${os.loadavg()[0]!.toFixed(1)} at end (other engineers' suites share these 2 cores)`);
-    report.results = { latencyMs: lat, allRunningMs: all, agentRssBytes: rss, agentCpuPercent: cpuPct, containerdRssBytes: containerdRss, shimRssBytes: shimRss };
+    report.results = { singleLatencyMs: singleDist, latencyMs: lat, allRunningMs: all, agentRssBytes: rss, agentCpuPercent: cpuPct, containerdRssBytes: containerdRss, shimRssBytes: shimRss };
     report.notes.push('sandbox + container per pod through CRI, CNI bridge/host-local IPAM with Kedge IP retention; no probes; shared 2-core machine, expect noise');
     report.notes.push('sandbox starts are limited to 4 at a time (maxParallelSandboxStarts); measured on the same machine, unlimited gave p50 10.1 s / p99 11.0 s and 8 gave p50 8.6 s / p99 17.7 s: the limit trades the last pod\'s wait for most pods starting sooner');
     publish(report, rows, { write });
