@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       metadata: { name, namespace: 'default', uid: `bench-${name}-${i}-${Date.now()}`, labels: { app: 'bench' } },
       spec: { nodeName: 'bench-node', terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: fx.busybox, command: ['sleep', '3600'], resources: { requests: { cpu: '10m', memory: '8Mi' } } }] },
     });
-    // One pod at a time first (an idle node), then deleted again.
+    // One pod at a time first (nothing else starting on the node), each deleted again.
     const single: number[] = [];
     for (let i = 0; i < SINGLE; i++) {
       const name = `s${i}`;
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     const shimRss = rssOfPids(pidsOf(/containerd-shim-runc-v2/));
 
     const rows: SummaryRow[] = [
-      [`bound → Running, one pod at a time: p50`, `${singleDist.p50.toFixed(0)} ms`, `p99 ${singleDist.p99.toFixed(0)} ms over ${single.length} pods, idle node`],
+      [`bound → Running, one pod at a time: p50`, `${singleDist.p50.toFixed(0)} ms`, `p99 ${singleDist.p99.toFixed(0)} ms over ${single.length} pods, no other pod starting`],
       [`bound → Running, ${PODS} pods at once: p50`, `${lat.p50.toFixed(0)} ms`, `min ${lat.min.toFixed(0)} ms, mean ${lat.mean.toFixed(0)} ms`],
       [`bound → Running, ${PODS} pods at once: p99`, `${lat.p99.toFixed(0)} ms`, `max ${lat.max.toFixed(0)} ms; all ${PODS} Running after ${(all / 1000).toFixed(1)} s`],
       [`agent RSS with ${PODS} pods running`, mib(rss), 'pod manager + local SQLite store, in one Node process'],
