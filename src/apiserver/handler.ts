@@ -22,6 +22,7 @@ import { parseRequestInfo, type RequestInfo } from './request-info.js';
 import { sendJson, sendRaw, sendStatus } from './respond.js';
 import { partialMetadata, partialObjectMetadataList, tableFor, tableRow, type IncludeObject } from './table.js';
 import { bindPod } from './resources/pods.js';
+import { applyStep, defaultFieldManager, managedFieldsStep } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 
 /** A handler for a non-CRUD subresource served by another component (pods/log, pods/exec via the hub, …). */
@@ -344,11 +345,26 @@ export class ApiHandler {
     if (mode === 'Strict') throw badRequest(`strict decoding error: ${problems.join(', ')}`);
   }
 
+  /** The field manager of a write: ?fieldManager=, else derived from the User-Agent (kubectl/v1.32… → kubectl). */
+  private manager(req: IncomingMessage, query: URLSearchParams): string {
+    return query.get('fieldManager') || defaultFieldManager(req.headers['user-agent']);
+  }
+
+  /** Record the manager's field ownership (metadata.managedFields) on an ordinary write. */
+  private track(def: ResourceDef, old: KubeObject | undefined, updated: KubeObject, manager: string, subresource: string): KubeObject {
+    try {
+      return managedFieldsStep(def, old, updated, { manager, subresource });
+    } catch (err) {
+      this.d.log.warn({ err, resource: def.resource }, 'managedFields tracking failed; write continues without it');
+      return updated;
+    }
+  }
+
   private async create(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, ctx: StrategyContext, query: URLSearchParams, name: string): Promise<void> {
     if (name) throw methodNotAllowed();
     const obj = await this.readObject(req, def, query);
     if (def.virtual) return sendJson(req, res, 201, await def.virtual(obj, ctx));
-    const created = await this.d.objects.create(def, obj, ctx);
+    const created = await this.d.objects.create(def, this.track(def, undefined, obj, this.manager(req, query), ''), ctx);
     this.render(req, res, def, created, 201, query);
   }
 
@@ -357,10 +373,11 @@ export class ApiHandler {
     const bodyName = obj.metadata?.name;
     if (bodyName && bodyName !== name) throw badRequest(`the name of the object (${bodyName}) does not match the name on the URL (${name})`);
     if (def.namespaced && obj.metadata?.namespace && obj.metadata.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
-    const out = await this.d.objects.update(def, ns, name, ctx, () => {
+    const manager = this.manager(req, query);
+    const out = await this.d.objects.update(def, ns, name, ctx, (cur) => {
       const next = clone(obj);
       (next.metadata ??= {}).name = name;
-      return next;
+      return this.track(def, cur, next, manager, '');
     });
     this.render(req, res, def, out.obj, out.created ? 201 : 200, query);
   }
@@ -374,18 +391,22 @@ export class ApiHandler {
     return { type, patch: decodePatchBody(type, body.toString('utf8')) };
   }
 
-  private patchMutation(def: ResourceDef, type: PatchType, patch: unknown, query: URLSearchParams) {
+  private patchMutation(def: ResourceDef, type: PatchType, patch: unknown, query: URLSearchParams, manager: string, subresource: string, namespace: string) {
     return (cur: KubeObject): KubeObject => {
       const curRv = cur.metadata?.resourceVersion;
       let next: KubeObject;
       try {
-        next = applyPatch(type, cur, patch, { group: def.group, version: def.version, kind: def.kind });
+        if (type === 'apply') {
+          next = applyStep(def, cur, patch, { manager, force: query.get('force') === 'true', subresource, fieldValidation: fieldValidationOf(query), namespace }).obj;
+        } else {
+          next = this.track(def, cur, applyPatch(type, cur, patch, { group: def.group, version: def.version, kind: def.kind }), manager, subresource);
+        }
       } catch (err) {
         if (err instanceof JsonPatchTestFailed) throw invalid(def.kind, def.group, cur.metadata?.name ?? '', [{ type: 'Invalid', field: err.path, detail: err.message }]);
         throw err;
       }
       // Strict field validation looks at the patched object: patch bodies carry directives ($setElementOrder…).
-      if (type !== 'json') this.strictFields(def, next, query);
+      if (type !== 'json' && type !== 'apply') this.strictFields(def, next, query);
       if (next.kind !== cur.kind || next.apiVersion !== cur.apiVersion) {
         if (type === 'apply' && next.kind === def.kind) next.apiVersion = cur.apiVersion;
         else throw badRequest('the API version in the data does not match the expected API version');
@@ -398,13 +419,14 @@ export class ApiHandler {
 
   private async patch(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, ctx: StrategyContext, query: URLSearchParams): Promise<void> {
     const { type, patch } = await this.readPatch(req, query);
+    const manager = this.manager(req, query);
     const createIfMissing = type === 'apply' ? () => {
-      const obj = clone(patch as KubeObject);
+      const obj = applyStep(def, undefined, patch, { manager, force: query.get('force') === 'true', subresource: '', fieldValidation: fieldValidationOf(query), namespace: ns }).obj;
       (obj.metadata ??= {}).name ??= name;
       if (def.namespaced) obj.metadata.namespace ??= ns;
       return this.checkObject(def, obj, JSON.stringify(patch), query);
     } : undefined;
-    const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query), { createIfMissing });
+    const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query, manager, '', ns), { createIfMissing });
     this.render(req, res, def, out.obj, out.created ? 201 : 200, query);
   }
 
@@ -485,7 +507,7 @@ export class ApiHandler {
         }
         if (info.verb === 'patch') {
           const { type, patch } = await this.readPatch(req, query);
-          const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query));
+          const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query, this.manager(req, query), sub, ns));
           return this.render(req, res, def, out.obj, 200, query);
         }
         throw methodNotAllowed();
@@ -574,6 +596,11 @@ function parseDryRun(q: URLSearchParams): boolean {
   if (!v.length) return false;
   for (const x of v) if (x !== 'All') throw invalid('CreateOptions', 'meta.k8s.io', '', [{ type: 'NotSupported', field: 'dryRun', value: x, supported: ['All'] }]);
   return true;
+}
+
+function fieldValidationOf(q: URLSearchParams): 'Strict' | 'Warn' | 'Ignore' {
+  const v = q.get('fieldValidation');
+  return v === 'Strict' || v === 'Ignore' ? v : 'Warn';
 }
 
 function includeObject(q: URLSearchParams): IncludeObject {
