@@ -8,6 +8,7 @@ import { createLogger } from '../common/logger.js';
 import { openSqliteStore, startAutoCompaction } from '../storage/sqlite.js';
 import { ensureServerPki, ensureServiceAccountKeyPair, pkiDir, writeAdminKubeconfig } from '../pki/index.js';
 import { createApiServer, type ApiServer } from './server.js';
+import { ClusterIpAllocator } from './ip-allocator.js';
 
 export interface RunServerOptions {
   dataDir: string;
@@ -34,7 +35,9 @@ export async function runServer(o: RunServerOptions): Promise<void> {
   const store = await openSqliteStore(path.join(dataDir, 'state.db'));
   const compaction = startAutoCompaction(store, { intervalMs: 5 * 60_000, retainRevisions: 10_000 });
   const advertise = o.advertiseAddress ?? (o.bindAddress === '0.0.0.0' || o.bindAddress === '::' ? '127.0.0.1' : o.bindAddress);
-  const pki = await ensureServerPki(dataDir, { hosts: [o.bindAddress, advertise, ...(o.tlsSans ?? [])] });
+  // In-cluster clients reach the API server through the `kubernetes` Service's ClusterIP: it must be a SAN too.
+  const serviceIp = new ClusterIpAllocator(o.serviceClusterIpRange).firstAddress;
+  const pki = await ensureServerPki(dataDir, { hosts: [o.bindAddress, advertise, serviceIp, ...(o.tlsSans ?? [])] });
   const server = await createApiServer({
     store,
     tls: { cert: pki.serverCertPem, key: pki.serverKeyPem, ca: pki.caCertPem },

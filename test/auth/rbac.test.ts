@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -83,6 +83,14 @@ test('the server creates the default roles and bindings at first start', async (
   }
   const crb = JSON.parse(await ok(admin, ['get', 'clusterrolebinding', 'cluster-admin', '-o', 'json']));
   assert.deepEqual(crb.subjects, [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:masters' }]);
+});
+
+test('the serving certificate covers loopback, the kubernetes Service ClusterIP and its DNS names; keys are 0600', async () => {
+  const cert = pki.inspectCertificate(await readFile(path.join(dataDir, 'pki', 'server.crt'), 'utf8'));
+  for (const ip of ['127.0.0.1', '10.43.0.1']) assert.ok(cert.ipAddresses.includes(ip), `${ip} in ${cert.ipAddresses}`);
+  for (const dns of ['localhost', 'kubernetes', 'kubernetes.default.svc.cluster.local']) assert.ok(cert.dnsNames.includes(dns), dns);
+  for (const f of ['ca.key', 'server.key', 'sa.key']) assert.equal((await stat(path.join(dataDir, 'pki', f))).mode & 0o777, 0o600, f);
+  assert.equal((await stat(admin)).mode & 0o777, 0o600, 'admin.kubeconfig');
 });
 
 test('a client-cert user bound to view can get but not create pods (upstream Forbidden text)', async () => {
