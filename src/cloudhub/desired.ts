@@ -281,7 +281,10 @@ export class DesiredSets {
     }
     view.refs = refs;
     let changed = false;
-    for (const k of want) {
+    // References first: within one recompute the edge then receives a pod's configmaps/secrets before
+    // the pod (across resources there is no order: a configmap may still arrive after its pod).
+    const ordered = [...want].sort((x, y) => Number(x.startsWith('/registry/pods/')) - Number(y.startsWith('/registry/pods/')));
+    for (const k of ordered) {
       const e = view.entries.get(k);
       if (!e || e.deleted || k === changedKey) {
         view.touch(k, ++this.seq, false, false);

@@ -70,3 +70,23 @@ test('backoff uses full jitter under an exponential cap', () => {
   assert.equal(backoffDelay(20, o, () => 0.999), 4995);
   assert.equal(backoffDelay(5, o, () => 0), 0);
 });
+
+test('a large offline backlog is flushed under an in-flight cap, all of it eventually', async () => {
+  const store = await openSqliteStore(':memory:');
+  let online = false;
+  const sent: number[] = [];
+  const r = new StatusReporter(new LocalStore(store), { connected: () => online, send: (id) => (sent.push(id), true) }, log, 'n1');
+  for (let i = 0; i < 300; i++) r.setPodStatus('ns', `p${i}`, `u${i}`, { phase: 'Running' });
+  online = true;
+  r.flush();
+  assert.equal(sent.length, 64);
+  while (r.pending() > 0) {
+    const batch = sent.splice(0);
+    assert.ok(batch.length > 0 && batch.length <= 64);
+    for (const id of batch) r.onAck({ type: 'status-ack', id, ok: true });
+    await new Promise((res) => setImmediate(res));
+  }
+  assert.equal(r.acked, 300);
+  await r.settle();
+  await store.close();
+});

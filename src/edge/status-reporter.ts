@@ -26,6 +26,8 @@ export interface StatusTransport {
 }
 
 const MAX_PENDING_EVENTS = 1000;
+/** Status items sent and not yet acked; a thousand buffered items flush as a steady stream, not a burst. */
+const MAX_IN_FLIGHT = 64;
 const RETRY_MS = 2000;
 
 export class StatusReporter implements PodStatusSink, EventSink {
@@ -151,6 +153,7 @@ export class StatusReporter implements PodStatusSink, EventSink {
   flush(): void {
     if (!this.transport.connected()) return;
     for (const [key, item] of this.items) {
+      if (this.inflight.size >= MAX_IN_FLIGHT) return;
       if (this.inflightKeys.has(key)) continue;
       const id = this.nextId++;
       if (!this.transport.send(id, item.kind, item.body)) return;
@@ -188,9 +191,9 @@ export class StatusReporter implements PodStatusSink, EventSink {
     if (item && item.gen === f.gen) {
       this.items.delete(f.key);
       if (!item.volatile) this.unpersist(f.key);
-    } else if (item) {
-      this.scheduleFlush(); // a newer state arrived meanwhile: send it
     }
+    // A newer state of this item, or items held back by the in-flight cap, go out now.
+    if (this.items.size > this.inflight.size) this.scheduleFlush();
   }
 
   stop(): void {

@@ -107,12 +107,21 @@ test('join registers edge nodes with the edge role, node info and a lease', asyn
 test('a pod and its configmap/secret reach only their node; the local API serves them to kubectl', async () => {
   await c.kubectl(['apply', '-f', '-'], secretList(['sec-a', 'sec-b']));
   await c.kubectl(['apply', '-f', '-'], list([cm('cm-a', 'a'), cm('cm-b', 'b'), cm('cm-unused', 'x'), pod('pod-a', 'edge-a', 'cm-a', 'sec-a'), pod('pod-b', 'edge-b', 'cm-b', 'sec-b')]));
-  await eventually('objects on edge-a', async () => JSON.stringify(await edgeNames(a, '/api/v1/namespaces/default/pods')) === '["pod-a"]');
-  await eventually('objects on edge-b', async () => JSON.stringify(await edgeNames(b, '/api/v1/namespaces/default/pods')) === '["pod-b"]');
+  // Watches of different resources are not ordered with each other: wait for each kind.
+  for (const [e, suffix] of [[a, 'a'], [b, 'b']] as const) {
+    for (const [kind, want] of [['pods', `pod-${suffix}`], ['configmaps', `cm-${suffix}`], ['secrets', `sec-${suffix}`]]) {
+      await eventually(`${kind} on ${e.name}`, async () => {
+        const names = await edgeNames(e, `/api/v1/namespaces/default/${kind}`);
+        return JSON.stringify(names) === JSON.stringify([want]) || names.join(',');
+      });
+    }
+  }
+  // And nothing else arrives later: after a further change is delivered, the sets are unchanged.
+  await c.kubectl(['apply', '-f', '-'], list([cm('cm-a', 'a2')]));
+  await eventually('cm-a update on edge-a', async () => (await localGet<{ data: { value: string } }>(a, '/api/v1/namespaces/default/configmaps/cm-a')).body.data.value === 'a2');
   assert.deepEqual(await edgeNames(a, '/api/v1/namespaces/default/configmaps'), ['cm-a']);
   assert.deepEqual(await edgeNames(b, '/api/v1/namespaces/default/configmaps'), ['cm-b']);
   assert.deepEqual(await edgeNames(a, '/api/v1/namespaces/default/secrets'), ['sec-a']);
-  assert.deepEqual(await edgeNames(b, '/api/v1/namespaces/default/secrets'), ['sec-b']);
   // A node-local client uses stock kubectl against the edge's read-only API; writes are refused.
   const emptyKubeconfig = path.join(c.h.tempDir('kc'), 'empty');
   writeFileSync(emptyKubeconfig, 'apiVersion: v1\nkind: Config\n');
