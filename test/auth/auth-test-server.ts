@@ -20,7 +20,7 @@ import {
   type TokenAuthenticator,
   type UserInfo,
 } from '../../src/apiserver/auth/index.js';
-import { PROTOBUF_MEDIA_TYPE, decodeProtobufObject } from './protobuf-decode.js';
+import { decodeProtobufObject, isProtobuf } from '../../src/apiserver/protobuf.js';
 
 /**
  * A real HTTPS server wired exactly as the API server must wire src/pki and src/apiserver/auth (TLS options,
@@ -43,7 +43,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   const body = Buffer.concat(chunks);
-  if ((req.headers['content-type'] ?? '').startsWith(PROTOBUF_MEDIA_TYPE)) return decodeProtobufObject(body);
+  if (isProtobuf((req.headers['content-type'] ?? '').split(';')[0]!.trim())) return decodeProtobufObject(body);
   return JSON.parse(body.toString('utf8') || '{}');
 }
 
