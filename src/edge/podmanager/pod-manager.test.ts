@@ -137,6 +137,22 @@ describe('PodManager with the fake runtime', () => {
     assert.equal(statuses.get('a')?.phase, 'Running');
   });
 
+  it('rejects a pod asking for a host port another pod holds (Failed, NodePorts); the first keeps running', async () => {
+    const first = mkPod('hp1', 'app:1', ['serve']);
+    first.metadata!.creationTimestamp = '2026-01-01T00:00:00Z' as never;
+    first.spec!.containers[0]!.ports = [{ containerPort: 80, hostPort: 8088 }];
+    await put(first);
+    await waitFor('hp1 running', () => statuses.get('hp1')?.phase === 'Running');
+    const second = mkPod('hp2', 'app:1', ['serve']);
+    second.metadata!.creationTimestamp = '2026-01-01T00:00:01Z' as never;
+    second.spec!.containers[0]!.ports = [{ containerPort: 80, hostPort: 8088, protocol: 'TCP' }];
+    await put(second);
+    const s = await waitFor('hp2 rejected', () => statuses.get('hp2')?.phase === 'Failed' && statuses.get('hp2'));
+    assert.equal(s.reason, 'NodePorts');
+    assert.ok(![...rt.sandboxes.values()].some((sb) => sb.metadata.name === 'hp2'), 'never started');
+    assert.equal(statuses.get('hp1')?.phase, 'Running');
+  });
+
   it('tears down pods removed from the store', async () => {
     await store.delete('/registry/pods/default/a');
     await waitFor('sandbox gone', () => rt.sandboxes.size > 0 && ![...rt.sandboxes.values()].some((s) => s.metadata.name === 'a'));

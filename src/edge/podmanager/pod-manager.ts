@@ -63,6 +63,8 @@ interface PodState {
   terminated?: boolean;
   volumes?: Map<string, string>;
   volumesAt?: number;
+  /** Admission refused (e.g. a hostPort another pod holds): the pod is Failed and never started. */
+  rejected?: { reason: string; message: string };
 }
 
 interface RuntimePod {
@@ -215,6 +217,7 @@ export class PodManager implements PodManagerHandle {
     );
     for (const id of this.statusCache.keys()) if (!live.has(id)) this.statusCache.delete(id);
 
+    this.admitHostPorts(byUid);
     for (const [uid, pod] of this.desired) {
       if (this.busy.has(uid)) continue;
       this.run(uid, () => this.syncPod(pod, byUid.get(uid) ?? { sandboxes: [], containers: [] }));
@@ -233,6 +236,34 @@ export class PodManager implements PodManagerHandle {
       void collectImages(this.rt, this.o.imageGc ?? DEFAULT_IMAGE_GC)
         .then((r) => r.removed.length && this.o.log.info({ removed: r.removed, freedBytes: r.freedBytes, usedPercent: r.usedPercent }, 'image GC under disk pressure'))
         .catch((e) => this.o.log.warn({ err: String(e) }, 'image GC failed'));
+    }
+  }
+
+  /**
+   * Host ports are a node resource the scheduler normally guards; pods bound straight to an edge
+   * node skip it, so the agent admits like the kubelet: oldest pod first, a later pod asking for a
+   * (protocol, hostIP, hostPort) already held is rejected (phase Failed, reason NodePorts) and never started.
+   */
+  private admitHostPorts(byUid: Map<string, RuntimePod>): void {
+    const held = new Set<string>();
+    const key = (proto: string, ip: string, port: number) => `${proto}/${ip || '0.0.0.0'}/${port}`;
+    const clashes = (proto: string, ip: string, port: number) =>
+      held.has(key(proto, ip, port)) || (!ip || ip === '0.0.0.0' ? [...held].some((k) => k.startsWith(`${proto}/`) && k.endsWith(`/${port}`)) : held.has(key(proto, '', port)));
+    const pods = [...this.desired.values()].sort((a, b) => String(a.metadata?.creationTimestamp ?? '').localeCompare(String(b.metadata?.creationTimestamp ?? '')) || a.metadata!.name!.localeCompare(b.metadata!.name!));
+    for (const pod of pods) {
+      const uid = pod.metadata!.uid!;
+      const st = this.state.get(uid);
+      if (st?.rejected || pod.metadata?.deletionTimestamp) continue;
+      const ports = pod.spec!.containers.flatMap((c) => (c.ports ?? []).filter((p) => p.hostPort).map((p) => ({ proto: p.protocol ?? 'TCP', ip: p.hostIP ?? '', port: p.hostPort! })));
+      if (!ports.length) continue;
+      const running = (byUid.get(uid)?.sandboxes.length ?? 0) > 0;
+      if (!running && ports.some((p) => clashes(p.proto, p.ip, p.port))) {
+        const s = this.podState(pod);
+        s.rejected = { reason: 'NodePorts', message: "Pod was rejected: Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports" };
+        this.event(pod, 'Warning', 'NodePorts', s.rejected.message);
+        continue;
+      }
+      for (const p of ports) held.add(key(p.proto, p.ip, p.port));
     }
   }
 
@@ -304,6 +335,7 @@ export class PodManager implements PodManagerHandle {
       return;
     }
     const st = this.podState(pod);
+    if (st.rejected) return this.report(pod, st, rp, groupInstances(rp.containers));
     const policy = pod.spec!.restartPolicy ?? 'Always';
     const podDir = this.podDir(pod);
     const instances = groupInstances(rp.containers);
@@ -551,6 +583,7 @@ export class PodManager implements PodManagerHandle {
       startTime: st.startTime,
     };
     const status = buildPodStatus(pod, obs);
+    if (st.rejected) Object.assign(status, { phase: 'Failed', reason: st.rejected.reason, message: st.rejected.message, podIP: undefined, podIPs: undefined });
     const json = JSON.stringify(status);
     if (json === st.lastReported) return;
     st.lastReported = json;
