@@ -105,6 +105,10 @@ test('apply client-side, re-apply with changes, server-side apply, all three pat
   assert.match(await env.ok(['apply', '-f', '-'], deployment(3, 'nginx:1.26')), /deployment.apps\/web unchanged/);
   assert.match(await env.ok(['apply', '--server-side', '--force-conflicts', '-f', '-'], deployment(4, 'nginx:1.26')), /serverside-applied/);
   assert.equal((await env.json(['get', 'deploy', 'web'])).spec.replicas, 4);
+  const conflict = await env.fails(['apply', '--server-side', '--field-manager=other', '-f', '-'], deployment(5, 'nginx:1.26'));
+  assert.match(conflict, /Apply failed with 1 conflict: conflict with "kubectl": \.spec\.replicas/);
+  const owned = await env.json(['get', 'deploy', 'web', '--show-managed-fields']);
+  assert.ok(owned.metadata.managedFields.some((m: { manager: string; operation: string }) => m.manager === 'kubectl' && m.operation === 'Apply'));
 
   await env.ok(['patch', 'deploy', 'web', '--type=merge', '-p', '{"spec":{"paused":true}}']);
   await env.ok(['patch', 'deploy', 'web', '--type=json', '-p', '[{"op":"replace","path":"/spec/replicas","value":1}]']);
