@@ -2,13 +2,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../common/logger.js';
 import { notAcceptable, pathNotFound } from '../apimachinery/status.js';
-import { OpenApiPublisher, type ApiResourceInfo, type PublishedDocument } from './schema/index.js';
+import { OpenApiPublisher, OPENAPI_V2_PROTOBUF_RESPONSE, type ApiResourceInfo, type PublishedDocument } from './schema/index.js';
 import type { OpenApiSource } from './handler.js';
 import type { Registry } from './registry.js';
 import { sendStatus } from './respond.js';
 
-function send(req: IncomingMessage, res: ServerResponse, doc: PublishedDocument, hashParam: string | null): void {
-  const headers: Record<string, string | number> = { 'Content-Type': 'application/json', ETag: `"${doc.hash}"`, 'Content-Length': doc.body.length };
+function send(req: IncomingMessage, res: ServerResponse, doc: PublishedDocument, hashParam: string | null, contentType = 'application/json'): void {
+  const headers: Record<string, string | number> = { 'Content-Type': contentType, ETag: `"${doc.hash}"`, 'Content-Length': doc.body.length };
   if (hashParam && hashParam === doc.hash) headers['Cache-Control'] = 'public, immutable';
   else headers['Cache-Control'] = 'no-cache, private';
   if (req.headers['if-none-match'] === `"${doc.hash}"`) { res.writeHead(304, headers); res.end(); return; }
@@ -31,6 +31,8 @@ export async function createOpenApiSource(registry: Registry, log: Logger): Prom
   registry.onChange(() => publisher.invalidate());
   return {
     v2(req, res) {
+      // client-go's discovery client (kubectl) asks for gnostic protobuf only.
+      if ((req.headers.accept ?? '').includes('protobuf')) return send(req, res, publisher.v2Protobuf(), null, OPENAPI_V2_PROTOBUF_RESPONSE);
       if (!acceptsJson(req)) return sendStatus(req, res, notAcceptable(['application/json']));
       try { send(req, res, publisher.v2(), null); } catch (err) { log.error({ err }, 'openapi v2'); throw err; }
     },

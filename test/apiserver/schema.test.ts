@@ -63,6 +63,12 @@ test('OpenAPI v3 index and documents, v2 JSON', async () => {
   assert.ok(v2.definitions['io.k8s.api.apps.v1.Deployment']);
 });
 
+test('kubectl explain through the protobuf /openapi/v2', async () => {
+  const out = await ok(['explain', 'pods.spec.containers', '--output=plaintext-openapiv2']);
+  assert.match(out, /RESOURCE: containers <\[\]Object>/);
+  assert.match(out, /image\t<string>/);
+});
+
 test('kubectl explain for built-in types', async () => {
   const out = await ok(['explain', 'pod.spec.containers']);
   assert.match(out, /KIND:\s+Pod\nVERSION:\s+v1/);

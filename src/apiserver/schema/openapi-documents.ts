@@ -15,6 +15,7 @@ import { DefinitionNamer } from './definition-names.js';
 import { modelNameForKind } from './model-catalog.js';
 import { SchemaSetBuilder, type Dialect, type JsonSchema, type GVK } from './openapi-schemas.js';
 import { gvKey, type ApiResourceInfo } from './resource-info.js';
+import { encodeSwaggerProtobuf } from './openapi-v2-protobuf.js';
 
 export interface PublishedDocument {
   /** Serialized JSON. */
@@ -39,6 +40,7 @@ export function customResourceDefinitionName(group: string, version: string, kin
 export class OpenApiPublisher {
   private v3Docs = new Map<string, PublishedDocument>();
   private v2Doc?: PublishedDocument;
+  private v2Proto?: PublishedDocument;
   private index?: PublishedDocument;
 
   /** `resources` is called on each (re)build so it always reflects the registry. */
@@ -47,6 +49,7 @@ export class OpenApiPublisher {
   invalidate(): void {
     this.v3Docs.clear();
     this.v2Doc = undefined;
+    this.v2Proto = undefined;
     this.index = undefined;
   }
 
@@ -88,6 +91,18 @@ export class OpenApiPublisher {
       this.v2Doc = publish(this.buildDocument('v2', all, all));
     }
     return this.v2Doc;
+  }
+
+  /**
+   * `/openapi/v2` for `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf`
+   * (what client-go's discovery client asks for): the same document in gnostic's protobuf form.
+   */
+  v2Protobuf(): PublishedDocument {
+    if (!this.v2Proto) {
+      const body = encodeSwaggerProtobuf(JSON.parse(this.v2().body.toString()) as Record<string, unknown>);
+      this.v2Proto = { body, hash: createHash('sha512').update(body).digest('hex').toUpperCase() };
+    }
+    return this.v2Proto;
   }
 
   private buildDocument(dialect: Dialect, resources: ApiResourceInfo[], all: ApiResourceInfo[]): unknown {

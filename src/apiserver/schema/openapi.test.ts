@@ -100,3 +100,15 @@ test('real kubectl explain walks the v3 documents', async () => {
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /field "nosuchfield" does not exist/);
 });
+
+test('real kubectl reads the protobuf /openapi/v2 (explain --output=plaintext-openapiv2)', async () => {
+  const r = await server.kubectl(['explain', 'pod.spec.containers.ports', '--output=plaintext-openapiv2']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /KIND:\s+Pod/);
+  assert.match(r.stdout, /RESOURCE: ports <\[\]Object>/);
+  assert.match(r.stdout, /containerPort\t<integer> -required-/);
+  const d = await server.kubectl(['explain', 'deployment.spec.strategy', '--output=plaintext-openapiv2']);
+  assert.equal(d.code, 0, d.stderr);
+  assert.match(d.stdout, /rollingUpdate\t<Object>/);
+  assert.ok(server.requests.some((q) => q.url.startsWith('/openapi/v2') && (q.accept ?? '').includes('protobuf')));
+});

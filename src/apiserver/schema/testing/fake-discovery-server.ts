@@ -11,7 +11,7 @@ import path from 'node:path';
 import { OpenApiPublisher } from '../openapi-documents.js';
 import { gvKey, type ApiResourceInfo } from '../resource-info.js';
 
-export interface RecordedRequest { method: string; url: string; contentType?: string; userAgent?: string; body: string }
+export interface RecordedRequest { method: string; url: string; contentType?: string; accept?: string; userAgent?: string; body: string }
 export type Handler = (req: RecordedRequest, res: http.ServerResponse) => boolean;
 
 export class FakeDiscoveryServer {
@@ -30,7 +30,7 @@ export class FakeDiscoveryServer {
     this.server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => this.handle({ method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], userAgent: req.headers['user-agent'], body: Buffer.concat(chunks).toString() }, res));
+      req.on('end', () => this.handle({ method: req.method ?? 'GET', url: req.url ?? '/', contentType: req.headers['content-type'], userAgent: req.headers['user-agent'], accept: req.headers.accept, body: Buffer.concat(chunks).toString() }, res));
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.server!.address() as { port: number }).port;
@@ -83,7 +83,14 @@ export class FakeDiscoveryServer {
       const doc = this.publisher.v3GroupVersionByKey(p.slice('/openapi/v3/'.length));
       if (doc) return this.json(res, 200, doc.body);
     }
-    if (p === '/openapi/v2' && !(req.contentType ?? '').includes('protobuf')) return this.json(res, 200, this.publisher.v2().body);
+    if (p === '/openapi/v2') {
+      if ((req.accept ?? '').includes('protobuf')) {
+        res.writeHead(200, { 'content-type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf' });
+        res.end(this.publisher.v2Protobuf().body);
+        return;
+      }
+      return this.json(res, 200, this.publisher.v2().body);
+    }
     if (this.handler(req, res)) return;
     this.json(res, 404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', code: 404 });
   }
