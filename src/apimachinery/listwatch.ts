@@ -7,7 +7,8 @@ import type { ServerResponse } from 'node:http';
 import type { Store } from '../storage/types.js';
 import { CompactedError } from '../storage/types.js';
 import { decodeKv, type KubeObject } from './object.js';
-import { badRequest, expiredContinue, gone, type StatusError } from './status.js';
+import { badRequest, expiredContinue, gone, tooOldResourceVersion, type StatusError } from './status.js';
+import type { WatchEvent } from '../storage/types.js';
 import { parseLabelSelector, type LabelSelector } from './labels.js';
 import { parseFieldSelector, type FieldSelector } from './fields.js';
 import type { CacheEvent, CachedObject, ResourceCache, WatchCacheFeed } from './watchcache.js';
@@ -250,9 +251,13 @@ export async function serveWatch(res: ServerResponse, o: WatchServeOptions): Pro
   // Validate the starting point before committing to a 200 response.
   const sendInitial = q.sendInitialEvents ?? (rv === undefined || rv === 0);
   if (!sendInitial && rv !== undefined && rv > feed.revision) await feed.waitFresh(rv);
+  // Older than the cache's memory but still in the store's history (e.g. a client resuming after a server
+  // restart): replay from the store instead of forcing a relist. Only compacted history is 410 Expired.
+  let fromStore = false;
   if (!sendInitial && rv !== undefined && rv < cache.oldestRevision) {
-    const { tooOldResourceVersion } = await import('./status.js');
-    throw tooOldResourceVersion(rv, cache.oldestRevision + 1);
+    const compacted = await feed.store.compactedRevision();
+    if (rv < compacted) throw tooOldResourceVersion(rv, compacted + 1);
+    fromStore = true;
   }
   if (sendInitial && q.sendInitialEvents && rv === undefined) await feed.waitFresh();
 
@@ -263,6 +268,12 @@ export async function serveWatch(res: ServerResponse, o: WatchServeOptions): Pro
   if (sendInitial) {
     stop = cache.watchWithInitialState(watcher, o.scopePrefix);
     if (q.sendInitialEvents && q.allowWatchBookmarks) bookmark(feed.revision, true);
+  } else if (fromStore) {
+    const sw = feed.store.watch(o.scopePrefix, { fromRevision: rv! }, {
+      onEvent: (ev) => { if (!watcher.onEvent(storeEventToCacheEvent(ev))) sw.cancel(); },
+      onError: (err) => watcher.onClose(err),
+    });
+    stop = () => sw.cancel();
   } else {
     stop = cache.watchFrom(rv ?? feed.revision, watcher);
   }
@@ -273,6 +284,12 @@ export async function serveWatch(res: ServerResponse, o: WatchServeOptions): Pro
   }
   const timeoutS = q.timeoutSeconds && q.timeoutSeconds > 0 ? q.timeoutSeconds : 1800;
   timers.push(setTimeout(finish, timeoutS * 1000));
+}
+
+function storeEventToCacheEvent(ev: WatchEvent): CacheEvent {
+  const obj = decodeKv(ev.kv);
+  const prev = ev.prevKv ? (() => { const p = decodeKv(ev.prevKv); return { key: ev.prevKv.key, obj: p, raw: JSON.stringify(p), revision: ev.prevKv.modRevision }; })() : undefined;
+  return { key: ev.kv.key, obj, raw: JSON.stringify(obj), revision: ev.revision, type: ev.type === 'create' ? 'ADDED' : ev.type === 'delete' ? 'DELETED' : 'MODIFIED', prev };
 }
 
 export type { StatusError };

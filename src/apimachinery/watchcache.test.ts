@@ -39,6 +39,8 @@ test('one feed serves lists and many watchers; history replays; too-old revision
     await feed.waitFresh();
     assert.throws(() => cache.watchFrom(startRev, { onEvent: () => true }), (e: unknown) => e instanceof StatusError && e.code === 410 && e.reason === 'Expired');
 
+    // serveWatch falls back to the store's history for such revisions (see listwatch.test.ts); the cache alone refuses.
+
     // Lists: from the cache with selectors, and paginated from the store.
     const scope = { feed, resourcePrefix: prefix, scopePrefix: `${prefix}ns/`, matches: () => true };
     const all = await listObjects(scope, parseListQuery(new URLSearchParams()));
