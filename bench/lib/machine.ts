@@ -8,6 +8,8 @@ export interface MachineInfo {
   memTotalGiB: number;
   node: string;
   os: string;
+  /** 1-minute load average when the bench started: on a shared machine, numbers taken above nproc are contended */
+  loadAvg1m: number;
 }
 
 function osPrettyName(): string {
@@ -27,9 +29,10 @@ export function machineInfo(): MachineInfo {
     memTotalGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
     node: process.version,
     os: osPrettyName(),
+    loadAvg1m: Math.round(os.loadavg()[0]! * 10) / 10,
   };
 }
 
 export function describeMachine(m: MachineInfo = machineInfo()): string {
-  return `${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB RAM, Node ${m.node}, ${m.os}`;
+  return `${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB RAM, Node ${m.node}, ${m.os}; load average ${m.loadAvg1m} at start`;
 }
