@@ -13,7 +13,7 @@ export class KedgeServerEnv {
 
   async start(): Promise<void> {
     this.dir = this.h.tempDir('data');
-    this.server = await this.h.startKedge('kedge-server', ['server', '--data-dir', this.dir, '--secure-port', '0', '--hub-port', '-1'], {
+    this.server = await this.h.startKedge('kedge-server', ['server', '--data-dir', this.dir, '--secure-port', '0', '--hub-port', '-1', '--disable-controllers'], {
       ready: { logLine: /kedge server ready/, timeoutMs: 60_000 },
     });
   }
