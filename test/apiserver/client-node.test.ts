@@ -115,3 +115,10 @@ test('patch: merge, JSON, strategic merge and server-side apply', async () => {
   await assert.rejects(apps.patchNamespacedDeployment({ namespace: ns, name: 'd', body: [{ op: 'test', path: '/spec/replicas', value: 99 }] }, opts(k8s.PatchStrategy.JsonPatch)),
     (err: unknown) => { assert.equal((err as { code?: number }).code, 422); return true; });
 });
+
+test('deletecollection with a label selector deletes exactly the selection', async () => {
+  for (const n of ['x1', 'x2', 'y1']) await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `dc-${n}`, labels: { grp: n[0]! } } } });
+  await core.deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: 'grp=x' });
+  const left = await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'grp' });
+  assert.deepEqual(left.items.map((i) => i.metadata?.name), ['dc-y1']);
+});
