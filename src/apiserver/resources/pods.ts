@@ -3,6 +3,7 @@ import type { KubeObject } from '../../apimachinery/object.js';
 import { nowTimestamp } from '../../apimachinery/object.js';
 import type { ResourceDef } from '../registry.js';
 import { validatePodSpec } from '../validation.js';
+import { humanDuration } from '../table.js';
 import { age, builtin, col, get, str, table, type Obj } from './helpers.js';
 
 /** Container defaults; `:latest` or untagged images are pulled Always, others IfNotPresent. */
@@ -73,16 +74,22 @@ function qosClass(s: Obj): string {
 }
 
 /** kubectl's STATUS column logic for pods (printPod). */
-export function podStatusReason(p: Obj): { reason: string; ready: number; total: number; restarts: number } {
+export function podStatusReason(p: Obj): { reason: string; ready: number; total: number; restarts: number; lastRestart?: number } {
   const status = (p.status ?? {}) as Obj;
   let reason: string = status.reason || status.phase || 'Pending';
   const total = ((p.spec?.containers ?? []) as Obj[]).length;
   let ready = 0;
   let restarts = 0;
   let initializing = false;
+  let lastRestart: number | undefined;
+  const noteRestart = (c: Obj) => {
+    const at = c.lastState?.terminated?.finishedAt;
+    if (c.restartCount && at) { const t = new Date(at).getTime(); if (!lastRestart || t > lastRestart) lastRestart = t; }
+  };
   const inits = (status.initContainerStatuses ?? []) as Obj[];
   inits.forEach((c, i) => {
     restarts += c.restartCount ?? 0;
+    noteRestart(c);
     if (initializing) return;
     const t = c.state?.terminated;
     if (t && t.exitCode === 0) return;
@@ -102,6 +109,7 @@ export function podStatusReason(p: Obj): { reason: string; ready: number; total:
     const cs = [...((status.containerStatuses ?? []) as Obj[])].reverse();
     for (const c of cs) {
       restarts += c.restartCount ?? 0;
+      noteRestart(c);
       const st = c.state ?? {};
       if (st.waiting?.reason) reason = st.waiting.reason;
       else if (st.terminated?.reason) reason = st.terminated.reason;
@@ -114,7 +122,7 @@ export function podStatusReason(p: Obj): { reason: string; ready: number; total:
     }
   }
   if (p.metadata?.deletionTimestamp) reason = status.reason === 'NodeLost' ? 'Unknown' : 'Terminating';
-  return { reason, ready, total, restarts };
+  return { reason, ready, total, restarts, lastRestart };
 }
 
 export const podsDef: ResourceDef = builtin({
@@ -170,7 +178,9 @@ export const podsDef: ResourceDef = builtin({
       const gates = (p.spec?.readinessGates ?? []) as Obj[];
       const conds = (p.status?.conditions ?? []) as Obj[];
       const gatesText = gates.length ? `${gates.filter((g) => conds.some((c) => c.type === g.conditionType && c.status === 'True')).length}/${gates.length}` : '<none>';
-      return [`${r.ready}/${r.total}`, r.reason, String(r.restarts), age(p, now), str(p.status?.podIP), str(p.spec?.nodeName), str(p.status?.nominatedNodeName), gatesText];
+      // kubectl shows when the last restart happened: `2 (5m ago)`.
+      const restarts = r.restarts && r.lastRestart ? `${r.restarts} (${humanDuration(now - r.lastRestart)} ago)` : String(r.restarts);
+      return [`${r.ready}/${r.total}`, r.reason, restarts, age(p, now), str(p.status?.podIP), str(p.spec?.nodeName), str(p.status?.nominatedNodeName), gatesText];
     },
   ),
 });
