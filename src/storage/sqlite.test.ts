@@ -237,6 +237,17 @@ describe('sqlite store specifics', () => {
     assert.equal(maxInFlight, 1);
   });
 
+  test('replaying a long history yields to other work between chunks', async () => {
+    const s = await open(':memory:', { replayChunkSize: 10 });
+    await Promise.all(Array.from({ length: 300 }, (_, i) => s.create(`/long/${i}`, 'v')));
+    const replay = EventCollector.start(s, '/long/', 0);
+    const deliveredWhenOtherWorkRan = await new Promise<number>((r) => setImmediate(() => r(replay.events.length)));
+    assert.ok(deliveredWhenOtherWorkRan < 300, `other work ran only after ${deliveredWhenOtherWorkRan} events`);
+    const events = await replay.waitFor(300);
+    replay.cancel();
+    assert.deepEqual(events.map((e) => e.revision), Array.from({ length: 300 }, (_, i) => i + 1));
+  });
+
   test('closing ends watchers with StoreClosedError and refuses later calls', async () => {
     const s = await open(':memory:');
     const c = EventCollector.start(s, '/', 0);
