@@ -172,12 +172,17 @@ export class StatusWriter {
     const cached = this.podLookup(namespace, name);
     if (!cached || cached.spec?.nodeName !== node) return forbidden(`pod ${namespace}/${name} is not bound to node ${node}`);
     for (let i = 0; i < CONFLICT_RETRIES; i++) {
+      // First try on the cached copy (saves a GET per status update); a 409 means it was stale: re-read.
       let pod: V1Pod;
-      try {
-        pod = await this.core.readNamespacedPod({ name, namespace });
-      } catch (err) {
-        if (httpCode(err) === 404) return { ok: false, reason: `pod ${namespace}/${name} no longer exists; status dropped`, retry: false };
-        throw err;
+      if (i === 0 && cached.metadata?.uid === uid && cached.metadata?.resourceVersion) {
+        pod = cached;
+      } else {
+        try {
+          pod = await this.core.readNamespacedPod({ name, namespace });
+        } catch (err) {
+          if (httpCode(err) === 404) return { ok: false, reason: `pod ${namespace}/${name} no longer exists; status dropped`, retry: false };
+          throw err;
+        }
       }
       if (pod.spec?.nodeName !== node) return forbidden(`pod ${namespace}/${name} is not bound to node ${node}`);
       // The pod was deleted and recreated under the same name: this status belongs to the old one.
@@ -186,7 +191,7 @@ export class StatusWriter {
         await this.core.replaceNamespacedPodStatus({ name, namespace, body: { ...pod, status } });
         return { ok: true };
       } catch (err) {
-        if (httpCode(err) !== 409) throw err;
+        if (httpCode(err) !== 409 && !(httpCode(err) === 404 && i === 0)) throw err;
       }
     }
     return { ok: false, reason: 'conflict: pod kept changing', retry: true };
