@@ -320,3 +320,27 @@ test('service account issuer discovery: the JWKS verifies tokens the server issu
   const denied = await kubectl(kc('jane'), ['get', '--raw', '/openid/v1/jwks']);
   assert.ok(denied.stderr.includes('forbidden: User "jane" cannot get path "/openid/v1/jwks"'), denied.stderr);
 });
+
+test('aggregated ClusterRoles show their rules, and pick up a new aggregate-to-view role', async () => {
+  const hasRule = (role: { rules?: Array<{ apiGroups?: string[]; resources?: string[]; verbs: string[] }> }, group: string, resource: string, verb: string): boolean =>
+    (role.rules ?? []).some((r) => (r.apiGroups ?? []).includes(group) && (r.resources ?? []).includes(resource) && r.verbs.includes(verb));
+  const get = async (name: string) => JSON.parse(await ok(admin, ['get', 'clusterrole', name, '-o', 'json']));
+  let view = await get('view');
+  for (let i = 0; i < 100 && !hasRule(view, '', 'pods', 'get'); i++) { await new Promise((r) => setTimeout(r, 200)); view = await get('view'); }
+  assert.ok(hasRule(view, '', 'pods', 'get') && !hasRule(view, '', 'pods', 'create'), 'view shows read rules only');
+  assert.ok(hasRule(await get('edit'), '', 'pods', 'create'), 'edit shows write rules');
+  await ok(admin, ['create', '-f', manifest('widgets-view', {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole',
+    metadata: { name: 'widgets-view', labels: { 'rbac.authorization.k8s.io/aggregate-to-view': 'true' } },
+    rules: [{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get', 'list'] }],
+  })]);
+  for (let i = 0; i < 100 && !hasRule(view, 'example.com', 'widgets', 'get'); i++) { await new Promise((r) => setTimeout(r, 200)); view = await get('view'); }
+  assert.ok(hasRule(view, 'example.com', 'widgets', 'get'), 'view aggregated the new role');
+  assert.ok(hasRule(await get('admin'), 'example.com', 'widgets', 'get'), 'admin ← edit ← view');
+  // kubectl can-i cannot name a group discovery does not know, so ask with an explicit SelfSubjectAccessReview.
+  const review = JSON.parse(await ok(kc('jane'), ['create', '-o', 'json', '-f', manifest('ssar-widgets', {
+    apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview',
+    spec: { resourceAttributes: { namespace: 'default', verb: 'list', group: 'example.com', resource: 'widgets' } },
+  })]));
+  assert.equal(review.status.allowed, true);
+});

@@ -74,6 +74,9 @@ export function register(program: Command): void {
         // Legacy Secret-based service account tokens (kube-controller-manager's token controller).
         const { legacyTokenComponent } = await import('../../apiserver/auth/authn/legacy-token-controller.js');
         serverComponents.push(legacyTokenComponent());
+        // ClusterRole aggregation (admin/edit/view show their aggregated rules, as upstream).
+        const { clusterRoleAggregationComponent } = await import('../../apiserver/auth/rbac/aggregation-controller.js');
+        serverComponents.push(clusterRoleAggregationComponent());
       }
       await runServer({
         dataDir: flags.dataDir,
