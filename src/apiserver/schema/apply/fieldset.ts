@@ -11,6 +11,7 @@ export type FieldPath = string[];
 const SEP = '\u0001';
 
 export class FieldSet {
+  /** key (elements joined by SEP) → path; keys are built once, set algebra works on them. */
   private readonly paths = new Map<string, FieldPath>();
 
   static of(paths: Iterable<FieldPath>): FieldSet {
@@ -20,20 +21,33 @@ export class FieldSet {
   }
 
   add(p: FieldPath): void { this.paths.set(p.join(SEP), p); }
+  /** Add with a key the caller already built (hot path: the object walk). */
+  addKeyed(key: string, p: FieldPath): void { this.paths.set(key, p); }
   has(p: FieldPath): boolean { return this.paths.has(p.join(SEP)); }
+  hasKey(key: string): boolean { return this.paths.has(key); }
   delete(p: FieldPath): void { this.paths.delete(p.join(SEP)); }
   get size(): number { return this.paths.size; }
   [Symbol.iterator](): Iterator<FieldPath> { return this.paths.values(); }
+  entries(): IterableIterator<[string, FieldPath]> { return this.paths.entries(); }
   toArray(): FieldPath[] { return [...this.paths.values()]; }
 
-  union(o: FieldSet): FieldSet { return FieldSet.of([...this, ...o]); }
-  difference(o: FieldSet): FieldSet { return FieldSet.of(this.toArray().filter((p) => !o.has(p))); }
-  intersection(o: FieldSet): FieldSet { return FieldSet.of(this.toArray().filter((p) => o.has(p))); }
+  private static fromEntries(entries: Iterable<[string, FieldPath]>): FieldSet {
+    const s = new FieldSet();
+    for (const [k, p] of entries) s.paths.set(k, p);
+    return s;
+  }
+
+  union(o: FieldSet): FieldSet { return FieldSet.fromEntries([...this.paths, ...o.paths]); }
+  difference(o: FieldSet): FieldSet { return FieldSet.fromEntries([...this.paths].filter(([k]) => !o.paths.has(k))); }
+  intersection(o: FieldSet): FieldSet { return FieldSet.fromEntries([...this.paths].filter(([k]) => o.paths.has(k))); }
+  filter(keep: (p: FieldPath, key: string) => boolean): FieldSet { return FieldSet.fromEntries([...this.paths].filter(([k, p]) => keep(p, k))); }
 
   /** Whether any member is `p` or lies below it. */
   hasPrefix(p: FieldPath): boolean {
     const k = p.join(SEP);
-    for (const key of this.paths.keys()) if (key === k || key.startsWith(k + SEP)) return true;
+    if (this.paths.has(k)) return true;
+    const below = k + SEP;
+    for (const key of this.paths.keys()) if (key.startsWith(below)) return true;
     return false;
   }
 }
@@ -122,37 +136,58 @@ export function pathKey(p: FieldPath): string {
 /** Every path `value` sets, given its shape. */
 export function fieldSetOf(value: unknown, shape: Shape, opts: FieldSetOptions): FieldSet {
   const set = new FieldSet();
-  const leaf = (path: FieldPath, v: unknown): void => {
-    set.add(path);
-    opts.leafValues?.set(pathKey(path), v);
+  const leaves = opts.leafValues;
+  const leaf = (key: string, path: FieldPath, v: unknown): void => {
+    set.addKeyed(key, path);
+    leaves?.set(key, v);
   };
-  const visit = (v: unknown, s: Shape, path: FieldPath): void => {
+  const child = (key: string, el: string): string => (key === '' ? el : key + SEP + el);
+  const visit = (v: unknown, s: Shape, path: FieldPath, key: string): void => {
     if (path.length && opts.ignore?.(path)) return;
     if (isPlainObject(v) && (s.kind === 'struct' || s.kind === 'map' || s.kind === 'unknown')) {
-      const entries = Object.entries(v).filter(([, c]) => c !== undefined);
-      if (entries.length === 0) { if (path.length) leaf(path, v); return; }
-      if (path.length && opts.mapMembers && s.kind !== 'struct') set.add(path);
-      for (const [k, c] of entries) visit(c, s.child(k), [...path, `f:${k}`]);
+      let any = false;
+      for (const k in v) {
+        const c = v[k];
+        if (c === undefined) continue;
+        if (!any) {
+          any = true;
+          if (path.length && opts.mapMembers && s.kind !== 'struct') set.addKeyed(key, path);
+        }
+        const el = `f:${k}`;
+        visit(c, s.child(k), [...path, el], child(key, el));
+      }
+      if (!any && path.length) leaf(key, path, v);
       return;
     }
     if (Array.isArray(v) && s.kind === 'list' && s.list && s.list.type !== 'atomic') {
-      if (v.length === 0) { leaf(path, v); return; }
+      if (v.length === 0) { leaf(key, path, v); return; }
       if (s.list.type === 'set') {
-        for (const item of v) set.add([...path, `v:${JSON.stringify(item)}`]);
+        for (const item of v) {
+          const el = `v:${JSON.stringify(item)}`;
+          set.addKeyed(child(key, el), [...path, el]);
+        }
         return;
       }
       const { keys, keyDefaults } = s.list;
+      const itemShape = s.item();
       for (const item of v) {
         if (!isPlainObject(item)) continue;
-        const p = [...path, keyElement(item, keys, keyDefaults)];
-        set.add(p);
-        for (const [k, c] of Object.entries(item)) if (c !== undefined) visit(c, s.item().child(k), [...p, `f:${k}`]);
+        const el = keyElement(item, keys, keyDefaults);
+        const p = [...path, el];
+        const pk = child(key, el);
+        set.addKeyed(pk, p);
+        for (const k in item) {
+          const c = item[k];
+          if (c === undefined) continue;
+          const fel = `f:${k}`;
+          visit(c, itemShape.child(k), [...p, fel], child(pk, fel));
+        }
       }
       return;
     }
-    if (path.length) leaf(path, v);
+    if (path.length) leaf(key, path, v);
   };
-  visit(value, shape, []);
+  visit(value, shape, [], '');
   return set;
 }
 

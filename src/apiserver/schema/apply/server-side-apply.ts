@@ -337,14 +337,13 @@ export function updateManagedFields(req: UpdateRequest): Obj {
   const oldLeaves = new Map<string, unknown>();
   const newSet = fieldSetOf(updated, shape, { ...opts, leafValues: newLeaves });
   const oldSet = old ? fieldSetOf(old, shape, { ...opts, leafValues: oldLeaves }) : new FieldSet();
-  const changed = FieldSet.of(newSet.toArray().filter((p) => {
-    if (!oldSet.has(p)) return true;
-    const k = pathKey(p);
+  const changed = newSet.filter((_p, k) => {
+    if (!oldSet.hasKey(k)) return true;
     if (!newLeaves.has(k)) return false;
     const a = oldLeaves.get(k);
     const b = newLeaves.get(k);
     return a !== b && (typeof a !== 'object' || typeof b !== 'object' || !isDeepStrictEqual(a, b));
-  }));
+  });
   const removed = oldSet.difference(newSet);
   const entries = readEntries(old);
   let mine = entries.find((e) => sameIdentity(e, manager, 'Update', subresource));
