@@ -1,0 +1,115 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSqliteStore } from '../storage/sqlite.js';
+import { WatchCacheFeed } from '../apimachinery/watchcache.js';
+import { StatusError } from '../apimachinery/status.js';
+import type { KubeObject } from '../apimachinery/object.js';
+import { ObjectStore } from './objects.js';
+import type { StrategyContext } from './registry.js';
+import { podsDef } from './resources/pods.js';
+import { deploymentsDef } from './resources/apps.js';
+import { configMapsDef } from './resources/core.js';
+
+const ctx = (subresource = ''): StrategyContext => ({ user: { username: 'u', groups: [] }, namespace: 'ns', dryRun: false, subresource });
+const code = (p: Promise<unknown>, want: number, reason?: string) => assert.rejects(p, (e: unknown) => e instanceof StatusError && e.code === want && (!reason || e.reason === reason));
+
+async function setup() {
+  const store = await openSqliteStore(':memory:');
+  const feed = new WatchCacheFeed(store, '/registry/');
+  await feed.start();
+  let nsState: 'active' | 'missing' | 'terminating' = 'active';
+  const objects = new ObjectStore({ store, feed, namespaces: { namespaceState: async () => nsState } });
+  return { store, feed, objects, setNs: (s: typeof nsState) => { nsState = s; }, close: async () => { feed.close(); await store.close(); } };
+}
+
+const deploy = (replicas: number): KubeObject => ({
+  apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' },
+  spec: { replicas, selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i:1' }] } } },
+  status: { replicas: 99 },
+});
+
+test('create: system metadata, generateName, defaults, status reset, AlreadyExists, namespace gates, dry-run', async () => {
+  const e = await setup();
+  try {
+    const d = await e.objects.create(deploymentsDef, deploy(2), ctx());
+    assert.match(d.metadata!.uid!, /^[0-9a-f-]{36}$/);
+    assert.equal(d.metadata!.generation, 1);
+    assert.equal(d.metadata!.namespace, 'ns');
+    assert.deepEqual(d.status, {}, 'status is not settable on create');
+    assert.equal((d as any).spec.strategy.type, 'RollingUpdate'); // eslint-disable-line @typescript-eslint/no-explicit-any
+    await code(e.objects.create(deploymentsDef, deploy(2), ctx()), 409, 'AlreadyExists');
+    const g = await e.objects.create(configMapsDef, { metadata: { generateName: 'gen-' } }, ctx());
+    assert.match(g.metadata!.name!, /^gen-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+    await code(e.objects.create(configMapsDef, { metadata: { name: 'Bad' } }, ctx()), 422, 'Invalid');
+    await code(e.objects.create(configMapsDef, { metadata: { name: 'x', resourceVersion: '5' } }, ctx()), 400, 'BadRequest');
+    e.setNs('missing');
+    await code(e.objects.create(configMapsDef, { metadata: { name: 'x' } }, ctx()), 404, 'NotFound');
+    e.setNs('terminating');
+    await code(e.objects.create(configMapsDef, { metadata: { name: 'x' } }, ctx()), 403, 'Forbidden');
+    e.setNs('active');
+    await e.objects.create(configMapsDef, { metadata: { name: 'dry' } }, { ...ctx(), dryRun: true });
+    await code(e.objects.get(configMapsDef, 'ns', 'dry'), 404);
+  } finally { await e.close(); }
+});
+
+test('update: optimistic concurrency, spec/status split, generation bumps only on spec changes, no-op writes', async () => {
+  const e = await setup();
+  try {
+    const d = await e.objects.create(deploymentsDef, deploy(1), ctx());
+    const rv = d.metadata!.resourceVersion;
+    const u1 = await e.objects.update(deploymentsDef, 'ns', 'd', ctx(), (cur) => ({ ...cur, spec: { ...(cur as any).spec, replicas: 3 }, status: { replicas: 7 } })); // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.equal(u1.obj.metadata!.generation, 2);
+    assert.deepEqual(u1.obj.status, {}, 'main resource writes ignore status');
+    const u2 = await e.objects.update(deploymentsDef, 'ns', 'd', ctx('status'), (cur) => ({ ...cur, spec: { replicas: 100 }, status: { replicas: 3 } }));
+    assert.equal((u2.obj as any).spec.replicas, 3, 'status writes ignore spec'); // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.equal(u2.obj.metadata!.generation, 2, 'status changes do not bump generation');
+    const u3 = await e.objects.update(deploymentsDef, 'ns', 'd', ctx(), (cur) => ({ ...cur, metadata: { ...cur.metadata, labels: { l: '1' } } }));
+    assert.equal(u3.obj.metadata!.generation, 2, 'metadata changes do not bump generation');
+    const same = await e.objects.update(deploymentsDef, 'ns', 'd', ctx(), (cur) => cur);
+    assert.equal(same.obj.metadata!.resourceVersion, u3.obj.metadata!.resourceVersion, 'a no-op update writes nothing');
+    await code(e.objects.update(deploymentsDef, 'ns', 'd', ctx(), (cur) => ({ ...cur, metadata: { ...cur.metadata, resourceVersion: rv } })), 409, 'Conflict');
+    await code(e.objects.update(deploymentsDef, 'ns', 'd', ctx(), (cur) => ({ ...cur, spec: { ...(cur as any).spec, selector: { matchLabels: { z: 'z' } } } })), 422); // eslint-disable-line @typescript-eslint/no-explicit-any
+    await code(e.objects.update(deploymentsDef, 'ns', 'nope', ctx(), (c) => c), 404);
+    // Concurrent unconditional updates (no resourceVersion in the result) all land: store conflicts are retried.
+    await e.objects.create(configMapsDef, { metadata: { name: 'c' }, data: {} }, ctx());
+    await Promise.all(Array.from({ length: 10 }, (_, i) => e.objects.update(configMapsDef, 'ns', 'c', ctx(), (cur) => {
+      const { resourceVersion: _rv, ...meta } = cur.metadata!;
+      return { ...cur, metadata: meta, data: { ...(cur as any).data, [`k${i}`]: 'v' } }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    })));
+    assert.equal(Object.keys(((await e.objects.get(configMapsDef, 'ns', 'c')).obj as any).data).length, 10); // eslint-disable-line @typescript-eslint/no-explicit-any
+  } finally { await e.close(); }
+});
+
+test('delete: finalizers hold, propagation finalizers, graceful pods, preconditions', async () => {
+  const e = await setup();
+  try {
+    await e.objects.create(configMapsDef, { metadata: { name: 'f', finalizers: ['x/y'] } }, ctx());
+    const held = await e.objects.delete(configMapsDef, 'ns', 'f', { dryRun: false }, ctx());
+    assert.equal(held.deleted, false);
+    assert.ok(held.obj.metadata!.deletionTimestamp);
+    const gone = await e.objects.update(configMapsDef, 'ns', 'f', ctx(), (cur) => ({ ...cur, metadata: { ...cur.metadata, finalizers: [] } }));
+    assert.ok(gone.obj.metadata!.deletionTimestamp);
+    await code(e.objects.get(configMapsDef, 'ns', 'f'), 404);
+
+    await e.objects.create(configMapsDef, { metadata: { name: 'o' } }, ctx());
+    const orphan = await e.objects.delete(configMapsDef, 'ns', 'o', { dryRun: false, propagationPolicy: 'Orphan' }, ctx());
+    assert.deepEqual(orphan.obj.metadata!.finalizers, ['orphan']);
+    await e.objects.create(configMapsDef, { metadata: { name: 'fg' } }, ctx());
+    const fg = await e.objects.delete(configMapsDef, 'ns', 'fg', { dryRun: false, propagationPolicy: 'Foreground' }, ctx());
+    assert.deepEqual(fg.obj.metadata!.finalizers, ['foregroundDeletion']);
+
+    const pod = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'i' }] } };
+    await e.objects.create(podsDef, pod, ctx());
+    assert.equal((await e.objects.delete(podsDef, 'ns', 'p', { dryRun: false }, ctx())).deleted, true, 'unscheduled pods go at once');
+    await e.objects.create(podsDef, { ...pod, spec: { ...pod.spec, nodeName: 'n1' } }, ctx());
+    const graceful = await e.objects.delete(podsDef, 'ns', 'p', { dryRun: false }, ctx());
+    assert.equal(graceful.deleted, false);
+    assert.equal(graceful.obj.metadata!.deletionGracePeriodSeconds, 30);
+    assert.equal((await e.objects.delete(podsDef, 'ns', 'p', { dryRun: false }, ctx())).deleted, false, 'a second delete waits for the kubelet');
+    assert.equal((await e.objects.delete(podsDef, 'ns', 'p', { dryRun: false, gracePeriodSeconds: 0 }, ctx())).deleted, true, 'grace 0 (kubelet/force) deletes');
+
+    const c = await e.objects.create(configMapsDef, { metadata: { name: 'pre' } }, ctx());
+    await code(e.objects.delete(configMapsDef, 'ns', 'pre', { dryRun: false, preconditions: { uid: 'other' } }, ctx()), 409, 'Conflict');
+    assert.equal((await e.objects.delete(configMapsDef, 'ns', 'pre', { dryRun: false, preconditions: { uid: c.metadata!.uid } }, ctx())).deleted, true);
+  } finally { await e.close(); }
+});
