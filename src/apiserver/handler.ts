@@ -3,6 +3,7 @@
  * or the resource handlers (get/list/watch/create/update/patch/delete/deletecollection and subresources).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/logger.js';
 import { clone, type KubeObject } from '../apimachinery/object.js';
 import {
@@ -28,6 +29,12 @@ import type { Obj } from './resources/helpers.js';
 /** A handler for a non-CRUD subresource served by another component (pods/log, pods/exec via the hub, …). */
 export type SubresourceHandler = (req: IncomingMessage, res: ServerResponse, info: RequestInfo, user: UserInfo) => void | Promise<void>;
 
+/**
+ * A handler for an HTTP Upgrade (WebSocket/SPDY) on a subresource — `kubectl exec/attach/port-forward` (and
+ * `logs -f` clients that upgrade). Called after authentication and authorization; it owns the socket.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, info: RequestInfo, user: UserInfo) => void | Promise<void>;
+
 export interface OpenApiSource {
   v2(req: IncomingMessage, res: ServerResponse): void;
   v3(req: IncomingMessage, res: ServerResponse, path: string): void;
@@ -49,6 +56,8 @@ export interface HandlerDeps {
   minRequestTimeoutSeconds?: number;
   /** Extra subresource handlers keyed "resource/subresource" (e.g. "pods/log"). */
   subresourceHandlers: Map<string, SubresourceHandler>;
+  /** Upgrade (WebSocket/SPDY) handlers keyed "resource/subresource" (e.g. "pods/exec"). */
+  upgradeHandlers?: Map<string, UpgradeHandler>;
   /** GET handlers for extra non-resource paths (service account issuer discovery), after authorization. */
   nonResourceHandlers?: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
   /** Schema-driven hooks (fieldValidation, managedFields, apply). */
@@ -88,6 +97,36 @@ export class ApiHandler {
       if (this.d.log.isLevelEnabled('debug')) {
         this.d.log.debug({ method: req.method, path: url.pathname, code: res.statusCode, ms: Date.now() - started, user: user?.username }, 'request');
       }
+    }
+  }
+
+  /** An HTTP Upgrade request: same authentication/authorization, then the registered upgrade handler takes the socket. */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const fail = (err: unknown) => {
+      const se = toStatusError(err);
+      const body = JSON.stringify(se.status);
+      socket.end(`HTTP/1.1 ${se.code} ${se.reason || 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    };
+    try {
+      const url = new URL(req.url ?? '/', 'https://localhost');
+      let user: UserInfo | null;
+      try {
+        user = await this.authenticate(req);
+      } catch (err) {
+        if (err instanceof AuthenticationError) throw unauthorized();
+        throw err;
+      }
+      if (!user) throw unauthorized();
+      user = await this.impersonate(req, user);
+      const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+      // Upstream (1.31+) authorizes streaming upgrades of exec/attach/portforward as "create".
+      if (['exec', 'attach', 'portforward'].includes(info.subresource)) info.verb = 'create';
+      await this.authorize(user, info);
+      const h = this.d.upgradeHandlers?.get(`${info.resource}/${info.subresource}`);
+      if (!info.isResourceRequest || !h) throw pathNotFound();
+      await h(req, socket, head, info, user);
+    } catch (err) {
+      fail(err);
     }
   }
 
@@ -143,7 +182,8 @@ export class ApiHandler {
     const res = info.subresource ? `${info.resource}/${info.subresource}` : info.resource;
     const scope = info.namespace ? ` in the namespace "${info.namespace}"` : info.resource === 'namespaces' ? '' : ' at the cluster scope';
     const why = `${who} cannot ${info.verb} resource "${res}" in API group "${info.group}"${scope}${decision.reason ? `: ${decision.reason}` : ''}`;
-    throw forbidden({ group: info.group, resource: res }, info.name, why);
+    // The subject names the resource without its subresource, as upstream: `pods "x" is forbidden: … "pods/exec" …`.
+    throw forbidden({ group: info.group, resource: info.resource }, info.name, why);
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, url: URL, info: RequestInfo, user: UserInfo): Promise<void> {

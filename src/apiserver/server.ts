@@ -5,6 +5,7 @@
  * Extension points for other components:
  *  - `server.registry.add(def)` / `.remove(...)`: serve a resource at runtime (CRDs).
  *  - `server.subresourceHandlers.set('pods/log', handler)`: serve streaming subresources (hub tunnel).
+ *  - `server.upgradeHandlers.set('pods/exec', handler)`: WebSocket/SPDY upgrades (kubectl exec/attach/port-forward).
  *  - `server.objects`: in-process create/update/delete with full API semantics (no HTTP).
  */
 import https from 'node:https';
@@ -19,7 +20,7 @@ import {
   AuthAdmission, serviceAccountIssuerDiscovery, DEFAULT_ISSUER, ServiceAccountTokenAuthenticator, ServiceAccountTokenIssuer, tokenRequestHandler,
   type Authenticator, type Authorizer, type RbacSource, type TokenAuthenticator, type UserInfo,
 } from './auth/index.js';
-import { ApiHandler, type OpenApiSource, type SubresourceHandler } from './handler.js';
+import { ApiHandler, type OpenApiSource, type SubresourceHandler, type UpgradeHandler } from './handler.js';
 import { ClusterIpAllocator, NodePortAllocator } from './ip-allocator.js';
 import { keyFor, ObjectStore } from './objects.js';
 import { Registry, storagePrefix, type ResourceDef, type StrategyContext } from './registry.js';
@@ -61,6 +62,7 @@ export interface ApiServer {
   objects: ObjectStore;
   feed: WatchCacheFeed;
   subresourceHandlers: Map<string, SubresourceHandler>;
+  upgradeHandlers: Map<string, UpgradeHandler>;
   /** Server-internal identity for in-process writes. */
   systemContext(namespace?: string): StrategyContext;
   close(): Promise<void>;
@@ -172,6 +174,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   let ready = false;
   let serverUrl = '';
   const subresourceHandlers = new Map<string, SubresourceHandler>();
+  const upgradeHandlers = new Map<string, UpgradeHandler>();
   if (opts.serviceAccountKey) subresourceHandlers.set('serviceaccounts/token', tokenRequestHandler({ issuer: new ServiceAccountTokenIssuer(opts.serviceAccountKey), ...saLookups }));
   // Custom resources: CRD strategy + serving every established CRD (src/apiserver/crd).
   const crds = new CrdController({ registry, objects, feed, log, systemContext });
@@ -179,7 +182,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   await crds.start();
   const openapi: OpenApiSource | undefined = await createOpenApiSource(registry, log);
   const handler = new ApiHandler({
-    registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, openapi,
+    registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, upgradeHandlers, openapi,
     nonResourceHandlers: opts.serviceAccountKey ? serviceAccountIssuerDiscovery(DEFAULT_ISSUER, [opts.serviceAccountKey]) : undefined,
     fieldValidation: (def, obj) => unknownFieldProblems(def, obj),
     serverAddress: () => serverUrl.replace(/^https:\/\//, ''),
@@ -192,6 +195,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const server = https.createServer({
     cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2',
   }, (req, res) => { void handler.handle(req, res); });
+  server.on('upgrade', (req, socket, head) => { void handler.handleUpgrade(req, socket, head); });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 70_000;
   server.requestTimeout = 0; // watches are long-lived
@@ -210,7 +214,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   log.info({ url: serverUrl, resources: registry.all().length }, 'API server listening');
 
   return {
-    url: serverUrl, port, registry, objects, feed, subresourceHandlers, systemContext,
+    url: serverUrl, port, registry, objects, feed, subresourceHandlers, upgradeHandlers, systemContext,
     async close() {
       ready = false;
       finalizer?.stop();
