@@ -28,7 +28,6 @@ export class Scheduler implements Controller {
   private readonly queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 30_000 });
   private readonly unschedulable = new Set<string>();
   private readonly inflight = new Set<Promise<void>>();
-  private stopped = false;
   private loop?: Promise<void>;
   private retryTimer?: NodeJS.Timeout;
   private flushTimer?: NodeJS.Timeout;
@@ -94,7 +93,7 @@ export class Scheduler implements Controller {
       try {
         const { namespace, name } = splitKey(key);
         const pod = pods.get(name, namespace);
-        if (!pod || !wantsScheduling(pod) || this.state.nodes.size === undefined) continue;
+        if (!pod || !wantsScheduling(pod)) continue;
         // An assumed pod whose binding is still in flight is already counted: skip it.
         if (this.assumed.has(key)) continue;
         const result = schedulePod(pod, {
@@ -175,7 +174,6 @@ export class Scheduler implements Controller {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.flushTimer) clearInterval(this.flushTimer);
     this.queue.shutDown();
