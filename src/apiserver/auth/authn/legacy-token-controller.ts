@@ -1,4 +1,4 @@
-import { CoreV1Api, KubeConfig, makeInformer, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, ListWatch, Watch, type V1Secret } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../../../common/logger.js';
 import { ensureCertificateAuthority, ensureServiceAccountKeyPair, pkiDir } from '../../../pki/index.js';
 import type { ServerComponent } from '../../run.js';
@@ -26,7 +26,9 @@ const needsToken = (s: V1Secret): boolean =>
 
 export async function startLegacyTokenController(opts: LegacyTokenControllerOptions): Promise<() => Promise<void>> {
   const core = opts.kubeConfig.makeApiClient(CoreV1Api);
-  const informer = makeInformer<V1Secret>(opts.kubeConfig, '/api/v1/secrets', () => core.listSecretForAllNamespaces());
+  // Only token Secrets are watched (field selector), so the controller does not mirror every Secret in memory.
+  const fieldSelector = `type=${SERVICE_ACCOUNT_TOKEN_TYPE}`;
+  const informer = new ListWatch<V1Secret>('/api/v1/secrets', new Watch(opts.kubeConfig), () => core.listSecretForAllNamespaces({ fieldSelector }), false, undefined, fieldSelector);
   const queue = new Map<string, { namespace: string; name: string }>();
   let running: Promise<void> | null = null;
   let stopped = false;
