@@ -123,3 +123,32 @@ test('strategic patch directives and errors', async () => {
   assert.match(bad.stderr, /does not contain declared merge key: name/);
   assert.equal(await ok(['get', 'deployment', 'web', '-o', 'jsonpath={.spec.template.spec.containers[*].image}']), 'busybox', 'failed patch changed nothing');
 });
+
+test('server-side apply: create, managedFields, conflict with another manager, --force-conflicts, removal', async () => {
+  const cm = (data: Record<string, string>) => JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data });
+  assert.match(await ok(['apply', '--server-side', '-f', '-'], cm({ a: '1', b: '2' })), /configmap\/ssa serverside-applied/);
+  const created = JSON.parse(await ok(['get', 'cm', 'ssa', '-o', 'json', '--show-managed-fields']));
+  assert.deepEqual(created.metadata.managedFields.map((m: { manager: string; operation: string }) => [m.manager, m.operation]), [['kubectl', 'Apply']]);
+  assert.deepEqual(created.metadata.managedFields[0].fieldsV1, { 'f:data': { 'f:a': {}, 'f:b': {} } });
+  await ok(['patch', 'cm', 'ssa', '--type', 'merge', '-p', '{"data":{"a":"patched"}}']);
+  const conflict = await kubectl(['apply', '--server-side', '-f', '-'], cm({ a: 'mine', b: '2' }));
+  assert.notEqual(conflict.code, 0);
+  assert.match(conflict.stderr, /Apply failed with 1 conflict: conflict with "kubectl-patch" using v1: \.data\.a/);
+  assert.equal(await ok(['get', 'cm', 'ssa', '-o', 'jsonpath={.data.a}']), 'patched');
+  await ok(['apply', '--server-side', '--force-conflicts', '-f', '-'], cm({ a: 'mine', b: '2' }));
+  await ok(['apply', '--server-side', '-f', '-'], cm({ a: 'mine' }));
+  const after = JSON.parse(await ok(['get', 'cm', 'ssa', '-o', 'json', '--show-managed-fields']));
+  assert.deepEqual(after.data, { a: 'mine' });
+  assert.deepEqual(after.metadata.managedFields.map((m: { manager: string }) => m.manager), ['kubectl']);
+  const strict = await kubectl(['apply', '--server-side', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { a: 'x' }, extra: 1 }));
+  assert.notEqual(strict.code, 0);
+  assert.match(strict.stderr, /failed to create typed patch object \(default\/ssa; \/v1, Kind=ConfigMap\): \.extra: field not declared in schema/);
+});
+
+test('server-side apply of a Deployment: list-map elements keyed with server defaults are not duplicated', async () => {
+  const d = (image: string) => `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ssa-web}\nspec:\n  selector: {matchLabels: {app: ssa-web}}\n  template:\n    metadata: {labels: {app: ssa-web}}\n    spec:\n      containers: [{name: app, image: ${image}, ports: [{containerPort: 80}]}]\n`;
+  await ok(['apply', '--server-side', '-f', '-'], d('nginx:1'));
+  await ok(['apply', '--server-side', '-f', '-'], d('nginx:2'));
+  const out = JSON.parse(await ok(['get', 'deployment', 'ssa-web', '-o', 'json']));
+  assert.deepEqual(out.spec.template.spec.containers.map((c: { image: string; ports: unknown }) => [c.image, c.ports]), [['nginx:2', [{ containerPort: 80, protocol: 'TCP' }]]]);
+});
