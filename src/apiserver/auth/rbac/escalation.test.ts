@@ -88,3 +88,14 @@ test('aggregation rules need full authority; system:masters skips every check', 
   await guard.checkRole(agg, 'ClusterRole', admin, '');
   await guard.checkBinding({ metadata: { name: 'x' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'anything' } }, 'ClusterRoleBinding', admin, '');
 });
+
+test('admission: updates touching only ownerReferences/finalizers skip the escalation check; other kinds pass through', async () => {
+  const { admitRbacWrite } = await import('./admission.js');
+  const def = { group: 'rbac.authorization.k8s.io', kind: 'Role' };
+  const old: V1Role = { metadata: { name: 'node-reader', namespace: 'team', resourceVersion: '5' }, rules: [r([''], ['nodes'], ['get'])] };
+  const gcOnly: V1Role = { ...old, metadata: { ...old.metadata, finalizers: ['example.com/cleanup'] } };
+  await admitRbacWrite(guard, def, gcOnly, old, { user: jane, namespace: 'team' });
+  const relabel: V1Role = { ...old, metadata: { ...old.metadata, labels: { a: 'b' } } };
+  await assert.rejects(admitRbacWrite(guard, def, relabel, old, { user: jane, namespace: 'team' }), forbiddenWith(/not currently held/));
+  await admitRbacWrite(guard, { group: '', kind: 'Pod' }, { metadata: { name: 'x' } }, null, { user: jane, namespace: 'team' });
+});
