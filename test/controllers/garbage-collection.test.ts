@@ -61,4 +61,12 @@ test('kubectl delete --cascade=orphan: the ReplicaSet and pods stay, without the
   await new Promise((r) => setTimeout(r, 2000));
   assert.deepEqual((await list('pods', 'or')).map((p) => p.metadata.uid).sort(), podsBefore, 'same pods, still owned by the ReplicaSet');
   assert.ok((await list('pods', 'or')).every((p) => p.metadata.ownerReferences[0].uid === rsBefore.metadata.uid));
+  // As upstream, a new Deployment with the same selector adopts the orphaned ReplicaSet instead of duplicating it.
+  await c.kubectl(['create', 'deployment', 'or', '--image=nginx:1.25', '--replicas=2']);
+  await c.kubectl(['rollout', 'status', 'deployment/or', '--timeout=60s']);
+  const adopted = await list('rs', 'or');
+  assert.equal(adopted.length, 1, 'no second ReplicaSet');
+  assert.equal(adopted[0].metadata.uid, rsBefore.metadata.uid);
+  assert.equal(adopted[0].metadata.ownerReferences[0].kind, 'Deployment');
+  assert.deepEqual((await list('pods', 'or')).map((p) => p.metadata.uid).sort(), podsBefore, 'same pods after adoption');
 });

@@ -116,3 +116,11 @@ export function scaledValue(v: number | string | undefined, total: number, round
   const f = (Number(m[1]) * total) / 100;
   return roundUp ? Math.ceil(f) : Math.floor(f);
 }
+
+/**
+ * Orphans that match a controller's selector are adopted, as upstream's ControllerRefManager does: the
+ * controller becomes their controller owner (guarded by resourceVersion so a racing adopter loses).
+ */
+export function adoptable<T extends KubernetesObject>(objs: readonly T[], matches: (o: T) => boolean): T[] {
+  return objs.filter((o) => !controllerRefOf(o) && !o.metadata?.deletionTimestamp && matches(o));
+}

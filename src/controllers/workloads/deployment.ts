@@ -1,7 +1,8 @@
 import type { V1Deployment, V1DeploymentCondition, V1Pod, V1ReplicaSet } from '@kubernetes/client-node';
 import { errorCode, isNotFound } from '../client.js';
+import { labelSelectorMatches } from '../util/selectors.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
-import { canonicalJson, controllerRefOf, isControlledBy, isPodActive, ownerRef, scaledValue, templateHash, templateWithoutHash, toMillis } from '../util/pods.js';
+import { adoptable, canonicalJson, controllerRefOf, isControlledBy, isPodActive, ownerRef, scaledValue, templateHash, templateWithoutHash, toMillis } from '../util/pods.js';
 
 export const RevisionAnnotation = 'deployment.kubernetes.io/revision';
 const DesiredReplicasAnnotation = 'deployment.kubernetes.io/desired-replicas';
@@ -99,11 +100,20 @@ export class DeploymentController implements Controller {
     const { namespace, name } = splitKey(key);
     const d = this.ctx.informers.get<V1Deployment>('deployments').get(name, namespace);
     if (!d || d.metadata?.deletionTimestamp) return;
-    const all = this.ctx.informers
-      .get<V1ReplicaSet>('replicasets')
-      .list(namespace)
-      .filter((rs) => isControlledBy(rs, d.metadata?.uid) && !rs.metadata?.deletionTimestamp)
-      .map((rs) => structuredClone(rs));
+    const inNs = this.ctx.informers.get<V1ReplicaSet>('replicasets').list(namespace);
+    const all = inNs.filter((rs) => isControlledBy(rs, d.metadata?.uid) && !rs.metadata?.deletionTimestamp).map((rs) => structuredClone(rs));
+    // Adopt orphaned ReplicaSets our selector matches (e.g. left by `kubectl delete --cascade=orphan`).
+    for (const orphan of adoptable(inNs, (rs) => labelSelectorMatches(d.spec?.selector, rs.metadata?.labels))) {
+      try {
+        all.push(
+          await this.ctx.api.patch<V1ReplicaSet>(this.rsRef(orphan), {
+            metadata: { resourceVersion: orphan.metadata?.resourceVersion, ownerReferences: [...(orphan.metadata?.ownerReferences ?? []), ownerRef(d, 'apps/v1', 'Deployment')] },
+          }),
+        );
+      } catch (err) {
+        if (errorCode(err) !== 404 && errorCode(err) !== 409) throw err;
+      }
+    }
     const want = canonicalJson(templateWithoutHash(d.spec?.template));
     let newRS = all.filter((rs) => canonicalJson(templateWithoutHash(rs.spec?.template)) === want).sort(byCreation)[0];
     const old = all.filter((rs) => rs !== newRS).sort(byCreation);

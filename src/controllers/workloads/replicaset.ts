@@ -2,7 +2,7 @@ import type { V1Pod, V1ReplicaSet, V1ReplicaSetStatus } from '@kubernetes/client
 import { errorCode } from '../client.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import { Expectations } from '../util/expectations.js';
-import { controllerRefOf, isControlledBy, isPodActive, isPodAvailable, isPodReady, ownerRef, podFromTemplate, toMillis } from '../util/pods.js';
+import { adoptable, controllerRefOf, isControlledBy, isPodActive, isPodAvailable, isPodReady, ownerRef, podFromTemplate, toMillis } from '../util/pods.js';
 import { labelSelectorMatches } from '../util/selectors.js';
 
 /** Upstream's deletion preference: unassigned < pending < not ready < ready; younger first among equals. */
@@ -76,6 +76,19 @@ export class ReplicaSetController implements Controller {
     if (!rs) return;
     const all = this.ctx.informers.get<V1Pod>('pods').list(namespace);
     const owned = all.filter((p) => isControlledBy(p, rs.metadata?.uid));
+    if (!rs.metadata?.deletionTimestamp) {
+      for (const orphan of adoptable(all, (p) => labelSelectorMatches(rs.spec?.selector, p.metadata?.labels) && isPodActive(p))) {
+        try {
+          const adopted = await this.ctx.api.patch<V1Pod>(
+            { apiVersion: 'v1', kind: 'Pod', namespace: namespace!, name: orphan.metadata!.name! },
+            { metadata: { resourceVersion: orphan.metadata?.resourceVersion, ownerReferences: [...(orphan.metadata?.ownerReferences ?? []), ownerRef(rs, 'apps/v1', 'ReplicaSet')] } },
+          );
+          owned.push(adopted);
+        } catch (err) {
+          if (errorCode(err) !== 404 && errorCode(err) !== 409) throw err;
+        }
+      }
+    }
     const active = owned.filter(isPodActive);
     const want = rs.spec?.replicas ?? 1;
     const deleting = Boolean(rs.metadata?.deletionTimestamp);
