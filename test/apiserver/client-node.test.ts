@@ -122,3 +122,49 @@ test('deletecollection with a label selector deletes exactly the selection', asy
   const left = await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'grp' });
   assert.deepEqual(left.items.map((i) => i.metadata?.name), ['dc-y1']);
 });
+
+/** One HTTPS request with the admin's credentials (or none), for protocol-level error cases. */
+async function raw(method: string, urlPath: string, headers: Record<string, string>, body?: string | Buffer, anonymous = false): Promise<{ code: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const https = await import('node:https');
+  const opts: import('node:https').RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const server = new URL(kc.getCurrentCluster()!.server);
+  return new Promise((resolve, reject) => {
+    const req = https.request({
+      host: server.hostname, port: server.port, path: urlPath, method, headers,
+      ca: opts.ca, ...(anonymous ? {} : { cert: opts.cert, key: opts.key }),
+    }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => { text += d.toString(); });
+      res.on('end', () => { try { resolve({ code: res.statusCode!, json: JSON.parse(text) }); } catch { resolve({ code: res.statusCode!, json: text }); } });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('protocol errors: 401 anonymous, 415 content type, 400 malformed JSON, 413 too large, 406 protobuf-only — nothing stored', async () => {
+  const cms = `/api/v1/namespaces/${ns}/configmaps`;
+  const anon = await raw('GET', cms, {}, undefined, true);
+  assert.equal(anon.code, 401);
+  assert.equal(anon.json.reason, 'Unauthorized');
+  const media = await raw('POST', cms, { 'content-type': 'text/plain' }, '{"metadata":{"name":"t1"}}');
+  assert.equal(media.code, 415);
+  assert.equal(media.json.reason, 'UnsupportedMediaType');
+  const malformed = await raw('POST', cms, { 'content-type': 'application/json' }, '{"metadata":{"name":"t2"');
+  assert.equal(malformed.code, 400);
+  assert.equal(malformed.json.reason, 'BadRequest');
+  const yaml = await raw('POST', cms, { 'content-type': 'application/yaml' }, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: t3\ndata:\n  k: v\n');
+  assert.equal(yaml.code, 201);
+  const big = await raw('POST', cms, { 'content-type': 'application/json' }, JSON.stringify({ metadata: { name: 't4' }, data: { b: 'x'.repeat(3 * 1024 * 1024) } }));
+  assert.equal(big.code, 413);
+  assert.equal(big.json.reason, 'RequestEntityTooLarge');
+  const proto = await raw('GET', cms, { accept: 'application/vnd.kubernetes.protobuf' });
+  assert.equal(proto.code, 406);
+  const table = await raw('GET', cms, { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' });
+  assert.equal(table.json.kind, 'Table');
+  assert.equal(table.json.columnDefinitions[0].name, 'Name');
+  const names = (await core.listNamespacedConfigMap({ namespace: ns })).items.map((i) => i.metadata?.name);
+  assert.ok(names.includes('t3'));
+  for (const n of ['t1', 't2', 't4']) assert.ok(!names.includes(n), `${n} must not be stored`);
+});
