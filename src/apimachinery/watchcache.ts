@@ -174,7 +174,8 @@ export class WatchCacheFeed {
     if (this.closed) return;
     for (const c of this.caches.values()) c.closeAll(err);
     this.caches.clear();
-    void this.start();
+    // Retry until the store takes the watch again (or the feed is closed).
+    this.start().catch(() => { if (!this.closed) setTimeout(() => this.restart(err), 1000); });
   }
 
   private dispatch(ev: WatchEvent): void {
