@@ -189,6 +189,22 @@ test('cluster-scoped CRD', async () => {
   assert.match(await ok(['get', 'rg', '-A']), /^NAME\s+SPEC\s+REPLICAS\s+AGE\n/, 'cluster-scoped: no NAMESPACE column even with -A');
 });
 
+test('server-side apply of custom resources: defaults, pruning rules, conflicts', async () => {
+  const ct = (replicas: number) => `apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata: {name: ssa-cron}\nspec: {cronSpec: "* * * * *", replicas: ${replicas}}\n`;
+  assert.match(await ok(['apply', '--server-side', '-f', '-'], ct(2)), /crontab.stable.example.com\/ssa-cron serverside-applied/);
+  const obj = JSON.parse(await ok(['get', 'ct', 'ssa-cron', '-o', 'json', '--show-managed-fields']));
+  assert.equal(obj.spec.image, 'busybox', 'schema defaults apply to server-side applied objects too');
+  assert.equal(obj.metadata.managedFields[0].manager, 'kubectl');
+  await ok(['patch', 'ct', 'ssa-cron', '--type', 'merge', '-p', '{"spec":{"replicas":3}}']);
+  const conflict = await kubectl(['apply', '--server-side', '-f', '-'], ct(4));
+  assert.notEqual(conflict.code, 0);
+  assert.match(conflict.stderr, /Apply failed with 1 conflict: conflict with "kubectl-patch" using stable.example.com\/v1: \.spec\.replicas/);
+  assert.equal(await ok(['get', 'ct', 'ssa-cron', '-o', 'jsonpath={.spec.replicas}']), '3');
+  const unknown = await kubectl(['apply', '--server-side', '-f', '-'], ct(2).replace('replicas: 2', 'replicas: 2, junk: 1'));
+  assert.match(unknown.stderr, /\.spec\.junk: field not declared in schema/);
+  await ok(['delete', 'ct', 'ssa-cron']);
+});
+
 test('a second served version shares storage; CRD updates change what is served', async () => {
   const crd = JSON.parse(await ok(['get', 'crd', 'crontabs.stable.example.com', '-o', 'json']));
   const v1 = crd.spec.versions[0];
