@@ -83,7 +83,9 @@ function burn(ms: number): void {
   }
 }
 
-async function createRun(options: SqliteStoreOptions, inFlight = concurrency, cpuPerRequestMs = 0): Promise<ConcurrentRun> {
+type CreateRun = ConcurrentRun & { commits: number; syncs: number };
+
+async function createRun(options: SqliteStoreOptions, inFlight = concurrency, cpuPerRequestMs = 0): Promise<CreateRun> {
   const store = await freshStore(options);
   try {
     const run = await runConcurrent(objects, inFlight, async (i) => {
@@ -94,7 +96,8 @@ async function createRun(options: SqliteStoreOptions, inFlight = concurrency, cp
       return store.create(key(i), podJson(i));
     });
     if ((await store.count('/registry/pods/')) !== objects - run.errors) throw new Error('count mismatch after creates');
-    return run;
+    const { commits, syncs } = store.stats();
+    return { ...run, commits, syncs };
   } finally {
     await store.close();
   }
@@ -191,7 +194,8 @@ try {
     compactMs: round(compactMs),
   };
   const w = (r: ConcurrentRun) => `${Math.round(r.opsPerSecond)} writes/s`;
-  const lat = (r: ConcurrentRun) => `p50 ${round(r.latencyMs.p50)} ms, p99 ${round(r.latencyMs.p99)} ms, ${r.errors} errors`;
+  const lat = (r: CreateRun) =>
+    `p50 ${round(r.latencyMs.p50)} ms, p99 ${round(r.latencyMs.p99)} ms, ${r.errors} errors, ${r.commits} transactions${r.syncs ? `, ${r.syncs} WAL syncs` : ''}`;
   const rows: SummaryRow[] = [
     [`create ${objects}, group commit, durable (async WAL fsync), c=${concurrency}`, w(grouped), lat(grouped)],
     [`create ${objects}, group commit, durable (SQLite FULL: fsync blocks the loop), c=${concurrency}`, w(groupedBlocking), lat(groupedBlocking)],
