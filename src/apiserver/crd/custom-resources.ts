@@ -51,7 +51,9 @@ export function customResourceDefs(crd: Crd): ResourceDef[] {
   const served = crd.spec.versions.filter((v) => v.served).sort((a, b) => compareKubeVersions(a.name, b.name));
   return served.map((v): ResourceDef => {
     const schema = (v.schema?.openAPIV3Schema ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }) as StructuralSchema;
-    const validator = compileValidator(schema);
+    // Compiled on first use: big CRDs (operators ship megabyte schemas) cost nothing until used.
+    let compiled: ReturnType<typeof compileValidator> | undefined;
+    const validator = (obj: KubeObject) => (compiled ??= compileValidator(schema))(obj);
     const subresources: SubresourceKind[] = [];
     if (v.subresources?.status) subresources.push('status');
     if (v.subresources?.scale) subresources.push('scale');
