@@ -344,3 +344,20 @@ test('aggregated ClusterRoles show their rules, and pick up a new aggregate-to-v
   })]));
   assert.equal(review.status.allowed, true);
 });
+
+test('kubectl auth reconcile creates roles and bindings idempotently', async () => {
+  const list = manifest('reconcile', {
+    apiVersion: 'v1', kind: 'List', items: [
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cm-lister', namespace: 'default' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }] },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'cm-lister', namespace: 'default' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cm-lister' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'zoe' }] },
+    ],
+  });
+  for (let round = 0; round < 2; round++) {
+    const out = await ok(admin, ['auth', 'reconcile', '-f', list]);
+    assert.match(out, /role\.rbac\.authorization\.k8s\.io\/cm-lister reconciled/);
+    assert.match(out, /rolebinding\.rbac\.authorization\.k8s\.io\/cm-lister reconciled/);
+  }
+  assert.equal((await kubectl(admin, ['auth', 'can-i', 'list', 'configmaps', '-n', 'default', '--as=zoe'])).stdout.trim(), 'yes');
+  assert.equal((await kubectl(admin, ['auth', 'can-i', 'list', 'configmaps', '-n', 'other', '--as=zoe'])).stdout.trim(), 'no');
+});
