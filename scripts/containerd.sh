@@ -95,7 +95,7 @@ TOML
 case "${1:-}" in
   start)
     if answering; then echo "containerd already answering on $SOCK"; exit 0; fi
-    command -v containerd >/dev/null || bash "$here/install-system-deps.sh" containerd runc containernetworking-plugins busybox-static iproute2
+    command -v containerd >/dev/null || bash "$here/install-system-deps.sh" containerd runc containernetworking-plugins busybox-static iproute2 iptables
     write_config
     write_cni
     rm -f "$SOCK"

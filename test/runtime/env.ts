@@ -30,7 +30,7 @@ export function skipReason(): string | undefined {
 }
 
 export async function startRuntime(): Promise<RuntimeFixture> {
-  execFileSync('bash', [path.join(repo, 'scripts/install-system-deps.sh'), 'containerd', 'runc', 'containernetworking-plugins', 'busybox-static', 'iproute2'], { stdio: 'inherit' });
+  execFileSync('bash', [path.join(repo, 'scripts/install-system-deps.sh'), 'containerd', 'runc', 'containernetworking-plugins', 'busybox-static', 'iproute2', 'iptables'], { stdio: 'inherit' });
   const dir = mkdtempSync('/tmp/krt-');
   const a = 100 + Math.floor(Math.random() * 150);
   const b = Math.floor(Math.random() * 250);
