@@ -165,3 +165,26 @@ test('ProcSampler reports the peak RSS and CPU of a window', { timeout: 30_000 }
   assert.ok(r.avgCpuCores > 0, 'a spinning process uses CPU');
   await p.kill9();
 });
+
+test('a test process ended by SIGTERM takes the processes it started down with it', { timeout: 30_000 }, async () => {
+  // A node process using the harness starts a child, then gets SIGTERM (as from a runner's timeout).
+  const harnessUrl = new URL('./processes.ts', import.meta.url).href;
+  const script = `
+    const { Harness } = await import(${JSON.stringify(harnessUrl)});
+    const h = new Harness('sigterm');
+    const p = await h.start({ name: 'orphan-candidate', command: process.execPath, args: ['-e', "console.log('up'); setInterval(() => {}, 1000)"], ready: { logLine: 'up' } });
+    console.log('child ' + p.pid);
+    setInterval(() => {}, 1000);`;
+  const parent = await h.start({
+    name: 'harness-user',
+    command: process.execPath,
+    args: ['--import', 'tsx', '--input-type=module', '-e', script],
+    ready: { logLine: /child \d+/ },
+  });
+  const childPid = Number((await parent.waitForLog(/child (\d+)/))[1]);
+  assert.ok(alive(childPid));
+  process.kill(parent.pid, 'SIGTERM');
+  assert.equal((await parent.exited).signal, 'SIGTERM');
+  for (let i = 0; i < 100 && alive(childPid); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(alive(childPid), false, 'the child was killed with its parent');
+});

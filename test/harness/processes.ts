@@ -50,6 +50,25 @@ const liveChildren = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of liveChildren) killGroup(c, 'SIGKILL');
 });
+/**
+ * Children run in their own process groups, so a signal that ends this process (a test runner's
+ * timeout, `timeout`, Ctrl-C) would not reach them: SIGKILL them, then die of the same signal.
+ * Installed only while children are alive, so a process without any keeps default signal handling.
+ */
+const TERMINATING_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+function onTerminatingSignal(signal: NodeJS.Signals): void {
+  for (const c of liveChildren) killGroup(c, 'SIGKILL');
+  for (const s of TERMINATING_SIGNALS) process.off(s, onTerminatingSignal);
+  process.kill(process.pid, signal);
+}
+function trackChild(child: ChildProcess): void {
+  if (liveChildren.size === 0) for (const s of TERMINATING_SIGNALS) process.on(s, onTerminatingSignal);
+  liveChildren.add(child);
+}
+function untrackChild(child: ChildProcess): void {
+  liveChildren.delete(child);
+  if (liveChildren.size === 0) for (const s of TERMINATING_SIGNALS) process.off(s, onTerminatingSignal);
+}
 
 /** Signal the child's whole process group (it runs detached, as a group leader), so helpers it spawned die too. */
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -129,7 +148,7 @@ export class ManagedProcess {
       detached: true, // own process group: kill9() takes its helpers down with it
     });
     this.child = child;
-    liveChildren.add(child);
+    trackChild(child);
     const onOutput = (chunk: Buffer) => {
       this.log?.write(chunk);
       this.output += chunk.toString('utf8');
@@ -140,7 +159,7 @@ export class ManagedProcess {
     child.stderr!.on('data', onOutput);
     this.exitPromise = new Promise<ExitInfo>((resolve) => {
       child.once('exit', (code, signal) => {
-        liveChildren.delete(child);
+        untrackChild(child);
         this.log?.write(`\n=== exit code=${code} signal=${signal}\n`);
         for (const l of [...this.outputListeners]) l();
         resolve({ code, signal });
