@@ -13,7 +13,9 @@ export class KedgeServerEnv {
 
   async start(): Promise<void> {
     this.dir = this.h.tempDir('data');
-    this.server = await this.h.startKedge('kedge-server', ['server', '--data-dir', this.dir, '--secure-port', '0', '--hub-port', '-1', '--disable-controllers'], {
+    // A fixed (free) port, so a restart serves the same URL and admin.kubeconfig can stay as it is.
+    const port = await this.h.freePort();
+    this.server = await this.h.startKedge('kedge-server', ['server', '--data-dir', this.dir, '--secure-port', String(port), '--hub-port', '-1', '--disable-controllers'], {
       ready: { logLine: /kedge server ready/, timeoutMs: 60_000 },
     });
   }
