@@ -157,6 +157,8 @@ test('validation errors use upstream wording and change nothing', async () => {
   assert.match(badCrd.stderr, /The CustomResourceDefinition "wrong.stable.example.com" is invalid/);
   assert.match(badCrd.stderr, /metadata\.name: Invalid value: "wrong.stable.example.com": must be spec.names.plural\+"."\+spec.group/);
   assert.match(badCrd.stderr, /spec\.versions: Invalid value: .*must have exactly one version marked as storage version/);
+  const noNames = await kubectl(['create', '-f', '-'], 'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: x.stable.example.com}\nspec: {group: stable.example.com, scope: Namespaced}\n');
+  assert.match(noNames.stderr, /The CustomResourceDefinition "x.stable.example.com" is invalid/, 'a malformed CRD is a 422, not a 500');
 });
 
 test('status and scale subresources', async () => {

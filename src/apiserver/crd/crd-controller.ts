@@ -19,6 +19,11 @@ import { customResourceDefs, customResourceStoragePrefix } from './custom-resour
 type Crd = V1CustomResourceDefinition;
 export const CRD_CLEANUP_FINALIZER = 'customresourcecleanup.apiextensions.k8s.io';
 
+function usableSpec(crd: Crd): boolean {
+  const spec = crd.spec as Partial<Crd['spec']> | undefined;
+  return !!spec && typeof spec.names?.plural === 'string' && typeof spec.names?.kind === 'string' && Array.isArray(spec.versions);
+}
+
 export interface CrdControllerDeps {
   registry: Registry;
   objects: ObjectStore;
@@ -58,7 +63,8 @@ export class CrdController {
       prepareForCreate: (obj) => {
         const crd = obj as unknown as Crd;
         crd.status = undefined;
-        updateCrdStatus(crd, others(crd.metadata?.name));
+        // A malformed spec is rejected by validate() right after; compute status only for a usable one.
+        if (usableSpec(crd)) updateCrdStatus(crd, others(crd.metadata?.name));
         const md = (crd.metadata ??= {});
         md.finalizers = [...new Set([...(md.finalizers ?? []), CRD_CLEANUP_FINALIZER])];
       },
@@ -66,7 +72,7 @@ export class CrdController {
         if (ctx.subresource !== '') return;
         const crd = obj as unknown as Crd;
         crd.status = structuredClone((old as unknown as Crd).status);
-        updateCrdStatus(crd, others(crd.metadata?.name));
+        if (usableSpec(crd)) updateCrdStatus(crd, others(crd.metadata?.name));
       },
       validate: (obj) => validateCrd(obj as unknown as Crd),
       validateUpdate: (obj, old, ctx) => (ctx.subresource === 'status' ? [] : validateCrdUpdate(obj as unknown as Crd, old as unknown as Crd)),
@@ -97,7 +103,16 @@ export class CrdController {
     return this.served.get(crdName) ?? [];
   }
 
+  /** Never let one bad stored CRD break the watch that serves all the others. */
   private sync(crd: Crd): void {
+    try {
+      this.syncOne(crd);
+    } catch (err) {
+      this.d.log.error({ err, crd: crd.metadata?.name }, 'cannot serve custom resource definition');
+    }
+  }
+
+  private syncOne(crd: Crd): void {
     const name = crd.metadata?.name ?? '';
     this.crds.set(name, crd);
     if (!isEstablished(crd)) return this.unserve(name);
