@@ -124,7 +124,8 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       cert: creds.certPem,
       key: creds.keyPem,
       maxPayload: MAX_HUB_TO_EDGE_BYTES,
-      perMessageDeflate: { threshold: 1024, clientMaxWindowBits: 10, serverMaxWindowBits: 10, zlibDeflateOptions: { memLevel: 4, level: 4 } },
+      // The hub picks the window (see src/cloudhub/hub.ts); memLevel 4 keeps our zlib state small too.
+      perMessageDeflate: { threshold: 1024, zlibDeflateOptions: { memLevel: 4, level: 4 } },
       handshakeTimeout: 10_000,
     });
     this.ws = ws;
