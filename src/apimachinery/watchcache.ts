@@ -201,6 +201,11 @@ export class WatchCacheFeed {
     return c;
   }
 
+  /** The cache of a prefix if it exists (no loading): for metrics. */
+  peek(prefix: string): ResourceCache | undefined {
+    return this.caches.get(prefix);
+  }
+
   /** Forget a resource (its CRD was deleted): watchers are closed. */
   drop(prefix: string): void {
     const c = this.caches.get(prefix);

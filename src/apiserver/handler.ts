@@ -23,6 +23,7 @@ import { parseRequestInfo, type RequestInfo } from './request-info.js';
 import { sendJson, sendRaw, sendStatus } from './respond.js';
 import { partialMetadata, partialObjectMetadataList, tableFor, tableRow, type IncludeObject } from './table.js';
 import { bindPod } from './resources/pods.js';
+import type { ApiServerMetrics } from './metrics.js';
 import { applyStep, defaultFieldManager, managedFieldsStep } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 
@@ -60,6 +61,7 @@ export interface HandlerDeps {
   upgradeHandlers?: Map<string, UpgradeHandler>;
   /** GET handlers for extra non-resource paths (service account issuer discovery), after authorization. */
   nonResourceHandlers?: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
+  metrics?: ApiServerMetrics;
   /** Schema-driven hooks (fieldValidation, managedFields, apply). */
   fieldValidation?: (def: ResourceDef, raw: unknown, mode: string) => string[];
 }
@@ -76,6 +78,8 @@ export class ApiHandler {
     const started = Date.now();
     const url = new URL(req.url ?? '/', 'https://localhost');
     let user: UserInfo | null = null;
+    let metricVerb = (req.method ?? 'GET').toLowerCase();
+    let metricResource = '';
     try {
       try {
         user = await this.authenticate(req);
@@ -86,6 +90,8 @@ export class ApiHandler {
       if (!user) throw unauthorized();
       user = await this.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+      metricVerb = info.verb;
+      metricResource = info.isResourceRequest ? `${info.resource}${info.group ? `.${info.group}` : ''}${info.subresource ? `/${info.subresource}` : ''}` : '';
       await this.authorize(user, info);
       await this.route(req, res, url, info, user);
     } catch (err) {
@@ -94,6 +100,7 @@ export class ApiHandler {
       if (!res.headersSent) sendStatus(req, res, se);
       else res.end();
     } finally {
+      this.d.metrics?.observe(metricVerb, metricResource, res.statusCode, (Date.now() - started) / 1000);
       if (this.d.log.isLevelEnabled('debug')) {
         this.d.log.debug({ method: req.method, path: url.pathname, code: res.statusCode, ms: Date.now() - started, user: user?.username }, 'request');
       }
@@ -197,6 +204,12 @@ export class ApiHandler {
         return;
       }
       if (p === '/version') return sendJson(req, res, 200, versionInfo());
+      if (p === '/metrics' && this.d.metrics) {
+        const text = await this.d.metrics.text();
+        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+        res.end(text);
+        return;
+      }
       const extra = this.d.nonResourceHandlers?.get(p);
       if (extra) return extra(req, res);
       if (p === '/api') return this.discovery(req, res, true);

@@ -20,6 +20,7 @@ import {
   AuthAdmission, serviceAccountIssuerDiscovery, DEFAULT_ISSUER, ServiceAccountTokenAuthenticator, ServiceAccountTokenIssuer, tokenRequestHandler,
   type Authenticator, type Authorizer, type RbacSource, type TokenAuthenticator, type UserInfo,
 } from './auth/index.js';
+import { ApiServerMetrics } from './metrics.js';
 import { ApiHandler, type OpenApiSource, type SubresourceHandler, type UpgradeHandler } from './handler.js';
 import { ClusterIpAllocator, NodePortAllocator } from './ip-allocator.js';
 import { keyFor, ObjectStore } from './objects.js';
@@ -63,6 +64,8 @@ export interface ApiServer {
   feed: WatchCacheFeed;
   subresourceHandlers: Map<string, SubresourceHandler>;
   upgradeHandlers: Map<string, UpgradeHandler>;
+  /** /metrics: the API server's metrics; push other components' prom-client registries onto `metrics.extra`. */
+  metrics: ApiServerMetrics;
   /** Server-internal identity for in-process writes. */
   systemContext(namespace?: string): StrategyContext;
   close(): Promise<void>;
@@ -175,6 +178,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   let serverUrl = '';
   const subresourceHandlers = new Map<string, SubresourceHandler>();
   const upgradeHandlers = new Map<string, UpgradeHandler>();
+  const metrics = new ApiServerMetrics(feed, registry);
   if (opts.serviceAccountKey) subresourceHandlers.set('serviceaccounts/token', tokenRequestHandler({ issuer: new ServiceAccountTokenIssuer(opts.serviceAccountKey), ...saLookups }));
   // Custom resources: CRD strategy + serving every established CRD (src/apiserver/crd).
   const crds = new CrdController({ registry, objects, feed, log, systemContext });
@@ -182,7 +186,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   await crds.start();
   const openapi: OpenApiSource | undefined = await createOpenApiSource(registry, log);
   const handler = new ApiHandler({
-    registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, upgradeHandlers, openapi,
+    registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, upgradeHandlers, openapi, metrics,
     nonResourceHandlers: opts.serviceAccountKey ? serviceAccountIssuerDiscovery(DEFAULT_ISSUER, [opts.serviceAccountKey]) : undefined,
     fieldValidation: (def, obj) => unknownFieldProblems(def, obj),
     serverAddress: () => serverUrl.replace(/^https:\/\//, ''),
@@ -214,7 +218,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   log.info({ url: serverUrl, resources: registry.all().length }, 'API server listening');
 
   return {
-    url: serverUrl, port, registry, objects, feed, subresourceHandlers, upgradeHandlers, systemContext,
+    url: serverUrl, port, registry, objects, feed, subresourceHandlers, upgradeHandlers, metrics, systemContext,
     async close() {
       ready = false;
       finalizer?.stop();

@@ -167,4 +167,9 @@ test('protocol errors: 401 anonymous, 415 content type, 400 malformed JSON, 413 
   const names = (await core.listNamespacedConfigMap({ namespace: ns })).items.map((i) => i.metadata?.name);
   assert.ok(names.includes('t3'));
   for (const n of ['t1', 't2', 't4']) assert.ok(!names.includes(n), `${n} must not be stored`);
+  const metrics = await raw('GET', '/metrics', {});
+  assert.equal(metrics.code, 200);
+  assert.match(metrics.json, /apiserver_request_total\{verb="create",resource="configmaps",code="415"\} 1/);
+  assert.match(metrics.json, /apiserver_storage_objects\{resource="configmaps"\} \d+/);
+  assert.match(metrics.json, /process_resident_memory_bytes \d+/);
 });
