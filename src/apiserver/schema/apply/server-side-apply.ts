@@ -132,7 +132,8 @@ function readEntries(obj: Obj | undefined): Entry[] {
 }
 
 function writeEntries(obj: Obj, entries: Entry[]): void {
-  const meta = (obj.metadata ??= {}) as Obj;
+  if (!isPlainObject(obj.metadata)) obj.metadata = {}; // malformed input: validation reports it later
+  const meta = obj.metadata as Obj;
   const list = entries.filter((e) => e.set.size > 0).map((e) => {
     const out: Record<string, unknown> = { manager: e.manager, operation: e.operation, apiVersion: e.apiVersion };
     if (e.time) out.time = e.time;
