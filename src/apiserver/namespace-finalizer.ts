@@ -13,11 +13,12 @@ import type { Obj } from './resources/helpers.js';
 
 export class NamespaceFinalizer {
   private busy = new Set<string>();
+  private firstPass = new Set<string>();
   private retry = new Map<string, NodeJS.Timeout>();
   private stopWatch: () => void = () => {};
   private stopped = false;
 
-  constructor(private readonly d: { registry: Registry; objects: ObjectStore; feed: WatchCacheFeed; log: Logger; systemContext: (ns?: string) => StrategyContext }) {}
+  constructor(private readonly d: { registry: Registry; objects: ObjectStore; feed: WatchCacheFeed; log: Logger; systemContext: (ns?: string) => StrategyContext; graceMs?: number }) {}
 
   async start(): Promise<void> {
     const nsDef = this.d.registry.get('', 'v1', 'namespaces')!;
@@ -39,7 +40,11 @@ export class NamespaceFinalizer {
     if (!ns.metadata?.deletionTimestamp || !(ns.spec?.finalizers ?? []).includes('kubernetes')) return;
     if (this.busy.has(name) || this.stopped) return;
     this.busy.add(name);
-    void this.finalize(name).finally(() => this.busy.delete(name));
+    // A short grace before emptying: clients deleting a namespace together with its contents (`kubectl delete -f`)
+    // get to delete those objects themselves instead of racing us into NotFound errors.
+    const delay = this.firstPass.has(name) ? 0 : this.d.graceMs ?? 2000;
+    this.firstPass.add(name);
+    setTimeout(() => { void this.finalize(name).finally(() => this.busy.delete(name)); }, delay).unref();
   }
 
   private async finalize(ns: string): Promise<void> {
@@ -67,10 +72,11 @@ export class NamespaceFinalizer {
           delete c.metadata.resourceVersion;
           return cur;
         });
+        this.firstPass.delete(ns);
         return;
       }
     } catch (err) {
-      if (err instanceof StatusError && err.code === 404) return;
+      if (err instanceof StatusError && err.code === 404) { this.firstPass.delete(ns); return; }
       this.d.log.warn({ err, ns }, 'namespace cleanup failed; retrying');
     }
     if (this.stopped) return;
