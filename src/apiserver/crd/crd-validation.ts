@@ -18,24 +18,42 @@ const SUBDOMAIN_MSG = "a lowercase RFC 1123 subdomain must consist of lower case
 type Crd = V1CustomResourceDefinition;
 
 /** Upstream's defaults: singular and listKind from kind, conversion None, printer column priority. */
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Upstream's defaults: singular and listKind from kind, conversion None, printer column priority. */
 export function defaultCrd(crd: Crd): void {
-  const names = crd.spec?.names;
-  if (names?.kind) {
+  if (!isObj(crd.spec)) return;
+  const names = crd.spec.names as unknown;
+  if (isObj(names) && typeof names.kind === 'string' && names.kind) {
     names.singular ||= names.kind.toLowerCase();
     names.listKind ||= `${names.kind}List`;
   }
-  if (crd.spec) crd.spec.conversion ??= { strategy: 'None' };
-  for (const v of crd.spec?.versions ?? []) {
-    for (const c of v.additionalPrinterColumns ?? []) c.priority ??= 0;
+  crd.spec.conversion ??= { strategy: 'None' };
+  for (const v of Array.isArray(crd.spec.versions) ? crd.spec.versions : []) {
+    if (!isObj(v)) continue;
+    for (const c of Array.isArray(v.additionalPrinterColumns) ? v.additionalPrinterColumns : []) if (isObj(c)) c.priority ??= 0;
   }
 }
 
 export function validateCrd(crd: Crd): FieldError[] {
   const errs: FieldError[] = [];
   const spec = crd.spec;
-  if (!spec) return [{ type: 'Required', field: 'spec' }];
-  const names = spec.names ?? ({} as Crd['spec']['names']);
-  const group = spec.group ?? '';
+  if (!isObj(spec)) return [{ type: 'Required', field: 'spec' }];
+  const rawNames = spec.names as unknown;
+  if (rawNames !== undefined && !isObj(rawNames)) errs.push({ type: 'Invalid', field: 'spec.names', value: rawNames, detail: 'must be an object' });
+  const names = (isObj(rawNames) ? rawNames : {}) as unknown as Crd['spec']['names'];
+  for (const k of ['plural', 'singular', 'kind', 'listKind'] as const) {
+    if (names[k] !== undefined && typeof names[k] !== 'string') {
+      errs.push({ type: 'Invalid', field: `spec.names.${k}`, value: names[k], detail: 'must be a string' });
+      delete (names as unknown as Record<string, unknown>)[k];
+    }
+  }
+  if (names.shortNames !== undefined && !(Array.isArray(names.shortNames) && names.shortNames.every((x) => typeof x === 'string'))) {
+    errs.push({ type: 'Invalid', field: 'spec.names.shortNames', value: names.shortNames, detail: 'must be a list of strings' });
+    names.shortNames = undefined;
+  }
+  const group = str(spec.group) ?? '';
   if (!group) errs.push({ type: 'Required', field: 'spec.group' });
   else if (!DNS1123_SUBDOMAIN.test(group)) errs.push({ type: 'Invalid', field: 'spec.group', value: group, detail: SUBDOMAIN_MSG });
   else if (!group.includes('.')) errs.push({ type: 'Invalid', field: 'spec.group', value: group, detail: 'should be a domain with at least one dot' });
@@ -59,6 +77,9 @@ export function validateCrd(crd: Crd): FieldError[] {
   if ((spec as { preserveUnknownFields?: boolean }).preserveUnknownFields === true) {
     errs.push({ type: 'Invalid', field: 'spec.preserveUnknownFields', value: true, detail: 'cannot set to true, set x-kubernetes-preserve-unknown-fields to true in spec.versions[*].schema instead' });
   }
+  if (spec.versions !== undefined && !(Array.isArray(spec.versions) && spec.versions.every(isObj))) {
+    return [...errs, { type: 'Invalid', field: 'spec.versions', value: spec.versions, detail: 'must be a list of version objects' }];
+  }
   const versions = spec.versions ?? [];
   if (versions.length === 0) errs.push({ type: 'Invalid', field: 'spec.versions', value: versions, detail: 'must have exactly one version marked as storage version' });
   else {
@@ -69,6 +90,7 @@ export function validateCrd(crd: Crd): FieldError[] {
   const seen = new Set<string>();
   versions.forEach((v, i) => {
     const base = `spec.versions[${i}]`;
+    if (v.name !== undefined && typeof v.name !== 'string') { errs.push({ type: 'Invalid', field: `${base}.name`, value: v.name, detail: 'must be a string' }); return; }
     if (!v.name) errs.push({ type: 'Required', field: `${base}.name` });
     else if (!DNS1035_LABEL.test(v.name)) errs.push({ type: 'Invalid', field: `${base}.name`, value: v.name, detail: DNS1035_MSG });
     else if (seen.has(v.name)) errs.push({ type: 'Duplicate', field: `${base}.name`, value: v.name });
@@ -80,7 +102,8 @@ export function validateCrd(crd: Crd): FieldError[] {
 
 function validateVersion(v: V1CustomResourceDefinitionVersion, base: string): FieldError[] {
   const errs: FieldError[] = [];
-  const schema = v.schema?.openAPIV3Schema as StructuralSchema | undefined;
+  const rawSchema = isObj(v.schema) ? (v.schema as Record<string, unknown>).openAPIV3Schema : undefined;
+  const schema = isObj(rawSchema) ? (rawSchema as StructuralSchema) : undefined;
   if (!schema) errs.push({ type: 'Required', field: `${base}.schema.openAPIV3Schema`, detail: 'schemas are required' });
   else {
     const root = `${base}.schema.openAPIV3Schema`;
@@ -90,11 +113,16 @@ function validateVersion(v: V1CustomResourceDefinitionVersion, base: string): Fi
     }
     errs.push(...structuralErrors(schema, root, true));
   }
+  if (v.additionalPrinterColumns !== undefined && !(Array.isArray(v.additionalPrinterColumns) && v.additionalPrinterColumns.every(isObj))) {
+    errs.push({ type: 'Invalid', field: `${base}.additionalPrinterColumns`, value: v.additionalPrinterColumns, detail: 'must be a list of column objects' });
+    return errs;
+  }
   (v.additionalPrinterColumns ?? []).forEach((c, j) => {
     const f = `${base}.additionalPrinterColumns[${j}]`;
     if (!c.name) errs.push({ type: 'Required', field: `${f}.name` });
     if (!['integer', 'number', 'string', 'boolean', 'date'].includes(c.type)) errs.push({ type: 'NotSupported', field: `${f}.type`, value: c.type ?? '', supported: ['boolean', 'date', 'integer', 'number', 'string'] });
     if (!c.jsonPath) errs.push({ type: 'Required', field: `${f}.JSONPath` });
+    else if (typeof c.jsonPath !== 'string') errs.push({ type: 'Invalid', field: `${f}.JSONPath`, value: c.jsonPath, detail: 'must be a simple json path starting with .' });
     else {
       try {
         if (!c.jsonPath.startsWith('.')) throw new Error();
@@ -104,8 +132,12 @@ function validateVersion(v: V1CustomResourceDefinitionVersion, base: string): Fi
       }
     }
   });
-  const scale = v.subresources?.scale;
-  if (scale) {
+  const scale = isObj(v.subresources) ? (v.subresources as Record<string, unknown>).scale as NonNullable<V1CustomResourceDefinitionVersion['subresources']>['scale'] : undefined;
+  if (scale !== undefined && !isObj(scale)) errs.push({ type: 'Invalid', field: `${base}.subresources.scale`, value: scale, detail: 'must be an object' });
+  else if (scale) {
+    for (const k of ['specReplicasPath', 'statusReplicasPath', 'labelSelectorPath'] as const) {
+      if (scale[k] !== undefined && typeof scale[k] !== 'string') { errs.push({ type: 'Invalid', field: `${base}.subresources.scale.${k}`, value: scale[k], detail: 'must be a string' }); return errs; }
+    }
     const f = `${base}.subresources.scale`;
     if (!scale.specReplicasPath) errs.push({ type: 'Required', field: `${f}.specReplicasPath` });
     else if (!scale.specReplicasPath.startsWith('.spec.')) errs.push({ type: 'Invalid', field: `${f}.specReplicasPath`, value: scale.specReplicasPath, detail: 'should be a json path under .spec' });
@@ -121,6 +153,10 @@ function validateVersion(v: V1CustomResourceDefinitionVersion, base: string): Fi
 /** The structural-schema rules that matter in practice: every specified node has a type, no properties + additionalProperties. */
 function structuralErrors(s: StructuralSchema, path: string, isRoot: boolean): FieldError[] {
   const errs: FieldError[] = [];
+  if (!isObj(s)) return [{ type: 'Invalid', field: path, value: s, detail: 'must be a schema object' }];
+  if (s.type !== undefined && typeof s.type !== 'string') return [{ type: 'Invalid', field: `${path}.type`, value: s.type, detail: 'must be a string' }];
+  if (s.properties !== undefined && !isObj(s.properties)) return [{ type: 'Invalid', field: `${path}.properties`, value: s.properties, detail: 'must be an object' }];
+  if (s.items !== undefined && !isObj(s.items)) return [{ type: 'Invalid', field: `${path}.items`, value: s.items, detail: 'must be a schema object' }];
   const preserve = s['x-kubernetes-preserve-unknown-fields'] === true;
   const intOrString = s['x-kubernetes-int-or-string'] === true;
   if (!isRoot && !s.type && !preserve && !intOrString && !s['x-kubernetes-embedded-resource']) {
@@ -151,6 +187,7 @@ function structuralErrors(s: StructuralSchema, path: string, isRoot: boolean): F
 
 export function validateCrdUpdate(next: Crd, old: Crd): FieldError[] {
   const errs = validateCrd(next);
+  if (!isObj(old.spec)) return errs;
   if (next.spec?.scope !== old.spec?.scope) errs.push({ type: 'Invalid', field: 'spec.scope', value: next.spec?.scope ?? '', detail: 'field is immutable' });
   if (next.spec?.group !== old.spec?.group) errs.push({ type: 'Invalid', field: 'spec.group', value: next.spec?.group ?? '', detail: 'field is immutable' });
   return errs;

@@ -173,3 +173,27 @@ test('list-type set/map duplicates and list-type schema rules', () => {
   assert.ok(errs.includes('spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[bad].x-kubernetes-list-map-keys: must not be empty if x-kubernetes-list-type is map'), errs.join('\n'));
   assert.ok(errs.some((e) => e.startsWith('spec.preserveUnknownFields: cannot set to true')));
 });
+
+test('malformed CRDs of any shape get field errors, never exceptions', () => {
+  let seed = 3;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+  const keys = ['spec', 'metadata', 'name', 'group', 'names', 'plural', 'kind', 'singular', 'listKind', 'shortNames', 'versions', 'served', 'storage',
+    'schema', 'openAPIV3Schema', 'type', 'properties', 'items', 'additionalPrinterColumns', 'jsonPath', 'subresources', 'scale', 'specReplicasPath', 'scope',
+    'x-kubernetes-list-type', 'additionalProperties', 'conversion'];
+  const gen = (d: number): unknown => {
+    const r = rnd();
+    if (d > 5 || r < 0.2) return [null, 1, 'x', true, 'object', 'array', '.spec.a', 'Namespaced', 'a.b', []][Math.floor(rnd() * 10)];
+    if (r < 0.45) return Array.from({ length: Math.floor(rnd() * 3) }, () => gen(d + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < 1 + rnd() * 5; i++) o[keys[Math.floor(rnd() * keys.length)]] = gen(d + 1);
+    return o;
+  };
+  for (let i = 0; i < 5000; i++) {
+    const c = gen(0) as any;
+    const o = gen(0) as any;
+    if (!c || typeof c !== 'object' || Array.isArray(c)) continue;
+    defaultCrd(c);
+    validateCrd(c);
+    if (o && typeof o === 'object' && !Array.isArray(o)) validateCrdUpdate(c, o);
+  }
+});
