@@ -31,7 +31,9 @@ export class Scheduler implements Controller {
   private loop?: Promise<void>;
   private retryTimer?: NodeJS.Timeout;
   private flushTimer?: NodeJS.Timeout;
-  private readonly maxInflightBinds = 32;
+  // Bindings are independent writes whose latency is the API's commit latency: keep many in flight
+  // (upstream binds each pod in its own goroutine) so throughput is not latency × a small window.
+  private readonly maxInflightBinds = 256;
 
   constructor(private readonly ctx: ControllerContext) {}
 
