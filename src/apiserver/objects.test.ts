@@ -113,3 +113,28 @@ test('delete: finalizers hold, propagation finalizers, graceful pods, preconditi
     assert.equal((await e.objects.delete(configMapsDef, 'ns', 'pre', { dryRun: false, preconditions: { uid: c.metadata!.uid } }, ctx())).deleted, true);
   } finally { await e.close(); }
 });
+
+test('events.k8s.io/v1 and core/v1 Events are one stored object, converted field by field', async () => {
+  const { eventsV1Def } = await import('./resources/groups.js');
+  const { coreEventsDef } = await import('./resources/core.js');
+  const e = await setup();
+  try {
+    const v1 = await e.objects.create(eventsV1Def, {
+      metadata: { name: 'e1' }, eventTime: '2025-01-01T00:00:00.000000Z', reportingController: 'kedge/ctl', reportingInstance: 'i1', action: 'Bind',
+      reason: 'Scheduled', note: 'assigned to n1', type: 'Normal', regarding: { kind: 'Pod', name: 'p', namespace: 'ns' },
+    } as KubeObject, ctx());
+    assert.equal(v1.apiVersion, 'events.k8s.io/v1');
+    assert.equal((v1 as any).note, 'assigned to n1'); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const core = (await e.objects.get(coreEventsDef, 'ns', 'e1')).obj as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.equal(core.apiVersion, 'v1');
+    assert.equal(core.message, 'assigned to n1');
+    assert.equal(core.involvedObject.name, 'p');
+    assert.equal(core.reportingComponent, 'kedge/ctl');
+    await e.objects.create(coreEventsDef, { metadata: { name: 'e2' }, message: 'hi', reason: 'R', involvedObject: { kind: 'Node', name: 'n1' }, count: 3 } as KubeObject, ctx());
+    const back = (await e.objects.get(eventsV1Def, 'ns', 'e2')).obj as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.equal(back.apiVersion, 'events.k8s.io/v1');
+    assert.equal(back.note, 'hi');
+    assert.equal(back.regarding.name, 'n1');
+    assert.equal(back.deprecatedCount, 3);
+  } finally { await e.close(); }
+});

@@ -35,7 +35,13 @@ export function generateNameSuffix(): string {
 export function asServed(def: ResourceDef, obj: KubeObject): KubeObject {
   const apiVersion = groupVersion(def);
   if (obj.apiVersion === apiVersion && obj.kind === def.kind) return obj;
+  if (def.convert) return { ...def.convert.fromStorage(obj), apiVersion, kind: def.kind };
   return { ...obj, apiVersion, kind: def.kind };
+}
+
+/** The store value for an object in its served shape (converted back when the version's shape differs). */
+function encode(def: ResourceDef, obj: KubeObject): string {
+  return encodeForStore(def.convert ? def.convert.toStorage(obj) : obj);
 }
 
 /** Everything except metadata and status: a change here bumps metadata.generation. */
@@ -117,7 +123,7 @@ export class ObjectStore {
     }
     let kv: KeyValue;
     try {
-      kv = await this.deps.store.create(keyFor(def, md.namespace ?? '', md.name!), encodeForStore(obj));
+      kv = await this.deps.store.create(keyFor(def, md.namespace ?? '', md.name!), encode(def, obj));
     } catch (err) {
       await def.strategy.abortCreate?.(obj);
       if (err instanceof KeyExistsError) throw alreadyExists(grOf(def), md.name!);
@@ -167,8 +173,8 @@ export class ObjectStore {
       if (def.tracksGeneration !== false && specOf(obj) !== specOf(cur)) {
         obj.metadata!.generation = (cur.metadata?.generation ?? 0) + 1;
       }
-      const value = encodeForStore(obj);
-      if (value === encodeForStore(cur)) return { obj: cur, created: false };
+      const value = encode(def, obj);
+      if (value === encode(def, cur)) return { obj: cur, created: false };
       const finalized = obj.metadata?.deletionTimestamp && !(obj.metadata.finalizers?.length) && !def.strategy.pendingFinalization?.(obj);
       if (ctx.dryRun) return { obj: { ...obj, metadata: { ...obj.metadata, resourceVersion: String(kv.modRevision) } }, created: false };
       try {
@@ -272,9 +278,9 @@ export class ObjectStore {
           const status = ((next.status as Record<string, unknown> | undefined) ??= {});
           status.phase = 'Terminating';
         }
-        const value = encodeForStore(next);
+        const value = encode(def, next);
         if (ctx.dryRun) return { obj: next, deleted: false };
-        if (value === encodeForStore(cur)) return { obj: cur, deleted: false };
+        if (value === encode(def, cur)) return { obj: cur, deleted: false };
         try {
           const written = await this.deps.store.update(key, value, kv.modRevision);
           await this.settle(written.modRevision);

@@ -79,6 +79,11 @@ export interface ResourceDef {
   table?: TableDef;
   /** Field selector support beyond metadata.name/metadata.namespace. */
   fields?: Record<string, (obj: KubeObject) => string | undefined>;
+  /**
+   * For a version whose shape differs from the stored one (events.k8s.io/v1 Events are stored as core/v1 Events):
+   * convert on every read and write. Without it, versions sharing storage only differ in apiVersion.
+   */
+  convert?: { fromStorage(obj: KubeObject): KubeObject; toStorage(obj: KubeObject): KubeObject };
   /** Where objects live in the store; versions of one resource share it. Default /registry/<group|core>/<resource>/. */
   storagePrefix?: string;
   /** Name validation flavour (default: DNS-1123 subdomain). */

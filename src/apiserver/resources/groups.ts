@@ -26,8 +26,35 @@ export const endpointSlicesDef: ResourceDef = builtin({
   }),
 });
 
+function defined(o: Obj): Obj {
+  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+/** events.k8s.io/v1 ⇄ core/v1 Event field mapping (upstream's conversion; both versions are one stored object). */
+export function eventToV1(e: Obj): Obj {
+  return defined({
+    apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: e.metadata, eventTime: e.eventTime ?? null,
+    series: e.series ? defined({ count: e.series.count, lastObservedTime: e.series.lastObservedTime }) : undefined,
+    reportingController: e.reportingComponent || undefined, reportingInstance: e.reportingInstance || undefined,
+    action: e.action, reason: e.reason, regarding: e.involvedObject, related: e.related, note: e.message, type: e.type,
+    deprecatedSource: e.source, deprecatedFirstTimestamp: e.firstTimestamp, deprecatedLastTimestamp: e.lastTimestamp, deprecatedCount: e.count,
+  });
+}
+
+export function eventToCore(v: Obj): Obj {
+  return defined({
+    apiVersion: 'v1', kind: 'Event', metadata: v.metadata, involvedObject: v.regarding ?? {}, reason: v.reason, message: v.note,
+    source: v.deprecatedSource, firstTimestamp: v.deprecatedFirstTimestamp, lastTimestamp: v.deprecatedLastTimestamp, count: v.deprecatedCount,
+    type: v.type, eventTime: v.eventTime ?? undefined, series: v.series, action: v.action, related: v.related,
+    reportingComponent: v.reportingController ?? '', reportingInstance: v.reportingInstance ?? '',
+  });
+}
+
 export const eventsV1Def: ResourceDef = builtin({
   group: 'events.k8s.io', version: 'v1', resource: 'events', kind: 'Event', singular: 'event', namespaced: true, shortNames: ['ev'], tracksGeneration: false,
+  storagePrefix: '/registry/core/events/',
+  convert: { fromStorage: (o) => eventToV1(o as Obj), toStorage: (o) => eventToCore(o as Obj) },
   table: table([col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Message')], (e, now) => [
     age({ metadata: { creationTimestamp: e.series?.lastObservedTime ?? e.eventTime ?? e.metadata?.creationTimestamp } } as never, now),
     e.type ?? '', e.reason ?? '', `${String(e.regarding?.kind ?? '').toLowerCase()}/${e.regarding?.name ?? ''}`, e.note ?? '']),
