@@ -8,7 +8,7 @@ import type { Logger } from '../common/logger.js';
 import { clone, type KubeObject } from '../apimachinery/object.js';
 import {
   badRequest, forbidden, forbiddenPath, invalid, methodNotAllowed, notFound, pathNotFound, StatusError, successStatus,
-  toStatusError, unauthorized,
+  toStatusError, tooManyRequests, unauthorized,
 } from '../apimachinery/status.js';
 import { listObjects, parseListQuery, serveWatch, type ListQuery } from '../apimachinery/listwatch.js';
 import type { CachedObject, WatchCacheFeed } from '../apimachinery/watchcache.js';
@@ -62,6 +62,9 @@ export interface HandlerDeps {
   /** GET handlers for extra non-resource paths (service account issuer discovery), after authorization. */
   nonResourceHandlers?: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
   metrics?: ApiServerMetrics;
+  /** Upstream's --max-requests-inflight / --max-mutating-requests-inflight (watches and long-running requests excluded). */
+  maxRequestsInflight?: number;
+  maxMutatingRequestsInflight?: number;
   /** Schema-driven hooks (fieldValidation, managedFields, apply). */
   fieldValidation?: (def: ResourceDef, raw: unknown, mode: string) => string[];
 }
@@ -74,7 +77,32 @@ const WATCH_KIND = (def: ResourceDef, rep: Representation) =>
 export class ApiHandler {
   constructor(private readonly d: HandlerDeps) {}
 
+  private inflight = { readonly: 0, mutating: 0 };
+
+  /**
+   * Overload protection as upstream's max-in-flight filter: past the limit a request gets 429 with Retry-After and
+   * clients (client-go, client-node informers) back off and retry instead of piling on. Watches are not counted.
+   */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const q = req.url ?? '';
+    const longRunning = /[?&]watch=(true|1)/.test(q) || q.includes('/watch/') || /\/(log|exec|attach|portforward|proxy)(\?|$)/.test(q);
+    if (longRunning) return this.handleAdmitted(req, res);
+    const kind = req.method === 'GET' || req.method === 'HEAD' ? 'readonly' : 'mutating';
+    const limit = kind === 'readonly' ? this.d.maxRequestsInflight ?? 400 : this.d.maxMutatingRequestsInflight ?? 200;
+    if (limit > 0 && this.inflight[kind] >= limit) {
+      this.d.metrics?.observe('', '', 429, 0);
+      res.setHeader('Retry-After', '1');
+      return sendStatus(req, res, tooManyRequests('Too many requests, please try again later.'));
+    }
+    this.inflight[kind]++;
+    try {
+      await this.handleAdmitted(req, res);
+    } finally {
+      this.inflight[kind]--;
+    }
+  }
+
+  private async handleAdmitted(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const url = new URL(req.url ?? '/', 'https://localhost');
     let user: UserInfo | null = null;

@@ -19,6 +19,8 @@ export interface RunServerOptions {
   advertiseAddress?: string;
   tlsSans?: string[];
   minRequestTimeoutSeconds?: number;
+  maxRequestsInflight?: number;
+  maxMutatingRequestsInflight?: number;
 }
 
 /**
@@ -47,6 +49,8 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     tokenAuthFile: o.tokenAuthFile,
     serviceAccountKey: await ensureServiceAccountKeyPair(pkiDir(dataDir)),
     minRequestTimeoutSeconds: o.minRequestTimeoutSeconds,
+    maxRequestsInflight: o.maxRequestsInflight,
+    maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
     logger: log,
   });
   const host = advertise.includes(':') ? `[${advertise}]` : advertise;

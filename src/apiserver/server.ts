@@ -52,6 +52,9 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   bookmarkIntervalMs?: number;
   minRequestTimeoutSeconds?: number;
+  /** In-flight limits (429 beyond them); 0 disables. Defaults 400 / 200 as upstream. */
+  maxRequestsInflight?: number;
+  maxMutatingRequestsInflight?: number;
   /** Run the tiny built-in namespace finalizer (empties deleted namespaces). Default true. */
   namespaceFinalizer?: boolean;
 }
@@ -194,6 +197,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     maxBodyBytes: opts.maxBodyBytes,
     bookmarkIntervalMs: opts.bookmarkIntervalMs,
     minRequestTimeoutSeconds: opts.minRequestTimeoutSeconds,
+    maxRequestsInflight: opts.maxRequestsInflight,
+    maxMutatingRequestsInflight: opts.maxMutatingRequestsInflight,
   });
 
   const server = https.createServer({

@@ -14,6 +14,13 @@ interface ServerFlags {
   nodeMonitorGracePeriod: string;
   defaultTolerationSeconds: string;
   minRequestTimeout: string;
+  maxRequestsInflight: string;
+  maxMutatingRequestsInflight: string;
+}
+
+function nonNegative(flag: string, v: string): number {
+  if (!/^\d+$/.test(v)) fail(`invalid ${flag} ${JSON.stringify(v)}: want a whole number ≥ 0`);
+  return Number(v);
 }
 
 function fail(msg: string): never {
@@ -43,6 +50,8 @@ export function register(program: Command): void {
     .option('--token-auth-file <file>', 'static bearer tokens (CSV: token,user,uid,"group1,group2")')
     .option('--advertise-address <host>', 'address written into admin.kubeconfig (default: the bind address)')
     .option('--tls-san <host...>', 'extra names/IPs for the serving certificate')
+    .option('--max-requests-inflight <n>', 'concurrent non-mutating requests before 429 (0 = unlimited)', '400')
+    .option('--max-mutating-requests-inflight <n>', 'concurrent mutating requests before 429 (0 = unlimited)', '200')
     .option('--min-request-timeout <seconds>', 'watches end after a random [N, 2N) seconds; clients re-watch', '1800')
     .option('--hub-port <port>', 'cloud hub TLS port edge nodes dial (on --bind-address; -1 = no hub)', '10000')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
@@ -86,6 +95,8 @@ export function register(program: Command): void {
         tokenAuthFile: flags.tokenAuthFile,
         advertiseAddress: flags.advertiseAddress,
         tlsSans: flags.tlsSan ?? [],
+        maxRequestsInflight: nonNegative('--max-requests-inflight', flags.maxRequestsInflight),
+        maxMutatingRequestsInflight: nonNegative('--max-mutating-requests-inflight', flags.maxMutatingRequestsInflight),
         minRequestTimeoutSeconds: (() => {
           const n = Number(flags.minRequestTimeout);
           if (!Number.isInteger(n) || n < 1) fail(`invalid --min-request-timeout ${JSON.stringify(flags.minRequestTimeout)}: want whole seconds ≥ 1`);
