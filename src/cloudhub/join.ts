@@ -18,6 +18,7 @@ import {
   type CertificateAuthority,
 } from '../pki/index.js';
 import type { Logger } from '../common/logger.js';
+import { EDGE_ROLE_LABEL } from './desired.js';
 
 export const EDGE_SIGNER_NAME = 'kedge.io/edge-node-client';
 export const NODE_USER_PREFIX = 'system:node:';
@@ -77,7 +78,25 @@ export class HubCertificateIssuer implements CertificateIssuer {
     }
     const verdict = validateBootstrapToken(secret, token);
     if (!verdict.ok) throw new JoinError(401, 'Unauthorized', `invalid bootstrap token: ${verdict.reason}`);
+    await this.refuseNonEdgeNode(req.nodeName);
     return this.issue(req.nodeName, req.csrPem, verdict.identity.username);
+  }
+
+  /**
+   * A token must not mint the identity of an existing non-edge node (a cloud worker): that would let an
+   * edge write its Node and pod statuses. Re-joining an existing edge node (e.g. after losing its disk) is fine.
+   */
+  private async refuseNonEdgeNode(nodeName: string): Promise<void> {
+    let node;
+    try {
+      node = await this.core.readNode({ name: nodeName });
+    } catch (err) {
+      if (httpCode(err) === 404) return;
+      throw err;
+    }
+    if (!(EDGE_ROLE_LABEL in (node.metadata?.labels ?? {}))) {
+      throw new JoinError(409, 'AlreadyExists', `node "${nodeName}" already exists and is not an edge node (no ${EDGE_ROLE_LABEL} label); choose another --node-name`);
+    }
   }
 
   renew(nodeName: string, csrPem: string): Promise<string> {

@@ -168,6 +168,15 @@ test('bad input is refused with a reason, changes nothing, and the hub keeps ser
   await assert.rejects(join(['--token', expired.token, '--ca-cert-hash', expired.hash]), /expired/);
   await assert.rejects(join(['--token', 'not-a-token', '--ca-cert-hash', token.hash]), /malformed bootstrap token/);
   await assert.rejects(join(['--token', token.token, '--ca-cert-hash', 'sha256:' + '0'.repeat(64)]), /does not match --ca-cert-hash/);
+  // A token cannot mint the identity of an existing cloud (non-edge) node.
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'cloud-1' } }));
+  await assert.rejects(
+    (async () => {
+      const cmd = kedgeCommand(['edge', 'join', '--server', `https://127.0.0.1:${c.hubPort}`, '--node-name', 'cloud-1', '--data-dir', c.h.tempDir('c1'), '--runtime', 'none', '--token', token.token, '--ca-cert-hash', token.hash]);
+      return run(cmd.command, cmd.args);
+    })(),
+    /already exists and is not an edge node/,
+  );
   assert.equal((await c.kubectl(['get', 'csr', '-o', 'name'])).trim().split('\n').length, csrsBefore);
 
   for (const reason of [/frame is not valid JSON/, /unknown message type/, /never sent/, /join refused/]) await c.server.waitForLog(reason, 10_000);
