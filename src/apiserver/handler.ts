@@ -576,13 +576,20 @@ export class ApiHandler {
         if (info.verb === 'update') {
           const obj = await this.readObject(req, def, query);
           if (obj.metadata?.name && obj.metadata.name !== name) throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+          const manager = this.manager(req, query);
           const out = await this.d.objects.update(def, ns, name, ctx, (cur) => {
-            const next = clone(obj);
-            next.metadata = { ...cur.metadata, ...(sub === 'finalize' ? {} : {}), resourceVersion: obj.metadata?.resourceVersion };
-            if (sub === 'finalize') next.metadata = { ...cur.metadata, resourceVersion: obj.metadata?.resourceVersion };
+            // Subresource writes keep the stored metadata (upstream's ResetObjectMetaForStatus); the body's
+            // resourceVersion is still the client's precondition.
+            let next: KubeObject;
+            if (sub === 'finalize') {
+              next = clone(cur);
+              (next as Obj).spec = { ...((cur as Obj).spec ?? {}), finalizers: (obj as Obj).spec?.finalizers ?? [] };
+            } else {
+              next = clone(obj);
+            }
+            next.metadata = { ...cur.metadata, resourceVersion: obj.metadata?.resourceVersion };
             if (!next.metadata.resourceVersion) delete next.metadata.resourceVersion;
-            if (sub === 'finalize') { const n = clone(cur); (n as Obj).spec = { ...((cur as Obj).spec ?? {}), finalizers: (obj as Obj).spec?.finalizers ?? [] }; n.metadata = next.metadata; return n; }
-            return next;
+            return this.track(def, cur, next, manager, sub);
           });
           return this.render(req, res, def, out.obj, 200, query);
         }
