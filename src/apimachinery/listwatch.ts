@@ -110,6 +110,9 @@ export async function listObjects(scope: ListScope, q: ListQuery): Promise<ListO
   const selecting = !q.labelSelector.empty || !q.fieldSelector.empty;
   if (q.continueToken) {
     const { rev, startAfter } = decodeContinue(q.continueToken, scope.scopePrefix);
+    // Nothing in this resource changed since the first page: the cache still shows that revision's state.
+    const cache = await scope.feed.cache(scope.resourcePrefix);
+    if (cache.lastChangeRevision <= rev && rev <= scope.feed.revision) return pageFromCache(cache, scope, rev, startAfter, q.limit, selecting);
     return pageFromStore(store, scope, rev, startAfter, q.limit, selecting);
   }
   const rv = q.resourceVersion === undefined ? undefined : Number(q.resourceVersion);
@@ -117,13 +120,38 @@ export async function listObjects(scope: ListScope, q: ListQuery): Promise<ListO
     return pageFromStore(store, scope, rv, undefined, q.limit, selecting);
   }
   if (q.limit > 0 && rv === undefined) {
-    return pageFromStore(store, scope, 0, undefined, q.limit, selecting);
+    const cache = await scope.feed.cache(scope.resourcePrefix);
+    const at = await scope.feed.waitFresh();
+    return pageFromCache(cache, scope, at, undefined, q.limit, selecting);
   }
   const cache = await scope.feed.cache(scope.resourcePrefix);
   // "most recent" waits for the store's current revision; a given revision waits until the cache is at least there.
   const at = rv === undefined ? await scope.feed.waitFresh() : rv > 0 ? await scope.feed.waitFresh(rv) : scope.feed.revision;
   const items = cache.snapshot(scope.scopePrefix).filter((i) => scope.matches(i.obj));
   return { items, resourceVersion: Math.max(at, scope.feed.revision) };
+}
+
+/** A page of the cached state (which is the state at revision `at`), in key order after `startAfter`. */
+function pageFromCache(cache: ResourceCache, scope: ListScope, at: number, startAfter: string | undefined, limit: number, selecting: boolean): ListOutcome {
+  const all = cache.snapshot(scope.scopePrefix);
+  let i = 0;
+  if (startAfter !== undefined) {
+    // Binary search for the first key after the cursor.
+    let lo = 0;
+    let hi = all.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (all[mid]!.key <= startAfter) lo = mid + 1; else hi = mid; }
+    i = lo;
+  }
+  const out: CachedObject[] = [];
+  for (; i < all.length && out.length < limit; i++) if (scope.matches(all[i]!.obj)) out.push(all[i]!);
+  let more = false;
+  for (let j = i; j < all.length; j++) if (scope.matches(all[j]!.obj)) { more = true; break; }
+  const outcome: ListOutcome = { items: out, resourceVersion: at };
+  if (more && out.length) {
+    outcome.continueToken = encodeContinue(at, out[out.length - 1]!.key, scope.scopePrefix);
+    if (!selecting) outcome.remainingItemCount = all.length - i;
+  }
+  return outcome;
 }
 
 async function pageFromStore(store: Store, scope: ListScope, rev: number, startAfter: string | undefined, limit: number, selecting: boolean): Promise<ListOutcome> {

@@ -55,6 +55,16 @@ test('one feed serves lists and many watchers; history replays; too-old revision
     const p2 = await listObjects(scope, parseListQuery(new URLSearchParams(`limit=2&continue=${encodeURIComponent(p1.continueToken!)}`)));
     assert.deepEqual(p2.items.map((i) => i.obj.metadata?.name), ['c3'], 'a continued list is consistent with the first page');
     await assert.rejects(listObjects(scope, parseListQuery(new URLSearchParams('limit=2&continue=Z2FyYmFnZQ=='))), (e: unknown) => e instanceof StatusError && e.code === 400);
+    // With no change in between, pages come from the cache and still chain exactly.
+    await feed.waitFresh();
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await listObjects(scope, parseListQuery(new URLSearchParams(`limit=2${token ? `&continue=${encodeURIComponent(token)}` : ''}`)));
+      names.push(...page.items.map((i) => i.obj.metadata!.name!));
+      token = page.continueToken;
+    } while (token);
+    assert.deepEqual(names, ['c0', 'c1', 'c3', 'c4']);
   } finally {
     feed.close();
     await store.close();

@@ -45,12 +45,15 @@ export class ResourceCache {
   private history: CacheEvent[] = [];
   /** Events with revision > oldestRevision can be replayed to a new watcher. */
   oldestRevision = 0;
+  /** Revision of the newest change applied here: the cached state equals the state at any revision ≥ this. */
+  lastChangeRevision = 0;
   private watchers = new Set<CacheWatcher>();
   private pending: WatchEvent[] | null = [];
   readonly ready: Promise<void>;
 
   constructor(readonly prefix: string, private readonly historySize: number, private readonly feed: WatchCacheFeed, startRevision: number) {
     this.oldestRevision = startRevision;
+    this.lastChangeRevision = startRevision;
     this.ready = this.load(startRevision);
   }
 
@@ -88,6 +91,7 @@ export class ResourceCache {
       this.items.set(ev.kv.key, entry);
       type = ev.type === 'create' ? 'ADDED' : 'MODIFIED';
     }
+    this.lastChangeRevision = ev.revision;
     const cev: CacheEvent = { ...entry, type, prev };
     this.history.push(cev);
     if (this.history.length > this.historySize) {
