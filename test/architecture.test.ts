@@ -427,11 +427,14 @@ describe('`kedge edge` does not load the control plane', () => {
     assert.ok(seen.size > 10, `expected the edge command to reach its modules, reached ${seen.size}`);
   });
 
-  test('at run time: loading the edge command and its action modules loads no control-plane file', () => {
+  /**
+   * Runs node (with tsx) and returns every repo file it loaded, recorded by a resolve hook that runs on
+   * Node's loader thread and appends each resolved URL to a file.
+   */
+  function filesLoadedBy(nodeArgs: string[]): string[] {
     const dir = mkdtempSync(path.join(tmpdir(), 'kedge-arch-'));
     try {
       const record = path.join(dir, 'loaded.txt');
-      // A resolve hook (runs on Node's loader thread) appends every URL Node resolves to a file.
       const hooks = path.join(dir, 'hooks.mjs');
       writeFileSync(hooks, [
         "import { appendFileSync } from 'node:fs';",
@@ -443,20 +446,32 @@ describe('`kedge edge` does not load the control plane', () => {
       ].join('\n'));
       const register = path.join(dir, 'register.mjs');
       writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
-      const modules = [edgeCommand, ...edgeActionModules()];
-      assert.ok(modules.length >= 3, `expected edge.ts to import its action modules lazily, found ${modules.length - 1}`);
-      const script = `for (const m of ${JSON.stringify(modules.map((m) => pathToFileURL(m).href))}) await import(m);`;
-      const run = spawnSync(process.execPath, ['--import', 'tsx', '--import', pathToFileURL(register).href, '--input-type=module', '-e', script], {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', '--import', pathToFileURL(register).href, ...nodeArgs], {
         cwd: repoRoot, env: { ...process.env, KEDGE_ARCH_RECORD: record }, encoding: 'utf8', timeout: 120_000,
       });
-      assert.equal(run.status, 0, `loading the edge modules failed: ${run.stderr}`);
-      const loaded = [...new Set(readFileSync(record, 'utf8').split('\n').filter((u) => u.startsWith('file:')))]
-        .map((u) => rel(fileURLToPath(u)));
-      for (const m of modules) assert.ok(loaded.includes(rel(m)), `the recorder did not see ${rel(m)} load`);
-      const bad = loaded.filter((f) => CONTROL_PLANE.some((cp) => f.startsWith(`${cp}/`)));
-      assert.deepEqual(bad, [], 'control-plane modules loaded by `kedge edge`');
+      assert.equal(run.status, 0, `node ${nodeArgs.join(' ')} failed: ${run.stderr}`);
+      return [...new Set(readFileSync(record, 'utf8').split('\n').filter((u) => u.startsWith('file:')))].map((u) => rel(fileURLToPath(u)));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+  const controlPlaneFiles = (files: string[]): string[] => files.filter((f) => CONTROL_PLANE.some((cp) => f.startsWith(`${cp}/`)));
+
+  test('at run time: loading the edge command and its action modules loads no control-plane file', () => {
+    const modules = [edgeCommand, ...edgeActionModules()];
+    assert.ok(modules.length >= 3, `expected edge.ts to import its action modules lazily, found ${modules.length - 1}`);
+    const script = `for (const m of ${JSON.stringify(modules.map((m) => pathToFileURL(m).href))}) await import(m);`;
+    const loaded = filesLoadedBy(['--input-type=module', '-e', script]);
+    for (const m of modules) assert.ok(loaded.includes(rel(m)), `the recorder did not see ${rel(m)} load`);
+    assert.deepEqual(controlPlaneFiles(loaded), [], 'control-plane modules loaded by `kedge edge`');
+  });
+
+  test('at run time: the real CLI (`kedge edge join --help`) loads no control-plane file', () => {
+    const loaded = filesLoadedBy([path.join(srcRoot, 'cli/entry.ts'), 'edge', 'join', '--help']);
+    // main.ts loads every command's registrar; the heavy modules must stay behind their actions.
+    for (const f of ['src/cli/main.ts', 'src/cli/commands/server.ts', 'src/cli/commands/edge.ts']) {
+      assert.ok(loaded.includes(f), `the recorder did not see ${f} load`);
+    }
+    assert.deepEqual(controlPlaneFiles(loaded), [], 'control-plane modules loaded by `kedge edge join --help`');
   });
 });
