@@ -71,6 +71,22 @@ test('a DaemonSet runs one pod on each of the 5 nodes', async () => {
   assert.ok(updated.every((p) => p.spec.containers[0].image === 'busybox:1.37'));
 });
 
+test('a StatefulSet creates stable, ordered pods and scales down from the highest ordinal', async () => {
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: 'default' },
+    spec: { replicas: 3, serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'db', image: 'postgres:16' }] } } },
+  }));
+  assert.match(await c.kubectl(['rollout', 'status', 'statefulset/db', '--timeout=60s']), /partitioned roll out complete|rolling update complete|roll out complete/);
+  const pods = await podsOf('app=db');
+  assert.deepEqual(pods.map((p) => p.metadata.name).sort(), ['db-0', 'db-1', 'db-2']);
+  const created = Object.fromEntries(pods.map((p) => [p.metadata.name, Date.parse(p.metadata.creationTimestamp)]));
+  assert.ok(created['db-0']! <= created['db-1']! && created['db-1']! <= created['db-2']!, 'created in ordinal order');
+  assert.equal(pods.find((p) => p.metadata.name === 'db-1').spec.hostname, 'db-1');
+  assert.match(await c.kubectl(['get', 'statefulset', 'db']), /db\s+3\/3\s/);
+  await c.kubectl(['scale', 'statefulset', 'db', '--replicas=1']);
+  await waitFor('scaled to db-0', async () => JSON.stringify((await podsOf('app=db')).map((p) => p.metadata.name)) === '["db-0"]');
+});
+
 test('a Job runs to completion when its pods succeed', async () => {
   await c.kubectl(['apply', '-f', '-'], JSON.stringify({
     apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'pi', namespace: 'default' },
