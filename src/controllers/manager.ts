@@ -13,6 +13,7 @@ import { GarbageCollector } from './gc/garbagecollector.js';
 import { NamespaceController } from './namespaces/namespace.js';
 import { ServiceAccountController } from './namespaces/serviceaccount.js';
 import { NodeLifecycleController } from './nodes/lifecycle.js';
+import { PodGCController } from './nodes/podgc.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { EndpointsController } from './services/endpoints.js';
 import { DaemonSetController } from './workloads/daemonset.js';
@@ -26,7 +27,7 @@ export const edgeControllers = ['nodelifecycle'] as const;
 /** What kube-controller-manager + kube-scheduler do; switch these off against a real cluster. */
 export const genericControllers = [
   'scheduler', 'replicaset', 'deployment', 'daemonset', 'statefulset', 'job',
-  'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector',
+  'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector', 'podgc',
 ] as const;
 export const allControllers: readonly string[] = [...genericControllers, ...edgeControllers];
 
@@ -95,6 +96,7 @@ function build(name: string, ctx: ControllerContext, selected: string[]): Contro
     case 'namespace': return new NamespaceController(ctx);
     case 'garbagecollector': return new GarbageCollector(ctx);
     case 'nodelifecycle': return new NodeLifecycleController(ctx);
+    case 'podgc': return new PodGCController(ctx);
     default: return undefined;
   }
 }
