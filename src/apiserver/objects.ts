@@ -252,6 +252,7 @@ export class ObjectStore {
       if (opts.preconditions?.resourceVersion && opts.preconditions.resourceVersion !== md.resourceVersion) {
         throw conflict(grOf(def), name, `Precondition failed: ResourceVersion in precondition: ${opts.preconditions.resourceVersion}, ResourceVersion in meta: ${md.resourceVersion ?? ''}`);
       }
+      def.strategy.beforeDelete?.(cur);
       const next = clone(cur);
       const nmd = next.metadata!;
       const finalizers = new Set(nmd.finalizers ?? []);

@@ -27,6 +27,8 @@ export interface Strategy {
   validateUpdate?(obj: KubeObject, old: KubeObject, ctx: StrategyContext): FieldError[];
   /** Seconds of graceful deletion for this object (0/undefined = delete now). */
   gracePeriodSeconds?(obj: KubeObject, requested: number | undefined): number | undefined;
+  /** Refuse a deletion (throw a StatusError), e.g. the namespaces that may never be deleted. */
+  beforeDelete?(obj: KubeObject): void;
   /** Deletion must wait for more than metadata.finalizers (namespaces wait for spec.finalizers). */
   pendingFinalization?(obj: KubeObject): boolean;
   /** After the object is gone from the store (release ClusterIPs, …). */

@@ -176,6 +176,7 @@ test('delete with cascade modes records what the garbage collector needs', async
 
 test('error cases carry upstream reasons and change nothing', async () => {
   assert.equal(await env.fails(['get', 'pod', 'nope']), 'Error from server (NotFound): pods "nope" not found');
+  assert.equal(await env.fails(['delete', 'namespace', 'kube-system']), 'Error from server (Forbidden): namespaces "kube-system" is forbidden: this namespace may not be deleted');
   await env.ok(['create', 'configmap', 'dup']);
   assert.equal(await env.fails(['create', 'configmap', 'dup']), 'error: failed to create configmap: configmaps "dup" already exists');
   assert.match(await env.fails(['create', '-f', '-'], '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"}}'), /Error from server \(AlreadyExists\).*configmaps "dup" already exists/);

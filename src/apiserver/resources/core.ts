@@ -1,5 +1,5 @@
 /** core/v1 resources other than pods: namespaces, nodes, configmaps, secrets, services, endpoints, events, serviceaccounts. */
-import type { FieldError } from '../../apimachinery/status.js';
+import { forbidden, type FieldError } from '../../apimachinery/status.js';
 import type { ResourceDef } from '../registry.js';
 import { age, builtin, col, mapSelectorString, str, table, type Obj } from './helpers.js';
 
@@ -21,6 +21,11 @@ export const namespacesDef: ResourceDef = builtin({
       o.status = { phase: 'Active' };
     },
     pendingFinalization: (obj) => ((obj as Obj).spec?.finalizers ?? []).length > 0,
+    beforeDelete(obj) {
+      // Upstream's NamespaceLifecycle admission: these namespaces are immortal.
+      const name = obj.metadata?.name ?? '';
+      if (['default', 'kube-system', 'kube-public'].includes(name)) throw forbidden({ group: '', resource: 'namespaces' }, name, 'this namespace may not be deleted');
+    },
     prepareForUpdate(obj, old, ctx) {
       // spec.finalizers change only through /finalize.
       if (ctx.subresource !== 'finalize') (obj as Obj).spec = (old as Obj).spec;
