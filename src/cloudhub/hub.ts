@@ -43,6 +43,8 @@ export interface CloudHubOptions {
   window?: number;
   maxTombstonesPerNode?: number;
   certValidityMs?: number;
+  /** API writes (status, leases, events) in flight across all nodes; beyond it edges are told to retry. */
+  maxApiWrites?: number;
   /** permessage-deflate window (9–15, default 13 = 8 KiB): bandwidth vs hub memory per node. */
   deflateWindowBits?: number;
   log?: Logger;
@@ -99,6 +101,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const status = new StatusWriter(opts.kubeConfig, (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined);
   const issuer: CertificateIssuer = new HubCertificateIssuer({ kubeConfig: opts.kubeConfig, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
   const sessions = new Map<string, NodeSession>();
+  const apiWrites = { inFlight: 0, max: opts.maxApiWrites ?? 256 };
   const pingIntervalMs = opts.pingIntervalMs ?? 15_000;
 
   desired.onNodeChanged((node) => sessions.get(node)?.schedulePump());
@@ -211,6 +214,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
           window: opts.window ?? 256,
           maxBufferedBytes: 4 * 1024 * 1024,
           maxPendingStatus: 256,
+          apiWrites,
           onClose: (s) => {
             if (sessions.get(node) === s) sessions.delete(node);
             metrics.connectedNodes.set(sessions.size);

@@ -72,6 +72,7 @@ function setup(window = 5) {
     window,
     maxBufferedBytes: 1 << 20,
     maxPendingStatus: 10,
+    apiWrites: { inFlight: 0, max: 100 },
     onClose: () => {},
   };
   desired.onNodeChanged((n) => sessions.filter((s) => s.node === n).forEach((s) => s.schedulePump()));
@@ -160,4 +161,23 @@ test('identity mismatch, unsupported version and forged acks close the session',
   ws.edge({ type: 'ack', seq: 12345 });
   assert.equal(ws.sent.at(-1)!.code, 'forged-ack');
   assert.equal(ws.closedWith, 1008);
+});
+
+test('status writes beyond the hub-wide API cap are answered "retry", not queued', async () => {
+  const { open, sessions } = setup();
+  const { ws } = open();
+  ws.edge({ type: 'hello', versions: [1], node: 'n1' });
+  // Simulate a storm: every API write slot is taken by other nodes.
+  const deps = (sessions[0] as unknown as { deps: SessionDeps }).deps;
+  deps.apiWrites.inFlight = deps.apiWrites.max;
+  ws.edge({ type: 'status', id: 7, kind: 'lease', body: { renewTime: new Date().toISOString() } });
+  await tick();
+  const ack = ws.sent.find((m) => m.type === 'status-ack' && m.id === 7)!;
+  assert.equal(ack.ok, false);
+  assert.equal(ack.retry, true);
+  deps.apiWrites.inFlight = 0;
+  ws.edge({ type: 'status', id: 8, kind: 'lease', body: { renewTime: new Date().toISOString() } });
+  await tick();
+  assert.equal(ws.sent.find((m) => m.type === 'status-ack' && m.id === 8)!.ok, true);
+  for (const s of sessions) s.close();
 });

@@ -33,6 +33,8 @@ export interface SessionDeps {
   maxBufferedBytes: number;
   /** Max status items being written for one node at once; more are answered "retry". */
   maxPendingStatus: number;
+  /** Hub-wide cap on API writes in flight, shared by all sessions (protects the API server in a storm). */
+  apiWrites: { inFlight: number; max: number };
   onClose(session: NodeSession): void;
 }
 
@@ -248,11 +250,13 @@ export class NodeSession {
 
   private async onStatus(msg: StatusMessage): Promise<void> {
     if (this.phase === 'hello') return this.refuse('bad-sequence', 'status before hello', true);
-    if (this.pendingStatus >= this.deps.maxPendingStatus) {
+    const w = this.deps.apiWrites;
+    if (this.pendingStatus >= this.deps.maxPendingStatus || w.inFlight >= w.max) {
       this.send({ type: 'status-ack', id: msg.id, ok: false, reason: 'hub busy', retry: true });
       return;
     }
     this.pendingStatus++;
+    w.inFlight++;
     try {
       const r = await this.deps.status.write(this.node, msg.kind, msg.body);
       this.deps.metrics.statusWrites.inc({ kind: msg.kind, result: r.ok ? 'ok' : r.retry ? 'retry' : 'refused' });
@@ -260,6 +264,7 @@ export class NodeSession {
       if (this.phase !== 'closed') this.send({ type: 'status-ack', id: msg.id, ok: r.ok, reason: r.reason, retry: r.retry });
     } finally {
       this.pendingStatus--;
+      w.inFlight--;
     }
   }
 

@@ -28,7 +28,8 @@ export interface StatusTransport {
 const MAX_PENDING_EVENTS = 1000;
 /** Status items sent and not yet acked; a thousand buffered items flush as a steady stream, not a burst. */
 const MAX_IN_FLIGHT = 64;
-const RETRY_MS = 2000;
+/** Retry after a transient refusal: 1–3 s, jittered so a busy hub's nodes do not all come back together. */
+const retryDelay = (): number => 1000 + Math.floor(Math.random() * 2000);
 
 export class StatusReporter implements PodStatusSink, EventSink {
   private readonly items = new Map<string, Item>();
@@ -181,7 +182,7 @@ export class StatusReporter implements PodStatusSink, EventSink {
     if (!ack.ok) {
       if (ack.retry) {
         clearTimeout(this.retryTimer);
-        this.retryTimer = setTimeout(() => this.flush(), RETRY_MS);
+        this.retryTimer = setTimeout(() => this.flush(), retryDelay());
         return;
       }
       this.log.warn({ item: f.key, reason: ack.reason }, 'hub refused status item; dropping it');
