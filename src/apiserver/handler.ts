@@ -24,7 +24,9 @@ import { sendJson, sendRaw, sendStatus } from './respond.js';
 import { partialMetadata, partialObjectMetadataList, tableFor, tableRow, type IncludeObject } from './table.js';
 import { bindPod } from './resources/pods.js';
 import type { ApiServerMetrics } from './metrics.js';
-import { applyStep, defaultFieldManager, managedFieldsStep } from './schema/index.js';
+import {
+  applyStep, defaultFieldManager, duplicateFieldsInJson, duplicateFieldsInYaml, fieldValidationOutcome, managedFieldsStep, parseFieldValidation, pruneUnknownFields,
+} from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 
 /** A handler for a non-CRUD subresource served by another component (pods/log, pods/exec via the hub, …). */
@@ -297,6 +299,7 @@ export class ApiHandler {
   // ---- reads ----
 
   private render(req: IncomingMessage, res: ServerResponse, def: ResourceDef, obj: KubeObject, code: number, query: URLSearchParams): void {
+    this.sendWarnings(res, query);
     const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
     if (rep.as === 'Table') {
       return sendJson(req, res, code, tableFor(def, [obj], { include: includeObject(query), version: rep.version, resourceVersion: obj.metadata?.resourceVersion }));
@@ -394,11 +397,15 @@ export class ApiHandler {
 
   private async readObject(req: IncomingMessage, def: ResourceDef, query: URLSearchParams): Promise<KubeObject> {
     const body = await readBody(req, this.d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
-    const raw = decodeObjectBody(body, mediaType(req));
-    return this.checkObject(def, raw, body.toString('utf8'), query);
+    const type = mediaType(req);
+    const raw = decodeObjectBody(body, type);
+    const text = body.toString('utf8');
+    const duplicates = type === 'application/yaml' ? { duplicateYaml: duplicateFieldsInYaml(text) }
+      : type === '' || type === 'application/json' ? { duplicateJson: duplicateFieldsInJson(text) } : {};
+    return this.checkObject(def, raw, text, query, duplicates);
   }
 
-  private checkObject(def: ResourceDef, raw: unknown, text: string, query: URLSearchParams): KubeObject {
+  private checkObject(def: ResourceDef, raw: unknown, text: string, query: URLSearchParams, duplicates: { duplicateJson?: string[]; duplicateYaml?: string[] } = {}): KubeObject {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest(`Object 'Kind' is missing in '${text.slice(0, 200)}'`);
     const obj = raw as KubeObject;
     const gv = groupVersion(def);
@@ -413,17 +420,32 @@ export class ApiHandler {
     if (obj.metadata !== undefined && (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata))) {
       throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: json: cannot unmarshal ${Array.isArray(obj.metadata) ? 'array' : typeof obj.metadata} into Go struct field ${def.kind}.metadata of type v1.ObjectMeta`);
     }
-    this.strictFields(def, obj, query);
+    this.strictFields(def, obj, query, duplicates, true);
     return obj;
   }
 
-  private strictFields(def: ResourceDef, obj: unknown, query: URLSearchParams): void {
-    const mode = query.get('fieldValidation') ?? 'Warn';
-    if (!['Strict', 'Warn', 'Ignore'].includes(mode)) throw badRequest(`fieldValidation must be one of "Ignore", "Warn", or "Strict", got ${JSON.stringify(mode)}`);
-    if (mode === 'Ignore' || !this.d.fieldValidation) return;
-    const problems = this.d.fieldValidation(def, obj, mode);
-    if (!problems.length) return;
-    if (mode === 'Strict') throw badRequest(`strict decoding error: ${problems.join(', ')}`);
+  /** Warning texts per request (keyed by its query object), sent as `Warning: 299 - "…"` headers. */
+  private readonly warnings = new WeakMap<URLSearchParams, string[]>();
+
+  /**
+   * fieldValidation=Strict|Warn|Ignore as upstream: unknown (and duplicate) fields are a 400 under Strict, a
+   * Warning header under Warn (the default), silent under Ignore — and never stored (they are pruned).
+   */
+  private strictFields(def: ResourceDef, obj: unknown, query: URLSearchParams, duplicates: { duplicateJson?: string[]; duplicateYaml?: string[] } = {}, decoding = false): void {
+    const parsed = parseFieldValidation(query.get('fieldValidation'));
+    if ('invalid' in parsed) {
+      throw new StatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Invalid', code: 422, message: parsed.invalid.message,
+        details: { group: parsed.invalid.group, kind: parsed.invalid.kind, name: parsed.invalid.name, causes: parsed.invalid.causes } });
+    }
+    const unknown = pruneUnknownFields(def, obj);
+    const outcome = fieldValidationOutcome(parsed.directive, { unknown, ...duplicates }, decoding && !def.openAPIV3Schema ? { kind: def.kind, version: def.version } : undefined);
+    if (outcome.error) throw badRequest(outcome.error);
+    if (outcome.warnings.length) this.warnings.set(query, [...(this.warnings.get(query) ?? []), ...outcome.warnings]);
+  }
+
+  private sendWarnings(res: ServerResponse, query: URLSearchParams): void {
+    const w = this.warnings.get(query);
+    if (w?.length && !res.headersSent) res.setHeader('Warning', w.map((t) => `299 - ${JSON.stringify(t)}`));
   }
 
   /** The field manager of a write: ?fieldManager=, else derived from the User-Agent (kubectl/v1.32… → kubectl). */
@@ -487,7 +509,7 @@ export class ApiHandler {
         throw err;
       }
       // Strict field validation looks at the patched object: patch bodies carry directives ($setElementOrder…).
-      if (type !== 'json' && type !== 'apply') this.strictFields(def, next, query);
+      if (type !== 'apply') this.strictFields(def, next, query);
       if (next.kind !== cur.kind || next.apiVersion !== cur.apiVersion) {
         if (type === 'apply' && next.kind === def.kind) next.apiVersion = cur.apiVersion;
         else throw badRequest('the API version in the data does not match the expected API version');

@@ -124,7 +124,7 @@ test('deletecollection with a label selector deletes exactly the selection', asy
 });
 
 /** One HTTPS request with the admin's credentials (or none), for protocol-level error cases. */
-async function raw(method: string, urlPath: string, headers: Record<string, string>, body?: string | Buffer, anonymous = false): Promise<{ code: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function raw(method: string, urlPath: string, headers: Record<string, string>, body?: string | Buffer, anonymous = false): Promise<{ code: number; json: any; headers: import('node:http').IncomingHttpHeaders }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const https = await import('node:https');
   const opts: import('node:https').RequestOptions = {};
   await kc.applyToHTTPSOptions(opts);
@@ -136,7 +136,7 @@ async function raw(method: string, urlPath: string, headers: Record<string, stri
     }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => { text += d.toString(); });
-      res.on('end', () => { try { resolve({ code: res.statusCode!, json: JSON.parse(text) }); } catch { resolve({ code: res.statusCode!, json: text }); } });
+      res.on('end', () => { try { resolve({ code: res.statusCode!, json: JSON.parse(text), headers: res.headers }); } catch { resolve({ code: res.statusCode!, json: text, headers: res.headers }); } });
     });
     req.on('error', reject);
     req.end(body);
@@ -172,4 +172,22 @@ test('protocol errors: 401 anonymous, 415 content type, 400 malformed JSON, 413 
   assert.match(metrics.json, /apiserver_request_total\{verb="create",resource="configmaps",code="415"\} 1/);
   assert.match(metrics.json, /apiserver_storage_objects\{resource="configmaps"\} \d+/);
   assert.match(metrics.json, /process_resident_memory_bytes \d+/);
+});
+
+test('fieldValidation: Warn (default) warns and drops unknown fields, Strict refuses with upstream wording, duplicates too', async () => {
+  const cms = `/api/v1/namespaces/${ns}/configmaps`;
+  const warned = await raw('POST', cms, { 'content-type': 'application/json' }, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fv-warn' }, foo: 1, data: { a: 'b' } }));
+  assert.equal(warned.code, 201);
+  assert.match(String(warned.headers.warning), /299 - "unknown field \\"foo\\""/);
+  assert.equal(warned.json.foo, undefined);
+  assert.equal((await core.readNamespacedConfigMap({ namespace: ns, name: 'fv-warn' })).data?.a, 'b');
+  const strict = await raw('POST', `${cms}?fieldValidation=Strict`, { 'content-type': 'application/json' }, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fv-strict' }, foo: 1 }));
+  assert.equal(strict.code, 400);
+  assert.equal(strict.json.message, 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "foo"');
+  const dup = await raw('POST', `${cms}?fieldValidation=Strict`, { 'content-type': 'application/json' }, '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"fv-dup","name":"fv-dup2"}}');
+  assert.equal(dup.code, 400);
+  assert.match(dup.json.message, /duplicate field "metadata.name"/);
+  const bad = await raw('POST', `${cms}?fieldValidation=Loud`, { 'content-type': 'application/json' }, '{"metadata":{"name":"fv-bad"}}');
+  assert.equal(bad.code, 422);
+  await assert.rejects(core.readNamespacedConfigMap({ namespace: ns, name: 'fv-strict' }));
 });
