@@ -232,7 +232,16 @@ async function main(): Promise<void> {
     await sleep(2000);
     const serverRssConnected = await steadyRss(server.pid);
     const benchRssConnected = process.memoryUsage().rss;
-    results.scale = { nodes: P.nodes, connected: fleet.connectedCount(), allConnectedAndSynced: allConnected, joinSeconds: round(joinMs / 1000, 1), nodesRegisteredInApi: registered };
+    // more connections than nodes = sessions dropped and re-dialled while joining (churn)
+    const joinConnections = link.counters().accepted;
+    results.scale = {
+      nodes: P.nodes,
+      connected: fleet.connectedCount(),
+      allConnectedAndSynced: allConnected,
+      joinSeconds: round(joinMs / 1000, 1),
+      nodesRegisteredInApi: registered,
+      connectionsWhileJoining: joinConnections,
+    };
     results.memory = {
       serverIdleRssMiB: toMiB(serverIdleRss),
       serverRssWithNodesMiB: toMiB(serverRssConnected),
@@ -240,7 +249,7 @@ async function main(): Promise<void> {
       simulatorRssPerHollowNodeKiB: round((benchRssConnected - benchIdleRss) / P.nodes / 1024, 1),
     };
     rows.push(
-      [`nodes joined (hollow, one process)`, `${fleet.connectedCount()}/${P.nodes}`, `all connected+synced in ${round(joinMs / 1000, 1)} s; ${registered} Node objects in the API`],
+      [`nodes joined (hollow, one process)`, `${fleet.connectedCount()}/${P.nodes}`, `all connected+synced in ${round(joinMs / 1000, 1)} s; ${registered} Node objects in the API; ${joinConnections} connections (${joinConnections - P.nodes} re-dials)`],
       ['server RSS idle → with nodes', `${toMiB(serverIdleRss)} → ${toMiB(serverRssConnected)} MiB`, `${round((serverRssConnected - serverIdleRss) / P.nodes / 1024, 1)} KiB per connected node`],
     );
 
