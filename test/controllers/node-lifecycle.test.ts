@@ -45,7 +45,11 @@ test('a cloud node that stops heartbeating has its pods evicted after the tolera
   c.node('cloud-0').stop();
   await waitFor('cloud-0 NotReady', async () => readyOf(await nodeJson('cloud-0')) === 'Unknown', 30_000);
   assert.match(await c.kubectl(['get', 'node', 'cloud-0']), /cloud-0\s+NotReady/);
-  const taints = (await nodeJson('cloud-0')).spec.taints.map((t: any) => `${t.key}:${t.effect}`).sort();
+  // Ready=Unknown and the taints are separate writes: wait for both taints.
+  const taints = await waitFor('cloud-0 tainted', async () => {
+    const t = ((await nodeJson('cloud-0')).spec.taints ?? []).map((x: any) => `${x.key}:${x.effect}`).sort();
+    return t.length === 2 ? t : undefined;
+  }, 30_000);
   assert.deepEqual(taints, ['node.kubernetes.io/unreachable:NoExecute', 'node.kubernetes.io/unreachable:NoSchedule']);
   // Evicted: the original pods are deleted (Terminating: the kubelet is gone, as upstream) and replaced on cloud-1.
   await waitFor('pods on cloud-0 evicted', async () => {
@@ -76,7 +80,12 @@ for (const kind of ['edge', 'yurt'] as const) {
 
     c.node(node).stop();
     await waitFor(`${node} NotReady`, async () => readyOf(await nodeJson(node)) === 'Unknown', 30_000);
-    const taints = (await nodeJson(node)).spec.taints.map((t: any) => `${t.key}:${t.effect}`);
+    const taints = await waitFor(`${node} tainted`, async () => {
+      const t = ((await nodeJson(node)).spec.taints ?? []).map((x: any) => `${x.key}:${x.effect}`);
+      return t.length ? t : undefined;
+    }, 30_000);
+    await new Promise((r) => setTimeout(r, 2 * GRACE_S * 1000)); // a NoExecute taint would have come by now
+    assert.deepEqual(((await nodeJson(node)).spec.taints ?? []).map((x: any) => `${x.key}:${x.effect}`), taints);
     assert.deepEqual(taints, ['node.kubernetes.io/unreachable:NoSchedule'], 'no NoExecute taint on an autonomous node');
     // Pods stop being Ready, so the cloud side stops routing to them...
     await waitFor('pods not ready', async () => (await pods(app)).every((p) => readyOf(p) === 'False'), 30_000);
