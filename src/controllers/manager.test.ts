@@ -10,3 +10,24 @@ test('controller selection follows kube-controller-manager --controllers syntax'
   assert.deepEqual(selectControllers([]), []);
   assert.throws(() => selectControllers(['*', '-bogus']), /unknown controller "bogus"/);
 });
+
+test('the manager serves its Prometheus metrics and health when asked', async () => {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { startControllerManager } = await import('./manager.js');
+  const { createLogger } = await import('../common/logger.js');
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: 'https://127.0.0.1:9', skipTLSVerify: true }],
+    users: [{ name: 'u', token: 't' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  const cm = startControllerManager({ kubeConfig: kc, controllers: [], metricsAddress: '127.0.0.1:0', logger: createLogger('test', 'silent') });
+  const url = await cm.metricsUrl;
+  assert.ok(url);
+  const body = await (await fetch(`${url}/metrics`)).text();
+  assert.match(body, /# TYPE kedge_workqueue_depth gauge/);
+  assert.match(body, /# TYPE kedge_controller_reconcile_duration_seconds histogram/);
+  assert.equal((await fetch(`${url}/healthz`)).status, 200);
+  await cm.stop();
+});

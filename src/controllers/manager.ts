@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -51,6 +53,8 @@ export interface ControllerManagerOptions {
   defaultTolerationSeconds?: number;
   workers?: number;
   logger?: Logger;
+  /** "host:port" to serve /metrics (Prometheus) and /healthz on; port 0 picks a free one. Off by default. */
+  metricsAddress?: string;
 }
 
 export interface ControllerManager {
@@ -63,6 +67,29 @@ export interface ControllerManager {
   controllers: string[];
   /** Resolves once the controllers run with synced caches (when leading). */
   started: Promise<void>;
+  /** http://host:port of the metrics endpoint once listening (metricsAddress set), else undefined. */
+  metricsUrl: Promise<string | undefined>;
+}
+
+/** Serves the registry on /metrics and liveness on /healthz, like kube-controller-manager's secure port (plain HTTP here). */
+async function serveMetrics(address: string, registry: Registry): Promise<{ url: string; close: () => Promise<void> }> {
+  const i = address.lastIndexOf(':');
+  if (i < 0) throw new Error(`metricsAddress must be host:port, got ${JSON.stringify(address)}`);
+  const host = address.slice(0, i);
+  const port = Number(address.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`metricsAddress port must be 0-65535, got ${JSON.stringify(address)}`);
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        (err) => res.writeHead(500).end(String(err)),
+      );
+    } else if (req.url === '/healthz') res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
+  const a = server.address() as AddressInfo;
+  return { url: `http://${host}:${a.port}`, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 export function selectControllers(spec: readonly string[] | 'all' | undefined): string[] {
@@ -167,6 +194,9 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
     await r.events.flush();
   };
 
+  const metricsServer = opts.metricsAddress ? serveMetrics(opts.metricsAddress, metrics.registry) : undefined;
+  metricsServer?.catch((err) => log.error({ err: String(err) }, 'metrics endpoint failed'));
+
   let elector: LeaderElector | undefined;
   if (opts.leaderElect) {
     elector = new LeaderElector(api, {
@@ -196,10 +226,12 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
     controllers: selected,
     metrics: metrics.registry,
     started,
+    metricsUrl: metricsServer ? metricsServer.then((m) => m.url) : Promise.resolve(undefined),
     isLeader: () => (elector ? elector.isLeader() : true),
     async stop() {
       if (elector) await elector.stop();
       await halt();
+      if (metricsServer) await (await metricsServer.catch(() => undefined))?.close();
     },
   };
 }
