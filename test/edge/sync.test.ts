@@ -210,3 +210,15 @@ test('kill -9 of the cloud side while an edge is cut: diff resync, no blind dupl
   const fullish = (await c.kubectl(['get', 'pods,configmaps', '-n', 'default', '-o', 'json'])).length;
   assert.ok(diff.downBytes < fullish / 4, `diff resync sent ${diff.downBytes} B; the namespace's objects are ${fullish} B of JSON`);
 });
+
+test('a black-holed link (no RST, nothing delivered) is detected by keepalives and the edge catches up after heal', async () => {
+  const silentBefore = (a.proc.currentOutput.match(/hub link silent too long/g) ?? []).length;
+  a.link.drop();
+  await c.kubectl(['apply', '-f', '-'], list([cm('cm-1', 'during-blackhole')]));
+  // --keepalive 1000: the edge gives up on a silent link after 3 s and starts reconnecting (into the hole).
+  await eventually('edge-a noticed the dead link', async () => (a.proc.currentOutput.match(/hub link silent too long/g) ?? []).length > silentBefore, 30_000);
+  await a.link.heal();
+  await eventually('edge-a caught up after the black hole', () => converged(a), 120_000, 250);
+  const v = await localGet<{ data: { value: string } }>(a, '/api/v1/namespaces/default/configmaps/cm-1');
+  assert.equal(v.body.data.value, 'during-blackhole');
+});
