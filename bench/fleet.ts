@@ -165,8 +165,18 @@ async function main(): Promise<void> {
     await rm(fleetDir, { recursive: true, force: true });
     log('cleaned up');
   };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   const rows: SummaryRow[] = [];
+  // Interrupted (Ctrl-C, or SIGTERM from a time budget): publish the phases measured so far, marked partial.
+  const interrupted = (signal: string) => {
+    report.notes.push(`PARTIAL: interrupted by ${signal}; phases after the last row were not measured`);
+    try {
+      publish(report, rows, { write: !opt['no-record'] });
+    } finally {
+      void cleanup().then(() => process.exit(130));
+    }
+  };
+  process.once('SIGINT', () => interrupted('SIGINT'));
+  process.once('SIGTERM', () => interrupted('SIGTERM'));
   const results: Record<string, unknown> = {};
   report.results = results;
   try {
