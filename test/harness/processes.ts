@@ -58,6 +58,8 @@ process.on('exit', () => {
 const TERMINATING_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 function onTerminatingSignal(signal: NodeJS.Signals): void {
   for (const c of liveChildren) killGroup(c, 'SIGKILL');
+  // If the program handles the signal itself (e.g. a bench publishing partial results), it decides when to exit.
+  if (process.listenerCount(signal) > 1) return;
   for (const s of TERMINATING_SIGNALS) process.off(s, onTerminatingSignal);
   process.kill(process.pid, signal);
 }
