@@ -167,7 +167,10 @@ async function main(): Promise<void> {
   };
   const rows: SummaryRow[] = [];
   // Interrupted (Ctrl-C, or SIGTERM from a time budget): publish the phases measured so far, marked partial.
+  let interruptedOnce = false;
   const interrupted = (signal: string) => {
+    if (interruptedOnce) return;
+    interruptedOnce = true;
     report.notes.push(`PARTIAL: interrupted by ${signal}; phases after the last row were not measured`);
     try {
       publish(report, rows, { write: !opt['no-record'] });
@@ -175,8 +178,9 @@ async function main(): Promise<void> {
       void cleanup().then(() => process.exit(130));
     }
   };
-  process.once('SIGINT', () => interrupted('SIGINT'));
-  process.once('SIGTERM', () => interrupted('SIGTERM'));
+  // `on`, not `once`: the listener stays registered, so the harness's own handler leaves the exit to us
+  process.on('SIGINT', () => interrupted('SIGINT'));
+  process.on('SIGTERM', () => interrupted('SIGTERM'));
   const results: Record<string, unknown> = {};
   report.results = results;
   try {
