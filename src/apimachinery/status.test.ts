@@ -14,6 +14,15 @@ test('Status errors read exactly as upstream', () => {
   const inv = invalid('Pod', '', 'p', [{ type: 'Required', field: 'spec.containers' }, { type: 'Invalid', field: 'metadata.name', value: 'P', detail: 'bad' }]);
   assert.equal(inv.code, 422);
   assert.equal(inv.message, 'Pod "p" is invalid: [spec.containers: Required value, metadata.name: Invalid value: "P": bad]');
+  // Non-core kinds carry their group in the message (upstream's GroupKind.String()); the name is always quoted.
+  const dep = invalid('Deployment', 'apps', 'web', [{ type: 'Required', field: 'spec.selector' }]);
+  assert.equal(dep.message, 'Deployment.apps "web" is invalid: spec.selector: Required value');
+  assert.deepEqual({ kind: dep.status.details?.kind, group: dep.status.details?.group, name: dep.status.details?.name }, { kind: 'Deployment', group: 'apps', name: 'web' });
+  assert.equal(invalid('TokenRequest', 'authentication.k8s.io', 'x', [{ type: 'Invalid', field: 'spec.expirationSeconds', value: 1, detail: 'too short' }]).message,
+    'TokenRequest.authentication.k8s.io "x" is invalid: spec.expirationSeconds: Invalid value: 1: too short');
+  assert.equal(invalid('PatchOptions', 'meta.k8s.io', '', [{ type: 'Required', field: 'fieldManager', detail: 'is required for apply patch' }]).message,
+    'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+  assert.equal(inv.status.details?.group, undefined, 'core kinds have no group in details');
   assert.deepEqual(inv.status.details?.causes?.[0], { reason: 'FieldValueRequired', message: 'Required value', field: 'spec.containers' });
   assert.equal(forbidden({ group: '', resource: 'pods' }, '', 'User "jane" cannot list resource "pods" in API group "" in the namespace "default"').message,
     'pods is forbidden: User "jane" cannot list resource "pods" in API group "" in the namespace "default"');

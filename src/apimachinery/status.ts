@@ -112,14 +112,20 @@ export function fieldErrorString(e: FieldError): string {
   return `${e.field}: ${fieldErrorBody(e)}`;
 }
 
-/** 422 Invalid: `Pod "x" is invalid: spec.containers: Required value` (several errors → `[a, b]`). */
+/**
+ * 422 Invalid, worded as upstream's NewInvalid(GroupKind, name, errs): the kind carries its group for non-core
+ * resources (`Deployment.apps "x" is invalid: …`, `Pod "x" is invalid: …`) and the name is always quoted, even
+ * when empty (`PatchOptions.meta.k8s.io "" is invalid: …`). Several errors → `[a, b]`. kubectl prints
+ * `The <details.kind> "<name>" is invalid`, so details keep the bare kind and the group apart.
+ */
 export function invalid(kind: string, group: string, name: string, errs: FieldError[]): StatusError {
   const texts = errs.map(fieldErrorString);
   const agg = texts.length === 1 ? texts[0] : `[${texts.join(', ')}]`;
   const causes: V1StatusCause[] = errs.map((e) => ({ reason: causeReason[e.type], message: fieldErrorBody(e), field: e.field }));
   const details: NonNullable<V1Status['details']> = { name, kind, causes };
   if (group) details.group = group;
-  return failure(422, 'Invalid', `${kind}${name ? ` "${name}"` : ''} is invalid: ${agg}`, details);
+  const qualifiedKind = group ? `${kind}.${group}` : kind;
+  return failure(422, 'Invalid', `${qualifiedKind} ${JSON.stringify(name)} is invalid: ${agg}`, details);
 }
 
 export function badRequest(message: string): StatusError {
