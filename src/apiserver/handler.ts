@@ -687,7 +687,9 @@ export class ApiHandler {
       desired = (cur) => applyPatch(type, toScale(cur), patch, { group: 'autoscaling', version: 'v1', kind: 'Scale' }) as Obj;
     } else throw methodNotAllowed();
     ctx.subresource = 'scale';
+    const manager = this.manager(req, query);
     const out = await this.d.objects.update(def, ns, name, ctx, (cur) => {
+      const before = clone(cur);
       const s = desired(cur);
       const n = s?.spec?.replicas;
       if (!Number.isInteger(n) || n < 0) throw invalid('Scale', 'autoscaling', name, [{ type: 'Invalid', field: 'spec.replicas', value: n, detail: 'must be greater than or equal to 0' }]);
@@ -695,7 +697,8 @@ export class ApiHandler {
       if (rv && rv !== cur.metadata?.resourceVersion) cur.metadata!.resourceVersion = rv; // precondition → 409 in update()
       else delete cur.metadata!.resourceVersion;
       setReplicas(cur, n);
-      return cur;
+      // As upstream's scale handler: the writer owns spec.replicas of the parent, recorded with subresource "scale".
+      return this.track(def, before, cur, manager, 'scale');
     });
     return sendJson(req, res, 200, toScale(out.obj));
   }
