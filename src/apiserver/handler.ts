@@ -440,12 +440,17 @@ export class ApiHandler {
     const unknown = pruneUnknownFields(def, obj);
     const outcome = fieldValidationOutcome(parsed.directive, { unknown, ...duplicates }, decoding && !def.openAPIV3Schema ? { kind: def.kind, version: def.version } : undefined);
     if (outcome.error) throw badRequest(outcome.error);
-    if (outcome.warnings.length) this.warnings.set(query, [...(this.warnings.get(query) ?? []), ...outcome.warnings]);
+    this.addWarnings(query, outcome.warnings);
+  }
+
+  private addWarnings(query: URLSearchParams, texts: string[]): void {
+    if (texts.length) this.warnings.set(query, [...(this.warnings.get(query) ?? []), ...texts]);
   }
 
   private sendWarnings(res: ServerResponse, query: URLSearchParams): void {
     const w = this.warnings.get(query);
-    if (w?.length && !res.headersSent) res.setHeader('Warning', w.map((t) => `299 - ${JSON.stringify(t)}`));
+    // A Set: an update retried after a storage conflict re-runs its checks and would repeat them.
+    if (w?.length && !res.headersSent) res.setHeader('Warning', [...new Set(w)].map((t) => `299 - ${JSON.stringify(t)}`));
   }
 
   /** The field manager of a write: ?fieldManager=, else derived from the User-Agent (kubectl/v1.32… → kubectl). */
@@ -500,7 +505,9 @@ export class ApiHandler {
       let next: KubeObject;
       try {
         if (type === 'apply') {
-          next = applyStep(def, cur, patch, { manager, force: query.get('force') === 'true', subresource, fieldValidation: fieldValidationOf(query), namespace }).obj;
+          const applied = applyStep(def, cur, patch, { manager, force: query.get('force') === 'true', subresource, fieldValidation: fieldValidationOf(query), namespace });
+          this.addWarnings(query, applied.warnings);
+          next = applied.obj;
         } else {
           next = this.track(def, cur, applyPatch(type, cur, patch, { group: def.group, version: def.version, kind: def.kind }), manager, subresource);
         }
@@ -524,7 +531,9 @@ export class ApiHandler {
     const { type, patch } = await this.readPatch(req, query);
     const manager = this.manager(req, query);
     const createIfMissing = type === 'apply' ? () => {
-      const obj = applyStep(def, undefined, patch, { manager, force: query.get('force') === 'true', subresource: '', fieldValidation: fieldValidationOf(query), namespace: ns }).obj;
+      const applied = applyStep(def, undefined, patch, { manager, force: query.get('force') === 'true', subresource: '', fieldValidation: fieldValidationOf(query), namespace: ns });
+      this.addWarnings(query, applied.warnings);
+      const obj = applied.obj;
       (obj.metadata ??= {}).name ??= name;
       if (def.namespaced) obj.metadata.namespace ??= ns;
       return this.checkObject(def, obj, JSON.stringify(patch), query);
