@@ -490,16 +490,20 @@ export class ApiHandler {
     this.render(req, res, def, out.obj, out.created ? 201 : 200, query);
   }
 
-  private async readPatch(req: IncomingMessage, query: URLSearchParams): Promise<{ type: PatchType; patch: unknown }> {
+  private async readPatch(req: IncomingMessage, query: URLSearchParams): Promise<{ type: PatchType; patch: unknown; duplicates: string[] }> {
     const type = patchTypeOf(mediaType(req));
     const body = await readBody(req, this.d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
     if (type === 'apply' && !query.get('fieldManager')) {
       throw invalid('PatchOptions', 'meta.k8s.io', '', [{ type: 'Required', field: 'fieldManager', detail: 'is required for apply patch' }]);
     }
-    return { type, patch: decodePatchBody(type, body.toString('utf8')) };
+    const text = body.toString('utf8');
+    const patch = decodePatchBody(type, text);
+    // Duplicate keys vanish once parsed, so they are found in the body (upstream decodes merge patches strictly).
+    const duplicates = type === 'merge' || type === 'strategic' ? duplicateFieldsInJson(text) : [];
+    return { type, patch, duplicates };
   }
 
-  private patchMutation(def: ResourceDef, type: PatchType, patch: unknown, query: URLSearchParams, manager: string, subresource: string, namespace: string) {
+  private patchMutation(def: ResourceDef, type: PatchType, patch: unknown, query: URLSearchParams, manager: string, subresource: string, namespace: string, duplicates: string[] = []) {
     return (cur: KubeObject): KubeObject => {
       const curRv = cur.metadata?.resourceVersion;
       let next: KubeObject;
@@ -516,7 +520,7 @@ export class ApiHandler {
         throw err;
       }
       // Strict field validation looks at the patched object: patch bodies carry directives ($setElementOrder…).
-      if (type !== 'apply') this.strictFields(def, next, query);
+      if (type !== 'apply') this.strictFields(def, next, query, { duplicateJson: duplicates });
       if (next.kind !== cur.kind || next.apiVersion !== cur.apiVersion) {
         if (type === 'apply' && next.kind === def.kind) next.apiVersion = cur.apiVersion;
         else throw badRequest('the API version in the data does not match the expected API version');
@@ -528,7 +532,7 @@ export class ApiHandler {
   }
 
   private async patch(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, ctx: StrategyContext, query: URLSearchParams): Promise<void> {
-    const { type, patch } = await this.readPatch(req, query);
+    const { type, patch, duplicates } = await this.readPatch(req, query);
     const manager = this.manager(req, query);
     const createIfMissing = type === 'apply' ? () => {
       const applied = applyStep(def, undefined, patch, { manager, force: query.get('force') === 'true', subresource: '', fieldValidation: fieldValidationOf(query), namespace: ns });
@@ -538,7 +542,7 @@ export class ApiHandler {
       if (def.namespaced) obj.metadata.namespace ??= ns;
       return this.checkObject(def, obj, JSON.stringify(patch), query);
     } : undefined;
-    const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query, manager, '', ns), { createIfMissing });
+    const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query, manager, '', ns, duplicates), { createIfMissing });
     this.render(req, res, def, out.obj, out.created ? 201 : 200, query);
   }
 
@@ -625,8 +629,8 @@ export class ApiHandler {
           return this.render(req, res, def, out.obj, 200, query);
         }
         if (info.verb === 'patch') {
-          const { type, patch } = await this.readPatch(req, query);
-          const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query, this.manager(req, query), sub, ns));
+          const { type, patch, duplicates } = await this.readPatch(req, query);
+          const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query, this.manager(req, query), sub, ns, duplicates));
           return this.render(req, res, def, out.obj, 200, query);
         }
         throw methodNotAllowed();
