@@ -242,7 +242,8 @@ async function main(): Promise<void> {
     // Nodes registered through the hub's status path, visible to kubectl
     const nodesVisible = async () => (await client.json<{ items: unknown[] }>('GET', '/api/v1/nodes?labelSelector=kedge.io%2Fhollow%3Dtrue')).items.length;
     let registered = 0;
-    for (let i = 0; i < 300 && (registered = await nodesVisible()) < P.nodes; i++) await sleep(1000);
+    // bounded by wall time, not by tries: one list can itself take seconds on a loaded server
+    for (const until = now() + 300_000; (registered = await nodesVisible()) < P.nodes && now() < until; ) await sleep(1000);
     await sleep(2000);
     const serverRssConnected = await steadyRss(server.pid);
     const benchRssConnected = process.memoryUsage().rss;
@@ -289,7 +290,7 @@ async function main(): Promise<void> {
       (await client.json<{ items: unknown[] }>('GET', `/api/v1/namespaces/${NS}/pods?fieldSelector=status.phase%3DRunning`)).items.length;
     let runningCount = 0;
     const tRunning = now();
-    for (let i = 0; i < 120 && (runningCount = await running()) < totalPods - bulk.errors; i++) await sleep(1000);
+    for (const until = now() + 120_000; (runningCount = await running()) < totalPods - bulk.errors && now() < until; ) await sleep(1000);
     const runningMs = since(tRunning) + bulkAllMs;
     results.bulk = {
       pods: totalPods,
