@@ -15,6 +15,7 @@
  * Usage: npm run bench:fleet [-- --nodes 1000 --pods-per-node 10 --no-record]
  */
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -213,6 +214,11 @@ async function main(): Promise<void> {
     const benchIdleRss = process.memoryUsage().rss;
     log(`server idle RSS ${toMiB(serverIdleRss)} MiB`);
 
+    // The simulator's own event-loop delay: if it is large, late pongs/acks are the simulator's fault, not the hub's.
+    const simLoopDelay = monitorEventLoopDelay({ resolution: 20 });
+    simLoopDelay.enable();
+    const loopDelayMs = () => ({ p99: round(simLoopDelay.percentile(99) / 1e6, 1), max: round(simLoopDelay.max / 1e6, 1) });
+
     // --- 1. scale: join N hollow nodes ---------------------------------------------------------
     const delivery = new DeliveryTracker();
     let appliedHook: ((node: HollowNode, key: string, at: number) => void) | undefined;
@@ -249,6 +255,8 @@ async function main(): Promise<void> {
     const benchRssConnected = process.memoryUsage().rss;
     // more connections than nodes = sessions dropped and re-dialled while joining (churn)
     const joinConnections = link.counters().accepted;
+    const joinLoopDelay = loopDelayMs();
+    simLoopDelay.reset();
     results.scale = {
       nodes: P.nodes,
       connected: fleet.connectedCount(),
@@ -256,6 +264,7 @@ async function main(): Promise<void> {
       joinSeconds: round(joinMs / 1000, 1),
       nodesRegisteredInApi: registered,
       connectionsWhileJoining: joinConnections,
+      simulatorEventLoopDelayMs: joinLoopDelay,
     };
     results.memory = {
       serverIdleRssMiB: toMiB(serverIdleRss),
@@ -264,7 +273,7 @@ async function main(): Promise<void> {
       simulatorRssPerHollowNodeKiB: round((benchRssConnected - benchIdleRss) / P.nodes / 1024, 1),
     };
     rows.push(
-      [`nodes joined (hollow, one process)`, `${fleet.connectedCount()}/${P.nodes}`, `all connected+synced in ${round(joinMs / 1000, 1)} s; ${registered} Node objects in the API; ${joinConnections} connections (${joinConnections - P.nodes} re-dials)`],
+      [`nodes joined (hollow, one process)`, `${fleet.connectedCount()}/${P.nodes}`, `all connected+synced in ${round(joinMs / 1000, 1)} s; ${registered} Node objects in the API; ${joinConnections} connections (${joinConnections - P.nodes} re-dials); simulator loop delay max ${joinLoopDelay.max} ms`],
       ['server RSS idle → with nodes', `${toMiB(serverIdleRss)} → ${toMiB(serverRssConnected)} MiB`, `${round((serverRssConnected - serverIdleRss) / P.nodes / 1024, 1)} KiB per connected node`],
     );
 
@@ -362,12 +371,14 @@ async function main(): Promise<void> {
     log(`steady state: ${P.steadySeconds} s of heartbeats`);
     await sleep(2000);
     proxy.resetCounters();
+    simLoopDelay.reset();
     const steadyCpu = new ProcSampler(server.pid, 1000).start();
     const tSteady = now();
     await sleep(P.steadySeconds * 1000);
     const steadyWall = since(tSteady) / 1000;
     const steadyBytes = link.counters();
     const steadyCost = steadyCpu.stop();
+    const steadyLoopDelay = loopDelayMs();
     const perNodeHour = (b: number) => (b / P.nodes / steadyWall) * 3600;
     results.bandwidth = {
       seconds: round(steadyWall, 1),
@@ -375,10 +386,11 @@ async function main(): Promise<void> {
       downBytesPerNodeHour: round(perNodeHour(steadyBytes.downBytes), 0),
       heartbeatMs: P.heartbeatMs,
       serverAvgCpuCores: round(steadyCost.avgCpuCores),
+      simulatorEventLoopDelayMs: steadyLoopDelay,
     };
     rows.push(
       ['bandwidth per node-hour, steady state', `${round(perNodeHour(steadyBytes.upBytes) / 1024, 1)} KiB up, ${round(perNodeHour(steadyBytes.downBytes) / 1024, 1)} KiB down`, `TLS bytes on the link, lease every ${P.heartbeatMs / 1000} s`],
-      ['server CPU at steady state', `${round(steadyCost.avgCpuCores, 2)} cores`, `${P.nodes} nodes heartbeating`],
+      ['server CPU at steady state', `${round(steadyCost.avgCpuCores, 2)} cores`, `${P.nodes} nodes heartbeating; simulator event-loop delay p99 ${steadyLoopDelay.p99} ms, max ${steadyLoopDelay.max} ms`],
     );
 
     // --- 3. reconnect storm --------------------------------------------------------------------
