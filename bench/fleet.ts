@@ -26,7 +26,7 @@ import { kedgeCommand } from '../test/helpers/kedge-cli.js';
 import { FaultProxy } from '../test/harness/fault-proxy.js';
 import { ProcSampler, sampleProcess } from '../test/harness/procstat.js';
 import { KubeHttp } from './lib/kube-http.js';
-import { distribution, runConcurrent, round, toMiB, now, since, type Distribution } from './lib/stats.js';
+import { distribution, runConcurrent, round, toMiB, now, since, formatBytes, type Distribution } from './lib/stats.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 import { Fleet } from '../src/sim/fleet.js';
 import type { HollowNode } from '../src/sim/hollow-node.js';
@@ -477,8 +477,8 @@ async function main(): Promise<void> {
       [`reconnect storm: ${P.nodes} nodes cut ${P.cutSeconds} s, ${stormTargets.length - storm.errors} changes`, stormSettled ? `all in sync ${round(stormMs / 1000, 1)} s after heal` : `NOT settled after ${round(stormMs / 1000, 1)} s (${delivery.outstanding} missing)`, 'goal < 60 s'],
       [
         'storm hub→edge bytes',
-        `${toMiB(stormBytes.downBytes)} MiB`,
-        `${freshBytes ? `${round((stormBytes.downBytes / freshBytes) * 100, 1)}% of a full Kedge resync (${toMiB(freshBytes)} MiB), ` : ''}${round((stormBytes.downBytes / apiRelistAllNodes) * 100, 1)}% of a kubelet-style API relist (${toMiB(apiRelistAllNodes)} MiB); goal ≤ 5%`,
+        `${formatBytes(stormBytes.downBytes)} (${formatBytes(stormBytes.downBytes / P.nodes)} per node)`,
+        `${freshBytes ? `${round((stormBytes.downBytes / freshBytes) * 100, 1)}% of a full Kedge resync (${formatBytes(freshBytes)}), ` : ''}${round((stormBytes.downBytes / apiRelistAllNodes) * 100, 1)}% of a kubelet-style API relist (${formatBytes(apiRelistAllNodes)}); goal ≤ 5%`,
       ],
     );
 

@@ -103,3 +103,10 @@ export function round(x: number, digits = 2): number {
 
 export const MiB = 1024 * 1024;
 export const toMiB = (bytes: number): number => round(bytes / MiB, 1);
+
+/** Human-readable size: KiB below 1 MiB, MiB above (small links must not read as "0 MiB"). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  if (bytes < MiB) return `${round(bytes / 1024, 1)} KiB`;
+  return `${round(bytes / MiB, 1)} MiB`;
+}

@@ -89,3 +89,10 @@ test('a bench replaces only its own section of RESULTS.md', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('formatBytes picks a readable unit', async () => {
+  const { formatBytes } = await import('../../bench/lib/stats.js');
+  assert.equal(formatBytes(512), '512 B');
+  assert.equal(formatBytes(1536), '1.5 KiB');
+  assert.equal(formatBytes(3 * 1024 * 1024), '3 MiB');
+});
