@@ -32,6 +32,8 @@ import { CrdController } from './crd/crd-controller.js';
 import { unknownFieldProblems } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 import type { SigningKeyPair } from '../pki/index.js';
+import { mountServiceAccountToken } from './serviceaccount-admission.js';
+import { createRootCaPublisher } from './root-ca-publisher.js';
 
 export interface ApiServerOptions {
   store: Store;
@@ -135,7 +137,15 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   };
   // RBAC escalation prevention and CSR approval/signing rules (src/apiserver/auth).
   const authAdmission = new AuthAdmission(authorizer, rbac);
-  objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: (def, obj, old, ctx) => authAdmission.admit(def, obj, old, ctx) });
+  objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: async (def, obj, old, ctx) => {
+    await authAdmission.admit(def, obj, old, ctx);
+    // ServiceAccount admission: pods get the kube-api-access-* projected volume (token, root CA, namespace).
+    if (!old && def.group === '' && def.resource === 'pods' && !ctx.subresource) {
+      const spec = (obj as Obj).spec ?? {};
+      const sa = await getStored<never>(`/registry/core/serviceaccounts/${obj.metadata!.namespace}/${spec.serviceAccountName || 'default'}`);
+      mountServiceAccountToken(obj as never, sa);
+    }
+  } });
 
   // TokenReview answers with the same bearer-token authenticators as requests use.
   registerBuiltins(registry, { ips, ports, authorizer, rbac, tokenReviewer: new RequestAuthenticator({ clientCertificates: false, tokenAuthenticators }) });
@@ -156,10 +166,14 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       if (!(err instanceof StatusError && (err.code === 409 || err.code === 403 || err.code === 404))) log.warn({ err, ns }, 'default service account');
     }
   };
-  registry.add({ ...nsDef, strategy: { ...nsDef.strategy, afterCreate: (o) => ensureDefaultServiceAccount(o.metadata!.name!) } });
+  // Every namespace also gets ConfigMap kube-root-ca.crt (upstream's root-ca-cert-publisher), put back if deleted.
+  const rootCa = createRootCaPublisher({ objects, configMapDef: registry.get('', 'v1', 'configmaps')!, systemContext, caPem: opts.tls.ca, log });
+  registry.add(rootCa.wrapConfigMapDef(registry.get('', 'v1', 'configmaps')!));
+  const ensureNamespaceDefaults = async (ns: string) => { await ensureDefaultServiceAccount(ns); await rootCa.ensure(ns); };
+  registry.add({ ...nsDef, strategy: { ...nsDef.strategy, afterCreate: (o) => ensureNamespaceDefaults(o.metadata!.name!) } });
 
   await rebuildAllocations(store, ips, ports, log);
-  await bootstrapObjects({ registry, objects, systemContext, ips, log, port: opts.port ?? 6443, ensureDefaultServiceAccount });
+  await bootstrapObjects({ registry, objects, systemContext, ips, log, port: opts.port ?? 6443, ensureDefaultServiceAccount: ensureNamespaceDefaults });
   const roleDefs = {
     cr: registry.get('rbac.authorization.k8s.io', 'v1', 'clusterroles')!,
     crb: registry.get('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings')!,

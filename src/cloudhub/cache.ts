@@ -77,6 +77,11 @@ export class SharedCache {
     return this.objects.size;
   }
 
+  /** Objects the hub derives itself (PodTokens) join the cache as if an informer had delivered them. */
+  inject(resource: string, type: CacheEventType, obj: CachedObject): void {
+    this.apply(resource, type, obj);
+  }
+
   private apply(resource: string, type: CacheEventType, raw: KubernetesObject): void {
     const obj = raw as CachedObject;
     if (!obj.metadata?.name) return;

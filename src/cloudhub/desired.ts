@@ -124,6 +124,8 @@ export function podReferences(pod: V1Pod): string[] {
   const spec = pod.spec;
   if (!spec) return [];
   out.add(objectKey('serviceaccounts', ns, spec.serviceAccountName || 'default'));
+  // The pod's projected service account tokens (pod-tokens.ts), when it has such sources.
+  if ((spec.volumes ?? []).some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken))) out.add(objectKey('podtokens.kedge.io', ns, pod.metadata?.name ?? ''));
   for (const s of spec.imagePullSecrets ?? []) sec(s.name);
   for (const v of spec.volumes ?? []) {
     cm(v.configMap?.name);

@@ -20,6 +20,7 @@ import { objectKey } from '../protocol/keys.js';
 import { ensureServingCertificate, serverCertificateHosts, type CertificateAuthority } from '../pki/index.js';
 import { SharedCache } from './cache.js';
 import { DesiredSets } from './desired.js';
+import { clientTokenRequester, PodTokenManager } from './pod-tokens.js';
 import { HubMetrics } from './metrics.js';
 import { NodeSession } from './session.js';
 import { StatusWriter } from './status-writer.js';
@@ -98,6 +99,8 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const metrics = new HubMetrics();
   const cache = new SharedCache(opts.kubeConfig, log);
   const desired = new DesiredSets(cache, { maxTombstonesPerNode: opts.maxTombstonesPerNode });
+  // Bound service account tokens for edge pods' projected volumes, shipped as PodToken objects.
+  const podTokens = new PodTokenManager(cache, clientTokenRequester(opts.kubeConfig), log);
   const status = new StatusWriter(opts.kubeConfig, (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined);
   const issuer: CertificateIssuer = new HubCertificateIssuer({ kubeConfig: opts.kubeConfig, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
   const sessions = new Map<string, NodeSession>();
@@ -234,6 +237,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
       server.listen(opts.port ?? DEFAULT_HUB_PORT, opts.host ?? '0.0.0.0', () => resolve());
     });
   } catch (err) {
+    podTokens.stop();
     await cache.stop();
     throw err;
   }
@@ -253,6 +257,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
       wss.close();
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections?.();
+      podTokens.stop();
       await cache.stop();
     },
   };

@@ -3,7 +3,8 @@
  * containerd: a Deployment and a DaemonSet run and become Ready, env comes from a configmap and a
  * secret, a failing liveness probe restarts a container, a failing readiness probe takes the pod
  * out of its Service's EndpointSlice, a bad image shows ImagePullBackOff, and a deleted pod is
- * stopped gracefully.
+ * stopped gracefully. Pods see a bound service account token (issued by the hub through TokenRequest) and the
+ * cluster CA under /var/run/secrets/kubernetes.io/serviceaccount.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,6 +84,20 @@ describe('edge workloads through kubectl on containerd', { skip, timeout: 900_00
     const cid = ps[0]!.status!.containerStatuses![0]!.containerID!.replace('containerd://', '');
     const out = await fx.runtime.execSync(cid, ['sh', '-c', 'echo $MODE/$TOKEN'], 10);
     assert.equal(out.stdout.toString().trim(), 'edge-mode/tok-123');
+  });
+
+  it('pods get a bound service account token and the root CA that authenticate against the API', async () => {
+    const cid = (await pods('app=web'))[0]!.status!.containerStatuses![0]!.containerID!.replace('containerd://', '');
+    const read = async (file: string) => (await fx.runtime.execSync(cid, ['cat', `/var/run/secrets/kubernetes.io/serviceaccount/${file}`], 10)).stdout.toString();
+    // The hub requests the token after the pod is bound; the edge writes it on its next volume refresh.
+    let token = '';
+    await eventually('token file in the pod', async () => (token = (await read('token')).trim()).split('.').length === 3 || 'no token yet', 60_000, 1000);
+    assert.equal((await read('namespace')).trim(), 'default');
+    assert.equal(await read('ca.crt'), await c.kubectl(['get', 'configmap', 'kube-root-ca.crt', '-o', 'jsonpath={.data.ca\\.crt}']));
+    assert.match(await read('ca.crt'), /BEGIN CERTIFICATE/);
+    const review = JSON.parse(await c.kubectl(['create', '-o', 'json', '-f', '-'], JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } })));
+    assert.equal(review.status.authenticated, true);
+    assert.equal(review.status.user.username, 'system:serviceaccount:default:default');
   });
 
   it('a readiness failure takes the pod out of its Service EndpointSlice', async () => {

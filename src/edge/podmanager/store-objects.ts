@@ -11,6 +11,20 @@ export async function getObject<T>(store: Store, resource: string, namespace: st
 export const getConfigMap = (s: Store, ns: string, name: string) => getObject<V1ConfigMap>(s, 'configmaps', ns, name);
 export const getSecret = (s: Store, ns: string, name: string) => getObject<V1Secret>(s, 'secrets', ns, name);
 
+/**
+ * A pod's projected service account tokens as the hub ships them: key `/registry/podtokens.kedge.io/<ns>/<pod>`,
+ * one entry per projected serviceAccountToken source (volume name + path), replaced on every refresh.
+ */
+export interface PodToken {
+  apiVersion: 'kedge.io/v1';
+  kind: 'PodToken';
+  metadata: { namespace: string; name: string; uid?: string };
+  podUID?: string;
+  tokens: { volume: string; path: string; audience?: string; token: string; expirationTimestamp: string }[];
+}
+export const PODTOKENS_RESOURCE = 'podtokens.kedge.io';
+export const getPodToken = (s: Store, ns: string, pod: string) => getObject<PodToken>(s, PODTOKENS_RESOURCE, ns, pod);
+
 /** A configmap's keys as text (binaryData decoded from base64). */
 export function configMapEntries(cm: V1ConfigMap): Map<string, Buffer> {
   const out = new Map<string, Buffer>();

@@ -12,7 +12,7 @@ import { mkdir, readdir, readlink, rename, rm, stat, symlink, writeFile } from '
 import path from 'node:path';
 import type { V1DownwardAPIVolumeFile, V1KeyToPath, V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { Store } from '../../storage/types.js';
-import { configMapEntries, getConfigMap, getSecret, secretEntries } from './store-objects.js';
+import { configMapEntries, getConfigMap, getPodToken, getSecret, secretEntries } from './store-objects.js';
 import { fieldValue, resourceValue, type PodRuntimeFacts } from './env.js';
 
 export class VolumeError extends Error {}
@@ -118,12 +118,17 @@ async function sourceFiles(store: Store, pod: V1Pod, v: V1Volume, facts: PodRunt
       else if (src.secret) part = await sourceFiles(store, pod, { name: v.name, secret: { secretName: src.secret.name, items: src.secret.items, optional: src.secret.optional, defaultMode: mode } }, facts);
       else if (src.downwardAPI) part = await downwardFiles(pod, src.downwardAPI.items ?? [], mode, facts);
       else if (src.serviceAccountToken) {
-        // The edge has no token issuer of its own; the cloud may ship the token as a secret named
-        // <serviceAccount>-token (see report). Without one the file is absent, as with an unset optional source.
-        const sa = pod.spec?.serviceAccountName ?? 'default';
-        const s = await getSecret(store, ns, `${sa}-token`);
-        const tok = s ? secretEntries(s).get('token') : undefined;
-        if (tok) part = new Map([[src.serviceAccountToken.path, { data: tok, mode }]]);
+        // The hub requests the pod's bound token (TokenRequest) and ships it as a PodToken object; older hubs
+        // shipped a `<serviceAccount>-token` secret instead. Without either the file is absent, as with an
+        // unset optional source; the next sync writes it once the token arrives (atomic ..data swap on refresh).
+        const tok = (await getPodToken(store, ns, pod.metadata?.name ?? ''))?.tokens?.find((t) => t.volume === v.name && t.path === src.serviceAccountToken!.path)?.token;
+        if (tok) part = new Map([[src.serviceAccountToken.path, { data: Buffer.from(tok, 'utf8'), mode }]]);
+        else {
+          const sa = pod.spec?.serviceAccountName ?? 'default';
+          const s = await getSecret(store, ns, `${sa}-token`);
+          const legacy = s ? secretEntries(s).get('token') : undefined;
+          if (legacy) part = new Map([[src.serviceAccountToken.path, { data: legacy, mode }]]);
+        }
       }
       for (const [k, f] of part ?? []) all.set(k, f);
     }
