@@ -58,7 +58,7 @@ test('reads: a node gets its pods and what they reference, nothing else', async 
     assert.ok(!sent.some((k) => k.includes('pod-b') || k.includes('sec-b') || k.includes('cm-unused') || k === '/registry/nodes/edge-b'));
     assert.equal(((await cl.get('/registry/pods/default/pod-a')).object as { metadata: { name: string } }).metadata.name, 'pod-a');
     assert.ok((await cl.get('/registry/secrets/default/sec-a')).object);
-    for (const key of ['/registry/secrets/default/sec-b', '/registry/pods/default/pod-b', '/registry/nodes/edge-b', '/registry/configmaps/default/cm-unused', '/registry/secrets/kube-system/nope']) {
+    for (const key of ['/registry/secrets/default/sec-b', '/registry/pods/default/pod-b', '/registry/podtokens.kedge.io/default/pod-b', '/registry/nodes/edge-b', '/registry/configmaps/default/cm-unused', '/registry/secrets/kube-system/nope']) {
       const r = await cl.get(key);
       assert.equal(r.object, undefined, key);
       assert.equal((r.error as { code: number }).code, 403, key);
