@@ -27,6 +27,11 @@ export class HubMetrics {
     help: 'Desired-set changes not yet sent plus messages in flight (unacked), summed over sessions',
     registers: [this.registry],
   });
+  readonly keepaliveDrops = new Counter({
+    name: 'kedge_hub_keepalive_drops_total',
+    help: 'Sessions dropped because the edge stayed silent for the keepalive allowance',
+    registers: [this.registry],
+  });
   readonly statusWrites = new Counter({
     name: 'kedge_hub_status_writes_total',
     help: 'Status items written to the API, by kind and result',

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
-import { NodeSession, type SessionDeps } from './session.js';
+import { KEEPALIVE_MISSES, NodeSession, type SessionDeps } from './session.js';
 import { DesiredSets } from './desired.js';
 import { HubMetrics } from './metrics.js';
 import type { CacheListener, CachedObject, SharedCache } from './cache.js';
@@ -180,4 +180,37 @@ test('status writes beyond the hub-wide API cap are answered "retry", not queued
   await tick();
   assert.equal(ws.sent.find((m) => m.type === 'status-ack' && m.id === 8)!.ok, true);
   for (const s of sessions) s.close();
+});
+
+/** Moves the mocked clock one ping interval (60 s in setup()) at a time, so each tick runs on time. */
+function advance(t: { mock: { timers: { tick(ms: number): void } } }, intervals: number): void {
+  for (let i = 0; i < intervals; i++) t.mock.timers.tick(60_000);
+}
+
+test('keepalive: a silent edge is dropped after KEEPALIVE_MISSES intervals, and any sign of life resets the count', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: 0 });
+  const { open, sessions } = setup();
+  const { ws } = open();
+  t.after(() => sessions[0]!.close());
+  advance(t, KEEPALIVE_MISSES);
+  assert.equal(ws.closedWith, undefined, 'silence of exactly the allowance is tolerated');
+  ws.emit('pong');
+  advance(t, KEEPALIVE_MISSES);
+  assert.equal(ws.closedWith, undefined, 'the pong restarted the count');
+  advance(t, 1);
+  assert.equal(ws.closedWith, 1006, 'silent for longer than the allowance: terminated');
+});
+
+test('keepalive: a stall of the hub itself is not blamed on the edge', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: 0 });
+  const { open, sessions } = setup();
+  const { ws } = open();
+  t.after(() => sessions[0]!.close());
+  advance(t, 1);
+  // The event loop is blocked for 10 minutes: the clock moves, no timer runs, pongs stay unread.
+  t.mock.timers.setTime(60_000 + 600_000);
+  advance(t, 1);
+  assert.equal(ws.closedWith, undefined, 'the late tick discounts the stall');
+  advance(t, KEEPALIVE_MISSES + 1);
+  assert.equal(ws.closedWith, 1006, 'real silence after the stall still ends the session');
 });

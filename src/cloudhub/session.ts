@@ -20,6 +20,9 @@ import type { DesiredSets, NodeView } from './desired.js';
 import type { HubMetrics } from './metrics.js';
 import type { StatusWriter } from './status-writer.js';
 
+/** Keepalive intervals of silence before the hub drops a session (the edge side uses the same allowance). */
+export const KEEPALIVE_MISSES = 3;
+
 export interface SessionDeps {
   epoch: string;
   cache: SharedCache;
@@ -53,7 +56,8 @@ export class NodeSession {
   private pumpScheduled = false;
   private catchingUp = true;
   private pendingStatus = 0;
-  private alive = true;
+  /** When the edge last showed life (any frame or pong). */
+  private lastHeard = Date.now();
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
 
@@ -62,15 +66,23 @@ export class NodeSession {
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     ws.on('close', () => this.close());
     ws.on('error', (err) => this.log.warn({ err: String(err) }, 'session socket error'));
-    ws.on('pong', () => (this.alive = true));
-    // Keepalive: a peer that misses a pong for a whole interval is gone (black-holed links included).
+    ws.on('pong', () => (this.lastHeard = Date.now()));
+    // Keepalive: an edge silent for KEEPALIVE_MISSES intervals is gone (black-holed links included). Silence is
+    // judged by timestamps, not a flag reset each tick, and a tick that fires late means this process stalled: pongs
+    // may be waiting unread, so the stall is not counted against the edge. Without this, one event-loop stall on a
+    // busy hub dropped every session at once and the reconnects stalled it again (measured at 1,000 nodes).
+    let lastTick = Date.now();
     this.pingTimer = setInterval(() => {
-      if (!this.alive) {
-        this.log.warn('edge missed a keepalive; dropping session');
+      const now = Date.now();
+      const lateBy = now - lastTick - pingIntervalMs;
+      lastTick = now;
+      if (lateBy > pingIntervalMs / 2) this.lastHeard += lateBy;
+      if (now - this.lastHeard > KEEPALIVE_MISSES * pingIntervalMs) {
+        this.deps.metrics.keepaliveDrops.inc();
+        this.log.warn({ silentMs: now - this.lastHeard }, 'edge missed keepalives; dropping session');
         ws.terminate();
         return;
       }
-      this.alive = false;
       ws.ping();
     }, pingIntervalMs);
   }
@@ -100,7 +112,7 @@ export class NodeSession {
 
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (this.phase === 'closed') return;
-    this.alive = true;
+    this.lastHeard = Date.now();
     if (isBinary) return this.refuse('bad-message', 'binary frames are not part of protocol v1', true);
     let msg: EdgeToHub;
     try {
