@@ -61,6 +61,8 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private stopped = true;
   private timer: NodeJS.Timeout | undefined;
   private deadTimer: NodeJS.Timeout | undefined;
+  /** Bumped whenever the hub shows life; the dead-link check compares it across an I/O poll. */
+  private heardSeq = 0;
   private connectedFlag = false;
   private epoch = '';
   private live = false;
@@ -166,10 +168,17 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   }
 
   private armDeadTimer(): void {
+    this.heardSeq++;
     clearTimeout(this.deadTimer);
     this.deadTimer = setTimeout(() => {
-      this.log.warn('hub link silent too long; reconnecting');
-      this.ws?.terminate();
+      // Node runs timers before it reads sockets: after a stall of this process (many hollow nodes in one
+      // simulator, a busy gateway) the hub's frames may be waiting unread. Decide only after one I/O poll.
+      const heard = this.heardSeq;
+      setImmediate(() => {
+        if (this.heardSeq !== heard) return;
+        this.log.warn('hub link silent too long; reconnecting');
+        this.ws?.terminate();
+      });
     }, this.deadAfterMs);
   }
 
