@@ -2,6 +2,7 @@ import { CoreV1Api, KubeConfig, ListWatch, Watch, type V1Secret } from '@kuberne
 import { createLogger, type Logger } from '../../../common/logger.js';
 import { ensureCertificateAuthority, ensureServiceAccountKeyPair, pkiDir } from '../../../pki/index.js';
 import type { ServerComponent } from '../../run.js';
+import { serialInformerWorker } from '../serial-informer-worker.js';
 import { ServiceAccountTokenIssuer } from './service-account-token.js';
 
 /**
@@ -29,9 +30,6 @@ export async function startLegacyTokenController(opts: LegacyTokenControllerOpti
   // Only token Secrets are watched (field selector), so the controller does not mirror every Secret in memory.
   const fieldSelector = `type=${SERVICE_ACCOUNT_TOKEN_TYPE}`;
   const informer = new ListWatch<V1Secret>('/api/v1/secrets', new Watch(opts.kubeConfig), () => core.listSecretForAllNamespaces({ fieldSelector }), false, undefined, fieldSelector);
-  const queue = new Map<string, { namespace: string; name: string }>();
-  let running: Promise<void> | null = null;
-  let stopped = false;
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
   const populate = async (namespace: string, name: string): Promise<void> => {
@@ -49,7 +47,7 @@ export async function startLegacyTokenController(opts: LegacyTokenControllerOpti
       const ageMs = Date.now() - new Date(secret.metadata?.creationTimestamp ?? 0).getTime();
       if (!sa && ageMs < 10_000) {
         // Manifests often create the Secret and its ServiceAccount together: give the account a moment to appear.
-        setTimeout(() => enqueue(secret), 1000).unref();
+        setTimeout(() => worker.enqueue(secret), 1000).unref();
         return;
       }
       if (!sa || (wantUid && wantUid !== sa.metadata?.uid)) {
@@ -77,37 +75,17 @@ export async function startLegacyTokenController(opts: LegacyTokenControllerOpti
     }
   };
 
-  const drain = (): void => {
-    if (running || stopped) return;
-    running = (async () => {
-      while (queue.size > 0 && !stopped) {
-        const [key, item] = queue.entries().next().value as [string, { namespace: string; name: string }];
-        queue.delete(key);
-        await populate(item.namespace, item.name).catch((err) => opts.log?.warn({ err, key }, 'token secret failed'));
-      }
-    })().finally(() => {
-      running = null;
-      if (queue.size > 0) drain();
-    });
-  };
-  const enqueue = (s: V1Secret): void => {
-    if (!needsToken(s)) return;
-    const namespace = s.metadata?.namespace ?? '';
-    const name = s.metadata?.name ?? '';
-    queue.set(`${namespace}/${name}`, { namespace, name });
-    drain();
-  };
-  informer.on('add', enqueue);
-  informer.on('update', enqueue);
-  informer.on('error', () => {
-    if (!stopped) setTimeout(() => { if (!stopped) void informer.start().catch(() => undefined); }, 2000).unref();
+  const worker = serialInformerWorker(informer, {
+    keyOf: (secret) => (needsToken(secret) ? `${secret.metadata?.namespace ?? ''}/${secret.metadata?.name ?? ''}` : undefined),
+    process: (key) => {
+      const [namespace = '', name = ''] = key.split('/');
+      return populate(namespace, name);
+    },
+    log: opts.log,
+    what: 'token secret',
   });
-  await informer.start();
-  return async () => {
-    stopped = true;
-    await informer.stop();
-    await running;
-  };
+  await worker.start();
+  return worker.stop;
 }
 
 /** `kedge server` component, signing with the server's service account key (DATA_DIR/pki/sa.key). */

@@ -2,6 +2,7 @@ import { CertificatesV1Api, KubeConfig, makeInformer, type V1CertificateSigningR
 import { createLogger, type Logger } from '../../../common/logger.js';
 import { ensureCertificateAuthority, pkiDir, type CertificateAuthority } from '../../../pki/index.js';
 import type { ServerComponent } from '../../run.js';
+import { serialInformerWorker } from '../serial-informer-worker.js';
 import { needsSigning, signCsrObject } from './signers.js';
 
 /**
@@ -21,9 +22,6 @@ export async function startCsrSigner(opts: CsrSignerOptions): Promise<() => Prom
   const informer = makeInformer<V1CertificateSigningRequest>(
     opts.kubeConfig, '/apis/certificates.k8s.io/v1/certificatesigningrequests', () => api.listCertificateSigningRequest(),
   );
-  const queue = new Set<string>();
-  let running: Promise<void> | null = null;
-  let stopped = false;
 
   const processOne = async (name: string): Promise<void> => {
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -55,36 +53,14 @@ export async function startCsrSigner(opts: CsrSignerOptions): Promise<() => Prom
     }
   };
 
-  const drain = (): void => {
-    if (running || stopped) return;
-    running = (async () => {
-      while (queue.size > 0 && !stopped) {
-        const name = queue.values().next().value as string;
-        queue.delete(name);
-        await processOne(name).catch((err) => opts.log?.warn({ err, csr: name }, 'CSR signing failed'));
-      }
-    })().finally(() => {
-      running = null;
-      if (queue.size > 0) drain();
-    });
-  };
-  const enqueue = (csr: V1CertificateSigningRequest): void => {
-    if (!needsSigning(csr) || !csr.metadata?.name) return;
-    queue.add(csr.metadata.name);
-    drain();
-  };
-  informer.on('add', enqueue);
-  informer.on('update', enqueue);
-  informer.on('error', () => {
-    // The informer stops on errors (e.g. the server restarting); try again shortly.
-    if (!stopped) setTimeout(() => { if (!stopped) void informer.start().catch(() => undefined); }, 2000).unref();
+  const worker = serialInformerWorker(informer, {
+    keyOf: (csr) => (needsSigning(csr) ? csr.metadata?.name : undefined),
+    process: processOne,
+    log: opts.log,
+    what: 'CSR signing',
   });
-  await informer.start();
-  return async () => {
-    stopped = true;
-    await informer.stop();
-    await running;
-  };
+  await worker.start();
+  return worker.stop;
 }
 
 /** `kedge server` component: signs with the embedded control plane's CA (DATA_DIR/pki/ca.{crt,key}). */
