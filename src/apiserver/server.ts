@@ -34,6 +34,7 @@ import type { Obj } from './resources/helpers.js';
 import type { SigningKeyPair } from '../pki/index.js';
 import { mountServiceAccountToken } from './serviceaccount-admission.js';
 import { createRootCaPublisher } from './root-ca-publisher.js';
+import { constants as cryptoConstants } from 'node:crypto';
 
 export interface ApiServerOptions {
   store: Store;
@@ -217,6 +218,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
   const server = https.createServer({
     cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2',
+    // A connection keeps the identity of its first certificate (authn caches it per socket): no TLS 1.2 renegotiation.
+    secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
   }, (req, res) => { void handler.handle(req, res); });
   server.on('upgrade', (req, socket, head) => { void handler.handleUpgrade(req, socket, head); });
   server.keepAliveTimeout = 65_000;

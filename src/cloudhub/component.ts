@@ -4,10 +4,10 @@
  * (DATA_DIR/pki/ca.{crt,key}), so `kedge token create` prints the hash of the CA edges must pin, and talks
  * to the API through the admin kubeconfig like any other client.
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../common/logger.js';
 import { ensureCertificateAuthority, pkiDir } from '../pki/index.js';
 import { startCloudHub, type CloudHub } from './hub.js';
+import { loadKubeConfig } from '../common/kubeconfig.js';
 
 export interface HubComponentOptions {
   port: number;
@@ -18,8 +18,7 @@ export interface HubComponentOptions {
 
 export function cloudHubComponent(o: HubComponentOptions) {
   return async (ctx: { kubeconfigPath: string; dataDir: string }): Promise<() => Promise<void>> => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(ctx.kubeconfigPath);
+    const kc = loadKubeConfig(ctx.kubeconfigPath);
     const dir = pkiDir(ctx.dataDir);
     const ca = await ensureCertificateAuthority(dir);
     const log = createLogger('cloudhub');

@@ -23,6 +23,7 @@ import { DeploymentController } from './workloads/deployment.js';
 import { JobController } from './workloads/job.js';
 import { ReplicaSetController } from './workloads/replicaset.js';
 import { StatefulSetController } from './workloads/statefulset.js';
+import { loadKubeConfig } from '../common/kubeconfig.js';
 
 /** Controllers that exist because of the edge: they make sense against any cluster, Kedge's or a real one. */
 export const edgeControllers = ['nodelifecycle'] as const;
@@ -136,8 +137,7 @@ function build(name: string, ctx: ControllerContext, selected: string[]): Contro
 export function startControllerManager(opts: ControllerManagerOptions): ControllerManager {
   let kc: KubeConfig;
   if (typeof opts.kubeConfig === 'string') {
-    kc = new KubeConfig();
-    kc.loadFromFile(opts.kubeConfig);
+    kc = loadKubeConfig(opts.kubeConfig);
   } else kc = opts.kubeConfig;
   const selected = selectControllers(opts.controllers);
   const log = opts.logger ?? createLogger('controller-manager');

@@ -23,14 +23,13 @@ export function register(program: Command): void {
       if (!!o.caCert !== !!o.caKey) throw new Error('--ca-cert and --ca-key go together');
       const path = await import('node:path');
       const { readFile } = await import('node:fs/promises');
-      const { KubeConfig } = await import('@kubernetes/client-node');
+      const { loadKubeConfig } = await import('../../common/kubeconfig.js');
       const pki = await import('../../pki/index.js');
       const { startCloudHub } = await import('../../cloudhub/index.js');
       const { parseDuration } = await import('./token.js');
       const certValidityMs = parseDuration(o.nodeCertValidity);
       if (certValidityMs < 60_000) throw new Error(`--node-cert-validity ${o.nodeCertValidity} is too short (at least 1m)`);
-      const kc = new KubeConfig();
-      kc.loadFromFile(o.kubeconfig);
+      const kc = loadKubeConfig(o.kubeconfig);
       const dir = path.join(o.dataDir, 'pki');
       const ca = o.caCert ? { certPem: await readFile(o.caCert, 'utf8'), keyPem: await readFile(o.caKey!, 'utf8') } : await pki.ensureCertificateAuthority(dir);
       const hub = await startCloudHub({

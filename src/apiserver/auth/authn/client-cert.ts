@@ -11,6 +11,18 @@ import { AuthenticationError, type UserInfo } from '../types.js';
 export function authenticateClientCertificate(req: IncomingMessage): UserInfo | null {
   const socket = req.socket as TLSSocket;
   if (typeof socket.getPeerCertificate !== 'function') return null;
+  // A connection's certificate cannot change (renegotiation is refused), so one lookup serves every request
+  // on a keep-alive connection: getPeerCertificate builds a JS object from the DER each time it is called.
+  const known = identityBySocket.get(socket);
+  if (known !== undefined) return known;
+  const identity = identify(socket);
+  identityBySocket.set(socket, identity);
+  return identity;
+}
+
+const identityBySocket = new WeakMap<TLSSocket, UserInfo | null>();
+
+function identify(socket: TLSSocket): UserInfo | null {
   const cert = socket.getPeerCertificate();
   if (!cert || Object.keys(cert).length === 0) return null;
   if (!socket.authorized) {
