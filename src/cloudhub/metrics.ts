@@ -32,6 +32,16 @@ export class HubMetrics {
     help: 'Sessions dropped because the edge stayed silent for the keepalive allowance',
     registers: [this.registry],
   });
+  readonly tlsResumed = new Counter({
+    name: 'kedge_hub_tls_resumed_total',
+    help: 'Edge sessions opened over a resumed TLS session (no certificate exchange)',
+    registers: [this.registry],
+  });
+  readonly tlsFullHandshakes = new Counter({
+    name: 'kedge_hub_tls_full_handshakes_total',
+    help: 'Edge sessions opened with a full TLS handshake (certificates exchanged)',
+    registers: [this.registry],
+  });
   readonly statusWrites = new Counter({
     name: 'kedge_hub_status_writes_total',
     help: 'Status items written to the API, by kind and result',
