@@ -131,3 +131,43 @@ test('changesAfter merges node and shared changes in seq order and skips superse
   assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
   assert.deepEqual([...sets.changesAfter('node-a', sets.currentSeq())], []);
 });
+
+test('objects are shipped without managedFields, shaped once per object version, the cache object untouched', () => {
+  const { cache, sets } = setup();
+  const managedFields = [{ manager: 'kubectl', operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': {} } }];
+  const key = cache.put('configmaps', { metadata: { name: 'cm', namespace: 'default', labels: { a: 'b' }, managedFields }, data: { k: 'v' } });
+  const shipped = sets.objectForEdge(key)!;
+  assert.equal('managedFields' in shipped.metadata, false);
+  assert.deepEqual(shipped.metadata.labels, { a: 'b' });
+  assert.equal(shipped.metadata.resourceVersion, cache.get(key)!.metadata.resourceVersion);
+  assert.deepEqual((cache.get(key)!.metadata as { managedFields?: unknown }).managedFields, managedFields, 'the cache keeps the whole object');
+  assert.equal(sets.objectForEdge(key), shipped, 'the same version is shaped once, whatever number of nodes receive it');
+  cache.put('configmaps', { metadata: { name: 'cm', namespace: 'default', managedFields }, data: { k: 'v2' } });
+  assert.notEqual(sets.objectForEdge(key), shipped, 'a new version is shaped anew');
+  assert.equal(sets.objectForEdge('/registry/configmaps/default/missing'), undefined);
+});
+
+test('a Node status-only change is not re-sent to its node; label, taint and spec changes are', () => {
+  const { cache, sets } = setup();
+  const node = (labels: Record<string, string>, status: Record<string, unknown>, spec: Record<string, unknown> = {}) => ({
+    metadata: { name: 'edge-1', labels: { 'node-role.kubernetes.io/edge': '', ...labels } },
+    spec,
+    status,
+  });
+  const key = cache.put('nodes', node({}, { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: 't1' }] }));
+  const v = sets.ensureView('edge-1');
+  const seqOf = () => v.entries.get(key)!.seq;
+  const first = seqOf();
+  // The edge's own 60 s report: heartbeat times (and resourceVersion) move, nothing else.
+  cache.put('nodes', node({}, { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: 't2' }] }));
+  assert.equal(seqOf(), first, 'status-only: no change for the node to receive');
+  assert.equal([...sets.changesAfter('edge-1', first)].length, 0);
+  cache.put('nodes', node({ zone: 'a' }, { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: 't2' }] }));
+  const afterLabel = seqOf();
+  assert.ok(afterLabel > first, 'a label change is sent');
+  cache.put('nodes', node({ zone: 'a' }, { conditions: [] }, { taints: [{ key: 'k', effect: 'NoSchedule' }] }));
+  assert.ok(seqOf() > afterLabel, 'a taint (spec) change is sent, with the status that came along');
+  const afterTaint = seqOf();
+  cache.del('nodes', undefined, 'edge-1');
+  assert.ok(v.entries.get(key)!.deleted && v.entries.get(key)!.seq > afterTaint, 'deletion is sent');
+});

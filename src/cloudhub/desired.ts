@@ -10,6 +10,7 @@
  * costs what changed, not what exists. Tombstones are pruned beyond a bound; a cursor older than the
  * pruned range is "compacted" and the session falls back to an inventory diff.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import { objectKey } from '../protocol/keys.js';
 import type { CachedObject, SharedCache } from './cache.js';
@@ -148,6 +149,31 @@ export function podReferences(pod: V1Pod): string[] {
   return [...out];
 }
 
+/**
+ * An object as shipped to edges: without `metadata.managedFields` (server-side apply bookkeeping, often a third
+ * of an object's JSON; the edge never applies, and its read-only local API serves objects without it). The
+ * cache's object is not touched (the status writer and pod tokens read it whole).
+ */
+export function shapeForEdge(obj: CachedObject): CachedObject {
+  if (!('managedFields' in obj.metadata)) return obj;
+  const { managedFields: _dropped, ...metadata } = obj.metadata as CachedObject['metadata'] & { managedFields?: unknown };
+  return { ...obj, metadata } as CachedObject;
+}
+
+/**
+ * True when a Node changed only in its status (and the bookkeeping that comes with any write). The edge wrote
+ * that status itself (node-status reports every 60 s), so echoing it back costs downlink for nothing; labels,
+ * annotations, taints, spec and deletion still reach the edge.
+ */
+export function nodeStatusOnlyChange(old: CachedObject, now: CachedObject): boolean {
+  const strip = (o: CachedObject) => {
+    const { resourceVersion: _rv, managedFields: _mf, ...metadata } = o.metadata as CachedObject['metadata'] & { managedFields?: unknown };
+    const { status: _status, ...rest } = o as CachedObject & { status?: unknown };
+    return { ...rest, metadata };
+  };
+  return old.metadata.uid === now.metadata.uid && isDeepStrictEqual(strip(old), strip(now));
+}
+
 export interface DesiredSetsOptions {
   maxTombstonesPerNode?: number;
   maxGlobalTombstones?: number;
@@ -161,6 +187,8 @@ export class DesiredSets {
   /** configmap/secret/SA key → nodes whose pods reference it. */
   private readonly refNodes = new Map<string, Set<string>>();
   private readonly changeListeners: Array<(node: string) => void> = [];
+  /** Cached object version → its shipped shape, computed once per version however many nodes receive it. */
+  private readonly shaped = new WeakMap<CachedObject, CachedObject>();
   private readonly maxTombstones: number;
   /** Services and endpoint slices: one shared change log for every node instead of a copy per node. */
   readonly global: ChangeLog;
@@ -199,6 +227,15 @@ export class DesiredSets {
   *liveKeys(node: string): Iterable<string> {
     yield* this.ensureView(node).liveKeys();
     yield* this.global.liveKeys();
+  }
+
+  /** The current object at `key` as edges receive it (see shapeForEdge), or undefined. */
+  objectForEdge(key: string): CachedObject | undefined {
+    const obj = this.cache.get(key);
+    if (!obj) return undefined;
+    let out = this.shaped.get(obj);
+    if (!out) this.shaped.set(obj, (out = shapeForEdge(obj)));
+    return out;
   }
 
   viewCount(): number {
@@ -242,7 +279,9 @@ export class DesiredSets {
       const name = obj.metadata.name;
       const isEdge = type !== 'delete' && obj.metadata && (obj.metadata as { labels?: Record<string, string> }).labels?.[EDGE_ROLE_LABEL] !== undefined;
       if (isEdge && !this.views.has(name)) this.ensureView(name);
-      else if (this.views.has(name)) this.recompute(name, key);
+      // A status-only update keeps the node's entry (and seq) as is: the edge holds an older resourceVersion
+      // of its Node, which an inventory diff (hub restart, compacted cursor) sends once; see reconnect-traffic.md.
+      else if (this.views.has(name) && !(type !== 'delete' && old && nodeStatusOnlyChange(old, obj))) this.recompute(name, key);
       return;
     }
     if ((GLOBAL_RESOURCES as readonly string[]).includes(resource)) {

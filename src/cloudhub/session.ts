@@ -180,7 +180,7 @@ export class NodeSession {
     let unchanged = 0;
     for (const [key, e] of this.deps.desired.changesAfter(this.node, 0)) {
       if (e.deleted) continue;
-      const obj = this.deps.cache.get(key);
+      const obj = this.deps.desired.objectForEdge(key);
       if (!obj) continue;
       const have = this.inventory.get(key);
       if (have && have.uid === (obj.metadata.uid ?? '') && have.rv === (obj.metadata.resourceVersion ?? '')) {
@@ -246,7 +246,7 @@ export class NodeSession {
       if (e.deleted) {
         this.sendTracked({ type: 'delete', seq: e.seq, key }, e.seq);
       } else {
-        const obj = this.deps.cache.get(key);
+        const obj = this.deps.desired.objectForEdge(key);
         if (obj) this.sendTracked({ type: 'upsert', seq: e.seq, key, object: obj }, e.seq);
       }
       this.sentSeq = e.seq;
@@ -282,7 +282,7 @@ export class NodeSession {
 
   private onGet(id: number, key: string): void {
     if (this.phase === 'hello') return this.refuse('bad-sequence', 'get before hello', true);
-    const obj = this.deps.desired.canRead(this.node, key) ? this.deps.cache.get(key) : undefined;
+    const obj = this.deps.desired.canRead(this.node, key) ? this.deps.desired.objectForEdge(key) : undefined;
     if (!obj) {
       this.log.warn({ key }, 'refused read outside the node\'s desired set');
       this.send({
