@@ -18,7 +18,7 @@ const toPem = (label: string, der: ArrayBuffer) => `-----BEGIN ${label}-----\n${
 
 /** A CA and one node certificate from it, built the way src/pki does (P-256, CN=system:node:NAME, O=system:nodes). */
 async function makeTemplate(nodeName: string): Promise<CredentialTemplate> {
-  const caKeys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const caKeys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
     name: 'CN=test-ca',
@@ -28,7 +28,7 @@ async function makeTemplate(nodeName: string): Promise<CredentialTemplate> {
     signingAlgorithm: EC,
     extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)],
   });
-  const leafKeys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const leafKeys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const leaf = await x509.X509CertificateGenerator.create({
     serialNumber: '5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a',
     subject: [{ O: ['system:nodes'] }, { CN: [`system:node:${nodeName}`] }],

@@ -19,6 +19,12 @@ export interface FleetOptions {
   observer?: HollowNodeObserver;
   /** Nodes starting at the same time (default 20). */
   startConcurrency?: number;
+  /**
+   * Hold a start slot until the node has synced once (at most this long), so `startConcurrency` bounds the
+   * nodes *joining* at once (dial, TLS, hello, first catch-up), not only the ones being constructed. Without
+   * it every node dials within seconds and a 10,000-node join is one handshake stampede. Default 0 (no gate).
+   */
+  startGateMs?: number;
   /** Per-node agent settings shared by the fleet. */
   node?: Pick<HollowNodeOptions, 'heartbeatIntervalMs' | 'podSyncIntervalMs' | 'backoff' | 'deadAfterMs' | 'labels'>;
   /** Log level of the agents (default warn: thousands of nodes at info drown everything). */
@@ -66,6 +72,7 @@ export class Fleet {
         this.byName.set(nodeName, node);
         await node.start();
         added.push(node);
+        if (this.o.startGateMs) await node.whenSynced(this.o.startGateMs);
       }
     };
     await Promise.all(Array.from({ length: Math.min(count, this.o.startConcurrency ?? 20) }, worker));

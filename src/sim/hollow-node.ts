@@ -40,6 +40,7 @@ export class HollowNode {
   readonly runtime = new FakeRuntime();
   private connectedFlag = false;
   private syncedOnce = false;
+  private syncWaiters: (() => void)[] = [];
 
   constructor(
     readonly opts: HollowNodeOptions,
@@ -78,6 +79,7 @@ export class HollowNode {
     hub.on('applied', (key, kind) => this.observer.applied?.(this, key, kind, performance.now()));
     hub.on('synced', () => {
       this.syncedOnce = true;
+      for (const w of this.syncWaiters.splice(0)) w();
       this.observer.synced?.(this, performance.now());
     });
     hub.on('connected', () => {
@@ -87,6 +89,22 @@ export class HollowNode {
     hub.on('disconnected', () => {
       this.connectedFlag = false;
       this.observer.disconnected?.(this, performance.now());
+    });
+  }
+
+  /** Resolves true once the node has synced (now or later), false after `timeoutMs` without. */
+  whenSynced(timeoutMs: number): Promise<boolean> {
+    if (this.syncedOnce) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.syncWaiters = this.syncWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.syncWaiters.push(done);
     });
   }
 
