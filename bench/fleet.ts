@@ -23,7 +23,7 @@
  */
 import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -60,6 +60,8 @@ const { values: opt } = parseArgs({
     'skip-fresh-resync': { type: 'boolean', default: false },
     phases: { type: 'string', default: ALL_PHASES.join(',') },
     'sim-heap-snapshot': { type: 'string', default: '' },
+    /** write a heap snapshot of the server into DIR once the nodes have joined (where its memory per node goes) */
+    'server-heap-snapshot': { type: 'string', default: '' },
     /** write a V8 CPU profile of the server (and this process) into DIR, for finding bottlenecks */
     'profile-dir': { type: 'string', default: '' },
     'no-record': { type: 'boolean', default: false },
@@ -146,6 +148,25 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   throw new Error(`hub port ${port} not accepting connections after ${timeoutMs} ms`);
 }
 
+/** Signal the server (started with --heapsnapshot-signal) and wait until its snapshot file stops growing. */
+async function serverHeapSnapshot(pid: number, dir: string): Promise<void> {
+  const before = new Set(existsSync(dir) ? readdirSync(dir) : []);
+  process.kill(pid, 'SIGUSR2');
+  let last = -1;
+  for (const until = now() + 120_000; now() < until; ) {
+    await sleep(1000);
+    const f = (existsSync(dir) ? readdirSync(dir) : []).find((n) => n.endsWith('.heapsnapshot') && !before.has(n));
+    if (!f) continue;
+    const size = statSync(path.join(dir, f)).size;
+    if (size > 0 && size === last) {
+      log(`server heap snapshot: ${path.join(dir, f)}`);
+      return;
+    }
+    last = size;
+  }
+  log('server heap snapshot: not written within 120 s');
+}
+
 async function steadyRss(pid: number): Promise<number> {
   const xs: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -225,9 +246,14 @@ async function main(): Promise<void> {
     log(`starting kedge server (API :${apiPort}, hub :${hubPort})`);
     const serverArgs = ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(apiPort), '--hub-port', String(hubPort)];
     const ready = { url: `https://127.0.0.1:${apiPort}/readyz`, timeoutMs: 90_000 };
-    const server = opt['profile-dir']
-      ? // V8 writes the profile when the process exits (graceful stop below)
-        await h.start({ name: 'kedge-server', command: process.execPath, args: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opt['profile-dir'])}`, ...kedgeCommand(serverArgs).args], ready })
+    if (opt['server-heap-snapshot']) mkdirSync(path.resolve(opt['server-heap-snapshot']), { recursive: true });
+    const nodeFlags = [
+      // V8 writes the profile when the process exits (graceful stop below)
+      ...(opt['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opt['profile-dir'])}`] : []),
+      ...(opt['server-heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${path.resolve(opt['server-heap-snapshot'])}`] : []),
+    ];
+    const server = nodeFlags.length
+      ? await h.start({ name: 'kedge-server', command: process.execPath, args: [...nodeFlags, ...kedgeCommand(serverArgs).args], ready })
       : await h.startKedge('kedge-server', serverArgs, { ready });
     await waitForPort(hubPort, 60_000);
     const kubeconfig = path.join(dataDir, 'admin.kubeconfig');
@@ -300,6 +326,7 @@ async function main(): Promise<void> {
     const serverRssConnected = await steadyRss(server.pid);
     const benchMemConnected = process.memoryUsage();
     if (opt['sim-heap-snapshot']) log(`simulator heap snapshot: ${writeHeapSnapshot(opt['sim-heap-snapshot'])}`);
+    if (opt['server-heap-snapshot']) await serverHeapSnapshot(server.pid, path.resolve(opt['server-heap-snapshot']));
     /** The simulator's memory per hollow node, by kind (KiB): where a 10,000-node run's memory goes. */
     const perNodeKiB = (k: keyof NodeJS.MemoryUsage) => round((benchMemConnected[k] - benchIdleMem[k]) / P.nodes / 1024, 1);
     // more connections than nodes = sessions dropped and re-dialled while joining (churn)
