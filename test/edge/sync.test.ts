@@ -6,8 +6,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, readdirSync, writeFileSync } from 'node:fs';
+import { rmSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
+import { issueClientCertificate } from '../../src/pki/index.js';
 import {
   createToken,
   edgeNames,
@@ -223,4 +225,69 @@ test('a black-holed link (no RST, nothing delivered) is detected by keepalives a
   await eventually('edge-a caught up after the black hole', () => converged(a), 120_000, 250);
   const v = await localGet<{ data: { value: string } }>(a, '/api/v1/namespaces/default/configmaps/cm-1');
   assert.equal(v.body.data.value, 'during-blackhole');
+});
+
+/** The hub's Prometheus counters (its /metrics is public on the hub port, served with the cluster CA). */
+function hubMetric(name: string): Promise<number> {
+  const ca = readFileSync(path.join(c.dataDir, 'pki', 'ca.crt'), 'utf8');
+  return new Promise((resolve, reject) => {
+    https
+      .get({ host: '127.0.0.1', port: c.hubPort, path: '/metrics', ca, servername: '', timeout: 10_000 }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => {
+          const m = body.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+          if (m) resolve(Number(m[1]));
+          else reject(new Error(`${name} not in hub metrics`));
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+/** The "connected to hub" log lines of an edge's current run, parsed. */
+function connectLines(e: Edge): Array<{ tlsResumed?: boolean; resume?: boolean }> {
+  return e.proc.currentOutput
+    .split('\n')
+    .filter((l) => l.includes('"connected to hub"'))
+    .map((l) => JSON.parse(l) as { tlsResumed?: boolean; resume?: boolean });
+}
+
+/** RST the edge's link and return how the next connection was made. */
+async function reconnect(e: Edge): Promise<{ tlsResumed?: boolean; resume?: boolean }> {
+  const before = connectLines(e).length;
+  e.link.reset();
+  await eventually(`${e.name} reconnected`, async () => connectLines(e).length > before, 60_000, 100);
+  return connectLines(e).at(-1)!;
+}
+
+test('TLS session resumption: a reset link resumes the session as the same node; a replaced certificate forces a full handshake', async () => {
+  // 1. Same credentials: the next connection resumes (no certificate exchange), and it is still edge-b's session.
+  const resumedBefore = await hubMetric('kedge_hub_tls_resumed_total');
+  const first = await reconnect(b);
+  assert.equal(first.tlsResumed, true, 'a reconnect with unchanged credentials resumes the TLS session');
+  assert.ok((await hubMetric('kedge_hub_tls_resumed_total')) > resumedBefore, 'the hub counted a resumed session');
+  await c.kubectl(['apply', '-f', '-'], list([cm('b-cm-200', 'after-tls-resume')]));
+  await eventually('edge-b receives its changes over the resumed session', async () => (await localGet<{ data: { value: string } }>(b, '/api/v1/namespaces/default/configmaps/b-cm-200')).body.data?.value === 'after-tls-resume');
+
+  // 2. Replace the certificate: restart edge-b with one that is due for rotation ~12 s after start (90 s validity,
+  //    backdated 5 min), so the running agent renews it through the hub after its first connection.
+  await b.proc.stop();
+  const caDir = path.join(c.dataDir, 'pki');
+  const ca = { certPem: readFileSync(path.join(caDir, 'ca.crt'), 'utf8'), keyPem: readFileSync(path.join(caDir, 'ca.key'), 'utf8') };
+  const shortLived = await issueClientCertificate(ca, 'system:node:edge-b', ['system:nodes'], 90_000);
+  writeFileSync(path.join(b.dataDir, 'pki', 'node.crt'), shortLived.certPem);
+  writeFileSync(path.join(b.dataDir, 'pki', 'node.key'), shortLived.keyPem, { mode: 0o600 });
+  b.proc = await c.h.startKedge('edge-b-rotating', edgeRunArgs(b), { ready: { logLine: /connected to hub/, timeoutMs: 60_000 } });
+  await b.proc.waitForLog(/node certificate rotated/, 60_000);
+  const out = b.proc.currentOutput;
+  assert.ok(out.indexOf('"connected to hub"') < out.indexOf('node certificate rotated'), 'the first connection (and its ticket) predates the rotation');
+  const fullBefore = await hubMetric('kedge_hub_tls_full_handshakes_total');
+  const afterRotation = await reconnect(b);
+  assert.equal(afterRotation.tlsResumed, false, 'the ticket of the old certificate is not offered: full handshake with the new one');
+  assert.ok((await hubMetric('kedge_hub_tls_full_handshakes_total')) > fullBefore, 'the hub counted a full handshake');
+  // The new certificate's session resumes in turn.
+  assert.equal((await reconnect(b)).tlsResumed, true);
+  await c.kubectl(['apply', '-f', '-'], list([cm('b-cm-200', 'after-rotation')]));
+  await eventually('edge-b syncing after rotation', async () => (await localGet<{ data: { value: string } }>(b, '/api/v1/namespaces/default/configmaps/b-cm-200')).body.data?.value === 'after-rotation');
 });
