@@ -1,0 +1,270 @@
+/**
+ * Heartbeat write-path benchmark (issue 6): what one Lease renewal and one Node status report cost the
+ * control plane. One real `kedge server` (API server + controllers + hub, as shipped); N Nodes and N
+ * Leases in kube-node-lease written through the hub's own client path (src/cloudhub StatusWriter, with
+ * the keep-alive kubeconfig the hub loads), then renewals at fixed rates. The server's CPU is sampled
+ * from /proc; the writer's CPU (which in production runs inside the server, in the hub) is this
+ * process's CPU during the phase. Reports CPU-ms per renewal (server, writer, both) net of the idle
+ * server, and the renewals/s one core sustains at that cost.
+ *
+ * Usage: npm run bench:heartbeats [-- --nodes 1000 --rates 100,500 --seconds 20 --node-rate 50 --profile-dir DIR]
+ */
+import { parseArgs } from 'node:util';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Session } from 'node:inspector/promises';
+import { Harness } from '../test/harness/processes.js';
+import { kedgeCommand } from '../test/helpers/kedge-cli.js';
+import { ProcSampler } from '../test/harness/procstat.js';
+import { KubeHttp } from './lib/kube-http.js';
+import { distribution, round, now, since, type Distribution } from './lib/stats.js';
+import { newReport, publish, type SummaryRow } from './lib/report.js';
+import { loadKubeConfig } from '../src/common/kubeconfig.js';
+import { StatusWriter, type WriteResult } from '../src/cloudhub/status-writer.js';
+import { buildNode } from '../src/edge/node-status.js';
+
+const { values: opt } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '1000' },
+    /** lease renewals per second, one measured phase each */
+    rates: { type: 'string', default: '100,500' },
+    seconds: { type: 'string', default: '20' },
+    /** Node status reports per second in the node phase (0 = skip) */
+    'node-rate': { type: 'string', default: '50' },
+    'idle-seconds': { type: 'string', default: '5' },
+    /** the hub's cap on concurrent API writes (maxApiWrites) */
+    'max-in-flight': { type: 'string', default: '256' },
+    /** write V8 CPU profiles of the server and of this process (the writer) into DIR */
+    'profile-dir': { type: 'string', default: '' },
+    'no-record': { type: 'boolean', default: false },
+  },
+});
+const int = (name: keyof typeof opt, min = 0) => {
+  const v = Number(opt[name]);
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(opt[name])}`);
+  return v;
+};
+const P = {
+  nodes: int('nodes', 1),
+  rates: String(opt.rates).split(',').filter(Boolean).map((r) => {
+    const v = Number(r);
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--rates must be positive integers, got ${JSON.stringify(opt.rates)}`);
+    return v;
+  }),
+  seconds: int('seconds', 1),
+  nodeRate: int('node-rate'),
+  idleSeconds: int('idle-seconds', 1),
+  maxInFlight: int('max-in-flight', 1),
+};
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const log = (msg: string) => process.stderr.write(`[bench:heartbeats ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const nodeName = (i: number) => `hb-${String(i).padStart(5, '0')}`;
+
+interface PhaseResult {
+  name: string;
+  targetPerSecond: number;
+  completed: number;
+  errors: number;
+  firstError?: string;
+  /** ops not started because maxInFlight writes were outstanding: the rate was not sustained */
+  skipped: number;
+  achievedPerSecond: number;
+  latencyMs: Distribution;
+  serverCores: number;
+  writerCores: number;
+  /** CPU-ms per op, net of the idle server (writer: this process has no idle work) */
+  serverCpuMsPerOp: number;
+  writerCpuMsPerOp: number;
+  totalCpuMsPerOp: number;
+  /** ops/s at one fully busy core at this cost */
+  perSecondAtOneCore: number;
+}
+
+/**
+ * Issue `op` at `rate` per second for `seconds` (a 10 ms ticker issuing what is due), at most `maxInFlight`
+ * outstanding; waits for the outstanding ones. CPU of the server and of this process over the same window.
+ */
+async function phase(name: string, rate: number, seconds: number, serverPid: number, idleCores: number, op: (i: number) => Promise<WriteResult>): Promise<PhaseResult> {
+  const latencies: number[] = [];
+  let issued = 0;
+  let completed = 0;
+  let errors = 0;
+  let skipped = 0;
+  let inFlight = 0;
+  let firstError: string | undefined;
+  const pending = new Set<Promise<void>>();
+  const sampler = new ProcSampler(serverPid, 250).start();
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  const end = t0 + seconds * 1000;
+  while (now() < end) {
+    const due = Math.floor(((now() - t0) / 1000) * rate);
+    while (issued + skipped < due) {
+      if (inFlight >= P.maxInFlight) { skipped++; continue; }
+      const i = issued++;
+      inFlight++;
+      const start = now();
+      const p = op(i).then(
+        (r) => {
+          if (r.ok) { completed++; latencies.push(since(start)); }
+          else { errors++; firstError ??= r.reason; }
+        },
+        (e: unknown) => { errors++; firstError ??= String(e); },
+      ).finally(() => { inFlight--; pending.delete(p); });
+      pending.add(p);
+    }
+    await sleep(10);
+  }
+  await Promise.all(pending);
+  const wall = since(t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const server = sampler.stop();
+  const writerMs = (cpu.user + cpu.system) / 1000;
+  const serverNetMs = Math.max(0, server.avgCpuCores - idleCores) * wall * 1000;
+  const n = Math.max(1, completed);
+  const total = (serverNetMs + writerMs) / n;
+  return {
+    name,
+    targetPerSecond: rate,
+    completed,
+    errors,
+    firstError,
+    skipped,
+    achievedPerSecond: completed / wall,
+    latencyMs: distribution(latencies),
+    serverCores: server.avgCpuCores,
+    writerCores: writerMs / 1000 / wall,
+    serverCpuMsPerOp: serverNetMs / n,
+    writerCpuMsPerOp: writerMs / n,
+    totalCpuMsPerOp: total,
+    perSecondAtOneCore: total > 0 ? 1000 / total : 0,
+  };
+}
+
+/** Profile this process (the writer) while `fn` runs, if --profile-dir is set. */
+async function profiled<T>(fn: () => Promise<T>): Promise<T> {
+  const dir = opt['profile-dir'];
+  if (!dir) return fn();
+  const s = new Session();
+  s.connect();
+  await s.post('Profiler.enable');
+  await s.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await s.post('Profiler.stop');
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(path.resolve(dir), `heartbeats-writer-${process.pid}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(profile));
+    log(`writer profile: ${file}`);
+    s.disconnect();
+  }
+}
+
+async function main(): Promise<void> {
+  const report = newReport('heartbeats', P);
+  const h = new Harness('bench-heartbeats');
+  const cleanup = () => h.cleanup();
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  try {
+    const dataDir = h.tempDir('data');
+    const port = await h.freePort();
+    const serverArgs = ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(port), '--hub-port', '0'];
+    const ready = { url: `https://127.0.0.1:${port}/readyz`, timeoutMs: 60_000 };
+    log(`starting kedge server on 127.0.0.1:${port}`);
+    const server = opt['profile-dir']
+      ? // V8 writes the profile when the process exits (graceful stop below)
+        await h.start({ name: 'kedge-server', command: process.execPath, args: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opt['profile-dir'])}`, ...kedgeCommand(serverArgs).args], ready })
+      : await h.startKedge('kedge-server', serverArgs, { ready });
+    const kubeconfig = path.join(dataDir, 'admin.kubeconfig');
+    for (let i = 0; i < 100 && !existsSync(kubeconfig); i++) await sleep(100);
+    const client = await KubeHttp.fromKubeconfig(kubeconfig, 8);
+    await client.ensure('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-node-lease' } }).catch(() => {});
+    const writer = new StatusWriter(loadKubeConfig(kubeconfig), () => undefined);
+    const since0 = new Date();
+    const nodeBody = (i: number) => JSON.parse(JSON.stringify(buildNode({ nodeName: nodeName(i), capacity: { cpu: '4', memory: '8Gi' }, since: since0 }))) as Record<string, unknown>;
+    const lease = (i: number) => writer.write(nodeName(i % P.nodes), 'lease', { renewTime: new Date().toISOString(), durationSeconds: 40 });
+    const nodeStatus = (i: number) => writer.write(nodeName(i % P.nodes), 'node', nodeBody(i % P.nodes));
+
+    log(`creating ${P.nodes} Nodes and Leases through the hub's StatusWriter`);
+    const tCreate = now();
+    for (let base = 0; base < P.nodes; base += 64) {
+      const batch = Array.from({ length: Math.min(64, P.nodes - base) }, (_, k) => base + k);
+      const results = await Promise.all(batch.flatMap((i) => [nodeStatus(i), lease(i)]));
+      const bad = results.find((r) => !r.ok);
+      if (bad) throw new Error(`setup write failed: ${bad.reason}`);
+    }
+    log(`created in ${round(since(tCreate) / 1000, 1)} s`);
+
+    await sleep(2000);
+    const idle = new ProcSampler(server.pid, 250).start();
+    await sleep(P.idleSeconds * 1000);
+    const idleCores = idle.stop().avgCpuCores;
+    log(`idle server with ${P.nodes} nodes: ${round(idleCores, 3)} cores`);
+
+    const phases: PhaseResult[] = [];
+    await profiled(async () => {
+      for (const rate of P.rates) {
+        log(`lease renewals at ${rate}/s for ${P.seconds} s`);
+        const r = await phase(`lease@${rate}`, rate, P.seconds, server.pid, idleCores, lease);
+        log(`  ${round(r.achievedPerSecond)}/s, server ${round(r.serverCpuMsPerOp, 3)} + writer ${round(r.writerCpuMsPerOp, 3)} CPU-ms/renewal`);
+        phases.push(r);
+      }
+      if (P.nodeRate > 0) {
+        log(`node status reports at ${P.nodeRate}/s for ${P.seconds} s`);
+        const r = await phase(`node@${P.nodeRate}`, P.nodeRate, P.seconds, server.pid, idleCores, nodeStatus);
+        log(`  ${round(r.achievedPerSecond)}/s, server ${round(r.serverCpuMsPerOp, 3)} + writer ${round(r.writerCpuMsPerOp, 3)} CPU-ms/report`);
+        phases.push(r);
+      }
+    });
+
+    // Sanity: the renewals kept every node alive (a lapsed lease would add lifecycle writes to the numbers).
+    const nodes = JSON.parse((await client.request('GET', '/api/v1/nodes')).body) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
+    const notReady = nodes.items.filter((n) => n.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True').length;
+    client.close();
+    await server.stop(15_000);
+
+    const rd = (d: Distribution) => Object.fromEntries(Object.entries(d).map(([k, v]) => [k, round(v, 2)]));
+    report.results = {
+      idleServerCores: round(idleCores, 3),
+      nodesNotReadyAtEnd: notReady,
+      phases: phases.map((p) => ({
+        ...p,
+        achievedPerSecond: round(p.achievedPerSecond),
+        latencyMs: rd(p.latencyMs),
+        serverCores: round(p.serverCores, 3),
+        writerCores: round(p.writerCores, 3),
+        serverCpuMsPerOp: round(p.serverCpuMsPerOp, 3),
+        writerCpuMsPerOp: round(p.writerCpuMsPerOp, 3),
+        totalCpuMsPerOp: round(p.totalCpuMsPerOp, 3),
+        perSecondAtOneCore: round(p.perSecondAtOneCore, 0),
+      })),
+    };
+    for (const p of phases) {
+      if (p.errors) report.notes.push(`${p.name}: ${p.errors} writes failed; first: ${p.firstError}`);
+      if (p.skipped) report.notes.push(`${p.name}: ${p.skipped} writes not started (${P.maxInFlight} in flight): rate not sustained`);
+    }
+    if (notReady) report.notes.push(`${notReady} nodes not Ready at the end: lifecycle writes are included in the numbers`);
+    report.notes.push('writer = the hub StatusWriter run in the bench process (in production it runs inside the server); server = API + storage + watch cache + controllers');
+    report.notes.push('CPU-ms per op are net of the idle server; "at one core" = 1000 / (server + writer CPU-ms)');
+
+    const rows: SummaryRow[] = [[`idle server, ${P.nodes} nodes`, `${round(idleCores, 3)} cores`]];
+    for (const p of phases) {
+      const what = p.name.startsWith('lease') ? 'renewal' : 'node status';
+      rows.push([
+        `${p.name} (${round(p.achievedPerSecond, 0)}/s achieved)`,
+        `${round(p.totalCpuMsPerOp, 3)} CPU-ms/${what}`,
+        `server ${round(p.serverCpuMsPerOp, 3)} + writer ${round(p.writerCpuMsPerOp, 3)}; ${round(p.perSecondAtOneCore, 0)}/s at one core; p50 ${round(p.latencyMs.p50, 1)} ms, p99 ${round(p.latencyMs.p99, 1)} ms`,
+      ]);
+    }
+    publish(report, rows, { write: !opt['no-record'] });
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:heartbeats failed: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});
