@@ -16,7 +16,7 @@ import type { PodManagerFactory, PodManagerHandle } from './contracts.js';
 import { HubClient, type BackoffOptions } from './hub-client.js';
 import { LocalStore } from './local-store.js';
 import { StatusReporter } from './status-reporter.js';
-import { buildNode } from './node-status.js';
+import { buildNode, NodeStatusReportPolicy, NODE_STATUS_REPORT_MS, NODE_STATUS_UPDATE_MS } from './node-status.js';
 // inspect.js needs only node:crypto; join.js (x509 + CSR generation) is loaded when a renewal is due.
 import { msUntilRotation, needsRotation } from '../pki/inspect.js';
 
@@ -35,8 +35,10 @@ export interface EdgeAgentOptions {
   leaseDurationSeconds?: number;
   /** Lease renewal period (default 10 s, as the kubelet). */
   heartbeatIntervalMs?: number;
-  /** Full Node status report period (default 60 s; also sent on every connect). */
+  /** Node status computation period (default 10 s, the kubelet's nodeStatusUpdateFrequency); posted only if changed. */
   nodeStatusIntervalMs?: number;
+  /** An unchanged Node status is still posted this often (default 5 min, the kubelet's nodeStatusReportFrequency; also on every connect). */
+  nodeStatusReportIntervalMs?: number;
   backoff?: BackoffOptions;
   deadAfterMs?: number;
   /** Renew the node certificate through the hub before it expires, writing it to the data dir. */
@@ -59,6 +61,7 @@ export class EdgeAgent {
   private stopCompaction: () => void = () => {};
   private credentials: EdgeCredentials;
   private readonly since = new Date();
+  private nodeStatusPolicy = new NodeStatusReportPolicy();
   private started = false;
 
   constructor(readonly opts: EdgeAgentOptions) {
@@ -120,7 +123,7 @@ export class EdgeAgent {
       if (m.type === 'status-ack') this.reporter.onAck(m as StatusAckMessage);
     });
     this.hub.on('connected', () => {
-      this.reportNode();
+      this.reportNode(true);
       this.reporter.renewLease(o.leaseDurationSeconds ?? 40);
       this.reporter.flush();
     });
@@ -142,7 +145,8 @@ export class EdgeAgent {
       this.localApi = await startLocalApi({ store: this.store, port: o.localApiPort, log: this.log, nodeName: o.nodeName });
     }
     this.timers.push(setInterval(() => this.reporter.renewLease(o.leaseDurationSeconds ?? 40), o.heartbeatIntervalMs ?? 10_000));
-    this.timers.push(setInterval(() => this.reportNode(), o.nodeStatusIntervalMs ?? 60_000));
+    this.nodeStatusPolicy = new NodeStatusReportPolicy(o.nodeStatusReportIntervalMs ?? NODE_STATUS_REPORT_MS);
+    this.timers.push(setInterval(() => this.reportNode(), o.nodeStatusIntervalMs ?? NODE_STATUS_UPDATE_MS));
     this.hub.start();
     if (o.rotateCertificates) this.scheduleRotation();
     this.log.info({ localApiPort: this.localApi?.port }, 'edge agent started');
@@ -171,8 +175,11 @@ export class EdgeAgent {
     this.rotationTimer.unref();
   }
 
-  private reportNode(): void {
+  /** Compute the Node status; post it if it changed or is due (`force`: on connect, always). */
+  private reportNode(force = false): void {
     const node = buildNode({ nodeName: this.opts.nodeName, labels: this.opts.labels, capacity: this.opts.capacity, since: this.since });
+    if (force) this.nodeStatusPolicy.reset();
+    if (!this.nodeStatusPolicy.shouldReport(node)) return;
     this.reporter.setNode(JSON.parse(JSON.stringify(node)) as Record<string, unknown>);
   }
 
