@@ -18,7 +18,7 @@ class FakeCache {
   onChange(l: CacheListener) {
     this.listeners.push(l);
   }
-  put(resource: string, obj: Record<string, unknown> & { metadata: { name: string; namespace?: string } }) {
+  put(resource: string, obj: Record<string, unknown> & { metadata: { name: string; namespace?: string } & Record<string, unknown> }) {
     const key = objectKey(resource, obj.metadata.namespace, obj.metadata.name);
     const old = this.objects.get(key);
     const o = { ...obj, metadata: { uid: `uid-${obj.metadata.name}`, ...obj.metadata, resourceVersion: String(++this.rv) } } as CachedObject;
@@ -124,7 +124,7 @@ test('changesAfter merges node and shared changes in seq order and skips superse
   cache.put('services', { metadata: { name: 's1', namespace: 'default' } });
   cache.put('pods', pod('p2', 'node-a'));
   cache.put('services', { metadata: { name: 's1', namespace: 'default' } });
-  cache.put('pods', pod('p1', 'node-a'));
+  cache.put('pods', { ...pod('p1', 'node-a'), metadata: { name: 'p1', namespace: 'default', labels: { changed: 'yes' } } });
   const got = [...sets.changesAfter('node-a', mark)].map(([k, e]) => [k, e.seq]);
   assert.deepEqual(got.map(([k]) => k), ['/registry/pods/default/p2', '/registry/services/default/s1', '/registry/pods/default/p1']);
   const seqs = got.map(([, s]) => s as number);
@@ -170,4 +170,19 @@ test('a Node status-only change is not re-sent to its node; label, taint and spe
   const afterTaint = seqOf();
   cache.del('nodes', undefined, 'edge-1');
   assert.ok(v.entries.get(key)!.deleted && v.entries.get(key)!.seq > afterTaint, 'deletion is sent');
+});
+
+test('a pod status-only change is not re-sent to its node; a spec or metadata change is, and records the shipped version', () => {
+  const { cache, sets } = setup();
+  const v = sets.ensureView('node-a');
+  const withStatus = (phase: string, labels: Record<string, string> = {}) => ({ ...pod('p1', 'node-a'), metadata: { name: 'p1', namespace: 'default', labels }, status: { phase } });
+  const key = cache.put('pods', withStatus('Pending'));
+  const shipped = v.entries.get(key)!;
+  assert.equal(shipped.rv, cache.get(key)!.metadata.resourceVersion, 'the entry remembers the version it shipped');
+  cache.put('pods', withStatus('Running'));
+  assert.equal(v.entries.get(key)!.seq, shipped.seq, 'the edge reported Running itself: nothing to send back');
+  assert.equal(v.entries.get(key)!.rv, shipped.rv, 'the edge still holds the shipped version');
+  cache.put('pods', withStatus('Running', { rev: '2' }));
+  assert.ok(v.entries.get(key)!.seq > shipped.seq, 'a label change is sent');
+  assert.equal(v.entries.get(key)!.rv, cache.get(key)!.metadata.resourceVersion);
 });

@@ -20,6 +20,11 @@ export interface ViewEntry {
   deleted: boolean;
   /** Shared by all nodes (services, endpoint slices) rather than derived from this node's pods. */
   global: boolean;
+  /**
+   * resourceVersion of the version this entry last shipped. Status-only updates of a node's own pods and Node
+   * are not shipped, so an edge may hold this older version: an inventory diff counts it as current.
+   */
+  rv?: string;
 }
 
 export const GLOBAL_RESOURCES = ['services', 'endpointslices.discovery.k8s.io'] as const;
@@ -44,11 +49,11 @@ export class ChangeLog {
     return e !== undefined && !e.deleted;
   }
 
-  touch(key: string, seq: number, deleted: boolean, global: boolean): void {
+  touch(key: string, seq: number, deleted: boolean, global: boolean, rv?: string): void {
     const prev = this.entries.get(key);
     if (prev?.deleted) this.tombstones--;
     this.entries.delete(key);
-    this.entries.set(key, { seq, deleted, global });
+    this.entries.set(key, rv === undefined ? { seq, deleted, global } : { seq, deleted, global, rv });
     this.log.push({ seq, key });
     if (deleted) {
       this.tombstones++;
@@ -161,11 +166,13 @@ export function shapeForEdge(obj: CachedObject): CachedObject {
 }
 
 /**
- * True when a Node changed only in its status (and the bookkeeping that comes with any write). The edge wrote
- * that status itself (node-status reports every 60 s), so echoing it back costs downlink for nothing; labels,
- * annotations, taints, spec and deletion still reach the edge.
+ * True when a Node or Pod changed only in its status (and the bookkeeping that comes with any write). The edge
+ * is the author of its Node's and its pods' status (it reports them), so echoing each report back costs downlink
+ * for nothing (measured: 10,000 pods starting on 1,000 nodes sent ~14 KB of pod echoes per pod); labels,
+ * annotations, taints, spec and deletion still reach the edge. The edge keeps what it reported in its own copy
+ * (status-reporter.ts), so its local API and a restarted pod manager see the current status.
  */
-export function nodeStatusOnlyChange(old: CachedObject, now: CachedObject): boolean {
+export function statusOnlyChange(old: CachedObject, now: CachedObject): boolean {
   const strip = (o: CachedObject) => {
     const { resourceVersion: _rv, managedFields: _mf, ...metadata } = o.metadata as CachedObject['metadata'] & { managedFields?: unknown };
     const { status: _status, ...rest } = o as CachedObject & { status?: unknown };
@@ -266,6 +273,7 @@ export class DesiredSets {
     if (resource === 'pods') {
       const oldNode = (old as V1Pod | undefined)?.spec?.nodeName;
       const newNode = type === 'delete' ? undefined : (obj as V1Pod).spec?.nodeName;
+      if (type !== 'delete' && old && oldNode === newNode && statusOnlyChange(old, obj)) return;
       if (oldNode && oldNode !== newNode) this.podsByNode.get(oldNode)?.delete(key);
       if (newNode) {
         let s = this.podsByNode.get(newNode);
@@ -281,7 +289,7 @@ export class DesiredSets {
       if (isEdge && !this.views.has(name)) this.ensureView(name);
       // A status-only update keeps the node's entry (and seq) as is: the edge holds an older resourceVersion
       // of its Node, which an inventory diff (hub restart, compacted cursor) sends once; see reconnect-traffic.md.
-      else if (this.views.has(name) && !(type !== 'delete' && old && nodeStatusOnlyChange(old, obj))) this.recompute(name, key);
+      else if (this.views.has(name) && !(type !== 'delete' && old && statusOnlyChange(old, obj))) this.recompute(name, key);
       return;
     }
     if ((GLOBAL_RESOURCES as readonly string[]).includes(resource)) {
@@ -328,7 +336,7 @@ export class DesiredSets {
     for (const k of ordered) {
       const e = view.entries.get(k);
       if (!e || e.deleted || k === changedKey) {
-        view.touch(k, ++this.seq, false, false);
+        view.touch(k, ++this.seq, false, false, this.cache.get(k)?.metadata.resourceVersion);
         changed = true;
       }
     }

@@ -50,7 +50,9 @@ class FakeCache {
   putPod(name: string, node: string) {
     const key = objectKey('pods', 'default', name);
     const old = this.objects.get(key);
-    const o = { metadata: { name, namespace: 'default', uid: `uid-${name}`, resourceVersion: String(++this.rv) }, spec: { nodeName: node, containers: [] } } as unknown as CachedObject;
+    // Every put is a real change (a label moves): status-only updates are not shipped (desired.ts).
+    const rv = String(++this.rv);
+    const o = { metadata: { name, namespace: 'default', uid: `uid-${name}`, resourceVersion: rv, labels: { generation: rv } }, spec: { nodeName: node, containers: [] } } as unknown as CachedObject;
     this.objects.set(key, o);
     for (const l of this.listeners) l('pods', 'upsert', key, o, old);
   }

@@ -183,7 +183,9 @@ export class NodeSession {
       const obj = this.deps.desired.objectForEdge(key);
       if (!obj) continue;
       const have = this.inventory.get(key);
-      if (have && have.uid === (obj.metadata.uid ?? '') && have.rv === (obj.metadata.resourceVersion ?? '')) {
+      // The edge's copy is current when it is this version, or the one this entry last shipped (later versions
+      // changed only the status the edge itself reported).
+      if (have && have.uid === (obj.metadata.uid ?? '') && (have.rv === (obj.metadata.resourceVersion ?? '') || (e.rv !== undefined && have.rv === e.rv))) {
         unchanged++;
         continue;
       }

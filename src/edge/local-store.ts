@@ -56,6 +56,28 @@ export class LocalStore {
     return true;
   }
 
+  /**
+   * Record the status this node reported in its own copy of the pod: the hub does not echo status-only changes
+   * back, so this copy is what the local API serves and what a restarted pod manager seeds from. The
+   * resourceVersion stays the cloud's (the inventory diff compares it). No-op if the pod is gone or replaced.
+   */
+  async recordOwnPodStatus(key: string, uid: string, status: unknown): Promise<void> {
+    const statusJson = JSON.stringify(status);
+    for (let i = 0; i < 5; i++) {
+      const cur = await this.store.get(key);
+      if (!cur) return;
+      const pod = JSON.parse(cur.value) as Meta & { status?: unknown };
+      if (pod.metadata?.uid !== uid || JSON.stringify(pod.status) === statusJson) return;
+      try {
+        await this.store.update(key, JSON.stringify({ ...pod, status }), cur.modRevision);
+        return;
+      } catch (err) {
+        if (err instanceof KeyNotFoundError) return;
+        if (!(err instanceof ConflictError)) throw err;
+      }
+    }
+  }
+
   async applyDelete(key: string): Promise<boolean> {
     return this.remove(key);
   }

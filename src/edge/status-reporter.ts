@@ -10,6 +10,7 @@ import type { Logger } from '../common/logger.js';
 import type { StatusAckMessage, StatusKind } from '../protocol/messages.js';
 import type { EventSink, PodStatusSink } from './contracts.js';
 import { STATUS_PREFIX, type LocalStore } from './local-store.js';
+import { objectKey } from '../protocol/keys.js';
 
 interface Item {
   kind: StatusKind;
@@ -60,7 +61,11 @@ export class StatusReporter implements PodStatusSink, EventSink {
   }
 
   setPodStatus(namespace: string, name: string, uid: string, status: V1PodStatus): void {
-    this.set(`pod/${namespace}/${name}`, 'pod', { namespace, name, uid, status: JSON.parse(JSON.stringify(status)) as Record<string, unknown> });
+    const wire = JSON.parse(JSON.stringify(status)) as Record<string, unknown>;
+    this.set(`pod/${namespace}/${name}`, 'pod', { namespace, name, uid, status: wire });
+    this.persistChain = this.persistChain
+      .then(() => this.store.recordOwnPodStatus(objectKey('pods', namespace, name), uid, wire))
+      .catch((err) => this.log.error({ err: String(err), pod: `${namespace}/${name}` }, 'could not record pod status locally'));
   }
 
   podTerminated(namespace: string, name: string, uid: string): void {
