@@ -330,13 +330,14 @@ async function main(): Promise<void> {
     await sleep(2000);
     const serverRssConnected = await steadyRss(server.pid);
     const benchMemConnected = process.memoryUsage();
+    // before the heap snapshots below, which stop this process for seconds
+    const joinLoopDelay = loopDelayMs();
     if (opt['sim-heap-snapshot']) log(`simulator heap snapshot: ${writeHeapSnapshot(opt['sim-heap-snapshot'])}`);
     if (opt['server-heap-snapshot']) await serverHeapSnapshot(server.pid, path.resolve(opt['server-heap-snapshot']));
     /** The simulator's memory per hollow node, by kind (KiB): where a 10,000-node run's memory goes. */
     const perNodeKiB = (k: keyof NodeJS.MemoryUsage) => round((benchMemConnected[k] - benchIdleMem[k]) / P.nodes / 1024, 1);
     // more connections than nodes = sessions dropped and re-dialled while joining (churn)
     const joinConnections = link.counters().accepted;
-    const joinLoopDelay = loopDelayMs();
     simLoopDelay.reset();
     results.scale = {
       nodes: P.nodes,
@@ -633,7 +634,7 @@ async function main(): Promise<void> {
     fleet = undefined;
     await server.stop(15_000);
     report.notes.push('hollow nodes, load generator and server share the same 2 cores; bytes are TLS bytes counted on the loopback fault proxy');
-    report.notes.push(`node certificates minted from the cluster CA (join path not measured); node data dirs on ${opt['base-dir']}`);
+    report.notes.push(`node certificates from the cluster CA (one issued, the rest re-signed copies sharing its key; join path not measured); node data dirs on ${opt['base-dir']}`);
     publish(report, rows, { write: !opt['no-record'] });
   } finally {
     await cleanup();

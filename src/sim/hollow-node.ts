@@ -8,6 +8,7 @@ import { EdgeAgent } from '../edge/agent.js';
 import type { EdgeCredentials } from '../edge/config.js';
 import { podManagerFactory } from '../edge/podmanager/index.js';
 import { FakeRuntime } from '../runtime/fake.js';
+import os from 'node:os';
 import type { Logger } from '../common/logger.js';
 
 export interface HollowNodeOptions {
@@ -42,6 +43,12 @@ export interface HollowNodeObserver {
 
 export const HOLLOW_POD_SYNC_MS = 60_000;
 
+/**
+ * Every hollow node reports the same machine (this host's size, read once): without a fixed capacity each
+ * node status report reads /proc through os.cpus(), ~1 ms each, thousands of times a minute in one process.
+ */
+const HOLLOW_CAPACITY = { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024)}Ki` };
+
 export class HollowNode {
   readonly agent: EdgeAgent;
   readonly runtime = new FakeRuntime();
@@ -63,6 +70,7 @@ export class HollowNode {
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       ...(opts.deadAfterMs !== undefined ? { deadAfterMs: opts.deadAfterMs } : {}),
       labels: { 'kedge.io/hollow': 'true', ...opts.labels },
+      capacity: HOLLOW_CAPACITY,
       log: opts.log.child({ node: opts.nodeName }),
     });
   }
