@@ -94,7 +94,9 @@ export class ResourceCache {
     this.lastChangeRevision = ev.revision;
     const cev: CacheEvent = { ...entry, type, prev };
     this.history.push(cev);
-    if (this.history.length > this.historySize) {
+    // Trim in chunks: splicing one event off the front of a 10,000-event array on every write was 3.6% of the
+    // server's CPU at 1,000 nodes. A watch may thus resume from up to 25% more history than historySize.
+    if (this.history.length > this.historySize + (this.historySize >> 2)) {
       const dropped = this.history.splice(0, this.history.length - this.historySize);
       this.oldestRevision = dropped[dropped.length - 1]!.revision;
     }
