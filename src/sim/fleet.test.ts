@@ -1,0 +1,68 @@
+/**
+ * The fleet's start gate: with `startGateMs`, a start slot is held until the node's first sync, so
+ * `startConcurrency` bounds the nodes joining at once. No hub here: nodes dial a closed port and never sync
+ * on their own; the test marks a node synced by emitting the hub client's own 'synced' event.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Fleet } from './fleet.js';
+
+const creds = { caCertPem: 'unused', certPem: 'unused', keyPem: 'unused' };
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function until(what: string, pred: () => boolean): Promise<void> {
+  for (const end = Date.now() + 10_000; Date.now() < end; await sleep(20)) if (pred()) return;
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+describe('Fleet start gate', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-fleet-gate-'));
+  const fleets: Fleet[] = [];
+  after(async () => {
+    for (const f of fleets) await f.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const fleet = (gateMs: number, sub: string) => {
+    const f = new Fleet({
+      hubUrl: 'https://127.0.0.1:1',
+      baseDir: path.join(dir, sub),
+      credentials: async () => creds,
+      startConcurrency: 1,
+      startGateMs: gateMs,
+      logLevel: 'silent',
+      node: { backoff: { initialMs: 60_000, maxMs: 60_000 } },
+    });
+    fleets.push(f);
+    return f;
+  };
+
+  it('starts the next node only once the previous one synced', async () => {
+    const f = fleet(60_000, 'gated');
+    const growing = f.grow(2);
+    await until('the first node', () => f.nodes.filter(Boolean).length === 1 && f.nodes[0]!.agent.hub !== undefined);
+    await sleep(300);
+    assert.equal(f.nodes.filter(Boolean).length, 1, 'the second node waits for the first one to sync');
+    assert.equal(f.nodes[0]!.synced, false);
+    f.nodes[0]!.agent.hub.emit('synced', 1);
+    await growing;
+    assert.equal(f.nodes.length, 2);
+    assert.equal(f.nodes[0]!.synced, true);
+  });
+
+  it('moves on after startGateMs when a node never syncs', async () => {
+    const f = fleet(200, 'timeout');
+    const added = await f.grow(2);
+    assert.equal(added.length, 2);
+    assert.ok(added.every((n) => !n.synced));
+  });
+
+  it('whenSynced answers true at once for a synced node', async () => {
+    const f = fleet(0, 'nogate');
+    const [n] = await f.grow(1);
+    n!.agent.hub.emit('synced', 1);
+    assert.equal(await n!.whenSynced(10), true);
+  });
+});
