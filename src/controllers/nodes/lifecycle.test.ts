@@ -68,3 +68,36 @@ test('cloud node: unreachable → taints, pods not ready, evicted after tolerati
   assert.equal(fake.find<V1Pod>('Pod', 'e1', 'default')?.metadata?.uid, e1);
   await c.stop();
 });
+
+test('renewals of healthy nodes cost no pass over all nodes; a node marked unreachable is recovered from its renewal alone', async () => {
+  const fake = new FakeCluster();
+  // A long monitor period: only the first full pass runs during the test.
+  const ctx = fakeContext(fake, { nodeMonitorGracePeriodSeconds: 120, nodeMonitorPeriodSeconds: 60 });
+  const c = new NodeLifecycleController(ctx);
+  const passes: string[] = [];
+  const monitor = c.monitor.bind(c);
+  c.monitor = (now?: number, only?: ReadonlySet<string>) => {
+    passes.push(only ? [...only].join(',') : '*');
+    return monitor(now, only);
+  };
+  for (const n of ['a', 'b', 'c']) await addNode(fake, n, { 'node-role.kubernetes.io/edge': '' });
+  c.start();
+  try {
+    await eventually(() => passes.length === 1, 3000, 'first full pass');
+    for (let i = 0; i < 10; i++) for (const n of ['a', 'b', 'c']) await renew(fake, n);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.deepEqual(passes, ['*'], 'renewals of healthy nodes start no pass');
+
+    // As if the controller had found b silent: Ready=Unknown and the unreachable taint.
+    await fake.update('Node', 'b', undefined, {
+      spec: { taints: [{ key: UnreachableTaintKey, effect: 'NoSchedule' }] },
+      status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown' }] },
+    });
+    await renew(fake, 'b');
+    await eventually(() => (fake.find<V1Node>('Node', 'b')!.spec?.taints ?? []).length === 0, 3000, 'b untainted');
+    assert.equal(fake.find<V1Node>('Node', 'b')!.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'True');
+    assert.deepEqual(passes, ['*', 'b'], 'only b was looked at');
+  } finally {
+    await c.stop();
+  }
+});
