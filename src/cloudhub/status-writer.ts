@@ -4,16 +4,8 @@
  * status of pods bound to it, and events about those. Conflicts with newer cloud writes are handled
  * by re-reading and replacing only the status (the cloud keeps spec/metadata it changed meanwhile).
  */
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  type CoreV1Event,
-  type KubeConfig,
-  type V1Lease,
-  type V1Node,
-  type V1Pod,
-  type V1PodStatus,
-} from '@kubernetes/client-node';
+import type { CoreV1Event, KubeConfig, V1Lease, V1Node, V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import { JsonApi, seg } from './api-json.js';
 import type { StatusKind } from '../protocol/messages.js';
 import { EDGE_ROLE_LABEL } from './desired.js';
 
@@ -55,15 +47,30 @@ function forbidden(reason: string): WriteResult {
 /** Looks up a pod bound to a node in the hub cache (node authorization for pod status/events). */
 export type PodLookup = (namespace: string, name: string) => V1Pod | undefined;
 
+const nodePath = (name: string) => `/api/v1/nodes/${seg(name)}`;
+const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases/${seg(name)}`;
+const podPath = (ns: string, name: string) => `/api/v1/namespaces/${seg(ns)}/pods/${seg(name)}`;
+const eventsPath = (ns: string) => `/api/v1/namespaces/${seg(ns)}/events`;
+
+/**
+ * Kubernetes MicroTime, as the kubelet writes Lease renewTime: RFC 3339 with microseconds
+ * (`2024-01-02T03:04:05.678000Z`).
+ */
+export function microTime(d: Date): string {
+  return d.toISOString().replace(/Z$/, '000Z');
+}
+
 export class StatusWriter {
-  private readonly core: CoreV1Api;
-  private readonly coord: CoordinationV1Api;
+  /**
+   * Objects travel as plain JSON (wire form: timestamps are strings), not through client-node's typed
+   * serializers: this is the hub's hottest path (every node, every 10 s) — see api-json.ts.
+   */
+  private readonly api: JsonApi;
   /** Last lease written per node (bounded by the number of nodes; dropped on any failure). */
   private readonly leases = new Map<string, V1Lease>();
 
   constructor(kc: KubeConfig, private readonly podLookup: PodLookup) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.coord = kc.makeApiClient(CoordinationV1Api);
+    this.api = new JsonApi(kc);
   }
 
   async write(node: string, kind: StatusKind, body: Record<string, unknown>): Promise<WriteResult> {
@@ -91,21 +98,20 @@ export class StatusWriter {
     for (let i = 0; i < CONFLICT_RETRIES; i++) {
       let current: V1Node;
       try {
-        current = await this.core.readNode({ name: node });
+        current = await this.api.request<V1Node>('GET', nodePath(node));
       } catch (err) {
         if (httpCode(err) !== 404) throw err;
-        const created = await this.core.createNode({
-          body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels, annotations: desired.metadata?.annotations }, spec: desired.spec ?? {} },
+        current = await this.api.request<V1Node>('POST', '/api/v1/nodes', {
+          apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels, annotations: desired.metadata?.annotations }, spec: desired.spec ?? {},
         });
-        current = created;
       }
       // The edge owns status; labels it reports are added (cloud-set labels and spec are kept).
       const missingLabels = Object.entries(labels).some(([k, v]) => current.metadata?.labels?.[k] !== v);
       if (missingLabels) {
-        current = await this.core.replaceNode({ name: node, body: { ...current, metadata: { ...current.metadata, labels: { ...(current.metadata?.labels ?? {}), ...labels } } } });
+        current = await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata: { ...current.metadata, labels: { ...(current.metadata?.labels ?? {}), ...labels } } });
       }
       try {
-        await this.core.replaceNodeStatus({ name: node, body: { ...current, status: desired.status } });
+        await this.api.request('PUT', `${nodePath(node)}/status`, { ...current, status: desired.status });
         return { ok: true };
       } catch (err) {
         if (httpCode(err) !== 409) throw err;
@@ -124,18 +130,15 @@ export class StatusWriter {
       let lease: V1Lease | undefined = this.leases.get(node);
       if (!lease) {
         try {
-          lease = await this.coord.readNamespacedLease({ name: node, namespace: NODE_LEASE_NAMESPACE });
+          lease = await this.api.request<V1Lease>('GET', leasePath(node));
         } catch (err) {
           if (httpCode(err) !== 404) throw err;
           try {
-            const created = await this.coord.createNamespacedLease({
-              namespace: NODE_LEASE_NAMESPACE,
-              body: {
-                apiVersion: 'coordination.k8s.io/v1',
-                kind: 'Lease',
-                metadata: { name: node, namespace: NODE_LEASE_NAMESPACE },
-                spec: { holderIdentity: node, leaseDurationSeconds: duration, renewTime },
-              },
+            const created = await this.api.request<V1Lease>('POST', `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`, {
+              apiVersion: 'coordination.k8s.io/v1',
+              kind: 'Lease',
+              metadata: { name: node, namespace: NODE_LEASE_NAMESPACE },
+              spec: { holderIdentity: node, leaseDurationSeconds: duration, renewTime: microTime(renewTime) },
             });
             this.leases.set(node, created);
             return { ok: true };
@@ -149,10 +152,9 @@ export class StatusWriter {
       const cur = lease.spec?.renewTime ? new Date(lease.spec.renewTime) : undefined;
       if (cur && cur.getTime() >= renewTime.getTime()) return { ok: true };
       try {
-        const written = await this.coord.replaceNamespacedLease({
-          name: node,
-          namespace: NODE_LEASE_NAMESPACE,
-          body: { ...lease, spec: { ...lease.spec, holderIdentity: node, leaseDurationSeconds: duration, renewTime } },
+        const written = await this.api.request<V1Lease>('PUT', leasePath(node), {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: node, leaseDurationSeconds: duration, renewTime: microTime(renewTime) },
         });
         this.leases.set(node, written);
         return { ok: true };
@@ -178,7 +180,7 @@ export class StatusWriter {
         pod = cached;
       } else {
         try {
-          pod = await this.core.readNamespacedPod({ name, namespace });
+          pod = await this.api.request<V1Pod>('GET', podPath(namespace, name));
         } catch (err) {
           if (httpCode(err) === 404) return { ok: false, reason: `pod ${namespace}/${name} no longer exists; status dropped`, retry: false };
           throw err;
@@ -188,7 +190,7 @@ export class StatusWriter {
       // The pod was deleted and recreated under the same name: this status belongs to the old one.
       if (pod.metadata?.uid !== uid) return { ok: false, reason: `pod ${namespace}/${name} uid changed; status dropped`, retry: false };
       try {
-        await this.core.replaceNamespacedPodStatus({ name, namespace, body: { ...pod, status } });
+        await this.api.request('PUT', `${podPath(namespace, name)}/status`, { ...pod, status });
         return { ok: true };
       } catch (err) {
         if (httpCode(err) !== 409 && !(httpCode(err) === 404 && i === 0)) throw err;
@@ -203,7 +205,7 @@ export class StatusWriter {
     if (typeof namespace !== 'string' || typeof name !== 'string' || typeof uid !== 'string') return { ok: false, reason: 'pod-terminated needs namespace, name and uid', retry: false };
     let pod: V1Pod;
     try {
-      pod = await this.core.readNamespacedPod({ name, namespace });
+      pod = await this.api.request<V1Pod>('GET', podPath(namespace, name));
     } catch (err) {
       if (httpCode(err) === 404) return { ok: true }; // already gone
       throw err;
@@ -212,7 +214,7 @@ export class StatusWriter {
     if (pod.metadata?.uid !== uid) return { ok: true }; // a new pod took the name; the old one is gone
     if (!pod.metadata?.deletionTimestamp) return forbidden(`pod ${namespace}/${name} is not being deleted`);
     try {
-      await this.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+      await this.api.request('DELETE', `${podPath(namespace, name)}?gracePeriodSeconds=0`, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid } });
     } catch (err) {
       if (httpCode(err) !== 404) throw err;
     }
@@ -235,14 +237,14 @@ export class StatusWriter {
     if (!name) return { ok: false, reason: 'event needs metadata.name', retry: false };
     const body: CoreV1Event = { ...ev, apiVersion: 'v1', kind: 'Event', metadata: { name, namespace }, source: { component: 'kedge-edge', host: node } };
     try {
-      await this.core.createNamespacedEvent({ namespace, body });
+      await this.api.request('POST', eventsPath(namespace), body);
       return { ok: true };
     } catch (err) {
       if (httpCode(err) !== 409) throw err;
     }
     // Aggregated event seen before: update count/lastTimestamp on the existing one.
-    const cur = await this.core.readNamespacedEvent({ name, namespace });
-    await this.core.replaceNamespacedEvent({ name, namespace, body: { ...cur, count: ev.count, lastTimestamp: ev.lastTimestamp, message: ev.message } });
+    const cur = await this.api.request<CoreV1Event>('GET', `${eventsPath(namespace)}/${seg(name)}`);
+    await this.api.request('PUT', `${eventsPath(namespace)}/${seg(name)}`, { ...cur, count: ev.count, lastTimestamp: ev.lastTimestamp, message: ev.message });
     return { ok: true };
   }
 }

@@ -1,0 +1,133 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { JsonApi, JsonApiError } from './api-json.js';
+import { StatusWriter, microTime } from './status-writer.js';
+
+interface Seen { method: string; url: string; auth?: string; type?: string; body?: unknown }
+
+/** A stub API server: records requests, answers from `route`. */
+async function stubApi(route: (r: Seen) => [number, unknown]) {
+  const seen: Seen[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const r: Seen = { method: req.method!, url: req.url!, auth: req.headers.authorization, type: req.headers['content-type'], body: text ? JSON.parse(text) : undefined };
+      seen.push(r);
+      const [code, body] = route(r);
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'sekret' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  return { kc, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+const status = (code: number, reason: string) => ({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message: `${reason} says the stub` });
+
+test('JsonApi: kubeconfig credentials, JSON both ways, non-2xx as JsonApiError with code and Status body', async () => {
+  const api = await stubApi((r) => (r.url.endsWith('/missing') ? [404, status(404, 'NotFound')] : [200, { echo: r.body ?? null, method: r.method }]));
+  try {
+    const j = new JsonApi(api.kc);
+    assert.deepEqual(await j.request('PUT', '/api/v1/nodes/a', { x: 1 }), { echo: { x: 1 }, method: 'PUT' });
+    assert.equal(api.seen[0]!.auth, 'Bearer sekret');
+    assert.equal(api.seen[0]!.type, 'application/json');
+    const err = await j.request('GET', '/api/v1/nodes/missing').catch((e: unknown) => e);
+    assert.ok(err instanceof JsonApiError);
+    assert.equal(err.code, 404);
+    assert.equal((JSON.parse(err.body) as { reason: string }).reason, 'NotFound');
+    assert.match(err.message, /NotFound says the stub/);
+  } finally {
+    await api.close();
+  }
+});
+
+test('lease renewals: created, then replaced from the last written copy (no GET), MicroTime renewTime, never moved backwards', async () => {
+  let stored: Record<string, any> | undefined;
+  let rv = 0;
+  const api = await stubApi((r) => {
+    if (r.method === 'GET') return stored ? [200, stored] : [404, status(404, 'NotFound')];
+    stored = { ...(r.body as object), metadata: { ...(r.body as any).metadata, resourceVersion: String(++rv) } };
+    return [r.method === 'POST' ? 201 : 200, stored];
+  });
+  try {
+    const w = new StatusWriter(api.kc, () => undefined);
+    const t1 = new Date('2026-01-01T00:00:10.123Z');
+    const t2 = new Date('2026-01-01T00:00:20.456Z');
+    assert.deepEqual(await w.write('n1', 'lease', { renewTime: t1.toISOString(), durationSeconds: 40 }), { ok: true });
+    assert.deepEqual(await w.write('n1', 'lease', { renewTime: t2.toISOString(), durationSeconds: 40 }), { ok: true });
+    // replayed from the offline buffer: older than what is stored
+    assert.deepEqual(await w.write('n1', 'lease', { renewTime: t1.toISOString(), durationSeconds: 40 }), { ok: true });
+    assert.deepEqual(api.seen.map((s) => `${s.method} ${s.url}`), [
+      'GET /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1',
+      'POST /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases',
+      'PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1',
+    ]);
+    assert.equal(stored!.spec.renewTime, '2026-01-01T00:00:20.456000Z');
+    assert.equal(stored!.spec.holderIdentity, 'n1');
+    assert.equal(stored!.metadata.resourceVersion, '2', 'the PUT carried the last written resourceVersion');
+    assert.equal(microTime(t1), '2026-01-01T00:00:10.123000Z');
+  } finally {
+    await api.close();
+  }
+});
+
+test('lease conflict: a 409 re-reads and retries; a 403 is a permanent refusal, a 500 a transient one', async () => {
+  let conflicts = 1;
+  let mode: 'ok' | '403' | '500' = 'ok';
+  const api = await stubApi((r) => {
+    if (mode === '403') return [403, status(403, 'Forbidden')];
+    if (mode === '500') return [500, status(500, 'InternalError')];
+    if (r.method === 'GET') return [200, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'n1', namespace: 'kube-node-lease', resourceVersion: '7' }, spec: { renewTime: '2026-01-01T00:00:00.000000Z' } }];
+    if (r.method === 'PUT' && conflicts-- > 0) return [409, status(409, 'Conflict')];
+    return [200, r.body];
+  });
+  try {
+    const w = new StatusWriter(api.kc, () => undefined);
+    assert.deepEqual(await w.write('n1', 'lease', { renewTime: '2026-01-01T00:00:30Z' }), { ok: true });
+    assert.deepEqual(api.seen.map((s) => s.method), ['GET', 'PUT', 'GET', 'PUT']);
+    mode = '403';
+    const refused = await w.write('n2', 'lease', { renewTime: '2026-01-01T00:00:30Z' });
+    assert.equal(refused.ok, false);
+    assert.equal(refused.retry, false);
+    assert.match(refused.reason!, /^403: Forbidden says the stub/);
+    mode = '500';
+    const transient = await w.write('n3', 'lease', { renewTime: '2026-01-01T00:00:30Z' });
+    assert.equal(transient.retry, true);
+  } finally {
+    await api.close();
+  }
+});
+
+test('node status: a node writes only its own Node; labels added, then status replaced on the read object', async () => {
+  const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', resourceVersion: '3', labels: { cloud: 'x' } }, spec: { podCIDR: '10.0.0.0/24' } };
+  const api = await stubApi((r) => (r.method === 'GET' ? [200, node] : [200, r.body]));
+  try {
+    const w = new StatusWriter(api.kc, () => undefined);
+    const refused = await w.write('n1', 'node', { metadata: { name: 'other' } });
+    assert.equal(refused.ok, false);
+    assert.match(refused.reason!, /forbidden/);
+    assert.equal(api.seen.length, 0);
+    const ok = await w.write('n1', 'node', { metadata: { name: 'n1', labels: { edge: 'yes' } }, status: { capacity: { cpu: '4' } } });
+    assert.deepEqual(ok, { ok: true });
+    assert.deepEqual(api.seen.map((s) => `${s.method} ${s.url}`), ['GET /api/v1/nodes/n1', 'PUT /api/v1/nodes/n1', 'PUT /api/v1/nodes/n1/status']);
+    const labelled = api.seen[1]!.body as typeof node;
+    assert.deepEqual(labelled.metadata.labels, { cloud: 'x', edge: 'yes', 'node-role.kubernetes.io/edge': '' });
+    const st = api.seen[2]!.body as { spec: unknown; status: unknown };
+    assert.deepEqual(st.status, { capacity: { cpu: '4' } });
+    assert.deepEqual(st.spec, { podCIDR: '10.0.0.0/24' }, 'cloud-set spec kept');
+  } finally {
+    await api.close();
+  }
+});
