@@ -167,6 +167,17 @@ async function serverHeapSnapshot(pid: number, dir: string): Promise<void> {
   log('server heap snapshot: not written within 120 s');
 }
 
+/** fleet.grow with a progress line every 10 s (thousands of gated starts take minutes). */
+async function growWithProgress(fleet: Fleet, count: number, label: string, progress: () => string): Promise<void> {
+  const t0 = now();
+  const ticker = setInterval(() => log(`${label}: ${round(since(t0) / 1000, 0)} s, ${progress()}`), 10_000);
+  try {
+    await fleet.grow(count);
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
 async function steadyRss(pid: number): Promise<number> {
   const xs: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -308,12 +319,7 @@ async function main(): Promise<void> {
     const tJoin = now();
     const joinProgress = () => `${fleet!.nodes.filter(Boolean).length} started, ${fleet!.connectedCount()} connected, ${syncedNodes} synced; simulator loop delay max ${loopDelayMs().max} ms`;
     const joinTimeoutMs = scaled(120_000, 100, P.nodes);
-    let growing = true;
-    const growTicker = setInterval(() => growing && log(`join: ${round(since(tJoin) / 1000, 0)} s, ${joinProgress()}`), 10_000);
-    await fleet.grow(P.nodes).finally(() => {
-      growing = false;
-      clearInterval(growTicker);
-    });
+    await growWithProgress(fleet, P.nodes, 'join', joinProgress);
     const allConnected = await waitProgress('join', () => fleet!.nodes.every((n) => n.connected && n.synced), Math.max(60_000, joinTimeoutMs - since(tJoin)), joinProgress);
     const joinMs = since(tJoin);
     log(`${fleet.connectedCount()}/${P.nodes} connected and synced in ${round(joinMs / 1000, 1)} s`);
@@ -585,8 +591,8 @@ async function main(): Promise<void> {
         node: { heartbeatIntervalMs: P.heartbeatMs },
         observer: { applied: (node, key, kind, at) => kind === 'upsert' && delivery.onApplied(node.name, key, at) },
       });
-      await fleet.grow(P.nodes);
-      const freshProgress = () => `${delivery.outstanding} pods outstanding, ${fleet!.nodes.filter((n) => n.synced).length}/${P.nodes} synced`;
+      const freshProgress = () => `${delivery.outstanding} pods outstanding, ${fleet!.nodes.filter((n) => n?.synced).length}/${P.nodes} synced`;
+      await growWithProgress(fleet, P.nodes, 'fresh resync', freshProgress);
       const freshDone =
         (await waitProgress('fresh resync', () => delivery.outstanding === 0, scaled(120_000, 20, bulkPods + pacedPods), freshProgress)) &&
         (await waitProgress('fresh resync', () => fleet!.nodes.every((n) => n.synced), scaled(60_000, 10, P.nodes), freshProgress));
