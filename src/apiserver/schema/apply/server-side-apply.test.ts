@@ -154,3 +154,30 @@ test('list-map keys with server defaults: an applied port without protocol is th
   assert.throws(() => serverSideApply({ live: obj, applied: pod('c'), manager: 'other', force: false, target: POD, now }),
     { message: 'Apply failed with 1 conflict: conflict with "m": .spec.containers[name="c"].image' }, 'the port is shared, not a conflict');
 });
+
+test('the same manager rewriting fields it alone owns: stored entries reused, only its time moves', () => {
+  const LEASE: ResourceTarget = { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease' };
+  const lease = (renewTime: string) => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'n1', namespace: 'kube-node-lease' },
+    spec: { holderIdentity: 'n1', leaseDurationSeconds: 40, renewTime } });
+  const t0 = new Date('2026-01-01T00:00:00.500Z');
+  const t1 = new Date('2026-01-01T00:00:10.500Z');
+  const created = updateManagedFields({ updated: lease('2026-01-01T00:00:00.000000Z'), manager: 'hub', target: LEASE, now: t0 }) as any;
+  // Another manager owns a label, which the renewal leaves alone.
+  const withLabel = structuredClone(created);
+  withLabel.metadata.labels = { team: 'a' };
+  const labelled = updateManagedFields({ old: created, updated: withLabel, manager: 'ops', target: LEASE, now: t0 }) as any;
+  assert.deepEqual(managed(labelled).map((e: any) => e.manager), ['hub', 'ops']);
+  const before = structuredClone(labelled.metadata.managedFields);
+  const renewed = { ...structuredClone(labelled), spec: { ...labelled.spec, renewTime: '2026-01-01T00:00:10.000000Z' } };
+  const out = updateManagedFields({ old: labelled, updated: renewed, manager: 'hub', target: LEASE, now: t1 }) as any;
+  assert.deepEqual(out.metadata.managedFields, [{ ...before[0], time: '2026-01-01T00:00:10Z' }, before[1]]);
+  assert.equal(out.metadata.managedFields[1], labelled.metadata.managedFields[1], 'the other entry is the stored one, not re-encoded');
+  // A field another manager owns changes hands (the general path still runs).
+  const relabel = structuredClone(out);
+  relabel.metadata.labels.team = 'b';
+  const moved = updateManagedFields({ old: out, updated: relabel, manager: 'hub', target: LEASE, now: t1 }) as any;
+  assert.deepEqual(managed(moved).map((e: any) => [e.manager, e.fieldsV1]), [
+    ['hub', { 'f:metadata': { 'f:labels': { 'f:team': {} } }, 'f:spec': { 'f:holderIdentity': {}, 'f:leaseDurationSeconds': {}, 'f:renewTime': {} } }],
+    ['ops', { 'f:metadata': { 'f:labels': {} } }],
+  ]);
+});
