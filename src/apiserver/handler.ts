@@ -620,7 +620,9 @@ export class ApiHandler {
               next = clone(cur);
               (next as Obj).spec = { ...((cur as Obj).spec ?? {}), finalizers: (obj as Obj).spec?.finalizers ?? [] };
             } else {
-              next = clone(obj);
+              // Only the body's status is taken (and may be changed by defaulting): copy just that part.
+              next = { ...obj, status: obj.status === undefined ? undefined : clone(obj.status) };
+              if (next.status === undefined) delete next.status;
             }
             next.metadata = { ...cur.metadata, resourceVersion: obj.metadata?.resourceVersion };
             if (!next.metadata.resourceVersion) delete next.metadata.resourceVersion;

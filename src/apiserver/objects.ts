@@ -156,11 +156,13 @@ export class ObjectStore {
         if (opts.createIfMissing) return { obj: await this.create(def, opts.createIfMissing(), ctx), created: true };
         throw notFound(grOf(def), name);
       }
-      const cur = asServed(def, decodeKv(kv));
-      const next = await mutate(clone(cur));
+      // Private copies of the current object are decoded from the stored text again: cheaper than a deep clone.
+      const decodeCurrent = () => asServed(def, decodeKv(kv));
+      const cur = decodeCurrent();
+      const next = await mutate(decodeCurrent());
       const wantedRv = next.metadata?.resourceVersion;
       if (wantedRv && wantedRv !== String(kv.modRevision)) throw conflictModified(grOf(def), name);
-      const obj = this.prepareUpdate(def, next, cur, ctx);
+      const obj = this.prepareUpdate(def, next, cur, ctx, decodeCurrent);
       def.strategy.defaults?.(obj);
       await def.strategy.prepareForUpdate?.(obj, cur, ctx);
       const errs = [
@@ -186,7 +188,9 @@ export class ObjectStore {
         }
         const written = await this.deps.store.update(key, value, kv.modRevision);
         await this.settle(written.modRevision);
-        return { obj: asServed(def, decodeKv(written)), created: false };
+        // The stored text is `value`, i.e. obj serialized: answer with obj rather than parsing it back.
+        (obj.metadata ??= {}).resourceVersion = String(written.modRevision);
+        return { obj, created: false };
       } catch (err) {
         if (err instanceof ConflictError) {
           if (wantedRv || attempt > 20) throw conflictModified(grOf(def), name);
@@ -199,11 +203,11 @@ export class ObjectStore {
   }
 
   /** What the writer may change: system metadata is kept; status and spec split by subresource. */
-  private prepareUpdate(def: ResourceDef, next: KubeObject, cur: KubeObject, ctx: StrategyContext): KubeObject {
+  private prepareUpdate(def: ResourceDef, next: KubeObject, cur: KubeObject, ctx: StrategyContext, copyOfCurrent: () => KubeObject = () => clone(cur)): KubeObject {
     let obj: KubeObject;
     const hasStatus = def.subresources?.includes('status');
     if (ctx.subresource === 'status' || ctx.subresource === 'approval') {
-      obj = clone(cur);
+      obj = copyOfCurrent();
       if (next.status === undefined) delete obj.status;
       else obj.status = next.status;
     } else {
