@@ -7,11 +7,23 @@ export const KUBELET_VERSION = 'v1.32.0-kedge';
 
 const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' };
 
-function internalIp(): string | undefined {
+function findInternalIp(): string | undefined {
   for (const addrs of Object.values(os.networkInterfaces())) {
     for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return undefined;
+}
+
+/**
+ * The node's address, looked up at most once a minute: os.networkInterfaces() costs ~0.2 ms (more with many
+ * veths), and the status is computed every 10 s by each agent — thousands of times a second in the hollow-node
+ * simulator. An address change still shows within a minute.
+ */
+const IP_LOOKUP_MS = 60_000;
+let ipCache: { ip: string | undefined; at: number } | undefined;
+function internalIp(now = Date.now()): string | undefined {
+  if (!ipCache || now - ipCache.at >= IP_LOOKUP_MS) ipCache = { ip: findInternalIp(), at: now };
+  return ipCache.ip;
 }
 
 export interface NodeStatusOptions {
