@@ -51,6 +51,8 @@ const { values: opt } = parseArgs({
     'paced-pods': { type: 'string', default: '200' },
     'paced-rate': { type: 'string', default: '20' },
     'steady-seconds': { type: 'string', default: '60' },
+    /** quiet time before the steady-state window (one-time work after the bulk, e.g. first volume refreshes, settles) */
+    'settle-seconds': { type: 'string', default: '2' },
     'cut-seconds': { type: 'string', default: '10' },
     'storm-changes': { type: 'string', default: '' },
     'heartbeat-ms': { type: 'string', default: '10000' },
@@ -78,6 +80,7 @@ const P = {
   pacedPods: int('paced-pods'),
   pacedRate: int('paced-rate', 1),
   steadySeconds: int('steady-seconds', 1),
+  settleSeconds: int('settle-seconds'),
   cutSeconds: int('cut-seconds'),
   stormChanges: opt['storm-changes'] ? int('storm-changes') : int('nodes', 1),
   heartbeatMs: int('heartbeat-ms', 100),
@@ -483,8 +486,8 @@ async function main(): Promise<void> {
 
     // --- 5. steady-state bandwidth -------------------------------------------------------------
     if (runs('steady')) {
-      log(`steady state: ${P.steadySeconds} s of heartbeats`);
-      await sleep(2000);
+      log(`steady state: ${P.steadySeconds} s of heartbeats (after ${P.settleSeconds} s to settle)`);
+      await sleep(P.settleSeconds * 1000);
       proxy.resetCounters();
       simLoopDelay.reset();
       const steadyCpu = new ProcSampler(server.pid, 1000).start();
