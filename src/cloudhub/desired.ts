@@ -25,6 +25,11 @@ export interface ViewEntry {
    * are not shipped, so an edge may hold this older version: an inventory diff counts it as current.
    */
   rv?: string;
+  /**
+   * resourceVersion of the version this entry shipped before (undefined when the key was absent or deleted):
+   * the base a `patch` message may build on (deltas.ts). The edge verifies it and reads the object otherwise.
+   */
+  prevRv?: string;
 }
 
 export const GLOBAL_RESOURCES = ['services', 'endpointslices.discovery.k8s.io'] as const;
@@ -53,7 +58,9 @@ export class ChangeLog {
     const prev = this.entries.get(key);
     if (prev?.deleted) this.tombstones--;
     this.entries.delete(key);
-    this.entries.set(key, rv === undefined ? { seq, deleted, global } : { seq, deleted, global, rv });
+    const entry: ViewEntry = rv === undefined ? { seq, deleted, global } : { seq, deleted, global, rv };
+    if (prev && !prev.deleted && prev.rv !== undefined && !deleted) entry.prevRv = prev.rv;
+    this.entries.set(key, entry);
     this.log.push({ seq, key });
     if (deleted) {
       this.tombstones++;
@@ -293,7 +300,7 @@ export class DesiredSets {
       return;
     }
     if ((GLOBAL_RESOURCES as readonly string[]).includes(resource)) {
-      this.global.touch(key, ++this.seq, type === 'delete', true);
+      this.global.touch(key, ++this.seq, type === 'delete', true, type === 'delete' ? undefined : obj.metadata.resourceVersion);
       for (const n of this.views.keys()) this.notify(n);
       return;
     }

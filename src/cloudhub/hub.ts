@@ -20,6 +20,7 @@ import { objectKey } from '../protocol/keys.js';
 import { ensureServingCertificate, serverCertificateHosts, type CertificateAuthority } from '../pki/index.js';
 import { SharedCache } from './cache.js';
 import { DesiredSets } from './desired.js';
+import { Deltas } from './deltas.js';
 import { clientTokenRequester, PodTokenManager } from './pod-tokens.js';
 import { HubMetrics } from './metrics.js';
 import { NodeSession } from './session.js';
@@ -126,6 +127,8 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const metrics = new HubMetrics();
   const cache = new SharedCache(opts.kubeConfig, log);
   const desired = new DesiredSets(cache, { maxTombstonesPerNode: opts.maxTombstonesPerNode });
+  // After `desired` on the cache's listener list; sessions pump on a later tick, so the record is there first.
+  const deltas = new Deltas(cache);
   // Bound service account tokens for edge pods' projected volumes, shipped as PodToken objects.
   const podTokens = new PodTokenManager(cache, clientTokenRequester(opts.kubeConfig), log);
   const status = new StatusWriter(opts.kubeConfig, (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined);
@@ -233,6 +236,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
           epoch,
           cache,
           desired,
+          deltas,
           status,
           metrics,
           log,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { KEEPALIVE_MISSES, NodeSession, type SessionDeps } from './session.js';
+import { Deltas } from './deltas.js';
 import { DesiredSets } from './desired.js';
 import { HubMetrics } from './metrics.js';
 import type { CacheListener, CachedObject, SharedCache } from './cache.js';
@@ -63,11 +64,13 @@ const tick = () => new Promise((r) => setImmediate(r));
 function setup(window = 5) {
   const cache = new FakeCache();
   const desired = new DesiredSets(cache as unknown as SharedCache);
+  const deltas = new Deltas(cache as unknown as SharedCache);
   const sessions: NodeSession[] = [];
   const deps: SessionDeps = {
     epoch: 'e1',
     cache: cache as unknown as SharedCache,
     desired,
+    deltas,
     status: { write: async () => ({ ok: true }) } as unknown as StatusWriter,
     metrics: new HubMetrics(),
     log: createLogger('test', 'silent'),
@@ -215,4 +218,32 @@ test('keepalive: a stall of the hub itself is not blamed on the edge', (t) => {
   assert.equal(ws.closedWith, undefined, 'the late tick discounts the stall');
   advance(t, KEEPALIVE_MISSES + 1);
   assert.equal(ws.closedWith, 1006, 'real silence after the stall still ends the session');
+});
+
+test('protocol v2: a changed object the edge holds goes as a merge patch onto the version it was shipped; v1 edges get it whole', async () => {
+  const { cache, desired, open, sessions } = setup(100);
+  desired.ensureView('n1');
+  for (let i = 0; i < 3; i++) cache.putPod(`p${i}`, 'n1');
+  const cursor = desired.currentSeq();
+  const shipped = cache.get('/registry/pods/default/p1')!.metadata.resourceVersion;
+  cache.putPod('p1', 'n1');
+  cache.putPod('fresh', 'n1');
+  const v2 = open().ws;
+  v2.edge({ type: 'hello', versions: [1, 2], node: 'n1', cursor: { epoch: 'e1', seq: cursor } });
+  await tick();
+  await tick();
+  assert.equal(v2.sent[0]!.version, 2);
+  const p1 = v2.sent.find((m) => m.key === '/registry/pods/default/p1')!;
+  const now = cache.get('/registry/pods/default/p1')!.metadata.resourceVersion;
+  assert.equal(p1.type, 'patch');
+  assert.equal(p1.base, shipped);
+  assert.deepEqual(p1.patch, { metadata: { resourceVersion: now, labels: { generation: now } } });
+  assert.equal(v2.sent.find((m) => m.key === '/registry/pods/default/fresh')!.type, 'upsert', 'an object new to the node goes whole');
+  for (const s of sessions) s.close();
+  const v1 = open().ws;
+  v1.edge({ type: 'hello', versions: [1], node: 'n1', cursor: { epoch: 'e1', seq: cursor } });
+  await tick();
+  await tick();
+  assert.deepEqual(v1.sent.filter((m) => m.key).map((m) => m.type), ['upsert', 'upsert']);
+  for (const s of sessions) s.close();
 });

@@ -10,13 +10,17 @@ import {
   encode,
   ProtocolError,
   negotiateVersion,
+  PATCH_VERSION,
+  PROTOCOL_VERSIONS,
   type EdgeToHub,
   type HubToEdge,
   type InventoryItem,
   type StatusMessage,
 } from '../protocol/index.js';
 import type { SharedCache } from './cache.js';
-import type { DesiredSets, NodeView } from './desired.js';
+import type { DesiredSets, NodeView, ViewEntry } from './desired.js';
+import type { Deltas } from './deltas.js';
+import type { CachedObject } from './cache.js';
 import type { HubMetrics } from './metrics.js';
 import type { StatusWriter } from './status-writer.js';
 
@@ -27,6 +31,8 @@ export interface SessionDeps {
   epoch: string;
   cache: SharedCache;
   desired: DesiredSets;
+  /** Merge patches per object version (protocol v2); without it objects are always sent whole. */
+  deltas?: Deltas;
   status: StatusWriter;
   metrics: HubMetrics;
   log: Logger;
@@ -45,6 +51,8 @@ type Phase = 'hello' | 'inventory' | 'live' | 'closed';
 
 export class NodeSession {
   private phase: Phase = 'hello';
+  /** Negotiated protocol version (2+: the edge takes `patch` messages). */
+  private version = 1;
   private view: NodeView | undefined;
   /** Highest seq handed to the socket in live mode. */
   private sentSeq = 0;
@@ -148,8 +156,9 @@ export class NodeSession {
   private onHello(msg: Extract<EdgeToHub, { type: 'hello' }>): void {
     if (this.phase !== 'hello') return this.refuse('bad-sequence', 'hello already received', true);
     const version = negotiateVersion(msg.versions);
-    if (version === null) return this.refuse('unsupported-version', `no common protocol version (hub speaks 1, edge offered ${msg.versions.join(',')})`, true);
+    if (version === null) return this.refuse('unsupported-version', `no common protocol version (hub speaks ${PROTOCOL_VERSIONS.join(',')}, edge offered ${msg.versions.join(',')})`, true);
     if (msg.node !== this.node) return this.refuse('forbidden', `certificate is for node ${this.node}, hello names ${msg.node}`, true);
+    this.version = version;
     this.view = this.deps.desired.ensureView(this.node);
     const c = msg.cursor;
     const resumable = c !== undefined && c.epoch === this.deps.epoch && c.seq >= this.deps.desired.compactedSeq(this.node) && c.seq <= this.deps.desired.currentSeq();
@@ -189,7 +198,8 @@ export class NodeSession {
         unchanged++;
         continue;
       }
-      out.push({ type: 'upsert', seq: Math.min(e.seq, snapshot), key, object: obj });
+      // A patch only onto exactly the version the edge reported holding.
+      out.push(this.objectMessage(Math.min(e.seq, snapshot), key, e, obj, have && have.uid === (obj.metadata.uid ?? '') ? have.rv : null));
     }
     for (const key of this.inventory.keys()) {
       if (!this.deps.desired.canRead(this.node, key)) out.push({ type: 'delete', seq: snapshot, key });
@@ -204,6 +214,19 @@ export class NodeSession {
     this.phase = 'live';
     this.catchingUp = false;
     this.schedulePump();
+  }
+
+  /**
+   * An upsert, or (protocol v2) a merge patch when the edge should hold its base: `edgeHas` is the version the
+   * edge holds (from its inventory) or was shipped before (`prevRv`), null when it holds none. The patch targets
+   * the entry's shipped version; the edge checks the base and reads the object if it differs.
+   */
+  private objectMessage(seq: number, key: string, e: ViewEntry, obj: CachedObject, edgeHas: string | null): HubToEdge {
+    if (this.version >= PATCH_VERSION && edgeHas !== null && this.deps.deltas) {
+      const d = this.deps.deltas.forVersion(key, e.rv ?? obj.metadata.resourceVersion);
+      if (d?.patch && d.base === edgeHas) return { type: 'patch', seq, key, base: d.base, patch: d.patch };
+    }
+    return { type: 'upsert', seq, key, object: obj };
   }
 
   private sendTracked(msg: HubToEdge, seq: number): void {
@@ -249,7 +272,7 @@ export class NodeSession {
         this.sendTracked({ type: 'delete', seq: e.seq, key }, e.seq);
       } else {
         const obj = this.deps.desired.objectForEdge(key);
-        if (obj) this.sendTracked({ type: 'upsert', seq: e.seq, key, object: obj }, e.seq);
+        if (obj) this.sendTracked(this.objectMessage(e.seq, key, e, obj, e.prevRv ?? null), e.seq);
       }
       this.sentSeq = e.seq;
       sentAny = true;

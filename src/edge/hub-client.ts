@@ -21,8 +21,10 @@ import {
   PROTOCOL_VERSIONS,
   ProtocolError,
   SUBPROTOCOL,
+  applyMergePatch,
   decodeHubToEdge,
   encode,
+  type GetResultMessage,
   type EdgeToHub,
   type HubToEdge,
   type SyncCursor,
@@ -264,9 +266,16 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         this.emit('connected');
         return;
       case 'upsert':
+      case 'patch':
       case 'delete':
       case 'synced':
         return this.enqueue(ws, msg);
+      case 'get-result': {
+        const waiter = this.gets.get(msg.id);
+        if (!waiter) return void this.emit('message', msg);
+        this.gets.delete(msg.id);
+        return waiter.resolve(msg);
+      }
       case 'heartbeat':
         return;
       case 'error':
@@ -288,7 +297,44 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     this.log.info({ items: items.length }, 'sent inventory for diff resync');
   }
 
-  private enqueue(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'delete' | 'synced' }>): void {
+  /** Reads through the hub (`get`) awaited by the apply chain, by request id. */
+  private gets = new Map<number, { resolve: (m: GetResultMessage) => void; reject: (e: Error) => void }>();
+  private nextGetId = 1;
+
+  private fetch(ws: WebSocket, key: string): Promise<GetResultMessage> {
+    const id = this.nextGetId++;
+    return new Promise<GetResultMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.gets.delete(id);
+        reject(new Error(`no answer from the hub for ${key}`));
+      }, 30_000);
+      this.gets.set(id, {
+        resolve: (m) => (clearTimeout(timer), resolve(m)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'get', id, key }));
+      else this.gets.get(id)!.reject(new Error('hub connection closed'));
+    });
+  }
+
+  /**
+   * A `patch` applies to the version the hub shipped before (`base`). If this store holds another one (two
+   * changes while cut off, a copy replaced meanwhile), the object is read whole through the hub instead.
+   */
+  private async applyPatch(ws: WebSocket, msg: Extract<HubToEdge, { type: 'patch' }>): Promise<void> {
+    const cur = await this.o.store.store.get(msg.key);
+    const held = cur ? (JSON.parse(cur.value) as { metadata?: { resourceVersion?: string } }) : undefined;
+    if (held?.metadata?.resourceVersion === msg.base) {
+      await this.o.store.applyUpsert(msg.key, applyMergePatch(held, msg.patch) as Record<string, unknown>);
+      return;
+    }
+    this.log.debug({ key: msg.key, base: msg.base, held: held?.metadata?.resourceVersion ?? null }, 'patch base not held; reading the object');
+    const got = await this.fetch(ws, msg.key);
+    // Refused (no longer this node's): a delete for it follows in the stream.
+    if (got.object) await this.o.store.applyUpsert(msg.key, got.object);
+  }
+
+  private enqueue(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'patch' | 'delete' | 'synced' }>): void {
     this.queued++;
     this.chain = this.chain
       .then(() => this.apply(ws, msg))
@@ -300,7 +346,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       .finally(() => this.queued--);
   }
 
-  private async apply(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'delete' | 'synced' }>): Promise<void> {
+  private async apply(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'patch' | 'delete' | 'synced' }>): Promise<void> {
     if (ws !== this.ws) return; // from a connection that is gone: the next session resends
     if (msg.type === 'synced') {
       await this.o.store.writeCursor({ epoch: this.epoch, seq: msg.seq });
@@ -311,8 +357,9 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       return;
     }
     if (msg.type === 'upsert') await this.o.store.applyUpsert(msg.key, msg.object);
+    else if (msg.type === 'patch') await this.applyPatch(ws, msg);
     else await this.o.store.applyDelete(msg.key);
-    this.emit('applied', msg.key, msg.type);
+    this.emit('applied', msg.key, msg.type === 'delete' ? 'delete' : 'upsert');
     this.lastApplied = msg.seq;
     this.sinceAck++;
     // Ack when caught up with what arrived, or every ackEvery messages; the cursor is persisted first.
@@ -329,6 +376,9 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     const was = this.connectedFlag;
     this.connectedFlag = false;
     this.ws = undefined;
+    // Reads in flight die with the connection: the apply chain fails, nothing is acked, the hub resends.
+    for (const w of this.gets.values()) w.reject(new Error('hub connection closed'));
+    this.gets.clear();
     if (was) {
       this.log.warn('disconnected from hub');
       this.emit('disconnected');

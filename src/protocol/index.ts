@@ -1,3 +1,4 @@
 export * from './messages.js';
 export * from './validate.js';
 export * from './keys.js';
+export * from './merge-patch.js';

@@ -7,7 +7,10 @@
  * items (node, lease, pod status, event), each acked by id once written to the Kubernetes API.
  */
 
-export const PROTOCOL_VERSIONS = [1] as const;
+/** 2 = 1 + the `patch` message (the hub sends it only to edges that negotiated 2). */
+export const PROTOCOL_VERSIONS = [1, 2] as const;
+/** First version with `patch` messages. */
+export const PATCH_VERSION = 2;
 export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
 /** WebSocket subprotocol name offered by the edge and selected by the hub. */
 export const SUBPROTOCOL = 'kedge.v1';
@@ -75,6 +78,18 @@ export interface UpsertMessage {
   key: string;
   object: Record<string, unknown>;
 }
+/**
+ * v2: the object at `key` changed from the version the edge holds (`base` = its resourceVersion) by this
+ * RFC 7386 merge patch. For a node's own pods and Node the patch leaves `status` out (the edge authors it and
+ * keeps its own). An edge that does not hold `base` reads the object with `get` instead.
+ */
+export interface PatchMessage {
+  type: 'patch';
+  seq: number;
+  key: string;
+  base: string;
+  patch: Record<string, unknown>;
+}
 export interface DeleteMessage {
   type: 'delete';
   seq: number;
@@ -123,6 +138,7 @@ export type EdgeToHub = HelloMessage | InventoryMessage | AckMessage | StatusMes
 export type HubToEdge =
   | WelcomeMessage
   | UpsertMessage
+  | PatchMessage
   | DeleteMessage
   | SyncedMessage
   | StatusAckMessage

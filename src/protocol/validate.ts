@@ -105,6 +105,7 @@ const hubToEdge: Record<string, Check> = {
     key: KEY,
     object: shape({ metadata: shape({ name: str(), 'uid?': str(), 'resourceVersion?': str() }, true) }, true),
   }),
+  patch: shape({ type: type('patch'), seq: SEQ, key: KEY, base: str({ min: 1, max: 64 }), patch: anyObject }),
   delete: shape({ type: type('delete'), seq: SEQ, key: KEY }),
   synced: shape({ type: type('synced'), seq: SEQ }),
   'status-ack': shape({ type: type('status-ack'), id: ID, ok: bool, 'reason?': str({ max: 4096 }), 'retry?': bool }),
