@@ -131,3 +131,41 @@ test('node status: a node writes only its own Node; labels added, then status re
     await api.close();
   }
 });
+
+test('JsonApi over TLS: client certificate from the kubeconfig; a burst of 100 requests shares a bounded set of connections', async () => {
+  const { createCertificateAuthority, issueServerCertificate, issueClientCertificate } = await import('../pki/index.js');
+  const https = await import('node:https');
+  const ca = await createCertificateAuthority('test-ca');
+  const srv = await issueServerCertificate(ca, 'api', ['127.0.0.1']);
+  const client = await issueClientCertificate(ca, 'system:kedge-hub', ['system:masters']);
+  let connections = 0;
+  const subjects = new Set<string>();
+  const server = https.createServer({ cert: srv.certPem, key: srv.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    subjects.add(String((req.socket as import('node:tls').TLSSocket).getPeerCertificate().subject?.CN));
+    // answer a little later, so the burst really is concurrent
+    setTimeout(() => res.end(JSON.stringify({ ok: req.url })), 5);
+  });
+  server.on('secureConnection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const kc = new KubeConfig();
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, caData: b64(ca.certPem), skipTLSVerify: false }],
+      users: [{ name: 'u', certData: b64(client.certPem), keyData: b64(client.keyPem) }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const api = new JsonApi(kc);
+    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => api.request<{ ok: string }>('GET', `/r/${i}`)));
+    assert.deepEqual(answers.map((a) => a.ok), Array.from({ length: 100 }, (_, i) => `/r/${i}`));
+    assert.deepEqual([...subjects], ['system:kedge-hub']);
+    assert.ok(connections <= 32, `${connections} connections for 100 concurrent requests`);
+    const before = connections;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => api.request('GET', `/again/${i}`)));
+    assert.equal(connections, before, 'kept-alive connections are reused');
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
