@@ -291,3 +291,26 @@ test('TLS session resumption: a reset link resumes the session as the same node;
   await c.kubectl(['apply', '-f', '-'], list([cm('b-cm-200', 'after-rotation')]));
   await eventually('edge-b syncing after rotation', async () => (await localGet<{ data: { value: string } }>(b, '/api/v1/namespaces/default/configmaps/b-cm-200')).body.data?.value === 'after-rotation');
 });
+
+test('protocol v2 patches: two changes to one pod while cut off (the edge lacks the patch base) still converge exactly', async () => {
+  await eventually('edge-b connected', async () => b.link.counters().active > 0);
+  await b.link.cut();
+  await b.proc.waitForLog(/disconnected from hub/, 30_000);
+  // Change 1 adds x, change 2 adds y: the hub's patch (change 1 → 2) holds only y. Applied blindly onto the
+  // version the edge holds, x would be missing; the edge must see the base differs and read the pod whole.
+  await c.kubectl(['label', 'pod', 'b-pod-100', 'x=1']);
+  await c.kubectl(['label', 'pod', 'b-pod-100', 'y=2']);
+  // And one change to another pod: a plain patch onto the version the edge holds.
+  await c.kubectl(['label', 'pod', 'b-pod-101', 'z=3']);
+  await b.link.heal();
+  const labels = async (name: string) => (await localGet<K8sObj>(b, `/api/v1/namespaces/default/pods/${name}`)).body.metadata.labels ?? {};
+  await eventually('both changes on edge-b', async () => {
+    const l = await labels('b-pod-100');
+    return (l.x === '1' && l.y === '2') || JSON.stringify(l);
+  });
+  assert.equal((await labels('b-pod-101')).z, '3');
+  const cloud = JSON.parse(await c.kubectl(['get', 'pod', 'b-pod-100', '-o', 'json'])) as K8sObj & { metadata: { resourceVersion: string } };
+  const edge = (await localGet<K8sObj & { metadata: { resourceVersion: string } }>(b, '/api/v1/namespaces/default/pods/b-pod-100')).body;
+  assert.deepEqual(edge.metadata.labels, cloud.metadata.labels);
+  assert.deepEqual(edge.spec, cloud.spec);
+});
