@@ -43,3 +43,48 @@ test('requests beyond --max-requests-inflight get 429 Too Many Requests', async 
     server.close();
   }
 });
+
+/** PUT hands the body itself to the first read-modify-write attempt; a retry (storage conflict) gets a fresh decode. */
+test('update retried after a storage conflict starts again from the unmodified body', async () => {
+  const { configMapsDef } = await import('./resources/core.js');
+  const registry = new Registry();
+  registry.add(configMapsDef);
+  const stored = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'ns', resourceVersion: '5' }, data: { a: 'old' } };
+  const attempts: unknown[] = [];
+  const objects = {
+    update: async (_def: unknown, _ns: string, _name: string, _ctx: unknown, mutate: (cur: object) => Promise<{ data?: Record<string, string> }> | { data?: Record<string, string> }) => {
+      const first = await mutate(structuredClone(stored));
+      attempts.push(structuredClone(first.data));
+      first.data!.a = 'changed by the first attempt'; // as defaulting or a strategy might
+      const second = await mutate(structuredClone(stored));
+      attempts.push(structuredClone(second.data));
+      return { obj: second, created: false };
+    },
+  };
+  const handler = new ApiHandler({
+    registry, objects: objects as never, feed: null as never,
+    authenticator: { authenticate: async () => ({ username: 'u', groups: ['system:masters'] }) },
+    authorizer: { authorize: async () => ({ allowed: true, reason: '' }) },
+    log: createLogger('test', 'silent'), subresourceHandlers: new Map(), serverAddress: () => 'x', isReady: () => true,
+  });
+  const server = http.createServer((req, res) => { void handler.handle(req, res); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'ns' }, data: { a: 'new' } });
+    const res = await new Promise<{ code: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, method: 'PUT', path: '/api/v1/namespaces/ns/configmaps/c', headers: { 'content-type': 'application/json' } }, (r) => {
+        let b = '';
+        r.on('data', (d: Buffer) => { b += d.toString(); });
+        r.on('end', () => resolve({ code: r.statusCode!, body: b }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(res.code, 200, res.body);
+    assert.deepEqual(attempts, [{ a: 'new' }, { a: 'new' }]);
+    assert.deepEqual(JSON.parse(res.body).data, { a: 'new' });
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
