@@ -415,6 +415,20 @@ async function main(): Promise<void> {
       await waitProgress('running reported', async () => (runningCount = await running()) >= totalPods - bulk.errors, scaled(120_000, 5, totalPods), () => `${runningCount}/${totalPods - bulk.errors} Running`, 1000);
       const runningMs = since(tRunning) + bulkAllMs;
       runningWatch.close();
+      // memory again with the pods in place (what a 10-pods-per-node run must fit)
+      const serverRssPods = await steadyRss(server.pid);
+      const simRssPods = process.memoryUsage().rss;
+      results.memory = {
+        ...(results.memory as object),
+        serverRssWithPodsMiB: toMiB(serverRssPods),
+        serverRssPerNodeWithPodsKiB: round((serverRssPods - serverIdleRss) / P.nodes / 1024, 1),
+        simulatorRssPerHollowNodeWithPodsKiB: round((simRssPods - benchIdleMem.rss) / P.nodes / 1024, 1),
+      };
+      rows.push([
+        `memory per node with ${P.podsPerNode} pods each`,
+        `server ${round((serverRssPods - serverIdleRss) / P.nodes / 1024, 1)} KiB, simulator ${round((simRssPods - benchIdleMem.rss) / P.nodes / 1024, 1)} KiB`,
+        `RSS over idle; server ${toMiB(serverRssPods)} MiB in all`,
+      ]);
       results.bulk = {
         pods: totalPods,
         createErrors: bulk.errors,
