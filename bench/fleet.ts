@@ -424,11 +424,6 @@ async function main(): Promise<void> {
         serverRssPerNodeWithPodsKiB: round((serverRssPods - serverIdleRss) / P.nodes / 1024, 1),
         simulatorRssPerHollowNodeWithPodsKiB: round((simRssPods - benchIdleMem.rss) / P.nodes / 1024, 1),
       };
-      rows.push([
-        `memory per node with ${P.podsPerNode} pods each`,
-        `server ${round((serverRssPods - serverIdleRss) / P.nodes / 1024, 1)} KiB, simulator ${round((simRssPods - benchIdleMem.rss) / P.nodes / 1024, 1)} KiB`,
-        `RSS over idle; server ${toMiB(serverRssPods)} MiB in all`,
-      ]);
       results.bulk = {
         pods: totalPods,
         createErrors: bulk.errors,
@@ -446,6 +441,11 @@ async function main(): Promise<void> {
         [`pods bound (${P.podsPerNode}/node)`, `${totalPods - bulk.errors} created at ${round(bulk.opsPerSecond, 0)}/s`, `all persisted at edges: ${bulkDelivered} after ${round(bulkAllMs / 1000, 1)} s; ${runningCount} reported Running`],
         ['delivery under bulk load', `p50 ${round(bulkLag.p50, 0)} ms, p99 ${round(bulkLag.p99, 0)} ms`, 'create sent → persisted in the node store'],
       );
+      rows.push([
+        `memory per node with ${P.podsPerNode} pods each`,
+        `server ${round((serverRssPods - serverIdleRss) / P.nodes / 1024, 1)} KiB, simulator ${round((simRssPods - benchIdleMem.rss) / P.nodes / 1024, 1)} KiB`,
+        `RSS over idle; server ${toMiB(serverRssPods)} MiB in all`,
+      ]);
       delivery.reset();
     }
 
