@@ -58,7 +58,8 @@ test('lease renewals: created, then replaced from the last written copy (no GET)
   let rv = 0;
   const api = await stubApi((r) => {
     if (r.method === 'GET') return stored ? [200, stored] : [404, status(404, 'NotFound')];
-    stored = { ...(r.body as object), metadata: { ...(r.body as any).metadata, resourceVersion: String(++rv) } };
+    assert.equal((r.body as any).metadata.managedFields, undefined, 'managedFields are not sent back');
+    stored = { ...(r.body as object), metadata: { ...(r.body as any).metadata, resourceVersion: String(++rv), managedFields: [{ manager: 'm', operation: 'Update' }] } };
     return [r.method === 'POST' ? 201 : 200, stored];
   });
   try {
@@ -111,8 +112,9 @@ test('lease conflict: a 409 re-reads and retries; a 403 is a permanent refusal, 
 });
 
 test('node status: a node writes only its own Node; labels added, then status replaced on the read object', async () => {
-  const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', resourceVersion: '3', labels: { cloud: 'x' } }, spec: { podCIDR: '10.0.0.0/24' } };
-  const api = await stubApi((r) => (r.method === 'GET' ? [200, node] : [200, r.body]));
+  const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', resourceVersion: '3', labels: { cloud: 'x' }, managedFields: [{ manager: 'm' }] }, spec: { podCIDR: '10.0.0.0/24' } };
+  const withManaged = (o: any) => ({ ...o, metadata: { ...o.metadata, managedFields: [{ manager: 'm' }] } });
+  const api = await stubApi((r) => (r.method === 'GET' ? [200, node] : [200, withManaged(r.body)]));
   try {
     const w = new StatusWriter(api.kc, () => undefined);
     const refused = await w.write('n1', 'node', { metadata: { name: 'other' } });
@@ -122,6 +124,7 @@ test('node status: a node writes only its own Node; labels added, then status re
     const ok = await w.write('n1', 'node', { metadata: { name: 'n1', labels: { edge: 'yes' } }, status: { capacity: { cpu: '4' } } });
     assert.deepEqual(ok, { ok: true });
     assert.deepEqual(api.seen.map((s) => `${s.method} ${s.url}`), ['GET /api/v1/nodes/n1', 'PUT /api/v1/nodes/n1', 'PUT /api/v1/nodes/n1/status']);
+    assert.ok(api.seen.every((r) => (r.body as any)?.metadata?.managedFields === undefined), 'managedFields are not sent back');
     const labelled = api.seen[1]!.body as typeof node;
     assert.deepEqual(labelled.metadata.labels, { cloud: 'x', edge: 'yes', 'node-role.kubernetes.io/edge': '' });
     const st = api.seen[2]!.body as { spec: unknown; status: unknown };

@@ -60,6 +60,17 @@ export function microTime(d: Date): string {
   return d.toISOString().replace(/Z$/, '000Z');
 }
 
+/**
+ * The object to send back in a PUT, without metadata.managedFields: an update that omits them keeps the
+ * stored ones (the server records this write's ownership itself), and they are most of a Lease's size —
+ * bytes to encode, encrypt, parse and compare on every renewal.
+ */
+function forUpdate<T extends { metadata?: { managedFields?: unknown } }>(obj: T): T {
+  if (!obj.metadata?.managedFields) return obj;
+  const { managedFields: _dropped, ...metadata } = obj.metadata;
+  return { ...obj, metadata } as T;
+}
+
 export class StatusWriter {
   /**
    * Objects travel as plain JSON (wire form: timestamps are strings), not through client-node's typed
@@ -105,10 +116,11 @@ export class StatusWriter {
           apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels, annotations: desired.metadata?.annotations }, spec: desired.spec ?? {},
         });
       }
+      current = forUpdate(current);
       // The edge owns status; labels it reports are added (cloud-set labels and spec are kept).
       const missingLabels = Object.entries(labels).some(([k, v]) => current.metadata?.labels?.[k] !== v);
       if (missingLabels) {
-        current = await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata: { ...current.metadata, labels: { ...(current.metadata?.labels ?? {}), ...labels } } });
+        current = forUpdate(await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata: { ...current.metadata, labels: { ...(current.metadata?.labels ?? {}), ...labels } } }));
       }
       try {
         await this.api.request('PUT', `${nodePath(node)}/status`, { ...current, status: desired.status });
@@ -130,7 +142,7 @@ export class StatusWriter {
       let lease: V1Lease | undefined = this.leases.get(node);
       if (!lease) {
         try {
-          lease = await this.api.request<V1Lease>('GET', leasePath(node));
+          lease = forUpdate(await this.api.request<V1Lease>('GET', leasePath(node)));
         } catch (err) {
           if (httpCode(err) !== 404) throw err;
           try {
@@ -140,7 +152,7 @@ export class StatusWriter {
               metadata: { name: node, namespace: NODE_LEASE_NAMESPACE },
               spec: { holderIdentity: node, leaseDurationSeconds: duration, renewTime: microTime(renewTime) },
             });
-            this.leases.set(node, created);
+            this.leases.set(node, forUpdate(created));
             return { ok: true };
           } catch (e) {
             if (httpCode(e) === 409) continue;
@@ -156,7 +168,7 @@ export class StatusWriter {
           ...lease,
           spec: { ...lease.spec, holderIdentity: node, leaseDurationSeconds: duration, renewTime: microTime(renewTime) },
         });
-        this.leases.set(node, written);
+        this.leases.set(node, forUpdate(written));
         return { ok: true };
       } catch (err) {
         this.leases.delete(node);
@@ -190,7 +202,7 @@ export class StatusWriter {
       // The pod was deleted and recreated under the same name: this status belongs to the old one.
       if (pod.metadata?.uid !== uid) return { ok: false, reason: `pod ${namespace}/${name} uid changed; status dropped`, retry: false };
       try {
-        await this.api.request('PUT', `${podPath(namespace, name)}/status`, { ...pod, status });
+        await this.api.request('PUT', `${podPath(namespace, name)}/status`, { ...forUpdate(pod), status });
         return { ok: true };
       } catch (err) {
         if (httpCode(err) !== 409 && !(httpCode(err) === 404 && i === 0)) throw err;
