@@ -9,6 +9,7 @@ interface ServerFlags {
   advertiseAddress?: string;
   tlsSan?: string[];
   hubPort: string;
+  hubThread: boolean;
   disableControllers?: boolean;
   controllers?: string;
   nodeMonitorGracePeriod: string;
@@ -54,6 +55,7 @@ export function register(program: Command): void {
     .option('--max-mutating-requests-inflight <n>', 'concurrent mutating requests before 429 (0 = unlimited)', '200')
     .option('--min-request-timeout <seconds>', 'watches end after a random [N, 2N) seconds; clients re-watch', '1800')
     .option('--hub-port <port>', 'cloud hub TLS port edge nodes dial (on --bind-address; -1 = no hub)', '10000')
+    .option('--no-hub-thread', 'run the cloud hub on the API server\'s thread instead of its own')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
     .option('--controllers <list>', 'controllers to run, kube-controller-manager style: "*,-scheduler" (default: all but namespace,serviceaccount, which the API server handles)')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
@@ -64,8 +66,18 @@ export function register(program: Command): void {
       const hubPort = Number(flags.hubPort);
       if (!/^-?\d+$/.test(flags.hubPort) || hubPort < -1 || hubPort > 65535) fail(`invalid --hub-port ${JSON.stringify(flags.hubPort)}: want 0-65535, or -1 for no hub`);
       if (hubPort >= 0) {
-        const { cloudHubComponent } = await import('../../cloudhub/component.js');
-        serverComponents.push(cloudHubComponent({ port: hubPort, bindAddress: flags.bindAddress, hosts: [flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) }));
+        const hubOptions = { port: hubPort, bindAddress: flags.bindAddress, hosts: [flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
+        if (flags.hubThread) {
+          // Its own thread: the hub reaches the API only through admin.kubeconfig, and at fleet scale it and the
+          // API server each need a core (src/common/worker-component.ts).
+          const { workerThreadComponent } = await import('../../common/worker-component.js');
+          const { createLogger } = await import('../../common/logger.js');
+          const moduleUrl = new URL('../../cloudhub/component.js', import.meta.url).href;
+          serverComponents.push(workerThreadComponent({ name: 'cloudhub', moduleUrl, factory: 'cloudHubComponent', options: hubOptions }, createLogger('kedge-server')));
+        } else {
+          const { cloudHubComponent } = await import('../../cloudhub/component.js');
+          serverComponents.push(cloudHubComponent(hubOptions));
+        }
       }
       if (!flags.disableControllers) {
         const grace = Number(flags.nodeMonitorGracePeriod);
