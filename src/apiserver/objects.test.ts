@@ -138,3 +138,43 @@ test('events.k8s.io/v1 and core/v1 Events are one stored object, converted field
     assert.equal(back.deprecatedCount, 3);
   } finally { await e.close(); }
 });
+
+test('update reads the current object from the watch cache; a stale cached copy never decides a conflict, a precondition or a no-op', async () => {
+  const { storagePrefix } = await import('./registry.js');
+  const e = await setup();
+  try {
+    const cm = (data: Record<string, string>, resourceVersion?: string): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', ...(resourceVersion ? { resourceVersion } : {}) }, data });
+    const v1 = await e.objects.create(configMapsDef, cm({ a: '1' }), ctx());
+    const cache = await e.feed.cache(storagePrefix(configMapsDef));
+    let reads = 0;
+    const get = e.store.get.bind(e.store);
+    e.store.get = (...args: Parameters<typeof e.store.get>) => { reads++; return get(...args); };
+    const v2 = await e.objects.update(configMapsDef, 'ns', 'c', ctx(), () => cm({ a: '2' }));
+    assert.equal(reads, 0, 'served from the watch cache');
+    assert.deepEqual(v2.obj.data, { a: '2' });
+
+    // Freeze the cache at v1 (as if it lagged the store).
+    const key = `${storagePrefix(configMapsDef)}ns/c`;
+    const stale = { ...cache.get(key)! };
+    const staleItem = { key, obj: { ...v1 }, raw: JSON.stringify(v1), revision: Number(v1.metadata!.resourceVersion) };
+    const realGet = cache.get.bind(cache);
+    cache.get = (k: string) => (k === key ? staleItem : realGet(k));
+    assert.notEqual(stale.revision, staleItem.revision);
+
+    // No precondition: the stale copy's CAS fails, the retry reads the store.
+    const v3 = await e.objects.update(configMapsDef, 'ns', 'c', ctx(), (cur) => ({ ...cur, data: { ...(cur as { data: object }).data, b: 'x' } }));
+    assert.deepEqual(v3.obj.data, { a: '2', b: 'x' }, 'built on the stored v2, not the cached v1');
+    // The client's resourceVersion is the store's: accepted, although the cache shows an older one.
+    const v4 = await e.objects.update(configMapsDef, 'ns', 'c', ctx(), () => cm({ a: '4' }, v3.obj.metadata!.resourceVersion));
+    assert.deepEqual(v4.obj.data, { a: '4' });
+    // A write equal to the stale copy is a real change against the store: written, not answered as a no-op.
+    const v5 = await e.objects.update(configMapsDef, 'ns', 'c', ctx(), () => cm({ a: '1' }));
+    assert.deepEqual(v5.obj.data, { a: '1' });
+    assert.notEqual(v5.obj.metadata!.resourceVersion, v4.obj.metadata!.resourceVersion);
+    assert.deepEqual(JSON.parse((await get(key))!.value).data, { a: '1' });
+    // A real precondition failure is still 409.
+    await code(e.objects.update(configMapsDef, 'ns', 'c', ctx(), () => cm({ a: '9' }, v1.metadata!.resourceVersion)), 409, 'Conflict');
+  } finally {
+    await e.close();
+  }
+});

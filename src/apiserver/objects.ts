@@ -151,7 +151,11 @@ export class ObjectStore {
   ): Promise<{ obj: KubeObject; created: boolean }> {
     const key = keyFor(def, ns, name);
     for (let attempt = 0; ; attempt++) {
-      const kv = await this.deps.store.get(key);
+      // First attempt: the current object from the watch cache, when it has it (no SQLite read). The cache may
+      // lag the store, so anything that depends on the copy being the latest — a conflict, the client's
+      // resourceVersion not matching, a no-op — is decided again from the store before it is answered.
+      const cached = attempt === 0 && !ctx.dryRun ? this.fromCache(def, key) : undefined;
+      const kv = cached ?? (await this.deps.store.get(key));
       if (!kv) {
         if (opts.createIfMissing) return { obj: await this.create(def, opts.createIfMissing(), ctx), created: true };
         throw notFound(grOf(def), name);
@@ -161,7 +165,10 @@ export class ObjectStore {
       const cur = decodeCurrent();
       const next = await mutate(decodeCurrent());
       const wantedRv = next.metadata?.resourceVersion;
-      if (wantedRv && wantedRv !== String(kv.modRevision)) throw conflictModified(grOf(def), name);
+      if (wantedRv && wantedRv !== String(kv.modRevision)) {
+        if (cached && !(await this.stillCurrent(kv))) continue;
+        throw conflictModified(grOf(def), name);
+      }
       const obj = this.prepareUpdate(def, next, cur, ctx, decodeCurrent);
       def.strategy.defaults?.(obj);
       await def.strategy.prepareForUpdate?.(obj, cur, ctx);
@@ -176,7 +183,10 @@ export class ObjectStore {
         obj.metadata!.generation = (cur.metadata?.generation ?? 0) + 1;
       }
       const value = encode(def, obj);
-      if (value === encode(def, cur)) return { obj: cur, created: false };
+      if (value === encode(def, cur)) {
+        if (cached && !(await this.stillCurrent(kv))) continue;
+        return { obj: cur, created: false };
+      }
       const finalized = obj.metadata?.deletionTimestamp && !(obj.metadata.finalizers?.length) && !def.strategy.pendingFinalization?.(obj);
       if (ctx.dryRun) return { obj: { ...obj, metadata: { ...obj.metadata, resourceVersion: String(kv.modRevision) } }, created: false };
       try {
@@ -193,13 +203,27 @@ export class ObjectStore {
         return { obj, created: false };
       } catch (err) {
         if (err instanceof ConflictError) {
-          if (wantedRv || attempt > 20) throw conflictModified(grOf(def), name);
+          if ((wantedRv && !cached) || attempt > 20) throw conflictModified(grOf(def), name);
           continue;
         }
-        if (err instanceof KeyNotFoundError) throw notFound(grOf(def), name);
+        if (err instanceof KeyNotFoundError) {
+          if (cached) continue;
+          throw notFound(grOf(def), name);
+        }
         throw err;
       }
     }
+  }
+
+  /** Whether the store still holds `kv`'s revision of its key (a cached copy was not stale). */
+  private async stillCurrent(kv: KeyValue): Promise<boolean> {
+    return (await this.deps.store.get(kv.key))?.modRevision === kv.modRevision;
+  }
+
+  /** The watch cache's copy of `key` as a store value (its text carries the resourceVersion, which decoding overwrites alike). */
+  private fromCache(def: ResourceDef, key: string): KeyValue | undefined {
+    const item = this.deps.feed.peek(storagePrefix(def))?.get(key);
+    return item && { key, value: item.raw, modRevision: item.revision, createRevision: 0 };
   }
 
   /** What the writer may change: system metadata is kept; status and spec split by subresource. */
