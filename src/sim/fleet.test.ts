@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Fleet } from './fleet.js';
+import { HOLLOW_STORE_CACHE_KIB } from './hollow-node.js';
 
 const creds = { caCertPem: 'unused', certPem: 'unused', keyPem: 'unused' };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -57,6 +58,14 @@ describe('Fleet start gate', () => {
     const added = await f.grow(2);
     assert.equal(added.length, 2);
     assert.ok(added.every((n) => !n.synced));
+  });
+
+  it("caps each hollow store's SQLite page cache (thousands share one process)", async () => {
+    const f = fleet(0, 'cache');
+    const [n] = await f.grow(1);
+    // the agent's own SQLite store; its default cache is 32 MiB (-32768)
+    const db = (n!.agent.store as unknown as { db: { pragma(p: string, o: { simple: true }): unknown } }).db;
+    assert.equal(db.pragma('cache_size', { simple: true }), -HOLLOW_STORE_CACHE_KIB);
   });
 
   it('whenSynced answers true at once for a synced node', async () => {

@@ -49,6 +49,13 @@ export const HOLLOW_POD_SYNC_MS = 60_000;
  */
 const HOLLOW_CAPACITY = { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024)}Ki` };
 
+/**
+ * SQLite page cache of each hollow node's store, KiB. The agent's default (32 MiB, filled by every page written
+ * and never given back) let each store grow with every status write; measured on 150 stores after 300 status
+ * writes each: 990 KiB → 475 KiB RSS per store. Evicted pages are read back from tmpfs.
+ */
+export const HOLLOW_STORE_CACHE_KIB = 128;
+
 export class HollowNode {
   readonly agent: EdgeAgent;
   readonly runtime = new FakeRuntime();
@@ -71,6 +78,7 @@ export class HollowNode {
       ...(opts.deadAfterMs !== undefined ? { deadAfterMs: opts.deadAfterMs } : {}),
       labels: { 'kedge.io/hollow': 'true', ...opts.labels },
       capacity: HOLLOW_CAPACITY,
+      storeCacheSizeKiB: HOLLOW_STORE_CACHE_KIB,
       log: opts.log.child({ node: opts.nodeName }),
     });
   }

@@ -71,6 +71,11 @@ export interface SqliteStoreOptions {
   exclusive?: boolean;
   /** Revisions compacted per transaction, so writers interleave with a large compaction (default 10000). */
   compactionChunk?: number;
+  /**
+   * SQLite's page cache for this store, KiB (default 32768). It fills with every page written or read and is
+   * never given back, so thousands of small stores in one process (the hollow-node simulator) cap it low.
+   */
+  cacheSizeKiB?: number;
 }
 
 /** Counters for metrics and tests (what group commit actually did). */
@@ -214,7 +219,7 @@ export class SqliteStore implements Store {
       // After a checkpoint, shrink a WAL that a burst of writes grew, instead of keeping it on disk.
       this.db.pragma('journal_size_limit = 67108864');
       // Room for the current state of a typical cluster in SQLite's own page cache (filled lazily).
-      this.db.pragma('cache_size = -32768');
+      this.db.pragma(`cache_size = -${Math.max(16, Math.floor(options.cacheSizeKiB ?? 32768))}`);
       const version = this.db.pragma('user_version', { simple: true }) as number;
       if (version !== 0 && version !== SCHEMA_VERSION) {
         throw new Error(`schema version ${version} is not this Kedge's (${SCHEMA_VERSION}); start from an empty data dir`);
