@@ -23,7 +23,7 @@
  */
 import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -220,7 +220,27 @@ class DeliveryTracker {
   }
 }
 
+/**
+ * Each hollow node holds ~6 descriptors in this process (SQLite db/wal/shm, its socket, the proxy's two), the
+ * server one per node: fail up front with the fix rather than 3,000 nodes into a 10,000-node join.
+ */
+function checkDescriptorLimit(): void {
+  const needed = P.nodes * 6 + 2048;
+  let soft = Infinity;
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const v = Number(line?.split(/\s{2,}/)[1]);
+    if (Number.isFinite(v)) soft = v;
+  } catch {
+    return; // not Linux: nothing to check
+  }
+  if (soft < needed) {
+    throw new Error(`--nodes ${P.nodes} needs about ${needed} open files in this process, the limit is ${soft}: raise it first (e.g. \`ulimit -n ${Math.max(needed * 2, 65536)}\` as root)`);
+  }
+}
+
 async function main(): Promise<void> {
+  checkDescriptorLimit();
   const report = newReport('fleet', P);
   const h = new Harness('bench-fleet');
   const proxy = new FaultProxy();
