@@ -1,8 +1,10 @@
 /**
  * Fleet benchmark (issue 6): one real `kedge server` process (API server + controllers + cloud hub)
- * and N hollow edge nodes (src/sim: the real EdgeAgent with a fake container runtime) in this
- * process, dialing the hub through the fault proxy (test/harness) so every byte on the cloud-edge
- * link is counted. One run measures:
+ * and N hollow edge nodes (src/sim: the real EdgeAgent with a fake container runtime) spread over
+ * --shards child processes (bench/lib/fleet-shard.ts, driven over IPC by bench/lib/shard-pool.ts; default
+ * one per 2,500 nodes, since each node holds ~6 descriptors and a process may open 20,000 here), each
+ * dialing the hub through its own fault proxy (test/harness) so every byte on the cloud-edge link is
+ * counted. This process keeps the orchestration: phases, API client, delivery tracking, report. One run measures:
  *   1. scale: N nodes joined, heartbeating every 10 s, P pods per node bound and persisted at the edge
  *   2. delivery latency: pod created bound to a node in the cloud → persisted in that node's store,
  *      under the bulk load and as a paced stream at steady state (p50/p99)
@@ -12,33 +14,28 @@
  *   4. memory: server RSS per connected node; a real `kedge edge run` process's RSS at idle
  *   5. bandwidth per node per hour at steady state (both directions, heartbeats included)
  *
- * Usage: npm run bench:fleet [-- --nodes 1000 --pods-per-node 10 --no-record]
+ * Usage: npm run bench:fleet [-- --nodes 1000 --pods-per-node 10 --shards 1 --no-record]
  *   --phases join,bulk,paced,steady,storm,relist,fresh,probe   (default all; join always runs) skips phases
  *   for huge runs; waits are bounded by timeouts that grow with --nodes and print progress every 10 s.
  *   --start-concurrency K: nodes joining at once (a node counts until its first sync, or 30 s).
- *   --sim-heap-snapshot FILE: heap snapshot of this (simulator) process once the nodes have joined.
+ *   --sim-heap-snapshot FILE: heap snapshot of each simulator shard (FILE.shardN.heapsnapshot) once the nodes have joined.
  * Node certificates: one is issued from the cluster CA as a template; every other node's is the template
  * re-signed by the CA with its own name and serial (src/sim/credentials.ts): ~0.1 ms instead of ~20 ms per
  * node, all hollow nodes share one key pair. The hub verifies each like any node certificate.
  */
 import { parseArgs } from 'node:util';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { writeHeapSnapshot } from 'node:v8';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Harness, type ManagedProcess } from '../test/harness/processes.js';
 import { kedgeCommand } from '../test/helpers/kedge-cli.js';
-import { FaultProxy } from '../test/harness/fault-proxy.js';
 import { ProcSampler, sampleProcess } from '../test/harness/procstat.js';
 import { KubeHttp } from './lib/kube-http.js';
 import { distribution, runConcurrent, round, toMiB, now, since, formatBytes, type Distribution } from './lib/stats.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
-import { Fleet } from '../src/sim/fleet.js';
-import type { HollowNode } from '../src/sim/hollow-node.js';
-import { HollowCredentialMinter } from '../src/sim/credentials.js';
+import { ShardPool } from './lib/shard-pool.js';
 import { ensureCertificateAuthority, issueClientCertificate, pkiDir } from '../src/pki/index.js';
 import { writeEdgeIdentity, type EdgeCredentials } from '../src/edge/config.js';
 
@@ -67,6 +64,8 @@ const { values: opt } = parseArgs({
     /** write a V8 CPU profile of the server (and this process) into DIR, for finding bottlenecks */
     'profile-dir': { type: 'string', default: '' },
     'no-record': { type: 'boolean', default: false },
+    /** child processes hosting the hollow nodes (default one per 2,500 nodes: the open-file limit per process) */
+    shards: { type: 'string', default: '' },
   },
 });
 const int = (name: keyof typeof opt, min = 0) => {
@@ -86,7 +85,9 @@ const P = {
   heartbeatMs: int('heartbeat-ms', 100),
   startConcurrency: int('start-concurrency', 1),
   relistSample: int('relist-sample', 1),
+  shards: opt.shards ? int('shards', 1) : Math.ceil(int('nodes', 1) / 2500),
 };
+if (P.shards > P.nodes) throw new Error(`--shards ${P.shards} is more than --nodes ${P.nodes}`);
 const phases = new Set<string>(opt.phases!.split(',').map((p) => p.trim()).filter(Boolean));
 for (const p of phases) if (!(ALL_PHASES as readonly string[]).includes(p)) throw new Error(`--phases: unknown phase ${p} (known: ${ALL_PHASES.join(', ')})`);
 if (opt['skip-fresh-resync']) phases.delete('fresh');
@@ -170,12 +171,12 @@ async function serverHeapSnapshot(pid: number, dir: string): Promise<void> {
   log('server heap snapshot: not written within 120 s');
 }
 
-/** fleet.grow with a progress line every 10 s (thousands of gated starts take minutes). */
-async function growWithProgress(fleet: Fleet, count: number, label: string, progress: () => string): Promise<void> {
+/** pool.grow with a progress line every 10 s (thousands of gated starts take minutes). */
+async function growWithProgress(pool: ShardPool, names: readonly string[], label: string, progress: () => Promise<string>): Promise<void> {
   const t0 = now();
-  const ticker = setInterval(() => log(`${label}: ${round(since(t0) / 1000, 0)} s, ${progress()}`), 10_000);
+  const ticker = setInterval(() => void progress().then((p) => log(`${label}: ${round(since(t0) / 1000, 0)} s, ${p}`), () => {}), 10_000);
   try {
-    await fleet.grow(count);
+    await pool.grow(names);
   } finally {
     clearInterval(ticker);
   }
@@ -221,11 +222,13 @@ class DeliveryTracker {
 }
 
 /**
- * Each hollow node holds ~6 descriptors in this process (SQLite db/wal/shm, its socket, the proxy's two), the
- * server one per node: fail up front with the fix rather than 3,000 nodes into a 10,000-node join.
+ * Each hollow node holds ~6 descriptors in its shard process (SQLite db/wal/shm, its socket, the proxy's two),
+ * the server one per node: fail up front with the fix rather than 3,000 nodes into a 10,000-node join.
+ * The shards inherit this process's limit.
  */
 function checkDescriptorLimit(): void {
-  const needed = P.nodes * 6 + 2048;
+  const perShard = Math.ceil(P.nodes / P.shards);
+  const needed = perShard * 6 + 2048;
   let soft = Infinity;
   try {
     const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
@@ -235,7 +238,10 @@ function checkDescriptorLimit(): void {
     return; // not Linux: nothing to check
   }
   if (soft < needed) {
-    throw new Error(`--nodes ${P.nodes} needs about ${needed} open files in this process, the limit is ${soft}: raise it first (e.g. \`ulimit -n ${Math.max(needed * 2, 65536)}\` as root)`);
+    throw new Error(
+      `--nodes ${P.nodes} over ${P.shards} shard(s) needs about ${needed} open files per shard process, the limit is ${soft}: ` +
+        `use more shards (--shards ${Math.ceil((P.nodes * 6) / Math.max(1, soft - 2048))}) or raise the limit (\`ulimit -n ${Math.max(needed * 2, 65536)}\` as root)`,
+    );
   }
 }
 
@@ -243,13 +249,11 @@ async function main(): Promise<void> {
   checkDescriptorLimit();
   const report = newReport('fleet', P);
   const h = new Harness('bench-fleet');
-  const proxy = new FaultProxy();
   const fleetDir = mkdtempSync(path.join(opt['base-dir']!, 'kedge-fleet-'));
-  let fleet: Fleet | undefined;
+  let pool: ShardPool | undefined;
   const cleanup = async () => {
     log('cleaning up');
-    await fleet?.destroy().catch(() => {});
-    await proxy.close();
+    await pool?.close().catch(() => {});
     await h.cleanup();
     await rm(fleetDir, { recursive: true, force: true });
     log('cleaned up');
@@ -293,59 +297,74 @@ async function main(): Promise<void> {
     const kubeconfig = path.join(dataDir, 'admin.kubeconfig');
     const client = await KubeHttp.fromKubeconfig(kubeconfig, 32);
     await client.ensure('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
-    const link = await proxy.addLink('hub', { host: '127.0.0.1', port: hubPort });
-    const hubUrl = `https://127.0.0.1:${link.port}`;
+    // For the probe's one real edge agent; the hollow nodes' identities are minted by the shards themselves.
     const ca = await ensureCertificateAuthority(pkiDir(dataDir));
-    // Node identities are minted from the cluster CA, as the hub's CSR approval would issue them:
-    // joining 10,000 nodes through bootstrap tokens is the join path's own benchmark, not this one.
-    const issue = async (nodeName: string): Promise<EdgeCredentials> => {
+    const credentials = async (nodeName: string): Promise<EdgeCredentials> => {
       const c = await issueClientCertificate(ca, `system:node:${nodeName}`, ['system:nodes']);
       return { caCertPem: ca.certPem, certPem: c.certPem, keyPem: c.keyPem };
     };
-    // One certificate issued through src/pki, the rest re-signed from it (see the header comment).
-    const templateName = 'hollow-00000';
-    const minter = new HollowCredentialMinter({ ...(await issue(templateName)), caKeyPem: ca.keyPem, nodeName: templateName });
-    const credentials = async (nodeName: string): Promise<EdgeCredentials> => (minter.fits(nodeName) ? minter.mint(nodeName) : issue(nodeName));
-    await sleep(3000);
-    const serverIdleRss = await steadyRss(server.pid);
-    const benchIdleMem = process.memoryUsage();
-    log(`server idle RSS ${toMiB(serverIdleRss)} MiB`);
-
-    // The simulator's own event-loop delay: if it is large, late pongs/acks are the simulator's fault, not the hub's.
-    const simLoopDelay = monitorEventLoopDelay({ resolution: 20 });
-    simLoopDelay.enable();
-    const loopDelayMs = () => ({ p99: round(simLoopDelay.percentile(99) / 1e6, 1), max: round(simLoopDelay.max / 1e6, 1) });
 
     // --- 1. scale: join N hollow nodes ---------------------------------------------------------
     const delivery = new DeliveryTracker();
-    let appliedHook: ((node: HollowNode, key: string, at: number) => void) | undefined;
-    let syncedNodes = 0;
-    fleet = new Fleet({
-      hubUrl,
-      baseDir: fleetDir,
-      credentials,
-      startConcurrency: P.startConcurrency,
-      // a start slot is held until the node's first sync: K nodes join at once, not K nodes dial at once
-      startGateMs: 30_000,
-      node: { heartbeatIntervalMs: P.heartbeatMs },
-      observer: {
-        applied: (node, key, kind, at) => {
-          if (kind === 'upsert') delivery.onApplied(node.name, key, at);
-          appliedHook?.(node, key, at);
-        },
-        synced: () => {
-          syncedNodes++;
-        },
+    let appliedHook: ((node: string, key: string, at: number) => void) | undefined;
+    // Every hollow node lives in a shard process with its own fault-proxy link to the hub (one process would hit
+    // the open-file limit near 3,000 nodes). Node identities are minted from the cluster CA inside each shard, as
+    // the hub's CSR approval would issue them: joining 10,000 nodes through bootstrap tokens is the join path's
+    // own benchmark, not this one.
+    log(`starting ${P.shards} simulator shard process(es)`);
+    pool = await ShardPool.start(
+      P.shards,
+      {
+        hubPort,
+        serverDataDir: dataDir,
+        baseDir: fleetDir,
+        heartbeatMs: P.heartbeatMs,
+        // the join bound is fleet-wide: split it over the shards
+        startConcurrency: Math.max(1, Math.ceil(P.startConcurrency / P.shards)),
+        // a start slot is held until the node's first sync: K nodes join at once, not K nodes dial at once
+        startGateMs: 30_000,
+        templateName: 'hollow-00000',
       },
-    });
-    log(`joining ${P.nodes} hollow nodes (${P.startConcurrency} at a time)`);
+      (node, key, at) => {
+        delivery.onApplied(node, key, at);
+        appliedHook?.(node, key, at);
+      },
+    );
+    const fleet = pool;
+    await sleep(3000);
+    const serverIdleRss = await steadyRss(server.pid);
+    const simIdle = await fleet.usage();
+    log(`server idle RSS ${toMiB(serverIdleRss)} MiB; ${P.shards} shard(s) idle RSS ${toMiB(simIdle.memory.rss)} MiB`);
+
+    // The simulator's own event-loop delay (worst shard): if it is large, late pongs/acks are the simulator's fault, not the hub's.
+    const loopDelayMs = async () => {
+      const d = await fleet.loopDelay();
+      return { p99: round(d.p99Ms, 1), max: round(d.maxMs, 1) };
+    };
+
+    const nodeNames = Array.from({ length: P.nodes }, (_, i) => `hollow-${String(i).padStart(5, '0')}`);
+    log(`joining ${P.nodes} hollow nodes over ${P.shards} shard(s) (${P.startConcurrency} at a time)`);
     const tJoin = now();
-    const joinProgress = () => `${fleet!.nodes.filter(Boolean).length} started, ${fleet!.connectedCount()} connected, ${syncedNodes} synced; simulator loop delay max ${loopDelayMs().max} ms`;
+    const joinProgress = async () => {
+      const st = await fleet.status();
+      return `${st.started} started, ${st.connected} connected, ${st.syncEvents} synced; simulator loop delay max ${(await loopDelayMs()).max} ms`;
+    };
     const joinTimeoutMs = scaled(120_000, 100, P.nodes);
-    await growWithProgress(fleet, P.nodes, 'join', joinProgress);
-    const allConnected = await waitProgress('join', () => fleet!.nodes.every((n) => n.connected && n.synced), Math.max(60_000, joinTimeoutMs - since(tJoin)), joinProgress);
+    await growWithProgress(fleet, nodeNames, 'join', joinProgress);
+    let joinProgressLine = '';
+    const allConnected = await waitProgress(
+      'join',
+      async () => {
+        const st = await fleet.status();
+        joinProgressLine = `${st.started} started, ${st.connected} connected, ${st.syncEvents} synced`;
+        return st.connectedAndSynced === P.nodes;
+      },
+      Math.max(60_000, joinTimeoutMs - since(tJoin)),
+      () => joinProgressLine,
+    );
     const joinMs = since(tJoin);
-    log(`${fleet.connectedCount()}/${P.nodes} connected and synced in ${round(joinMs / 1000, 1)} s`);
+    let connectedNow = (await fleet.status()).connected;
+    log(`${connectedNow}/${P.nodes} connected and synced in ${round(joinMs / 1000, 1)} s`);
     // Nodes registered through the hub's status path, visible to kubectl
     // Counted with limit=1 + remainingItemCount (only hollow nodes exist yet): listing 10,000 Nodes every second
     // would load the server more than the nodes do.
@@ -358,19 +377,26 @@ async function main(): Promise<void> {
     await waitProgress('nodes registered', async () => (registered = await nodesVisible()) >= P.nodes, scaled(60_000, 30, P.nodes), () => `${registered}/${P.nodes} Node objects`, 1000);
     await sleep(2000);
     const serverRssConnected = await steadyRss(server.pid);
-    const benchMemConnected = process.memoryUsage();
-    // before the heap snapshots below, which stop this process for seconds
-    const joinLoopDelay = loopDelayMs();
-    if (opt['sim-heap-snapshot']) log(`simulator heap snapshot: ${writeHeapSnapshot(opt['sim-heap-snapshot'])}`);
+    const simConnected = await fleet.usage();
+    const benchMemConnected = simConnected.memory;
+    const benchIdleMem = simIdle.memory;
+    // before the heap snapshots below, which stop the shards for seconds
+    const joinLoopDelay = await loopDelayMs();
+    if (opt['sim-heap-snapshot']) log(`simulator heap snapshots: ${(await fleet.heapSnapshots(opt['sim-heap-snapshot'])).join(', ')}`);
     if (opt['server-heap-snapshot']) await serverHeapSnapshot(server.pid, path.resolve(opt['server-heap-snapshot']));
-    /** The simulator's memory per hollow node, by kind (KiB): where a 10,000-node run's memory goes. */
+    /** The simulator's memory per hollow node, by kind (KiB; shards' deltas summed): where a 10,000-node run's memory goes. */
     const perNodeKiB = (k: keyof NodeJS.MemoryUsage) => round((benchMemConnected[k] - benchIdleMem[k]) / P.nodes / 1024, 1);
     // more connections than nodes = sessions dropped and re-dialled while joining (churn)
-    const joinConnections = link.counters().accepted;
-    simLoopDelay.reset();
+    const joinConnections = (await fleet.counters()).accepted;
+    await fleet.resetLoopDelay();
+    connectedNow = (await fleet.status()).connected;
+    // descriptors per hollow node in a shard (the open-file limit is per process): what sizes --shards
+    const fdsPerNode = round(simConnected.shards.reduce((a, u) => a + u.fds, 0) / P.nodes, 1);
     results.scale = {
       nodes: P.nodes,
-      connected: fleet.connectedCount(),
+      connected: connectedNow,
+      shards: P.shards,
+      shardOpenFilesPerNode: fdsPerNode,
       allConnectedAndSynced: allConnected,
       joinSeconds: round(joinMs / 1000, 1),
       nodesRegisteredInApi: registered,
@@ -385,13 +411,12 @@ async function main(): Promise<void> {
       simulatorPerHollowNodeKiB: { rss: perNodeKiB('rss'), jsHeapUsed: perNodeKiB('heapUsed'), jsHeapTotal: perNodeKiB('heapTotal'), external: perNodeKiB('external'), arrayBuffers: perNodeKiB('arrayBuffers') },
     };
     rows.push(
-      [`nodes joined (hollow, one process)`, `${fleet.connectedCount()}/${P.nodes}`, `all connected+synced in ${round(joinMs / 1000, 1)} s; ${registered} Node objects in the API; ${joinConnections} connections (${joinConnections - P.nodes} re-dials); simulator loop delay max ${joinLoopDelay.max} ms`],
+      [`nodes joined (hollow, ${P.shards} simulator process${P.shards === 1 ? '' : 'es'})`, `${connectedNow}/${P.nodes}`, `all connected+synced in ${round(joinMs / 1000, 1)} s; ${registered} Node objects in the API; ${joinConnections} connections (${joinConnections - P.nodes} re-dials); simulator loop delay max ${joinLoopDelay.max} ms, ${fdsPerNode} open files per node`],
       ['server RSS idle → with nodes', `${toMiB(serverIdleRss)} → ${toMiB(serverRssConnected)} MiB`, `${round((serverRssConnected - serverIdleRss) / P.nodes / 1024, 1)} KiB per connected node`],
       ['simulator memory per hollow node', `${perNodeKiB('rss')} KiB RSS`, `JS heap ${perNodeKiB('heapUsed')} KiB used, external ${perNodeKiB('external')} KiB (native: SQLite, TLS, zlib not counted there)`],
     );
 
     // --- 2a. bulk: P pods per node -------------------------------------------------------------
-    const nodeNames = fleet.nodes.map((n) => n.name);
     const totalPods = P.nodes * P.podsPerNode;
     const bulkName = (i: number) => `bulk-${String(i).padStart(6, '0')}`;
     const bulkNode = (i: number) => nodeNames[i % nodeNames.length]!;
@@ -437,7 +462,7 @@ async function main(): Promise<void> {
       runningWatch.close();
       // memory again with the pods in place (what a 10-pods-per-node run must fit)
       const serverRssPods = await steadyRss(server.pid);
-      const simRssPods = process.memoryUsage().rss;
+      const simRssPods = (await fleet.usage()).memory.rss;
       results.memory = {
         ...(results.memory as object),
         serverRssWithPodsMiB: toMiB(serverRssPods),
@@ -481,10 +506,11 @@ async function main(): Promise<void> {
       });
       await apiWatch.established;
       const edgeAt = new Map<string, number>();
-      const pacedObserver = (node: HollowNode, key: string, at: number) => {
+      const pacedObserver = (_node: string, key: string, at: number) => {
         if (key.startsWith(podKey('paced-')) && !edgeAt.has(key.slice(podKey('').length))) edgeAt.set(key.slice(podKey('').length), at);
       };
       appliedHook = pacedObserver;
+      const pacedConnected = (await fleet.status()).connected;
       const pacedCreates: Promise<unknown>[] = [];
       for (let i = 0; i < P.pacedPods; i++) {
         const node = nodeNames[(i * 7919) % nodeNames.length]!;
@@ -505,7 +531,7 @@ async function main(): Promise<void> {
       }
       const apiToEdgeLag = distribution(apiToEdge);
       results.delivery = {
-        nodesConnected: fleet.connectedCount(),
+        nodesConnected: pacedConnected,
         pods: P.pacedPods,
         ratePerSecond: P.pacedRate,
         complete: pacedDone,
@@ -513,7 +539,7 @@ async function main(): Promise<void> {
         lagMs: roundD(pacedLag),
         apiWatchEventToEdgePersistedMs: roundD(apiToEdgeLag),
       };
-      rows.push([`delivery, ${P.pacedRate} pods/s paced, ${fleet.connectedCount()} nodes`, `p50 ${round(pacedLag.p50, 0)} ms, p99 ${round(pacedLag.p99, 0)} ms`, `goal p99 < 1000 ms${pacedDone ? '' : `; ${delivery.outstanding} never arrived`}`]);
+      rows.push([`delivery, ${P.pacedRate} pods/s paced, ${pacedConnected} nodes`, `p50 ${round(pacedLag.p50, 0)} ms, p99 ${round(pacedLag.p99, 0)} ms`, `goal p99 < 1000 ms${pacedDone ? '' : `; ${delivery.outstanding} never arrived`}`]);
       rows.push(['  of which API watch event → edge store', `p50 ${round(apiToEdgeLag.p50, 0)} ms, p99 ${round(apiToEdgeLag.p99, 0)} ms`, 'hub + link + edge apply (the rest is the API server)']);
       delivery.reset();
     }
@@ -522,18 +548,18 @@ async function main(): Promise<void> {
     if (runs('steady')) {
       log(`steady state: ${P.steadySeconds} s of heartbeats (after ${P.settleSeconds} s to settle)`);
       await sleep(P.settleSeconds * 1000);
-      proxy.resetCounters();
-      simLoopDelay.reset();
+      await fleet.resetCounters();
+      await fleet.resetLoopDelay();
       const steadyCpu = new ProcSampler(server.pid, 1000).start();
-      const simCpu0 = process.cpuUsage();
+      const simCpu0 = (await fleet.usage()).cpuMicros;
       const tSteady = now();
       await sleep(P.steadySeconds * 1000);
       const steadyWall = since(tSteady) / 1000;
-      const steadyBytes = link.counters();
+      const steadyBytes = await fleet.counters();
       const steadyCost = steadyCpu.stop();
-      const simCpu = process.cpuUsage(simCpu0);
-      const simCores = round((simCpu.user + simCpu.system) / 1e6 / steadyWall);
-      const steadyLoopDelay = loopDelayMs();
+      const simCpuMicros = (await fleet.usage()).cpuMicros - simCpu0;
+      const simCores = round(simCpuMicros / 1e6 / steadyWall);
+      const steadyLoopDelay = await loopDelayMs();
       const perNodeHour = (b: number) => (b / P.nodes / steadyWall) * 3600;
       results.bandwidth = {
         seconds: round(steadyWall, 1),
@@ -556,7 +582,7 @@ async function main(): Promise<void> {
       // change j touches bulk pod j (node j % N); without the bulk phase there is nothing to change
       const changes = Math.min(P.stormChanges, bulkPods);
       log(`storm: cutting all ${P.nodes} nodes for ${P.cutSeconds} s, ${changes} changes meanwhile`);
-      await link.cut();
+      await fleet.cut();
       const cutStart = now();
       const patched = await runConcurrent(changes, 32, async (j) => {
         await client.json('PATCH', `/api/v1/namespaces/${NS}/pods/${bulkName(j)}`, { metadata: { labels: { rev: '1' } } }, 'application/merge-patch+json');
@@ -564,16 +590,18 @@ async function main(): Promise<void> {
       });
       const remaining = P.cutSeconds * 1000 - since(cutStart);
       if (remaining > 0) await sleep(remaining);
-      await waitProgress('storm cut', () => fleet!.connectedCount() === 0, scaled(60_000, 10, P.nodes), () => `${fleet!.connectedCount()} still connected`);
-      proxy.resetCounters();
+      let connected = connectedNow;
+      const connectedIs = async (n: number) => (connected = (await fleet.status()).connected) === n;
+      await waitProgress('storm cut', () => connectedIs(0), scaled(60_000, 10, P.nodes), () => `${connected} still connected`);
+      await fleet.resetCounters();
       const tHeal = now();
-      await link.heal();
-      const stormProgress = () => `${fleet!.connectedCount()}/${P.nodes} connected, ${delivery.outstanding} changes outstanding`;
+      await fleet.heal();
+      const stormProgress = () => `${connected}/${P.nodes} connected, ${delivery.outstanding} changes outstanding`;
       const stormSettled =
         (await waitProgress('storm', () => delivery.outstanding === 0, scaled(120_000, 30, P.nodes), stormProgress)) &&
-        (await waitProgress('storm reconnect', () => fleet!.connectedCount() === P.nodes, scaled(60_000, 10, P.nodes), stormProgress));
+        (await waitProgress('storm reconnect', () => connectedIs(P.nodes), scaled(60_000, 10, P.nodes), stormProgress));
       const stormMs = since(tHeal);
-      const stormBytes = link.counters();
+      const stormBytes = await fleet.counters();
       storm = { changes: changes - patched.errors, settled: stormSettled, ms: stormMs, downBytes: stormBytes.downBytes };
       results.storm = {
         cutSeconds: P.cutSeconds,
@@ -614,27 +642,21 @@ async function main(): Promise<void> {
     let freshMs: number | null = null;
     if (runs('fresh')) {
       log('fresh resync: restarting every node with an empty store');
-      await fleet.destroy();
+      await fleet.destroyFleet();
       for (let i = 0; i < bulkPods; i++) delivery.expect(bulkNode(i), podKey(bulkName(i)));
       for (let i = 0; i < pacedPods; i++) delivery.expect(nodeNames[(i * 7919) % nodeNames.length]!, podKey(pacedName(i)));
-      proxy.resetCounters();
+      await fleet.resetCounters();
       const tFresh = now();
-      fleet = new Fleet({
-        hubUrl,
-        baseDir: fleetDir,
-        credentials,
-        startConcurrency: P.startConcurrency,
-        startGateMs: 30_000,
-        node: { heartbeatIntervalMs: P.heartbeatMs },
-        observer: { applied: (node, key, kind, at) => kind === 'upsert' && delivery.onApplied(node.name, key, at) },
-      });
-      const freshProgress = () => `${delivery.outstanding} pods outstanding, ${fleet!.nodes.filter((n) => n?.synced).length}/${P.nodes} synced`;
-      await growWithProgress(fleet, P.nodes, 'fresh resync', freshProgress);
+      // the shards start a new fleet of the same names (same stores' paths, now empty)
+      let freshSynced = 0;
+      const freshLine = () => `${delivery.outstanding} pods outstanding, ${freshSynced}/${P.nodes} synced`;
+      const allFreshSynced = async () => (freshSynced = (await fleet.status()).synced) === P.nodes;
+      await growWithProgress(fleet, nodeNames, 'fresh resync', async () => (await allFreshSynced(), freshLine()));
       const freshDone =
-        (await waitProgress('fresh resync', () => delivery.outstanding === 0, scaled(120_000, 20, bulkPods + pacedPods), freshProgress)) &&
-        (await waitProgress('fresh resync', () => fleet!.nodes.every((n) => n.synced), scaled(60_000, 10, P.nodes), freshProgress));
+        (await waitProgress('fresh resync', () => delivery.outstanding === 0, scaled(120_000, 20, bulkPods + pacedPods), freshLine)) &&
+        (await waitProgress('fresh resync', allFreshSynced, scaled(60_000, 10, P.nodes), freshLine));
       freshMs = since(tFresh);
-      freshBytes = link.counters().downBytes;
+      freshBytes = (await fleet.counters()).downBytes;
       if (!freshDone) report.notes.push(`fresh resync incomplete: ${delivery.outstanding} pods missing`);
     }
     results.relist = {
@@ -673,10 +695,10 @@ async function main(): Promise<void> {
     }
 
     client.close();
-    await fleet.destroy();
-    fleet = undefined;
+    await fleet.close();
+    pool = undefined;
     await server.stop(15_000);
-    report.notes.push('hollow nodes, load generator and server share the same 2 cores; bytes are TLS bytes counted on the loopback fault proxy');
+    report.notes.push(`hollow nodes (${P.shards} simulator process${P.shards === 1 ? '' : 'es'}), load generator and server share the same 2 cores; bytes are TLS bytes counted on the loopback fault proxies (one per simulator process)`);
     report.notes.push(`node certificates from the cluster CA (one issued, the rest re-signed copies sharing its key; join path not measured); node data dirs on ${opt['base-dir']}`);
     publish(report, rows, { write: !opt['no-record'] });
   } finally {

@@ -50,8 +50,13 @@ export class Fleet {
     return this.byName.get(name);
   }
 
-  /** Add and start `count` more nodes; resolves when every agent has started (not necessarily connected). */
-  async grow(count: number): Promise<HollowNode[]> {
+  /**
+   * Add and start `count` more nodes; resolves when every agent has started (not necessarily connected).
+   * `names` (one per node) overrides the generated names: a fleet split over several processes gets each
+   * process's slice of one global naming.
+   */
+  async grow(count: number, names?: readonly string[]): Promise<HollowNode[]> {
+    if (names && names.length !== count) throw new Error(`fleet.grow: ${count} nodes but ${names.length} names`);
     const first = this.nodes.length;
     const added: HollowNode[] = [];
     let next = 0;
@@ -60,7 +65,7 @@ export class Fleet {
         const i = next++;
         if (i >= count) return;
         const index = first + i;
-        const nodeName = this.nodeName(index);
+        const nodeName = names?.[i] ?? this.nodeName(index);
         const dataDir = path.join(this.o.baseDir, nodeName);
         await mkdir(dataDir, { recursive: true });
         const hubUrl = typeof this.o.hubUrl === 'function' ? this.o.hubUrl(index) : this.o.hubUrl;
