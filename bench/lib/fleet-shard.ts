@@ -10,6 +10,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import path from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import { Fleet } from '../../src/sim/fleet.js';
 import { HollowCredentialMinter } from '../../src/sim/credentials.js';
@@ -22,7 +23,7 @@ export interface ShardInit {
   hubPort: number;
   /** The server's data dir: the cluster CA is read from its pki dir. */
   serverDataDir: string;
-  /** Parent of this shard's node data dirs (removed on destroy). */
+  /** Parent of the shards' folders (shard-N, removed on destroy) of node data dirs. */
   baseDir: string;
   heartbeatMs: number;
   /** Nodes of this shard joining at once. */
@@ -137,7 +138,8 @@ class Shard {
     const init = this.need(this.init);
     this.fleet ??= new Fleet({
       hubUrl: `https://127.0.0.1:${this.need(this.link).port}`,
-      baseDir: init.baseDir,
+      // a folder per shard: Fleet.destroy removes its baseDir, which must not pull the floor from under another shard
+      baseDir: path.join(init.baseDir, `shard-${init.index}`),
       credentials: this.need(this.credentials),
       startConcurrency: init.startConcurrency,
       startGateMs: init.startGateMs,

@@ -74,4 +74,12 @@ describe('Fleet start gate', () => {
     n!.agent.hub.emit('synced', 1);
     assert.equal(await n!.whenSynced(10), true);
   });
+
+  it('grows with given names (a fleet split over processes takes its slice of one naming), data dirs by name', async () => {
+    const f = fleet(0, 'named');
+    await f.grow(2, ['hollow-00003', 'hollow-00007']);
+    assert.deepEqual(f.nodes.map((n) => n.name), ['hollow-00003', 'hollow-00007']);
+    assert.equal(f.node('hollow-00007')?.opts.dataDir, path.join(dir, 'named', 'hollow-00007'));
+    await assert.rejects(f.grow(2, ['only-one']), /2 nodes but 1 names/);
+  });
 });
