@@ -69,7 +69,8 @@ export class ShardPool {
       for (const [node, key, epochMs] of events) onApplied(node, key, epochMs - performance.timeOrigin);
     };
     const shards = Array.from({ length: count }, (_, i) => {
-      const child = fork(SHARD_ENTRY, [], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // the shards' stdout goes to stderr: this process's stdout ends with the report's JSON line
+      const child = fork(SHARD_ENTRY, [], { execArgv: process.execArgv, stdio: ['ignore', 2, 2, 'ipc'] });
       return new ShardProcess(i, child, deliver);
     });
     const pool = new ShardPool(shards);
