@@ -8,7 +8,6 @@ import type { Logger } from '../common/logger.js';
 import {
   decodeEdgeToHub,
   encode,
-  frameSendOptions,
   ProtocolError,
   negotiateVersion,
   PATCH_VERSION,
@@ -105,7 +104,7 @@ export class NodeSession {
   private send(msg: HubToEdge): void {
     const text = encode(msg);
     this.deps.metrics.bytesSent.inc({ type: msg.type }, Buffer.byteLength(text));
-    this.ws.send(text, frameSendOptions(text), () => this.schedulePump());
+    this.ws.send(text, () => this.schedulePump());
   }
 
   private refuse(code: string, message: string, fatal: boolean): void {

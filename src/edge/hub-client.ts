@@ -24,7 +24,6 @@ import {
   applyMergePatch,
   decodeHubToEdge,
   encode,
-  frameSendOptions,
   type GetResultMessage,
   type EdgeToHub,
   type HubToEdge,
@@ -152,7 +151,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   /** Send a frame if connected; false when not (callers keep the item for later). */
   send(msg: EdgeToHub): boolean {
     if (!this.connectedFlag || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    sendFrame(this.ws, encode(msg));
+    this.ws.send(encode(msg));
     return true;
   }
 
@@ -195,7 +194,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       this.armDeadTimer();
       // Our own heartbeats (echoed by the hub) make dead-link detection independent of the hub's ping period.
       beat = setInterval(() => {
-        if (ws.readyState === WebSocket.OPEN) sendFrame(ws, encode({ type: 'heartbeat', t: Date.now() }));
+        if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'heartbeat', t: Date.now() }));
       }, Math.max(50, Math.floor(this.deadAfterMs / 3)));
       void this.sayHello(ws);
     });
@@ -252,7 +251,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     await this.chain.catch(() => {});
     const cursor = await this.o.store.readCursor();
     if (ws.readyState !== WebSocket.OPEN) return;
-    sendFrame(ws, encode({ type: 'hello', versions: [...PROTOCOL_VERSIONS], node: this.o.nodeName, ...(cursor ? { cursor } : {}), agent: 'kedge-edge' }));
+    ws.send(encode({ type: 'hello', versions: [...PROTOCOL_VERSIONS], node: this.o.nodeName, ...(cursor ? { cursor } : {}), agent: 'kedge-edge' }));
   }
 
   private onMessage(ws: WebSocket, msg: HubToEdge): void {
@@ -293,7 +292,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     for (let i = 0; i === 0 || i < items.length; i += INVENTORY_CHUNK) {
       if (ws.readyState !== WebSocket.OPEN) return;
       const chunk = items.slice(i, i + INVENTORY_CHUNK);
-      sendFrame(ws, encode({ type: 'inventory', items: chunk, done: i + INVENTORY_CHUNK >= items.length }));
+      ws.send(encode({ type: 'inventory', items: chunk, done: i + INVENTORY_CHUNK >= items.length }));
     }
     this.log.info({ items: items.length }, 'sent inventory for diff resync');
   }
@@ -313,7 +312,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         resolve: (m) => (clearTimeout(timer), resolve(m)),
         reject: (e) => (clearTimeout(timer), reject(e)),
       });
-      if (ws.readyState === WebSocket.OPEN) sendFrame(ws, encode({ type: 'get', id, key }));
+      if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'get', id, key }));
       else this.gets.get(id)!.reject(new Error('hub connection closed'));
     });
   }
@@ -367,7 +366,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     if (this.queued <= 1 || this.sinceAck >= this.ackEvery) {
       this.sinceAck = 0;
       if (this.live) await this.o.store.writeCursor({ epoch: this.epoch, seq: msg.seq } satisfies SyncCursor);
-      if (ws.readyState === WebSocket.OPEN) sendFrame(ws, encode({ type: 'ack', seq: msg.seq }));
+      if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'ack', seq: msg.seq }));
     }
   }
 
@@ -388,9 +387,4 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     const delay = backoffDelay(this.attempt++, this.backoff);
     this.timer = setTimeout(() => this.dial(), delay);
   }
-}
-
-/** One protocol frame; small ones skip compression (COMPRESS_MIN_BYTES). */
-function sendFrame(ws: WebSocket, text: string): void {
-  ws.send(text, frameSendOptions(text));
 }

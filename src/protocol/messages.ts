@@ -159,15 +159,3 @@ export function negotiateVersion(offered: readonly number[]): ProtocolVersion | 
   for (const v of PROTOCOL_VERSIONS) if (offered.includes(v) && (best === null || v > best)) best = v;
   return best;
 }
-
-/**
- * Frames below this size go uncompressed. With context takeover `ws` ignores its own threshold and deflates every
- * frame; for acks, heartbeats and lease reports (~75 B) the zlib round trip per frame was about a quarter of the
- * hub thread's busy time at fleet scale, to save ~60 B each. Objects (≥ 1 KiB) still share the deflate window.
- */
-export const COMPRESS_MIN_BYTES = 1024;
-
-/** ws send options for one encoded frame (see COMPRESS_MIN_BYTES). */
-export function frameSendOptions(text: string): { compress: boolean } {
-  return { compress: text.length >= COMPRESS_MIN_BYTES };
-}
