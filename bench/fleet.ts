@@ -33,7 +33,7 @@ import { Harness, type ManagedProcess } from '../test/harness/processes.js';
 import { kedgeCommand } from '../test/helpers/kedge-cli.js';
 import { ProcSampler, sampleProcess } from '../test/harness/procstat.js';
 import { KubeHttp } from './lib/kube-http.js';
-import { distribution, runConcurrent, round, toMiB, now, since, formatBytes, type Distribution } from './lib/stats.js';
+import { distribution, runConcurrent, round, toMiB, now, since, formatBytes, intOption, type Distribution } from './lib/stats.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 import { ShardPool } from './lib/shard-pool.js';
 import { ensureCertificateAuthority, issueClientCertificate, pkiDir } from '../src/pki/index.js';
@@ -68,11 +68,7 @@ const { values: opt } = parseArgs({
     shards: { type: 'string', default: '' },
   },
 });
-const int = (name: keyof typeof opt, min = 0) => {
-  const v = Number(opt[name]);
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(opt[name])}`);
-  return v;
-};
+const int = (name: keyof typeof opt, min = 0) => intOption(opt, name, min);
 const P = {
   nodes: int('nodes', 1),
   podsPerNode: int('pods-per-node'),

@@ -17,7 +17,7 @@ import { Harness } from '../test/harness/processes.js';
 import { kedgeCommand } from '../test/helpers/kedge-cli.js';
 import { ProcSampler } from '../test/harness/procstat.js';
 import { KubeHttp } from './lib/kube-http.js';
-import { distribution, round, now, since, type Distribution } from './lib/stats.js';
+import { distribution, round, now, since, intOption, type Distribution } from './lib/stats.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 import { loadKubeConfig } from '../src/common/kubeconfig.js';
 import { StatusWriter, type WriteResult } from '../src/cloudhub/status-writer.js';
@@ -39,11 +39,7 @@ const { values: opt } = parseArgs({
     'no-record': { type: 'boolean', default: false },
   },
 });
-const int = (name: keyof typeof opt, min = 0) => {
-  const v = Number(opt[name]);
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(opt[name])}`);
-  return v;
-};
+const int = (name: keyof typeof opt, min = 0) => intOption(opt, name, min);
 const P = {
   nodes: int('nodes', 1),
   rates: String(opt.rates).split(',').filter(Boolean).map((r) => {

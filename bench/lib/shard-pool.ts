@@ -8,6 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AppliedEvent, LinkCounters, ShardEvent, ShardInit, ShardReply, ShardRequest, ShardStatus, ShardUsage } from './fleet-shard.js';
+import { NO_TRAFFIC, sumCounters } from '../../test/harness/fault-proxy.js';
 
 const SHARD_ENTRY = fileURLToPath(new URL('./fleet-shard.ts', import.meta.url));
 
@@ -102,15 +103,7 @@ export class ShardPool {
   }
 
   async status(): Promise<ShardStatus> {
-    const t: ShardStatus = { started: 0, connected: 0, connectedAndSynced: 0, synced: 0, syncEvents: 0 };
-    for (const s of await this.all<ShardStatus>({ op: 'status' })) {
-      t.started += s.started;
-      t.connected += s.connected;
-      t.connectedAndSynced += s.connectedAndSynced;
-      t.synced += s.synced;
-      t.syncEvents += s.syncEvents;
-    }
-    return t;
+    return { started: 0, connected: 0, connectedAndSynced: 0, synced: 0, syncEvents: 0, ...sumCounters(await this.all<ShardStatus>({ op: 'status' })) };
   }
 
   async cut(): Promise<void> {
@@ -127,15 +120,7 @@ export class ShardPool {
 
   /** Link counters summed over the shards' proxies. */
   async counters(): Promise<LinkCounters> {
-    const t: LinkCounters = { upBytes: 0, downBytes: 0, droppedBytes: 0, accepted: 0, active: 0 };
-    for (const c of await this.all<LinkCounters>({ op: 'counters' })) {
-      t.upBytes += c.upBytes;
-      t.downBytes += c.downBytes;
-      t.droppedBytes += c.droppedBytes;
-      t.accepted += c.accepted;
-      t.active += c.active;
-    }
-    return t;
+    return { ...NO_TRAFFIC, ...sumCounters(await this.all<LinkCounters>({ op: 'counters' })) };
   }
 
   async usage(): Promise<PoolUsage> {

@@ -110,3 +110,10 @@ export function formatBytes(bytes: number): string {
   if (bytes < MiB) return `${round(bytes / 1024, 1)} KiB`;
   return `${round(bytes / MiB, 1)} MiB`;
 }
+
+/** A parseArgs string option as an integer ≥ min, or an error naming the flag and what was expected. */
+export function intOption(values: Record<string, unknown>, name: string, min = 0): number {
+  const v = Number(values[name]);
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(values[name])}`);
+  return v;
+}

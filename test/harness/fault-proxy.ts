@@ -383,16 +383,7 @@ export class FaultProxy {
 
   /** Sum of all links' counters. */
   totals(): LinkCounters {
-    const t: LinkCounters = { upBytes: 0, downBytes: 0, droppedBytes: 0, accepted: 0, active: 0 };
-    for (const l of this.links.values()) {
-      const c = l.counters();
-      t.upBytes += c.upBytes;
-      t.downBytes += c.downBytes;
-      t.droppedBytes += c.droppedBytes;
-      t.accepted += c.accepted;
-      t.active += c.active;
-    }
-    return t;
+    return { ...NO_TRAFFIC, ...sumCounters([...this.links.values()].map((l) => l.counters())) };
   }
 
   resetCounters(): void {
@@ -412,3 +403,13 @@ export class FaultProxy {
     this.links.clear();
   }
 }
+
+/** Field-by-field sum of counter records (links of one proxy, or proxies of several processes). */
+export function sumCounters<T extends object>(records: readonly T[]): Partial<T> {
+  const total: Record<string, number> = {};
+  for (const r of records) for (const [k, v] of Object.entries(r)) if (typeof v === 'number') total[k] = (total[k] ?? 0) + v;
+  return total as Partial<T>;
+}
+
+/** All-zero link counters (the sum of no links). */
+export const NO_TRAFFIC: LinkCounters = { upBytes: 0, downBytes: 0, droppedBytes: 0, accepted: 0, active: 0 };
