@@ -7,11 +7,17 @@
  *  - list latency over N objects (one full list, and a paginated traversal of limit=500 pages);
  *  - watch fan-out: events/s delivered to W watchers while N objects are created;
  *  - compaction of N revisions.
+ * Each create/update run also reports CPU per write (the whole process: every thread, so work moved to
+ * a checkpointer thread still counts) and main-thread busy time per write (event-loop utilisation:
+ * what the API server's thread would pay, blocking fsyncs included).
  * Flags: --objects N (default 10000), --concurrency C (default 100), --watchers W (default 100),
+ *        --only a,b (run only these create/update runs, skip list/watch/compact; names in the JSON),
+ *        --store-options JSON (extra SqliteStoreOptions for every store, e.g. '{"checkpoint":"background"}'),
  *        --no-record (print only; do not rewrite bench/RESULTS.md).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 import { distribution, now, round, runConcurrent, since, type ConcurrentRun } from './lib/stats.js';
@@ -25,6 +31,12 @@ const objects = flag('objects', 10000);
 const concurrency = flag('concurrency', 100);
 const watchers = flag('watchers', 100);
 const record = !process.argv.includes('--no-record');
+function stringFlag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const only = stringFlag('only')?.split(',').filter(Boolean) ?? null;
+const extraOptions = JSON.parse(stringFlag('store-options') ?? '{}') as SqliteStoreOptions;
 
 /** A pod as the API server would store it (~1.3 KB of JSON), so row sizes are realistic. */
 function podJson(i: number): string {
@@ -72,7 +84,7 @@ const dirs: string[] = [];
 async function freshStore(options: SqliteStoreOptions) {
   const dir = await mkdtemp(join(tmpdir(), 'kedge-bench-storage-'));
   dirs.push(dir);
-  return openSqliteStore(join(dir, 'kedge.db'), options);
+  return openSqliteStore(join(dir, 'kedge.db'), { ...extraOptions, ...options });
 }
 
 /** Spin the CPU for `ms`, standing in for an API server's per-request work (decode, validate, encode). */
@@ -83,38 +95,124 @@ function burn(ms: number): void {
   }
 }
 
-type CreateRun = ConcurrentRun & { commits: number; syncs: number };
+type CreateRun = ConcurrentRun & {
+  commits: number;
+  syncs: number;
+  /** process CPU (all threads) per successful write, ms; includes the simulated request CPU */
+  cpuMsPerWrite: number;
+  /** main-thread busy time per successful write, ms (event-loop utilisation; blocking syscalls count) */
+  mainThreadMsPerWrite: number;
+  stats: Record<string, unknown>;
+};
+
+/** CPU and main-thread busy time spent while `body` runs, per successful op. */
+async function measured(body: () => Promise<ConcurrentRun>): Promise<ConcurrentRun & { cpuMsPerWrite: number; mainThreadMsPerWrite: number }> {
+  const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
+  const run = await body();
+  const elu = performance.eventLoopUtilization(elu0);
+  const cpu = process.cpuUsage(cpu0);
+  const ok = Math.max(1, run.ops - run.errors);
+  return { ...run, cpuMsPerWrite: round((cpu.user + cpu.system) / 1000 / ok, 4), mainThreadMsPerWrite: round(elu.active / ok, 4) };
+}
 
 async function createRun(options: SqliteStoreOptions, inFlight = concurrency, cpuPerRequestMs = 0): Promise<CreateRun> {
   const store = await freshStore(options);
   try {
-    const run = await runConcurrent(objects, inFlight, async (i) => {
-      if (cpuPerRequestMs > 0) {
-        await new Promise((r) => setImmediate(r)); // a request arrives as an I/O event
-        burn(cpuPerRequestMs);
-      }
-      return store.create(key(i), podJson(i));
-    });
+    const run = await measured(() =>
+      runConcurrent(objects, inFlight, async (i) => {
+        if (cpuPerRequestMs > 0) {
+          await new Promise((r) => setImmediate(r)); // a request arrives as an I/O event
+          burn(cpuPerRequestMs);
+        }
+        return store.create(key(i), podJson(i));
+      }),
+    );
     if ((await store.count('/registry/pods/')) !== objects - run.errors) throw new Error('count mismatch after creates');
-    const { commits, syncs } = store.stats();
-    return { ...run, commits, syncs };
+    const stats = store.stats();
+    return { ...run, commits: stats.commits, syncs: stats.syncs, stats: { ...stats } };
   } finally {
     await store.close();
   }
+}
+
+/** A Lease as the hub renews it (~450 B of JSON): the write the fleet's heartbeats are made of. */
+function leaseJson(i: number, n: number): string {
+  return JSON.stringify({
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: `node-${i}`, namespace: 'kube-node-lease', uid: `00000000-0000-4000-9000-${String(i).padStart(12, '0')}`, resourceVersion: String(n), creationTimestamp: new Date(0).toISOString(), ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: `node-${i}`, uid: 'node-uid' }] },
+    spec: { holderIdentity: `node-${i}`, leaseDurationSeconds: 40, renewTime: new Date(1_700_000_000_000 + n * 1000).toISOString() },
+  });
+}
+
+/** `objects` renewals spread over 1,000 Leases (each update one compare-and-swap, as the API server does). */
+async function leaseRun(options: SqliteStoreOptions, inFlight = concurrency): Promise<CreateRun> {
+  const store = await freshStore(options);
+  const leases = 1000;
+  const leaseKey = (i: number) => `/registry/leases/kube-node-lease/node-${String(i).padStart(5, '0')}`;
+  try {
+    const revisions = new Map<number, number>();
+    await Promise.all(Array.from({ length: leases }, async (_, i) => revisions.set(i, (await store.create(leaseKey(i), leaseJson(i, 0))).modRevision)));
+    const run = await measured(() =>
+      runConcurrent(objects, inFlight, async (n) => {
+        const i = n % leases;
+        const kv = await store.update(leaseKey(i), leaseJson(i, n), revisions.get(i));
+        revisions.set(i, kv.modRevision);
+      }),
+    );
+    const stats = store.stats();
+    return { ...run, commits: stats.commits, syncs: stats.syncs, stats: { ...stats } };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Run a named create/update run unless --only leaves it out. */
+async function pick(name: string, body: () => Promise<CreateRun>): Promise<CreateRun | null> {
+  if (only && !only.includes(name)) return null;
+  return body();
 }
 
 const report = newReport('storage', { objects, concurrency, watchers, backend: 'sqlite (WAL)' });
 // The machine is shared with other engineers' work: say how busy it was, beside the numbers.
 const loadAtStart = loadavg()[0]!;
 try {
-  const grouped = await createRun({});
-  const groupedBlocking = await createRun({ asyncFsync: false });
-  const serverLikeAsync = await createRun({}, concurrency, 0.2);
-  const serverLikeBlocking = await createRun({ asyncFsync: false }, concurrency, 0.2);
-  const groupedWide = await createRun({}, concurrency * 10);
-  const oneByOne = await createRun({ maxBatchSize: 1 });
-  const sequential = await createRun({}, 1);
-  const groupedNormal = await createRun({ synchronous: 'normal' });
+  const runs: Record<string, CreateRun | null> = {
+    createGroupCommit: await pick('createGroupCommit', () => createRun({})),
+    createGroupCommitBlockingFsync: await pick('createGroupCommitBlockingFsync', () => createRun({ asyncFsync: false })),
+    createServerLikeAsyncFsync: await pick('createServerLikeAsyncFsync', () => createRun({}, concurrency, 0.2)),
+    createServerLikeBlockingFsync: await pick('createServerLikeBlockingFsync', () => createRun({ asyncFsync: false }, concurrency, 0.2)),
+    createGroupCommitWide: await pick('createGroupCommitWide', () => createRun({}, concurrency * 10)),
+    createOneTransactionPerWrite: await pick('createOneTransactionPerWrite', () => createRun({ maxBatchSize: 1 })),
+    createSequential: await pick('createSequential', () => createRun({}, 1)),
+    createGroupCommitSyncNormal: await pick('createGroupCommitSyncNormal', () => createRun({ synchronous: 'normal' })),
+    leaseRenewals: await pick('leaseRenewals', () => leaseRun({})),
+  };
+  const cost = (r: CreateRun) =>
+    `${round(r.cpuMsPerWrite, 3)} ms CPU/write (all threads), ${round(r.mainThreadMsPerWrite, 3)} ms main-thread busy/write`;
+  if (only) {
+    // A selection: just those runs, no list/watch/compaction phases.
+    const rows: SummaryRow[] = [];
+    for (const [name, r] of Object.entries(runs)) {
+      if (!r) continue;
+      report.results[name] = r;
+      rows.push([name, `${Math.round(r.opsPerSecond)} writes/s`, `${cost(r)}; p50 ${round(r.latencyMs.p50)} ms, p99 ${round(r.latencyMs.p99)} ms, ${r.errors} errors, ${r.commits} transactions`]);
+    }
+    report.notes.push(`1-minute load average ${round(loadAtStart, 1)} at start, ${round(loadavg()[0]!, 1)} at end on ${cpus().length} cores`);
+    publish(report, rows, { write: record });
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    process.exit(0);
+  }
+  const grouped = runs.createGroupCommit!;
+  const groupedBlocking = runs.createGroupCommitBlockingFsync!;
+  const serverLikeAsync = runs.createServerLikeAsyncFsync!;
+  const serverLikeBlocking = runs.createServerLikeBlockingFsync!;
+  const groupedWide = runs.createGroupCommitWide!;
+  const oneByOne = runs.createOneTransactionPerWrite!;
+  const sequential = runs.createSequential!;
+  const groupedNormal = runs.createGroupCommitSyncNormal!;
+  const leases = runs.leaseRenewals!;
 
   // List and watch on one store holding the N objects.
   const store = await freshStore({});
@@ -186,6 +284,7 @@ try {
     createOneTransactionPerWrite: oneByOne,
     createSequential: sequential,
     createGroupCommitSyncNormal: groupedNormal,
+    leaseRenewals: leases,
     groupCommitSpeedup: round(grouped.opsPerSecond / oneByOne.opsPerSecond, 1),
     listFullMs: full,
     listPaginated500Ms: pages,
@@ -205,6 +304,8 @@ try {
     [`create ${objects}, 1 txn per write, durable, c=${concurrency}`, w(oneByOne), `baseline; group commit is ${round(grouped.opsPerSecond / oneByOne.opsPerSecond, 1)}x faster`],
     [`create ${objects}, one at a time (c=1), durable`, w(sequential), `p50 ${round(sequential.latencyMs.p50)} ms per write: one fsync each`],
     [`create ${objects}, group commit, sync=NORMAL, c=${concurrency}`, w(groupedNormal), 'no fsync per commit: survives a crash, not power loss'],
+    [`${objects} Lease renewals over 1,000 Leases, durable, c=${concurrency}`, w(leases), `${cost(leases)}; ${lat(leases)}`],
+    [`cost of a durable create (group commit, c=${concurrency})`, cost(grouped)],
     [`list ${objects} (one call)`, `p50 ${round(full.p50)} ms`, `min ${round(full.min)} ms, p99 ${round(full.p99)} ms over ${full.count} runs`],
     [`list ${objects} (limit=500 pages)`, `p50 ${round(pages.p50)} ms`, `whole traversal; min ${round(pages.min)} ms over ${pages.count} runs`],
     [`list ${objects} at a past revision`, `${round(pastListMs)} ms`, 'served from the history log'],
