@@ -5,10 +5,12 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger } from '../common/logger.js';
+import { useLoopbackFor, type LoopbackTransport } from '../common/kubeconfig.js';
 import { openSqliteStore, startAutoCompaction } from '../storage/sqlite.js';
 import { ensureServerPki, ensureServiceAccountKeyPair, pkiDir, writeAdminKubeconfig } from '../pki/index.js';
 import { createApiServer, type ApiServer } from './server.js';
 import { ClusterIpAllocator } from './ip-allocator.js';
+import { ApiLoopback, LOOPBACK_SOCKET_NAME } from './loopback.js';
 
 export interface RunServerOptions {
   dataDir: string;
@@ -21,13 +23,15 @@ export interface RunServerOptions {
   minRequestTimeoutSeconds?: number;
   maxRequestsInflight?: number;
   maxMutatingRequestsInflight?: number;
+  /** In-process components reach the API over the data dir's Unix socket, no TLS (loopback.ts). Default true. */
+  loopback?: boolean;
 }
 
 /**
  * In-process components started after the API server is up (controllers, cloud hub). Each receives the server
  * and the admin kubeconfig path and returns a stop function. Other packages add themselves here.
  */
-export type ServerComponent = (ctx: { server: ApiServer; kubeconfigPath: string; dataDir: string }) => Promise<() => Promise<void> | void>;
+export type ServerComponent = (ctx: { server: ApiServer; kubeconfigPath: string; dataDir: string; loopback?: LoopbackTransport }) => Promise<() => Promise<void> | void>;
 export const serverComponents: ServerComponent[] = [];
 
 export async function runServer(o: RunServerOptions): Promise<void> {
@@ -39,6 +43,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
   const advertise = o.advertiseAddress ?? (o.bindAddress === '0.0.0.0' || o.bindAddress === '::' ? '127.0.0.1' : o.bindAddress);
   // In-cluster clients reach the API server through the `kubernetes` Service's ClusterIP: it must be a SAN too.
   const serviceIp = new ClusterIpAllocator(o.serviceClusterIpRange).firstAddress;
+  const loopback = o.loopback === false ? undefined : new ApiLoopback(path.join(dataDir, LOOPBACK_SOCKET_NAME));
   const pki = await ensureServerPki(dataDir, { hosts: [o.bindAddress, advertise, serviceIp, ...(o.tlsSans ?? [])] });
   const server = await createApiServer({
     store,
@@ -48,6 +53,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     serviceClusterIpRange: o.serviceClusterIpRange,
     tokenAuthFile: o.tokenAuthFile,
     serviceAccountKey: await ensureServiceAccountKeyPair(pkiDir(dataDir)),
+    tokenAuthenticators: loopback ? [loopback.authenticator] : undefined,
     minRequestTimeoutSeconds: o.minRequestTimeoutSeconds,
     maxRequestsInflight: o.maxRequestsInflight,
     maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
@@ -57,8 +63,21 @@ export async function runServer(o: RunServerOptions): Promise<void> {
   const kubeconfigPath = await writeAdminKubeconfig(dataDir, `https://${host}:${server.port}`);
   log.info({ kubeconfig: kubeconfigPath, url: `https://${host}:${server.port}`, dataDir }, 'kedge server ready');
 
+  // In-process clients of the admin kubeconfig (this thread's via loadKubeConfig, component threads via ctx)
+  // use the loopback socket; if it cannot be served they keep HTTPS.
+  let transport: LoopbackTransport | undefined;
+  if (loopback) {
+    try {
+      await loopback.start(server, kubeconfigPath);
+      transport = loopback.transport;
+      useLoopbackFor(kubeconfigPath, transport);
+      log.info({ socket: loopback.socketPath }, 'in-process clients use the loopback socket');
+    } catch (err) {
+      log.warn({ err: String((err as Error).message ?? err) }, 'loopback socket unavailable: in-process clients use HTTPS');
+    }
+  }
   const stops: (() => Promise<void> | void)[] = [];
-  for (const start of serverComponents) stops.push(await start({ server, kubeconfigPath, dataDir }));
+  for (const start of serverComponents) stops.push(await start({ server, kubeconfigPath, dataDir, loopback: transport }));
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -68,6 +87,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     for (const stop of stops.reverse()) { try { await stop(); } catch (err) { log.warn({ err }, 'component stop failed'); } }
+    await loopback?.close();
     await server.close();
     compaction.stop();
     await store.close();

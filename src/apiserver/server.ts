@@ -7,7 +7,9 @@
  *  - `server.subresourceHandlers.set('pods/log', handler)`: serve streaming subresources (hub tunnel).
  *  - `server.upgradeHandlers.set('pods/exec', handler)`: WebSocket/SPDY upgrades (kubectl exec/attach/port-forward).
  *  - `server.objects`: in-process create/update/delete with full API semantics (no HTTP).
+ *  - `server.serve(listener)`: the same API on another listener (the in-process loopback socket, loopback.ts).
  */
+import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Store } from '../storage/types.js';
@@ -74,6 +76,8 @@ export interface ApiServer {
   metrics: ApiServerMetrics;
   /** Server-internal identity for in-process writes. */
   systemContext(namespace?: string): StrategyContext;
+  /** Serve the same API (same authentication, authorization, handlers) on `listener` too; its owner closes it. */
+  serve(listener: http.Server): void;
   close(): Promise<void>;
 }
 
@@ -241,6 +245,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
   return {
     url: serverUrl, port, registry, objects, feed, subresourceHandlers, upgradeHandlers, metrics, systemContext,
+    serve(listener) {
+      listener.on('request', (req, res) => { void handler.handle(req, res); });
+      listener.on('upgrade', (req, socket, head) => { void handler.handleUpgrade(req, socket, head); });
+    },
     async close() {
       ready = false;
       finalizer?.stop();

@@ -7,11 +7,13 @@
  * again) and goes through node-fetch — measured by bench/heartbeats.ts as the larger part of the hub's CPU
  * per renewal. Credentials, trust, proxies and the keep-alive agent still come from client-node's
  * KubeConfig (`applyToHTTPSOptions`), so any kubeconfig `kedge cloud --kubeconfig` accepts works here.
+ * Inside `kedge server` the KubeConfig is a loopback one (src/common/kubeconfig.ts): plain HTTP on the
+ * server's Unix socket with an in-memory token, no TLS on either end.
  */
 import http from 'node:http';
 import https from 'node:https';
-import tls from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { loopbackAgent, loopbackOf, sharedSecureContext, tlsMaterialKey } from '../common/kubeconfig.js';
 
 /** A non-2xx answer; `code` and `body` have the shape client-node's ApiException has, so callers treat both alike. */
 export class JsonApiError extends Error {
@@ -52,7 +54,7 @@ export class JsonApi {
 
   constructor(private readonly kc: KubeConfig) {}
 
-  private agent?: { key: string; agent: https.Agent };
+  private agent?: { key: string; agent: http.Agent };
 
   private connection(): Promise<Connection> {
     if (this.conn && Date.now() - this.conn.at < REFRESH_MS) return this.conn.ready;
@@ -64,7 +66,9 @@ export class JsonApi {
       // keep-alive agent from src/common/kubeconfig.ts, or a proxy agent).
       await this.kc.applyToHTTPSOptions(options as Parameters<KubeConfig['applyToHTTPSOptions']>[0]);
       const url = new URL(cluster.server);
-      if (url.protocol === 'https:' && !cluster.proxyUrl) options.agent = this.directAgent(options);
+      const loopback = loopbackOf(this.kc);
+      if (loopback) options.agent = this.boundedAgent(`unix\u0000${loopback.socketPath}`, () => loopbackAgent(loopback.socketPath, { maxSockets: MAX_SOCKETS }));
+      else if (url.protocol === 'https:' && !cluster.proxyUrl) options.agent = this.boundedAgent(directTlsKey(options), () => directTlsAgent(options));
       return { url, options };
     })();
     const entry = { ready, at: Date.now() };
@@ -75,20 +79,14 @@ export class JsonApi {
   }
 
   /**
-   * Our own keep-alive pool for direct TLS (proxies keep client-node's agent): bounded, so bursts queue
-   * rather than churn connections, and one SecureContext for every connection (the key and CA are parsed
-   * once, not per connection). Replaced when the credentials change.
+   * Our own keep-alive pool (proxies keep client-node's agent): bounded, so bursts queue rather than churn
+   * connections. The kubeconfig's shared agent cannot carry the bound: its watches each hold a socket.
+   * Replaced when the credentials or the transport change.
    */
-  private directAgent(o: https.RequestOptions): https.Agent {
-    const key = [o.ca, o.cert, o.key, o.servername, o.rejectUnauthorized].map((v) => String(v ?? '')).join('\u0000');
+  private boundedAgent(key: string, create: () => http.Agent): http.Agent {
     if (this.agent?.key === key) return this.agent.agent;
     this.agent?.agent.destroy();
-    const secureContext = tls.createSecureContext({ ca: o.ca, cert: o.cert, key: o.key });
-    const agent = new https.Agent({
-      keepAlive: true, maxSockets: MAX_SOCKETS, maxFreeSockets: MAX_SOCKETS, scheduling: 'lifo',
-      ca: o.ca, cert: o.cert, key: o.key, servername: o.servername, rejectUnauthorized: o.rejectUnauthorized,
-      secureContext,
-    } as https.AgentOptions);
+    const agent = create();
     this.agent = { key, agent };
     return agent;
   }
@@ -136,6 +134,20 @@ export class JsonApi {
       req.end(payload);
     });
   }
+}
+
+/** Direct TLS to the API server: equal for equal credentials, trust and server name. */
+function directTlsKey(o: https.RequestOptions): string {
+  return `tls\u0000${tlsMaterialKey(o)}\u0000${String(o.servername ?? '')}\u0000${String(o.rejectUnauthorized ?? '')}`;
+}
+
+/** A bounded TLS pool whose connections share the process's one SecureContext for these credentials. */
+function directTlsAgent(o: https.RequestOptions): https.Agent {
+  return new https.Agent({
+    keepAlive: true, maxSockets: MAX_SOCKETS, maxFreeSockets: MAX_SOCKETS, scheduling: 'lifo',
+    ca: o.ca, cert: o.cert, key: o.key, servername: o.servername, rejectUnauthorized: o.rejectUnauthorized,
+    secureContext: sharedSecureContext(o),
+  } as https.AgentOptions);
 }
 
 /** Path segment escaping for object names and namespaces. */

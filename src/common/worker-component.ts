@@ -4,11 +4,14 @@
  * with the API server but the process, so a thread of their own lets one `kedge server` process use a
  * second core: at fleet scale the API server and the hub each saturate one (bench/RESULTS.md, fleet).
  * A worker that dies takes the process down (exit 1), as an uncaught error in-process would.
+ * The server's loopback transport (socket + in-memory token, src/common/kubeconfig.ts) travels in workerData,
+ * so the component's `loadKubeConfig(kubeconfigPath)` in the worker uses it too.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from './logger.js';
+import type { LoopbackTransport } from './kubeconfig.js';
 
 export interface WorkerComponentSpec {
   /** Shown in logs and thread names. */
@@ -30,13 +33,13 @@ function runnableUrl(url: string): string {
 }
 
 export function workerThreadComponent(spec: WorkerComponentSpec, log: Logger) {
-  return async (ctx: { kubeconfigPath: string; dataDir: string }): Promise<() => Promise<void>> => {
+  return async (ctx: { kubeconfigPath: string; dataDir: string; loopback?: LoopbackTransport }): Promise<() => Promise<void>> => {
     const entry = runnableUrl(new URL('./component-worker.js', import.meta.url).href);
     // From source the worker needs tsx's loader registered first (a worker does not run the parent's --import).
     const worker = new Worker(entry.endsWith('.ts') ? `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })` : new URL(entry), {
       eval: entry.endsWith('.ts'),
       name: spec.name,
-      workerData: { moduleUrl: runnableUrl(spec.moduleUrl), factory: spec.factory, options: spec.options, ctx: { kubeconfigPath: ctx.kubeconfigPath, dataDir: ctx.dataDir } },
+      workerData: { moduleUrl: runnableUrl(spec.moduleUrl), factory: spec.factory, options: spec.options, ctx: { kubeconfigPath: ctx.kubeconfigPath, dataDir: ctx.dataDir, loopback: ctx.loopback } },
     });
     let stopping = false;
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));

@@ -10,6 +10,7 @@ interface ServerFlags {
   tlsSan?: string[];
   hubPort: string;
   hubThread: boolean;
+  loopback: boolean;
   disableControllers?: boolean;
   controllers?: string;
   nodeMonitorGracePeriod: string;
@@ -56,6 +57,7 @@ export function register(program: Command): void {
     .option('--min-request-timeout <seconds>', 'watches end after a random [N, 2N) seconds; clients re-watch', '1800')
     .option('--hub-port <port>', 'cloud hub TLS port edge nodes dial (on --bind-address; -1 = no hub)', '10000')
     .option('--no-hub-thread', 'run the cloud hub on the API server\'s thread instead of its own')
+    .option('--no-loopback', 'in-process hub and controllers reach the API over HTTPS instead of a token-authenticated Unix socket in the data dir')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
     .option('--controllers <list>', 'controllers to run, kube-controller-manager style: "*,-scheduler" (default: all but namespace,serviceaccount, which the API server handles)')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
@@ -109,6 +111,7 @@ export function register(program: Command): void {
         tlsSans: flags.tlsSan ?? [],
         maxRequestsInflight: nonNegative('--max-requests-inflight', flags.maxRequestsInflight),
         maxMutatingRequestsInflight: nonNegative('--max-mutating-requests-inflight', flags.maxMutatingRequestsInflight),
+        loopback: flags.loopback,
         minRequestTimeoutSeconds: (() => {
           const n = Number(flags.minRequestTimeout);
           if (!Number.isInteger(n) || n < 1) fail(`invalid --min-request-timeout ${JSON.stringify(flags.minRequestTimeout)}: want whole seconds ≥ 1`);
