@@ -1,16 +1,22 @@
 /**
  * Heartbeat write-path benchmark (issue 6): what one Lease renewal and one Node status report cost the
  * control plane. One real `kedge server` (API server + controllers + hub, as shipped); N Nodes and N
- * Leases in kube-node-lease written through the hub's own client path (src/cloudhub StatusWriter, with
- * the keep-alive kubeconfig the hub loads), then renewals at fixed rates. The server's CPU is sampled
+ * Leases in kube-node-lease written through the hub's own client path (src/cloudhub StatusWriter), then
+ * renewals at fixed rates. The writer runs in this process, not on the server's hub thread, so its CPU can
+ * be told apart; it reaches the API the way the hub does (`--transport loopback`, the default: plain HTTP
+ * on the server's Unix socket with a bearer token for the admin identity — the server's own in-memory
+ * loopback token cannot leave it, so the bench hands the server a static token for the same user and group;
+ * `--transport https`: the admin kubeconfig's client certificate over keep-alive TLS, as `kedge cloud` or
+ * `kedge server --no-loopback`). The server's CPU is sampled
  * from /proc; the writer's CPU (which in production runs inside the server, in the hub) is this
  * process's CPU during the phase. Reports CPU-ms per renewal (server, writer, both) net of the idle
  * server, and the renewals/s one core sustains at that cost.
  *
- * Usage: npm run bench:heartbeats [-- --nodes 1000 --rates 100,500 --seconds 20 --node-rate 50 --profile-dir DIR]
+ * Usage: npm run bench:heartbeats [-- --nodes 1000 --rates 100,500 --seconds 20 --node-rate 50 --transport loopback|https --profile-dir DIR]
  */
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { Harness } from '../test/harness/processes.js';
@@ -19,7 +25,7 @@ import { ProcSampler } from '../test/harness/procstat.js';
 import { KubeHttp } from './lib/kube-http.js';
 import { distribution, round, now, since, intOption, type Distribution } from './lib/stats.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
-import { loadKubeConfig } from '../src/common/kubeconfig.js';
+import { loadKubeConfig, loopbackKubeConfig } from '../src/common/kubeconfig.js';
 import { StatusWriter, type WriteResult } from '../src/cloudhub/status-writer.js';
 import { buildNode } from '../src/edge/node-status.js';
 
@@ -36,6 +42,8 @@ const { values: opt } = parseArgs({
     'max-in-flight': { type: 'string', default: '256' },
     /** write V8 CPU profiles of the server and of this process (the writer) into DIR */
     'profile-dir': { type: 'string', default: '' },
+    /** how the writer reaches the API: the server's loopback socket (as its hub does) or HTTPS */
+    transport: { type: 'string', default: 'loopback' },
     'no-record': { type: 'boolean', default: false },
   },
 });
@@ -51,6 +59,10 @@ const P = {
   nodeRate: int('node-rate'),
   idleSeconds: int('idle-seconds', 1),
   maxInFlight: int('max-in-flight', 1),
+  transport: ((t: string) => {
+    if (t !== 'loopback' && t !== 'https') throw new Error(`--transport must be loopback or https, got ${JSON.stringify(t)}`);
+    return t;
+  })(String(opt.transport)),
 };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -167,6 +179,15 @@ async function main(): Promise<void> {
     const dataDir = h.tempDir('data');
     const port = await h.freePort();
     const serverArgs = ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(port), '--hub-port', '0'];
+    // The admin certificate's identity (CN=kubernetes-admin, O=system:masters) as a static token, for the socket.
+    const benchToken = randomBytes(24).toString('hex');
+    if (P.transport === 'loopback') {
+      const tokenFile = path.join(h.tempDir('tokens'), 'tokens.csv');
+      writeFileSync(tokenFile, `${benchToken},kubernetes-admin,bench-heartbeats,"system:masters"\n`, { mode: 0o600 });
+      serverArgs.push('--token-auth-file', tokenFile);
+    } else {
+      serverArgs.push('--no-loopback');
+    }
     const ready = { url: `https://127.0.0.1:${port}/readyz`, timeoutMs: 60_000 };
     log(`starting kedge server on 127.0.0.1:${port}`);
     const server = opt['profile-dir']
@@ -177,7 +198,10 @@ async function main(): Promise<void> {
     for (let i = 0; i < 100 && !existsSync(kubeconfig); i++) await sleep(100);
     const client = await KubeHttp.fromKubeconfig(kubeconfig, 8);
     await client.ensure('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-node-lease' } }).catch(() => {});
-    const writer = new StatusWriter(loadKubeConfig(kubeconfig), () => undefined);
+    const socketPath = path.join(dataDir, 'apiserver-loopback.sock');
+    const writerKc = P.transport === 'loopback' ? loopbackKubeConfig({ socketPath, token: benchToken }) : loadKubeConfig(kubeconfig);
+    if (P.transport === 'loopback' && !existsSync(socketPath)) throw new Error(`the server serves no loopback socket at ${socketPath}`);
+    const writer = new StatusWriter(writerKc, () => undefined);
     const since0 = new Date();
     const nodeBody = (i: number) => JSON.parse(JSON.stringify(buildNode({ nodeName: nodeName(i), capacity: { cpu: '4', memory: '8Gi' }, since: since0 }))) as Record<string, unknown>;
     const lease = (i: number) => writer.write(nodeName(i % P.nodes), 'lease', { renewTime: new Date().toISOString(), durationSeconds: 40 });
@@ -242,7 +266,7 @@ async function main(): Promise<void> {
       if (p.skipped) report.notes.push(`${p.name}: ${p.skipped} writes not started (${P.maxInFlight} in flight): rate not sustained`);
     }
     if (notReady) report.notes.push(`${notReady} nodes not Ready at the end: lifecycle writes are included in the numbers`);
-    report.notes.push('writer = the hub StatusWriter run in the bench process (in production it runs inside the server); server = API + storage + watch cache + controllers');
+    report.notes.push(`writer = the hub StatusWriter run in the bench process (in production it runs on the server's hub thread), over ${P.transport === 'loopback' ? 'the server\'s loopback Unix socket (plain HTTP, bearer token)' : 'HTTPS (client certificate, keep-alive)'}; server = API + storage + watch cache + controllers`);
     report.notes.push('CPU-ms per op are net of the idle server; "at one core" = 1000 / (server + writer CPU-ms)');
 
     const rows: SummaryRow[] = [[`idle server, ${P.nodes} nodes`, `${round(idleCores, 3)} cores`]];
