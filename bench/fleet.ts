@@ -19,6 +19,14 @@
  *   for huge runs; waits are bounded by timeouts that grow with --nodes and print progress every 10 s.
  *   --start-concurrency K: nodes joining at once (a node counts until its first sync, or 30 s).
  *   --sim-heap-snapshot FILE: heap snapshot of each simulator shard (FILE.shardN.heapsnapshot) once the nodes have joined.
+ *   --server-heap-snapshot DIR: heap snapshots of the server's main thread once the nodes have joined and again after
+ *   the bulk pods are Running (a snapshot collects garbage first: the live heap; `bench/lib/heap-owners.ts` breaks
+ *   it down by owner). The hub runs on a worker thread the signal does not snapshot: add `--server-arg=--no-hub-thread`
+ *   to see the hub in the same snapshot.
+ *   --server-arg ARG (repeatable): extra `kedge server` argument, e.g. --server-arg=--no-hub-thread.
+ *   --server-gc-probe: start the server with an inspector on a free loopback port and read its main thread's
+ *   memory after the join and after the bulk, as it is and after a forced full GC (bench/lib/inspect-memory.ts):
+ *   how much of the RSS per pod is live objects, garbage not yet collected, or committed-but-free heap.
  * Node certificates: one is issued from the cluster CA as a template; every other node's is the template
  * re-signed by the CA with its own name and serial (src/sim/credentials.ts): ~0.1 ms instead of ~20 ms per
  * node, all hollow nodes share one key pair. The hub verifies each like any node certificate.
@@ -36,6 +44,7 @@ import { KubeHttp } from './lib/kube-http.js';
 import { distribution, runConcurrent, round, toMiB, now, since, formatBytes, intOption, type Distribution } from './lib/stats.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 import { ShardPool } from './lib/shard-pool.js';
+import { inspectorUrl, settledMemory, type SettledMemory } from './lib/inspect-memory.js';
 import { ensureCertificateAuthority, issueClientCertificate, pkiDir } from '../src/pki/index.js';
 import { writeEdgeIdentity, type EdgeCredentials } from '../src/edge/config.js';
 
@@ -61,6 +70,9 @@ const { values: opt } = parseArgs({
     'sim-heap-snapshot': { type: 'string', default: '' },
     /** write a heap snapshot of the server into DIR once the nodes have joined (where its memory per node goes) */
     'server-heap-snapshot': { type: 'string', default: '' },
+    /** extra `kedge server` arguments (repeatable), e.g. --server-arg=--no-hub-thread for measurement runs */
+    'server-arg': { type: 'string', multiple: true, default: [] },
+    'server-gc-probe': { type: 'boolean', default: false },
     /** write a V8 CPU profile of the server (and this process) into DIR, for finding bottlenecks */
     'profile-dir': { type: 'string', default: '' },
     'no-record': { type: 'boolean', default: false },
@@ -278,13 +290,14 @@ async function main(): Promise<void> {
     const apiPort = await h.freePort();
     const hubPort = await h.freePort();
     log(`starting kedge server (API :${apiPort}, hub :${hubPort})`);
-    const serverArgs = ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(apiPort), '--hub-port', String(hubPort)];
+    const serverArgs = ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(apiPort), '--hub-port', String(hubPort), ...(opt['server-arg'] ?? [])];
     const ready = { url: `https://127.0.0.1:${apiPort}/readyz`, timeoutMs: 90_000 };
     if (opt['server-heap-snapshot']) mkdirSync(path.resolve(opt['server-heap-snapshot']), { recursive: true });
     const nodeFlags = [
       // V8 writes the profile when the process exits (graceful stop below)
       ...(opt['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opt['profile-dir'])}`] : []),
       ...(opt['server-heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${path.resolve(opt['server-heap-snapshot'])}`] : []),
+      ...(opt['server-gc-probe'] ? ['--inspect=127.0.0.1:0'] : []),
     ];
     const server = nodeFlags.length
       ? await h.start({ name: 'kedge-server', command: process.execPath, args: [...nodeFlags, ...kedgeCommand(serverArgs).args], ready })
@@ -378,6 +391,17 @@ async function main(): Promise<void> {
     const benchIdleMem = simIdle.memory;
     // before the heap snapshots below, which stop the shards for seconds
     const joinLoopDelay = await loopDelayMs();
+    /** Server main-thread memory as it is and after a forced GC (--server-gc-probe), in MiB. */
+    const gcProbe = async (): Promise<Record<string, unknown> | undefined> => {
+      if (!opt['server-gc-probe']) return undefined;
+      const url = inspectorUrl(server.logFile);
+      if (!url) { log('gc probe: no inspector URL in the server log'); return undefined; }
+      const m: SettledMemory = await settledMemory(url);
+      const mib = (x: SettledMemory['before']) => ({ rss: toMiB(x.rss), heapUsed: toMiB(x.heapUsed), heapTotal: toMiB(x.heapTotal), external: toMiB(x.external) });
+      return { before: mib(m.before), afterGc: mib(m.afterGc) };
+    };
+    const gcAfterJoin = await gcProbe();
+    if (gcAfterJoin) log(`server memory after join (MiB): ${JSON.stringify(gcAfterJoin)}`);
     if (opt['sim-heap-snapshot']) log(`simulator heap snapshots: ${(await fleet.heapSnapshots(opt['sim-heap-snapshot'])).join(', ')}`);
     if (opt['server-heap-snapshot']) await serverHeapSnapshot(server.pid, path.resolve(opt['server-heap-snapshot']));
     /** The simulator's memory per hollow node, by kind (KiB; shards' deltas summed): where a 10,000-node run's memory goes. */
@@ -459,10 +483,15 @@ async function main(): Promise<void> {
       // memory again with the pods in place (what a 10-pods-per-node run must fit)
       const serverRssPods = await steadyRss(server.pid);
       const simRssPods = (await fleet.usage()).memory.rss;
+      const gcAfterBulk = await gcProbe();
+      if (gcAfterBulk) log(`server memory after bulk (MiB): ${JSON.stringify(gcAfterBulk)}`);
+      if (opt['server-heap-snapshot']) await serverHeapSnapshot(server.pid, path.resolve(opt['server-heap-snapshot']));
       results.memory = {
         ...(results.memory as object),
         serverRssWithPodsMiB: toMiB(serverRssPods),
         serverRssPerNodeWithPodsKiB: round((serverRssPods - serverIdleRss) / P.nodes / 1024, 1),
+        serverRssPerPodKiB: round((serverRssPods - serverRssConnected) / Math.max(1, totalPods) / 1024, 1),
+        ...(gcAfterBulk ? { serverMainThreadMiB: { afterJoin: gcAfterJoin, afterBulk: gcAfterBulk } } : {}),
         simulatorRssPerHollowNodeWithPodsKiB: round((simRssPods - benchIdleMem.rss) / P.nodes / 1024, 1),
       };
       results.bulk = {
@@ -485,7 +514,7 @@ async function main(): Promise<void> {
       rows.push([
         `memory per node with ${P.podsPerNode} pods each`,
         `server ${round((serverRssPods - serverIdleRss) / P.nodes / 1024, 1)} KiB, simulator ${round((simRssPods - benchIdleMem.rss) / P.nodes / 1024, 1)} KiB`,
-        `RSS over idle; server ${toMiB(serverRssPods)} MiB in all`,
+        `RSS over idle; server ${toMiB(serverRssPods)} MiB in all, ${round((serverRssPods - serverRssConnected) / Math.max(1, totalPods) / 1024, 1)} KiB per pod over the joined fleet`,
       ]);
       delivery.reset();
     }
