@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,11 @@ describeStoreConformance('sqlite', { open: (dir) => openSqliteStore(join(dir, 'k
 describeStoreConformance('sqlite (tiny chunks, no group commit, synchronous=normal)', {
   open: (dir) =>
     openSqliteStore(join(dir, 'kedge.db'), { replayChunkSize: 3, compactionChunk: 2, maxBatchSize: 1, synchronous: 'normal' }),
+});
+
+describeStoreConformance('sqlite (background checkpointer every 5 ms, frequent WAL restarts)', {
+  open: (dir) =>
+    openSqliteStore(join(dir, 'kedge.db'), { checkpoint: 'background', checkpointIntervalMs: 5, checkpointRestartFrames: 16 }),
 });
 
 describeStoreConformance('sqlite (SQLite\'s own blocking FULL sync)', {
@@ -49,19 +55,31 @@ describe('sqlite store specifics', () => {
     return s;
   }
 
-  test('every acknowledged write survives SIGKILL mid-writes', async () => {
+  for (const mode of ['inline', 'background'] as const) {
+    test(`every acknowledged write survives SIGKILL mid-writes (${mode} checkpoints)`, async () => {
+      await crashAndCheck(mode);
+    });
+  }
+
+  async function crashAndCheck(mode: 'inline' | 'background'): Promise<void> {
     const path = await dbPath();
     const script = fileURLToPath(new URL('./testdata/crash-writer.ts', import.meta.url));
     const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', script, path], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, path, mode], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     const acked = new Map<string, { revision: number; value: string }>();
+    let checkpoints = { rounds: 0, restarts: 0 };
     let maxRevision = 0;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('crash writer produced too few acknowledgements')), 60_000);
       createInterface({ input: child.stdout! }).on('line', (line) => {
         if (line === 'ready') return;
+        if (line.startsWith('# ')) {
+          const [, rounds, , restarts] = line.slice(2).split(' ');
+          checkpoints = { rounds: Number(rounds), restarts: Number(restarts) };
+          return;
+        }
         const [key, rev, value] = line.split(' ') as [string, string, string];
         const revision = Number(rev);
         const prev = acked.get(key);
@@ -77,6 +95,9 @@ describe('sqlite store specifics', () => {
     });
     await exited;
     assert.equal(child.signalCode, 'SIGKILL');
+    if (mode === 'background') {
+      assert.ok(checkpoints.rounds > 0 && checkpoints.restarts > 0, `the kill landed among background checkpoints: ${JSON.stringify(checkpoints)}`);
+    }
 
     const store = await open(path);
     assert.ok((await store.currentRevision()) >= maxRevision);
@@ -99,7 +120,7 @@ describe('sqlite store specifics', () => {
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
     db.close();
-  });
+  }
 
   test('writes stay invisible and unacknowledged until the WAL sync covering them returns', async () => {
     const releases: (() => void)[] = [];
@@ -168,6 +189,78 @@ describe('sqlite store specifics', () => {
     await first.close();
     const again = await open(path);
     assert.equal((await again.get('/x'))!.value, '1');
+  });
+
+  const kib = (n: number) => 'x'.repeat(n * 1024);
+  const waitUntil = async (what: string, cond: () => boolean, ms = 20_000) => {
+    const deadline = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  test('background mode: a checkpointer thread copies the WAL into the database file; the writer never does', async () => {
+    const path = await dbPath();
+    const s = await open(path, { checkpoint: 'background', checkpointIntervalMs: 20 });
+    assert.equal(s.stats().checkpointMode, 'background');
+    const dbBytesAtStart = statSync(path).size;
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => s.create(`/bg/${round}/${i}`, kib(1))));
+    }
+    // ~1 MiB written: below SQLite's 1,000-page autocheckpoint, so only the thread can have copied it.
+    await waitUntil('a background checkpoint', () => s.stats().backgroundCheckpoints > 0);
+    await waitUntil('the rows reaching the database file', () => statSync(path).size > dbBytesAtStart + 512 * 1024);
+    assert.equal(s.stats().inlineCheckpoints, 0);
+    // Once everything is copied the next commit rewinds the WAL instead of appending to it.
+    const walHighWater = statSync(`${path}-wal`).size;
+    await new Promise((r) => setTimeout(r, 100));
+    await s.create('/bg/after', 'small');
+    for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 100 }, (_, j) => s.create(`/bg/more/${i}/${j}`, kib(1))));
+    assert.ok(statSync(`${path}-wal`).size <= walHighWater, 'the WAL was reused from its start, not grown');
+    assert.equal(await s.count('/bg/'), 1501);
+    await s.close();
+    const reopened = await open(path);
+    assert.equal((await reopened.get('/bg/9/99'))!.value.length, 1024);
+  });
+
+  test('background mode: a stalled checkpointer cannot grow the WAL past its limit (the writer checkpoints, warns, counts)', async () => {
+    const path = await dbPath();
+    const warnings: string[] = [];
+    const logger = { warn: (_: unknown, msg: string) => warnings.push(msg), error: (_: unknown, msg: string) => warnings.push(msg) };
+    const limit = 256 * 1024;
+    const s = await open(path, {
+      checkpoint: 'background',
+      checkpointIntervalMs: 3_600_000, // never runs within the test: stalled
+      walLimitBytes: limit,
+      logger: logger as unknown as NonNullable<Parameters<typeof openSqliteStore>[1]>['logger'],
+    });
+    let maxWal = 0;
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => s.create(`/stall/${round}/${i}`, kib(2))));
+      maxWal = Math.max(maxWal, statSync(`${path}-wal`).size);
+    }
+    const stats = s.stats();
+    assert.equal(stats.backgroundCheckpoints, 0);
+    assert.ok(stats.inlineCheckpoints > 0, `inline checkpoints: ${stats.inlineCheckpoints}`);
+    // One batch (20 × 2 KiB plus index pages) may land on top of the limit before the writer acts.
+    assert.ok(maxWal < limit + 200 * 1024, `WAL reached ${maxWal} bytes with a ${limit}-byte limit`);
+    assert.ok(warnings.some((w) => /WAL past its limit/.test(w)), warnings.join('; '));
+    assert.equal(await s.count('/stall/'), 400);
+  });
+
+  test('background mode keeps a single writer: a second opener is refused, in either mode, until the first closes', async () => {
+    const path = await dbPath();
+    const first = await open(path, { checkpoint: 'background' });
+    await first.create('/one', '1');
+    await assert.rejects(open(path, { checkpoint: 'background' }), (err: unknown) => err instanceof StorageError && /another process/.test(err.message));
+    await assert.rejects(open(path), StorageError);
+    await first.close();
+    const inline = await open(path);
+    await assert.rejects(open(path, { checkpoint: 'background' }), StorageError);
+    await inline.close();
+    const again = await open(path, { checkpoint: 'background' });
+    assert.equal((await again.get('/one'))!.value, '1');
   });
 
   test('writes queued together commit as one batch, each with its own revision and outcome', async () => {

@@ -15,9 +15,12 @@
  * applied in one transaction (one fsync), each with its own revision and its own outcome, and
  * promises settle only after COMMIT returned. Watchers are then fed synchronously (WatchHub).
  */
-import { closeSync, fdatasync, openSync } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { createLogger, type Logger } from '../common/logger.js';
+import { BackgroundCheckpointer } from './checkpointer.js';
 import { prefixRange } from './key-range.js';
+import { acquireWriterLock, type WriterLock } from './writer-lock.js';
 import { WatchHub } from './watch-hub.js';
 import {
   CompactedError,
@@ -76,6 +79,27 @@ export interface SqliteStoreOptions {
    * never given back, so thousands of small stores in one process (the hollow-node simulator) cap it low.
    */
   cacheSizeKiB?: number;
+  /**
+   * Who copies the WAL into the database file (a checkpoint: page copies and two fsyncs).
+   * 'inline' (default): SQLite's autocheckpoint, inside the commit that crosses 1,000 WAL pages, on the
+   * writer's thread; the file is held with SQLite's exclusive locking mode.
+   * 'background' (a file store only; `:memory:` stays inline): a worker thread with its own connection
+   * checkpoints every `checkpointIntervalMs`, so the writer's thread never fsyncs for it. Single-writer
+   * safety then comes from a lock on `<path>-writer.lock` instead of exclusive locking mode. Costs a thread
+   * (a few MiB) per store: for the API server's one store, not for thousands of hollow-node stores.
+   */
+  checkpoint?: 'inline' | 'background';
+  /** 'background': pause between checkpointer rounds, ms (default 500). */
+  checkpointIntervalMs?: number;
+  /** 'background': WAL frames left after a round's PASSIVE checkpoints that make it RESTART the WAL (default 8192). */
+  checkpointRestartFrames?: number;
+  /**
+   * 'background': the -wal file size past which the writer checkpoints (TRUNCATE) inline after all, with a
+   * warning, because the checkpointer is stalled or falling behind (default 128 MiB).
+   */
+  walLimitBytes?: number;
+  /** Where warnings go (checkpointer trouble); default a pino logger named 'storage'. */
+  logger?: Logger;
 }
 
 /** Counters for metrics and tests (what group commit actually did). */
@@ -92,12 +116,34 @@ export interface SqliteStoreStats {
   syncs: number;
   lastSyncMs: number;
   watchers: number;
+  /** 'background' while the checkpointer thread runs; 'inline' otherwise (also after that thread failed). */
+  checkpointMode: 'inline' | 'background';
+  /** Background checkpointer rounds that copied frames, and RESTARTs among them. */
+  backgroundCheckpoints: number;
+  checkpointRestarts: number;
+  /** Inline checkpoints the writer ran because the -wal file passed `walLimitBytes`. */
+  inlineCheckpoints: number;
+  /** Size of the -wal file after the last commit (background mode), bytes. */
+  walBytes: number;
+  /** Commits put off because the checkpointer held SQLite's writer lock (retried a millisecond later). */
+  busyRetries: number;
+  checkpointerErrors: number;
 }
 
 /** Open (creating if needed) a store at `path`; ':memory:' gives a throwaway store for tests. */
 export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
-  return new SqliteStore(path, options);
+  const store = new SqliteStore(path, options);
+  try {
+    await store.startCheckpointer();
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw new StorageError(`cannot start the checkpointer for ${path}: ${(err as Error).message}`);
+  }
+  return store;
 }
+
+const isBusy = (err: unknown): boolean => /^SQLITE_BUSY/.test(String((err as { code?: unknown }).code ?? ''));
+const isFilePath = (path: string): boolean => path !== '' && path !== ':memory:' && !path.startsWith('file:');
 
 const enum RowType {
   Create = 0,
@@ -194,7 +240,20 @@ export class SqliteStore implements Store {
   private closed = false;
   private compaction: Promise<void> = Promise.resolve();
   private readonly statements = new Map<string, Database.Statement>();
-  private readonly counters = { commits: 0, writes: 0, failedWrites: 0, largestBatch: 0, lastCommitMs: 0, syncs: 0, lastSyncMs: 0 };
+  private readonly counters = {
+    commits: 0, writes: 0, failedWrites: 0, largestBatch: 0, lastCommitMs: 0, syncs: 0, lastSyncMs: 0,
+    inlineCheckpoints: 0, walBytes: 0, busyRetries: 0,
+  };
+  private readonly path: string;
+  /** 'background' requested on a file: no exclusive locking mode, the checkpointer thread may hold locks. */
+  private readonly background: boolean;
+  private readonly options: SqliteStoreOptions;
+  private writerLock: WriterLock | null = null;
+  private checkpointer: BackgroundCheckpointer | null = null;
+  private checkpointerErrors = 0;
+  /** Descriptor of the -wal file for its size (background mode); the sync descriptor when there is one. */
+  private walStatFd: number | null = null;
+  private log: Logger | null = null;
 
   private readonly selectKv: Database.Statement<[string], KvRow>;
   private readonly insertKv: Database.Statement<[string, number, number]>;
@@ -207,13 +266,26 @@ export class SqliteStore implements Store {
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.maxBatchSize = Math.max(1, options.maxBatchSize ?? 2000);
     this.compactionChunk = Math.max(1, options.compactionChunk ?? 10000);
+    this.path = path;
+    this.options = options;
+    this.background = options.checkpoint === 'background' && isFilePath(path);
+    const exclusive = options.exclusive ?? true;
+    if (this.background && exclusive) {
+      try {
+        this.writerLock = acquireWriterLock(path);
+      } catch (err) {
+        const hint = isBusy(err) ? ' (another process, or another store in this one, has it open)' : '';
+        throw new StorageError(`cannot open store at ${path}: ${(err as Error).message}${hint}`);
+      }
+    }
     try {
       this.db = new Database(path, { timeout: 200 });
     } catch (err) {
+      this.writerLock?.release();
       throw new StorageError(`cannot open store at ${path}: ${(err as Error).message}`);
     }
     try {
-      if (options.exclusive ?? true) this.db.pragma('locking_mode = EXCLUSIVE');
+      if (exclusive && !this.background) this.db.pragma('locking_mode = EXCLUSIVE');
       const wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
       this.db.pragma('synchronous = FULL');
       // After a checkpoint, shrink a WAL that a burst of writes grew, instead of keeping it on disk.
@@ -235,9 +307,18 @@ export class SqliteStore implements Store {
       }
       // With our own WAL sync, SQLite need not sync at commit (NORMAL still syncs around checkpoints).
       this.db.pragma(`synchronous = ${full && !this.syncWal ? 'FULL' : 'NORMAL'}`);
+      if (this.background) {
+        // The checkpointer thread copies the WAL; the writer only bounds it (boundWal).
+        this.db.pragma('wal_autocheckpoint = 0');
+        this.walStatFd = this.walFd ?? openSync(`${path}-wal`, 'r');
+        // Never sleep on the writer's thread for a lock the checkpointer holds: commits retry instead.
+        this.db.pragma('busy_timeout = 0');
+      }
     } catch (err) {
       this.db.close();
       if (this.walFd !== null) closeSync(this.walFd);
+      if (this.walStatFd !== null && this.walStatFd !== this.walFd) closeSync(this.walStatFd);
+      this.writerLock?.release();
       const busy = (err as { code?: string }).code === 'SQLITE_BUSY';
       const hint = busy ? ' (another process, or another store in this one, has it open)' : '';
       throw new StorageError(`cannot open store at ${path}: ${(err as Error).message}${hint}`);
@@ -411,10 +492,20 @@ export class SqliteStore implements Store {
     if (this.pending.length > 0 && !this.syncing) this.scheduleFlush();
   }
 
-  private commitBatch(batch: PendingWrite[]): void {
+  /** Flush again shortly: the checkpointer holds SQLite's writer lock for the last frames of a RESTART. */
+  private retryFlushSoon(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setTimeout(() => this.flush(), 1);
+  }
+
+  /** false when the batch was put back in the queue because the writer lock was busy (background mode). */
+  private commitBatch(batch: PendingWrite[]): boolean {
     let revision = this.revision;
     let outcomes: Outcome[] = [];
+    let began = false;
     const apply = this.db.transaction(() => {
+      began = true;
       outcomes = [];
       revision = this.revision;
       for (const { op } of batch) {
@@ -428,22 +519,83 @@ export class SqliteStore implements Store {
     try {
       apply.immediate();
     } catch (err) {
+      if (this.background && !began && isBusy(err)) {
+        // BEGIN IMMEDIATE found the writer lock taken (a RESTART checkpoint): nothing ran, try again soon.
+        this.pending.unshift(...batch);
+        this.counters.busyRetries++;
+        this.retryFlushSoon();
+        return false;
+      }
       // The transaction rolled back: nothing of this batch is stored, so every write fails.
       const failure = new StorageError(`commit failed: ${(err as Error).message}`);
       for (const write of batch) write.reject(failure);
-      return;
+      return true;
     }
     this.revision = revision;
     this.counters.commits++;
     this.counters.lastCommitMs = performance.now() - started;
     this.counters.largestBatch = Math.max(this.counters.largestBatch, batch.length);
+    if (this.background) this.boundWal();
     const committed = { revision, writes: batch, outcomes };
     if (!this.syncWal) {
       this.settle([committed]);
-      return;
+      return true;
     }
     this.awaitingSync.push(committed);
     this.startSync();
+    return true;
+  }
+
+  /**
+   * Background mode: a stalled or slow checkpointer must not let the WAL grow without limit (disk, and
+   * reads that search a longer WAL index). Past `walLimitBytes` the writer checkpoints inline after all.
+   * The file's size is its high-water mark (a rewound WAL is reused from its start, and journal_size_limit
+   * trims it to 64 MiB), so the limit sits above that trim.
+   */
+  private boundWal(): void {
+    const size = fstatSync(this.walStatFd!).size;
+    this.counters.walBytes = size;
+    const limit = this.options.walLimitBytes ?? 128 * 1024 * 1024;
+    if (size <= limit) return;
+    const started = performance.now();
+    let result: unknown;
+    try {
+      result = (this.db.pragma('wal_checkpoint(TRUNCATE)') as unknown[])[0];
+    } catch (err) {
+      result = (err as Error).message;
+    }
+    this.counters.inlineCheckpoints++;
+    this.counters.walBytes = fstatSync(this.walStatFd!).size;
+    this.logger().warn(
+      { path: this.path, walBytes: size, limitBytes: limit, after: this.counters.walBytes, ms: Math.round(performance.now() - started), result, checkpointer: this.checkpointer?.stats() ?? null },
+      'WAL past its limit: checkpointed on the writer thread (background checkpointer stalled or behind)',
+    );
+  }
+
+  private logger(): Logger {
+    this.log ??= this.options.logger ?? createLogger('storage');
+    return this.log;
+  }
+
+  /** Start the background checkpointer thread ('background' mode on a file; a no-op otherwise). */
+  async startCheckpointer(): Promise<void> {
+    if (!this.background || this.checkpointer || this.closed) return;
+    this.checkpointer = await BackgroundCheckpointer.start(this.path, {
+      intervalMs: Math.max(1, this.options.checkpointIntervalMs ?? 500),
+      restartFrames: Math.max(1, this.options.checkpointRestartFrames ?? 8192),
+      onRoundError: (message) => {
+        this.checkpointerErrors++;
+        this.logger().warn({ path: this.path, err: message }, 'background WAL checkpoint failed; retrying next round');
+      },
+      onFailure: (err) => {
+        if (this.closed) return;
+        // Without its thread the store is still correct; it only checkpoints on the writer's thread again.
+        this.checkpointer = null;
+        this.checkpointerErrors++;
+        this.db.pragma('wal_autocheckpoint = 1000');
+        this.logger().error({ path: this.path, err: err.message }, 'WAL checkpointer thread failed; checkpointing inline from now on');
+      },
+    });
   }
 
   /**
@@ -571,7 +723,7 @@ export class SqliteStore implements Store {
     if (target <= from) return;
     // Publish the new bound first: from here on nobody reads below it, so rows can be deleted in
     // several transactions without any reader seeing a half-compacted history.
-    this.setMeta.run(target, 'compacted');
+    await this.writeRetryingBusy(() => this.setMeta.run(target, 'compacted'));
     this.compacted = target;
     // A row is dropped if it is a delete or a newer row at or below the target supersedes it.
     // Chunks go in ascending revision order, so a delete row goes no earlier than the rows it
@@ -586,7 +738,7 @@ export class SqliteStore implements Store {
     let low = 0;
     let high = Math.min(from + this.compactionChunk, target);
     while (!this.closed) {
-      prune.run(low, high, target);
+      await this.writeRetryingBusy(() => prune.run(low, high, target));
       if (high >= target) break;
       low = high;
       high = Math.min(high + this.compactionChunk, target);
@@ -594,8 +746,30 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** A write outside the batch path (compaction): in background mode the checkpointer may hold the writer lock a moment. */
+  private async writeRetryingBusy(write: () => unknown): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        write();
+        return;
+      } catch (err) {
+        if (!this.background || !isBusy(err) || attempt >= 5000) throw err;
+        this.counters.busyRetries++;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+  }
+
   stats(): SqliteStoreStats {
-    return { ...this.counters, watchers: this.hub.size };
+    const c = this.checkpointer?.stats();
+    return {
+      ...this.counters,
+      watchers: this.hub.size,
+      checkpointMode: this.checkpointer ? 'background' : 'inline',
+      backgroundCheckpoints: c?.rounds ?? 0,
+      checkpointRestarts: c?.restarts ?? 0,
+      checkpointerErrors: this.checkpointerErrors + (c?.errors ?? 0),
+    };
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -603,8 +777,16 @@ export class SqliteStore implements Store {
   /** Commits what is already queued, ends every watcher with StoreClosedError, closes the file. */
   async close(): Promise<void> {
     if (this.closed) return;
-    while (this.pending.length > 0 && !this.broken) this.commitBatch(this.pending.splice(0, this.maxBatchSize));
+    // The checkpointer goes first: then nobody else can hold the writer lock while the queue is committed.
+    const checkpointer = this.checkpointer;
+    this.checkpointer = null;
+    await checkpointer?.stop();
+    if (this.closed) return;
+    for (let busy = 0; this.pending.length > 0 && !this.broken && busy < 1000; ) {
+      if (!this.commitBatch(this.pending.splice(0, this.maxBatchSize))) busy++;
+    }
     this.closed = true;
+    for (const w of this.pending.splice(0)) w.reject(new StoreClosedError());
     // Queued writes were committed above; let their WAL sync finish so they settle normally.
     if (this.syncing || this.awaitingSync.length > 0) {
       await new Promise<void>((resolve) => {
@@ -615,7 +797,9 @@ export class SqliteStore implements Store {
     await this.compaction;
     this.hub.failAll(new StoreClosedError());
     if (this.walFd !== null) closeSync(this.walFd);
+    if (this.walStatFd !== null && this.walStatFd !== this.walFd) closeSync(this.walStatFd);
     this.db.close();
+    this.writerLock?.release();
   }
 
   private assertOpen(): void {
