@@ -18,7 +18,7 @@ export function acquireWriterLock(storePath: string): WriterLock {
   const db = new Database(`${storePath}-writer.lock`, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
-    db.pragma('journal_mode = OFF');
+    db.pragma('journal_mode = MEMORY'); // no -journal file beside it (OFF is refused by this build)
     // The first write takes the exclusive file lock; exclusive locking mode keeps it until close.
     db.exec('CREATE TABLE IF NOT EXISTS writer (pid INTEGER); DELETE FROM writer;');
     db.prepare('INSERT INTO writer (pid) VALUES (?)').run(process.pid);
