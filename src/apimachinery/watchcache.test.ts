@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSqliteStore } from '../storage/sqlite.js';
-import { WatchCacheFeed, type CacheEvent } from './watchcache.js';
+import { CacheEntry, WatchCacheFeed, type CacheEvent } from './watchcache.js';
 import { listObjects, parseListQuery } from './listwatch.js';
 import { StatusError } from './status.js';
 
@@ -65,6 +65,43 @@ test('one feed serves lists and many watchers; history replays; too-old revision
       token = page.continueToken;
     } while (token);
     assert.deepEqual(names, ['c0', 'c1', 'c3', 'c4']);
+  } finally {
+    feed.close();
+    await store.close();
+  }
+});
+
+test('only the newest changes keep their JSON text; older versions render the same text on demand', async () => {
+  const store = await openSqliteStore(':memory:');
+  const feed = new WatchCacheFeed(store, '/registry/', { historySize: 10, rawWindow: 3 });
+  await feed.start();
+  try {
+    const prefix = '/registry/core/configmaps/';
+    await store.create(`${prefix}ns/loaded`, val('loaded'));
+    const cache = await feed.cache(prefix);
+    // A watcher renders each event as it arrives (as serveWatch does): that computes the text once per change.
+    const events: CacheEvent[] = [];
+    const rendered: string[] = [];
+    cache.watchFrom(feed.revision, { onEvent: (ev) => { events.push(ev); rendered.push(ev.raw); return true; } });
+    for (let i = 0; i < 6; i++) await store.create(`${prefix}ns/c${i}`, val(`c${i}`, { i: String(i) }));
+    await feed.waitFresh();
+    const holds = (name: string) => (cache.get(`${prefix}ns/${name}`) as CacheEntry).holdsText;
+    // Loaded by the initial list (not a change): no text kept. Of the six changes, the three newest keep theirs.
+    assert.deepEqual(['loaded', 'c0', 'c1', 'c2', 'c3', 'c4', 'c5'].map(holds), [false, false, false, false, true, true, true]);
+    for (const name of ['loaded', 'c0', 'c5']) {
+      const item = cache.get(`${prefix}ns/${name}`)!;
+      assert.equal(item.raw, JSON.stringify(item.obj));
+      assert.equal(JSON.parse(item.raw).metadata.resourceVersion, String(item.revision));
+    }
+    assert.equal(holds('c0'), false, 'rendering an old version does not keep its text');
+    // Events carry the same text as the items, and a replay from history renders old versions alike.
+    assert.deepEqual(rendered, ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'].map((n) => cache.get(`${prefix}ns/${n}`)!.raw));
+    const replay: string[] = [];
+    cache.watchFrom(events[0]!.revision - 1, { onEvent: (ev) => { replay.push(ev.raw); return true; } })();
+    assert.deepEqual(replay, events.map((e) => e.raw));
+    const initial: string[] = [];
+    cache.watchWithInitialState({ onEvent: (ev) => { initial.push(`${ev.type}:${ev.obj.metadata?.name}:${ev.raw === JSON.stringify(ev.obj)}`); return true; } })();
+    assert.deepEqual(initial, ['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'loaded'].map((n) => `ADDED:${n}:true`));
   } finally {
     feed.close();
     await store.close();

@@ -13,17 +13,60 @@ import { tooOldResourceVersion, timeout } from './status.js';
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface CachedObject {
-  key: string;
-  obj: KubeObject;
+  readonly key: string;
+  /** The decoded object. Shared by every reader: never mutate it (copy first). */
+  readonly obj: KubeObject;
   /** JSON text of obj (resourceVersion included), reused by every response that carries it. */
-  raw: string;
-  revision: number;
+  readonly raw: string;
+  readonly revision: number;
 }
 
 export interface CacheEvent extends CachedObject {
-  type: EventType;
+  readonly type: EventType;
   /** The object as it was before this event (for selector transitions: MODIFIED out of a selector = DELETED). */
-  prev?: CachedObject;
+  readonly prev?: CachedObject;
+}
+
+/**
+ * One cached version of an object. Its JSON text is kept only while the version is among the newest changes
+ * (`WatchCacheOptions.rawWindow`): that is when it pays (every watcher's event, the update that soon follows
+ * a write, a watch resuming a moment later). Older versions render on demand without keeping the text: a
+ * pod's text is ~3.3 KiB next to ~5 KiB of decoded object, and 100,000 pods' texts would be ~330 MiB that
+ * only a full relist reads.
+ */
+export class CacheEntry implements CachedObject {
+  private text: string | undefined;
+  /** Whether `raw` keeps the text it computes (set while the version is among the newest changes). */
+  hot = false;
+
+  constructor(readonly key: string, readonly obj: KubeObject, readonly revision: number) {}
+
+  get raw(): string {
+    if (this.text !== undefined) return this.text;
+    const text = JSON.stringify(this.obj);
+    if (this.hot) this.text = text;
+    return text;
+  }
+
+  /** Whether the JSON text is held (for tests and memory accounting). */
+  get holdsText(): boolean {
+    return this.text !== undefined;
+  }
+
+  /** The version left the window of newest changes: drop its text. */
+  cool(): void {
+    this.hot = false;
+    this.text = undefined;
+  }
+}
+
+/** A change of one object; shares its new version's entry (and so its JSON text) with the cache's items. */
+class CacheChange implements CacheEvent {
+  constructor(readonly entry: CachedObject, readonly type: EventType, readonly prev: CachedObject | undefined) {}
+  get key(): string { return this.entry.key; }
+  get obj(): KubeObject { return this.entry.obj; }
+  get revision(): number { return this.entry.revision; }
+  get raw(): string { return this.entry.raw; }
 }
 
 export interface CacheWatcher {
@@ -37,12 +80,14 @@ export interface WatchCacheOptions {
   historySize?: number;
   /** Longest wait for freshness before answering 504 (ms). */
   freshnessTimeoutMs?: number;
+  /** How many of each resource's newest changes keep their JSON text (see CacheEntry). Default 1,000. */
+  rawWindow?: number;
 }
 
 /** The in-memory state of one resource prefix. */
 export class ResourceCache {
   readonly items = new Map<string, CachedObject>();
-  private history: CacheEvent[] = [];
+  private history: CacheChange[] = [];
   /** Events with revision > oldestRevision can be replayed to a new watcher. */
   oldestRevision = 0;
   /** Revision of the newest change applied here: the cached state equals the state at any revision ≥ this. */
@@ -51,7 +96,7 @@ export class ResourceCache {
   private pending: WatchEvent[] | null = [];
   readonly ready: Promise<void>;
 
-  constructor(readonly prefix: string, private readonly historySize: number, private readonly feed: WatchCacheFeed, startRevision: number) {
+  constructor(readonly prefix: string, private readonly historySize: number, private readonly feed: WatchCacheFeed, startRevision: number, private readonly rawWindow = 1000) {
     this.oldestRevision = startRevision;
     this.lastChangeRevision = startRevision;
     this.ready = this.load(startRevision);
@@ -62,8 +107,7 @@ export class ResourceCache {
     for (;;) {
       const page = await this.feed.store.list(this.prefix, { revision: rev, limit: 5000, startAfter });
       for (const kv of page.items) {
-        const obj = decodeKv(kv);
-        this.items.set(kv.key, { key: kv.key, obj, raw: JSON.stringify(obj), revision: kv.modRevision });
+        this.items.set(kv.key, new CacheEntry(kv.key, decodeKv(kv), kv.modRevision));
       }
       if (!page.more || page.items.length === 0) break;
       startAfter = page.items[page.items.length - 1]!.key;
@@ -81,8 +125,8 @@ export class ResourceCache {
 
   private apply(ev: WatchEvent): void {
     const prev = this.items.get(ev.kv.key);
-    const obj = decodeKv(ev.kv);
-    const entry: CachedObject = { key: ev.kv.key, obj, raw: JSON.stringify(obj), revision: ev.revision };
+    const entry = new CacheEntry(ev.kv.key, decodeKv(ev.kv), ev.revision);
+    entry.hot = this.rawWindow > 0;
     let type: EventType;
     if (ev.type === 'delete') {
       this.items.delete(ev.kv.key);
@@ -92,8 +136,12 @@ export class ResourceCache {
       type = ev.type === 'create' ? 'ADDED' : 'MODIFIED';
     }
     this.lastChangeRevision = ev.revision;
-    const cev: CacheEvent = { ...entry, type, prev };
+    const cev = new CacheChange(entry, type, prev);
     this.history.push(cev);
+    // The version that just left the window of newest changes stops keeping its text.
+    const leaving = this.history.length - 1 - this.rawWindow;
+    const left = leaving >= 0 ? this.history[leaving]!.entry : undefined;
+    if (left instanceof CacheEntry) left.cool();
     // Trim in chunks: splicing one event off the front of a 10,000-event array on every write was 3.6% of the
     // server's CPU at 1,000 nodes. A watch may thus resume from up to 25% more history than historySize.
     if (this.history.length > this.historySize + (this.historySize >> 2)) {
@@ -135,7 +183,7 @@ export class ResourceCache {
   /** Start watching now, with the current state delivered first as synthetic ADDED events. */
   watchWithInitialState(w: CacheWatcher, subPrefix?: string): () => void {
     for (const item of this.snapshot(subPrefix)) {
-      if (!w.onEvent({ ...item, type: 'ADDED' })) { w.onClose?.(); return () => {}; }
+      if (!w.onEvent(new CacheChange(item, 'ADDED', undefined))) { w.onClose?.(); return () => {}; }
     }
     this.watchers.add(w);
     return () => { this.watchers.delete(w); };
@@ -160,11 +208,13 @@ export class WatchCacheFeed {
   private waiters: { rev: number; resolve: () => void }[] = [];
   private readonly historySize: number;
   private readonly freshnessTimeoutMs: number;
+  private readonly rawWindow: number;
   private closed = false;
 
   constructor(readonly store: Store, readonly rootPrefix: string, opts: WatchCacheOptions = {}) {
     this.historySize = opts.historySize ?? 10_000;
     this.freshnessTimeoutMs = opts.freshnessTimeoutMs ?? 5_000;
+    this.rawWindow = Math.min(opts.rawWindow ?? 1000, this.historySize);
   }
 
   async start(): Promise<void> {
@@ -200,7 +250,7 @@ export class WatchCacheFeed {
   async cache(prefix: string): Promise<ResourceCache> {
     let c = this.caches.get(prefix);
     if (!c) {
-      c = new ResourceCache(prefix, this.historySize, this, this.revision);
+      c = new ResourceCache(prefix, this.historySize, this, this.revision, this.rawWindow);
       this.caches.set(prefix, c);
     }
     await c.ready;
