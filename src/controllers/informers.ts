@@ -4,7 +4,8 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   DiscoveryV1Api,
-  makeInformer,
+  ListWatch,
+  Watch,
   type Informer,
   type KubeConfig,
   type KubernetesListObject,
@@ -32,6 +33,33 @@ export interface InformerSource {
 }
 
 type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
+
+/**
+ * Drops `metadata.managedFields` from an object the informer is about to cache (the object was decoded for
+ * this informer alone, so it is changed in place). No controller reads them, and an update that omits them
+ * keeps the stored ones, as upstream: they were ~1.3 KiB of a ~5 KiB cached pod, per pod, for nothing.
+ */
+export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
+  const meta = obj?.metadata as (KubernetesObject['metadata'] & { managedFields?: unknown }) | undefined;
+  if (!meta || meta.managedFields === undefined) return obj;
+  // Rest/spread (not `delete`) keeps the metadata object in V8's compact fast-property form.
+  const { managedFields: _dropped, ...rest } = meta;
+  obj.metadata = rest;
+  return obj;
+}
+
+/**
+ * client-node's informer (ListWatch), with managedFields dropped from listed and watched objects before they
+ * are cached or handed to a handler.
+ */
+export function leanInformer(kc: KubeConfig, path: string, list: Lister): Informer<KubernetesObject> & ObjectCache<KubernetesObject> {
+  const watch = new Watch(kc);
+  const lean: Pick<Watch, 'watch'> = {
+    watch: (p, query, callback, done) =>
+      watch.watch(p, query, (phase, obj, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? withoutManagedFields(obj as KubernetesObject) : obj, raw), done),
+  };
+  return new ListWatch(path, lean as Watch, () => list().then((l) => ({ ...l, items: l.items.map(withoutManagedFields) })), false);
+}
 
 function listers(kc: KubeConfig): Record<ResourceName, { path: string; list: Lister }> {
   const core = kc.makeApiClient(CoreV1Api);
@@ -86,7 +114,7 @@ export class SharedInformerFactory implements InformerSource {
     let entry = this.informers.get(resource);
     if (!entry) {
       const { path, list } = this.table[resource];
-      const inf = makeInformer(this.kc, path, list);
+      const inf = leanInformer(this.kc, path, list);
       const state = { inf, synced: false, view: undefined as unknown as SharedInformer<KubernetesObject> };
       state.view = {
         get: (name, ns) => inf.get(name, ns),
