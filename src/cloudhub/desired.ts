@@ -248,7 +248,10 @@ export class DesiredSets {
     const obj = this.cache.get(key);
     if (!obj) return undefined;
     let out = this.shaped.get(obj);
-    if (!out) this.shaped.set(obj, (out = shapeForEdge(obj)));
+    if (out) return out;
+    out = shapeForEdge(obj);
+    // The cache already drops managedFields (lean informers): a copy is remembered only when one was made.
+    if (out !== obj) this.shaped.set(obj, out);
     return out;
   }
 

@@ -4,8 +4,6 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   DiscoveryV1Api,
-  ListWatch,
-  Watch,
   type Informer,
   type KubeConfig,
   type KubernetesListObject,
@@ -13,6 +11,7 @@ import {
   type ObjectCache,
 } from '@kubernetes/client-node';
 import { toWire } from './client.js';
+import { leanInformer } from '../common/lean-informer.js';
 
 /** The resources controllers watch. One informer per resource, shared by every controller that needs it. */
 export type ResourceName =
@@ -33,33 +32,6 @@ export interface InformerSource {
 }
 
 type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
-
-/**
- * Drops `metadata.managedFields` from an object the informer is about to cache (the object was decoded for
- * this informer alone, so it is changed in place). No controller reads them, and an update that omits them
- * keeps the stored ones, as upstream: they were ~1.3 KiB of a ~5 KiB cached pod, per pod, for nothing.
- */
-export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
-  const meta = obj?.metadata as (KubernetesObject['metadata'] & { managedFields?: unknown }) | undefined;
-  if (!meta || meta.managedFields === undefined) return obj;
-  // Rest/spread (not `delete`) keeps the metadata object in V8's compact fast-property form.
-  const { managedFields: _dropped, ...rest } = meta;
-  obj.metadata = rest;
-  return obj;
-}
-
-/**
- * client-node's informer (ListWatch), with managedFields dropped from listed and watched objects before they
- * are cached or handed to a handler.
- */
-export function leanInformer(kc: KubeConfig, path: string, list: Lister): Informer<KubernetesObject> & ObjectCache<KubernetesObject> {
-  const watch = new Watch(kc);
-  const lean: Pick<Watch, 'watch'> = {
-    watch: (p, query, callback, done) =>
-      watch.watch(p, query, (phase, obj, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? withoutManagedFields(obj as KubernetesObject) : obj, raw), done),
-  };
-  return new ListWatch(path, lean as Watch, () => list().then((l) => ({ ...l, items: l.items.map(withoutManagedFields) })), false);
-}
 
 function listers(kc: KubeConfig): Record<ResourceName, { path: string; list: Lister }> {
   const core = kc.makeApiClient(CoreV1Api);

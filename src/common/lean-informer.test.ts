@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { leanInformer, withoutManagedFields } from './informers.js';
+import { leanInformer, withoutManagedFields } from './lean-informer.js';
 
 const pod = (name: string, rv: string) => ({
   apiVersion: 'v1',
@@ -20,7 +20,7 @@ test('withoutManagedFields drops only metadata.managedFields', () => {
   assert.equal(withoutManagedFields(bare), bare);
 });
 
-test('the controllers\' informer caches listed and watched objects without managedFields', async () => {
+test('a lean informer caches listed and watched objects without managedFields', async () => {
   // A stand-in API answering the informer's watch (the list comes from the lister below).
   const server = http.createServer((req, res) => {
     assert.match(req.url ?? '', /^\/api\/v1\/pods\?.*watch=true/);
