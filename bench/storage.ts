@@ -168,6 +168,55 @@ async function leaseRun(options: SqliteStoreOptions, inFlight = concurrency): Pr
   }
 }
 
+const pacedRate = flag('paced-rate', 1000);
+const pacedSeconds = flag('paced-seconds', 10);
+
+/**
+ * Lease renewals arriving one at a time at a steady rate (as heartbeats do), not in bursts: one op per
+ * 1 ms tick at most. Reports writes per commit, which is what group commit is worth at this rate.
+ */
+async function leasePacedRun(options: SqliteStoreOptions): Promise<CreateRun> {
+  const store = await freshStore(options);
+  const leases = 1000;
+  const leaseKey = (i: number) => `/registry/leases/kube-node-lease/node-${String(i).padStart(5, '0')}`;
+  try {
+    const revisions = new Map<number, number>();
+    await Promise.all(Array.from({ length: leases }, async (_, i) => revisions.set(i, (await store.create(leaseKey(i), leaseJson(i, 0))).modRevision)));
+    const before = store.stats();
+    const run = await measured(async () => {
+      const latencies: number[] = [];
+      let issued = 0;
+      let errors = 0;
+      const total = pacedRate * pacedSeconds;
+      const inFlight = new Set<Promise<void>>();
+      const t0 = now();
+      while (issued < total) {
+        const due = Math.min(total, Math.floor((since(t0) / 1000) * pacedRate) + 1);
+        while (issued < due) {
+          const n = issued++;
+          const i = n % leases;
+          const start = now();
+          const p = store.update(leaseKey(i), leaseJson(i, n), revisions.get(i)).then(
+            (kv) => { revisions.set(i, kv.modRevision); latencies.push(since(start)); },
+            () => { errors++; },
+          ).finally(() => inFlight.delete(p));
+          inFlight.add(p);
+          if (issued < due) await new Promise((r) => setImmediate(r)); // each arrives as its own I/O event
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await Promise.all(inFlight);
+      const wallMs = since(t0);
+      return { ops: total, errors, wallMs, opsPerSecond: ((total - errors) / wallMs) * 1000, latencyMs: distribution(latencies) };
+    });
+    const stats = store.stats();
+    const commits = stats.commits - before.commits;
+    return { ...run, commits, syncs: stats.syncs - before.syncs, stats: { ...stats, writesPerCommit: round((run.ops - run.errors) / Math.max(1, commits), 2) } };
+  } finally {
+    await store.close();
+  }
+}
+
 /** Run a named create/update run unless --only leaves it out. */
 async function pick(name: string, body: () => Promise<CreateRun>): Promise<CreateRun | null> {
   if (only && !only.includes(name)) return null;
@@ -188,6 +237,14 @@ try {
     createSequential: await pick('createSequential', () => createRun({}, 1)),
     createGroupCommitSyncNormal: await pick('createGroupCommitSyncNormal', () => createRun({ synchronous: 'normal' })),
     leaseRenewals: await pick('leaseRenewals', () => leaseRun({})),
+    // Only with --only (not part of the default set, which the recorded RESULTS section lists):
+    ...(only
+      ? {
+          leasePaced: await pick('leasePaced', () => leasePacedRun({})),
+          leasePacedCommitEvery5ms: await pick('leasePacedCommitEvery5ms', () => leasePacedRun({ commitIntervalMs: 5 })),
+          leasePacedCommitEvery2ms: await pick('leasePacedCommitEvery2ms', () => leasePacedRun({ commitIntervalMs: 2 })),
+        }
+      : {}),
   };
   const cost = (r: CreateRun) =>
     `${round(r.cpuMsPerWrite, 3)} ms CPU/write (all threads), ${round(r.mainThreadMsPerWrite, 3)} ms main-thread busy/write`;
@@ -197,7 +254,7 @@ try {
     for (const [name, r] of Object.entries(runs)) {
       if (!r) continue;
       report.results[name] = r;
-      rows.push([name, `${Math.round(r.opsPerSecond)} writes/s`, `${cost(r)}; p50 ${round(r.latencyMs.p50)} ms, p99 ${round(r.latencyMs.p99)} ms, ${r.errors} errors, ${r.commits} transactions`]);
+      rows.push([name, `${Math.round(r.opsPerSecond)} writes/s`, `${cost(r)}; p50 ${round(r.latencyMs.p50)} ms, p99 ${round(r.latencyMs.p99)} ms, ${r.errors} errors, ${r.commits} transactions (${round((r.ops - r.errors) / Math.max(1, r.commits), 1)} writes each)`]);
     }
     report.notes.push(`1-minute load average ${round(loadAtStart, 1)} at start, ${round(loadavg()[0]!, 1)} at end on ${cpus().length} cores`);
     publish(report, rows, { write: record });

@@ -287,6 +287,28 @@ describe('sqlite store specifics', () => {
     assert.ok(results[1]!.status === 'rejected' && results[1]!.reason instanceof KeyExistsError);
   });
 
+  test('commitIntervalMs gathers writes from separate event-loop turns into one transaction, acknowledged after it', async () => {
+    for (const [interval, expectedCommits] of [[0, 3], [200, 2]] as const) {
+      const s = await open(':memory:', { commitIntervalMs: interval });
+      await s.create('/ci/0', 'v'); // one commit: the interval counts from here
+      const commitsBefore = s.stats().commits;
+      const settled: string[] = [];
+      const writes = [1, 2].map(async (i) => {
+        if (i === 2) await new Promise((r) => setTimeout(r, 20)); // a later turn of the event loop
+        await s.create(`/ci/${i}`, 'v');
+        settled.push(`/ci/${i}`);
+      });
+      if (interval > 0) {
+        await new Promise((r) => setTimeout(r, 60));
+        assert.deepEqual(settled, [], 'nothing acknowledged before the commit holding it');
+        assert.equal(s.stats().commits, commitsBefore);
+      }
+      await Promise.all(writes);
+      assert.equal(s.stats().commits - commitsBefore + 1, expectedCommits, `interval ${interval}`);
+      assert.equal(await s.count('/ci/'), 3);
+    }
+  });
+
   test('a watcher that stops consuming is cut off without slowing writers; others continue', async () => {
     const s = await open(':memory:', { watchBufferLimit: 50 });
     let stuckEvents = 0;

@@ -62,6 +62,12 @@ export interface SqliteStoreOptions {
   syncWal?: () => Promise<void>;
   /** Most writes committed in one transaction (default 2000). 1 disables group commit. */
   maxBatchSize?: number;
+  /**
+   * Least time between the starts of two commits, ms (default 0: commit at the next turn of the event loop).
+   * Above 0, writes arriving at a steady rate (heartbeats) gather into fewer, larger transactions: each
+   * commit writes every page it touched (b-tree leaves, index, meta) to the WAL however few writes it holds.
+   */
+  commitIntervalMs?: number;
   /** Live events one watcher may have queued before it gets WatchOverflowError (default 10000). */
   watchBufferLimit?: number;
   /** Events read per step when a watcher replays history (default 1000). */
@@ -237,6 +243,8 @@ export class SqliteStore implements Store {
   private compacted: number;
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
+  private readonly commitIntervalMs: number;
+  private lastCommitStartedAt = -Infinity;
   private closed = false;
   private compaction: Promise<void> = Promise.resolve();
   private readonly statements = new Map<string, Database.Statement>();
@@ -254,6 +262,7 @@ export class SqliteStore implements Store {
   /** Descriptor of the -wal file for its size (background mode); the sync descriptor when there is one. */
   private walStatFd: number | null = null;
   private log: Logger | null = null;
+  private lastWalWarningAt = 0;
 
   private readonly selectKv: Database.Statement<[string], KvRow>;
   private readonly insertKv: Database.Statement<[string, number, number]>;
@@ -266,6 +275,7 @@ export class SqliteStore implements Store {
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.maxBatchSize = Math.max(1, options.maxBatchSize ?? 2000);
     this.compactionChunk = Math.max(1, options.compactionChunk ?? 10000);
+    this.commitIntervalMs = Math.max(0, options.commitIntervalMs ?? 0);
     this.path = path;
     this.options = options;
     this.background = options.checkpoint === 'background' && isFilePath(path);
@@ -478,7 +488,9 @@ export class SqliteStore implements Store {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    const wait = this.lastCommitStartedAt + this.commitIntervalMs - performance.now();
+    if (wait > 0) setTimeout(() => this.flush(), wait);
+    else setImmediate(() => this.flush());
   }
 
   /** Commit one batch of queued writes: one transaction, one revision and one outcome per write. */
@@ -516,6 +528,7 @@ export class SqliteStore implements Store {
       if (revision !== this.revision) this.setMeta.run(revision, 'revision');
     });
     const started = performance.now();
+    this.lastCommitStartedAt = started;
     try {
       apply.immediate();
     } catch (err) {
@@ -566,8 +579,12 @@ export class SqliteStore implements Store {
     }
     this.counters.inlineCheckpoints++;
     this.counters.walBytes = fstatSync(this.walStatFd!).size;
+    // Every commit retries while the WAL stays past the limit; one warning per 10 s says so.
+    const now = Date.now();
+    if (now - this.lastWalWarningAt < 10_000) return;
+    this.lastWalWarningAt = now;
     this.logger().warn(
-      { path: this.path, walBytes: size, limitBytes: limit, after: this.counters.walBytes, ms: Math.round(performance.now() - started), result, checkpointer: this.checkpointer?.stats() ?? null },
+      { path: this.path, walBytes: size, limitBytes: limit, after: this.counters.walBytes, ms: Math.round(performance.now() - started), result, inlineCheckpoints: this.counters.inlineCheckpoints, checkpointer: this.checkpointer?.stats() ?? null },
       'WAL past its limit: checkpointed on the writer thread (background checkpointer stalled or behind)',
     );
   }
