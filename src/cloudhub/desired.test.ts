@@ -186,3 +186,31 @@ test('a pod status-only change is not re-sent to its node; a spec or metadata ch
   assert.ok(v.entries.get(key)!.seq > shipped.seq, 'a label change is sent');
   assert.equal(v.entries.get(key)!.rv, cache.get(key)!.metadata.resourceVersion);
 });
+
+test('the reference index forgets what no pod references any more, and still finds every referencing node', () => {
+  const { cache, sets } = setup();
+  cache.put('configmaps', { metadata: { name: 'shared', namespace: 'default' } });
+  const a = sets.ensureView('node-a');
+  const b = sets.ensureView('node-b');
+  cache.put('pods', pod('p1', 'node-a', 'shared', 'only-p1'));
+  cache.put('pods', pod('p2', 'node-b', 'shared'));
+  // serviceaccount default, configmap shared, secret only-p1
+  assert.equal(sets.referenceCount(), 3);
+  // A change of the shared configmap reaches both nodes; a secret created later reaches only its pod's node.
+  const before = { a: [...a.after(sets.currentSeq())].length, b: [...b.after(sets.currentSeq())].length };
+  const seq = sets.currentSeq();
+  cache.put('configmaps', { metadata: { name: 'shared', namespace: 'default' }, data: { k: 'v2' } });
+  cache.put('secrets', { metadata: { name: 'only-p1', namespace: 'default' } });
+  assert.deepEqual([...a.after(seq)].map(([k]) => k).sort(), ['/registry/configmaps/default/shared', '/registry/secrets/default/only-p1']);
+  assert.deepEqual([...b.after(seq)].map(([k]) => k), ['/registry/configmaps/default/shared']);
+  assert.deepEqual(before, { a: 0, b: 0 });
+  cache.del('pods', 'default', 'p1');
+  assert.equal(sets.referenceCount(), 2, 'only-p1 is forgotten with its pod');
+  cache.del('pods', 'default', 'p2');
+  assert.equal(sets.referenceCount(), 0);
+  // Nothing references the configmap now: its change reaches no node.
+  const seq2 = sets.currentSeq();
+  cache.put('configmaps', { metadata: { name: 'shared', namespace: 'default' }, data: { k: 'v3' } });
+  assert.deepEqual([...a.after(seq2)], []);
+  assert.deepEqual([...b.after(seq2)], []);
+});

@@ -198,8 +198,12 @@ export class DesiredSets {
   private readonly views = new Map<string, NodeView>();
   /** node → its pod keys (from spec.nodeName). */
   private readonly podsByNode = new Map<string, Set<string>>();
-  /** configmap/secret/SA key → nodes whose pods reference it. */
-  private readonly refNodes = new Map<string, Set<string>>();
+  /**
+   * configmap/secret/SA/pod-token key → the node, or nodes, whose pods reference it. A lone node is held as its
+   * name (every pod's own token reference has one: a Set per pod was ~300 B), and a key no pod references any
+   * more is forgotten (pod-token keys are unique per pod: they piled up as pods came and went).
+   */
+  private readonly refNodes = new Map<string, string | Set<string>>();
   private readonly changeListeners: Array<(node: string) => void> = [];
   /** Cached object version → its shipped shape, computed once per version however many nodes receive it. */
   private readonly shaped = new WeakMap<CachedObject, CachedObject>();
@@ -308,7 +312,40 @@ export class DesiredSets {
       return;
     }
     // configmaps, secrets, serviceaccounts: only the nodes whose pods reference them.
-    for (const n of this.refNodes.get(key) ?? []) if (this.views.has(n)) this.recompute(n, key);
+    for (const n of this.nodesReferencing(key)) if (this.views.has(n)) this.recompute(n, key);
+  }
+
+  /** Nodes whose pods reference `ref` (a copy: recomputing them edits the index). */
+  private nodesReferencing(ref: string): string[] {
+    const cur = this.refNodes.get(ref);
+    return cur === undefined ? [] : typeof cur === 'string' ? [cur] : [...cur];
+  }
+
+  private addReference(ref: string, node: string): void {
+    const cur = this.refNodes.get(ref);
+    if (cur === undefined) this.refNodes.set(ref, node);
+    else if (typeof cur === 'string') { if (cur !== node) this.refNodes.set(ref, new Set([cur, node])); }
+    else cur.add(node);
+  }
+
+  private dropReference(ref: string, node: string): void {
+    const cur = this.refNodes.get(ref);
+    if (cur === undefined) return;
+    if (typeof cur === 'string') {
+      if (cur === node) this.refNodes.delete(ref);
+      return;
+    }
+    cur.delete(node);
+    if (cur.size <= 1) {
+      const [last] = cur;
+      if (last === undefined) this.refNodes.delete(ref);
+      else this.refNodes.set(ref, last);
+    }
+  }
+
+  /** References indexed (ref keys with at least one referencing node): for tests and memory accounting. */
+  referenceCount(): number {
+    return this.refNodes.size;
   }
 
   /**
@@ -332,12 +369,8 @@ export class DesiredSets {
       }
     }
     // Maintain the reverse index (ref → nodes) so a configmap change finds its nodes without a scan.
-    for (const r of view.refs) if (!refs.has(r)) this.refNodes.get(r)?.delete(node);
-    for (const r of refs) {
-      let s = this.refNodes.get(r);
-      if (!s) this.refNodes.set(r, (s = new Set()));
-      s.add(node);
-    }
+    for (const r of view.refs) if (!refs.has(r)) this.dropReference(r, node);
+    for (const r of refs) this.addReference(r, node);
     view.refs = refs;
     let changed = false;
     // References first: within one recompute the edge then receives a pod's configmaps/secrets before
