@@ -398,7 +398,7 @@ async function main(): Promise<void> {
       if (!url) { log('gc probe: no inspector URL in the server log'); return undefined; }
       const m: SettledMemory = await settledMemory(url);
       const mib = (x: SettledMemory['before']) => ({ rss: toMiB(x.rss), heapUsed: toMiB(x.heapUsed), heapTotal: toMiB(x.heapTotal), external: toMiB(x.external) });
-      return { before: mib(m.before), afterGc: mib(m.afterGc) };
+      return { before: mib(m.before), afterGc: mib(m.afterGc), workers: m.workers.map((w) => ({ title: w.title, before: mib(w.before), afterGc: mib(w.afterGc) })) };
     };
     const gcAfterJoin = await gcProbe();
     if (gcAfterJoin) log(`server memory after join (MiB): ${JSON.stringify(gcAfterJoin)}`);
