@@ -11,7 +11,9 @@
  * a checkpointer thread still counts) and main-thread busy time per write (event-loop utilisation:
  * what the API server's thread would pay, blocking fsyncs included).
  * Flags: --objects N (default 10000), --concurrency C (default 100), --watchers W (default 100),
- *        --only a,b (run only these create/update runs, skip list/watch/compact; names in the JSON),
+ *        --only a,b (run only these create/update runs, skip list/watch/compact; names in the JSON;
+ *        `leasePaced` = Lease renewals arriving one by one at --paced-rate/s for --paced-seconds, once per
+ *        commitIntervalMs in --commit-intervals, e.g. 0,5),
  *        --store-options JSON (extra SqliteStoreOptions for every store, e.g. '{"checkpoint":"background"}'),
  *        --no-record (print only; do not rewrite bench/RESULTS.md).
  */
@@ -238,12 +240,17 @@ try {
     createGroupCommitSyncNormal: await pick('createGroupCommitSyncNormal', () => createRun({ synchronous: 'normal' })),
     leaseRenewals: await pick('leaseRenewals', () => leaseRun({})),
     // Only with --only (not part of the default set, which the recorded RESULTS section lists):
-    ...(only
-      ? {
-          leasePaced: await pick('leasePaced', () => leasePacedRun({})),
-          leasePacedCommitEvery5ms: await pick('leasePacedCommitEvery5ms', () => leasePacedRun({ commitIntervalMs: 5 })),
-          leasePacedCommitEvery2ms: await pick('leasePacedCommitEvery2ms', () => leasePacedRun({ commitIntervalMs: 2 })),
-        }
+    // leasePaced@N: commitIntervalMs N (--commit-intervals, default 0,5).
+    ...(only?.includes('leasePaced')
+      ? Object.fromEntries(
+          await (async () => {
+            const out: [string, CreateRun][] = [];
+            for (const ms of (stringFlag('commit-intervals') ?? '0,5').split(',').map(Number)) {
+              out.push([`leasePaced@${ms}ms`, await leasePacedRun({ commitIntervalMs: ms })]);
+            }
+            return out;
+          })(),
+        )
       : {}),
   };
   const cost = (r: CreateRun) =>

@@ -14,6 +14,11 @@
  * Writes go through group commit: every write queued before the next turn of the event loop is
  * applied in one transaction (one fsync), each with its own revision and its own outcome, and
  * promises settle only after COMMIT returned. Watchers are then fed synchronously (WatchHub).
+ *
+ * WAL checkpoints run inside commits on the writer's thread (SQLite's autocheckpoint, default) or, with
+ * `checkpoint: 'background'`, on a worker thread with its own connection (checkpointer.ts); then a lock
+ * file (writer-lock.ts) replaces SQLite's exclusive locking mode as the single-writer guard, and the
+ * writer bounds the WAL itself (boundWal).
  */
 import { closeSync, fdatasync, fstatSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
