@@ -7,12 +7,14 @@
  * on the server's Unix socket with a bearer token for the admin identity — the server's own in-memory
  * loopback token cannot leave it, so the bench hands the server a static token for the same user and group;
  * `--transport https`: the admin kubeconfig's client certificate over keep-alive TLS, as `kedge cloud` or
- * `kedge server --no-loopback`). The server's CPU is sampled
+ * `kedge server --no-loopback`; `--transport both`: an A/B in one run — half the nodes written over each, the
+ * measured time cut into 4 alternating slices per transport so the machine's changing load hits both alike).
+ * The server's CPU is sampled
  * from /proc; the writer's CPU (which in production runs inside the server, in the hub) is this
  * process's CPU during the phase. Reports CPU-ms per renewal (server, writer, both) net of the idle
  * server, and the renewals/s one core sustains at that cost.
  *
- * Usage: npm run bench:heartbeats [-- --nodes 1000 --rates 100,500 --seconds 20 --node-rate 50 --transport loopback|https --profile-dir DIR]
+ * Usage: npm run bench:heartbeats [-- --nodes 1000 --rates 100,500 --seconds 20 --node-rate 50 --transport loopback|https|both --profile-dir DIR]
  */
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -60,8 +62,8 @@ const P = {
   idleSeconds: int('idle-seconds', 1),
   maxInFlight: int('max-in-flight', 1),
   transport: ((t: string) => {
-    if (t !== 'loopback' && t !== 'https') throw new Error(`--transport must be loopback or https, got ${JSON.stringify(t)}`);
-    return t;
+    if (t !== 'loopback' && t !== 'https' && t !== 'both') throw new Error(`--transport must be loopback, https or both, got ${JSON.stringify(t)}`);
+    return t as 'loopback' | 'https' | 'both';
   })(String(opt.transport)),
 };
 
@@ -87,6 +89,27 @@ interface PhaseResult {
   totalCpuMsPerOp: number;
   /** ops/s at one fully busy core at this cost */
   perSecondAtOneCore: number;
+  /** raw totals (slices of one transport are merged from these) */
+  raw: { latencies: number[]; wallS: number; serverNetMs: number; writerMs: number; serverCoreS: number };
+}
+
+/** One result from alternating slices of the same transport: totals summed, per-op figures recomputed. */
+function merge(name: string, rate: number, parts: PhaseResult[]): PhaseResult {
+  const sum = (f: (p: PhaseResult) => number) => parts.reduce((a, p) => a + f(p), 0);
+  const completed = sum((p) => p.completed);
+  const raw = {
+    latencies: parts.flatMap((p) => p.raw.latencies),
+    wallS: sum((p) => p.raw.wallS), serverNetMs: sum((p) => p.raw.serverNetMs), writerMs: sum((p) => p.raw.writerMs), serverCoreS: sum((p) => p.raw.serverCoreS),
+  };
+  const n = Math.max(1, completed);
+  const total = (raw.serverNetMs + raw.writerMs) / n;
+  return {
+    name, targetPerSecond: rate, completed, errors: sum((p) => p.errors), firstError: parts.find((p) => p.firstError)?.firstError,
+    skipped: sum((p) => p.skipped), achievedPerSecond: completed / raw.wallS, latencyMs: distribution(raw.latencies),
+    serverCores: raw.serverCoreS / raw.wallS, writerCores: raw.writerMs / 1000 / raw.wallS,
+    serverCpuMsPerOp: raw.serverNetMs / n, writerCpuMsPerOp: raw.writerMs / n, totalCpuMsPerOp: total,
+    perSecondAtOneCore: total > 0 ? 1000 / total : 0, raw,
+  };
 }
 
 /**
@@ -147,6 +170,7 @@ async function phase(name: string, rate: number, seconds: number, serverPid: num
     writerCpuMsPerOp: writerMs / n,
     totalCpuMsPerOp: total,
     perSecondAtOneCore: total > 0 ? 1000 / total : 0,
+    raw: { latencies, wallS: wall, serverNetMs, writerMs, serverCoreS: server.avgCpuCores * wall },
   };
 }
 
@@ -181,7 +205,7 @@ async function main(): Promise<void> {
     const serverArgs = ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(port), '--hub-port', '0'];
     // The admin certificate's identity (CN=kubernetes-admin, O=system:masters) as a static token, for the socket.
     const benchToken = randomBytes(24).toString('hex');
-    if (P.transport === 'loopback') {
+    if (P.transport !== 'https') {
       const tokenFile = path.join(h.tempDir('tokens'), 'tokens.csv');
       writeFileSync(tokenFile, `${benchToken},kubernetes-admin,bench-heartbeats,"system:masters"\n`, { mode: 0o600 });
       serverArgs.push('--token-auth-file', tokenFile);
@@ -199,13 +223,33 @@ async function main(): Promise<void> {
     const client = await KubeHttp.fromKubeconfig(kubeconfig, 8);
     await client.ensure('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-node-lease' } }).catch(() => {});
     const socketPath = path.join(dataDir, 'apiserver-loopback.sock');
-    const writerKc = P.transport === 'loopback' ? loopbackKubeConfig({ socketPath, token: benchToken }) : loadKubeConfig(kubeconfig);
-    if (P.transport === 'loopback' && !existsSync(socketPath)) throw new Error(`the server serves no loopback socket at ${socketPath}`);
-    const writer = new StatusWriter(writerKc, () => undefined);
+    type Transport = 'loopback' | 'https';
+    const transports: Transport[] = P.transport === 'both' ? ['loopback', 'https'] : [P.transport];
+    if (transports.includes('loopback') && !existsSync(socketPath)) throw new Error(`the server serves no loopback socket at ${socketPath}`);
+    const writers = new Map(transports.map((t) => [t, new StatusWriter(t === 'loopback' ? loopbackKubeConfig({ socketPath, token: benchToken }) : loadKubeConfig(kubeconfig), () => undefined)]));
+    // Each node is written by one transport's writer only (a writer replaces Leases from its own last copy).
+    const nodesOf = new Map(transports.map((t, k) => [t, Array.from({ length: P.nodes }, (_, i) => i).filter((i) => i % transports.length === k)]));
+    const transportOf = (i: number) => transports[i % transports.length]!;
     const since0 = new Date();
     const nodeBody = (i: number) => JSON.parse(JSON.stringify(buildNode({ nodeName: nodeName(i), capacity: { cpu: '4', memory: '8Gi' }, since: since0 }))) as Record<string, unknown>;
-    const lease = (i: number) => writer.write(nodeName(i % P.nodes), 'lease', { renewTime: new Date().toISOString(), durationSeconds: 40 });
-    const nodeStatus = (i: number) => writer.write(nodeName(i % P.nodes), 'node', nodeBody(i % P.nodes));
+    const leaseOf = (t: Transport, node: number) => writers.get(t)!.write(nodeName(node), 'lease', { renewTime: new Date().toISOString(), durationSeconds: 40 });
+    const nodeStatusOf = (t: Transport, node: number) => writers.get(t)!.write(nodeName(node), 'node', nodeBody(node));
+    /** the i-th op of transport t goes to its nodes in turn */
+    const pick = (t: Transport, i: number) => { const mine = nodesOf.get(t)!; return mine[i % mine.length]!; };
+    const lease = (i: number) => leaseOf(transportOf(i), i % P.nodes);
+    const nodeStatus = (i: number) => nodeStatusOf(transportOf(i), i % P.nodes);
+    /** One measured phase: as is for one transport; for both, 4 alternating slices each, merged per transport. */
+    const measure = async (name: string, rate: number, op: (t: Transport, node: number) => Promise<WriteResult>): Promise<PhaseResult[]> => {
+      if (transports.length === 1) return [await phase(name, rate, P.seconds, server.pid, idleCores, (i) => op(transports[0]!, pick(transports[0]!, i)))];
+      const SLICES = 4;
+      const parts = new Map<Transport, PhaseResult[]>(transports.map((t) => [t, []]));
+      for (let s = 0; s < SLICES; s++) {
+        for (const t of s % 2 === 0 ? transports : [...transports].reverse()) {
+          parts.get(t)!.push(await phase(`${name}/${t}`, rate, Math.max(1, P.seconds / SLICES), server.pid, idleCores, (i) => op(t, pick(t, i))));
+        }
+      }
+      return transports.map((t) => merge(`${name}/${t}`, rate, parts.get(t)!));
+    };
 
     log(`creating ${P.nodes} Nodes and Leases through the hub's StatusWriter`);
     const tCreate = now();
@@ -226,16 +270,18 @@ async function main(): Promise<void> {
     const phases: PhaseResult[] = [];
     await profiled(async () => {
       for (const rate of P.rates) {
-        log(`lease renewals at ${rate}/s for ${P.seconds} s`);
-        const r = await phase(`lease@${rate}`, rate, P.seconds, server.pid, idleCores, lease);
-        log(`  ${round(r.achievedPerSecond)}/s, server ${round(r.serverCpuMsPerOp, 3)} + writer ${round(r.writerCpuMsPerOp, 3)} CPU-ms/renewal`);
-        phases.push(r);
+        log(`lease renewals at ${rate}/s for ${P.seconds} s${transports.length > 1 ? ' per transport' : ''}`);
+        for (const r of await measure(`lease@${rate}`, rate, leaseOf)) {
+          log(`  ${r.name}: ${round(r.achievedPerSecond)}/s, server ${round(r.serverCpuMsPerOp, 3)} + writer ${round(r.writerCpuMsPerOp, 3)} CPU-ms/renewal`);
+          phases.push(r);
+        }
       }
       if (P.nodeRate > 0) {
-        log(`node status reports at ${P.nodeRate}/s for ${P.seconds} s`);
-        const r = await phase(`node@${P.nodeRate}`, P.nodeRate, P.seconds, server.pid, idleCores, nodeStatus);
-        log(`  ${round(r.achievedPerSecond)}/s, server ${round(r.serverCpuMsPerOp, 3)} + writer ${round(r.writerCpuMsPerOp, 3)} CPU-ms/report`);
-        phases.push(r);
+        log(`node status reports at ${P.nodeRate}/s for ${P.seconds} s${transports.length > 1 ? ' per transport' : ''}`);
+        for (const r of await measure(`node@${P.nodeRate}`, P.nodeRate, nodeStatusOf)) {
+          log(`  ${r.name}: ${round(r.achievedPerSecond)}/s, server ${round(r.serverCpuMsPerOp, 3)} + writer ${round(r.writerCpuMsPerOp, 3)} CPU-ms/report`);
+          phases.push(r);
+        }
       }
     });
 
@@ -249,7 +295,7 @@ async function main(): Promise<void> {
     report.results = {
       idleServerCores: round(idleCores, 3),
       nodesNotReadyAtEnd: notReady,
-      phases: phases.map((p) => ({
+      phases: phases.map(({ raw: _raw, ...p }) => ({
         ...p,
         achievedPerSecond: round(p.achievedPerSecond),
         latencyMs: rd(p.latencyMs),
@@ -266,7 +312,7 @@ async function main(): Promise<void> {
       if (p.skipped) report.notes.push(`${p.name}: ${p.skipped} writes not started (${P.maxInFlight} in flight): rate not sustained`);
     }
     if (notReady) report.notes.push(`${notReady} nodes not Ready at the end: lifecycle writes are included in the numbers`);
-    report.notes.push(`writer = the hub StatusWriter run in the bench process (in production it runs on the server's hub thread), over ${P.transport === 'loopback' ? 'the server\'s loopback Unix socket (plain HTTP, bearer token)' : 'HTTPS (client certificate, keep-alive)'}; server = API + storage + watch cache + controllers`);
+    report.notes.push(`writer = the hub StatusWriter run in the bench process (in production it runs on the server's hub thread), over ${transports.map((t) => (t === 'loopback' ? 'the server\'s loopback Unix socket (plain HTTP, bearer token)' : 'HTTPS (client certificate, keep-alive)')).join(' vs ')}; server = API + storage + watch cache + controllers`);
     report.notes.push('CPU-ms per op are net of the idle server; "at one core" = 1000 / (server + writer CPU-ms)');
 
     const rows: SummaryRow[] = [[`idle server, ${P.nodes} nodes`, `${round(idleCores, 3)} cores`]];
