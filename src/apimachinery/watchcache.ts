@@ -6,8 +6,9 @@
  * Consistency: the feed applies events in revision order; `waitFresh()` waits until the feed has seen the store's
  * current revision, so a list served after a write acknowledged by this process always contains that write.
  */
-import type { Store, WatchEvent, Watcher as StoreWatcher } from '../storage/types.js';
+import type { KeyValue, Store, WatchEvent, Watcher as StoreWatcher } from '../storage/types.js';
 import { decodeKv, type KubeObject } from './object.js';
+import { sharedStrings } from '../common/string-pool.js';
 import { tooOldResourceVersion, timeout } from './status.js';
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -84,6 +85,11 @@ export interface WatchCacheOptions {
   rawWindow?: number;
 }
 
+/** A store value decoded for the cache: equal short strings share one instance (common/string-pool.ts, ~20% of a pod). */
+function cachedObject(kv: KeyValue): KubeObject {
+  return sharedStrings.internAll(decodeKv(kv));
+}
+
 /** The in-memory state of one resource prefix. */
 export class ResourceCache {
   readonly items = new Map<string, CachedObject>();
@@ -107,7 +113,7 @@ export class ResourceCache {
     for (;;) {
       const page = await this.feed.store.list(this.prefix, { revision: rev, limit: 5000, startAfter });
       for (const kv of page.items) {
-        this.items.set(kv.key, new CacheEntry(kv.key, decodeKv(kv), kv.modRevision));
+        this.items.set(kv.key, new CacheEntry(kv.key, cachedObject(kv), kv.modRevision));
       }
       if (!page.more || page.items.length === 0) break;
       startAfter = page.items[page.items.length - 1]!.key;
@@ -125,7 +131,7 @@ export class ResourceCache {
 
   private apply(ev: WatchEvent): void {
     const prev = this.items.get(ev.kv.key);
-    const entry = new CacheEntry(ev.kv.key, decodeKv(ev.kv), ev.revision);
+    const entry = new CacheEntry(ev.kv.key, cachedObject(ev.kv), ev.revision);
     entry.hot = this.rawWindow > 0;
     let type: EventType;
     if (ev.type === 'delete') {

@@ -4,6 +4,7 @@
  * hub) hold one copy of every pod, so at 100,000 pods that is ~130 MiB per cache for nothing. An update that
  * omits managedFields keeps the stored ones (as upstream), so objects read from such a cache can still be PUT.
  */
+import { sharedStrings } from './string-pool.js';
 import { ListWatch, Watch, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 
 /** Drops `metadata.managedFields` in place (the object was decoded for this cache alone). */
@@ -16,12 +17,20 @@ export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
   return obj;
 }
 
-/** Like client-node's `makeInformer`, with managedFields dropped from listed and watched objects before they are cached or handed to a handler. */
+/**
+ * An object as the cache keeps it: without managedFields, and its short strings shared with equal ones already
+ * cached (string-pool.ts). The object was decoded for this cache alone, so it is changed in place.
+ */
+export function leanObject<T extends KubernetesObject>(obj: T): T {
+  return sharedStrings.internAll(withoutManagedFields(obj));
+}
+
+/** Like client-node's `makeInformer`, caching lean objects (`leanObject`): what is listed and watched is trimmed before it is cached or handed to a handler. */
 export function leanInformer(kc: KubeConfig, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>): Informer<KubernetesObject> & ObjectCache<KubernetesObject> {
   const watch = new Watch(kc);
   const lean: Pick<Watch, 'watch'> = {
     watch: (p, query, callback, done) =>
-      watch.watch(p, query, (phase, obj, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? withoutManagedFields(obj as KubernetesObject) : obj, raw), done),
+      watch.watch(p, query, (phase, obj, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? leanObject(obj as KubernetesObject) : obj, raw), done),
   };
-  return new ListWatch(path, lean as Watch, () => list().then((l) => ({ ...l, items: l.items.map(withoutManagedFields) })), false);
+  return new ListWatch(path, lean as Watch, () => list().then((l) => ({ ...l, items: l.items.map(leanObject) })), false);
 }
