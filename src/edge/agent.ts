@@ -30,6 +30,8 @@ export interface EdgeAgentOptions {
   store?: Store;
   /** Page cache of that SQLite store, KiB (default: the store's 32 MiB; the simulator caps thousands of them). */
   storeCacheSizeKiB?: number;
+  /** WAL pages of that store before a checkpoint, and the -wal file's size after one (default SQLite's 1000 pages, kept up to 64 MiB). */
+  storeWalPages?: number;
   /** Starts the pod manager over the store (runtime engineer's src/edge/podmanager, or a fake). */
   podManager?: PodManagerFactory;
   /** Serve the local read-only Kubernetes API on 127.0.0.1:port (0 = ephemeral); omit to not serve it. */
@@ -91,7 +93,11 @@ export class EdgeAgent {
       const { openSqliteStore, startAutoCompaction } = await import('../storage/sqlite.js');
       // An edge store is a copy of cloud state plus buffered status: FULL sync, since "persisted before
       // acked" is the promise the sync protocol relies on across power loss.
-      this.store = await openSqliteStore(path.join(o.dataDir, 'store.db'), { synchronous: 'full', ...(o.storeCacheSizeKiB ? { cacheSizeKiB: o.storeCacheSizeKiB } : {}) });
+      this.store = await openSqliteStore(path.join(o.dataDir, 'store.db'), {
+        synchronous: 'full',
+        ...(o.storeCacheSizeKiB ? { cacheSizeKiB: o.storeCacheSizeKiB } : {}),
+        ...(o.storeWalPages ? { walAutocheckpointPages: o.storeWalPages } : {}),
+      });
       this.ownsStore = true;
       const compaction = startAutoCompaction(this.store, { intervalMs: 5 * 60_000, retainRevisions: 1000 });
       this.stopCompaction = () => compaction.stop();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TlsSessionKeeper, backoffDelay } from './hub-client.js';
+import { HeartbeatGate, TlsSessionKeeper, backoffDelay } from './hub-client.js';
 
 const creds = (cert: string) => ({ caCertPem: 'CA', certPem: cert, keyPem: `key-of-${cert}` });
 
@@ -27,4 +27,16 @@ test('backoff is full jitter under a doubling cap', () => {
   assert.equal(backoffDelay(0, { initialMs: 500, maxMs: 30_000 }, () => 0.999), 499);
   assert.equal(backoffDelay(3, { initialMs: 500, maxMs: 30_000 }, () => 0.5), 2000);
   assert.equal(backoffDelay(20, { initialMs: 500, maxMs: 30_000 }, () => 0.5), 15_000);
+});
+
+test('a heartbeat goes out only after a whole period without hearing from the hub', () => {
+  let heard = 7; // bumped on every frame or ping from the hub
+  const gate = new HeartbeatGate(heard);
+  assert.equal(gate.due(heard), true, 'nothing heard since the link opened: beat');
+  heard++; // a lease ack arrived
+  assert.equal(gate.due(heard), false, 'heard during the period: the link is alive, no beat');
+  assert.equal(gate.due(heard), true, 'quiet for the next whole period: beat again');
+  assert.equal(gate.due(heard), true, 'still quiet: every period beats (the dead-link timer counts the silence)');
+  heard += 3;
+  assert.equal(gate.due(heard), false);
 });

@@ -68,6 +68,28 @@ export class TlsSessionKeeper {
   }
 }
 
+/**
+ * Whether the edge's own heartbeat is worth sending. A heartbeat only asks the hub for a frame, so that a quiet
+ * link is told apart from a dead one; if the hub was heard since the previous beat (its pings, the acks of lease
+ * renewals every 10 s), the link is proven alive and a beat would cost a frame each way (encode, deflate, TLS, the
+ * hub's echo) for nothing. Dead-link detection is unchanged: it counts silence from the last frame heard, and a
+ * quiet link still gets a beat every period. Saves two of the seven frames an idle node exchanges per 15 s.
+ */
+export class HeartbeatGate {
+  private seen: number;
+
+  constructor(heardSeq: number) {
+    this.seen = heardSeq;
+  }
+
+  /** Called once per beat period with the hub-heard counter: true if nothing was heard since the last call. */
+  due(heardSeq: number): boolean {
+    const quiet = heardSeq === this.seen;
+    this.seen = heardSeq;
+    return quiet;
+  }
+}
+
 /** Full jitter (AWS architecture blog): uniform in [0, min(max, initial·2^attempt)]. */
 export function backoffDelay(attempt: number, o: BackoffOptions, random: () => number = Math.random): number {
   const cap = Math.min(o.maxMs, o.initialMs * 2 ** Math.min(attempt, 30));
@@ -184,7 +206,10 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       }) as unknown as typeof netCreateConnection,
       maxPayload: MAX_HUB_TO_EDGE_BYTES,
       // The hub picks the window (see src/cloudhub/hub.ts); memLevel 4 keeps our zlib state small too.
-      perMessageDeflate: { threshold: 1024, zlibDeflateOptions: { memLevel: 4, level: 4 } },
+      // chunkSize: each zlib stream keeps an output buffer for the life of the connection, 16 KiB by default;
+      // frames here are a few KiB, so 4 KiB buffers (as the hub's) save 24 KiB per connection (all of the
+      // 33 KiB of "external" memory a hollow node showed).
+      perMessageDeflate: { threshold: 1024, zlibDeflateOptions: { memLevel: 4, level: 4, chunkSize: 4096 }, zlibInflateOptions: { chunkSize: 4096 } },
       handshakeTimeout: 10_000,
     });
     this.ws = ws;
@@ -192,9 +217,11 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     let beat: NodeJS.Timeout | undefined;
     ws.on('open', () => {
       this.armDeadTimer();
-      // Our own heartbeats (echoed by the hub) make dead-link detection independent of the hub's ping period.
+      // Our own heartbeats (echoed by the hub) make dead-link detection independent of the hub's ping period;
+      // only sent when the hub has been quiet for a whole period (HeartbeatGate).
+      const gate = new HeartbeatGate(this.heardSeq);
       beat = setInterval(() => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'heartbeat', t: Date.now() }));
+        if (ws.readyState === WebSocket.OPEN && gate.due(this.heardSeq)) ws.send(encode({ type: 'heartbeat', t: Date.now() }));
       }, Math.max(50, Math.floor(this.deadAfterMs / 3)));
       void this.sayHello(ws);
     });

@@ -5,11 +5,11 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Fleet } from './fleet.js';
-import { HOLLOW_STORE_CACHE_KIB } from './hollow-node.js';
+import { HOLLOW_STORE_CACHE_KIB, HOLLOW_STORE_WAL_PAGES } from './hollow-node.js';
 
 const creds = { caCertPem: 'unused', certPem: 'unused', keyPem: 'unused' };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -66,6 +66,18 @@ describe('Fleet start gate', () => {
     // the agent's own SQLite store; its default cache is 32 MiB (-32768)
     const db = (n!.agent.store as unknown as { db: { pragma(p: string, o: { simple: true }): unknown } }).db;
     assert.equal(db.pragma('cache_size', { simple: true }), -HOLLOW_STORE_CACHE_KIB);
+  });
+
+  it("bounds each hollow store's WAL file (on tmpfs it is RAM outside the simulator's RSS)", async () => {
+    const f = fleet(0, 'wal');
+    const [n] = await f.grow(1);
+    // ~300 writes of pod-sized values, as 10 pods arriving, starting and reporting do (SQLite's default let
+    // this WAL grow to ~2.3 MiB and keep it)
+    const value = JSON.stringify({ metadata: { name: 'p' }, pad: 'x'.repeat(2500) });
+    for (let i = 0; i < 300; i++) await n!.agent.local.put(`/registry/pods/fleet/p${i % 10}`, value.replace('"p"', `"p${i}"`));
+    const wal = statSync(path.join(n!.opts.dataDir, 'store.db-wal')).size;
+    assert.ok(wal <= (HOLLOW_STORE_WAL_PAGES + 16) * 4096, `WAL ${wal} bytes, bound ${HOLLOW_STORE_WAL_PAGES} pages`);
+    assert.equal(JSON.parse((await n!.agent.store.get('/registry/pods/fleet/p9'))!.value).metadata.name, 'p299');
   });
 
   it('whenSynced answers true at once for a synced node', async () => {

@@ -91,6 +91,13 @@ export interface SqliteStoreOptions {
    */
   cacheSizeKiB?: number;
   /**
+   * 'inline' mode: checkpoint when the WAL reaches this many pages (SQLite's wal_autocheckpoint, default 1000),
+   * and truncate the -wal file back to that size after each checkpoint (journal_size_limit, default 64 MiB).
+   * Thousands of small stores on tmpfs (the hollow-node simulator) keep each WAL at a few hundred KiB instead
+   * of ~4 MiB of RAM apiece.
+   */
+  walAutocheckpointPages?: number;
+  /**
    * Who copies the WAL into the database file (a checkpoint: page copies and two fsyncs).
    * 'inline' (default): SQLite's autocheckpoint, inside the commit that crosses 1,000 WAL pages, on the
    * writer's thread; the file is held with SQLite's exclusive locking mode.
@@ -305,6 +312,11 @@ export class SqliteStore implements Store {
       this.db.pragma('synchronous = FULL');
       // After a checkpoint, shrink a WAL that a burst of writes grew, instead of keeping it on disk.
       this.db.pragma('journal_size_limit = 67108864');
+      if (options.walAutocheckpointPages && !this.background) {
+        const pages = Math.max(16, Math.floor(options.walAutocheckpointPages));
+        this.db.pragma(`wal_autocheckpoint = ${pages}`);
+        this.db.pragma(`journal_size_limit = ${pages * (this.db.pragma('page_size', { simple: true }) as number)}`);
+      }
       // Room for the current state of a typical cluster in SQLite's own page cache (filled lazily).
       this.db.pragma(`cache_size = -${Math.max(16, Math.floor(options.cacheSizeKiB ?? 32768))}`);
       const version = this.db.pragma('user_version', { simple: true }) as number;
