@@ -108,6 +108,17 @@ class Pump {
       this.link.countDropped(data.length);
       return;
     }
+    // A clean link (no delay, no throttle, nothing queued or in flight here) forwards at once: a simulator shard
+    // moves every frame of thousands of nodes through here, and the queue, timers and async loop below are
+    // only needed while a fault is set. Backpressure: pause the source until the destination drains.
+    if (!this.running && this.queue.length === 0 && this.link.delayOf(this.direction) === 0 && this.link.limiter(this.direction).rate === null && !this.dest.destroyed) {
+      this.link.countDelivered(this.direction, data.length);
+      if (!this.dest.write(data)) {
+        this.source.pause();
+        this.dest.once('drain', () => this.source.resume());
+      }
+      return;
+    }
     this.queue.push({ data, releaseAt: performance.now() + this.link.delayOf(this.direction) });
     this.queuedBytes += data.length;
     if (this.queuedBytes > HIGH_WATER) this.source.pause();
