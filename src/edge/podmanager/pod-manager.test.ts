@@ -120,6 +120,22 @@ describe('PodManager with the fake runtime', () => {
     assert.equal(String(s.conditions!.find((c) => c.type === 'PodScheduled')!.lastTransitionTime), '2026-01-02T03:04:00Z');
   });
 
+  it('keeps no second copy of a reported status: the stored one is dropped once seeded, a digest marks the last report', async () => {
+    const key = '/registry/pods/default/seeded';
+    const cur = (await store.get(key))!;
+    // the agent records its own report in the store (recordOwnPodStatus); the pod manager sees that write
+    await store.update(key, JSON.stringify({ ...JSON.parse(cur.value), status: statuses.get('seeded') }), cur.modRevision);
+    const internals = pm as unknown as { desired: Map<string, V1Pod>; state: Map<string, { lastReported?: string }> };
+    await waitFor('status dropped from the desired copy', () => internals.desired.get('uid-seeded') && internals.desired.get('uid-seeded')!.status === undefined);
+    assert.ok((internals.state.get('uid-seeded')!.lastReported ?? '').length < 40, 'a digest, not the JSON');
+    assert.deepEqual(pm!.containerLogLocation('default', 'seeded', 'main')?.attempt, 0, 'kubectl logs still finds the attempt');
+    assert.equal(pm!.containerLogLocation('default', 'seeded', 'constructor')?.attempt, undefined);
+    // an unchanged status is still not reported again, a changed one is
+    const before = statuses.get('seeded');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(statuses.get('seeded'), before);
+  });
+
   it('bad input shows the upstream reasons and does not disturb other pods', async () => {
     const bad = mkPod('badvol', 'app:1', ['x']);
     bad.spec!.volumes = [{ name: 'h', hostPath: { path: '/definitely/not/here', type: 'Directory' } }];

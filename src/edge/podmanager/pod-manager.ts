@@ -11,6 +11,7 @@
  *   counts from container metadata, so nothing is restarted. Sandboxes/containers of pods that are no
  *   longer wanted (orphans) are torn down.
  */
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
@@ -56,7 +57,13 @@ interface PodState {
   probes: Map<string, ProbeState>;
   transitions: Map<string, { status: string; time: string }>;
   startTime: string;
+  /**
+   * Digest (SHA-1) of the status last handed to the reporter, not the JSON itself: a report is skipped when the
+   * status is unchanged, and the ~1 KiB text per pod was a tenth of the agent's memory per pod.
+   */
   lastReported?: string;
+  /** Restart count per container that has an instance, as last reported (`kubectl logs` reads that attempt). */
+  logAttempts?: Map<string, number>;
   podIP?: string;
   /** Restart counts carried over when a sandbox had to be recreated. */
   restartCarry: Map<string, number>;
@@ -147,6 +154,10 @@ export class PodManager implements PodManagerHandle {
       return;
     }
     if (pod.spec?.nodeName !== this.o.nodeName || !pod.metadata?.uid || !pod.spec?.containers?.length) return;
+    // The stored status only seeds a pod's state (startTime, condition transition times; see podState), and is
+    // this node's own report coming back through the store: once the state exists, holding it again per pod is
+    // waste (~1.5 KiB a pod).
+    if (this.state.has(pod.metadata.uid)) delete pod.status;
     this.desired.set(pod.metadata.uid, pod);
     this.keyToUid.set(key, pod.metadata.uid);
   }
@@ -584,9 +595,11 @@ export class PodManager implements PodManagerHandle {
     };
     const status = buildPodStatus(pod, obs);
     if (st.rejected) Object.assign(status, { phase: 'Failed', reason: st.rejected.reason, message: st.rejected.message, podIP: undefined, podIPs: undefined });
-    const json = JSON.stringify(status);
-    if (json === st.lastReported) return;
-    st.lastReported = json;
+    const digest = createHash('sha1').update(JSON.stringify(status)).digest('base64');
+    if (digest === st.lastReported) return;
+    st.lastReported = digest;
+    st.logAttempts = new Map();
+    for (const cs of [...(status.containerStatuses ?? []), ...(status.initContainerStatuses ?? [])]) if (cs.containerID) st.logAttempts.set(cs.name, cs.restartCount);
     this.o.podStatus.setPodStatus(pod.metadata!.namespace ?? 'default', pod.metadata!.name!, pod.metadata!.uid!, status);
   }
 
@@ -672,9 +685,7 @@ export class PodManager implements PodManagerHandle {
     for (const pod of this.desired.values()) {
       if (pod.metadata?.namespace !== namespace || pod.metadata?.name !== name) continue;
       const st = this.state.get(pod.metadata.uid!);
-      const s = st?.lastReported ? JSON.parse(st.lastReported) : undefined;
-      const cs = [...(s?.containerStatuses ?? []), ...(s?.initContainerStatuses ?? [])].find((x: { name: string }) => x.name === container);
-      return { podDir: this.podDir(pod), attempt: cs?.containerID ? cs.restartCount : undefined };
+      return { podDir: this.podDir(pod), attempt: st?.logAttempts?.get(container) };
     }
     return null;
   }
