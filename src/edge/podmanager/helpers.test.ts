@@ -154,6 +154,8 @@ describe('log rotation and follow', () => {
       const policy = { maxBytes: 100, maxFiles: 2 };
       writeFileSync(live, '2026-01-01T00:00:00Z stdout F small\n');
       assert.equal(await rotateIfNeeded(rt, id, live, policy), false);
+      assert.equal(await rotateIfNeeded(rt, id, path.join(c, 'never-written.log'), policy), false, 'no log yet: nothing to rotate');
+      assert.equal(await rotateIfNeeded(rt, id, path.join(live, 'not-a-dir.log'), policy), false, 'ENOTDIR: left alone');
       for (let i = 0; i < 3; i++) {
         writeFileSync(live, `2026-01-01T00:00:0${i}Z stdout F ${'x'.repeat(120)}\n`);
         assert.equal(await rotateIfNeeded(rt, id, live, policy), true);

@@ -70,6 +70,8 @@ interface PodState {
   terminated?: boolean;
   volumes?: Map<string, string>;
   volumesAt?: number;
+  /** Volume dir → content version on disk (written or checked by this agent): unchanged refreshes skip the disk. */
+  volumesWritten?: Map<string, string>;
   /** Admission refused (e.g. a hostPort another pod holds): the pod is Failed and never started. */
   rejected?: { reason: string; message: string };
 }
@@ -370,7 +372,7 @@ export class PodManager implements PodManagerHandle {
       // Volumes are refreshed (configmap/secret updates) every few seconds, not on every relist.
       if (st.volumes && sandbox && Date.now() - (st.volumesAt ?? 0) < VOLUME_REFRESH_MS) volumes = st.volumes;
       else {
-        volumes = await prepareVolumes(this.o.store, pod, podDir, { ...this.facts, podIP: st.podIP });
+        volumes = await prepareVolumes(this.o.store, pod, podDir, { ...this.facts, podIP: st.podIP }, (st.volumesWritten ??= new Map()));
         st.volumes = volumes;
         st.volumesAt = Date.now();
       }
@@ -383,7 +385,10 @@ export class PodManager implements PodManagerHandle {
       if (!sandbox) return this.report(pod, st, rp, instances);
       volumes = new Map();
     }
-    const sbConfig = sandboxConfig(this.o.nodeName, pod, podDir, sandbox ? sandbox.metadata.attempt ?? 0 : 0);
+    // Built only when a sandbox or container is created: a steady pod's sync needs none of it.
+    const existing = sandbox;
+    let sbConfigMemo: ReturnType<typeof sandboxConfig> | undefined;
+    const sbConfig = () => (sbConfigMemo ??= sandboxConfig(this.o.nodeName, pod, podDir, existing ? existing.metadata.attempt ?? 0 : 0));
     if (!sandbox) {
       const attempt = rp.sandboxes.reduce((m, s) => Math.max(m, (s.metadata.attempt ?? 0) + 1), 0);
       for (const [name, list] of instances) if (list[0]) st.restartCarry.set(name, list[0].metadata.attempt + 1);
@@ -391,10 +396,11 @@ export class PodManager implements PodManagerHandle {
       rp.containers = [];
       instances.clear();
       st.podIP = undefined; // normally the same address again (IPAM reservation), but read it back
-      sbConfig.metadata.attempt = attempt;
+      const config = sbConfig();
+      config.metadata.attempt = attempt;
       try {
-        const id = await this.rt.runPodSandbox(sbConfig);
-        sandbox = { id, metadata: sbConfig.metadata as PodSandbox['metadata'], state: 'SANDBOX_READY', createdAt: Date.now() * 1e6, labels: sbConfig.labels!, annotations: sbConfig.annotations! };
+        const id = await this.rt.runPodSandbox(config);
+        sandbox = { id, metadata: config.metadata as PodSandbox['metadata'], state: 'SANDBOX_READY', createdAt: Date.now() * 1e6, labels: config.labels!, annotations: config.annotations! };
         rp.sandboxes = [sandbox];
       } catch (e) {
         this.event(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${(e as Error).message}`);
@@ -499,7 +505,7 @@ export class PodManager implements PodManagerHandle {
     kind: 'init' | 'regular',
     attempt: number,
     sandboxId: string,
-    sbConfig: ReturnType<typeof sandboxConfig>,
+    sbConfig: () => ReturnType<typeof sandboxConfig>,
     volumes: Map<string, string>,
     facts: PodRuntimeFacts,
   ): Promise<void> {
@@ -531,7 +537,7 @@ export class PodManager implements PodManagerHandle {
     }
     let id: string;
     try {
-      id = await this.rt.createContainer(sandboxId, config, sbConfig);
+      id = await this.rt.createContainer(sandboxId, config, sbConfig());
     } catch (e) {
       const msg = (e as Error).message;
       if (st.waiting.get(c.name)?.message !== msg) this.event(pod, 'Warning', 'Failed', `Error: ${msg}`, field);
@@ -644,6 +650,7 @@ export class PodManager implements PodManagerHandle {
     for (const sb of rp.sandboxes) await this.removeSandbox(sb.id, rp);
     const ident = pod ? podIdentity(pod) : identityFromLabels(rp);
     if (ident) {
+      if (pod) this.state.get(uid)?.volumesWritten?.clear();
       await rm(path.join(this.podsDir, podDirName(ident)), { recursive: true, force: true }).catch(() => undefined);
       await releasePodIp(this.reservationDir(), ident.namespace, ident.name, ident.uid).catch(() => undefined);
     }

@@ -57,6 +57,33 @@ describe('projected service account token from the PodToken object', () => {
     }
   });
 
+  it('with a written-versions map, a refresh with unchanged content skips the disk; a change is written', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-sat-'));
+    try {
+      const objects = new Map<string, unknown>([
+        [registryKey('configmaps', 'ns', 'kube-root-ca.crt'), { data: { 'ca.crt': 'CA PEM' } }],
+        [registryKey(PODTOKENS_RESOURCE, 'ns', 'web'), token('first.jwt')],
+      ]);
+      const store = fakeStore(objects);
+      const written = new Map<string, string>();
+      const vdir = (await prepareVolumes(store, pod, dir, facts, written)).get('kube-api-access-abcde')!;
+      assert.equal(written.get(vdir), readlinkSync(path.join(vdir, '..data')));
+      // the disk is not looked at again for the same content (removed here only to observe that)
+      rmSync(vdir, { recursive: true, force: true });
+      await prepareVolumes(store, pod, dir, facts, written);
+      assert.throws(() => readlinkSync(path.join(vdir, '..data')), /ENOENT/);
+      objects.set(registryKey(PODTOKENS_RESOURCE, 'ns', 'web'), token('second.jwt'));
+      await prepareVolumes(store, pod, dir, facts, written);
+      assert.equal(readFileSync(path.join(vdir, 'token'), 'utf8'), 'second.jwt');
+      // without the map every refresh checks the disk (and repairs it)
+      rmSync(vdir, { recursive: true, force: true });
+      await prepareVolumes(store, pod, dir, facts);
+      assert.equal(readFileSync(path.join(vdir, 'token'), 'utf8'), 'second.jwt');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('without a PodToken the token file is absent; a missing root CA configmap fails the mount', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-sat-'));
     try {

@@ -22,16 +22,25 @@ interface FileSpec {
   mode: number;
 }
 
-export async function writeAtomicDir(dir: string, files: Map<string, FileSpec>): Promise<void> {
-  await mkdir(dir, { recursive: true });
+/**
+ * `written` (optional) remembers the version this process last wrote or found in each dir: a refresh with the same
+ * content then skips the disk (a mkdir and a readlink per volume, every refresh, on every pod). A container sees
+ * the dir through a bind mount made at its start, so re-checking the host side could not repair anything anyway.
+ */
+export async function writeAtomicDir(dir: string, files: Map<string, FileSpec>, written?: Map<string, string>): Promise<void> {
   const h = createHash('sha256');
   for (const k of [...files.keys()].sort()) h.update(k).update('\0').update(files.get(k)!.data).update(String(files.get(k)!.mode));
   const version = `..${h.digest('hex').slice(0, 16)}`;
+  if (written?.get(dir) === version) return;
+  await mkdir(dir, { recursive: true });
   let current: string | null = null;
   try {
     current = await readlink(path.join(dir, '..data'));
   } catch {}
-  if (current === version) return;
+  if (current === version) {
+    written?.set(dir, version);
+    return;
+  }
   const tmp = path.join(dir, `${version}.tmp`);
   await rm(tmp, { recursive: true, force: true });
   for (const [rel, f] of files) {
@@ -62,6 +71,7 @@ export async function writeAtomicDir(dir: string, files: Map<string, FileSpec>):
       await symlink(path.join('..data', name), path.join(dir, name));
     }
   }
+  written?.set(dir, version);
 }
 
 function keyFiles(entries: Map<string, Buffer>, items: V1KeyToPath[] | undefined, defaultMode: number, what: string): Map<string, FileSpec> {
@@ -138,7 +148,7 @@ async function sourceFiles(store: Store, pod: V1Pod, v: V1Volume, facts: PodRunt
 }
 
 /** Prepares every volume of the pod; returns volume name → host path. Throws VolumeError. */
-export async function prepareVolumes(store: Store, pod: V1Pod, podDir: string, facts: PodRuntimeFacts): Promise<Map<string, string>> {
+export async function prepareVolumes(store: Store, pod: V1Pod, podDir: string, facts: PodRuntimeFacts, written?: Map<string, string>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const v of pod.spec?.volumes ?? []) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(v.name)) throw new VolumeError(`invalid volume name ${JSON.stringify(v.name)}`);
@@ -164,7 +174,7 @@ export async function prepareVolumes(store: Store, pod: V1Pod, podDir: string, f
     } else {
       const files = await sourceFiles(store, pod, v, facts);
       if (files === null) throw new VolumeError(`volume ${v.name}: unsupported volume source`);
-      await writeAtomicDir(dir, files);
+      await writeAtomicDir(dir, files, written);
       out.set(v.name, dir);
     }
   }
