@@ -25,6 +25,8 @@ export interface RunServerOptions {
   maxMutatingRequestsInflight?: number;
   /** In-process components reach the API over the data dir's Unix socket, no TLS (loopback.ts). Default true. */
   loopback?: boolean;
+  /** kube-apiserver's --event-ttl in ms (0 = events never expire); default 1h. */
+  eventTtlMs?: number;
 }
 
 /**
@@ -62,6 +64,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     minRequestTimeoutSeconds: o.minRequestTimeoutSeconds,
     maxRequestsInflight: o.maxRequestsInflight,
     maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
+    eventTtlMs: o.eventTtlMs,
     logger: log,
   });
   const host = advertise.includes(':') ? `[${advertise}]` : advertise;

@@ -36,6 +36,7 @@ import type { Obj } from './resources/helpers.js';
 import type { SigningKeyPair } from '../pki/index.js';
 import { mountServiceAccountToken } from './serviceaccount-admission.js';
 import { createRootCaPublisher } from './root-ca-publisher.js';
+import { DEFAULT_EVENT_TTL_MS, EventTtlSweeper } from './event-ttl.js';
 import { constants as cryptoConstants } from 'node:crypto';
 
 export interface ApiServerOptions {
@@ -62,6 +63,8 @@ export interface ApiServerOptions {
   maxMutatingRequestsInflight?: number;
   /** Run the tiny built-in namespace finalizer (empties deleted namespaces). Default true. */
   namespaceFinalizer?: boolean;
+  /** Events are deleted this long after their last write (kube-apiserver --event-ttl); 0 keeps them. Default 1h. */
+  eventTtlMs?: number;
 }
 
 export interface ApiServer {
@@ -240,6 +243,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
   const finalizer = opts.namespaceFinalizer === false ? null : new NamespaceFinalizer({ registry, objects, feed, log, systemContext });
   await finalizer?.start();
+  const eventTtl = new EventTtlSweeper({ store, feed, ttlMs: opts.eventTtlMs ?? DEFAULT_EVENT_TTL_MS, log });
+  await eventTtl.start();
   ready = true;
   log.info({ url: serverUrl, resources: registry.all().length }, 'API server listening');
 
@@ -252,6 +257,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     async close() {
       ready = false;
       finalizer?.stop();
+      eventTtl.stop();
       crds.stop();
       feed.close();
       await new Promise<void>((resolve) => {

@@ -18,6 +18,7 @@ interface ServerFlags {
   minRequestTimeout: string;
   maxRequestsInflight: string;
   maxMutatingRequestsInflight: string;
+  eventTtl: string;
 }
 
 function nonNegative(flag: string, v: string): number {
@@ -41,6 +42,14 @@ function validateFlags(f: ServerFlags): { port: number } {
   return { port };
 }
 
+/** `--event-ttl` as kube-apiserver takes it: a Go duration (`1h`, `30m`, `90s`, `1h30m`), `0` = never expire. */
+async function eventTtlMs(v: string): Promise<number> {
+  const { parseGoDuration } = await import('../../apiserver/event-ttl.js');
+  const ms = parseGoDuration(v);
+  if (ms === null) fail(`invalid --event-ttl ${JSON.stringify(v)}: want a duration such as 1h, 30m or 90s (0 keeps events forever)`);
+  return ms;
+}
+
 export function register(program: Command): void {
   program
     .command('server')
@@ -60,10 +69,12 @@ export function register(program: Command): void {
     .option('--no-loopback', 'in-process hub and controllers reach the API over HTTPS instead of a token-authenticated Unix socket in the data dir')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
     .option('--controllers <list>', 'controllers to run, kube-controller-manager style: "*,-scheduler" (default: all but namespace,serviceaccount, which the API server handles)')
+    .option('--event-ttl <duration>', 'delete events this long after their last write, like kube-apiserver (e.g. 1h, 30m, 90s; 0 = never)', '1h')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
     .option('--default-toleration-seconds <seconds>', 'eviction delay for cloud-node pods without their own unreachable toleration', '300')
     .action(async (flags: ServerFlags) => {
       const { port } = validateFlags(flags);
+      const eventTtl = await eventTtlMs(flags.eventTtl);
       const { runServer, serverComponents } = await import('../../apiserver/run.js');
       const hubPort = Number(flags.hubPort);
       if (!/^-?\d+$/.test(flags.hubPort) || hubPort < -1 || hubPort > 65535) fail(`invalid --hub-port ${JSON.stringify(flags.hubPort)}: want 0-65535, or -1 for no hub`);
@@ -112,6 +123,7 @@ export function register(program: Command): void {
         maxRequestsInflight: nonNegative('--max-requests-inflight', flags.maxRequestsInflight),
         maxMutatingRequestsInflight: nonNegative('--max-mutating-requests-inflight', flags.maxMutatingRequestsInflight),
         loopback: flags.loopback,
+        eventTtlMs: eventTtl,
         minRequestTimeoutSeconds: (() => {
           const n = Number(flags.minRequestTimeout);
           if (!Number.isInteger(n) || n < 1) fail(`invalid --min-request-timeout ${JSON.stringify(flags.minRequestTimeout)}: want whole seconds ≥ 1`);
