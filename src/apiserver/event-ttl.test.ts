@@ -113,6 +113,23 @@ test('after a restart, events expire from their own last timestamps (capped at n
   } finally { await env.close(); }
 });
 
+test('an event deleted and created again lives one TTL from the new write, not the old one', async () => {
+  const env = await setup();
+  try {
+    await env.store.create(key('d'), event('d', iso(T0)));
+    await env.feed.waitFresh();
+    await env.store.delete(key('d'));
+    env.clock.set(T0 + 1500);
+    await env.store.create(key('d'), event('d', iso(T0 + 1500)));
+    await sweepAt(env, T0 + TTL + 100);
+    assert.ok(await exists(env.store, key('d')), 'the first incarnation\'s deadline does not apply');
+    await sweepAt(env, T0 + 1500 + TTL + 1);
+    assert.equal(await exists(env.store, key('d')), false);
+    assert.deepEqual(env.deleted, [key('d'), key('d')]);
+    assert.equal(env.sweeper.tracked, 0);
+  } finally { await env.close(); }
+});
+
 test('a TTL of 0 keeps events', async () => {
   const env = await setup();
   try {

@@ -110,10 +110,14 @@ export interface EventTtlOptions {
 const DELETE_CONCURRENCY = 64;
 
 export class EventTtlSweeper {
-  /** Event key → its current deadline and the revision that deadline belongs to. */
-  private readonly due = new Map<string, { at: number; revision: number }>();
+  /**
+   * Event key → its current deadline, the revision that deadline belongs to, and the deadline of its one live heap
+   * entry (`queuedAt`): an entry whose deadline differs is a stray (the key was deleted and created again) and is dropped.
+   */
+  private readonly due = new Map<string, { at: number; revision: number; queuedAt: number }>();
   private readonly heap = new DeadlineHeap();
   private timer: NodeJS.Timeout | undefined;
+  private rewatchTimer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private unwatch: (() => void) | undefined;
   private sweeping: Promise<void> | undefined;
@@ -142,8 +146,13 @@ export class EventTtlSweeper {
     };
     this.unwatch = cache.watchWithInitialState({
       onEvent,
-      // The feed rebuilt its caches (store watch lost): start over from the fresh cache, keeping known deadlines.
-      onClose: () => { if (!this.stopped) { this.unwatch = undefined; void this.start().catch((err) => this.o.log?.warn({ err }, 'event ttl: re-watch failed')); } },
+      // The feed is rebuilding its caches (store watch lost): once it has dropped the old ones, start over from a fresh
+      // cache, keeping known deadlines (track() never moves one earlier).
+      onClose: () => {
+        if (this.stopped) return;
+        this.unwatch = undefined;
+        this.rewatchTimer = setTimeout(() => { void this.start().catch((err) => this.o.log?.warn({ err }, 'event ttl: re-watch failed')); }, 100);
+      },
     });
     initial = false;
     this.arm();
@@ -157,7 +166,7 @@ export class EventTtlSweeper {
       cur.revision = revision;
       return;
     }
-    this.due.set(key, { at, revision });
+    this.due.set(key, { at, revision, queuedAt: at });
     this.heap.push({ at, key });
     if (at < this.timerAt) this.arm();
   }
@@ -187,8 +196,9 @@ export class EventTtlSweeper {
     for (let top = this.heap.peek(); top && top.at <= now; top = this.heap.peek()) {
       this.heap.pop();
       const cur = this.due.get(top.key);
-      if (!cur) continue; // deleted meanwhile
-      if (cur.at > now) { this.heap.push({ at: cur.at, key: top.key }); continue; } // written again: later deadline
+      if (!cur || cur.queuedAt !== top.at) continue; // deleted meanwhile, or a stray from an earlier incarnation
+      if (cur.at > now) { this.requeue(top.key, cur); continue; } // written again: later deadline
+      cur.queuedAt = -1; // in flight: no heap entry until a failed delete puts it back
       expired.push({ key: top.key, revision: cur.revision });
     }
     for (let i = 0; i < expired.length && !this.stopped; i += DELETE_CONCURRENCY) {
@@ -209,14 +219,20 @@ export class EventTtlSweeper {
       // Rewritten after we looked (ConflictError, or deleted and created again), or the store failed (busy,
       // closing): the event stays queued, at its new deadline once the cache delivers that write, else in a second.
       entry.at = Math.max(entry.at, this.now() + 1000);
-      this.heap.push({ at: entry.at, key });
+      this.requeue(key, entry);
       if (!(err instanceof ConflictError || err instanceof KeyNotFoundError)) this.o.log?.warn({ err, key }, 'event ttl: delete failed');
     }
+  }
+
+  private requeue(key: string, entry: { at: number; queuedAt: number }): void {
+    entry.queuedAt = entry.at;
+    this.heap.push({ at: entry.at, key });
   }
 
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.rewatchTimer);
     this.timer = undefined;
     this.unwatch?.();
     this.unwatch = undefined;
