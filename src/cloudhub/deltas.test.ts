@@ -56,3 +56,23 @@ test('a patch not clearly smaller than the object is not kept', () => {
   const v2 = put('configmaps', k, { data: { a: '2' } });
   assert.equal(deltas.forVersion(k, v2)?.patch, undefined);
 });
+
+test('Nodes: the patch applies to the shipped version and to each status-only version after it', () => {
+  const { deltas, put } = harness();
+  const k = '/registry/nodes/n1';
+  const status = (ready: string) => ({ conditions: [{ type: 'Ready', status: ready }], ...big });
+  const v1 = put('nodes', k, { spec: {}, status: status('Unknown') });
+  const v2 = put('nodes', k, { spec: {}, status: status('True') });
+  const v3 = put('nodes', k, { spec: { taints: [{ key: 't', effect: 'NoSchedule' }] }, status: status('True') });
+  const d = deltas.forVersion(k, v3)!;
+  assert.equal(d.base, v1);
+  assert.deepEqual(d.bases, [v1, v2]);
+  assert.deepEqual(deltas.patchFor(k, v3, v2), { base: v2, patch: d.patch }, 'an edge shipped the status-only v2 gets the patch');
+  assert.equal(deltas.patchFor(k, v3, 'other')?.patch, undefined, 'any other base: whole');
+  assert.equal(deltas.patchFor(k, v3, null), undefined);
+  const v4 = put('nodes', k, { spec: { taints: [{ key: 't', effect: 'NoSchedule' }] }, status: status('False') });
+  assert.equal(deltas.holdsCurrent(k, v3, v4), true, 'v4 changed status only: an edge holding it is current');
+  assert.equal(deltas.holdsCurrent(k, v3, v2), false);
+  const v5 = put('nodes', k, { spec: {}, status: status('False') });
+  assert.deepEqual(deltas.forVersion(k, v5)!.bases, [v3, v4], 'successors start over at each shipped version');
+});

@@ -57,6 +57,48 @@ class FakeCache {
     this.objects.set(key, o);
     for (const l of this.listeners) l('pods', 'upsert', key, o, old);
   }
+  /** Writes the edge Node `name`: `taints` is its spec (shipped), `ready` its status (edge-authored, not shipped). */
+  putNode(name: string, taints: string[], ready: string) {
+    const key = objectKey('nodes', undefined, name);
+    const old = this.objects.get(key);
+    const o = {
+      metadata: { name, uid: `uid-${name}`, resourceVersion: String(++this.rv), labels: { 'node-role.kubernetes.io/edge': '' } },
+      spec: { taints: taints.map((t) => ({ key: t, effect: 'NoSchedule' })) },
+      // A realistic status is most of a Node: a taint change is then worth a patch.
+      status: { conditions: [{ type: 'Ready', status: ready }], images: Array.from({ length: 20 }, (_, i) => ({ names: [`registry.example/image-${i}:v1`], sizeBytes: 1000 + i })) },
+    } as unknown as CachedObject;
+    this.objects.set(key, o);
+    for (const l of this.listeners) l('nodes', 'upsert', key, o, old);
+    return o.metadata.resourceVersion!;
+  }
+}
+
+/**
+ * Plays the edge's store for patch checks: the resourceVersion it holds per key, as hub-client.ts applies
+ * messages (a patch whose base it does not hold is counted: the real edge then reads the object through `get`).
+ */
+function edgeStore(ws: FakeSocket) {
+  const held = new Map<string, string>();
+  let applied = 0;
+  const baseMisses: string[] = [];
+  return {
+    held,
+    baseMisses,
+    /** Apply every frame not applied yet, and ack the last one. */
+    catchUp() {
+      let last: number | undefined;
+      for (; applied < ws.sent.length; applied++) {
+        const m = ws.sent[applied] as { type: string; key?: string; seq?: number; base?: string; object?: CachedObject; patch?: { metadata?: { resourceVersion?: string } } };
+        if (m.type === 'upsert') held.set(m.key!, m.object!.metadata.resourceVersion!);
+        else if (m.type === 'patch') {
+          if (held.get(m.key!) !== m.base) baseMisses.push(`${m.key} base ${m.base}, edge holds ${held.get(m.key!)}`);
+          held.set(m.key!, m.patch!.metadata!.resourceVersion!);
+        } else if (m.type === 'delete') held.delete(m.key!);
+        if (typeof m.seq === 'number' && m.type !== 'synced') last = m.seq;
+      }
+      if (last !== undefined) ws.edge({ type: 'ack', seq: last });
+    },
+  };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -245,5 +287,65 @@ test('protocol v2: a changed object the edge holds goes as a merge patch onto th
   await tick();
   await tick();
   assert.deepEqual(v1.sent.filter((m) => m.key).map((m) => m.type), ['upsert', 'upsert']);
+  for (const s of sessions) s.close();
+});
+
+test('Node: a status-only version shipped whole (status posted before the pump) is a valid base for the next patch', async (t) => {
+  const { cache, open, sessions } = setup(100);
+  t.after(() => sessions.forEach((s) => s.close()));
+  const { ws } = open();
+  const edge = edgeStore(ws);
+  ws.edge({ type: 'hello', versions: [1, 2], node: 'n1' });
+  ws.edge({ type: 'inventory', items: [], done: true });
+  await tick();
+  // Registration: the Node is created, then its first status lands before the session pumps (the hub lags).
+  cache.putNode('n1', [], 'Unknown');
+  cache.putNode('n1', [], 'True');
+  await tick();
+  await tick();
+  edge.catchUp();
+  const key = objectKey('nodes', undefined, 'n1');
+  assert.equal(edge.held.get(key), cache.get(key)!.metadata.resourceVersion, 'the edge holds the status-only version');
+  // The lifecycle controller taints it (a late Lease): shipped.
+  cache.putNode('n1', ['node.kubernetes.io/unreachable'], 'True');
+  await tick();
+  await tick();
+  edge.catchUp();
+  const last = ws.sent.at(-1)!;
+  assert.equal(last.key, key);
+  assert.equal(last.type, 'patch', 'the taint goes as a patch');
+  assert.deepEqual(edge.baseMisses, [], 'patch bases are what the edge holds');
+  assert.equal(edge.held.get(key), cache.get(key)!.metadata.resourceVersion);
+  for (const s of sessions) s.close();
+});
+
+test('Node: two shipped changes coalesced by a lagging session go whole, not as a patch onto the skipped version', async (t) => {
+  const { cache, open, sessions } = setup(100);
+  t.after(() => sessions.forEach((s) => s.close()));
+  const { ws } = open();
+  const edge = edgeStore(ws);
+  ws.edge({ type: 'hello', versions: [1, 2], node: 'n1' });
+  ws.edge({ type: 'inventory', items: [], done: true });
+  await tick();
+  cache.putNode('n1', [], 'True');
+  await tick();
+  await tick();
+  edge.catchUp();
+  // Taint added and removed again before the session sends anything (delivery lag): only the latest goes.
+  cache.putNode('n1', ['node.kubernetes.io/unreachable'], 'Unknown');
+  cache.putNode('n1', [], 'True');
+  await tick();
+  await tick();
+  edge.catchUp();
+  const key = objectKey('nodes', undefined, 'n1');
+  assert.deepEqual(edge.baseMisses, [], 'no patch onto a version the edge never received');
+  assert.equal(edge.held.get(key), cache.get(key)!.metadata.resourceVersion);
+  // The next single change (edge current again) goes as a patch.
+  cache.putNode('n1', ['node.kubernetes.io/unreachable'], 'True');
+  await tick();
+  await tick();
+  edge.catchUp();
+  assert.equal(ws.sent.at(-1)!.type, 'patch');
+  assert.deepEqual(edge.baseMisses, []);
   for (const s of sessions) s.close();
 });

@@ -61,6 +61,14 @@ export class NodeSession {
   private maxSentSeq = -1;
   private ackedSeq = 0;
   private inventory = new Map<string, InventoryItem>();
+  /**
+   * key → resourceVersion this connection sent the edge (or its inventory reported): the base a patch must
+   * name. A view entry's `prevRv` is not enough: a session behind the view sends only a key's latest state, so
+   * the edge may never have received the version before (a taint added and removed during a 15-45 s lag,
+   * issue 6), and an upsert carries the cache's current version, possibly a status-only successor of `rv`.
+   * Keys not sent on this connection (a resumed one) fall back to `prevRv`; the edge checks the base anyway.
+   */
+  private readonly held = new Map<string, string>();
   private pumpScheduled = false;
   private catchingUp = true;
   private pendingStatus = 0;
@@ -194,7 +202,9 @@ export class NodeSession {
       const have = this.inventory.get(key);
       // The edge's copy is current when it is this version, or the one this entry last shipped (later versions
       // changed only the status the edge itself reported).
-      if (have && have.uid === (obj.metadata.uid ?? '') && (have.rv === (obj.metadata.resourceVersion ?? '') || (e.rv !== undefined && have.rv === e.rv))) {
+      const current = have !== undefined && have.uid === (obj.metadata.uid ?? '') && (have.rv === (obj.metadata.resourceVersion ?? '') || (e.rv !== undefined && have.rv === e.rv) || this.deps.deltas?.holdsCurrent(key, e.rv, have.rv) === true);
+      if (have && current) {
+        this.held.set(key, have.rv);
         unchanged++;
         continue;
       }
@@ -202,7 +212,10 @@ export class NodeSession {
       out.push(this.objectMessage(Math.min(e.seq, snapshot), key, e, obj, have && have.uid === (obj.metadata.uid ?? '') ? have.rv : null));
     }
     for (const key of this.inventory.keys()) {
-      if (!this.deps.desired.canRead(this.node, key)) out.push({ type: 'delete', seq: snapshot, key });
+      if (!this.deps.desired.canRead(this.node, key)) {
+        this.held.delete(key);
+        out.push({ type: 'delete', seq: snapshot, key });
+      }
     }
     out.sort((a, b) => (a as { seq: number }).seq - (b as { seq: number }).seq);
     this.log.info({ send: out.length, unchanged, inventory: this.inventory.size }, 'diff resync');
@@ -219,13 +232,19 @@ export class NodeSession {
   /**
    * An upsert, or (protocol v2) a merge patch when the edge should hold its base: `edgeHas` is the version the
    * edge holds (from its inventory) or was shipped before (`prevRv`), null when it holds none. The patch targets
-   * the entry's shipped version; the edge checks the base and reads the object if it differs.
+   * the entry's shipped version; the edge checks the base and reads the object if it differs. Records what the
+   * edge will hold once it applies the message.
    */
   private objectMessage(seq: number, key: string, e: ViewEntry, obj: CachedObject, edgeHas: string | null): HubToEdge {
-    if (this.version >= PATCH_VERSION && edgeHas !== null && this.deps.deltas) {
-      const d = this.deps.deltas.forVersion(key, e.rv ?? obj.metadata.resourceVersion);
-      if (d?.patch && d.base === edgeHas) return { type: 'patch', seq, key, base: d.base, patch: d.patch };
+    if (this.version >= PATCH_VERSION && this.deps.deltas) {
+      const rv = e.rv ?? obj.metadata.resourceVersion;
+      const p = this.deps.deltas.patchFor(key, rv, edgeHas);
+      if (p && rv !== undefined) {
+        this.held.set(key, rv);
+        return { type: 'patch', seq, key, base: p.base, patch: p.patch };
+      }
     }
+    if (obj.metadata.resourceVersion !== undefined) this.held.set(key, obj.metadata.resourceVersion);
     return { type: 'upsert', seq, key, object: obj };
   }
 
@@ -269,10 +288,11 @@ export class NodeSession {
         break;
       }
       if (e.deleted) {
+        this.held.delete(key);
         this.sendTracked({ type: 'delete', seq: e.seq, key }, e.seq);
       } else {
         const obj = this.deps.desired.objectForEdge(key);
-        if (obj) this.sendTracked(this.objectMessage(e.seq, key, e, obj, e.prevRv ?? null), e.seq);
+        if (obj) this.sendTracked(this.objectMessage(e.seq, key, e, obj, this.held.get(key) ?? e.prevRv ?? null), e.seq);
       }
       this.sentSeq = e.seq;
       sentAny = true;
