@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeartbeatGate, TlsSessionKeeper, backoffDelay } from './hub-client.js';
+import { HeartbeatGate, TlsSessionKeeper, awaitAnswerDeadline, backoffDelay } from './hub-client.js';
 
 const creds = (cert: string) => ({ caCertPem: 'CA', certPem: cert, keyPem: `key-of-${cert}` });
 
@@ -39,4 +39,43 @@ test('a heartbeat goes out only after a whole period without hearing from the hu
   assert.equal(gate.due(heard), true, 'still quiet: every period beats (the dead-link timer counts the silence)');
   heard += 3;
   assert.equal(gate.due(heard), false);
+});
+
+/** The deadline decides after one I/O poll (setImmediate, left real here). */
+const immediate = () => new Promise((r) => setImmediate(r));
+
+test('a read through the hub waits while frames keep arriving, and fails after a quiet spell or the overall cap', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  let heard = 0;
+  const expired: number[] = [];
+  // The hub is slow but alive: a frame every 20 s, answer not yet there after 90 s.
+  awaitAnswerDeadline(() => heard, 30_000, 300_000, (ms) => expired.push(ms));
+  for (let i = 0; i < 4; i++) {
+    heard++;
+    t.mock.timers.tick(20_000);
+  }
+  await immediate();
+  assert.deepEqual(expired, [], 'still waiting at 80 s: the link moves');
+  // Then silence: fails one quiet period after the last check that saw a frame.
+  t.mock.timers.tick(30_000);
+  t.mock.timers.tick(30_000);
+  await immediate();
+  assert.equal(expired.length, 1);
+  assert.ok(expired[0]! > 80_000 && expired[0]! <= 150_000, `failed after ${expired[0]} ms (last frame at 60 s)`);
+  // A link that keeps moving but never answers: the overall cap.
+  const capped: number[] = [];
+  awaitAnswerDeadline(() => heard, 30_000, 100_000, (ms) => capped.push(ms));
+  for (let i = 0; i < 12; i++) {
+    heard++;
+    t.mock.timers.tick(10_000);
+    await immediate();
+  }
+  assert.deepEqual(capped, [100_000]);
+  // Cancelled (answered): never expires.
+  const never: number[] = [];
+  const cancel = awaitAnswerDeadline(() => heard, 30_000, 100_000, (ms) => never.push(ms));
+  cancel();
+  t.mock.timers.tick(200_000);
+  await immediate();
+  assert.deepEqual(never, []);
 });

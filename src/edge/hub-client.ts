@@ -90,6 +90,36 @@ export class HeartbeatGate {
   }
 }
 
+/**
+ * How long a read through the hub (`get`) may take. Its answer queues behind everything the hub sends this node,
+ * and an overloaded hub delivered 15-45 s late at 10,000 nodes: a fixed 30 s deadline failed the read, the edge
+ * reconnected and resynced its inventory, adding load to the hub that was already behind (issue 6). So the read
+ * fails only when the hub sent nothing at all for `quietMs` (the link is not moving; the dead-link timer ends it
+ * anyway) or after `maxMs` in all (a hub that never answers must not stall the apply chain forever).
+ * `heard` counts frames from the hub. Returns a cancel function.
+ */
+export function awaitAnswerDeadline(heard: () => number, quietMs: number, maxMs: number, expire: (waitedMs: number) => void): () => void {
+  const start = Date.now();
+  let last = heard();
+  let timer: NodeJS.Timeout;
+  let cancelled = false;
+  const decide = () => {
+    if (cancelled) return;
+    const now = heard();
+    const waited = Date.now() - start;
+    if (now === last || waited >= maxMs) return expire(waited);
+    last = now;
+    timer = setTimeout(check, Math.min(quietMs, maxMs - waited));
+  };
+  // Timers run before sockets are read: after a stall of this process frames may wait unread (armDeadTimer).
+  const check = () => (heard() === last ? setImmediate(decide) : decide());
+  timer = setTimeout(check, Math.min(quietMs, maxMs));
+  return () => {
+    cancelled = true;
+    clearTimeout(timer);
+  };
+}
+
 /** Full jitter (AWS architecture blog): uniform in [0, min(max, initial·2^attempt)]. */
 export function backoffDelay(attempt: number, o: BackoffOptions, random: () => number = Math.random): number {
   const cap = Math.min(o.maxMs, o.initialMs * 2 ** Math.min(attempt, 30));
@@ -107,6 +137,10 @@ export interface HubClientOptions {
   deadAfterMs?: number;
   /** Ack (and persist the cursor) at least every this many applied messages. */
   ackEvery?: number;
+  /** A `get` fails when the hub sent no frame at all for this long while it waited (default 30 s)... */
+  getQuietMs?: number;
+  /** ...or when it waited this long in all (default 5 min). */
+  getMaxMs?: number;
 }
 
 export interface HubClientEvents {
@@ -331,13 +365,13 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private fetch(ws: WebSocket, key: string): Promise<GetResultMessage> {
     const id = this.nextGetId++;
     return new Promise<GetResultMessage>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const cancel = awaitAnswerDeadline(() => this.heardSeq, this.o.getQuietMs ?? 30_000, this.o.getMaxMs ?? 300_000, (waitedMs) => {
         this.gets.delete(id);
-        reject(new Error(`no answer from the hub for ${key}`));
-      }, 30_000);
+        reject(new Error(`no answer from the hub for ${key} after ${Math.round(waitedMs / 1000)} s`));
+      });
       this.gets.set(id, {
-        resolve: (m) => (clearTimeout(timer), resolve(m)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
+        resolve: (m) => (cancel(), resolve(m)),
+        reject: (e) => (cancel(), reject(e)),
       });
       if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'get', id, key }));
       else this.gets.get(id)!.reject(new Error('hub connection closed'));
