@@ -43,7 +43,8 @@ export function parseGoDuration(text: string): number | null {
 
 /** The latest write time an event's own fields prove (ms since epoch), or 0 if none parses. */
 export function lastWriteLowerBound(obj: KubeObject): number {
-  const o = obj as KubeObject & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  // Both Event shapes: core/v1 (first/lastTimestamp) and events.k8s.io/v1 (eventTime, series).
+  const o = obj as KubeObject & { lastTimestamp?: unknown; firstTimestamp?: unknown; eventTime?: unknown; series?: { lastObservedTime?: unknown } };
   const candidates: unknown[] = [
     obj.metadata?.creationTimestamp, o.lastTimestamp, o.firstTimestamp, o.eventTime, o.series?.lastObservedTime,
     ...((obj.metadata?.managedFields ?? []) as { time?: unknown }[]).map((f) => f.time),
