@@ -148,14 +148,21 @@ function leaseJson(i: number, n: number): string {
   });
 }
 
+const LEASES = 1000;
+const leaseKey = (i: number) => `/registry/leases/kube-node-lease/node-${String(i).padStart(5, '0')}`;
+
+/** 1,000 Leases created; each one's current revision, for the compare-and-swap renewals that follow. */
+async function seedLeases(store: Awaited<ReturnType<typeof freshStore>>): Promise<{ leases: number; leaseKey: (i: number) => string; revisions: Map<number, number> }> {
+  const revisions = new Map<number, number>();
+  await Promise.all(Array.from({ length: LEASES }, async (_, i) => revisions.set(i, (await store.create(leaseKey(i), leaseJson(i, 0))).modRevision)));
+  return { leases: LEASES, leaseKey, revisions };
+}
+
 /** `objects` renewals spread over 1,000 Leases (each update one compare-and-swap, as the API server does). */
 async function leaseRun(options: SqliteStoreOptions, inFlight = concurrency): Promise<CreateRun> {
   const store = await freshStore(options);
-  const leases = 1000;
-  const leaseKey = (i: number) => `/registry/leases/kube-node-lease/node-${String(i).padStart(5, '0')}`;
   try {
-    const revisions = new Map<number, number>();
-    await Promise.all(Array.from({ length: leases }, async (_, i) => revisions.set(i, (await store.create(leaseKey(i), leaseJson(i, 0))).modRevision)));
+    const { leases, leaseKey, revisions } = await seedLeases(store);
     const run = await measured(() =>
       runConcurrent(objects, inFlight, async (n) => {
         const i = n % leases;
@@ -179,11 +186,8 @@ const pacedSeconds = flag('paced-seconds', 10);
  */
 async function leasePacedRun(options: SqliteStoreOptions): Promise<CreateRun> {
   const store = await freshStore(options);
-  const leases = 1000;
-  const leaseKey = (i: number) => `/registry/leases/kube-node-lease/node-${String(i).padStart(5, '0')}`;
   try {
-    const revisions = new Map<number, number>();
-    await Promise.all(Array.from({ length: leases }, async (_, i) => revisions.set(i, (await store.create(leaseKey(i), leaseJson(i, 0))).modRevision)));
+    const { leases, leaseKey, revisions } = await seedLeases(store);
     const before = store.stats();
     const run = await measured(async () => {
       const latencies: number[] = [];
