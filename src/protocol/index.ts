@@ -2,3 +2,4 @@ export * from './messages.js';
 export * from './validate.js';
 export * from './keys.js';
 export * from './merge-patch.js';
+export * from './close-codes.js';

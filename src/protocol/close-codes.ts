@@ -1,0 +1,14 @@
+/**
+ * WebSocket close codes the hub uses to end an edge session (4000–4999 is the range RFC 6455
+ * leaves to applications). The edge keys its reaction on them: a revoked identity stops
+ * reconnecting, a duplicate agent backs off loudly instead of fighting for the session.
+ */
+export const CloseCode = {
+  /** Another agent holds a live session under this node name (a copied data dir); the newcomer is refused. */
+  DuplicateSession: 4009,
+  /** The Node was deleted or the certificate is no longer accepted: join again with a new token. */
+  Revoked: 4003,
+  /** A frame failed validation; the message says which. */
+  ProtocolError: 1008,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
