@@ -301,7 +301,7 @@ async function main(): Promise<void> {
 
     const rows: SummaryRow[] = [
       ['server startup to ready', `${round(startupMs, 0)} ms`],
-      ['server RSS idle', `${toMiB(idleRss)} MiB`, 'K3s server idles around 500 MiB'],
+      ['server RSS idle', `${toMiB(idleRss)} MiB`, 'API server + controllers, no workload; not measured against K3s here (see README for the published K3s figure and why it is not comparable)'],
       [`create pods, concurrency ${P.concurrency}`, `${round(cN.opsPerSecond, 0)} pods/s`, `p50 ${round(cN.latencyMs.p50, 1)} ms, p99 ${round(cN.latencyMs.p99, 1)} ms, server ${round(createCost.avgCpuCores)} cores`],
       ['create pods, concurrency 1 (baseline)', `${round(c1.opsPerSecond, 0)} pods/s`, `×${round(cN.opsPerSecond / c1.opsPerSecond, 1)} with concurrency ${P.concurrency}`],
       [`server RSS with ${P.pods} pods`, `${toMiB(loadedRss)} MiB`, `${round((loadedRss - idleRss) / Math.max(1, P.pods) / 1024, 2)} KiB per pod over idle`],

@@ -17,6 +17,7 @@ import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../common/logger.js';
 import { MAX_EDGE_TO_HUB_BYTES, SUBPROTOCOL } from '../protocol/messages.js';
 import { objectKey } from '../protocol/keys.js';
+import { LINK_DEFLATE_WINDOW_BITS, LINK_ZLIB_DEFLATE, LINK_ZLIB_INFLATE } from '../protocol/compression.js';
 import { ensureServingCertificate, serverCertificateHosts, type CertificateAuthority } from '../pki/index.js';
 import { SharedCache } from './cache.js';
 import { DesiredSets } from './desired.js';
@@ -207,13 +208,10 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     // 8 KiB window + memLevel 4 ≈ 40 KB deflate + 15 KB inflate per node (zlib defaults: ~300 KB).
     perMessageDeflate: {
       threshold: 1024,
-      serverMaxWindowBits: opts.deflateWindowBits ?? 13,
-      clientMaxWindowBits: opts.deflateWindowBits ?? 13,
-      // chunkSize: zlib streams keep an output buffer for life, 16 KiB by default, one per direction per node;
-      // frames here are a few KiB, so 4 KiB buffers cut ~24 KiB of allocations (~11 KiB RSS measured) per node.
-      // (The deflate state itself stays ≥ 90 KiB whatever memLevel: Node's zlib always uses a 64 KiB hash table.)
-      zlibDeflateOptions: { memLevel: 4, level: 4, chunkSize: 4096 },
-      zlibInflateOptions: { chunkSize: 4096 },
+      serverMaxWindowBits: opts.deflateWindowBits ?? LINK_DEFLATE_WINDOW_BITS,
+      clientMaxWindowBits: opts.deflateWindowBits ?? LINK_DEFLATE_WINDOW_BITS,
+      zlibDeflateOptions: LINK_ZLIB_DEFLATE,
+      zlibInflateOptions: LINK_ZLIB_INFLATE,
     },
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });

@@ -17,6 +17,8 @@ import { WebSocket } from 'ws';
 import type { Logger } from '../common/logger.js';
 import {
   INVENTORY_CHUNK,
+  LINK_ZLIB_DEFLATE,
+  LINK_ZLIB_INFLATE,
   MAX_HUB_TO_EDGE_BYTES,
   PROTOCOL_VERSIONS,
   ProtocolError,
@@ -240,10 +242,8 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       }) as unknown as typeof netCreateConnection,
       maxPayload: MAX_HUB_TO_EDGE_BYTES,
       // The hub picks the window (see src/cloudhub/hub.ts); memLevel 4 keeps our zlib state small too.
-      // chunkSize: each zlib stream keeps an output buffer for the life of the connection, 16 KiB by default;
-      // frames here are a few KiB, so 4 KiB buffers (as the hub's) save 24 KiB per connection (all of the
-      // 33 KiB of "external" memory a hollow node showed).
-      perMessageDeflate: { threshold: 1024, zlibDeflateOptions: { memLevel: 4, level: 4, chunkSize: 4096 }, zlibInflateOptions: { chunkSize: 4096 } },
+      // 4 KiB zlib buffers (see LINK_ZLIB_DEFLATE) were all of the 33 KiB of "external" memory a hollow node showed.
+      perMessageDeflate: { threshold: 1024, zlibDeflateOptions: LINK_ZLIB_DEFLATE, zlibInflateOptions: LINK_ZLIB_INFLATE },
       handshakeTimeout: 10_000,
     });
     this.ws = ws;

@@ -3,3 +3,4 @@ export * from './validate.js';
 export * from './keys.js';
 export * from './merge-patch.js';
 export * from './close-codes.js';
+export * from './compression.js';
