@@ -15,6 +15,7 @@ import { storagePrefix, type Registry, type ResourceDef, type StrategyContext, t
 import { defaultCrd, validateCrd, validateCrdUpdate } from './crd-validation.js';
 import { isEstablished, updateCrdStatus } from './crd-status.js';
 import { customResourceDefs, customResourceStoragePrefix } from './custom-resources.js';
+import { validateApiApproval } from './api-approval.js';
 
 type Crd = V1CustomResourceDefinition;
 export const CRD_CLEANUP_FINALIZER = 'customresourcecleanup.apiextensions.k8s.io';
@@ -40,6 +41,7 @@ export class CrdController {
   private stopped = false;
   private cleaning = new Set<string>();
   private retries = new Set<NodeJS.Timeout>();
+  private shadowWarned = new Set<string>();
 
   constructor(private readonly d: CrdControllerDeps) {}
 
@@ -74,8 +76,9 @@ export class CrdController {
         crd.status = structuredClone((old as unknown as Crd).status);
         if (usableSpec(crd)) updateCrdStatus(crd, others(crd.metadata?.name));
       },
-      validate: (obj) => validateCrd(obj as unknown as Crd),
-      validateUpdate: (obj, old, ctx) => (ctx.subresource === 'status' ? [] : validateCrdUpdate(obj as unknown as Crd, old as unknown as Crd)),
+      validate: (obj) => [...validateCrd(obj as unknown as Crd), ...validateApiApproval(obj as unknown as Crd)],
+      validateUpdate: (obj, old, ctx) => (ctx.subresource === 'status' ? []
+        : [...validateCrdUpdate(obj as unknown as Crd, old as unknown as Crd), ...validateApiApproval(obj as unknown as Crd, old as unknown as Crd)]),
     };
   }
 
@@ -112,9 +115,31 @@ export class CrdController {
     }
   }
 
+  /**
+   * The built-in resource a CRD names (same group and plural, or the same storage prefix), if any. Upstream
+   * serves built-ins before custom resources, so such a CRD is accepted but never takes over: here it is
+   * not served at all (any of its versions would share the built-in's storage), and deleting it deletes
+   * nothing but the CRD.
+   */
+  private shadowedBuiltin(crd: Crd): ResourceDef | undefined {
+    const prefix = customResourceStoragePrefix(crd);
+    return this.d.registry.all().find((d) => d.source !== 'crd'
+      && ((d.group === crd.spec.group && d.resource === crd.spec.names.plural) || storagePrefix(d) === prefix));
+  }
+
   private syncOne(crd: Crd): void {
     const name = crd.metadata?.name ?? '';
     this.crds.set(name, crd);
+    const builtin = this.shadowedBuiltin(crd);
+    if (builtin) {
+      this.unserve(name);
+      if (!this.shadowWarned.has(name)) {
+        this.shadowWarned.add(name);
+        this.d.log.warn({ crd: name, builtin: `${builtin.resource}.${builtin.group || 'core'}` }, 'CustomResourceDefinition names a built-in resource: the built-in keeps being served, the CRD serves nothing');
+      }
+      if (crd.metadata?.deletionTimestamp) this.cleanup(crd);
+      return;
+    }
     if (!isEstablished(crd)) return this.unserve(name);
     const defs = customResourceDefs(crd);
     const previous = this.served.get(name) ?? [];
@@ -130,6 +155,7 @@ export class CrdController {
   private forget(crd: Crd): void {
     const name = crd.metadata?.name ?? '';
     this.crds.delete(name);
+    this.shadowWarned.delete(name);
     this.unserve(name);
   }
 
@@ -175,6 +201,8 @@ export class CrdController {
 
   /** Returns how many custom resources still exist (e.g. held by finalizers). */
   private async deleteAll(crd: Crd): Promise<number> {
+    // The objects under a built-in's prefix are the built-in's (every Role, for roles.rbac.authorization.k8s.io).
+    if (this.shadowedBuiltin(crd)) return 0;
     const def = (this.served.get(crd.metadata?.name ?? '') ?? [])[0] ?? customResourceDefs(crd)[0];
     if (!def) return 0;
     const prefix = customResourceStoragePrefix(crd);

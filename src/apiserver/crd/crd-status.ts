@@ -6,6 +6,7 @@
  */
 import type { V1CustomResourceDefinition, V1CustomResourceDefinitionCondition } from '@kubernetes/client-node';
 import { nowTimestamp } from '../../apimachinery/object.js';
+import { API_APPROVAL_CONDITION, apiApprovalCondition } from './api-approval.js';
 
 type Crd = V1CustomResourceDefinition;
 
@@ -53,6 +54,10 @@ export function updateCrdStatus(crd: Crd, others: Crd[], now = new Date()): void
     setCondition(conditions, { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found' }, ts);
     setCondition(conditions, { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted' }, ts);
   }
+  // Upstream's API approval controller: the condition follows the annotation, only in k8s.io/kubernetes.io groups.
+  const approval = apiApprovalCondition(crd);
+  if (approval) setCondition(conditions, approval, ts);
+  else status.conditions = conditions.filter((c) => c.type !== API_APPROVAL_CONDITION);
   const storage = crd.spec.versions.find((v) => v.storage)?.name;
   const stored = (status.storedVersions ??= []);
   if (storage && !stored.includes(storage)) stored.push(storage);
