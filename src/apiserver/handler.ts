@@ -12,7 +12,7 @@ import {
 } from '../apimachinery/status.js';
 import { listObjects, parseListQuery, serveWatch, type ListQuery } from '../apimachinery/listwatch.js';
 import type { CachedObject, WatchCacheFeed } from '../apimachinery/watchcache.js';
-import { AuthenticationError, type Authenticator, type Authorizer, type UserInfo } from './auth/types.js';
+import { AuthenticationError, ANONYMOUS_USER, UNAUTHENTICATED_GROUP, type Authenticator, type Authorizer, type UserInfo } from './auth/types.js';
 import { decodeObjectBody, mediaType, readBody, DEFAULT_MAX_BODY_BYTES } from './body.js';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { negotiate, type Representation } from './negotiate.js';
@@ -64,6 +64,8 @@ export interface HandlerDeps {
   /** GET handlers for extra non-resource paths (service account issuer discovery), after authorization. */
   nonResourceHandlers?: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
   metrics?: ApiServerMetrics;
+  /** --anonymous-auth: requests without credentials run as system:anonymous (RBAC decides) instead of 401. */
+  anonymousAuth?: boolean;
   /** Upstream's --max-requests-inflight / --max-mutating-requests-inflight (watches and long-running requests excluded). */
   maxRequestsInflight?: number;
   maxMutatingRequestsInflight?: number;
@@ -111,13 +113,7 @@ export class ApiHandler {
     let metricVerb = (req.method ?? 'GET').toLowerCase();
     let metricResource = '';
     try {
-      try {
-        user = await this.authenticate(req);
-      } catch (err) {
-        if (err instanceof AuthenticationError) throw unauthorized();
-        throw err;
-      }
-      if (!user) throw unauthorized();
+      user = await this.authenticateOrAnonymous(req);
       user = await this.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
       metricVerb = info.verb;
@@ -146,14 +142,7 @@ export class ApiHandler {
     };
     try {
       const url = new URL(req.url ?? '/', 'https://localhost');
-      let user: UserInfo | null;
-      try {
-        user = await this.authenticate(req);
-      } catch (err) {
-        if (err instanceof AuthenticationError) throw unauthorized();
-        throw err;
-      }
-      if (!user) throw unauthorized();
+      let user = await this.authenticateOrAnonymous(req);
       user = await this.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
       // Upstream (1.31+) authorizes streaming upgrades of exec/attach/portforward as "create".
@@ -165,6 +154,24 @@ export class ApiHandler {
     } catch (err) {
       fail(err);
     }
+  }
+
+  /**
+   * Presented credentials that fail are 401 whatever --anonymous-auth says (as upstream); no credentials at
+   * all make the request system:anonymous in system:unauthenticated when anonymous auth is on, which the
+   * bootstrap policy lets read only /healthz, /livez, /readyz and /version (system:public-info-viewer).
+   */
+  private async authenticateOrAnonymous(req: IncomingMessage): Promise<UserInfo> {
+    let user: UserInfo | null;
+    try {
+      user = await this.authenticate(req);
+    } catch (err) {
+      if (err instanceof AuthenticationError) throw unauthorized();
+      throw err;
+    }
+    if (user) return user;
+    if (!this.d.anonymousAuth) throw unauthorized();
+    return { username: ANONYMOUS_USER, groups: [UNAUTHENTICATED_GROUP] };
   }
 
   /**
@@ -204,7 +211,7 @@ export class ApiHandler {
     }
     const outGroups = [...groups];
     if (sa) outGroups.push('system:serviceaccounts', `system:serviceaccounts:${sa[1]}`);
-    if (name !== 'system:anonymous' && !outGroups.includes('system:authenticated')) outGroups.push('system:authenticated');
+    if (name !== ANONYMOUS_USER && !outGroups.includes('system:authenticated')) outGroups.push('system:authenticated');
     return { username: name, groups: outGroups };
   }
 

@@ -75,16 +75,16 @@ test('loopback socket: mode 0600, the token authenticates as the admin kubeconfi
   assert.deepEqual(got.body.data, { a: '1' });
 });
 
-test('loopback socket: no token or a wrong one is 401 Unauthorized (a Status) and changes nothing', async () => {
+test('loopback socket: a wrong token is 401 Unauthorized, no token is system:anonymous (403); neither changes anything', async () => {
   const good = loopback.transport.token;
   const wrongSameLength = (good[0] === 'A' ? 'B' : 'A') + good.slice(1);
   for (const token of [undefined, wrongSameLength, 'short']) {
     const r = await overSocket(loopback.socketPath, 'POST', '/api/v1/namespaces/default/configmaps', {
       token, body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `anon-${token?.length ?? 0}` } },
     });
-    assert.equal(r.code, 401, `token ${String(token)}`);
+    assert.equal(r.code, token === undefined ? 403 : 401, `token ${String(token)}`);
     assert.equal(r.body.kind, 'Status');
-    assert.equal(r.body.reason, 'Unauthorized');
+    assert.equal(r.body.reason, token === undefined ? 'Forbidden' : 'Unauthorized');
   }
   const list = await overSocket(loopback.socketPath, 'GET', '/api/v1/namespaces/default/configmaps', { token: good });
   assert.deepEqual(list.body.items.map((c: { metadata: { name: string } }) => c.metadata.name).filter((n: string) => n.startsWith('anon-')), []);

@@ -10,12 +10,12 @@
  * 256-bit value made at start, kept in memory and handed to the in-process components (workerData for
  * component threads), never written to disk. It maps to exactly the identity of the admin kubeconfig's client
  * certificate, which those components would otherwise present over TLS: no privilege is gained.
- * A request on the socket without a valid token is anonymous, 401 like anywhere else.
+ * A request on the socket with a wrong token is 401, one without a token is system:anonymous, as on the HTTPS port.
  */
 import http from 'node:http';
-import net from 'node:net';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
+import { listenOnUnixSocket, MAX_SOCKET_PATH_BYTES } from '../common/unix-socket.js';
 import type { LoopbackTransport } from '../common/kubeconfig.js';
 import { inspectCertificate, readKubeconfig } from '../pki/index.js';
 import { userFromCertificateSubject, type TokenAuthenticator, type UserInfo } from './auth/index.js';
@@ -23,8 +23,7 @@ import type { ApiServer } from './server.js';
 
 /** The socket's file name in the data dir. */
 export const LOOPBACK_SOCKET_NAME = 'apiserver-loopback.sock';
-/** sockaddr_un.sun_path is 108 bytes on Linux (107 + NUL): longer data-dir paths cannot have the socket. */
-export const MAX_SOCKET_PATH_BYTES = 107;
+export { MAX_SOCKET_PATH_BYTES };
 
 /** Accepts exactly one token, for one identity (none until `grant` — requests with it are refused until then). */
 export class LoopbackTokenAuthenticator implements TokenAuthenticator {
@@ -80,19 +79,13 @@ export class ApiLoopback {
       throw new Error(`loopback socket path is ${Buffer.byteLength(this.socketPath)} bytes, over the ${MAX_SOCKET_PATH_BYTES}-byte limit for Unix sockets: ${this.socketPath}`);
     }
     this.authenticator.grant(await kubeconfigCertificateIdentity(kubeconfigPath));
-    await removeStaleSocket(this.socketPath);
     const listener = http.createServer();
     listener.keepAliveTimeout = 65_000;
     listener.headersTimeout = 70_000;
     listener.requestTimeout = 0; // watches are long-lived
     api.serve(listener);
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen({ path: this.socketPath, readableAll: false, writableAll: false }, () => { listener.off('error', reject); resolve(); });
-    });
+    await listenOnUnixSocket(listener, this.socketPath);
     this.listener = listener;
-    // The file is created with the umask's mode; only the server's user may connect.
-    await chmod(this.socketPath, 0o600);
   }
 
   async close(): Promise<void> {
@@ -105,21 +98,4 @@ export class ApiLoopback {
     });
     await unlink(this.socketPath).catch(() => {});
   }
-}
-
-/**
- * A socket file left by a server that was killed is removed; one a live server still answers on is an error
- * (two servers on one data dir), and so is any other kind of file at that path.
- */
-async function removeStaleSocket(socketPath: string): Promise<void> {
-  const st = await lstat(socketPath).catch(() => undefined);
-  if (!st) return;
-  if (!st.isSocket()) throw new Error(`${socketPath} exists and is not a socket: refusing to replace it`);
-  const live = await new Promise<boolean>((resolve) => {
-    const s = net.connect({ path: socketPath });
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-  if (live) throw new Error(`${socketPath} is in use by another running server (same --data-dir?)`);
-  await unlink(socketPath);
 }

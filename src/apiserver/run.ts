@@ -27,6 +27,8 @@ export interface RunServerOptions {
   loopback?: boolean;
   /** kube-apiserver's --event-ttl in ms (0 = events never expire); default 1h. */
   eventTtlMs?: number;
+  /** kube-apiserver's --anonymous-auth; default true. */
+  anonymousAuth?: boolean;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     maxRequestsInflight: o.maxRequestsInflight,
     maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
     eventTtlMs: o.eventTtlMs,
+    anonymousAuth: o.anonymousAuth,
     logger: log,
   });
   const host = advertise.includes(':') ? `[${advertise}]` : advertise;

@@ -38,6 +38,7 @@ import { mountServiceAccountToken } from './serviceaccount-admission.js';
 import { createRootCaPublisher } from './root-ca-publisher.js';
 import { DEFAULT_EVENT_TTL_MS, EventTtlSweeper } from './event-ttl.js';
 import { constants as cryptoConstants } from 'node:crypto';
+import { slowClientServerOptions, type SlowClientLimits } from '../common/slow-clients.js';
 
 export interface ApiServerOptions {
   store: Store;
@@ -65,6 +66,13 @@ export interface ApiServerOptions {
   namespaceFinalizer?: boolean;
   /** Events are deleted this long after their last write (kube-apiserver --event-ttl); 0 keeps them. Default 1h. */
   eventTtlMs?: number;
+  /**
+   * kube-apiserver's --anonymous-auth (default true): a request with no credentials is served as
+   * system:anonymous (group system:unauthenticated) and RBAC decides; false answers it 401.
+   */
+  anonymousAuth?: boolean;
+  /** Read deadlines against slow clients (src/common/slow-clients.ts); kube-apiserver's by default. */
+  slowClientLimits?: Partial<SlowClientLimits>;
 }
 
 export interface ApiServer {
@@ -212,6 +220,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const openapi: OpenApiSource | undefined = await createOpenApiSource(registry, log);
   const handler = new ApiHandler({
     registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, upgradeHandlers, openapi, metrics,
+    anonymousAuth: opts.anonymousAuth ?? true,
     nonResourceHandlers: opts.serviceAccountKey ? serviceAccountIssuerDiscovery(DEFAULT_ISSUER, [opts.serviceAccountKey]) : undefined,
     fieldValidation: (def, obj) => unknownFieldProblems(def, obj),
     serverAddress: () => serverUrl.replace(/^https:\/\//, ''),
@@ -223,15 +232,15 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     maxMutatingRequestsInflight: opts.maxMutatingRequestsInflight,
   });
 
+  const limits = slowClientServerOptions(opts.slowClientLimits);
   const server = https.createServer({
+    ...limits,
     cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2',
     // A connection keeps the identity of its first certificate (authn caches it per socket): no TLS 1.2 renegotiation.
     secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
   }, (req, res) => { void handler.handle(req, res); });
   server.on('upgrade', (req, socket, head) => { void handler.handleUpgrade(req, socket, head); });
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 70_000;
-  server.requestTimeout = 0; // watches are long-lived
+  server.keepAliveTimeout = limits.keepAliveTimeout!;
   const host = opts.bindAddress ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

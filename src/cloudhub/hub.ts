@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../common/logger.js';
+import { slowClientServerOptions, type SlowClientLimits } from '../common/slow-clients.js';
 import { MAX_EDGE_TO_HUB_BYTES, SUBPROTOCOL } from '../protocol/messages.js';
 import { objectKey } from '../protocol/keys.js';
 import { LINK_DEFLATE_WINDOW_BITS, LINK_ZLIB_DEFLATE, LINK_ZLIB_INFLATE } from '../protocol/compression.js';
@@ -52,6 +53,8 @@ export interface CloudHubOptions {
   deflateWindowBits?: number;
   /** Lifetime of a TLS session ticket (edges resume within it instead of a full handshake); default 3600 s. */
   tlsSessionTimeoutSeconds?: number;
+  /** Read deadlines against slow clients on the public port (join bodies, headers, TLS handshakes). */
+  slowClientLimits?: Partial<SlowClientLimits>;
   log?: Logger;
 }
 
@@ -148,7 +151,9 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
       ? await ensureServingCertificate(opts.pkiDir, opts.ca, 'cloudhub', serverCertificateHosts(opts.hosts ?? []), 'kedge-cloudhub')
       : await (await import('../pki/index.js')).issueServerCertificate(opts.ca, 'kedge-cloudhub', serverCertificateHosts(opts.hosts ?? [])));
 
-  const server = https.createServer(hubTlsOptions(serving, opts.ca.certPem, opts.tlsSessionTimeoutSeconds));
+  const limits = slowClientServerOptions(opts.slowClientLimits);
+  const server = https.createServer({ ...limits, ...hubTlsOptions(serving, opts.ca.certPem, opts.tlsSessionTimeoutSeconds) });
+  server.keepAliveTimeout = limits.keepAliveTimeout!;
 
   server.on('request', (req, res) => {
     void handleHttp(req, res).catch((err) => {

@@ -143,11 +143,12 @@ async function raw(method: string, urlPath: string, headers: Record<string, stri
   });
 }
 
-test('protocol errors: 401 anonymous, 415 content type, 400 malformed JSON, 413 too large, 406 protobuf-only — nothing stored', async () => {
+test('protocol errors: 403 anonymous, 415 content type, 400 malformed JSON, 413 too large, 406 protobuf-only — nothing stored', async () => {
   const cms = `/api/v1/namespaces/${ns}/configmaps`;
   const anon = await raw('GET', cms, {}, undefined, true);
-  assert.equal(anon.code, 401);
-  assert.equal(anon.json.reason, 'Unauthorized');
+  assert.equal(anon.code, 403);
+  assert.equal(anon.json.reason, 'Forbidden');
+  assert.match(anon.json.message, /User "system:anonymous" cannot list resource "configmaps"/);
   const media = await raw('POST', cms, { 'content-type': 'text/plain' }, '{"metadata":{"name":"t1"}}');
   assert.equal(media.code, 415);
   assert.equal(media.json.reason, 'UnsupportedMediaType');

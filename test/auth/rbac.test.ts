@@ -143,10 +143,10 @@ test('bad token and a certificate from another CA: 401, kubectl says Unauthorize
   }
 });
 
-test('anonymous requests are refused with the upstream 401 Status', async () => {
+test('anonymous requests: /version, /healthz, /livez, /readyz answer (system:public-info-viewer); everything else is 403 for system:anonymous', async () => {
   const ca = await readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
-  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = https.request(`${url}/api/v1/namespaces/default/pods`, { ca, timeout: 10_000 }, (res) => {
+  const get = (p: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = https.request(`${url}${p}`, { ca, timeout: 10_000 }, (res) => {
       let data = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { data += c; });
@@ -156,9 +156,19 @@ test('anonymous requests are refused with the upstream 401 Status', async () => 
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.end();
   });
-  assert.equal(status, 401);
-  const s = JSON.parse(body);
-  assert.deepEqual([s.kind, s.reason, s.code, s.message], ['Status', 'Unauthorized', 401, 'Unauthorized']);
+  const version = await get('/version');
+  assert.equal(version.status, 200, version.body);
+  assert.match(JSON.parse(version.body).gitVersion, /^v1\./);
+  for (const p of ['/healthz', '/livez', '/readyz']) assert.equal((await get(p)).status, 200, p);
+  // Upstream's default (--anonymous-auth=true with RBAC): the request runs as system:anonymous and is forbidden.
+  const pods = await get('/api/v1/namespaces/default/pods');
+  assert.equal(pods.status, 403, pods.body);
+  const s = JSON.parse(pods.body);
+  assert.deepEqual([s.kind, s.reason, s.code, s.message], ['Status', 'Forbidden', 403,
+    'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default"']);
+  for (const p of ['/api', '/apis', '/openapi/v2', '/metrics', '/api/v1/namespaces/kube-system/secrets', '/.well-known/openid-configuration']) {
+    assert.equal((await get(p)).status, 403, `${p} must not be anonymous`);
+  }
 });
 
 test('escalation prevention: a namespace admin cannot grant what they do not hold', async () => {

@@ -43,3 +43,7 @@ export interface Authorizer {
 }
 
 export class AuthenticationError extends Error {}
+
+/** Upstream's anonymous identity (k8s.io/apiserver anonymous authenticator), for requests with no credentials. */
+export const ANONYMOUS_USER = 'system:anonymous';
+export const UNAUTHENTICATED_GROUP = 'system:unauthenticated';

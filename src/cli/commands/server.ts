@@ -9,6 +9,8 @@ interface ServerFlags {
   advertiseAddress?: string;
   tlsSan?: string[];
   hubPort: string;
+  hubBindAddress: string;
+  anonymousAuth: string;
   hubThread: boolean;
   loopback: boolean;
   disableControllers?: boolean;
@@ -35,7 +37,10 @@ function fail(msg: string): never {
 function validateFlags(f: ServerFlags): { port: number } {
   const port = Number(f.securePort);
   if (!/^\d+$/.test(f.securePort) || port > 65535) fail(`invalid --secure-port ${JSON.stringify(f.securePort)}: want 0-65535 (0 picks a free port)`);
-  if (!/^[\d.]+$|^[0-9a-fA-F:]+$|^localhost$/.test(f.bindAddress)) fail(`invalid --bind-address ${JSON.stringify(f.bindAddress)}: want an IP address such as 127.0.0.1 or 0.0.0.0`);
+  for (const [flag, v] of [['--bind-address', f.bindAddress], ['--hub-bind-address', f.hubBindAddress]] as const) {
+    if (!/^[\d.]+$|^[0-9a-fA-F:]+$|^localhost$/.test(v)) fail(`invalid ${flag} ${JSON.stringify(v)}: want an IP address such as 127.0.0.1 or 0.0.0.0`);
+  }
+  if (f.anonymousAuth !== 'true' && f.anonymousAuth !== 'false') fail(`invalid --anonymous-auth ${JSON.stringify(f.anonymousAuth)}: want true or false`);
   if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(f.serviceClusterIpRange)) fail(`invalid --service-cluster-ip-range ${JSON.stringify(f.serviceClusterIpRange)}: want an IPv4 CIDR such as 10.43.0.0/16`);
   const bits = Number(f.serviceClusterIpRange.split('/')[1]);
   if (bits < 8 || bits > 30) fail(`invalid --service-cluster-ip-range ${f.serviceClusterIpRange}: prefix length must be between /8 and /30`);
@@ -55,7 +60,7 @@ export function register(program: Command): void {
     .command('server')
     .description('run the control plane: Kubernetes API server on embedded SQLite (+ controllers)')
     .requiredOption('--data-dir <dir>', 'where the database, PKI and admin.kubeconfig live')
-    .option('--bind-address <ip>', 'address to serve HTTPS on', '127.0.0.1')
+    .option('--bind-address <ip>', 'address the Kubernetes API (HTTPS) listens on', '127.0.0.1')
     .option('--secure-port <port>', 'HTTPS port (0 = pick a free port)', '6443')
     .option('--service-cluster-ip-range <cidr>', 'ClusterIP range for Services', '10.43.0.0/16')
     .option('--token-auth-file <file>', 'static bearer tokens (CSV: token,user,uid,"group1,group2")')
@@ -64,7 +69,9 @@ export function register(program: Command): void {
     .option('--max-requests-inflight <n>', 'concurrent non-mutating requests before 429 (0 = unlimited)', '400')
     .option('--max-mutating-requests-inflight <n>', 'concurrent mutating requests before 429 (0 = unlimited)', '200')
     .option('--min-request-timeout <seconds>', 'watches end after a random [N, 2N) seconds; clients re-watch', '1800')
-    .option('--hub-port <port>', 'cloud hub TLS port edge nodes dial (on --bind-address; -1 = no hub)', '10000')
+    .option('--hub-port <port>', 'cloud hub TLS port edge nodes dial (on --hub-bind-address; -1 = no hub)', '10000')
+    .option('--hub-bind-address <ip>', 'address the cloud hub listens on (join, renew, the edge sessions; never the Kubernetes API)', '0.0.0.0')
+    .option('--anonymous-auth <bool>', 'serve requests without credentials as system:anonymous (RBAC grants it /healthz, /livez, /readyz, /version only); false answers them 401', 'true')
     .option('--no-hub-thread', 'run the cloud hub on the API server\'s thread instead of its own')
     .option('--no-loopback', 'in-process hub and controllers reach the API over HTTPS instead of a token-authenticated Unix socket in the data dir')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
@@ -79,7 +86,7 @@ export function register(program: Command): void {
       const hubPort = Number(flags.hubPort);
       if (!/^-?\d+$/.test(flags.hubPort) || hubPort < -1 || hubPort > 65535) fail(`invalid --hub-port ${JSON.stringify(flags.hubPort)}: want 0-65535, or -1 for no hub`);
       if (hubPort >= 0) {
-        const hubOptions = { port: hubPort, bindAddress: flags.bindAddress, hosts: [flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
+        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
         if (flags.hubThread) {
           // Its own thread: the hub reaches the API only through admin.kubeconfig, and at fleet scale it and the
           // API server each need a core (src/common/worker-component.ts).
@@ -123,6 +130,7 @@ export function register(program: Command): void {
         maxRequestsInflight: nonNegative('--max-requests-inflight', flags.maxRequestsInflight),
         maxMutatingRequestsInflight: nonNegative('--max-mutating-requests-inflight', flags.maxMutatingRequestsInflight),
         loopback: flags.loopback,
+        anonymousAuth: flags.anonymousAuth === 'true',
         eventTtlMs: eventTtl,
         minRequestTimeoutSeconds: (() => {
           const n = Number(flags.minRequestTimeout);

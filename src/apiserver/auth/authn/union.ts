@@ -15,7 +15,7 @@ export interface RequestAuthenticatorOptions {
 /**
  * The API server's Authenticator: client certificate first, then bearer tokens, like upstream's union.
  * A failing method does not stop the next one; if none succeeds but some credential was presented the
- * request is rejected (AuthenticationError → 401); no credential at all → null (anonymous, also 401 in Kedge).
+ * request is rejected (AuthenticationError → 401); no credential at all → null (the handler makes it system:anonymous, or 401 with --anonymous-auth=false).
  * Every authenticated user gets system:authenticated.
  */
 export class RequestAuthenticator implements Authenticator {
