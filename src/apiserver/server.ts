@@ -151,8 +151,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     }
     return item.obj.metadata?.deletionTimestamp ? 'terminating' : 'active';
   };
-  // RBAC escalation prevention and CSR approval/signing rules (src/apiserver/auth).
-  const authAdmission = new AuthAdmission(authorizer, rbac);
+  // RBAC escalation prevention, CSR approval/signing rules and NodeRestriction (src/apiserver/auth).
+  const podNode = async (ns: string, name: string) => (await getStored<{ spec?: { nodeName?: string } }>(`/registry/core/pods/${ns}/${name}`))?.spec?.nodeName;
+  const authAdmission = new AuthAdmission(authorizer, rbac, podNode);
   objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: async (def, obj, old, ctx) => {
     await authAdmission.admit(def, obj, old, ctx);
     // ServiceAccount admission: pods get the kube-api-access-* projected volume (token, root CA, namespace).

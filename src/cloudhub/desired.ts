@@ -14,6 +14,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import { objectKey } from '../protocol/keys.js';
 import type { CachedObject, SharedCache } from './cache.js';
+import { EDGE_ROLE_LABEL } from '../common/node-restriction.js';
+import { KUBELET_POD_CONDITIONS } from '../common/pod-status.js';
 
 export interface ViewEntry {
   seq: number;
@@ -33,7 +35,7 @@ export interface ViewEntry {
 }
 
 export const GLOBAL_RESOURCES = ['services', 'endpointslices.discovery.k8s.io'] as const;
-export const EDGE_ROLE_LABEL = 'node-role.kubernetes.io/edge';
+export { EDGE_ROLE_LABEL } from '../common/node-restriction.js';
 
 /**
  * Keys with the seq of their last change, iterable in seq order from any point: the Map keeps insertion
@@ -176,14 +178,16 @@ export function shapeForEdge(obj: CachedObject): CachedObject {
  * True when a Node or Pod changed only in its status (and the bookkeeping that comes with any write). The edge
  * is the author of its Node's and its pods' status (it reports them), so echoing each report back costs downlink
  * for nothing (measured: 10,000 pods starting on 1,000 nodes sent ~14 KB of pod echoes per pod); labels,
- * annotations, taints, spec and deletion still reach the edge. The edge keeps what it reported in its own copy
+ * annotations, taints, spec, deletion and (for a pod) the conditions others set still reach the edge. The edge keeps what it reported in its own copy
  * (status-reporter.ts), so its local API and a restarted pod manager see the current status.
  */
-export function statusOnlyChange(old: CachedObject, now: CachedObject): boolean {
+export function statusOnlyChange(old: CachedObject, now: CachedObject, pod = false): boolean {
   const strip = (o: CachedObject) => {
     const { resourceVersion: _rv, managedFields: _mf, ...metadata } = o.metadata as CachedObject['metadata'] & { managedFields?: unknown };
-    const { status: _status, ...rest } = o as CachedObject & { status?: unknown };
-    return { ...rest, metadata };
+    const { status, ...rest } = o as CachedObject & { status?: { conditions?: Array<{ type: string }> } };
+    // A pod's conditions set by others (readiness gates, controllers) are news for the edge: Ready counts them.
+    const others = pod ? (status?.conditions ?? []).filter((c) => !KUBELET_POD_CONDITIONS.includes(c.type)) : undefined;
+    return { ...rest, metadata, others };
   };
   return old.metadata.uid === now.metadata.uid && isDeepStrictEqual(strip(old), strip(now));
 }
@@ -287,7 +291,7 @@ export class DesiredSets {
     if (resource === 'pods') {
       const oldNode = (old as V1Pod | undefined)?.spec?.nodeName;
       const newNode = type === 'delete' ? undefined : (obj as V1Pod).spec?.nodeName;
-      if (type !== 'delete' && old && oldNode === newNode && statusOnlyChange(old, obj)) return;
+      if (type !== 'delete' && old && oldNode === newNode && statusOnlyChange(old, obj, true)) return;
       if (oldNode && oldNode !== newNode) this.podsByNode.get(oldNode)?.delete(key);
       if (newNode) {
         let s = this.podsByNode.get(newNode);

@@ -1,13 +1,18 @@
 /**
  * The up path: writes what an edge node reports (Node status, Lease renewals, pod statuses, events)
  * to the Kubernetes API, after node authorization: a node writes only its own Node and Lease, the
- * status of pods bound to it, and events about those. Conflicts with newer cloud writes are handled
+ * status of pods bound to it, and events about those (src/common/node-restriction.ts: the rules upstream's
+ * NodeRestriction applies, also to the labels a node reports); of a pod's status, only what the kubelet owns
+ * (src/common/pod-status.ts). Conflicts with newer cloud writes are handled
  * by re-reading and replacing only the status (the cloud keeps spec/metadata it changed meanwhile).
  */
 import type { CoreV1Event, KubeConfig, V1Lease, V1Node, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { JsonApi, seg } from './api-json.js';
 import type { StatusKind } from '../protocol/messages.js';
-import { EDGE_ROLE_LABEL } from './desired.js';
+import {
+  EDGE_ROLE_LABEL, forbiddenLabelsOnCreateMessage, forbiddenLabelsOnUpdateMessage, forbiddenNodeLabelChanges, modifiedLabelKeys, nodeEventRefusal,
+} from '../common/node-restriction.js';
+import { mergeNodePodStatus } from '../common/pod-status.js';
 
 export interface WriteResult {
   ok: boolean;
@@ -46,6 +51,17 @@ function forbidden(reason: string): WriteResult {
 
 /** Looks up a pod bound to a node in the hub cache (node authorization for pod status/events). */
 export type PodLookup = (namespace: string, name: string) => V1Pod | undefined;
+
+/**
+ * A Node's labels after its node's report: the current labels (the edge role added: the hub, not the node, sets it)
+ * with the reported ones on top; `forbidden` lists the reported changes NodeRestriction does not let a node make.
+ * A node only adds or changes labels here; nothing it reports removes one.
+ */
+export function labelsAfterReport(current: Record<string, string> | undefined, reported: Record<string, string> | undefined): { labels: Record<string, string>; forbidden: string[] } {
+  const base = { ...(current ?? {}), [EDGE_ROLE_LABEL]: current?.[EDGE_ROLE_LABEL] ?? '' };
+  const labels = { ...base, ...(reported ?? {}) };
+  return { labels, forbidden: forbiddenNodeLabelChanges(labels, base) };
+}
 
 const nodePath = (name: string) => `/api/v1/nodes/${seg(name)}`;
 const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases/${seg(name)}`;
@@ -105,22 +121,25 @@ export class StatusWriter {
 
   private async writeNode(node: string, desired: V1Node): Promise<WriteResult> {
     if (desired.metadata?.name !== node) return forbidden(`node ${node} may not write node ${JSON.stringify(desired.metadata?.name)}`);
-    const labels = { ...(desired.metadata?.labels ?? {}), [EDGE_ROLE_LABEL]: '' };
+    const reported = desired.metadata?.labels;
     for (let i = 0; i < CONFLICT_RETRIES; i++) {
       let current: V1Node;
       try {
         current = await this.api.request<V1Node>('GET', nodePath(node));
       } catch (err) {
         if (httpCode(err) !== 404) throw err;
+        const created = labelsAfterReport(undefined, reported);
+        if (created.forbidden.length) return forbidden(forbiddenLabelsOnCreateMessage(node, created.forbidden));
         current = await this.api.request<V1Node>('POST', '/api/v1/nodes', {
-          apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels, annotations: desired.metadata?.annotations }, spec: desired.spec ?? {},
+          apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: created.labels, annotations: desired.metadata?.annotations }, spec: desired.spec ?? {},
         });
       }
       current = forUpdate(current);
-      // The edge owns status; labels it reports are added (cloud-set labels and spec are kept).
-      const missingLabels = Object.entries(labels).some(([k, v]) => current.metadata?.labels?.[k] !== v);
-      if (missingLabels) {
-        current = forUpdate(await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata: { ...current.metadata, labels: { ...(current.metadata?.labels ?? {}), ...labels } } }));
+      // The edge owns status; of labels, only those a kubelet may set on itself (cloud-set labels and spec are kept).
+      const next = labelsAfterReport(current.metadata?.labels, reported);
+      if (next.forbidden.length) return forbidden(`node ${JSON.stringify(node)} ${forbiddenLabelsOnUpdateMessage(next.forbidden)}`);
+      if (modifiedLabelKeys(next.labels, current.metadata?.labels).length) {
+        current = forUpdate(await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata: { ...current.metadata, labels: next.labels } }));
       }
       try {
         await this.api.request('PUT', `${nodePath(node)}/status`, { ...current, status: desired.status });
@@ -202,7 +221,9 @@ export class StatusWriter {
       // The pod was deleted and recreated under the same name: this status belongs to the old one.
       if (pod.metadata?.uid !== uid) return { ok: false, reason: `pod ${namespace}/${name} uid changed; status dropped`, retry: false };
       try {
-        await this.api.request('PUT', `${podPath(namespace, name)}/status`, { ...forUpdate(pod), status });
+        // The edge's report replaces only what the kubelet owns; others' conditions survive and gate Ready.
+        const merged = mergeNodePodStatus(pod.status, status, pod.spec?.readinessGates, () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'));
+        await this.api.request('PUT', `${podPath(namespace, name)}/status`, { ...forUpdate(pod), status: merged });
         return { ok: true };
       } catch (err) {
         if (httpCode(err) !== 409 && !(httpCode(err) === 404 && i === 0)) throw err;
@@ -233,18 +254,17 @@ export class StatusWriter {
     return { ok: true };
   }
 
+  /**
+   * Events are correlated at the edge (src/common/event-correlator.ts): a repeat carries the name of the Event
+   * written before and its new count. The node may record events only about itself and pods bound to it, in
+   * their namespaces (the same rule the API server's NodeRestriction applies to a node's own requests).
+   */
   private async writeEvent(node: string, ev: CoreV1Event): Promise<WriteResult> {
     const io = ev.involvedObject;
     if (!io) return { ok: false, reason: 'event needs involvedObject', retry: false };
-    if (io.kind === 'Node') {
-      if (io.name !== node) return forbidden(`node ${node} may not record events about node ${JSON.stringify(io.name)}`);
-    } else if (io.kind === 'Pod') {
-      const pod = io.namespace && io.name ? this.podLookup(io.namespace, io.name) : undefined;
-      if (!pod || pod.spec?.nodeName !== node) return forbidden(`pod ${io.namespace}/${io.name} is not bound to node ${node}`);
-    } else {
-      return forbidden(`node ${node} may not record events about ${JSON.stringify(io.kind)}`);
-    }
-    const namespace = io.namespace || 'default';
+    const namespace = ev.metadata?.namespace || (io.kind === 'Node' ? 'default' : io.namespace ?? '');
+    const refusal = nodeEventRefusal(node, namespace, io, (ns, name) => this.podLookup(ns, name)?.spec?.nodeName);
+    if (refusal) return forbidden(refusal);
     const name = ev.metadata?.name;
     if (!name) return { ok: false, reason: 'event needs metadata.name', retry: false };
     const body: CoreV1Event = { ...ev, apiVersion: 'v1', kind: 'Event', metadata: { name, namespace }, source: { component: 'kedge-edge', host: node } };
@@ -254,9 +274,13 @@ export class StatusWriter {
     } catch (err) {
       if (httpCode(err) !== 409) throw err;
     }
-    // Aggregated event seen before: update count/lastTimestamp on the existing one.
+    // A repeat of an event written before: update its count, lastTimestamp and message (as client-go's PATCH).
     const cur = await this.api.request<CoreV1Event>('GET', `${eventsPath(namespace)}/${seg(name)}`);
-    await this.api.request('PUT', `${eventsPath(namespace)}/${seg(name)}`, { ...cur, count: ev.count, lastTimestamp: ev.lastTimestamp, message: ev.message });
+    const was = cur.involvedObject ?? {};
+    if (was.kind !== io.kind || was.name !== io.name || (was.namespace ?? '') !== (io.namespace ?? '') || cur.source?.host !== node) {
+      return forbidden(`node ${JSON.stringify(node)} may not update event ${namespace}/${name}: it is about another object or from another source`);
+    }
+    await this.api.request('PUT', `${eventsPath(namespace)}/${seg(name)}`, { ...forUpdate(cur), count: ev.count, lastTimestamp: ev.lastTimestamp, message: ev.message });
     return { ok: true };
   }
 }

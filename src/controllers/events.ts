@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { CoreV1Event, KubernetesObject } from '@kubernetes/client-node';
 import type { KubeApi } from './client.js';
+import { isNotFound } from './client.js';
+import { EventCorrelator, type CorrelatorOptions } from '../common/event-correlator.js';
 
 export interface EventRecorder {
   /** Records a core/v1 Event about obj; repeats of the same event bump count instead of creating new ones. */
@@ -9,62 +10,58 @@ export interface EventRecorder {
 }
 
 /**
- * Events are best effort (as upstream): writes are fire-and-forget and never fail a reconcile. Identical events
- * (same object, reason, message) within the cache window are aggregated into one Event with a count, like the
- * upstream event correlator does, so a pod that stays unschedulable does not flood the API.
+ * Events are best effort (as upstream): writes are fire-and-forget and never fail a reconcile. Repeats are
+ * correlated as client-go's recorder does (src/common/event-correlator.ts): an identical event bumps the count
+ * of the Event already written, similar ones are combined, a flood about one object is rate-limited, so a pod
+ * that stays unschedulable does not flood the API and `kubectl describe` shows `(xN over …)`.
  */
 export class ApiEventRecorder implements EventRecorder {
-  private readonly seen = new Map<string, { name: string; namespace: string; count: number; first: string }>();
-  private pending = new Set<Promise<unknown>>();
+  private readonly correlator: EventCorrelator;
+  /** The write chain per Event: an update must not overtake the create it counts on. */
+  private readonly chains = new Map<string, Promise<void>>();
 
-  constructor(private readonly api: KubeApi, private readonly component: string, private readonly maxCache = 4096) {}
+  constructor(private readonly api: KubeApi, private readonly component: string, correlator: CorrelatorOptions = {}) {
+    this.correlator = new EventCorrelator(correlator);
+  }
 
   event(obj: KubernetesObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
     const md = obj.metadata ?? {};
-    const namespace = md.namespace || 'default';
-    const key = `${md.uid ?? md.name}|${reason}|${message}`;
-    const now = new Date().toISOString();
-    const prev = this.seen.get(key);
-    let p: Promise<unknown>;
-    if (prev) {
-      prev.count++;
-      p = this.api.patch(
-        { apiVersion: 'v1', kind: 'Event', namespace: prev.namespace, name: prev.name },
-        { count: prev.count, lastTimestamp: now },
-      );
-    } else {
-      const name = `${md.name}.${randomBytes(8).toString('hex')}`;
-      if (this.seen.size >= this.maxCache) this.seen.delete(this.seen.keys().next().value as string);
-      this.seen.set(key, { name, namespace, count: 1, first: now });
-      const ev: CoreV1Event = {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { name, namespace },
-        involvedObject: {
-          apiVersion: obj.apiVersion,
-          kind: obj.kind,
-          name: md.name,
-          namespace: md.namespace,
-          uid: md.uid,
-          resourceVersion: md.resourceVersion,
-        },
-        reason,
-        message,
-        type,
-        count: 1,
-        source: { component: this.component },
-        reportingComponent: this.component,
-        reportingInstance: this.component,
-        firstTimestamp: now as unknown as Date,
-        lastTimestamp: now as unknown as Date,
-      };
-      p = this.api.create(ev);
-    }
-    const tracked = p.catch(() => {}).finally(() => this.pending.delete(tracked));
-    this.pending.add(tracked);
+    const correlated = this.correlator.correlate({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { namespace: md.namespace || 'default' },
+      involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, name: md.name, namespace: md.namespace, uid: md.uid, resourceVersion: md.resourceVersion },
+      reason,
+      message,
+      type,
+      source: { component: this.component },
+      reportingComponent: this.component,
+      reportingInstance: this.component,
+    });
+    if (!correlated) return; // spam-filtered
+    const ev = correlated.event;
+    const ref = { apiVersion: 'v1', kind: 'Event', namespace: ev.metadata!.namespace!, name: ev.metadata!.name! };
+    const write = async (): Promise<void> => {
+      if (correlated.update) {
+        try {
+          await this.api.patch(ref, { count: ev.count, lastTimestamp: ev.lastTimestamp, message: ev.message });
+          return;
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          // Gone (the API server's event TTL): write it anew with its count, as upstream does.
+        }
+      }
+      await this.api.create<CoreV1Event>(ev);
+    };
+    const key = `${ref.namespace}/${ref.name}`;
+    const chained = (this.chains.get(key) ?? Promise.resolve()).then(write).catch(() => {});
+    this.chains.set(key, chained);
+    void chained.finally(() => {
+      if (this.chains.get(key) === chained) this.chains.delete(key);
+    });
   }
 
   async flush(): Promise<void> {
-    await Promise.all([...this.pending]);
+    while (this.chains.size) await Promise.all([...this.chains.values()]);
   }
 }

@@ -1,8 +1,10 @@
-/** The Node this agent registers and keeps reporting: labels, capacity, addresses, OS/arch, versions, conditions. */
+/**
+ * The Node this agent registers and keeps reporting: labels, capacity, addresses, OS/arch, versions, conditions.
+ * Only labels a kubelet may set on itself (src/common/node-restriction.ts); the edge role is the hub's to set.
+ */
 import os from 'node:os';
 import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
 
-export const EDGE_ROLE_LABEL = 'node-role.kubernetes.io/edge';
 export const KUBELET_VERSION = 'v1.32.0-kedge';
 
 const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' };
@@ -61,7 +63,6 @@ export function buildNode(o: NodeStatusOptions, now: Date = new Date()): V1Node 
         'kubernetes.io/hostname': o.nodeName,
         'kubernetes.io/os': 'linux',
         'kubernetes.io/arch': GO_ARCH[process.arch] ?? process.arch,
-        [EDGE_ROLE_LABEL]: '',
         ...(o.labels ?? {}),
       },
     },

@@ -4,13 +4,13 @@
  * cloud is unreachable, and flushed when the hub is reachable. An item leaves the buffer only when
  * the hub acknowledged writing exactly that version of it (or refused it for good).
  */
-import { createHash } from 'node:crypto';
 import type { CoreV1Event, V1PodStatus } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger.js';
 import type { StatusAckMessage, StatusKind } from '../protocol/messages.js';
 import type { EventSink, PodStatusSink } from './contracts.js';
 import { STATUS_PREFIX, type LocalStore } from './local-store.js';
 import { objectKey } from '../protocol/keys.js';
+import { EventCorrelator } from '../common/event-correlator.js';
 
 interface Item {
   kind: StatusKind;
@@ -42,6 +42,7 @@ export class StatusReporter implements PodStatusSink, EventSink {
   private persistChain: Promise<void> = Promise.resolve();
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private readonly events = new EventCorrelator();
   /** Items written by the hub so far (tests and metrics). */
   acked = 0;
 
@@ -72,25 +73,23 @@ export class StatusReporter implements PodStatusSink, EventSink {
     this.set(`podterm/${namespace}/${name}`, 'pod-terminated', { namespace, name, uid });
   }
 
+  /**
+   * Events are correlated as client-go's recorder does (src/common/event-correlator.ts): a repeat keeps the
+   * Event's name with count + 1, so it coalesces here with an unsent earlier occurrence, and the hub updates the
+   * Event it wrote before. The Event lives in its object's namespace (a Node's in "default", as the kubelet's).
+   */
   recordEvent(event: CoreV1Event): void {
     const io = event.involvedObject ?? {};
-    const ns = io.namespace || event.metadata?.namespace || 'default';
-    const aggregate = createHash('sha256').update(`${io.kind}/${ns}/${io.name}/${io.uid}/${event.reason}/${event.message}`).digest('hex').slice(0, 16);
-    const key = `event/${ns}/${aggregate}`;
-    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const prev = this.items.get(key)?.body as CoreV1Event | undefined;
-    const count = (prev?.count ?? 0) + 1;
-    const body: CoreV1Event = {
+    const ns = io.kind === 'Node' ? 'default' : io.namespace || event.metadata?.namespace || 'default';
+    const correlated = this.events.correlate({
       ...event,
-      metadata: { name: `${io.name ?? 'unknown'}.${aggregate}`, namespace: ns },
+      metadata: { namespace: ns },
       involvedObject: { ...io, namespace: io.kind === 'Node' ? undefined : ns },
-      count,
-      firstTimestamp: prev?.firstTimestamp ?? event.firstTimestamp ?? (now as unknown as Date),
-      lastTimestamp: now as unknown as Date,
-      type: event.type ?? 'Normal',
       source: { component: 'kedge-edge', host: this.nodeName },
-    };
-    this.set(key, 'event', JSON.parse(JSON.stringify(body)) as Record<string, unknown>);
+    });
+    if (!correlated) return; // spam-filtered, as upstream
+    const body = correlated.event;
+    this.set(`event/${ns}/${body.metadata!.name}`, 'event', JSON.parse(JSON.stringify(body)) as Record<string, unknown>);
     this.boundEvents();
   }
 

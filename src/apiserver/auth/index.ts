@@ -27,3 +27,4 @@ export * from './csr/signers.js';
 export * from './csr/admission.js';
 export * from './token-review.js';
 export * from './authn/issuer-discovery.js';
+export * from './node-restriction.js';

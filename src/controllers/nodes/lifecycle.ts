@@ -3,9 +3,10 @@ import { errorCode } from '../client.js';
 import type { Controller, ControllerContext } from '../controller.js';
 import { toMillis } from '../util/pods.js';
 import { tolerates } from '../util/selectors.js';
+import { EDGE_ROLE_LABEL as EdgeRoleLabel } from '../../common/node-restriction.js';
 
 export const UnreachableTaintKey = 'node.kubernetes.io/unreachable';
-export const EdgeRoleLabel = 'node-role.kubernetes.io/edge';
+export { EDGE_ROLE_LABEL as EdgeRoleLabel } from '../../common/node-restriction.js';
 export const AutonomyAnnotation = 'node.beta.openyurt.io/autonomy';
 /** Reason we put on pods' Ready condition, so on reconnect we know which ones to restore. */
 export const NodeUnreachablePodReason = 'NodeUnreachable';

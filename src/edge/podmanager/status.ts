@@ -6,6 +6,7 @@
 import type { V1Container, V1ContainerState, V1ContainerStatus, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 import type { ContainerStatus } from '../../runtime/types.js';
 import { qosClass } from './resources.js';
+import { KUBELET_POD_CONDITIONS, READINESS_GATES_NOT_READY, readinessGatesMessage } from '../../common/pod-status.js';
 
 /** One runtime container instance of a pod container (attempt = restart count). */
 export interface Instance extends ContainerStatus {
@@ -107,12 +108,19 @@ export function buildPodStatus(pod: V1Pod, obs: PodObservation, now = new Date()
   const notReady = statuses.filter((s) => !s.ready).map((s) => s.name);
   const notReadyMsg = `containers with unready status: [${notReady.join(' ')}]`;
   const finished = phase === 'Succeeded' || phase === 'Failed';
+  // Readiness gates count as the kubelet counts them, against the conditions others set on the pod.
+  const others = (pod.status?.conditions ?? []).filter((c) => !KUBELET_POD_CONDITIONS.includes(c.type));
+  const gatesMessage = containersReady && !finished ? readinessGatesMessage(spec.readinessGates, others) : undefined;
+  const readyReason = finished ? 'PodCompleted' : gatesMessage ? READINESS_GATES_NOT_READY : 'ContainersNotReady';
+  const readyMessage = finished ? undefined : gatesMessage ?? notReadyMsg;
   const conditions: V1PodCondition[] = [
     cond('PodReadyToStartContainers', obs.sandboxReady),
     cond('Initialized', initDone, 'ContainersNotInitialized', `containers with incomplete status: [${initStatuses.filter((s) => s.state?.terminated?.exitCode !== 0).map((s) => s.name).join(' ')}]`),
-    cond('Ready', containersReady && !finished, finished ? 'PodCompleted' : 'ContainersNotReady', finished ? undefined : notReadyMsg),
+    cond('Ready', containersReady && !finished && !gatesMessage, readyReason, readyMessage),
     cond('ContainersReady', containersReady && !finished, finished ? 'PodCompleted' : 'ContainersNotReady', finished ? undefined : notReadyMsg),
     cond('PodScheduled', true),
+    // Not the edge's: carried as the pod has them (the hub keeps the cloud's current ones when it writes).
+    ...others,
   ];
   const status: V1PodStatus = {
     phase,
