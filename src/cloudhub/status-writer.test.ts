@@ -135,6 +135,108 @@ test('node status: a node writes only its own Node; labels added, then status re
   }
 });
 
+test('node status: labels a node may not set are refused with upstream\'s text and nothing is written; the edge role stays', async () => {
+  const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', resourceVersion: '3', labels: { 'node-role.kubernetes.io/edge': '', 'apps.openyurt.io/nodepool': 'p1' } }, spec: {} };
+  const api = await stubApi((r) => (r.method === 'GET' ? [200, node] : [200, r.body]));
+  try {
+    const w = new StatusWriter(api.kc, () => undefined);
+    for (const [labels, key] of [
+      [{ 'node-role.kubernetes.io/control-plane': '' }, 'node-role.kubernetes.io/control-plane'],
+      [{ 'node-restriction.kubernetes.io/pci': 'yes' }, 'node-restriction.kubernetes.io/pci'],
+      [{ 'apps.openyurt.io/nodepool': 'other' }, 'apps.openyurt.io/nodepool'],
+      [{ 'node-role.kubernetes.io/edge': 'no' }, 'node-role.kubernetes.io/edge'],
+    ] as const) {
+      const r = await w.write('n1', 'node', { metadata: { name: 'n1', labels }, status: {} });
+      assert.equal(r.ok, false);
+      assert.equal(r.retry, false);
+      assert.equal(r.reason, `forbidden: node "n1" is not allowed to modify labels: ${key}`);
+    }
+    assert.deepEqual(api.seen.map((s) => s.method), ['GET', 'GET', 'GET', 'GET'], 'nothing written');
+    // A report without the cloud's labels removes none of them; kubelet labels are added.
+    assert.deepEqual(await w.write('n1', 'node', { metadata: { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'z1' } }, status: {} }), { ok: true });
+    const put = api.seen.find((s) => s.method === 'PUT' && s.url === '/api/v1/nodes/n1')!.body as typeof node;
+    assert.deepEqual(put.metadata.labels, { 'node-role.kubernetes.io/edge': '', 'apps.openyurt.io/nodepool': 'p1', 'topology.kubernetes.io/zone': 'z1' });
+  } finally {
+    await api.close();
+  }
+});
+
+test('node status: a node registering with a forbidden label is refused before the Node is created', async () => {
+  const api = await stubApi((r) => (r.method === 'GET' ? [404, status(404, 'NotFound')] : [201, r.body]));
+  try {
+    const w = new StatusWriter(api.kc, () => undefined);
+    const r = await w.write('n1', 'node', { metadata: { name: 'n1', labels: { 'kubernetes.io/hostname': 'n1', 'node-role.kubernetes.io/master': '' } }, status: {} });
+    assert.equal(r.reason, 'forbidden: node "n1" is not allowed to set the following labels: node-role.kubernetes.io/master');
+    assert.deepEqual(api.seen.map((s) => s.method), ['GET']);
+  } finally {
+    await api.close();
+  }
+});
+
+test('pod status: the edge\'s report keeps conditions others set and Ready waits for the readiness gate', async () => {
+  const pod = {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default', uid: 'u1', resourceVersion: '7' },
+    spec: { nodeName: 'n1', readinessGates: [{ conditionType: 'example.com/lb' }] },
+    status: { phase: 'Running', conditions: [{ type: 'example.com/lb', status: 'False' }, { type: 'DisruptionTarget', status: 'True' }] },
+  };
+  const api = await stubApi((r) => (r.method === 'GET' ? [200, pod] : [200, r.body]));
+  try {
+    const w = new StatusWriter(api.kc, () => pod as never);
+    const reported = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }, { type: 'ContainersReady', status: 'True' }] };
+    assert.deepEqual(await w.write('n1', 'pod', { namespace: 'default', name: 'p', uid: 'u1', status: reported }), { ok: true });
+    const written = (api.seen.find((s) => s.method === 'PUT')!.body as { status: { conditions: Array<{ type: string; status: string; reason?: string }> } }).status;
+    const byType = Object.fromEntries(written.conditions.map((c) => [c.type, c]));
+    assert.equal(byType['example.com/lb']!.status, 'False');
+    assert.equal(byType.DisruptionTarget!.status, 'True');
+    assert.equal(byType.Ready!.status, 'False');
+    assert.equal(byType.Ready!.reason, 'ReadinessGatesNotReady');
+    assert.equal(byType.ContainersReady!.status, 'True');
+  } finally {
+    await api.close();
+  }
+});
+
+test('events: only about the node\'s own objects, in their namespaces; a repeat updates the Event only if it is the node\'s', async () => {
+  const pods: Record<string, unknown> = {
+    'default/mine': { metadata: { name: 'mine', namespace: 'default' }, spec: { nodeName: 'n1' } },
+    'default/theirs': { metadata: { name: 'theirs', namespace: 'default' }, spec: { nodeName: 'n2' } },
+  };
+  const existing: Record<string, unknown> = {
+    '/api/v1/namespaces/default/events/mine.1': { metadata: { name: 'mine.1', namespace: 'default', resourceVersion: '4' }, involvedObject: { kind: 'Pod', namespace: 'default', name: 'mine' }, source: { host: 'n1' }, count: 1 },
+    '/api/v1/namespaces/default/events/theirs.1': { metadata: { name: 'theirs.1', namespace: 'default', resourceVersion: '5' }, involvedObject: { kind: 'Pod', namespace: 'default', name: 'theirs' }, source: { host: 'n2' }, count: 1 },
+  };
+  const api = await stubApi((r) => {
+    if (r.method === 'POST') {
+      const name = (r.body as { metadata: { name: string } }).metadata.name;
+      return existing[`${r.url}/${name}`] ? [409, status(409, 'AlreadyExists')] : [201, r.body];
+    }
+    if (r.method === 'GET') return existing[r.url] ? [200, existing[r.url]] : [404, status(404, 'NotFound')];
+    return [200, r.body];
+  });
+  try {
+    const w = new StatusWriter(api.kc, (ns, name) => pods[`${ns}/${name}`] as never);
+    const e = (name: string, ns: string, io: Record<string, string>, count = 1) => ({ metadata: { name, namespace: ns }, involvedObject: io, reason: 'R', message: 'm', count });
+    const refusedWith = async (body: unknown, re: RegExp) => {
+      const r = await w.write('n1', 'event', body as Record<string, unknown>);
+      assert.equal(r.ok, false);
+      assert.match(r.reason!, re);
+    };
+    await refusedWith(e('x', 'kube-system', { kind: 'Pod', namespace: 'default', name: 'mine' }), /in the pod's namespace/);
+    await refusedWith(e('x', 'default', { kind: 'Pod', namespace: 'default', name: 'theirs' }), /spec.nodeName set to itself/);
+    await refusedWith(e('x', 'kube-system', { kind: 'Node', name: 'n1' }), /namespace "default"/);
+    assert.equal(api.seen.length, 0, 'refused before any request');
+    // A name chosen to collide with another node's Event: the repeat path does not touch it.
+    await refusedWith(e('theirs.1', 'default', { kind: 'Pod', namespace: 'default', name: 'mine' }, 2), /may not update event default\/theirs.1/);
+    assert.ok(!api.seen.some((s) => s.method === 'PUT'));
+    assert.deepEqual(await w.write('n1', 'event', e('mine.1', 'default', { kind: 'Pod', namespace: 'default', name: 'mine' }, 3)), { ok: true });
+    assert.equal((api.seen.find((s) => s.method === 'PUT')!.body as { count: number }).count, 3);
+    assert.deepEqual(await w.write('n1', 'event', e('n1.1', '', { kind: 'Node', name: 'n1' })), { ok: true });
+    assert.equal(api.seen.at(-1)!.url, '/api/v1/namespaces/default/events');
+  } finally {
+    await api.close();
+  }
+});
+
 test('JsonApi over TLS: client certificate from the kubeconfig; a burst of 100 requests shares a bounded set of connections', async () => {
   const { createCertificateAuthority, issueServerCertificate, issueClientCertificate } = await import('../pki/index.js');
   const https = await import('node:https');

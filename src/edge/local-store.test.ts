@@ -90,3 +90,24 @@ test('a large offline backlog is flushed under an in-flight cap, all of it event
   await r.settle();
   await store.close();
 });
+
+test('a repeated event keeps its Event name and counts on after the earlier occurrence was acked (x3, not x1 three times)', async () => {
+  const store = await openSqliteStore(':memory:');
+  const sent: Array<{ id: number; body: Record<string, unknown> }> = [];
+  const r = new StatusReporter(new LocalStore(store), { connected: () => true, send: (id, _k, body) => (sent.push({ id, body }), true) }, log, 'n1');
+  const backOff = { metadata: {}, involvedObject: { kind: 'Pod', namespace: 'ns', name: 'p', uid: 'u1' }, reason: 'BackOff', message: 'Back-off restarting failed container', type: 'Warning' };
+  for (let i = 0; i < 3; i++) {
+    r.recordEvent(backOff);
+    await new Promise((res) => setImmediate(res));
+    const item = sent.at(-1)!;
+    r.onAck({ type: 'status-ack', id: item.id, ok: true });
+  }
+  assert.equal(sent.length, 3);
+  const names = new Set(sent.map((s) => (s.body.metadata as { name: string }).name));
+  assert.equal(names.size, 1, 'one Event, updated');
+  assert.deepEqual(sent.map((s) => s.body.count), [1, 2, 3]);
+  assert.equal((sent[2]!.body.metadata as { namespace: string }).namespace, 'ns');
+  assert.equal(sent[2]!.body.firstTimestamp, sent[0]!.body.firstTimestamp);
+  await r.settle();
+  await store.close();
+});

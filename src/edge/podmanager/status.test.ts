@@ -85,4 +85,26 @@ describe('pod status', () => {
     assert.equal(c.conditions!.find((x) => x.type === 'Ready')!.status, 'False');
     assert.equal(String(c.conditions!.find((x) => x.type === 'Ready')!.lastTransitionTime), '2026-01-01T02:00:00Z');
   });
+
+  it('readiness gates: Ready waits for every gate\'s condition (upstream reason and message); others\' conditions are carried', () => {
+    const gated = (conditions: Array<{ type: string; status: string }>): V1Pod => ({
+      ...pod('Always'),
+      spec: { ...pod('Always').spec!, readinessGates: [{ conditionType: 'example.com/lb' }] },
+      status: { conditions: [{ type: 'Ready', status: 'True' }, ...conditions] },
+    });
+    const running = { main: [inst('main', 0, 'CONTAINER_RUNNING')] };
+    const o = obs(running);
+    const missing = buildPodStatus(gated([]), o);
+    const ready = () => missing.conditions!.find((c) => c.type === 'Ready')!;
+    assert.equal(ready().status, 'False');
+    assert.equal(ready().reason, 'ReadinessGatesNotReady');
+    assert.equal(ready().message, 'corresponding condition of pod readiness gate "example.com/lb" does not exist.');
+    assert.equal(missing.conditions!.find((c) => c.type === 'ContainersReady')!.status, 'True');
+    const unmet = buildPodStatus(gated([{ type: 'example.com/lb', status: 'False' }]), o);
+    assert.equal(unmet.conditions!.find((c) => c.type === 'Ready')!.message, 'the status of pod readiness gate "example.com/lb" is not "True", but False');
+    assert.equal(unmet.conditions!.find((c) => c.type === 'example.com/lb')!.status, 'False', 'the gate condition is carried, not dropped');
+    const met = buildPodStatus(gated([{ type: 'example.com/lb', status: 'True' }]), o);
+    assert.equal(met.conditions!.find((c) => c.type === 'Ready')!.status, 'True');
+    assert.equal(met.conditions!.filter((c) => c.type === 'Ready').length, 1, 'the stored Ready is replaced, not duplicated');
+  });
 });
