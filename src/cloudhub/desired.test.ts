@@ -187,6 +187,19 @@ test('a pod status-only change is not re-sent to its node; a spec or metadata ch
   assert.equal(v.entries.get(key)!.rv, cache.get(key)!.metadata.resourceVersion);
 });
 
+test('a pod condition someone else set (a readiness gate\'s) is sent to its node; the edge\'s own conditions are not', () => {
+  const { cache, sets } = setup();
+  const v = sets.ensureView('node-a');
+  const withConditions = (conditions: Array<{ type: string; status: string }>) => ({ ...pod('p1', 'node-a'), status: { phase: 'Running', conditions } });
+  const key = cache.put('pods', withConditions([]));
+  const shipped = v.entries.get(key)!;
+  cache.put('pods', withConditions([{ type: 'Ready', status: 'True' }, { type: 'ContainersReady', status: 'True' }]));
+  assert.equal(v.entries.get(key)!.seq, shipped.seq, 'the edge reported Ready itself: nothing to send back');
+  cache.put('pods', withConditions([{ type: 'Ready', status: 'True' }, { type: 'example.com/lb', status: 'False' }]));
+  assert.ok(v.entries.get(key)!.seq > shipped.seq, 'the gate condition is news for the edge');
+  assert.equal(v.entries.get(key)!.rv, cache.get(key)!.metadata.resourceVersion);
+});
+
 test('the reference index forgets what no pod references any more, and still finds every referencing node', () => {
   const { cache, sets } = setup();
   cache.put('configmaps', { metadata: { name: 'shared', namespace: 'default' } });
