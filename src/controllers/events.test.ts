@@ -11,7 +11,7 @@ function eventApi(delayMs: number) {
   const api = {
     async create<T extends KubernetesObject>(obj: T): Promise<T> {
       await new Promise((r) => setTimeout(r, delayMs));
-      stored.set(obj.metadata!.name!, obj as CoreV1Event);
+      stored.set(obj.metadata!.name!, obj as unknown as CoreV1Event);
       return obj;
     },
     async patch<T extends KubernetesObject>(ref: ObjectRef, patch: object): Promise<T> {
@@ -19,7 +19,7 @@ function eventApi(delayMs: number) {
       if (!cur) throw notFound();
       const next = { ...cur, ...patch };
       stored.set(ref.name, next);
-      return next as T;
+      return next as unknown as T;
     },
   } as unknown as KubeApi;
   return { api, stored };

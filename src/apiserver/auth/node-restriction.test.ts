@@ -7,7 +7,8 @@ const nodeUser = (name: string) => ({ username: `system:node:${name}`, groups: [
 const ctx = (user = nodeUser('n1'), namespace = '') => ({ user, namespace });
 const NODE = { group: '', kind: 'Node' };
 const EVENT = { group: '', kind: 'Event' };
-const plugin = new NodeRestriction(async (ns, name) => ({ 'default/mine': 'n1', 'default/theirs': 'n2' })[`${ns}/${name}`]);
+const bound: Record<string, string> = { 'default/mine': 'n1', 'default/theirs': 'n2' };
+const plugin = new NodeRestriction(async (ns, name) => bound[`${ns}/${name}`]);
 const node = (labels: Record<string, string>, taints?: unknown[]) => ({ metadata: { name: 'n1', labels }, spec: { taints } });
 
 async function refused(p: Promise<void>, message: string): Promise<void> {
