@@ -1,5 +1,5 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { parseCpuMillis, parseQuantity } from '../util/quantity.js';
+import { integerValueOf, milliValueOf } from '../../common/quantity.js';
 
 export interface Resources {
   cpuMillis: number;
@@ -13,26 +13,26 @@ export function podRequests(pod: V1Pod): Resources {
   let mem = 0;
   for (const c of pod.spec?.containers ?? []) {
     const r = c.resources?.requests ?? c.resources?.limits ?? {};
-    cpu += parseCpuMillis(r.cpu as string | undefined);
-    mem += parseQuantity(r.memory as string | undefined);
+    cpu += milliValueOf(r.cpu);
+    mem += integerValueOf(r.memory);
   }
   for (const c of pod.spec?.initContainers ?? []) {
     const r = c.resources?.requests ?? c.resources?.limits ?? {};
-    cpu = Math.max(cpu, parseCpuMillis(r.cpu as string | undefined));
-    mem = Math.max(mem, parseQuantity(r.memory as string | undefined));
+    cpu = Math.max(cpu, milliValueOf(r.cpu));
+    mem = Math.max(mem, integerValueOf(r.memory));
   }
   const o = pod.spec?.overhead ?? {};
-  cpu += parseCpuMillis(o.cpu as string | undefined);
-  mem += parseQuantity(o.memory as string | undefined);
+  cpu += milliValueOf(o.cpu);
+  mem += integerValueOf(o.memory);
   return { cpuMillis: cpu, memory: mem, pods: 1 };
 }
 
 export function nodeAllocatable(node: V1Node): Resources {
   const a = node.status?.allocatable ?? node.status?.capacity ?? {};
   return {
-    cpuMillis: a.cpu !== undefined ? parseCpuMillis(a.cpu as string) : Number.POSITIVE_INFINITY,
-    memory: a.memory !== undefined ? parseQuantity(a.memory as string) : Number.POSITIVE_INFINITY,
-    pods: a.pods !== undefined ? parseQuantity(a.pods as string) : 110,
+    cpuMillis: a.cpu !== undefined ? milliValueOf(a.cpu) : Number.POSITIVE_INFINITY,
+    memory: a.memory !== undefined ? integerValueOf(a.memory) : Number.POSITIVE_INFINITY,
+    pods: a.pods !== undefined ? integerValueOf(a.pods) : 110,
   };
 }
 

@@ -7,7 +7,8 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { Store } from '../../storage/types.js';
 import { configMapEntries, getConfigMap, getSecret, secretEntries } from './store-objects.js';
-import { parseQuantity } from './resources.js';
+import { integerValue, milliValue, type Quantity } from '../../common/quantity.js';
+import { containerQuantity } from './resources.js';
 
 export class ConfigError extends Error {}
 
@@ -53,10 +54,17 @@ export function resourceValue(pod: V1Pod, containerName: string | undefined, res
   if (!c) throw new ConfigError(`resourceFieldRef: container ${containerName} not found`);
   const [kind, res] = resource.split('.') as ['limits' | 'requests', string];
   if ((kind !== 'limits' && kind !== 'requests') || !['cpu', 'memory', 'ephemeral-storage'].includes(res)) throw new ConfigError(`unsupported resourceFieldRef resource ${resource}`);
-  let v = parseQuantity(c.resources?.[kind]?.[res] as string | undefined);
-  if (v === undefined) v = kind === 'limits' ? (res === 'cpu' ? facts.nodeCpuCores : res === 'memory' ? facts.nodeMemoryBytes : 0) : 0;
-  const d = parseQuantity(divisor ?? '1') || 1;
-  return String(Math.ceil(v / d)); // the kubelet rounds up
+  const set = containerQuantity(c.resources?.[kind]?.[res]);
+  const divisorQ = containerQuantity(divisor ?? '1');
+  // The kubelet divides millicores by the divisor's millicores (cpu) or bytes by bytes (memory, storage), rounding up.
+  const units = (q: Quantity): bigint => (res === 'cpu' ? milliValue(q) : integerValue(q));
+  let value: bigint;
+  if (set) value = units(set);
+  else if (kind === 'requests') value = 0n;
+  else value = res === 'cpu' ? BigInt(Math.round(facts.nodeCpuCores * 1000)) : res === 'memory' ? BigInt(Math.floor(facts.nodeMemoryBytes)) : 0n;
+  const per = divisorQ && units(divisorQ) > 0n ? units(divisorQ) : 1n;
+  const quotient = value / per;
+  return String(quotient * per === value || value < 0n ? quotient : quotient + 1n);
 }
 
 export async function resolveEnv(store: Store, pod: V1Pod, c: V1Container, facts: PodRuntimeFacts): Promise<{ key: string; value: string }[]> {

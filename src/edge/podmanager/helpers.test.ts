@@ -4,7 +4,8 @@ import { mkdtempSync, mkdirSync, readFileSync, readlinkSync, readdirSync, writeF
 import os from 'node:os';
 import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { linuxResources, parseQuantity, qosClass } from './resources.js';
+import { containerQuantity, InvalidQuantityError, linuxResources, qosClass } from './resources.js';
+import { integerValue, milliValue } from '../../common/quantity.js';
 import { expandVars } from './env.js';
 import { parseCriLine, readContainerLogs } from './logs.js';
 import { writeAtomicDir } from './volumes.js';
@@ -15,15 +16,16 @@ const pod = (containers: NonNullable<V1Pod['spec']>['containers']): V1Pod => ({ 
 
 describe('resources', () => {
   it('parses quantities', () => {
-    assert.equal(parseQuantity('100m'), 0.1);
-    assert.equal(parseQuantity('64Mi'), 64 * 1024 * 1024);
-    assert.equal(parseQuantity('1G'), 1e9);
-    assert.equal(parseQuantity('2'), 2);
-    assert.throws(() => parseQuantity('12 parsecs'), /invalid quantity/);
+    assert.equal(milliValue(containerQuantity('100m')!), 100n);
+    assert.equal(integerValue(containerQuantity('64Mi')!), 64n * 1024n * 1024n);
+    assert.equal(integerValue(containerQuantity('1G')!), 1_000_000_000n);
+    assert.equal(integerValue(containerQuantity(2)!), 2n);
+    assert.throws(() => containerQuantity('12 parsecs'), InvalidQuantityError);
   });
   it('classifies QoS like the kubelet', () => {
     assert.equal(qosClass(pod([{ name: 'a' }])), 'BestEffort');
-    assert.equal(qosClass(pod([{ name: 'a', resources: { limits: { cpu: '1', memory: '1Gi' } } }])), 'Guaranteed');
+    // Pods arrive defaulted by the API server (requests copied from limits); 1 and 1000m are the same amount.
+    assert.equal(qosClass(pod([{ name: 'a', resources: { requests: { cpu: '1000m', memory: '1Gi' }, limits: { cpu: '1', memory: '1024Mi' } } }])), 'Guaranteed');
     assert.equal(qosClass(pod([{ name: 'a', resources: { requests: { cpu: '1' } } }])), 'Burstable');
   });
   it('maps requests/limits to cgroup settings', () => {

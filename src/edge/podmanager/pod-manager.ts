@@ -22,6 +22,7 @@ import type { Watcher } from '../../storage/types.js';
 import type { PodManagerContext, PodManagerHandle } from '../contracts.js';
 import * as L from './labels.js';
 import { ConfigError, resolveEnv, type PodRuntimeFacts } from './env.js';
+import { InvalidQuantityError } from './resources.js';
 import { prepareVolumes, VolumeError } from './volumes.js';
 import { containerConfig, podDirName, podIdentity, sandboxConfig } from './runtime-config.js';
 import { ImagePuller } from './images.js';
@@ -529,7 +530,7 @@ export class PodManager implements PodManagerHandle {
       const envs = await resolveEnv(this.o.store, pod, c, facts);
       config = containerConfig({ nodeName: this.o.nodeName, pod, container: c, kind, attempt, envs, volumes, image: c.image!, nodeMemoryBytes: this.facts.nodeMemoryBytes });
     } catch (e) {
-      if (!(e instanceof ConfigError) && !(e as Error).message?.startsWith('invalid quantity')) throw e;
+      if (!(e instanceof ConfigError) && !(e instanceof InvalidQuantityError)) throw e;
       const msg = (e as Error).message;
       if (st.waiting.get(c.name)?.message !== msg) this.event(pod, 'Warning', 'Failed', `Error: ${msg}`, field);
       st.waiting.set(c.name, { reason: 'CreateContainerConfigError', message: msg });

@@ -1,75 +1,66 @@
 /**
- * Kubernetes resource quantities → Linux cgroup settings through CRI, and the pod's QoS class,
- * following the kubelet's rules (cpu shares from requests, CFS quota from limits, memory limit,
- * oom_score_adj by QoS).
+ * Kubernetes resource quantities → Linux cgroup settings through CRI, following the kubelet's rules (cpu shares from
+ * requests, CFS quota from limits, memory limit, oom_score_adj by QoS). Quantities and QoS come from src/common, the
+ * implementation the API server and the scheduler use too; arithmetic is on exact integers (millicores, bytes).
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { LinuxContainerResources } from '../../runtime/types.js';
+import { integerValue, milliValue, parseQuantity, QuantityError, toSafeNumber, type Quantity } from '../../common/quantity.js';
+import { podQosClass, type QosClass } from '../../common/qos.js';
 
-const SUFFIX: Record<string, number> = {
-  n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5, Ei: 1024 ** 6,
-};
+export type { QosClass };
 
-/** Parses a Kubernetes quantity ("100m", "1.5Gi", "2e3") to a number in base units. */
-export function parseQuantity(q: string | number | undefined): number | undefined {
-  if (q === undefined || q === null) return undefined;
-  if (typeof q === 'number') return q;
-  const m = /^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$/.exec(q.trim());
-  if (!m) throw new Error(`invalid quantity ${JSON.stringify(q)}`);
-  return Number(m[1]) * SUFFIX[m[2] ?? '']!;
+/** A quantity from a pod spec; a bad one becomes an error the pod manager reports as CreateContainerConfigError. */
+export function containerQuantity(raw: unknown): Quantity | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  try {
+    return parseQuantity(String(raw));
+  } catch (err) {
+    if (err instanceof QuantityError) throw new InvalidQuantityError(`invalid quantity ${JSON.stringify(raw)}: ${err.message}`);
+    throw err;
+  }
 }
+
+export class InvalidQuantityError extends Error {}
 
 const CPU_PERIOD_US = 100_000;
 const MIN_SHARES = 2;
-
-/** For classification only: an invalid quantity is reported when the container is created, not here. */
-function tolerant(q: string | undefined): number | string | undefined {
-  try {
-    return parseQuantity(q);
-  } catch {
-    return q;
-  }
-}
-
-export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
+const MIN_QUOTA_US = 1000;
 
 export function qosClass(pod: V1Pod): QosClass {
-  const all = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
-  let anySet = false;
-  let guaranteed = true;
-  for (const c of all) {
-    const req = c.resources?.requests ?? {};
-    const lim = c.resources?.limits ?? {};
-    for (const r of ['cpu', 'memory']) {
-      const l = lim[r] as string | undefined;
-      const q = (req[r] as string | undefined) ?? l;
-      if (l !== undefined || q !== undefined) anySet = true;
-      if (l === undefined || tolerant(q) !== tolerant(l)) guaranteed = false;
-    }
-  }
-  if (!anySet) return 'BestEffort';
-  return guaranteed ? 'Guaranteed' : 'Burstable';
+  return podQosClass(pod.spec);
+}
+
+/** The kubelet's MilliCPUToShares and MilliCPUToQuota, in integer millicores. */
+function cpuShares(milliCpu: bigint): number {
+  return milliCpu === 0n ? MIN_SHARES : Math.max(MIN_SHARES, toSafeNumber((milliCpu * 1024n) / 1000n));
+}
+
+function cpuQuota(milliCpu: bigint): number {
+  return Math.max(MIN_QUOTA_US, toSafeNumber((milliCpu * BigInt(CPU_PERIOD_US)) / 1000n));
 }
 
 export function linuxResources(pod: V1Pod, c: V1Container, nodeMemoryBytes: number): LinuxContainerResources {
   const req = c.resources?.requests ?? {};
   const lim = c.resources?.limits ?? {};
-  const cpuReq = parseQuantity((req.cpu ?? lim.cpu) as string | undefined);
-  const cpuLim = parseQuantity(lim.cpu as string | undefined);
-  const memLim = parseQuantity(lim.memory as string | undefined);
-  const memReq = parseQuantity((req.memory ?? lim.memory) as string | undefined);
-  const out: LinuxContainerResources = {
-    cpuShares: cpuReq ? Math.max(MIN_SHARES, Math.floor(cpuReq * 1024)) : MIN_SHARES,
-  };
-  if (cpuLim) {
+  const cpuReq = containerQuantity(req.cpu ?? lim.cpu);
+  const cpuLim = containerQuantity(lim.cpu);
+  const memLim = containerQuantity(lim.memory);
+  const memReq = containerQuantity(req.memory ?? lim.memory);
+  const out: LinuxContainerResources = { cpuShares: cpuShares(cpuReq ? milliValue(cpuReq) : 0n) };
+  if (cpuLim && milliValue(cpuLim) > 0n) {
     out.cpuPeriod = CPU_PERIOD_US;
-    out.cpuQuota = Math.max(1000, Math.floor(cpuLim * CPU_PERIOD_US));
+    out.cpuQuota = cpuQuota(milliValue(cpuLim));
   }
-  if (memLim) out.memoryLimitInBytes = Math.floor(memLim);
+  if (memLim && integerValue(memLim) > 0n) out.memoryLimitInBytes = toSafeNumber(integerValue(memLim));
   const qos = qosClass(pod);
   if (qos === 'Guaranteed') out.oomScoreAdj = -997;
   else if (qos === 'BestEffort') out.oomScoreAdj = 1000;
-  else out.oomScoreAdj = Math.min(999, Math.max(2, Math.round(1000 - (1000 * (memReq ?? 0)) / nodeMemoryBytes)));
+  else {
+    // The kubelet: 1000 - (1000 * memoryRequest) / memoryCapacity, kept within [2, 999].
+    const requested = memReq ? integerValue(memReq) : 0n;
+    const adj = 1000n - (1000n * requested) / BigInt(Math.max(1, Math.floor(nodeMemoryBytes)));
+    out.oomScoreAdj = Math.min(999, Math.max(2, toSafeNumber(adj)));
+  }
   return out;
 }
