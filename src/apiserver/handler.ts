@@ -25,7 +25,7 @@ import { partialMetadata, partialObjectMetadataList, tableFor, tableRow, type In
 import { bindPod } from './resources/pods.js';
 import type { ApiServerMetrics } from './metrics.js';
 import {
-  applyStep, defaultFieldManager, duplicateFieldsInJson, duplicateFieldsInYaml, fieldValidationOutcome, managedFieldsStep, parseFieldValidation, pruneUnknownFields,
+  applyStep, decodeTypeError, defaultFieldManager, duplicateFieldsInJson, duplicateFieldsInYaml, fieldValidationOutcome, managedFieldsStep, parseFieldValidation, pruneUnknownFields,
 } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 
@@ -437,6 +437,9 @@ export class ApiHandler {
     if (obj.metadata !== undefined && (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata))) {
       throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: json: cannot unmarshal ${Array.isArray(obj.metadata) ? 'array' : typeof obj.metadata} into Go struct field ${def.kind}.metadata of type v1.ObjectMeta`);
     }
+    // Values that do not fit the Go types are a decoding error upstream, before unknown fields are looked at.
+    const typeError = def.openAPIV3Schema ? undefined : decodeTypeError(obj, def.group, def.version, def.kind);
+    if (typeError) throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${typeError}`);
     this.strictFields(def, obj, query, duplicates, true);
     return obj;
   }
@@ -538,6 +541,9 @@ export class ApiHandler {
         if (err instanceof JsonPatchTestFailed) throw invalid(def.kind, def.group, cur.metadata?.name ?? '', [{ type: 'Invalid', field: err.path, detail: err.message }]);
         throw err;
       }
+      // The patched object is decoded into the typed struct upstream; a value of the wrong type fails that decoding.
+      const typeError = def.openAPIV3Schema ? undefined : decodeTypeError(next, def.group, def.version, def.kind);
+      if (typeError) throw invalid('', '', '', [{ type: 'Invalid', field: 'patch', value: JSON.stringify(next), detail: typeError }]);
       // Strict field validation looks at the patched object: patch bodies carry directives ($setElementOrder…).
       if (type !== 'apply') this.strictFields(def, next, query, { duplicateJson: duplicates });
       if (next.kind !== cur.kind || next.apiVersion !== cur.apiVersion) {

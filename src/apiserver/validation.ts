@@ -1,6 +1,7 @@
 /** Object-meta validation with upstream's wording (names, labels, annotations, finalizers, ownerReferences). */
 import type { FieldError } from '../apimachinery/status.js';
 import type { KubeObject } from '../apimachinery/object.js';
+import { compareQuantities, formatQuantity, milliValue, tryParseQuantity, QUANTITY_FORMAT_ERROR } from '../common/quantity.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -120,6 +121,7 @@ export function validatePodSpec(spec: Record<string, unknown> | undefined, path:
         names.add(name);
       }
       if (!c?.image) errs.push({ type: 'Required', field: `${p}.image` });
+      errs.push(...validateContainerPorts(c?.ports, `${p}.ports`), ...validateResourceRequirements(c?.resources, `${p}.resources`));
     });
   }
   const rp = spec.restartPolicy as string | undefined;
@@ -127,4 +129,88 @@ export function validatePodSpec(spec: Record<string, unknown> | undefined, path:
     errs.push({ type: 'NotSupported', field: `${path}.restartPolicy`, value: rp, supported: ['Always', 'OnFailure', 'Never'] });
   }
   return errs;
+}
+
+const PORT_RANGE_MSG = 'must be between 1 and 65535, inclusive';
+
+export function isValidPortNumber(port: unknown): boolean {
+  return Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535;
+}
+
+/** Container ports as upstream's validateContainerPorts: containerPort required and in range, hostPort in range when set. */
+function validateContainerPorts(ports: unknown, path: string): FieldError[] {
+  const errs: FieldError[] = [];
+  if (!Array.isArray(ports)) return errs;
+  ports.forEach((port: Record<string, unknown> | null, i: number) => {
+    const p = `${path}[${i}]`;
+    const containerPort = port?.containerPort;
+    if (containerPort === undefined || containerPort === null || containerPort === 0) errs.push({ type: 'Required', field: `${p}.containerPort` });
+    else if (!isValidPortNumber(containerPort)) errs.push({ type: 'Invalid', field: `${p}.containerPort`, value: containerPort, detail: PORT_RANGE_MSG });
+    const hostPort = port?.hostPort;
+    if (hostPort !== undefined && hostPort !== null && hostPort !== 0 && !isValidPortNumber(hostPort)) {
+      errs.push({ type: 'Invalid', field: `${p}.hostPort`, value: hostPort, detail: PORT_RANGE_MSG });
+    }
+  });
+  return errs;
+}
+
+const STANDARD_CONTAINER_RESOURCES = new Set(['cpu', 'memory', 'ephemeral-storage']);
+const isNativeResource = (name: string): boolean => !name.includes('/') || name.startsWith('kubernetes.io/') || name.includes('.kubernetes.io/');
+/** Extended resources and hugepages cannot be overcommitted: their request must equal the limit. */
+const overcommitAllowed = (name: string): boolean => isNativeResource(name) && !name.startsWith('hugepages-');
+/** Resources counted in whole units (extended resources, e.g. nvidia.com/gpu). */
+const isIntegerResource = (name: string): boolean => !isNativeResource(name);
+
+/** A container's requests and limits, as upstream's ValidateResourceRequirements (values already canonical). */
+export function validateResourceRequirements(resources: unknown, path: string): FieldError[] {
+  const errs: FieldError[] = [];
+  if (!resources || typeof resources !== 'object') return errs;
+  const { limits, requests } = resources as { limits?: Record<string, unknown> | null; requests?: Record<string, unknown> | null };
+  const checkList = (list: Record<string, unknown> | null | undefined, listPath: string) => {
+    for (const [name, raw] of Object.entries(list ?? {})) {
+      const field = `${listPath}[${name}]`;
+      if (!name.includes('/') && !STANDARD_CONTAINER_RESOURCES.has(name) && !name.startsWith('hugepages-')) {
+        errs.push({ type: 'Invalid', field, value: name, detail: 'must be a standard resource for containers' });
+      }
+      const q = tryParseQuantity(raw);
+      if (!q) { errs.push({ type: 'Invalid', field, value: raw, detail: QUANTITY_FORMAT_ERROR }); continue; }
+      if (q.mantissa < 0n) errs.push({ type: 'Invalid', field, value: formatQuantity(q), detail: 'must be greater than or equal to 0' });
+      if (isIntegerResource(name) && milliValue(q) % 1000n !== 0n) errs.push({ type: 'Invalid', field, value: formatQuantity(q), detail: 'must be an integer' });
+    }
+  };
+  checkList(limits, `${path}.limits`);
+  checkList(requests, `${path}.requests`);
+  for (const [name, raw] of Object.entries(requests ?? {})) {
+    const request = tryParseQuantity(raw);
+    const limit = tryParseQuantity(limits?.[name]);
+    if (!request || !limit) continue;
+    const order = compareQuantities(request, limit);
+    if (order !== 0 && !overcommitAllowed(name)) {
+      errs.push({ type: 'Invalid', field: `${path}.requests`, value: formatQuantity(request), detail: `must be equal to ${name} limit of ${formatQuantity(limit)}` });
+    } else if (order > 0) {
+      errs.push({ type: 'Invalid', field: `${path}.requests`, value: formatQuantity(request), detail: `must be less than or equal to ${name} limit of ${formatQuantity(limit)}` });
+    }
+  }
+  return errs;
+}
+
+/** ConfigMap and Secret payloads are capped at 1 MiB, as upstream (core.MaxSecretSize). */
+export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
+const CONFIG_KEY_MSG = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+
+/** Upstream's IsConfigMapKey, for ConfigMap data/binaryData and Secret data keys. */
+export function validateConfigKey(key: string, field: string): FieldError[] {
+  const msgs: string[] = [];
+  if (key.length > 253) msgs.push('must be no more than 253 characters');
+  if (!CONFIG_KEY.test(key)) msgs.push(CONFIG_KEY_MSG);
+  if (key === '.') msgs.push("must not be '.'");
+  else if (key === '..') msgs.push("must not be '..'");
+  else if (key.startsWith('..')) msgs.push("must not start with '..'");
+  return msgs.map((detail) => ({ type: 'Invalid', field, value: key, detail }));
+}
+
+/** The 1 MiB cap: `[]: Too long: must have at most 1048576 bytes` for ConfigMaps (the whole object), `data: …` for Secrets. */
+export function payloadTooLong(totalBytes: number, field: string): FieldError[] {
+  return totalBytes > MAX_PAYLOAD_BYTES ? [{ type: 'TooLong', field, detail: `must have at most ${MAX_PAYLOAD_BYTES} bytes` }] : [];
 }

@@ -1,6 +1,7 @@
 /** core/v1 resources other than pods: namespaces, nodes, configmaps, secrets, services, endpoints, events, serviceaccounts. */
 import { forbidden, type FieldError } from '../../apimachinery/status.js';
 import type { ResourceDef } from '../registry.js';
+import { payloadTooLong, validateConfigKey } from '../validation.js';
 import { age, builtin, col, mapSelectorString, str, table, type Obj } from './helpers.js';
 
 export const namespacesDef: ResourceDef = builtin({
@@ -71,15 +72,44 @@ export const nodesDef: ResourceDef = builtin({
   ),
 });
 
+/** Upstream's ValidateConfigMap: keys, no key in both maps, 1 MiB of values in total (the error names the whole object). */
+function validateConfigMap(cm: Obj): FieldError[] {
+  const errs: FieldError[] = [];
+  const data = (cm.data ?? {}) as Record<string, unknown>;
+  const binaryData = (cm.binaryData ?? {}) as Record<string, unknown>;
+  let total = 0;
+  for (const [key, value] of Object.entries(data)) {
+    errs.push(...validateConfigKey(key, `data[${key}]`));
+    if (key in binaryData) errs.push({ type: 'Invalid', field: `data[${key}]`, value: key, detail: 'duplicate of key present in binaryData' });
+    total += Buffer.byteLength(String(value ?? ''), 'utf8');
+  }
+  for (const [key, value] of Object.entries(binaryData)) {
+    errs.push(...validateConfigKey(key, `binaryData[${key}]`));
+    total += Buffer.from(String(value ?? ''), 'base64').length;
+  }
+  return [...errs, ...payloadTooLong(total, '[]')];
+}
+
+/** Upstream's ValidateSecret (size and keys); stringData counts too, since upstream merges it into data when decoding. */
+function validateSecret(secret: Obj): FieldError[] {
+  const sizes = new Map<string, number>();
+  for (const [key, value] of Object.entries((secret.data ?? {}) as Record<string, unknown>)) sizes.set(key, Buffer.from(String(value ?? ''), 'base64').length);
+  for (const [key, value] of Object.entries((secret.stringData ?? {}) as Record<string, unknown>)) sizes.set(key, Buffer.byteLength(String(value ?? ''), 'utf8'));
+  const errs = [...sizes.keys()].flatMap((key) => validateConfigKey(key, `data[${key}]`));
+  return [...errs, ...payloadTooLong([...sizes.values()].reduce((a, b) => a + b, 0), 'data')];
+}
+
 export const configMapsDef: ResourceDef = builtin({
   group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', singular: 'configmap', namespaced: true,
   shortNames: ['cm'], tracksGeneration: false,
   strategy: {
+    validate: (obj) => validateConfigMap(obj as Obj),
     validateUpdate(obj, old) {
+      const errs = validateConfigMap(obj as Obj);
       if ((old as Obj).immutable && JSON.stringify([(obj as Obj).data, (obj as Obj).binaryData]) !== JSON.stringify([(old as Obj).data, (old as Obj).binaryData])) {
-        return [{ type: 'Forbidden', field: 'data', detail: 'field is immutable when `immutable` is set' }];
+        errs.push({ type: 'Forbidden', field: 'data', detail: 'field is immutable when `immutable` is set' });
       }
-      return [];
+      return errs;
     },
   },
   table: table([col('Data', 'integer'), col('Age')], (o, now) => [Object.keys(o.data ?? {}).length + Object.keys(o.binaryData ?? {}).length, age(o, now)]),
@@ -89,13 +119,8 @@ export const secretsDef: ResourceDef = builtin({
   group: '', version: 'v1', resource: 'secrets', kind: 'Secret', singular: 'secret', namespaced: true, tracksGeneration: false,
   strategy: {
     defaults(obj) { (obj as Obj).type ??= 'Opaque'; },
-    validate(obj) {
-      const errs: FieldError[] = [];
-      for (const [k, v] of Object.entries(((obj as Obj).data ?? {}) as Record<string, unknown>)) {
-        if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) errs.push({ type: 'Invalid', field: `data[${k}]`, value: '<secret contents redacted>', detail: 'illegal base64 data' });
-      }
-      return errs;
-    },
+    // Base64 of data is checked when the body is decoded (schema/decode-types.ts), as upstream's decoder does.
+    validate: (obj) => validateSecret(obj as Obj),
     prepareForCreate(obj) {
       // stringData is write-only: merged into data (base64) at write time, as upstream.
       const o = obj as Obj;

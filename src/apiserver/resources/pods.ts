@@ -3,6 +3,7 @@ import type { KubeObject } from '../../apimachinery/object.js';
 import { nowTimestamp } from '../../apimachinery/object.js';
 import type { ResourceDef } from '../registry.js';
 import { validatePodSpec } from '../validation.js';
+import { podQosClass } from '../../common/qos.js';
 import { humanDuration } from '../table.js';
 import { age, builtin, col, get, str, table, type Obj } from './helpers.js';
 
@@ -40,9 +41,18 @@ export function defaultPodSpec(s: Obj): void {
   }
 }
 
+/** SetDefaults_Pod: a container that limits a resource without requesting it requests its limit (pods only, not templates). */
+function defaultRequestsFromLimits(c: Obj): void {
+  const limits = c.resources?.limits;
+  if (!limits || typeof limits !== 'object') return;
+  const requests = (c.resources.requests ??= {}) as Obj;
+  for (const [name, value] of Object.entries(limits as Obj)) requests[name] ??= value;
+}
+
 function defaultPod(pod: KubeObject): void {
   const s = ((pod as Obj).spec ??= {}) as Obj;
   defaultPodSpec(s);
+  for (const c of [...((s.containers ?? []) as Obj[]), ...((s.initContainers ?? []) as Obj[])]) defaultRequestsFromLimits(c);
   s.serviceAccountName ??= s.serviceAccount ?? 'default';
   s.serviceAccount ??= s.serviceAccountName;
   s.enableServiceLinks ??= true;
@@ -55,22 +65,6 @@ function defaultPod(pod: KubeObject): void {
       tol.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
     }
   }
-}
-
-function qosClass(s: Obj): string {
-  const cs = [...((s.containers ?? []) as Obj[]), ...((s.initContainers ?? []) as Obj[])];
-  let any = false;
-  let guaranteed = true;
-  for (const c of cs) {
-    const req = c.resources?.requests ?? {};
-    const lim = c.resources?.limits ?? {};
-    if (Object.keys(req).length || Object.keys(lim).length) any = true;
-    for (const r of ['cpu', 'memory']) {
-      if (!lim[r] || (req[r] && req[r] !== lim[r])) guaranteed = false;
-    }
-  }
-  if (!any) return 'BestEffort';
-  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 /** kubectl's STATUS column logic for pods (printPod). */
@@ -135,7 +129,7 @@ export const podsDef: ResourceDef = builtin({
     defaults: defaultPod,
     prepareForCreate(obj) {
       const s = (obj as Obj).spec as Obj;
-      (obj as Obj).status = { phase: 'Pending', qosClass: qosClass(s) };
+      (obj as Obj).status = { phase: 'Pending', qosClass: podQosClass(s) };
     },
     validate: (obj) => validatePodSpec((obj as Obj).spec, 'spec'),
     validateUpdate(obj, old) {

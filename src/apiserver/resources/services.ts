@@ -5,6 +5,7 @@ import type { KubeObject } from '../../apimachinery/object.js';
 import type { ResourceDef } from '../registry.js';
 import type { ClusterIpAllocator, NodePortAllocator } from '../ip-allocator.js';
 import { servicesTable } from './core.js';
+import { isValidPortNumber } from '../validation.js';
 import { builtin, type Obj } from './helpers.js';
 
 const TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
@@ -33,8 +34,12 @@ function validate(obj: KubeObject): FieldError[] {
   if (s.type !== 'ExternalName' && s.clusterIP !== 'None' && ports.length === 0) errs.push({ type: 'Required', field: 'spec.ports' });
   const names = new Set<string>();
   ports.forEach((p, i) => {
-    if (!(Number.isInteger(p.port) && p.port >= 1 && p.port <= 65535)) {
+    if (!isValidPortNumber(p.port)) {
       errs.push({ type: 'Invalid', field: `spec.ports[${i}].port`, value: p.port, detail: 'must be between 1 and 65535, inclusive' });
+    }
+    // A numeric targetPort is a port number too (a string one names a container port).
+    if (typeof p.targetPort === 'number' && p.targetPort !== 0 && !isValidPortNumber(p.targetPort)) {
+      errs.push({ type: 'Invalid', field: `spec.ports[${i}].targetPort`, value: p.targetPort, detail: 'must be between 1 and 65535, inclusive' });
     }
     if (ports.length > 1 && !p.name) errs.push({ type: 'Required', field: `spec.ports[${i}].name` });
     if (p.name) {

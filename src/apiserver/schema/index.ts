@@ -2,6 +2,7 @@
 export type { ApiResourceInfo } from './resource-info.js';
 export { OpenApiPublisher, customResourceDefinitionName, type PublishedDocument } from './openapi-documents.js';
 export { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_RESPONSE, encodeSwaggerProtobuf } from './openapi-v2-protobuf.js';
+export { decodeTypeError } from './decode-types.js';
 export { unknownFieldsOfBuiltin, unknownFieldsOfModel, unknownFieldsOfCustomResource, type StructuralSchema } from './unknown-fields.js';
 export { duplicateFieldsInJson, duplicateFieldsInYaml } from './duplicate-fields.js';
 export { parseFieldValidation, fieldValidationOutcome, unknownFieldProblems, pruneUnknownFields, type FieldValidationDirective, type FieldFindings, type FieldValidationOutcome } from './field-validation.js';
