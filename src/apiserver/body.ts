@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import YAML from 'yaml';
 import { badRequest, requestEntityTooLarge, unsupportedMediaType } from '../apimachinery/status.js';
-import { decodeProtobufObject, isProtobuf } from './protobuf.js';
+import { decodeProtobufObject, isProtobuf, type ProtobufDecodeOptions } from './protobuf.js';
 
 /** Upstream's default limit for a request body (3 MiB). */
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -58,10 +58,10 @@ export function mediaType(req: IncomingMessage): string {
 }
 
 /** Decode an object body (create/update/delete options). JSON or YAML; anything else is 415. */
-export function decodeObjectBody(buf: Buffer, contentType: string): unknown {
+export function decodeObjectBody(buf: Buffer, contentType: string, protobuf: ProtobufDecodeOptions = {}): unknown {
+  if (isProtobuf(contentType)) return decodeProtobufObject(buf, protobuf);
   const text = buf.toString('utf8');
   if (contentType === '' || contentType === 'application/json' || contentType === '*/*') return parseJson(text);
-  if (isProtobuf(contentType)) return decodeProtobufObject(buf);
   if (contentType === 'application/yaml' || contentType === 'application/x-yaml' || contentType === 'text/yaml') return parseYaml(text);
   throw unsupportedMediaType(contentType, OBJECT_MEDIA_TYPES);
 }

@@ -402,8 +402,8 @@ export class ApiHandler {
 
   // ---- writes ----
 
-  private async readObject(req: IncomingMessage, def: ResourceDef, query: URLSearchParams): Promise<KubeObject> {
-    return (await this.readObjectAgain(req, def, query)).obj;
+  private async readObject(req: IncomingMessage, def: ResourceDef, query: URLSearchParams, subresource = ''): Promise<KubeObject> {
+    return (await this.readObjectAgain(req, def, query, subresource)).obj;
   }
 
   /**
@@ -412,13 +412,16 @@ export class ApiHandler {
    * (a deep copy per write, for a retry that almost never happens, was the largest cost of a Lease renewal's
    * handler in profiles).
    */
-  private async readObjectAgain(req: IncomingMessage, def: ResourceDef, query: URLSearchParams): Promise<{ obj: KubeObject; again: () => KubeObject }> {
+  private async readObjectAgain(req: IncomingMessage, def: ResourceDef, query: URLSearchParams, subresource = ''): Promise<{ obj: KubeObject; again: () => KubeObject }> {
     const body = await readBody(req, this.d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
     const type = mediaType(req);
     const text = body.toString('utf8');
     const duplicates = type === 'application/yaml' ? { duplicateYaml: duplicateFieldsInYaml(text) }
       : type === '' || type === 'application/json' ? { duplicateJson: duplicateFieldsInJson(text) } : {};
-    const decode = () => this.checkObject(def, decodeObjectBody(body, type), text, query, duplicates);
+    // A write to the main resource keeps the stored status (reviews compute theirs), so a protobuf body's status
+    // need not be understood there; a status-subresource write must understand all of it.
+    const protobuf = { statusIgnored: subresource === '' && (def.virtual !== undefined || def.subresources?.includes('status') === true) };
+    const decode = () => this.checkObject(def, decodeObjectBody(body, type, protobuf), text, query, duplicates);
     return { obj: decode(), again: decode };
   }
 
@@ -634,7 +637,7 @@ export class ApiHandler {
       case 'finalize': {
         if (info.verb === 'get') return this.get(req, res, def, ns, name, query);
         if (info.verb === 'update') {
-          const obj = await this.readObject(req, def, query);
+          const obj = await this.readObject(req, def, query, sub);
           if (obj.metadata?.name && obj.metadata.name !== name) throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
           const manager = this.manager(req, query);
           const out = await this.d.objects.update(def, ns, name, ctx, (cur) => {

@@ -100,7 +100,8 @@ export class ObjectStore {
     } else {
       delete md.namespace;
     }
-    if (!md.name && md.generateName) md.name = md.generateName + generateNameSuffix();
+    // Upstream's SimpleNameGenerator keeps at most 58 characters of the prefix, so the name fits a DNS label (63).
+    if (!md.name && md.generateName) md.name = md.generateName.slice(0, 58) + generateNameSuffix();
     md.uid = randomUUID();
     md.creationTimestamp = nowTimestamp() as unknown as Date;
     delete md.deletionTimestamp;

@@ -2,13 +2,14 @@
  * Field numbers of the Kubernetes protobuf messages kubectl's typed clients send (from k8s.io/api and
  * k8s.io/apimachinery generated.proto). Kinds: string, bytes (→ base64, as JSON has it), int, bool, time,
  * quantity, intorstring, raw (RawExtension), map:<kind>, or another message name; `[]` = repeated, `?` = pointer
- * (zero value kept). Types not listed here are answered with a clear 400 telling the client to send JSON.
+ * (zero value kept), or `computed`: a review's status, which the server computes and never reads from the request
+ * (as upstream), so its content is not decoded. Types and fields not listed here are refused with a 400 naming them.
  */
 export type FieldSpec = [name: string, kind: string];
 type Msg = Record<number, FieldSpec>;
 
 const objectMeta: Msg = {
-  1: ['name', 'string'], 2: ['generateName', 'string'], 3: ['namespace', 'string'], 5: ['uid', 'string'], 6: ['resourceVersion', 'string'],
+  1: ['name', 'string'], 2: ['generateName', 'string'], 3: ['namespace', 'string'], 4: ['selfLink', 'string'], 5: ['uid', 'string'], 6: ['resourceVersion', 'string'],
   7: ['generation', 'int'], 8: ['creationTimestamp', 'time'], 9: ['deletionTimestamp', 'time'], 10: ['deletionGracePeriodSeconds', 'int?'],
   11: ['labels', 'map:string'], 12: ['annotations', 'map:string'], 13: ['ownerReferences', '[]OwnerReference'], 14: ['finalizers', '[]string'],
 };
@@ -84,16 +85,16 @@ export const MESSAGES: Record<string, Msg> = {
   Subject: { 1: ['kind', 'string'], 2: ['apiGroup', 'string'], 3: ['name', 'string'], 4: ['namespace', 'string'] },
   RoleRef: { 1: ['apiGroup', 'string'], 2: ['kind', 'string'], 3: ['name', 'string'] },
 
-  SelfSubjectAccessReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SelfSubjectAccessReviewSpec'] },
+  SelfSubjectAccessReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SelfSubjectAccessReviewSpec'], 3: ['status', 'computed'] },
   SelfSubjectAccessReviewSpec: { 1: ['resourceAttributes', 'ResourceAttributes'], 2: ['nonResourceAttributes', 'NonResourceAttributes'] },
   ResourceAttributes: { 1: ['namespace', 'string'], 2: ['verb', 'string'], 3: ['group', 'string'], 4: ['version', 'string'], 5: ['resource', 'string'], 6: ['subresource', 'string'], 7: ['name', 'string'] },
   NonResourceAttributes: { 1: ['path', 'string'], 2: ['verb', 'string'] },
-  SelfSubjectRulesReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SelfSubjectRulesReviewSpec'] },
+  SelfSubjectRulesReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SelfSubjectRulesReviewSpec'], 3: ['status', 'computed'] },
   SelfSubjectRulesReviewSpec: { 1: ['namespace', 'string'] },
-  SubjectAccessReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SubjectAccessReviewSpec'] },
-  LocalSubjectAccessReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SubjectAccessReviewSpec'] },
+  SubjectAccessReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SubjectAccessReviewSpec'], 3: ['status', 'computed'] },
+  LocalSubjectAccessReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'SubjectAccessReviewSpec'], 3: ['status', 'computed'] },
   // kubectl auth whoami (authentication.k8s.io/v1): only metadata is sent.
-  SelfSubjectReview: { 1: ['metadata', 'ObjectMeta'] },
+  SelfSubjectReview: { 1: ['metadata', 'ObjectMeta'], 2: ['status', 'computed'] },
   // kubectl certificate approve|deny (certificates.k8s.io/v1, approval subresource).
   CertificateSigningRequest: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'CertificateSigningRequestSpec'], 3: ['status', 'CertificateSigningRequestStatus'] },
   CertificateSigningRequestSpec: {
@@ -104,10 +105,10 @@ export const MESSAGES: Record<string, Msg> = {
   CertificateSigningRequestCondition: {
     1: ['type', 'string'], 2: ['reason', 'string'], 3: ['message', 'string'], 4: ['lastUpdateTime', 'time'], 5: ['lastTransitionTime', 'time'], 6: ['status', 'string'],
   },
-  TokenReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'TokenReviewSpec'] },
+  TokenReview: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'TokenReviewSpec'], 3: ['status', 'computed'] },
   TokenReviewSpec: { 1: ['token', 'string'], 2: ['audiences', '[]string'] },
   // kubectl create token (serviceaccounts/token).
-  TokenRequest: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'TokenRequestSpec'] },
+  TokenRequest: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'TokenRequestSpec'], 3: ['status', 'computed'] },
   TokenRequestSpec: { 1: ['audiences', '[]string'], 3: ['boundObjectRef', 'BoundObjectReference'], 4: ['expirationSeconds', 'int?'] },
   BoundObjectReference: { 1: ['kind', 'string'], 2: ['apiVersion', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'] },
   SubjectAccessReviewSpec: { 1: ['resourceAttributes', 'ResourceAttributes'], 2: ['nonResourceAttributes', 'NonResourceAttributes'], 3: ['user', 'string'], 4: ['groups', '[]string'], 6: ['uid', 'string'] },

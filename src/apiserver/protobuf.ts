@@ -5,6 +5,11 @@
  *
  * Wire format: "k8s\0" + runtime.Unknown{typeMeta=1{apiVersion=1,kind=2}, raw=2, contentEncoding=3, contentType=4};
  * raw is the object encoded per k8s.io/api's generated.proto (schemas in protobuf-schemas.ts).
+ *
+ * A field number the schema does not list is refused (400, naming the message and field), never skipped: skipping
+ * would store an object without something the client set (a pointer `false`, a security context). The one field
+ * skipped on purpose is `status` on writes to a resource with a status subresource, which the server replaces with the
+ * stored status whatever the body says (upstream does the same).
  */
 import { badRequest } from '../apimachinery/status.js';
 import { MESSAGES, messageForKind, type FieldSpec } from './protobuf-schemas.js';
@@ -114,14 +119,23 @@ function isZero(v: unknown): boolean {
   return v === undefined || v === '' || v === 0 || v === false;
 }
 
-export function decodeMessage(type: string, buf: Buffer): Record<string, unknown> {
+/** A field the server's schema does not know: the request is refused rather than stored without it. */
+export class UnknownProtobufField extends Error {
+  constructor(readonly messageType: string, readonly field: number) {
+    super(`field ${field} of ${messageType} is not known to this server`);
+  }
+}
+
+export function decodeMessage(type: string, buf: Buffer, skip: ReadonlySet<number> = NO_SKIP): Record<string, unknown> {
   const schema = MESSAGES[type];
   if (!schema) throw new Error(`no protobuf schema for ${type}`);
   const out: Record<string, unknown> = {};
   for (const [num, entry] of readFields(buf)) {
+    if (skip.has(num)) continue;
     const spec: FieldSpec | undefined = schema[num];
-    if (!spec) continue; // unknown to us: ignored (it is almost always an empty or defaulted field)
+    if (!spec) throw new UnknownProtobufField(type, num);
     const [name, kindRaw] = spec;
+    if (kindRaw === 'computed') continue; // a review's status: the server computes it, as upstream ignores the request's
     const repeated = kindRaw.startsWith('[]');
     const pointer = kindRaw.endsWith('?');
     const kind = kindRaw.replace(/^\[\]/, '').replace(/\?$/, '');
@@ -143,12 +157,19 @@ export function decodeMessage(type: string, buf: Buffer): Record<string, unknown
   return out;
 }
 
+const NO_SKIP: ReadonlySet<number> = new Set();
+
 export function isProtobuf(contentType: string): boolean {
   return contentType === 'application/vnd.kubernetes.protobuf';
 }
 
+export interface ProtobufDecodeOptions {
+  /** The write replaces `status` with the stored one (main resource of a kind with a status subresource). */
+  statusIgnored?: boolean;
+}
+
 /** Decode a protobuf request body into the JSON-shaped object the rest of the server works with. */
-export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
+export function decodeProtobufObject(body: Buffer, opts: ProtobufDecodeOptions = {}): Record<string, unknown> {
   if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC)) throw badRequest('provided protobuf data does not start with the Kubernetes protobuf prefix');
   try {
     const unknown = readFields(body.subarray(4));
@@ -159,9 +180,13 @@ export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
     const raw = (unknown.get(2)?.values[0] as Buffer | undefined) ?? Buffer.alloc(0);
     const message = messageForKind(apiVersion, kind);
     if (!message) throw badRequest(`the server cannot decode protobuf for ${kind} (${apiVersion}); send JSON instead`);
-    return { apiVersion, kind, ...decodeMessage(message, raw) };
+    const statusField = opts.statusIgnored ? Object.entries(MESSAGES[message] ?? {}).find(([, [name]]) => name === 'status')?.[0] : undefined;
+    return { apiVersion, kind, ...decodeMessage(message, raw, statusField ? new Set([Number(statusField)]) : NO_SKIP) };
   } catch (err) {
     if (err instanceof Error && 'status' in err) throw err;
+    if (err instanceof UnknownProtobufField) {
+      throw badRequest(`unable to decode protobuf body: ${err.message}; the request was not applied (send it as JSON or YAML, e.g. kubectl create -f)`);
+    }
     throw badRequest(`unable to decode protobuf body: ${(err as Error).message}`);
   }
 }

@@ -35,15 +35,19 @@ export function validateNameValue(name: string, kind: 'subdomain' | 'label' | 'd
   return out;
 }
 
+/** Upstream's IsQualifiedName: an optional DNS-subdomain prefix and a name part of at most 63 characters. */
 function validateQualifiedKey(key: string, field: string, errs: FieldError[]): void {
   const slash = key.lastIndexOf('/');
   const prefix = slash >= 0 ? key.slice(0, slash) : '';
   const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if (slash >= 0 && (prefix.length === 0 || prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) {
-    errs.push({ type: 'Invalid', field, value: key, detail: `prefix part ${SUBDOMAIN_MSG}` });
+  if (slash >= 0) {
+    if (prefix.length === 0) errs.push({ type: 'Invalid', field, value: key, detail: 'prefix part must be non-empty' });
+    else for (const msg of validateNameValue(prefix, 'subdomain')) errs.push({ type: 'Invalid', field, value: key, detail: `prefix part ${msg}` });
   }
-  if (!name || name.length > 63 || !QUALIFIED_NAME.test(name)) {
-    errs.push({ type: 'Invalid', field, value: key, detail: "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')" });
+  if (!name) errs.push({ type: 'Invalid', field, value: key, detail: 'name part must be non-empty' });
+  else {
+    if (name.length > 63) errs.push({ type: 'Invalid', field, value: key, detail: 'name part must be no more than 63 characters' });
+    if (!QUALIFIED_NAME.test(name)) errs.push({ type: 'Invalid', field, value: key, detail: "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')" });
   }
 }
 
@@ -61,7 +65,9 @@ export function validateObjectMeta(obj: KubeObject, nameKind: 'subdomain' | 'lab
     if (typeof md.labels !== 'object') errs.push({ type: 'Invalid', field: 'metadata.labels', value: md.labels, detail: 'must be a map' });
     else for (const [k, v] of Object.entries(md.labels)) {
       validateQualifiedKey(k, 'metadata.labels', errs);
-      if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v)) {
+      // Upstream's IsValidLabelValue: the length and the pattern are separate findings.
+      if (typeof v === 'string' && v.length > 63) errs.push({ type: 'Invalid', field: 'metadata.labels', value: v, detail: 'must be no more than 63 characters' });
+      if (typeof v !== 'string' || !LABEL_VALUE.test(v)) {
         errs.push({ type: 'Invalid', field: 'metadata.labels', value: v, detail: "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')" });
       }
     }
