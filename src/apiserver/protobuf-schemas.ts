@@ -1,7 +1,7 @@
 /**
  * Field numbers of the Kubernetes protobuf messages kubectl's typed clients send (from k8s.io/api and
  * k8s.io/apimachinery generated.proto). Kinds: string, bytes (→ base64, as JSON has it), int, bool, time,
- * quantity, intorstring, raw (RawExtension), map:<kind>, or another message name; `[]` = repeated, `?` = pointer
+ * quantity, intorstring, raw (RawExtension), extravalue (authentication's ExtraValue → string list), map:<kind>, or another message name; `[]` = repeated, `?` = pointer
  * (zero value kept), or `computed`: a review's status, which the server computes and never reads from the request
  * (as upstream), so its content is not decoded. Types and fields not listed here are refused with a 400 naming them.
  */
@@ -99,7 +99,7 @@ export const MESSAGES: Record<string, Msg> = {
   CertificateSigningRequest: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'CertificateSigningRequestSpec'], 3: ['status', 'CertificateSigningRequestStatus'] },
   CertificateSigningRequestSpec: {
     1: ['request', 'bytes'], 2: ['username', 'string'], 3: ['uid', 'string'], 4: ['groups', '[]string'], 5: ['usages', '[]string'],
-    7: ['signerName', 'string'], 8: ['expirationSeconds', 'int?'],
+    6: ['extra', 'map:extravalue'], 7: ['signerName', 'string'], 8: ['expirationSeconds', 'int?'],
   },
   CertificateSigningRequestStatus: { 1: ['conditions', '[]CertificateSigningRequestCondition'], 2: ['certificate', 'bytes'] },
   CertificateSigningRequestCondition: {
@@ -111,7 +111,7 @@ export const MESSAGES: Record<string, Msg> = {
   TokenRequest: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'TokenRequestSpec'], 3: ['status', 'computed'] },
   TokenRequestSpec: { 1: ['audiences', '[]string'], 3: ['boundObjectRef', 'BoundObjectReference'], 4: ['expirationSeconds', 'int?'] },
   BoundObjectReference: { 1: ['kind', 'string'], 2: ['apiVersion', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'] },
-  SubjectAccessReviewSpec: { 1: ['resourceAttributes', 'ResourceAttributes'], 2: ['nonResourceAttributes', 'NonResourceAttributes'], 3: ['user', 'string'], 4: ['groups', '[]string'], 6: ['uid', 'string'] },
+  SubjectAccessReviewSpec: { 1: ['resourceAttributes', 'ResourceAttributes'], 2: ['nonResourceAttributes', 'NonResourceAttributes'], 3: ['user', 'string'], 4: ['groups', '[]string'], 5: ['extra', 'map:extravalue'], 6: ['uid', 'string'] },
 
   Lease: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'LeaseSpec'] },
   LeaseSpec: { 1: ['holderIdentity', 'string?'], 2: ['leaseDurationSeconds', 'int?'], 3: ['acquireTime', 'microtime'], 4: ['renewTime', 'microtime'], 5: ['leaseTransitions', 'int?'] },

@@ -95,6 +95,8 @@ function decodeScalar(kind: string, v: bigint | Buffer): unknown {
       if (type === 1) return f.get(3) ? (f.get(3)!.values[0] as Buffer).toString('utf8') : '';
       return f.get(2) ? toInt(f.get(2)!.values[0] as bigint) : 0;
     }
+    case 'extravalue': // authentication's ExtraValue{repeated string items = 1}: a plain string list in JSON
+      return (readFields(v as Buffer).get(1)?.values ?? []).map((item) => (item as Buffer).toString('utf8'));
     case 'raw': {
       const f = readFields(v as Buffer);
       const raw = f.get(1)?.values[0] as Buffer | undefined;

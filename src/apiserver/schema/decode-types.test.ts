@@ -38,6 +38,9 @@ test('what fits passes untouched; nulls are zero values; custom kinds are not ch
   assert.equal(decodeTypeError({ metadata: { creationTimestamp: 'yesterday' } }, '', 'v1', 'ConfigMap'),
     'parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"');
   assert.equal(decodeTypeError({ spec: { replicas: 'three' } }, 'stable.example.com', 'v1', 'Deployment'), undefined);
+  // MicroTime (a model client-node names but does not ship): a timestamp string, milliseconds accepted.
+  assert.equal(decodeTypeError({ spec: { renewTime: '2026-12-06T22:50:13.123Z', holderIdentity: 'x' } }, 'coordination.k8s.io', 'v1', 'Lease'), undefined);
+  assert.equal(decodeTypeError({ spec: { renewTime: 5 } }, 'coordination.k8s.io', 'v1', 'Lease'), 'json: cannot unmarshal number into Go value of type string');
   assert.equal(decodeTypeError(deployment({ strategy: { rollingUpdate: { maxSurge: true } } }), 'apps', 'v1', 'Deployment'),
     'json: cannot unmarshal bool into Go value of type int32');
 });
