@@ -16,7 +16,7 @@ import type { PodManagerFactory, PodManagerHandle } from './contracts.js';
 import { HubClient, type BackoffOptions } from './hub-client.js';
 import { LocalStore } from './local-store.js';
 import { StatusReporter } from './status-reporter.js';
-import { buildNode, NodeStatusReportPolicy, NODE_STATUS_REPORT_MS, NODE_STATUS_UPDATE_MS } from './node-status.js';
+import { buildNode, filesystemBytes, readOsImage, NodeStatusReportPolicy, NODE_STATUS_REPORT_MS, NODE_STATUS_UPDATE_MS, type NodeFacts } from './node-status.js';
 // inspect.js needs only node:crypto; join.js (x509 + CSR generation) is loaded when a renewal is due.
 import { msUntilRotation, needsRotation } from '../pki/inspect.js';
 
@@ -48,9 +48,22 @@ export interface EdgeAgentOptions {
   /** Renew the node certificate through the hub before it expires, writing it to the data dir. */
   rotateCertificates?: boolean;
   labels?: Record<string, string>;
-  capacity?: { cpu: string; memory: string };
+  capacity?: { cpu: string; memory: string; ephemeralStorage?: string };
+  /** How often OS image, runtime version and disk size are re-read for the Node status (default 1 min). */
+  nodeFactsIntervalMs?: number;
+  /** The hub revoked this node (Node deleted, certificate refused): the agent no longer reconnects; join again. */
+  onRevoked?: (message: string) => void;
   log?: Logger;
 }
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)));
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
+}
+
+/** Read once per process: the OS does not change under a running agent (the simulator runs thousands). */
+let osImage: Promise<string> | undefined;
 
 export class EdgeAgent {
   readonly log: Logger;
@@ -67,6 +80,7 @@ export class EdgeAgent {
   private readonly since = new Date();
   private nodeStatusPolicy = new NodeStatusReportPolicy();
   private started = false;
+  private facts: Partial<NodeFacts> = {};
 
   constructor(readonly opts: EdgeAgentOptions) {
     this.log = opts.log ?? createLogger('edge').child({ node: opts.nodeName });
@@ -136,6 +150,7 @@ export class EdgeAgent {
       this.reporter.flush();
     });
     this.hub.on('disconnected', () => this.reporter.onDisconnected());
+    this.hub.on('revoked', (message) => o.onRevoked?.(message));
 
     if (o.podManager) {
       this.podManager = await o.podManager({
@@ -154,6 +169,8 @@ export class EdgeAgent {
     }
     this.timers.push(setInterval(() => this.reporter.renewLease(o.leaseDurationSeconds ?? 40), o.heartbeatIntervalMs ?? 10_000));
     this.nodeStatusPolicy = new NodeStatusReportPolicy(o.nodeStatusReportIntervalMs ?? NODE_STATUS_REPORT_MS);
+    await this.refreshNodeFacts();
+    this.timers.push(setInterval(() => void this.refreshNodeFacts(), o.nodeFactsIntervalMs ?? 60_000));
     this.timers.push(setInterval(() => this.reportNode(), o.nodeStatusIntervalMs ?? NODE_STATUS_UPDATE_MS));
     this.hub.start();
     if (o.rotateCertificates) this.scheduleRotation();
@@ -183,9 +200,29 @@ export class EdgeAgent {
     this.rotationTimer.unref();
   }
 
+  /** OS image, runtime version and disk size, as the kubelet reports them; a failed read keeps the last value. */
+  private async refreshNodeFacts(): Promise<void> {
+    const [image, runtime, disk] = await Promise.all([
+      (osImage ??= readOsImage()),
+      // Bounded: a hung runtime must not hold up the agent's start (offline autonomy) or stack refreshes.
+      this.podManager?.nodeInfo
+        ? withTimeout(this.podManager.nodeInfo(), 5_000).catch((err: unknown) => {
+            this.log.debug({ err: String(err) }, 'runtime version unavailable');
+            return undefined;
+          })
+        : undefined,
+      filesystemBytes(this.opts.dataDir).catch(() => undefined),
+    ]);
+    this.facts = {
+      osImage: image,
+      containerRuntimeVersion: runtime?.containerRuntimeVersion ?? this.facts.containerRuntimeVersion ?? '',
+      ephemeralStorageBytes: disk ?? this.facts.ephemeralStorageBytes,
+    };
+  }
+
   /** Compute the Node status; post it if it changed or is due (`force`: on connect, always). */
   private reportNode(force = false): void {
-    const node = buildNode({ nodeName: this.opts.nodeName, labels: this.opts.labels, capacity: this.opts.capacity, since: this.since });
+    const node = buildNode({ nodeName: this.opts.nodeName, labels: this.opts.labels, capacity: this.opts.capacity, facts: this.facts, since: this.since });
     if (force) this.nodeStatusPolicy.reset();
     if (!this.nodeStatusPolicy.shouldReport(node)) return;
     this.reporter.setNode(JSON.parse(JSON.stringify(node)) as Record<string, unknown>);

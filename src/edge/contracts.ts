@@ -46,6 +46,8 @@ export interface PodManagerContext {
 /** A running pod manager; the agent stops it on shutdown. */
 export interface PodManagerHandle {
   stop(): Promise<void>;
+  /** Runtime facts for the Node's status (the CRI pod manager: nodeInfo.containerRuntimeVersion from CRI Version). */
+  nodeInfo?(): Promise<{ containerRuntimeVersion: string }>;
 }
 
 /** Factory the agent calls (injectable so the simulator / tests can run without containerd). */

@@ -15,6 +15,8 @@ import { isIP, type createConnection as netCreateConnection } from 'node:net';
 import tls from 'node:tls';
 import { WebSocket } from 'ws';
 import type { Logger } from '../common/logger.js';
+import { LogRateLimiter } from '../common/log-limiter.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import {
   INVENTORY_CHUNK,
   LINK_ZLIB_DEFLATE,
@@ -128,6 +130,23 @@ export function backoffDelay(attempt: number, o: BackoffOptions, random: () => n
   return Math.floor(random() * cap);
 }
 
+/**
+ * After the hub refused this node's session because another agent holds it (close code 4009, a copied data dir):
+ * reconnecting at the usual pace would fight the other agent for the session. Wait at least a minute, doubling
+ * per refusal up to 15 min, jitter added above the floor (never below it).
+ */
+export const DUPLICATE_SESSION_BACKOFF: BackoffOptions = { initialMs: 60_000, maxMs: 15 * 60_000 };
+
+export function duplicateSessionDelay(refusals: number, o: BackoffOptions = DUPLICATE_SESSION_BACKOFF, random: () => number = Math.random): number {
+  const floor = Math.min(o.maxMs, o.initialMs * 2 ** Math.min(refusals, 30));
+  return Math.floor(floor * (1 + random() / 2));
+}
+
+/** An error's words for the operator: Node's message plus its code when the message lacks it (ECONNREFUSED...). */
+function failureText(err: Error & { code?: string }): string {
+  return err.code && !err.message.includes(err.code) ? `${err.message} (${err.code})` : err.message;
+}
+
 export interface HubClientOptions {
   hubUrl: string;
   nodeName: string;
@@ -143,6 +162,10 @@ export interface HubClientOptions {
   getQuietMs?: number;
   /** ...or when it waited this long in all (default 5 min). */
   getMaxMs?: number;
+  /** Back-off after a duplicate-session refusal (4009); default DUPLICATE_SESSION_BACKOFF. */
+  duplicateBackoff?: BackoffOptions;
+  /** Each distinct connection failure is logged at warn at most once per this interval (default 1 min). */
+  failureLogIntervalMs?: number;
 }
 
 export interface HubClientEvents {
@@ -152,6 +175,8 @@ export interface HubClientEvents {
   synced: [seq: number];
   applied: [key: string, kind: 'upsert' | 'delete'];
   message: [msg: HubToEdge];
+  /** The hub ended the session with CloseCode.Revoked: the client stopped for good; the node must join again. */
+  revoked: [message: string];
 }
 
 export class HubClient extends EventEmitter<HubClientEvents> {
@@ -179,6 +204,15 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private tlsResumed = false;
   /** Bytes received in frames since start (wire payload before decompression is counted by the proxy). */
   bytesReceived = 0;
+  /** Why the current connection attempt failed or ended (the first reason seen wins). */
+  private failure: string | undefined;
+  private readonly failureLog: LogRateLimiter;
+  /** Consecutive duplicate-session refusals (4009), for their long back-off. */
+  private duplicateRefusals = 0;
+  /** Delay before the next dial, as last scheduled (observability and tests). */
+  nextDialDelayMs = 0;
+  /** Set once the hub revoked this node (4003): nothing reconnects any more. */
+  revoked: string | undefined;
 
   constructor(private readonly o: HubClientOptions) {
     super();
@@ -186,6 +220,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     this.deadAfterMs = o.deadAfterMs ?? 45_000;
     this.ackEvery = o.ackEvery ?? 64;
     this.log = o.log;
+    this.failureLog = new LogRateLimiter(o.failureLogIntervalMs ?? 60_000);
   }
 
   get connected(): boolean {
@@ -225,6 +260,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     const creds = this.o.credentials();
     const offered = this.tlsSessions.forCredentials(creds);
     this.tlsResumed = false;
+    this.failure = undefined;
     const ws = new WebSocket(this.connectUrl(), SUBPROTOCOL, {
       ca: creds.caCertPem,
       cert: creds.certPem,
@@ -273,17 +309,23 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       this.onMessage(ws, msg);
     });
     ws.on('ping', () => this.armDeadTimer());
+    const fail = (why: string) => {
+      if (ws === this.ws) this.failure ??= why;
+    };
     ws.on('unexpected-response', (_req, res) => {
       // Refused by the hub (e.g. 401): never retry with the same ticket, the next dial presents the certificate.
       this.tlsSessions.drop();
       let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => this.log.warn({ status: res.statusCode, body: body.trim().slice(0, 300) }, 'hub refused the connection'));
+      res.on('data', (c: Buffer) => (body.length < 4096 ? (body += c.toString()) : undefined));
+      res.on('end', () => {
+        fail(`hub refused the connection: HTTP ${res.statusCode}${body.trim() ? `: ${body.trim().slice(0, 300)}` : ''}`);
+        ws.terminate(); // otherwise ws waits for its handshake timeout
+      });
     });
-    ws.on('error', (err) => this.log.debug({ err: String(err) }, 'hub connection error'));
-    ws.on('close', () => {
+    ws.on('error', (err) => fail(failureText(err)));
+    ws.on('close', (code, reason) => {
       clearInterval(beat);
-      this.onClosed(ws);
+      this.onClosed(ws, code, reason.toString('utf8'));
     });
   }
 
@@ -297,6 +339,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       setImmediate(() => {
         if (this.heardSeq !== heard) return;
         this.log.warn('hub link silent too long; reconnecting');
+        this.failure ??= `no frame from the hub for ${Math.round(this.deadAfterMs / 1000)} s (dead link)`;
         this.ws?.terminate();
       });
     }, this.deadAfterMs);
@@ -304,6 +347,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
 
   private protocolFailure(ws: WebSocket, why: string): void {
     this.log.warn({ reason: why }, 'refused frame from hub; reconnecting');
+    if (ws === this.ws) this.failure ??= `refused a frame from the hub: ${why}`;
     ws.terminate();
   }
 
@@ -320,6 +364,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       case 'welcome':
         this.epoch = msg.epoch;
         this.attempt = 0;
+        this.duplicateRefusals = 0;
         this.connectedFlag = true;
         this.live = msg.resume;
         this.log.info({ epoch: msg.epoch, resume: msg.resume, tlsResumed: this.tlsResumed }, 'connected to hub');
@@ -431,7 +476,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     }
   }
 
-  private onClosed(ws: WebSocket): void {
+  private onClosed(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     clearTimeout(this.deadTimer);
     const was = this.connectedFlag;
@@ -440,12 +485,38 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     // Reads in flight die with the connection: the apply chain fails, nothing is acked, the hub resends.
     for (const w of this.gets.values()) w.reject(new Error('hub connection closed'));
     this.gets.clear();
-    if (was) {
-      this.log.warn('disconnected from hub');
-      this.emit('disconnected');
-    }
+    if (was) this.emit('disconnected');
     if (this.stopped) return;
-    const delay = backoffDelay(this.attempt++, this.backoff);
+    if (code === CloseCode.Revoked) return this.onRevoked(reason);
+    let delay: number;
+    if (code === CloseCode.DuplicateSession) {
+      delay = duplicateSessionDelay(this.duplicateRefusals++, this.o.duplicateBackoff);
+      this.log.error(
+        { code, reason, retryInSeconds: Math.round(delay / 1000) },
+        `another agent is connected as node ${this.o.nodeName}: a copied data dir? Each node needs its own identity (join the copy with its own name); retrying later`,
+      );
+    } else {
+      delay = backoffDelay(this.attempt++, this.backoff);
+      const why = this.failure ?? (reason ? `closed by the hub (${code}): ${reason}` : `connection closed (code ${code})`);
+      // Losing an established session is a state change, logged every time; failed dials repeat, so are rate-limited.
+      if (was) this.log.warn({ hub: this.o.hubUrl, reason: why, retryInMs: delay }, 'disconnected from hub');
+      else this.reportFailure('could not connect to hub', why, delay);
+    }
+    this.nextDialDelayMs = delay;
     this.timer = setTimeout(() => this.dial(), delay);
+  }
+
+  /** A connection failure at warn, once per distinct reason per interval, with the count of repeats left out. */
+  private reportFailure(what: string, why: string, retryMs: number): void {
+    const admitted = this.failureLog.admit(`${what}\0${why}`);
+    if (!admitted.log) return this.log.debug({ reason: why }, what);
+    this.log.warn({ hub: this.o.hubUrl, reason: why, retryInMs: retryMs, ...(admitted.suppressed ? { suppressedRepeats: admitted.suppressed } : {}) }, what);
+  }
+
+  private onRevoked(reason: string): void {
+    this.stopped = true;
+    this.revoked = `node ${this.o.nodeName} was removed from the cluster or its certificate is no longer accepted${reason ? ` (hub: ${reason})` : ''}: it must join again with a new bootstrap token (kedge edge join)`;
+    this.log.error({ code: CloseCode.Revoked }, this.revoked);
+    this.emit('revoked', this.revoked);
   }
 }

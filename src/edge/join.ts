@@ -6,8 +6,8 @@
  * Also: certificate renewal over the node's own client certificate, before expiry.
  */
 import https from 'node:https';
-import { caCertHash, createCertificateRequest } from '../pki/index.js';
-import { writeEdgeIdentity, writeNodeCertificate, type EdgeCredentials } from './config.js';
+import { caCertHash, createCertificateRequest, singleCertificatePem } from '../pki/index.js';
+import { writeEdgeIdentity, writeNodeIdentity, type EdgeConfig, type EdgeCredentials, type EdgeRunSettings } from './config.js';
 
 export interface JoinOptions {
   server: string;
@@ -17,6 +17,8 @@ export interface JoinOptions {
   /** sha256:<hex> of the CA's SubjectPublicKeyInfo; required unless unsafeSkipCaVerification. */
   caCertHash?: string;
   unsafeSkipCaVerification?: boolean;
+  /** How the node runs, kept in config.json for `kedge edge run`. */
+  settings?: EdgeRunSettings;
 }
 
 interface HttpResult {
@@ -50,14 +52,23 @@ function statusMessage(r: HttpResult): string {
   }
 }
 
-/** Fetch the CA from the hub and check it against the pin. */
+/**
+ * Fetch the CA from the hub and check it against the pin. Only bytes the pin covers are trusted: the answer must
+ * be exactly one certificate (a bundle could carry a second, attacker's CA past a pin checked on the first), and
+ * what is returned (and later stored as the node's only trust root) is that certificate re-encoded, nothing else.
+ */
 export async function discoverCa(server: string, pin: string | undefined, unsafeSkip = false): Promise<string> {
   if (!pin && !unsafeSkip) throw new Error('--ca-cert-hash is required to trust the cloud (or pass --unsafe-skip-ca-verification)');
   if (pin && !/^sha256:[0-9a-f]{64}$/.test(pin)) throw new Error(`invalid --ca-cert-hash ${JSON.stringify(pin)}: expected sha256:<64 hex digits>`);
   // Not verified yet on purpose: the pin below is what makes this CA trustworthy.
   const r = await request(new URL('/v1/cacert', server).toString(), { method: 'GET', rejectUnauthorized: false });
   if (r.status !== 200 || !r.body.includes('BEGIN CERTIFICATE')) throw new Error(`could not fetch the cloud CA from ${server}: HTTP ${r.status}`);
-  const caPem = r.body;
+  let caPem: string;
+  try {
+    caPem = singleCertificatePem(r.body);
+  } catch (err) {
+    throw new Error(`refusing the cloud CA from ${server}: ${(err as Error).message}; the pin covers one certificate, so nothing else may be trusted (wrong server or man in the middle)`);
+  }
   if (pin) {
     const actual = caCertHash(caPem);
     if (actual !== pin) throw new Error(`cloud CA does not match --ca-cert-hash: the server presented ${actual}, expected ${pin} (wrong server or man in the middle)`);
@@ -77,7 +88,8 @@ export async function joinCluster(o: JoinOptions): Promise<EdgeCredentials> {
   if (r.status !== 201) throw new Error(`join refused by the cloud (HTTP ${r.status}): ${statusMessage(r)}`);
   const { certificate } = JSON.parse(r.body) as { certificate: string };
   const creds = { caCertPem, certPem: certificate, keyPem };
-  await writeEdgeIdentity(o.dataDir, { server, nodeName: o.nodeName }, creds);
+  const config: EdgeConfig = { server, nodeName: o.nodeName, ...o.settings };
+  await writeEdgeIdentity(o.dataDir, config, creds);
   return creds;
 }
 
@@ -91,6 +103,7 @@ export async function renewCertificate(server: string, nodeName: string, dataDir
   );
   if (r.status !== 201) throw new Error(`certificate renewal refused (HTTP ${r.status}): ${statusMessage(r)}`);
   const { certificate } = JSON.parse(r.body) as { certificate: string };
-  await writeNodeCertificate(dataDir, certificate, keyPem);
-  return { caCertPem: creds.caCertPem, certPem: certificate, keyPem };
+  const renewed = { caCertPem: creds.caCertPem, certPem: certificate, keyPem };
+  await writeNodeIdentity(dataDir, renewed);
+  return renewed;
 }

@@ -3,6 +3,7 @@
  * Only labels a kubelet may set on itself (src/common/node-restriction.ts); the edge role is the hub's to set.
  */
 import os from 'node:os';
+import { readFile, statfs } from 'node:fs/promises';
 import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
 
 export const KUBELET_VERSION = 'v1.32.0-kedge';
@@ -28,6 +29,53 @@ function internalIp(now = Date.now()): string | undefined {
   return ipCache.ip;
 }
 
+/**
+ * Facts about the machine and its runtime that change rarely and cost I/O to learn, so the agent refreshes
+ * them in the background and the every-10-s status computation only reads them.
+ */
+export interface NodeFacts {
+  /** /etc/os-release PRETTY_NAME, as the kubelet (cadvisor) reports it; "Linux" without one. */
+  osImage: string;
+  /** `<runtimeName>://<runtimeVersion>` from the CRI Version call, as the kubelet; '' without a runtime. */
+  containerRuntimeVersion: string;
+  /** Size of the data dir's filesystem (statfs), for ephemeral-storage. */
+  ephemeralStorageBytes?: number;
+}
+
+/** cadvisor's getOperatingSystem: PRETTY_NAME from os-release, quotes trimmed; "Linux" when absent. */
+export function osImageFrom(osRelease: string | undefined): string {
+  for (const line of (osRelease ?? '').split('\n')) {
+    const m = /^PRETTY_NAME=(.*)$/.exec(line.trim());
+    if (m) return m[1]!.replace(/^["']|["']$/g, '');
+  }
+  return 'Linux';
+}
+
+export async function readOsImage(file = '/etc/os-release'): Promise<string> {
+  return osImageFrom(await readFile(file, 'utf8').catch(() => undefined));
+}
+
+/** Capacity of the filesystem holding `dir`, bytes (what cadvisor reports for the kubelet's root fs). */
+export async function filesystemBytes(dir: string): Promise<number> {
+  const st = await statfs(dir);
+  return st.blocks * st.bsize;
+}
+
+/** Bytes as a binary-SI quantity the way Kubernetes prints it: the largest unit that divides it exactly. */
+export function bytesQuantity(bytes: number): string {
+  const units = ['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'];
+  let n = Math.floor(bytes);
+  let i = 0;
+  while (n !== 0 && n % 1024 === 0 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n}${units[i]}`;
+}
+
+/** The kubelet's default hard eviction threshold nodefs.available<10%, which it subtracts from allocatable. */
+const NODEFS_EVICTION_FRACTION = 0.1;
+
 export interface NodeStatusOptions {
   nodeName: string;
   labels?: Record<string, string>;
@@ -35,7 +83,8 @@ export interface NodeStatusOptions {
   maxPods?: number;
   ready?: boolean;
   /** Fixed resources (the simulator reports the same fake machine for every hollow node). */
-  capacity?: { cpu: string; memory: string };
+  capacity?: { cpu: string; memory: string; ephemeralStorage?: string };
+  facts?: Partial<NodeFacts>;
   /** Condition transition times are kept stable between reports. */
   since: Date;
 }
@@ -44,7 +93,17 @@ export function buildNode(o: NodeStatusOptions, now: Date = new Date()): V1Node 
   const ts = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z') as unknown as Date;
   const cpu = o.capacity?.cpu ?? String(os.cpus().length);
   const memory = o.capacity?.memory ?? `${Math.floor(os.totalmem() / 1024)}Ki`;
-  const capacity = { cpu, memory, pods: String(o.maxPods ?? 110), 'ephemeral-storage': '10Gi' };
+  const pods = String(o.maxPods ?? 110);
+  const disk = o.facts?.ephemeralStorageBytes;
+  const fixedStorage = o.capacity?.ephemeralStorage;
+  const storage =
+    fixedStorage !== undefined
+      ? { capacity: fixedStorage, allocatable: fixedStorage }
+      : disk !== undefined
+        ? { capacity: bytesQuantity(disk), allocatable: bytesQuantity(disk - Math.floor(disk * NODEFS_EVICTION_FRACTION)) }
+        : undefined;
+  const capacity = { cpu, memory, pods, ...(storage ? { 'ephemeral-storage': storage.capacity } : {}) };
+  const allocatable = { cpu, memory, pods, ...(storage ? { 'ephemeral-storage': storage.allocatable } : {}) };
   const cond = (type: string, status: string, reason: string, message: string): V1NodeCondition => ({
     type,
     status,
@@ -68,7 +127,7 @@ export function buildNode(o: NodeStatusOptions, now: Date = new Date()): V1Node 
     },
     status: {
       capacity,
-      allocatable: capacity,
+      allocatable,
       addresses: [...(ip ? [{ type: 'InternalIP', address: ip }] : []), { type: 'Hostname', address: o.nodeName }],
       conditions: [
         cond('Ready', o.ready === false ? 'False' : 'True', o.ready === false ? 'KubeletNotReady' : 'KubeletReady', o.ready === false ? 'edge agent not ready' : 'kedge edge agent is posting ready status'),
@@ -81,8 +140,8 @@ export function buildNode(o: NodeStatusOptions, now: Date = new Date()): V1Node 
         systemUUID: '',
         bootID: '',
         kernelVersion: os.release(),
-        osImage: `${os.type()} ${os.release()}`,
-        containerRuntimeVersion: 'containerd://1.6',
+        osImage: o.facts?.osImage ?? 'Linux',
+        containerRuntimeVersion: o.facts?.containerRuntimeVersion ?? '',
         kubeletVersion: KUBELET_VERSION,
         kubeProxyVersion: '',
         operatingSystem: 'linux',

@@ -72,6 +72,23 @@ export function caCertHash(caCertPem: string): string {
   return 'sha256:' + createHash('sha256').update(spki).digest('hex');
 }
 
+/**
+ * The one certificate in `pem`, re-encoded from its DER bytes (nothing else of the input survives). Throws
+ * when `pem` holds anything but exactly one CERTIFICATE block: a pin checked against one certificate must not
+ * let a second one (or stray bytes) ride along into a trust store, as a bundle would.
+ */
+export function singleCertificatePem(pem: string): string {
+  const blocks = [...pem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g)];
+  const outside = pem.replace(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g, '').trim();
+  if (blocks.length !== 1 || blocks[0]![1] !== 'CERTIFICATE' || outside !== '') {
+    const kinds = blocks.map((b) => b[1]).join(', ') || 'none';
+    throw new Error(`expected exactly one PEM certificate, got ${blocks.length} PEM block(s) (${kinds})${outside ? ' and other text' : ''}`);
+  }
+  const cert = new X509Certificate(pem); // throws on a malformed certificate
+  const b64 = cert.raw.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+}
+
 /** True when `certPem` carries a signature of the CA and the CA certificate is its issuer. */
 export function isSignedBy(certPem: string, caCertPem: string): boolean {
   try {

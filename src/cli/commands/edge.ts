@@ -1,64 +1,100 @@
 import type { Command } from 'commander';
+import type { EdgeRunSettings, RunFlagValues } from '../../edge/config.js';
 
-interface RunFlags {
+interface RunFlags extends RunFlagValues {
   dataDir: string;
-  runtime: string;
-  criSocket?: string;
-  localApiPort: string;
-  heartbeat: string;
-  keepalive: string;
-  reconnectMax: string;
 }
 
-/** Shared by `edge join` (which keeps running) and `edge run`. */
-async function runAgent(dataDir: string, flags: RunFlags): Promise<void> {
-  const { readEdgeIdentity } = await import('../../edge/config.js');
+/** The CRI socket used when none is given: KEDGE_CONTAINERD_SOCK, else Kedge's own containerd. */
+async function defaultCriSocket(): Promise<string> {
+  const { DEFAULT_CRI_SOCKET } = await import('../../edge/podmanager/index.js');
+  return process.env.KEDGE_CONTAINERD_SOCK ?? DEFAULT_CRI_SOCKET;
+}
+
+/**
+ * Shared by `edge join` (which keeps running) and `edge run`: the node runs with the settings join stored
+ * (config.json); flags may only repeat them (or, for the timings, change them for this run).
+ */
+async function runAgent(dataDir: string, flags: RunFlagValues): Promise<void> {
+  const { readEdgeIdentity, resolveRunSettings, writeEdgeConfig, edgePaths } = await import('../../edge/config.js');
   const { EdgeAgent } = await import('../../edge/agent.js');
   const { config, credentials } = await readEdgeIdentity(dataDir);
-  const localApiPort = Number(flags.localApiPort);
-  if (!Number.isInteger(localApiPort) || localApiPort < -1 || localApiPort > 65535) throw new Error(`invalid --local-api-port ${flags.localApiPort}`);
-  const heartbeat = Number(flags.heartbeat);
-  const keepalive = Number(flags.keepalive);
-  const reconnectMax = Number(flags.reconnectMax);
-  if (!(heartbeat >= 100) || !(keepalive >= 100) || !(reconnectMax >= 100)) throw new Error('--heartbeat, --keepalive and --reconnect-max are milliseconds (≥ 100)');
+  const fallbackSocket = await (flags.runtime === 'none' || config.runtime === 'none' ? Promise.resolve('') : defaultCriSocket());
+  const { settings, changed } = resolveRunSettings(config, flags, () => fallbackSocket, edgePaths(dataDir).config);
+  // A data dir joined before settings were kept: remember what this run uses, so the next one cannot differ.
+  if (changed) await writeEdgeConfig(dataDir, { ...config, ...settings });
   const agent = new EdgeAgent({
     nodeName: config.nodeName,
     dataDir,
     hubUrl: config.server,
     credentials,
-    localApiPort: localApiPort >= 0 ? localApiPort : undefined,
-    heartbeatIntervalMs: heartbeat,
-    deadAfterMs: keepalive * 3,
-    backoff: { initialMs: Math.min(500, reconnectMax), maxMs: reconnectMax },
+    localApiPort: settings.localApiPort >= 0 ? settings.localApiPort : undefined,
+    heartbeatIntervalMs: settings.heartbeatMs,
+    deadAfterMs: settings.keepaliveMs * 3,
+    backoff: { initialMs: Math.min(500, settings.reconnectMaxMs), maxMs: settings.reconnectMaxMs },
     rotateCertificates: true,
-    podManager: await podManagerFor(flags),
+    podManager: await podManagerFor(settings),
+    onRevoked: (message) => void stop(1, message),
   });
+  const stop = async (code: number, message?: string) => {
+    await agent.stop();
+    if (message) process.stderr.write(`kedge edge ${config.nodeName}: ${message}\n`);
+    process.exit(code);
+  };
   await agent.start();
   if (agent.localApiPort !== undefined) process.stderr.write(`kedge edge ${config.nodeName}: local API on http://127.0.0.1:${agent.localApiPort}\n`);
-  const stop = async () => {
-    await agent.stop();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop());
-  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop(0));
+  process.once('SIGINT', () => void stop(0));
 }
 
 /** `--runtime cri` (default): pods run on Kedge's containerd; `none`: sync and status only, no pods started. */
-async function podManagerFor(flags: RunFlags): Promise<import('../../edge/contracts.js').PodManagerFactory | undefined> {
-  if (flags.runtime === 'none') return undefined;
-  if (flags.runtime !== 'cri') throw new Error(`invalid --runtime ${JSON.stringify(flags.runtime)}: cri or none`);
+async function podManagerFor(settings: EdgeRunSettings): Promise<import('../../edge/contracts.js').PodManagerFactory | undefined> {
+  if (settings.runtime === 'none') return undefined;
   const { podManagerFactory } = await import('../../edge/podmanager/index.js');
-  return podManagerFactory({ socket: flags.criSocket });
+  return podManagerFactory({ socket: settings.criSocket });
+}
+
+/**
+ * The bootstrap token from exactly one place: --token-file (as K3s), --token, or KEDGE_TOKEN (K3s: K3S_TOKEN).
+ * A token on the command line is readable by every local user through ps while join runs, so it is discouraged.
+ */
+async function bootstrapToken(o: { token?: string; tokenFile?: string }): Promise<string> {
+  if (o.token !== undefined && o.tokenFile !== undefined) throw new Error('give the bootstrap token once: --token or --token-file, not both');
+  let token: string | undefined;
+  if (o.tokenFile !== undefined) {
+    const { readFile } = await import('node:fs/promises');
+    token = await readFile(o.tokenFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new Error(`cannot read --token-file ${o.tokenFile}: ${err.code ?? err.message}`);
+    });
+  } else if (o.token !== undefined) {
+    process.stderr.write('kedge edge join: --token is visible to other local users (ps) while join runs; prefer --token-file or KEDGE_TOKEN\n');
+    token = o.token;
+  } else {
+    token = process.env.KEDGE_TOKEN;
+  }
+  token = token?.trim();
+  if (!token) throw new Error('a bootstrap token is required: --token-file FILE, KEDGE_TOKEN, or --token');
+  return token;
+}
+
+/**
+ * What ps shows for this process from now on. /proc/PID/cmdline is the process's own argv memory, which Node
+ * overwrites (and zero-fills) when the title is set; process.argv is scrubbed too, for in-process readers.
+ */
+function setCommandLine(title: string, secret?: string): void {
+  process.title = title;
+  if (secret) for (let i = 0; i < process.argv.length; i++) if (process.argv[i]!.includes(secret)) process.argv[i] = process.argv[i]!.split(secret).join('<redacted>');
 }
 
 function runOptions(cmd: Command): Command {
+  // No defaults here: an absent flag means "as stored by join" (defaults: src/edge/config.ts RUN_DEFAULTS).
   return cmd
-    .option('--local-api-port <port>', 'local read-only Kubernetes API port on 127.0.0.1 (0 = ephemeral, -1 = off)', '10550')
-    .option('--heartbeat <ms>', 'lease renewal period', '10000')
-    .option('--keepalive <ms>', 'hub keepalive interval (the link is dead after 3 missed)', '15000')
-    .option('--reconnect-max <ms>', 'cap of the reconnect backoff (full jitter below it)', '30000')
-    .option('--runtime <kind>', 'container runtime: cri (containerd) or none (sync/status only)', 'cri')
-    .option('--cri-socket <path>', 'containerd CRI socket (default /run/kedge/containerd.sock)');
+    .option('--local-api-port <port>', 'local read-only Kubernetes API port on 127.0.0.1 (0 = ephemeral, -1 = off; default 10550)')
+    .option('--heartbeat <ms>', 'lease renewal period (default 10000)')
+    .option('--keepalive <ms>', 'hub keepalive interval, the link is dead after 3 missed (default 15000)')
+    .option('--reconnect-max <ms>', 'cap of the reconnect backoff, full jitter below it (default 30000)')
+    .option('--runtime <kind>', 'container runtime: cri (containerd) or none (sync/status only) (default cri)')
+    .option('--cri-socket <path>', 'containerd CRI socket (default KEDGE_CONTAINERD_SOCK or /run/kedge/containerd.sock)');
 }
 
 /** Subcommands of `kedge edge`; other components add theirs here (e.g. `edge image import`). */
@@ -69,23 +105,32 @@ export function register(program: Command): void {
       .command('join')
       .description('join this node with a bootstrap token, then keep running')
       .requiredOption('--server <url>', 'cloud hub address, https://HOST:PORT')
-      .requiredOption('--token <token>', 'bootstrap token from `kedge token create`')
+      .option('--token-file <file>', 'file holding the bootstrap token from `kedge token create`')
+      .option('--token <token>', 'bootstrap token (visible in ps while join runs: prefer --token-file or KEDGE_TOKEN)')
       .option('--ca-cert-hash <hash>', 'sha256:<hex> pin of the cloud CA (printed by `kedge token create`)')
       .option('--unsafe-skip-ca-verification', 'trust whatever CA the server presents (not recommended)')
       .requiredOption('--node-name <name>', 'name of this node')
-      .requiredOption('--data-dir <dir>', 'where the node keeps its identity and local store'),
-  ).action(async (o: RunFlags & { server: string; token: string; caCertHash?: string; unsafeSkipCaVerification?: boolean; nodeName: string }) => {
+      .requiredOption('--data-dir <dir>', 'where the node keeps its identity, settings and local store'),
+  ).action(async (o: RunFlags & { server: string; token?: string; tokenFile?: string; caCertHash?: string; unsafeSkipCaVerification?: boolean; nodeName: string }) => {
+    // Off the command line at once: the token must not stay readable in /proc/PID/cmdline for the life of the agent.
+    setCommandLine(`kedge edge join --node-name ${o.nodeName} --data-dir ${o.dataDir}`, o.token);
     if (!/^https:\/\/[^/]+\/?$/.test(o.server)) throw new Error(`invalid --server ${JSON.stringify(o.server)}: expected https://HOST:PORT`);
     if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(o.nodeName)) throw new Error(`invalid --node-name ${JSON.stringify(o.nodeName)}: must be a lowercase DNS subdomain`);
+    const token = await bootstrapToken(o);
+    const { resolveRunSettings } = await import('../../edge/config.js');
+    // What this join was given (defaults filled in) is what every later `kedge edge run` uses.
+    const socket = o.runtime === 'none' ? '' : await defaultCriSocket();
+    const { settings } = resolveRunSettings({ server: o.server, nodeName: o.nodeName }, o, () => socket);
     const { joinCluster } = await import('../../edge/join.js');
-    await joinCluster({ server: o.server, token: o.token, caCertHash: o.caCertHash, unsafeSkipCaVerification: o.unsafeSkipCaVerification, nodeName: o.nodeName, dataDir: o.dataDir });
+    await joinCluster({ server: o.server, token, caCertHash: o.caCertHash, unsafeSkipCaVerification: o.unsafeSkipCaVerification, nodeName: o.nodeName, dataDir: o.dataDir, settings });
     process.stderr.write(`kedge edge: node ${o.nodeName} joined ${o.server}\n`);
-    await runAgent(o.dataDir, o);
+    setCommandLine(`kedge edge run --data-dir ${o.dataDir}`);
+    await runAgent(o.dataDir, {});
   });
   runOptions(
     edge
       .command('run')
-      .description('run an already-joined node (works with the cloud unreachable)')
+      .description('run an already-joined node as it was joined (works with the cloud unreachable)')
       .requiredOption('--data-dir <dir>', 'data dir of a joined node'),
   ).action(async (o: RunFlags) => runAgent(o.dataDir, o));
   edge
@@ -93,10 +138,20 @@ export function register(program: Command): void {
     .description('container images on this node')
     .command('import <file>')
     .description('import an image tarball (OCI layout or docker save) into Kedge\'s containerd, for sites without a registry')
-    .option('--cri-socket <path>', 'containerd socket (default /run/kedge/containerd.sock)')
-    .action(async (file: string, o: { criSocket?: string }) => {
+    .option('--data-dir <dir>', 'data dir of a joined node: import into the runtime that node runs on')
+    .option('--cri-socket <path>', 'containerd socket (default: the node\'s, with --data-dir; else KEDGE_CONTAINERD_SOCK or /run/kedge/containerd.sock)')
+    .action(async (file: string, o: { dataDir?: string; criSocket?: string }) => {
       const { importImageArchive } = await import('../../runtime/image/import.js');
-      const socket = o.criSocket ?? process.env.KEDGE_CONTAINERD_SOCK ?? '/run/kedge/containerd.sock';
+      let socket: string;
+      if (o.dataDir !== undefined) {
+        const { readEdgeConfig, resolveRunSettings, edgePaths } = await import('../../edge/config.js');
+        const config = await readEdgeConfig(o.dataDir);
+        if (config.runtime === 'none') throw new Error(`node ${config.nodeName} runs with --runtime none (${edgePaths(o.dataDir).config}): it has no container runtime to import into`);
+        const fallback = await defaultCriSocket();
+        socket = resolveRunSettings(config, { criSocket: o.criSocket }, () => fallback, edgePaths(o.dataDir).config).settings.criSocket!;
+      } else {
+        socket = o.criSocket ?? (await defaultCriSocket());
+      }
       const r = await importImageArchive(socket, file);
       for (const img of r.images) process.stdout.write(`imported ${img}\n`);
     });
