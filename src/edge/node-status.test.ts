@@ -49,3 +49,24 @@ test('reset (a new hub connection) makes the next computation a post', () => {
   policy.reset();
   assert.equal(policy.shouldReport(node(at(10))), true);
 });
+
+test('node info: OS image from os-release PRETTY_NAME, runtime version from CRI, ephemeral-storage from the disk, as the kubelet', async () => {
+  const { osImageFrom, bytesQuantity, filesystemBytes } = await import('./node-status.js');
+  assert.equal(osImageFrom('NAME="Debian GNU/Linux"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n'), 'Debian GNU/Linux 12 (bookworm)');
+  assert.equal(osImageFrom('ID=alpine\nPRETTY_NAME=Alpine\n'), 'Alpine');
+  assert.equal(osImageFrom(undefined), 'Linux', 'cadvisor\'s fallback');
+  assert.equal(bytesQuantity(62725623808), '61255492Ki');
+  assert.equal(bytesQuantity(10 * 1024 ** 3), '10Gi');
+  assert.equal(bytesQuantity(56453061334), '56453061334');
+  const disk = await filesystemBytes(process.cwd());
+  assert.ok(disk > 0);
+  const n = buildNode({ nodeName: 'n1', since, facts: { osImage: 'Debian GNU/Linux 12 (bookworm)', containerRuntimeVersion: 'containerd://1.6.20~ds1', ephemeralStorageBytes: 62725623808 } }, at(0));
+  assert.equal(n.status!.nodeInfo!.osImage, 'Debian GNU/Linux 12 (bookworm)');
+  assert.equal(n.status!.nodeInfo!.containerRuntimeVersion, 'containerd://1.6.20~ds1');
+  assert.equal(n.status!.capacity!['ephemeral-storage'], '61255492Ki');
+  // allocatable = capacity − the default hard eviction threshold nodefs.available<10%
+  assert.equal(n.status!.allocatable!['ephemeral-storage'], String(62725623808 - Math.floor(62725623808 * 0.1)));
+  // The hollow-node simulator's fixed machine keeps its fixed disk.
+  const hollow = buildNode({ nodeName: 'h', since, capacity: { cpu: '4', memory: '8Gi', ephemeralStorage: '10Gi' }, facts: { ephemeralStorageBytes: 1 } }, at(0));
+  assert.equal(hollow.status!.capacity!['ephemeral-storage'], '10Gi');
+});

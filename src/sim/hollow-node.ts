@@ -47,7 +47,7 @@ export const HOLLOW_POD_SYNC_MS = 60_000;
  * Every hollow node reports the same machine (this host's size, read once): without a fixed capacity each
  * node status report reads /proc through os.cpus(), ~1 ms each, thousands of times a minute in one process.
  */
-const HOLLOW_CAPACITY = { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024)}Ki` };
+const HOLLOW_CAPACITY = { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024)}Ki`, ephemeralStorage: '10Gi' };
 
 /**
  * SQLite page cache of each hollow node's store, KiB. The agent's default (32 MiB, filled by every page written
