@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { readFile, statfs } from 'node:fs/promises';
+import { formatQuantity } from '../common/quantity.js';
 import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
 
 export const KUBELET_VERSION = 'v1.32.0-kedge';
@@ -61,16 +62,9 @@ export async function filesystemBytes(dir: string): Promise<number> {
   return st.blocks * st.bsize;
 }
 
-/** Bytes as a binary-SI quantity the way Kubernetes prints it: the largest unit that divides it exactly. */
+/** Bytes as the kubelet writes a BinarySI quantity ("61255492Ki", or plain bytes when no unit divides it). */
 export function bytesQuantity(bytes: number): string {
-  const units = ['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'];
-  let n = Math.floor(bytes);
-  let i = 0;
-  while (n !== 0 && n % 1024 === 0 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n}${units[i]}`;
+  return formatQuantity({ mantissa: BigInt(Math.floor(bytes)), exponent: 0, format: 'BinarySI' });
 }
 
 /** The kubelet's default hard eviction threshold nodefs.available<10%, which it subtracts from allocatable. */
