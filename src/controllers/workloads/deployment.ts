@@ -2,45 +2,53 @@ import type { V1Deployment, V1DeploymentCondition, V1Pod, V1ReplicaSet } from '@
 import { errorCode, isNotFound } from '../client.js';
 import { labelSelectorMatches } from '../util/selectors.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
-import { adoptable, canonicalJson, controllerRefOf, isControlledBy, isPodActive, ownerRef, scaledValue, templateHash, templateWithoutHash, toMillis } from '../util/pods.js';
+import { adoptable, canonicalJson, controllerRefOf, isControlledBy, ownerRef, templateHash, templateWithoutHash, toMillis } from '../util/pods.js';
+import {
+  activeReplicaSets,
+  actualReplicaCount,
+  availableReplicaCount,
+  byCreation,
+  createdReplicaSetAnnotations,
+  deploymentComplete,
+  desiredReplicas,
+  historyToDelete,
+  isScalingEvent,
+  maxUnavailable,
+  newReplicaSetAnnotations,
+  newRSNewReplicas,
+  planScale,
+  readyReplicaCount,
+  replicaAnnotations,
+  replicaAnnotationsNeedUpdate,
+  replicaCount,
+  RevisionAnnotation,
+  revisionOf,
+  specReplicas,
+} from './deployment-util.js';
 
-export const RevisionAnnotation = 'deployment.kubernetes.io/revision';
-const DesiredReplicasAnnotation = 'deployment.kubernetes.io/desired-replicas';
-const MaxReplicasAnnotation = 'deployment.kubernetes.io/max-replicas';
+export { resolveFenceposts, RevisionAnnotation } from './deployment-util.js';
 
-const revisionOf = (rs: V1ReplicaSet) => Number.parseInt(rs.metadata?.annotations?.[RevisionAnnotation] ?? '0', 10) || 0;
-const specReplicas = (rs: V1ReplicaSet) => rs.spec?.replicas ?? 0;
-const byCreation = (a: V1ReplicaSet, b: V1ReplicaSet) =>
-  toMillis(a.metadata?.creationTimestamp) - toMillis(b.metadata?.creationTimestamp) || (a.metadata!.name! < b.metadata!.name! ? -1 : 1);
-
-/** maxSurge / maxUnavailable resolved as upstream (surge rounds up, unavailable down, never both 0). */
-export function resolveFenceposts(d: V1Deployment): { maxSurge: number; maxUnavailable: number } {
-  const replicas = d.spec?.replicas ?? 1;
-  if (d.spec?.strategy?.type === 'Recreate') return { maxSurge: 0, maxUnavailable: replicas };
-  const ru = d.spec?.strategy?.rollingUpdate;
-  const maxSurge = scaledValue(ru?.maxSurge as number | string | undefined, replicas, true, '25%');
-  let maxUnavailable = scaledValue(ru?.maxUnavailable as number | string | undefined, replicas, false, '25%');
-  if (maxSurge === 0 && maxUnavailable === 0) maxUnavailable = 1;
-  return { maxSurge, maxUnavailable: Math.min(maxUnavailable, replicas) };
+/** What one sync works on: the Deployment and its ReplicaSets, split into the new one (if any) and the old. */
+interface Rollout {
+  d: V1Deployment;
+  newRS: V1ReplicaSet | undefined;
+  old: V1ReplicaSet[];
+  /** The new ReplicaSet was created by this sync (for the Progressing condition). */
+  createdNew: boolean;
 }
-
-/** Replicas the new ReplicaSet may have now (upstream NewRSNewReplicas for RollingUpdate). */
-export function newRSReplicas(d: V1Deployment, all: V1ReplicaSet[], newRS: V1ReplicaSet | undefined): number {
-  const replicas = d.spec?.replicas ?? 1;
-  const cur = newRS ? specReplicas(newRS) : 0;
-  if (d.spec?.strategy?.type === 'Recreate') return replicas;
-  const { maxSurge } = resolveFenceposts(d);
-  const total = all.reduce((s, rs) => s + specReplicas(rs), 0);
-  const maxTotal = replicas + maxSurge;
-  if (total >= maxTotal) return cur;
-  return Math.min(cur + (maxTotal - total), replicas);
-}
+const allOf = (r: Rollout): V1ReplicaSet[] => (r.newRS ? [...r.old, r.newRS] : [...r.old]);
 
 /**
- * Deployment controller: owns ReplicaSets, one per distinct pod template. The ReplicaSet whose template equals
- * the Deployment's is "new" (created on demand, named NAME-HASH, revision = max+1); the rest are "old" and are
- * scaled down as the strategy allows. `kubectl rollout undo` works because it copies an old ReplicaSet's
- * template into the Deployment, which makes that ReplicaSet new again (and gives it the next revision).
+ * Deployment controller, following upstream's (pkg/controller/deployment): it owns ReplicaSets, one per
+ * distinct pod template. The ReplicaSet whose template equals the Deployment's is "new" (created on demand,
+ * named NAME-HASH, revision = max+1); the rest are "old". Each sync is one of:
+ * - a scaling event (an active ReplicaSet's desired-replicas annotation differs from spec.replicas) or a paused
+ *   Deployment: resize only, proportionally across old and new (planScale), no rollout step;
+ * - RollingUpdate: grow the new ReplicaSet within maxSurge, then shrink old ones within maxUnavailable
+ *   (unhealthy replicas first);
+ * - Recreate: old ReplicaSets to zero, wait until none of their pods runs, then the new one to full size.
+ * `kubectl rollout undo` works because it copies an old ReplicaSet's template into the Deployment, which makes
+ * that ReplicaSet new again (and gives it the next revision, the old one kept in revision-history).
  */
 export class DeploymentController implements Controller {
   readonly name = 'deployment';
@@ -64,12 +72,16 @@ export class DeploymentController implements Controller {
     rss.onAdd(rsOwner);
     rss.onUpdate(rsOwner);
     rss.onDelete(rsOwner);
-    // Recreate waits for old pods to be gone: pod deletions matter.
-    pods.onDelete((p) => {
+    // Recreate waits until no old pod runs: pods going away or ending matter.
+    const podOwner = (p: V1Pod) => {
       const ref = controllerRefOf(p);
       if (ref?.kind !== 'ReplicaSet') return;
       const rs = rss.get(ref.name, p.metadata!.namespace);
       if (rs) rsOwner(rs);
+    };
+    pods.onDelete(podOwner);
+    pods.onUpdate((p) => {
+      if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') podOwner(p);
     });
     this.runner.run();
   }
@@ -78,31 +90,60 @@ export class DeploymentController implements Controller {
     return { apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: rs.metadata!.namespace!, name: rs.metadata!.name! };
   }
 
-  private async scaleRS(d: V1Deployment, rs: V1ReplicaSet, to: number): Promise<void> {
+  private deploymentEvent(d: V1Deployment, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.ctx.events.event({ ...d, apiVersion: 'apps/v1', kind: 'Deployment' }, type, reason, message);
+  }
+
+  /**
+   * Writes to a ReplicaSet as upstream's Update does: guarded by the resourceVersion we decided on, so a
+   * decision made from a stale cache fails with a conflict and is retried. `rs` takes the written state.
+   */
+  private async writeRS(rs: V1ReplicaSet, patch: { metadata?: { annotations?: Record<string, string> }; spec?: object }): Promise<void> {
+    const written = await this.ctx.api.patch<V1ReplicaSet>(this.rsRef(rs), {
+      ...patch,
+      metadata: { ...(patch.metadata ?? {}), resourceVersion: rs.metadata?.resourceVersion },
+    });
+    rs.metadata = written.metadata ?? rs.metadata;
+    rs.spec = written.spec ?? rs.spec;
+  }
+
+  /** Sets size and replica annotations; records the event if the size changed (upstream scaleReplicaSet). */
+  private async scaleReplicaSet(d: V1Deployment, rs: V1ReplicaSet, to: number, direction: 'up' | 'down'): Promise<boolean> {
     const from = specReplicas(rs);
-    const { maxSurge } = resolveFenceposts(d);
-    const replicas = d.spec?.replicas ?? 1;
-    const annotations = { [DesiredReplicasAnnotation]: String(replicas), [MaxReplicasAnnotation]: String(replicas + maxSurge) };
-    if (from === to && rs.metadata?.annotations?.[DesiredReplicasAnnotation] === annotations[DesiredReplicasAnnotation]) return;
-    await this.ctx.api.patch(this.rsRef(rs), { metadata: { annotations }, spec: { replicas: to } });
-    rs.spec = { ...rs.spec!, replicas: to };
-    if (from !== to) {
-      this.ctx.events.event(
-        { ...d, apiVersion: 'apps/v1', kind: 'Deployment' },
-        'Normal',
-        'ScalingReplicaSet',
-        `Scaled ${to > from ? 'up' : 'down'} replica set ${rs.metadata!.name} from ${from} to ${to}`,
-      );
-    }
+    const resize = from !== to;
+    if (!resize && !replicaAnnotationsNeedUpdate(rs, d)) return false;
+    await this.writeRS(rs, { metadata: { annotations: replicaAnnotations(d) }, spec: { replicas: to } });
+    if (resize) this.deploymentEvent(d, 'Normal', 'ScalingReplicaSet', `Scaled ${direction} replica set ${rs.metadata!.name} from ${from} to ${to}`);
+    return resize;
+  }
+
+  /** Resizes only when the size differs (upstream scaleReplicaSetAndRecordEvent). True if it scaled. */
+  private async scaleIfNeeded(d: V1Deployment, rs: V1ReplicaSet, to: number): Promise<boolean> {
+    if (specReplicas(rs) === to) return false;
+    return this.scaleReplicaSet(d, rs, to, to > specReplicas(rs) ? 'up' : 'down');
   }
 
   private async sync(key: string): Promise<void | { requeueAfterMs?: number }> {
     const { namespace, name } = splitKey(key);
     const d = this.ctx.informers.get<V1Deployment>('deployments').get(name, namespace);
-    if (!d || d.metadata?.deletionTimestamp) return;
-    const inNs = this.ctx.informers.get<V1ReplicaSet>('replicasets').list(namespace);
+    if (!d) return;
+    const all = await this.ownedReplicaSets(d);
+    const want = canonicalJson(templateWithoutHash(d.spec?.template));
+    const newRS = all.filter((rs) => canonicalJson(templateWithoutHash(rs.spec?.template)) === want).sort(byCreation)[0];
+    const r: Rollout = { d, newRS, old: all.filter((rs) => rs !== newRS).sort(byCreation), createdNew: false };
+    // A Deployment being deleted only reports status (syncStatusOnly).
+    if (d.metadata?.deletionTimestamp) return this.syncStatus(r);
+    await this.syncRevision(r);
+    // Paused Deployments and resizes scale without rolling (upstream sync()).
+    if (d.spec?.paused || isScalingEvent(d, r.newRS, r.old)) return this.scale(r);
+    return d.spec?.strategy?.type === 'Recreate' ? this.rolloutRecreate(r) : this.rolloutRolling(r);
+  }
+
+  /** The Deployment's ReplicaSets (copies), adopting orphans its selector matches (e.g. left by --cascade=orphan). */
+  private async ownedReplicaSets(d: V1Deployment): Promise<V1ReplicaSet[]> {
+    const inNs = this.ctx.informers.get<V1ReplicaSet>('replicasets').list(d.metadata!.namespace);
     const all = inNs.filter((rs) => isControlledBy(rs, d.metadata?.uid) && !rs.metadata?.deletionTimestamp).map((rs) => structuredClone(rs));
-    // Adopt orphaned ReplicaSets our selector matches (e.g. left by `kubectl delete --cascade=orphan`).
+    if (d.metadata?.deletionTimestamp) return all;
     for (const orphan of adoptable(inNs, (rs) => labelSelectorMatches(d.spec?.selector, rs.metadata?.labels))) {
       try {
         all.push(
@@ -114,68 +155,140 @@ export class DeploymentController implements Controller {
         if (errorCode(err) !== 404 && errorCode(err) !== 409) throw err;
       }
     }
-    const want = canonicalJson(templateWithoutHash(d.spec?.template));
-    let newRS = all.filter((rs) => canonicalJson(templateWithoutHash(rs.spec?.template)) === want).sort(byCreation)[0];
-    const old = all.filter((rs) => rs !== newRS).sort(byCreation);
-    const maxOldRevision = old.reduce((m, rs) => Math.max(m, revisionOf(rs)), 0);
-    const replicas = d.spec?.replicas ?? 1;
-    let createdNew = false;
-
-    if (d.spec?.paused) {
-      // Paused: no rollout, but scaling still applies to the current ReplicaSets (proportionally simplified:
-      // the newest active ReplicaSet absorbs the difference).
-      const active = (newRS ? [newRS] : []).concat([...old].reverse()).find((rs) => specReplicas(rs) > 0) ?? newRS;
-      const total = all.reduce((s, rs) => s + specReplicas(rs), 0);
-      if (active && total !== replicas) await this.scaleRS(d, active, Math.max(0, specReplicas(active) + replicas - total));
-      return this.syncStatus(d, all, newRS, false);
-    }
-
-    // Adopt the next revision for a (re)activated template.
-    if (newRS && revisionOf(newRS) <= maxOldRevision) {
-      const rev = String(maxOldRevision + 1);
-      await this.ctx.api.patch(this.rsRef(newRS), { metadata: { annotations: { [RevisionAnnotation]: rev } } });
-      newRS.metadata!.annotations = { ...(newRS.metadata!.annotations ?? {}), [RevisionAnnotation]: rev };
-    }
-
-    const recreate = d.spec?.strategy?.type === 'Recreate';
-    if (recreate) {
-      for (const rs of old) if (specReplicas(rs) > 0) await this.scaleRS(d, rs, 0);
-      const oldPodsLeft = this.ctx.informers
-        .get<V1Pod>('pods')
-        .list(namespace)
-        .some((p) => old.some((rs) => isControlledBy(p, rs.metadata?.uid)) && isPodActive(p));
-      if (oldPodsLeft) return this.syncStatus(d, all, newRS, false);
-    }
-
-    if (!newRS) {
-      newRS = await this.createNewRS(d, all, maxOldRevision + 1);
-      createdNew = true;
-      all.push(newRS);
-    } else {
-      const target = recreate ? replicas : newRSReplicas(d, all, newRS);
-      if (target !== specReplicas(newRS) || newRS.metadata?.annotations?.[DesiredReplicasAnnotation] !== String(replicas)) {
-        await this.scaleRS(d, newRS, target);
-      }
-    }
-    if (!recreate) await this.scaleDownOld(d, all, newRS, old);
-    await this.cleanupHistory(d, old);
-    if (d.metadata?.annotations?.[RevisionAnnotation] !== newRS.metadata?.annotations?.[RevisionAnnotation]) {
-      await this.ctx.api.patch(
-        { apiVersion: 'apps/v1', kind: 'Deployment', namespace: namespace!, name },
-        { metadata: { annotations: { [RevisionAnnotation]: newRS.metadata!.annotations![RevisionAnnotation] } } },
-      );
-    }
-    return this.syncStatus(d, all, newRS, createdNew);
+    return all;
   }
 
-  private async createNewRS(d: V1Deployment, all: V1ReplicaSet[], revision: number): Promise<V1ReplicaSet> {
+  /**
+   * The existing new ReplicaSet gets the next revision (if behind), the Deployment's annotations and
+   * minReadySeconds; the Deployment gets the new ReplicaSet's revision (getAllReplicaSetsAndSyncRevision).
+   */
+  private async syncRevision(r: Rollout): Promise<void> {
+    const { d, newRS } = r;
+    if (!newRS) return;
+    const maxOldRevision = r.old.reduce((m, rs) => Math.max(m, revisionOf(rs)), 0);
+    const annotations = newReplicaSetAnnotations(d, newRS, maxOldRevision + 1);
+    const minReadySeconds = d.spec?.minReadySeconds ?? 0;
+    if (Object.keys(annotations).length || (newRS.spec?.minReadySeconds ?? 0) !== minReadySeconds) {
+      await this.writeRS(newRS, { metadata: { annotations }, spec: { minReadySeconds } });
+    }
+    await this.syncDeploymentRevision(d, newRS);
+  }
+
+  private async syncDeploymentRevision(d: V1Deployment, newRS: V1ReplicaSet): Promise<void> {
+    const revision = newRS.metadata?.annotations?.[RevisionAnnotation];
+    if (revision === undefined || d.metadata?.annotations?.[RevisionAnnotation] === revision) return;
+    await this.ctx.api.patch(
+      { apiVersion: 'apps/v1', kind: 'Deployment', namespace: d.metadata!.namespace!, name: d.metadata!.name! },
+      { metadata: { annotations: { [RevisionAnnotation]: revision } } },
+    );
+  }
+
+  /** A resize or a paused Deployment (upstream sync): proportional scaling, then history cleanup when paused. */
+  private async scale(r: Rollout): Promise<void | { requeueAfterMs?: number }> {
+    for (const step of planScale(r.d, r.newRS, r.old)) {
+      const direction = step.replicas >= specReplicas(step.rs) ? 'up' : 'down';
+      if (step.recordAnnotations) await this.scaleReplicaSet(r.d, step.rs, step.replicas, direction);
+      else await this.scaleIfNeeded(r.d, step.rs, step.replicas);
+    }
+    if (r.d.spec?.paused) await this.cleanupHistory(r);
+    return this.syncStatus(r);
+  }
+
+  /** RollingUpdate (rolloutRolling): one step per sync: scale the new ReplicaSet up, else old ones down. */
+  private async rolloutRolling(r: Rollout): Promise<void | { requeueAfterMs?: number }> {
+    const { d } = r;
+    if (!r.newRS) await this.createNewRS(r);
+    const newRS = r.newRS!;
+    const replicas = desiredReplicas(d);
+    // reconcileNewReplicaSet: never above replicas, otherwise as far as maxSurge allows.
+    if (specReplicas(newRS) !== replicas) {
+      const target = specReplicas(newRS) > replicas ? replicas : newRSNewReplicas(d, allOf(r), newRS);
+      if (await this.scaleIfNeeded(d, newRS, target)) return this.syncStatus(r);
+    }
+    if (await this.reconcileOldReplicaSets(r, newRS)) return this.syncStatus(r);
+    if (deploymentComplete(d, d.status)) await this.cleanupHistory(r);
+    return this.syncStatus(r);
+  }
+
+  /**
+   * reconcileOldReplicaSets: scale old ReplicaSets down as far as keeping replicas - maxUnavailable available
+   * allows, counting the new ReplicaSet's unavailable pods against the budget. Unhealthy old replicas go first:
+   * removing them costs no availability, and they would otherwise block the rollout.
+   */
+  private async reconcileOldReplicaSets(r: Rollout, newRS: V1ReplicaSet): Promise<boolean> {
+    const { d } = r;
+    const old = activeReplicaSets(r.old).sort(byCreation);
+    if (replicaCount(old) === 0) return false;
+    const minAvailable = desiredReplicas(d) - maxUnavailable(d);
+    const newUnavailable = specReplicas(newRS) - (newRS.status?.availableReplicas ?? 0);
+    const maxScaledDown = replicaCount(allOf(r)) - minAvailable - newUnavailable;
+    if (maxScaledDown <= 0) return false;
+
+    let cleaned = 0;
+    for (const rs of old) {
+      if (cleaned >= maxScaledDown) break;
+      const unhealthy = specReplicas(rs) - (rs.status?.availableReplicas ?? 0);
+      if (specReplicas(rs) === 0 || unhealthy <= 0) continue;
+      const n = Math.min(maxScaledDown - cleaned, unhealthy);
+      await this.scaleIfNeeded(d, rs, specReplicas(rs) - n);
+      cleaned += n;
+    }
+
+    // scaleDownOldReplicaSetsForRollingUpdate: by availability, oldest first. Unlike upstream, a ReplicaSet
+    // counts no more available replicas than it wants: right after a resize its status still shows the pods
+    // being removed, and counting them would take availability below minAvailable.
+    let scaledDown = 0;
+    const available = allOf(r).reduce((s, rs) => s + Math.min(rs.status?.availableReplicas ?? 0, specReplicas(rs)), 0);
+    if (available > minAvailable) {
+      const budget = available - minAvailable;
+      for (const rs of old) {
+        if (scaledDown >= budget) break;
+        if (specReplicas(rs) === 0) continue;
+        const n = Math.min(specReplicas(rs), budget - scaledDown);
+        await this.scaleIfNeeded(d, rs, specReplicas(rs) - n);
+        scaledDown += n;
+      }
+    }
+    return cleaned + scaledDown > 0;
+  }
+
+  /** Recreate (rolloutRecreate): old to zero, wait for their pods to be gone, then the new one at full size. */
+  private async rolloutRecreate(r: Rollout): Promise<void | { requeueAfterMs?: number }> {
+    const { d } = r;
+    let scaledDown = false;
+    for (const rs of activeReplicaSets(r.old)) if (await this.scaleIfNeeded(d, rs, 0)) scaledDown = true;
+    if (scaledDown || this.oldPodsRunning(r)) return this.syncStatus(r);
+    if (!r.newRS) await this.createNewRS(r);
+    await this.scaleIfNeeded(d, r.newRS!, desiredReplicas(d));
+    if (deploymentComplete(d, d.status)) await this.cleanupHistory(r);
+    return this.syncStatus(r);
+  }
+
+  /**
+   * Whether any pod of an old ReplicaSet may still run (oldPodsRunning): counted by the ReplicaSets' status and
+   * by the pods themselves, terminating ones included, so the new pods never overlap the old.
+   */
+  private oldPodsRunning(r: Rollout): boolean {
+    if (actualReplicaCount(r.old) > 0) return true;
+    const oldUids = new Set(r.old.map((rs) => rs.metadata?.uid));
+    return this.ctx.informers
+      .get<V1Pod>('pods')
+      .list(r.d.metadata!.namespace)
+      .some((p) => {
+        const ref = controllerRefOf(p);
+        return !!ref && oldUids.has(ref.uid) && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+      });
+  }
+
+  /** Creates the new ReplicaSet (getNewReplicaSet with createIfNotExisted), resolving hash collisions. */
+  private async createNewRS(r: Rollout): Promise<void> {
+    const { d } = r;
+    const revision = r.old.reduce((m, rs) => Math.max(m, revisionOf(rs)), 0) + 1;
     const tmpl = templateWithoutHash(d.spec!.template);
     let collision = d.status?.collisionCount ?? 0;
     for (;;) {
       const hash = templateHash(tmpl, collision);
       const labels = { ...(tmpl.metadata?.labels ?? {}), 'pod-template-hash': hash };
-      const replicas = d.spec?.strategy?.type === 'Recreate' ? d.spec?.replicas ?? 1 : newRSReplicas(d, all, undefined);
-      const { maxSurge } = resolveFenceposts(d);
       const rs: V1ReplicaSet = {
         apiVersion: 'apps/v1',
         kind: 'ReplicaSet',
@@ -183,37 +296,32 @@ export class DeploymentController implements Controller {
           name: `${d.metadata!.name}-${hash}`,
           namespace: d.metadata!.namespace,
           labels,
-          annotations: {
-            ...(d.metadata?.annotations ?? {}),
-            [RevisionAnnotation]: String(revision),
-            [DesiredReplicasAnnotation]: String(d.spec?.replicas ?? 1),
-            [MaxReplicasAnnotation]: String((d.spec?.replicas ?? 1) + maxSurge),
-          },
+          annotations: createdReplicaSetAnnotations(d, revision),
           ownerReferences: [ownerRef(d, 'apps/v1', 'Deployment')],
         },
         spec: {
-          replicas,
+          replicas: 0,
           minReadySeconds: d.spec?.minReadySeconds,
-          selector: {
-            ...d.spec!.selector,
-            matchLabels: { ...(d.spec!.selector.matchLabels ?? {}), 'pod-template-hash': hash },
-          },
+          selector: { ...d.spec!.selector, matchLabels: { ...(d.spec!.selector.matchLabels ?? {}), 'pod-template-hash': hash } },
           template: { ...tmpl, metadata: { ...(tmpl.metadata ?? {}), labels } },
         },
       };
-      // kubectl-only annotations on the Deployment must not leak into the ReplicaSet.
-      delete rs.metadata!.annotations!['kubectl.kubernetes.io/last-applied-configuration'];
+      const replicas = newRSNewReplicas(d, r.old, rs);
+      rs.spec!.replicas = replicas;
       try {
-        const created = await this.ctx.api.create(rs);
-        if (replicas > 0) {
-          this.ctx.events.event({ ...d, apiVersion: 'apps/v1', kind: 'Deployment' }, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${rs.metadata!.name} from 0 to ${replicas}`);
-        }
-        return created;
+        r.newRS = await this.ctx.api.create(rs);
+        r.createdNew = true;
+        if (replicas > 0) this.deploymentEvent(d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${rs.metadata!.name} from 0 to ${replicas}`);
+        await this.syncDeploymentRevision(d, r.newRS);
+        return;
       } catch (err) {
         if (errorCode(err) !== 409) throw err;
         // A namesake exists: ours (informer lag) if it is controlled by d with the same template, else a collision.
         const existing = await this.ctx.api.get<V1ReplicaSet>(this.rsRef(rs));
-        if (existing && isControlledBy(existing, d.metadata?.uid) && canonicalJson(templateWithoutHash(existing.spec?.template)) === canonicalJson(tmpl)) return existing;
+        if (existing && isControlledBy(existing, d.metadata?.uid) && canonicalJson(templateWithoutHash(existing.spec?.template)) === canonicalJson(tmpl)) {
+          r.newRS = existing;
+          return;
+        }
         collision++;
         await this.ctx.api
           .patchStatus({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: d.metadata!.namespace!, name: d.metadata!.name! }, { status: { collisionCount: collision } })
@@ -222,42 +330,9 @@ export class DeploymentController implements Controller {
     }
   }
 
-  /** Upstream reconcileOldReplicaSets: first drop unhealthy old replicas, then scale down by availability. */
-  private async scaleDownOld(d: V1Deployment, all: V1ReplicaSet[], newRS: V1ReplicaSet, old: V1ReplicaSet[]): Promise<void> {
-    const replicas = d.spec?.replicas ?? 1;
-    const { maxUnavailable } = resolveFenceposts(d);
-    const minAvailable = replicas - maxUnavailable;
-    const allPods = all.reduce((s, rs) => s + specReplicas(rs), 0);
-    const newUnavailable = specReplicas(newRS) - (newRS.status?.availableReplicas ?? 0);
-    let maxScaledDown = allPods - minAvailable - newUnavailable;
-    if (maxScaledDown <= 0) return;
-    for (const rs of old) {
-      if (maxScaledDown <= 0) break;
-      const unhealthy = specReplicas(rs) - (rs.status?.availableReplicas ?? 0);
-      if (unhealthy <= 0) continue;
-      const n = Math.min(maxScaledDown, unhealthy);
-      await this.scaleRS(d, rs, specReplicas(rs) - n);
-      maxScaledDown -= n;
-    }
-    const available = all.reduce((s, rs) => s + Math.min(rs.status?.availableReplicas ?? 0, specReplicas(rs)), 0);
-    if (available <= minAvailable) return;
-    let budget = available - minAvailable;
-    for (const rs of old) {
-      if (budget <= 0) break;
-      if (specReplicas(rs) === 0) continue;
-      const n = Math.min(specReplicas(rs), budget);
-      await this.scaleRS(d, rs, specReplicas(rs) - n);
-      budget -= n;
-    }
-  }
-
-  private async cleanupHistory(d: V1Deployment, old: V1ReplicaSet[]): Promise<void> {
-    const limit = d.spec?.revisionHistoryLimit ?? 10;
-    const idle = old.filter((rs) => specReplicas(rs) === 0 && (rs.status?.replicas ?? 0) === 0);
-    const excess = idle.length - limit;
-    if (excess <= 0) return;
-    const victims = [...idle].sort((a, b) => revisionOf(a) - revisionOf(b)).slice(0, excess);
-    for (const rs of victims) {
+  /** Deletes old, empty ReplicaSets beyond revisionHistoryLimit (cleanupDeployment). */
+  private async cleanupHistory(r: Rollout): Promise<void> {
+    for (const rs of historyToDelete(r.d, r.old)) {
       try {
         await this.ctx.api.delete(this.rsRef(rs), { uid: rs.metadata?.uid });
       } catch (err) {
@@ -266,20 +341,21 @@ export class DeploymentController implements Controller {
     }
   }
 
-  private async syncStatus(d: V1Deployment, all: V1ReplicaSet[], newRS: V1ReplicaSet | undefined, createdNew: boolean): Promise<void | { requeueAfterMs?: number }> {
-    const replicas = d.spec?.replicas ?? 1;
-    const { maxUnavailable } = resolveFenceposts(d);
-    const sum = (f: (rs: V1ReplicaSet) => number | undefined) => all.reduce((s, rs) => s + (f(rs) ?? 0), 0);
+  /** Status from the ReplicaSets (calculateStatus) plus the Available and Progressing conditions. */
+  private async syncStatus(r: Rollout): Promise<void | { requeueAfterMs?: number }> {
+    const { d, newRS, createdNew } = r;
+    const all = allOf(r);
+    const replicas = desiredReplicas(d);
     const status = {
       observedGeneration: d.metadata?.generation,
-      replicas: sum((rs) => rs.status?.replicas),
+      replicas: actualReplicaCount(all),
       updatedReplicas: newRS?.status?.replicas ?? 0,
-      readyReplicas: sum((rs) => rs.status?.readyReplicas),
-      availableReplicas: sum((rs) => rs.status?.availableReplicas),
-      unavailableReplicas: 0,
+      readyReplicas: readyReplicaCount(all),
+      availableReplicas: availableReplicaCount(all),
+      // Counted against the wanted (spec) replicas; negative while scaling down, which reads as none.
+      unavailableReplicas: Math.max(0, replicaCount(all) - availableReplicaCount(all)),
       conditions: [] as V1DeploymentCondition[],
     };
-    status.unavailableReplicas = Math.max(0, status.replicas - status.availableReplicas);
     const now = new Date().toISOString();
     const prev = d.status?.conditions ?? [];
     const cond = (type: string, s: string, reason: string, message: string): V1DeploymentCondition => {
@@ -295,7 +371,7 @@ export class DeploymentController implements Controller {
         lastTransitionTime: (same ? p.lastTransitionTime : now) as unknown as Date,
       };
     };
-    const available = status.availableReplicas >= replicas - maxUnavailable;
+    const available = status.availableReplicas >= replicas - maxUnavailable(d);
     const availableCond = available
       ? cond('Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.')
       : cond('Available', 'False', 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.');
