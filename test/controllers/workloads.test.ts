@@ -153,3 +153,64 @@ test('an unschedulable pod gets PodScheduled=False and an upstream-style FailedS
   await c.kubectl(['label', 'node', 'node-4', 'disk=ssd']);
   await waitFor('pod bound to node-4', async () => (await c.json(['get', 'pod', 'nowhere'])).spec.nodeName === 'node-4');
 });
+
+const replicaSets = async (app: string) =>
+  (await c.json<{ items: any[] }>(['get', 'rs', '-l', `app=${app}`])).items.sort(
+    (a, b) => Number(a.metadata.annotations['deployment.kubernetes.io/revision']) - Number(b.metadata.annotations['deployment.kubernetes.io/revision']),
+  );
+
+test('kubectl scale --replicas=1 on a 3-replica Deployment: READY 1/1 and its ReplicaSet at 1', async () => {
+  await c.kubectl(['create', 'deployment', 'shrink', '--image=nginx:1.25', '--replicas=3']);
+  await c.kubectl(['rollout', 'status', 'deployment/shrink', '--timeout=60s']);
+  assert.match(await c.kubectl(['scale', 'deployment', 'shrink', '--replicas=1']), /deployment.apps\/shrink scaled/);
+  await waitFor('READY 1/1', async () => /shrink\s+1\/1\s+1\s+1\s/.test(await c.kubectl(['get', 'deployment', 'shrink'])));
+  await waitFor('one pod', async () => (await podsOf('app=shrink')).length === 1);
+  const rs = await replicaSets('shrink');
+  assert.equal(rs.length, 1, 'a resize makes no new ReplicaSet');
+  assert.equal(rs[0].spec.replicas, 1);
+  assert.equal(rs[0].metadata.annotations['deployment.kubernetes.io/desired-replicas'], '1');
+  assert.match(await c.kubectl(['get', 'rs', rs[0].metadata.name]), new RegExp(`${rs[0].metadata.name}\\s+1\\s+1\\s+1\\s`));
+  const events = await c.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=shrink,reason=ScalingReplicaSet', '-o', 'jsonpath={.items[*].message}']);
+  assert.match(events, new RegExp(`Scaled down replica set ${rs[0].metadata.name} from 3 to 1`));
+});
+
+test('scaling during a rollout is proportional across the old and new ReplicaSets, and the rollout then completes', async () => {
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'prop', namespace: 'default' },
+    spec: {
+      replicas: 10, selector: { matchLabels: { app: 'prop' } },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 3, maxUnavailable: 2 } },
+      template: { metadata: { labels: { app: 'prop' } }, spec: { containers: [{ name: 'c', image: 'nginx:1.25' }] } },
+    },
+  }));
+  await c.kubectl(['rollout', 'status', 'deployment/prop', '--timeout=90s']);
+  // The new template's pods can be placed on no node yet: they stay Pending, so the rollout stops at
+  // 8 old (10 - maxUnavailable) + 5 new (10 + maxSurge - 8), as in the upstream documentation's example.
+  await c.kubectl(['patch', 'deployment', 'prop', '--type=merge', '-p', JSON.stringify({ spec: { template: { spec: { nodeSelector: { 'rollout-gate': 'open' } } } } })]);
+  const sizes = async () => (await replicaSets('prop')).map((r) => r.spec.replicas).join('+');
+  await waitFor('stuck at 8+5', async () => (await sizes()) === '8+5');
+
+  // 10 -> 15: 18 allowed, 5 more: 3 to the old ReplicaSet, 2 to the new.
+  await c.kubectl(['scale', 'deployment', 'prop', '--replicas=15']);
+  await waitFor('11+7', async () => (await sizes()) === '11+7');
+  // 15 -> 5: 8 allowed, 10 fewer: 6 from the old, 4 from the new; then the rollout goes on within
+  // maxUnavailable (3 old stay available) and maxSurge (5 new).
+  await c.kubectl(['scale', 'deployment', 'prop', '--replicas=5']);
+  await waitFor('3+5', async () => (await sizes()) === '3+5');
+  const [oldRS, newRS] = await replicaSets('prop');
+  const events = await c.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=prop,reason=ScalingReplicaSet', '-o', 'jsonpath={.items[*].message}']);
+  for (const step of [
+    `Scaled up replica set ${oldRS.metadata.name} from 8 to 11`,
+    `Scaled up replica set ${newRS.metadata.name} from 5 to 7`,
+    `Scaled down replica set ${oldRS.metadata.name} from 11 to 5`,
+    `Scaled down replica set ${newRS.metadata.name} from 7 to 3`,
+  ]) assert.ok(events.includes(step), `event "${step}" in: ${events}`);
+
+  await c.kubectl(['label', 'node', 'node-2', 'rollout-gate=open']);
+  assert.match(await c.kubectl(['rollout', 'status', 'deployment/prop', '--timeout=90s']), /successfully rolled out/);
+  assert.equal(await sizes(), '0+5');
+  assert.match(await c.kubectl(['get', 'deployment', 'prop']), /prop\s+5\/5\s+5\s+5\s/);
+  const pods = await podsOf('app=prop');
+  assert.equal(pods.length, 5);
+  assert.ok(pods.every((p) => p.spec.nodeName === 'node-2'));
+});
