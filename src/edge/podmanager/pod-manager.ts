@@ -29,6 +29,7 @@ import { ImagePuller } from './images.js';
 import { Backoff } from './backoff.js';
 import { ProbeState, runProbe } from './probes.js';
 import { buildPodStatus, type Instance, type PodObservation } from './status.js';
+import { KUBELET_POD_CONDITIONS } from '../../common/pod-status.js';
 import { readContainerLogs, rotateIfNeeded, type LogOptions, type RotationPolicy } from './logs.js';
 import { collectImages, DEFAULT_IMAGE_GC, type ImageGcPolicy } from './gc.js';
 
@@ -159,8 +160,12 @@ export class PodManager implements PodManagerHandle {
     if (pod.spec?.nodeName !== this.o.nodeName || !pod.metadata?.uid || !pod.spec?.containers?.length) return;
     // The stored status only seeds a pod's state (startTime, condition transition times; see podState), and is
     // this node's own report coming back through the store: once the state exists, holding it again per pod is
-    // waste (~1.5 KiB a pod).
-    if (this.state.has(pod.metadata.uid)) delete pod.status;
+    // waste (~1.5 KiB a pod). Except conditions others set (readiness gates'): Ready counts them.
+    if (this.state.has(pod.metadata.uid)) {
+      const others = (pod.status?.conditions ?? []).filter((c) => !KUBELET_POD_CONDITIONS.includes(c.type));
+      if (others.length) pod.status = { conditions: others };
+      else delete pod.status;
+    }
     this.desired.set(pod.metadata.uid, pod);
     this.keyToUid.set(key, pod.metadata.uid);
   }
