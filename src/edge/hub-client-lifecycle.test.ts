@@ -70,6 +70,14 @@ async function closingHub(code: number, reason: string) {
   };
 }
 
+/** A hub client with the usual fast back-off (5-10 ms) and a log to look at; stopped after the test. */
+function startClient(t: { after(fn: () => Promise<void>): void }, hubUrl: string, creds: { caCertPem: string; certPem: string; keyPem: string }) {
+  const { log, lines } = capturingLogger();
+  const client = new HubClient({ hubUrl, nodeName: 'n1', credentials: () => creds, store: noStore, log, backoff: { initialMs: 5, maxMs: 10 } });
+  t.after(() => client.stop());
+  return { client, lines };
+}
+
 async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -85,9 +93,7 @@ test('a hub that cannot be reached is logged at warn with the reason, once per r
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   const port = (probe.address() as AddressInfo).port;
   await new Promise<void>((r) => probe.close(() => r()));
-  const { log, lines } = capturingLogger();
-  const client = new HubClient({ hubUrl: `https://127.0.0.1:${port}`, nodeName: 'n1', credentials: () => creds, store: noStore, log, backoff: { initialMs: 5, maxMs: 10 } });
-  t.after(() => client.stop());
+  const { client, lines } = startClient(t, `https://127.0.0.1:${port}`, creds);
   client.start();
   const attempts = () => lines.filter((l) => l.msg === 'could not connect to hub').length;
   await until('10 failed dials', () => attempts() >= 10);
@@ -102,9 +108,7 @@ test('a refused handshake (HTTP 401) is logged with the hub\'s words at once, wi
   server.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nno client certificate\n'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const { log, lines } = capturingLogger();
-  const client = new HubClient({ hubUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, nodeName: 'n1', credentials: () => creds, store: noStore, log, backoff: { initialMs: 5, maxMs: 10 } });
-  t.after(() => client.stop());
+  const { client, lines } = startClient(t, `https://127.0.0.1:${(server.address() as AddressInfo).port}`, creds);
   const started = Date.now();
   client.start();
   await until('a warning', () => lines.some((l) => l.level === WARN && l.msg === 'could not connect to hub'), 8_000);
@@ -115,9 +119,7 @@ test('a refused handshake (HTTP 401) is logged with the hub\'s words at once, wi
 test('a duplicate-session refusal (4009) is logged at error and retried only after a minute or more, growing', async (t) => {
   const hub = await closingHub(CloseCode.DuplicateSession, 'another agent holds the session of node n1');
   t.after(() => hub.close());
-  const { log, lines } = capturingLogger();
-  const client = new HubClient({ hubUrl: hub.url, nodeName: 'n1', credentials: () => hub.creds, store: noStore, log, backoff: { initialMs: 5, maxMs: 10 } });
-  t.after(() => client.stop());
+  const { client, lines } = startClient(t, hub.url, hub.creds);
   client.start();
   await until('the error line', () => lines.some((l) => l.level === ERROR));
   const err = lines.find((l) => l.level === ERROR)!;
@@ -136,9 +138,7 @@ test('a duplicate-session refusal (4009) is logged at error and retried only aft
 test('a revoked node (4003) stops reconnecting and says it must join again', async (t) => {
   const hub = await closingHub(CloseCode.Revoked, 'node n1 was deleted');
   t.after(() => hub.close());
-  const { log, lines } = capturingLogger();
-  const client = new HubClient({ hubUrl: hub.url, nodeName: 'n1', credentials: () => hub.creds, store: noStore, log, backoff: { initialMs: 5, maxMs: 10 } });
-  t.after(() => client.stop());
+  const { client, lines } = startClient(t, hub.url, hub.creds);
   const revoked = new Promise<string>((r) => client.once('revoked', r));
   client.start();
   const message = await revoked;
