@@ -105,6 +105,27 @@ test('labels through the API server: a node cannot set a forbidden label, drop t
   assert.equal(labels['node-role.kubernetes.io/control-plane'], undefined);
 });
 
+test('pods and leases through the API server: only its own pods\' status, no pods of its own making, only its own Lease', async () => {
+  const podB = JSON.parse(await c.kubectl(['get', 'pod', 'pod-b', '-o', 'json'])) as { metadata: { resourceVersion: string } };
+  // kubectl replace sends the PUT directly (a node may not GET pods/status, as upstream's system:node role).
+  const withMessage = async (name: string, message: string) => {
+    const p = JSON.parse(await c.kubectl(['get', 'pod', name, '-o', 'json'])) as { status?: Record<string, unknown> };
+    return JSON.stringify({ ...p, status: { ...p.status, message } });
+  };
+  await assert.rejects(asNode(['replace', '--subresource=status', '-f', '-'], await withMessage('pod-b', 'owned')),
+    /pods "pod-b" is forbidden: node "edge-a" can only update pod status for pods with spec.nodeName set to itself/);
+  await assert.rejects(asNode(['label', 'pod', 'pod-a', 'role=db']), /forbidden/);
+  // A pod that would hand this node another Secret: refused (only mirror pods, and those reference nothing).
+  await assert.rejects(asNode(['create', '-f', '-'], JSON.stringify(pod('grab', 'edge-a', { volumes: [{ name: 's', secret: { secretName: 'anything' } }] }))),
+    /pods "grab" is forbidden: pod does not have "kubernetes.io\/config.mirror" annotation, node "edge-a" can only create mirror pods/);
+  await assert.rejects(asNode(['create', '-f', '-'], JSON.stringify({ ...pod('grab', 'edge-a', { volumes: [{ name: 's', secret: { secretName: 'anything' } }] }), metadata: { name: 'grab', namespace: 'default', annotations: { 'kubernetes.io/config.mirror': 'x' } } })),
+    /node "edge-a" can not create pods that reference secrets/);
+  await assert.rejects(asNode(['annotate', 'lease', '-n', 'kube-node-lease', 'edge-b', 'x=y']),
+    /leases.coordination.k8s.io "edge-b" is forbidden: can only access node lease with the same name as the requesting node/);
+  await asNode(['replace', '--subresource=status', '-f', '-'], await withMessage('pod-a', 'from edge-a'));
+  assert.equal((JSON.parse(await c.kubectl(['get', 'pod', 'pod-b', '-o', 'json'])) as typeof podB).metadata.resourceVersion, podB.metadata.resourceVersion);
+});
+
 test('events: a node cannot write events about another node\'s pod (API server and hub), nor outside the pod\'s namespace', async () => {
   const event = (name: string, namespace: string, involvedObject: Record<string, string>) => JSON.stringify({
     apiVersion: 'v1', kind: 'Event', metadata: { name, namespace }, involvedObject, reason: 'Probe', message: `from edge-a about ${involvedObject.name}`, type: 'Normal',

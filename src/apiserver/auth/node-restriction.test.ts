@@ -4,7 +4,7 @@ import { NodeRestriction, nodeIdentity } from './node-restriction.js';
 import { StatusError } from '../../apimachinery/status.js';
 
 const nodeUser = (name: string) => ({ username: `system:node:${name}`, groups: ['system:nodes', 'system:authenticated'] });
-const ctx = (user = nodeUser('n1'), namespace = '') => ({ user, namespace });
+const ctx = (user = nodeUser('n1'), namespace = '', subresource = '') => ({ user, namespace, subresource });
 const NODE = { group: '', kind: 'Node' };
 const EVENT = { group: '', kind: 'Event' };
 const bound: Record<string, string> = { 'default/mine': 'n1', 'default/theirs': 'n2' };
@@ -51,4 +51,33 @@ test('a node records events only about itself and pods bound to it, in their nam
     'events "e1" is forbidden: node "n1" can only record events about itself, not node "n2"');
   await refused(plugin.admit({ group: 'events.k8s.io', kind: 'Event' }, { metadata: { name: 'e2', namespace: 'default' }, regarding: { kind: 'Pod', namespace: 'default', name: 'theirs' } }, null, ctx(undefined, 'default')),
     'events.events.k8s.io "e2" is forbidden: node "n1" can only record events about pods with spec.nodeName set to itself');
+});
+
+test('pods: status only of pods bound to the node, labels untouched; only mirror pods, bound to itself, referencing nothing', async () => {
+  const POD = { group: '', kind: 'Pod' };
+  const p = (nodeName: string, labels: Record<string, string> = {}, extra: Record<string, unknown> = {}, annotations?: Record<string, string>) =>
+    ({ metadata: { name: 'p', namespace: 'default', labels, annotations }, spec: { nodeName, containers: [{ name: 'c', image: 'i' }], ...extra } });
+  const status = ctx(undefined, 'default', 'status');
+  await plugin.admit(POD, p('n1'), p('n1'), status);
+  await refused(plugin.admit(POD, p('n2'), p('n2'), status), 'pods "p" is forbidden: node "n1" can only update pod status for pods with spec.nodeName set to itself');
+  await refused(plugin.admit(POD, p('n1', { role: 'db' }), p('n1'), status), 'pods "p" is forbidden: node "n1" cannot update labels through pod status');
+  const create = ctx(undefined, 'default');
+  await refused(plugin.admit(POD, p('n1'), null, create), 'pods "p" is forbidden: pod does not have "kubernetes.io/config.mirror" annotation, node "n1" can only create mirror pods');
+  const mirror = { 'kubernetes.io/config.mirror': 'hash' };
+  await plugin.admit(POD, p('n1', {}, {}, mirror), null, create);
+  await refused(plugin.admit(POD, p('n2', {}, {}, mirror), null, create), 'pods "p" is forbidden: node "n1" can only create pods with spec.nodeName set to itself');
+  await refused(plugin.admit(POD, p('n1', {}, { volumes: [{ name: 'v', secret: { secretName: 'db' } }] }, mirror), null, create), 'pods "p" is forbidden: node "n1" can not create pods that reference secrets');
+  await refused(plugin.admit(POD, p('n1', {}, { containers: [{ name: 'c', image: 'i', envFrom: [{ configMapRef: { name: 'cfg' } }] }] }, mirror), null, create), 'pods "p" is forbidden: node "n1" can not create pods that reference configmaps');
+  await refused(plugin.admit(POD, p('n1', {}, { volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'data' } }] }, mirror), null, create), 'pods "p" is forbidden: node "n1" can not create pods that reference persistentvolumeclaims');
+  await refused(plugin.admit(POD, p('n1'), p('n1'), create), 'pods "p" is forbidden: unexpected operation "UPDATE", node "n1" can only create and delete mirror pods');
+});
+
+test('leases: only its own, in kube-node-lease', async () => {
+  const LEASE = { group: 'coordination.k8s.io', kind: 'Lease' };
+  const lease = (name: string, namespace: string) => ({ metadata: { name, namespace } });
+  await plugin.admit(LEASE, lease('n1', 'kube-node-lease'), null, ctx(undefined, 'kube-node-lease'));
+  await refused(plugin.admit(LEASE, lease('n2', 'kube-node-lease'), null, ctx(undefined, 'kube-node-lease')),
+    'leases.coordination.k8s.io "n2" is forbidden: can only access node lease with the same name as the requesting node');
+  await refused(plugin.admit(LEASE, lease('n1', 'kube-system'), null, ctx(undefined, 'kube-system')),
+    'leases.coordination.k8s.io "n1" is forbidden: can only access leases in the "kube-node-lease" system namespace');
 });
