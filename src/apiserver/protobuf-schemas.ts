@@ -12,10 +12,16 @@ const objectMeta: Msg = {
   1: ['name', 'string'], 2: ['generateName', 'string'], 3: ['namespace', 'string'], 4: ['selfLink', 'string'], 5: ['uid', 'string'], 6: ['resourceVersion', 'string'],
   7: ['generation', 'int'], 8: ['creationTimestamp', 'time'], 9: ['deletionTimestamp', 'time'], 10: ['deletionGracePeriodSeconds', 'int?'],
   11: ['labels', 'map:string'], 12: ['annotations', 'map:string'], 13: ['ownerReferences', '[]OwnerReference'], 14: ['finalizers', '[]string'],
+  17: ['managedFields', '[]ManagedFieldsEntry'],
 };
 
 export const MESSAGES: Record<string, Msg> = {
   ObjectMeta: objectMeta,
+  // Sent back by kubectl when it writes an object it read (certificate approve|deny); fieldsV1 is JSON bytes.
+  ManagedFieldsEntry: {
+    1: ['manager', 'string'], 2: ['operation', 'string'], 3: ['apiVersion', 'string'], 4: ['time', 'time'], 6: ['fieldsType', 'string'],
+    7: ['fieldsV1', 'raw'], 8: ['subresource', 'string'],
+  },
   OwnerReference: { 1: ['kind', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'], 5: ['apiVersion', 'string'], 6: ['controller', 'bool?'], 7: ['blockOwnerDeletion', 'bool?'] },
   LabelSelector: { 1: ['matchLabels', 'map:string'], 2: ['matchExpressions', '[]LabelSelectorRequirement'] },
   LabelSelectorRequirement: { 1: ['key', 'string'], 2: ['operator', 'string'], 3: ['values', '[]string'] },
@@ -115,7 +121,13 @@ export const MESSAGES: Record<string, Msg> = {
 
   Lease: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'LeaseSpec'] },
   LeaseSpec: { 1: ['holderIdentity', 'string?'], 2: ['leaseDurationSeconds', 'int?'], 3: ['acquireTime', 'microtime'], 4: ['renewTime', 'microtime'], 5: ['leaseTransitions', 'int?'] },
-  DeleteOptions: { 1: ['gracePeriodSeconds', 'int?'], 3: ['orphanDependents', 'bool?'], 4: ['propagationPolicy', 'string?'], 5: ['dryRun', '[]string'] },
+  DeleteOptions: {
+    1: ['gracePeriodSeconds', 'int?'], 2: ['preconditions', 'Preconditions'], 3: ['orphanDependents', 'bool?'], 4: ['propagationPolicy', 'string?'],
+    5: ['dryRun', '[]string'], 6: ['ignoreStoreReadErrorWithClusterBreakingPotential', 'bool?'],
+  },
+  Preconditions: { 1: ['uid', 'string?'], 2: ['resourceVersion', 'string?'] },
+  // kubectl drain (policy/v1 pods/eviction).
+  Eviction: { 1: ['metadata', 'ObjectMeta'], 2: ['deleteOptions', 'DeleteOptions'] },
 };
 MESSAGES.LeaseSpec![3] = ['acquireTime', 'time'];
 MESSAGES.LeaseSpec![4] = ['renewTime', 'time'];

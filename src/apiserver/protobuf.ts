@@ -101,7 +101,11 @@ function decodeScalar(kind: string, v: bigint | Buffer): unknown {
       const f = readFields(v as Buffer);
       const raw = f.get(1)?.values[0] as Buffer | undefined;
       if (!raw?.length) return undefined;
-      try { return JSON.parse(raw.toString('utf8')); } catch { return undefined; }
+      try {
+        return JSON.parse(raw.toString('utf8'));
+      } catch {
+        throw new Error('embedded raw object is not JSON'); // refused rather than dropped
+      }
     }
     default: {
       if (kind.startsWith('map:')) {

@@ -184,6 +184,12 @@ test('protobuf: a field the decoder does not know is refused with 400 naming it,
   await env.ok(['create', 'deployment', 'pb-kubectl', '--image=nginx', '--port=80']);
   await env.ok(['create', 'service', 'clusterip', 'pb-kubectl', '--tcp=80:8080']);
   assert.equal((await env.ok(['auth', 'can-i', 'get', 'pods'])).trim(), 'yes');
+
+  // kubectl drain posts policy/v1 Evictions as protobuf (refused as an unknown kind before).
+  await env.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Node\nmetadata: {name: drained}\n');
+  await env.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: on-drained}\nspec: {nodeName: drained, containers: [{name: c, image: nginx}]}\n');
+  assert.match(await env.ok(['drain', 'drained', '--force', '--grace-period=0', '--timeout=60s']), /pod\/on-drained evicted/);
+  await notStored('pod', 'on-drained');
 });
 
 /** One HTTPS request with the admin's credentials. */
