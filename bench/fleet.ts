@@ -46,7 +46,8 @@ import { distribution, runConcurrent, round, toMiB, now, since, formatBytes, int
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 import { ShardPool } from './lib/shard-pool.js';
 import { inspectorUrl, settledMemory, type SettledMemory } from './lib/inspect-memory.js';
-import { ensureCertificateAuthority, issueClientCertificate, pkiDir } from '../src/pki/index.js';
+import { ensureCertificateAuthority, pkiDir } from '../src/pki/index.js';
+import { issueBoundNodeCredentials, registerNode } from './lib/hollow-identity.js';
 import { writeEdgeIdentity, type EdgeCredentials } from '../src/edge/config.js';
 import { LINK_DEFLATE_WINDOW_BITS, LINK_ZLIB_DEFLATE } from '../src/protocol/index.js';
 
@@ -311,10 +312,7 @@ async function main(): Promise<void> {
     await client.ensure('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     // For the probe's one real edge agent; the hollow nodes' identities are minted by the shards themselves.
     const ca = await ensureCertificateAuthority(pkiDir(dataDir));
-    const credentials = async (nodeName: string): Promise<EdgeCredentials> => {
-      const c = await issueClientCertificate(ca, `system:node:${nodeName}`, ['system:nodes']);
-      return { caCertPem: ca.certPem, certPem: c.certPem, keyPem: c.keyPem };
-    };
+    const credentials = async (nodeName: string): Promise<EdgeCredentials> => issueBoundNodeCredentials(ca, nodeName, await registerNode(client, nodeName));
 
     // --- 1. scale: join N hollow nodes ---------------------------------------------------------
     const delivery = new DeliveryTracker();

@@ -14,7 +14,9 @@ import path from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import { Fleet } from '../../src/sim/fleet.js';
 import { HollowCredentialMinter } from '../../src/sim/credentials.js';
-import { ensureCertificateAuthority, issueClientCertificate, pkiDir } from '../../src/pki/index.js';
+import { ensureCertificateAuthority, pkiDir } from '../../src/pki/index.js';
+import { issueBoundNodeCredentials, registerNode } from './hollow-identity.js';
+import { KubeHttp } from './kube-http.js';
 import type { EdgeCredentials } from '../../src/edge/config.js';
 import { FaultProxy, type FaultLink, type LinkCounters } from '../../test/harness/fault-proxy.js';
 
@@ -31,6 +33,12 @@ export interface ShardInit {
   startGateMs: number;
   /** A node name of the same byte length as every node's: the certificate template. */
   templateName: string;
+  /**
+   * Whether each node is registered through the server's admin kubeconfig (in the server's data dir) before it
+   * dials, as the hub's join would; the hub accepts only certificates bound to their registered Node. Off only
+   * for plumbing tests without a server (certificates then carry a placeholder binding).
+   */
+  registerNodes?: boolean;
 }
 
 export type ShardRequest =
@@ -125,12 +133,20 @@ class Shard {
     this.loopDelay.enable();
     this.link = await this.proxy.addLink('hub', { host: '127.0.0.1', port: init.hubPort });
     const ca = await ensureCertificateAuthority(pkiDir(init.serverDataDir));
-    const issue = async (nodeName: string): Promise<EdgeCredentials> => {
-      const c = await issueClientCertificate(ca, `system:node:${nodeName}`, ['system:nodes']);
-      return { caCertPem: ca.certPem, certPem: c.certPem, keyPem: c.keyPem };
+    // Each hollow node is registered as the hub's join would (the hub never creates a Node from a status report).
+    const api = init.registerNodes === false ? undefined : await KubeHttp.fromKubeconfig(path.join(init.serverDataDir, 'admin.kubeconfig'), 8);
+    const register = async (name: string) => (api ? registerNode(api, name) : { uid: '00000000-0000-4000-8000-000000000000', generation: 1 });
+    const template = await register(init.templateName);
+    const minter = new HollowCredentialMinter({
+      ...(await issueBoundNodeCredentials(ca, init.templateName, template)),
+      caKeyPem: ca.keyPem,
+      nodeName: init.templateName,
+      uid: template.uid,
+    });
+    this.credentials = async (nodeName) => {
+      const binding = await register(nodeName);
+      return minter.fits(nodeName) && binding.generation === template.generation ? minter.mint(nodeName, binding.uid) : issueBoundNodeCredentials(ca, nodeName, binding);
     };
-    const minter = new HollowCredentialMinter({ ...(await issue(init.templateName)), caKeyPem: ca.keyPem, nodeName: init.templateName });
-    this.credentials = async (nodeName) => (minter.fits(nodeName) ? minter.mint(nodeName) : issue(nodeName));
     return process.pid;
   }
 

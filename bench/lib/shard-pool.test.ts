@@ -24,7 +24,7 @@ describe('ShardPool', () => {
     const hubPort = await freePort(); // nobody listens: the nodes never connect
     pool = await ShardPool.start(
       2,
-      { hubPort, serverDataDir: path.join(dir, 'server'), baseDir: path.join(dir, 'nodes'), heartbeatMs: 10_000, startConcurrency: 5, startGateMs: 0, templateName: 'hollow-00000' },
+      { hubPort, serverDataDir: path.join(dir, 'server'), baseDir: path.join(dir, 'nodes'), heartbeatMs: 10_000, startConcurrency: 5, startGateMs: 0, templateName: 'hollow-00000', registerNodes: false },
       () => {},
     );
     assert.equal(new Set(pool.pids).size, 2);

@@ -28,6 +28,9 @@ import { HubMetrics } from './metrics.js';
 import { NodeSession } from './session.js';
 import { StatusWriter } from './status-writer.js';
 import { HubCertificateIssuer, JoinError, NODES_GROUP, NODE_USER_PREFIX, type CertificateIssuer } from './join.js';
+import { bindingFromSubjectAltName, bindingOfNode, revocationReason, sameBinding, type NodeBinding } from './node-identity.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { LogRateLimiter } from '../common/log-limiter.js';
 
 export const DEFAULT_HUB_PORT = 10000;
 
@@ -55,6 +58,11 @@ export interface CloudHubOptions {
   tlsSessionTimeoutSeconds?: number;
   /** Read deadlines against slow clients on the public port (join bodies, headers, TLS handshakes). */
   slowClientLimits?: Partial<SlowClientLimits>;
+  /**
+   * A second connection for a node that has a session is let in only if the old session does not answer a ping
+   * within this time (it was half-open); otherwise the newcomer is refused as a duplicate. Default 5000 ms.
+   */
+  duplicateProbeMs?: number;
   log?: Logger;
 }
 
@@ -110,8 +118,11 @@ export function hubTlsOptions(serving: { certPem: string; keyPem: string }, caPe
   };
 }
 
-/** The node name from a verified client certificate (CN=system:node:NAME, O=system:nodes), or a reason it is refused. */
-export function nodeFromPeer(socket: TLSSocket, now = Date.now()): { node: string } | { error: string } {
+/**
+ * The node name and identity binding from a verified client certificate (CN=system:node:NAME, O=system:nodes, the
+ * hub's binding URI), or a reason it is refused. Whether the binding is still current is checked by the caller.
+ */
+export function nodeFromPeer(socket: TLSSocket, now = Date.now()): { node: string; binding: NodeBinding } | { error: string } {
   if (!socket.authorized) return { error: `client certificate not verified: ${String(socket.authorizationError ?? 'no certificate presented')}` };
   const cert = socket.getPeerCertificate();
   // A resumed session is not re-verified by OpenSSL: a certificate that expired since the full handshake
@@ -122,7 +133,10 @@ export function nodeFromPeer(socket: TLSSocket, now = Date.now()): { node: strin
   const groups = Array.isArray(o) ? o : o ? [o] : [];
   const cnStr = Array.isArray(cn) ? cn[0] : cn;
   if (!cnStr?.startsWith(NODE_USER_PREFIX) || !groups.includes(NODES_GROUP)) return { error: `certificate subject is not a node identity (CN=${cnStr ?? ''})` };
-  return { node: cnStr.slice(NODE_USER_PREFIX.length) };
+  const binding = bindingFromSubjectAltName(cert.subjectaltname);
+  // Signed by the CA but not by the hub's join (an API CSR signer, or from before node bindings): not a node identity.
+  if (!binding) return { error: 'certificate carries no node identity binding (not issued by a hub join); join again with a bootstrap token' };
+  return { node: cnStr.slice(NODE_USER_PREFIX.length), binding };
 }
 
 export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
@@ -197,7 +211,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
       if ('error' in who) throw new JoinError(401, 'Unauthorized', who.error);
       const body = (await readJson(req, 64 * 1024)) as { csr?: unknown };
       if (typeof body?.csr !== 'string') throw new JoinError(400, 'BadRequest', 'body must be {"csr": PEM string}');
-      const cert = await issuer.renew(who.node, body.csr);
+      const cert = await issuer.renew(who.node, who.binding, body.csr);
       res.writeHead(201, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ certificate: cert, caCertificate: opts.ca.certPem }));
     }
@@ -221,48 +235,131 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 
+  const duplicateLog = new LogRateLimiter(60_000);
+  /** Admissions per node run one at a time: each decides against the session the previous one left. */
+  const admissions = new Map<string, Promise<void>>();
+
+  /** Ends a node's session when its Node is deleted or its identity is issued again (node-identity.ts). */
+  cache.onChange((resource, type, _key, obj) => {
+    if (resource !== 'nodes') return;
+    const s = sessions.get(obj.metadata.name);
+    if (!s) return;
+    if (obj.metadata.uid === s.binding.uid) {
+      const current = bindingOfNode(obj);
+      if (type === 'delete') s.revoke('the Node was deleted');
+      else if (current && current.generation > s.binding.generation) s.revoke(revocationReason(obj, s.binding) ?? 'identity issued again');
+      return;
+    }
+    // A Node of another UID under this name: a re-created Node, or an event older than what admitted the session.
+    if (type === 'upsert') {
+      void issuer.revocation(s.node, s.binding).then(
+        (why) => why && sessions.get(s.node) === s && s.revoke(why),
+        (err: unknown) => log.warn({ node: s.node, err: String(err) }, 'could not re-check a node identity'),
+      );
+    }
+  });
+
+  /** Null when the certificate's binding is current: the cache answers the common case, the API any doubt. */
+  async function revoked(node: string, binding: NodeBinding): Promise<string | null> {
+    const cached = cache.get(objectKey('nodes', undefined, node));
+    const cachedBinding = cached ? bindingOfNode(cached) : null;
+    if (cachedBinding && sameBinding(cachedBinding, binding)) return null;
+    // The cache may not have seen the join that created or re-bound this Node yet.
+    return issuer.revocation(node, binding);
+  }
+
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'https://hub');
     const refuse = (code: number, text: string): void => {
       log.warn({ reason: text }, 'session refused');
-      socket.end(`HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 404 ? 'Not Found' : 'Forbidden'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${text}\n`);
+      const status = { 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[code] ?? 'Forbidden';
+      socket.end(`HTTP/1.1 ${code} ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${text}\n`);
     };
     if (url.pathname !== '/v1/connect') return refuse(404, 'unknown path');
     const who = nodeFromPeer(socket as TLSSocket);
     if ('error' in who) return refuse(401, who.error);
     const tlsResumed = (socket as TLSSocket).isSessionReused();
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+    const remote = `${(socket as TLSSocket).remoteAddress ?? '?'}:${(socket as TLSSocket).remotePort ?? '?'}`;
+    /** Refusals the edge must act on travel as WebSocket close codes (src/protocol/close-codes.ts). */
+    const closeWith = (code: number, reason: string): void =>
+      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => ws.close(code, Buffer.from(reason).subarray(0, 123).toString()));
+
+    const admit = async (): Promise<void> => {
       const node = who.node;
-      (tlsResumed ? metrics.tlsResumed : metrics.tlsFullHandshakes).inc();
-      // A reconnect may arrive before the old socket noticed it is dead: the newest session wins.
-      sessions.get(node)?.terminate();
-      const session: NodeSession = new NodeSession(
-        node,
-        ws,
-        {
-          epoch,
-          cache,
-          desired,
-          deltas,
-          status,
-          metrics,
-          log,
-          window: opts.window ?? 256,
-          maxBufferedBytes: 4 * 1024 * 1024,
-          maxPendingStatus: 256,
-          apiWrites,
-          onClose: (s) => {
-            if (sessions.get(node) === s) sessions.delete(node);
-            metrics.connectedNodes.set(sessions.size);
-          },
-        },
-        pingIntervalMs,
-      );
-      sessions.set(node, session);
-      metrics.connectedNodes.set(sessions.size);
-      log.info({ node, tlsResumed }, 'edge connected');
+      let why: string | null;
+      try {
+        why = await revoked(node, who.binding);
+      } catch (err) {
+        return refuse(503, `cannot verify the identity of node ${node} now: ${String((err as Error).message ?? err)}`);
+      }
+      if (why) {
+        log.warn({ node, remote, reason: why }, 'session refused: node certificate revoked');
+        metrics.sessionsRefused.inc({ reason: 'revoked' });
+        return closeWith(CloseCode.Revoked, `revoked: ${why}; join again with a new bootstrap token`);
+      }
+      const old = sessions.get(node);
+      if (old && !sameBinding(old.binding, who.binding)) {
+        // The newcomer's identity is the current one, so the old session's is not.
+        old.revoke(revocationReason(cache.get(objectKey('nodes', undefined, node)) ?? null, old.binding) ?? 'the node identity was issued again');
+      } else if (old) {
+        if (await old.probeAlive(opts.duplicateProbeMs ?? 5000)) {
+          const verdict = duplicateLog.admit(node);
+          if (verdict.log) {
+            log.warn(
+              { node, liveRemote: old.remote, refusedRemote: remote, suppressed: verdict.suppressed },
+              'duplicate session refused: another agent holds a live session for this node (two agents with one identity, e.g. a copied data dir)',
+            );
+          }
+          metrics.sessionsRefused.inc({ reason: 'duplicate' });
+          return closeWith(CloseCode.DuplicateSession, `another agent holds a live session for node ${node} (from ${old.remote})`);
+        }
+        // Half-open: the edge reconnected before this side noticed the old connection died.
+        log.info({ node, staleRemote: old.remote, remote }, 'replacing a session that did not answer a ping');
+        old.terminate();
+      }
+      if (socket.destroyed) return;
+      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => startSession(node, who.binding, ws, remote, tlsResumed));
+    };
+    const previous = admissions.get(who.node) ?? Promise.resolve();
+    const mine = previous.then(admit).catch((err: unknown) => {
+      log.error({ node: who.node, err: String(err) }, 'session admission failed');
+      if (!socket.destroyed) socket.destroy();
+    });
+    admissions.set(who.node, mine);
+    void mine.finally(() => {
+      if (admissions.get(who.node) === mine) admissions.delete(who.node);
     });
   });
+
+  function startSession(node: string, binding: NodeBinding, ws: WebSocket, remote: string, tlsResumed: boolean): void {
+    (tlsResumed ? metrics.tlsResumed : metrics.tlsFullHandshakes).inc();
+    const session: NodeSession = new NodeSession(
+      node,
+      ws,
+      {
+        epoch,
+        cache,
+        desired,
+        deltas,
+        status,
+        metrics,
+        log,
+        window: opts.window ?? 256,
+        maxBufferedBytes: 4 * 1024 * 1024,
+        maxPendingStatus: 256,
+        apiWrites,
+        onClose: (s) => {
+          if (sessions.get(node) === s) sessions.delete(node);
+          metrics.connectedNodes.set(sessions.size);
+        },
+      },
+      pingIntervalMs,
+      { binding, remote },
+    );
+    sessions.set(node, session);
+    metrics.connectedNodes.set(sessions.size);
+    log.info({ node, tlsResumed, remote }, 'edge connected');
+  }
 
   try {
     await new Promise<void>((resolve, reject) => {

@@ -1,13 +1,16 @@
 /**
  * Token join: an edge presents a bootstrap token and a PKCS#10 CSR for CN=system:node:NAME,
- * O=system:nodes. The hub checks the token (kube-system bootstrap-token Secret), creates a
+ * O=system:nodes. The hub checks the token (kube-system bootstrap-token Secret), registers the Node
+ * (a join may not take over a registered node unless the token was made for that name), creates a
  * certificates.k8s.io/v1 CertificateSigningRequest, approves it (the hub is the approver for edge
  * node client certificates), signs it with its CA as the signer `kedge.io/edge-node-client`, and
- * returns the certificate. Using our own signerName keeps us from racing a real cluster's
- * kube-controller-manager signer when `kedge cloud` runs against an existing cluster.
+ * returns the certificate, bound to this registration of the Node (node-identity.ts). Using our own
+ * signerName keeps us from racing a real cluster's kube-controller-manager signer when `kedge cloud`
+ * runs against an existing cluster.
  */
 import { randomBytes } from 'node:crypto';
-import { CertificatesV1Api, CoreV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CertificatesV1Api, CoreV1Api, type KubeConfig, type V1CertificateSigningRequest, type V1Node, type V1Secret } from '@kubernetes/client-node';
 import {
   BOOTSTRAP_TOKEN_NAMESPACE,
   bootstrapTokenSecretName,
@@ -15,15 +18,18 @@ import {
   parseCertificateRequest,
   signCertificateRequest,
   validateBootstrapToken,
+  type BootstrapIdentity,
   type CertificateAuthority,
 } from '../pki/index.js';
 import type { Logger } from '../common/logger.js';
 import { EDGE_ROLE_LABEL } from './desired.js';
+import { bindingOfNode, bindingUri, IDENTITY_GENERATION_ANNOTATION, revocationReason, type NodeBinding } from './node-identity.js';
 
 export const EDGE_SIGNER_NAME = 'kedge.io/edge-node-client';
 export const NODE_USER_PREFIX = 'system:node:';
 export const NODES_GROUP = 'system:nodes';
-const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** A Node name as the API takes it (DNS subdomain). */
+export const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export class JoinError extends Error {
   constructor(readonly httpStatus: number, readonly reason: string, message: string) {
@@ -38,10 +44,12 @@ export interface JoinRequest {
 }
 
 export interface CertificateIssuer {
-  /** Validates the token, runs the CSR through the API and returns the signed certificate (PEM). */
+  /** Validates the token, registers the Node, runs the CSR through the API and returns the signed certificate (PEM). */
   join(req: JoinRequest): Promise<string>;
-  /** Renewal over an authenticated session: same CSR path, no token (identity is the current cert). */
-  renew(nodeName: string, csrPem: string): Promise<string>;
+  /** Renewal over an authenticated session: same CSR path, no token (identity is the current, still-bound cert). */
+  renew(nodeName: string, binding: NodeBinding, csrPem: string): Promise<string>;
+  /** Why a certificate with `binding` is no longer accepted for `nodeName`, read from the API (null: accepted). */
+  revocation(nodeName: string, binding: NodeBinding): Promise<string | null>;
 }
 
 export interface JoinOptions {
@@ -50,11 +58,30 @@ export interface JoinOptions {
   log: Logger;
   /** Validity of issued node certificates (default 1 year). */
   certValidityMs?: number;
+  /** Every refused token is answered no sooner than this after the request arrived (default 200 ms). */
+  tokenRefusalFloorMs?: number;
 }
+
+/**
+ * The one answer to every refused bootstrap token: unknown id, wrong secret, expired, being deleted, not marked
+ * for authentication, malformed, already used. A caller learns nothing about which token ids exist (the reason
+ * goes to the hub's log only). Worded after kubeadm's refusal of a token at discovery.
+ */
+export const TOKEN_REFUSED_MESSAGE = 'the bootstrap token is invalid for this cluster or it has expired; create a new one with "kedge token create" on the control plane';
+export const DEFAULT_TOKEN_REFUSAL_FLOOR_MS = 200;
 
 function httpCode(err: unknown): number | undefined {
   const c = (err as { code?: unknown }).code;
   return typeof c === 'number' ? c : undefined;
+}
+
+function takeoverRefused(nodeName: string): JoinError {
+  return new JoinError(
+    409,
+    'AlreadyExists',
+    `node "${nodeName}" is already registered; a bootstrap token may not take over an existing node. To join again under this name ` +
+      `(e.g. the node lost its disk), use a token made for it (kedge token create --node-name ${nodeName}) or delete the Node first (kubectl delete node ${nodeName})`,
+  );
 }
 
 export class HubCertificateIssuer implements CertificateIssuer {
@@ -67,58 +94,152 @@ export class HubCertificateIssuer implements CertificateIssuer {
   }
 
   async join(req: JoinRequest): Promise<string> {
-    const token = parseBootstrapToken(req.token);
-    if (!token) throw new JoinError(401, 'Unauthorized', 'malformed bootstrap token');
-    let secret;
-    try {
-      secret = await this.core.readNamespacedSecret({ name: bootstrapTokenSecretName(token.id), namespace: BOOTSTRAP_TOKEN_NAMESPACE });
-    } catch (err) {
-      if (httpCode(err) !== 404) throw err;
-      secret = null;
+    const { identity, secret } = await this.authenticate(req.token, req.nodeName);
+    if (!NODE_NAME.test(req.nodeName)) throw new JoinError(400, 'BadRequest', `invalid node name ${JSON.stringify(req.nodeName)}`);
+    if (identity.nodeName !== undefined && identity.nodeName !== req.nodeName) {
+      throw new JoinError(403, 'Forbidden', `this bootstrap token was made for node "${identity.nodeName}" and cannot join as "${req.nodeName}"`);
     }
-    const verdict = validateBootstrapToken(secret, token);
-    if (!verdict.ok) throw new JoinError(401, 'Unauthorized', `invalid bootstrap token: ${verdict.reason}`);
-    await this.refuseNonEdgeNode(req.nodeName);
-    return this.issue(req.nodeName, req.csrPem, verdict.identity.username);
+    // Everything the caller controls is checked before anything is written.
+    await this.checkCsr(req.nodeName, req.csrPem);
+    const binding = await this.register(req.nodeName, identity, secret);
+    return this.issue(req.nodeName, req.csrPem, binding, identity.username);
+  }
+
+  /** The token's identity, or the one uniform refusal, answered no sooner than the floor (see TOKEN_REFUSED_MESSAGE). */
+  private async authenticate(raw: string, nodeName: string): Promise<{ identity: BootstrapIdentity; secret: V1Secret }> {
+    const started = Date.now();
+    const token = parseBootstrapToken(raw);
+    let secret: V1Secret | null = null;
+    let reason: string;
+    if (!token) {
+      reason = 'malformed token';
+    } else {
+      try {
+        secret = await this.core.readNamespacedSecret({ name: bootstrapTokenSecretName(token.id), namespace: BOOTSTRAP_TOKEN_NAMESPACE });
+      } catch (err) {
+        if (httpCode(err) !== 404) throw err;
+      }
+      const verdict = validateBootstrapToken(secret, token);
+      if (verdict.ok && secret) return { identity: verdict.identity, secret };
+      reason = verdict.ok ? 'no secret' : verdict.reason;
+    }
+    this.opts.log.warn({ node: nodeName, tokenId: token?.id, reason }, 'join refused: bootstrap token not accepted');
+    await sleep(Math.max(0, started + (this.opts.tokenRefusalFloorMs ?? DEFAULT_TOKEN_REFUSAL_FLOOR_MS) - Date.now()));
+    throw new JoinError(401, 'Unauthorized', TOKEN_REFUSED_MESSAGE);
   }
 
   /**
-   * A token must not mint the identity of an existing non-edge node (a cloud worker): that would let an
-   * edge write its Node and pod statuses. Re-joining an existing edge node (e.g. after losing its disk) is fine.
+   * Registers `nodeName` for this join and returns the identity binding its certificate will carry. A new name gets
+   * a Node (created here, never from a status report). A registered edge node may be joined again only with a
+   * token made for its name; that bumps the identity generation, which revokes the certificates issued before.
    */
-  private async refuseNonEdgeNode(nodeName: string): Promise<void> {
-    let node;
-    try {
-      node = await this.core.readNode({ name: nodeName });
-    } catch (err) {
-      if (httpCode(err) === 404) return;
-      throw err;
-    }
-    if (!(EDGE_ROLE_LABEL in (node.metadata?.labels ?? {}))) {
+  private async register(nodeName: string, identity: BootstrapIdentity, secret: V1Secret): Promise<NodeBinding> {
+    const existing = await this.readNode(nodeName);
+    if (existing && !(EDGE_ROLE_LABEL in (existing.metadata?.labels ?? {}))) {
+      // A cloud worker's identity would let an edge write its Node and pod statuses, whatever the token says.
       throw new JoinError(409, 'AlreadyExists', `node "${nodeName}" already exists and is not an edge node (no ${EDGE_ROLE_LABEL} label); choose another --node-name`);
     }
+    if (existing && identity.nodeName !== nodeName) throw takeoverRefused(nodeName);
+    if (identity.nodeName !== undefined) await this.consume(secret, nodeName);
+    if (!existing) {
+      try {
+        const created = await this.core.createNode({
+          body: {
+            apiVersion: 'v1',
+            kind: 'Node',
+            metadata: { name: nodeName, labels: { [EDGE_ROLE_LABEL]: '' }, annotations: { [IDENTITY_GENERATION_ANNOTATION]: '1' } },
+          },
+        });
+        this.opts.log.info({ node: nodeName, requester: identity.username }, 'registered edge node');
+        return bindingOf(created);
+      } catch (err) {
+        // Another join registered it in the meantime: this one is now a takeover.
+        if (httpCode(err) === 409) throw takeoverRefused(nodeName);
+        throw err;
+      }
+    }
+    return this.bumpGeneration(nodeName, existing, identity.username);
   }
 
-  renew(nodeName: string, csrPem: string): Promise<string> {
-    return this.issue(nodeName, csrPem, NODE_USER_PREFIX + nodeName);
+  /** A token made for one node name is good for one join: deleted (exactly that Secret version) before it is used. */
+  private async consume(secret: V1Secret, nodeName: string): Promise<void> {
+    try {
+      await this.core.deleteNamespacedSecret({
+        name: secret.metadata!.name!,
+        namespace: BOOTSTRAP_TOKEN_NAMESPACE,
+        body: { preconditions: { uid: secret.metadata?.uid, resourceVersion: secret.metadata?.resourceVersion } },
+      });
+    } catch (err) {
+      const code = httpCode(err);
+      if (code === 404 || code === 409) {
+        // A concurrent join used it first.
+        this.opts.log.warn({ node: nodeName, secret: secret.metadata?.name }, 'join refused: the node-bound bootstrap token was used by another join');
+        throw new JoinError(401, 'Unauthorized', TOKEN_REFUSED_MESSAGE);
+      }
+      throw err;
+    }
   }
 
-  private async issue(nodeName: string, csrPem: string, requester: string): Promise<string> {
+  private async bumpGeneration(nodeName: string, node: V1Node, requester: string): Promise<NodeBinding> {
+    let current: V1Node | null = node;
+    for (let attempt = 0; attempt < 5 && current; attempt++) {
+      const next = String((bindingOfNode(current)?.generation ?? 0) + 1);
+      try {
+        const updated = await this.core.replaceNode({
+          name: nodeName,
+          body: { ...current, metadata: { ...current.metadata, annotations: { ...(current.metadata?.annotations ?? {}), [IDENTITY_GENERATION_ANNOTATION]: next } } },
+        });
+        this.opts.log.warn({ node: nodeName, requester, generation: next }, 'edge node joined again with a token made for it; certificates issued before are revoked');
+        return bindingOf(updated);
+      } catch (err) {
+        if (httpCode(err) !== 409) throw err;
+        current = await this.readNode(nodeName);
+      }
+    }
+    throw new JoinError(409, 'Conflict', `node "${nodeName}" kept changing (or was deleted) while joining; try again`);
+  }
+
+  private async readNode(name: string): Promise<V1Node | null> {
+    try {
+      return await this.core.readNode({ name });
+    } catch (err) {
+      if (httpCode(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  async revocation(nodeName: string, binding: NodeBinding): Promise<string | null> {
+    return revocationReason(await this.readNode(nodeName), binding);
+  }
+
+  async renew(nodeName: string, binding: NodeBinding, csrPem: string): Promise<string> {
     if (!NODE_NAME.test(nodeName)) throw new JoinError(400, 'BadRequest', `invalid node name ${JSON.stringify(nodeName)}`);
+    const revoked = await this.revocation(nodeName, binding);
+    if (revoked) {
+      this.opts.log.warn({ node: nodeName, reason: revoked }, 'certificate renewal refused: revoked');
+      throw new JoinError(401, 'Unauthorized', `the certificate of node "${nodeName}" is revoked: ${revoked}; join again with a new bootstrap token`);
+    }
+    await this.checkCsr(nodeName, csrPem);
+    return this.issue(nodeName, csrPem, binding, NODE_USER_PREFIX + nodeName);
+  }
+
+  /** The approver's job: the CSR may ask only for this node's identity, nothing more. */
+  private async checkCsr(nodeName: string, csrPem: string): Promise<void> {
     let info;
     try {
       info = await parseCertificateRequest(csrPem);
     } catch (err) {
       throw new JoinError(400, 'BadRequest', (err as Error).message);
     }
-    // The approver's job: the CSR may ask only for this node's identity, nothing more.
     const wantCn = NODE_USER_PREFIX + nodeName;
     if (info.commonName !== wantCn || info.organizations.length !== 1 || info.organizations[0] !== NODES_GROUP) {
       throw new JoinError(403, 'Forbidden', `CSR subject must be CN=${wantCn}, O=${NODES_GROUP}`);
     }
-    if (info.dnsNames.length > 0 || info.ipAddresses.length > 0) throw new JoinError(403, 'Forbidden', 'node client CSRs may not carry SANs');
+    if (info.dnsNames.length > 0 || info.ipAddresses.length > 0 || info.uris.length > 0) throw new JoinError(403, 'Forbidden', 'node client CSRs may not carry SANs');
+  }
 
-    const certPem = await signCertificateRequest(this.opts.ca, csrPem, { purposes: ['client'], validityMs: this.opts.certValidityMs });
+  private async issue(nodeName: string, csrPem: string, binding: NodeBinding, requester: string): Promise<string> {
+    const certPem = await signCertificateRequest(this.opts.ca, csrPem, { purposes: ['client'], validityMs: this.opts.certValidityMs, uris: [bindingUri(binding)] });
     const name = `node-csr-${nodeName}-${randomBytes(4).toString('hex')}`.slice(0, 253);
     try {
       await this.recordCsr(name, csrPem, certPem, requester);
@@ -127,7 +248,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
       // certificates.k8s.io (or forbidding us) must not block joins: log loudly.
       this.opts.log.warn({ node: nodeName, err: String(err) }, 'could not record the CertificateSigningRequest');
     }
-    this.opts.log.info({ node: nodeName, csr: name, requester }, 'issued node client certificate');
+    this.opts.log.info({ node: nodeName, csr: name, requester, generation: binding.generation }, 'issued node client certificate');
     return certPem;
   }
 
@@ -162,4 +283,10 @@ export class HubCertificateIssuer implements CertificateIssuer {
       body: { ...created, status: { ...created.status, certificate: Buffer.from(certPem).toString('base64') } },
     });
   }
+}
+
+function bindingOf(node: V1Node): NodeBinding {
+  const b = bindingOfNode(node);
+  if (!b) throw new Error(`the API returned node ${node.metadata?.name ?? ''} without a uid`);
+  return b;
 }

@@ -22,6 +22,12 @@ export class HubMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly sessionsRefused = new Counter({
+    name: 'kedge_hub_sessions_refused_total',
+    help: 'Edge sessions refused or ended for identity reasons: revoked (Node deleted, identity issued again), duplicate (another agent holds the live session)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly queueDepth = new Gauge({
     name: 'kedge_hub_queue_depth',
     help: 'Desired-set changes not yet sent plus messages in flight (unacked), summed over sessions',

@@ -349,3 +349,26 @@ test('Node: two shipped changes coalesced by a lagging session go whole, not as 
   assert.deepEqual(edge.baseMisses, []);
   for (const s of sessions) s.close();
 });
+
+test('probeAlive: true as soon as the edge answers the ping, false when it stays silent or the socket closes', async () => {
+  const { open, sessions } = setup();
+  const { ws, s } = open();
+  const answered = s.probeAlive(5_000);
+  ws.emit('pong');
+  assert.equal(await answered, true);
+  assert.equal(await s.probeAlive(30), false, 'silent: a half-open connection');
+  const closing = s.probeAlive(5_000);
+  ws.emit('close');
+  assert.equal(await closing, false);
+  for (const x of sessions) x.close();
+});
+
+test('revoke: the session ends with CloseCode.Revoked (4003) and later frames are ignored', () => {
+  const { open } = setup();
+  const { ws, s } = open();
+  s.revoke('the Node was deleted');
+  assert.equal(ws.closedWith, 4003);
+  const before = ws.sent.length;
+  ws.edge({ type: 'hello', versions: [1], node: 'n1' });
+  assert.equal(ws.sent.length, before, 'nothing answered after revocation');
+});

@@ -23,6 +23,8 @@ import type { Deltas } from './deltas.js';
 import type { CachedObject } from './cache.js';
 import type { HubMetrics } from './metrics.js';
 import type { StatusWriter } from './status-writer.js';
+import type { NodeBinding } from './node-identity.js';
+import { CloseCode } from '../protocol/close-codes.js';
 
 /** Keepalive intervals of silence before the hub drops a session (the edge side uses the same allowance). */
 export const KEEPALIVE_MISSES = 3;
@@ -76,13 +78,27 @@ export class NodeSession {
   private lastHeard = Date.now();
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  /** Called whenever the edge shows life (see probeAlive). */
+  private heardWaiters: Array<() => void> = [];
+  /** The certificate's identity binding (node-identity.ts): the session ends when the Node no longer has it. */
+  readonly binding: NodeBinding;
+  /** The edge's address as the hub sees it (for logs). */
+  readonly remote: string;
 
-  constructor(readonly node: string, private readonly ws: WebSocket, private readonly deps: SessionDeps, pingIntervalMs: number) {
+  constructor(
+    readonly node: string,
+    private readonly ws: WebSocket,
+    private readonly deps: SessionDeps,
+    pingIntervalMs: number,
+    peer: { binding: NodeBinding; remote: string } = { binding: { uid: '', generation: 0 }, remote: '' },
+  ) {
+    this.binding = peer.binding;
+    this.remote = peer.remote;
     this.log = deps.log.child({ node });
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     ws.on('close', () => this.close());
     ws.on('error', (err) => this.log.warn({ err: String(err) }, 'session socket error'));
-    ws.on('pong', () => (this.lastHeard = Date.now()));
+    ws.on('pong', () => this.heard());
     // Keepalive: an edge silent for KEEPALIVE_MISSES intervals is gone (black-holed links included). Silence is
     // judged by timestamps, not a flag reset each tick, and a tick that fires late means this process stalled: pongs
     // may be waiting unread, so the stall is not counted against the edge. Without this, one event-loop stall on a
@@ -126,9 +142,42 @@ export class NodeSession {
     }
   }
 
+  private heard(): void {
+    this.lastHeard = Date.now();
+    if (this.heardWaiters.length > 0) for (const w of this.heardWaiters.splice(0)) w();
+  }
+
+  /**
+   * Whether the edge is still there: true as soon as it answers a ping (or sends anything), false when it stays
+   * silent for `timeoutMs` or the session ends. Used before letting a second connection for this node in: a live
+   * session means a duplicate agent, a silent one a half-open connection the edge already gave up on.
+   */
+  probeAlive(timeoutMs: number): Promise<boolean> {
+    if (this.phase === 'closed') return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      let done = false;
+      const finish = (alive: boolean): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.ws.off('close', onClose);
+        resolve(alive);
+      };
+      const onClose = (): void => finish(false);
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.ws.on('close', onClose);
+      this.heardWaiters.push(() => finish(true));
+      try {
+        this.ws.ping();
+      } catch {
+        finish(false);
+      }
+    });
+  }
+
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (this.phase === 'closed') return;
-    this.lastHeard = Date.now();
+    this.heard();
     if (isBinary) return this.refuse('bad-message', 'binary frames are not part of protocol v1', true);
     let msg: EdgeToHub;
     try {
@@ -351,5 +400,18 @@ export class NodeSession {
   terminate(): void {
     this.ws.terminate();
     this.close();
+  }
+
+  /** The node's identity is no longer accepted (Node deleted or identity issued again): end with CloseCode.Revoked. */
+  revoke(reason: string): void {
+    if (this.phase === 'closed') return;
+    this.log.warn({ reason, remote: this.remote }, 'node identity revoked; ending its session');
+    this.deps.metrics.sessionsRefused.inc({ reason: 'revoked' });
+    this.phase = 'closed';
+    clearInterval(this.pingTimer);
+    this.deps.onClose(this);
+    // The close handshake tells the edge why; a peer that does not answer it is cut off by ws's close timeout.
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(CloseCode.Revoked, Buffer.from(`revoked: ${reason}`).subarray(0, 123).toString());
+    else this.ws.terminate();
   }
 }

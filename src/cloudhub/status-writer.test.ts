@@ -161,12 +161,15 @@ test('node status: labels a node may not set are refused with upstream\'s text a
   }
 });
 
-test('node status: a node registering with a forbidden label is refused before the Node is created', async () => {
-  const api = await stubApi((r) => (r.method === 'GET' ? [404, status(404, 'NotFound')] : [201, r.body]));
+test('node status: a node\'s first report (the Node as its join registered it) with a forbidden label is refused, nothing written', async () => {
+  // The join registers the Node with the edge role only (join.ts); the node's own labels arrive with its first report.
+  const registered = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', resourceVersion: '1', labels: { 'node-role.kubernetes.io/edge': '' } }, spec: {} };
+  const api = await stubApi((r) => (r.method === 'GET' ? [200, registered] : [200, r.body]));
   try {
     const w = new StatusWriter(api.kc, () => undefined);
     const r = await w.write('n1', 'node', { metadata: { name: 'n1', labels: { 'kubernetes.io/hostname': 'n1', 'node-role.kubernetes.io/master': '' } }, status: {} });
-    assert.equal(r.reason, 'forbidden: node "n1" is not allowed to set the following labels: node-role.kubernetes.io/master');
+    assert.equal(r.ok, false);
+    assert.match(r.reason!, /^forbidden: node "n1" .*node-role\.kubernetes\.io\/master/);
     assert.deepEqual(api.seen.map((s) => s.method), ['GET']);
   } finally {
     await api.close();
@@ -232,6 +235,20 @@ test('events: only about the node\'s own objects, in their namespaces; a repeat 
     assert.equal((api.seen.find((s) => s.method === 'PUT')!.body as { count: number }).count, 3);
     assert.deepEqual(await w.write('n1', 'event', e('n1.1', '', { kind: 'Node', name: 'n1' })), { ok: true });
     assert.equal(api.seen.at(-1)!.url, '/api/v1/namespaces/default/events');
+  } finally {
+    await api.close();
+  }
+});
+
+test('node status: a report for a Node that does not exist (deleted meanwhile) is refused, never creates it', async () => {
+  const api = await stubApi((r) => (r.method === 'GET' ? [404, status(404, 'NotFound')] : [201, r.body]));
+  try {
+    const w = new StatusWriter(api.kc, () => undefined);
+    const r = await w.write('n1', 'node', { metadata: { name: 'n1', labels: { edge: 'yes' } }, status: { capacity: { cpu: '4' } } });
+    assert.equal(r.ok, false);
+    assert.equal(r.retry, false, 'not retried: the edge drops it');
+    assert.match(r.reason!, /does not exist/);
+    assert.deepEqual(api.seen.map((s) => `${s.method} ${s.url}`), ['GET /api/v1/nodes/n1'], 'no POST: a status report does not register a node');
   } finally {
     await api.close();
   }

@@ -10,7 +10,7 @@ import type { CoreV1Event, KubeConfig, V1Lease, V1Node, V1Pod, V1PodStatus } fro
 import { JsonApi, seg } from './api-json.js';
 import type { StatusKind } from '../protocol/messages.js';
 import {
-  EDGE_ROLE_LABEL, forbiddenLabelsOnCreateMessage, forbiddenLabelsOnUpdateMessage, forbiddenNodeLabelChanges, modifiedLabelKeys, nodeEventRefusal,
+  EDGE_ROLE_LABEL, forbiddenLabelsOnUpdateMessage, forbiddenNodeLabelChanges, modifiedLabelKeys, nodeEventRefusal,
 } from '../common/node-restriction.js';
 import { mergeNodePodStatus } from '../common/pod-status.js';
 
@@ -128,11 +128,9 @@ export class StatusWriter {
         current = await this.api.request<V1Node>('GET', nodePath(node));
       } catch (err) {
         if (httpCode(err) !== 404) throw err;
-        const created = labelsAfterReport(undefined, reported);
-        if (created.forbidden.length) return forbidden(forbiddenLabelsOnCreateMessage(node, created.forbidden));
-        current = await this.api.request<V1Node>('POST', '/api/v1/nodes', {
-          apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: created.labels, annotations: desired.metadata?.annotations }, spec: desired.spec ?? {},
-        });
+        // Nodes are registered by the join (join.ts), never here: a report that arrives after the Node was deleted
+        // must not bring it back (deleting the Node revokes the node; the hub ends its session).
+        return { ok: false, reason: `node ${node} does not exist (deleted?); a status report does not register a node`, retry: false };
       }
       current = forUpdate(current);
       // The edge owns status; of labels, only those a kubelet may set on itself (cloud-set labels and spec are kept).

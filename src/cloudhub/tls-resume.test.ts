@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import tls, { type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { createCertificateAuthority, issueClientCertificate, issueServerCertificate, type CertificateAuthority, type IssuedCertificate } from '../pki/index.js';
+import { createCertificateAuthority, issueCertificate, issueClientCertificate, issueServerCertificate, type CertificateAuthority, type IssuedCertificate } from '../pki/index.js';
+import { bindingUri } from './node-identity.js';
 import { hubTlsOptions, nodeFromPeer } from './hub.js';
 
 let ca: CertificateAuthority;
@@ -22,8 +23,10 @@ const seen: Array<{ reused: boolean; who: ReturnType<typeof nodeFromPeer> }> = [
 before(async () => {
   ca = await createCertificateAuthority();
   const serving = await issueServerCertificate(ca, 'hub', ['127.0.0.1']);
-  n1 = await issueClientCertificate(ca, 'system:node:n1', ['system:nodes']);
-  n2 = await issueClientCertificate(ca, 'system:node:n2', ['system:nodes']);
+  // As the hub's join signs them: bound to one registration of the Node (node-identity.ts).
+  const nodeCert = (n: string, uid: string) => issueCertificate(ca, { commonName: `system:node:${n}`, organizations: ['system:nodes'], purposes: ['client'], uris: [bindingUri({ uid, generation: 1 })] });
+  n1 = await nodeCert('n1', 'uid-1');
+  n2 = await nodeCert('n2', 'uid-2');
   server = https.createServer(hubTlsOptions(serving, ca.certPem));
   server.on('secureConnection', (s: TLSSocket) => seen.push({ reused: s.isSessionReused(), who: nodeFromPeer(s) }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -61,8 +64,8 @@ test('a resumed session is authenticated as the node whose certificate created i
   const second = await dial(n1, first.ticket);
   assert.equal(second.reused, true, 'the ticket was accepted');
   assert.deepEqual(seen, [
-    { reused: false, who: { node: 'n1' } },
-    { reused: true, who: { node: 'n1' } },
+    { reused: false, who: { node: 'n1', binding: { uid: 'uid-1', generation: 1 } } },
+    { reused: true, who: { node: 'n1', binding: { uid: 'uid-1', generation: 1 } } },
   ]);
 });
 
@@ -72,10 +75,10 @@ test('a ticket carries the identity that created it, whatever certificate the cl
   await dial(n2, first.ticket);
   // Resumption does not present a certificate: offered with n2's key, n1's ticket still means n1. It can
   // never mean anyone else, which is why the edge drops its ticket when its credentials change.
-  assert.deepEqual(seen[1], { reused: true, who: { node: 'n1' } });
+  assert.deepEqual(seen[1], { reused: true, who: { node: 'n1', binding: { uid: 'uid-1', generation: 1 } } });
   const fresh = await dial(n2);
   assert.equal(fresh.reused, false);
-  assert.deepEqual(seen[2], { reused: false, who: { node: 'n2' } });
+  assert.deepEqual(seen[2], { reused: false, who: { node: 'n2', binding: { uid: 'uid-2', generation: 1 } } });
 });
 
 test('a certificate that expired after its session was created is refused on resumption', async () => {
@@ -89,4 +92,12 @@ test('a certificate that expired after its session was created is refused on res
     dial(n1, first.ticket).catch(reject);
   });
   assert.ok('error' in resumed && /expired/.test(resumed.error), JSON.stringify(resumed));
+});
+
+test('a CA-signed node certificate without the hub\'s identity binding is not a node identity', async () => {
+  seen.length = 0;
+  const unbound = await issueClientCertificate(ca, 'system:node:n1', ['system:nodes']);
+  await dial(unbound);
+  const who = seen[0]!.who;
+  assert.ok('error' in who && /no node identity binding/.test(who.error), JSON.stringify(who));
 });

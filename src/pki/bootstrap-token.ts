@@ -1,4 +1,4 @@
-import { randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 
 /**
@@ -14,6 +14,13 @@ export const BOOTSTRAP_USER_PREFIX = 'system:bootstrap:';
 export const BOOTSTRAPPERS_GROUP = 'system:bootstrappers';
 /** The group kubeadm gives node-join tokens; Kedge uses the same so upstream-style bindings apply. */
 export const DEFAULT_NODE_TOKEN_GROUP = 'system:bootstrappers:kubeadm:default-node-token';
+/**
+ * Kedge's one addition to the upstream Secret layout: a token made for one node name (`kedge token create
+ * --node-name NAME`) may join only as NAME, and is the only kind of token that may join under the name of a
+ * Node that is already registered (re-joining a node that lost its disk). Upstream's authenticator and
+ * kubeadm ignore data keys they do not know, so such a Secret stays a valid kubeadm-style token.
+ */
+export const BOOTSTRAP_TOKEN_NODE_NAME_KEY = 'kedge-node-name';
 const EXTRA_GROUP_PATTERN = /^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$/;
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -53,6 +60,8 @@ export interface BootstrapTokenSecretOptions {
   /** Extra groups (each must match system:bootstrappers:...). Defaults to the kubeadm node-token group. */
   groups?: string[];
   usages?: Array<'authentication' | 'signing'>;
+  /** Binds the token to one node name (BOOTSTRAP_TOKEN_NODE_NAME_KEY). */
+  nodeName?: string;
   now?: Date;
 }
 
@@ -69,6 +78,7 @@ export function bootstrapTokenSecret(token: BootstrapToken, opts: BootstrapToken
   if (opts.description) stringData.description = opts.description;
   for (const usage of opts.usages ?? ['authentication', 'signing']) stringData[`usage-bootstrap-${usage}`] = 'true';
   if (groups.length > 0) stringData['auth-extra-groups'] = groups.join(',');
+  if (opts.nodeName !== undefined) stringData[BOOTSTRAP_TOKEN_NODE_NAME_KEY] = opts.nodeName;
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -88,11 +98,25 @@ function secretValue(secret: V1Secret, key: string): string | undefined {
 export interface BootstrapIdentity {
   username: string;
   groups: string[];
+  /** The node name the token was made for, when it was (BOOTSTRAP_TOKEN_NODE_NAME_KEY). */
+  nodeName?: string;
 }
+
+/** Equal-time comparison of two secrets of any length: both are hashed first, so neither length nor content leaks. */
+function secretsEqual(a: string, b: string): boolean {
+  const da = createHash('sha256').update(a).digest();
+  const db = createHash('sha256').update(b).digest();
+  return timingSafeEqual(da, db);
+}
+
+/** Compared against when there is no Secret, so a refusal of an unknown token id costs what a wrong secret costs. */
+const ABSENT_SECRET = '';
 
 /**
  * Checks `token` against its Secret as upstream's bootstrap token authenticator does. Returns the identity
- * (system:bootstrap:<id>, groups system:bootstrappers + auth-extra-groups) or a reason it is refused.
+ * (system:bootstrap:<id>, groups system:bootstrappers + auth-extra-groups) or a reason it is refused. The reason
+ * is for the server's log only: callers answer every refusal alike, so a caller cannot learn whether an id exists.
+ * Every path compares the secret first (against a stand-in when the Secret is missing), in constant time.
  */
 export function validateBootstrapToken(
   secret: V1Secret | null | undefined,
@@ -100,15 +124,13 @@ export function validateBootstrapToken(
   now: Date = new Date(),
   usage: 'authentication' | 'signing' = 'authentication',
 ): { ok: true; identity: BootstrapIdentity } | { ok: false; reason: string } {
+  const secretMatches = secretsEqual((secret ? secretValue(secret, 'token-secret') : undefined) ?? ABSENT_SECRET, token.secret);
   if (!secret) return { ok: false, reason: `secret "${bootstrapTokenSecretName(token.id)}" not found` };
   if (secret.type !== BOOTSTRAP_TOKEN_SECRET_TYPE) return { ok: false, reason: `secret has wrong type "${secret.type ?? ''}"` };
   if (secret.metadata?.deletionTimestamp) return { ok: false, reason: 'secret is being deleted' };
   const id = secretValue(secret, 'token-id');
-  const sec = secretValue(secret, 'token-secret') ?? '';
   if (id !== token.id) return { ok: false, reason: 'token id does not match' };
-  const a = Buffer.from(sec);
-  const b = Buffer.from(token.secret);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) return { ok: false, reason: 'token secret does not match' };
+  if (!secretMatches) return { ok: false, reason: 'token secret does not match' };
   const expiration = secretValue(secret, 'expiration');
   if (expiration) {
     const t = Date.parse(expiration);
@@ -120,5 +142,6 @@ export function validateBootstrapToken(
   for (const g of extra) {
     if (!EXTRA_GROUP_PATTERN.test(g)) return { ok: false, reason: `invalid auth-extra-groups entry "${g}"` };
   }
-  return { ok: true, identity: { username: BOOTSTRAP_USER_PREFIX + token.id, groups: [BOOTSTRAPPERS_GROUP, ...extra] } };
+  const nodeName = secretValue(secret, BOOTSTRAP_TOKEN_NODE_NAME_KEY);
+  return { ok: true, identity: { username: BOOTSTRAP_USER_PREFIX + token.id, groups: [BOOTSTRAPPERS_GROUP, ...extra], ...(nodeName !== undefined ? { nodeName } : {}) } };
 }

@@ -62,15 +62,18 @@ export interface LeafOptions {
   organizations?: string[];
   /** DNS names and IP addresses (told apart automatically). */
   hosts?: string[];
+  /** URI SANs (e.g. the hub's node identity binding). */
+  uris?: string[];
   purposes: KeyUsagePurpose[];
   validityMs?: number;
 }
 
-function sanExtension(hosts: string[]): x509.SubjectAlternativeNameExtension {
+function sanExtension(hosts: string[], uris: string[] = []): x509.SubjectAlternativeNameExtension {
   const names: x509.JsonGeneralNames = [];
   for (const host of new Set(hosts)) {
     names.push({ type: isIP(host) ? 'ip' : 'dns', value: host });
   }
+  for (const uri of new Set(uris)) names.push({ type: 'url', value: uri });
   return new x509.SubjectAlternativeNameExtension(names, false);
 }
 
@@ -88,7 +91,7 @@ async function signLeaf(ca: CertificateAuthority, publicKey: CryptoKey | x509.Pu
     new x509.ExtendedKeyUsageExtension(usages, false),
     await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
   ];
-  if (opts.hosts && opts.hosts.length > 0) extensions.push(sanExtension(opts.hosts));
+  if ((opts.hosts?.length ?? 0) > 0 || (opts.uris?.length ?? 0) > 0) extensions.push(sanExtension(opts.hosts ?? [], opts.uris));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: subjectName(opts.commonName, opts.organizations),
@@ -123,6 +126,8 @@ export function issueClientCertificate(ca: CertificateAuthority, user: string, g
 export interface CsrSigningOptions {
   purposes?: KeyUsagePurpose[];
   validityMs?: number;
+  /** URI SANs the signer adds (never taken from the request). */
+  uris?: string[];
 }
 
 /**
@@ -136,6 +141,7 @@ export async function signCertificateRequest(ca: CertificateAuthority, csrPem: s
     commonName: info.commonName,
     organizations: info.organizations,
     hosts: [...info.dnsNames, ...info.ipAddresses],
+    uris: opts.uris,
     purposes: opts.purposes ?? ['client'],
     validityMs: opts.validityMs,
   });
@@ -146,6 +152,8 @@ export interface CertificateRequestInfo {
   organizations: string[];
   dnsNames: string[];
   ipAddresses: string[];
+  /** URI SANs the request asks for (an approver of node certificates refuses any). */
+  uris: string[];
 }
 
 function nameValues(name: x509.Name, attr: string): string[] {
@@ -169,12 +177,14 @@ export async function parseCertificateRequest(csrPem: string): Promise<Certifica
   const cn = nameValues(subject, 'CN');
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
+  const uris: string[] = [];
   const san = csr.getExtension("2.5.29.17") as x509.SubjectAlternativeNameExtension | null;
   for (const n of san?.names.toJSON() ?? []) {
     if (n.type === 'dns') dnsNames.push(n.value);
     else if (n.type === 'ip') ipAddresses.push(n.value);
+    else if (n.type === 'url') uris.push(n.value);
   }
-  return { commonName: cn[0] ?? '', organizations: nameValues(subject, 'O'), dnsNames, ipAddresses };
+  return { commonName: cn[0] ?? '', organizations: nameValues(subject, 'O'), dnsNames, ipAddresses, uris };
 }
 
 export interface CreateCsrOptions {

@@ -50,7 +50,7 @@ test('CSR round trip: edge creates, CA signs, identity and SANs preserved, key s
   const ca = await pki.createCertificateAuthority();
   const req = await pki.createCertificateRequest({ commonName: 'system:node:n1', organizations: ['system:nodes'], hosts: ['n1', '192.168.1.5'] });
   const parsed = await pki.parseCertificateRequest(req.csrPem);
-  assert.deepEqual(parsed, { commonName: 'system:node:n1', organizations: ['system:nodes'], dnsNames: ['n1'], ipAddresses: ['192.168.1.5'] });
+  assert.deepEqual(parsed, { commonName: 'system:node:n1', organizations: ['system:nodes'], dnsNames: ['n1'], ipAddresses: ['192.168.1.5'], uris: [] });
   const certPem = await pki.signCertificateRequest(ca, req.csrPem, { validityMs: 3600_000 });
   const info = pki.inspectCertificate(certPem);
   assert.equal(info.commonName, 'system:node:n1');
@@ -201,6 +201,20 @@ test('bootstrap tokens: format, Secret layout, and every upstream validation rul
     if (!r.ok) assert.match(r.reason, re, name);
   }
   assert.throws(() => pki.bootstrapTokenSecret(t, { groups: ['system:masters'] }), /must match/);
+});
+
+test('bootstrap token made for one node name: the name is stored in the Secret (kedge-node-name) and comes back with the identity', () => {
+  const t = pki.generateBootstrapToken();
+  const secret = pki.bootstrapTokenSecret(t, { nodeName: 'edge-a' });
+  assert.equal(secret.stringData?.[pki.BOOTSTRAP_TOKEN_NODE_NAME_KEY], 'edge-a');
+  const r = pki.validateBootstrapToken(secret, t);
+  assert.ok(r.ok);
+  assert.equal(r.ok && r.identity.nodeName, 'edge-a');
+  const plain = pki.validateBootstrapToken(pki.bootstrapTokenSecret(t), t);
+  assert.ok(plain.ok && plain.identity.nodeName === undefined);
+  // A stored secret of another length is compared in equal time and refused like any wrong secret.
+  const longer = { ...secret, stringData: { ...secret.stringData, 'token-secret': t.secret + 'x' } };
+  assert.deepEqual(pki.validateBootstrapToken(longer, t), { ok: false, reason: 'token secret does not match' });
 });
 
 test('service account signing key persists with 0600 and a stable key id', async () => {

@@ -17,7 +17,7 @@ const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const toPem = (label: string, der: ArrayBuffer) => `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
 
 /** A CA and one node certificate from it, built the way src/pki does (P-256, CN=system:node:NAME, O=system:nodes). */
-async function makeTemplate(nodeName: string): Promise<CredentialTemplate> {
+async function makeTemplate(nodeName: string, uid?: string): Promise<CredentialTemplate> {
   const caKeys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
@@ -38,7 +38,11 @@ async function makeTemplate(nodeName: string): Promise<CredentialTemplate> {
     publicKey: leafKeys.publicKey,
     signingKey: caKeys.privateKey,
     signingAlgorithm: EC,
-    extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth])],
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      ...(uid ? [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `urn:kedge:node-identity:${uid}:1` }])] : []),
+    ],
   });
   return {
     caCertPem: ca.toString('pem') + '\n',
@@ -46,6 +50,7 @@ async function makeTemplate(nodeName: string): Promise<CredentialTemplate> {
     certPem: leaf.toString('pem') + '\n',
     keyPem: toPem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', leafKeys.privateKey)),
     nodeName,
+    ...(uid ? { uid } : {}),
   };
 }
 
@@ -96,6 +101,20 @@ describe('HollowCredentialMinter', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('HollowCredentialMinter with a bound template (the hub accepts only certificates bound to their Node)', () => {
+  it("puts each node's own Node UID where the template's was, and refuses a missing or misfit uid", async () => {
+    const t = await makeTemplate('hollow-00000', '00000000-0000-4000-8000-000000000000');
+    const m = new HollowCredentialMinter(t);
+    const uid = '3f2b8c1e-9d4a-4e7b-8f00-123456789abc';
+    const c = m.mint('hollow-00042', uid);
+    const cert = new X509Certificate(c.certPem);
+    assert.ok(cert.verify(new X509Certificate(t.caCertPem).publicKey));
+    assert.equal(cert.subjectAltName, `URI:urn:kedge:node-identity:${uid}:1`);
+    assert.throws(() => m.mint('hollow-00043'), /needs a uid/);
+    assert.throws(() => m.mint('hollow-00043', 'short'), /needs a uid/);
   });
 });
 

@@ -9,6 +9,9 @@
  *     bytes and the serial number replaced, and signed again with the CA key (native ECDSA, ~0.1 ms).
  * Every hollow node thus shares one key pair but has its own certificate, serial and signature, verified by
  * the hub like any other. Real edge nodes never do this: they generate their own key and join with a CSR.
+ * The hub accepts a node certificate only with the identity binding its join signs in (the Node's UID, see
+ * src/cloudhub/node-identity.ts): when the template names its Node's `uid`, each minted certificate gets its
+ * own Node's UID in the same place (UIDs are UUIDs: all the same length).
  */
 import { createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import type { EdgeCredentials } from '../edge/config.js';
@@ -66,6 +69,8 @@ export interface CredentialTemplate {
   certPem: string;
   keyPem: string;
   nodeName: string;
+  /** The UID of the template node's Node, as bound into its certificate (each minted one gets its own). */
+  uid?: string;
 }
 
 export class HollowCredentialMinter {
@@ -75,6 +80,7 @@ export class HollowCredentialMinter {
   private readonly nameAt: number;
   private readonly serial: { at: number; length: number };
   private readonly nameBytes: number;
+  private readonly uidAt: number = -1;
 
   constructor(private readonly t: CredentialTemplate) {
     this.caKey = createPrivateKey(t.caKeyPem);
@@ -97,6 +103,11 @@ export class HollowCredentialMinter {
     // The name must occur once (in the subject CN), so replacing it changes nothing else.
     if (this.nameAt < 0 || this.tbs.lastIndexOf(name) !== this.nameAt) throw new Error(`template certificate must name ${t.nodeName} exactly once`);
     this.nameBytes = name.length;
+    if (t.uid !== undefined) {
+      const uid = Buffer.from(t.uid, 'utf8');
+      this.uidAt = this.tbs.indexOf(uid);
+      if (this.uidAt < 0 || this.tbs.lastIndexOf(uid) !== this.uidAt) throw new Error(`template certificate must carry uid ${t.uid} exactly once`);
+    }
   }
 
   /** Whether `nodeName` can be minted from this template (same byte length as the template's name). */
@@ -104,11 +115,15 @@ export class HollowCredentialMinter {
     return Buffer.byteLength(nodeName, 'utf8') === this.nameBytes;
   }
 
-  /** Credentials for `nodeName`: the template's key, a certificate of its own (new serial, re-signed by the CA). */
-  mint(nodeName: string): EdgeCredentials {
+  /** Credentials for `nodeName` (its Node's `uid` when the template is bound): the template's key, a certificate of its own (new serial, re-signed by the CA). */
+  mint(nodeName: string, uid?: string): EdgeCredentials {
     if (!this.fits(nodeName)) throw new Error(`node name ${nodeName} is not ${this.nameBytes} bytes long like the template's`);
     const tbs = Buffer.from(this.tbs);
     Buffer.from(nodeName, 'utf8').copy(tbs, this.nameAt);
+    if (this.uidAt >= 0) {
+      if (uid === undefined || Buffer.byteLength(uid, 'utf8') !== Buffer.byteLength(this.t.uid!, 'utf8')) throw new Error(`node ${nodeName} needs a uid as long as the template's`);
+      Buffer.from(uid, 'utf8').copy(tbs, this.uidAt);
+    }
     const serial = randomBytes(this.serial.length);
     serial[0] = (serial[0]! & 0x7f) | 0x01; // positive, no leading zero octet needed
     serial.copy(tbs, this.serial.at);

@@ -81,7 +81,11 @@ export const EDGE_FLAGS = ['--runtime', 'none', '--heartbeat', '1000', '--keepal
 
 /** Join through a fresh proxy link; `extraFlags` come last, so they override EDGE_FLAGS (e.g. --runtime cri). */
 export async function joinEdge(c: Cluster, name: string, token: { token: string; hash: string }, extraFlags: string[] = []): Promise<Edge> {
-  const link = await c.proxy.addLink(name, { host: '127.0.0.1', port: c.hubPort });
+  // A node joined again (tests of re-joins) gets a link of its own.
+  const taken = new Set(c.proxy.all().map((l) => l.name));
+  let linkName = name;
+  for (let i = 2; taken.has(linkName); i++) linkName = `${name}-${i}`;
+  const link = await c.proxy.addLink(linkName, { host: '127.0.0.1', port: c.hubPort });
   const dataDir = c.h.tempDir(name);
   const localApiPort = await c.h.freePort();
   const proc = await c.h.startKedge(

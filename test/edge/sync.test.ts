@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { rmSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { issueClientCertificate } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/index.js';
+import { bindingOfNode, bindingUri } from '../../src/cloudhub/node-identity.js';
 import {
   createToken,
   edgeNames,
@@ -275,7 +276,9 @@ test('TLS session resumption: a reset link resumes the session as the same node;
   await b.proc.stop();
   const caDir = path.join(c.dataDir, 'pki');
   const ca = { certPem: readFileSync(path.join(caDir, 'ca.crt'), 'utf8'), keyPem: readFileSync(path.join(caDir, 'ca.key'), 'utf8') };
-  const shortLived = await issueClientCertificate(ca, 'system:node:edge-b', ['system:nodes'], 90_000);
+  // Bound to edge-b's Node as the hub's join signs it (node-identity.ts), or the hub would refuse it.
+  const binding = bindingOfNode(JSON.parse(await c.kubectl(['get', 'node', 'edge-b', '-o', 'json'])) as { metadata: { uid: string; annotations?: Record<string, string> } })!;
+  const shortLived = await issueCertificate(ca, { commonName: 'system:node:edge-b', organizations: ['system:nodes'], purposes: ['client'], uris: [bindingUri(binding)], validityMs: 90_000 });
   writeFileSync(path.join(b.dataDir, 'pki', 'node.crt'), shortLived.certPem);
   writeFileSync(path.join(b.dataDir, 'pki', 'node.key'), shortLived.keyPem, { mode: 0o600 });
   b.proc = await c.h.startKedge('edge-b-rotating', edgeRunArgs(b), { ready: { logLine: /connected to hub/, timeoutMs: 60_000 } });

@@ -24,8 +24,17 @@ export function register(program: Command): void {
     .option('--kubeconfig <file>', 'admin kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
     .option('--ca-cert <file>', 'CA the hub serves with, for the printed hash (default: the kubeconfig cluster CA)')
     .option('--description <text>', 'human-readable description stored with the token')
-    .action(async (o: { ttl: string; kubeconfig?: string; caCert?: string; description?: string }) => {
+    .option(
+      '--node-name <name>',
+      'make the token for one node name: it joins only as NAME, may join again under the name of a registered node ' +
+        '(one that lost its disk; the certificates it had are revoked), and is used up by that one join',
+    )
+    .action(async (o: { ttl: string; kubeconfig?: string; caCert?: string; description?: string; nodeName?: string }) => {
       const ttlMs = parseDuration(o.ttl);
+      if (o.nodeName !== undefined) {
+        const { NODE_NAME } = await import('../../cloudhub/join.js');
+        if (!NODE_NAME.test(o.nodeName)) throw new Error(`invalid --node-name ${JSON.stringify(o.nodeName)}: must be a lowercase DNS subdomain (a-z, 0-9, '-', '.')`);
+      }
       const { readFile } = await import('node:fs/promises');
       const { KubeConfig, CoreV1Api } = await import('@kubernetes/client-node');
       const pki = await import('../../pki/index.js');
@@ -39,7 +48,11 @@ export function register(program: Command): void {
       else if (cluster.caData) caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
       else if (cluster.caFile) caPem = await readFile(cluster.caFile, 'utf8');
       const t = pki.generateBootstrapToken();
-      const secret = pki.bootstrapTokenSecret(t, { ttlMs: ttlMs > 0 ? ttlMs : undefined, description: o.description ?? 'kedge edge join token' });
+      const secret = pki.bootstrapTokenSecret(t, {
+        ttlMs: ttlMs > 0 ? ttlMs : undefined,
+        description: o.description ?? (o.nodeName ? `kedge edge join token for node ${o.nodeName}` : 'kedge edge join token'),
+        nodeName: o.nodeName,
+      });
       await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: pki.BOOTSTRAP_TOKEN_NAMESPACE, body: secret });
       process.stdout.write(pki.formatBootstrapToken(t) + '\n');
       if (caPem) process.stdout.write(pki.caCertHash(caPem) + '\n');
