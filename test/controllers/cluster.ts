@@ -21,9 +21,11 @@ export class TestCluster {
 
   async start(extraArgs: string[] = []): Promise<void> {
     const dir = this.harness.tempDir('data');
+    // A fixed port, so a restarted server (kill -9 + start) is where the kubeconfig and fake nodes expect it.
+    const port = await this.harness.freePort();
     this.server = await this.harness.startKedge(
       'kedge-server',
-      ['server', '--data-dir', dir, '--secure-port', '0', '--hub-port', '-1', ...extraArgs],
+      ['server', '--data-dir', dir, '--secure-port', String(port), '--hub-port', '-1', ...extraArgs],
       { ready: { logLine: /kedge server ready/, timeoutMs: 60_000 }, env: { ...process.env, KEDGE_LOG_LEVEL: process.env.KEDGE_LOG_LEVEL ?? 'info' } },
     );
     this.kubeconfig = path.join(dir, 'admin.kubeconfig');

@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
 import { TestCluster, waitFor } from './cluster.js';
 
 // Short periods so the test runs in seconds: a node is unreachable after 2s of lease silence, and the pods
@@ -110,3 +111,64 @@ for (const kind of ['edge', 'yurt'] as const) {
     assert.match(await c.kubectl(['get', 'deployment', app]), new RegExp(`${app}\\s+2/2\\s`));
   });
 }
+
+test('a control-plane restart (kill -9) keeps a NotReady node NotReady, its pods out of endpoints until it heartbeats; a Ready node that never heartbeats again goes NotReady one grace period later', async () => {
+  await c.addNodes('restart', 2, (i) => ({ labels: { role: `restart-${i}`, 'node-role.kubernetes.io/edge': '' }, heartbeatMs: 500, subnet: 40 + i }));
+  await deploy('downapp', 'restart-0', 2);
+  await deploy('silentapp', 'restart-1', 1);
+  const downIps = (await pods('downapp')).map((p) => p.status.podIP).sort();
+  await waitFor('downapp endpoints', async () => JSON.stringify(await readySliceIps('downapp')) === JSON.stringify(downIps));
+
+  // restart-0 loses its link before the restart and is marked NotReady, its pods taken out of endpoints.
+  c.node('restart-0').stop();
+  await waitFor('restart-0 NotReady', async () => readyOf(await nodeJson('restart-0')) === 'Unknown', 30_000);
+  await waitFor('downapp pods not ready', async () => (await pods('downapp')).every((p) => readyOf(p) === 'False'), 30_000);
+  await waitFor('downapp endpoints empty', async () => (await readySliceIps('downapp')).length === 0, 30_000);
+  const before = await nodeJson('restart-0');
+  const beforeReady = before.status.conditions.find((x: any) => x.type === 'Ready');
+  const beforeTaints = JSON.stringify(before.spec.taints);
+  assert.equal(readyOf(await nodeJson('restart-1')), 'True');
+
+  // restart-1 is Ready and never heartbeats again; the control plane is down longer than the grace period.
+  c.node('restart-1').stop();
+  await c.server.kill9();
+  await new Promise((r) => setTimeout(r, (GRACE_S + 2) * 1000));
+  await c.server.restart();
+  await c.server.waitForLog(/became leader/, 60_000);
+  const leaderAt = Date.now();
+
+  // Fast reads through client-node: for three grace periods restart-0 never flips to Ready, nor do its pods.
+  const core = c.kc.makeApiClient(CoreV1Api);
+  const discovery = c.kc.makeApiClient(DiscoveryV1Api);
+  const until = Date.now() + 3 * GRACE_S * 1000;
+  while (Date.now() < until) {
+    const node = await core.readNode({ name: 'restart-0' });
+    assert.equal(node.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'Unknown', 'a NotReady node stays NotReady across the restart');
+    const downPods = (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=downapp' })).items;
+    assert.ok(downPods.every((p) => p.status?.conditions?.find((x) => x.type === 'Ready')?.status === 'False'), 'its pods stay not Ready');
+    const slices = (await discovery.listNamespacedEndpointSlice({ namespace: 'default', labelSelector: 'kubernetes.io/service-name=downapp' })).items;
+    assert.deepEqual(slices.flatMap((s) => (s.endpoints ?? []).filter((e) => e.conditions?.ready)), [], 'and out of endpoints');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const after = await nodeJson('restart-0');
+  assert.deepEqual(after.status.conditions.find((x: any) => x.type === 'Ready'), beforeReady, 'the Ready condition was never rewritten');
+  assert.equal(JSON.stringify(after.spec.taints), beforeTaints, 'taints (and their timeAdded) untouched');
+
+  // restart-1: NotReady, but only one grace period after the restart, not at once for its old heartbeat.
+  const silent = await waitFor('restart-1 NotReady', async () => {
+    const n = await nodeJson('restart-1');
+    return n.status.conditions.find((x: any) => x.type === 'Ready' && x.status === 'Unknown');
+  }, 30_000);
+  const wentAfterMs = Date.parse(silent.lastTransitionTime) - leaderAt;
+  assert.ok(wentAfterMs >= GRACE_S * 1000 - 1500, `restart-1 went NotReady ${wentAfterMs} ms after the controllers started (grace ${GRACE_S} s)`);
+  await waitFor('silentapp pods not ready', async () => (await pods('silentapp')).every((p) => readyOf(p) === 'False'), 30_000);
+  assert.equal((await pods('silentapp')).length, 1, 'an edge node\'s pod is kept');
+
+  // The heartbeat comes back (lease + the kubelet posting Ready): the same pods return to the endpoints.
+  const uids = (await pods('downapp')).map((p) => p.metadata.uid).sort();
+  await c.node('restart-0').resume();
+  await waitFor('restart-0 Ready', async () => readyOf(await nodeJson('restart-0')) === 'True', 30_000);
+  await waitFor('taint removed', async () => ((await nodeJson('restart-0')).spec.taints ?? []).length === 0, 30_000);
+  await waitFor('downapp endpoints back', async () => JSON.stringify(await readySliceIps('downapp')) === JSON.stringify(downIps), 30_000);
+  assert.deepEqual((await pods('downapp')).map((p) => p.metadata.uid).sort(), uids, 'same pods');
+});

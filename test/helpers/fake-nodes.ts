@@ -242,13 +242,17 @@ export class FakeNode {
     if (this.heartbeat) clearTimeout(this.heartbeat);
   }
 
-  /** The link comes back: renew at once, post Ready (as a kubelet does after reconnecting). */
+  /**
+   * The link comes back: renew at once and post Ready, as a kubelet does after reconnecting (it finds the
+   * API's copy of its status differs from its own). Only the kubelet sets Ready=True, never the controller.
+   */
   async resume(): Promise<void> {
     this.startHeartbeat();
     await this.coord.patchNamespacedLease(
       { name: this.name, namespace: 'kube-node-lease', body: { spec: { renewTime: new Date().toISOString() } } },
       mergePatch,
     );
+    await this.postStatus();
   }
 
   async dispose(): Promise<void> {

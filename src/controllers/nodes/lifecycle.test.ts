@@ -25,8 +25,15 @@ async function addPod(fake: FakeCluster, name: string, nodeName: string, tolerat
   });
   return p.metadata!.uid!;
 }
+/** Each renewal writes a distinct renewTime (two within one millisecond would look like none). */
+let renewals = 0;
 const renew = (fake: FakeCluster, name: string) =>
-  fake.update('Lease', name, 'kube-node-lease', { spec: { renewTime: new Date(Date.now() + Math.random()).toISOString() } });
+  fake.update('Lease', name, 'kube-node-lease', { spec: { renewTime: new Date(Date.now() + ++renewals).toISOString() } });
+/** The kubelet (edge agent) posts Ready=True, as it does when its link comes back. */
+const postReady = (fake: FakeCluster, name: string, at = Date.now()) =>
+  fake.update('Node', name, undefined, {
+    status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: new Date(at + ++renewals).toISOString(), lastTransitionTime: new Date(at).toISOString() }] },
+  });
 
 test('eviction delay follows tolerations, defaulting like DefaultTolerationSeconds', () => {
   const taint = { key: UnreachableTaintKey, effect: 'NoExecute' };
@@ -61,6 +68,7 @@ test('cloud node: unreachable → taints, pods not ready, evicted after tolerati
   await new Promise((r) => setTimeout(r, 1500)); // well past grace + toleration
   assert.equal(fake.find<V1Pod>('Pod', 'e1', 'default')?.metadata?.uid, e1, 'edge pod kept');
   await renew(fake, 'edge');
+  await postReady(fake, 'edge');
   await eventually(() => fake.find<V1Pod>('Pod', 'e1', 'default')?.status?.conditions?.find((x) => x.type === 'Ready')?.status === 'True', 3000, 'edge pod ready again');
   const edge = fake.find<V1Node>('Node', 'edge')!;
   assert.equal(edge.spec?.taints?.length ?? 0, 0);
@@ -69,7 +77,7 @@ test('cloud node: unreachable → taints, pods not ready, evicted after tolerati
   await c.stop();
 });
 
-test('renewals of healthy nodes cost no pass over all nodes; a node marked unreachable is recovered from its renewal alone', async () => {
+test('renewals of healthy nodes cost no pass over all nodes; a node marked unreachable is recovered as soon as its kubelet posts Ready', async () => {
   const fake = new FakeCluster();
   // A long monitor period: only the first full pass runs during the test.
   const ctx = fakeContext(fake, { nodeMonitorGracePeriodSeconds: 120, nodeMonitorPeriodSeconds: 60 });
@@ -94,10 +102,115 @@ test('renewals of healthy nodes cost no pass over all nodes; a node marked unrea
       status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown' }] },
     });
     await renew(fake, 'b');
+    await eventually(() => passes.length === 2, 3000, 'b looked at on its renewal');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(fake.find<V1Node>('Node', 'b')!.spec?.taints?.length, 1, 'a lease renewal alone makes nothing Ready');
+    assert.equal(fake.find<V1Node>('Node', 'b')!.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'Unknown');
+    await postReady(fake, 'b');
     await eventually(() => (fake.find<V1Node>('Node', 'b')!.spec?.taints ?? []).length === 0, 3000, 'b untainted');
     assert.equal(fake.find<V1Node>('Node', 'b')!.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'True');
-    assert.deepEqual(passes, ['*', 'b'], 'only b was looked at');
+    assert.ok(passes.slice(1).every((p) => p === 'b'), `only b was looked at: ${passes.join(' ')}`);
   } finally {
     await c.stop();
   }
+});
+
+/**
+ * The state a control plane finds after a restart: what the previous controller wrote is in the API, nothing
+ * is in memory. `down`/`edge-down` were marked unreachable long ago (taints, pods not Ready); `up` was Ready,
+ * with a lease and heartbeat far in the past (the control plane was down longer than the grace period).
+ */
+async function stateBeforeRestart(fake: FakeCluster, t0: number) {
+  const longAgo = new Date(t0 - 3600_000).toISOString();
+  const unknown = { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastHeartbeatTime: longAgo, lastTransitionTime: new Date(t0 - 600_000).toISOString() };
+  const taintedAt = new Date(t0 - 250_000).toISOString();
+  const nodes: Array<[string, Record<string, string>, object[], object]> = [
+    ['down', {}, [{ key: UnreachableTaintKey, effect: 'NoSchedule', timeAdded: taintedAt }, { key: UnreachableTaintKey, effect: 'NoExecute', timeAdded: taintedAt }], unknown],
+    ['edge-down', { 'node-role.kubernetes.io/edge': '' }, [{ key: UnreachableTaintKey, effect: 'NoSchedule', timeAdded: taintedAt }], unknown],
+    ['up', {}, [], { type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: longAgo, lastTransitionTime: longAgo }],
+  ];
+  for (const [name, labels, taints, ready] of nodes) {
+    await fake.create<V1Node>({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels }, spec: { taints: taints as never }, status: { conditions: [ready as never] } });
+    await fake.create<V1Lease>({
+      apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'kube-node-lease' },
+      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: longAgo as never },
+    });
+    const pod = await fake.create<V1Pod>({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `${name}-pod`, namespace: 'default' }, spec: { nodeName: name, containers: [{ name: 'c', image: 'x' }] } });
+    const podReady = name === 'up' ? { type: 'Ready', status: 'True' } : { type: 'Ready', status: 'False', reason: 'NodeUnreachable' };
+    await fake.update('Pod', pod.metadata!.name!, 'default', { status: { phase: 'Running', conditions: [{ type: 'ContainersReady', status: 'True' }, podReady] } });
+  }
+}
+
+const readyOf = (fake: FakeCluster, node: string) => fake.find<V1Node>('Node', node)!.status!.conditions!.find((x) => x.type === 'Ready')!;
+const podReady = (fake: FakeCluster, pod: string) => fake.find<V1Pod>('Pod', pod, 'default')?.status?.conditions?.find((x) => x.type === 'Ready')?.status;
+const taintsOf = (fake: FakeCluster, node: string) => (fake.find<V1Node>('Node', node)!.spec?.taints ?? []).map((t) => `${t.effect}@${String(t.timeAdded)}`);
+
+test('after a control-plane restart (fake clock): every node keeps its last known condition, taints and pods for a full grace period', async () => {
+  const fake = new FakeCluster();
+  const t0 = Date.parse('2026-12-07T00:00:00Z');
+  await stateBeforeRestart(fake, t0);
+  const before = { down: taintsOf(fake, 'down'), edge: taintsOf(fake, 'edge-down'), readyDown: readyOf(fake, 'down') };
+  const grace = 40_000;
+  const setupWrites = fake.actions.length;
+  const c = new NodeLifecycleController(fakeContext(fake, { nodeMonitorGracePeriodSeconds: grace / 1000, defaultTolerationSeconds: 300 }), () => t0);
+
+  // The first passes after the restart: nothing has been heard from any node yet.
+  for (const t of [t0, t0 + 5_000, t0 + grace - 1]) {
+    await c.monitor(t);
+    assert.deepEqual(readyOf(fake, 'down'), before.readyDown, `down keeps its Unknown condition at +${t - t0} ms`);
+    assert.equal(readyOf(fake, 'edge-down').status, 'Unknown');
+    assert.equal(readyOf(fake, 'up').status, 'True', 'up gets its grace period from the restart, not from its old heartbeat');
+    assert.deepEqual(taintsOf(fake, 'down'), before.down, 'taints and their eviction clocks kept');
+    assert.deepEqual(taintsOf(fake, 'edge-down'), before.edge);
+    assert.deepEqual(taintsOf(fake, 'up'), []);
+    assert.equal(podReady(fake, 'down-pod'), 'False', 'pods of a NotReady node stay out of endpoints');
+    assert.equal(podReady(fake, 'edge-down-pod'), 'False');
+    assert.equal(podReady(fake, 'up-pod'), 'True');
+  }
+  assert.deepEqual(fake.actions.slice(setupWrites), [], 'nothing written in the grace period');
+
+  // One grace period after the restart without a heartbeat, the Ready node goes NotReady.
+  await c.monitor(t0 + grace + 1);
+  assert.equal(readyOf(fake, 'up').status, 'Unknown');
+  assert.equal(readyOf(fake, 'up').reason, 'NodeStatusUnknown');
+  assert.equal(String(readyOf(fake, 'up').lastTransitionTime), new Date(t0 + grace + 1).toISOString());
+  assert.equal(podReady(fake, 'up-pod'), 'False');
+  assert.deepEqual(taintsOf(fake, 'up').sort(), [`NoExecute@${new Date(t0 + grace + 1).toISOString()}`, `NoSchedule@${new Date(t0 + grace + 1).toISOString()}`]);
+
+  // The cloud node's eviction clock ran on from its taint (250 s before the restart): 300 s toleration ends at +50 s.
+  assert.ok(fake.find('Pod', 'down-pod', 'default'), 'not evicted yet');
+  await c.monitor(t0 + 50_001);
+  assert.equal(fake.find('Pod', 'down-pod', 'default'), undefined, 'evicted 300 s after the original taint');
+  // Edge autonomy: never evicted, never a NoExecute taint, however long.
+  await c.monitor(t0 + 3600_000);
+  assert.equal(podReady(fake, 'edge-down-pod'), 'False');
+  assert.ok(fake.find('Pod', 'edge-down-pod', 'default'));
+  assert.deepEqual(taintsOf(fake, 'edge-down'), before.edge);
+});
+
+test('after a restart, a lease renewal alone makes nothing Ready; the kubelet posting Ready does, and restores the pods', async () => {
+  const fake = new FakeCluster();
+  const t0 = Date.now();
+  await stateBeforeRestart(fake, t0);
+  const c = new NodeLifecycleController(fakeContext(fake, { nodeMonitorGracePeriodSeconds: 40 }), () => t0);
+  await c.monitor(t0);
+  await renew(fake, 'edge-down');
+  await c.monitor(t0 + 1000);
+  await c.monitor(t0 + 30_000);
+  assert.equal(readyOf(fake, 'edge-down').status, 'Unknown', 'no NodeLeaseRenewed: only the kubelet sets Ready');
+  assert.equal(taintsOf(fake, 'edge-down').length, 1);
+  assert.equal(podReady(fake, 'edge-down-pod'), 'False');
+
+  await postReady(fake, 'edge-down', t0 + 31_000);
+  await c.monitor(t0 + 31_000);
+  assert.equal(readyOf(fake, 'edge-down').status, 'True');
+  assert.deepEqual(taintsOf(fake, 'edge-down'), [], 'unreachable taint removed once Ready');
+  assert.equal(podReady(fake, 'edge-down-pod'), 'True', 'the same pod is Ready again');
+  // Heartbeats keep it Ready; silence takes it back to Unknown one grace period after the last one.
+  await renew(fake, 'edge-down');
+  await c.monitor(t0 + 60_000);
+  await c.monitor(t0 + 99_000);
+  assert.equal(readyOf(fake, 'edge-down').status, 'True');
+  await c.monitor(t0 + 100_001);
+  assert.equal(readyOf(fake, 'edge-down').status, 'Unknown');
 });

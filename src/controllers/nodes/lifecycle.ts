@@ -16,18 +16,20 @@ export function isAutonomous(node: V1Node): boolean {
   return node.metadata?.labels?.[EdgeRoleLabel] !== undefined || node.metadata?.annotations?.[AutonomyAnnotation] === 'true';
 }
 
+const readyOf = (node: V1Node) => node.status?.conditions?.find((c) => c.type === 'Ready');
+
+/** The controller marked this node unreachable (its heartbeat had stopped): Ready=Unknown or the unreachable taint. */
+export function markedUnreachable(node: V1Node): boolean {
+  if ((node.spec?.taints ?? []).some((t) => t.key === UnreachableTaintKey)) return true;
+  const ready = readyOf(node);
+  return ready?.status === 'Unknown' && (ready.reason === 'NodeStatusUnknown' || ready.reason === 'NodeStatusNeverUpdated');
+}
+
 /**
  * When a pod on a NoExecute-tainted node must go: 0 = now, a number = ms after the taint was added,
  * undefined = never (tolerated forever). Pods without any toleration for the unreachable/not-ready taint get
  * defaultTolerationSeconds, as the DefaultTolerationSeconds admission plugin would have given them.
  */
-/** The controller marked this node unreachable (its heartbeat had stopped): Ready=Unknown or the unreachable taint. */
-export function markedUnreachable(node: V1Node): boolean {
-  if ((node.spec?.taints ?? []).some((t) => t.key === UnreachableTaintKey)) return true;
-  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
-  return ready?.status === 'Unknown' && ready.reason === 'NodeStatusUnknown';
-}
-
 export function evictionDelayMs(pod: V1Pod, taint: V1Taint, defaultTolerationSeconds: number): number | undefined {
   const tols = (pod.spec?.tolerations ?? []).filter((t) => tolerates(t, taint));
   if (tols.length === 0) {
@@ -39,26 +41,36 @@ export function evictionDelayMs(pod: V1Pod, taint: V1Taint, defaultTolerationSec
 }
 
 /**
- * Node lifecycle, edge-aware. Heartbeats are kube-node-lease Leases (or the Ready condition's heartbeat);
- * like upstream we time them with our own clock (when did we last *see* renewTime change), never comparing
- * clocks across machines. A node silent for the grace period goes Ready=Unknown, gets the unreachable
- * NoSchedule taint, and its pods' Ready condition goes False so endpoints stop routing to them.
- * Cloud nodes also get the NoExecute taint and their pods are deleted after their toleration period.
- * Edge/autonomous nodes get no NoExecute taint: their pods stay bound, and when the lease is renewed the
- * taint is removed and the pods' Ready condition restored — nothing is recreated.
+ * Node lifecycle, edge-aware, following upstream's (pkg/controller/nodelifecycle): heartbeats are the
+ * kube-node-lease Lease's renewTime and the Ready condition's lastHeartbeatTime, timed with our own clock
+ * (when did we last *see* either change), never comparing clocks across machines. A node we see for the first
+ * time — at start, and so after every control-plane restart — gets a full grace period from that moment and
+ * keeps the condition it has: a node that was NotReady stays NotReady, its taints (and their eviction clocks)
+ * and its pods' readiness stay as they were. A node silent for the grace period goes Ready=Unknown.
+ * The taints and pods then follow the Ready condition:
+ * - Unknown: the unreachable NoSchedule taint, pods' Ready=False so endpoints stop routing to them. Cloud
+ *   nodes also get the NoExecute taint and their pods are deleted after their toleration period. Edge and
+ *   autonomous nodes get no NoExecute taint: their pods stay bound.
+ * - True: only the kubelet (the edge agent, through the hub) sets it, never this controller — a lease renewal
+ *   alone makes nothing Ready. Then the unreachable taint goes and the pods we marked get their Ready back:
+ *   same pods, same UIDs, nothing recreated.
  */
 export class NodeLifecycleController implements Controller {
   readonly name = 'nodelifecycle';
+  /** Per node: the last heartbeat record seen, and our local time when we first saw it (upstream probeTimestamp). */
   private readonly lastSeen = new Map<string, { record: string; at: number }>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = false;
   /** A full pass over every node is due (the monitor period elapsed). */
   private fullPassDue = false;
-  /** Nodes marked unreachable whose lease was just renewed: recovered without waiting for the next full pass. */
+  /** Nodes marked unreachable that showed a sign of life: looked at without waiting for the next full pass. */
   private readonly recovering = new Set<string>();
 
-  constructor(private readonly ctx: ControllerContext) {}
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   start(): void {
     const nodes = this.ctx.informers.get<V1Node>('nodes');
@@ -67,16 +79,19 @@ export class NodeLifecycleController implements Controller {
     // A renewal costs O(1) here: every node renews every 10 s, so a full pass per renewal would make the
     // controller's work grow with nodes² (10,000 nodes = 1,000 passes/s over 10,000 nodes). Healthy nodes'
     // renewals are noticed by the periodic pass (as upstream, which times heartbeats per monitor period);
-    // only a node we marked unreachable is handled at once, so its pods become Ready again without delay.
-    const renewed = (lease: V1Lease) => {
-      const name = lease.metadata?.name;
+    // only a node we marked unreachable is looked at once, so when its kubelet posts Ready its taint goes and
+    // its pods become Ready again without delay.
+    const signOfLife = (name: string | undefined) => {
       const node = name ? nodes.get(name) : undefined;
       if (!node || !markedUnreachable(node)) return;
       this.recovering.add(name!);
       this.kickSoon();
     };
-    leases.onUpdate(renewed);
-    leases.onAdd(renewed);
+    leases.onUpdate((l) => signOfLife(l.metadata?.name));
+    leases.onAdd((l) => signOfLife(l.metadata?.name));
+    nodes.onUpdate((n) => {
+      if (readyOf(n)?.status === 'True') signOfLife(n.metadata?.name);
+    });
     nodes.onDelete((n) => this.lastSeen.delete(n.metadata!.name!));
     const period = Math.max(200, this.ctx.options.nodeMonitorPeriodSeconds * 1000);
     this.fullPassDue = true;
@@ -96,7 +111,7 @@ export class NodeLifecycleController implements Controller {
       const only = this.fullPassDue ? undefined : new Set(this.recovering);
       this.fullPassDue = false;
       this.recovering.clear();
-      this.running = this.monitor(Date.now(), only)
+      this.running = this.monitor(this.now(), only)
         .catch((err) => this.ctx.log.warn({ err: String(err) }, 'node monitor pass failed'))
         .finally(() => (this.running = undefined));
     }, 100);
@@ -132,44 +147,58 @@ export class NodeLifecycleController implements Controller {
       l.push(p);
     }
     const grace = this.ctx.options.nodeMonitorGracePeriodSeconds * 1000;
-    for (const node of nodes) {
+    for (let node of nodes) {
       if (this.stopped) return;
       const name = node.metadata!.name!;
       const silentFor = now - this.heartbeat(node, now);
       const nodePods = byNode.get(name) ?? [];
       try {
-        if (silentFor > grace) await this.markUnreachable(node, nodePods, now);
-        else await this.markReachable(node, nodePods);
+        if (silentFor > grace) node = await this.markStatusUnknown(node, now);
+        const ready = readyOf(node)?.status;
+        if (ready === 'Unknown') await this.whileUnreachable(node, nodePods, now);
+        else if (ready === 'True') await this.whileReady(node, nodePods, now);
       } catch (err) {
         if (errorCode(err) !== 404) this.ctx.log.warn({ node: name, err: String(err) }, 'node lifecycle update failed');
       }
     }
   }
 
-  private async markUnreachable(node: V1Node, pods: V1Pod[], now: number): Promise<void> {
+  /**
+   * The grace period passed without a heartbeat: Ready and the pressure conditions become Unknown, whatever
+   * they were (upstream tryUpdateNodeHealth). Conditions the kubelet never posted are added as Unknown.
+   */
+  private async markStatusUnknown(node: V1Node, now: number): Promise<V1Node> {
     const name = node.metadata!.name!;
-    const autonomous = isAutonomous(node);
-    const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
-    if (ready?.status !== 'Unknown') {
-      const nowIso = new Date(now).toISOString();
-      const conditions: V1NodeCondition[] = (node.status?.conditions ?? []).map((c) =>
-        ['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure'].includes(c.type)
-          ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: nowIso as unknown as Date }
-          : c,
-      );
-      if (!conditions.some((c) => c.type === 'Ready')) {
-        conditions.push({ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: nowIso as unknown as Date });
+    const nowIso = new Date(now).toISOString() as unknown as Date;
+    let changed = false;
+    const conditions: V1NodeCondition[] = [...(node.status?.conditions ?? [])];
+    for (const type of ['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure']) {
+      const i = conditions.findIndex((c) => c.type === type);
+      if (i < 0) {
+        conditions.push({ type, status: 'Unknown', reason: 'NodeStatusNeverUpdated', message: 'Kubelet never posted node status.', lastHeartbeatTime: node.metadata?.creationTimestamp, lastTransitionTime: nowIso });
+        changed = true;
+      } else if (conditions[i]!.status !== 'Unknown') {
+        conditions[i] = { ...conditions[i]!, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: nowIso };
+        changed = true;
       }
-      node = await this.ctx.api.patchStatus<V1Node>({ apiVersion: 'v1', kind: 'Node', name }, { status: { conditions } });
-      this.ctx.events.event({ ...node, apiVersion: 'v1', kind: 'Node' }, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
     }
+    if (!changed) return node;
+    const wasReady = readyOf(node)?.status === 'True';
+    const updated = await this.ctx.api.patchStatus<V1Node>({ apiVersion: 'v1', kind: 'Node', name }, { status: { conditions } });
+    if (wasReady) this.ctx.events.event({ ...updated, apiVersion: 'v1', kind: 'Node' }, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
+    return updated;
+  }
+
+  /** Ready=Unknown: the unreachable taints, pods not Ready, and (cloud nodes only) evictions after tolerations. */
+  private async whileUnreachable(node: V1Node, pods: V1Pod[], now: number): Promise<void> {
+    const autonomous = isAutonomous(node);
     const want: V1Taint[] = [{ key: UnreachableTaintKey, effect: 'NoSchedule' }];
     if (!autonomous) want.push({ key: UnreachableTaintKey, effect: 'NoExecute' });
-    const taints = await this.ensureTaints(node, want, autonomous ? [{ key: UnreachableTaintKey, effect: 'NoExecute' }] : []);
+    const taints = await this.ensureTaints(node, want, autonomous ? [{ key: UnreachableTaintKey, effect: 'NoExecute' }] : [], now);
     // Pods stop being Ready so Services stop routing to them (upstream MarkPodsNotReady).
     for (const p of pods) {
       const rc = p.status?.conditions?.find((c) => c.type === 'Ready');
-      if (rc && rc.status !== 'False' && !p.metadata?.deletionTimestamp) await this.setPodReady(p, 'False', NodeUnreachablePodReason);
+      if (rc && rc.status !== 'False' && !p.metadata?.deletionTimestamp) await this.setPodReady(p, 'False', NodeUnreachablePodReason, now);
     }
     if (autonomous) return;
     const noExec = taints.find((t) => t.key === UnreachableTaintKey && t.effect === 'NoExecute');
@@ -188,36 +217,27 @@ export class NodeLifecycleController implements Controller {
     }
   }
 
-  private async markReachable(node: V1Node, pods: V1Pod[]): Promise<void> {
-    const name = node.metadata!.name!;
-    const has = (node.spec?.taints ?? []).some((t) => t.key === UnreachableTaintKey);
-    const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
-    if (ready?.status === 'Unknown' && ready.reason === 'NodeStatusUnknown') {
-      // The heartbeat is back; the kubelet/edge agent will post full status, but a lease-only agent may not,
-      // so report what we know: the node is alive again.
-      const conditions = (node.status?.conditions ?? []).map((c) =>
-        c.type === 'Ready'
-          ? { ...c, status: 'True', reason: 'NodeLeaseRenewed', message: 'Node lease renewed.', lastTransitionTime: new Date().toISOString() as unknown as Date }
-          : c.reason === 'NodeStatusUnknown'
-            ? { ...c, status: 'False', reason: 'NodeLeaseRenewed', message: 'Node lease renewed.' }
-            : c,
-      );
-      node = await this.ctx.api.patchStatus<V1Node>({ apiVersion: 'v1', kind: 'Node', name }, { status: { conditions } });
-      this.ctx.events.event({ ...node, apiVersion: 'v1', kind: 'Node' }, 'Normal', 'NodeReady', `Node ${name} status is now: NodeReady`);
+  /**
+   * Ready=True, as the kubelet posted it: the unreachable taints go (upstream markNodeAsReachable) and the
+   * pods we marked not Ready get their Ready back unless their containers are not ready (an edge agent that
+   * was cut off may have nothing new to report about them).
+   */
+  private async whileReady(node: V1Node, pods: V1Pod[], now: number): Promise<void> {
+    if ((node.spec?.taints ?? []).some((t) => t.key === UnreachableTaintKey)) {
+      await this.ensureTaints(node, [], [{ key: UnreachableTaintKey, effect: 'NoSchedule' }, { key: UnreachableTaintKey, effect: 'NoExecute' }], now);
     }
-    if (has) await this.ensureTaints(node, [], [{ key: UnreachableTaintKey, effect: 'NoSchedule' }, { key: UnreachableTaintKey, effect: 'NoExecute' }]);
     for (const p of pods) {
       const rc = p.status?.conditions?.find((c) => c.type === 'Ready');
       const containersReady = p.status?.conditions?.find((c) => c.type === 'ContainersReady');
       if (rc?.status === 'False' && rc.reason === NodeUnreachablePodReason && containersReady?.status !== 'False') {
-        await this.setPodReady(p, 'True', undefined);
+        await this.setPodReady(p, 'True', undefined, now);
       }
     }
   }
 
-  private async setPodReady(p: V1Pod, status: 'True' | 'False', reason: string | undefined): Promise<void> {
+  private async setPodReady(p: V1Pod, status: 'True' | 'False', reason: string | undefined, now: number): Promise<void> {
     const conditions = (p.status?.conditions ?? []).map((c) =>
-      c.type === 'Ready' ? { ...c, status, reason: reason ?? null, lastTransitionTime: new Date().toISOString() } : c,
+      c.type === 'Ready' ? { ...c, status, reason: reason ?? null, lastTransitionTime: new Date(now).toISOString() } : c,
     );
     try {
       await this.ctx.api.patchStatus({ apiVersion: 'v1', kind: 'Pod', namespace: p.metadata!.namespace!, name: p.metadata!.name! }, { status: { conditions } });
@@ -227,11 +247,11 @@ export class NodeLifecycleController implements Controller {
   }
 
   /** Adds `add` taints (with timeAdded) and removes `remove` ones; optimistic on resourceVersion. */
-  private async ensureTaints(node: V1Node, add: V1Taint[], remove: V1Taint[]): Promise<V1Taint[]> {
+  private async ensureTaints(node: V1Node, add: V1Taint[], remove: V1Taint[], now: number): Promise<V1Taint[]> {
     const cur = node.spec?.taints ?? [];
     const same = (a: V1Taint, b: V1Taint) => a.key === b.key && a.effect === b.effect;
     let next = cur.filter((t) => !remove.some((r) => same(r, t)));
-    for (const t of add) if (!next.some((x) => same(x, t))) next = [...next, { ...t, timeAdded: new Date().toISOString() as unknown as Date }];
+    for (const t of add) if (!next.some((x) => same(x, t))) next = [...next, { ...t, timeAdded: new Date(now).toISOString() as unknown as Date }];
     if (next.length === cur.length && next.every((t) => cur.some((c) => same(c, t)))) return cur;
     await this.ctx.api.patch(
       { apiVersion: 'v1', kind: 'Node', name: node.metadata!.name! },
