@@ -34,15 +34,18 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
   });
 }
 
-/** `hub: false` runs the server with --hub-port -1 (for suites that run `kedge cloud` separately). */
-export async function startCluster(label: string, opts: { hub?: boolean } = {}): Promise<Cluster> {
+/**
+ * `hub: false` runs the server with --hub-port -1 (for suites that run `kedge cloud` separately);
+ * `serverArgs` are added to `kedge server`'s (e.g. a short --node-monitor-grace-period).
+ */
+export async function startCluster(label: string, opts: { hub?: boolean; serverArgs?: string[] } = {}): Promise<Cluster> {
   const h = new Harness(label);
   const dataDir = h.tempDir('server');
   const apiPort = await h.freePort();
   const hubPort = await h.freePort();
   const server = await h.startKedge(
     'server',
-    ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(apiPort), '--hub-port', opts.hub === false ? '-1' : String(hubPort)],
+    ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(apiPort), '--hub-port', opts.hub === false ? '-1' : String(hubPort), ...(opts.serverArgs ?? [])],
     { ready: { url: `https://127.0.0.1:${apiPort}/readyz`, ok: (s) => s === 200 || s === 401 || s === 403, timeoutMs: 60_000 }, env: { KEDGE_LOG_LEVEL: 'info' } },
   );
   if (opts.hub !== false) await server.waitForLog(/cloud hub listening/, 60_000);

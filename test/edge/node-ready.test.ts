@@ -1,0 +1,62 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createToken, joinEdge, startCluster, type Cluster, type Edge } from './cluster.js';
+
+// The node lifecycle controller never sets Ready=True itself (only the kubelet does, as upstream): a real
+// edge agent must post it whenever its link to the hub comes back, or its node would stay NotReady.
+const GRACE_S = 3;
+let c: Cluster;
+let edge: Edge;
+
+before(async () => {
+  c = await startCluster('edge-node-ready', { serverArgs: ['--node-monitor-grace-period', String(GRACE_S)] });
+  edge = await joinEdge(c, 'edge-ready', await createToken(c));
+});
+after(() => c.h.cleanup());
+
+const ready = async () =>
+  JSON.parse(await c.kubectl(['get', 'node', 'edge-ready', '-o', 'json'])).status.conditions.find((x: { type: string }) => x.type === 'Ready') as
+    | { status: string; reason: string }
+    | undefined;
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${String(last)}`);
+}
+
+test('an edge cut off for longer than the grace period goes NotReady, and is Ready again when its agent reconnects and posts it', async () => {
+  await eventually('Ready', async () => (await ready())?.status === 'True');
+  await edge.link.cut();
+  await eventually('NotReady (Unknown)', async () => (await ready())?.status === 'Unknown', 60_000);
+  assert.equal((await ready())?.reason, 'NodeStatusUnknown');
+  await edge.link.heal();
+  const back = await eventually('Ready again', async () => {
+    const r = await ready();
+    return r?.status === 'True' && r;
+  });
+  assert.equal(back.reason, 'KubeletReady', 'posted by the edge agent, not by the controller');
+  await eventually('unreachable taint removed', async () => !JSON.parse(await c.kubectl(['get', 'node', 'edge-ready', '-o', 'json'])).spec.taints?.length);
+});
+
+test('after kill -9 of kedge server the reconnecting edge agent posts Ready: the node is Ready, never NotReady', async () => {
+  await c.server.kill9();
+  await c.server.start();
+  await c.server.waitForLog(/became leader/, 60_000);
+  // The agent reconnects within its backoff and posts Ready; for three grace periods it never goes NotReady.
+  const until = Date.now() + 3 * GRACE_S * 1000;
+  while (Date.now() < until) {
+    assert.equal((await ready())?.status, 'True');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+});
