@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import { readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createCertificateAuthority, issueServerCertificate } from '../../src/pki/index.js';
@@ -140,6 +140,36 @@ describe('edge identity and operation', { timeout: 600_000 }, () => {
     assert.equal(failed().length, 1, `one line for repeated identical failures:\n${e.proc.currentOutput.slice(before, before + 2000)}`);
     await e.link.heal();
     await e.proc.waitForLog(/connected to hub[\s\S]*connected to hub/, 60_000);
+    await e.proc.stop();
+  });
+
+  it('a revoked node (its Node deleted) stops reconnecting, and kedge edge run exits non-zero saying it must join again', async () => {
+    const e = await join('revoked', ['--token', token.token]);
+    await e.proc.stop();
+    const run = await c.h.startKedge('revoked-run', ['edge', 'run', '--data-dir', e.dataDir], { ready: { logLine: /connected to hub/, timeoutMs: 90_000 } });
+    await c.kubectl(['delete', 'node', 'revoked']);
+    const exit = await Promise.race([run.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 60_000))]);
+    if (exit === 'still running') assert.fail(`the agent kept running:\n${run.currentOutput.slice(-2000)}`);
+    assert.equal(exit.code, 1);
+    assert.match(run.currentOutput, /node revoked was removed from the cluster or its certificate is no longer accepted.*must join again with a new bootstrap token/);
+  });
+
+  it('a copied data dir: the second agent logs at error that another agent is connected, and backs off for a minute or more', async () => {
+    // --local-api-port 0: both agents run on this one machine (a real copy runs elsewhere).
+    const e = await join('copied', ['--token', token.token], { extra: ['--local-api-port', '0'] });
+    const copyDir = c.h.tempDir('copied-copy');
+    cpSync(e.dataDir, copyDir, { recursive: true });
+    const copy = await c.h.startKedge('copied-copy', ['edge', 'run', '--data-dir', copyDir], {});
+    const line = await copy.waitForLog(/\{[^\n]*another agent is connected as node copied: a copied data dir\?[^\n]*\}/, 60_000);
+    const logged = JSON.parse(line[0]) as { level: number; retryInSeconds: number };
+    assert.equal(logged.level, 50, 'error');
+    assert.ok(logged.retryInSeconds >= 60, `retries in ${logged.retryInSeconds} s`);
+    // No fight for the session: no second attempt from the copy, the first agent never lost its session.
+    await new Promise((r) => setTimeout(r, 15_000));
+    assert.equal(copy.currentOutput.match(/another agent is connected as node copied/g)?.length, 1);
+    assert.equal(e.proc.currentOutput.match(/"msg":"connected to hub"/g)?.length, 1);
+    assert.doesNotMatch(e.proc.currentOutput, /disconnected from hub/);
+    await copy.stop();
     await e.proc.stop();
   });
 
