@@ -56,7 +56,7 @@ const quantityString = fc.tuple(
   fc.constantFrom('', 'n', 'u', 'm', 'k', 'M', 'G', 'T', 'P', 'E', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei', 'e3', 'e-3', 'E6', 'e0', 'e-9', 'e+2'),
 ).map(([sign, whole, fraction, suffix]) => `${sign}${whole}${fraction === undefined ? '' : `.${fraction}`}${suffix}`);
 
-test('property: format is canonical — parse∘format is the identity on values and format is idempotent', () => {
+test('property: format is canonical — parse∘format is the identity on values and settles after one re-parse', () => {
   let cases = 0;
   fc.assert(fc.property(quantityString, (s) => {
     cases++;
@@ -64,10 +64,20 @@ test('property: format is canonical — parse∘format is the identity on values
     const printed = formatQuantity(q);
     const again = parseQuantity(printed);
     assert.equal(compareQuantities(q, again), 0, `${s} → ${printed}`);
-    assert.equal(formatQuantity(again), printed, `${printed} is not stable`);
+    // Upstream keeps the suffix family a value was parsed with, so the first print may change family once: "62.5Ki"
+    // is 64000 bytes, not a whole number of Ki, and prints "64000" (BinarySI falls back to plain digits), which then
+    // parses as DecimalSI and prints "64k". From there on the form is fixed.
+    const settled = formatQuantity(again);
+    assert.equal(compareQuantities(parseQuantity(settled), q), 0, `${printed} → ${settled} changed the value`);
+    assert.equal(formatQuantity(parseQuantity(settled)), settled, `${settled} is not stable`);
     assert.match(printed, UPSTREAM_PATTERN);
   }), { numRuns: RUNS });
   console.log(`quantity round trip: ${cases} cases`);
+});
+
+test('62.5Ki prints as upstream does: 64000, then 64k once re-parsed as a plain number', () => {
+  assert.equal(formatQuantity(parseQuantity('62.5Ki')), '64000');
+  assert.equal(formatQuantity(parseQuantity('64000')), '64k');
 });
 
 test('property: compare agrees with exact rational arithmetic on integers scaled by suffixes', () => {
