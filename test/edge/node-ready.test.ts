@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createToken, joinEdge, startCluster, type Cluster, type Edge } from './cluster.js';
+import { createToken, eventually, joinEdge, startCluster, type Cluster, type Edge } from './cluster.js';
 
 // The node lifecycle controller never sets Ready=True itself (only the kubelet does, as upstream): a real
 // edge agent must post it whenever its link to the hub comes back, or its node would stay NotReady.
@@ -19,33 +19,14 @@ const ready = async () =>
     | { status: string; reason: string }
     | undefined;
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${String(last)}`);
-}
-
 test('an edge cut off for longer than the grace period goes NotReady, and is Ready again when its agent reconnects and posts it', async () => {
   await eventually('Ready', async () => (await ready())?.status === 'True');
   await edge.link.cut();
   await eventually('NotReady (Unknown)', async () => (await ready())?.status === 'Unknown', 60_000);
   assert.equal((await ready())?.reason, 'NodeStatusUnknown');
   await edge.link.heal();
-  const back = await eventually('Ready again', async () => {
-    const r = await ready();
-    return r?.status === 'True' && r;
-  });
-  assert.equal(back.reason, 'KubeletReady', 'posted by the edge agent, not by the controller');
+  await eventually('Ready again', async () => (await ready())?.status === 'True');
+  assert.equal((await ready())?.reason, 'KubeletReady', 'posted by the edge agent, not by the controller');
   await eventually('unreachable taint removed', async () => !JSON.parse(await c.kubectl(['get', 'node', 'edge-ready', '-o', 'json'])).spec.taints?.length);
 });
 

@@ -169,6 +169,19 @@ function harness(ready?: (p: V1Pod) => boolean) {
 
 const image = (p: V1Pod) => p.spec?.containers[0]?.image;
 
+/**
+ * 10 replicas of `from` (maxSurge 3, maxUnavailable 2), then a template change to `to`, whose pods the harness
+ * never makes ready: the rollout stops at 8 old + 5 new (13 = 10 + maxSurge, 8 = 10 - maxUnavailable).
+ */
+async function stuckRollout(h: ReturnType<typeof harness>, name: string, from: string, to: string): Promise<void> {
+  const d = deployment(name, from, 10);
+  d.spec!.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 3, maxUnavailable: 2 } };
+  await h.fake.create(d);
+  await eventually(() => h.dep(name).status?.availableReplicas === 10, 5000, '10 available');
+  await h.fake.update('Deployment', name, 'default', { spec: { template: { spec: { containers: [{ name: 'c', image: to }] } } } });
+  await eventually(() => JSON.stringify(h.sizes()) === JSON.stringify({ [from]: 8, [to]: 5 }), 5000, 'stuck at 8 + 5');
+}
+
 test('scaling a settled Deployment down and up: its ReplicaSet follows (kubectl scale --replicas=1 on 3)', async () => {
   const h = harness();
   try {
@@ -196,13 +209,7 @@ test('scaling during a stuck rollout is proportional (the upstream docs example)
   let badBecomesReady = false;
   const h = harness((p) => image(p) !== 'nginx:bad' || badBecomesReady);
   try {
-    const d = deployment('web', 'nginx:1', 10);
-    d.spec!.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 3, maxUnavailable: 2 } };
-    await h.fake.create(d);
-    await eventually(() => h.dep('web').status?.availableReplicas === 10, 5000, '10 available');
-    // The new image never becomes ready: the rollout stops at 8 old + 5 new (13 = 10 + maxSurge, 8 = 10 - maxUnavailable).
-    await h.fake.update('Deployment', 'web', 'default', { spec: { template: { spec: { containers: [{ name: 'c', image: 'nginx:bad' }] } } } });
-    await eventually(() => JSON.stringify(h.sizes()) === JSON.stringify({ 'nginx:1': 8, 'nginx:bad': 5 }), 5000, 'stuck at 8 + 5');
+    await stuckRollout(h, 'web', 'nginx:1', 'nginx:bad');
 
     // 10 -> 15: 18 allowed, 5 more, 3 to the old and 2 to the new ReplicaSet.
     await h.fake.update('Deployment', 'web', 'default', { spec: { replicas: 15 } });
@@ -235,12 +242,7 @@ test('scaling during a stuck rollout is proportional (the upstream docs example)
 test('a paused Deployment scales proportionally but does not roll', async () => {
   const h = harness((p) => image(p) !== 'x:2');
   try {
-    const d = deployment('p', 'x:1', 10);
-    d.spec!.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 3, maxUnavailable: 2 } };
-    await h.fake.create(d);
-    await eventually(() => h.dep('p').status?.availableReplicas === 10, 5000, '10 available');
-    await h.fake.update('Deployment', 'p', 'default', { spec: { template: { spec: { containers: [{ name: 'c', image: 'x:2' }] } } } });
-    await eventually(() => JSON.stringify(h.sizes()) === JSON.stringify({ 'x:1': 8, 'x:2': 5 }), 5000, 'stuck at 8 + 5');
+    await stuckRollout(h, 'p', 'x:1', 'x:2');
     await h.fake.update('Deployment', 'p', 'default', { spec: { paused: true } });
     await eventually(() => h.dep('p').status?.conditions?.some((c) => c.reason === 'DeploymentPaused') ?? false, 3000, 'paused');
     await h.fake.update('Deployment', 'p', 'default', { spec: { replicas: 15 } });
