@@ -27,6 +27,26 @@ const QUANTITY_FIELDS = new Set([
   'V2MetricValueStatus.value',
 ]);
 
+/** Quantities repeat endlessly ("100m", "128Mi"): remember each string's canonical form or error. */
+const canonicalCache = new Map<string, string | DecodeError>();
+
+function canonical(value: string | number): string {
+  const text = String(value);
+  let known = canonicalCache.get(text);
+  if (known === undefined) {
+    try {
+      known = canonicalQuantity(text);
+    } catch (err) {
+      if (!(err instanceof QuantityError)) throw err;
+      known = new DecodeError(err.message); // Quantity.UnmarshalJSON's error, unwrapped
+    }
+    if (canonicalCache.size >= 10_000) canonicalCache.clear();
+    canonicalCache.set(text, known);
+  }
+  if (known instanceof DecodeError) throw new DecodeError(known.message);
+  return known;
+}
+
 /** What JSON value Go's decoder says it saw. */
 function jsonKind(v: Json): string {
   if (Array.isArray(v)) return 'array';
@@ -91,12 +111,7 @@ function checkValue(holder: Record<string, Json> | Json[], key: string | number,
   if (value === null || value === undefined) return; // null decodes to the zero value in Go
   if (t.quantity && t.type.kind !== 'map') {
     if (typeof value === 'string' || typeof value === 'number') {
-      try {
-        (holder as Record<string | number, Json>)[key] = canonicalQuantity(value);
-      } catch (err) {
-        if (err instanceof QuantityError) throw new DecodeError(err.message); // Quantity.UnmarshalJSON's error, unwrapped
-        throw err;
-      }
+      (holder as Record<string | number, Json>)[key] = canonical(value);
       return;
     }
     throw new DecodeError(QUANTITY_FORMAT_ERROR); // Quantity.UnmarshalJSON parses `true`, `{}`, `[…]` as text
@@ -171,15 +186,34 @@ function badBase64Offset(value: string): number | undefined {
   return undefined;
 }
 
+interface ModelCheck { struct: string; fields: Map<string, FieldType> }
+const modelChecks = new Map<string, ModelCheck | null>();
+
+/** A model's Go struct name and field types with their quantity flags, built once per model (every write walks them). */
+function modelCheck(model: string): ModelCheck | undefined {
+  let check = modelChecks.get(model);
+  if (check === undefined) {
+    const fields = modelFields(model);
+    check = fields ? {
+      struct: goStructName(model),
+      fields: new Map([...fields].map(([key, f]) => [key, { type: f.type, format: f.prop.format, quantity: QUANTITY_FIELDS.has(`${model}.${key}`) }])),
+    } : null;
+    modelChecks.set(model, check);
+  }
+  return check ?? undefined;
+}
+
 function checkModel(obj: Record<string, Json>, model: string, path: string): void {
-  const fields = modelFields(model);
-  if (!fields) return;
-  const struct = goStructName(model);
-  for (const key of Object.keys(obj)) {
-    const f = fields.get(key);
-    if (!f) continue; // unknown fields are field validation's concern (unknown-fields.ts)
-    const quantity = QUANTITY_FIELDS.has(`${model}.${key}`);
-    checkValue(obj, key, { type: f.type, format: f.prop.format, quantity }, { struct, path: path ? `${path}.${key}` : key });
+  const check = modelCheck(model);
+  if (!check) return;
+  for (const key in obj) {
+    const t = check.fields.get(key);
+    if (!t) continue; // unknown fields are field validation's concern (unknown-fields.ts)
+    const value = obj[key];
+    if (value === null || value === undefined) continue;
+    // Strings in string fields (most of any object) need no context: skip building it.
+    if (typeof value === 'string' && t.type.kind === 'primitive' && t.type.type === 'string' && t.format !== 'byte' && !t.quantity) continue;
+    checkValue(obj, key, t, { struct: check.struct, path: path ? `${path}.${key}` : key });
   }
 }
 
