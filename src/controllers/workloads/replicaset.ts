@@ -5,12 +5,62 @@ import { Expectations } from '../util/expectations.js';
 import { adoptable, controllerRefOf, isControlledBy, isPodActive, isPodAvailable, isPodReady, ownerRef, podFromTemplate, toMillis } from '../util/pods.js';
 import { labelSelectorMatches } from '../util/selectors.js';
 
-/** Upstream's deletion preference: unassigned < pending < not ready < ready; younger first among equals. */
-export function podsToDelete(pods: V1Pod[], n: number): V1Pod[] {
-  const rank = (p: V1Pod) => (!p.spec?.nodeName ? 0 : p.status?.phase === 'Pending' ? 1 : !isPodReady(p) ? 2 : 3);
-  return [...pods]
-    .sort((a, b) => rank(a) - rank(b) || toMillis(b.metadata?.creationTimestamp) - toMillis(a.metadata?.creationTimestamp))
-    .slice(0, n);
+/** Upstream's annotation: pods with a lower cost are deleted first on scale-down (int32, default 0). */
+export const PodDeletionCostAnnotation = 'controller.kubernetes.io/pod-deletion-cost';
+const phaseOrdinal: Record<string, number> = { Pending: 0, Unknown: 1, Running: 2 };
+
+function deletionCost(p: V1Pod): number {
+  const v = p.metadata?.annotations?.[PodDeletionCostAnnotation];
+  return v !== undefined && /^[+-]?\d+$/.test(v.trim()) ? Number(v.trim()) : 0;
+}
+function readySince(p: V1Pod): number {
+  return toMillis(p.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime);
+}
+const maxRestarts = (p: V1Pod) => Math.max(0, ...(p.status?.containerStatuses ?? []).map((c) => c.restartCount ?? 0));
+
+/**
+ * Ordering by age in powers of two (upstream LogarithmicScaleDown): within the same bucket the pods are
+ * equals, broken by UID, so scale-down does not always pick the very newest; the newer bucket goes first.
+ */
+function compareAge(ti: number, tj: number, ui: string, uj: string, now: number): number {
+  // An unset time sorts first.
+  if (!ti || !tj) return ti === tj ? 0 : !ti ? -1 : 1;
+  const bucket = (t: number) => (now - t > 0 ? Math.floor(Math.log2((now - t) * 1e6)) : -1); // ns, as Go's Duration
+  const d = bucket(ti) - bucket(tj);
+  if (d !== 0) return d;
+  return ui < uj ? -1 : ui > uj ? 1 : 0;
+}
+
+/**
+ * The pods a scale-down deletes, in upstream's order (ActivePodsWithRanks): unassigned < pending < unknown <
+ * running; not ready < ready; lower pod-deletion-cost first; more pods of the same owner on its node first
+ * (`related`: the active pods of this ReplicaSet and its siblings); ready more recently first; more container
+ * restarts first; newer first.
+ */
+export function podsToDelete(pods: V1Pod[], n: number, related: readonly V1Pod[] = pods, now = Date.now()): V1Pod[] {
+  if (n >= pods.length) return [...pods];
+  const onNode = new Map<string, number>();
+  for (const p of related) if (isPodActive(p)) onNode.set(p.spec?.nodeName ?? '', (onNode.get(p.spec?.nodeName ?? '') ?? 0) + 1);
+  const rank = (p: V1Pod) => onNode.get(p.spec?.nodeName ?? '') ?? 0;
+  const uid = (p: V1Pod) => p.metadata?.uid ?? '';
+  const compare = (a: V1Pod, b: V1Pod): number => {
+    const an = a.spec?.nodeName ?? '';
+    const bn = b.spec?.nodeName ?? '';
+    if (an !== bn && (!an || !bn)) return !an ? -1 : 1;
+    const pa = phaseOrdinal[a.status?.phase ?? ''] ?? 0;
+    const pb = phaseOrdinal[b.status?.phase ?? ''] ?? 0;
+    if (pa !== pb) return pa - pb;
+    if (isPodReady(a) !== isPodReady(b)) return isPodReady(a) ? 1 : -1;
+    if (deletionCost(a) !== deletionCost(b)) return deletionCost(a) - deletionCost(b);
+    if (rank(a) !== rank(b)) return rank(b) - rank(a);
+    if (isPodReady(a) && isPodReady(b) && readySince(a) !== readySince(b)) return compareAge(readySince(a), readySince(b), uid(a), uid(b), now);
+    if (maxRestarts(a) !== maxRestarts(b)) return maxRestarts(b) - maxRestarts(a);
+    const ca = toMillis(a.metadata?.creationTimestamp);
+    const cb = toMillis(b.metadata?.creationTimestamp);
+    if (ca !== cb) return compareAge(ca, cb, uid(a), uid(b), now);
+    return 0;
+  };
+  return [...pods].sort(compare).slice(0, n);
 }
 
 /** Creates in slow-start batches (1, 2, 4, ...) as upstream, so a failing template does not spray errors. */
@@ -95,9 +145,18 @@ export class ReplicaSetController implements Controller {
     if (!deleting && this.expectations.satisfied(key)) {
       const diff = want - active.length;
       if (diff > 0) await this.createPods(rs, key, diff);
-      else if (diff < 0) await this.deletePods(rs, key, podsToDelete(active, -diff));
+      else if (diff < 0) await this.deletePods(rs, key, podsToDelete(active, -diff, this.relatedPods(rs, all)));
     }
     return this.updateStatus(rs, owned, active);
+  }
+
+  /** Pods of this ReplicaSet and of its siblings (same controller), for the co-location rank of a scale-down. */
+  private relatedPods(rs: V1ReplicaSet, podsInNs: readonly V1Pod[]): V1Pod[] {
+    const owner = controllerRefOf(rs)?.uid;
+    const siblings = owner
+      ? new Set(this.ctx.informers.get<V1ReplicaSet>('replicasets').list(rs.metadata!.namespace).filter((x) => controllerRefOf(x)?.uid === owner).map((x) => x.metadata?.uid))
+      : new Set([rs.metadata?.uid]);
+    return podsInNs.filter((p) => siblings.has(controllerRefOf(p)?.uid));
   }
 
   private async createPods(rs: V1ReplicaSet, key: string, n: number): Promise<void> {
