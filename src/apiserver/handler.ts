@@ -724,6 +724,8 @@ export class ApiHandler {
     let desired: (cur: KubeObject) => Obj;
     if (info.verb === 'update') {
       const body = decodeObjectBody(await readBody(req), mediaType(req)) as Obj;
+      const typeError = decodeTypeError(body, 'autoscaling', 'v1', 'Scale');
+      if (typeError) throw badRequest(`Scale in version "v1" cannot be handled as a Scale: ${typeError}`);
       desired = () => body;
     } else if (info.verb === 'patch') {
       const { type, patch } = await this.readPatch(req, query);

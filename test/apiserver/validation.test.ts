@@ -58,6 +58,12 @@ spec:
   const patched = await env.fails(['patch', 'deployment', 'typed', '--type=merge', '-p', '{"spec":{"replicas":"three"}}']);
   assert.match(patched, /is invalid: patch: Invalid value: ".*": json: cannot unmarshal string into Go struct field DeploymentSpec\.spec\.replicas of type int32$/);
   assert.equal((await env.json(['get', 'deployment', 'typed'])).spec.replicas, 2);
+
+  const scale = await raw('PUT', '/apis/apps/v1/namespaces/default/deployments/typed/scale', { 'content-type': 'application/json' },
+    JSON.stringify({ apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name: 'typed', namespace: 'default' }, spec: { replicas: 'three' } }));
+  assert.equal(scale.code, 400);
+  assert.equal(scale.json.message, 'Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal string into Go struct field ScaleSpec.spec.replicas of type int32');
+  assert.equal((await env.json(['get', 'deployment', 'typed'])).spec.replicas, 2);
 });
 
 test('quantities: invalid, negative and requests above limits are refused with upstream\'s messages; nothing stored', async () => {
