@@ -72,6 +72,8 @@ async function bootstrapToken(o: { token?: string; tokenFile?: string }): Promis
   } else {
     token = process.env.KEDGE_TOKEN;
   }
+  // Not passed on to what the agent starts (containerd through scripts/containerd.sh inherits process.env).
+  delete process.env.KEDGE_TOKEN;
   token = token?.trim();
   if (!token) throw new Error('a bootstrap token is required: --token-file FILE, KEDGE_TOKEN, or --token');
   return token;
