@@ -85,7 +85,9 @@ export async function readEdgeIdentity(dataDir: string): Promise<{ config: EdgeC
 /** The identity in force: key, certificate and CA of one generation; refuses a key that is not the certificate's. */
 export async function readNodeIdentity(dataDir: string): Promise<EdgeCredentials> {
   const p = edgePaths(dataDir);
-  const files = await readFileSet(p.pki, Object.values(IDENTITY_FILES));
+  const files = await readFileSet(p.pki, Object.values(IDENTITY_FILES)).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`cannot read the node identity in ${p.pki}: ${err.message}; join this node again`);
+  });
   const creds = { caCertPem: files[IDENTITY_FILES.caCert]!, certPem: files[IDENTITY_FILES.cert]!, keyPem: files[IDENTITY_FILES.key]! };
   if (!keyMatchesCertificate(creds.certPem, creds.keyPem)) throw new Error(`${p.key} does not belong to ${p.cert}: join this node again`);
   try {
