@@ -29,7 +29,11 @@
  *   how much of the RSS per pod is live objects, garbage not yet collected, or committed-but-free heap.
  * Node certificates: one is issued from the cluster CA as a template; every other node's is the template
  * re-signed by the CA with its own name and serial (src/sim/credentials.ts): ~0.1 ms instead of ~20 ms per
- * node, all hollow nodes share one key pair. The hub verifies each like any node certificate.
+ * node, all hollow nodes share one key pair. The hub verifies each like any node certificate. Each node's Node is
+ * registered through the API just before it dials, as the hub's join registers it, and its certificate carries
+ * that Node's UID (bench/lib/hollow-identity.ts): the hub accepts only bound certificates and never creates a Node
+ * from a status report. Join time therefore includes one Node create per node (which the first status report did
+ * before issue 10).
  */
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
