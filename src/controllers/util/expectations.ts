@@ -4,7 +4,7 @@
  * Expectations expire after ttlMs so a lost watch event cannot wedge a controller.
  */
 export class Expectations {
-  private readonly m = new Map<string, { adds: number; dels: number; at: number }>();
+  private readonly m = new Map<string, { adds: number; dels: number; at: number; delUids?: Set<string> }>();
   constructor(private readonly ttlMs = 30_000) {}
 
   expect(key: string, adds: number, dels: number): void {
@@ -22,6 +22,21 @@ export class Expectations {
     const e = this.m.get(key);
     if (e && e.dels > 0) e.dels--;
   }
+  /**
+   * Deletions tracked by pod UID (client-go's UIDTrackingControllerExpectations): a pod counts as deleted once
+   * it has a deletionTimestamp — its graceful termination may take long, e.g. on a node that is cut off — and
+   * its later removal is not counted twice.
+   */
+  expectDeletionsOf(key: string, uids: readonly string[]): void {
+    const e = this.m.get(key) ?? { adds: 0, dels: 0, at: 0 };
+    e.delUids = new Set([...(e.delUids ?? []), ...uids]);
+    e.at = Date.now();
+    this.m.set(key, e);
+  }
+  observedDeletionOf(key: string, uid: string | undefined): void {
+    if (uid) this.m.get(key)?.delUids?.delete(uid);
+  }
+
   /** Lowers expectations for writes that failed (they will never be observed). */
   lower(key: string, adds: number, dels: number): void {
     const e = this.m.get(key);
@@ -32,7 +47,7 @@ export class Expectations {
   satisfied(key: string): boolean {
     const e = this.m.get(key);
     if (!e) return true;
-    if ((e.adds <= 0 && e.dels <= 0) || Date.now() - e.at > this.ttlMs) {
+    if ((e.adds <= 0 && e.dels <= 0 && !e.delUids?.size) || Date.now() - e.at > this.ttlMs) {
       this.m.delete(key);
       return true;
     }

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Pod } from '@kubernetes/client-node';
-import { PodDeletionCostAnnotation, podsToDelete } from './replicaset.js';
+import type { V1Pod, V1ReplicaSet } from '@kubernetes/client-node';
+import { FakeCluster } from '../testing/fake-cluster.js';
+import { eventually, fakeContext } from '../testing/context.js';
+import { PodDeletionCostAnnotation, podsToDelete, ReplicaSetController } from './replicaset.js';
 
 const now = Date.parse('2026-12-07T00:00:00Z');
 const ago = (ms: number) => new Date(now - ms).toISOString();
@@ -44,4 +46,29 @@ test('scale-down prefers pods doubled up on a node, then the recently ready (by 
   assert.deepEqual(names(podsToDelete(restarts, 1, restarts, now)), ['crashy']);
   const ages = [pod('older', { age: 7200_000 }), pod('newer', { age: 60_000 })];
   assert.deepEqual(names(podsToDelete(ages, 1, ages, now)), ['newer']);
+});
+
+test('a pod still terminating (e.g. on a cut-off node) does not hold the ReplicaSet back: its deletion counts once it has a deletionTimestamp', async () => {
+  const fake = new FakeCluster();
+  const rc = new ReplicaSetController(fakeContext(fake));
+  rc.start();
+  try {
+    const rs = await fake.create<V1ReplicaSet>({
+      apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'web', namespace: 'default' },
+      spec: { replicas: 3, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image: 'x' }] } } },
+    });
+    const live = () => fake.list<V1Pod>('Pod', 'default').filter((p) => !p.metadata?.deletionTimestamp);
+    await eventually(() => live().length === 3, 3000, '3 pods');
+    // A kubelet that never finishes terminating: a finalizer keeps every pod around once deleted.
+    for (const p of live()) await fake.update('Pod', p.metadata!.name!, 'default', { metadata: { finalizers: ['test/held'] } });
+    await fake.update('ReplicaSet', 'web', 'default', { spec: { replicas: 1 } });
+    await eventually(() => live().length === 1, 3000, 'scaled down to 1 (2 terminating)');
+    assert.equal(fake.list('Pod', 'default').length, 3, 'the two are still there, terminating');
+    // Scaling back up must not wait for them to be gone (upstream; the expectation TTL here is 30 s).
+    await fake.update('ReplicaSet', 'web', 'default', { spec: { replicas: 2 } });
+    await eventually(() => live().length === 2, 3000, 'a new pod while the old ones terminate');
+    assert.equal(rs.metadata?.name, 'web');
+  } finally {
+    await rc.stop();
+  }
 });

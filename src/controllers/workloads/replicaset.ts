@@ -108,12 +108,15 @@ export class ReplicaSetController implements Controller {
     });
     pods.onUpdate((p) => {
       const k = ownerKey(p);
-      if (k) q.add(k);
+      if (!k) return;
+      // As upstream: a pod being deleted is a deletion observed, without waiting for it to be gone.
+      if (p.metadata?.deletionTimestamp) this.expectations.observedDeletionOf(k, p.metadata.uid);
+      q.add(k);
     });
     pods.onDelete((p) => {
       const k = ownerKey(p);
       if (k) {
-        this.expectations.observedDelete(k);
+        this.expectations.observedDeletionOf(k, p.metadata?.uid);
         q.add(k);
       }
     });
@@ -177,14 +180,14 @@ export class ReplicaSetController implements Controller {
   }
 
   private async deletePods(rs: V1ReplicaSet, key: string, victims: V1Pod[]): Promise<void> {
-    this.expectations.expect(key, 0, victims.length);
+    this.expectations.expectDeletionsOf(key, victims.map((p) => p.metadata?.uid ?? ''));
     await Promise.all(
       victims.map(async (p) => {
         try {
           await this.ctx.api.delete({ apiVersion: 'v1', kind: 'Pod', namespace: p.metadata!.namespace!, name: p.metadata!.name! }, { uid: p.metadata?.uid });
           this.ctx.events.event({ ...rs, apiVersion: 'apps/v1', kind: 'ReplicaSet' }, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata!.name}`);
         } catch (err) {
-          this.expectations.lower(key, 0, 1);
+          this.expectations.observedDeletionOf(key, p.metadata?.uid);
           if (errorCode(err) !== 404) throw err;
         }
       }),
