@@ -19,6 +19,7 @@ import { negotiate, type Representation } from './negotiate.js';
 import { asServed, grOf, keyFor, type DeleteOptions, type ObjectStore } from './objects.js';
 import { applyPatch, decodePatchBody, JsonPatchTestFailed, patchTypeOf, type PatchType } from './patch.js';
 import { groupVersion, storagePrefix, verbsOf, type Registry, type ResourceDef, type StrategyContext } from './registry.js';
+import { requestUrl } from '../common/request-url.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
 import { sendJson, sendRaw, sendStatus } from './respond.js';
 import { partialMetadata, partialObjectMetadataList, tableFor, tableRow, type IncludeObject } from './table.js';
@@ -108,11 +109,13 @@ export class ApiHandler {
 
   private async handleAdmitted(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
-    const url = new URL(req.url ?? '/', 'https://localhost');
+    const parsedUrl = requestUrl(req.url);
+    const url = parsedUrl ?? new URL('http://localhost/');
     let user: UserInfo | null = null;
     let metricVerb = (req.method ?? 'GET').toLowerCase();
     let metricResource = '';
     try {
+      if (!parsedUrl) throw badRequest(`malformed request URL ${JSON.stringify((req.url ?? '').slice(0, 256))}`);
       user = await this.authenticateOrAnonymous(req);
       user = await this.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
@@ -141,7 +144,8 @@ export class ApiHandler {
       socket.end(`HTTP/1.1 ${se.code} ${se.reason || 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     };
     try {
-      const url = new URL(req.url ?? '/', 'https://localhost');
+      const url = requestUrl(req.url);
+      if (!url) throw badRequest(`malformed request URL ${JSON.stringify((req.url ?? '').slice(0, 256))}`);
       let user = await this.authenticateOrAnonymous(req);
       user = await this.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
@@ -416,13 +420,15 @@ export class ApiHandler {
     const body = await readBody(req, this.d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
     const type = mediaType(req);
     const text = body.toString('utf8');
-    const duplicates = type === 'application/yaml' ? { duplicateYaml: duplicateFieldsInYaml(text) }
-      : type === '' || type === 'application/json' ? { duplicateJson: duplicateFieldsInJson(text) } : {};
     // A write to the main resource keeps the stored status (reviews compute theirs), so a protobuf body's status
     // need not be understood there; a status-subresource write must understand all of it.
     const protobuf = { statusIgnored: subresource === '' && (def.virtual !== undefined || def.subresources?.includes('status') === true) };
+    // Decoded before the duplicate-field scans walk the text: decoding refuses documents nested too deep for them.
+    const first = decodeObjectBody(body, type, protobuf);
+    const duplicates = type === 'application/yaml' ? { duplicateYaml: duplicateFieldsInYaml(text) }
+      : type === '' || type === 'application/json' ? { duplicateJson: duplicateFieldsInJson(text) } : {};
     const decode = () => this.checkObject(def, decodeObjectBody(body, type, protobuf), text, query, duplicates);
-    return { obj: decode(), again: decode };
+    return { obj: this.checkObject(def, first, text, query, duplicates), again: decode };
   }
 
   private checkObject(def: ResourceDef, raw: unknown, text: string, query: URLSearchParams, duplicates: { duplicateJson?: string[]; duplicateYaml?: string[] } = {}): KubeObject {

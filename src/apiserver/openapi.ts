@@ -1,4 +1,5 @@
 /** Serves /openapi/v2 and /openapi/v3 from the schema package's OpenApiPublisher, fed with the registry's resources. */
+import { requestUrl } from '../common/request-url.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../common/logger.js';
 import { notAcceptable, pathNotFound } from '../apimachinery/status.js';
@@ -37,7 +38,7 @@ export async function createOpenApiSource(registry: Registry, log: Logger): Prom
       try { send(req, res, publisher.v2(), null); } catch (err) { log.error({ err }, 'openapi v2'); throw err; }
     },
     v3(req, res, path) {
-      const hash = new URL(req.url ?? '/', 'https://x').searchParams.get('hash');
+      const hash = requestUrl(req.url)?.searchParams.get('hash') ?? null;
       if (!path) return send(req, res, publisher.v3Index(), null);
       const doc = publisher.v3GroupVersionByKey(path);
       if (!doc) return sendStatus(req, res, pathNotFound());

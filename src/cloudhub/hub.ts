@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import { requestUrl } from '../common/request-url.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { slowClientServerOptions, type SlowClientLimits } from '../common/slow-clients.js';
 import { MAX_EDGE_TO_HUB_BYTES, SUBPROTOCOL } from '../protocol/messages.js';
@@ -178,7 +179,8 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   });
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'https://hub');
+    const url = requestUrl(req.url);
+    if (!url) throw new JoinError(400, 'BadRequest', 'malformed request URL');
     if (req.method === 'GET' && url.pathname === '/v1/cacert') {
       res.writeHead(200, { 'content-type': 'application/x-pem-file' });
       return void res.end(opts.ca.certPem);
@@ -269,12 +271,13 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   }
 
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'https://hub');
+    const url = requestUrl(req.url);
     const refuse = (code: number, text: string): void => {
       log.warn({ reason: text }, 'session refused');
-      const status = { 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[code] ?? 'Forbidden';
+      const status = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[code] ?? 'Forbidden';
       socket.end(`HTTP/1.1 ${code} ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${text}\n`);
     };
+    if (!url) return refuse(400, 'malformed request URL');
     if (url.pathname !== '/v1/connect') return refuse(404, 'unknown path');
     const who = nodeFromPeer(socket as TLSSocket);
     if ('error' in who) return refuse(401, who.error);

@@ -12,7 +12,8 @@ import type { Logger } from '../../common/logger.js';
 import type { Store } from '../../storage/types.js';
 import { WatchCacheFeed } from '../../apimachinery/watchcache.js';
 import { listObjects, parseListQuery, serveWatch } from '../../apimachinery/listwatch.js';
-import { StatusError, internalError, methodNotAllowed, notFound, pathNotFound } from '../../apimachinery/status.js';
+import { StatusError, badRequest, internalError, methodNotAllowed, notFound, pathNotFound } from '../../apimachinery/status.js';
+import { requestUrl } from '../../common/request-url.js';
 import type { KubeObject } from '../../apimachinery/object.js';
 import { SYNCED_RESOURCES, type SyncedResource } from '../../protocol/keys.js';
 
@@ -112,7 +113,8 @@ export async function startLocalApi(o: LocalApiOptions): Promise<{ port: number;
   await feed.start();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const url = requestUrl(req.url);
+    if (!url) throw badRequest(`malformed request URL ${JSON.stringify((req.url ?? '').slice(0, 256))}`);
     const p = url.pathname.replace(/\/+$/, '') || '/';
     if (p === '/healthz' || p === '/readyz' || p === '/livez') return void res.end('ok');
     if (p === '/version') return sendJson(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-kedge-edge', platform: `linux/${process.arch}` });
