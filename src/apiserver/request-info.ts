@@ -1,4 +1,5 @@
 /** Parses a request URL into upstream's RequestInfo (verb, group, version, namespace, resource, name, subresource). */
+import { badRequest } from '../apimachinery/status.js';
 export interface RequestInfo {
   isResourceRequest: boolean;
   path: string;
@@ -17,12 +18,21 @@ export interface RequestInfo {
 /** Subresources of namespaces that must not be mistaken for namespaced resources (as upstream). */
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 
+/** A percent-decoded path segment; a malformed escape is the client's error (upstream's router answers 400 too). */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badRequest(`invalid URL escape in path segment ${JSON.stringify(segment.slice(0, 256))}`);
+  }
+}
+
 export function parseRequestInfo(method: string, pathname: string, query: URLSearchParams): RequestInfo {
   const info: RequestInfo = {
     isResourceRequest: false, path: pathname, verb: method.toLowerCase(), apiPrefix: '', group: '', version: '',
     namespace: '', resource: '', subresource: '', name: '', parts: [],
   };
-  const segs = pathname.split('/').filter((s) => s.length > 0).map((s) => decodeURIComponent(s));
+  const segs = pathname.split('/').filter((s) => s.length > 0).map(decodePathSegment);
   if (segs[0] !== 'api' && segs[0] !== 'apis') return info;
   info.apiPrefix = segs[0];
   let rest = segs.slice(1);
