@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import YAML from 'yaml';
 import { badRequest, requestEntityTooLarge, unsupportedMediaType } from '../apimachinery/status.js';
 import { decodeProtobufObject, isProtobuf, type ProtobufDecodeOptions } from './protobuf.js';
+import { jsonTextTooDeep, valueTooDeep } from '../common/json-depth.js';
 
 /** Upstream's default limit for a request body (3 MiB). */
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -66,7 +67,11 @@ export function decodeObjectBody(buf: Buffer, contentType: string, protobuf: Pro
   throw unsupportedMediaType(contentType, OBJECT_MEDIA_TYPES);
 }
 
+/** Upstream's decoder error for a document nested past its limit (see common/json-depth.ts for ours). */
+export const TOO_DEEP = 'exceeded max depth';
+
 export function parseJson(text: string): unknown {
+  if (jsonTextTooDeep(text)) throw badRequest(`couldn't get version/kind; json parse error: ${TOO_DEEP}`);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -80,8 +85,11 @@ export function parseYaml(text: string): unknown {
     if (docs.length !== 1) throw new Error(docs.length === 0 ? 'empty document' : 'expected a single YAML document');
     const doc = docs[0]!;
     if (doc.errors.length) throw doc.errors[0]!;
-    return doc.toJS({ maxAliasCount: 100 });
+    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    if (valueTooDeep(value)) throw new Error(TOO_DEEP);
+    return value;
   } catch (err) {
-    throw badRequest(`error converting YAML to JSON: ${(err as Error).message}`);
+    // The YAML parser recurses into flow collections ({…}, […]): past its stack, the document is too deep.
+    throw badRequest(`error converting YAML to JSON: ${err instanceof RangeError ? TOO_DEEP : (err as Error).message}`);
   }
 }

@@ -7,7 +7,8 @@ import jsonpatch from 'fast-json-patch';
 import type { KubeObject } from '../apimachinery/object.js';
 import { badRequest, unsupportedMediaType } from '../apimachinery/status.js';
 import * as schema from './schema/index.js';
-import { PATCH_MEDIA_TYPES, parseJson, parseYaml } from './body.js';
+import { PATCH_MEDIA_TYPES, parseJson, parseYaml, TOO_DEEP } from './body.js';
+import { jsonTextTooDeep } from '../common/json-depth.js';
 
 export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
 
@@ -23,6 +24,7 @@ export function patchTypeOf(contentType: string): PatchType {
 
 export function decodePatchBody(type: PatchType, text: string): unknown {
   if (type === 'apply') return parseYaml(text);
+  if (jsonTextTooDeep(text)) throw badRequest(`error decoding patch: ${TOO_DEEP}`);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -5,6 +5,10 @@
  */
 import type { EdgeToHub, HubToEdge } from './messages.js';
 import { MAX_EDGE_TO_HUB_BYTES, MAX_HUB_TO_EDGE_BYTES } from './messages.js';
+import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../common/json-depth.js';
+
+/** A frame wraps an object (or a patch of one) in at most two levels: `{"type":"upsert","object":{…}}`. */
+export const MAX_FRAME_DEPTH = MAX_JSON_DEPTH + 2;
 
 export class ProtocolError extends Error {
   constructor(readonly code: 'too-large' | 'bad-json' | 'bad-message' | 'unknown-type', message: string) {
@@ -125,9 +129,13 @@ const hubToEdge: Record<string, Check> = {
 function decode<T>(raw: Buffer | string, maxBytes: number, table: Record<string, Check>): T {
   const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
   if (size > maxBytes) throw new ProtocolError('too-large', `frame of ${size} bytes exceeds the limit of ${maxBytes}`);
+  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  // Free-form fields (a status body, an object, a patch) take any JSON, but whatever walks them later recurses:
+  // a status body nested 10,000 deep passed this check and then broke JSON.stringify in the hub's API write.
+  if (jsonTextTooDeep(text, MAX_FRAME_DEPTH)) throw new ProtocolError('bad-message', `frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
   let msg: unknown;
   try {
-    msg = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    msg = JSON.parse(text);
   } catch {
     throw new ProtocolError('bad-json', 'frame is not valid JSON');
   }
