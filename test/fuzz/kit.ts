@@ -156,8 +156,11 @@ export interface StatusBody {
  * The invariant of every answer to bad input: not a server error, and a refusal is a Kubernetes `Status`
  * (kind Status, status Failure, a reason, `code` equal to the HTTP status, a message). Returns the Status.
  */
-export function assertClearRefusal(r: Reply, what: string): StatusBody | undefined {
-  assert.ok(r.status > 0 && r.status < 500, `${what}: HTTP ${r.status} (server error): ${r.text.slice(0, 500)}`);
+export function assertClearRefusal(r: Reply, what: string, opts: { allowTooLargeResourceVersion?: boolean } = {}): StatusBody | undefined {
+  // Upstream answers a read at a resourceVersion the store has not reached with 504 Timeout ("Too large resource
+  // version") once its wait ran out: a Status, and the one 5xx a list may give for client input.
+  const tooLargeRv = opts.allowTooLargeResourceVersion === true && r.status === 504 && /"reason":"Timeout"/.test(r.text) && /Too large resource version/.test(r.text);
+  assert.ok(r.status > 0 && (r.status < 500 || tooLargeRv), `${what}: HTTP ${r.status} (server error): ${r.text.slice(0, 500)}`);
   if (r.status < 400) return undefined;
   let body: StatusBody;
   try {
