@@ -123,13 +123,34 @@ test('node status: a node writes only its own Node; labels added, then status re
     assert.equal(api.seen.length, 0);
     const ok = await w.write('n1', 'node', { metadata: { name: 'n1', labels: { edge: 'yes' } }, status: { capacity: { cpu: '4' } } });
     assert.deepEqual(ok, { ok: true });
-    assert.deepEqual(api.seen.map((s) => `${s.method} ${s.url}`), ['GET /api/v1/nodes/n1', 'PUT /api/v1/nodes/n1', 'PUT /api/v1/nodes/n1/status']);
+    // The status is checked (dry run) before the label write, so a refused status changes nothing.
+    assert.deepEqual(api.seen.map((s) => `${s.method} ${s.url}`), ['GET /api/v1/nodes/n1', 'PUT /api/v1/nodes/n1/status?dryRun=All', 'PUT /api/v1/nodes/n1', 'PUT /api/v1/nodes/n1/status']);
     assert.ok(api.seen.every((r) => (r.body as any)?.metadata?.managedFields === undefined), 'managedFields are not sent back');
-    const labelled = api.seen[1]!.body as typeof node;
+    const labelled = api.seen[2]!.body as typeof node;
     assert.deepEqual(labelled.metadata.labels, { cloud: 'x', edge: 'yes', 'node-role.kubernetes.io/edge': '' });
-    const st = api.seen[2]!.body as { spec: unknown; status: unknown };
+    const st = api.seen[3]!.body as { spec: unknown; status: unknown };
     assert.deepEqual(st.status, { capacity: { cpu: '4' } });
     assert.deepEqual(st.spec, { podCIDR: '10.0.0.0/24' }, 'cloud-set spec kept');
+  } finally {
+    await api.close();
+  }
+});
+
+/** Found by test/fuzz/hub.fuzz.test.ts: a status the API refuses used to leave the labels it came with written. */
+test('node status: a status the API refuses changes nothing (checked by a dry run before the label write)', async () => {
+  const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', uid: 'u1', resourceVersion: '3', labels: {} }, spec: {} };
+  const invalid = [422, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Invalid', code: 422, message: 'status.capacity.cpu: Invalid value' }] as const;
+  const api = await stubApi((r) => {
+    if (r.method === 'GET') return [200, node];
+    if (r.url.startsWith('/api/v1/nodes/n1/status')) return [...invalid];
+    return [200, r.body ?? {}];
+  });
+  try {
+    const w = new StatusWriter(api.kc, () => undefined);
+    const refused = await w.write('n1', 'node', { metadata: { name: 'n1', labels: { 'kubernetes.io/arch': 'arm64' } }, status: { capacity: { cpu: 'banana' } } });
+    assert.equal(refused.ok, false);
+    assert.equal(refused.retry, false);
+    assert.deepEqual(api.seen.map((s) => `${s.method} ${s.url}`), ['GET /api/v1/nodes/n1', 'PUT /api/v1/nodes/n1/status?dryRun=All'], 'no label write');
   } finally {
     await api.close();
   }

@@ -136,14 +136,17 @@ export class StatusWriter {
       // The edge owns status; of labels, only those a kubelet may set on itself (cloud-set labels and spec are kept).
       const next = labelsAfterReport(current.metadata?.labels, reported);
       if (next.forbidden.length) return forbidden(`node ${JSON.stringify(node)} ${forbiddenLabelsOnUpdateMessage(next.forbidden)}`);
-      if (modifiedLabelKeys(next.labels, current.metadata?.labels).length) {
-        current = forUpdate(await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata: { ...current.metadata, labels: next.labels } }));
-      }
       try {
+        if (modifiedLabelKeys(next.labels, current.metadata?.labels).length) {
+          // A refused report changes nothing: the status is checked (dry run) before the label write it would follow.
+          await this.api.request('PUT', `${nodePath(node)}/status?dryRun=All`, { ...current, status: desired.status });
+          current = forUpdate(await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata: { ...current.metadata, labels: next.labels } }));
+        }
         await this.api.request('PUT', `${nodePath(node)}/status`, { ...current, status: desired.status });
         return { ok: true };
       } catch (err) {
-        if (httpCode(err) !== 409) throw err;
+        if (httpCode(err) === 409) continue;
+        throw err;
       }
     }
     return { ok: false, reason: 'conflict: node kept changing', retry: true };

@@ -262,6 +262,7 @@ test('frames on a live session: bad frames get an error frame and a close code, 
   try {
     await fc.assert(
       fc.asyncProperty(frame, async (f) => {
+        const t0 = Date.now();
         const before = await guardedState();
         const c = await connect('a');
         try {
@@ -287,6 +288,7 @@ test('frames on a live session: bad frames get an error frame and a close code, 
           assert.ok(await heartbeatEchoes(bystander), `${f.label}: the other node's session stopped answering`);
         } finally {
           c.close();
+          if (process.env.FUZZ_DEBUG) console.log(`${Date.now() - t0} ms ${f.label}`);
         }
       }),
       fuzzParams(RUNS),
