@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { KedgeServerEnv, eventually } from '../apiserver/kubectl-env.js';
 import { adminTls, assertClearRefusal, fuzzParams, fuzzRuns, labelled, mutationOf, request, Tally, type Json, type Reply, type TlsClient } from './kit.js';
 
-const RUNS = fuzzRuns(30);
+const RUNS = fuzzRuns(25);
 /** The server's request body limit (upstream's 3 MiB): a larger body may be refused before it is read. */
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 const NS = 'fuzz';
