@@ -50,3 +50,22 @@ test('shutDown releases blocked getters', async () => {
   q.shutDown();
   assert.equal(await p, undefined);
 });
+
+test('a key waiting for a delayed add keeps the earliest deadline (client-go delaying queue)', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const q = new WorkQueue();
+  // A later addAfter does not postpone a key already due sooner.
+  q.addAfter('a', 100);
+  q.addAfter('a', 10_000);
+  t.mock.timers.tick(100);
+  assert.equal(q.length, 1, 'a arrives at its first (earlier) deadline');
+  // An earlier addAfter moves a waiting key up.
+  q.addAfter('b', 10_000);
+  q.addAfter('b', 50);
+  t.mock.timers.tick(50);
+  assert.equal(q.length, 2, 'b arrives at the earlier deadline, not after 10 s');
+  // And it arrives once: the replaced timer is gone.
+  t.mock.timers.tick(10_000);
+  assert.equal(q.length, 2);
+  q.shutDown();
+});

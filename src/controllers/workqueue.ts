@@ -15,7 +15,8 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly delayed = new Map<string, NodeJS.Timeout>();
+  /** Keys waiting for a delayed add: the timer and the deadline it fires at. */
+  private readonly delayed = new Map<string, { timer: NodeJS.Timeout; readyAt: number }>();
   private waiters: Array<(key: string | undefined) => void> = [];
   private shuttingDown = false;
   private readonly baseDelayMs: number;
@@ -45,16 +46,25 @@ export class WorkQueue {
     this.opts.onDepth?.(this.queue.length);
   }
 
-  /** Adds the key after delayMs; an earlier pending delayed add of the same key wins. */
+  /**
+   * Adds the key after delayMs. A key already waiting keeps the earliest deadline, as client-go's delaying queue
+   * does: a later addAfter never postpones it (a requeue-after must not starve a pending retry), an earlier one
+   * moves it up.
+   */
   addAfter(key: string, delayMs: number): void {
     if (this.shuttingDown) return;
     if (delayMs <= 0) return this.add(key);
-    if (this.delayed.has(key)) return;
-    const t = setTimeout(() => {
+    const readyAt = Date.now() + delayMs;
+    const waiting = this.delayed.get(key);
+    if (waiting) {
+      if (waiting.readyAt <= readyAt) return;
+      clearTimeout(waiting.timer);
+    }
+    const timer = setTimeout(() => {
       this.delayed.delete(key);
       this.add(key);
     }, delayMs);
-    this.delayed.set(key, t);
+    this.delayed.set(key, { timer, readyAt });
   }
 
   /** Re-adds after base * 2^failures (capped); returns the delay used. */
@@ -98,7 +108,7 @@ export class WorkQueue {
 
   shutDown(): void {
     this.shuttingDown = true;
-    for (const t of this.delayed.values()) clearTimeout(t);
+    for (const w of this.delayed.values()) clearTimeout(w.timer);
     this.delayed.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
   }
