@@ -192,6 +192,13 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private live = false;
   /** Down messages are applied one after another, in arrival order. */
   private chain: Promise<void> = Promise.resolve();
+  /**
+   * Connections whose stream is abandoned: an apply (or its cursor write) failed, or the client stopped. Nothing
+   * that arrived on them after that point is applied or acked: the cursor must never move past a message this
+   * store does not hold, so the next connection resumes from the last one applied. (The socket's close event
+   * comes later than the next queued apply would run.)
+   */
+  private readonly abandoned = new WeakSet<WebSocket>();
   private queued = 0;
   private lastApplied = -1;
   private sinceAck = 0;
@@ -237,6 +244,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.deadTimer);
+    if (this.ws) this.abandoned.add(this.ws);
     this.ws?.terminate();
     await this.chain.catch(() => {});
   }
@@ -293,7 +301,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       beat = setInterval(() => {
         if (ws.readyState === WebSocket.OPEN && gate.due(this.heardSeq)) ws.send(encode({ type: 'heartbeat', t: Date.now() }));
       }, Math.max(50, Math.floor(this.deadAfterMs / 3)));
-      void this.sayHello(ws);
+      this.sayHello(ws).catch((err) => this.abandon(ws, 'reading the sync cursor failed', err));
     });
     ws.on('message', (data: Buffer, isBinary) => {
       this.armDeadTimer();
@@ -368,7 +376,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         this.connectedFlag = true;
         this.live = msg.resume;
         this.log.info({ epoch: msg.epoch, resume: msg.resume, tlsResumed: this.tlsResumed }, 'connected to hub');
-        if (!msg.resume) void this.sendInventory(ws);
+        if (!msg.resume) this.sendInventory(ws).catch((err) => this.abandon(ws, 'reading the inventory failed', err));
         this.emit('connected');
         return;
       case 'upsert':
@@ -444,16 +452,23 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     this.queued++;
     this.chain = this.chain
       .then(() => this.apply(ws, msg))
-      .catch((err) => {
-        // A store failure must not be acked: drop the link, the hub resends from our cursor.
-        this.log.error({ err: String(err) }, 'applying a hub message failed; reconnecting');
-        ws.terminate();
-      })
+      // Not applied, so not acked, and nothing after it on this connection is applied either (the cursor would
+      // pass it): drop the link; the next one resumes from the last message applied.
+      .catch((err) => this.abandon(ws, 'applying a hub message failed', err, { key: 'key' in msg ? msg.key : undefined, seq: msg.seq }))
       .finally(() => this.queued--);
   }
 
+  /** Give up on a connection after a local failure: nothing later on it is applied; reconnect from the cursor. */
+  private abandon(ws: WebSocket, what: string, err: unknown, fields: Record<string, unknown> = {}): void {
+    if (this.abandoned.has(ws)) return;
+    this.abandoned.add(ws);
+    this.log.error({ ...fields, err: String(err) }, `${what}; reconnecting from the last applied cursor`);
+    ws.terminate();
+  }
+
   private async apply(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'patch' | 'delete' | 'synced' }>): Promise<void> {
-    if (ws !== this.ws) return; // from a connection that is gone: the next session resends
+    // From a connection that is gone or abandoned after a failed apply: the next session resends from the cursor.
+    if (ws !== this.ws || this.abandoned.has(ws)) return;
     if (msg.type === 'synced') {
       await this.o.store.writeCursor({ epoch: this.epoch, seq: msg.seq });
       this.live = true;

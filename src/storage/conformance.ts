@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
+import { seededRandom } from '../common/seeded-random.js';
 import {
   CompactedError,
   ConflictError,
@@ -394,6 +395,42 @@ export function describeStoreConformance(name: string, backend: StoreBackend): v
       assert.equal(new Set(results.map((kv) => kv.modRevision)).size, results.length);
     });
 
+    test('deliveredThrough never runs ahead of delivery (replay, live, other prefixes) and reaches the head once caught up', async () => {
+      const s = await fresh();
+      for (let i = 0; i < 300; i++) await s.create(i % 3 ? `/dt/k${i}` : `/other/k${i}`, 'x');
+      const delivered: number[] = [];
+      let watcher: Watcher | undefined;
+      // Handlers that take a turn of the event loop per event keep the watcher behind the writers.
+      watcher = s.watch('/dt/', { fromRevision: 0 }, {
+        onEvent: (e) => {
+          delivered.push(e.revision);
+          assert.ok(watcher!.deliveredThrough() >= e.revision - 1);
+          return new Promise<void>((r) => setImmediate(r));
+        },
+        onError: (err) => assert.fail(err),
+      });
+      const samples: Array<{ through: number; seen: number }> = [];
+      let writing = true;
+      const sampler = (async () => {
+        while (writing || watcher!.deliveredThrough() < (await s.currentRevision())) {
+          samples.push({ through: watcher!.deliveredThrough(), seen: delivered.length });
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      for (let i = 300; i < 600; i++) await s.create(i % 3 ? `/dt/k${i}` : `/other/k${i}`, 'x');
+      writing = false;
+      await sampler;
+      watcher.cancel();
+      const all = (await s.list('/dt/', { revision: 0 })).items.map((kv) => kv.createRevision).sort((a, b) => a - b);
+      assert.deepEqual(delivered, all, 'every event once, in order');
+      assert.ok(samples.length > 10, `sampled ${samples.length} times`);
+      for (const { through, seen } of samples) {
+        const due = all.filter((r) => r <= through).length;
+        assert.ok(seen >= due, `deliveredThrough ${through} claimed ${due} events when ${seen} had been delivered`);
+      }
+      assert.equal(watcher.deliveredThrough(), await s.currentRevision());
+    });
+
     test('compaction: old revisions fail with CompactedError, latest values survive', async () => {
       const s = await fresh();
       const keep = await s.create('/cp/keep', 'never-updated');
@@ -692,16 +729,4 @@ async function settleWatchers(
     if (c.error) assert.deepEqual(c.events, expected.slice(0, c.events.length), what);
     else assert.deepEqual(c.events, expected, what);
   }
-}
-
-/** Small deterministic PRNG (mulberry32): the same run every time, so a failure reproduces. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

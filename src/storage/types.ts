@@ -59,6 +59,12 @@ export interface WatchOptions {
 
 export interface Watcher {
   cancel(): void;
+  /**
+   * A revision this watcher has been delivered through: every matching event at or below it has been handed to
+   * onEvent. A watch bookmark may carry it (a client resuming from it misses nothing); the store's current
+   * revision may not while a replay or a queue is still behind.
+   */
+  deliveredThrough(): number;
 }
 
 export interface WatchHandlers {

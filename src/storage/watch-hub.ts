@@ -104,6 +104,11 @@ class HubWatcher implements Watcher {
     setImmediate(() => this.advance());
   }
 
+  deliveredThrough(): number {
+    // Queued events are not delivered yet: everything before the next one is (the cursor covers the rest).
+    return this.head < this.queue.length ? this.queue[this.head]!.revision - 1 : this.cursor;
+  }
+
   cancel(): void {
     if (this.done) return;
     this.done = true;
