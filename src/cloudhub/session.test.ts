@@ -9,6 +9,7 @@ import { HubMetrics } from './metrics.js';
 import type { CacheListener, CachedObject, SharedCache } from './cache.js';
 import type { StatusWriter } from './status-writer.js';
 import { objectKey } from '../protocol/keys.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { createLogger } from '../common/logger.js';
 
 /** Stand-in socket: records frames, lets the test play the edge. */
@@ -103,9 +104,9 @@ function edgeStore(ws: FakeSocket) {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-function setup(window = 5) {
+function setup(window = 5, maxTombstonesPerNode?: number) {
   const cache = new FakeCache();
-  const desired = new DesiredSets(cache as unknown as SharedCache);
+  const desired = new DesiredSets(cache as unknown as SharedCache, { maxTombstonesPerNode });
   const deltas = new Deltas(cache as unknown as SharedCache);
   const sessions: NodeSession[] = [];
   const deps: SessionDeps = {
@@ -149,6 +150,33 @@ test('back-pressure: at most `window` unacked messages; acks release more', asyn
   await tick();
   assert.equal(upserts().length, 10);
   for (const s of sessions) s.close();
+});
+
+test('a session lagging behind compacted tombstones ends for a diff resync instead of skipping those deletions', async (t) => {
+  const { cache, open, sessions } = setup(1, 2);
+  t.after(() => sessions.forEach((s) => s.close()));
+  const { ws } = open();
+  ws.edge({ type: 'hello', versions: [1], node: 'n1' });
+  ws.edge({ type: 'inventory', items: [], done: true });
+  for (let i = 0; i < 6; i++) cache.putPod(`p${i}`, 'n1');
+  await tick();
+  await tick();
+  const first = ws.sent.find((m) => m.type === 'upsert')!;
+  assert.equal(ws.sent.filter((m) => m.type === 'upsert').length, 1, 'window of 1: the session lags');
+  // Every pod leaves the node: six tombstones, of which all but two are pruned before the session sent them.
+  for (let i = 0; i < 6; i++) cache.putPod(`p${i}`, 'n2');
+  ws.edge({ type: 'ack', seq: first.seq });
+  await tick();
+  await tick();
+  assert.equal(ws.closedWith, CloseCode.Resync, 'the session ends rather than stream on past deletions it no longer has');
+  assert.equal(ws.sent.filter((m) => m.type === 'delete').length, 0);
+  // The edge comes back with the cursor it holds: compacted, so it gets a diff, which deletes what it holds.
+  const again = open();
+  again.ws.edge({ type: 'hello', versions: [1], node: 'n1', cursor: { epoch: 'e1', seq: first.seq } });
+  assert.equal(again.ws.sent[0]!.resume, false);
+  again.ws.edge({ type: 'inventory', items: [{ key: first.key, uid: 'uid-p0', rv: '2' }], done: true });
+  await tick();
+  assert.deepEqual(again.ws.sent.filter((m) => m.type === 'delete').map((m) => m.key), [first.key]);
 });
 
 test('resume from a cursor sends only later changes, latest state once', async () => {

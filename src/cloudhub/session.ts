@@ -6,6 +6,7 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from '../common/logger.js';
 import {
+  CloseCode,
   decodeEdgeToHub,
   encode,
   ProtocolError,
@@ -329,6 +330,16 @@ export class NodeSession {
   /** Send changes after sentSeq, in seq order, while the window and the socket buffer allow. */
   private pump(): void {
     if (this.phase !== 'live' || !this.view) return;
+    const compacted = this.deps.desired.compactedSeq(this.node);
+    if (this.sentSeq < compacted) {
+      // Tombstones after what this session sent were pruned while it lagged (a small window, slow acks): the
+      // log no longer holds those deletions, and streaming on would skip them for good. End the session; the
+      // edge's cursor is compacted too, so it comes back into an inventory diff, which deletes what it must.
+      this.log.warn({ sent: this.sentSeq, compacted }, 'node change log compacted past this session; ending it for a diff resync');
+      this.ws.close(CloseCode.Resync, 'change log compacted: resync');
+      this.close();
+      return;
+    }
     let sentAny = false;
     let drained = true;
     for (const [key, e] of this.deps.desired.changesAfter(this.node, this.sentSeq)) {

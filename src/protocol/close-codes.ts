@@ -8,6 +8,12 @@ export const CloseCode = {
   DuplicateSession: 4009,
   /** The Node was deleted or the certificate is no longer accepted: join again with a new token. */
   Revoked: 4003,
+  /**
+   * The session fell behind its node's change log far enough that deletions it had not sent yet were compacted
+   * away: streaming on would skip them. The edge reconnects as after any drop; its cursor is compacted by then,
+   * so the hub asks for its inventory and sends a diff (as etcd cancels a compacted watch and the client relists).
+   */
+  Resync: 4410,
   /** A frame failed validation; the message says which. */
   ProtocolError: 1008,
 } as const;
