@@ -10,23 +10,21 @@ import { toStatusError } from './status.js';
 const prefix = '/registry/core/configmaps/';
 const val = (name: string, v: string) => JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'ns' }, data: { v } });
 
-/** A real HTTP server streaming serveWatch, read by a real HTTP client. */
-test('watch stream: replay from store history older than the cache, bookmarks, 410 for compacted revisions', async () => {
-  const store = await openSqliteStore(':memory:');
-  const first = await store.create(`${prefix}ns/a`, val('a', '0'));
-  for (let i = 1; i <= 5; i++) await store.update(`${prefix}ns/a`, val('a', String(i)));
-  // The feed starts after those writes: its cache remembers nothing before them.
-  const feed = new WatchCacheFeed(store, '/registry/');
-  await feed.start();
+/** A real HTTP server streaming serveWatch over `feed`'s cache of configmaps. */
+async function watchServer(feed: WatchCacheFeed, bookmarkIntervalMs: number): Promise<{ server: http.Server; port: number }> {
   const cache = await feed.cache(prefix);
   const server = http.createServer((req, res) => {
     const q = parseListQuery(new URL(req.url!, 'http://x').searchParams);
-    serveWatch(res, { cache, feed, scopePrefix: `${prefix}ns/`, query: q, matches: () => true, render: (i) => i.raw, bookmarkKind: { apiVersion: 'v1', kind: 'ConfigMap' }, bookmarkIntervalMs: 100 })
+    serveWatch(res, { cache, feed, scopePrefix: `${prefix}ns/`, query: q, matches: () => true, render: (i) => i.raw, bookmarkKind: { apiVersion: 'v1', kind: 'ConfigMap' }, bookmarkIntervalMs })
       .catch((err) => { const se = toStatusError(err); res.writeHead(se.code, { 'content-type': 'application/json' }); res.end(JSON.stringify(se.status)); });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  const read = (qs: string, until: (lines: string[]) => boolean) => new Promise<{ code: number; lines: string[] }>((resolve, reject) => {
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** A real HTTP client reading watch lines until `until` says stop (then it hangs up) or the stream ends. */
+function readWatch(port: number, qs: string, until: (lines: string[]) => boolean): Promise<{ code: number; lines: string[] }> {
+  return new Promise((resolve, reject) => {
     const req = http.get({ port, host: '127.0.0.1', path: `/?watch=1&${qs}` }, (res) => {
       let buf = '';
       const lines: string[] = [];
@@ -40,6 +38,17 @@ test('watch stream: replay from store history older than the cache, bookmarks, 4
     });
     req.on('error', (e) => { if ((e as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(e); });
   });
+}
+
+test('watch stream: replay from store history older than the cache, bookmarks, 410 for compacted revisions', async () => {
+  const store = await openSqliteStore(':memory:');
+  const first = await store.create(`${prefix}ns/a`, val('a', '0'));
+  for (let i = 1; i <= 5; i++) await store.update(`${prefix}ns/a`, val('a', String(i)));
+  // The feed starts after those writes: its cache remembers nothing before them.
+  const feed = new WatchCacheFeed(store, '/registry/');
+  await feed.start();
+  const { server, port } = await watchServer(feed, 100);
+  const read = (qs: string, until: (lines: string[]) => boolean) => readWatch(port, qs, until);
   try {
     const replay = await read(`resourceVersion=${first.modRevision}`, (l) => l.length >= 5);
     assert.equal(replay.code, 200);
@@ -54,6 +63,74 @@ test('watch stream: replay from store history older than the cache, bookmarks, 4
     const expired = await read(`resourceVersion=${first.modRevision}`, () => false);
     assert.equal(expired.code, 410);
     assert.equal(JSON.parse(expired.lines.join('')).reason, 'Expired');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    feed.close();
+    await store.close();
+  }
+});
+
+/**
+ * A client resuming from every bookmark it gets, while a writer runs flat out, sees every event exactly once. The
+ * cache remembers only 5 events, so most resumes replay from the store, behind the feed: a bookmark naming the
+ * feed's revision there would skip the events the replay had not written yet.
+ */
+test('resuming from every bookmark under a fast writer loses and repeats no event', async () => {
+  const store = await openSqliteStore(':memory:', { replayChunkSize: 10 });
+  const feed = new WatchCacheFeed(store, '/registry/', { historySize: 5 });
+  await feed.start();
+  const { server, port } = await watchServer(feed, 1);
+  const writes = 3000;
+  const written: number[] = [];
+  let rv = (await store.create(`${prefix}ns/k0`, val('k0', 'start'))).modRevision;
+  const startRv = rv;
+  try {
+    // A head start, so the first watch replays a long history from the store while the writer goes on.
+    const write = async (i: number) => {
+      const key = `${prefix}ns/k${i % 7}`;
+      const kv = i < 7 ? await store.create(key, val(`k${i % 7}`, String(i))) : await store.update(key, val(`k${i % 7}`, String(i)));
+      written.push(kv.modRevision);
+      // Another resource's writes move the feed (and its revision) without events for this watch.
+      if (i % 5 === 0) written.push(-(await store.create(`/registry/core/secrets/ns/s${i}`, '{"metadata":{"name":"x"}}')).modRevision);
+    };
+    const headStart = 1000;
+    for (let i = 1; i <= headStart; i++) await write(i);
+    const writer = (async () => {
+      for (let i = headStart + 1; i <= writes; i++) {
+        await write(i);
+        // Yield now and then, as a server between requests: resumes interleave with the writes.
+        if (i % 20 === 0) await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const seen: number[] = [];
+    let resumes = 0;
+    let head = Infinity;
+    void writer.then(async () => (head = await store.currentRevision()));
+    // Until the client's position reaches the last write (a lost event shows as missing, not as a hang).
+    while (rv < head) {
+      const got = await readWatch(port, `resourceVersion=${rv}&allowWatchBookmarks=true`, (lines) => lines.some((l) => l.includes('"BOOKMARK"')) || lines.some((l) => Number((JSON.parse(l) as { object: { metadata: { resourceVersion: string } } }).object.metadata.resourceVersion) >= head));
+      assert.equal(got.code, 200, got.lines.join('\n'));
+      for (const line of got.lines) {
+        const ev = JSON.parse(line) as { type: string; object: { metadata: { resourceVersion: string } } };
+        const at = Number(ev.object.metadata.resourceVersion);
+        if (ev.type === 'BOOKMARK') {
+          rv = at;
+          resumes++;
+          break; // the client resumes from here: whatever followed on this stream is read again after it
+        }
+        seen.push(at);
+        rv = at;
+      }
+    }
+    await writer;
+    const expected = written.filter((r) => r > 0);
+    assert.ok(expected[0]! > startRv);
+    const dupes = seen.filter((r, i) => seen.indexOf(r) !== i);
+    const missing = expected.filter((r) => !seen.includes(r));
+    assert.deepEqual({ dupes: dupes.slice(0, 5), missing: missing.slice(0, 5), count: seen.length }, { dupes: [], missing: [], count: expected.length });
+    assert.ok(resumes > 20, `the client resumed from ${resumes} bookmarks`);
+    console.log(JSON.stringify({ measure: 'watch-bookmark-resumes', events: seen.length, resumes }));
   } finally {
     server.closeAllConnections();
     server.close();

@@ -221,7 +221,6 @@ export async function serveWatch(res: ServerResponse, o: WatchServeOptions): Pro
   const { query: q, cache, feed } = o;
   const rv = q.resourceVersion === undefined ? undefined : Number(q.resourceVersion);
   const maxBuffered = o.maxBufferedBytes ?? 32 * 1024 * 1024;
-  let lastSentRevision = rv ?? feed.revision;
   let closed = false;
   let stop: () => void = () => {};
   const timers: NodeJS.Timeout[] = [];
@@ -266,7 +265,6 @@ export async function serveWatch(res: ServerResponse, o: WatchServeOptions): Pro
         const before = ev.prev ? o.matches(ev.prev.obj) : false;
         type = now && before ? 'MODIFIED' : now ? 'ADDED' : before ? 'DELETED' : null;
       }
-      if (ev.revision > lastSentRevision) lastSentRevision = ev.revision;
       if (!type) return true;
       return writeLine(type, o.render(ev, type));
     },
@@ -293,22 +291,31 @@ export async function serveWatch(res: ServerResponse, o: WatchServeOptions): Pro
   res.flushHeaders();
   res.on('close', finish);
   res.on('error', finish);
+  // The revision this watcher has been delivered through: what a bookmark may carry. A client resumes from a
+  // bookmark, so it must never name a revision whose events this stream has not written yet.
+  let deliveredThrough: () => number;
   if (sendInitial) {
     stop = cache.watchWithInitialState(watcher, o.scopePrefix);
+    // Cache watchers get each event synchronously as the feed applies it, before the feed's revision moves.
+    deliveredThrough = () => feed.revision;
     if (q.sendInitialEvents && q.allowWatchBookmarks) bookmark(feed.revision, true);
   } else if (fromStore) {
+    // A replay from the store runs behind the feed (it reads history in chunks while writers go on): only the
+    // store watcher knows how far it has delivered.
     const sw = feed.store.watch(o.scopePrefix, { fromRevision: rv! }, {
       onEvent: (ev) => { if (!watcher.onEvent(storeEventToCacheEvent(ev))) sw.cancel(); },
       onError: (err) => watcher.onClose(err),
     });
     stop = () => sw.cancel();
+    deliveredThrough = () => sw.deliveredThrough();
   } else {
     stop = cache.watchFrom(rv ?? feed.revision, watcher);
+    deliveredThrough = () => feed.revision;
   }
   if (closed) { stop(); return; }
   if (q.allowWatchBookmarks) {
     // Bookmarks let a client resume from a recent revision even when its selection is quiet.
-    timers.push(setInterval(() => bookmark(Math.max(feed.revision, lastSentRevision)), o.bookmarkIntervalMs ?? 30_000));
+    timers.push(setInterval(() => bookmark(deliveredThrough()), o.bookmarkIntervalMs ?? 30_000));
   }
   const timeoutS = q.timeoutSeconds && q.timeoutSeconds > 0 ? q.timeoutSeconds : 1800;
   timers.push(setTimeout(finish, timeoutS * 1000));
