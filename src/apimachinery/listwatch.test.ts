@@ -6,6 +6,7 @@ import { openSqliteStore } from '../storage/sqlite.js';
 import { WatchCacheFeed } from './watchcache.js';
 import { parseListQuery, serveWatch } from './listwatch.js';
 import { toStatusError } from './status.js';
+import { WatchOverflowError, type Store, type WatchHandlers, type WatchOptions, type Watcher } from '../storage/types.js';
 
 const prefix = '/registry/core/configmaps/';
 const val = (name: string, v: string) => JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'ns' }, data: { v } });
@@ -136,5 +137,67 @@ test('resuming from every bookmark under a fast writer loses and repeats no even
     server.close();
     feed.close();
     await store.close();
+  }
+});
+
+/** The real store; `failWatch()` ends the feed's store watch as the store does when the feed falls behind. */
+function breakableWatch(store: Store): { store: Store; failWatch: () => void } {
+  let current: { watcher: Watcher; handlers: WatchHandlers } | undefined;
+  const wrapped = new Proxy(store, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop) as unknown;
+      if (prop === 'watch') {
+        return (p: string, opts: WatchOptions, handlers: WatchHandlers) => {
+          const watcher = target.watch(p, opts, handlers);
+          current = { watcher, handlers };
+          return watcher;
+        };
+      }
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return {
+    store: wrapped,
+    failWatch: () => {
+      const c = current!;
+      c.watcher.cancel();
+      c.handlers.onError(new WatchOverflowError(c.watcher.deliveredThrough(), 10));
+    },
+  };
+}
+
+test('a watch cache that restarts ends its watchers with a 410 ERROR, including a watch that attaches to the dropped cache', async () => {
+  const base = await openSqliteStore(':memory:');
+  const { store, failWatch } = breakableWatch(base);
+  await base.create(`${prefix}ns/a`, val('a', '0'));
+  const feed = new WatchCacheFeed(store, '/registry/');
+  await feed.start();
+  // The server holds the cache it got at start: after the restart it is the dropped one, as for a request that
+  // got its cache just before a restart and attaches its watcher just after.
+  const { server, port } = await watchServer(feed, 20);
+  const isError = (l: string) => (JSON.parse(l) as { type: string }).type === 'ERROR';
+  try {
+    const before = readWatch(port, `resourceVersion=${feed.revision}&allowWatchBookmarks=true`, (lines) => lines.some(isError));
+    await new Promise((r) => setTimeout(r, 50));
+    failWatch();
+    const ended = await before;
+    const err = JSON.parse(ended.lines.find(isError)!) as { object: { code: number; kind: string } };
+    assert.equal(err.object.kind, 'Status');
+    assert.equal(err.object.code, 410, 'clients relist on 410');
+
+    // The feed is back on a new store watch; a write moves its revision (and would move bookmarks).
+    await base.update(`${prefix}ns/a`, val('a', '1'));
+    await feed.waitFresh();
+    const late = await readWatch(port, `resourceVersion=${feed.revision}&allowWatchBookmarks=true`, (lines) => lines.some(isError) || lines.length >= 5);
+    assert.ok(late.lines.some(isError), `a watch on the dropped cache got ${late.lines.map((l) => (JSON.parse(l) as { type: string }).type).join(',')} instead of an ERROR`);
+
+    // A fresh cache serves on: it has the write and streams new ones.
+    const fresh = await feed.cache(prefix);
+    assert.equal((fresh.get(`${prefix}ns/a`)!.obj as { data?: { v?: string } }).data?.v, '1');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    feed.close();
+    await base.close();
   }
 });

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSqliteStore } from '../storage/sqlite.js';
-import { CacheEntry, WatchCacheFeed, type CacheEvent } from './watchcache.js';
+import { CacheEntry, WatchCacheFeed, type CacheEvent, type ResourceCache } from './watchcache.js';
+import type { Store } from '../storage/types.js';
 import { listObjects, parseListQuery } from './listwatch.js';
 import { StatusError } from './status.js';
 
@@ -105,5 +106,52 @@ test('only the newest changes keep their JSON text; older versions render the sa
   } finally {
     feed.close();
     await store.close();
+  }
+});
+
+/** The real store, with its `list` failing the first `failures` times (a disk or database fault). */
+function failingLists(store: Store, failures: number): { store: Store; failed: () => number } {
+  let failed = 0;
+  const wrapped = new Proxy(store, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop) as unknown;
+      if (typeof v !== 'function') return v;
+      if (prop === 'list') {
+        return (...args: unknown[]) => (failed < failures ? (failed++, Promise.reject(new Error('disk I/O error'))) : (v as (...a: unknown[]) => unknown).apply(target, args));
+      }
+      return (v as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
+  return { store: wrapped, failed: () => failed };
+}
+
+test('a failed initial load is retried with backoff, not remembered: the cache then loads and follows writes', async () => {
+  const base = await openSqliteStore(':memory:');
+  const { store, failed } = failingLists(base, 3);
+  const feed = new WatchCacheFeed(store, '/registry/');
+  await feed.start();
+  const prefix = '/registry/core/configmaps/';
+  try {
+    await base.create(`${prefix}ns/a`, val('a'));
+    await assert.rejects(feed.cache(prefix), /disk I\/O error/, 'the first load fails');
+    // Writes go on while the cache retries: they must be in the cache once it loads.
+    await base.create(`${prefix}ns/b`, val('b'));
+    const started = Date.now();
+    let cache: ResourceCache | undefined;
+    while (!cache) {
+      cache = await feed.cache(prefix).catch(() => undefined);
+      if (!cache) {
+        assert.ok(Date.now() - started < 10_000, `the cache still refuses after ${Date.now() - started} ms: the failure is remembered`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    assert.equal(failed(), 3, 'each retry listed again');
+    assert.deepEqual(cache.snapshot().map((c) => c.obj.metadata?.name), ['a', 'b']);
+    const c = await base.create(`${prefix}ns/c`, val('c'));
+    await feed.waitFresh(c.modRevision);
+    assert.deepEqual(cache.snapshot().map((x) => x.obj.metadata?.name), ['a', 'b', 'c']);
+  } finally {
+    feed.close();
+    await base.close();
   }
 });

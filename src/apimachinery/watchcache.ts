@@ -100,12 +100,56 @@ export class ResourceCache {
   lastChangeRevision = 0;
   private watchers = new Set<CacheWatcher>();
   private pending: WatchEvent[] | null = [];
-  readonly ready: Promise<void>;
+  /** The current load attempt (resolved once one succeeded); a failed one is retried after a backoff. */
+  private loading: Promise<void>;
+  private loadFailures = 0;
+  private lastLoadError: Error | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Why the feed dropped this cache (it gets no more events): set once, and every watcher is ended. */
+  private endedWith: { err?: Error } | undefined;
 
   constructor(readonly prefix: string, private readonly historySize: number, private readonly feed: WatchCacheFeed, startRevision: number, private readonly rawWindow = 1000) {
     this.oldestRevision = startRevision;
     this.lastChangeRevision = startRevision;
-    this.ready = this.load(startRevision);
+    this.loading = this.attemptLoad(startRevision);
+  }
+
+  /**
+   * Resolves once the initial list is loaded. A failed load is not remembered: it is retried in the background
+   * with capped exponential backoff (as a reflector relists); while it waits for the next attempt, callers get
+   * the last failure at once (they retry; nobody hangs on a store that is down).
+   */
+  ready(): Promise<void> {
+    if (this.endedWith) return Promise.reject(this.endedWith.err ?? new Error(`watch cache for ${this.prefix} was dropped`));
+    if (this.retryTimer && this.lastLoadError) return Promise.reject(this.lastLoadError);
+    return this.loading;
+  }
+
+  /** Whether the feed dropped this cache (a feed restart or a deleted resource). */
+  get ended(): boolean {
+    return this.endedWith !== undefined;
+  }
+
+  private attemptLoad(rev: number): Promise<void> {
+    const attempt = this.load(rev);
+    attempt.catch((err: unknown) => {
+      if (this.endedWith) return;
+      this.lastLoadError = err instanceof Error ? err : new Error(String(err));
+      const delayMs = Math.min(LOAD_RETRY_BASE_MS * 2 ** this.loadFailures++, LOAD_RETRY_MAX_MS);
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (this.endedWith) return;
+        // List at what the feed has applied: every event up to it is in the list, later ones queue in `pending`.
+        const at = this.feed.revision;
+        this.pending = [];
+        this.items.clear();
+        this.oldestRevision = at;
+        this.lastChangeRevision = at;
+        this.loading = this.attemptLoad(at);
+      }, delayMs);
+      this.retryTimer.unref?.();
+    });
+    return attempt;
   }
 
   private async load(rev: number): Promise<void> {
@@ -178,6 +222,7 @@ export class ResourceCache {
    * so nothing can slip in between. Throws 410 Expired if the revision is older than the remembered history.
    */
   watchFrom(fromRevision: number, w: CacheWatcher): () => void {
+    if (this.refuseEnded(w)) return () => {};
     if (fromRevision < this.oldestRevision) throw tooOldResourceVersion(fromRevision, this.oldestRevision + 1);
     for (const ev of this.history) {
       if (ev.revision > fromRevision && !w.onEvent(ev)) { w.onClose?.(); return () => {}; }
@@ -188,6 +233,7 @@ export class ResourceCache {
 
   /** Start watching now, with the current state delivered first as synthetic ADDED events. */
   watchWithInitialState(w: CacheWatcher, subPrefix?: string): () => void {
+    if (this.refuseEnded(w)) return () => {};
     for (const item of this.snapshot(subPrefix)) {
       if (!w.onEvent(new CacheChange(item, 'ADDED', undefined))) { w.onClose?.(); return () => {}; }
     }
@@ -199,11 +245,28 @@ export class ResourceCache {
     return this.watchers.size;
   }
 
-  closeAll(err?: Error): void {
+  /**
+   * A watcher arriving at a cache the feed already dropped (its request got the cache just before a restart)
+   * would never hear another event while its bookmarks advanced with the feed: end it as the others were.
+   */
+  private refuseEnded(w: CacheWatcher): boolean {
+    if (!this.endedWith) return false;
+    w.onClose?.(this.endedWith.err);
+    return true;
+  }
+
+  /** The feed dropped this cache: end every watcher (with `err`, they relist), stop load retries. */
+  end(err?: Error): void {
+    if (this.endedWith) return;
+    this.endedWith = { err };
+    clearTimeout(this.retryTimer);
     for (const w of this.watchers) w.onClose?.(err);
     this.watchers.clear();
   }
 }
+
+const LOAD_RETRY_BASE_MS = 100;
+const LOAD_RETRY_MAX_MS = 10_000;
 
 /** The single store watch and the per-prefix caches it feeds. */
 export class WatchCacheFeed {
@@ -223,7 +286,15 @@ export class WatchCacheFeed {
     this.rawWindow = Math.min(opts.rawWindow ?? 1000, this.historySize);
   }
 
+  /** Settles once the store watch is (re)established: caches are created only on a running feed. */
+  private watching: Promise<void> = Promise.resolve();
+
   async start(): Promise<void> {
+    this.watching = this.watchStore();
+    await this.watching;
+  }
+
+  private async watchStore(): Promise<void> {
     this.revision = await this.store.currentRevision();
     this.storeWatch = this.store.watch(this.rootPrefix, { fromRevision: this.revision }, {
       onEvent: (ev) => this.dispatch(ev),
@@ -231,13 +302,28 @@ export class WatchCacheFeed {
     });
   }
 
-  /** The store dropped our watch (e.g. we fell behind): rebuild every cache from a fresh list. */
+  /**
+   * The store dropped our watch (e.g. we fell behind): every cache is dropped and rebuilt from a fresh list on
+   * next use. Their watchers are ended with the error (an ERROR event, 410: clients relist, as they do when
+   * kube-apiserver's cacher reinitializes), never left attached to a cache that hears nothing more.
+   */
   private restart(err: Error): void {
     if (this.closed) return;
-    for (const c of this.caches.values()) c.closeAll(err);
+    for (const c of this.caches.values()) c.end(err);
     this.caches.clear();
-    // Retry until the store takes the watch again (or the feed is closed).
-    this.start().catch(() => { if (!this.closed) setTimeout(() => this.restart(err), 1000); });
+    this.watching = this.rewatch();
+  }
+
+  /** Retry until the store takes the watch again (or the feed is closed); caches asked for meanwhile wait. */
+  private async rewatch(): Promise<void> {
+    for (let delayMs = LOAD_RETRY_BASE_MS; !this.closed; delayMs = Math.min(delayMs * 2, LOAD_RETRY_MAX_MS)) {
+      try {
+        await this.watchStore();
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
   }
 
   private dispatch(ev: WatchEvent): void {
@@ -256,11 +342,17 @@ export class WatchCacheFeed {
   async cache(prefix: string): Promise<ResourceCache> {
     let c = this.caches.get(prefix);
     if (!c) {
-      c = new ResourceCache(prefix, this.historySize, this, this.revision, this.rawWindow);
-      this.caches.set(prefix, c);
+      // A cache lists at the feed's revision and then takes the feed's events: the store watch must be running.
+      await this.watching;
+      c = this.caches.get(prefix);
+      if (!c) {
+        c = new ResourceCache(prefix, this.historySize, this, this.revision, this.rawWindow);
+        this.caches.set(prefix, c);
+      }
     }
-    await c.ready;
-    return c;
+    await c.ready();
+    // Dropped while it loaded (the feed restarted): use the one rebuilt in its place.
+    return c.ended && !this.closed ? this.cache(prefix) : c;
   }
 
   /** The cache of a prefix if it exists (no loading): for metrics. */
@@ -271,7 +363,7 @@ export class WatchCacheFeed {
   /** Forget a resource (its CRD was deleted): watchers are closed. */
   drop(prefix: string): void {
     const c = this.caches.get(prefix);
-    if (c) { c.closeAll(); this.caches.delete(prefix); }
+    if (c) { c.end(); this.caches.delete(prefix); }
   }
 
   /** Wait until the feed has applied every event up to `rev` (default: the store's current revision). */
@@ -292,7 +384,7 @@ export class WatchCacheFeed {
   close(): void {
     this.closed = true;
     this.storeWatch?.cancel();
-    for (const c of this.caches.values()) c.closeAll();
+    for (const c of this.caches.values()) c.end();
     this.caches.clear();
   }
 }
