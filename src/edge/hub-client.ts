@@ -201,6 +201,8 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private readonly abandoned = new WeakSet<WebSocket>();
   private queued = 0;
   private lastApplied = -1;
+  /** The connection `lastApplied` came on: acks name seqs of the connection they go out on. */
+  private lastAppliedOn: WebSocket | undefined;
   private sinceAck = 0;
   private readonly backoff: BackoffOptions;
   private readonly deadAfterMs: number;
@@ -472,6 +474,9 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     if (msg.type === 'synced') {
       await this.o.store.writeCursor({ epoch: this.epoch, seq: msg.seq });
       this.live = true;
+      // The catch-up's last messages were not acked when applied (this `synced` was still queued behind them),
+      // and the hub's window may be full of them: ack them now, or the session waits for an ack that never comes.
+      if (this.sinceAck > 0 && this.lastAppliedOn === ws && ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'ack', seq: this.lastApplied }));
       this.lastApplied = msg.seq;
       this.sinceAck = 0;
       this.emit('synced', msg.seq);
@@ -482,6 +487,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     else await this.o.store.applyDelete(msg.key);
     this.emit('applied', msg.key, msg.type === 'delete' ? 'delete' : 'upsert');
     this.lastApplied = msg.seq;
+    this.lastAppliedOn = ws;
     this.sinceAck++;
     // Ack when caught up with what arrived, or every ackEvery messages; the cursor is persisted first.
     if (this.queued <= 1 || this.sinceAck >= this.ackEvery) {
