@@ -6,7 +6,6 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from '../common/logger.js';
 import {
-  CloseCode,
   decodeEdgeToHub,
   encode,
   ProtocolError,

@@ -464,6 +464,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private abandon(ws: WebSocket, what: string, err: unknown, fields: Record<string, unknown> = {}): void {
     if (this.abandoned.has(ws)) return;
     this.abandoned.add(ws);
+    if (ws === this.ws) this.failure ??= `${what}: ${String(err)}`;
     this.log.error({ ...fields, err: String(err) }, `${what}; reconnecting from the last applied cursor`);
     ws.terminate();
   }
