@@ -13,8 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../src/common/logger.js';
-import { createCertificateAuthority, issueClientCertificate, issueServerCertificate } from '../../src/pki/index.js';
+import { createCertificateAuthority, issueCertificate, issueServerCertificate } from '../../src/pki/index.js';
 import { hubTlsOptions, nodeFromPeer } from '../../src/cloudhub/hub.js';
+import { bindingUri, type NodeBinding } from '../../src/cloudhub/node-identity.js';
 import { SharedCache, type CachedObject } from '../../src/cloudhub/cache.js';
 import { DesiredSets } from '../../src/cloudhub/desired.js';
 import { Deltas } from '../../src/cloudhub/deltas.js';
@@ -203,7 +204,8 @@ export interface Pki {
 export async function makePki(): Promise<Pki> {
   const ca = await createCertificateAuthority();
   const serving = await issueServerCertificate(ca, 'hub', ['127.0.0.1']);
-  const node = await issueClientCertificate(ca, `system:node:${NODE}`, ['system:nodes']);
+  // As the hub's join signs it: bound to the Node's UID and identity generation.
+  const node = await issueCertificate(ca, { commonName: `system:node:${NODE}`, organizations: ['system:nodes'], purposes: ['client'], uris: [bindingUri({ uid: 'uid-node-n1', generation: 1 })] });
   return { caCertPem: ca.certPem, serving, node: { caCertPem: ca.certPem, certPem: node.certPem, keyPem: node.keyPem } };
 }
 
@@ -215,6 +217,8 @@ export class Hub {
   private readonly server: https.Server;
   private readonly wss = new WebSocketServer({ noServer: true, handleProtocols: (p) => (p.has(SUBPROTOCOL) ? SUBPROTOCOL : false) });
   readonly sessions = new Set<NodeSession>();
+  /** Why the hub's authentication refused the edge, if it did (the model's certificate must pass it). */
+  refused: string | undefined;
   faultsOn = false;
   port = 0;
 
@@ -222,8 +226,11 @@ export class Hub {
     this.server = https.createServer(hubTlsOptions(pki.serving, pki.caCertPem));
     this.server.on('upgrade', (req, socket, head) => {
       const who = nodeFromPeer(socket as TLSSocket);
-      if ('error' in who || who.node !== NODE) return socket.destroy();
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+      if ('error' in who || who.node !== NODE) {
+        this.refused = 'error' in who ? who.error : `node ${who.node}`;
+        return socket.destroy();
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, who.binding));
     });
   }
 
@@ -232,10 +239,11 @@ export class Hub {
     this.port = (this.server.address() as AddressInfo).port;
   }
 
-  private accept(ws: WebSocket): void {
+  private accept(ws: WebSocket, binding: NodeBinding): void {
+    // The edge's previous connection is dead whenever it dials again here (cut, crash or abandoned link): replace it.
     for (const s of this.sessions) s.terminate();
     this.injectFaults(ws);
-    const session: NodeSession = new NodeSession(NODE, ws, this.cloud.sessionDeps((s) => this.sessions.delete(s), this.window), 60_000);
+    const session: NodeSession = new NodeSession(NODE, ws, this.cloud.sessionDeps((s) => this.sessions.delete(s), this.window), 60_000, { binding, remote: 'model' });
     this.sessions.add(session);
   }
 

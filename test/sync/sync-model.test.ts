@@ -41,7 +41,7 @@ async function runSeed(seed: number, pki: Awaited<ReturnType<typeof makePki>>, t
   // Separate streams, so the store's and the hub's draws do not shift the driver's.
   const edgeRandom = seededRandom(seed ^ 0x5bd1e995);
   const hubRandom = seededRandom(seed ^ 0x1b873593);
-  const rates: FaultRates = { apply: 0.04, read: 0.03, persist: 0.08, ack: 0.05, getResult: 0.3, crash: 0.01 };
+  const rates: FaultRates = { apply: 0.04, read: 0.03, persist: 0.15, ack: 0.2, getResult: 0.3, crash: 0.01 };
   const counts = noFaults();
   const cloud = new Cloud(2 + Math.floor(random() * 30));
   const hub = new Hub(cloud, pki, hubRandom, rates, counts, 1 + Math.floor(random() * 16));
@@ -71,6 +71,7 @@ async function runSeed(seed: number, pki: Awaited<ReturnType<typeof makePki>>, t
     hub.faultsOn = edge.faultsOn = false;
     if (edge.crashed) await edge.restart();
     await eventually(`seed ${seed}: the edge store equals the node's desired set`, async () => {
+      if (hub.refused) return `the hub refused the edge's connection: ${hub.refused}`;
       const want = cloud.expected();
       const have = await edge.holds();
       return describeDiff(want, have) || true;
