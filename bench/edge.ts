@@ -58,14 +58,14 @@ function rssOfMatching(pattern: RegExp): number {
   return bytes;
 }
 
-/** `kedge edge join` exactly as the README shows it (default heartbeat, keepalive and local API on an OS-chosen port). */
+/** `kedge edge join` as the README shows it (token in KEDGE_TOKEN; default heartbeat and keepalive; local API on an OS-chosen port). */
 async function join(c: Cluster, name: string, runtimeFlags: string[]): Promise<ManagedProcess> {
   const token = await createToken(c);
   return c.h.startKedge(
     name,
-    ['edge', 'join', '--server', `https://127.0.0.1:${c.hubPort}`, '--token', token.token, '--ca-cert-hash', token.hash, '--node-name', name,
+    ['edge', 'join', '--server', `https://127.0.0.1:${c.hubPort}`, '--ca-cert-hash', token.hash, '--node-name', name,
       '--data-dir', c.h.tempDir(name), '--local-api-port', '0', ...runtimeFlags],
-    { ready: { logLine: /connected to hub/, timeoutMs: 120_000 } },
+    { ready: { logLine: /connected to hub/, timeoutMs: 120_000 }, env: { KEDGE_TOKEN: token.token } },
   );
 }
 
