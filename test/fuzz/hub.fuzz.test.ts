@@ -99,12 +99,15 @@ async function listNames(p: string): Promise<string> {
   return (JSON.parse(r.text) as { items: Array<{ metadata: { name: string; resourceVersion: string } }> }).items.map((i) => `${i.metadata.name}@${i.metadata.resourceVersion}`).sort().join(' ');
 }
 
-/** What a refused join, renew or frame must leave as it was: CSRs, Nodes, bootstrap Secrets, the bystander's Node. */
+/** What a refused join, renew or frame must leave as it was: CSRs, Nodes (the bystander's too), kube-system Secrets, pods, events, node Leases. */
 async function guardedState(): Promise<string> {
   const parts = await Promise.all([
     listNames('/apis/certificates.k8s.io/v1/certificatesigningrequests'),
     listNames('/api/v1/nodes'),
     listNames('/api/v1/namespaces/kube-system/secrets'),
+    listNames('/api/v1/pods'),
+    listNames('/api/v1/events'),
+    listNames('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases'),
   ]);
   return parts.join('\n');
 }
