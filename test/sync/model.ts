@@ -51,16 +51,8 @@ export interface FaultRates {
   crash: number;
 }
 
-export interface FaultCounts {
-  apply: number;
-  read: number;
-  persist: number;
-  ack: number;
-  getResult: number;
-  crash: number;
-  disconnect: number;
-  hubRestart: number;
-}
+/** How many faults of each kind were injected, plus the driver's cuts and hub restarts. */
+export type FaultCounts = Record<keyof FaultRates | 'disconnect' | 'hubRestart', number>;
 
 export const noFaults = (): FaultCounts => ({ apply: 0, read: 0, persist: 0, ack: 0, getResult: 0, crash: 0, disconnect: 0, hubRestart: 0 });
 
