@@ -13,6 +13,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import { objectKey } from '../protocol/keys.js';
+// One definition for the hub's node authorization and the edge's local API.
+import { podReferences } from '../protocol/pod-references.js';
+export { podReferences };
 import type { CachedObject, SharedCache } from './cache.js';
 import { EDGE_ROLE_LABEL } from '../common/node-restriction.js';
 import { KUBELET_POD_CONDITIONS } from '../common/pod-status.js';
@@ -128,39 +131,6 @@ export function* mergeBySeq(a: Iterator<[string, ViewEntry]>, b: Iterator<[strin
       y = b.next();
     }
   }
-}
-
-/** configmaps/secrets/serviceaccounts a pod references (volumes, projected sources, env, envFrom, pull secrets). */
-export function podReferences(pod: V1Pod): string[] {
-  const ns = pod.metadata?.namespace ?? 'default';
-  const out = new Set<string>();
-  const cm = (n?: string) => n && out.add(objectKey('configmaps', ns, n));
-  const sec = (n?: string) => n && out.add(objectKey('secrets', ns, n));
-  const spec = pod.spec;
-  if (!spec) return [];
-  out.add(objectKey('serviceaccounts', ns, spec.serviceAccountName || 'default'));
-  // The pod's projected service account tokens (pod-tokens.ts), when it has such sources.
-  if ((spec.volumes ?? []).some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken))) out.add(objectKey('podtokens.kedge.io', ns, pod.metadata?.name ?? ''));
-  for (const s of spec.imagePullSecrets ?? []) sec(s.name);
-  for (const v of spec.volumes ?? []) {
-    cm(v.configMap?.name);
-    sec(v.secret?.secretName);
-    for (const src of v.projected?.sources ?? []) {
-      cm(src.configMap?.name);
-      sec(src.secret?.name);
-    }
-  }
-  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])]) {
-    for (const e of c.env ?? []) {
-      cm(e.valueFrom?.configMapKeyRef?.name);
-      sec(e.valueFrom?.secretKeyRef?.name);
-    }
-    for (const f of c.envFrom ?? []) {
-      cm(f.configMapRef?.name);
-      sec(f.secretRef?.name);
-    }
-  }
-  return [...out];
 }
 
 /**

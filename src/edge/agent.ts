@@ -72,7 +72,7 @@ export class EdgeAgent {
   hub!: HubClient;
   reporter!: StatusReporter;
   private podManager: PodManagerHandle | undefined;
-  private localApi: { port: number; close(): Promise<void> } | undefined;
+  private localApi: { port: number; socketPath?: string; close(): Promise<void> } | undefined;
   private timers: NodeJS.Timeout[] = [];
   private ownsStore = false;
   private stopCompaction: () => void = () => {};
@@ -165,7 +165,12 @@ export class EdgeAgent {
     }
     if (o.localApiPort !== undefined) {
       const { startLocalApi } = await import('./localapi/server.js');
-      this.localApi = await startLocalApi({ store: this.store, port: o.localApiPort, log: this.log, nodeName: o.nodeName });
+      const { ensureLocalApiToken, LOCAL_API_SOCKET_FILE } = await import('./localapi/credentials.js');
+      this.localApi = await startLocalApi({
+        store: this.store, port: o.localApiPort, log: this.log, nodeName: o.nodeName,
+        adminToken: await ensureLocalApiToken(o.dataDir, this.log),
+        socketPath: path.join(o.dataDir, LOCAL_API_SOCKET_FILE),
+      });
     }
     this.timers.push(setInterval(() => this.reporter.renewLease(o.leaseDurationSeconds ?? 40), o.heartbeatIntervalMs ?? 10_000));
     this.nodeStatusPolicy = new NodeStatusReportPolicy(o.nodeStatusReportIntervalMs ?? NODE_STATUS_REPORT_MS);
@@ -174,7 +179,7 @@ export class EdgeAgent {
     this.timers.push(setInterval(() => this.reportNode(), o.nodeStatusIntervalMs ?? NODE_STATUS_UPDATE_MS));
     this.hub.start();
     if (o.rotateCertificates) this.scheduleRotation();
-    this.log.info({ localApiPort: this.localApi?.port }, 'edge agent started');
+    this.log.info({ localApiPort: this.localApi?.port, localApiSocket: this.localApi?.socketPath }, 'edge agent started');
   }
 
   private rotationTimer: NodeJS.Timeout | undefined;

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Harness, type ManagedProcess } from '../harness/processes.js';
 import { FaultProxy, type FaultLink } from '../harness/fault-proxy.js';
@@ -114,9 +115,15 @@ export function edgeRunArgs(e: Edge): string[] {
   return ['edge', 'run', '--data-dir', e.dataDir, '--local-api-port', String(e.localApiPort), ...EDGE_FLAGS, ...e.extraFlags];
 }
 
-export function localGet<T = unknown>(e: Edge, p: string): Promise<{ status: number; body: T }> {
+/** The node's local-API credential (DATA_DIR/local-api.token, 0600): the suites read the edge as root on its node would. */
+export function localApiToken(e: Edge): string {
+  return readFileSync(path.join(e.dataDir, 'local-api.token'), 'utf8').trim();
+}
+
+/** GET from the edge's local API, with the node's token unless `headers` says otherwise (`{}`: anonymous). */
+export function localGet<T = unknown>(e: Edge, p: string, headers?: Record<string, string>): Promise<{ status: number; body: T }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: e.localApiPort, path: p, timeout: 10_000 }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port: e.localApiPort, path: p, timeout: 10_000, headers: headers ?? { authorization: `Bearer ${localApiToken(e)}` } }, (res) => {
       let data = '';
       res.on('data', (c: Buffer) => (data += c.toString()));
       res.on('end', () => {

@@ -130,9 +130,10 @@ test('a pod and its configmap/secret reach only their node; the local API serves
   // A node-local client uses stock kubectl against the edge's read-only API; writes are refused.
   const emptyKubeconfig = path.join(c.h.tempDir('kc'), 'empty');
   writeFileSync(emptyKubeconfig, 'apiVersion: v1\nkind: Config\n');
+  // (Nodes are a public read; pods need a credential, which kubectl sends only over TLS: test/edge/localapi.test.ts.)
   const local = (args: string[]) => run(KUBECTL, ['--kubeconfig', emptyKubeconfig, '-s', `http://127.0.0.1:${a.localApiPort}`, ...args]);
-  assert.equal((await local(['get', 'pods', '-o', 'name'])).trim(), 'pod/pod-a');
-  await assert.rejects(local(['delete', 'pod', 'pod-a']), /MethodNotAllowed|not allowed/i);
+  assert.equal((await local(['get', 'nodes', '-o', 'name'])).trim(), 'node/edge-a');
+  await assert.rejects(local(['delete', 'node', 'edge-a']), /MethodNotAllowed|not allowed/i);
 });
 
 test('cut link, 200 cloud changes, kill -9 + offline restart of the edge, heal: exact convergence at a fraction of a relist', async () => {

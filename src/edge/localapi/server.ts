@@ -5,17 +5,22 @@
  * resourceVersion semantics, bookmarks, 410 for compacted history), so node-local clients keep working
  * while the cloud is unreachable. resourceVersion here is the local store's revision (what a watch resumes
  * from against this server). Every write verb is refused with 405 MethodNotAllowed.
+ * Who may read what (Host check, public reads, the node token, the Unix socket, pod tokens): access.ts.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { unlink } from 'node:fs/promises';
 import type { Logger } from '../../common/logger.js';
 import type { Store } from '../../storage/types.js';
 import { WatchCacheFeed } from '../../apimachinery/watchcache.js';
 import { listObjects, parseListQuery, serveWatch } from '../../apimachinery/listwatch.js';
-import { StatusError, badRequest, internalError, methodNotAllowed, notFound, pathNotFound } from '../../apimachinery/status.js';
+import { StatusError, badRequest, forbiddenPath, internalError, methodNotAllowed, notFound, pathNotFound } from '../../apimachinery/status.js';
 import { requestUrl } from '../../common/request-url.js';
 import type { KubeObject } from '../../apimachinery/object.js';
 import { SYNCED_RESOURCES, type SyncedResource } from '../../protocol/keys.js';
+import { slowClientServerOptions } from '../../common/slow-clients.js';
+import { listenOnUnixSocket } from '../../common/unix-socket.js';
+import { hostRefusal, LocalApiAccess, type Caller } from './access.js';
 
 export interface LocalApiOptions {
   store: Store;
@@ -23,6 +28,16 @@ export interface LocalApiOptions {
   host?: string;
   nodeName: string;
   log: Logger;
+  /** The node's local-API credential (credentials.ts: DATA_DIR/local-api.token). */
+  adminToken: string;
+  /** Also serve on this Unix socket (mode 0600); requests there are the node's own. */
+  socketPath?: string;
+}
+
+export interface LocalApi {
+  port: number;
+  socketPath?: string;
+  close(): Promise<void>;
 }
 
 interface Route {
@@ -106,16 +121,22 @@ function discovery(pathname: string): unknown | null {
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv, resources };
 }
 
-export async function startLocalApi(o: LocalApiOptions): Promise<{ port: number; close(): Promise<void> }> {
+export async function startLocalApi(o: LocalApiOptions): Promise<LocalApi> {
   // Root '/' (not '/registry/'): the agent's own /kedge/ writes bump the store revision too, and the
   // feed must see every revision for freshness waits ("list at the latest revision") to complete.
   const feed = new WatchCacheFeed(o.store, '/');
   await feed.start();
+  const access = new LocalApiAccess(feed, o.adminToken);
+  const listenHost = o.host ?? '127.0.0.1';
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, viaSocket: boolean): Promise<void> {
     const url = requestUrl(req.url);
     if (!url) throw badRequest(`malformed request URL ${JSON.stringify((req.url ?? '').slice(0, 256))}`);
     const p = url.pathname.replace(/\/+$/, '') || '/';
+    // Before anything else: a page in a browser reaching 127.0.0.1 through a rebound name is refused.
+    const refusal = viaSocket ? undefined : hostRefusal(req.headers.host, o.nodeName, listenHost);
+    if (refusal) throw forbiddenPath(refusal);
+    const caller = await access.authenticate(req, viaSocket);
     if (p === '/healthz' || p === '/readyz' || p === '/livez') return void res.end('ok');
     if (p === '/version') return sendJson(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-kedge-edge', platform: `linux/${process.arch}` });
     const disc = discovery(p);
@@ -125,6 +146,8 @@ export async function startLocalApi(o: LocalApiOptions): Promise<{ port: number;
     if (req.method !== 'GET') throw methodNotAllowed();
     const gr = { group: r.group, resource: r.plural };
     const resourcePrefix = `/registry/${r.def.resource}/`;
+    const q = r.name ? undefined : parseListQuery(url.searchParams);
+    authorizeRead(caller, r, q);
     if (r.name) {
       const key = r.def.namespaced ? `${resourcePrefix}${r.namespace ?? ''}/${r.name}` : `${resourcePrefix}${r.name}`;
       const cache = await feed.cache(resourcePrefix);
@@ -134,7 +157,7 @@ export async function startLocalApi(o: LocalApiOptions): Promise<{ port: number;
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(item.raw);
     }
-    const q = parseListQuery(url.searchParams);
+    if (!q) throw pathNotFound();
     const scopePrefix = r.namespace ? `${resourcePrefix}${r.namespace}/` : resourcePrefix;
     const matches = (obj: KubeObject): boolean =>
       q.labelSelector.matches(obj.metadata?.labels) && q.fieldSelector.matches((f) => fieldValue(obj, f));
@@ -159,25 +182,52 @@ export async function startLocalApi(o: LocalApiOptions): Promise<{ port: number;
     res.end(body);
   }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err) => {
+  function authorizeRead(caller: Caller, r: Route, q: ReturnType<typeof parseListQuery> | undefined): void {
+    access.authorize(caller, {
+      verb: !q ? 'get' : q.watch ? 'watch' : 'list',
+      resource: r.def.resource, group: r.group, plural: r.plural, namespaced: r.def.namespaced, namespace: r.namespace,
+      // A list or watch that pins one object by name (client-go's single-object informers) reads just that object.
+      name: r.name ?? q?.fieldSelector.exactValue('metadata.name'),
+    });
+  }
+
+  const serve = (viaSocket: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res, viaSocket).catch((err) => {
       const se = err instanceof StatusError ? err : internalError(err);
       if (!(err instanceof StatusError)) o.log.error({ err: String(err) }, 'local API request failed');
       if (res.headersSent) return void res.end();
       sendJson(res, se.code, se.status);
     });
-  });
+  };
+  const limits = slowClientServerOptions();
+  const server = http.createServer(limits, serve(false));
+  server.keepAliveTimeout = limits.keepAliveTimeout!;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
+    server.listen(o.port, listenHost, () => resolve());
   });
+  let socketServer: http.Server | undefined;
+  if (o.socketPath) {
+    socketServer = http.createServer(limits, serve(true));
+    try {
+      await listenOnUnixSocket(socketServer, o.socketPath);
+    } catch (err) {
+      o.log.warn({ socket: o.socketPath, err: String((err as Error).message ?? err) }, 'local API Unix socket unavailable: serving TCP only');
+      socketServer = undefined;
+    }
+  }
   const port = (server.address() as AddressInfo).port;
   return {
     port,
+    socketPath: socketServer ? o.socketPath : undefined,
     async close() {
       feed.close();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      for (const srv of [server, socketServer]) {
+        if (!srv) continue;
+        srv.closeAllConnections();
+        await new Promise<void>((r) => srv.close(() => r()));
+      }
+      if (socketServer && o.socketPath) await unlink(o.socketPath).catch(() => {});
     },
   };
 }
