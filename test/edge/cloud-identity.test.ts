@@ -182,7 +182,8 @@ test('a second agent with the same identity is refused (DuplicateSession) and lo
   // A copied data dir: a second real agent under edge-d keeps being refused, the first is never kicked off.
   await d.proc.stop();
   const copyDir = c.h.tempDir('edge-d-copy');
-  cpSync(d.dataDir, copyDir, { recursive: true });
+  // (The running agent's local API socket is not a file to copy: the copy makes its own.)
+  cpSync(d.dataDir, copyDir, { recursive: true, filter: (src) => !src.endsWith('.sock') });
   // On another machine the copy's local API port would be free; on this one it is the original's.
   const configFile = path.join(copyDir, 'config.json');
   const copyPort = await c.h.freePort();
