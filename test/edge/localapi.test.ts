@@ -38,7 +38,10 @@ before(async () => {
     return r.status === 200 && names(r.body).join() === 'app-secret,other-secret';
   });
 });
-after(async () => { await c?.h.cleanup(); });
+after(async () => {
+  await c?.proxy.close();
+  await c?.h.cleanup();
+});
 
 /**
  * The projected token the hub delivered for `pod` — the bytes the pod finds in its kube-api-access volume (a
