@@ -140,6 +140,8 @@ test('create bodies: valid objects of seven kinds mutated one field at a time â†
       examples: [
         [[KINDS[1]!, deepBody(KINDS[1]!, 6387), { dryRun: 'All' }]],
         [[KINDS[4]!, labelled('/spec/ports/0 := false', JSON.stringify({ ...(KINDS[4]!.valid('c-port') as Record<string, Json>), spec: { ports: [false] } })), {}]],
+        // A null port reached defaulting too (500 "Cannot read properties of null (reading 'protocol')").
+        [[KINDS[4]!, labelled('/spec/ports/0 := null', JSON.stringify({ ...(KINDS[4]!.valid('c-null') as Record<string, Json>), spec: { ports: [null] } })), {}]],
       ],
     },
   );

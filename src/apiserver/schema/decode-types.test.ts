@@ -44,3 +44,10 @@ test('what fits passes untouched; nulls are zero values; custom kinds are not ch
   assert.equal(decodeTypeError(deployment({ strategy: { rollingUpdate: { maxSurge: true } } }), 'apps', 'v1', 'Deployment'),
     'json: cannot unmarshal bool into Go value of type int32');
 });
+
+test('a null element of a list decodes to the element type\'s zero value, as Go decodes it (no null left for readers)', () => {
+  const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' }, spec: { ports: [null, { port: 80 }], externalIPs: [null] } };
+  assert.equal(decodeTypeError(svc, '', 'v1', 'Service'), undefined);
+  assert.deepEqual(svc.spec.ports, [{}, { port: 80 }]);
+  assert.deepEqual(svc.spec.externalIPs, ['']);
+});

@@ -108,6 +108,14 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:
 /** Check (and canonicalize quantities in) `holder[key]`. */
 function checkValue(holder: Record<string, Json> | Json[], key: string | number, t: FieldType, ctx: Context): void {
   const value = (holder as Record<string | number, Json>)[key];
+  if (value === null && Array.isArray(holder)) {
+    // A null element of a slice decodes to its element's zero value (`ports: [null]` is one ServicePort{}): stored
+    // as that, so code reading the list never meets a null where the type promises an object (a 500 found by
+    // test/fuzz/api.fuzz.test.ts).
+    const zero = zeroValue(t);
+    if (zero !== undefined) holder[key as number] = zero;
+    return;
+  }
   if (value === null || value === undefined) return; // null decodes to the zero value in Go
   if (t.quantity && t.type.kind !== 'map') {
     if (typeof value === 'string' || typeof value === 'number') {
@@ -134,6 +142,19 @@ function checkValue(holder: Record<string, Json> | Json[], key: string | number,
       return;
     default:
       return checkPrimitive(value, t, ctx);
+  }
+}
+
+/** Go's zero value of a slice element's type, as JSON; undefined where it is nil (a map, a slice, an any). */
+function zeroValue(t: FieldType): Json | undefined {
+  const { type } = t;
+  if (type.kind === 'model') return modelFields(type.name) ? {} : undefined;
+  if (type.kind !== 'primitive' || t.quantity) return undefined;
+  switch (type.type) {
+    case 'string': return '';
+    case 'number': return 0;
+    case 'boolean': return false;
+    default: return undefined;
   }
 }
 
