@@ -12,7 +12,10 @@ before(async () => {
   c = await startCluster('edge-node-ready', { serverArgs: ['--node-monitor-grace-period', String(GRACE_S)] });
   edge = await joinEdge(c, 'edge-ready', await createToken(c));
 });
-after(() => c.h.cleanup());
+after(async () => {
+  await c?.proxy.close();
+  await c?.h.cleanup();
+});
 
 const ready = async () =>
   JSON.parse(await c.kubectl(['get', 'node', 'edge-ready', '-o', 'json'])).status.conditions.find((x: { type: string }) => x.type === 'Ready') as
