@@ -191,3 +191,13 @@ test('kubectl set image / set env / set resources / rollout restart patches', as
   assert.deepEqual(two.resources, { limits: { cpu: '200m' } });
   assert.ok(out.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt']);
 });
+
+/** Found by test/fuzz/api.fuzz.test.ts: a `__proto__` key merged into Object.prototype and crashed the server later. */
+test('a __proto__ key in a strategic merge patch is data: Object.prototype is never touched', () => {
+  const gvk = { group: '', version: 'v1', kind: 'ConfigMap' };
+  for (const text of ['{"__proto__":{"polluted":1}}', '{"metadata":{"__proto__":{"polluted":1}}}', '{"metadata":{"labels":{"__proto__":{"polluted":1}}}}', '{"metadata":{"__proto__":["polluted"]}}']) {
+    const out = strategicMergePatch({ metadata: { name: 'c', labels: { a: 'b' } } }, JSON.parse(text), gvk);
+    assert.equal('polluted' in {}, false, text);
+    assert.equal(Object.getPrototypeOf(out), Object.prototype, text);
+  }
+});

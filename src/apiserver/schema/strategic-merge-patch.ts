@@ -39,6 +39,19 @@ export function strategicMergePatch(original: Json, patch: Json, gvk: { group: s
   return result ?? {};
 }
 
+/**
+ * Keys of a patch are data, never property paths: `__proto__` (an own key after JSON.parse) read as `original[key]`
+ * was Object.prototype, and merging into it polluted every object of the API server (found by fuzzing: a later
+ * request crashed the process in prom-client's label check). Reads see own keys only; writes define own keys.
+ */
+function own(m: JsonMap, key: string): Json | undefined {
+  return Object.hasOwn(m, key) ? m[key] : undefined;
+}
+function setOwn(m: JsonMap, key: string, value: Json): void {
+  if (key === '__proto__') Object.defineProperty(m, key, { value, writable: true, enumerable: true, configurable: true });
+  else m[key] = value;
+}
+
 /** Merge a patch map into an original map (owned, may be mutated); undefined means "delete this map". */
 function mergeMap(original: JsonMap, patch: JsonMap, type: TypeRef | undefined): JsonMap | undefined {
   const directive = patch[PATCH];
@@ -61,30 +74,33 @@ function mergeMap(original: JsonMap, patch: JsonMap, type: TypeRef | undefined):
       continue;
     }
     if (isMap(value)) {
-      const base = isMap(original[key]) ? (original[key] as JsonMap) : {};
-      const merged = mergeMap(base, value, child.type);
+      const current = own(original, key);
+      const merged = mergeMap(isMap(current) ? current : {}, value, child.type);
       if (merged === undefined) delete original[key];
-      else original[key] = merged;
+      else setOwn(original, key, merged);
       continue;
     }
     if (Array.isArray(value)) {
-      original[key] = mergeListField(original[key], value, child.type, child.meta, patch[SET_ORDER + key], patch[DELETE_PRIMITIVE + key]);
+      // (absent keys stay undefined, as before: mergeListField tells absent from null)
+      setOwn(original, key, mergeListField(own(original, key) as Json, value, child.type, child.meta, own(patch, SET_ORDER + key) as Json, own(patch, DELETE_PRIMITIVE + key) as Json));
       continue;
     }
-    original[key] = value;
+    setOwn(original, key, value);
   }
   // Directives for lists the patch does not otherwise mention.
   for (const [key, value] of Object.entries(patch)) {
     if (key.startsWith(DELETE_PRIMITIVE)) {
       const field = key.slice(DELETE_PRIMITIVE.length);
-      if (field in patch) continue;
+      if (Object.hasOwn(patch, field)) continue;
       if (!Array.isArray(value)) throw new StrategicMergePatchError(`invalid patch: ${key} must be a list`);
-      if (Array.isArray(original[field])) original[field] = (original[field] as Json[]).filter((v) => !value.some((d) => d === v));
+      const current = own(original, field);
+      if (Array.isArray(current)) setOwn(original, field, current.filter((v) => !value.some((d) => d === v)));
     } else if (key.startsWith(SET_ORDER)) {
       const field = key.slice(SET_ORDER.length);
-      if (field in patch || !Array.isArray(original[field])) continue;
+      const current = own(original, field);
+      if (Object.hasOwn(patch, field) || !Array.isArray(current)) continue;
       const child = childOf(type, field);
-      original[field] = orderBy(original[field] as Json[], value, child.meta?.patchMergeKey);
+      setOwn(original, field, orderBy(current, value, child.meta?.patchMergeKey));
     }
   }
   return original;
