@@ -7,10 +7,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { createToken, edgeRunArgs, eventually, joinEdge, run, startCluster, EDGE_FLAGS, type Cluster, type Edge } from './cluster.js';
+import { copyDataDir, createToken, edgeRunArgs, eventually, joinEdge, run, startCluster, EDGE_FLAGS, type Cluster, type Edge } from './cluster.js';
 import { RawClient, credsFrom, type Creds } from './raw-client.js';
 import { kedgeCommand } from '../helpers/kedge-cli.js';
 import { createCertificateRequest } from '../../src/pki/index.js';
@@ -182,8 +182,7 @@ test('a second agent with the same identity is refused (DuplicateSession) and lo
   // A copied data dir: a second real agent under edge-d keeps being refused, the first is never kicked off.
   await d.proc.stop();
   const copyDir = c.h.tempDir('edge-d-copy');
-  // (The running agent's local API socket is not a file to copy: the copy makes its own.)
-  cpSync(d.dataDir, copyDir, { recursive: true, filter: (src) => !src.endsWith('.sock') });
+  copyDataDir(d.dataDir, copyDir);
   // On another machine the copy's local API port would be free; on this one it is the original's.
   const configFile = path.join(copyDir, 'config.json');
   const copyPort = await c.h.freePort();

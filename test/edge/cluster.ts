@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
+import { cpSync, lstatSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Harness, type ManagedProcess } from '../harness/processes.js';
 import { FaultProxy, type FaultLink } from '../harness/fault-proxy.js';
@@ -180,4 +180,12 @@ export function secretList(names: string[]): string {
     kind: 'List',
     items: names.map((n) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: n, namespace: 'default' }, stringData: { k: n } })),
   });
+}
+
+/**
+ * Copy an edge's data dir as an operator copying a disk would (a "copied data dir"). A running agent's local API
+ * socket is not a file to copy (cpSync refuses sockets): the copy's agent makes its own.
+ */
+export function copyDataDir(from: string, to: string): void {
+  cpSync(from, to, { recursive: true, filter: (src) => !lstatSync(src).isSocket() });
 }

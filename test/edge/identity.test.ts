@@ -7,11 +7,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import { cpSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createCertificateAuthority, issueServerCertificate } from '../../src/pki/index.js';
-import { EDGE_FLAGS, createToken, eventually, localGet, startCluster, type Cluster } from './cluster.js';
+import { EDGE_FLAGS, copyDataDir, createToken, eventually, localGet, startCluster, type Cluster } from './cluster.js';
 import type { ManagedProcess } from '../harness/processes.js';
 
 interface NodeJson {
@@ -158,7 +158,7 @@ describe('edge identity and operation', { timeout: 600_000 }, () => {
     // --local-api-port 0: both agents run on this one machine (a real copy runs elsewhere).
     const e = await join('copied', ['--token', token.token], { extra: ['--local-api-port', '0'] });
     const copyDir = c.h.tempDir('copied-copy');
-    cpSync(e.dataDir, copyDir, { recursive: true });
+    copyDataDir(e.dataDir, copyDir);
     const copy = await c.h.startKedge('copied-copy', ['edge', 'run', '--data-dir', copyDir], {});
     const line = await copy.waitForLog(/\{[^\n]*another agent is connected as node copied: a copied data dir\?[^\n]*\}/, 60_000);
     const logged = JSON.parse(line[0]) as { level: number; retryInSeconds: number };
