@@ -251,10 +251,12 @@ async function main(): Promise<void> {
       return transports.map((t) => merge(`${name}/${t}`, rate, parts.get(t)!));
     };
 
-    log(`creating ${P.nodes} Nodes and Leases through the hub's StatusWriter`);
+    log(`registering ${P.nodes} Nodes (as the hub's join does), then their status and Leases through the hub's StatusWriter`);
     const tCreate = now();
     for (let base = 0; base < P.nodes; base += 64) {
       const batch = Array.from({ length: Math.min(64, P.nodes - base) }, (_, k) => base + k);
+      // A status report never creates a Node (only a join registers one), so register them first.
+      await Promise.all(batch.map((i) => client.ensure('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName(i) } })));
       const results = await Promise.all(batch.flatMap((i) => [nodeStatus(i), lease(i)]));
       const bad = results.find((r) => !r.ok);
       if (bad) throw new Error(`setup write failed: ${bad.reason}`);
