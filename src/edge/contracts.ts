@@ -6,6 +6,7 @@
 import type { CoreV1Event, V1PodStatus } from '@kubernetes/client-node';
 import type { Store } from '../storage/types.js';
 import type { Logger } from '../common/logger.js';
+import type { StatsRuntime } from './kubelet/stats.js';
 
 /**
  * Where the pod manager reports pod status. Implemented by the status reporter: calls are cheap and
@@ -48,6 +49,8 @@ export interface PodManagerHandle {
   stop(): Promise<void>;
   /** Runtime facts for the Node's status (the CRI pod manager: nodeInfo.containerRuntimeVersion from CRI Version). */
   nodeInfo?(): Promise<{ containerRuntimeVersion: string }>;
+  /** The runtime's stats calls, for the kubelet server's /stats/summary and /metrics/resource (src/edge/kubelet/stats.ts). */
+  statsRuntime?: StatsRuntime;
 }
 
 /** Factory the agent calls (injectable so the simulator / tests can run without containerd). */

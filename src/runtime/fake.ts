@@ -14,6 +14,7 @@ import {
   type ContainerConfig,
   type ContainerFilter,
   type ContainerRuntime,
+  type ContainerStats,
   type ContainerStatus,
   type ExecSyncResult,
   type FilesystemUsage,
@@ -22,6 +23,7 @@ import {
   type PodSandbox,
   type PodSandboxConfig,
   type PodSandboxFilter,
+  type PodSandboxStats,
   type PodSandboxStatus,
   type RuntimeCondition,
   type RuntimeVersion,
@@ -43,6 +45,12 @@ export interface FakeRuntimeOptions {
   onPull?: (image: string, auth?: AuthConfig) => void;
   /** First address of the fake pod network (default 10.244.0.0/16 with .2 upward). */
   podSubnetPrefix?: string;
+  /**
+   * The steady usage a running container shows in stats (CPU in nanocores, memory working set in bytes).
+   * Default: a figure derived from the container id, 1–20 millicores and 4–64 MiB, so a hollow fleet
+   * reports plausible, varied numbers.
+   */
+  usage?: (container: { id: string; name: string; command: string }) => { nanoCores: number; workingSetBytes: number };
 }
 
 const nowNs = () => Date.now() * 1e6;
@@ -191,6 +199,36 @@ export class FakeRuntime implements ContainerRuntime {
     this.mustContainer(id);
   }
 
+  async listContainerStats(filter?: { id?: string; podSandboxId?: string; labelSelector?: Record<string, string> }): Promise<ContainerStats[]> {
+    const now = nowNs();
+    return [...this.containers.values()]
+      .filter((c) => c.state === 'CONTAINER_RUNNING' && (!filter?.id || c.id === filter.id) && (!filter?.podSandboxId || c.podSandboxId === filter.podSandboxId) && matchLabels(c.labels, filter?.labelSelector))
+      .map((c) => this.containerStats(c, now));
+  }
+
+  async listPodSandboxStats(filter?: { id?: string; labelSelector?: Record<string, string> }): Promise<PodSandboxStats[]> {
+    const now = nowNs();
+    const out: PodSandboxStats[] = [];
+    for (const sb of this.sandboxes.values()) {
+      if (sb.state !== 'SANDBOX_READY' || (filter?.id && sb.id !== filter.id) || !matchLabels(sb.labels, filter?.labelSelector)) continue;
+      const containers = [...this.containers.values()].filter((c) => c.podSandboxId === sb.id && c.state === 'CONTAINER_RUNNING').map((c) => this.containerStats(c, now));
+      const sum = (f: (c: ContainerStats) => number | undefined) => containers.reduce((a, c) => a + (f(c) ?? 0), 0);
+      const ageSeconds = (now - sb.createdAt) / 1e9;
+      const iface = { name: 'eth0', rxBytes: { value: Math.round(ageSeconds * 200) }, rxErrors: { value: 0 }, txBytes: { value: Math.round(ageSeconds * 100) }, txErrors: { value: 0 } };
+      out.push({
+        attributes: { id: sb.id, metadata: { ...sb.metadata }, labels: { ...sb.labels }, annotations: { ...sb.annotations } },
+        linux: {
+          cpu: { timestamp: now, usageCoreNanoSeconds: { value: sum((c) => c.cpu?.usageCoreNanoSeconds?.value) }, usageNanoCores: { value: sum((c) => c.cpu?.usageNanoCores?.value) } },
+          memory: { timestamp: now, workingSetBytes: { value: sum((c) => c.memory?.workingSetBytes?.value) }, usageBytes: { value: sum((c) => c.memory?.usageBytes?.value) }, rssBytes: { value: sum((c) => c.memory?.rssBytes?.value) } },
+          network: { timestamp: now, defaultInterface: iface, interfaces: [iface] },
+          process: { timestamp: now, processCount: { value: containers.length } },
+          containers,
+        },
+      });
+    }
+    return out;
+  }
+
   async pullImage(image: string, auth?: AuthConfig): Promise<string> {
     this.opts.onPull?.(image, auth);
     if (this.opts.unpullable?.has(image)) throw new RuntimeError(`failed to pull and unpack image "${image}": not found`, 'UNKNOWN');
@@ -227,6 +265,18 @@ export class FakeRuntime implements ContainerRuntime {
     this.exit(this.mustContainer(id), exitCode, exitCode === 0 ? 'Completed' : 'Error');
   }
 
+  /** Steady usage since start: cumulative CPU grows linearly, memory is flat. */
+  private containerStats(c: FakeContainer, now: number): ContainerStats {
+    const usage = this.opts.usage?.({ id: c.id, name: c.metadata.name, command: c.annotations['fake.command'] ?? '' }) ?? defaultUsage(c.id);
+    const runningNs = Math.max(0, now - c.startedAt);
+    return {
+      attributes: { id: c.id, metadata: { ...c.metadata }, labels: { ...c.labels }, annotations: { ...c.annotations } },
+      cpu: { timestamp: now, usageCoreNanoSeconds: { value: Math.round((runningNs / 1e9) * usage.nanoCores) }, usageNanoCores: { value: usage.nanoCores } },
+      memory: { timestamp: now, workingSetBytes: { value: usage.workingSetBytes }, usageBytes: { value: usage.workingSetBytes + (1 << 20) }, rssBytes: { value: Math.round(usage.workingSetBytes * 0.8) }, pageFaults: { value: 0 }, majorPageFaults: { value: 0 } },
+      writableLayer: { timestamp: now, fsId: { mountpoint: '/fake' }, usedBytes: { value: 4096 }, inodesUsed: { value: 1 } },
+    };
+  }
+
   private findImage(ref: string): Image | undefined {
     const n = normalize(ref);
     for (const i of this.images.values()) if (i.id === ref || i.repoTags.includes(n)) return i;
@@ -244,6 +294,11 @@ export class FakeRuntime implements ContainerRuntime {
     c.reason = reason;
     c.finishedAt = nowNs();
   }
+}
+
+function defaultUsage(containerId: string): { nanoCores: number; workingSetBytes: number } {
+  const h = parseInt(containerId.slice(0, 8), 16) || 0;
+  return { nanoCores: (1 + (h % 20)) * 1_000_000, workingSetBytes: (4 + (h % 61)) * 1024 * 1024 };
 }
 
 /** `busybox` → `docker.io/library/busybox:latest`, as containerd names images. */

@@ -187,6 +187,54 @@ export interface FilesystemUsage {
   inodesUsed?: { value: number };
 }
 
+/** A CRI `UInt64Value`: absent when the runtime does not know the figure. */
+export interface UInt64Value {
+  value: number;
+}
+
+/** Cumulative CPU time and (when the runtime computes it) the current rate, as CRI CpuUsage. */
+export interface CpuUsage {
+  timestamp: number;
+  usageCoreNanoSeconds?: UInt64Value;
+  usageNanoCores?: UInt64Value;
+}
+
+export interface MemoryUsage {
+  timestamp: number;
+  workingSetBytes?: UInt64Value;
+  availableBytes?: UInt64Value;
+  usageBytes?: UInt64Value;
+  rssBytes?: UInt64Value;
+  pageFaults?: UInt64Value;
+  majorPageFaults?: UInt64Value;
+}
+
+export interface ContainerStats {
+  attributes: { id: string; metadata: { name: string; attempt: number }; labels: Record<string, string>; annotations: Record<string, string> };
+  cpu?: CpuUsage;
+  memory?: MemoryUsage;
+  writableLayer?: FilesystemUsage;
+}
+
+export interface NetworkInterfaceUsage {
+  name: string;
+  rxBytes?: UInt64Value;
+  rxErrors?: UInt64Value;
+  txBytes?: UInt64Value;
+  txErrors?: UInt64Value;
+}
+
+export interface PodSandboxStats {
+  attributes: { id: string; metadata: PodSandboxMetadata; labels: Record<string, string>; annotations: Record<string, string> };
+  linux?: {
+    cpu?: CpuUsage;
+    memory?: MemoryUsage;
+    network?: { timestamp: number; defaultInterface?: NetworkInterfaceUsage; interfaces: NetworkInterfaceUsage[] };
+    process?: { timestamp: number; processCount?: UInt64Value };
+    containers: ContainerStats[];
+  };
+}
+
 export interface RuntimeVersion {
   version: string;
   runtimeName: string;
@@ -223,6 +271,10 @@ export interface ContainerRuntime {
   execSync(id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult>;
   /** Ask the runtime to reopen the container's log file (after the caller rotated it). */
   reopenContainerLog(id: string): Promise<void>;
+  /** Resource usage of containers (CRI ListContainerStats). */
+  listContainerStats(filter?: { id?: string; podSandboxId?: string; labelSelector?: Record<string, string> }): Promise<ContainerStats[]>;
+  /** Resource usage of pod sandboxes with their containers (CRI ListPodSandboxStats; containerd ≥ 1.6). */
+  listPodSandboxStats(filter?: { id?: string; labelSelector?: Record<string, string> }): Promise<PodSandboxStats[]>;
 
   pullImage(image: string, auth?: AuthConfig, sandboxConfig?: PodSandboxConfig): Promise<string>;
   listImages(): Promise<Image[]>;

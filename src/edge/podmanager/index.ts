@@ -61,6 +61,7 @@ export function podManagerFactory(opts: CriPodManagerOptions = {}): PodManagerFa
     return {
       readLogs: pm.readLogs.bind(pm),
       nodeInfo: () => runtimeNodeInfo(rt),
+      statsRuntime: rt,
       stop: async () => {
         await pm.stop();
         if (owned) runtime!.close();

@@ -16,6 +16,7 @@ import {
   type ContainerConfig,
   type ContainerFilter,
   type ContainerRuntime,
+  type ContainerStats,
   type ContainerStatus,
   type ExecSyncResult,
   type FilesystemUsage,
@@ -24,6 +25,7 @@ import {
   type PodSandbox,
   type PodSandboxConfig,
   type PodSandboxFilter,
+  type PodSandboxStats,
   type PodSandboxStatus,
   type RuntimeCondition,
   type RuntimeVersion,
@@ -160,6 +162,16 @@ export class CriRuntime implements ContainerRuntime {
 
   async reopenContainerLog(id: string): Promise<void> {
     await this.call(this.runtime, 'ReopenContainerLog', { containerId: id });
+  }
+
+  async listContainerStats(filter?: { id?: string; podSandboxId?: string; labelSelector?: Record<string, string> }): Promise<ContainerStats[]> {
+    const res = await this.call<{ stats: ContainerStats[] }>(this.runtime, 'ListContainerStats', { filter });
+    return res.stats;
+  }
+
+  async listPodSandboxStats(filter?: { id?: string; labelSelector?: Record<string, string> }): Promise<PodSandboxStats[]> {
+    const res = await this.call<{ stats: PodSandboxStats[] }>(this.runtime, 'ListPodSandboxStats', { filter });
+    return res.stats;
   }
 
   async pullImage(image: string, auth?: AuthConfig, sandboxConfig?: PodSandboxConfig): Promise<string> {
