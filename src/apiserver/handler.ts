@@ -18,7 +18,7 @@ import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersio
 import { negotiate, type Representation } from './negotiate.js';
 import { asServed, grOf, keyFor, type DeleteOptions, type ObjectStore } from './objects.js';
 import { applyPatch, decodePatchBody, JsonPatchTestFailed, patchTypeOf, type PatchType } from './patch.js';
-import { groupVersion, storagePrefix, verbsOf, type Registry, type ResourceDef, type StrategyContext } from './registry.js';
+import { groupVersion, storagePrefix, verbsOf, type ComputedSource, type Registry, type ResourceDef, type StrategyContext } from './registry.js';
 import { requestUrl } from '../common/request-url.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
 import { sendJson, sendRaw, sendStatus } from './respond.js';
@@ -321,6 +321,11 @@ export class ApiHandler {
 
   private async get(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, query: URLSearchParams): Promise<void> {
     if (def.virtual) throw methodNotAllowed();
+    if (def.computed) {
+      const obj = await def.computed.get(ns, name);
+      if (!obj) throw notFound(grOf(def), name);
+      return this.render(req, res, def, obj, 200, query);
+    }
     const { obj } = await this.d.objects.get(def, ns, name);
     this.render(req, res, def, obj, 200, query);
   }
@@ -351,6 +356,7 @@ export class ApiHandler {
     if (def.virtual) throw methodNotAllowed();
     const q = this.listQuery(def, query);
     if (q.watch) return this.watch(req, res, def, ns, '', query);
+    if (def.computed) return this.listComputed(req, res, def, def.computed, ns, q, query);
     const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
     const out = await listObjects({ feed: this.d.feed, resourcePrefix: storagePrefix(def), scopePrefix: this.scopePrefix(def, ns), matches: this.selection(def, q) }, q);
     const meta: Record<string, unknown> = { resourceVersion: String(out.resourceVersion) };
@@ -365,6 +371,16 @@ export class ApiHandler {
     const items = out.items.map((i) => this.rawOf(def, i)).join(',');
     const head = JSON.stringify({ kind: `${def.kind}List`, apiVersion: groupVersion(def), metadata: meta });
     sendRaw(req, res, 200, `${head.slice(0, -1)},"items":[${items}]}`);
+  }
+
+  /** A computed resource's list: selected in memory, never paginated (metrics-server answers whole lists too). */
+  private async listComputed(req: IncomingMessage, res: ServerResponse, def: ResourceDef, source: ComputedSource, ns: string, q: ListQuery, query: URLSearchParams): Promise<void> {
+    const items = (await source.list(ns)).filter(this.selection(def, q));
+    const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
+    const meta = { resourceVersion: '' };
+    if (rep.as === 'Table') return sendJson(req, res, 200, tableFor(def, items, { include: includeObject(query), version: rep.version, resourceVersion: '' }));
+    if (rep.as === 'PartialObjectMetadata') return sendJson(req, res, 200, partialObjectMetadataList(items, rep.version, meta));
+    sendJson(req, res, 200, { kind: `${def.kind}List`, apiVersion: groupVersion(def), metadata: meta, items });
   }
 
   /** The cached JSON text when it already has the served apiVersion/kind (the common case), else re-serialized. */

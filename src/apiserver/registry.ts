@@ -96,10 +96,27 @@ export interface ResourceDef {
   tracksGeneration?: boolean;
   /** Only create is served and nothing is stored (access reviews). */
   virtual?: (obj: KubeObject, ctx: StrategyContext) => Promise<KubeObject>;
+  /**
+   * Read-only objects computed on request, never stored (metrics.k8s.io, as metrics-server serves them):
+   * only get and list are served; label and field selectors, namespaces and tables apply as for stored ones.
+   */
+  computed?: ComputedSource;
   /** CRD-owned schema (the CRD engineer fills this; passed on to OpenAPI). */
   openAPIV3Schema?: unknown;
   /** Owner, e.g. 'crd' for dynamically registered resources. */
   source?: 'builtin' | 'crd';
+}
+
+export interface ComputedSource {
+  /** null → 404 NotFound. `namespace` is '' for cluster-scoped resources. */
+  get(namespace: string, name: string): Promise<KubeObject | null>;
+  /** `namespace` '' = all namespaces. */
+  list(namespace: string): Promise<KubeObject[]>;
+}
+
+/** Objects of this resource live in the store (not access reviews, not computed ones). */
+export function isStored(def: ResourceDef): boolean {
+  return !def.virtual && !def.computed;
 }
 
 export const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -170,7 +187,7 @@ export class Registry {
   namespacedStorage(): ResourceDef[] {
     const seen = new Set<string>();
     return this.all().filter((d) => {
-      if (!d.namespaced || d.virtual) return false;
+      if (!d.namespaced || !isStored(d)) return false;
       const p = storagePrefix(d);
       if (seen.has(p)) return false;
       seen.add(p);

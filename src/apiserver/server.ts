@@ -26,7 +26,7 @@ import { ApiServerMetrics } from './metrics.js';
 import { ApiHandler, type OpenApiSource, type SubresourceHandler, type UpgradeHandler } from './handler.js';
 import { ClusterIpAllocator, NodePortAllocator } from './ip-allocator.js';
 import { keyFor, ObjectStore } from './objects.js';
-import { Registry, storagePrefix, type ResourceDef, type StrategyContext } from './registry.js';
+import { isStored, Registry, storagePrefix, type ResourceDef, type StrategyContext } from './registry.js';
 import { registerBuiltins } from './builtins.js';
 import { createOpenApiSource } from './openapi.js';
 import { NamespaceFinalizer } from './namespace-finalizer.js';
@@ -168,7 +168,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   registerBuiltins(registry, { ips, ports, authorizer, rbac, tokenReviewer: new RequestAuthenticator({ clientCertificates: false, tokenAuthenticators }) });
   // Every served resource gets its cache (and event history) now, not on first use: a client that lists at
   // revision R and then watches from R must find the events after R, even if it is the first to ask.
-  const primeCaches = () => { for (const d of registry.all()) if (!d.virtual) void feed.cache(storagePrefix(d)).catch((err) => log.warn({ err, resource: d.resource }, 'watch cache')); };
+  const primeCaches = () => { for (const d of registry.all()) if (isStored(d)) void feed.cache(storagePrefix(d)).catch((err) => log.warn({ err, resource: d.resource }, 'watch cache')); };
   primeCaches();
   registry.onChange(primeCaches);
   const systemContext = (namespace = ''): StrategyContext => ({ user: SYSTEM_USER, namespace, dryRun: false, subresource: '' });

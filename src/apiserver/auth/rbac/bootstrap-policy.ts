@@ -97,6 +97,8 @@ export function bootstrapClusterRoles(): V1ClusterRole[] {
       rule(['policy'], ['poddisruptionbudgets', 'poddisruptionbudgets/status'], READ),
       rule(['networking.k8s.io'], ['ingresses', 'ingresses/status', 'networkpolicies'], READ),
     ], { [AGG_VIEW]: 'true' }),
+    // metrics.k8s.io readers, as metrics-server's manifest (which K3s bundles) installs it: part of view/edit/admin.
+    clusterRole('system:aggregated-metrics-reader', [rule(['metrics.k8s.io'], ['pods', 'nodes'], READ)], { [AGG_VIEW]: 'true', [AGG_EDIT]: 'true', [AGG_ADMIN]: 'true' }),
     clusterRole('system:discovery', [
       urls(['/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/openapi', '/openapi/*', '/readyz', '/version', '/version/']),
     ]),

@@ -1,0 +1,114 @@
+/**
+ * The metrics scraper (what metrics-server's scraper does, inside the API server): every interval it asks
+ * each Node's kubelet API for `/metrics/resource` (through the node dialer: for edge nodes, the hub's
+ * tunnel over the node's own connection), parses it and records it in the store. Scrapes run with a
+ * concurrency bound and a timeout under the interval; a failed scrape drops the node's metrics (an offline
+ * node is absent from metrics.k8s.io, as with metrics-server). Rounds never overlap.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '../../common/logger.js';
+import { parseResourceMetrics } from '../../common/resource-metrics.js';
+import type { ResourceMetricsStore } from './store.js';
+
+/** GET `/metrics/resource` on a node's kubelet API: the body, or a rejection. Must honour `signal`. */
+export type NodeMetricsFetcher = (nodeName: string, signal: AbortSignal) => Promise<string>;
+
+export interface ScraperOptions {
+  store: ResourceMetricsStore;
+  /** The nodes to scrape (the API's Node names). */
+  nodes: () => Promise<string[]>;
+  fetch: NodeMetricsFetcher;
+  /** Default 15 s (metrics-server's --metric-resolution). */
+  intervalMs?: number;
+  /** Per-node deadline; default min(10 s, 90 % of the interval). */
+  timeoutMs?: number;
+  /** Scrapes in flight at once; default 32. */
+  concurrency?: number;
+  log: Logger;
+  /** Where the scraper's own metrics go (the API server's /metrics). */
+  registry?: Registry;
+}
+
+/** A body bigger than this is refused (a node with ~100k containers would be needed to reach it honestly). */
+export const MAX_METRICS_BODY_BYTES = 16 * 1024 * 1024;
+
+export class MetricsScraper {
+  private timer: NodeJS.Timeout | undefined;
+  private round: Promise<void> | undefined;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private readonly duration: Histogram;
+  private readonly failures: Counter;
+  private readonly scrapedNodes: Gauge;
+  readonly intervalMs: number;
+
+  constructor(private readonly o: ScraperOptions) {
+    this.intervalMs = o.intervalMs ?? 15_000;
+    const registers = o.registry ? [o.registry] : [];
+    this.duration = new Histogram({ name: 'kedge_metrics_scrape_duration_seconds', help: 'Time to scrape and record one node\'s /metrics/resource', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
+    this.failures = new Counter({ name: 'kedge_metrics_scrape_failures_total', help: 'Node scrapes that failed (node unreachable, timeout, bad answer)', registers });
+    this.scrapedNodes = new Gauge({ name: 'kedge_metrics_scraped_nodes', help: 'Nodes whose last scrape succeeded', registers });
+  }
+
+  start(): void {
+    const tick = () => {
+      if (this.stopped) return;
+      this.round = this.scrapeOnce().finally(() => {
+        this.round = undefined;
+        if (!this.stopped) this.timer = setTimeout(tick, this.intervalMs);
+      });
+    };
+    // First round soon, so metrics exist one interval after start rather than two.
+    this.timer = setTimeout(tick, Math.min(1000, this.intervalMs));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.abort.abort();
+    await this.round?.catch(() => undefined);
+  }
+
+  /** One round over every node; resolves when all are recorded or dropped. */
+  async scrapeOnce(): Promise<void> {
+    let names: string[];
+    try {
+      names = await this.o.nodes();
+    } catch (err) {
+      this.o.log.warn({ err: String(err) }, 'metrics scraper: cannot list nodes');
+      return;
+    }
+    const known = new Set(names);
+    for (const n of this.o.store.nodeNames()) if (!known.has(n)) this.o.store.forget(n);
+    let next = 0;
+    let ok = 0;
+    const worker = async () => {
+      while (next < names.length && !this.stopped) {
+        const name = names[next++]!;
+        if (await this.scrapeNode(name)) ok++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency ?? 32, names.length) }, worker));
+    this.scrapedNodes.set(ok);
+  }
+
+  private async scrapeNode(name: string): Promise<boolean> {
+    const end = this.duration.startTimer();
+    const timeout = AbortSignal.timeout(this.o.timeoutMs ?? Math.min(10_000, Math.round(this.intervalMs * 0.9)));
+    try {
+      const body = await this.o.fetch(name, AbortSignal.any([timeout, this.abort.signal]));
+      if (body.length > MAX_METRICS_BODY_BYTES) throw new Error(`answer of ${body.length} bytes is over the ${MAX_METRICS_BODY_BYTES} limit`);
+      this.o.store.record(name, parseResourceMetrics(body), Date.now());
+      return true;
+    } catch (err) {
+      this.o.store.forget(name);
+      if (!this.stopped) {
+        this.failures.inc();
+        this.o.log.debug({ node: name, err: String(err) }, 'metrics scrape failed');
+      }
+      return false;
+    } finally {
+      end();
+    }
+  }
+}
