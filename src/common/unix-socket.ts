@@ -1,7 +1,7 @@
 /**
  * Serving HTTP on a Unix domain socket that only the server's own user may use: mode 0600, a stale socket
  * from a killed process replaced, a live one (a second process on the same data dir) refused.
- * Used by the API server's loopback channel and the edge's local API socket.
+ * Used by the API server's loopback channel, the edge's local API socket and the DMI sockets (edge and mappers).
  */
 import type http from 'node:http';
 import net from 'node:net';
@@ -27,7 +27,7 @@ export async function listenOnUnixSocket(server: http.Server, socketPath: string
  * A socket file left by a process that was killed is removed; one a live server still answers on is an error
  * (two servers on one data dir), and so is any other kind of file at that path.
  */
-async function removeStaleSocket(socketPath: string): Promise<void> {
+export async function removeStaleSocket(socketPath: string): Promise<void> {
   const st = await lstat(socketPath).catch(() => undefined);
   if (!st) return;
   if (!st.isSocket()) throw new Error(`${socketPath} exists and is not a socket: refusing to replace it`);

@@ -1,0 +1,293 @@
+/**
+ * The edge's half of KubeEdge's DMI: serves DeviceManagerService on the node's DMI socket (mappers register and
+ * report there) and calls each registered mapper's DeviceMapperService to hand it the devices of its protocol.
+ *
+ *  - MapperRegister: the mapper serving protocol P (one per protocol, the last to register wins) gets, with
+ *    withData, every device of P on this node and their models; Kedge then keeps it current: RegisterDevice /
+ *    UpdateDevice (desired values are the twin's effective desired) / CreateDeviceModel / UpdateDeviceModel as
+ *    things change, RemoveDevice when a device is deleted, moved to another node or switched to another protocol.
+ *  - ReportDeviceStatus / ReportDeviceStates go to the twin module (src/edge/devices/twin.ts).
+ *  - A mapper whose socket stops answering (probed every `probeIntervalMs`, and any failed call) is dropped and
+ *    its devices go `offline`; when it registers again it is handed everything again.
+ * Calls to one mapper are made one at a time in order, so a RemoveDevice never overtakes the RegisterDevice before it.
+ */
+import net from 'node:net';
+import type { Logger } from '../../../common/logger.js';
+import {
+  deviceManagerService,
+  deviceMapperClient,
+  deviceToDmi,
+  grpc,
+  grpcError,
+  modelToDmi,
+  serveOnUnixSocket,
+  type DeviceMessage,
+  type DeviceModelShape,
+  type DeviceShape,
+  type DmiClient,
+  type MapperRegisterRequest,
+  type MapperRegisterResponse,
+  type ReportDeviceStatesRequest,
+  type ReportDeviceStatusRequest,
+} from '../../../protocol/dmi/index.js';
+import { checkMapperInfo, checkReportedTwins, checkState, deviceKeyOf, type MapperIdentity } from './validate.js';
+
+/** What the DMI server needs of the twin module (DeviceTwins in ../twin.ts provides it). */
+export interface DmiTwins {
+  onDesiredChanged(listener: (device: DeviceShape, model: DeviceModelShape | undefined) => void): () => void;
+  onDeviceRemoved(listener: (device: DeviceShape) => void): () => void;
+  onModelChanged(listener: (model: DeviceModelShape, removed: boolean) => void): () => void;
+  device(namespace: string, name: string): DeviceShape | undefined;
+  modelOf(device: DeviceShape): DeviceModelShape | undefined;
+  devicesFor(protocolName: string): { devices: DeviceShape[]; models: DeviceModelShape[] };
+  twin(namespace: string, name: string): { properties: Record<string, { desired?: { value: string; metadata?: Record<string, string> } }> } | undefined;
+  reportFromMapper(namespace: string, name: string, reported: Array<{ propertyName: string; value: string; timestamp?: number; metadata?: Record<string, string> }>): {
+    accepted: string[];
+    rejected: Array<{ propertyName: string; reason: string }>;
+  };
+  reportState(namespace: string, name: string, state: string): void;
+}
+
+export interface DmiServerOptions {
+  socketPath: string;
+  twins: DmiTwins;
+  log: Logger;
+  /** How often a registered mapper's socket is checked (default 5 s). */
+  probeIntervalMs?: number;
+  /** Deadline of each call to a mapper (default 5 s). */
+  callTimeoutMs?: number;
+}
+
+interface MapperEntry extends MapperIdentity {
+  client: DmiClient;
+  /** Devices (ns/name) and models (ns/name) this mapper has been given. */
+  devices: Set<string>;
+  models: Set<string>;
+  chain: Promise<void>;
+  probe?: NodeJS.Timeout;
+  lost: boolean;
+}
+
+const keyOf = (o: { metadata: { name?: string; namespace?: string } }) => `${o.metadata.namespace ?? 'default'}/${o.metadata.name ?? ''}`;
+
+function protocolOf(device: DeviceShape, model: DeviceModelShape | undefined): string {
+  return device.spec.protocol?.protocolName || model?.spec.protocol || '';
+}
+
+export class DmiServer {
+  private readonly mappers = new Map<string, MapperEntry>();
+  /** Which mapper (by protocol) holds each device. */
+  private readonly home = new Map<string, string>();
+  private unsubscribe: Array<() => void> = [];
+  private stopServing: (() => Promise<void>) | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: DmiServerOptions) {}
+
+  get socketPath(): string {
+    return this.o.socketPath;
+  }
+
+  /** Registered mappers (protocol → name, socket), for logs and tests. */
+  registeredMappers(): Array<{ name: string; protocol: string; address: string; devices: number }> {
+    return [...this.mappers.values()].map((m) => ({ name: m.name, protocol: m.protocol, address: m.address, devices: m.devices.size }));
+  }
+
+  async start(): Promise<void> {
+    const t = this.o.twins;
+    this.unsubscribe.push(
+      t.onDesiredChanged((device, model) => this.deviceChanged(device, model)),
+      t.onDeviceRemoved((device) => this.deviceRemoved(keyOf(device))),
+      t.onModelChanged((model, removed) => this.modelChanged(model, removed)),
+    );
+    this.stopServing = await serveOnUnixSocket(deviceManagerService(), {
+      MapperRegister: this.unary((req: MapperRegisterRequest) => this.register(req)),
+      ReportDeviceStatus: this.unary((req: ReportDeviceStatusRequest) => this.reportStatus(req)),
+      ReportDeviceStates: this.unary((req: ReportDeviceStatesRequest) => this.reportStates(req)),
+    }, this.o.socketPath);
+    this.o.log.info({ socket: this.o.socketPath }, 'DMI DeviceManagerService listening');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const u of this.unsubscribe) u();
+    this.unsubscribe = [];
+    for (const m of this.mappers.values()) {
+      clearInterval(m.probe);
+      m.client.close();
+    }
+    this.mappers.clear();
+    await this.stopServing?.();
+  }
+
+  /** A handler whose thrown errors become gRPC errors (a non-gRPC one is INTERNAL and logged). */
+  private unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      Promise.resolve()
+        .then(() => fn(call.request))
+        .then((res) => callback(null, res))
+        .catch((err: unknown) => {
+          const e = err as Partial<grpc.ServiceError>;
+          if (typeof e.code === 'number') return callback(err as grpc.ServiceError);
+          this.o.log.error({ err: String(err) }, 'DMI request failed');
+          callback(grpcError(grpc.status.INTERNAL, String(err)));
+        });
+    };
+  }
+
+  // ---- DeviceManagerService ----
+
+  private async register(req: MapperRegisterRequest): Promise<MapperRegisterResponse> {
+    if (this.stopped) throw grpcError(grpc.status.UNAVAILABLE, 'the edge agent is stopping');
+    const id = await checkMapperInfo(req.mapper);
+    const previous = this.mappers.get(id.protocol);
+    if (previous) {
+      if (previous.name !== id.name) this.o.log.warn({ protocol: id.protocol, previous: previous.name, mapper: id.name }, 'a second mapper registered for a protocol; it replaces the first');
+      this.drop(previous);
+    }
+    const entry: MapperEntry = { ...id, client: deviceMapperClient(id.address, this.o.callTimeoutMs ?? 5_000), devices: new Set(), models: new Set(), chain: Promise.resolve(), lost: false };
+    this.mappers.set(id.protocol, entry);
+    entry.probe = setInterval(() => this.probe(entry), this.o.probeIntervalMs ?? 5_000);
+    entry.probe.unref();
+    const { devices, models } = this.o.twins.devicesFor(id.protocol);
+    this.o.log.info({ mapper: id.name, protocol: id.protocol, socket: id.address, devices: devices.length, withData: !!req.withData }, 'mapper registered');
+    if (!req.withData) return { modelList: [], deviceList: [] };
+    for (const d of devices) {
+      entry.devices.add(keyOf(d));
+      this.home.set(keyOf(d), id.protocol);
+    }
+    for (const m of models) entry.models.add(keyOf(m));
+    return { modelList: models.map(modelToDmi), deviceList: devices.map((d) => this.toDmi(d)) };
+  }
+
+  private reportStatus(req: ReportDeviceStatusRequest): object {
+    const { namespace, name } = deviceKeyOf(req, 'ReportDeviceStatus');
+    const device = this.o.twins.device(namespace, name);
+    if (!device) throw grpcError(grpc.status.NOT_FOUND, `ReportDeviceStatus: device ${namespace}/${name} is not bound to this node`);
+    const model = this.o.twins.modelOf(device);
+    const known = new Set((model?.spec.properties ?? device.spec.properties ?? []).map((p) => p.name));
+    const reported = checkReportedTwins(req, known, `${namespace}/${name}`);
+    if (!reported.length) return {};
+    const outcome = this.o.twins.reportFromMapper(namespace, name, reported);
+    if (outcome.rejected.length) {
+      throw grpcError(grpc.status.INVALID_ARGUMENT, `ReportDeviceStatus: ${outcome.rejected.map((r) => r.reason).join('; ')}`);
+    }
+    return {};
+  }
+
+  private reportStates(req: ReportDeviceStatesRequest): object {
+    const { namespace, name } = deviceKeyOf(req, 'ReportDeviceStates');
+    const state = checkState(req);
+    if (!this.o.twins.device(namespace, name)) throw grpcError(grpc.status.NOT_FOUND, `ReportDeviceStates: device ${namespace}/${name} is not bound to this node`);
+    this.o.twins.reportState(namespace, name, state);
+    return {};
+  }
+
+  // ---- keeping mappers current ----
+
+  /** The device as its mapper gets it: desired values are the twin's effective ones (cloud or edge-local). */
+  private toDmi(device: DeviceShape): DeviceMessage {
+    const msg = deviceToDmi(device);
+    const twin = this.o.twins.twin(device.metadata.namespace ?? 'default', device.metadata.name ?? '');
+    for (const p of msg.spec?.properties ?? []) {
+      const desired = twin?.properties[p.name ?? '']?.desired;
+      if (desired) p.desired = { value: desired.value, metadata: desired.metadata ?? {} };
+    }
+    return msg;
+  }
+
+  private deviceChanged(device: DeviceShape, model: DeviceModelShape | undefined): void {
+    const k = keyOf(device);
+    const protocol = protocolOf(device, model);
+    const before = this.home.get(k);
+    if (before !== undefined && before !== protocol) this.deviceRemoved(k);
+    const m = this.mappers.get(protocol);
+    if (!m) return;
+    this.home.set(k, protocol);
+    const modelKey = model ? keyOf(model) : undefined;
+    this.enqueue(m, async () => {
+      if (model && modelKey && !m.models.has(modelKey)) {
+        await m.client.call('CreateDeviceModel', { model: modelToDmi(model) });
+        m.models.add(modelKey);
+      }
+      // Fresh from the twins at send time: several quick changes collapse into what is current.
+      const current = this.o.twins.device(device.metadata.namespace ?? 'default', device.metadata.name ?? '');
+      if (!current || this.home.get(k) !== protocol) return;
+      const had = m.devices.has(k);
+      await m.client.call(had ? 'UpdateDevice' : 'RegisterDevice', { device: this.toDmi(current) });
+      m.devices.add(k);
+    }, `${k}: register/update`);
+  }
+
+  private deviceRemoved(k: string): void {
+    const protocol = this.home.get(k);
+    this.home.delete(k);
+    const m = protocol !== undefined ? this.mappers.get(protocol) : undefined;
+    if (!m || !m.devices.has(k)) return;
+    m.devices.delete(k);
+    const [namespace, name] = k.split('/') as [string, string];
+    this.enqueue(m, () => m.client.call('RemoveDevice', { deviceName: name, deviceNamespace: namespace }), `${k}: remove`);
+  }
+
+  private modelChanged(model: DeviceModelShape, removed: boolean): void {
+    const k = keyOf(model);
+    for (const m of this.mappers.values()) {
+      if (!m.models.has(k)) continue;
+      if (removed) {
+        m.models.delete(k);
+        this.enqueue(m, () => m.client.call('RemoveDeviceModel', { modelName: model.metadata.name, modelNamespace: model.metadata.namespace ?? 'default' }), `model ${k}: remove`);
+      } else {
+        this.enqueue(m, () => m.client.call('UpdateDeviceModel', { model: modelToDmi(model) }), `model ${k}: update`);
+      }
+    }
+  }
+
+  private enqueue(m: MapperEntry, op: () => Promise<unknown>, what: string): void {
+    m.chain = m.chain.then(async () => {
+      if (m.lost) return;
+      try {
+        await op();
+      } catch (err) {
+        const code = (err as grpc.ServiceError).code;
+        if (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED) {
+          this.lose(m, `call failed: ${String(err)}`);
+        } else {
+          // The mapper refused this one device or model (its own validation): the rest keep working.
+          this.o.log.warn({ mapper: m.name, protocol: m.protocol, op: what, err: String(err) }, 'mapper refused a DMI call');
+        }
+      }
+    });
+  }
+
+  // ---- liveness ----
+
+  private probe(m: MapperEntry): void {
+    const s = net.connect({ path: m.address });
+    s.setTimeout(this.o.callTimeoutMs ?? 5_000);
+    s.once('connect', () => s.destroy());
+    s.once('timeout', () => { s.destroy(); this.lose(m, 'socket did not accept a connection in time'); });
+    s.once('error', (err: NodeJS.ErrnoException) => this.lose(m, `socket ${m.address}: ${err.code ?? err.message}`));
+  }
+
+  /** The mapper is gone: its devices are offline until it (or another mapper of its protocol) registers. */
+  private lose(m: MapperEntry, reason: string): void {
+    if (m.lost || this.mappers.get(m.protocol) !== m) return;
+    this.o.log.warn({ mapper: m.name, protocol: m.protocol, reason }, 'mapper lost; its devices are offline until it registers again');
+    this.drop(m);
+    for (const d of this.o.twins.devicesFor(m.protocol).devices) {
+      try {
+        this.o.twins.reportState(d.metadata.namespace ?? 'default', d.metadata.name ?? '', 'offline');
+      } catch (err) {
+        this.o.log.debug({ device: keyOf(d), err: String(err) }, 'could not mark device offline');
+      }
+    }
+  }
+
+  private drop(m: MapperEntry): void {
+    m.lost = true;
+    clearInterval(m.probe);
+    m.client.close();
+    if (this.mappers.get(m.protocol) === m) this.mappers.delete(m.protocol);
+    for (const k of m.devices) if (this.home.get(k) === m.protocol) this.home.delete(k);
+  }
+}

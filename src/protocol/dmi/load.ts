@@ -1,0 +1,130 @@
+/**
+ * Loads the DMI api.proto with @grpc/proto-loader and gives typed service definitions and clients for both
+ * directions. The .proto is read at runtime: beside this module when running from src/, or in the matching
+ * src/ folder when running from dist/ (tsc does not copy .proto files; src/runtime/cri does the same).
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { chmod, unlink } from 'node:fs/promises';
+import { MAX_SOCKET_PATH_BYTES, removeStaleSocket } from '../../common/unix-socket.js';
+
+/** KubeEdge's defaults: the edge's socket (Kedge puts it in the node's data dir) and the API version mappers send. */
+export const KUBEEDGE_DMI_SOCKET = '/etc/kubeedge/dmi.sock';
+export const DMI_SOCKET_FILE = 'dmi.sock';
+export const DMI_API_VERSION = 'v1beta1';
+
+/** Largest message either side accepts: a device's whole spec or one report is kilobytes, never megabytes. */
+export const DMI_MAX_MESSAGE_BYTES = 1 << 20;
+
+function protoPath(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const beside = path.join(here, 'api.proto');
+  if (existsSync(beside)) return beside;
+  const inSrc = beside.replace(`${path.sep}dist${path.sep}`, `${path.sep}src${path.sep}`);
+  if (existsSync(inSrc)) return inSrc;
+  throw new Error(`DMI api.proto not found (looked at ${beside} and ${inSrc})`);
+}
+
+let definition: protoLoader.PackageDefinition | undefined;
+function packageDefinition(): protoLoader.PackageDefinition {
+  definition ??= protoLoader.loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, arrays: true, objects: true });
+  return definition;
+}
+
+export function deviceManagerService(): grpc.ServiceDefinition {
+  return packageDefinition()['v1beta1.DeviceManagerService'] as grpc.ServiceDefinition;
+}
+
+export function deviceMapperService(): grpc.ServiceDefinition {
+  return packageDefinition()['v1beta1.DeviceMapperService'] as grpc.ServiceDefinition;
+}
+
+const channelOptions: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': DMI_MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': DMI_MAX_MESSAGE_BYTES,
+  // A peer that restarts is found again quickly: reconnect backoff capped at 2 s instead of grpc's 120 s.
+  'grpc.max_reconnect_backoff_ms': 2_000,
+  'grpc.initial_reconnect_backoff_ms': 200,
+};
+
+export const DMI_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': DMI_MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': DMI_MAX_MESSAGE_BYTES,
+  'grpc.max_concurrent_streams': 64,
+};
+
+/**
+ * Serves one DMI service on a Unix socket only this user may connect to (mode 0600; a stale socket left by a
+ * killed process is replaced, a live one is an error). Returns a stop function that also removes the socket.
+ */
+export async function serveOnUnixSocket(service: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation, socketPath: string): Promise<() => Promise<void>> {
+  if (!path.isAbsolute(socketPath)) throw new Error(`DMI socket path must be absolute: ${socketPath}`);
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) throw new Error(`DMI socket path is over the ${MAX_SOCKET_PATH_BYTES}-byte limit for Unix sockets: ${socketPath}`);
+  await removeStaleSocket(socketPath);
+  const server = new grpc.Server(DMI_SERVER_OPTIONS);
+  server.addService(service, handlers);
+  await new Promise<void>((resolve, reject) => server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+  // Created with the umask's mode; the directory is the owner's too, so nobody else could connect meanwhile.
+  await chmod(socketPath, 0o600);
+  return async () => {
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => { server.forceShutdown(); resolve(); }, 2_000);
+      server.tryShutdown(() => { clearTimeout(force); resolve(); });
+    });
+    await unlink(socketPath).catch(() => {});
+  };
+}
+
+/** A unary-call client for one DMI service on a Unix socket, with a deadline per call. */
+export class DmiClient {
+  private readonly client: grpc.Client;
+  private readonly methods: grpc.ServiceDefinition;
+
+  constructor(service: grpc.ServiceDefinition, socketPath: string, private readonly timeoutMs = 5_000) {
+    const ctor = grpc.makeGenericClientConstructor(service, 'dmi');
+    this.client = new ctor(`unix://${socketPath}`, grpc.credentials.createInsecure(), channelOptions);
+    this.methods = service;
+  }
+
+  call<Res>(method: string, request: object, timeoutMs = this.timeoutMs): Promise<Res> {
+    const def = this.methods[method];
+    if (!def) return Promise.reject(new Error(`DMI has no method ${method}`));
+    return new Promise<Res>((resolve, reject) => {
+      this.client.makeUnaryRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize as (b: Buffer) => Res,
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, res) => (err ? reject(err) : resolve(res as Res)),
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+export function deviceManagerClient(socketPath: string, timeoutMs?: number): DmiClient {
+  return new DmiClient(deviceManagerService(), socketPath, timeoutMs);
+}
+
+export function deviceMapperClient(socketPath: string, timeoutMs?: number): DmiClient {
+  return new DmiClient(deviceMapperService(), socketPath, timeoutMs);
+}
+
+/** A gRPC error with a status code, as a handler returns it to the caller. */
+export function grpcError(code: grpc.status, details: string): grpc.ServiceError {
+  const err = new Error(details) as grpc.ServiceError;
+  err.code = code;
+  err.details = details;
+  err.metadata = new grpc.Metadata();
+  return err;
+}
+
+export { grpc };
