@@ -17,6 +17,7 @@ export async function main(argv: string[]): Promise<void> {
     import('./commands/cloud.js'),
     import('./commands/token.js'),
     import('./commands/edge.js'),
+    import('./commands/mapper.js'),
   ]);
   for (const r of registrars) r.register(program);
   await program.parseAsync(argv);

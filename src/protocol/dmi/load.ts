@@ -105,7 +105,28 @@ export class DmiClient {
     });
   }
 
+  /**
+   * `listener` runs each time an established connection is lost (the peer restarted or went away): the moment
+   * a mapper must register again, since a restarted edge has forgotten it.
+   */
+  onConnectionLost(listener: () => void): void {
+    const channel = this.client.getChannel();
+    const watch = (last: grpc.connectivityState) => {
+      if (this.closed) return;
+      channel.watchConnectivityState(last, Infinity, () => {
+        if (this.closed) return;
+        const now = channel.getConnectivityState(false);
+        if (last === grpc.connectivityState.READY && now !== grpc.connectivityState.READY) listener();
+        watch(now);
+      });
+    };
+    watch(channel.getConnectivityState(false));
+  }
+
+  private closed = false;
+
   close(): void {
+    this.closed = true;
     this.client.close();
   }
 }
