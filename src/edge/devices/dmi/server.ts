@@ -223,10 +223,14 @@ export class DmiServer {
     const protocol = this.home.get(k);
     this.home.delete(k);
     const m = protocol !== undefined ? this.mappers.get(protocol) : undefined;
-    if (!m || !m.devices.has(k)) return;
-    m.devices.delete(k);
+    if (!m) return;
     const [namespace, name] = k.split('/') as [string, string];
-    this.enqueue(m, () => m.client.call('RemoveDevice', { deviceName: name, deviceNamespace: namespace }), `${k}: remove`);
+    // Decided when its turn comes: a RegisterDevice still in flight has then landed (or been skipped).
+    this.enqueue(m, async () => {
+      if (!m.devices.has(k) || this.home.get(k) === m.protocol) return;
+      m.devices.delete(k);
+      await m.client.call('RemoveDevice', { deviceName: name, deviceNamespace: namespace });
+    }, `${k}: remove`);
   }
 
   private modelChanged(model: DeviceModelShape, removed: boolean): void {

@@ -1,0 +1,195 @@
+/**
+ * The edge's DMI server over real Unix sockets: a fake mapper (a DeviceMapperService served by the test)
+ * registers through a real gRPC client, gets its devices, receives changes, and reports; bad requests get gRPC
+ * errors; a mapper that dies takes its devices offline and gets everything again when it registers again.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import {
+  decodeCustomizedValue,
+  deviceManagerClient,
+  deviceMapperService,
+  grpc,
+  serveOnUnixSocket,
+  type DeviceMessage,
+  type DeviceModelShape,
+  type DeviceShape,
+  type MapperRegisterResponse,
+} from '../../../protocol/dmi/index.js';
+import { DmiServer, type DmiTwins } from './server.js';
+
+class FakeTwins implements DmiTwins {
+  devices = new Map<string, DeviceShape>();
+  models = new Map<string, DeviceModelShape>();
+  reports: Array<{ key: string; reported: Array<{ propertyName: string; value: string; timestamp?: number }> }> = [];
+  states = new Map<string, string>();
+  private desired: Array<(d: DeviceShape, m: DeviceModelShape | undefined) => void> = [];
+  private removed: Array<(d: DeviceShape) => void> = [];
+  private modelL: Array<(m: DeviceModelShape, removed: boolean) => void> = [];
+  onDesiredChanged(l: (d: DeviceShape, m: DeviceModelShape | undefined) => void) { this.desired.push(l); return () => {}; }
+  onDeviceRemoved(l: (d: DeviceShape) => void) { this.removed.push(l); return () => {}; }
+  onModelChanged(l: (m: DeviceModelShape, removed: boolean) => void) { this.modelL.push(l); return () => {}; }
+  device(ns: string, name: string) { return this.devices.get(`${ns}/${name}`); }
+  modelOf(d: DeviceShape) { return this.models.get(`${d.metadata.namespace}/${d.spec.deviceModelRef?.name}`); }
+  devicesFor(protocol: string) {
+    const devices = [...this.devices.values()].filter((d) => d.spec.protocol?.protocolName === protocol);
+    return { devices, models: [...new Set(devices.map((d) => this.modelOf(d)).filter((m): m is DeviceModelShape => !!m))] };
+  }
+  twin() { return { properties: {} }; }
+  reportFromMapper(ns: string, name: string, reported: Array<{ propertyName: string; value: string; timestamp?: number }>) {
+    const rejected = reported.filter((r) => r.value === 'bad').map((r) => ({ propertyName: r.propertyName, reason: `value "bad" of ${r.propertyName} is not an INT` }));
+    this.reports.push({ key: `${ns}/${name}`, reported });
+    return { accepted: reported.filter((r) => r.value !== 'bad').map((r) => r.propertyName), rejected };
+  }
+  reportState(ns: string, name: string, state: string) { this.states.set(`${ns}/${name}`, state); }
+  put(d: DeviceShape) { this.devices.set(`${d.metadata.namespace}/${d.metadata.name}`, d); for (const l of this.desired) l(d, this.modelOf(d)); }
+  remove(d: DeviceShape) { this.devices.delete(`${d.metadata.namespace}/${d.metadata.name}`); for (const l of this.removed) l(d); }
+}
+
+const model: DeviceModelShape = { metadata: { name: 'thermo', namespace: 'factory' }, spec: { protocol: 'modbus', properties: [{ name: 'temp', type: 'INT', accessMode: 'ReadWrite' }] } };
+const device = (name: string, desired = '20', protocolName = 'modbus'): DeviceShape => ({
+  metadata: { name, namespace: 'factory' },
+  spec: {
+    deviceModelRef: { name: 'thermo' },
+    protocol: { protocolName, configData: { ip: '127.0.0.1', port: 1502 } },
+    properties: [{ name: 'temp', desired: { value: desired }, visitors: { protocolName, configData: { register: 'HoldingRegister', offset: 2 } }, reportCycle: 1000, collectCycle: 500, reportToCloud: true }],
+  },
+});
+
+/** A mapper as the test plays it: records every DeviceMapperService call. */
+async function fakeMapper(socketPath: string) {
+  const calls: Array<{ method: string; req: Record<string, unknown> }> = [];
+  const handler = (method: string) => (call: grpc.ServerUnaryCall<Record<string, unknown>, object>, cb: grpc.sendUnaryData<object>) => {
+    calls.push({ method, req: call.request });
+    cb(null, {});
+  };
+  const names = ['RegisterDevice', 'RemoveDevice', 'UpdateDevice', 'CreateDeviceModel', 'RemoveDeviceModel', 'UpdateDeviceModel', 'GetDevice'];
+  const stop = await serveOnUnixSocket(deviceMapperService(), Object.fromEntries(names.map((n) => [n, handler(n)])), socketPath);
+  return { calls, stop };
+}
+
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function setup() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dmi-'));
+  const twins = new FakeTwins();
+  twins.models.set('factory/thermo', model);
+  twins.put(device('boiler'));
+  twins.put(device('lamp', '1', 'virtual'));
+  const server = new DmiServer({ socketPath: path.join(dir, 'dmi.sock'), twins, log: pino({ level: 'silent' }), probeIntervalMs: 100, callTimeoutMs: 2000 });
+  await server.start();
+  const edge = deviceManagerClient(server.socketPath);
+  const register = (address: string, extra: object = {}) =>
+    edge.call<MapperRegisterResponse>('MapperRegister', { withData: true, mapper: { name: 'test-modbus', protocol: 'modbus', address: Buffer.from(address), api_version: 'v1beta1' }, ...extra });
+  return { dir, twins, server, edge, register, close: async () => { edge.close(); await server.stop(); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+test('a mapper registers over the real socket and gets the devices of its protocol, then every change', async () => {
+  const s = await setup();
+  const mapperSock = path.join(s.dir, 'mapper.sock');
+  const mapper = await fakeMapper(mapperSock);
+  try {
+    const res = await s.register(mapperSock);
+    assert.deepEqual(res.deviceList!.map((d) => `${d.namespace}/${d.name}`), ['factory/boiler']);
+    assert.deepEqual(res.modelList!.map((m) => m.name), ['thermo']);
+    const d = res.deviceList![0]!;
+    assert.equal(d.spec!.deviceModelReference, 'thermo');
+    assert.equal(d.spec!.properties![0]!.desired!.value, '20');
+    assert.deepEqual(decodeCustomizedValue(d.spec!.properties![0]!.visitors!.configData).data, { register: 'HoldingRegister', offset: 2 });
+    assert.deepEqual(decodeCustomizedValue(d.spec!.protocol!.configData).data, { ip: '127.0.0.1', port: 1502 });
+
+    s.twins.put(device('boiler', '25'));
+    await until(() => mapper.calls.some((c) => c.method === 'UpdateDevice'), 'UpdateDevice');
+    const upd = mapper.calls.find((c) => c.method === 'UpdateDevice')!.req.device as DeviceMessage;
+    assert.equal(upd.spec!.properties![0]!.desired!.value, '25');
+
+    s.twins.put(device('furnace'));
+    await until(() => mapper.calls.some((c) => c.method === 'RegisterDevice'), 'RegisterDevice');
+    assert.equal((mapper.calls.find((c) => c.method === 'RegisterDevice')!.req.device as DeviceMessage).name, 'furnace');
+
+    // Switching protocol takes the device away from this mapper.
+    s.twins.put(device('furnace', '20', 'virtual'));
+    await until(() => mapper.calls.some((c) => c.method === 'RemoveDevice'), 'RemoveDevice');
+    assert.deepEqual(mapper.calls.find((c) => c.method === 'RemoveDevice')!.req, { deviceName: 'furnace', deviceNamespace: 'factory' });
+
+    s.twins.remove(device('boiler'));
+    await until(() => mapper.calls.filter((c) => c.method === 'RemoveDevice').length === 2, 'second RemoveDevice');
+  } finally {
+    await mapper.stop();
+    await s.close();
+  }
+});
+
+test('reports reach the twins; bad requests are gRPC errors that change nothing', async () => {
+  const s = await setup();
+  const mapperSock = path.join(s.dir, 'mapper.sock');
+  const mapper = await fakeMapper(mapperSock);
+  try {
+    await s.register(mapperSock);
+    const twin = (propertyName: string, value: string) => ({ propertyName, reported: { value, metadata: { timestamp: '1700000000000', type: 'int' } } });
+    await s.edge.call('ReportDeviceStatus', { deviceName: 'boiler', deviceNamespace: 'factory', reportedDevice: { twins: [twin('temp', '21')] } });
+    assert.deepEqual(s.twins.reports, [{ key: 'factory/boiler', reported: [{ propertyName: 'temp', value: '21', timestamp: 1700000000000, metadata: { timestamp: '1700000000000', type: 'int' } }] }]);
+    await s.edge.call('ReportDeviceStates', { deviceName: 'boiler', deviceNamespace: 'factory', state: 'OnLine' });
+    assert.equal(s.twins.states.get('factory/boiler'), 'online');
+
+    const code = async (method: string, req: object) => (await s.edge.call(method, req).then(() => undefined, (e: grpc.ServiceError) => [e.code, e.details]));
+    assert.deepEqual(await code('ReportDeviceStatus', { deviceName: 'ghost', deviceNamespace: 'factory', reportedDevice: { twins: [twin('temp', '1')] } }),
+      [grpc.status.NOT_FOUND, 'ReportDeviceStatus: device factory/ghost is not bound to this node']);
+    const [c1, d1] = (await code('ReportDeviceStatus', { deviceName: 'boiler', deviceNamespace: 'factory', reportedDevice: { twins: [twin('temp', '1'), twin('pressure', '2')] } }))!;
+    assert.equal(c1, grpc.status.INVALID_ARGUMENT);
+    assert.match(String(d1), /has no property "pressure" in its model/);
+    assert.equal(s.twins.reports.length, 1, 'a request naming an unknown property records nothing');
+    assert.equal((await code('ReportDeviceStatus', { deviceName: 'boiler', deviceNamespace: 'factory', reportedDevice: { twins: [twin('temp', 'bad')] } }))![0], grpc.status.INVALID_ARGUMENT);
+    assert.equal((await code('ReportDeviceStatus', { deviceName: 'Not/A/Name', reportedDevice: {} }))![0], grpc.status.INVALID_ARGUMENT);
+    assert.equal((await code('ReportDeviceStatus', { deviceName: 'boiler', deviceNamespace: 'factory', reportedDevice: { twins: [twin('temp', 'x'.repeat(100_000))] } }))![0], grpc.status.INVALID_ARGUMENT);
+    // Over the 1 MiB message limit: refused by gRPC before any handler runs.
+    assert.equal((await code('ReportDeviceStatus', { deviceName: 'boiler', deviceNamespace: 'factory', reportedDevice: { twins: [twin('temp', 'x'.repeat(2 << 20))] } }))![0], grpc.status.RESOURCE_EXHAUSTED);
+    assert.equal((await code('ReportDeviceStates', { deviceName: 'boiler', deviceNamespace: 'factory', state: 'melting' }))![0], grpc.status.INVALID_ARGUMENT);
+    assert.equal((await code('MapperRegister', { mapper: { name: 'x', protocol: 'modbus', address: Buffer.from('relative.sock') } }))![0], grpc.status.INVALID_ARGUMENT);
+    assert.equal((await code('MapperRegister', { mapper: { name: 'x', protocol: 'modbus', address: Buffer.from(path.join(s.dir, 'nothing.sock')) } }))![0], grpc.status.FAILED_PRECONDITION);
+    assert.equal((await code('MapperRegister', { mapper: { name: 'x', protocol: 'mod bus', address: Buffer.from(mapperSock) } }))![0], grpc.status.INVALID_ARGUMENT);
+    assert.equal((await code('MapperRegister', {}))![0], grpc.status.INVALID_ARGUMENT);
+    // Still serving after all that.
+    await s.edge.call('ReportDeviceStatus', { deviceName: 'boiler', deviceNamespace: 'factory', reportedDevice: { twins: [twin('temp', '22')] } });
+    assert.equal(s.twins.reports.at(-1)!.reported[0]!.value, '22');
+  } finally {
+    await mapper.stop();
+    await s.close();
+  }
+});
+
+test('a mapper that dies takes its devices offline; registering again hands it everything again', async () => {
+  const s = await setup();
+  const mapperSock = path.join(s.dir, 'mapper.sock');
+  let mapper = await fakeMapper(mapperSock);
+  try {
+    await s.register(mapperSock);
+    assert.equal(s.server.registeredMappers().length, 1);
+    await mapper.stop();
+    await until(() => s.twins.states.get('factory/boiler') === 'offline', 'device offline');
+    assert.equal(s.twins.states.get('factory/lamp'), undefined, 'devices of other protocols are untouched');
+    assert.equal(s.server.registeredMappers().length, 0);
+
+    // While it is gone, changes are not lost: the next registration carries the current spec.
+    s.twins.put(device('boiler', '30'));
+    mapper = await fakeMapper(mapperSock);
+    const res = await s.register(mapperSock);
+    assert.equal(res.deviceList![0]!.spec!.properties![0]!.desired!.value, '30');
+    s.twins.put(device('boiler', '31'));
+    await until(() => mapper.calls.some((c) => c.method === 'UpdateDevice'), 'UpdateDevice after re-registration');
+  } finally {
+    await mapper.stop();
+    await s.close();
+  }
+});
