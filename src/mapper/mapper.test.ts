@@ -16,6 +16,7 @@ import {
   grpc,
   modelToDmi,
   serveOnUnixSocket,
+  type DeviceModelShape,
   type DeviceShape,
   type ReportDeviceStatesRequest,
   type ReportDeviceStatusRequest,
@@ -23,7 +24,7 @@ import {
 import { Mapper } from './mapper.js';
 import { virtualProtocol } from './drivers/virtual.js';
 
-const model = { metadata: { name: 'm', namespace: 'default' }, spec: { protocol: 'virtual', properties: [
+const model: DeviceModelShape = { metadata: { name: 'm', namespace: 'default' }, spec: { protocol: 'virtual', properties: [
   { name: 'count', type: 'INT', accessMode: 'ReadOnly' },
   { name: 'setpoint', type: 'FLOAT', accessMode: 'ReadWrite' },
 ] } };

@@ -3,43 +3,15 @@
  * same mapping KubeEdge's device manager makes: a Device's spec with its namespace, configData packed as Anys,
  * the model's properties with their type/access mode/bounds.
  */
+import type { Device, DeviceModel, PushMethod } from '../devices.js';
 import { encodeCustomizedValue } from './any.js';
 import type { DeviceMessage, DeviceModelMessage, DevicePropertyMessage, PushMethodMessage } from './types.js';
 
-/** The fields of a KubeEdge Device/DeviceModel this mapping reads (src/protocol/devices.ts has the full types). */
-export interface DeviceShape {
-  metadata: { name?: string; namespace?: string };
-  spec: {
-    deviceModelRef?: { name?: string };
-    protocol?: { protocolName?: string; configData?: Record<string, unknown> };
-    properties?: Array<{
-      name: string;
-      desired?: { value: string; metadata?: Record<string, string> };
-      visitors?: { protocolName?: string; configData?: Record<string, unknown> };
-      reportCycle?: number;
-      collectCycle?: number;
-      reportToCloud?: boolean;
-      pushMethod?: {
-        http?: { hostName?: string; port?: number; requestPath?: string; timeout?: number };
-        mqtt?: { address?: string; topic?: string; qos?: number; retained?: boolean };
-        otel?: { endpointURL?: string };
-        dbMethod?: Record<string, unknown>;
-      };
-    }>;
-    methods?: Array<{ name: string; description?: string; propertyNames?: string[] }>;
-  };
-  status?: { reportToCloud?: boolean; reportCycle?: number };
-}
+/** The KubeEdge objects this mapping reads, under the names the DMI layer uses for them. */
+export type DeviceShape = Device;
+export type DeviceModelShape = DeviceModel;
 
-export interface DeviceModelShape {
-  metadata: { name?: string; namespace?: string };
-  spec: {
-    protocol?: string;
-    properties?: Array<{ name: string; description?: string; type: string; accessMode: string; minimum?: string; maximum?: string; unit?: string }>;
-  };
-}
-
-function pushMethodToDmi(p: NonNullable<NonNullable<DeviceShape['spec']['properties']>[number]['pushMethod']> | undefined): PushMethodMessage | null {
+function pushMethodToDmi(p: PushMethod | undefined): PushMethodMessage | null {
   if (!p) return null;
   return {
     http: p.http ? { hostname: p.http.hostName ?? '', port: p.http.port ?? 0, requestpath: p.http.requestPath ?? '', timeout: p.http.timeout ?? 0 } : null,

@@ -5,7 +5,8 @@
 import path from 'node:path';
 import type { Logger } from '../../../common/logger.js';
 import { DMI_SOCKET_FILE } from '../../../protocol/dmi/index.js';
-import { DmiServer, type DmiTwins } from './server.js';
+import type { DeviceTwins } from '../twin.js';
+import { DmiServer } from './server.js';
 
 export { DmiServer, type DmiTwins } from './server.js';
 
@@ -17,7 +18,7 @@ export interface DmiServiceOptions {
 
 /** A device service factory: serves DMI for the agent's twins until stopped. */
 export function dmiService(opts: DmiServiceOptions = {}) {
-  return async (ctx: { twins: DmiTwins; dataDir: string; log: Logger }): Promise<{ stop(): Promise<void>; server: DmiServer }> => {
+  return async (ctx: { twins: DeviceTwins; dataDir: string; log: Logger }): Promise<{ stop(): Promise<void>; server: DmiServer }> => {
     const server = new DmiServer({
       socketPath: opts.socketPath ?? path.join(ctx.dataDir, DMI_SOCKET_FILE),
       twins: ctx.twins,
