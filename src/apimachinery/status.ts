@@ -203,3 +203,8 @@ export function successStatus(details?: V1Status['details']): V1Status {
 export function toStatusError(err: unknown): StatusError {
   return err instanceof StatusError ? err : internalError(err);
 }
+
+/** A failure with a given code and reason, e.g. a kubelet's answer passed through, or 503 for an unreachable node. */
+export function statusFailure(code: number, reason: StatusReason | '', message: string): StatusError {
+  return failure(code, reason, message);
+}

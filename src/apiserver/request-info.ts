@@ -55,7 +55,8 @@ export function parseRequestInfo(method: string, pathname: string, query: URLSea
   }
   info.resource = rest[0] ?? '';
   info.name = rest[1] ?? '';
-  info.subresource = rest.slice(2).join('/');
+  // `proxy` carries a path of its own (nodes/NAME/proxy/metrics): the subresource is `proxy`, as upstream's RequestInfo.
+  info.subresource = rest[2] === 'proxy' ? 'proxy' : rest.slice(2).join('/');
   if (info.resource === 'namespaces' && info.name && !info.namespace) info.namespace = info.name;
   const m = method.toUpperCase();
   if (legacyWatch) info.verb = 'watch';

@@ -11,6 +11,8 @@ import { ensureServerPki, ensureServiceAccountKeyPair, pkiDir, writeAdminKubecon
 import { createApiServer, type ApiServer } from './server.js';
 import { ClusterIpAllocator } from './ip-allocator.js';
 import { ApiLoopback, LOOPBACK_SOCKET_NAME } from './loopback.js';
+import { connectProxyDialer } from './node-dialer.js';
+import { KUBELET_PROXY_SOCKET_NAME } from '../common/kubelet-endpoint.js';
 
 export interface RunServerOptions {
   dataDir: string;
@@ -68,6 +70,8 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
     eventTtlMs: o.eventTtlMs,
     anonymousAuth: o.anonymousAuth,
+    // Edge kubelets through the hub's CONNECT proxy (src/cloudhub/kubelet-proxy.ts), which the hub component serves here.
+    nodeDialer: connectProxyDialer(path.join(dataDir, KUBELET_PROXY_SOCKET_NAME)),
     logger: log,
   });
   const host = advertise.includes(':') ? `[${advertise}]` : advertise;

@@ -9,6 +9,8 @@
  *  - `server.objects`: in-process create/update/delete with full API semantics (no HTTP).
  *  - `server.serve(listener)`: the same API on another listener (the in-process loopback socket, loopback.ts).
  */
+import { registerKubeletHandlers } from './kubelet-handlers.js';
+import type { NodeDialer } from './node-dialer.js';
 import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -73,6 +75,11 @@ export interface ApiServerOptions {
   anonymousAuth?: boolean;
   /** Read deadlines against slow clients (src/common/slow-clients.ts); kube-apiserver's by default. */
   slowClientLimits?: Partial<SlowClientLimits>;
+  /**
+   * How to reach a node's kubelet API (node-dialer.ts; `kedge server`: the hub's CONNECT proxy socket). With it,
+   * pods/log and nodes/proxy are served (kubelet-handlers.ts); without, they answer 404 as before.
+   */
+  nodeDialer?: NodeDialer;
 }
 
 export interface ApiServer {
@@ -83,6 +90,8 @@ export interface ApiServer {
   feed: WatchCacheFeed;
   subresourceHandlers: Map<string, SubresourceHandler>;
   upgradeHandlers: Map<string, UpgradeHandler>;
+  /** The way to nodes' kubelets (for exec/attach/port-forward/stats handlers registered by other components). */
+  nodeDialer?: NodeDialer;
   /** /metrics: the API server's metrics; push other components' prom-client registries onto `metrics.extra`. */
   metrics: ApiServerMetrics;
   /** Server-internal identity for in-process writes. */
@@ -213,6 +222,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const subresourceHandlers = new Map<string, SubresourceHandler>();
   const upgradeHandlers = new Map<string, UpgradeHandler>();
   const metrics = new ApiServerMetrics(feed, registry);
+  if (opts.nodeDialer) registerKubeletHandlers(subresourceHandlers, { registry, objects, dialer: opts.nodeDialer });
   if (opts.serviceAccountKey) subresourceHandlers.set('serviceaccounts/token', tokenRequestHandler({ issuer: new ServiceAccountTokenIssuer(opts.serviceAccountKey), ...saLookups }));
   // Custom resources: CRD strategy + serving every established CRD (src/apiserver/crd).
   const crds = new CrdController({ registry, objects, feed, log, systemContext });
@@ -259,7 +269,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   log.info({ url: serverUrl, resources: registry.all().length }, 'API server listening');
 
   return {
-    url: serverUrl, port, registry, objects, feed, subresourceHandlers, upgradeHandlers, metrics, systemContext,
+    url: serverUrl, port, registry, objects, feed, subresourceHandlers, upgradeHandlers, metrics, systemContext, nodeDialer: opts.nodeDialer,
     serve(listener) {
       listener.on('request', (req, res) => { void handler.handle(req, res); });
       listener.on('upgrade', (req, socket, head) => { void handler.handleUpgrade(req, socket, head); });

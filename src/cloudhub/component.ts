@@ -8,6 +8,8 @@ import { createLogger } from '../common/logger.js';
 import { ensureCertificateAuthority, pkiDir } from '../pki/index.js';
 import { startCloudHub, type CloudHub } from './hub.js';
 import { loadKubeConfig } from '../common/kubeconfig.js';
+import path from 'node:path';
+import { KUBELET_PROXY_SOCKET_NAME } from './kubelet-proxy.js';
 
 export interface HubComponentOptions {
   port: number;
@@ -32,6 +34,8 @@ export function cloudHubComponent(o: HubComponentOptions) {
         port: o.port,
         hosts: [o.bindAddress, ...(o.hosts ?? [])],
         pingIntervalMs: o.pingIntervalMs,
+        // The API server (main thread) reaches edge kubelets through this socket (src/apiserver/node-dialer.ts).
+        kubeletProxySocket: path.join(ctx.dataDir, KUBELET_PROXY_SOCKET_NAME),
         log,
       });
     } catch (err) {

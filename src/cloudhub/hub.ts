@@ -32,6 +32,7 @@ import { HubCertificateIssuer, JoinError, NODES_GROUP, NODE_USER_PREFIX, type Ce
 import { bindingFromSubjectAltName, bindingOfNode, revocationReason, sameBinding, type NodeBinding } from './node-identity.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { LogRateLimiter } from '../common/log-limiter.js';
+import { startKubeletProxy, type KubeletProxy } from './kubelet-proxy.js';
 
 export const DEFAULT_HUB_PORT = 10000;
 
@@ -64,6 +65,14 @@ export interface CloudHubOptions {
    * within this time (it was half-open); otherwise the newcomer is refused as a duplicate. Default 5000 ms.
    */
   duplicateProbeMs?: number;
+  /**
+   * Serve the kubelet endpoint of every edge node as an HTTP CONNECT proxy on this Unix socket (0600; kubelet-proxy.ts).
+   * `kedge server` puts it in its data dir for its API server; beside an upstream kube-apiserver it is the UDS of
+   * its EgressSelectorConfiguration (docs/design/tunnel.md).
+   */
+  kubeletProxySocket?: string;
+  /** CA (PEM) of the API server's kubelet client certificates: TLS clients of the proxy must present one. */
+  kubeletClientCaPem?: string;
   log?: Logger;
 }
 
@@ -74,6 +83,8 @@ export interface CloudHub {
   metrics: HubMetrics;
   desired: DesiredSets;
   sessions: ReadonlyMap<string, NodeSession>;
+  /** The CONNECT proxy to edge kubelets, when `kubeletProxySocket` was given. */
+  kubeletProxy?: KubeletProxy;
   stop(): Promise<void>;
 }
 
@@ -375,6 +386,26 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
+  let kubeletProxy: KubeletProxy | undefined;
+  if (opts.kubeletProxySocket) {
+    try {
+      kubeletProxy = await startKubeletProxy({
+        socketPath: opts.kubeletProxySocket,
+        sessions,
+        nodes: function* () {
+          for (const k of cache.keysOf('nodes')) yield cache.get(k) as unknown as import('@kubernetes/client-node').V1Node;
+        },
+        ca: opts.ca,
+        clientCaPem: opts.kubeletClientCaPem,
+        log,
+      });
+    } catch (err) {
+      await new Promise<void>((r) => server.close(() => r()));
+      podTokens.stop();
+      await cache.stop();
+      throw err;
+    }
+  }
   const shownHost = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   log.info({ port, epoch }, 'cloud hub listening');
 
@@ -385,7 +416,9 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     metrics,
     desired,
     sessions,
+    kubeletProxy,
     async stop() {
+      await kubeletProxy?.close();
       for (const s of [...sessions.values()]) s.terminate();
       wss.close();
       await new Promise<void>((r) => server.close(() => r()));

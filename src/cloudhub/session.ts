@@ -25,6 +25,8 @@ import type { HubMetrics } from './metrics.js';
 import type { StatusWriter } from './status-writer.js';
 import type { NodeBinding } from './node-identity.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { TUNNEL_VERSION } from '../protocol/tunnel.js';
+import { TunnelMux, type TunnelStream } from '../protocol/tunnel-mux.js';
 
 /** Keepalive intervals of silence before the hub drops a session (the edge side uses the same allowance). */
 export const KEEPALIVE_MISSES = 3;
@@ -84,6 +86,8 @@ export class NodeSession {
   readonly binding: NodeBinding;
   /** The edge's address as the hub sees it (for logs). */
   readonly remote: string;
+  /** Byte streams to the edge's kubelet server (protocol v3+; tunnel-mux.ts), created at hello. */
+  private tunnel: TunnelMux | undefined;
 
   constructor(
     readonly node: string,
@@ -178,7 +182,16 @@ export class NodeSession {
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (this.phase === 'closed') return;
     this.heard();
-    if (isBinary) return this.refuse('bad-message', 'binary frames are not part of protocol v1', true);
+    if (isBinary) {
+      if (!this.tunnel) return this.refuse('bad-message', `binary frames are not part of protocol v${this.version}`, true);
+      this.deps.metrics.bytesReceived.inc({ type: 'tunnel' }, data.length);
+      try {
+        return this.tunnel.receive(data);
+      } catch (err) {
+        if (err instanceof ProtocolError) return this.refuse(err.code, err.message, true);
+        throw err;
+      }
+    }
     let msg: EdgeToHub;
     try {
       msg = decodeEdgeToHub(data);
@@ -206,7 +219,7 @@ export class NodeSession {
       case 'error':
         return this.log.warn({ code: msg.code }, `edge reported: ${msg.message}`);
       default:
-        return this.refuse('unsupported', `message type ${msg.type} is reserved and not supported yet`, false);
+        return this.refuse('unsupported', `message type ${(msg as { type: string }).type} is not supported`, false);
     }
   }
 
@@ -216,6 +229,19 @@ export class NodeSession {
     if (version === null) return this.refuse('unsupported-version', `no common protocol version (hub speaks ${PROTOCOL_VERSIONS.join(',')}, edge offered ${msg.versions.join(',')})`, true);
     if (msg.node !== this.node) return this.refuse('forbidden', `certificate is for node ${this.node}, hello names ${msg.node}`, true);
     this.version = version;
+    if (version >= TUNNEL_VERSION) {
+      const ws = this.ws;
+      this.tunnel = new TunnelMux({
+        role: 'hub',
+        link: {
+          send: (frame, cb) => {
+            this.deps.metrics.bytesSent.inc({ type: 'tunnel' }, frame.length);
+            ws.send(frame, { binary: true, compress: false }, cb);
+          },
+          bufferedAmount: () => ws.bufferedAmount,
+        },
+      });
+    }
     this.view = this.deps.desired.ensureView(this.node);
     const c = msg.cursor;
     const resumable = c !== undefined && c.epoch === this.deps.epoch && c.seq >= this.deps.desired.compactedSeq(this.node) && c.seq <= this.deps.desired.currentSeq();
@@ -399,9 +425,25 @@ export class NodeSession {
     this.send({ type: 'get-result', id, object: obj });
   }
 
+  /**
+   * A byte stream to `port` on the edge's kubelet server (src/edge/kubelet). Throws when this session cannot carry
+   * one (an edge older than protocol v3, or a session that has not said hello or has ended).
+   */
+  openTunnel(port: number): TunnelStream {
+    if (this.phase === 'closed') throw new Error(`the session of node ${this.node} has ended`);
+    if (!this.tunnel) throw new Error(`node ${this.node} speaks protocol v${this.version}, which has no tunnel (needs v${TUNNEL_VERSION}: upgrade the edge agent)`);
+    return this.tunnel.open(port);
+  }
+
+  /** Tunnel streams open on this session (for metrics and leak checks). */
+  get tunnelStreams(): number {
+    return this.tunnel?.size ?? 0;
+  }
+
   close(): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    this.tunnel?.close('the node\'s session ended');
     clearInterval(this.pingTimer);
     this.deps.onClose(this);
     if (this.ws.readyState === this.ws.OPEN) this.ws.close();
@@ -418,6 +460,7 @@ export class NodeSession {
     this.log.warn({ reason, remote: this.remote }, 'node identity revoked; ending its session');
     this.deps.metrics.sessionsRefused.inc({ reason: 'revoked' });
     this.phase = 'closed';
+    this.tunnel?.close('the node was revoked');
     clearInterval(this.pingTimer);
     this.deps.onClose(this);
     // The close handshake tells the edge why; a peer that does not answer it is cut off by ws's close timeout.

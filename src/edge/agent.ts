@@ -9,6 +9,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, type Logger } from '../common/logger.js';
+import { KUBELET_PORT } from '../common/kubelet-endpoint.js';
 import type { Store } from '../storage/types.js';
 import type { StatusAckMessage } from '../protocol/messages.js';
 import type { EdgeCredentials } from './config.js';
@@ -73,6 +74,8 @@ export class EdgeAgent {
   reporter!: StatusReporter;
   private podManager: PodManagerHandle | undefined;
   private localApi: { port: number; socketPath?: string; close(): Promise<void> } | undefined;
+  /** The kubelet API, reachable only through tunnel streams the hub opens (src/edge/kubelet). */
+  kubelet: import('./kubelet/server.js').KubeletServer | undefined;
   private timers: NodeJS.Timeout[] = [];
   private ownsStore = false;
   private stopCompaction: () => void = () => {};
@@ -125,6 +128,10 @@ export class EdgeAgent {
       log: this.log,
       backoff: o.backoff,
       deadAfterMs: o.deadAfterMs,
+      onTunnelStream: (stream, port) => {
+        if (this.kubelet && port === KUBELET_PORT) return this.kubelet.accept(stream);
+        stream.destroy(new Error(this.kubelet ? `nothing serves port ${port} on this node` : 'the kubelet API is not started yet'));
+      },
     });
     this.reporter = new StatusReporter(
       this.local,
@@ -163,6 +170,8 @@ export class EdgeAgent {
         onPodTerminated: (ns, name, uid) => this.reporter.podTerminated(ns, name, uid),
       });
     }
+    const { startKubeletServer } = await import('./kubelet/index.js');
+    this.kubelet = startKubeletServer({ nodeName: o.nodeName, store: this.store, log: this.log, podManager: this.podManager });
     if (o.localApiPort !== undefined) {
       const { startLocalApi } = await import('./localapi/server.js');
       const { ensureLocalApiToken, LOCAL_API_SOCKET_FILE } = await import('./localapi/credentials.js');
@@ -240,6 +249,7 @@ export class EdgeAgent {
     clearTimeout(this.rotationTimer);
     this.reporter?.stop();
     await this.hub?.stop();
+    this.kubelet?.close();
     await this.podManager?.stop();
     await this.localApi?.close();
     await this.reporter?.settle();

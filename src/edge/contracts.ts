@@ -51,6 +51,12 @@ export interface PodManagerHandle {
   nodeInfo?(): Promise<{ containerRuntimeVersion: string }>;
   /** The runtime's stats calls, for the kubelet server's /stats/summary and /metrics/resource (src/edge/kubelet/stats.ts). */
   statsRuntime?: StatsRuntime;
+  /**
+   * `kubectl logs` through the kubelet server (src/edge/kubelet/logs.ts): writes the container's log with the
+   * kubelet's options; a returned promise from `write` is awaited (back-pressure). Throws LogsUnavailable
+   * (podmanager/logs.ts) when the instance asked for has no logs.
+   */
+  readLogs?(namespace: string, name: string, container: string, opts: import('./podmanager/logs.js').LogOptions, write: (chunk: string) => unknown): Promise<void>;
 }
 
 /** Factory the agent calls (injectable so the simulator / tests can run without containerd). */

@@ -33,6 +33,8 @@ import {
   type HubToEdge,
   type SyncCursor,
 } from '../protocol/index.js';
+import { TUNNEL_VERSION } from '../protocol/tunnel.js';
+import { TunnelMux, type TunnelStream } from '../protocol/tunnel-mux.js';
 import type { EdgeCredentials } from './config.js';
 import type { LocalStore } from './local-store.js';
 
@@ -166,6 +168,11 @@ export interface HubClientOptions {
   duplicateBackoff?: BackoffOptions;
   /** Each distinct connection failure is logged at warn at most once per this interval (default 1 min). */
   failureLogIntervalMs?: number;
+  /**
+   * Serves tunnel streams the hub opens (protocol v3: the edge's kubelet server, src/edge/kubelet). Without it
+   * every stream is refused.
+   */
+  onTunnelStream?: (stream: TunnelStream, port: number) => void;
 }
 
 export interface HubClientEvents {
@@ -222,6 +229,8 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   nextDialDelayMs = 0;
   /** Set once the hub revoked this node (4003): nothing reconnects any more. */
   revoked: string | undefined;
+  /** The current connection's tunnel (protocol v3+), created at welcome, closed with the connection. */
+  private tunnel: { ws: WebSocket; mux: TunnelMux } | undefined;
 
   constructor(private readonly o: HubClientOptions) {
     super();
@@ -308,7 +317,16 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     ws.on('message', (data: Buffer, isBinary) => {
       this.armDeadTimer();
       this.bytesReceived += data.length;
-      if (isBinary) return this.protocolFailure(ws, 'binary frame from hub');
+      if (isBinary) {
+        const t = this.tunnel;
+        if (!t || t.ws !== ws) return this.protocolFailure(ws, 'binary frame from hub outside a tunnel session');
+        try {
+          return t.mux.receive(data);
+        } catch (err) {
+          if (err instanceof ProtocolError) return this.protocolFailure(ws, err.message);
+          throw err;
+        }
+      }
       let msg: HubToEdge;
       try {
         msg = decodeHubToEdge(data);
@@ -377,6 +395,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         this.duplicateRefusals = 0;
         this.connectedFlag = true;
         this.live = msg.resume;
+        if (msg.version >= TUNNEL_VERSION) this.startTunnel(ws);
         this.log.info({ epoch: msg.epoch, resume: msg.resume, tlsResumed: this.tlsResumed }, 'connected to hub');
         if (!msg.resume) this.sendInventory(ws).catch((err) => this.abandon(ws, 'reading the inventory failed', err));
         this.emit('connected');
@@ -400,6 +419,21 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       default:
         this.emit('message', msg);
     }
+  }
+
+  private startTunnel(ws: WebSocket): void {
+    this.tunnel?.mux.close('replaced by a new connection');
+    const mux = new TunnelMux({
+      role: 'edge',
+      link: { send: (frame, cb) => ws.send(frame, { binary: true, compress: false }, cb), bufferedAmount: () => ws.bufferedAmount },
+      onOpen: this.o.onTunnelStream,
+    });
+    this.tunnel = { ws, mux };
+  }
+
+  /** Tunnel streams open on the current connection (metrics, leak checks). */
+  get tunnelStreams(): number {
+    return this.tunnel?.mux.size ?? 0;
   }
 
   private async sendInventory(ws: WebSocket): Promise<void> {
@@ -501,6 +535,10 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private onClosed(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     clearTimeout(this.deadTimer);
+    if (this.tunnel?.ws === ws) {
+      this.tunnel.mux.close(`the hub connection closed (${code})`);
+      this.tunnel = undefined;
+    }
     const was = this.connectedFlag;
     this.connectedFlag = false;
     this.ws = undefined;

@@ -5,7 +5,8 @@
 import os from 'node:os';
 import { readFile, statfs } from 'node:fs/promises';
 import { formatQuantity } from '../common/quantity.js';
-import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
+import type { V1Node, V1NodeCondition, V1NodeDaemonEndpoints } from '@kubernetes/client-node';
+import { KUBELET_PORT } from '../common/kubelet-endpoint.js';
 
 export const KUBELET_VERSION = 'v1.32.0-kedge';
 
@@ -123,6 +124,9 @@ export function buildNode(o: NodeStatusOptions, now: Date = new Date()): V1Node 
       capacity,
       allocatable,
       addresses: [...(ip ? [{ type: 'InternalIP', address: ip }] : []), { type: 'Hostname', address: o.nodeName }],
+      // Where the API server reaches this node's kubelet API: through the hub's tunnel (src/edge/kubelet). The wire
+      // name is `Port` (capitalised, as upstream's JSON tag), which client-node's TS model calls `port`.
+      daemonEndpoints: { kubeletEndpoint: { Port: KUBELET_PORT } } as unknown as V1NodeDaemonEndpoints,
       conditions: [
         cond('Ready', o.ready === false ? 'False' : 'True', o.ready === false ? 'KubeletNotReady' : 'KubeletReady', o.ready === false ? 'edge agent not ready' : 'kedge edge agent is posting ready status'),
         cond('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'),

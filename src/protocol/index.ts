@@ -4,3 +4,5 @@ export * from './keys.js';
 export * from './merge-patch.js';
 export * from './close-codes.js';
 export * from './compression.js';
+export * from './tunnel.js';
+export * from './tunnel-mux.js';

@@ -7,8 +7,11 @@
  * items (node, lease, pod status, event), each acked by id once written to the Kubernetes API.
  */
 
-/** 2 = 1 + the `patch` message (the hub sends it only to edges that negotiated 2). */
-export const PROTOCOL_VERSIONS = [1, 2] as const;
+/**
+ * 2 = 1 + the `patch` message (the hub sends it only to edges that negotiated 2); 3 = 2 + binary tunnel frames
+ * (tunnel.ts: the hub opens byte streams to the edge's kubelet server only on sessions that negotiated 3).
+ */
+export const PROTOCOL_VERSIONS = [1, 2, 3] as const;
 /** First version with `patch` messages. */
 export const PATCH_VERSION = 2;
 export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
@@ -127,14 +130,7 @@ export interface ErrorMessage {
   code: string;
   message: string;
 }
-/** Reserved for the logs/exec/metrics tunnel (not implemented in v1: refused as unsupported). */
-export interface TunnelMessage {
-  type: 'tunnel-open' | 'tunnel-data' | 'tunnel-close';
-  stream: number;
-  data?: string;
-}
-
-export type EdgeToHub = HelloMessage | InventoryMessage | AckMessage | StatusMessage | GetMessage | HeartbeatMessage | ErrorMessage | TunnelMessage;
+export type EdgeToHub = HelloMessage | InventoryMessage | AckMessage | StatusMessage | GetMessage | HeartbeatMessage | ErrorMessage;
 export type HubToEdge =
   | WelcomeMessage
   | UpsertMessage
@@ -144,8 +140,7 @@ export type HubToEdge =
   | StatusAckMessage
   | GetResultMessage
   | HeartbeatMessage
-  | ErrorMessage
-  | TunnelMessage;
+  | ErrorMessage;
 
 /** Bounds: frames over these are refused by the WebSocket layer before parsing. */
 export const MAX_EDGE_TO_HUB_BYTES = 2 * 1024 * 1024;

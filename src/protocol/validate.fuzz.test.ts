@@ -51,8 +51,8 @@ function assertSound(frame: EdgeToHub | HubToEdge, types: readonly string[]): vo
   assert.deepEqual(JSON.parse(encode(frame)), frame);
 }
 
-const EDGE_TYPES = ['hello', 'inventory', 'ack', 'status', 'get', 'heartbeat', 'error', 'tunnel-open', 'tunnel-data', 'tunnel-close'];
-const HUB_TYPES = ['welcome', 'upsert', 'patch', 'delete', 'synced', 'status-ack', 'get-result', 'heartbeat', 'error', 'tunnel-open', 'tunnel-data', 'tunnel-close'];
+const EDGE_TYPES = ['hello', 'inventory', 'ack', 'status', 'get', 'heartbeat', 'error'];
+const HUB_TYPES = ['welcome', 'upsert', 'patch', 'delete', 'synced', 'status-ack', 'get-result', 'heartbeat', 'error'];
 
 // ---- valid frames (the generators double as a check that the schema accepts what the edge really sends) ----
 const dnsLabel = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?$/);
@@ -73,7 +73,6 @@ const validEdgeFrame: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   fc.record({ type: fc.constant('get'), id: seq, key }),
   fc.record({ type: fc.constant('heartbeat'), t: fc.double({ noNaN: true, noDefaultInfinity: true }) }),
   fc.record({ type: fc.constant('error'), code: fc.string({ maxLength: 64 }), message: fc.string({ maxLength: 200 }) }),
-  fc.record({ type: fc.constantFrom('tunnel-open', 'tunnel-data', 'tunnel-close'), stream: seq, data: fc.string() }, { requiredKeys: ['type', 'stream'] }),
 );
 
 const validHubFrame: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
@@ -96,7 +95,7 @@ interface Mutation {
 /** Required fields per type, whose removal must be refused. */
 const REQUIRED: Record<string, string[]> = {
   hello: ['versions', 'node'], inventory: ['done', 'items'], ack: ['seq'], status: ['id', 'kind', 'body'], get: ['id', 'key'],
-  heartbeat: ['t'], error: ['code', 'message'], 'tunnel-open': ['stream'], 'tunnel-data': ['stream'], 'tunnel-close': ['stream'],
+  heartbeat: ['t'], error: ['code', 'message'],
   welcome: ['version', 'epoch', 'resume'], upsert: ['seq', 'key', 'object'], patch: ['seq', 'key', 'base', 'patch'], delete: ['seq', 'key'],
   synced: ['seq'], 'status-ack': ['id', 'ok'], 'get-result': ['id'],
 };

@@ -34,8 +34,9 @@ test('malformed, unknown, oversized and out-of-schema frames are refused', () =>
 test('version negotiation picks a common version or none', () => {
   assert.equal(negotiateVersion([1, 2]), 2);
   assert.equal(negotiateVersion([1]), 1, 'an edge that speaks only 1 gets 1 (no patch messages)');
-  assert.equal(negotiateVersion([2, 3]), 2);
-  assert.equal(negotiateVersion([3, 4]), null);
+  assert.equal(negotiateVersion([2, 3]), 3, '3 = 2 + tunnel frames');
+  assert.equal(negotiateVersion([2]), 2, 'an edge without the tunnel gets 2 (no streams are opened to it)');
+  assert.equal(negotiateVersion([4, 5]), null);
 });
 
 test('keys round-trip for namespaced, cluster-scoped and group resources', () => {

@@ -76,7 +76,6 @@ const NODE_NAME = str({ min: 1, max: 253, pattern: /^[a-z0-9]([-a-z0-9.]*[a-z0-9
 const type = (t: string): Check => (v, p) => (v === t ? null : `${p} must be ${t}`);
 const heartbeat = shape({ type: type('heartbeat'), t: num });
 const error = shape({ type: type('error'), code: str({ max: 64 }), message: str({ max: 4096 }) });
-const tunnel = shape({ type: oneOf('tunnel-open', 'tunnel-data', 'tunnel-close'), stream: ID, 'data?': str() });
 
 const edgeToHub: Record<string, Check> = {
   hello: shape({
@@ -96,9 +95,6 @@ const edgeToHub: Record<string, Check> = {
   get: shape({ type: type('get'), id: ID, key: KEY }),
   heartbeat,
   error,
-  'tunnel-open': tunnel,
-  'tunnel-data': tunnel,
-  'tunnel-close': tunnel,
 };
 
 const hubToEdge: Record<string, Check> = {
@@ -121,9 +117,6 @@ const hubToEdge: Record<string, Check> = {
   }),
   heartbeat,
   error,
-  'tunnel-open': tunnel,
-  'tunnel-data': tunnel,
-  'tunnel-close': tunnel,
 };
 
 function decode<T>(raw: Buffer | string, maxBytes: number, table: Record<string, Check>): T {

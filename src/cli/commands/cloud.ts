@@ -15,7 +15,9 @@ export function register(program: Command): void {
     .option('--node-cert-validity <duration>', 'validity of issued node certificates (edges renew at 80%)', '8760h')
     .option('--controllers <list>', 'controllers to run against the cluster ("nodelifecycle" = edge-aware node lifecycle; "*" adds the generic ones; "" = none)', 'nodelifecycle')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
-    .action(async (o: { kubeconfig: string; dataDir: string; caCert?: string; caKey?: string; bindAddress: string; port: string; advertiseAddress?: string[]; keepalive: string; nodeCertValidity: string; controllers: string; nodeMonitorGracePeriod: string }) => {
+    .option('--kubelet-proxy-socket <path>', 'Unix socket (0600) of the HTTP CONNECT proxy to edge kubelets, for the kube-apiserver\'s EgressSelectorConfiguration (default DATA_DIR/kubelet-proxy.sock; "" = off)')
+    .option('--kubelet-client-ca <file>', 'CA of the kube-apiserver\'s kubelet client certificate: TLS clients of the proxy must present one it signed')
+    .action(async (o: { kubeletProxySocket?: string; kubeletClientCa?: string; kubeconfig: string; dataDir: string; caCert?: string; caKey?: string; bindAddress: string; port: string; advertiseAddress?: string[]; keepalive: string; nodeCertValidity: string; controllers: string; nodeMonitorGracePeriod: string }) => {
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --port ${JSON.stringify(o.port)}`);
       const keepalive = Number(o.keepalive);
@@ -41,6 +43,8 @@ export function register(program: Command): void {
         hosts: [o.bindAddress, ...(o.advertiseAddress ?? [])],
         pingIntervalMs: keepalive,
         certValidityMs,
+        kubeletProxySocket: o.kubeletProxySocket === '' ? undefined : o.kubeletProxySocket ?? path.join(o.dataDir, 'kubelet-proxy.sock'),
+        kubeletClientCaPem: o.kubeletClientCa ? await readFile(o.kubeletClientCa, 'utf8') : undefined,
       });
       process.stderr.write(`kedge cloud hub listening on ${hub.url} (CA hash ${pki.caCertHash(ca.certPem)})\n`);
       // Edge-aware controllers (leader-elected, so several hubs can run); generic ones only when asked.

@@ -8,7 +8,7 @@ import { PodManager, type PodManagerOptions } from './pod-manager.js';
 import { runtimeNodeInfo } from './node-info.js';
 
 export { PodManager, type PodManagerOptions } from './pod-manager.js';
-export { readContainerLogs, type LogOptions } from './logs.js';
+export { readContainerLogs, LogsUnavailable, type LogOptions, type LogWriter } from './logs.js';
 export { runtimeNodeInfo, type RuntimeNodeInfo } from './node-info.js';
 
 export const DEFAULT_CRI_SOCKET = '/run/kedge/containerd.sock';

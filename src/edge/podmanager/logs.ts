@@ -2,10 +2,16 @@
  * Container logs in the CRI log format ("<RFC3339Nano> <stream> <P|F> <text>\n"), written by the
  * runtime to <podDir>/logs/<container>/<restartCount>.log, rotated by the pod manager (rename +
  * CRI ReopenContainerLog) and read back here with kubectl's options: follow, tailLines, sinceTime /
- * sinceSeconds, previous, timestamps.
+ * sinceSeconds, previous, timestamps, limitBytes.
+ *
+ * Follow works as the kubelet's: the live file is read through an open descriptor; at its end the reader checks
+ * whether the path now names another file (rotated: rename, then the runtime reopens a new one): it drains what
+ * the runtime still wrote to the old file, then continues with the new one from its start, so nothing written
+ * across a rotation is lost or repeated. It ends when the container is no longer running (`stillRunning`), as
+ * `kubectl logs -f` ends when its container exits, or when `signal` aborts.
  */
 import { createReadStream, statSync } from 'node:fs';
-import { readdir, rename, rm, stat, open } from 'node:fs/promises';
+import { readdir, rename, rm, stat, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { ContainerRuntime } from '../../runtime/types.js';
@@ -17,9 +23,23 @@ export interface LogOptions {
   sinceSeconds?: number;
   timestamps?: boolean;
   previous?: boolean;
+  /** Stop after this many bytes of output (the last line is cut), as the kubelet. */
+  limitBytes?: number;
   /** Ends a follow. */
   signal?: AbortSignal;
+  /** Follow: whether the instance being read still runs (checked at the end of the file); default: forever. */
+  stillRunning?: () => boolean;
 }
+
+/** Why logs could not be read: the kubelet answers these 400 with the message. */
+export class LogsUnavailable extends Error {
+  constructor(readonly why: 'previous-not-found' | 'no-logs', message: string) {
+    super(message);
+  }
+}
+
+/** Receives output; a returned promise is awaited (back-pressure from a slow reader). */
+export type LogWriter = (chunk: string) => unknown;
 
 export interface CriLogLine {
   time: string;
@@ -43,11 +63,11 @@ export function containerLogDir(podDir: string, container: string): string {
   return path.join(podDir, 'logs', container);
 }
 
-/** Log files of one container instance, oldest first (rotated files, then the live one). */
-async function instanceFiles(dir: string, attempt: number): Promise<string[]> {
+/** Rotated files of one container instance, oldest first (not the live one). */
+async function rotatedFiles(dir: string, attempt: number): Promise<string[]> {
   const base = `${attempt}.log`;
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n === base || n.startsWith(`${base}.`));
-  names.sort((x, y) => (x === base ? 1 : y === base ? -1 : x.localeCompare(y)));
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith(`${base}.`));
+  names.sort((x, y) => x.localeCompare(y));
   return names.map((n) => path.join(dir, n));
 }
 
@@ -65,62 +85,175 @@ function format(l: CriLogLine, ts: boolean): string {
   return (ts ? `${l.time} ` : '') + l.text + (l.partial ? '' : '\n');
 }
 
+/** Output with the kubelet's filters: since, limitBytes; `done` once the byte limit is reached. */
+class LogSink {
+  private written = 0;
+  done = false;
+  private readonly since: number | undefined;
+
+  constructor(private readonly opts: LogOptions, private readonly write: LogWriter) {
+    this.since = opts.sinceTime?.getTime() ?? (opts.sinceSeconds ? Date.now() - opts.sinceSeconds * 1000 : undefined);
+  }
+
+  keep(l: CriLogLine): boolean {
+    return this.since === undefined || Date.parse(l.time) >= this.since;
+  }
+
+  async emit(l: CriLogLine): Promise<void> {
+    if (this.done) return;
+    let out = format(l, !!this.opts.timestamps);
+    const limit = this.opts.limitBytes;
+    if (limit !== undefined && limit > 0) {
+      const room = limit - this.written;
+      const bytes = Buffer.byteLength(out);
+      if (bytes >= room) {
+        out = Buffer.from(out).subarray(0, room).toString('utf8');
+        this.done = true;
+      }
+      this.written += Math.min(bytes, room);
+    }
+    if (out) await this.write(out);
+  }
+}
+
+/** Complete lines from a growing file, read through one descriptor from `position`. */
+class FileTail {
+  private carry = '';
+  constructor(readonly fh: FileHandle, public position: number, readonly ino: number) {}
+
+  /** Lines appended since the last call (a trailing partial line waits for its newline). */
+  async readLines(): Promise<string[]> {
+    const out: string[] = [];
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    for (;;) {
+      const { bytesRead } = await this.fh.read(buf, 0, buf.length, this.position);
+      if (bytesRead === 0) break;
+      this.position += bytesRead;
+      const parts = (this.carry + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
+      this.carry = parts.pop() ?? '';
+      out.push(...parts);
+      if (out.length > 1000) break;
+    }
+    return out;
+  }
+}
+
 /**
  * Writes a container's logs to `write`. `currentAttempt` is the running (or latest) instance's
- * restart count; with `previous` the instance before it is read. Throws when no such instance exists.
+ * restart count; with `previous` the instance before it is read. Throws LogsUnavailable when no such instance exists.
  */
-export async function readContainerLogs(podDir: string, container: string, currentAttempt: number | undefined, opts: LogOptions, write: (chunk: string) => void): Promise<void> {
+export async function readContainerLogs(podDir: string, container: string, currentAttempt: number | undefined, opts: LogOptions, write: LogWriter): Promise<void> {
   const dir = containerLogDir(podDir, container);
   const all = await attempts(dir);
   let attempt = currentAttempt ?? all.at(-1);
   if (opts.previous) {
     const prev = all.filter((a) => attempt === undefined || a < attempt).at(-1);
-    if (prev === undefined) throw new Error(`previous terminated container "${container}" not found`);
+    if (prev === undefined) throw new LogsUnavailable('previous-not-found', `previous terminated container "${container}" not found`);
     attempt = prev;
   }
-  if (attempt === undefined) throw new Error(`container "${container}" has no logs`);
-  const since = opts.sinceTime?.getTime() ?? (opts.sinceSeconds ? Date.now() - opts.sinceSeconds * 1000 : undefined);
-  const keep = (l: CriLogLine) => since === undefined || Date.parse(l.time) >= since;
-
-  const files = await instanceFiles(dir, attempt);
-  let lines: CriLogLine[] = [];
-  let offset = 0;
-  for (const f of files) {
-    const rl = readline.createInterface({ input: createReadStream(f), crlfDelay: Infinity });
-    for await (const raw of rl) {
-      const l = parseCriLine(raw);
-      if (l && keep(l)) lines.push(l);
-    }
-    if (f.endsWith('.log')) offset = (await stat(f)).size;
-  }
-  if (opts.tailLines !== undefined && opts.tailLines >= 0) lines = lines.slice(Math.max(0, lines.length - opts.tailLines));
-  for (const l of lines) write(format(l, !!opts.timestamps));
-  if (!opts.follow || opts.previous) return;
-
-  // Follow: poll the live file for growth (and for rotation, when it shrinks or is replaced).
-  const live = path.join(dir, `${attempt}.log`);
-  let carry = '';
-  while (!opts.signal?.aborted) {
-    await new Promise((r) => setTimeout(r, 250));
-    const st = await stat(live).catch(() => null);
-    if (!st) continue;
-    if (st.size < offset) offset = 0;
-    if (st.size === offset) continue;
-    const fh = await open(live, 'r');
-    try {
-      const buf = Buffer.alloc(st.size - offset);
-      await fh.read(buf, 0, buf.length, offset);
-      offset = st.size;
-      const text = carry + buf.toString('utf8');
-      const parts = text.split('\n');
-      carry = parts.pop() ?? '';
-      for (const raw of parts) {
+  if (attempt === undefined) throw new LogsUnavailable('no-logs', `container "${container}" has no logs`);
+  const sink = new LogSink(opts, write);
+  const livePath = path.join(dir, `${attempt}.log`);
+  // The live file through a descriptor opened first: a rotation while reading cannot make us skip or repeat it.
+  const liveFh = await open(livePath, 'r').catch(() => undefined);
+  try {
+    const tail = opts.tailLines !== undefined && opts.tailLines >= 0 ? opts.tailLines : undefined;
+    const ring: CriLogLine[] = [];
+    const take = async (l: CriLogLine) => {
+      if (!sink.keep(l)) return;
+      if (tail === undefined) return sink.emit(l);
+      if (tail === 0) return;
+      ring.push(l);
+      if (ring.length > tail) ring.shift();
+    };
+    const liveIno = liveFh ? (await liveFh.stat()).ino : -1;
+    for (const f of await rotatedFiles(dir, attempt)) {
+      // Rotated after we opened the live file: it is read below, through the descriptor.
+      if ((await stat(f).catch(() => null))?.ino === liveIno) continue;
+      const rl = readline.createInterface({ input: createReadStream(f), crlfDelay: Infinity });
+      for await (const raw of rl) {
         const l = parseCriLine(raw);
-        if (l && keep(l)) write(format(l, !!opts.timestamps));
+        if (l) await take(l);
+        if (sink.done) return rl.close();
       }
-    } finally {
-      await fh.close();
     }
+    let live: FileTail | undefined;
+    if (liveFh) {
+      live = new FileTail(liveFh, 0, liveIno);
+      for (;;) {
+        const lines = await live.readLines();
+        if (lines.length === 0) break;
+        for (const raw of lines) {
+          const l = parseCriLine(raw);
+          if (l) await take(l);
+          if (sink.done) return;
+        }
+      }
+    }
+    for (const l of ring) {
+      await sink.emit(l);
+      if (sink.done) return;
+    }
+    if (!opts.follow || opts.previous) return;
+    await follow(livePath, live, sink, opts);
+  } finally {
+    await liveFh?.close();
+  }
+}
+
+const FOLLOW_POLL_MS = 200;
+
+async function follow(livePath: string, first: FileTail | undefined, sink: LogSink, opts: LogOptions): Promise<void> {
+  let cur = first;
+  const opened: FileHandle[] = [];
+  try {
+    while (!opts.signal?.aborted && !sink.done) {
+      if (cur) {
+        const lines = await cur.readLines();
+        for (const raw of lines) {
+          const l = parseCriLine(raw);
+          if (l && sink.keep(l)) await sink.emit(l);
+          if (sink.done) return;
+        }
+        if (lines.length > 0) continue;
+      }
+      // At the end of what we hold: has the path moved on to a new file (rotation)?
+      const st = await stat(livePath).catch(() => null);
+      if (st && (!cur || st.ino !== cur.ino)) {
+        // Drain what the runtime wrote to the old file before it reopened, then switch.
+        if (cur) {
+          for (const raw of await cur.readLines()) {
+            const l = parseCriLine(raw);
+            if (l && sink.keep(l)) await sink.emit(l);
+          }
+        }
+        const fh = await open(livePath, 'r').catch(() => undefined);
+        if (fh) {
+          opened.push(fh);
+          cur = new FileTail(fh, 0, (await fh.stat()).ino);
+          continue;
+        }
+      }
+      if (opts.stillRunning && !opts.stillRunning()) {
+        // One last read: lines written just before the exit.
+        if (cur) for (const raw of await cur.readLines()) {
+          const l = parseCriLine(raw);
+          if (l && sink.keep(l)) await sink.emit(l);
+        }
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, FOLLOW_POLL_MS);
+        function done() {
+          clearTimeout(t);
+          opts.signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        opts.signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  } finally {
+    for (const fh of opened) await fh.close().catch(() => undefined);
   }
 }
 

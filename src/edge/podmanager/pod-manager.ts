@@ -30,7 +30,7 @@ import { Backoff } from './backoff.js';
 import { ProbeState, runProbe } from './probes.js';
 import { buildPodStatus, type Instance, type PodObservation } from './status.js';
 import { KUBELET_POD_CONDITIONS } from '../../common/pod-status.js';
-import { readContainerLogs, rotateIfNeeded, type LogOptions, type RotationPolicy } from './logs.js';
+import { readContainerLogs, rotateIfNeeded, type LogOptions, type LogWriter, type RotationPolicy } from './logs.js';
 import { collectImages, DEFAULT_IMAGE_GC, type ImageGcPolicy } from './gc.js';
 
 export interface PodManagerOptions extends PodManagerContext {
@@ -686,19 +686,33 @@ export class PodManager implements PodManagerHandle {
 
   // ---- queries for the agent (logs, debugging) ----------------------------------------------
 
-  /** `kubectl logs` for a pod on this node: throws when the pod or container is unknown. */
-  async readLogs(namespace: string, name: string, container: string, opts: LogOptions, write: (chunk: string) => void): Promise<void> {
+  /**
+   * `kubectl logs` for a pod on this node: throws when the pod is unknown (the kubelet server checks pod and
+   * container first). A follow ends once the instance it reads no longer runs, as the kubelet's does.
+   */
+  async readLogs(namespace: string, name: string, container: string, opts: LogOptions, write: LogWriter): Promise<void> {
     const loc = this.containerLogLocation(namespace, name, container);
     if (!loc) throw new Error(`pod ${namespace}/${name} is not on this node`);
-    await readContainerLogs(loc.podDir, container, loc.attempt, opts, write);
+    const stillRunning = opts.stillRunning ?? (() => this.containerRunning(loc.uid, container, loc.attempt));
+    await readContainerLogs(loc.podDir, container, loc.attempt, { ...opts, stillRunning }, write);
+  }
+
+  /** Whether an instance of the container writing `<attempt>.log` runs now (as of the last relist). */
+  private containerRunning(podUid: string, container: string, attempt: number | undefined): boolean {
+    for (const st of this.statusCache.values()) {
+      if (st.labels[L.POD_UID] !== podUid || st.labels[L.CONTAINER_NAME] !== container) continue;
+      if (st.state !== 'CONTAINER_RUNNING' && st.state !== 'CONTAINER_CREATED') continue;
+      if (attempt === undefined || st.logPath.endsWith(`${path.sep}${attempt}.log`) || st.logPath === `${attempt}.log`) return true;
+    }
+    return false;
   }
 
   /** The pod's data dir (volumes, logs) and the current restart count of a container, for the log reader. */
-  containerLogLocation(namespace: string, name: string, container: string): { podDir: string; attempt?: number } | null {
+  containerLogLocation(namespace: string, name: string, container: string): { podDir: string; uid: string; attempt?: number } | null {
     for (const pod of this.desired.values()) {
       if (pod.metadata?.namespace !== namespace || pod.metadata?.name !== name) continue;
       const st = this.state.get(pod.metadata.uid!);
-      return { podDir: this.podDir(pod), attempt: st?.logAttempts?.get(container) };
+      return { podDir: this.podDir(pod), uid: pod.metadata.uid!, attempt: st?.logAttempts?.get(container) };
     }
     return null;
   }

@@ -1,0 +1,196 @@
+/**
+ * The hub's kubelet endpoint for every edge node: an HTTP CONNECT proxy (the konnectivity / apiserver-network-proxy
+ * model kube-apiserver supports through `--egress-selector-config-file`, `proxyProtocol: HTTPConnect`). A client
+ * asks `CONNECT <node name or node address>:<kubelet port>`; the proxy opens a tunnel stream to that node's kubelet
+ * server over the node's own link (tunnel-mux.ts) and, once the edge accepted it, answers 200 and relays bytes.
+ *
+ * Who may ask: whoever can open the Unix socket, which is created 0600 in the data dir (the API server of
+ * `kedge server`, which runs as the same user, or the kube-apiserver beside `kedge cloud`, given the path). There is
+ * no TCP listener.
+ *
+ * HTTPS to the kubelet: kube-apiserver always speaks TLS to a kubelet, through the tunnel. The proxy sees the TLS
+ * ClientHello as the first byte (0x16) and terminates it itself with a serving certificate for that node, signed by
+ * the hub CA (names: the node name and its addresses, so `--kubelet-certificate-authority` can verify it), asking
+ * for the API server's kubelet client certificate; the bytes inside go to the edge as plain HTTP (the stream already
+ * rides the node's mTLS link). Kedge's own API server speaks plain HTTP through the proxy and skips that TLS.
+ *
+ * An offline node, an unknown host, an ambiguous address or a refused stream is answered at once with an HTTP error
+ * and a one-line reason (never a hang); the API server turns it into its own error.
+ */
+import http, { type IncomingMessage } from 'node:http';
+import { rm } from 'node:fs/promises';
+import { listenOnUnixSocket } from '../common/unix-socket.js';
+import { KUBELET_PORT } from '../common/kubelet-endpoint.js';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { V1Node } from '@kubernetes/client-node';
+import type { Logger } from '../common/logger.js';
+import { issueServerCertificate, type CertificateAuthority } from '../pki/index.js';
+import type { NodeSession } from './session.js';
+
+export { KUBELET_PROXY_SOCKET_NAME } from '../common/kubelet-endpoint.js';
+/** How long an OPEN may wait for the edge's ACCEPT before the client is told the node did not answer. */
+const ACCEPT_TIMEOUT_MS = 10_000;
+
+export interface KubeletProxyOptions {
+  socketPath: string;
+  sessions: ReadonlyMap<string, NodeSession>;
+  /** Nodes by name (the hub's cache), to map an address to a node. */
+  nodes: () => Iterable<V1Node>;
+  /** Signs the per-node serving certificates for TLS clients (kube-apiserver). */
+  ca: CertificateAuthority;
+  /** PEM CA(s) that sign the API server's kubelet client certificate; when set, TLS clients must present one. */
+  clientCaPem?: string;
+  log: Logger;
+}
+
+export interface KubeletProxy {
+  socketPath: string;
+  /** Streams relayed right now (leak checks). */
+  readonly active: number;
+  close(): Promise<void>;
+}
+
+/** The node a CONNECT target names: its name, or an address exactly one Node reports. */
+export function resolveTarget(host: string, sessions: ReadonlyMap<string, NodeSession>, nodes: Iterable<V1Node>): { node: string } | { error: string; code: number } {
+  if (sessions.has(host)) return { node: host };
+  const matches = new Set<string>();
+  let known = false;
+  for (const n of nodes) {
+    const name = n.metadata?.name ?? '';
+    if (name === host) {
+      known = true;
+      matches.add(name);
+      continue;
+    }
+    if ((n.status?.addresses ?? []).some((a) => a.address === host)) matches.add(name);
+  }
+  if (matches.size > 1) return { code: 502, error: `address ${host} is reported by several nodes (${[...matches].sort().join(', ')}); dial the node by name` };
+  const only = [...matches][0];
+  if (only) return { node: only };
+  return known ? { node: host } : { code: 404, error: `no node named or addressed ${host}` };
+}
+
+function refuse(socket: Duplex, code: number, text: string, reason: string): void {
+  const body = `${reason}\n`;
+  if (!socket.destroyed) socket.end(`HTTP/1.1 ${code} ${text}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+/** Relays a and b until either ends; a reset on one side resets the other. */
+function relay(a: Duplex, b: Duplex, done: () => void): void {
+  let finished = false;
+  const end = () => {
+    if (finished) return;
+    finished = true;
+    a.destroy();
+    b.destroy();
+    done();
+  };
+  a.pipe(b);
+  b.pipe(a);
+  a.on('error', end);
+  b.on('error', end);
+  a.on('close', end);
+  b.on('close', end);
+}
+
+export async function startKubeletProxy(o: KubeletProxyOptions): Promise<KubeletProxy> {
+  let active = 0;
+  const certs = new Map<string, Promise<tls.SecureContext>>();
+  const contextFor = (node: string): Promise<tls.SecureContext> => {
+    let p = certs.get(node);
+    if (!p) {
+      const addrs = [...o.nodes()].find((n) => n.metadata?.name === node)?.status?.addresses?.map((a) => a.address) ?? [];
+      p = issueServerCertificate(o.ca, `system:node:${node}`, [node, ...addrs]).then((c) =>
+        tls.createSecureContext({ cert: c.certPem, key: c.keyPem, ...(o.clientCaPem ? { ca: o.clientCaPem } : {}) }),
+      );
+      p.catch(() => certs.delete(node));
+      certs.set(node, p);
+    }
+    return p;
+  };
+
+  const server = http.createServer((_req, res) => {
+    res.writeHead(405, { 'content-type': 'text/plain', allow: 'CONNECT' });
+    res.end('only CONNECT <node>:<port> is served here\n');
+  });
+
+  server.on('connect', (req: IncomingMessage, client: Duplex, head: Buffer) => {
+    client.on('error', () => client.destroy());
+    const target = req.url ?? '';
+    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(target);
+    if (!m) return refuse(client, 400, 'Bad Request', `CONNECT target must be host:port, got ${JSON.stringify(target.slice(0, 200))}`);
+    const host = m[1]!;
+    const port = Number(m[2]);
+    const found = resolveTarget(host, o.sessions, o.nodes());
+    if ('error' in found) return refuse(client, found.code, found.code === 404 ? 'Not Found' : 'Bad Gateway', found.error);
+    if (port !== KUBELET_PORT) return refuse(client, 403, 'Forbidden', `only the kubelet port ${KUBELET_PORT} of an edge node is reachable through the hub, not ${port}`);
+    const session = o.sessions.get(found.node);
+    if (!session) return refuse(client, 503, 'Service Unavailable', `node "${found.node}" is not connected to the hub (its link is down or it is not an edge node)`);
+    let stream: Duplex & { ready(): Promise<void> };
+    try {
+      stream = session.openTunnel(port);
+    } catch (err) {
+      return refuse(client, 503, 'Service Unavailable', (err as Error).message);
+    }
+    const timer = setTimeout(() => stream.destroy(new Error(`node "${found.node}" did not accept a stream within ${ACCEPT_TIMEOUT_MS / 1000} s`)), ACCEPT_TIMEOUT_MS);
+    client.once('close', () => stream.destroy());
+    stream.ready().then(
+      () => {
+        clearTimeout(timer);
+        if (client.destroyed) return void stream.destroy();
+        client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        active++;
+        const done = () => active--;
+        if (head.length > 0) client.unshift(head);
+        // The first byte tells TLS (kube-apiserver) from plain HTTP (Kedge's own API server).
+        client.once('readable', () => {
+          const first = client.read(1) as Buffer | null;
+          if (first) client.unshift(first);
+          if (!first || first[0] !== 0x16) return relay(client, stream, done);
+          contextFor(found.node).then(
+            (secureContext) => {
+              const tlsSocket = new tls.TLSSocket(client as unknown as import('node:net').Socket, {
+                isServer: true,
+                secureContext,
+                requestCert: o.clientCaPem !== undefined,
+                rejectUnauthorized: o.clientCaPem !== undefined,
+              });
+              relay(tlsSocket, stream, done);
+            },
+            (err: unknown) => {
+              o.log.error({ node: found.node, err: String(err) }, 'kubelet proxy: cannot issue a serving certificate');
+              client.destroy();
+              stream.destroy();
+              done();
+            },
+          );
+        });
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        refuse(client, 502, 'Bad Gateway', `node "${found.node}" refused the stream: ${String((err as Error).message ?? err)}`);
+      },
+    );
+  });
+
+  const clients = new Set<Duplex>();
+  server.on('connect', (_req: IncomingMessage, client: Duplex) => {
+    clients.add(client);
+    client.once('close', () => clients.delete(client));
+  });
+  await listenOnUnixSocket(server, o.socketPath);
+  o.log.info({ socket: o.socketPath }, 'kubelet proxy (HTTP CONNECT to edge kubelets) listening');
+  return {
+    socketPath: o.socketPath,
+    get active() {
+      return active;
+    },
+    async close() {
+      server.closeAllConnections?.();
+      for (const c of clients) c.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+      await rm(o.socketPath, { force: true });
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * The edge's kubelet API, assembled: the server (server.ts) plus each endpoint family's routes. Each family
+ * registers itself here with one line; the agent calls `startKubeletServer` and hands it the tunnel streams.
+ *   logs.ts     /containerLogs/{ns}/{pod}/{container}
+ *   (exec.ts, attach.ts, portforward.ts: /exec, /attach, /portForward; stats.ts: /stats/summary, /metrics/resource)
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Logger } from '../../common/logger.js';
+import type { Store } from '../../storage/types.js';
+import type { PodManagerHandle } from '../contracts.js';
+import { KubeletServer } from './server.js';
+import { registerLogRoutes } from './logs.js';
+
+export { KubeletServer, KUBELET_PORT, sendStatusError, type Params, type RouteHandler, type UpgradeRouteHandler } from './server.js';
+
+export interface KubeletContext {
+  nodeName: string;
+  store: Store;
+  log: Logger;
+  /** Absent with `--runtime none`: log/exec endpoints answer that this node runs no containers. */
+  podManager?: PodManagerHandle;
+}
+
+export function startKubeletServer(ctx: KubeletContext): KubeletServer {
+  const kubelet = new KubeletServer({ nodeName: ctx.nodeName, store: ctx.store, log: ctx.log.child({ component: 'kubelet-server' }) });
+  registerLogRoutes(kubelet, ctx.podManager);
+  // The kubelet's /pods: the pods bound to this node as it holds them (read-only, as upstream's).
+  kubelet.route('GET', '/pods', async (_req, res) => {
+    const items: V1Pod[] = [];
+    for (const kv of (await ctx.store.list('/registry/pods/')).items) {
+      const pod = JSON.parse(kv.value) as V1Pod;
+      if (pod.spec?.nodeName === ctx.nodeName) items.push(pod);
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items }));
+  });
+  return kubelet;
+}

@@ -1,0 +1,359 @@
+/**
+ * Byte streams multiplexed on the node's hub WebSocket (frames: tunnel.ts). One TunnelMux per session on each
+ * side; the hub side opens streams (`open`), the edge side accepts them (`onOpen`), so nothing on the network can
+ * reach the edge's kubelet server except through a stream the hub opened.
+ *
+ * Flow control: each side grants a window per stream; DATA beyond the remaining window resets that stream. The
+ * receiver returns credit (WINDOW) only as its consumer actually reads, so a slow `kubectl logs -f` reader makes
+ * the edge stop sending instead of making the hub buffer: memory per stream is bounded by the window.
+ *
+ * Priority: sync and heartbeat frames are sent by the session straight onto the WebSocket; tunnel DATA goes out
+ * only while the link holds less than `maxLinkBufferedBytes` unsent, in chunks of at most MAX_TUNNEL_CHUNK, round
+ * robin across streams. So a sync frame waits behind at most that many tunnel bytes, however much tunnel data is
+ * pending. Control frames (OPEN, ACCEPT, WINDOW, FIN, RESET) are tiny and skip the gate.
+ *
+ * A link cut (`close`) destroys every stream with an ECONNRESET-style error on that side; the other side's mux
+ * does the same when its session ends. Nothing is kept for closed streams.
+ */
+import { Duplex } from 'node:stream';
+import {
+  decodeTunnelFrame,
+  encodeTunnelFrame,
+  MAX_TUNNEL_CHUNK,
+  MAX_TUNNEL_WINDOW,
+  TunnelFrameType,
+  type TunnelFrame,
+} from './tunnel.js';
+import { ProtocolError } from './validate.js';
+
+/** The WebSocket as the mux sees it. */
+export interface TunnelLink {
+  /** Send one binary frame (uncompressed); `cb` runs once it was handed to the OS (or failed). */
+  send(frame: Buffer, cb: (err?: Error) => void): void;
+  /** Bytes accepted by `send` (and by the session's own sends) not yet handed to the OS. */
+  bufferedAmount(): number;
+}
+
+export interface TunnelMuxOptions {
+  /** 'hub' opens streams; 'edge' accepts them. A frame only the other role may send is a protocol error. */
+  role: 'hub' | 'edge';
+  link: TunnelLink;
+  /** Window granted to the peer per stream (bytes it may send before we read them). Default 256 KiB. */
+  windowBytes?: number;
+  /** Streams open at once on this link; an OPEN beyond it is refused with RESET. Default 512. */
+  maxStreams?: number;
+  /** Tunnel DATA waits while the link holds this many unsent bytes. Default 64 KiB. */
+  maxLinkBufferedBytes?: number;
+  /** Edge: a stream the hub opened (already accepted). */
+  onOpen?(stream: TunnelStream, port: number): void;
+}
+
+export const DEFAULT_TUNNEL_WINDOW = 256 * 1024;
+
+interface Pending {
+  buf: Buffer;
+  cb: (err?: Error | null) => void;
+}
+
+/** One multiplexed stream: a Duplex like a socket (half-close with end(), abort with destroy()). */
+export class TunnelStream extends Duplex {
+  /** Bytes we may still send (the peer's remaining window). */
+  sendCredit = 0;
+  /** Bytes the peer may still send us. */
+  recvAllowance: number;
+  private received = 0;
+  private credited = 0;
+  readonly queue: Pending[] = [];
+  finQueued = false;
+  finSent = false;
+  finReceived = false;
+  /** The peer reset the stream or the link is gone: nothing more is sent for it. */
+  peerGone = false;
+  accepted: boolean;
+  private finalCb: ((err?: Error | null) => void) | undefined;
+
+  constructor(
+    readonly id: number,
+    private readonly mux: TunnelMux,
+    private readonly windowBytes: number,
+    accepted: boolean,
+  ) {
+    super({ allowHalfOpen: true, readableHighWaterMark: Math.max(1, windowBytes >> 1), writableHighWaterMark: 64 * 1024 });
+    this.recvAllowance = windowBytes;
+    this.accepted = accepted;
+  }
+
+  /** Resolves once the peer accepted the stream; rejects if it refused or the link went away first. */
+  ready(): Promise<void> {
+    if (this.accepted) return Promise.resolve();
+    if (this.destroyed) return Promise.reject(this.errored ?? new Error('tunnel stream closed'));
+    return new Promise((resolve, reject) => {
+      const onAccept = () => (this.off('close', onClose), resolve());
+      const onClose = () => (this.off('accepted', onAccept), reject(this.errored ?? new Error('tunnel stream closed before it was accepted')));
+      this.once('accepted', onAccept);
+      this.once('close', onClose);
+    });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.peerGone) return cb(new Error('tunnel stream reset'));
+    this.queue.push({ buf: chunk, cb });
+    this.mux.schedule(this);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.peerGone) return cb();
+    this.finQueued = true;
+    this.finalCb = cb;
+    this.mux.schedule(this);
+  }
+
+  /** Called by the mux when FIN went out. */
+  finDone(): void {
+    this.finSent = true;
+    const cb = this.finalCb;
+    this.finalCb = undefined;
+    cb?.();
+  }
+
+  override _read(): void {
+    this.returnCredit();
+  }
+
+  /** Hand credit back for what the consumer has read; in quarters of the window, or all of it once drained. */
+  private returnCredit(): void {
+    if (this.peerGone || this.finReceived) return;
+    const uncredited = this.received - this.readableLength - this.credited;
+    if (uncredited <= 0) return;
+    if (uncredited < this.windowBytes >> 2 && this.readableLength > 0) return;
+    this.credited += uncredited;
+    this.recvAllowance += uncredited;
+    this.mux.sendControl({ type: TunnelFrameType.Window, stream: this.id, credit: uncredited });
+  }
+
+  /** DATA from the peer; false when it broke the window (the caller resets the stream). */
+  deliver(data: Buffer): boolean {
+    if (data.length > this.recvAllowance) return false;
+    this.recvAllowance -= data.length;
+    this.received += data.length;
+    if (!this.readableEnded && !this.destroyed) this.push(data);
+    return true;
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    for (const p of this.queue.splice(0)) p.cb(err ?? new Error('tunnel stream destroyed'));
+    this.finalCb?.(err);
+    this.finalCb = undefined;
+    this.mux.forget(this, err);
+    cb(err);
+  }
+}
+
+export class TunnelMux {
+  private readonly streams = new Map<number, TunnelStream>();
+  private readonly ready: TunnelStream[] = [];
+  private readonly readySet = new Set<TunnelStream>();
+  private nextId = 1;
+  private closed: string | undefined;
+  private pumpScheduled = false;
+  private sendsInFlight = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  readonly windowBytes: number;
+  private readonly maxStreams: number;
+  private readonly maxLinkBuffered: number;
+  /** Counters for metrics and tests. */
+  readonly stats = { opened: 0, refused: 0, resetByPeer: 0, dataBytesSent: 0, dataBytesReceived: 0 };
+
+  constructor(private readonly o: TunnelMuxOptions) {
+    this.windowBytes = Math.min(MAX_TUNNEL_WINDOW, Math.max(MAX_TUNNEL_CHUNK, o.windowBytes ?? DEFAULT_TUNNEL_WINDOW));
+    this.maxStreams = o.maxStreams ?? 512;
+    this.maxLinkBuffered = o.maxLinkBufferedBytes ?? 64 * 1024;
+  }
+
+  /** Streams currently open on this link. */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  get isClosed(): boolean {
+    return this.closed !== undefined;
+  }
+
+  /** Hub: open a stream to `port` on the edge. Writes queue until the edge accepts; `ready()` says when. */
+  open(port: number): TunnelStream {
+    if (this.o.role !== 'hub') throw new Error('only the hub opens tunnel streams');
+    if (this.closed) throw new Error(`tunnel link closed: ${this.closed}`);
+    if (this.streams.size >= this.maxStreams) throw new Error(`too many tunnel streams on this link (${this.maxStreams})`);
+    let id = this.nextId;
+    while (this.streams.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
+    this.nextId = id >= 0xffffffff ? 1 : id + 1;
+    const s = new TunnelStream(id, this, this.windowBytes, false);
+    this.streams.set(id, s);
+    this.stats.opened++;
+    this.sendControl({ type: TunnelFrameType.Open, stream: id, window: this.windowBytes, port });
+    return s;
+  }
+
+  /** One binary frame from the peer. Throws ProtocolError when it is malformed or not the peer's to send. */
+  receive(raw: Buffer): void {
+    if (this.closed) return;
+    const f = decodeTunnelFrame(raw);
+    const s = this.streams.get(f.stream);
+    switch (f.type) {
+      case TunnelFrameType.Open:
+        if (this.o.role !== 'edge') throw new ProtocolError('bad-message', 'invalid tunnel frame: only the hub opens streams');
+        if (s) throw new ProtocolError('bad-message', `invalid tunnel frame: OPEN for stream ${f.stream}, which is open`);
+        return this.accept(f.stream, f.window, f.port);
+      case TunnelFrameType.Accept:
+        if (this.o.role !== 'hub') throw new ProtocolError('bad-message', 'invalid tunnel frame: ACCEPT sent to the accepting side');
+        if (!s || s.accepted) return;
+        s.accepted = true;
+        s.sendCredit = f.window;
+        s.emit('accepted');
+        return this.schedule(s);
+      case TunnelFrameType.Data:
+        if (!s) return;
+        this.stats.dataBytesReceived += f.data.length;
+        if (s.finReceived || !s.deliver(f.data)) {
+          this.sendControl({ type: TunnelFrameType.Reset, stream: s.id, reason: s.finReceived ? 'DATA after FIN' : 'flow control window exceeded' });
+          s.peerGone = true;
+          s.destroy(new Error(`tunnel stream ${s.id}: peer ${s.finReceived ? 'sent DATA after FIN' : 'exceeded its flow control window'}`));
+        }
+        return;
+      case TunnelFrameType.Window:
+        if (!s) return;
+        s.sendCredit = Math.min(Number.MAX_SAFE_INTEGER, s.sendCredit + f.credit);
+        return this.schedule(s);
+      case TunnelFrameType.Fin:
+        if (!s || s.finReceived) return;
+        s.finReceived = true;
+        s.push(null);
+        return;
+      case TunnelFrameType.Reset:
+        if (!s) return;
+        this.stats.resetByPeer++;
+        s.peerGone = true;
+        s.destroy(Object.assign(new Error(`tunnel stream reset by peer${f.reason ? `: ${f.reason}` : ''}`), { code: 'ECONNRESET' }));
+        return;
+    }
+  }
+
+  private accept(id: number, peerWindow: number, port: number): void {
+    if (this.streams.size >= this.maxStreams) {
+      this.stats.refused++;
+      return this.sendControl({ type: TunnelFrameType.Reset, stream: id, reason: `too many streams (${this.maxStreams})` });
+    }
+    if (!this.o.onOpen) {
+      this.stats.refused++;
+      return this.sendControl({ type: TunnelFrameType.Reset, stream: id, reason: 'nothing serves tunnel streams here' });
+    }
+    const s = new TunnelStream(id, this, this.windowBytes, true);
+    s.sendCredit = peerWindow;
+    this.streams.set(id, s);
+    this.stats.opened++;
+    this.sendControl({ type: TunnelFrameType.Accept, stream: id, window: this.windowBytes });
+    this.o.onOpen(s, port);
+  }
+
+  /** The link is gone (or the session ends): every stream ends now, on this side. */
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = reason;
+    clearTimeout(this.retryTimer);
+    for (const s of [...this.streams.values()]) {
+      s.peerGone = true;
+      s.destroy(Object.assign(new Error(`tunnel link closed: ${reason}`), { code: 'ECONNRESET' }));
+    }
+    this.streams.clear();
+    this.ready.length = 0;
+    this.readySet.clear();
+  }
+
+  /** @internal A stream ended or was destroyed: tell the peer if it does not know, and drop it. */
+  forget(s: TunnelStream, err: Error | null): void {
+    if (this.streams.get(s.id) !== s) return;
+    this.streams.delete(s.id);
+    this.readySet.delete(s);
+    const i = this.ready.indexOf(s);
+    if (i >= 0) this.ready.splice(i, 1);
+    if (!s.peerGone && !(s.finSent && s.finReceived)) {
+      this.sendControl({ type: TunnelFrameType.Reset, stream: s.id, reason: err ? err.message : 'closed' });
+    }
+  }
+
+  /** @internal Control frames skip the data gate (they are a few bytes and unblock the peer). */
+  sendControl(f: TunnelFrame): void {
+    if (this.closed) return;
+    this.o.link.send(encodeTunnelFrame(f), () => {});
+  }
+
+  /** @internal A stream has something to send (data, FIN) or got credit. */
+  schedule(s: TunnelStream): void {
+    if (this.closed || s.destroyed) return;
+    if (!this.readySet.has(s)) {
+      this.readySet.add(s);
+      this.ready.push(s);
+    }
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Round robin: one chunk per ready stream per turn, while the link is below its gate. */
+  private pump(): void {
+    let budget = this.ready.length;
+    while (this.ready.length > 0 && !this.closed) {
+      if (this.o.link.bufferedAmount() >= this.maxLinkBuffered) {
+        // Woken by a send callback; when none of ours is pending the backlog is the session's own frames.
+        if (this.sendsInFlight === 0 && !this.retryTimer) {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            this.pump();
+          }, 5);
+        }
+        return;
+      }
+      const s = this.ready.shift()!;
+      this.readySet.delete(s);
+      if (this.sendOne(s)) {
+        this.readySet.add(s);
+        this.ready.push(s);
+      }
+      if (--budget <= 0) {
+        // Let other I/O (incoming frames, the session's sends) interleave with a long backlog.
+        budget = this.ready.length;
+        if (budget > 0) return void this.schedule(this.ready[0]!);
+      }
+    }
+  }
+
+  /** Sends one chunk (or the FIN) of `s`; true when it has more it could send now. */
+  private sendOne(s: TunnelStream): boolean {
+    if (s.destroyed || s.peerGone) return false;
+    const head = s.queue[0];
+    if (head && s.accepted && s.sendCredit > 0) {
+      const n = Math.min(MAX_TUNNEL_CHUNK, s.sendCredit, head.buf.length);
+      const piece = head.buf.subarray(0, n);
+      const last = n === head.buf.length;
+      if (last) s.queue.shift();
+      else head.buf = head.buf.subarray(n);
+      s.sendCredit -= n;
+      this.stats.dataBytesSent += n;
+      this.sendsInFlight++;
+      this.o.link.send(encodeTunnelFrame({ type: TunnelFrameType.Data, stream: s.id, data: piece }), (err) => {
+        this.sendsInFlight--;
+        if (last) head.cb(err ?? null);
+        if (this.ready.length > 0) this.schedule(this.ready[0]!);
+      });
+      return s.queue.length > 0 ? s.sendCredit > 0 : s.finQueued && !s.finSent;
+    }
+    if (!head && s.finQueued && !s.finSent && s.accepted) {
+      this.sendControl({ type: TunnelFrameType.Fin, stream: s.id });
+      s.finDone();
+    }
+    return false;
+  }
+}
