@@ -1,6 +1,6 @@
 /**
- * In-process watch fan-out for a store whose history lives in a readable log (SQLite today; any
- * backend with an ordered revision log can reuse it).
+ * In-process watch fan-out for a store whose history lives in a readable log (SQLite, read synchronously;
+ * PostgreSQL, read asynchronously).
  *
  * Every watcher moves through two phases:
  *  - replay: it reads history from the log in chunks, after its cursor, until the cursor reaches
@@ -22,8 +22,12 @@ import {
 } from './types.js';
 
 export interface HistorySource {
-  /** Committed events with revision > afterRevision on keys with the prefix, ascending, at most `limit`. */
-  readEvents(prefix: string, afterRevision: number, limit: number): WatchEvent[];
+  /**
+   * Committed events with revision > afterRevision (and at most committedRevision()) on keys with the prefix,
+   * ascending, at most `limit`. A remote log (PostgreSQL) answers with a promise; it may reject with
+   * CompactedError when compaction overtook afterRevision.
+   */
+  readEvents(prefix: string, afterRevision: number, limit: number): WatchEvent[] | Promise<WatchEvent[]>;
   committedRevision(): number;
   compactedRevision(): number;
 }
@@ -176,6 +180,25 @@ class HubWatcher implements Watcher {
       return;
     }
     const chunk = this.source.readEvents(this.prefix, this.cursor, this.options.replayChunk);
+    if (Array.isArray(chunk)) {
+      this.takeChunk(chunk, committed);
+      return;
+    }
+    // Asynchronous read: hold delivery (`waiting`) until it answers. Events published meanwhile are ignored, as
+    // in any replay: they are in the log, and the next refill reads them.
+    this.waiting = true;
+    chunk.then(
+      (events) => {
+        this.waiting = false;
+        if (this.done) return;
+        this.takeChunk(events, committed);
+        this.advance();
+      },
+      (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  private takeChunk(chunk: WatchEvent[], committed: number): void {
     this.queue = chunk;
     this.head = 0;
     // A short chunk means the log holds nothing more for us up to `committed`.
