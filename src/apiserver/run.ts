@@ -1,12 +1,13 @@
 /**
- * `kedge server`: opens SQLite in the data dir, ensures the PKI (CA kept across restarts), starts the API server,
+ * `kedge server`: opens its datastore (SQLite in the data dir, or etcd/PostgreSQL: --datastore-endpoint), ensures the PKI (CA kept across restarts), starts the API server,
  * writes DATA_DIR/admin.kubeconfig, starts the controllers hook, and shuts down cleanly on SIGTERM/SIGINT.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger } from '../common/logger.js';
 import { useLoopbackFor, type LoopbackTransport } from '../common/kubeconfig.js';
-import { openSqliteStore, startAutoCompaction } from '../storage/sqlite.js';
+import { startAutoCompaction } from '../storage/auto-compaction.js';
+import { openDatastore, type DatastoreEndpoint } from '../storage/datastore.js';
 import { ensureServerPki, ensureServiceAccountKeyPair, pkiDir, writeAdminKubeconfig } from '../pki/index.js';
 import { createApiServer, type ApiServer } from './server.js';
 import { ClusterIpAllocator } from './ip-allocator.js';
@@ -31,6 +32,8 @@ export interface RunServerOptions {
   eventTtlMs?: number;
   /** kube-apiserver's --anonymous-auth; default true. */
   anonymousAuth?: boolean;
+  /** Where objects live (`--datastore-endpoint`); default embedded SQLite in the data dir. */
+  datastore?: DatastoreEndpoint;
 }
 
 /**
@@ -49,7 +52,9 @@ export async function runServer(o: RunServerOptions): Promise<void> {
   // makes commits start at most every N ms (0, the default: bench:heartbeats showed no CPU gain, a higher p99).
   const checkpoint = process.env.KEDGE_STORE_CHECKPOINT === 'inline' ? 'inline' : 'background';
   const commitIntervalMs = Number(process.env.KEDGE_STORE_COMMIT_INTERVAL_MS ?? 0) || 0;
-  const store = await openSqliteStore(path.join(dataDir, 'state.db'), { checkpoint, commitIntervalMs });
+  const datastore = o.datastore ?? { kind: 'sqlite' };
+  // An external engine that is not up yet is waited for (a log line per attempt), not crash-looped on.
+  const store = await openDatastore(datastore, { dataDir, sqlite: { checkpoint, commitIntervalMs }, logger: log });
   const compaction = startAutoCompaction(store, { intervalMs: 5 * 60_000, retainRevisions: 10_000 });
   const advertise = o.advertiseAddress ?? (o.bindAddress === '0.0.0.0' || o.bindAddress === '::' ? '127.0.0.1' : o.bindAddress);
   // In-cluster clients reach the API server through the `kubernetes` Service's ClusterIP: it must be a SAN too.
@@ -76,7 +81,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
   });
   const host = advertise.includes(':') ? `[${advertise}]` : advertise;
   const kubeconfigPath = await writeAdminKubeconfig(dataDir, `https://${host}:${server.port}`);
-  log.info({ kubeconfig: kubeconfigPath, url: `https://${host}:${server.port}`, dataDir }, 'kedge server ready');
+  log.info({ kubeconfig: kubeconfigPath, url: `https://${host}:${server.port}`, dataDir, datastore: datastore.kind }, 'kedge server ready');
 
   // In-process clients of the admin kubeconfig (this thread's via loadKubeConfig, component threads via ctx)
   // use the loopback socket; if it cannot be served they keep HTTPS.

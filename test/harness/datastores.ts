@@ -18,8 +18,8 @@ export interface RunningEtcd {
 }
 
 /** Start an etcd on `dataDir` (fresh, or an existing one to restart on its data). */
-export async function startEtcd(h: Harness, dataDir = h.tempDir('etcd'), name = 'etcd'): Promise<RunningEtcd> {
-  const client = await h.freePort();
+export async function startEtcd(h: Harness, dataDir = h.tempDir('etcd'), name = 'etcd', clientPort?: number): Promise<RunningEtcd> {
+  const client = clientPort ?? (await h.freePort());
   const peer = await h.freePort();
   const clientUrl = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;

@@ -21,6 +21,10 @@ interface ServerFlags {
   maxRequestsInflight: string;
   maxMutatingRequestsInflight: string;
   eventTtl: string;
+  datastoreEndpoint?: string;
+  datastoreCafile?: string;
+  datastoreCertfile?: string;
+  datastoreKeyfile?: string;
 }
 
 function nonNegative(flag: string, v: string): number {
@@ -58,7 +62,7 @@ async function eventTtlMs(v: string): Promise<number> {
 export function register(program: Command): void {
   program
     .command('server')
-    .description('run the control plane: Kubernetes API server on embedded SQLite (+ controllers)')
+    .description('run the control plane: Kubernetes API server on embedded SQLite, etcd or PostgreSQL (+ controllers)')
     .requiredOption('--data-dir <dir>', 'where the database, PKI and admin.kubeconfig live')
     .option('--bind-address <ip>', 'address the Kubernetes API (HTTPS) listens on', '127.0.0.1')
     .option('--secure-port <port>', 'HTTPS port (0 = pick a free port)', '6443')
@@ -76,12 +80,23 @@ export function register(program: Command): void {
     .option('--no-loopback', 'in-process hub and controllers reach the API over HTTPS instead of a token-authenticated Unix socket in the data dir')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
     .option('--controllers <list>', 'controllers to run, kube-controller-manager style: "*,-scheduler" (default: all but namespace,serviceaccount, which the API server handles)')
+    .option('--datastore-endpoint <endpoint>', 'where objects live, as K3s: sqlite (default, in --data-dir), etcd https://host:2379[,https://host2:2379], or postgres://user:password@host:5432/db?sslmode=verify-full')
+    .option('--datastore-cafile <file>', 'etcd: CA certificate that signed the etcd servers\' certificates')
+    .option('--datastore-certfile <file>', 'etcd: client certificate (with --datastore-keyfile) for etcd\'s --client-cert-auth')
+    .option('--datastore-keyfile <file>', 'etcd: the client certificate\'s private key')
     .option('--event-ttl <duration>', 'delete events this long after their last write, like kube-apiserver (e.g. 1h, 30m, 90s; 0 = never)', '1h')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
     .option('--default-toleration-seconds <seconds>', 'eviction delay for cloud-node pods without their own unreachable toleration', '300')
     .action(async (flags: ServerFlags) => {
       const { port } = validateFlags(flags);
       const eventTtl = await eventTtlMs(flags.eventTtl);
+      const { parseDatastoreEndpoint, DatastoreFatalError } = await import('../../storage/datastore.js');
+      let datastore;
+      try {
+        datastore = parseDatastoreEndpoint(flags.datastoreEndpoint, { cafile: flags.datastoreCafile, certfile: flags.datastoreCertfile, keyfile: flags.datastoreKeyfile });
+      } catch (err) {
+        fail((err as Error).message);
+      }
       const { runServer, serverComponents } = await import('../../apiserver/run.js');
       const hubPort = Number(flags.hubPort);
       if (!/^-?\d+$/.test(flags.hubPort) || hubPort < -1 || hubPort > 65535) fail(`invalid --hub-port ${JSON.stringify(flags.hubPort)}: want 0-65535, or -1 for no hub`);
@@ -120,6 +135,7 @@ export function register(program: Command): void {
         serverComponents.push(clusterRoleAggregationComponent());
       }
       await runServer({
+        datastore,
         dataDir: flags.dataDir,
         bindAddress: flags.bindAddress,
         port,
@@ -137,6 +153,10 @@ export function register(program: Command): void {
           if (!Number.isInteger(n) || n < 1) fail(`invalid --min-request-timeout ${JSON.stringify(flags.minRequestTimeout)}: want whole seconds ≥ 1`);
           return n;
         })(),
+      }).catch((err: unknown) => {
+        // Waiting cannot fix it (credentials refused, database missing, certificate files unreadable): say so and stop.
+        if (err instanceof DatastoreFatalError) fail(`datastore: ${err.message}`);
+        throw err;
       });
     });
 }
