@@ -107,3 +107,58 @@ test('registers, runs the devices it is given, reports per cycle, writes desired
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('pushMethod: readings are published to the MQTT broker and HTTP endpoint the Device names', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mapper-push-'));
+  const { Aedes } = await import('aedes');
+  const net = await import('node:net');
+  const http = await import('node:http');
+  const broker = await Aedes.createBroker();
+  const mqttServer = net.createServer(broker.handle as (s: import('node:net').Socket) => void).listen(0, '127.0.0.1');
+  await new Promise((r) => mqttServer.once('listening', r));
+  const published: Array<{ topic: string; payload: Record<string, unknown>; retain: boolean }> = [];
+  broker.on('publish', (packet, client) => {
+    if (client) published.push({ topic: packet.topic, payload: JSON.parse(packet.payload.toString()) as Record<string, unknown>, retain: packet.retain });
+  });
+  const posted: string[] = [];
+  const httpServer = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => { posted.push(`${req.method} ${req.url} ${req.headers['content-type']} ${body}`); res.end('ok'); });
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => httpServer.once('listening', r));
+  const mqttPort = (mqttServer.address() as import('node:net').AddressInfo).port;
+  const httpPort = (httpServer.address() as import('node:net').AddressInfo).port;
+  const pushing: DeviceShape = {
+    metadata: { name: 'pusher', namespace: 'plant' },
+    spec: {
+      protocol: { protocolName: 'virtual' },
+      properties: [
+        { name: 'level', visitors: { configData: { generator: 'counter', min: 5, max: 5 } }, collectCycle: 100, pushMethod: { mqtt: { address: `tcp://127.0.0.1:${mqttPort}`, topic: 'plant/level', qos: 1, retained: true } } },
+        { name: 'flow', visitors: { configData: { generator: 'counter', min: 7, max: 7 } }, collectCycle: 100, pushMethod: { http: { hostName: 'http://127.0.0.1', port: httpPort, requestPath: '/ingest', timeout: 2000 } } },
+      ],
+    },
+  };
+  const edgeSock = path.join(dir, 'dmi.sock');
+  const stopEdge = await serveOnUnixSocket(deviceManagerService(), {
+    MapperRegister: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, { modelList: [], deviceList: [deviceToDmi(pushing)] }),
+    ReportDeviceStatus: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, {}),
+    ReportDeviceStates: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, {}),
+  }, edgeSock);
+  const mapper = new Mapper({ protocol: virtualProtocol, socketPath: path.join(dir, 'm.sock'), dmiSocket: edgeSock, log: pino({ level: 'silent' }) });
+  try {
+    await mapper.start();
+    await until(() => published.length > 0 && posted.length > 0, 'an MQTT publish and an HTTP POST');
+    assert.equal(published[0]!.topic, 'plant/level');
+    assert.equal(published[0]!.retain, true);
+    assert.deepEqual({ ...published[0]!.payload, TimeStamp: 0 }, { DeviceName: 'pusher', PropertyName: 'level', Namespace: 'plant', Value: '5', Type: 'string', TimeStamp: 0 });
+    assert.match(posted[0]!, /^POST \/ingest application\/x-www-form-urlencoded flow=7&time=\d{4}-\d\d-\d\d\+\d\d%3A\d\d%3A\d\d$/);
+  } finally {
+    await mapper.stop();
+    await stopEdge();
+    await new Promise<void>((r) => broker.close(() => r()));
+    mqttServer.close();
+    httpServer.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

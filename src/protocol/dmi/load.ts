@@ -1,15 +1,13 @@
 /**
- * Loads the DMI api.proto with @grpc/proto-loader and gives typed service definitions and clients for both
- * directions. The .proto is read at runtime: beside this module when running from src/, or in the matching
- * src/ folder when running from dist/ (tsc does not copy .proto files; src/runtime/cri does the same).
+ * Loads the DMI api.proto with @grpc/proto-loader (at runtime, from beside this module: common/asset-path.ts) and
+ * gives typed service definitions and clients for both directions.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { chmod, unlink } from 'node:fs/promises';
 import { MAX_SOCKET_PATH_BYTES, removeStaleSocket } from '../../common/unix-socket.js';
+import { assetBeside } from '../../common/asset-path.js';
 
 /** KubeEdge's defaults: the edge's socket (Kedge puts it in the node's data dir) and the API version mappers send. */
 export const KUBEEDGE_DMI_SOCKET = '/etc/kubeedge/dmi.sock';
@@ -19,18 +17,9 @@ export const DMI_API_VERSION = 'v1beta1';
 /** Largest message either side accepts: a device's whole spec or one report is kilobytes, never megabytes. */
 export const DMI_MAX_MESSAGE_BYTES = 1 << 20;
 
-function protoPath(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const beside = path.join(here, 'api.proto');
-  if (existsSync(beside)) return beside;
-  const inSrc = beside.replace(`${path.sep}dist${path.sep}`, `${path.sep}src${path.sep}`);
-  if (existsSync(inSrc)) return inSrc;
-  throw new Error(`DMI api.proto not found (looked at ${beside} and ${inSrc})`);
-}
-
 let definition: protoLoader.PackageDefinition | undefined;
 function packageDefinition(): protoLoader.PackageDefinition {
-  definition ??= protoLoader.loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, arrays: true, objects: true });
+  definition ??= protoLoader.loadSync(assetBeside(import.meta.url, 'api.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, arrays: true, objects: true });
   return definition;
 }
 

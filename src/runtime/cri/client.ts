@@ -4,11 +4,9 @@
  * module when running from src, or in the matching src/ folder when running from dist/ (tsc does not
  * copy .proto files).
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { assetBeside } from '../../common/asset-path.js';
 import {
   RuntimeError,
   type AuthConfig,
@@ -31,22 +29,13 @@ import {
   type RuntimeVersion,
 } from '../types.js';
 
-function protoPath(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const beside = path.join(here, 'api.proto');
-  if (existsSync(beside)) return beside;
-  const inSrc = beside.replace(`${path.sep}dist${path.sep}`, `${path.sep}src${path.sep}`);
-  if (existsSync(inSrc)) return inSrc;
-  throw new Error(`CRI api.proto not found (looked at ${beside} and ${inSrc})`);
-}
-
 type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: any) => void) => void;
 type ServiceClient = grpc.Client & Record<string, Unary>;
 
 let cachedPackage: grpc.GrpcObject | undefined;
 function loadPackage(): grpc.GrpcObject {
   if (!cachedPackage) {
-    const def = protoLoader.loadSync(protoPath(), {
+    const def = protoLoader.loadSync(assetBeside(import.meta.url, 'api.proto'), {
       keepCase: false,
       longs: Number,
       enums: String,
