@@ -33,6 +33,7 @@ import { registerBuiltins } from './builtins.js';
 import { createOpenApiSource } from './openapi.js';
 import { NamespaceFinalizer } from './namespace-finalizer.js';
 import { CrdController } from './crd/crd-controller.js';
+import { admitDeviceObject, deviceModelKey, installDeviceCrds } from './devices.js';
 import { unknownFieldProblems } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 import type { SigningKeyPair } from '../pki/index.js';
@@ -165,6 +166,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const authAdmission = new AuthAdmission(authorizer, rbac, podNode);
   objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: async (def, obj, old, ctx) => {
     await authAdmission.admit(def, obj, old, ctx);
+    // KubeEdge devices: a Device is checked against its DeviceModel (src/apiserver/devices.ts).
+    await admitDeviceObject(def, obj, ctx, (ns, name) => getStored(deviceModelKey(ns, name)));
     // ServiceAccount admission: pods get the kube-api-access-* projected volume (token, root CA, namespace).
     if (!old && def.group === '' && def.resource === 'pods' && !ctx.subresource) {
       const spec = (obj as Obj).spec ?? {};
@@ -228,6 +231,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const crds = new CrdController({ registry, objects, feed, log, systemContext });
   crds.install();
   await crds.start();
+  // KubeEdge's device API (devices.kubeedge.io/v1beta1) as built-in CRDs: docs/design/devices.md.
+  await installDeviceCrds({ registry, objects, systemContext, log });
+  await waitUntilServed(registry, 'devices.kubeedge.io', ['devices', 'devicemodels', 'devicestatuses']);
   const openapi: OpenApiSource | undefined = await createOpenApiSource(registry, log);
   const handler = new ApiHandler({
     registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, upgradeHandlers, openapi, metrics,
@@ -286,6 +292,15 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       });
     },
   };
+}
+
+/** The CRD controller serves a new CRD from its watch: wait for it so the first request after start finds it. */
+async function waitUntilServed(registry: Registry, group: string, resources: string[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!resources.every((r) => registry.all().some((d) => d.group === group && d.resource === r))) {
+    if (Date.now() > deadline) throw new Error(`custom resources ${resources.join(', ')}.${group} not served after 10 s`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** Service IPs and node ports in use are whatever stored Services hold. */

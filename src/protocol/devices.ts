@@ -102,9 +102,9 @@ export interface DeviceProperty {
   name: string;
   desired?: TwinProperty;
   visitors?: VisitorConfig;
-  /** Milliseconds between reports to the cloud (KubeEdge: int64 ms). */
+  /** Nanoseconds between reports (KubeEdge's mapper-framework reads it as a Go time.Duration: 10000000000 = 10 s). */
   reportCycle?: number;
-  /** Milliseconds between reads from the device. */
+  /** Nanoseconds between reads from the device. */
   collectCycle?: number;
   reportToCloud?: boolean;
   pushMethod?: PushMethod;
@@ -165,6 +165,11 @@ export type DeviceState = 'online' | 'offline' | 'unknown' | 'ok' | 'disconnecte
 export const TWIN_TIMESTAMP_KEY = 'timestamp';
 
 /** The model a device names, or undefined when it names none. */
+/** A reportCycle/collectCycle (nanoseconds, Go time.Duration) in milliseconds; 0 when absent or not positive. */
+export function cycleMs(nanoseconds: number | undefined): number {
+  return nanoseconds !== undefined && Number.isFinite(nanoseconds) && nanoseconds > 0 ? nanoseconds / 1e6 : 0;
+}
+
 export function deviceModelName(device: Device): string | undefined {
   return device.spec.deviceModelRef?.name || undefined;
 }

@@ -121,7 +121,7 @@ test('reportCycle paces uploads: many readings inside one cycle go up once, with
   await withStore(async (_dir, open) => {
     const store = await open();
     await store.create(MODELS_PREFIX + 'default/thermo', JSON.stringify(model));
-    await store.create(DEVICES_PREFIX + 'default/d1', JSON.stringify(device('2', undefined, 300)));
+    await store.create(DEVICES_PREFIX + 'default/d1', JSON.stringify(device('2', undefined, 300_000_000)));
     const uploads: DeviceStatusFields[] = [];
     const twins = new DeviceTwins({ store, nodeName: 'edge-1', log, sink: { setDeviceStatus: (_a, _b, _c, s) => uploads.push(s) } });
     await twins.start();

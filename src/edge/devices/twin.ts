@@ -21,6 +21,7 @@ import {
   DEVICE_MODEL_RESOURCE,
   DEVICE_RESOURCE,
   TWIN_TIMESTAMP_KEY,
+  cycleMs,
   deviceModelName,
   deviceProtocolName,
   propertyValueProblem,
@@ -562,7 +563,7 @@ export class DeviceTwins {
     if (!this.o.sink) return;
     let due = this.now();
     if (!now) {
-      const cycles = new Map((e.device.spec.properties ?? []).map((p) => [p.name, p.reportCycle ?? 0]));
+      const cycles = new Map((e.device.spec.properties ?? []).map((p) => [p.name, cycleMs(p.reportCycle)]));
       due = 0;
       for (const p of e.dirty) due = Math.max(due, Math.min((e.lastUpload.get(p) ?? 0) + (cycles.get(p) ?? 0), Number.MAX_SAFE_INTEGER));
     }
