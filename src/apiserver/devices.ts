@@ -17,7 +17,7 @@ import { invalid, StatusError, type FieldError } from '../apimachinery/status.js
 import type { KubeObject } from '../apimachinery/object.js';
 import type { ResourceDef, Registry, StrategyContext } from './registry.js';
 import type { ObjectStore } from './objects.js';
-import { DEVICES_GROUP, propertyValueProblem, type Device, type DeviceModel, type ModelProperty } from '../protocol/devices.js';
+import { DEVICES_GROUP, propertyValueProblem, type Device, type DeviceModel, type ModelProperty } from '../common/devices.js';
 
 const NUMERIC = new Set(['INT', 'FLOAT', 'DOUBLE']);
 

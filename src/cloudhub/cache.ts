@@ -5,6 +5,7 @@
  */
 import {
   CoreV1Api,
+  CustomObjectsApi,
   DiscoveryV1Api,
   type Informer,
   type KubeConfig,
@@ -14,6 +15,7 @@ import {
 import type { Logger } from '../common/logger.js';
 import { objectKey } from '../protocol/keys.js';
 import { leanInformer } from '../common/lean-informer.js';
+import { DEVICE_MODEL_RESOURCE, DEVICE_RESOURCE, DEVICES_GROUP, DEVICES_VERSION } from '../protocol/devices.js';
 
 export type CacheEventType = 'upsert' | 'delete';
 export type CachedObject = KubernetesObject & { metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string } } & Record<string, unknown>;
@@ -26,9 +28,16 @@ function toWire<T>(obj: T): T {
 
 type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
 
-function listers(kc: KubeConfig): Array<{ resource: string; path: string; list: Lister }> {
+/**
+ * `optional`: the resource may not exist on the cluster (KubeEdge's device CRDs on a `kedge cloud` cluster that never
+ * installed them): the cache is synced without it, and its informer keeps retrying quietly until the CRD appears.
+ */
+function listers(kc: KubeConfig): Array<{ resource: string; path: string; list: Lister; optional?: boolean }> {
   const core = kc.makeApiClient(CoreV1Api);
   const disc = kc.makeApiClient(DiscoveryV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const customList = (plural: string): Lister => () =>
+    custom.listClusterCustomObject({ group: DEVICES_GROUP, version: DEVICES_VERSION, plural }) as Promise<KubernetesListObject<KubernetesObject>>;
   const wire = (p: Promise<KubernetesListObject<KubernetesObject>>) => p.then((l) => ({ ...l, items: toWire(l.items) }));
   return [
     { resource: 'nodes', path: '/api/v1/nodes', list: () => wire(core.listNode()) },
@@ -41,6 +50,8 @@ function listers(kc: KubeConfig): Array<{ resource: string; path: string; list: 
       path: '/apis/discovery.k8s.io/v1/endpointslices',
       list: () => wire(disc.listEndpointSliceForAllNamespaces()),
     },
+    { resource: DEVICE_MODEL_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devicemodels`, list: customList('devicemodels'), optional: true },
+    { resource: DEVICE_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devices`, list: customList('devices'), optional: true },
     // Pods last: their refs resolve against objects already cached.
     { resource: 'pods', path: '/api/v1/pods', list: () => wire(core.listPodForAllNamespaces()) },
   ];
@@ -49,7 +60,7 @@ function listers(kc: KubeConfig): Array<{ resource: string; path: string; list: 
 export class SharedCache {
   private readonly objects = new Map<string, CachedObject>();
   private readonly listeners: CacheListener[] = [];
-  private readonly informers: Array<{ resource: string; inf: Informer<KubernetesObject>; synced: boolean }> = [];
+  private readonly informers: Array<{ resource: string; inf: Informer<KubernetesObject>; synced: boolean; optional: boolean }> = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
 
@@ -70,7 +81,7 @@ export class SharedCache {
   }
 
   synced(): boolean {
-    return this.informers.length > 0 && this.informers.every((i) => i.synced);
+    return this.informers.length > 0 && this.informers.every((i) => i.synced || i.optional);
   }
 
   size(): number {
@@ -100,11 +111,12 @@ export class SharedCache {
 
   /** Starts every informer; resolves once all have listed (or rejects after timeoutMs). */
   async start(timeoutMs = 60_000): Promise<void> {
-    for (const { resource, path, list } of listers(this.kc)) {
+    for (const { resource, path, list, optional } of listers(this.kc)) {
       // Cached without managedFields: edges never receive them (shapeForEdge), and the status writer's
       // updates omit them anyway; ~1.3 KiB less per cached pod.
       const inf = leanInformer(this.kc, path, list);
-      const state = { resource, inf, synced: false };
+      const state = { resource, inf, synced: false, optional: optional === true };
+      let failures = 0;
       this.informers.push(state);
       inf.on('add', (o) => this.apply(resource, 'upsert', o));
       inf.on('update', (o) => this.apply(resource, 'upsert', o));
@@ -114,9 +126,11 @@ export class SharedCache {
         try {
           await inf.start();
           state.synced = true;
+          failures = 0;
           backoff = 500;
         } catch (err) {
-          this.log.warn({ resource, err: String(err) }, 'informer list failed; retrying');
+          // An optional resource that is not there (404) is said once, not every retry.
+          if (!state.optional || failures++ === 0) this.log.warn({ resource, err: String(err) }, state.optional ? 'optional resource not listable (CRD not installed?); retrying quietly' : 'informer list failed; retrying');
           retry();
         }
       };
@@ -136,7 +150,7 @@ export class SharedCache {
       };
       // client-node's informer stops after reporting an error: restart it with capped backoff.
       inf.on('error', (err) => {
-        this.log.warn({ resource, err: String(err) }, 'informer watch failed; restarting');
+        if (!state.optional || state.synced) this.log.warn({ resource, err: String(err) }, 'informer watch failed; restarting');
         retry();
       });
       void startOnce();

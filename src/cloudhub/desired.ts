@@ -19,6 +19,7 @@ export { podReferences };
 import type { CachedObject, SharedCache } from './cache.js';
 import { EDGE_ROLE_LABEL } from '../common/node-restriction.js';
 import { KUBELET_POD_CONDITIONS } from '../common/pod-status.js';
+import { DEVICE_MODEL_RESOURCE, DEVICE_RESOURCE, deviceModelName, type Device } from '../protocol/devices.js';
 
 export interface ViewEntry {
   seq: number;
@@ -38,6 +39,7 @@ export interface ViewEntry {
 }
 
 export const GLOBAL_RESOURCES = ['services', 'endpointslices.discovery.k8s.io'] as const;
+const DEVICE_PREFIX = `/registry/${DEVICE_RESOURCE}/`;
 export { EDGE_ROLE_LABEL } from '../common/node-restriction.js';
 
 /**
@@ -172,6 +174,8 @@ export class DesiredSets {
   private readonly views = new Map<string, NodeView>();
   /** node → its pod keys (from spec.nodeName). */
   private readonly podsByNode = new Map<string, Set<string>>();
+  /** node → the keys of the KubeEdge Devices bound to it (spec.nodeName); their DeviceModels are references. */
+  private readonly devicesByNode = new Map<string, Set<string>>();
   /**
    * configmap/secret/SA/pod-token key → the node, or nodes, whose pods reference it. A lone node is held as its
    * name (every pod's own token reference has one: a Set per pod was ~300 B), and a key no pod references any
@@ -280,12 +284,28 @@ export class DesiredSets {
       else if (this.views.has(name) && !(type !== 'delete' && old && statusOnlyChange(old, obj))) this.recompute(name, key);
       return;
     }
+    if (resource === DEVICE_RESOURCE) {
+      const oldNode = (old as unknown as Device | undefined)?.spec?.nodeName;
+      const newNode = type === 'delete' ? undefined : (obj as unknown as Device).spec?.nodeName;
+      // The hub writes a device's state into its status: the edge, which reported it, needs no echo.
+      if (type !== 'delete' && old && oldNode === newNode && statusOnlyChange(old, obj)) return;
+      if (oldNode && oldNode !== newNode) this.devicesByNode.get(oldNode)?.delete(key);
+      if (newNode) {
+        let s = this.devicesByNode.get(newNode);
+        if (!s) this.devicesByNode.set(newNode, (s = new Set()));
+        s.add(key);
+      }
+      // A device moved to another node leaves the old one (recompute drops it there).
+      for (const n of new Set([oldNode, newNode])) if (n && this.views.has(n)) this.recompute(n, key);
+      return;
+    }
     if ((GLOBAL_RESOURCES as readonly string[]).includes(resource)) {
       this.global.touch(key, ++this.seq, type === 'delete', true, type === 'delete' ? undefined : obj.metadata.resourceVersion);
       for (const n of this.views.keys()) this.notify(n);
       return;
     }
-    // configmaps, secrets, serviceaccounts: only the nodes whose pods reference them.
+    // configmaps, secrets, serviceaccounts: only the nodes whose pods reference them; device models: only the nodes
+    // whose devices use them.
     for (const n of this.nodesReferencing(key)) if (this.views.has(n)) this.recompute(n, key);
   }
 
@@ -342,14 +362,26 @@ export class DesiredSets {
         if (this.cache.get(r)) want.add(r);
       }
     }
+    for (const deviceKey of this.devicesByNode.get(node) ?? []) {
+      const device = this.cache.get(deviceKey) as unknown as Device | undefined;
+      if (!device) continue;
+      want.add(deviceKey);
+      const model = deviceModelName(device);
+      if (!model) continue;
+      const modelKey = objectKey(DEVICE_MODEL_RESOURCE, device.metadata.namespace, model);
+      refs.add(modelKey);
+      if (this.cache.get(modelKey)) want.add(modelKey);
+    }
     // Maintain the reverse index (ref → nodes) so a configmap change finds its nodes without a scan.
     for (const r of view.refs) if (!refs.has(r)) this.dropReference(r, node);
     for (const r of refs) this.addReference(r, node);
     view.refs = refs;
     let changed = false;
     // References first: within one recompute the edge then receives a pod's configmaps/secrets before
-    // the pod (across resources there is no order: a configmap may still arrive after its pod).
-    const ordered = [...want].sort((x, y) => Number(x.startsWith('/registry/pods/')) - Number(y.startsWith('/registry/pods/')));
+    // the pod, and a device's model before the device (across resources there is no order: a configmap may still
+    // arrive after its pod).
+    const rank = (k: string) => (k.startsWith('/registry/pods/') ? 2 : k.startsWith(DEVICE_PREFIX) ? 1 : 0);
+    const ordered = [...want].sort((x, y) => rank(x) - rank(y));
     for (const k of ordered) {
       const e = view.entries.get(k);
       if (!e || e.deleted || k === changedKey) {

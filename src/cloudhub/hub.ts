@@ -19,6 +19,7 @@ import { createLogger, type Logger } from '../common/logger.js';
 import { slowClientServerOptions, type SlowClientLimits } from '../common/slow-clients.js';
 import { MAX_EDGE_TO_HUB_BYTES, SUBPROTOCOL } from '../protocol/messages.js';
 import { objectKey } from '../protocol/keys.js';
+import { DEVICE_RESOURCE, type Device } from '../protocol/devices.js';
 import { LINK_DEFLATE_WINDOW_BITS, LINK_ZLIB_DEFLATE, LINK_ZLIB_INFLATE } from '../protocol/compression.js';
 import { ensureServingCertificate, serverCertificateHosts, type CertificateAuthority } from '../pki/index.js';
 import { SharedCache } from './cache.js';
@@ -161,7 +162,11 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const deltas = new Deltas(cache);
   // Bound service account tokens for edge pods' projected volumes, shipped as PodToken objects.
   const podTokens = new PodTokenManager(cache, clientTokenRequester(opts.kubeConfig), log);
-  const status = new StatusWriter(opts.kubeConfig, (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined);
+  const status = new StatusWriter(
+    opts.kubeConfig,
+    (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined,
+    (ns, name) => cache.get(objectKey(DEVICE_RESOURCE, ns, name)) as unknown as Device | undefined,
+  );
   const issuer: CertificateIssuer = new HubCertificateIssuer({ kubeConfig: opts.kubeConfig, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
   const sessions = new Map<string, NodeSession>();
   const apiWrites = { inFlight: 0, max: opts.maxApiWrites ?? 256 };
@@ -251,6 +256,12 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const duplicateLog = new LogRateLimiter(60_000);
   /** Admissions per node run one at a time: each decides against the session the previous one left. */
   const admissions = new Map<string, Promise<void>>();
+
+  // A deleted Device's DeviceStatus goes with it (owner-referenced; no garbage collector here watches devices).
+  cache.onChange((resource, type, _key, obj) => {
+    if (resource !== DEVICE_RESOURCE || type !== 'delete') return;
+    void status.devices.deleteStatusOf(obj as unknown as Device).catch((err: unknown) => log.warn({ device: `${obj.metadata.namespace}/${obj.metadata.name}`, err: String(err) }, 'could not delete the DeviceStatus of a deleted Device'));
+  });
 
   /** Ends a node's session when its Node is deleted or its identity is issued again (node-identity.ts). */
   cache.onChange((resource, type, _key, obj) => {

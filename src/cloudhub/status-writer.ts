@@ -13,6 +13,7 @@ import {
   EDGE_ROLE_LABEL, forbiddenLabelsOnUpdateMessage, forbiddenNodeLabelChanges, modifiedLabelKeys, nodeEventRefusal,
 } from '../common/node-restriction.js';
 import { mergeNodePodStatus } from '../common/pod-status.js';
+import { DeviceStatusWriter, type DeviceLookup } from './device-status.js';
 
 export interface WriteResult {
   ok: boolean;
@@ -96,8 +97,12 @@ export class StatusWriter {
   /** Last lease written per node (bounded by the number of nodes; dropped on any failure). */
   private readonly leases = new Map<string, V1Lease>();
 
-  constructor(kc: KubeConfig, private readonly podLookup: PodLookup) {
+  /** KubeEdge devices' reports (device-status.ts). */
+  readonly devices: DeviceStatusWriter;
+
+  constructor(kc: KubeConfig, private readonly podLookup: PodLookup, deviceLookup: DeviceLookup = () => undefined) {
     this.api = new JsonApi(kc);
+    this.devices = new DeviceStatusWriter(this.api, deviceLookup);
   }
 
   async write(node: string, kind: StatusKind, body: Record<string, unknown>): Promise<WriteResult> {
@@ -113,6 +118,8 @@ export class StatusWriter {
           return await this.writeEvent(node, body as unknown as CoreV1Event);
         case 'pod-terminated':
           return await this.finishPodDeletion(node, body as { namespace?: string; name?: string; uid?: string });
+        case 'device':
+          return await this.devices.write(node, body);
       }
     } catch (err) {
       return failure(err);

@@ -20,6 +20,20 @@ import { StatusReporter } from './status-reporter.js';
 import { buildNode, filesystemBytes, readOsImage, NodeStatusReportPolicy, NODE_STATUS_REPORT_MS, NODE_STATUS_UPDATE_MS, type NodeFacts } from './node-status.js';
 // inspect.js needs only node:crypto; join.js (x509 + CSR generation) is loaded when a renewal is due.
 import { msUntilRotation, needsRotation } from '../pki/inspect.js';
+import { DeviceTwins } from './devices/twin.js';
+import type { MqttBrokerSetting } from './devices/mqtt-broker.js';
+
+/** Device twins over MQTT (src/edge/devices): which broker, and where the embedded one listens. */
+export interface EdgeDeviceOptions {
+  /** Default embedded (aedes); external: a broker such as mosquitto; none: no MQTT (twins still run for DMI). */
+  mqttBroker?: MqttBrokerSetting;
+  /** Embedded broker bind address (default 127.0.0.1) and port (default 1883; 0 = ephemeral). */
+  mqttHost?: string;
+  mqttPort?: number;
+}
+
+/** Something else that serves devices next to the twin module (KubeEdge's DMI server: src/edge/devices/dmi). */
+export type DeviceServiceFactory = (ctx: { twins: DeviceTwins; nodeName: string; dataDir: string; log: Logger }) => Promise<{ stop(): Promise<void> }>;
 
 export interface EdgeAgentOptions {
   nodeName: string;
@@ -52,6 +66,10 @@ export interface EdgeAgentOptions {
   capacity?: { cpu: string; memory: string; ephemeralStorage?: string };
   /** How often OS image, runtime version and disk size are re-read for the Node status (default 1 min). */
   nodeFactsIntervalMs?: number;
+  /** Device twins and their MQTT side (default: embedded broker on 127.0.0.1:1883). */
+  devices?: EdgeDeviceOptions;
+  /** Started with the twin module, stopped before it (e.g. the DMI server). */
+  deviceServices?: DeviceServiceFactory[];
   /** The hub revoked this node (Node deleted, certificate refused): the agent no longer reconnects; join again. */
   onRevoked?: (message: string) => void;
   log?: Logger;
@@ -72,6 +90,10 @@ export class EdgeAgent {
   local!: LocalStore;
   hub!: HubClient;
   reporter!: StatusReporter;
+  /** KubeEdge device twins of the devices bound to this node. */
+  devices!: DeviceTwins;
+  private deviceStops: Array<() => Promise<void>> = [];
+  private mqtt: { url: string } | undefined;
   private podManager: PodManagerHandle | undefined;
   private localApi: { port: number; socketPath?: string; close(): Promise<void> } | undefined;
   /** The kubelet API, reachable only through tunnel streams the hub opens (src/edge/kubelet). */
@@ -92,6 +114,11 @@ export class EdgeAgent {
 
   get localApiPort(): number | undefined {
     return this.localApi?.port;
+  }
+
+  /** mqtt://HOST:PORT of the node's MQTT broker (embedded or external); undefined with --mqtt-broker none. */
+  get mqttUrl(): string | undefined {
+    return this.mqtt?.url;
   }
 
   /** Swap in a rotated certificate; the next connection uses it. */
@@ -172,6 +199,7 @@ export class EdgeAgent {
     }
     const { startKubeletServer } = await import('./kubelet/index.js');
     this.kubelet = startKubeletServer({ nodeName: o.nodeName, store: this.store, log: this.log, podManager: this.podManager });
+    await this.startDevices();
     if (o.localApiPort !== undefined) {
       const { startLocalApi } = await import('./localapi/server.js');
       const { ensureLocalApiToken, LOCAL_API_SOCKET_FILE } = await import('./localapi/credentials.js');
@@ -189,6 +217,26 @@ export class EdgeAgent {
     this.hub.start();
     if (o.rotateCertificates) this.scheduleRotation();
     this.log.info({ localApiPort: this.localApi?.port, localApiSocket: this.localApi?.socketPath }, 'edge agent started');
+  }
+
+  /** The twin module (from the local store: works offline), its MQTT side, and other device services (DMI). */
+  private async startDevices(): Promise<void> {
+    const o = this.opts;
+    const log = this.log.child({ component: 'devices' });
+    this.devices = new DeviceTwins({ store: this.store, nodeName: o.nodeName, log, sink: this.reporter });
+    await this.devices.start();
+    this.deviceStops.push(() => this.devices.stop());
+    const broker = o.devices?.mqttBroker ?? { kind: 'embedded' };
+    if (broker.kind !== 'none') {
+      const { startDeviceMqtt } = await import('./devices/mqtt-client.js');
+      const mqtt = await startDeviceMqtt({ broker, host: o.devices?.mqttHost ?? '127.0.0.1', port: o.devices?.mqttPort ?? 1883, twins: this.devices, nodeName: o.nodeName, log });
+      this.mqtt = mqtt;
+      this.deviceStops.push(() => mqtt.stop());
+    }
+    for (const factory of o.deviceServices ?? []) {
+      const svc = await factory({ twins: this.devices, nodeName: o.nodeName, dataDir: o.dataDir, log });
+      this.deviceStops.push(() => svc.stop());
+    }
   }
 
   private rotationTimer: NodeJS.Timeout | undefined;
@@ -251,6 +299,8 @@ export class EdgeAgent {
     await this.hub?.stop();
     this.kubelet?.close();
     await this.podManager?.stop();
+    for (const stop of this.deviceStops.reverse()) await stop().catch((err: unknown) => this.log.warn({ err: String(err) }, 'device service stop failed'));
+    this.deviceStops = [];
     await this.localApi?.close();
     await this.reporter?.settle();
     if (this.ownsStore) await this.store.close();

@@ -30,6 +30,11 @@ export interface EdgeRunSettings {
   heartbeatMs: number;
   keepaliveMs: number;
   reconnectMaxMs: number;
+  /** Device twin MQTT broker: embedded (aedes), none, or tcp://HOST:PORT of an external one (src/edge/devices). */
+  mqttBroker?: string;
+  /** Where the embedded broker listens (default 127.0.0.1:1883; port 0 = ephemeral). */
+  mqttBind?: string;
+  mqttPort?: number;
 }
 
 export interface EdgeConfig extends Partial<EdgeRunSettings> {
@@ -123,6 +128,9 @@ export interface RunFlagValues {
   heartbeat?: string;
   keepalive?: string;
   reconnectMax?: string;
+  mqttBroker?: string;
+  mqttBind?: string;
+  mqttPort?: string;
 }
 
 export const RUN_DEFAULTS = { runtime: 'cri', localApiPort: 10550, heartbeatMs: 10_000, keepaliveMs: 15_000, reconnectMaxMs: 30_000 } as const;
@@ -148,6 +156,16 @@ function parseFlags(flags: RunFlagValues): Partial<EdgeRunSettings> {
   const heartbeatMs = ms('--heartbeat', flags.heartbeat);
   const keepaliveMs = ms('--keepalive', flags.keepalive);
   const reconnectMaxMs = ms('--reconnect-max', flags.reconnectMax);
+  if (flags.mqttBroker !== undefined) {
+    if (!/^(embedded|none|(tcp|mqtt):\/\/\S+)$/.test(flags.mqttBroker)) throw new Error(`invalid --mqtt-broker ${JSON.stringify(flags.mqttBroker)}: embedded, none or tcp://HOST:PORT`);
+    out.mqttBroker = flags.mqttBroker;
+  }
+  if (flags.mqttBind !== undefined) out.mqttBind = flags.mqttBind;
+  if (flags.mqttPort !== undefined) {
+    const port = Number(flags.mqttPort);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --mqtt-port ${flags.mqttPort}`);
+    out.mqttPort = port;
+  }
   if (heartbeatMs !== undefined) out.heartbeatMs = heartbeatMs;
   if (keepaliveMs !== undefined) out.keepaliveMs = keepaliveMs;
   if (reconnectMaxMs !== undefined) out.reconnectMaxMs = reconnectMaxMs;
@@ -193,6 +211,13 @@ export function resolveRunSettings(
     keepaliveMs: given.keepaliveMs ?? stored.keepaliveMs ?? RUN_DEFAULTS.keepaliveMs,
     reconnectMaxMs: given.reconnectMaxMs ?? stored.reconnectMaxMs ?? RUN_DEFAULTS.reconnectMaxMs,
   };
+  // Device MQTT: as join was told unless this run says otherwise (apps on the node connect there: keep it stable).
+  const mqttBroker = given.mqttBroker ?? stored.mqttBroker;
+  const mqttBind = given.mqttBind ?? stored.mqttBind;
+  const mqttPort = given.mqttPort ?? stored.mqttPort;
+  if (mqttBroker !== undefined) settings.mqttBroker = mqttBroker;
+  if (mqttBind !== undefined) settings.mqttBind = mqttBind;
+  if (mqttPort !== undefined) settings.mqttPort = mqttPort;
   const changed =
     stored.runtime !== settings.runtime ||
     stored.criSocket !== settings.criSocket ||

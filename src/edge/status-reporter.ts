@@ -11,6 +11,8 @@ import type { EventSink, PodStatusSink } from './contracts.js';
 import { STATUS_PREFIX, type LocalStore } from './local-store.js';
 import { objectKey } from '../protocol/keys.js';
 import { EventCorrelator } from '../common/event-correlator.js';
+import type { DeviceStatusFields } from '../protocol/devices.js';
+import type { DeviceStatusSink } from './devices/twin.js';
 
 interface Item {
   kind: StatusKind;
@@ -32,7 +34,7 @@ const MAX_IN_FLIGHT = 64;
 /** Retry after a transient refusal: 1–3 s, jittered so a busy hub's nodes do not all come back together. */
 const retryDelay = (): number => 1000 + Math.floor(Math.random() * 2000);
 
-export class StatusReporter implements PodStatusSink, EventSink {
+export class StatusReporter implements PodStatusSink, EventSink, DeviceStatusSink {
   private readonly items = new Map<string, Item>();
   /** id → item key + generation in flight. */
   private readonly inflight = new Map<number, { key: string; gen: number }>();
@@ -91,6 +93,11 @@ export class StatusReporter implements PodStatusSink, EventSink {
     const body = correlated.event;
     this.set(`event/${ns}/${body.metadata!.name}`, 'event', JSON.parse(JSON.stringify(body)) as Record<string, unknown>);
     this.boundEvents();
+  }
+
+  /** A device's reported twins and state (src/edge/devices/twin.ts): latest per device wins, kept while offline. */
+  setDeviceStatus(namespace: string, name: string, uid: string, status: DeviceStatusFields): void {
+    this.set(`device/${namespace}/${name}`, 'device', { namespace, name, uid, status: JSON.parse(JSON.stringify(status)) as Record<string, unknown> });
   }
 
   setNode(node: Record<string, unknown>): void {

@@ -49,14 +49,16 @@ export interface AckMessage {
   type: 'ack';
   seq: number;
 }
-export type StatusKind = 'node' | 'lease' | 'pod' | 'event' | 'pod-terminated';
+export type StatusKind = 'node' | 'lease' | 'pod' | 'event' | 'pod-terminated' | 'device';
 export interface StatusMessage {
   type: 'status';
   id: number;
   kind: StatusKind;
   /**
    * node: V1Node; lease: {renewTime, durationSeconds}; pod: {namespace,name,uid,status}; event: CoreV1Event;
-   * pod-terminated: {namespace,name,uid} — the pod's containers are gone, finish its graceful deletion (as the kubelet does).
+   * pod-terminated: {namespace,name,uid} — the pod's containers are gone, finish its graceful deletion (as the kubelet does);
+   * device: {namespace,name,uid,status} — a device's reported twins and state (status: DeviceStatusFields, each
+   * reported value stamped with metadata.timestamp), written as its DeviceStatus (src/protocol/devices.ts).
    */
   body: Record<string, unknown>;
 }

@@ -91,7 +91,7 @@ const edgeToHub: Record<string, Check> = {
     items: arr(shape({ key: KEY, uid: str({ max: 128 }), rv: str({ max: 64 }) }), 5000),
   }),
   ack: shape({ type: type('ack'), seq: SEQ }),
-  status: shape({ type: type('status'), id: ID, kind: oneOf('node', 'lease', 'pod', 'event', 'pod-terminated'), body: anyObject }),
+  status: shape({ type: type('status'), id: ID, kind: oneOf('node', 'lease', 'pod', 'event', 'pod-terminated', 'device'), body: anyObject }),
   get: shape({ type: type('get'), id: ID, key: KEY }),
   heartbeat,
   error,

@@ -18,6 +18,7 @@ async function defaultCriSocket(): Promise<string> {
 async function runAgent(dataDir: string, flags: RunFlagValues): Promise<void> {
   const { readEdgeIdentity, resolveRunSettings, writeEdgeConfig, edgePaths } = await import('../../edge/config.js');
   const { EdgeAgent } = await import('../../edge/agent.js');
+  const { parseMqttBroker } = await import('../../edge/devices/mqtt-broker.js');
   const { config, credentials } = await readEdgeIdentity(dataDir);
   const fallbackSocket = await (flags.runtime === 'none' || config.runtime === 'none' ? Promise.resolve('') : defaultCriSocket());
   const { settings, changed } = resolveRunSettings(config, flags, () => fallbackSocket, edgePaths(dataDir).config);
@@ -34,6 +35,11 @@ async function runAgent(dataDir: string, flags: RunFlagValues): Promise<void> {
     backoff: { initialMs: Math.min(500, settings.reconnectMaxMs), maxMs: settings.reconnectMaxMs },
     rotateCertificates: true,
     podManager: await podManagerFor(settings),
+    devices: {
+      mqttBroker: parseMqttBroker(settings.mqttBroker),
+      ...(settings.mqttBind !== undefined ? { mqttHost: settings.mqttBind } : {}),
+      ...(settings.mqttPort !== undefined ? { mqttPort: settings.mqttPort } : {}),
+    },
     onRevoked: (message) => void stop(1, message),
   });
   const stop = async (code: number, message?: string) => {
@@ -43,6 +49,7 @@ async function runAgent(dataDir: string, flags: RunFlagValues): Promise<void> {
   };
   await agent.start();
   if (agent.localApiPort !== undefined) process.stderr.write(`kedge edge ${config.nodeName}: local API on http://127.0.0.1:${agent.localApiPort}\n`);
+  if (agent.mqttUrl !== undefined) process.stderr.write(`kedge edge ${config.nodeName}: device twin MQTT on ${agent.mqttUrl.replace(/\/\/[^@/]*@/, '//')}\n`);
   process.once('SIGTERM', () => void stop(0));
   process.once('SIGINT', () => void stop(0));
 }
@@ -95,6 +102,9 @@ function runOptions(cmd: Command): Command {
     .option('--heartbeat <ms>', 'lease renewal period (default 10000)')
     .option('--keepalive <ms>', 'hub keepalive interval, the link is dead after 3 missed (default 15000)')
     .option('--reconnect-max <ms>', 'cap of the reconnect backoff, full jitter below it (default 30000)')
+    .option('--mqtt-broker <broker>', 'device twin MQTT: embedded (aedes, default), none, or tcp://HOST:PORT of an external broker such as mosquitto')
+    .option('--mqtt-bind <address>', 'embedded MQTT broker bind address (default 127.0.0.1: local processes only)')
+    .option('--mqtt-port <port>', 'embedded MQTT broker port (default 1883; 0 = ephemeral)')
     .option('--runtime <kind>', 'container runtime: cri (containerd) or none (sync/status only) (default cri)')
     .option('--cri-socket <path>', 'containerd CRI socket (default KEDGE_CONTAINERD_SOCK or /run/kedge/containerd.sock)');
 }
