@@ -25,7 +25,7 @@ import type { MqttBrokerSetting } from './devices/mqtt-broker.js';
 
 /** Device twins over MQTT (src/edge/devices): which broker, and where the embedded one listens. */
 export interface EdgeDeviceOptions {
-  /** Default embedded (aedes); external: a broker such as mosquitto; none: no MQTT (twins still run for DMI). */
+  /** embedded (aedes; the default when `devices` is given), external (a broker such as mosquitto), none (twins still run for DMI). */
   mqttBroker?: MqttBrokerSetting;
   /** Embedded broker bind address (default 127.0.0.1) and port (default 1883; 0 = ephemeral). */
   mqttHost?: string;
@@ -66,7 +66,10 @@ export interface EdgeAgentOptions {
   capacity?: { cpu: string; memory: string; ephemeralStorage?: string };
   /** How often OS image, runtime version and disk size are re-read for the Node status (default 1 min). */
   nodeFactsIntervalMs?: number;
-  /** Device twins and their MQTT side (default: embedded broker on 127.0.0.1:1883). */
+  /**
+   * Device twins' MQTT side. Omitted: no MQTT (a library agent, e.g. the hollow-node simulator's thousands, must not
+   * all claim port 1883); `kedge edge` passes the embedded broker on 127.0.0.1:1883 by default.
+   */
   devices?: EdgeDeviceOptions;
   /** Started with the twin module, stopped before it (e.g. the DMI server). */
   deviceServices?: DeviceServiceFactory[];
@@ -226,7 +229,7 @@ export class EdgeAgent {
     this.devices = new DeviceTwins({ store: this.store, nodeName: o.nodeName, log, sink: this.reporter });
     await this.devices.start();
     this.deviceStops.push(() => this.devices.stop());
-    const broker = o.devices?.mqttBroker ?? { kind: 'embedded' };
+    const broker = o.devices ? o.devices.mqttBroker ?? { kind: 'embedded' } : { kind: 'none' as const };
     if (broker.kind !== 'none') {
       const { startDeviceMqtt } = await import('./devices/mqtt-client.js');
       const mqtt = await startDeviceMqtt({ broker, host: o.devices?.mqttHost ?? '127.0.0.1', port: o.devices?.mqttPort ?? 1883, twins: this.devices, nodeName: o.nodeName, log });

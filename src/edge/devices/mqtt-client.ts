@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../../common/logger.js';
 import type { DeviceTwins } from './twin.js';
-import { startEmbeddedBroker, type MqttBrokerSetting } from './mqtt-broker.js';
+import { startEmbeddedBroker, type EmbeddedBroker, type MqttBrokerSetting } from './mqtt-broker.js';
 import { MqttTwinBridge, SUBSCRIPTIONS } from './mqtt-twin.js';
 
 export interface DeviceMqtt {
@@ -16,8 +16,25 @@ export interface DeviceMqtt {
 export async function startDeviceMqtt(o: {
   broker: Exclude<MqttBrokerSetting, { kind: 'none' }>; host: string; port: number; twins: DeviceTwins; nodeName: string; log: Logger;
 }): Promise<DeviceMqtt> {
-  const embedded = o.broker.kind === 'embedded' ? await startEmbeddedBroker({ host: o.host, port: o.port, log: o.log }) : undefined;
-  const url = embedded?.url ?? (o.broker as { url: string }).url;
+  let embedded: EmbeddedBroker | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let url = o.broker.kind === 'external' ? o.broker.url : `mqtt://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`;
+  if (o.broker.kind === 'embedded') {
+    // A port another broker holds (a mosquitto service on 1883) must not stop the node: pods and DMI run on, and the
+    // embedded broker tries again every 10 s; the error says what to do.
+    const tryStart = async (): Promise<void> => {
+      try {
+        embedded = await startEmbeddedBroker({ host: o.host, port: o.port, log: o.log });
+        url = embedded.url;
+        if (stopped) await embedded.close();
+      } catch (err) {
+        o.log.error({ host: o.host, port: o.port, err: String(err) }, 'embedded MQTT broker could not listen (port in use? use --mqtt-port, or --mqtt-broker tcp://HOST:PORT for the broker already there); retrying in 10 s');
+        if (!stopped) retry = setTimeout(() => void tryStart(), 10_000);
+      }
+    };
+    await tryStart();
+  }
   const mqtt = await import('mqtt');
   const client = mqtt.connect(url, {
     clientId: `kedge-edge-${o.nodeName}`.slice(0, 64),
@@ -47,8 +64,12 @@ export async function startDeviceMqtt(o: {
   bridge.start();
   // Not waiting for the broker: offline autonomy applies to MQTT too (an external broker may come up later).
   return {
-    url,
+    get url() {
+      return url;
+    },
     async stop() {
+      stopped = true;
+      clearTimeout(retry);
       bridge.stop();
       await client.endAsync(true).catch(() => undefined);
       await embedded?.close();
