@@ -87,41 +87,30 @@ export function renderResourceMetrics(s: ResourceSample): string {
   return out.join('\n') + '\n';
 }
 
-/** `name{a="x",b="y"} value [timestamp]` → parts; null for a line that is not a sample. */
+const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+(-?\d+))?[ \t]*$/;
+const LABEL_PAIR = /\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(,|$)/y;
+
+/** `name{a="x",b="y"} value [timestamp]` → parts; null for a line that is not a well-formed sample. */
 function parseSampleLine(line: string): { name: string; labels: Record<string, string>; value: number; ts?: number } | null {
-  let i = 0;
-  while (i < line.length && /[a-zA-Z0-9_:]/.test(line[i]!)) i++;
-  const name = line.slice(0, i);
-  if (!name) return null;
+  const m = SAMPLE_LINE.exec(line);
+  if (!m) return null;
   const labels: Record<string, string> = {};
-  if (line[i] === '{') {
-    i++;
-    for (;;) {
-      while (line[i] === ' ' || line[i] === ',') i++;
-      if (line[i] === '}') { i++; break; }
-      const eq = line.indexOf('=', i);
-      if (eq < 0 || line[eq + 1] !== '"') return null;
-      const key = line.slice(i, eq).trim();
-      let j = eq + 2;
-      let value = '';
-      for (; j < line.length && line[j] !== '"'; j++) {
-        if (line[j] === '\\') {
-          j++;
-          value += line[j] === 'n' ? '\n' : line[j] ?? '';
-        } else value += line[j];
-      }
-      if (j >= line.length) return null;
-      labels[key] = value;
-      i = j + 1;
+  const labelText = m[2];
+  if (labelText) {
+    LABEL_PAIR.lastIndex = 0;
+    while (LABEL_PAIR.lastIndex < labelText.length) {
+      const at = LABEL_PAIR.lastIndex;
+      const l = LABEL_PAIR.exec(labelText);
+      if (!l) return null;
+      labels[l[1]!] = l[2]!.includes('\\') ? l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) : l[2]!;
+      if (!l[3] && LABEL_PAIR.lastIndex < labelText.length) return null;
+      if (LABEL_PAIR.lastIndex === at) return null;
     }
   }
-  const rest = line.slice(i).trim().split(/\s+/);
-  if (!rest[0]) return null;
-  const value = rest[0] === '+Inf' ? Infinity : rest[0] === '-Inf' ? -Infinity : Number(rest[0]);
-  if (Number.isNaN(value) && rest[0] !== 'NaN') return null;
-  const ts = rest[1] !== undefined ? Number(rest[1]) : undefined;
-  if (ts !== undefined && !Number.isFinite(ts)) return null;
-  return { name, labels, value, ts };
+  const raw = m[3]!;
+  const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
+  if (Number.isNaN(value) && raw !== 'NaN') return null;
+  return { name: m[1]!, labels, value, ts: m[4] !== undefined ? Number(m[4]) : undefined };
 }
 
 /**

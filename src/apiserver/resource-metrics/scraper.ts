@@ -5,6 +5,8 @@
  * concurrency bound and a timeout under the interval; a failed scrape drops the node's metrics (an offline
  * node is absent from metrics.k8s.io, as with metrics-server). Rounds never overlap.
  */
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../common/logger.js';
 import { parseResourceMetrics } from '../../common/resource-metrics.js';
@@ -12,6 +14,36 @@ import type { ResourceMetricsStore } from './store.js';
 
 /** GET `/metrics/resource` on a node's kubelet API: the body, or a rejection. Must honour `signal`. */
 export type NodeMetricsFetcher = (nodeName: string, signal: AbortSignal) => Promise<string>;
+
+/**
+ * A fetcher over a node dialer (src/apiserver/node-dialer.ts: a byte stream to the node's kubelet API):
+ * one HTTP/1.1 GET of `/metrics/resource` per scrape, the body read up to MAX_METRICS_BODY_BYTES.
+ */
+export function dialerMetricsFetcher(dialer: { dialKubelet(nodeName: string): Promise<Duplex> }): NodeMetricsFetcher {
+  return async (nodeName, signal) => {
+    signal.throwIfAborted();
+    const stream = await dialer.dialKubelet(nodeName);
+    return new Promise<string>((resolve, reject) => {
+      const req = http.request({ method: 'GET', path: '/metrics/resource', host: nodeName, headers: { accept: 'text/plain', connection: 'close' }, createConnection: () => stream as never, signal }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_METRICS_BODY_BYTES) return req.destroy(new Error(`answer over the ${MAX_METRICS_BODY_BYTES} byte limit`));
+          chunks.push(c);
+        });
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode === 200) resolve(body);
+          else reject(new Error(`kubelet answered ${res.statusCode}: ${body.slice(0, 300)}`));
+        });
+        res.on('error', reject);
+      });
+      req.on('error', (err) => { stream.destroy(); reject(err); });
+      req.end();
+    });
+  };
+}
 
 export interface ScraperOptions {
   store: ResourceMetricsStore;
