@@ -34,6 +34,8 @@ export interface RunServerOptions {
   anonymousAuth?: boolean;
   /** Where objects live (`--datastore-endpoint`); default embedded SQLite in the data dir. */
   datastore?: DatastoreEndpoint;
+  /** How often nodes are scraped for metrics.k8s.io (metrics-server's --metric-resolution) in ms; 0 = no metrics API. Default 15 s. */
+  metricResolutionMs?: number;
 }
 
 /**
@@ -97,6 +99,12 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     }
   }
   const stops: (() => Promise<void> | void)[] = [];
+  if (server.nodeDialer && o.metricResolutionMs !== 0) {
+    // metrics.k8s.io from the nodes' /metrics/resource (docs/design/metrics.md: why here and not on a worker).
+    const { installResourceMetrics, dialerMetricsFetcher } = await import('./resource-metrics/index.js');
+    const metrics = installResourceMetrics(server, { fetch: dialerMetricsFetcher(server.nodeDialer), intervalMs: o.metricResolutionMs, log: log.child({ component: 'metrics-scraper' }) });
+    stops.push(() => metrics.stop());
+  }
   for (const start of serverComponents) stops.push(await start({ server, kubeconfigPath, dataDir, loopback: transport }));
 
   let stopping = false;

@@ -75,6 +75,10 @@ export interface EdgeAgentOptions {
   deviceServices?: DeviceServiceFactory[];
   /** The hub revoked this node (Node deleted, certificate refused): the agent no longer reconnects; join again. */
   onRevoked?: (message: string) => void;
+  /** Node usage for the kubelet stats endpoints (default: this host's /proc; hollow nodes pass a synthetic one). */
+  nodeUsage?: import('./kubelet/node-usage.js').NodeUsageSource;
+  /** Serve process_* / nodejs_* metrics on the kubelet's /metrics (`kedge edge run`: yes; many agents per process: no). */
+  processMetrics?: boolean;
   log?: Logger;
 }
 
@@ -201,7 +205,10 @@ export class EdgeAgent {
       });
     }
     const { startKubeletServer } = await import('./kubelet/index.js');
-    this.kubelet = startKubeletServer({ nodeName: o.nodeName, store: this.store, log: this.log, podManager: this.podManager });
+    this.kubelet = startKubeletServer({
+      nodeName: o.nodeName, store: this.store, log: this.log, podManager: this.podManager, dataDir: o.dataDir,
+      nodeUsage: o.nodeUsage, processMetrics: o.processMetrics,
+    });
     await this.startDevices();
     if (o.localApiPort !== undefined) {
       const { startLocalApi } = await import('./localapi/server.js');

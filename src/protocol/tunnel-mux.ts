@@ -97,6 +97,7 @@ export class TunnelStream extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.peerGone) return cb(new Error('tunnel stream reset'));
+    if (chunk.length === 0) return cb();
     this.queue.push({ buf: chunk, cb });
     this.mux.schedule(this);
   }

@@ -8,6 +8,7 @@ import { EdgeAgent } from '../edge/agent.js';
 import type { EdgeCredentials } from '../edge/config.js';
 import { podManagerFactory } from '../edge/podmanager/index.js';
 import { FakeRuntime } from '../runtime/fake.js';
+import { syntheticNodeUsage } from '../edge/kubelet/node-usage.js';
 import os from 'node:os';
 import type { Logger } from '../common/logger.js';
 
@@ -64,6 +65,24 @@ export const HOLLOW_STORE_CACHE_KIB = 128;
  */
 export const HOLLOW_STORE_WAL_PAGES = 64;
 
+/** A hollow node's /stats and /metrics/resource: a fixed-size machine running its in-process containers. */
+function hollowNodeUsage(runtime: FakeRuntime) {
+  return syntheticNodeUsage({
+    capacityBytes: 8 * 1024 ** 3,
+    baseNanoCores: 50_000_000,
+    baseWorkingSetBytes: 300 * 1024 ** 2,
+    pods: async () => {
+      let nanoCores = 0;
+      let workingSetBytes = 0;
+      for (const s of await runtime.listContainerStats()) {
+        nanoCores += s.cpu?.usageNanoCores?.value ?? 0;
+        workingSetBytes += s.memory?.workingSetBytes?.value ?? 0;
+      }
+      return { nanoCores, workingSetBytes };
+    },
+  });
+}
+
 export class HollowNode {
   readonly agent: EdgeAgent;
   readonly runtime = new FakeRuntime();
@@ -89,6 +108,7 @@ export class HollowNode {
       storeCacheSizeKiB: HOLLOW_STORE_CACHE_KIB,
       storeWalPages: HOLLOW_STORE_WAL_PAGES,
       log: opts.log.child({ node: opts.nodeName }),
+      nodeUsage: hollowNodeUsage(this.runtime),
     });
   }
 

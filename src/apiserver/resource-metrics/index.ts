@@ -9,7 +9,7 @@ import { resourceMetricsDefs, METRICS_GROUP, METRICS_VERSION } from './api.js';
 import { MetricsScraper, type NodeMetricsFetcher } from './scraper.js';
 import { ResourceMetricsStore } from './store.js';
 
-export { MetricsScraper, type NodeMetricsFetcher } from './scraper.js';
+export { MetricsScraper, dialerMetricsFetcher, type NodeMetricsFetcher } from './scraper.js';
 export { ResourceMetricsStore } from './store.js';
 export { METRICS_GROUP, METRICS_VERSION } from './api.js';
 

@@ -41,6 +41,7 @@ async function runAgent(dataDir: string, flags: RunFlagValues): Promise<void> {
       ...(settings.mqttPort !== undefined ? { mqttPort: settings.mqttPort } : {}),
     },
     onRevoked: (message) => void stop(1, message),
+    processMetrics: true,
   });
   const stop = async (code: number, message?: string) => {
     await agent.stop();

@@ -25,6 +25,7 @@ interface ServerFlags {
   datastoreCafile?: string;
   datastoreCertfile?: string;
   datastoreKeyfile?: string;
+  metricResolution: string;
 }
 
 function nonNegative(flag: string, v: string): number {
@@ -59,6 +60,14 @@ async function eventTtlMs(v: string): Promise<number> {
   return ms;
 }
 
+/** A Go duration flag (`15s`, `1m`); `0` turns the feature off. */
+async function durationMs(flag: string, v: string, example: string): Promise<number> {
+  const { parseGoDuration } = await import('../../apiserver/event-ttl.js');
+  const ms = parseGoDuration(v);
+  if (ms === null) fail(`invalid ${flag} ${JSON.stringify(v)}: want a duration such as ${example} (0 turns it off)`);
+  return ms;
+}
+
 export function register(program: Command): void {
   program
     .command('server')
@@ -84,6 +93,7 @@ export function register(program: Command): void {
     .option('--datastore-cafile <file>', 'etcd: CA certificate that signed the etcd servers\' certificates')
     .option('--datastore-certfile <file>', 'etcd: client certificate (with --datastore-keyfile) for etcd\'s --client-cert-auth')
     .option('--datastore-keyfile <file>', 'etcd: the client certificate\'s private key')
+    .option('--metric-resolution <duration>', 'how often nodes are scraped for metrics.k8s.io (kubectl top), as metrics-server (e.g. 15s; 0 = no metrics API)', '15s')
     .option('--event-ttl <duration>', 'delete events this long after their last write, like kube-apiserver (e.g. 1h, 30m, 90s; 0 = never)', '1h')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
     .option('--default-toleration-seconds <seconds>', 'eviction delay for cloud-node pods without their own unreachable toleration', '300')
@@ -148,6 +158,7 @@ export function register(program: Command): void {
         loopback: flags.loopback,
         anonymousAuth: flags.anonymousAuth === 'true',
         eventTtlMs: eventTtl,
+        metricResolutionMs: await durationMs('--metric-resolution', flags.metricResolution, '15s'),
         minRequestTimeoutSeconds: (() => {
           const n = Number(flags.minRequestTimeout);
           if (!Number.isInteger(n) || n < 1) fail(`invalid --min-request-timeout ${JSON.stringify(flags.minRequestTimeout)}: want whole seconds ≥ 1`);

@@ -2,7 +2,8 @@
  * The edge's kubelet API, assembled: the server (server.ts) plus each endpoint family's routes. Each family
  * registers itself here with one line; the agent calls `startKubeletServer` and hands it the tunnel streams.
  *   logs.ts     /containerLogs/{ns}/{pod}/{container}
- *   (exec.ts, attach.ts, portforward.ts: /exec, /attach, /portForward; stats.ts: /stats/summary, /metrics/resource)
+ *   stats-routes.ts /stats/summary, /metrics/resource, /metrics (stats.ts collects, node-usage.ts reads /proc)
+ *   (exec.ts, attach.ts, portforward.ts: /exec, /attach, /portForward)
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../common/logger.js';
@@ -10,6 +11,9 @@ import type { Store } from '../../storage/types.js';
 import type { PodManagerHandle } from '../contracts.js';
 import { KubeletServer } from './server.js';
 import { registerLogRoutes } from './logs.js';
+import { StatsProvider } from './stats.js';
+import { AgentMetrics, registerStatsRoutes } from './stats-routes.js';
+import { hostNodeUsage, type NodeUsageSource } from './node-usage.js';
 
 export { KubeletServer, KUBELET_PORT, sendStatusError, type Params, type RouteHandler, type UpgradeRouteHandler } from './server.js';
 
@@ -19,11 +23,25 @@ export interface KubeletContext {
   log: Logger;
   /** Absent with `--runtime none`: log/exec endpoints answer that this node runs no containers. */
   podManager?: PodManagerHandle;
+  /** The agent's data dir: node filesystem stats, and container logs under `pods/`. */
+  dataDir?: string;
+  /** Node usage for /stats/summary and /metrics/resource (default: this host's /proc; hollow nodes: synthetic). */
+  nodeUsage?: NodeUsageSource;
+  /** Process metrics on /metrics (one real agent per process; the hollow fleet leaves them off). */
+  processMetrics?: boolean;
 }
 
 export function startKubeletServer(ctx: KubeletContext): KubeletServer {
   const kubelet = new KubeletServer({ nodeName: ctx.nodeName, store: ctx.store, log: ctx.log.child({ component: 'kubelet-server' }) });
   registerLogRoutes(kubelet, ctx.podManager);
+  const stats = new StatsProvider({
+    nodeName: ctx.nodeName,
+    runtime: ctx.podManager?.statsRuntime,
+    nodeUsage: ctx.nodeUsage ?? hostNodeUsage(ctx.dataDir ?? '/'),
+    podsDir: ctx.dataDir ? `${ctx.dataDir}/pods` : undefined,
+    log: ctx.log,
+  });
+  registerStatsRoutes(kubelet, stats, new AgentMetrics(ctx.nodeName, { processMetrics: ctx.processMetrics }));
   // The kubelet's /pods: the pods bound to this node as it holds them (read-only, as upstream's).
   kubelet.route('GET', '/pods', async (_req, res) => {
     const items: V1Pod[] = [];
