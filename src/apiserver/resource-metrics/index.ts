@@ -23,11 +23,6 @@ export interface ResourceMetricsOptions {
   autoStart?: boolean;
 }
 
-function isReady(node: object): boolean {
-  const conditions = (node as { status?: { conditions?: { type?: string; status?: string }[] } }).status?.conditions ?? [];
-  return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
-}
-
 /** Serve metrics.k8s.io/v1beta1 on `server` and start scraping; the returned function stops it. */
 export function installResourceMetrics(server: ApiServer, opts: ResourceMetricsOptions): { scraper: MetricsScraper; store: ResourceMetricsStore; stop(): Promise<void> } {
   const store = new ResourceMetricsStore();
@@ -38,11 +33,9 @@ export function installResourceMetrics(server: ApiServer, opts: ResourceMetricsO
     intervalMs: opts.intervalMs,
     log: opts.log,
     registry: server.metrics.registry,
-    // Ready nodes only, as metrics-server: a NotReady/Unknown node (an edge whose link is down past the grace
-    // period, a registered but never started node) cannot answer, and dialing it every round is waste.
     nodes: async () => {
       const cache = await server.feed.cache('/registry/core/nodes/');
-      return [...cache.items.values()].filter((i) => isReady(i.obj)).map((i) => i.obj.metadata!.name!);
+      return [...cache.items.values()].map((i) => i.obj.metadata!.name!);
     },
   });
   if (opts.autoStart !== false) scraper.start();
