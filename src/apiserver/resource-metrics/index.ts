@@ -33,6 +33,8 @@ export function installResourceMetrics(server: ApiServer, opts: ResourceMetricsO
     intervalMs: opts.intervalMs,
     log: opts.log,
     registry: server.metrics.registry,
+    // Every Node, Ready or not, as metrics-server (a NotReady node's kubelet may still answer: metrics-server
+    // PR #197); an edge node whose link is down fails at once at the hub's proxy, which costs little.
     nodes: async () => {
       const cache = await server.feed.cache('/registry/core/nodes/');
       return [...cache.items.values()].map((i) => i.obj.metadata!.name!);
