@@ -12,7 +12,8 @@ import { once } from 'node:events';
 import { parse as parseYaml } from 'yaml';
 import { ServerTCP } from 'modbus-serial';
 import type { ManagedProcess } from '../harness/processes.js';
-import { createToken, eventually, joinEdge, startCluster, type Cluster, type Edge } from '../edge/cluster.js';
+import { createToken, edgeRunArgs, eventually, joinEdge, startCluster, type Cluster, type Edge } from '../edge/cluster.js';
+import { deviceMapperClient, type DeviceMessage } from '../../src/protocol/dmi/index.js';
 
 let c: Cluster;
 let edge: Edge;
@@ -96,6 +97,36 @@ test('a device that stops answering goes offline, and comes back online by itsel
   modbus = await startPlc(modbusPort);
   inputRegisters.set(0, 199);
   await eventually('online and reporting again', async () => (await state('plc-1')) === 'online' && (await reported('plc-1', 'temperature')) === '19.9', 30_000);
+});
+
+/** What the modbus mapper itself last read (DMI GetDevice on its socket, as the edge would ask). */
+async function mapperReading(prop: string): Promise<string | undefined> {
+  const client = deviceMapperClient(path.join(edge.dataDir, 'mapper-modbus.sock'));
+  try {
+    const res = await client.call<{ device: DeviceMessage }>('GetDevice', { deviceName: 'plc-1', deviceNamespace: 'default' });
+    return res.device.status?.twins?.find((t) => t.propertyName === prop)?.reported?.value;
+  } finally {
+    client.close();
+  }
+}
+
+test('link cut, register changed, edge agent restarted offline, desired changed in the cloud; after healing the cloud has the latest reading and the register the latest desired value', async () => {
+  await eventually('online first', async () => (await state('plc-1')) === 'online', 30_000);
+  await edge.link.cut();
+  inputRegisters.set(0, 301);
+  await eventually('the mapper read the new value', async () => (await mapperReading('temperature')) === '30.1', 30_000);
+  // The node restarts while cut off: the new agent serves DMI from its store; the mapper registers with it by itself.
+  await edge.proc.kill9();
+  edge.proc = await c.h.startKedge('mapper-edge-restarted', edgeRunArgs(edge), { ready: { logLine: /DMI DeviceManagerService listening/, timeoutMs: 60_000 } });
+  await mapper.waitForLog(/"again":true[^\n]*registered with the edge|registered with the edge[^\n]*"again":true/, 30_000);
+  inputRegisters.set(0, 302);
+  await c.kubectl(['patch', 'device', 'plc-1', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/properties/1/desired/value', value: '55' }])]);
+  await eventually('the mapper read the value changed offline', async () => (await mapperReading('temperature')) === '30.2', 30_000);
+  assert.equal(holdingRegisters.get(1), 42, 'the cloud cannot reach the edge: the old desired value stays');
+  await edge.link.heal();
+  await eventually('the latest reading in the cloud', async () => (await reported('plc-1', 'temperature')) === '30.2' || `reported ${await reported('plc-1', 'temperature')}`, 60_000);
+  await eventually('the latest desired value in the register', async () => holdingRegisters.get(1) === 55 || `register ${holdingRegisters.get(1)}`, 60_000);
+  assert.equal(await state('plc-1'), 'online');
 });
 
 test('kedge mapper virtual reports changing values', async () => {
