@@ -1,8 +1,22 @@
 import type { Command } from 'commander';
 import type { EdgeRunSettings, RunFlagValues } from '../../edge/config.js';
 
-interface RunFlags extends RunFlagValues {
+interface RunFlags extends RunFlagValues, DeviceFlags {
   dataDir: string;
+}
+
+/** Per-run device flags (not stored by join: the default follows the data dir). */
+interface DeviceFlags {
+  dmiSocket?: string;
+}
+
+/** KubeEdge's DMI for mappers: on DATA_DIR/dmi.sock unless --dmi-socket moves it or turns it off. */
+async function deviceServicesFor(dataDir: string, flags: DeviceFlags): Promise<import('../../edge/agent.js').DeviceServiceFactory[]> {
+  if (flags.dmiSocket === 'none') return [];
+  const { dmiService } = await import('../../edge/devices/dmi/index.js');
+  const { DMI_SOCKET_FILE } = await import('../../protocol/dmi/index.js');
+  const path = await import('node:path');
+  return [dmiService({ socketPath: path.resolve(flags.dmiSocket ?? path.join(dataDir, DMI_SOCKET_FILE)) })];
 }
 
 /** The CRI socket used when none is given: KEDGE_CONTAINERD_SOCK, else Kedge's own containerd. */
@@ -15,7 +29,7 @@ async function defaultCriSocket(): Promise<string> {
  * Shared by `edge join` (which keeps running) and `edge run`: the node runs with the settings join stored
  * (config.json); flags may only repeat them (or, for the timings, change them for this run).
  */
-async function runAgent(dataDir: string, flags: RunFlagValues): Promise<void> {
+async function runAgent(dataDir: string, flags: RunFlagValues & DeviceFlags): Promise<void> {
   const { readEdgeIdentity, resolveRunSettings, writeEdgeConfig, edgePaths } = await import('../../edge/config.js');
   const { EdgeAgent } = await import('../../edge/agent.js');
   const { parseMqttBroker } = await import('../../edge/devices/mqtt-broker.js');
@@ -40,6 +54,7 @@ async function runAgent(dataDir: string, flags: RunFlagValues): Promise<void> {
       ...(settings.mqttBind !== undefined ? { mqttHost: settings.mqttBind } : {}),
       ...(settings.mqttPort !== undefined ? { mqttPort: settings.mqttPort } : {}),
     },
+    deviceServices: await deviceServicesFor(dataDir, flags),
     onRevoked: (message) => void stop(1, message),
     processMetrics: true,
   });
@@ -106,6 +121,7 @@ function runOptions(cmd: Command): Command {
     .option('--mqtt-broker <broker>', 'device twin MQTT: embedded (aedes, default), none, or tcp://HOST:PORT of an external broker such as mosquitto')
     .option('--mqtt-bind <address>', 'embedded MQTT broker bind address (default 127.0.0.1: local processes only)')
     .option('--mqtt-port <port>', 'embedded MQTT broker port (default 1883; 0 = ephemeral)')
+    .option('--dmi-socket <path>', "KubeEdge DMI socket device mappers register on (default DATA_DIR/dmi.sock; 'none': no DMI)")
     .option('--runtime <kind>', 'container runtime: cri (containerd) or none (sync/status only) (default cri)')
     .option('--cri-socket <path>', 'containerd CRI socket (default KEDGE_CONTAINERD_SOCK or /run/kedge/containerd.sock)');
 }
@@ -138,7 +154,7 @@ export function register(program: Command): void {
     await joinCluster({ server: o.server, token, caCertHash: o.caCertHash, unsafeSkipCaVerification: o.unsafeSkipCaVerification, nodeName: o.nodeName, dataDir: o.dataDir, settings });
     process.stderr.write(`kedge edge: node ${o.nodeName} joined ${o.server}\n`);
     setCommandLine(`kedge edge run --data-dir ${o.dataDir}`);
-    await runAgent(o.dataDir, {});
+    await runAgent(o.dataDir, { dmiSocket: o.dmiSocket });
   });
   runOptions(
     edge
