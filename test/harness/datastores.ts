@@ -15,16 +15,43 @@ export interface RunningEtcd {
   endpoint: string;
   process: ManagedProcess;
   dataDir: string;
+  /** With `tls: true`: PEM files for the client (CA, client certificate and key). */
+  tlsFiles?: { cafile: string; certfile: string; keyfile: string };
+}
+
+export interface EtcdOptions {
+  dataDir?: string;
+  name?: string;
+  clientPort?: number;
+  /** Serve clients over TLS and require a client certificate (etcd's --client-cert-auth), from a fresh test CA. */
+  tls?: boolean;
 }
 
 /** Start an etcd on `dataDir` (fresh, or an existing one to restart on its data). */
-export async function startEtcd(h: Harness, dataDir = h.tempDir('etcd'), name = 'etcd', clientPort?: number): Promise<RunningEtcd> {
-  const client = clientPort ?? (await h.freePort());
+export async function startEtcd(h: Harness, o: EtcdOptions = {}): Promise<RunningEtcd> {
+  const dataDir = o.dataDir ?? h.tempDir('etcd');
+  const client = o.clientPort ?? (await h.freePort());
   const peer = await h.freePort();
-  const clientUrl = `http://127.0.0.1:${client}`;
+  const clientUrl = `${o.tls ? 'https' : 'http'}://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
+  const tlsArgs: string[] = [];
+  let tlsFiles: RunningEtcd['tlsFiles'];
+  if (o.tls) {
+    const { createCertificateAuthority, issueServerCertificate, issueClientCertificate } = await import('../../src/pki/certificates.js');
+    const ca = await createCertificateAuthority('etcd-test-ca');
+    const serving = await issueServerCertificate(ca, 'etcd', ['127.0.0.1', 'localhost']);
+    const clientCert = await issueClientCertificate(ca, 'kedge');
+    const dir = h.tempDir('etcd-tls');
+    const file = (name: string, pem: string) => {
+      const p = path.join(dir, name);
+      writeFileSync(p, pem, { mode: 0o600 });
+      return p;
+    };
+    const cafile = file('ca.pem', ca.certPem);
+    tlsArgs.push('--cert-file', file('server.pem', serving.certPem), '--key-file', file('server-key.pem', serving.keyPem), '--trusted-ca-file', cafile, '--client-cert-auth');
+    tlsFiles = { cafile, certfile: file('client.pem', clientCert.certPem), keyfile: file('client-key.pem', clientCert.keyPem) };
+  }
   const proc = await h.start({
-    name,
     command: process.env.KEDGE_ETCD_BIN ?? 'etcd',
     args: [
       '--name', 'default',
@@ -34,12 +61,14 @@ export async function startEtcd(h: Harness, dataDir = h.tempDir('etcd'), name = 
       '--listen-peer-urls', peerUrl,
       '--initial-advertise-peer-urls', peerUrl,
       '--initial-cluster', `default=${peerUrl}`,
-      '--log-level', 'warn',
+      ...tlsArgs,
+      '--log-level', o.tls ? 'info' : 'warn',
     ],
-    env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' },
-    ready: { url: `${clientUrl}/health`, ok: (s) => s === 200, timeoutMs: 60_000 },
+    name: o.name ?? 'etcd',
+    // Over TLS /health wants a client certificate: wait for etcd's own log line instead.
+    ready: o.tls ? { logLine: /serving client requests on|ready to serve client requests/, timeoutMs: 60_000 } : { url: `${clientUrl}/health`, ok: (s) => s === 200, timeoutMs: 60_000 },
   });
-  return { endpoint: clientUrl, process: proc, dataDir };
+  return { endpoint: clientUrl, process: proc, dataDir, ...(tlsFiles ? { tlsFiles } : {}) };
 }
 
 export interface RunningPostgres {

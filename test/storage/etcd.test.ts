@@ -17,7 +17,7 @@ describeStoreConformance('etcd', {
   async open(dir) {
     let etcd = engines.get(dir);
     if (!etcd) {
-      etcd = await startEtcd(h, dir, `etcd-${engines.size}`);
+      etcd = await startEtcd(h, { dataDir: dir, name: `etcd-${engines.size}` });
       engines.set(dir, etcd);
     }
     return openEtcdStore({ endpoints: [etcd.endpoint] });

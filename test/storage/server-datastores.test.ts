@@ -72,11 +72,25 @@ describe('kedge server --datastore-endpoint', () => {
     await waiting.start();
     await waiting.waitForLog(/datastore unreachable; retrying/, 60_000);
     assert.ok(waiting.running, 'the server waits instead of exiting');
-    await startEtcd(h, h.tempDir('etcd'), 'etcd', clientPort);
+    await startEtcd(h, { clientPort });
     await waiting.waitForLog(/kedge server ready/, 90_000);
     await waiting.stop();
 
     await createGetWatchAcrossRestart('etcd', endpoint);
+  });
+
+  test('etcd over TLS with a client certificate (--datastore-cafile/-certfile/-keyfile)', async () => {
+    const etcd = await startEtcd(h, { tls: true, name: 'etcd-tls' });
+    const files = etcd.tlsFiles!;
+    const dataDir = h.tempDir('tls-data');
+    const port = await h.freePort();
+    const server = await h.startKedge('tls-server', [
+      'server', '--data-dir', dataDir, '--secure-port', String(port), '--hub-port', '-1', '--disable-controllers',
+      '--datastore-endpoint', etcd.endpoint, '--datastore-cafile', files.cafile, '--datastore-certfile', files.certfile, '--datastore-keyfile', files.keyfile,
+    ], { ready: { logLine: /kedge server ready/, timeoutMs: 90_000 } });
+    const r = await run('/usr/bin/kubectl', [`--kubeconfig=${path.join(dataDir, 'admin.kubeconfig')}`, 'create', 'configmap', 'over-tls']);
+    assert.equal(r.code, 0, r.stderr);
+    await server.stop();
   });
 
   test('postgres: create, get, kill -9 and restart, watch from before the restart', async () => {
