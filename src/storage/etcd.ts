@@ -93,6 +93,9 @@ export class EtcdStore implements Store {
     const clientOptions: IOptions = {
       hosts: options.endpoints,
       dialTimeout: timeout,
+      // An unpaginated list of 10,000 pods is ~12 MB, past gRPC's default 4 MiB receive limit; kube-apiserver lifts
+      // it on its etcd client too. (etcd bounds requests itself: --max-request-bytes, 1.5 MiB by default.)
+      grpcOptions: { 'grpc.max_receive_message_length': -1 },
       // Streams (watch) have no deadline; unary calls do, so a dead endpoint fails over instead of hanging.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       // The library's default fault handling stays: a call that fails as unavailable is retried (up to 3 times)
