@@ -23,29 +23,33 @@ function run(command: string, args: string[], timeoutMs = 60_000): Promise<{ cod
   });
 }
 
-async function startServer(name: string, endpoint: string): Promise<{ server: ManagedProcess; kubectl: (...args: string[]) => Promise<string> }> {
+/** Start `kedge server` on the endpoint; `ready: false` returns as soon as it runs (for an engine not up yet). */
+async function startServer(name: string, endpoint: string, ready = true): Promise<{ server: ManagedProcess; kubectl: (...args: string[]) => Promise<string> }> {
   const dataDir = h.tempDir(name);
   const port = await h.freePort();
-  const server = await h.startKedge(name, [
-    'server', '--data-dir', dataDir, '--secure-port', String(port), '--hub-port', '-1', '--disable-controllers', '--datastore-endpoint', endpoint,
-  ], { ready: { logLine: /kedge server ready/, timeoutMs: 90_000 }, env: { ...process.env, KEDGE_LOG_LEVEL: 'info' } });
+  const args = ['server', '--data-dir', dataDir, '--secure-port', String(port), '--hub-port', '-1', '--disable-controllers', '--datastore-endpoint', endpoint];
+  const env = { ...process.env, KEDGE_LOG_LEVEL: 'info' };
+  const server = ready
+    ? await h.startKedge(name, args, { ready: { logLine: /kedge server ready/, timeoutMs: 90_000 }, env })
+    : h.process({ name, args, env });
+  if (!ready) await server.start();
   const kubeconfig = path.join(dataDir, 'admin.kubeconfig');
-  const kubectl = async (...args: string[]) => {
-    const r = await run('/usr/bin/kubectl', [`--kubeconfig=${kubeconfig}`, ...args]);
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
+  const kubectl = async (...kargs: string[]) => {
+    const r = await run('/usr/bin/kubectl', [`--kubeconfig=${kubeconfig}`, ...kargs]);
+    assert.equal(r.code, 0, `kubectl ${kargs.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
   return { server, kubectl };
 }
 
-async function createGetWatchAcrossRestart(name: string, endpoint: string): Promise<void> {
-  const { server, kubectl } = await startServer(name, endpoint);
+async function createGetWatchAcrossRestart(name: string, { server, kubectl }: Awaited<ReturnType<typeof startServer>>): Promise<void> {
   assert.match(server.currentOutput, new RegExp(`"datastore":"${name}"`));
   await kubectl('create', 'configmap', 'before', '--from-literal=k=v1');
   const before = JSON.parse(await kubectl('get', 'configmap', 'before', '-o', 'json'));
   assert.equal(before.data.k, 'v1');
 
   await server.restart({ kill9: true });
+  await server.waitForLog(/kedge server ready/, 90_000);
   const again = JSON.parse(await kubectl('get', 'configmap', 'before', '-o', 'json'));
   assert.equal(again.metadata.resourceVersion, before.metadata.resourceVersion, 'same object, same resourceVersion after kill -9');
   await kubectl('create', 'configmap', 'after', '--from-literal=k=v2');
@@ -65,18 +69,13 @@ describe('kedge server --datastore-endpoint', () => {
   test('etcd: create, get, kill -9 and restart, watch from before the restart; waits for an etcd that is not up yet', async () => {
     const clientPort = await h.freePort();
     const endpoint = `http://127.0.0.1:${clientPort}`;
-    const dataDir = h.tempDir('late-data');
-    const apiPort = await h.freePort();
     // The server starts first: it must wait (logging) rather than exit, then come up once etcd does.
-    const waiting = h.process({ name: 'late-server', args: ['server', '--data-dir', dataDir, '--secure-port', String(apiPort), '--hub-port', '-1', '--disable-controllers', '--datastore-endpoint', endpoint], env: { ...process.env, KEDGE_LOG_LEVEL: 'info' } });
-    await waiting.start();
-    await waiting.waitForLog(/datastore unreachable; retrying/, 60_000);
-    assert.ok(waiting.running, 'the server waits instead of exiting');
+    const started = await startServer('etcd', endpoint, false);
+    await started.server.waitForLog(/datastore unreachable; retrying/, 60_000);
+    assert.ok(started.server.running, 'the server waits instead of exiting');
     await startEtcd(h, { clientPort });
-    await waiting.waitForLog(/kedge server ready/, 90_000);
-    await waiting.stop();
-
-    await createGetWatchAcrossRestart('etcd', endpoint);
+    await started.server.waitForLog(/kedge server ready/, 90_000);
+    await createGetWatchAcrossRestart('etcd', started);
   });
 
   test('etcd over TLS with a client certificate (--datastore-cafile/-certfile/-keyfile)', async () => {
@@ -96,7 +95,7 @@ describe('kedge server --datastore-endpoint', () => {
   test('postgres: create, get, kill -9 and restart, watch from before the restart', async () => {
     const pg = await startPostgres(h, { durable: false });
     const url = await pg.createDatabase('kedge');
-    await createGetWatchAcrossRestart('postgres', url);
+    await createGetWatchAcrossRestart('postgres', await startServer('postgres', url));
 
     // Credentials the engine refuses cannot get better by waiting: the server says so and stops.
     const wrong = kedgeCommand(['server', '--data-dir', h.tempDir('wrong'), '--hub-port', '-1', '--disable-controllers', '--datastore-endpoint', url.replace(/:[^:@/]+@/, ':not-the-password@')]);
