@@ -81,6 +81,9 @@ export class TunnelStream extends Duplex {
     super({ allowHalfOpen: true, readableHighWaterMark: Math.max(1, windowBytes >> 1), writableHighWaterMark: 64 * 1024 });
     this.recvAllowance = windowBytes;
     this.accepted = accepted;
+    // A reset or a link cut must never crash the process through an 'error' nobody listens to: users see it as
+    // `errored` and 'close' (pipeline/pipe attach their own listeners).
+    this.on('error', () => {});
   }
 
   /** Resolves once the peer accepted the stream; rejects if it refused or the link went away first. */
@@ -118,12 +121,13 @@ export class TunnelStream extends Duplex {
   }
 
   override _read(): void {
-    this.returnCredit();
+    // Readable.read() calls _read before it takes the bytes out of the buffer: count them once it has.
+    process.nextTick(() => this.returnCredit());
   }
 
   /** Hand credit back for what the consumer has read; in quarters of the window, or all of it once drained. */
   private returnCredit(): void {
-    if (this.peerGone || this.finReceived) return;
+    if (this.peerGone || this.finReceived || this.destroyed) return;
     const uncredited = this.received - this.readableLength - this.credited;
     if (uncredited <= 0) return;
     if (uncredited < this.windowBytes >> 2 && this.readableLength > 0) return;
