@@ -169,6 +169,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   );
   const issuer: CertificateIssuer = new HubCertificateIssuer({ kubeConfig: opts.kubeConfig, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
   const sessions = new Map<string, NodeSession>();
+  let kubeletProxy: KubeletProxy | undefined;
   const apiWrites = { inFlight: 0, max: opts.maxApiWrites ?? 256 };
   const pingIntervalMs = opts.pingIntervalMs ?? 15_000;
 
@@ -207,6 +208,10 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
       let depth = 0;
       for (const s of sessions.values()) depth += s.queueDepth();
       metrics.queueDepth.set(depth);
+      let streams = 0;
+      for (const s of sessions.values()) streams += s.tunnelStreams;
+      metrics.tunnelStreams.set(streams);
+      metrics.tunnelProxyActive.set(kubeletProxy?.active ?? 0);
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       return void res.end(await metrics.registry.metrics());
     }
@@ -397,7 +402,6 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
-  let kubeletProxy: KubeletProxy | undefined;
   if (opts.kubeletProxySocket) {
     try {
       kubeletProxy = await startKubeletProxy({

@@ -22,7 +22,7 @@ import { rm } from 'node:fs/promises';
 import { listenOnUnixSocket } from '../common/unix-socket.js';
 import { KUBELET_PORT } from '../common/kubelet-endpoint.js';
 import tls from 'node:tls';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger.js';
 import { issueServerCertificate, type CertificateAuthority } from '../pki/index.js';
@@ -150,7 +150,9 @@ export async function startKubeletProxy(o: KubeletProxyOptions): Promise<Kubelet
           if (!first || first[0] !== 0x16) return relay(client, stream, done);
           contextFor(found.node).then(
             (secureContext) => {
-              const tlsSocket = new tls.TLSSocket(client as unknown as import('node:net').Socket, {
+              // Through a plain Duplex view of the socket: TLS on a net.Socket reads its handle directly and would miss
+              // the byte we peeked and put back.
+              const tlsSocket = new tls.TLSSocket(Duplex.from({ readable: client, writable: client }) as unknown as import('node:net').Socket, {
                 isServer: true,
                 secureContext,
                 requestCert: o.clientCaPem !== undefined,

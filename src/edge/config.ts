@@ -131,6 +131,9 @@ export interface RunFlagValues {
   mqttBroker?: string;
   mqttBind?: string;
   mqttPort?: string;
+  /** Per run, not stored: the kubelet's containerLogMaxSize / containerLogMaxFiles. */
+  containerLogMaxSize?: string;
+  containerLogMaxFiles?: string;
 }
 
 export const RUN_DEFAULTS = { runtime: 'cri', localApiPort: 10550, heartbeatMs: 10_000, keepaliveMs: 15_000, reconnectMaxMs: 30_000 } as const;

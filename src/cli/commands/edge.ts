@@ -48,7 +48,7 @@ async function runAgent(dataDir: string, flags: RunFlagValues & DeviceFlags): Pr
     deadAfterMs: settings.keepaliveMs * 3,
     backoff: { initialMs: Math.min(500, settings.reconnectMaxMs), maxMs: settings.reconnectMaxMs },
     rotateCertificates: true,
-    podManager: await podManagerFor(settings),
+    podManager: await podManagerFor(settings, await logRotationFrom(flags)),
     devices: {
       mqttBroker: parseMqttBroker(settings.mqttBroker),
       ...(settings.mqttBind !== undefined ? { mqttHost: settings.mqttBind } : {}),
@@ -70,11 +70,30 @@ async function runAgent(dataDir: string, flags: RunFlagValues & DeviceFlags): Pr
   process.once('SIGINT', () => void stop(0));
 }
 
+/** `--container-log-max-size` / `--container-log-max-files` as the kubelet's (max files counts the live one). */
+async function logRotationFrom(flags: RunFlagValues): Promise<import('../../edge/podmanager/logs.js').RotationPolicy | undefined> {
+  if (flags.containerLogMaxSize === undefined && flags.containerLogMaxFiles === undefined) return undefined;
+  const { parseQuantity, scaledValue, toSafeNumber } = await import('../../common/quantity.js');
+  const { DEFAULT_ROTATION } = await import('../../edge/podmanager/pod-manager.js');
+  let maxBytes = DEFAULT_ROTATION.maxBytes;
+  if (flags.containerLogMaxSize !== undefined) {
+    try {
+      maxBytes = toSafeNumber(scaledValue(parseQuantity(flags.containerLogMaxSize), 0));
+    } catch {
+      maxBytes = NaN;
+    }
+    if (!(maxBytes >= 1024)) throw new Error(`invalid --container-log-max-size ${JSON.stringify(flags.containerLogMaxSize)}: want a size of at least 1Ki, such as 10Mi`);
+  }
+  const files = flags.containerLogMaxFiles === undefined ? DEFAULT_ROTATION.maxFiles + 1 : Number(flags.containerLogMaxFiles);
+  if (!Number.isInteger(files) || files < 2) throw new Error(`invalid --container-log-max-files ${JSON.stringify(flags.containerLogMaxFiles)}: want a whole number ≥ 2`);
+  return { ...DEFAULT_ROTATION, maxBytes, maxFiles: files - 1 };
+}
+
 /** `--runtime cri` (default): pods run on Kedge's containerd; `none`: sync and status only, no pods started. */
-async function podManagerFor(settings: EdgeRunSettings): Promise<import('../../edge/contracts.js').PodManagerFactory | undefined> {
+async function podManagerFor(settings: EdgeRunSettings, logRotation?: import('../../edge/podmanager/logs.js').RotationPolicy): Promise<import('../../edge/contracts.js').PodManagerFactory | undefined> {
   if (settings.runtime === 'none') return undefined;
   const { podManagerFactory } = await import('../../edge/podmanager/index.js');
-  return podManagerFactory({ socket: settings.criSocket });
+  return podManagerFactory({ socket: settings.criSocket, ...(logRotation ? { logRotation } : {}) });
 }
 
 /**
@@ -123,7 +142,9 @@ function runOptions(cmd: Command): Command {
     .option('--mqtt-port <port>', 'embedded MQTT broker port (default 1883; 0 = ephemeral)')
     .option('--dmi-socket <path>', "KubeEdge DMI socket device mappers register on (default DATA_DIR/dmi.sock; 'none': no DMI)")
     .option('--runtime <kind>', 'container runtime: cri (containerd) or none (sync/status only) (default cri)')
-    .option('--cri-socket <path>', 'containerd CRI socket (default KEDGE_CONTAINERD_SOCK or /run/kedge/containerd.sock)');
+    .option('--cri-socket <path>', 'containerd CRI socket (default KEDGE_CONTAINERD_SOCK or /run/kedge/containerd.sock)')
+    .option('--container-log-max-size <size>', 'rotate a container log file past this size, as the kubelet (default 10Mi; checked every 10 s)')
+    .option('--container-log-max-files <n>', 'log files kept per container, the live one included, as the kubelet (default 5)');
 }
 
 /** Subcommands of `kedge edge`; other components add theirs here (e.g. `edge image import`). */
@@ -154,7 +175,8 @@ export function register(program: Command): void {
     await joinCluster({ server: o.server, token, caCertHash: o.caCertHash, unsafeSkipCaVerification: o.unsafeSkipCaVerification, nodeName: o.nodeName, dataDir: o.dataDir, settings });
     process.stderr.write(`kedge edge: node ${o.nodeName} joined ${o.server}\n`);
     setCommandLine(`kedge edge run --data-dir ${o.dataDir}`);
-    await runAgent(o.dataDir, { dmiSocket: o.dmiSocket });
+    // Stored settings rule the run; per-run flags (DMI socket, log rotation) are passed on.
+    await runAgent(o.dataDir, { dmiSocket: o.dmiSocket, containerLogMaxSize: o.containerLogMaxSize, containerLogMaxFiles: o.containerLogMaxFiles });
   });
   runOptions(
     edge

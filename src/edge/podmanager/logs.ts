@@ -261,6 +261,8 @@ export interface RotationPolicy {
   maxBytes: number;
   /** Rotated files kept per container instance (besides the live one). */
   maxFiles: number;
+  /** How often sizes are checked (the kubelet's containerLogMonitorInterval, default 10 s). */
+  checkIntervalMs?: number;
 }
 
 /** Rotates a live log file when it grew past the limit; the runtime reopens a fresh file. */

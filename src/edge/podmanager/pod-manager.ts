@@ -85,7 +85,8 @@ interface RuntimePod {
 
 const PODS_PREFIX = '/registry/pods/';
 const VOLUME_REFRESH_MS = 3000;
-const DEFAULT_ROTATION: RotationPolicy = { maxBytes: 10 * 1024 * 1024, maxFiles: 5 };
+/** The kubelet's defaults: containerLogMaxSize 10Mi, containerLogMaxFiles 5 (the live file included), checked every 10 s. */
+export const DEFAULT_ROTATION: RotationPolicy = { maxBytes: 10 * 1024 * 1024, maxFiles: 4, checkIntervalMs: 10_000 };
 
 /** First IPv4 of a real interface (not loopback, not the pod bridges/veths Kedge or CNI create). */
 function detectNodeIP(): string {
@@ -246,7 +247,7 @@ export class PodManager implements PodManagerHandle {
       this.run(uid, () => this.teardown(uid, rp, undefined));
     }
     for (const uid of this.state.keys()) if (!this.desired.has(uid) && !byUid.has(uid)) this.state.delete(uid);
-    if (Date.now() - this.lastRotation > 30_000) {
+    if (Date.now() - this.lastRotation > (this.o.logRotation?.checkIntervalMs ?? DEFAULT_ROTATION.checkIntervalMs!)) {
       this.lastRotation = Date.now();
       void this.rotateLogs(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.id));
     }
