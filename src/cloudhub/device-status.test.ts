@@ -20,3 +20,22 @@ test('properties the report does not mention are kept; new ones are added; outpu
   assert.deepEqual(merged.map((t) => t.propertyName), ['a', 'b']);
   assert.deepEqual(mergeReportedTwins(undefined, [twin('a', '2', 2)]).length, 1);
 });
+
+test('node restriction: a node writes the status only of a Device bound to it, and only of that Device (uid)', async () => {
+  const { DeviceStatusWriter } = await import('./device-status.js');
+  const device = { metadata: { name: 'd', namespace: 'default', uid: 'u1' }, spec: { nodeName: 'edge-a' } };
+  // No API call may happen for a refused write: the fake API fails the test if used.
+  const api = { request: () => { throw new Error('the API must not be called for a refused write'); } } as never;
+  const w = new DeviceStatusWriter(api, (ns, name) => (ns === 'default' && name === 'd' ? device : undefined));
+  const status = { twins: [{ propertyName: 'p', reported: { value: '1', metadata: { timestamp: '1' } } }] };
+  const other = await w.write('edge-b', { namespace: 'default', name: 'd', uid: 'u1', status });
+  assert.equal(other.ok, false);
+  assert.equal(other.retry, false);
+  assert.match(other.reason!, /forbidden: device default\/d is not bound to node edge-b/);
+  const missing = await w.write('edge-a', { namespace: 'default', name: 'nope', uid: 'u1', status });
+  assert.match(missing.reason!, /forbidden/);
+  const stale = await w.write('edge-a', { namespace: 'default', name: 'd', uid: 'u0', status });
+  assert.match(stale.reason!, /uid changed/);
+  const bad = await w.write('edge-a', { namespace: 'default', name: 'd', uid: 'u1', status: { twins: [{ propertyName: 'p', reported: { value: 5 } }] } });
+  assert.match(bad.reason!, /twins must be/);
+});
