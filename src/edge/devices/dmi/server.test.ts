@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -81,13 +81,13 @@ async function until(cond: () => boolean, what: string, ms = 10_000): Promise<vo
   }
 }
 
-async function setup() {
+async function setup(startGraceMs = 30_000) {
   const dir = mkdtempSync(path.join(tmpdir(), 'dmi-'));
   const twins = new FakeTwins();
   twins.models.set('factory/thermo', model);
   twins.put(device('boiler'));
   twins.put(device('lamp', '1', 'virtual'));
-  const server = new DmiServer({ socketPath: path.join(dir, 'dmi.sock'), twins, log: pino({ level: 'silent' }), probeIntervalMs: 100, callTimeoutMs: 2000 });
+  const server = new DmiServer({ socketPath: path.join(dir, 'dmi.sock'), twins, log: pino({ level: 'silent' }), probeIntervalMs: 100, callTimeoutMs: 2000, startGraceMs });
   await server.start();
   const edge = deviceManagerClient(server.socketPath);
   const register = (address: string, extra: object = {}) =>
@@ -157,7 +157,8 @@ test('reports reach the twins; bad requests are gRPC errors that change nothing'
     assert.equal((await code('ReportDeviceStatus', { deviceName: 'boiler', deviceNamespace: 'factory', reportedDevice: { twins: [twin('temp', 'x'.repeat(2 << 20))] } }))![0], grpc.status.RESOURCE_EXHAUSTED);
     assert.equal((await code('ReportDeviceStates', { deviceName: 'boiler', deviceNamespace: 'factory', state: 'melting' }))![0], grpc.status.INVALID_ARGUMENT);
     assert.equal((await code('MapperRegister', { mapper: { name: 'x', protocol: 'modbus', address: Buffer.from('relative.sock') } }))![0], grpc.status.INVALID_ARGUMENT);
-    assert.equal((await code('MapperRegister', { mapper: { name: 'x', protocol: 'modbus', address: Buffer.from(path.join(s.dir, 'nothing.sock')) } }))![0], grpc.status.FAILED_PRECONDITION);
+    writeFileSync(path.join(s.dir, 'plain-file'), '');
+    assert.equal((await code('MapperRegister', { mapper: { name: 'x', protocol: 'modbus', address: Buffer.from(path.join(s.dir, 'plain-file')) } }))![0], grpc.status.FAILED_PRECONDITION);
     assert.equal((await code('MapperRegister', { mapper: { name: 'x', protocol: 'mod bus', address: Buffer.from(mapperSock) } }))![0], grpc.status.INVALID_ARGUMENT);
     assert.equal((await code('MapperRegister', {}))![0], grpc.status.INVALID_ARGUMENT);
     // Still serving after all that.
@@ -175,7 +176,7 @@ test('a mapper that dies takes its devices offline; registering again hands it e
   let mapper = await fakeMapper(mapperSock);
   try {
     await s.register(mapperSock);
-    assert.equal(s.server.registeredMappers().length, 1);
+    await until(() => s.server.registeredMappers()[0]?.serving === true, 'the mapper seen serving');
     await mapper.stop();
     await until(() => s.twins.states.get('factory/boiler') === 'offline', 'device offline');
     assert.equal(s.twins.states.get('factory/lamp'), undefined, 'devices of other protocols are untouched');
@@ -190,6 +191,31 @@ test('a mapper that dies takes its devices offline; registering again hands it e
     await until(() => mapper.calls.some((c) => c.method === 'UpdateDevice'), 'UpdateDevice after re-registration');
   } finally {
     await mapper.stop();
+    await s.close();
+  }
+});
+
+test("mapper-framework's order: registering before serving is accepted; changes wait for the socket; one that never serves is dropped", async () => {
+  const s = await setup(1_500);
+  const mapperSock = path.join(s.dir, 'mapper.sock');
+  let mapper: Awaited<ReturnType<typeof fakeMapper>> | undefined;
+  try {
+    const res = await s.register(mapperSock);
+    assert.equal(res.deviceList!.length, 1, 'the devices come with the answer, socket or not');
+    s.twins.put(device('boiler', '26'));
+    await sleep(300);
+    mapper = await fakeMapper(mapperSock);
+    await until(() => mapper!.calls.some((c) => c.method === 'UpdateDevice'), 'the change delivered once the mapper serves');
+    await mapper.stop();
+    mapper = undefined;
+    await until(() => s.twins.states.get('factory/boiler') === 'offline', 'offline once the served socket is gone');
+
+    s.twins.states.clear();
+    await s.register(path.join(s.dir, 'never.sock'));
+    await until(() => s.twins.states.get('factory/boiler') === 'offline', 'offline when the mapper never serves within the grace');
+    assert.equal(s.server.registeredMappers().length, 0);
+  } finally {
+    await mapper?.stop();
     await s.close();
   }
 });

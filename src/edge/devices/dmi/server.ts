@@ -56,6 +56,8 @@ export interface DmiServerOptions {
   probeIntervalMs?: number;
   /** Deadline of each call to a mapper (default 5 s). */
   callTimeoutMs?: number;
+  /** How long a registered mapper may take to start serving its socket (default 30 s; see validate.ts). */
+  startGraceMs?: number;
 }
 
 interface MapperEntry extends MapperIdentity {
@@ -66,6 +68,9 @@ interface MapperEntry extends MapperIdentity {
   chain: Promise<void>;
   probe?: NodeJS.Timeout;
   lost: boolean;
+  registeredAt: number;
+  /** Its socket has accepted a connection since it registered. */
+  serving: boolean;
 }
 
 const keyOf = (o: { metadata: { name?: string; namespace?: string } }) => `${o.metadata.namespace ?? 'default'}/${o.metadata.name ?? ''}`;
@@ -89,8 +94,8 @@ export class DmiServer {
   }
 
   /** Registered mappers (protocol → name, socket), for logs and tests. */
-  registeredMappers(): Array<{ name: string; protocol: string; address: string; devices: number }> {
-    return [...this.mappers.values()].map((m) => ({ name: m.name, protocol: m.protocol, address: m.address, devices: m.devices.size }));
+  registeredMappers(): Array<{ name: string; protocol: string; address: string; devices: number; serving: boolean }> {
+    return [...this.mappers.values()].map((m) => ({ name: m.name, protocol: m.protocol, address: m.address, devices: m.devices.size, serving: m.serving }));
   }
 
   async start(): Promise<void> {
@@ -145,10 +150,11 @@ export class DmiServer {
       if (previous.name !== id.name) this.o.log.warn({ protocol: id.protocol, previous: previous.name, mapper: id.name }, 'a second mapper registered for a protocol; it replaces the first');
       this.drop(previous);
     }
-    const entry: MapperEntry = { ...id, client: deviceMapperClient(id.address, this.o.callTimeoutMs ?? 5_000), devices: new Set(), models: new Set(), chain: Promise.resolve(), lost: false };
+    const entry: MapperEntry = { ...id, client: deviceMapperClient(id.address, this.o.callTimeoutMs ?? 5_000), devices: new Set(), models: new Set(), chain: Promise.resolve(), lost: false, registeredAt: Date.now(), serving: false };
     this.mappers.set(id.protocol, entry);
-    entry.probe = setInterval(() => this.probe(entry), this.o.probeIntervalMs ?? 5_000);
+    entry.probe = setInterval(() => void this.probe(entry), this.o.probeIntervalMs ?? 5_000);
     entry.probe.unref();
+    void this.probe(entry);
     const { devices, models } = this.o.twins.devicesFor(id.protocol);
     this.o.log.info({ mapper: id.name, protocol: id.protocol, socket: id.address, devices: devices.length, withData: !!req.withData }, 'mapper registered');
     if (!req.withData) return { modelList: [], deviceList: [] };
@@ -248,7 +254,7 @@ export class DmiServer {
 
   private enqueue(m: MapperEntry, op: () => Promise<unknown>, what: string): void {
     m.chain = m.chain.then(async () => {
-      if (m.lost) return;
+      if (m.lost || !(await this.untilServing(m))) return;
       try {
         await op();
       } catch (err) {
@@ -265,12 +271,38 @@ export class DmiServer {
 
   // ---- liveness ----
 
-  private probe(m: MapperEntry): void {
-    const s = net.connect({ path: m.address });
-    s.setTimeout(this.o.callTimeoutMs ?? 5_000);
-    s.once('connect', () => s.destroy());
-    s.once('timeout', () => { s.destroy(); this.lose(m, 'socket did not accept a connection in time'); });
-    s.once('error', (err: NodeJS.ErrnoException) => this.lose(m, `socket ${m.address}: ${err.code ?? err.message}`));
+  /** Whether the mapper's socket accepts a connection now. */
+  private connects(m: MapperEntry): Promise<true | string> {
+    return new Promise((resolve) => {
+      const s = net.connect({ path: m.address });
+      s.setTimeout(this.o.callTimeoutMs ?? 5_000);
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('timeout', () => { s.destroy(); resolve('socket did not accept a connection in time'); });
+      s.once('error', (err: NodeJS.ErrnoException) => resolve(`socket ${m.address}: ${err.code ?? err.message}`));
+    });
+  }
+
+  private inGrace(m: MapperEntry): boolean {
+    return !m.serving && Date.now() - m.registeredAt < (this.o.startGraceMs ?? 30_000);
+  }
+
+  private async probe(m: MapperEntry): Promise<void> {
+    const r = await this.connects(m);
+    if (r === true) m.serving = true;
+    else if (!this.inGrace(m)) this.lose(m, r);
+  }
+
+  /** A mapper that registered before serving (mapper-framework does) is waited for, within the start grace. */
+  private async untilServing(m: MapperEntry): Promise<boolean> {
+    while (!m.serving && !m.lost) {
+      const r = await this.connects(m);
+      if (r === true) m.serving = true;
+      else if (!this.inGrace(m)) {
+        this.lose(m, `${r} (not serving ${Math.round((Date.now() - m.registeredAt) / 1000)} s after registering)`);
+        return false;
+      } else await new Promise((res) => setTimeout(res, 200));
+    }
+    return !m.lost;
   }
 
   /** The mapper is gone: its devices are offline until it (or another mapper of its protocol) registers. */

@@ -32,7 +32,11 @@ export interface MapperIdentity {
 
 const invalid = (msg: string) => grpcError(grpc.status.INVALID_ARGUMENT, msg);
 
-/** MapperRegister's MapperInfo, checked; the address must be an existing Unix socket. */
+/**
+ * MapperRegister's MapperInfo, checked. The address must be an absolute path that is a Unix socket or nothing yet:
+ * KubeEdge's mapper-framework registers (with a 1 s deadline, fatal on error) *before* it starts serving, so a
+ * missing socket is normal at this point (the server waits for it: server.ts); a file of another kind is refused.
+ */
 export async function checkMapperInfo(m: MapperInfoMessage | null | undefined): Promise<MapperIdentity> {
   if (!m) throw invalid('MapperRegister: mapper is required');
   const name = m.name ?? '';
@@ -45,7 +49,7 @@ export async function checkMapperInfo(m: MapperInfoMessage | null | undefined): 
     throw invalid(`MapperRegister: mapper.address ${JSON.stringify(address)} must be the absolute path of the mapper's Unix socket (at most ${MAX_SOCKET_PATH_BYTES} bytes)`);
   }
   const st = await lstat(address).catch(() => undefined);
-  if (!st?.isSocket()) throw grpcError(grpc.status.FAILED_PRECONDITION, `MapperRegister: mapper.address ${address} is not a Unix socket: serve DeviceMapperService there before registering`);
+  if (st && !st.isSocket()) throw grpcError(grpc.status.FAILED_PRECONDITION, `MapperRegister: mapper.address ${address} exists and is not a Unix socket`);
   return { name, protocol, version: (m.version ?? '').slice(0, 64), apiVersion: (m.api_version ?? '').slice(0, 64), address };
 }
 
