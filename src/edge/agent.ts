@@ -257,7 +257,7 @@ export class EdgeAgent {
     this.rotationTimer = setTimeout(() => {
       if (!needsRotation(this.credentials.certPem)) return this.scheduleRotation();
       import('./join.js')
-        .then(({ renewCertificate }) => renewCertificate(this.opts.hubUrl, this.opts.nodeName, this.opts.dataDir, this.credentials))
+        .then(({ renewCertificate }) => renewCertificate(this.hub.hubUrl, this.opts.nodeName, this.opts.dataDir, this.credentials))
         .then((c) => {
           this.setCredentials(c);
           this.log.info('node certificate rotated');

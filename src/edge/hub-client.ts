@@ -37,6 +37,7 @@ import { TUNNEL_VERSION } from '../protocol/tunnel.js';
 import { TunnelMux, type TunnelStream } from '../protocol/tunnel-mux.js';
 import type { EdgeCredentials } from './config.js';
 import type { LocalStore } from './local-store.js';
+import { HubRotation } from './hubs.js';
 
 export interface BackoffOptions {
   initialMs: number;
@@ -150,6 +151,7 @@ function failureText(err: Error & { code?: string }): string {
 }
 
 export interface HubClientOptions {
+  /** The hub, or several comma-separated (servers sharing a datastore): the node moves on when one fails (hubs.ts). */
   hubUrl: string;
   nodeName: string;
   credentials: () => EdgeCredentials;
@@ -232,8 +234,11 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   /** The current connection's tunnel (protocol v3+), created at welcome, closed with the connection. */
   private tunnel: { ws: WebSocket; mux: TunnelMux } | undefined;
 
+  private readonly hubs: HubRotation;
+
   constructor(private readonly o: HubClientOptions) {
     super();
+    this.hubs = new HubRotation(o.hubUrl, o.nodeName);
     this.backoff = o.backoff ?? { initialMs: 500, maxMs: 30_000 };
     this.deadAfterMs = o.deadAfterMs ?? 45_000;
     this.ackEvery = o.ackEvery ?? 64;
@@ -243,6 +248,11 @@ export class HubClient extends EventEmitter<HubClientEvents> {
 
   get connected(): boolean {
     return this.connectedFlag;
+  }
+
+  /** The hub this node dials now (one of the configured list). */
+  get hubUrl(): string {
+    return this.hubs.current();
   }
 
   start(): void {
@@ -268,7 +278,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   }
 
   private connectUrl(): string {
-    const u = new URL(this.o.hubUrl);
+    const u = new URL(this.hubs.current());
     u.protocol = u.protocol === 'http:' || u.protocol === 'ws:' ? 'ws:' : 'wss:';
     u.pathname = '/v1/connect';
     return u.toString();
@@ -396,7 +406,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         this.connectedFlag = true;
         this.live = msg.resume;
         if (msg.version >= TUNNEL_VERSION) this.startTunnel(ws);
-        this.log.info({ epoch: msg.epoch, resume: msg.resume, tlsResumed: this.tlsResumed }, 'connected to hub');
+        this.log.info({ hub: this.hubs.current(), epoch: msg.epoch, resume: msg.resume, tlsResumed: this.tlsResumed }, 'connected to hub');
         if (!msg.resume) this.sendInventory(ws).catch((err) => this.abandon(ws, 'reading the inventory failed', err));
         this.emit('connected');
         return;
@@ -559,18 +569,21 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       delay = backoffDelay(this.attempt++, this.backoff);
       const why = this.failure ?? (reason ? `closed by the hub (${code}): ${reason}` : `connection closed (code ${code})`);
       // Losing an established session is a state change, logged every time; failed dials repeat, so are rate-limited.
-      if (was) this.log.warn({ hub: this.o.hubUrl, reason: why, retryInMs: delay }, 'disconnected from hub');
-      else this.reportFailure('could not connect to hub', why, delay);
+      const hub = this.hubs.current();
+      // Several hubs: the next dial goes to the next one (a dead server's nodes move to the live ones).
+      if (this.hubs.hubs.length > 1) this.hubs.next();
+      if (was) this.log.warn({ hub, reason: why, retryInMs: delay, ...(this.hubs.hubs.length > 1 ? { nextHub: this.hubs.current() } : {}) }, 'disconnected from hub');
+      else this.reportFailure('could not connect to hub', why, delay, hub);
     }
     this.nextDialDelayMs = delay;
     this.timer = setTimeout(() => this.dial(), delay);
   }
 
   /** A connection failure at warn, once per distinct reason per interval, with the count of repeats left out. */
-  private reportFailure(what: string, why: string, retryMs: number): void {
+  private reportFailure(what: string, why: string, retryMs: number, hub: string): void {
     const admitted = this.failureLog.admit(`${what}\0${why}`);
     if (!admitted.log) return this.log.debug({ reason: why }, what);
-    this.log.warn({ hub: this.o.hubUrl, reason: why, retryInMs: retryMs, ...(admitted.suppressed ? { suppressedRepeats: admitted.suppressed } : {}) }, what);
+    this.log.warn({ hub, reason: why, retryInMs: retryMs, ...(admitted.suppressed ? { suppressedRepeats: admitted.suppressed } : {}) }, what);
   }
 
   private onRevoked(reason: string): void {

@@ -8,6 +8,7 @@
 import https from 'node:https';
 import { caCertHash, createCertificateRequest, singleCertificatePem } from '../pki/index.js';
 import { writeEdgeIdentity, writeNodeIdentity, type EdgeConfig, type EdgeCredentials, type EdgeRunSettings } from './config.js';
+import { parseHubList } from './hubs.js';
 
 export interface JoinOptions {
   server: string;
@@ -76,8 +77,24 @@ export async function discoverCa(server: string, pin: string | undefined, unsafe
   return caPem;
 }
 
+/**
+ * Join through the first hub of `o.server` (one URL, or several comma-separated) that answers; a hub that refuses
+ * (bad token, pin mismatch) stops the join, since every hub of a cluster would answer the same.
+ */
 export async function joinCluster(o: JoinOptions): Promise<EdgeCredentials> {
-  const server = new URL(o.server).origin;
+  const hubs = parseHubList(o.server);
+  for (let i = 0; ; i++) {
+    try {
+      return await joinThrough(hubs[i]!, hubs.join(','), o);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const unreachable = ['ECONNREFUSED', 'EHOSTUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'ENOTFOUND'].includes(code ?? '') || /timed out/.test((err as Error).message);
+      if (!unreachable || i === hubs.length - 1) throw err;
+    }
+  }
+}
+
+async function joinThrough(server: string, allHubs: string, o: JoinOptions): Promise<EdgeCredentials> {
   const caCertPem = await discoverCa(server, o.caCertHash, o.unsafeSkipCaVerification);
   const { csrPem, keyPem } = await createCertificateRequest({ commonName: `system:node:${o.nodeName}`, organizations: ['system:nodes'] });
   const r = await request(
@@ -88,7 +105,7 @@ export async function joinCluster(o: JoinOptions): Promise<EdgeCredentials> {
   if (r.status !== 201) throw new Error(`join refused by the cloud (HTTP ${r.status}): ${statusMessage(r)}`);
   const { certificate } = JSON.parse(r.body) as { certificate: string };
   const creds = { caCertPem, certPem: certificate, keyPem };
-  const config: EdgeConfig = { server, nodeName: o.nodeName, ...o.settings };
+  const config: EdgeConfig = { server: allHubs, nodeName: o.nodeName, ...o.settings };
   await writeEdgeIdentity(o.dataDir, config, creds);
   return creds;
 }

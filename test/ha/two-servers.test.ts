@@ -3,7 +3,8 @@
  * second joined with the documented bootstrap (the first one's CA and service-account keys copied into its data
  * dir, docs/design/datastores.md), so one admin kubeconfig works against either; controllers run under Lease-based
  * leader election, and when the leader is killed with -9 the other server takes the Lease and its controllers
- * carry on (a Deployment scaled after the kill gets its pods).
+ * carry on (a Deployment scaled after the kill gets its pods). An edge node joined with both hubs (a token made on
+ * the other server) was on the killed server's hub: it moves to the live one and receives what changed.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,6 +13,9 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { Harness, type ManagedProcess } from '../harness/processes.js';
 import { startPostgres } from '../harness/datastores.js';
+import { kedgeCommand } from '../helpers/kedge-cli.js';
+import { HubRotation } from '../../src/edge/hubs.js';
+import { EDGE_FLAGS, localGet } from '../edge/cluster.js';
 
 const h = new Harness('ha');
 after(() => h.cleanup());
@@ -33,15 +37,23 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-async function startServer(name: string, dataDir: string, endpoint: string): Promise<{ server: ManagedProcess; port: number }> {
+async function startServer(name: string, dataDir: string, endpoint: string): Promise<{ server: ManagedProcess; port: number; hubPort: number }> {
   const port = await h.freePort();
+  const hubPort = await h.freePort();
   const server = await h.startKedge(name, [
-    'server', '--data-dir', dataDir, '--secure-port', String(port), '--hub-port', '-1', '--datastore-endpoint', endpoint,
+    'server', '--data-dir', dataDir, '--secure-port', String(port), '--hub-port', String(hubPort), '--hub-bind-address', '127.0.0.1', '--datastore-endpoint', endpoint,
   ], { ready: { logLine: /kedge server ready/, timeoutMs: 90_000 }, env: { ...process.env, KEDGE_LOG_LEVEL: 'info' } });
-  return { server, port };
+  await server.waitForLog(/cloud hub listening/, 60_000);
+  return { server, port, hubPort };
 }
 
-test('two servers on one PostgreSQL: shared objects and PKI, controller leadership moves on kill -9', async () => {
+/** The hub URL of the edge's latest "connected to hub" log line. */
+function connectedHub(edge: ManagedProcess): string | undefined {
+  const lines = edge.currentOutput.split('\n').filter((l) => l.includes('connected to hub') && !l.includes('disconnected'));
+  return lines.length ? (JSON.parse(lines[lines.length - 1]!) as { hub?: string }).hub : undefined;
+}
+
+test('two servers on one PostgreSQL: shared objects and PKI, controller leadership and the edge move on kill -9', async () => {
   const pg = await startPostgres(h, { durable: false });
   const url = await pg.createDatabase('kedge');
   const dirA = h.tempDir('server-a');
@@ -68,6 +80,22 @@ test('two servers on one PostgreSQL: shared objects and PKI, controller leadersh
   await eventually('2 pods from the leader\'s controllers', async () => (await pods(kcB)) === 2, 60_000);
   assert.doesNotMatch(b.server.currentOutput, /became leader/, 'only one server leads');
 
+  // An edge node that knows both hubs, with a token made on B; the list is ordered so that it starts on A's hub.
+  const hubA = `https://127.0.0.1:${a.hubPort}`;
+  const hubB = `https://127.0.0.1:${b.hubPort}`;
+  const list = new HubRotation(`${hubA},${hubB}`, 'edge-1').current() === hubA ? `${hubA},${hubB}` : `${hubB},${hubA}`;
+  const tokenCmd = kedgeCommand(['token', 'create', '--kubeconfig', kcB, '--ttl', '1h']);
+  const tokenOut = await new Promise<string[]>((resolve, reject) =>
+    execFile(tokenCmd.command, tokenCmd.args, (err, stdout) => (err ? reject(err) : resolve(stdout.trim().split('\n')))),
+  );
+  const localApiPort = await h.freePort();
+  const edgeDir = h.tempDir('edge-1');
+  const edge = await h.startKedge('edge-1', [
+    'edge', 'join', '--server', list, '--token', tokenOut[0]!, '--ca-cert-hash', tokenOut[1]!, '--node-name', 'edge-1',
+    '--data-dir', edgeDir, '--local-api-port', String(localApiPort), ...EDGE_FLAGS,
+  ], { ready: { logLine: /connected to hub/, timeoutMs: 90_000 } });
+  assert.equal(connectedHub(edge), hubA, 'the edge starts on the hub its name picks');
+
   // The leader dies without releasing the Lease: B takes it once the Lease expires (15 s as B observes it).
   await a.server.kill9();
   const killedAt = Date.now();
@@ -77,6 +105,12 @@ test('two servers on one PostgreSQL: shared objects and PKI, controller leadersh
   r = await kubectl(kcB, ['scale', 'deployment', 'web', '--replicas=3']);
   assert.equal(r.code, 0, r.stderr);
   await eventually('3 pods from the new leader', async () => (await pods(kcB)) === 3, 60_000);
+  // The edge lost A's hub: it is on B's now and receives what changed meanwhile.
+  await eventually('the edge connected to the live hub', async () => connectedHub(edge) === hubB, 60_000);
+  r = await kubectl(kcB, ['create', 'service', 'clusterip', 'after-failover', '--tcp=80:80']);
+  assert.equal(r.code, 0, r.stderr);
+  const edgeView = { name: 'edge-1', dataDir: edgeDir, localApiPort } as Parameters<typeof localGet>[0];
+  await eventually('the service at the edge', async () => (await localGet(edgeView, '/api/v1/namespaces/default/services/after-failover')).status === 200, 60_000);
   const lease = JSON.parse((await kubectl(kcB, ['get', 'lease', '-n', 'kube-system', 'kedge-controller-manager', '-o', 'json'])).stdout);
   assert.match(b.server.currentOutput, new RegExp(`became leader.*${lease.spec.holderIdentity}|${lease.spec.holderIdentity}.*became leader`));
 });

@@ -154,7 +154,7 @@ export function register(program: Command): void {
     edge
       .command('join')
       .description('join this node with a bootstrap token, then keep running')
-      .requiredOption('--server <url>', 'cloud hub address, https://HOST:PORT')
+      .requiredOption('--server <url>', 'cloud hub address, https://HOST:PORT; several servers on one datastore: their hubs comma-separated (the node moves to the next when one fails)')
       .option('--token-file <file>', 'file holding the bootstrap token from `kedge token create`')
       .option('--token <token>', 'bootstrap token (visible in ps while join runs: prefer --token-file or KEDGE_TOKEN)')
       .option('--ca-cert-hash <hash>', 'sha256:<hex> pin of the cloud CA (printed by `kedge token create`)')
@@ -164,7 +164,8 @@ export function register(program: Command): void {
   ).action(async (o: RunFlags & { server: string; token?: string; tokenFile?: string; caCertHash?: string; unsafeSkipCaVerification?: boolean; nodeName: string }) => {
     // Off the command line at once: the token must not stay readable in /proc/PID/cmdline for the life of the agent.
     setCommandLine(`kedge edge join --node-name ${o.nodeName} --data-dir ${o.dataDir}`, o.token);
-    if (!/^https:\/\/[^/]+\/?$/.test(o.server)) throw new Error(`invalid --server ${JSON.stringify(o.server)}: expected https://HOST:PORT`);
+    const { parseHubList } = await import('../../edge/hubs.js');
+    parseHubList(o.server); // a bad URL is a flag error before anything is written
     if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(o.nodeName)) throw new Error(`invalid --node-name ${JSON.stringify(o.nodeName)}: must be a lowercase DNS subdomain`);
     const token = await bootstrapToken(o);
     const { resolveRunSettings } = await import('../../edge/config.js');
