@@ -34,6 +34,7 @@ import { createOpenApiSource } from './openapi.js';
 import { NamespaceFinalizer } from './namespace-finalizer.js';
 import { CrdController } from './crd/crd-controller.js';
 import { admitDeviceObject, deviceModelKey, installDeviceCrds } from './devices.js';
+import { installBuiltinCrds } from './crd/builtin/index.js';
 import { unknownFieldProblems } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 import type { SigningKeyPair } from '../pki/index.js';
@@ -234,6 +235,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   // KubeEdge's device API (devices.kubeedge.io/v1beta1) as built-in CRDs: docs/design/devices.md.
   await installDeviceCrds({ registry, objects, systemContext, log });
   await waitUntilServed(registry, 'devices.kubeedge.io', ['devices', 'devicemodels', 'devicestatuses']);
+  // OpenYurt's and SuperEdge's kinds, served as CRDs out of the box (crd/builtin, docs/design/node-pools.md).
+  await installBuiltinCrds({ registry, objects, systemContext, log });
+  await waitUntilServed(registry, 'apps.openyurt.io', ['nodepools', 'yurtappsets']);
+  await waitUntilServed(registry, 'superedge.io', ['deploymentgrids', 'statefulsetgrids', 'servicegrids']);
   const openapi: OpenApiSource | undefined = await createOpenApiSource(registry, log);
   const handler = new ApiHandler({
     registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, upgradeHandlers, openapi, metrics,

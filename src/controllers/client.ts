@@ -12,6 +12,8 @@ import {
   type V1Namespace,
 } from '@kubernetes/client-node';
 
+import { CUSTOM_RESOURCES } from './custom-resources.js';
+
 /** Identifies one object for a write: apiVersion + kind locate the resource, namespace + name the object. */
 export interface ObjectRef {
   apiVersion: string;
@@ -70,6 +72,7 @@ export function makeKubeApi(kc: KubeConfig): KubeApi {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
+  const customObjects = kc.makeApiClient(CustomObjectsApi);
   const header = (ref: ObjectRef) => ({
     apiVersion: ref.apiVersion,
     kind: ref.kind,
@@ -100,7 +103,14 @@ export function makeKubeApi(kc: KubeConfig): KubeApi {
         case 'DaemonSet': out = await apps.patchNamespacedDaemonSetStatus({ name, namespace, body }, mergePatch); break;
         case 'StatefulSet': out = await apps.patchNamespacedStatefulSetStatus({ name, namespace, body }, mergePatch); break;
         case 'Job': out = await batch.patchNamespacedJobStatus({ name, namespace, body }, mergePatch); break;
-        default: throw new Error(`patchStatus: unsupported kind ${ref.kind}`);
+        default: {
+          const custom = Object.values(CUSTOM_RESOURCES).find((r) => `${r.group}/${r.version}` === ref.apiVersion && r.kind === ref.kind);
+          if (!custom) throw new Error(`patchStatus: unsupported kind ${ref.kind}`);
+          const { group, version, plural } = custom;
+          out = custom.namespaced
+            ? await customObjects.patchNamespacedCustomObjectStatus({ group, version, plural, namespace, name, body }, mergePatch)
+            : await customObjects.patchClusterCustomObjectStatus({ group, version, plural, name, body }, mergePatch);
+        }
       }
       return toWire(out) as never;
     },

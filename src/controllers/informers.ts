@@ -3,6 +3,7 @@ import {
   BatchV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   DiscoveryV1Api,
   type Informer,
   type KubeConfig,
@@ -11,12 +12,16 @@ import {
   type ObjectCache,
 } from '@kubernetes/client-node';
 import { toWire } from './client.js';
+import { CUSTOM_RESOURCES, type CustomResourceName } from './custom-resources.js';
 import { leanInformer } from '../common/lean-informer.js';
 
 /** The resources controllers watch. One informer per resource, shared by every controller that needs it. */
 export type ResourceName =
   | 'pods' | 'nodes' | 'services' | 'namespaces' | 'serviceaccounts' | 'nodeleases'
-  | 'replicasets' | 'deployments' | 'daemonsets' | 'statefulsets' | 'jobs' | 'endpointslices' | 'endpoints';
+  | 'replicasets' | 'deployments' | 'daemonsets' | 'statefulsets' | 'jobs' | 'endpointslices' | 'endpoints'
+  | 'nodepools' | 'yurtappsets' | 'deploymentgrids' | 'statefulsetgrids' | 'servicegrids';
+
+
 
 /** A read-only view of one resource's cache plus change notifications. */
 export interface SharedInformer<T extends KubernetesObject> extends ObjectCache<T> {
@@ -39,6 +44,14 @@ function listers(kc: KubeConfig): Record<ResourceName, { path: string; list: Lis
   const batch = kc.makeApiClient(BatchV1Api);
   const coord = kc.makeApiClient(CoordinationV1Api);
   const disc = kc.makeApiClient(DiscoveryV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const customLister = (r: CustomResourceName): { path: string; list: Lister } => {
+    const { group, version, plural } = CUSTOM_RESOURCES[r];
+    return {
+      path: `/apis/${group}/${version}/${plural}`,
+      list: () => wire(custom.listClusterCustomObject({ group, version, plural }) as Promise<KubernetesListObject<KubernetesObject>>),
+    };
+  };
   // The typed list functions deserialize timestamps into Date objects, the watch stream does not: normalise
   // the list to wire JSON so the cache holds one shape.
   const wire = (p: Promise<KubernetesListObject<KubernetesObject>>): Promise<KubernetesListObject<KubernetesObject>> =>
@@ -63,6 +76,11 @@ function listers(kc: KubeConfig): Record<ResourceName, { path: string; list: Lis
       path: '/apis/discovery.k8s.io/v1/endpointslices',
       list: () => wire(disc.listEndpointSliceForAllNamespaces()),
     },
+    nodepools: customLister('nodepools'),
+    yurtappsets: customLister('yurtappsets'),
+    deploymentgrids: customLister('deploymentgrids'),
+    statefulsetgrids: customLister('statefulsetgrids'),
+    servicegrids: customLister('servicegrids'),
   };
 }
 

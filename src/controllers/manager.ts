@@ -24,6 +24,9 @@ import { JobController } from './workloads/job.js';
 import { ReplicaSetController } from './workloads/replicaset.js';
 import { StatefulSetController } from './workloads/statefulset.js';
 import { loadKubeConfig } from '../common/kubeconfig.js';
+import { NodePoolController } from './pools/nodepool.js';
+import { YurtAppSetController } from './pools/yurtappset.js';
+import { GridController } from './pools/grid.js';
 
 /** Controllers that exist because of the edge: they make sense against any cluster, Kedge's or a real one. */
 export const edgeControllers = ['nodelifecycle'] as const;
@@ -32,7 +35,12 @@ export const genericControllers = [
   'scheduler', 'replicaset', 'deployment', 'daemonset', 'statefulset', 'job',
   'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector', 'podgc',
 ] as const;
-export const allControllers: readonly string[] = [...genericControllers, ...edgeControllers];
+/**
+ * Node pools and per-pool workloads (OpenYurt NodePool/YurtAppSet, SuperEdge grids). They need those kinds served
+ * (kedge server serves them as built-in CRDs); against another cluster, install the projects' CRDs first.
+ */
+export const poolControllers = ['nodepool', 'yurtappset', 'grid'] as const;
+export const allControllers: readonly string[] = [...genericControllers, ...edgeControllers, ...poolControllers];
 
 export interface ControllerManagerOptions {
   /** A KubeConfig object, or the path of a kubeconfig file. */
@@ -125,6 +133,9 @@ function build(name: string, ctx: ControllerContext, selected: string[]): Contro
     case 'garbagecollector': return new GarbageCollector(ctx);
     case 'nodelifecycle': return new NodeLifecycleController(ctx);
     case 'podgc': return new PodGCController(ctx);
+    case 'nodepool': return new NodePoolController(ctx);
+    case 'yurtappset': return new YurtAppSetController(ctx);
+    case 'grid': return new GridController(ctx);
     default: return undefined;
   }
 }

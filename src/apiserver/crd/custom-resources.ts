@@ -5,12 +5,14 @@
  */
 import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 import type { KubeObject } from '../../apimachinery/object.js';
-import type { ResourceDef, SubresourceKind, TableDef } from '../registry.js';
+import type { ResourceDef, Strategy, SubresourceKind, TableDef } from '../registry.js';
 import { nameColumn } from '../table.js';
 import { unknownFieldsOfCustomResource, type StructuralSchema } from '../schema/unknown-fields.js';
 import { applyDefaults } from './defaulting.js';
 import { compileValidator } from './schema-validator.js';
 import { cellValue, parseJsonPath, printerColumnsOf } from './printer-columns.js';
+import { builtinKindFor, type BuiltinKind } from './builtin/index.js';
+import { storageVersionOf } from './builtin/kinds.js';
 
 type Crd = V1CustomResourceDefinition;
 
@@ -46,10 +48,40 @@ export function compareKubeVersions(a: string, b: string): number {
   return pb[2] - pa[2];
 }
 
+/**
+ * The conversion and admission of a built-in kind (builtin/), as the strategy hooks of one served version. Kedge
+ * converts in-process where upstream would call the project's conversion webhook; every hook of the kind sees
+ * the storage version's shape, whichever version the client used.
+ */
+function builtinHooks(kind: BuiltinKind, version: string, storageVersion: string): { convert?: ResourceDef['convert']; strategy: Strategy } {
+  const convert = kind.convert;
+  const toStorage = (o: KubeObject): KubeObject => (convert ? convert(o, storageVersion) : o);
+  const fromStorage = (o: KubeObject): KubeObject => (convert ? convert(o, version) : o);
+  return {
+    convert: convert ? { fromStorage, toStorage } : undefined,
+    strategy: {
+      defaults(obj) {
+        if (!kind.defaults) return;
+        const stored = structuredClone(toStorage(obj));
+        kind.defaults(stored);
+        const back = fromStorage(stored);
+        for (const k of Object.keys(obj)) delete (obj as Record<string, unknown>)[k];
+        Object.assign(obj, back);
+      },
+      validate: (obj) => kind.validate?.(toStorage(obj)) ?? [],
+      validateUpdate: (obj, old, ctx) => (ctx.subresource === '' ? kind.validateUpdate?.(toStorage(obj), toStorage(old)) ?? [] : []),
+      beforeDelete: (obj) => kind.beforeDelete?.(toStorage(obj)),
+    },
+  };
+}
+
 export function customResourceDefs(crd: Crd): ResourceDef[] {
   const { group, names, scope } = crd.spec;
   const served = crd.spec.versions.filter((v) => v.served).sort((a, b) => compareKubeVersions(a.name, b.name));
+  const builtin = builtinKindFor(group, names.kind);
+  const storageVersion = storageVersionOf(crd);
   return served.map((v): ResourceDef => {
+    const hooks = builtin ? builtinHooks(builtin, v.name, storageVersion) : undefined;
     const schema = (v.schema?.openAPIV3Schema ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }) as StructuralSchema;
     // Compiled on first use: big CRDs (operators ship megabyte schemas) cost nothing until used.
     let compiled: ReturnType<typeof compileValidator> | undefined;
@@ -75,10 +107,12 @@ export function customResourceDefs(crd: Crd): ResourceDef[] {
       tracksGeneration: true,
       openAPIV3Schema: schema,
       source: 'crd',
+      convert: hooks?.convert,
       table: tableFor(printerColumnsOf(v.additionalPrinterColumns)),
       strategy: {
         defaults(obj) {
           applyDefaults(obj, schema);
+          hooks?.strategy.defaults?.(obj);
         },
         prepareForCreate(obj) {
           prune(obj);
@@ -86,8 +120,9 @@ export function customResourceDefs(crd: Crd): ResourceDef[] {
         prepareForUpdate(obj) {
           prune(obj);
         },
-        validate: (obj) => validator(obj),
-        validateUpdate: (obj) => validator(obj),
+        validate: (obj, ctx) => [...validator(obj), ...(hooks?.strategy.validate?.(obj, ctx) ?? [])],
+        validateUpdate: (obj, old, ctx) => [...validator(obj), ...(hooks?.strategy.validateUpdate?.(obj, old, ctx) ?? [])],
+        beforeDelete: hooks?.strategy.beforeDelete,
       },
     };
   });

@@ -3,6 +3,7 @@ import { forbidden, type FieldError } from '../../apimachinery/status.js';
 import type { ResourceDef } from '../registry.js';
 import { payloadTooLong, validateConfigKey } from '../validation.js';
 import { age, builtin, col, mapSelectorString, str, table, type Obj } from './helpers.js';
+import { NODEPOOL_LABEL } from '../../common/node-restriction.js';
 
 export const namespacesDef: ResourceDef = builtin({
   group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', singular: 'namespace', namespaced: false,
@@ -58,9 +59,24 @@ function nodeAddress(n: Obj, type: string): string {
   return str(((n.status?.addresses ?? []) as Obj[]).find((a) => a.type === type)?.address);
 }
 
+/**
+ * OpenYurt's node webhook rule: the pool label may be added or removed, never changed in place, so a node's
+ * workloads are taken down by the pool it leaves before the pool it joins places new ones.
+ */
+function validateNodePoolLabelUpdate(n: Obj, old: Obj): FieldError[] {
+  const was = ((old.metadata?.labels ?? {}) as Record<string, string>)[NODEPOOL_LABEL];
+  const is = ((n.metadata?.labels ?? {}) as Record<string, string>)[NODEPOOL_LABEL];
+  if (was === undefined || is === undefined || was === is) return [];
+  return [{
+    type: 'Forbidden', field: `metadata.labels[${NODEPOOL_LABEL}]`,
+    detail: `the node pool of a node cannot be changed in place (from "${was}" to "${is}"): remove the label, then add the new pool`,
+  }];
+}
+
 export const nodesDef: ResourceDef = builtin({
   group: '', version: 'v1', resource: 'nodes', kind: 'Node', singular: 'node', namespaced: false,
   shortNames: ['no'], subresources: ['status', 'proxy'], tracksGeneration: false,
+  strategy: { validateUpdate: (obj, old, ctx) => (ctx.subresource === '' ? validateNodePoolLabelUpdate(obj as Obj, old as Obj) : []) },
   fields: { 'spec.unschedulable': (o) => String((o as Obj).spec?.unschedulable ?? false) },
   table: table(
     [col('Status'), col('Roles'), col('Age'), col('Version'), col('Internal-IP', 'string', 1), col('External-IP', 'string', 1), col('OS-Image', 'string', 1), col('Kernel-Version', 'string', 1), col('Container-Runtime', 'string', 1)],

@@ -103,8 +103,9 @@ function walkStructural(value: Json, s: StructuralSchema, path: string, out: str
   for (const key of Object.keys(value)) {
     const childPath = join(path, key);
     if (isResourceRoot && (key === 'apiVersion' || key === 'kind')) continue;
-    if (isResourceRoot && key === 'metadata' && !props.metadata) {
-      // ObjectMeta is fixed by the API server; the CRD may not redefine it beyond name/generateName.
+    if (isResourceRoot && key === 'metadata') {
+      // ObjectMeta is fixed by the API server; the CRD may not redefine it beyond name/generateName (controller-gen
+      // emits `metadata: {type: object}`, which upstream reads as ObjectMeta, not as an object with no fields).
       out.push(...unknownFieldsOfModel(value[key], 'V1ObjectMeta', childPath, prune));
       continue;
     }
