@@ -218,10 +218,12 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     if (req.method === 'POST' && url.pathname === '/v1/join') {
       const auth = req.headers.authorization ?? '';
       if (!auth.startsWith('Bearer ')) throw new JoinError(401, 'Unauthorized', 'a bootstrap token is required (Authorization: Bearer TOKEN)');
-      const body = (await readJson(req, 64 * 1024)) as { nodeName?: unknown; csr?: unknown };
-      if (typeof body?.nodeName !== 'string' || typeof body.csr !== 'string') throw new JoinError(400, 'BadRequest', 'body must be {"nodeName": string, "csr": PEM string}');
+      const body = (await readJson(req, 64 * 1024)) as { nodeName?: unknown; csr?: unknown; nodepool?: unknown };
+      if (typeof body?.nodeName !== 'string' || typeof body.csr !== 'string' || (body.nodepool !== undefined && typeof body.nodepool !== 'string')) {
+        throw new JoinError(400, 'BadRequest', 'body must be {"nodeName": string, "csr": PEM string, "nodepool"?: string}');
+      }
       try {
-        const cert = await issuer.join({ token: auth.slice(7).trim(), nodeName: body.nodeName, csrPem: body.csr });
+        const cert = await issuer.join({ token: auth.slice(7).trim(), nodeName: body.nodeName, csrPem: body.csr, nodePool: body.nodepool as string | undefined });
         res.writeHead(201, { 'content-type': 'application/json' });
         return void res.end(JSON.stringify({ certificate: cert, caCertificate: opts.ca.certPem }));
       } catch (err) {

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CertificatesV1Api, CoreV1Api, type KubeConfig, type V1CertificateSigningRequest, type V1Node, type V1Secret } from '@kubernetes/client-node';
+import { CertificatesV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1CertificateSigningRequest, type V1Node, type V1Secret } from '@kubernetes/client-node';
 import {
   BOOTSTRAP_TOKEN_NAMESPACE,
   bootstrapTokenSecretName,
@@ -23,6 +23,7 @@ import {
 } from '../pki/index.js';
 import type { Logger } from '../common/logger.js';
 import { EDGE_ROLE_LABEL } from './desired.js';
+import { NODEPOOL_LABEL, NODEPOOL_NAME } from '../common/node-restriction.js';
 import { bindingOfNode, bindingUri, IDENTITY_GENERATION_ANNOTATION, revocationReason, type NodeBinding } from './node-identity.js';
 
 export const EDGE_SIGNER_NAME = 'kedge.io/edge-node-client';
@@ -41,6 +42,8 @@ export interface JoinRequest {
   token: string;
   nodeName: string;
   csrPem: string;
+  /** `kedge edge join --nodepool`: the pool the node asks to be registered in. */
+  nodePool?: string;
 }
 
 export interface CertificateIssuer {
@@ -87,10 +90,12 @@ function takeoverRefused(nodeName: string): JoinError {
 export class HubCertificateIssuer implements CertificateIssuer {
   private readonly core: CoreV1Api;
   private readonly certs: CertificatesV1Api;
+  private readonly custom: CustomObjectsApi;
 
   constructor(private readonly opts: JoinOptions) {
     this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.certs = opts.kubeConfig.makeApiClient(CertificatesV1Api);
+    this.custom = opts.kubeConfig.makeApiClient(CustomObjectsApi);
   }
 
   async join(req: JoinRequest): Promise<string> {
@@ -99,9 +104,10 @@ export class HubCertificateIssuer implements CertificateIssuer {
     if (identity.nodeName !== undefined && identity.nodeName !== req.nodeName) {
       throw new JoinError(403, 'Forbidden', `this bootstrap token was made for node "${identity.nodeName}" and cannot join as "${req.nodeName}"`);
     }
+    const nodePool = await this.poolFor(req, identity);
     // Everything the caller controls is checked before anything is written.
     await this.checkCsr(req.nodeName, req.csrPem);
-    const binding = await this.register(req.nodeName, identity, secret);
+    const binding = await this.register(req.nodeName, identity, secret, nodePool);
     return this.issue(req.nodeName, req.csrPem, binding, identity.username);
   }
 
@@ -133,8 +139,12 @@ export class HubCertificateIssuer implements CertificateIssuer {
    * a Node (created here, never from a status report). A registered edge node may be joined again only with a
    * token made for its name; that bumps the identity generation, which revokes the certificates issued before.
    */
-  private async register(nodeName: string, identity: BootstrapIdentity, secret: V1Secret): Promise<NodeBinding> {
+  private async register(nodeName: string, identity: BootstrapIdentity, secret: V1Secret, nodePool: string | undefined): Promise<NodeBinding> {
     const existing = await this.readNode(nodeName);
+    const registeredPool = existing?.metadata?.labels?.[NODEPOOL_LABEL];
+    if (existing && nodePool !== undefined && registeredPool !== undefined && registeredPool !== nodePool) {
+      throw new JoinError(409, 'Conflict', `node "${nodeName}" is registered in nodepool "${registeredPool}"; a join cannot move it to "${nodePool}" (remove its ${NODEPOOL_LABEL} label in the cloud first)`);
+    }
     if (existing && !(EDGE_ROLE_LABEL in (existing.metadata?.labels ?? {}))) {
       // A cloud worker's identity would let an edge write its Node and pod statuses, whatever the token says.
       throw new JoinError(409, 'AlreadyExists', `node "${nodeName}" already exists and is not an edge node (no ${EDGE_ROLE_LABEL} label); choose another --node-name`);
@@ -147,10 +157,14 @@ export class HubCertificateIssuer implements CertificateIssuer {
           body: {
             apiVersion: 'v1',
             kind: 'Node',
-            metadata: { name: nodeName, labels: { [EDGE_ROLE_LABEL]: '' }, annotations: { [IDENTITY_GENERATION_ANNOTATION]: '1' } },
+            metadata: {
+              name: nodeName,
+              labels: { [EDGE_ROLE_LABEL]: '', ...(nodePool !== undefined ? { [NODEPOOL_LABEL]: nodePool } : {}) },
+              annotations: { [IDENTITY_GENERATION_ANNOTATION]: '1' },
+            },
           },
         });
-        this.opts.log.info({ node: nodeName, requester: identity.username }, 'registered edge node');
+        this.opts.log.info({ node: nodeName, requester: identity.username, nodePool }, 'registered edge node');
         return bindingOf(created);
       } catch (err) {
         // Another join registered it in the meantime: this one is now a takeover.
@@ -158,7 +172,29 @@ export class HubCertificateIssuer implements CertificateIssuer {
         throw err;
       }
     }
-    return this.bumpGeneration(nodeName, existing, identity.username);
+    return this.bumpGeneration(nodeName, existing, identity.username, nodePool);
+  }
+
+  /**
+   * The pool a join registers the node in: the one its token was made for (`kedge token create --nodepool`), which
+   * the node may repeat but not contradict, else the one it asks for. The pool must exist.
+   */
+  private async poolFor(req: JoinRequest, identity: BootstrapIdentity): Promise<string | undefined> {
+    if (req.nodePool !== undefined && !NODEPOOL_NAME.test(req.nodePool)) {
+      throw new JoinError(400, 'BadRequest', `invalid nodepool ${JSON.stringify(req.nodePool)}: a NodePool name is a label value (at most 63 characters: a-z, A-Z, 0-9, '-', '_', '.')`);
+    }
+    if (identity.nodePool !== undefined && req.nodePool !== undefined && req.nodePool !== identity.nodePool) {
+      throw new JoinError(403, 'Forbidden', `this bootstrap token was made for nodepool "${identity.nodePool}" and cannot join nodepool "${req.nodePool}"`);
+    }
+    const pool = identity.nodePool ?? req.nodePool;
+    if (pool === undefined) return undefined;
+    try {
+      await this.custom.getClusterCustomObject({ group: 'apps.openyurt.io', version: 'v1beta2', plural: 'nodepools', name: pool });
+    } catch (err) {
+      if (httpCode(err) === 404) throw new JoinError(404, 'NotFound', `nodepool "${pool}" not found: create it first (kubectl apply -f a NodePool manifest), then join`);
+      throw err;
+    }
+    return pool;
   }
 
   /** A token made for one node name is good for one join: deleted (exactly that Secret version) before it is used. */
@@ -180,14 +216,22 @@ export class HubCertificateIssuer implements CertificateIssuer {
     }
   }
 
-  private async bumpGeneration(nodeName: string, node: V1Node, requester: string): Promise<NodeBinding> {
+  private async bumpGeneration(nodeName: string, node: V1Node, requester: string, nodePool: string | undefined): Promise<NodeBinding> {
     let current: V1Node | null = node;
     for (let attempt = 0; attempt < 5 && current; attempt++) {
       const next = String((bindingOfNode(current)?.generation ?? 0) + 1);
       try {
         const updated = await this.core.replaceNode({
           name: nodeName,
-          body: { ...current, metadata: { ...current.metadata, annotations: { ...(current.metadata?.annotations ?? {}), [IDENTITY_GENERATION_ANNOTATION]: next } } },
+          body: {
+            ...current,
+            metadata: {
+              ...current.metadata,
+              // A re-joined node not in a pool yet may enter the one it asks for (adding the label is allowed; changing it is not).
+              ...(nodePool !== undefined ? { labels: { ...(current.metadata?.labels ?? {}), [NODEPOOL_LABEL]: nodePool } } : {}),
+              annotations: { ...(current.metadata?.annotations ?? {}), [IDENTITY_GENERATION_ANNOTATION]: next },
+            },
+          },
         });
         this.opts.log.warn({ node: nodeName, requester, generation: next }, 'edge node joined again with a token made for it; certificates issued before are revoked');
         return bindingOf(updated);

@@ -10,6 +10,8 @@
 export const EDGE_ROLE_LABEL = 'node-role.kubernetes.io/edge';
 /** OpenYurt NodePool membership: assigned in the cloud, never by the node. */
 export const NODEPOOL_LABEL = 'apps.openyurt.io/nodepool';
+/** A NodePool name: it is the value of its members' NODEPOOL_LABEL, so a label value (at most 63 characters). */
+export const NODEPOOL_NAME = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 /**
  * Labels the cloud assigns to edge nodes. Upstream would let a kubelet set `apps.openyurt.io/*` (it is not under
  * kubernetes.io), but pool membership steers workloads and their secrets, so here a node may not touch either.

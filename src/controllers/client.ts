@@ -58,6 +58,21 @@ export function errorCode(err: unknown): number | undefined {
   return undefined;
 }
 export const isNotFound = (err: unknown): boolean => errorCode(err) === 404;
+
+/** The API server's Status message of a failed call (client-node keeps the body as text or JSON), else the error's. */
+export function apiErrorMessage(err: unknown): string {
+  const body = (err as { body?: unknown } | undefined)?.body;
+  let parsed: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return body;
+    }
+  }
+  const msg = (parsed as { message?: unknown } | undefined)?.message;
+  return typeof msg === 'string' ? msg : String((err as Error | undefined)?.message ?? err);
+}
 export const isConflict = (err: unknown): boolean => errorCode(err) === 409;
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

@@ -14,6 +14,8 @@ export interface JoinOptions {
   server: string;
   token: string;
   nodeName: string;
+  /** The NodePool to join (`--nodepool`): the hub sets the node's apps.openyurt.io/nodepool label when it registers it. */
+  nodePool?: string;
   dataDir: string;
   /** sha256:<hex> of the CA's SubjectPublicKeyInfo; required unless unsafeSkipCaVerification. */
   caCertHash?: string;
@@ -100,7 +102,7 @@ async function joinThrough(server: string, allHubs: string, o: JoinOptions): Pro
   const r = await request(
     new URL('/v1/join', server).toString(),
     { method: 'POST', ca: caCertPem, headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' } },
-    JSON.stringify({ nodeName: o.nodeName, csr: csrPem }),
+    JSON.stringify({ nodeName: o.nodeName, csr: csrPem, ...(o.nodePool !== undefined ? { nodepool: o.nodePool } : {}) }),
   );
   if (r.status !== 201) throw new Error(`join refused by the cloud (HTTP ${r.status}): ${statusMessage(r)}`);
   const { certificate } = JSON.parse(r.body) as { certificate: string };

@@ -21,6 +21,8 @@ export const DEFAULT_NODE_TOKEN_GROUP = 'system:bootstrappers:kubeadm:default-no
  * kubeadm ignore data keys they do not know, so such a Secret stays a valid kubeadm-style token.
  */
 export const BOOTSTRAP_TOKEN_NODE_NAME_KEY = 'kedge-node-name';
+/** Binds a token to one NodePool: a node joined with it is in that pool (apps.openyurt.io/nodepool). */
+export const BOOTSTRAP_TOKEN_NODEPOOL_KEY = 'kedge-nodepool';
 const EXTRA_GROUP_PATTERN = /^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$/;
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -62,6 +64,8 @@ export interface BootstrapTokenSecretOptions {
   usages?: Array<'authentication' | 'signing'>;
   /** Binds the token to one node name (BOOTSTRAP_TOKEN_NODE_NAME_KEY). */
   nodeName?: string;
+  /** Binds the token to one NodePool (BOOTSTRAP_TOKEN_NODEPOOL_KEY). */
+  nodePool?: string;
   now?: Date;
 }
 
@@ -79,6 +83,7 @@ export function bootstrapTokenSecret(token: BootstrapToken, opts: BootstrapToken
   for (const usage of opts.usages ?? ['authentication', 'signing']) stringData[`usage-bootstrap-${usage}`] = 'true';
   if (groups.length > 0) stringData['auth-extra-groups'] = groups.join(',');
   if (opts.nodeName !== undefined) stringData[BOOTSTRAP_TOKEN_NODE_NAME_KEY] = opts.nodeName;
+  if (opts.nodePool !== undefined) stringData[BOOTSTRAP_TOKEN_NODEPOOL_KEY] = opts.nodePool;
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -100,6 +105,8 @@ export interface BootstrapIdentity {
   groups: string[];
   /** The node name the token was made for, when it was (BOOTSTRAP_TOKEN_NODE_NAME_KEY). */
   nodeName?: string;
+  /** The NodePool the token was made for, when it was (BOOTSTRAP_TOKEN_NODEPOOL_KEY). */
+  nodePool?: string;
 }
 
 /** Equal-time comparison of two secrets of any length: both are hashed first, so neither length nor content leaks. */
@@ -143,5 +150,12 @@ export function validateBootstrapToken(
     if (!EXTRA_GROUP_PATTERN.test(g)) return { ok: false, reason: `invalid auth-extra-groups entry "${g}"` };
   }
   const nodeName = secretValue(secret, BOOTSTRAP_TOKEN_NODE_NAME_KEY);
-  return { ok: true, identity: { username: BOOTSTRAP_USER_PREFIX + token.id, groups: [BOOTSTRAPPERS_GROUP, ...extra], ...(nodeName !== undefined ? { nodeName } : {}) } };
+  const nodePool = secretValue(secret, BOOTSTRAP_TOKEN_NODEPOOL_KEY);
+  return {
+    ok: true,
+    identity: {
+      username: BOOTSTRAP_USER_PREFIX + token.id, groups: [BOOTSTRAPPERS_GROUP, ...extra],
+      ...(nodeName !== undefined ? { nodeName } : {}), ...(nodePool !== undefined ? { nodePool } : {}),
+    },
+  };
 }

@@ -160,20 +160,25 @@ export function register(program: Command): void {
       .option('--ca-cert-hash <hash>', 'sha256:<hex> pin of the cloud CA (printed by `kedge token create`)')
       .option('--unsafe-skip-ca-verification', 'trust whatever CA the server presents (not recommended)')
       .requiredOption('--node-name <name>', 'name of this node')
+      .option('--nodepool <name>', 'NodePool to join (OpenYurt apps.openyurt.io/nodepool): set by the hub when it registers the node; the node cannot change it later')
       .requiredOption('--data-dir <dir>', 'where the node keeps its identity, settings and local store'),
-  ).action(async (o: RunFlags & { server: string; token?: string; tokenFile?: string; caCertHash?: string; unsafeSkipCaVerification?: boolean; nodeName: string }) => {
+  ).action(async (o: RunFlags & { server: string; token?: string; tokenFile?: string; caCertHash?: string; unsafeSkipCaVerification?: boolean; nodeName: string; nodepool?: string }) => {
     // Off the command line at once: the token must not stay readable in /proc/PID/cmdline for the life of the agent.
     setCommandLine(`kedge edge join --node-name ${o.nodeName} --data-dir ${o.dataDir}`, o.token);
     const { parseHubList } = await import('../../edge/hubs.js');
     parseHubList(o.server); // a bad URL is a flag error before anything is written
     if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(o.nodeName)) throw new Error(`invalid --node-name ${JSON.stringify(o.nodeName)}: must be a lowercase DNS subdomain`);
+    const { NODEPOOL_NAME } = await import('../../common/node-restriction.js');
+    if (o.nodepool !== undefined && !NODEPOOL_NAME.test(o.nodepool)) {
+      throw new Error(`invalid --nodepool ${JSON.stringify(o.nodepool)}: a NodePool name is a label value (at most 63 characters: a-z, A-Z, 0-9, '-', '_', '.')`);
+    }
     const token = await bootstrapToken(o);
     const { resolveRunSettings } = await import('../../edge/config.js');
     // What this join was given (defaults filled in) is what every later `kedge edge run` uses.
     const socket = o.runtime === 'none' ? '' : await defaultCriSocket();
     const { settings } = resolveRunSettings({ server: o.server, nodeName: o.nodeName }, o, () => socket);
     const { joinCluster } = await import('../../edge/join.js');
-    await joinCluster({ server: o.server, token, caCertHash: o.caCertHash, unsafeSkipCaVerification: o.unsafeSkipCaVerification, nodeName: o.nodeName, dataDir: o.dataDir, settings });
+    await joinCluster({ server: o.server, token, caCertHash: o.caCertHash, unsafeSkipCaVerification: o.unsafeSkipCaVerification, nodeName: o.nodeName, nodePool: o.nodepool, dataDir: o.dataDir, settings });
     process.stderr.write(`kedge edge: node ${o.nodeName} joined ${o.server}\n`);
     setCommandLine(`kedge edge run --data-dir ${o.dataDir}`);
     // Stored settings rule the run; per-run flags (DMI socket, log rotation) are passed on.

@@ -29,8 +29,13 @@ export function register(program: Command): void {
       'make the token for one node name: it joins only as NAME, may join again under the name of a registered node ' +
         '(one that lost its disk; the certificates it had are revoked), and is used up by that one join',
     )
-    .action(async (o: { ttl: string; kubeconfig?: string; caCert?: string; description?: string; nodeName?: string }) => {
+    .option('--nodepool <name>', 'make the token for one NodePool: a node joined with it is in that pool (apps.openyurt.io/nodepool), whatever --nodepool the node asks for')
+    .action(async (o: { ttl: string; kubeconfig?: string; caCert?: string; description?: string; nodeName?: string; nodepool?: string }) => {
       const ttlMs = parseDuration(o.ttl);
+      if (o.nodepool !== undefined) {
+        const { NODEPOOL_NAME } = await import('../../common/node-restriction.js');
+        if (!NODEPOOL_NAME.test(o.nodepool)) throw new Error(`invalid --nodepool ${JSON.stringify(o.nodepool)}: must be a NodePool name usable as a label value (at most 63 characters: a-z, A-Z, 0-9, '-', '_', '.')`);
+      }
       if (o.nodeName !== undefined) {
         const { NODE_NAME } = await import('../../cloudhub/join.js');
         if (!NODE_NAME.test(o.nodeName)) throw new Error(`invalid --node-name ${JSON.stringify(o.nodeName)}: must be a lowercase DNS subdomain (a-z, 0-9, '-', '.')`);
@@ -52,6 +57,7 @@ export function register(program: Command): void {
         ttlMs: ttlMs > 0 ? ttlMs : undefined,
         description: o.description ?? (o.nodeName ? `kedge edge join token for node ${o.nodeName}` : 'kedge edge join token'),
         nodeName: o.nodeName,
+        nodePool: o.nodepool,
       });
       await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: pki.BOOTSTRAP_TOKEN_NAMESPACE, body: secret });
       process.stdout.write(pki.formatBootstrapToken(t) + '\n');

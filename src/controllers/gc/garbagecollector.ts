@@ -2,6 +2,7 @@ import type { KubernetesObject, V1OwnerReference } from '@kubernetes/client-node
 import { errorCode, isNotFound, type ObjectRef } from '../client.js';
 import { QueueRunner, type Controller, type ControllerContext } from '../controller.js';
 import type { ResourceName, SharedInformer } from '../informers.js';
+import { CUSTOM_RESOURCES } from '../custom-resources.js';
 
 /** Kinds the collector watches (as dependents and as owners), with their apiVersion. */
 const watched: Array<{ kind: string; apiVersion: string; resource: ResourceName }> = [
@@ -13,6 +14,10 @@ const watched: Array<{ kind: string; apiVersion: string; resource: ResourceName 
   { kind: 'Job', apiVersion: 'batch/v1', resource: 'jobs' },
   { kind: 'Service', apiVersion: 'v1', resource: 'services' },
   { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', resource: 'endpointslices' },
+  // Owners of per-pool workloads (served as built-in CRDs by kedge server): their deletion must reach the workloads.
+  ...(['yurtappsets', 'deploymentgrids', 'statefulsetgrids', 'servicegrids'] as const).map((r) => ({
+    kind: CUSTOM_RESOURCES[r].kind, apiVersion: `${CUSTOM_RESOURCES[r].group}/${CUSTOM_RESOURCES[r].version}`, resource: r,
+  })),
 ];
 
 type Obj = KubernetesObject;

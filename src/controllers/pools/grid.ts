@@ -10,7 +10,7 @@
  * when a value of its key appears or disappears.
  */
 import type { KubernetesObject, V1Deployment, V1Node, V1StatefulSet } from '@kubernetes/client-node';
-import { isNotFound } from '../client.js';
+import { apiErrorMessage, isNotFound } from '../client.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import { CUSTOM_RESOURCES, type CustomResourceName } from '../custom-resources.js';
 import type { ResourceName } from '../informers.js';
@@ -173,7 +173,10 @@ export class GridController implements Controller {
     const res = await syncOwnedObjects(this.ctx.api, want, have);
     for (const c of res.conflicts) this.ctx.events.event(grid as never, 'Warning', 'WorkloadConflict', `a ${kind.ownedKind} named ${c} exists and is not controlled by this ${cr.kind}`);
     if (kind.ownedKind !== 'Service') await this.updateStates(grid, kind, have as Array<V1Deployment | V1StatefulSet>);
-    if (res.errors[0]) throw res.errors[0];
+    if (res.errors[0]) {
+      this.ctx.events.event(grid as never, 'Warning', 'DispatchFailed', apiErrorMessage(res.errors[0]));
+      throw res.errors[0];
+    }
   }
 
   /** status.states: each NodeUnit's workload status, as SuperEdge reports it. */

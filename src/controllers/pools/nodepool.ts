@@ -4,8 +4,13 @@
  * annotations and taints put on each member, and taken off again when it leaves or the pool stops asking for
  * them). What was applied is recorded on the node (OpenYurt's previous-attributes annotation), so removal never
  * touches a label, annotation or taint the pool did not put there.
+ *
+ * A node that leaves a pool takes its pool-pinned workload with it: pods on it whose nodeSelector pins them to
+ * another pool (apps.openyurt.io/nodepool, as YurtAppSet workloads are pinned) are deleted, and their controllers
+ * place replacements in their own pool, while the new pool's workloads may now land on the node. (A nodeSelector
+ * is only checked at scheduling upstream; pool membership is what the workload is about, so Kedge acts on it.)
  */
-import type { V1Node, V1Taint } from '@kubernetes/client-node';
+import type { V1Node, V1Pod, V1Taint } from '@kubernetes/client-node';
 import { isNotFound } from '../client.js';
 import { QueueRunner, type Controller, type ControllerContext } from '../controller.js';
 import { canonicalJson } from '../util/pods.js';
@@ -78,6 +83,8 @@ export class NodePoolController implements Controller {
   private readonly poolOf = new Map<string, string>();
   private readonly members = new Map<string, Set<string>>();
   private readonly readiness = new Map<string, boolean>();
+  /** Nodes whose pool changed since they were first seen: their pods pinned elsewhere are to be moved. */
+  private readonly moved = new Set<string>();
 
   constructor(private readonly ctx: ControllerContext) {
     this.pools = new QueueRunner('nodepool', ctx, (k) => this.syncPool(k));
@@ -87,6 +94,7 @@ export class NodePoolController implements Controller {
   start(): void {
     const pools = this.ctx.informers.get<NodePool>('nodepools');
     const nodes = this.ctx.informers.get<V1Node>('nodes');
+    this.ctx.informers.get<V1Pod>('pods');
     const specOf = new Map<string, string>();
     const onPool = (p: NodePool) => {
       const name = p.metadata!.name!;
@@ -108,6 +116,7 @@ export class NodePoolController implements Controller {
       const was = this.poolOf.get(name);
       const ready = !gone && isNodeReady(n);
       if (was !== pool) {
+        if (this.readiness.has(name) && !gone) this.moved.add(name);
         if (was !== undefined) { this.members.get(was)?.delete(name); this.pools.queue.add(was); }
         if (pool !== undefined) {
           let set = this.members.get(pool);
@@ -150,6 +159,22 @@ export class NodePoolController implements Controller {
     }
   }
 
+  /** Delete the pods on `node` that are pinned to a pool other than `pool` (O(pods), only after a move). */
+  private async moveWorkloads(node: string, pool: string | undefined): Promise<void> {
+    const stray = this.ctx.informers.get<V1Pod>('pods').list().filter((p) => {
+      const pinned = p.spec?.nodeSelector?.[NODEPOOL_LABEL];
+      return p.spec?.nodeName === node && pinned !== undefined && pinned !== pool && !p.metadata?.deletionTimestamp;
+    });
+    for (const p of stray) {
+      try {
+        await this.ctx.api.delete({ apiVersion: 'v1', kind: 'Pod', namespace: p.metadata!.namespace, name: p.metadata!.name! }, { uid: p.metadata!.uid });
+        this.ctx.events.event(p, 'Normal', 'NodePoolChanged', `node ${node} left nodepool ${p.spec!.nodeSelector![NODEPOOL_LABEL]}; the pod moves with its pool`);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+  }
+
   private async syncNode(name: string): Promise<void> {
     const node = this.ctx.informers.get<V1Node>('nodes').get(name);
     if (!node || node.metadata?.deletionTimestamp) return;
@@ -159,6 +184,10 @@ export class NodePoolController implements Controller {
     const { [NODEPOOL_LABEL]: _membership, ...labels } = pool?.spec?.labels ?? {};
     const want: Attributes = pool ? { labels, annotations: { ...(pool.spec?.annotations ?? {}) }, taints: pool.spec?.taints ?? [] } : {};
     const prev = parseAttributes(node.metadata?.annotations?.[PREVIOUS_ATTRIBUTES_ANNOTATION]);
+    if (this.moved.has(name)) {
+      await this.moveWorkloads(name, poolName);
+      this.moved.delete(name);
+    }
     const patch = attributePatch(node, prev, want);
     if (!patch) return;
     try {

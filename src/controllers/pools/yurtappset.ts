@@ -10,7 +10,7 @@
  */
 import jsonpatch from 'fast-json-patch';
 import type { KubernetesObject, V1Deployment, V1StatefulSet, V1Toleration } from '@kubernetes/client-node';
-import { isNotFound } from '../client.js';
+import { apiErrorMessage, isNotFound } from '../client.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import { CUSTOM_RESOURCES } from '../custom-resources.js';
 import { canonicalJson, controllerRefOf, ownerRef, templateHash } from '../util/pods.js';
@@ -51,8 +51,12 @@ export function workloadForPool(yas: YurtAppSet, pool: NodePool): Workload {
   const tpl: WorkloadTemplateSpec = structuredClone((wt.deploymentTemplate ?? wt.statefulSetTemplate)!);
   const poolName = pool.metadata!.name!;
   const yasName = yas.metadata!.name!;
-  const spec = tpl.spec as Record<string, unknown> & { template?: { spec?: Record<string, unknown> } };
-  const podSpec = ((spec.template ??= {}).spec ??= {}) as { nodeSelector?: Record<string, string>; tolerations?: V1Toleration[] };
+  const spec = tpl.spec as Record<string, unknown> & { template?: { metadata?: { labels?: Record<string, string> }; spec?: Record<string, unknown> }; selector?: { matchLabels?: Record<string, string> } };
+  // Each pool's pods carry the pool name, in the template and the selector, so pools' workloads never select each other's pods.
+  const podMeta = ((spec.template ??= {}).metadata ??= {});
+  podMeta.labels = { ...(podMeta.labels ?? {}), [POOL_NAME_LABEL]: poolName };
+  spec.selector = { ...(spec.selector ?? {}), matchLabels: { ...(spec.selector?.matchLabels ?? {}), [POOL_NAME_LABEL]: poolName } };
+  const podSpec = (spec.template.spec ??= {}) as { nodeSelector?: Record<string, string>; tolerations?: V1Toleration[] };
   podSpec.nodeSelector = { ...(podSpec.nodeSelector ?? {}), [NODEPOOL_LABEL]: poolName };
   const own = podSpec.tolerations ?? [];
   const extra = poolTolerations(pool).filter((t) => !own.some((o) => o.key === t.key && o.effect === t.effect));
@@ -185,7 +189,10 @@ export class YurtAppSetController implements Controller {
     if (res.created) this.ctx.events.event(yas as never, 'Normal', 'AppDispatched', `created ${res.created} workload(s)`);
     await this.updateStatus(yas, selected, missing, owned, res.errors.length + cleanup.errors.length === 0 && res.conflicts.length === 0 && failed.size === 0);
     const err = res.errors[0] ?? cleanup.errors[0];
-    if (err) throw err;
+    if (err) {
+      this.ctx.events.event(yas as never, 'Warning', 'DispatchFailed', apiErrorMessage(err));
+      throw err;
+    }
   }
 
   private async updateStatus(yas: YurtAppSet, selected: NodePool[], missing: string[], owned: Workload[], dispatched: boolean): Promise<void> {

@@ -7,6 +7,7 @@
  */
 import type { KubeObject } from '../../../apimachinery/object.js';
 import { forbidden, type FieldError } from '../../../apimachinery/status.js';
+import { NODEPOOL_NAME } from '../../../common/node-restriction.js';
 import { ageColumn, s, versionOf, type BuiltinKind, type Crd } from './kinds.js';
 
 export const APPS_OPENYURT_GROUP = 'apps.openyurt.io';
@@ -129,13 +130,10 @@ function toV1beta1(obj: Obj): Obj {
   return out;
 }
 
-/** A label value (RFC 1123-ish, ≤ 63): the pool name is the value of every member's apps.openyurt.io/nodepool label. */
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-
 function validateNodePool(np: Obj): FieldError[] {
   const errs: FieldError[] = [];
   const name = np.metadata?.name ?? '';
-  if (name.length > 63 || !LABEL_VALUE.test(name)) {
+  if (!NODEPOOL_NAME.test(name)) {
     errs.push({ type: 'Invalid', field: 'metadata.name', value: name, detail: 'a NodePool name is the value of its nodes\' apps.openyurt.io/nodepool label: at most 63 characters, alphanumerics, \'-\', \'_\' or \'.\', starting and ending with an alphanumeric' });
   }
   const spec = np.spec ?? {};

@@ -142,6 +142,9 @@ function alphaToBeta(obj: Obj): Obj {
     }
     if (Object.keys(t).length) tweaks.push({ pools: names, tweaks: t });
   }
+  // v1alpha1 keeps the selector beside the template; a workload needs it in its own spec (OpenYurt's v1alpha1
+  // controller put it there when it created the workload).
+  if (found && spec.selector && !(found.tpl.spec as Json | undefined)?.selector) found.tpl.spec = { ...((found.tpl.spec as Json | undefined) ?? {}), selector: spec.selector };
   const workload: Json = { workloadTemplate: found ? { [found.kind]: found.tpl } : {} };
   if (tweaks.length) workload.workloadTweaks = tweaks;
   const beta: Json = { workload, pools };
