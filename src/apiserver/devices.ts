@@ -10,13 +10,11 @@
  * Status writes (the `status` subresource, DeviceStatus objects) are not checked against the model: reported values
  * are what the device said.
  */
-import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
-import type { Logger } from '../common/logger.js';
-import { BUILTIN_CRD_ANNOTATION, DEVICE_CRDS_REVISION, deviceCrds } from '../common/device-crds.js';
-import { invalid, StatusError, type FieldError } from '../apimachinery/status.js';
+import { deviceCrds } from '../common/device-crds.js';
+import { installBuiltinCrds, type InstallDeps } from './crd/builtin/index.js';
+import { invalid, type FieldError } from '../apimachinery/status.js';
 import type { KubeObject } from '../apimachinery/object.js';
-import type { ResourceDef, Registry, StrategyContext } from './registry.js';
-import type { ObjectStore } from './objects.js';
+import type { ResourceDef, StrategyContext } from './registry.js';
 import { DEVICES_GROUP, propertyValueProblem, type Device, type DeviceModel, type ModelProperty } from '../common/devices.js';
 
 const NUMERIC = new Set(['INT', 'FLOAT', 'DOUBLE']);
@@ -120,39 +118,8 @@ export async function admitDeviceObject(
   if (errs.length) throw invalid(def.kind, def.group, name, errs);
 }
 
-/**
- * Create the device CRDs if absent; update a copy Kedge installed from an older revision; leave a CRD Kedge did not
- * install (an operator's own copy of KubeEdge's) untouched.
- */
-export async function installDeviceCrds(o: { registry: Registry; objects: ObjectStore; systemContext: (ns?: string) => StrategyContext; log: Logger }): Promise<void> {
-  const def = o.registry.get('apiextensions.k8s.io', 'v1', 'customresourcedefinitions');
-  if (!def) return;
-  for (const crd of deviceCrds()) {
-    const name = crd.metadata!.name!;
-    let existing: V1CustomResourceDefinition | undefined;
-    try {
-      existing = (await o.objects.get(def, '', name)).obj as unknown as V1CustomResourceDefinition;
-    } catch (err) {
-      if (!(err instanceof StatusError && err.code === 404)) throw err;
-    }
-    if (!existing) {
-      try {
-        await o.objects.create(def, crd as unknown as KubeObject, o.systemContext());
-        o.log.info({ crd: name }, 'installed built-in CustomResourceDefinition');
-      } catch (err) {
-        if (!(err instanceof StatusError && err.code === 409)) throw err;
-      }
-      continue;
-    }
-    const revision = existing.metadata?.annotations?.[BUILTIN_CRD_ANNOTATION];
-    if (revision === undefined) {
-      o.log.info({ crd: name }, 'CustomResourceDefinition exists and was not installed by Kedge: left as it is');
-      continue;
-    }
-    if (revision === DEVICE_CRDS_REVISION) continue;
-    await o.objects.update(def, '', name, o.systemContext(), (cur) => ({
-      ...cur, metadata: { ...cur.metadata, annotations: { ...(cur.metadata?.annotations ?? {}), [BUILTIN_CRD_ANNOTATION]: DEVICE_CRDS_REVISION } }, spec: crd.spec,
-    }) as KubeObject);
-    o.log.info({ crd: name, from: revision, to: DEVICE_CRDS_REVISION }, 'updated built-in CustomResourceDefinition');
-  }
+/** Create the device CRDs if absent, update a copy Kedge installed from an older revision (one installer: crd/builtin). */
+export async function installDeviceCrds(o: InstallDeps): Promise<void> {
+  if (!o.registry.get('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')) return;
+  await installBuiltinCrds(o, deviceCrds());
 }

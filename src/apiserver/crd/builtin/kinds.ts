@@ -26,9 +26,6 @@ export interface BuiltinKind {
   beforeDelete?(obj: KubeObject): void;
 }
 
-/** Label on the built-in CRD objects: Kedge keeps them in step with its own version at start. */
-export const BUILTIN_CRD_LABEL = 'kedge.io/builtin-crd';
-
 export function storageVersionOf(crd: Crd): string {
   return crd.spec.versions.find((v) => v.storage)?.name ?? crd.spec.versions[0]!.name;
 }
