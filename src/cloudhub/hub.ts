@@ -29,6 +29,7 @@ import { clientTokenRequester, PodTokenManager } from './pod-tokens.js';
 import { HubMetrics } from './metrics.js';
 import { NodeSession } from './session.js';
 import { StatusWriter } from './status-writer.js';
+import { publishHubCa } from './ca-publisher.js';
 import { HubCertificateIssuer, JoinError, NODES_GROUP, NODE_USER_PREFIX, type CertificateIssuer } from './join.js';
 import { bindingFromSubjectAltName, bindingOfNode, revocationReason, sameBinding, type NodeBinding } from './node-identity.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -425,6 +426,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   }
   const shownHost = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   log.info({ port, epoch }, 'cloud hub listening');
+  await publishHubCa(opts.kubeConfig, opts.ca.certPem, log);
 
   return {
     port,

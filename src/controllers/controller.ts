@@ -4,6 +4,7 @@ import type { EventRecorder } from './events.js';
 import type { InformerSource } from './informers.js';
 import type { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './workqueue.js';
+import type { DisruptionOptions } from './nodes/disruption.js';
 
 /** What every controller gets from the manager. */
 export interface ControllerContext {
@@ -26,6 +27,11 @@ export interface ControllerOptions {
   nodeMonitorPeriodSeconds: number;
   /** Workers per controller. */
   workers: number;
+  /**
+   * Set: the node lifecycle controller behaves as kube-controller-manager's does (no edge autonomy, NoExecute taints
+   * rate-limited by zone disruption mode); `kedge server --upstream-node-lifecycle` (docs/design/upstream-lifecycle.md).
+   */
+  upstreamNodeLifecycle?: DisruptionOptions;
 }
 
 export const defaultControllerOptions: ControllerOptions = {

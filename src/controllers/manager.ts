@@ -16,6 +16,8 @@ import { NamespaceController } from './namespaces/namespace.js';
 import { ServiceAccountController } from './namespaces/serviceaccount.js';
 import { NodeLifecycleController } from './nodes/lifecycle.js';
 import { PodGCController } from './nodes/podgc.js';
+import { PodBindingController } from './nodes/podbinding.js';
+import type { DisruptionOptions } from './nodes/disruption.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { EndpointsController } from './services/endpoints.js';
 import { DaemonSetController } from './workloads/daemonset.js';
@@ -29,7 +31,7 @@ import { YurtAppSetController } from './pools/yurtappset.js';
 import { GridController } from './pools/grid.js';
 
 /** Controllers that exist because of the edge: they make sense against any cluster, Kedge's or a real one. */
-export const edgeControllers = ['nodelifecycle'] as const;
+export const edgeControllers = ['nodelifecycle', 'podbinding'] as const;
 /** What kube-controller-manager + kube-scheduler do; switch these off against a real cluster. */
 export const genericControllers = [
   'scheduler', 'replicaset', 'deployment', 'daemonset', 'statefulset', 'job',
@@ -61,6 +63,8 @@ export interface ControllerManagerOptions {
   /** tolerationSeconds for pods without their own unreachable/not-ready toleration (default 300). */
   defaultTolerationSeconds?: number;
   workers?: number;
+  /** Node lifecycle as kube-controller-manager's (no edge autonomy), with upstream's disruption options. */
+  upstreamNodeLifecycle?: DisruptionOptions;
   logger?: Logger;
   /** "host:port" to serve /metrics (Prometheus) and /healthz on; port 0 picks a free one. Off by default. */
   metricsAddress?: string;
@@ -136,6 +140,7 @@ function build(name: string, ctx: ControllerContext, selected: string[]): Contro
     case 'nodepool': return new NodePoolController(ctx);
     case 'yurtappset': return new YurtAppSetController(ctx);
     case 'grid': return new GridController(ctx);
+    case 'podbinding': return new PodBindingController(ctx);
     default: return undefined;
   }
 }
@@ -160,6 +165,7 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
     nodeMonitorPeriodSeconds: Math.min(opts.nodeMonitorPeriodSeconds ?? defaultControllerOptions.nodeMonitorPeriodSeconds, grace / 2),
     defaultTolerationSeconds: opts.defaultTolerationSeconds ?? defaultControllerOptions.defaultTolerationSeconds,
     workers: opts.workers ?? defaultControllerOptions.workers,
+    upstreamNodeLifecycle: opts.upstreamNodeLifecycle,
   };
   const api = makeKubeApi(kc);
   const identity = opts.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;

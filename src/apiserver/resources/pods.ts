@@ -58,14 +58,20 @@ function defaultPod(pod: KubeObject): void {
   s.enableServiceLinks ??= true;
   s.preemptionPolicy ??= 'PreemptLowerPriority';
   s.priority ??= 0;
-  // DefaultTolerationSeconds admission: tolerate not-ready/unreachable for 300s unless the pod says otherwise.
+  // DefaultTolerationSeconds admission: tolerate not-ready/unreachable (300 s) unless the pod says otherwise.
   const tol = (s.tolerations ??= []) as Obj[];
-  for (const key of ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']) {
+  for (const [key, seconds] of [['node.kubernetes.io/not-ready', defaultTolerations.notReadySeconds], ['node.kubernetes.io/unreachable', defaultTolerations.unreachableSeconds]] as const) {
     if (!tol.some((t) => t.key === key && (t.effect === 'NoExecute' || !t.effect))) {
-      tol.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
+      tol.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: seconds });
     }
   }
 }
+
+/**
+ * kube-apiserver's --default-not-ready-toleration-seconds / --default-unreachable-toleration-seconds (the
+ * DefaultTolerationSeconds admission plugin's two settings): process-wide, as the flags are.
+ */
+export const defaultTolerations = { notReadySeconds: 300, unreachableSeconds: 300 };
 
 /** kubectl's STATUS column logic for pods (printPod). */
 export function podStatusReason(p: Obj): { reason: string; ready: number; total: number; restarts: number; lastRestart?: number } {

@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option('--advertise-address <host...>', 'extra names/IPs for the hub serving certificate')
     .option('--keepalive <ms>', 'ping interval for edge sessions', '15000')
     .option('--node-cert-validity <duration>', 'validity of issued node certificates (edges renew at 80%)', '8760h')
-    .option('--controllers <list>', 'controllers to run against the cluster ("nodelifecycle" = edge-aware node lifecycle; "*" adds the generic ones; "" = none)', 'nodelifecycle')
+    .option('--controllers <list>', 'controllers to run against the cluster: "podbinding" (default: edge pods tolerate a lost link under kube-controller-manager\'s own node lifecycle, as OpenYurt\'s yurt-manager does), "nodelifecycle" (Kedge\'s edge-aware node lifecycle: only with kube-controller-manager\'s disabled), "*" adds the generic ones, "" = none', 'podbinding')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
     .option('--kubelet-proxy-socket <path>', 'Unix socket (0600) of the HTTP CONNECT proxy to edge kubelets, for the kube-apiserver\'s EgressSelectorConfiguration (default DATA_DIR/kubelet-proxy.sock; "" = off)')
     .option('--kubelet-client-ca <file>', 'CA of the kube-apiserver\'s kubelet client certificate: TLS clients of the proxy must present one it signed')
@@ -47,7 +47,7 @@ export function register(program: Command): void {
         kubeletClientCaPem: o.kubeletClientCa ? await readFile(o.kubeletClientCa, 'utf8') : undefined,
       });
       process.stderr.write(`kedge cloud hub listening on ${hub.url} (CA hash ${pki.caCertHash(ca.certPem)})\n`);
-      // Edge-aware controllers (leader-elected, so several hubs can run); generic ones only when asked.
+      // Edge controllers (leader-elected, so several hubs can run); generic ones only when asked.
       const { startControllerManager } = await import('../../controllers/manager.js');
       const { parseControllersFlag } = await import('../../controllers/component.js');
       const wanted = parseControllersFlag(o.controllers);

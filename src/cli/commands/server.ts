@@ -17,6 +17,13 @@ interface ServerFlags {
   controllers?: string;
   nodeMonitorGracePeriod: string;
   defaultTolerationSeconds: string;
+  upstreamNodeLifecycle?: boolean;
+  nodeEvictionRate: string;
+  secondaryNodeEvictionRate: string;
+  unhealthyZoneThreshold: string;
+  largeClusterSizeThreshold: string;
+  defaultNotReadyTolerationSeconds: string;
+  defaultUnreachableTolerationSeconds: string;
   minRequestTimeout: string;
   maxRequestsInflight: string;
   maxMutatingRequestsInflight: string;
@@ -31,6 +38,22 @@ interface ServerFlags {
 function nonNegative(flag: string, v: string): number {
   if (!/^\d+$/.test(v)) fail(`invalid ${flag} ${JSON.stringify(v)}: want a whole number ≥ 0`);
   return Number(v);
+}
+
+/** A non-negative number flag (rates, fractions, seconds). */
+function nonNegativeNumber(flag: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) fail(`invalid ${flag} ${JSON.stringify(v)}: want a number ≥ 0`);
+  return n;
+}
+
+/** kube-controller-manager durations (`40s`, `1m`) or plain seconds (`40`), in seconds. */
+async function seconds(flag: string, v: string): Promise<number> {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  const { parseGoDuration } = await import('../../apiserver/event-ttl.js');
+  const ms = parseGoDuration(v);
+  if (ms === null) fail(`invalid ${flag} ${JSON.stringify(v)}: want a duration such as 40s or 5m (or seconds)`);
+  return ms / 1000;
 }
 
 function fail(msg: string): never {
@@ -97,6 +120,13 @@ export function register(program: Command): void {
     .option('--event-ttl <duration>', 'delete events this long after their last write, like kube-apiserver (e.g. 1h, 30m, 90s; 0 = never)', '1h')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
     .option('--default-toleration-seconds <seconds>', 'eviction delay for cloud-node pods without their own unreachable toleration', '300')
+    .option('--upstream-node-lifecycle', 'node lifecycle exactly as kube-controller-manager\'s (no edge autonomy: edge pods are evicted after their tolerations, zone disruption modes apply); Kedge\'s podbinding controller is then off unless --controllers names it. For running `kedge cloud` against upstream semantics (docs/design/upstream-lifecycle.md)')
+    .option('--node-eviction-rate <per-second>', 'with --upstream-node-lifecycle: NoExecute taints per second per healthy zone', '0.1')
+    .option('--secondary-node-eviction-rate <per-second>', 'with --upstream-node-lifecycle: the rate in a partially disrupted zone larger than --large-cluster-size-threshold', '0.01')
+    .option('--unhealthy-zone-threshold <fraction>', 'with --upstream-node-lifecycle: fraction of not-Ready nodes (more than 2) that makes a zone partially disrupted', '0.55')
+    .option('--large-cluster-size-threshold <nodes>', 'with --upstream-node-lifecycle: zones up to this size stop evicting in partial disruption', '50')
+    .option('--default-not-ready-toleration-seconds <seconds>', 'DefaultTolerationSeconds admission: tolerationSeconds of the not-ready:NoExecute toleration added to every pod without one', '300')
+    .option('--default-unreachable-toleration-seconds <seconds>', 'DefaultTolerationSeconds admission: tolerationSeconds of the unreachable:NoExecute toleration added to every pod without one', '300')
     .action(async (flags: ServerFlags) => {
       const { port } = validateFlags(flags);
       const eventTtl = await eventTtlMs(flags.eventTtl);
@@ -124,16 +154,30 @@ export function register(program: Command): void {
           serverComponents.push(cloudHubComponent(hubOptions));
         }
       }
+      const { defaultTolerations } = await import('../../apiserver/resources/pods.js');
+      defaultTolerations.notReadySeconds = nonNegative('--default-not-ready-toleration-seconds', flags.defaultNotReadyTolerationSeconds);
+      defaultTolerations.unreachableSeconds = nonNegative('--default-unreachable-toleration-seconds', flags.defaultUnreachableTolerationSeconds);
       if (!flags.disableControllers) {
-        const grace = Number(flags.nodeMonitorGracePeriod);
+        const grace = await seconds('--node-monitor-grace-period', flags.nodeMonitorGracePeriod);
         const tol = Number(flags.defaultTolerationSeconds);
         if (!(grace > 0)) fail(`invalid --node-monitor-grace-period ${JSON.stringify(flags.nodeMonitorGracePeriod)}: want seconds > 0`);
         if (!(tol >= 0)) fail(`invalid --default-toleration-seconds ${JSON.stringify(flags.defaultTolerationSeconds)}: want seconds >= 0`);
         const { controllersComponent, parseControllersFlag, serverDefaultControllers } = await import('../../controllers/component.js');
         const { selectControllers } = await import('../../controllers/manager.js');
-        const controllers = flags.controllers ? parseControllersFlag(flags.controllers) : serverDefaultControllers;
+        const upstream = flags.upstreamNodeLifecycle;
+        const upstreamNodeLifecycle = upstream
+          ? {
+              nodeEvictionRate: nonNegativeNumber('--node-eviction-rate', flags.nodeEvictionRate),
+              secondaryNodeEvictionRate: nonNegativeNumber('--secondary-node-eviction-rate', flags.secondaryNodeEvictionRate),
+              unhealthyZoneThreshold: nonNegativeNumber('--unhealthy-zone-threshold', flags.unhealthyZoneThreshold),
+              largeClusterSizeThreshold: nonNegative('--large-cluster-size-threshold', flags.largeClusterSizeThreshold),
+            }
+          : undefined;
+        // As an upstream cluster: no Kedge edge controllers unless asked for by name.
+        const defaults = upstream ? [...serverDefaultControllers, '-podbinding'] : serverDefaultControllers;
+        const controllers = flags.controllers ? parseControllersFlag(flags.controllers) : defaults;
         try { selectControllers(controllers); } catch (err) { fail(`invalid --controllers: ${(err as Error).message}`); }
-        serverComponents.push(controllersComponent({ controllers, leaderElect: true, nodeMonitorGracePeriodSeconds: grace, defaultTolerationSeconds: tol }));
+        serverComponents.push(controllersComponent({ controllers, leaderElect: true, nodeMonitorGracePeriodSeconds: grace, defaultTolerationSeconds: tol, upstreamNodeLifecycle }));
         // The cluster CA's CSR signer (kube-controller-manager's csrsigning), src/apiserver/auth/csr.
         const { csrSigningComponent } = await import('../../apiserver/auth/csr/signing-controller.js');
         serverComponents.push(csrSigningComponent());

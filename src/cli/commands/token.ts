@@ -22,7 +22,7 @@ export function register(program: Command): void {
     .description('create a bootstrap token; prints the token, then the CA cert hash edge nodes pin')
     .option('--ttl <duration>', 'time to live (e.g. 24h, 30m; 0 = never expires)', '24h')
     .option('--kubeconfig <file>', 'admin kubeconfig (default: $KUBECONFIG or ~/.kube/config)')
-    .option('--ca-cert <file>', 'CA the hub serves with, for the printed hash (default: the kubeconfig cluster CA)')
+    .option('--ca-cert <file>', 'CA the hub serves with, for the printed hash (default: the CA the running hub published in kube-system/kedge-cloudhub)')
     .option('--description <text>', 'human-readable description stored with the token')
     .option(
       '--node-name <name>',
@@ -48,10 +48,27 @@ export function register(program: Command): void {
       else kc.loadFromDefault();
       const cluster = kc.getCurrentCluster();
       if (!cluster) throw new Error('the kubeconfig has no current cluster');
+      // The CA edges must pin is the one the hub serves: explicit --ca-cert, else what the running hub published in
+      // the cluster (kedge server's and kedge cloud's hubs both do, src/cloudhub/ca-publisher.ts), else — no hub has
+      // run yet — the cluster CA, which is the hub's CA in `kedge server` (never in `kedge cloud`: say so).
       let caPem: string | undefined;
       if (o.caCert) caPem = await readFile(o.caCert, 'utf8');
-      else if (cluster.caData) caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
-      else if (cluster.caFile) caPem = await readFile(cluster.caFile, 'utf8');
+      else {
+        const { HUB_CA_CONFIGMAP } = await import('../../cloudhub/ca-publisher.js');
+        const cm = await kc
+          .makeApiClient(CoreV1Api)
+          .readNamespacedConfigMap({ namespace: HUB_CA_CONFIGMAP.namespace, name: HUB_CA_CONFIGMAP.name })
+          .catch((err: { code?: number }) => {
+            if (err.code === 404) return undefined;
+            throw err;
+          });
+        caPem = cm?.data?.[HUB_CA_CONFIGMAP.key];
+        if (!caPem) {
+          if (cluster.caData) caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
+          else if (cluster.caFile) caPem = await readFile(cluster.caFile, 'utf8');
+          if (caPem) process.stderr.write(`warning: no hub has published its CA (${HUB_CA_CONFIGMAP.namespace}/${HUB_CA_CONFIGMAP.name}); printing the cluster CA's hash, which is right for \`kedge server\` only — start the hub first, or pass --ca-cert\n`);
+        }
+      }
       const t = pki.generateBootstrapToken();
       const secret = pki.bootstrapTokenSecret(t, {
         ttlMs: ttlMs > 0 ? ttlMs : undefined,

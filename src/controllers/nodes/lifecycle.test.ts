@@ -214,3 +214,31 @@ test('after a restart, a lease renewal alone makes nothing Ready; the kubelet po
   await c.monitor(t0 + 100_001);
   assert.equal(readyOf(fake, 'edge-down').status, 'Unknown');
 });
+
+test('upstream mode: an edge node is tainted NoExecute and its pods evicted after their toleration; a lone node (full disruption) is not', async () => {
+  const fake = new FakeCluster();
+  const upstreamNodeLifecycle = { nodeEvictionRate: 100, secondaryNodeEvictionRate: 100, unhealthyZoneThreshold: 0.55, largeClusterSizeThreshold: 50 };
+  const ctx = fakeContext(fake, { nodeMonitorGracePeriodSeconds: 0.3, nodeMonitorPeriodSeconds: 0.1, upstreamNodeLifecycle });
+  const c = new NodeLifecycleController(ctx);
+  c.start();
+  await addNode(fake, 'edge', { 'node-role.kubernetes.io/edge': '' });
+  const tol = (s: number) => [UnreachableTaintKey, 'node.kubernetes.io/not-ready'].map((key) => ({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: s }));
+  await addPod(fake, 'e1', 'edge', tol(1));
+  // Alone in its zone and silent: full disruption (master disruption mode), so NoSchedule only, never evicted.
+  await eventually(() => (fake.find<V1Node>('Node', 'edge')!.spec?.taints ?? []).length === 1, 3000, 'edge NoSchedule');
+  await eventually(() => fake.find<V1Pod>('Pod', 'e1', 'default')?.status?.conditions?.find((x) => x.type === 'Ready')?.status === 'False', 3000, 'pod not ready');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.ok(fake.find('Pod', 'e1', 'default'), 'no eviction in full disruption');
+  // A healthy node joins the zone: the silent one is now just unreachable, NoExecute follows, the pod goes after 1 s.
+  await addNode(fake, 'cloud');
+  const hb = setInterval(() => void renew(fake, 'cloud'), 50);
+  await eventually(() => (fake.find<V1Node>('Node', 'edge')!.spec?.taints ?? []).some((t) => t.effect === 'NoExecute'), 3000, 'edge NoExecute');
+  await eventually(() => !fake.find('Pod', 'e1', 'default'), 4000, 'edge pod evicted');
+  // The kubelet posts Ready: taints go, and the controller leaves pods' readiness to the kubelet.
+  await addPod(fake, 'e2', 'edge', tol(3600));
+  await renew(fake, 'edge');
+  await postReady(fake, 'edge');
+  await eventually(() => (fake.find<V1Node>('Node', 'edge')!.spec?.taints ?? []).length === 0, 3000, 'taints removed');
+  clearInterval(hb);
+  await c.stop();
+});

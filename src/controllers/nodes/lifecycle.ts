@@ -4,8 +4,10 @@ import type { Controller, ControllerContext } from '../controller.js';
 import { toMillis } from '../util/pods.js';
 import { tolerates } from '../util/selectors.js';
 import { EDGE_ROLE_LABEL as EdgeRoleLabel } from '../../common/node-restriction.js';
+import { ZoneTainter } from './disruption.js';
 
 export const UnreachableTaintKey = 'node.kubernetes.io/unreachable';
+export const NotReadyTaintKey = 'node.kubernetes.io/not-ready';
 export { EDGE_ROLE_LABEL as EdgeRoleLabel } from '../../common/node-restriction.js';
 export const AutonomyAnnotation = 'node.beta.openyurt.io/autonomy';
 /** Reason we put on pods' Ready condition, so on reconnect we know which ones to restore. */
@@ -20,7 +22,7 @@ const readyOf = (node: V1Node) => node.status?.conditions?.find((c) => c.type ==
 
 /** The controller marked this node unreachable (its heartbeat had stopped): Ready=Unknown or the unreachable taint. */
 export function markedUnreachable(node: V1Node): boolean {
-  if ((node.spec?.taints ?? []).some((t) => t.key === UnreachableTaintKey)) return true;
+  if ((node.spec?.taints ?? []).some((t) => t.key === UnreachableTaintKey || t.key === NotReadyTaintKey)) return true;
   const ready = readyOf(node);
   return ready?.status === 'Unknown' && (ready.reason === 'NodeStatusUnknown' || ready.reason === 'NodeStatusNeverUpdated');
 }
@@ -28,12 +30,13 @@ export function markedUnreachable(node: V1Node): boolean {
 /**
  * When a pod on a NoExecute-tainted node must go: 0 = now, a number = ms after the taint was added,
  * undefined = never (tolerated forever). Pods without any toleration for the unreachable/not-ready taint get
- * defaultTolerationSeconds, as the DefaultTolerationSeconds admission plugin would have given them.
+ * defaultTolerationSeconds, as the DefaultTolerationSeconds admission plugin would have given them; with
+ * `defaultTolerationSeconds` undefined (upstream's taint manager, which leaves that to admission) they go at once.
  */
-export function evictionDelayMs(pod: V1Pod, taint: V1Taint, defaultTolerationSeconds: number): number | undefined {
+export function evictionDelayMs(pod: V1Pod, taint: V1Taint, defaultTolerationSeconds: number | undefined): number | undefined {
   const tols = (pod.spec?.tolerations ?? []).filter((t) => tolerates(t, taint));
   if (tols.length === 0) {
-    const defaulted = taint.key === UnreachableTaintKey || taint.key === 'node.kubernetes.io/not-ready';
+    const defaulted = defaultTolerationSeconds !== undefined && (taint.key === UnreachableTaintKey || taint.key === NotReadyTaintKey);
     return defaulted ? defaultTolerationSeconds * 1000 : 0;
   }
   if (tols.some((t) => t.tolerationSeconds === undefined || t.tolerationSeconds === null)) return undefined;
@@ -67,10 +70,15 @@ export class NodeLifecycleController implements Controller {
   /** Nodes marked unreachable that showed a sign of life: looked at without waiting for the next full pass. */
   private readonly recovering = new Set<string>();
 
+  /** Upstream mode (kube-controller-manager's behaviour, no edge autonomy): zone states and the NoExecute rate. */
+  private readonly zones?: ZoneTainter;
+
   constructor(
     private readonly ctx: ControllerContext,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    if (ctx.options.upstreamNodeLifecycle) this.zones = new ZoneTainter(ctx.options.upstreamNodeLifecycle);
+  }
 
   start(): void {
     const nodes = this.ctx.informers.get<V1Node>('nodes');
@@ -147,6 +155,7 @@ export class NodeLifecycleController implements Controller {
       l.push(p);
     }
     const grace = this.ctx.options.nodeMonitorGracePeriodSeconds * 1000;
+    if (this.zones) return this.upstreamPass(nodes, byNode, now, grace);
     for (let node of nodes) {
       if (this.stopped) return;
       const name = node.metadata!.name!;
@@ -159,6 +168,95 @@ export class NodeLifecycleController implements Controller {
         else if (ready === 'True') await this.whileReady(node, nodePods, now);
       } catch (err) {
         if (errorCode(err) !== 404) this.ctx.log.warn({ node: name, err: String(err) }, 'node lifecycle update failed');
+      }
+    }
+  }
+
+  /**
+   * kube-controller-manager's pass: every node's health first, then the zone states from all nodes, then per node
+   * the taints its Ready condition calls for (NoExecute only as its zone allows), its pods' readiness, and the taint
+   * manager's evictions.
+   */
+  private async upstreamPass(nodes: readonly V1Node[], byNode: Map<string, V1Pod[]>, now: number, grace: number): Promise<void> {
+    const latest = new Map<string, V1Node>();
+    for (const node of nodes) {
+      const name = node.metadata!.name!;
+      try {
+        latest.set(name, now - this.heartbeat(node, now) > grace ? await this.markStatusUnknown(node, now) : node);
+      } catch (err) {
+        if (errorCode(err) !== 404) this.ctx.log.warn({ node: name, err: String(err) }, 'node lifecycle update failed');
+      }
+    }
+    const zones = this.zones!;
+    const wasAllDisrupted = zones.allFullyDisrupted;
+    zones.observe(this.ctx.informers.get<V1Node>('nodes').list().map((n) => latest.get(n.metadata!.name!) ?? n));
+    if (zones.allFullyDisrupted !== wasAllDisrupted) {
+      this.ctx.log.warn({ allFullyDisrupted: zones.allFullyDisrupted }, zones.allFullyDisrupted ? 'all nodes are not Ready: entering master disruption mode (no evictions)' : 'leaving master disruption mode');
+    }
+    for (const node of latest.values()) {
+      if (this.stopped) return;
+      try {
+        await this.upstreamNode(node, byNode.get(node.metadata!.name!) ?? [], now);
+      } catch (err) {
+        if (errorCode(err) !== 404) this.ctx.log.warn({ node: node.metadata!.name, err: String(err) }, 'node lifecycle update failed');
+      }
+    }
+  }
+
+  /**
+   * Upstream's taints for one node: Ready=False → not-ready, Unknown → unreachable, each NoSchedule at once and
+   * NoExecute when the zone's rate allows (none in master disruption); Ready=True → neither. A node not Ready has
+   * its pods' Ready set False (MarkPodsNotReady); only the kubelet sets it True again. Then the taint manager.
+   */
+  private async upstreamNode(node: V1Node, pods: V1Pod[], now: number): Promise<void> {
+    const zones = this.zones!;
+    const ready = readyOf(node)?.status;
+    const both = (key: string): V1Taint[] => [{ key, effect: 'NoSchedule' }, { key, effect: 'NoExecute' }];
+    let taints = node.spec?.taints ?? [];
+    if (ready === 'True') {
+      taints = await this.ensureTaints(node, [], [...both(UnreachableTaintKey), ...both(NotReadyTaintKey)], now);
+    } else if (ready === 'False' || ready === 'Unknown') {
+      const key = ready === 'False' ? NotReadyTaintKey : UnreachableTaintKey;
+      const add: V1Taint[] = [{ key, effect: 'NoSchedule' }];
+      const remove = both(key === NotReadyTaintKey ? UnreachableTaintKey : NotReadyTaintKey);
+      const hasNoExecute = taints.some((t) => t.key === key && t.effect === 'NoExecute');
+      if (zones.allFullyDisrupted) remove.push({ key, effect: 'NoExecute' });
+      else if (!hasNoExecute && zones.tryTaint(node, now)) add.push({ key, effect: 'NoExecute' });
+      taints = await this.ensureTaints(node, add, remove, now);
+      for (const p of pods) {
+        const rc = p.status?.conditions?.find((c) => c.type === 'Ready');
+        if (rc && rc.status !== 'False' && !p.metadata?.deletionTimestamp) await this.setPodReady(p, 'False', rc.reason ?? undefined, now);
+      }
+    }
+    await this.evictUntolerated(taints, pods, now, undefined);
+  }
+
+  /**
+   * The taint manager: a pod goes once a NoExecute taint it does not tolerate is on its node, or when the shortest
+   * tolerationSeconds of those it does tolerate has passed since the taint's timeAdded. It first gets upstream's
+   * DisruptionTarget condition (reason DeletionByTaintManager), then is deleted with its uid as precondition.
+   */
+  private async evictUntolerated(taints: V1Taint[], pods: V1Pod[], now: number, defaultTolerationSeconds: number | undefined): Promise<void> {
+    const noExecute = taints.filter((t) => t.effect === 'NoExecute');
+    if (!noExecute.length) return;
+    for (const p of pods) {
+      if (p.metadata?.deletionTimestamp) continue;
+      let due = Infinity;
+      for (const t of noExecute) {
+        const delay = evictionDelayMs(p, t, defaultTolerationSeconds);
+        if (delay !== undefined) due = Math.min(due, (toMillis(t.timeAdded) || now) + delay);
+      }
+      if (now < due) continue;
+      const ref = { apiVersion: 'v1', kind: 'Pod', namespace: p.metadata!.namespace!, name: p.metadata!.name! };
+      this.ctx.events.event({ ...p, apiVersion: 'v1', kind: 'Pod' }, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${p.metadata!.namespace}/${p.metadata!.name}`);
+      try {
+        if (this.zones) {
+          const conditions = [...(p.status?.conditions ?? []).filter((c) => c.type !== 'DisruptionTarget'), { type: 'DisruptionTarget', status: 'True', reason: 'DeletionByTaintManager', message: 'Taint manager: deleting due to NoExecute taint', lastTransitionTime: new Date(now).toISOString() as unknown as Date }];
+          await this.ctx.api.patchStatus(ref, { status: { conditions } });
+        }
+        await this.ctx.api.delete(ref, { uid: p.metadata?.uid });
+      } catch (err) {
+        if (errorCode(err) !== 404 && errorCode(err) !== 409) throw err;
       }
     }
   }
@@ -201,20 +299,7 @@ export class NodeLifecycleController implements Controller {
       if (rc && rc.status !== 'False' && !p.metadata?.deletionTimestamp) await this.setPodReady(p, 'False', NodeUnreachablePodReason, now);
     }
     if (autonomous) return;
-    const noExec = taints.find((t) => t.key === UnreachableTaintKey && t.effect === 'NoExecute');
-    if (!noExec) return;
-    const added = toMillis(noExec.timeAdded) || now;
-    for (const p of pods) {
-      if (p.metadata?.deletionTimestamp) continue;
-      const delay = evictionDelayMs(p, noExec, this.ctx.options.defaultTolerationSeconds);
-      if (delay === undefined || now < added + delay) continue;
-      this.ctx.events.event({ ...p, apiVersion: 'v1', kind: 'Pod' }, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${p.metadata!.namespace}/${p.metadata!.name}`);
-      try {
-        await this.ctx.api.delete({ apiVersion: 'v1', kind: 'Pod', namespace: p.metadata!.namespace!, name: p.metadata!.name! }, { uid: p.metadata?.uid });
-      } catch (err) {
-        if (errorCode(err) !== 404 && errorCode(err) !== 409) throw err;
-      }
-    }
+    await this.evictUntolerated(taints.filter((t) => t.key === UnreachableTaintKey), pods, now, this.ctx.options.defaultTolerationSeconds);
   }
 
   /**
