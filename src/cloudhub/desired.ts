@@ -20,6 +20,7 @@ import type { CachedObject, SharedCache } from './cache.js';
 import { EDGE_ROLE_LABEL } from '../common/node-restriction.js';
 import { KUBELET_POD_CONDITIONS } from '../common/pod-status.js';
 import { DEVICE_MODEL_RESOURCE, DEVICE_RESOURCE, deviceModelName, type Device } from '../protocol/devices.js';
+import type { ReportedPodStatus } from './reported-status.js';
 
 export interface ViewEntry {
   seq: number;
@@ -166,6 +167,8 @@ export function statusOnlyChange(old: CachedObject, now: CachedObject, pod = fal
 
 export interface DesiredSetsOptions {
   maxTombstonesPerNode?: number;
+  /** What nodes last reported of their pods: a status change contradicting it is sent to the node. */
+  reported?: ReportedPodStatus;
   maxGlobalTombstones?: number;
 }
 
@@ -189,8 +192,11 @@ export class DesiredSets {
   /** Services and endpoint slices: one shared change log for every node instead of a copy per node. */
   readonly global: ChangeLog;
 
+  private readonly reported?: ReportedPodStatus;
+
   constructor(private readonly cache: SharedCache, opts: DesiredSetsOptions = {}) {
     this.maxTombstones = opts.maxTombstonesPerNode ?? 1000;
+    this.reported = opts.reported;
     this.global = new ChangeLog(opts.maxGlobalTombstones ?? 10_000);
     cache.onChange((resource, type, key, obj, old) => this.onCacheChange(resource, type, key, obj, old));
   }
@@ -265,7 +271,10 @@ export class DesiredSets {
     if (resource === 'pods') {
       const oldNode = (old as V1Pod | undefined)?.spec?.nodeName;
       const newNode = type === 'delete' ? undefined : (obj as V1Pod).spec?.nodeName;
-      if (type !== 'delete' && old && oldNode === newNode && statusOnlyChange(old, obj, true)) return;
+      if (type === 'delete') this.reported?.forget(key);
+      // The echo of a node's own report stays in the cloud; a status someone else set that contradicts the report
+      // (upstream's node lifecycle: Ready=False) goes to the node, which then reports its truth again.
+      if (type !== 'delete' && old && oldNode === newNode && statusOnlyChange(old, obj, true) && !this.reported?.contradicted(key, old as V1Pod, obj as V1Pod)) return;
       if (oldNode && oldNode !== newNode) this.podsByNode.get(oldNode)?.delete(key);
       if (newNode) {
         let s = this.podsByNode.get(newNode);

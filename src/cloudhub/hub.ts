@@ -29,6 +29,7 @@ import { clientTokenRequester, PodTokenManager } from './pod-tokens.js';
 import { HubMetrics } from './metrics.js';
 import { NodeSession } from './session.js';
 import { StatusWriter } from './status-writer.js';
+import { ReportedPodStatus } from './reported-status.js';
 import { publishHubCa } from './ca-publisher.js';
 import { HubCertificateIssuer, JoinError, NODES_GROUP, NODE_USER_PREFIX, type CertificateIssuer } from './join.js';
 import { bindingFromSubjectAltName, bindingOfNode, revocationReason, sameBinding, type NodeBinding } from './node-identity.js';
@@ -158,7 +159,8 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const epoch = randomBytes(8).toString('hex');
   const metrics = new HubMetrics();
   const cache = new SharedCache(opts.kubeConfig, log);
-  const desired = new DesiredSets(cache, { maxTombstonesPerNode: opts.maxTombstonesPerNode });
+  const reported = new ReportedPodStatus();
+  const desired = new DesiredSets(cache, { maxTombstonesPerNode: opts.maxTombstonesPerNode, reported });
   // After `desired` on the cache's listener list; sessions pump on a later tick, so the record is there first.
   const deltas = new Deltas(cache);
   // Bound service account tokens for edge pods' projected volumes, shipped as PodToken objects.
@@ -167,6 +169,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     opts.kubeConfig,
     (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined,
     (ns, name) => cache.get(objectKey(DEVICE_RESOURCE, ns, name)) as unknown as Device | undefined,
+    reported,
   );
   const issuer: CertificateIssuer = new HubCertificateIssuer({ kubeConfig: opts.kubeConfig, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
   const sessions = new Map<string, NodeSession>();

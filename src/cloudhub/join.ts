@@ -150,6 +150,8 @@ export class HubCertificateIssuer implements CertificateIssuer {
       throw new JoinError(409, 'AlreadyExists', `node "${nodeName}" already exists and is not an edge node (no ${EDGE_ROLE_LABEL} label); choose another --node-name`);
     }
     if (existing && identity.nodeName !== nodeName) throw takeoverRefused(nodeName);
+    const foreign = foreignEdgeNode(existing);
+    if (foreign) throw new JoinError(409, 'AlreadyExists', foreign);
     if (identity.nodeName !== undefined) await this.consume(secret, nodeName);
     if (!existing) {
       try {
@@ -333,4 +335,20 @@ function bindingOf(node: V1Node): NodeBinding {
   const b = bindingOfNode(node);
   if (!b) throw new Error(`the API returned node ${node.metadata?.name ?? ''} without a uid`);
   return b;
+}
+
+/**
+ * Why an existing edge-labelled Node is not Kedge's to join, or undefined. KubeEdge's cloudcore claims every Node
+ * labelled node-role.kubernetes.io/edge and its edgecore registers them itself; a Node Kedge's hub registered
+ * carries the identity-generation annotation from its first join. One without it belongs to another edge system
+ * (KubeEdge: kubeletVersion "…-kubeedge-…"), and joining it too would give one Node two agents writing its status
+ * and running its pods: refused, with the way out (docs/design/kubeedge-coexistence.md).
+ */
+export function foreignEdgeNode(node: V1Node | null | undefined): string | undefined {
+  if (!node || node.metadata?.annotations?.[IDENTITY_GENERATION_ANNOTATION] !== undefined) return undefined;
+  const version = node.status?.nodeInfo?.kubeletVersion ?? '';
+  const who = /kubeedge/i.test(version) ? `KubeEdge (kubeletVersion ${version})` : 'another edge system (it was not registered by a Kedge hub)';
+  return `node "${node.metadata?.name}" is managed by ${who}; a node is joined to one edge system at a time. ` +
+    'Migrate it first: stop edgecore on the node (keadm reset), delete the Node (kubectl delete node NAME), then join it to Kedge ' +
+    '(docs/design/kubeedge-coexistence.md)';
 }

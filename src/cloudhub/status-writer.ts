@@ -14,6 +14,8 @@ import {
 } from '../common/node-restriction.js';
 import { mergeNodePodStatus } from '../common/pod-status.js';
 import { DeviceStatusWriter, type DeviceLookup } from './device-status.js';
+import { objectKey } from '../protocol/keys.js';
+import type { ReportedPodStatus } from './reported-status.js';
 
 export interface WriteResult {
   ok: boolean;
@@ -100,7 +102,7 @@ export class StatusWriter {
   /** KubeEdge devices' reports (device-status.ts). */
   readonly devices: DeviceStatusWriter;
 
-  constructor(kc: KubeConfig, private readonly podLookup: PodLookup, deviceLookup: DeviceLookup = () => undefined) {
+  constructor(kc: KubeConfig, private readonly podLookup: PodLookup, deviceLookup: DeviceLookup = () => undefined, private readonly reported?: ReportedPodStatus) {
     this.api = new JsonApi(kc);
     this.devices = new DeviceStatusWriter(this.api, deviceLookup);
   }
@@ -231,6 +233,8 @@ export class StatusWriter {
       try {
         // The edge's report replaces only what the kubelet owns; others' conditions survive and gate Ready.
         const merged = mergeNodePodStatus(pod.status, status, pod.spec?.readinessGates, () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'));
+        // Recorded first: the cache may see the write before this request returns.
+        this.reported?.record(objectKey('pods', namespace, name), merged);
         await this.api.request('PUT', `${podPath(namespace, name)}/status`, { ...forUpdate(pod), status: merged });
         return { ok: true };
       } catch (err) {

@@ -75,3 +75,16 @@ export function mergeNodePodStatus(current: V1PodStatus | undefined, reported: V
   else delete merged.resourceClaimStatuses;
   return merged;
 }
+
+/**
+ * What a node's report says about a pod in the terms others may contradict: the phase and the status of each
+ * condition the kubelet owns. The hub records it per pod when it writes a node's report; a later change of the
+ * cloud's copy to a different signature was made by someone else (upstream's node lifecycle controller marks the
+ * pods of a lost node not Ready), so the hub sends that copy to the node and the node, whose signature of its last
+ * report differs, reports again: after a reconnect the cloud shows the edge's truth.
+ */
+export function reportedStatusSignature(status: V1PodStatus | undefined): string {
+  const parts = [status?.phase ?? ''];
+  for (const type of KUBELET_POD_CONDITIONS) parts.push(status?.conditions?.find((c) => c.type === type)?.status ?? '');
+  return parts.join('|');
+}

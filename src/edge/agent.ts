@@ -91,6 +91,10 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 /** Read once per process: the OS does not change under a running agent (the simulator runs thousands). */
 let osImage: Promise<string> | undefined;
 
+/** The edge store's SQLite page cache (KiB) and WAL autocheckpoint (pages, also its size limit after a checkpoint). */
+export const EDGE_STORE_CACHE_KIB = 4096;
+export const EDGE_STORE_WAL_PAGES = 256;
+
 export class EdgeAgent {
   readonly log: Logger;
   store!: Store;
@@ -144,10 +148,13 @@ export class EdgeAgent {
       const { openSqliteStore, startAutoCompaction } = await import('../storage/sqlite.js');
       // An edge store is a copy of cloud state plus buffered status: FULL sync, since "persisted before
       // acked" is the promise the sync protocol relies on across power loss.
+      // Bounded by default (issue 19): the store holds one node's objects (a few MiB), so a 4 MiB page cache keeps
+      // it hot without the server-sized 32 MiB that showed up as the agent's peak during pod churn, and a WAL
+      // checkpointed every 256 pages and truncated back to 1 MiB instead of growing to ~4 MiB and staying there.
       this.store = await openSqliteStore(path.join(o.dataDir, 'store.db'), {
         synchronous: 'full',
-        ...(o.storeCacheSizeKiB ? { cacheSizeKiB: o.storeCacheSizeKiB } : {}),
-        ...(o.storeWalPages ? { walAutocheckpointPages: o.storeWalPages } : {}),
+        cacheSizeKiB: o.storeCacheSizeKiB ?? EDGE_STORE_CACHE_KIB,
+        walAutocheckpointPages: o.storeWalPages ?? EDGE_STORE_WAL_PAGES,
       });
       this.ownsStore = true;
       const compaction = startAutoCompaction(this.store, { intervalMs: 5 * 60_000, retainRevisions: 1000 });

@@ -29,7 +29,7 @@ import { ImagePuller } from './images.js';
 import { Backoff } from './backoff.js';
 import { ProbeState, runProbe } from './probes.js';
 import { buildPodStatus, type Instance, type PodObservation } from './status.js';
-import { KUBELET_POD_CONDITIONS } from '../../common/pod-status.js';
+import { KUBELET_POD_CONDITIONS, reportedStatusSignature } from '../../common/pod-status.js';
 import { readContainerLogs, rotateIfNeeded, type LogOptions, type LogWriter, type RotationPolicy } from './logs.js';
 import { collectImages, DEFAULT_IMAGE_GC, type ImageGcPolicy } from './gc.js';
 
@@ -64,6 +64,10 @@ interface PodState {
    * status is unchanged, and the ~1 KiB text per pod was a tenth of the agent's memory per pod.
    */
   lastReported?: string;
+  /** reportedStatusSignature of that status: a cloud copy saying otherwise makes the next pass report again. */
+  reportedSignature?: string;
+  /** The cloud's resourceVersion of the pod last seen in the store (this node's own status writes keep it). */
+  cloudRv?: string;
   /** Restart count per container that has an instance, as last reported (`kubectl logs` reads that attempt). */
   logAttempts?: Map<string, number>;
   podIP?: string;
@@ -162,7 +166,15 @@ export class PodManager implements PodManagerHandle {
     // The stored status only seeds a pod's state (startTime, condition transition times; see podState), and is
     // this node's own report coming back through the store: once the state exists, holding it again per pod is
     // waste (~1.5 KiB a pod). Except conditions others set (readiness gates'): Ready counts them.
-    if (this.state.has(pod.metadata.uid)) {
+    const st = this.state.get(pod.metadata.uid);
+    if (st) {
+      // A new version from the cloud whose status contradicts this node's last report (upstream's node lifecycle
+      // set Ready=False while the link was down): report again, so the cloud shows the edge's truth.
+      const rv = pod.metadata.resourceVersion;
+      if (rv !== st.cloudRv) {
+        st.cloudRv = rv;
+        if (st.reportedSignature !== undefined && reportedStatusSignature(pod.status) !== st.reportedSignature) st.lastReported = undefined;
+      }
       const others = (pod.status?.conditions ?? []).filter((c) => !KUBELET_POD_CONDITIONS.includes(c.type));
       if (others.length) pod.status = { conditions: others };
       else delete pod.status;
@@ -611,6 +623,7 @@ export class PodManager implements PodManagerHandle {
     const digest = createHash('sha1').update(JSON.stringify(status)).digest('base64');
     if (digest === st.lastReported) return;
     st.lastReported = digest;
+    st.reportedSignature = reportedStatusSignature(status);
     st.logAttempts = new Map();
     for (const cs of [...(status.containerStatuses ?? []), ...(status.initContainerStatuses ?? [])]) if (cs.containerID) st.logAttempts.set(cs.name, cs.restartCount);
     this.o.podStatus.setPodStatus(pod.metadata!.namespace ?? 'default', pod.metadata!.name!, pod.metadata!.uid!, status);
