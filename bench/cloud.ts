@@ -1,0 +1,122 @@
+/**
+ * `kedge cloud` memory (issue 19): the hub + its default controller (podbinding) attached through a kubeconfig to a
+ * cluster (here a `kedge server --hub-port -1` playing it), as users run it. Measures the `kedge cloud` process's
+ * steady RSS idle with 0 edge nodes, with N hollow edge nodes connected and heartbeating (src/sim in shard processes,
+ * bench/lib/shard-pool.ts, certificates minted from the CA `kedge cloud` is given with --ca-cert/--ca-key), and its
+ * peak (VmHWM). Baseline in the same run: a bare Node.js process that has only imported @kubernetes/client-node —
+ * the floor of any process built on that client — so the ratio shows what the hub itself adds.
+ *
+ * Figures of KubeEdge's cloudcore are quoted in the notes with their source, never printed as measurements.
+ *
+ *   npm run bench:cloud [-- --nodes 1000 --idle-seconds 20 --no-write]
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Harness } from '../test/harness/processes.js';
+import { distribution, intOption, toMiB } from './lib/stats.js';
+import { newReport, publish, type SummaryRow } from './lib/report.js';
+import { ShardPool } from './lib/shard-pool.js';
+
+const { values: opt } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '1000' },
+    'idle-seconds': { type: 'string', default: '20' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const P = { nodes: intOption(opt, 'nodes', 1), idleSeconds: intOption(opt, 'idle-seconds', 1) };
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0);
+}
+
+/** Median of 10 RSS samples 500 ms apart. */
+async function steadyRssBytes(pid: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    xs.push(statusKiB(pid, 'VmRSS') * 1024);
+    await sleep(500);
+  }
+  return distribution(xs).p50;
+}
+
+const log = (msg: string) => process.stderr.write(`[bench:cloud] ${msg}\n`);
+
+async function main(): Promise<void> {
+  const report = newReport('cloud', { nodes: P.nodes, idleSeconds: P.idleSeconds, cloud: 'kedge cloud, default flags (hub + podbinding)', cluster: 'kedge server --hub-port -1' });
+  const rows: SummaryRow[] = [];
+  const h = new Harness('bench-cloud');
+  const baseDir = mkdtempSync(path.join(os.tmpdir(), 'kedge-bench-cloud-'));
+  let pool: ShardPool | undefined;
+  try {
+    const dataDir = h.tempDir('server');
+    const apiPort = await h.freePort();
+    await h.startKedge('server', ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(apiPort), '--hub-port', '-1'], {
+      ready: { url: `https://127.0.0.1:${apiPort}/readyz`, ok: (s) => s === 200 || s === 401 || s === 403, timeoutMs: 90_000 },
+    });
+    const kubeconfig = path.join(dataDir, 'admin.kubeconfig');
+    for (let i = 0; i < 60 && !(await import('node:fs')).existsSync(kubeconfig); i++) await sleep(500);
+
+    // Baseline: the floor of a process built on @kubernetes/client-node (imported, idle).
+    const floor = await h.start({ name: 'client-node-floor', command: process.execPath, cwd: repo, args: ['--input-type=module', '-e', "await import('@kubernetes/client-node'); console.log('loaded'); setInterval(() => {}, 1 << 30);"], ready: { logLine: /loaded/, timeoutMs: 60_000 } });
+    await sleep(P.idleSeconds * 1000);
+    const floorRss = await steadyRssBytes(floor.pid);
+    await floor.stop();
+
+    const hubPort = await h.freePort();
+    const cloud = await h.startKedge(
+      'cloud',
+      ['cloud', '--kubeconfig', kubeconfig, '--data-dir', h.tempDir('cloud'), '--ca-cert', path.join(dataDir, 'pki', 'ca.crt'), '--ca-key', path.join(dataDir, 'pki', 'ca.key'), '--bind-address', '127.0.0.1', '--port', String(hubPort)],
+      { ready: { logLine: /cloud hub listening/, timeoutMs: 60_000 } },
+    );
+    await sleep(P.idleSeconds * 1000);
+    const idle = await steadyRssBytes(cloud.pid);
+    const threadsIdle = Number(/Threads:\s+(\d+)/.exec(readFileSync(`/proc/${cloud.pid}/status`, 'utf8'))?.[1] ?? 0);
+    log(`kedge cloud idle ${toMiB(idle)} MiB (client-node floor ${toMiB(floorRss)} MiB); joining ${P.nodes} hollow nodes`);
+
+    pool = await ShardPool.start(1, { hubPort, serverDataDir: dataDir, baseDir, heartbeatMs: 10_000, startConcurrency: 50, startGateMs: 30_000, templateName: 'hollow-00000' }, () => {});
+    const names = Array.from({ length: P.nodes }, (_, i) => `hollow-${String(i).padStart(5, '0')}`);
+    const t0 = Date.now();
+    await pool.grow(names);
+    for (;;) {
+      const st = await pool.status();
+      if (st.connectedAndSynced >= P.nodes) break;
+      if (Date.now() - t0 > 60_000 + P.nodes * 300) throw new Error(`only ${st.connectedAndSynced}/${P.nodes} nodes connected and synced`);
+      await sleep(1000);
+    }
+    const joinSeconds = (Date.now() - t0) / 1000;
+    await sleep(P.idleSeconds * 1000);
+    const withNodes = await steadyRssBytes(cloud.pid);
+    const peak = statusKiB(cloud.pid, 'VmHWM') * 1024;
+    log(`with ${P.nodes} nodes ${toMiB(withNodes)} MiB, peak ${toMiB(peak)} MiB`);
+
+    rows.push(
+      ['kedge cloud RSS idle, 0 edge nodes', `${toMiB(idle)} MiB`, `×${(idle / floorRss).toFixed(2)} the client-node floor; ${threadsIdle} OS threads (no worker thread: hub and controllers on the main thread)`],
+      ['baseline: node + @kubernetes/client-node imported, idle', `${toMiB(floorRss)} MiB`, 'same machine, same run'],
+      [`kedge cloud RSS with ${P.nodes} hollow nodes heartbeating`, `${toMiB(withNodes)} MiB`, `${Math.round((withNodes - idle) / P.nodes / 1024)} KiB per node over idle; joined in ${joinSeconds.toFixed(1)} s`],
+      ['kedge cloud peak RSS (VmHWM), whole run', `${toMiB(peak)} MiB`, 'start, join of every node'],
+    );
+    report.results = { cloudIdleRssBytes: idle, clientNodeFloorRssBytes: floorRss, cloudWithNodesRssBytes: withNodes, cloudPeakRssBytes: peak, joinSeconds };
+    report.notes.push(
+      'not measured here (no download of other projects is possible on these machines): issue 19 reports KubeEdge v1.15 cloudcore at 60–68 MiB idle, 75 MiB peak, beside a real cluster, measured elsewhere',
+      'hollow nodes: certificates minted from the CA given to kedge cloud (join path not measured), no pods, heartbeat every 10 s, one simulator process',
+    );
+  } finally {
+    await pool?.close().catch(() => {});
+    await h.cleanup();
+    await rm(baseDir, { recursive: true, force: true });
+  }
+  publish(report, rows, { write: !opt['no-write'] });
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench:cloud failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
