@@ -84,6 +84,8 @@ export function registerStatsRoutes(server: RouteRegistrar, stats: StatsProvider
   });
   server.route('GET', '/metrics', async (_req, res) => {
     try {
+      // Running pods/containers are as of this request (a collection shared with a scrape less than 1 s old).
+      await collect().catch(() => undefined);
       send(res, 200, PROMETHEUS_TEXT, await metrics.registry.metrics());
     } catch (err) {
       sendError(res, err);

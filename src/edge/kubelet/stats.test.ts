@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FakeRuntime } from '../../runtime/fake.js';
 import { parseResourceMetrics } from '../../common/resource-metrics.js';
-import { parseMeminfo, parseNetDev, parseProcStat, syntheticNodeUsage, type NodeUsage } from './node-usage.js';
+import { hostNodeUsage, parseMeminfo, parseNetDev, parseProcStat, syntheticNodeUsage, type NodeUsage } from './node-usage.js';
 import { StatsProvider } from './stats.js';
 import { AgentMetrics, registerStatsRoutes, type RouteRegistrar } from './stats-routes.js';
 
@@ -38,6 +38,14 @@ test('/proc parsers: busy CPU excludes idle and iowait; working set = used − i
   assert.deepEqual(parseNetDev(NETDEV), [{ name: 'eth0', rxBytes: 1000, rxErrors: 1, txBytes: 2000, txErrors: 2 }]);
   assert.throws(() => parseProcStat('intr 1 2 3\n'), /no aggregate cpu line/);
   assert.throws(() => parseMeminfo('garbage'), /MemTotal/);
+});
+
+test('this host\'s /proc and data dir parse: busy CPU, working set below capacity, a filesystem', async () => {
+  const u = await hostNodeUsage(tmpdir())();
+  assert.ok(u.cpu.usageCoreNanoSeconds > 0);
+  assert.ok(u.memory.workingSetBytes > 0 && u.memory.workingSetBytes <= u.memory.capacityBytes);
+  assert.ok(u.fs && u.fs.capacityBytes > 0);
+  assert.ok(u.bootTime.getTime() < Date.now());
 });
 
 /** A runtime with one pod of two containers burning a known CPU rate, and a node whose clock the test moves. */
@@ -183,7 +191,10 @@ test('routes: /stats/summary (and only_cpu_and_memory), /metrics/resource parses
     assert.deepEqual(parsed.containers.map((c) => c.container).sort(), ['burn', 'side']);
     assert.equal(parsed.pods[0]!.namespace, 'team-a');
     assert.equal(parsed.scrapeError, false);
+    await f.rt.stopContainer((await f.rt.listContainers()).find((c) => c.metadata.name === 'side')!.id);
+    f.advance(2000, 1e9);
     const own = await (await fetch(`${base}/metrics`)).text();
+    assert.match(own, /kubelet_running_containers\{container_state="running"\} 1/, 'as of the /metrics request itself');
     assert.match(own, /kubelet_node_name\{node="edge-1"\} 1/);
     assert.match(own, /kubelet_running_pods 1/);
     f.rt.listPodSandbox = async () => { throw new Error('runtime down'); };
