@@ -19,6 +19,7 @@ async function kubelets(handlers: Record<string, http.RequestListener>) {
   }
   const dialer = {
     async dialKubelet(node: string) {
+      if (node === 'dial-hangs') return new Promise<never>(() => undefined);
       const s = servers.get(node);
       if (!s) throw new Error(`error dialing backend: node "${node}" is not connected`);
       const sock = net.connect((s.address() as AddressInfo).port, '127.0.0.1');
@@ -32,7 +33,7 @@ async function kubelets(handlers: Record<string, http.RequestListener>) {
 let clock = 1_800_000_000_000;
 const body = () => { clock += 15_000; return renderResourceMetrics({ node: { cpuSeconds: clock / 1000, cpuTimestampMs: clock, memoryWorkingSetBytes: 1, memoryTimestampMs: clock }, pods: [], containers: [], scrapeError: false }); };
 
-test('the scraper fetches /metrics/resource through the dialer; errors, hangs and unknown nodes drop the node and count a failure', async () => {
+test('the scraper fetches /metrics/resource through the dialer; errors, hangs (in the dial too) and unknown nodes drop the node and count a failure', async () => {
   const paths: string[] = [];
   const k = await kubelets({
     good: (req, res) => { paths.push(req.url!); res.writeHead(200, { 'content-type': 'text/plain' }).end(body()); },
@@ -44,7 +45,7 @@ test('the scraper fetches /metrics/resource through the dialer; errors, hangs an
   const registry = new Registry();
   const scraper = new MetricsScraper({
     store, registry, fetch: dialerMetricsFetcher(k.dialer), timeoutMs: 300, log: createLogger('test', 'silent'),
-    nodes: async () => ['good', 'broken', 'hung', 'garbage', 'absent'],
+    nodes: async () => ['good', 'broken', 'hung', 'garbage', 'absent', 'dial-hangs'],
   });
   try {
     await scraper.scrapeOnce();
@@ -53,7 +54,7 @@ test('the scraper fetches /metrics/resource through the dialer; errors, hangs an
     assert.deepEqual(store.nodeNames(), ['good']);
     assert.equal(store.node('good')?.cpuNanoCores, 1e9);
     const text = await registry.metrics();
-    assert.match(text, /kedge_metrics_scrape_failures_total 8/);
+    assert.match(text, /kedge_metrics_scrape_failures_total 10/);
     assert.match(text, /kedge_metrics_scraped_nodes 1/);
   } finally {
     await scraper.stop();

@@ -15,6 +15,25 @@ import type { ResourceMetricsStore } from './store.js';
 /** GET `/metrics/resource` on a node's kubelet API: the body, or a rejection. Must honour `signal`. */
 export type NodeMetricsFetcher = (nodeName: string, signal: AbortSignal) => Promise<string>;
 
+/** The dial, given up when `signal` aborts first (a stream that connects after that is closed at once). */
+function dialWithin(dialer: { dialKubelet(nodeName: string): Promise<Duplex> }, nodeName: string, signal: AbortSignal): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('scrape aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    dialer.dialKubelet(nodeName).then(
+      (stream) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) stream.destroy();
+        else resolve(stream);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 /**
  * A fetcher over a node dialer (src/apiserver/node-dialer.ts: a byte stream to the node's kubelet API):
  * one HTTP/1.1 GET of `/metrics/resource` per scrape, the body read up to MAX_METRICS_BODY_BYTES.
@@ -22,7 +41,7 @@ export type NodeMetricsFetcher = (nodeName: string, signal: AbortSignal) => Prom
 export function dialerMetricsFetcher(dialer: { dialKubelet(nodeName: string): Promise<Duplex> }): NodeMetricsFetcher {
   return async (nodeName, signal) => {
     signal.throwIfAborted();
-    const stream = await dialer.dialKubelet(nodeName);
+    const stream = await dialWithin(dialer, nodeName, signal);
     return new Promise<string>((resolve, reject) => {
       const req = http.request({ method: 'GET', path: '/metrics/resource', host: nodeName, headers: { accept: 'text/plain', connection: 'close' }, createConnection: () => stream as never, signal }, (res) => {
         const chunks: Buffer[] = [];
