@@ -120,11 +120,18 @@ export class DeviceRunner {
     return this.device.properties.find((p) => p.name === name);
   }
 
+  /** Properties with a read queued or in flight: a device that hangs must not pile up reads behind it. */
+  private readonly pending = new Set<string>();
+  /** Properties with a desired-value write queued or in flight. */
+  private readonly writing = new Set<string>();
+
   private collect(name: string): void {
+    if (this.pending.has(name)) return;
+    this.pending.add(name);
     void this.serial(async () => {
       const p = this.property(name);
-      if (!p || this.stopped) return;
       try {
+        if (!p || this.stopped) return;
         const value = await this.driver.read(p);
         const timestamp = Date.now();
         this.latest.set(p.name, { value, timestamp });
@@ -134,8 +141,10 @@ export class DeviceRunner {
         if (p.pushMethod) this.publisher.publish(p.pushMethod, { namespace: this.device.namespace, device: this.device.name, property: p.name, type: p.type.toLowerCase(), value, timestamp });
       } catch (err) {
         this.failures++;
-        if (this.failures === OFFLINE_AFTER_FAILURES) this.log.warn({ device: `${this.device.namespace}/${this.device.name}`, property: p.name, err: String(err) }, 'device not answering');
+        if (this.failures === OFFLINE_AFTER_FAILURES) this.log.warn({ device: `${this.device.namespace}/${this.device.name}`, property: name, err: String(err) }, 'device not answering');
         if (this.failures >= OFFLINE_AFTER_FAILURES) this.setState('offline');
+      } finally {
+        this.pending.delete(name);
       }
     }).then(() => this.applyDesired());
   }
@@ -153,11 +162,12 @@ export class DeviceRunner {
   private applyDesired(): void {
     if (this.stopped || this.state === 'offline') return;
     for (const p of this.device.properties) {
-      if (p.accessMode !== 'ReadWrite' || p.desired === undefined || this.written.get(p.name) === p.desired) continue;
+      if (p.accessMode !== 'ReadWrite' || p.desired === undefined || this.written.get(p.name) === p.desired || this.writing.has(p.name)) continue;
       const value = p.desired;
+      this.writing.add(p.name);
       void this.serial(async () => {
-        if (this.stopped || this.property(p.name)?.desired !== value || this.written.get(p.name) === value) return;
         try {
+          if (this.stopped || this.property(p.name)?.desired !== value || this.written.get(p.name) === value) return;
           await this.driver.write(p, value);
           this.written.set(p.name, value);
           this.log.info({ device: `${this.device.namespace}/${this.device.name}`, property: p.name, value }, 'desired value written to the device');
@@ -167,6 +177,8 @@ export class DeviceRunner {
           this.fresh.add(p.name);
         } catch (err) {
           this.log.warn({ device: `${this.device.namespace}/${this.device.name}`, property: p.name, err: String(err) }, 'writing the desired value failed; retrying next cycle');
+        } finally {
+          this.writing.delete(p.name);
         }
       });
     }

@@ -47,7 +47,13 @@ class ModbusDevice implements DeviceDriver {
     // Without a listener a socket error after connect would be an uncaught 'error' event.
     c.on('error', () => { if (this.client === c) this.drop(); });
     c.on('close', () => { if (this.client === c) this.client = undefined; });
-    await c.connectTCP(this.target.host, { port: this.target.port, timeout: this.target.timeoutMs } as Parameters<ModbusRTU['connectTCP']>[1]);
+    try {
+      await c.connectTCP(this.target.host, { port: this.target.port, timeout: this.target.timeoutMs } as Parameters<ModbusRTU['connectTCP']>[1]);
+    } catch (err) {
+      // A timed-out connect leaves its socket behind otherwise.
+      try { c.close(() => {}); } catch { /* never opened */ }
+      throw err;
+    }
     c.setID(this.target.slaveId);
     this.client = c;
     return c;
