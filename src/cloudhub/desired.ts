@@ -267,21 +267,35 @@ export class DesiredSets {
     for (const l of this.changeListeners) l(node);
   }
 
+  /**
+   * A pod or a KubeEdge Device (objects bound to a node by `spec.nodeName`) changed: keep the node → keys index and
+   * recompute the old and the new node (an object moved to another node leaves the old one). `echo` says an update on
+   * the same node is only the echo of what the edge reported (not news for it).
+   */
+  private onBoundObjectChange(
+    index: Map<string, Set<string>>, type: string, key: string, obj: CachedObject, old: CachedObject | undefined,
+    echo: (old: CachedObject, now: CachedObject) => boolean,
+  ): void {
+    const nodeOf = (o: CachedObject | undefined) => (o as { spec?: { nodeName?: string } } | undefined)?.spec?.nodeName;
+    const oldNode = nodeOf(old);
+    const newNode = type === 'delete' ? undefined : nodeOf(obj);
+    if (type !== 'delete' && old && oldNode === newNode && echo(old, obj)) return;
+    if (oldNode && oldNode !== newNode) index.get(oldNode)?.delete(key);
+    if (newNode) {
+      let s = index.get(newNode);
+      if (!s) index.set(newNode, (s = new Set()));
+      s.add(key);
+    }
+    for (const n of new Set([oldNode, newNode])) if (n && this.views.has(n)) this.recompute(n, key);
+  }
+
   private onCacheChange(resource: string, type: string, key: string, obj: CachedObject, old: CachedObject | undefined): void {
     if (resource === 'pods') {
-      const oldNode = (old as V1Pod | undefined)?.spec?.nodeName;
-      const newNode = type === 'delete' ? undefined : (obj as V1Pod).spec?.nodeName;
       if (type === 'delete') this.reported?.forget(key);
       // The echo of a node's own report stays in the cloud; a status someone else set that contradicts the report
       // (upstream's node lifecycle: Ready=False) goes to the node, which then reports its truth again.
-      if (type !== 'delete' && old && oldNode === newNode && statusOnlyChange(old, obj, true) && !this.reported?.contradicted(key, old as V1Pod, obj as V1Pod)) return;
-      if (oldNode && oldNode !== newNode) this.podsByNode.get(oldNode)?.delete(key);
-      if (newNode) {
-        let s = this.podsByNode.get(newNode);
-        if (!s) this.podsByNode.set(newNode, (s = new Set()));
-        s.add(key);
-      }
-      for (const n of new Set([oldNode, newNode])) if (n && this.views.has(n)) this.recompute(n, key);
+      this.onBoundObjectChange(this.podsByNode, type, key, obj, old,
+        (was, now) => statusOnlyChange(was, now, true) && !this.reported?.contradicted(key, was as V1Pod, now as V1Pod));
       return;
     }
     if (resource === 'nodes') {
@@ -294,18 +308,8 @@ export class DesiredSets {
       return;
     }
     if (resource === DEVICE_RESOURCE) {
-      const oldNode = (old as unknown as Device | undefined)?.spec?.nodeName;
-      const newNode = type === 'delete' ? undefined : (obj as unknown as Device).spec?.nodeName;
       // The hub writes a device's state into its status: the edge, which reported it, needs no echo.
-      if (type !== 'delete' && old && oldNode === newNode && statusOnlyChange(old, obj)) return;
-      if (oldNode && oldNode !== newNode) this.devicesByNode.get(oldNode)?.delete(key);
-      if (newNode) {
-        let s = this.devicesByNode.get(newNode);
-        if (!s) this.devicesByNode.set(newNode, (s = new Set()));
-        s.add(key);
-      }
-      // A device moved to another node leaves the old one (recompute drops it there).
-      for (const n of new Set([oldNode, newNode])) if (n && this.views.has(n)) this.recompute(n, key);
+      this.onBoundObjectChange(this.devicesByNode, type, key, obj, old, (was, now) => statusOnlyChange(was, now));
       return;
     }
     if ((GLOBAL_RESOURCES as readonly string[]).includes(resource)) {

@@ -63,6 +63,12 @@ test('bridge: hostile payloads get error results, change nothing, and never thro
     const topics = out.map((o) => o.topic).sort();
     assert.deepEqual(topics, [`${topic}/delta`, `${topic}/document`, `${topic}/result`]);
     assert.deepEqual(out.find((o) => o.topic.endsWith('/delta'))!.body.delta, { t: '5' });
+    // The next report's document carries the previous value as `last`.
+    out.length = 0;
+    bridge.handle(topic, Buffer.from(JSON.stringify({ event_id: 'e2', twin: { t: { actual: { value: '4' } } } })));
+    const doc = out.find((o) => o.topic.endsWith('/document'))!.body.twin as Record<string, { last: { actual: { value: string } }; current: { actual: { value: string } } }>;
+    assert.equal(doc.t!.last.actual.value, '3');
+    assert.equal(doc.t!.current.actual.value, '4');
     bridge.stop();
     await twins.stop();
   } finally {

@@ -139,7 +139,7 @@ export class MqttTwinBridge {
   start(): void {
     const { twins } = this.o;
     this.unsubscribe.push(
-      twins.onReported((device, doc, changed) => this.publishDocument(device, doc, changed)),
+      twins.onReported((device, doc, changed, previous) => this.publishDocument(device, doc, changed, previous)),
       twins.onDesiredChanged((device, _model, change) => {
         if (change.changedProperties.length || change.created) this.publishDelta(device);
       }),
@@ -262,11 +262,13 @@ export class MqttTwinBridge {
     this.publish(`${this.topicPrefix(device)}/twin/update/delta`, { ...this.base(), twin: msgTwins(doc), delta });
   }
 
-  private publishDocument(device: Device, doc: TwinDocument, changed: string[]): void {
+  private publishDocument(device: Device, doc: TwinDocument, changed: string[], previous: Record<string, TwinValue | undefined>): void {
     const twin: Record<string, { last: MsgTwin | null; current: MsgTwin }> = {};
     for (const k of changed) {
       const p = doc.properties[k];
-      if (p) twin[k] = { last: null, current: msgTwin(p) };
+      if (!p) continue;
+      const before = previous[k];
+      twin[k] = { last: before ? msgTwin({ ...p, reported: before }) : null, current: msgTwin(p) };
     }
     if (Object.keys(twin).length) this.publish(`${this.topicPrefix(device)}/twin/update/document`, { ...this.base(), twin });
   }

@@ -98,7 +98,8 @@ export interface DesiredChange {
 export type DesiredListener = (device: Device, model: DeviceModel | undefined, change: DesiredChange) => void;
 export type DeviceRemovedListener = (device: Device) => void;
 export type ModelListener = (model: DeviceModel, removed: boolean) => void;
-export type ReportedListener = (device: Device, twin: TwinDocument, changedProperties: string[]) => void;
+/** `previous`: each changed property's reported value before this report (KubeEdge's twin document `last`). */
+export type ReportedListener = (device: Device, twin: TwinDocument, changedProperties: string[], previous: Record<string, TwinValue | undefined>) => void;
 export type StateListener = (device: Device, state: DeviceState) => void;
 
 interface StoredTwinState {
@@ -305,6 +306,7 @@ export class DeviceTwins {
     const outcome: ReportOutcome = { accepted: [], rejected: [] };
     const props = this.propertiesOf(e.device);
     const now = this.now();
+    const previous: Record<string, TwinValue | undefined> = {};
     for (const r of reported) {
       const prop = props.get(r.propertyName);
       if (!prop) {
@@ -323,6 +325,7 @@ export class DeviceTwins {
         outcome.accepted.push(r.propertyName);
         continue;
       }
+      if (!(r.propertyName in previous)) previous[r.propertyName] = prev;
       e.twin.reported[r.propertyName] = { value: r.value, timestamp, ...(r.metadata && Object.keys(r.metadata).length ? { metadata: { ...r.metadata } } : {}) };
       e.dirty.add(r.propertyName);
       outcome.accepted.push(r.propertyName);
@@ -333,7 +336,8 @@ export class DeviceTwins {
       this.markPersist(key(namespace, name));
       this.scheduleUpload(e);
       const doc = this.document(e);
-      for (const l of this.reportedListeners) safely(this.o.log, () => l(e.device, doc, outcome.accepted));
+      const changed = Object.keys(previous);
+      if (changed.length) for (const l of this.reportedListeners) safely(this.o.log, () => l(e.device, doc, changed, previous));
     }
     return outcome;
   }
