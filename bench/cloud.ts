@@ -10,7 +10,7 @@
  *
  *   npm run bench:cloud [-- --nodes 1000 --idle-seconds 20 --no-write]
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Harness } from '../test/harness/processes.js';
-import { distribution, intOption, toMiB } from './lib/stats.js';
+import { intOption, toMiB } from './lib/stats.js';
+import { statusKiB, steadyRssBytes } from './lib/rss.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 import { ShardPool } from './lib/shard-pool.js';
 
@@ -31,21 +32,6 @@ const { values: opt } = parseArgs({
 });
 const P = { nodes: intOption(opt, 'nodes', 1), idleSeconds: intOption(opt, 'idle-seconds', 1) };
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0);
-}
-
-/** Median of 10 RSS samples 500 ms apart. */
-async function steadyRssBytes(pid: number): Promise<number> {
-  const xs: number[] = [];
-  for (let i = 0; i < 10; i++) {
-    xs.push(statusKiB(pid, 'VmRSS') * 1024);
-    await sleep(500);
-  }
-  return distribution(xs).p50;
-}
 
 const log = (msg: string) => process.stderr.write(`[bench:cloud] ${msg}\n`);
 
@@ -62,7 +48,7 @@ async function main(): Promise<void> {
       ready: { url: `https://127.0.0.1:${apiPort}/readyz`, ok: (s) => s === 200 || s === 401 || s === 403, timeoutMs: 90_000 },
     });
     const kubeconfig = path.join(dataDir, 'admin.kubeconfig');
-    for (let i = 0; i < 60 && !(await import('node:fs')).existsSync(kubeconfig); i++) await sleep(500);
+    for (let i = 0; i < 60 && !existsSync(kubeconfig); i++) await sleep(500);
 
     // Baseline: the floor of a process built on @kubernetes/client-node (imported, idle).
     const floor = await h.start({ name: 'client-node-floor', command: process.execPath, cwd: repo, args: ['--input-type=module', '-e', "await import('@kubernetes/client-node'); console.log('loaded'); setInterval(() => {}, 1 << 30);"], ready: { logLine: /loaded/, timeoutMs: 60_000 } });

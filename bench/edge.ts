@@ -11,13 +11,13 @@
  *   npm run bench:edge [-- --pods 30 --idle-seconds 20 --no-write]
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createToken, eventually, startCluster, type Cluster } from '../test/edge/cluster.js';
 import { startRuntime, type RuntimeFixture } from '../test/runtime/env.js';
 import type { ManagedProcess } from '../test/harness/processes.js';
-import { distribution, intOption, toMiB } from './lib/stats.js';
+import { intOption, toMiB } from './lib/stats.js';
+import { statusKiB, steadyRssBytes } from './lib/rss.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 
 const { values: opt } = parseArgs({
@@ -28,21 +28,6 @@ const { values: opt } = parseArgs({
   },
 });
 const P = { pods: intOption(opt, 'pods', 1), idleSeconds: intOption(opt, 'idle-seconds', 1) };
-
-function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0);
-}
-
-/** Median of 10 RSS samples 500 ms apart: one GC or allocation burst does not set the number. */
-async function steadyRssBytes(pid: number): Promise<number> {
-  const xs: number[] = [];
-  for (let i = 0; i < 10; i++) {
-    xs.push(statusKiB(pid, 'VmRSS') * 1024);
-    await sleep(500);
-  }
-  return distribution(xs).p50;
-}
 
 function rssOfMatching(pattern: RegExp): number {
   let bytes = 0;
