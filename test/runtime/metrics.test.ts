@@ -75,6 +75,9 @@ describe('kubectl top and kubelet stats through the hub on containerd', { skip, 
     assert.ok(millicores(containers[0]![2]!) > 0, JSON.stringify(containers));
     const all = rows(await c.kubectl(['top', 'pods', '-A']));
     assert.deepEqual(all.map((r) => `${r[0]}/${r[1]}`).sort(), ['default/burn', 'default/hollow-burn']);
+    // kubectl get prints the server's table for the group too (NAME CPU MEMORY WINDOW, as metrics-server).
+    const table = await c.kubectl(['get', 'podmetrics', 'burn']);
+    assert.match(table, /^NAME\s+CPU\s+MEMORY\s+WINDOW\s*\nburn\s+\d+(m|n)?\s+\d+(Ki|Mi|Gi)?\s+\d/m, table);
   });
 
   it('kubectl top nodes lists both nodes with CPU and memory', async () => {
