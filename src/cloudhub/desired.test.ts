@@ -227,3 +227,38 @@ test('the reference index forgets what no pod references any more, and still fin
   assert.deepEqual([...a.after(seq2)], []);
   assert.deepEqual([...b.after(seq2)], []);
 });
+
+test('KubeEdge devices: a node holds the Devices bound to it and their models; a moved device and an unused model leave it; status writes are no news', () => {
+  const { cache, sets } = setup();
+  const DEV = 'devices.devices.kubeedge.io';
+  const MODEL = 'devicemodels.devices.kubeedge.io';
+  const device = (name: string, node: string, model: string, status?: Record<string, unknown>) => ({
+    metadata: { name, namespace: 'default' }, spec: { nodeName: node, deviceModelRef: { name: model } }, ...(status ? { status } : {}),
+  });
+  const a = sets.ensureView('node-a');
+  const b = sets.ensureView('node-b');
+  const mKey = cache.put(MODEL, { metadata: { name: 'm', namespace: 'default' }, spec: { protocol: 'modbus' } });
+  cache.put(MODEL, { metadata: { name: 'other', namespace: 'default' }, spec: {} });
+  const dKey = cache.put(DEV, device('d1', 'node-a', 'm'));
+  const live = (v: typeof a) => [...v.liveKeys()].sort();
+  assert.deepEqual(live(a), [dKey, mKey].sort());
+  assert.deepEqual(live(b), []);
+  // The model arrives before the device in one recompute.
+  const order = [...sets.changesAfter('node-a', 0)].map(([k]) => k);
+  assert.ok(order.indexOf(mKey) < order.indexOf(dKey), order.join(' '));
+  // The hub's own status write (state) is not sent back.
+  const seq = sets.currentSeq();
+  cache.put(DEV, device('d1', 'node-a', 'm', { state: 'online' }));
+  assert.equal(sets.currentSeq(), seq);
+  // A model change reaches only the nodes whose devices use it.
+  cache.put(MODEL, { metadata: { name: 'm', namespace: 'default' }, spec: { protocol: 'modbus', properties: [] } });
+  assert.equal([...sets.changesAfter('node-a', seq)].map(([k]) => k).join(), mKey);
+  assert.equal([...sets.changesAfter('node-b', seq)].length, 0);
+  // Moved: it leaves node-a (with its model, unused there now) and arrives on node-b.
+  cache.put(DEV, device('d1', 'node-b', 'm'));
+  assert.deepEqual(live(a), []);
+  assert.deepEqual(live(b), [dKey, mKey].sort());
+  assert.equal(sets.canRead('node-a', dKey), false);
+  cache.del(DEV, 'default', 'd1');
+  assert.deepEqual(live(b), []);
+});
