@@ -10,6 +10,9 @@ import { DmiServer } from './server.js';
 
 export { DmiServer, type DmiTwins } from './server.js';
 
+/** Registered mappers, remembered across agent restarts (server.ts `statePath`). */
+export const DMI_MAPPERS_FILE = 'dmi-mappers.json';
+
 export interface DmiServiceOptions {
   /** Default DATA_DIR/dmi.sock (KubeEdge's edgecore uses /etc/kubeedge/dmi.sock). */
   socketPath?: string;
@@ -22,6 +25,7 @@ export function dmiService(opts: DmiServiceOptions = {}) {
     const server = new DmiServer({
       socketPath: opts.socketPath ?? path.join(ctx.dataDir, DMI_SOCKET_FILE),
       twins: ctx.twins,
+      statePath: path.join(ctx.dataDir, DMI_MAPPERS_FILE),
       log: ctx.log.child({ component: 'dmi' }),
       ...(opts.probeIntervalMs ? { probeIntervalMs: opts.probeIntervalMs } : {}),
     });

@@ -81,18 +81,17 @@ async function until(cond: () => boolean, what: string, ms = 10_000): Promise<vo
   }
 }
 
-async function setup(startGraceMs = 30_000) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'dmi-'));
+async function setup(startGraceMs = 30_000, dir = mkdtempSync(path.join(tmpdir(), 'dmi-'))) {
   const twins = new FakeTwins();
   twins.models.set('factory/thermo', model);
   twins.put(device('boiler'));
   twins.put(device('lamp', '1', 'virtual'));
-  const server = new DmiServer({ socketPath: path.join(dir, 'dmi.sock'), twins, log: pino({ level: 'silent' }), probeIntervalMs: 100, callTimeoutMs: 2000, startGraceMs });
+  const server = new DmiServer({ socketPath: path.join(dir, 'dmi.sock'), twins, log: pino({ level: 'silent' }), probeIntervalMs: 100, callTimeoutMs: 2000, startGraceMs, statePath: path.join(dir, 'mappers.json') });
   await server.start();
   const edge = deviceManagerClient(server.socketPath);
   const register = (address: string, extra: object = {}) =>
     edge.call<MapperRegisterResponse>('MapperRegister', { withData: true, mapper: { name: 'test-modbus', protocol: 'modbus', address: Buffer.from(address), api_version: 'v1beta1' }, ...extra });
-  return { dir, twins, server, edge, register, close: async () => { edge.close(); await server.stop(); rmSync(dir, { recursive: true, force: true }); } };
+  return { dir, twins, server, edge, register, restart: async () => { edge.close(); await server.stop(); }, close: async () => { edge.close(); await server.stop(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
 test('a mapper registers over the real socket and gets the devices of its protocol, then every change', async () => {
@@ -217,5 +216,30 @@ test("mapper-framework's order: registering before serving is accepted; changes 
   } finally {
     await mapper?.stop();
     await s.close();
+  }
+});
+
+test('an edge agent that restarts remembers its mappers (mapper-framework registers only once): they get the current spec; one gone meanwhile goes offline', async () => {
+  const first = await setup(1_500);
+  const mapperSock = path.join(first.dir, 'mapper.sock');
+  const mapper = await fakeMapper(mapperSock);
+  let second: Awaited<ReturnType<typeof setup>> | undefined;
+  try {
+    await first.register(mapperSock);
+    await first.restart();
+    second = await setup(1_500, first.dir);
+    await until(() => mapper.calls.some((c) => c.method === 'UpdateDevice'), 'the current spec pushed to the remembered mapper');
+    assert.deepEqual(second.server.registeredMappers().map((m) => m.protocol), ['modbus']);
+    second.twins.put(device('boiler', '33'));
+    await until(() => mapper.calls.some((c) => c.method === 'UpdateDevice' && (c.req.device as DeviceMessage).spec!.properties![0]!.desired!.value === '33'), 'a change after the restart');
+    // Restarted again, with the mapper gone meanwhile.
+    await mapper.stop();
+    await second.restart();
+    second = await setup(1_500, first.dir);
+    await until(() => second!.twins.states.get('factory/boiler') === 'offline', 'its devices offline after the grace');
+    assert.equal(second.server.registeredMappers().length, 0);
+  } finally {
+    await mapper.stop();
+    await second?.close();
   }
 });

@@ -11,7 +11,9 @@
  *    its devices go `offline`; when it registers again it is handed everything again.
  * Calls to one mapper are made one at a time in order, so a RemoveDevice never overtakes the RegisterDevice before it.
  */
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import type { Logger } from '../../../common/logger.js';
 import {
   deviceManagerService,
@@ -58,6 +60,11 @@ export interface DmiServerOptions {
   callTimeoutMs?: number;
   /** How long a registered mapper may take to start serving its socket (default 30 s; see validate.ts). */
   startGraceMs?: number;
+  /**
+   * Where registered mappers are remembered across agent restarts (as edgecore keeps them in its database):
+   * mapper-framework registers once at its own start, so a restarted edge must know it without a new registration.
+   */
+  statePath?: string;
 }
 
 interface MapperEntry extends MapperIdentity {
@@ -110,6 +117,7 @@ export class DmiServer {
       ReportDeviceStatus: this.unary((req: ReportDeviceStatusRequest) => this.reportStatus(req)),
       ReportDeviceStates: this.unary((req: ReportDeviceStatesRequest) => this.reportStates(req)),
     }, this.o.socketPath);
+    await this.restore();
     this.o.log.info({ socket: this.o.socketPath }, 'DMI DeviceManagerService listening');
   }
 
@@ -122,6 +130,7 @@ export class DmiServer {
       m.client.close();
     }
     this.mappers.clear();
+    await this.persistChain;
     await this.stopServing?.();
   }
 
@@ -140,6 +149,59 @@ export class DmiServer {
     };
   }
 
+  /** A mapper entry, watched from now on (registered now, or remembered from before a restart). */
+  private track(id: MapperIdentity): MapperEntry {
+    const entry: MapperEntry = { ...id, client: deviceMapperClient(id.address, this.o.callTimeoutMs ?? 5_000), devices: new Set(), models: new Set(), chain: Promise.resolve(), lost: false, registeredAt: Date.now(), serving: false };
+    this.mappers.set(id.protocol, entry);
+    entry.probe = setInterval(() => void this.probe(entry), this.o.probeIntervalMs ?? 5_000);
+    entry.probe.unref();
+    void this.probe(entry);
+    return entry;
+  }
+
+  private persistChain: Promise<void> = Promise.resolve();
+
+  /** Write the registered mappers (atomically: temp file, rename) for the next agent run. */
+  private persist(): void {
+    const file = this.o.statePath;
+    if (!file || this.stopped) return;
+    const ids: MapperIdentity[] = [...this.mappers.values()].map(({ name, protocol, version, apiVersion, address }) => ({ name, protocol, version, apiVersion, address }));
+    this.persistChain = this.persistChain
+      .then(async () => {
+        await writeFile(`${file}.tmp`, JSON.stringify(ids), { mode: 0o600 });
+        await rename(`${file}.tmp`, file);
+      })
+      .catch((err: unknown) => this.o.log.warn({ err: String(err), file }, 'could not record registered mappers'));
+  }
+
+  /**
+   * Mappers registered before the agent restarted: they still hold their devices and will not register again, so
+   * they are handed the current spec of each once they answer; one that does not within the start grace is lost.
+   */
+  private async restore(): Promise<void> {
+    const file = this.o.statePath;
+    if (!file) return;
+    const raw = await readFile(file, 'utf8').catch(() => undefined);
+    if (!raw) return;
+    let ids: MapperIdentity[];
+    try {
+      ids = (JSON.parse(raw) as MapperIdentity[]).filter((i) => typeof i?.protocol === 'string' && typeof i.address === 'string' && path.isAbsolute(i.address));
+    } catch {
+      this.o.log.warn({ file }, 'unreadable record of registered mappers; ignored');
+      return;
+    }
+    for (const id of ids) {
+      const m = this.track(id);
+      const { devices } = this.o.twins.devicesFor(id.protocol);
+      for (const d of devices) {
+        m.devices.add(keyOf(d));
+        this.home.set(keyOf(d), id.protocol);
+        this.deviceChanged(d, this.o.twins.modelOf(d));
+      }
+      this.o.log.info({ mapper: id.name, protocol: id.protocol, socket: id.address, devices: devices.length }, 'mapper remembered from the last run');
+    }
+  }
+
   // ---- DeviceManagerService ----
 
   private async register(req: MapperRegisterRequest): Promise<MapperRegisterResponse> {
@@ -150,11 +212,8 @@ export class DmiServer {
       if (previous.name !== id.name) this.o.log.warn({ protocol: id.protocol, previous: previous.name, mapper: id.name }, 'a second mapper registered for a protocol; it replaces the first');
       this.drop(previous);
     }
-    const entry: MapperEntry = { ...id, client: deviceMapperClient(id.address, this.o.callTimeoutMs ?? 5_000), devices: new Set(), models: new Set(), chain: Promise.resolve(), lost: false, registeredAt: Date.now(), serving: false };
-    this.mappers.set(id.protocol, entry);
-    entry.probe = setInterval(() => void this.probe(entry), this.o.probeIntervalMs ?? 5_000);
-    entry.probe.unref();
-    void this.probe(entry);
+    const entry = this.track(id);
+    this.persist();
     const { devices, models } = this.o.twins.devicesFor(id.protocol);
     this.o.log.info({ mapper: id.name, protocol: id.protocol, socket: id.address, devices: devices.length, withData: !!req.withData }, 'mapper registered');
     if (!req.withData) return { modelList: [], deviceList: [] };
@@ -325,5 +384,6 @@ export class DmiServer {
     m.client.close();
     if (this.mappers.get(m.protocol) === m) this.mappers.delete(m.protocol);
     for (const k of m.devices) if (this.home.get(k) === m.protocol) this.home.delete(k);
+    this.persist();
   }
 }
