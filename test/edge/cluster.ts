@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import http from 'node:http';
+import https from 'node:https';
 import { cpSync, lstatSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Harness, type ManagedProcess } from '../harness/processes.js';
@@ -150,6 +151,20 @@ export async function edgeNames(e: Edge, resourcePath: string): Promise<string[]
   const r = await localGet<{ items: Obj[] }>(e, resourcePath);
   if (r.status !== 200) throw new Error(`local API ${resourcePath}: HTTP ${r.status}`);
   return r.body.items.map((i) => i.metadata.name).sort();
+}
+
+/** The hub's Prometheus text (its /metrics is public on the hub port, served with the cluster CA). */
+export function hubMetricsText(c: Cluster): Promise<string> {
+  const ca = readFileSync(path.join(c.dataDir, 'pki', 'ca.crt'), 'utf8');
+  return new Promise((resolve, reject) => {
+    https
+      .get({ host: '127.0.0.1', port: c.hubPort, path: '/metrics', ca, servername: '', timeout: 10_000 }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
 }
 
 /** Poll until check() returns true (bounded); throws with the last reason. */

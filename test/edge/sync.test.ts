@@ -7,7 +7,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { issueCertificate } from '../../src/pki/index.js';
 import { bindingOfNode, bindingUri } from '../../src/cloudhub/node-identity.js';
@@ -17,6 +16,7 @@ import {
   edgeRunArgs,
   eventually,
   fingerprint,
+  hubMetricsText,
   joinEdge,
   localGet,
   run,
@@ -229,22 +229,11 @@ test('a black-holed link (no RST, nothing delivered) is detected by keepalives a
   assert.equal(v.body.data.value, 'during-blackhole');
 });
 
-/** The hub's Prometheus counters (its /metrics is public on the hub port, served with the cluster CA). */
-function hubMetric(name: string): Promise<number> {
-  const ca = readFileSync(path.join(c.dataDir, 'pki', 'ca.crt'), 'utf8');
-  return new Promise((resolve, reject) => {
-    https
-      .get({ host: '127.0.0.1', port: c.hubPort, path: '/metrics', ca, servername: '', timeout: 10_000 }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => {
-          const m = body.match(new RegExp(`^${name} (\\d+)$`, 'm'));
-          if (m) resolve(Number(m[1]));
-          else reject(new Error(`${name} not in hub metrics`));
-        });
-      })
-      .on('error', reject);
-  });
+/** One of the hub's Prometheus counters. */
+async function hubMetric(name: string): Promise<number> {
+  const m = (await hubMetricsText(c)).match(new RegExp(`^${name} (\\d+)$`, 'm'));
+  if (!m) throw new Error(`${name} not in hub metrics`);
+  return Number(m[1]);
 }
 
 /** The "connected to hub" log lines of an edge's current run, parsed. */

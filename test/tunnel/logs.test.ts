@@ -14,7 +14,7 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { KUBECTL, createToken, eventually, joinEdge, startCluster, type Cluster, type Edge } from '../edge/cluster.js';
+import { KUBECTL, createToken, eventually, hubMetricsText, joinEdge, startCluster, type Cluster, type Edge } from '../edge/cluster.js';
 import { skipReason, startRuntime, type RuntimeFixture } from '../runtime/env.js';
 
 const skip = skipReason();
@@ -244,7 +244,7 @@ describe('kubectl logs through the tunnel', { skip, timeout: 900_000 }, () => {
     void f.exited.then(() => (ended = true));
     await eventually('kubectl logs -f ended with the link', async () => ended, 30_000, 200).finally(() => f.stop());
     await eventually('hub: no tunnel stream or relayed connection left', async () => {
-      const m = await hubMetrics(c);
+      const m = await hubMetricsText(c);
       return (m.includes('kedge_hub_tunnel_streams 0') && m.includes('kedge_hub_kubelet_proxy_connections 0')) || m.split('\n').filter((l) => l.includes('tunnel') || l.includes('proxy_conn')).join(' ');
     }, 30_000, 500);
     await eventually('edge: the log reader closed its files', async () => logFds(edgePid, 'main') === 0 || `${logFds(edgePid, 'main')} log fds open`, 30_000, 200);
@@ -259,17 +259,4 @@ describe('kubectl logs through the tunnel', { skip, timeout: 900_000 }, () => {
     await eventually('edge fds back to where they were', async () => fdCount(edgePid) <= baseFds + 2 || `${fdCount(edgePid)} fds, ${baseFds} before`, 30_000, 500);
   });
 });
-
-async function hubMetrics(c: Cluster): Promise<string> {
-  const ca = readFileSync(path.join(c.dataDir, 'pki', 'ca.crt'), 'utf8');
-  return new Promise((resolve, reject) => {
-    https
-      .get({ host: '127.0.0.1', port: c.hubPort, path: '/metrics', ca, servername: '', timeout: 10_000 }, (res) => {
-        let s = '';
-        res.on('data', (d: Buffer) => (s += d.toString()));
-        res.on('end', () => resolve(s));
-      })
-      .on('error', reject);
-  });
-}
 
