@@ -1,4 +1,36 @@
 import type { Command } from 'commander';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+/**
+ * KubeEdge's device CRDs on the attached cluster, created when absent (an existing one, e.g. KubeEdge's own, is left
+ * as it is): the hub routes Devices to their nodes and writes DeviceStatus. Without the right to create CRDs the hub
+ * runs on and devices stay off until someone applies them (docs/design/devices.md).
+ */
+async function ensureDeviceCrds(kc: KubeConfig): Promise<void> {
+  const { JsonApi } = await import('../../cloudhub/api-json.js');
+  const { deviceCrds } = await import('../../common/device-crds.js');
+  // Plain JSON, not client-node's typed serializer: it would drop the schema's `enum` and x-kubernetes-* fields.
+  const api = new JsonApi(kc);
+  const crds = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+  for (const crd of deviceCrds()) {
+    const name = crd.metadata!.name!;
+    try {
+      await api.request('GET', `${crds}/${name}`);
+      continue;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) {
+        process.stderr.write(`kedge cloud: cannot read CRD ${name} (${String((err as Error).message ?? err).slice(0, 200)}); devices need it\n`);
+        continue;
+      }
+    }
+    try {
+      await api.request('POST', crds, crd);
+      process.stderr.write(`kedge cloud: created CRD ${name}\n`);
+    } catch (err) {
+      process.stderr.write(`kedge cloud: could not create CRD ${name} (${String((err as Error).message ?? err).slice(0, 200)}); apply it to use devices\n`);
+    }
+  }
+}
 
 export function register(program: Command): void {
   program
@@ -34,6 +66,7 @@ export function register(program: Command): void {
       const kc = loadKubeConfig(o.kubeconfig);
       const dir = path.join(o.dataDir, 'pki');
       const ca = o.caCert ? { certPem: await readFile(o.caCert, 'utf8'), keyPem: await readFile(o.caKey!, 'utf8') } : await pki.ensureCertificateAuthority(dir);
+      await ensureDeviceCrds(kc);
       const hub = await startCloudHub({
         kubeConfig: kc,
         ca,
