@@ -3,19 +3,23 @@ import { errorCode } from '../client.js';
 import type { Controller, ControllerContext } from '../controller.js';
 import { toMillis } from '../util/pods.js';
 import { tolerates } from '../util/selectors.js';
-import { EDGE_ROLE_LABEL as EdgeRoleLabel } from '../../common/node-restriction.js';
 import { ZoneTainter } from './disruption.js';
 
-export const UnreachableTaintKey = 'node.kubernetes.io/unreachable';
-export const NotReadyTaintKey = 'node.kubernetes.io/not-ready';
+import { autonomyOf, NotReadyTaintKey, UnreachableTaintKey } from './autonomy.js';
+export { AutonomyAnnotation, NotReadyTaintKey, UnreachableTaintKey } from './autonomy.js';
 export { EDGE_ROLE_LABEL as EdgeRoleLabel } from '../../common/node-restriction.js';
-export const AutonomyAnnotation = 'node.beta.openyurt.io/autonomy';
 /** Reason we put on pods' Ready condition, so on reconnect we know which ones to restore. */
 export const NodeUnreachablePodReason = 'NodeUnreachable';
 
-/** Edge nodes and OpenYurt-autonomous nodes keep their pods while the cloud cannot reach them. */
+/**
+ * Edge nodes and OpenYurt-autonomous nodes keep their pods while the cloud cannot reach them — forever, unless
+ * they opted out (`apps.openyurt.io/binding` / `node.beta.openyurt.io/autonomy` "false") or bound their autonomy with
+ * `node.openyurt.io/autonomy-duration`: those get the NoExecute taint, and their pods go after the tolerations the
+ * podbinding controller gave them (the same rule as under upstream's controller, autonomy.ts).
+ */
 export function isAutonomous(node: V1Node): boolean {
-  return node.metadata?.labels?.[EdgeRoleLabel] !== undefined || node.metadata?.annotations?.[AutonomyAnnotation] === 'true';
+  const a = autonomyOf(node);
+  return a.bind && a.seconds === undefined;
 }
 
 const readyOf = (node: V1Node) => node.status?.conditions?.find((c) => c.type === 'Ready');
