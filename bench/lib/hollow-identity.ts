@@ -9,9 +9,9 @@ import { issueCertificate, type CertificateAuthority } from '../../src/pki/index
 import type { EdgeCredentials } from '../../src/edge/config.js';
 import { ApiError, type KubeHttp } from './kube-http.js';
 
-/** Creates the Node (or takes the existing one) and returns the binding its certificates must carry. */
-export async function registerNode(client: KubeHttp, name: string): Promise<NodeBinding> {
-  const body = { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { [EDGE_ROLE_LABEL]: '' }, annotations: { [IDENTITY_GENERATION_ANNOTATION]: '1' } } };
+/** Creates the Node (or takes the existing one) and returns the binding its certificates must carry. `labels`: as a join sets them (e.g. the node's pool). */
+export async function registerNode(client: KubeHttp, name: string, labels: Record<string, string> = {}): Promise<NodeBinding> {
+  const body = { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { [EDGE_ROLE_LABEL]: '', ...labels }, annotations: { [IDENTITY_GENERATION_ANNOTATION]: '1' } } };
   let r = await client.request('POST', '/api/v1/nodes', body);
   if (r.status === 409) r = await client.request('GET', `/api/v1/nodes/${name}`);
   if (r.status < 200 || r.status >= 300) throw new ApiError(r.status, 'POST', '/api/v1/nodes', r.body);

@@ -116,6 +116,11 @@ test('pools, a YurtAppSet with tweaks, joins into pools, moves between pools, ta
   const missing = kedgeCommand(['edge', 'join', '--server', `https://127.0.0.1:${c.hubPort}`, '--token', token.token, '--ca-cert-hash', token.hash,
     '--node-name', 'edge-x', '--nodepool', 'no-such-pool', '--data-dir', c.h.tempDir('edge-x'), '--runtime', 'none']);
   await assert.rejects(run(missing.command, missing.args), /nodepool "no-such-pool" not found/);
+  // A token made for one pool joins only into that pool.
+  const bound = await createToken(c, '1h', ['--nodepool', 'shop-b']);
+  const elsewhere = kedgeCommand(['edge', 'join', '--server', `https://127.0.0.1:${c.hubPort}`, '--token', bound.token, '--ca-cert-hash', bound.hash,
+    '--node-name', 'edge-y', '--nodepool', 'shop-c', '--data-dir', c.h.tempDir('edge-y'), '--runtime', 'none']);
+  await assert.rejects(run(elsewhere.command, elsewhere.args), /made for nodepool "shop-b" and cannot join nodepool "shop-c"/);
   await joinEdge(c, 'edge-c1', token, ['--nodepool', 'shop-c']);
   const joined = await getJson(['get', 'node', 'edge-c1']);
   assert.equal(joined.metadata.labels?.[POOL_LABEL], 'shop-c');
