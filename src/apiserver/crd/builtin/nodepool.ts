@@ -25,6 +25,12 @@ const commonSpec = {
   taints: s.arr(s.taint()),
 };
 const commonStatus = { readyNodeNum: s.int(), unreadyNodeNum: s.int(), nodes: s.arr(s.str()) };
+/** `kubectl get np`: type, ready/unready counts (then Age; v1beta2 adds the leader columns under -o wide). */
+const poolColumns = [
+  { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'The type of nodepool' },
+  { name: 'ReadyNodes', type: 'integer', jsonPath: '.status.readyNodeNum', description: 'The number of ready nodes in the pool' },
+  { name: 'NotReadyNodes', type: 'integer', jsonPath: '.status.unreadyNodeNum' },
+];
 const gvr = s.obj({ group: s.str(), version: s.str(), resource: s.str() }, { required: ['group', 'resource', 'version'] });
 
 const nodePoolCrd: Crd = {
@@ -39,21 +45,14 @@ const nodePoolCrd: Crd = {
       {
         name: 'v1beta1', served: true, storage: false,
         subresources: { status: {} },
-        additionalPrinterColumns: [
-          { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'The type of nodepool' },
-          { name: 'ReadyNodes', type: 'integer', jsonPath: '.status.readyNodeNum', description: 'The number of ready nodes in the pool' },
-          { name: 'NotReadyNodes', type: 'integer', jsonPath: '.status.unreadyNodeNum' },
-          ageColumn,
-        ],
+        additionalPrinterColumns: [...poolColumns, ageColumn],
         schema: { openAPIV3Schema: s.root(s.obj(commonSpec), s.obj(commonStatus)) },
       },
       {
         name: 'v1beta2', served: true, storage: true,
         subresources: { status: {} },
         additionalPrinterColumns: [
-          { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'The type of nodepool' },
-          { name: 'ReadyNodes', type: 'integer', jsonPath: '.status.readyNodeNum', description: 'The number of ready nodes in the pool' },
-          { name: 'NotReadyNodes', type: 'integer', jsonPath: '.status.unreadyNodeNum' },
+          ...poolColumns,
           { name: 'LeaderNodes', type: 'integer', jsonPath: '.status.leaderNum', description: 'The leader node of the nodepool', priority: 1 },
           { name: 'LeaderElectionAge', type: 'date', jsonPath: '.status.leaderLastElectedTime', description: 'The time when the leader yurthub is elected', priority: 1 },
           ageColumn,
