@@ -20,6 +20,7 @@ import {
   type WatchHandlers,
   type Watcher,
 } from './types.js';
+import { deliverEvent } from './watch-queue.js';
 
 export interface HistorySource {
   /**
@@ -207,22 +208,12 @@ class HubWatcher implements Watcher {
 
   private deliver(event: WatchEvent): void {
     this.lastDelivered = event.revision;
-    let result: void | Promise<void>;
-    try {
-      result = this.handlers.onEvent(event);
-    } catch (err) {
-      this.fail(err instanceof Error ? err : new Error(String(err)));
-      return;
-    }
-    if (result && typeof (result as Promise<void>).then === 'function') {
-      this.waiting = true;
-      (result as Promise<void>).then(
-        () => {
-          this.waiting = false;
-          this.advance();
-        },
-        (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
-      );
-    }
+    deliverEvent(this.handlers, event, this);
+  }
+
+  /** @internal deliverEvent: the handler's promise is pending (true) or settled (false). */
+  setWaiting(waiting: boolean): void {
+    this.waiting = waiting;
+    if (!waiting) this.advance();
   }
 }

@@ -74,27 +74,46 @@ export class PushedWatchQueue implements Watcher {
     while (!this.done && !this.waiting && this.head < this.queue.length) {
       const event = this.queue[this.head++]!;
       this.lastDelivered = event.revision;
-      let result: void | Promise<void>;
-      try {
-        result = this.handlers.onEvent(event);
-      } catch (err) {
-        this.fail(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
-      if (result && typeof (result as Promise<void>).then === 'function') {
-        this.waiting = true;
-        (result as Promise<void>).then(
-          () => {
-            this.waiting = false;
-            this.advance();
-          },
-          (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
-        );
-      }
+      deliverEvent(this.handlers, event, this);
     }
     if (this.head >= this.queue.length) {
       this.queue = [];
       this.head = 0;
     }
+  }
+
+  /** @internal deliverEvent: the handler's promise is pending (true) or settled (false). */
+  setWaiting(waiting: boolean): void {
+    this.waiting = waiting;
+    if (!waiting) this.advance();
+  }
+}
+
+/** What deliverEvent needs of a watcher: stop on an error, hold delivery while the handler's promise is pending. */
+export interface DeliveryTarget {
+  fail(err: Error): void;
+  /** true: hold further delivery; false: the promise settled, go on delivering. */
+  setWaiting(waiting: boolean): void;
+}
+
+/**
+ * Hand one event to a watcher's handler with the contract's backpressure: a returned promise holds delivery until it
+ * settles (setWaiting), a throw or a rejection ends the watcher (fail). Shared by WatchHub and PushedWatchQueue.
+ */
+export function deliverEvent(handlers: WatchHandlers, event: WatchEvent, target: DeliveryTarget): void {
+  const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+  let result: void | Promise<void>;
+  try {
+    result = handlers.onEvent(event);
+  } catch (err) {
+    target.fail(asError(err));
+    return;
+  }
+  if (result && typeof (result as Promise<void>).then === 'function') {
+    target.setWaiting(true);
+    (result as Promise<void>).then(
+      () => target.setWaiting(false),
+      (err: unknown) => target.fail(asError(err)),
+    );
   }
 }

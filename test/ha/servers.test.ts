@@ -1,5 +1,5 @@
 /**
- * Several `kedge server` processes on one datastore (PostgreSQL): both serve the API from the same objects; the
+ * Several `kedge server` processes on one datastore (two on PostgreSQL, three on etcd): all serve the API from the same objects; the
  * second joined with the documented bootstrap (the first one's CA and service-account keys copied into its data
  * dir, docs/design/datastores.md), so one admin kubeconfig works against either; controllers run under Lease-based
  * leader election, and when the leader is killed with -9 the other server takes the Lease and its controllers
@@ -12,7 +12,7 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { Harness, type ManagedProcess } from '../harness/processes.js';
-import { startPostgres } from '../harness/datastores.js';
+import { startEtcd, startPostgres } from '../harness/datastores.js';
 import { kedgeCommand } from '../helpers/kedge-cli.js';
 import { HubRotation } from '../../src/edge/hubs.js';
 import { EDGE_FLAGS, localGet } from '../edge/cluster.js';
@@ -53,20 +53,23 @@ function connectedHub(edge: ManagedProcess): string | undefined {
   return lines.length ? (JSON.parse(lines[lines.length - 1]!) as { hub?: string }).hub : undefined;
 }
 
-test('two servers on one PostgreSQL: shared objects and PKI, controller leadership and the edge move on kill -9', async () => {
-  const pg = await startPostgres(h, { durable: false });
-  const url = await pg.createDatabase('kedge');
-  const dirA = h.tempDir('server-a');
-  const a = await startServer('server-a', dirA, url);
-  await a.server.waitForLog(/became leader/, 60_000);
-
+/**
+ * `count` servers on one datastore: the first leads; the others join with its CA and service-account keys; an edge
+ * knowing every hub starts on the leader's; kill -9 of the leader while a Deployment is scaled.
+ */
+async function haScenario(endpoint: string, count: number): Promise<void> {
+  const dirs = Array.from({ length: count }, (_, i) => h.tempDir(`server-${i}`));
+  const servers = [await startServer('server-0', dirs[0]!, endpoint)];
+  await servers[0]!.server.waitForLog(/became leader/, 60_000);
   // Bootstrap of a joining server: the first one's CA and service-account signing keys, nothing else.
-  const dirB = h.tempDir('server-b');
-  mkdirSync(path.join(dirB, 'pki'), { recursive: true, mode: 0o700 });
-  for (const f of ['ca.crt', 'ca.key', 'sa.key', 'sa.pub']) copyFileSync(path.join(dirA, 'pki', f), path.join(dirB, 'pki', f));
-  const b = await startServer('server-b', dirB, url);
-  const kcA = path.join(dirA, 'admin.kubeconfig');
-  const kcB = path.join(dirB, 'admin.kubeconfig');
+  for (let i = 1; i < count; i++) {
+    mkdirSync(path.join(dirs[i]!, 'pki'), { recursive: true, mode: 0o700 });
+    for (const f of ['ca.crt', 'ca.key', 'sa.key', 'sa.pub']) copyFileSync(path.join(dirs[0]!, 'pki', f), path.join(dirs[i]!, 'pki', f));
+    servers.push(await startServer(`server-${i}`, dirs[i]!, endpoint));
+  }
+  const [a, b] = [servers[0]!, servers[1]!];
+  const kcA = path.join(dirs[0]!, 'admin.kubeconfig');
+  const kcB = path.join(dirs[1]!, 'admin.kubeconfig');
 
   // One datastore: what is written through B is read through A, with A's own credentials pointed at B too.
   let r = await kubectl(kcB, ['create', 'deployment', 'web', '--image=registry.k8s.io/pause:3.9', '--replicas=2']);
@@ -78,12 +81,14 @@ test('two servers on one PostgreSQL: shared objects and PKI, controller leadersh
     return res.code === 0 ? res.stdout.trim().split('\n').filter(Boolean).length : -1;
   };
   await eventually('2 pods from the leader\'s controllers', async () => (await pods(kcB)) === 2, 60_000);
-  assert.doesNotMatch(b.server.currentOutput, /became leader/, 'only one server leads');
+  for (const s of servers.slice(1)) assert.doesNotMatch(s.server.currentOutput, /became leader/, 'only one server leads');
 
-  // An edge node that knows both hubs, with a token made on B; the list is ordered so that it starts on A's hub.
-  const hubA = `https://127.0.0.1:${a.hubPort}`;
-  const hubB = `https://127.0.0.1:${b.hubPort}`;
-  const list = new HubRotation(`${hubA},${hubB}`, 'edge-1').current() === hubA ? `${hubA},${hubB}` : `${hubB},${hubA}`;
+  // An edge node that knows every hub, with a token made on B; the list is ordered so that it starts on A's hub
+  // and moves to B's next.
+  const hubs = servers.map((s) => `https://127.0.0.1:${s.hubPort}`);
+  const startIndex = new HubRotation(hubs.map((_, i) => `https://placeholder-${i}:1`).join(','), 'edge-1').current().match(/placeholder-(\d+)/)![1]!;
+  const ordered = Array.from({ length: count }, (_, i) => hubs[(i - Number(startIndex) + count) % count]!);
+  assert.equal(new HubRotation(ordered.join(','), 'edge-1').current(), hubs[0]);
   const tokenCmd = kedgeCommand(['token', 'create', '--kubeconfig', kcB, '--ttl', '1h']);
   const tokenOut = await new Promise<string[]>((resolve, reject) =>
     execFile(tokenCmd.command, tokenCmd.args, (err, stdout) => (err ? reject(err) : resolve(stdout.trim().split('\n')))),
@@ -91,26 +96,37 @@ test('two servers on one PostgreSQL: shared objects and PKI, controller leadersh
   const localApiPort = await h.freePort();
   const edgeDir = h.tempDir('edge-1');
   const edge = await h.startKedge('edge-1', [
-    'edge', 'join', '--server', list, '--token', tokenOut[0]!, '--ca-cert-hash', tokenOut[1]!, '--node-name', 'edge-1',
+    'edge', 'join', '--server', ordered.join(','), '--token', tokenOut[0]!, '--ca-cert-hash', tokenOut[1]!, '--node-name', 'edge-1',
     '--data-dir', edgeDir, '--local-api-port', String(localApiPort), ...EDGE_FLAGS,
   ], { ready: { logLine: /connected to hub/, timeoutMs: 90_000 } });
-  assert.equal(connectedHub(edge), hubA, 'the edge starts on the hub its name picks');
+  assert.equal(connectedHub(edge), hubs[0], 'the edge starts on the hub its name picks');
 
-  // The leader dies without releasing the Lease: B takes it once the Lease expires (15 s as B observes it).
+  // The leader dies without releasing the Lease: another server takes it once the Lease expires (15 s as it observes it).
   await a.server.kill9();
   const killedAt = Date.now();
-  await b.server.waitForLog(/became leader/, 60_000);
-  const takeoverMs = Date.now() - killedAt;
-  console.log(`# takeover after kill -9: ${takeoverMs} ms`);
+  const survivors = servers.slice(1);
+  await eventually('a new leader', async () => survivors.some((s) => /became leader/.test(s.server.currentOutput)), 60_000);
+  console.log(`# ${count} servers: takeover after kill -9 of the leader: ${Date.now() - killedAt} ms`);
   r = await kubectl(kcB, ['scale', 'deployment', 'web', '--replicas=3']);
   assert.equal(r.code, 0, r.stderr);
   await eventually('3 pods from the new leader', async () => (await pods(kcB)) === 3, 60_000);
   // The edge lost A's hub: it is on B's now and receives what changed meanwhile.
-  await eventually('the edge connected to the live hub', async () => connectedHub(edge) === hubB, 60_000);
+  await eventually('the edge connected to the next live hub', async () => connectedHub(edge) === hubs[1], 60_000);
   r = await kubectl(kcB, ['create', 'service', 'clusterip', 'after-failover', '--tcp=80:80']);
   assert.equal(r.code, 0, r.stderr);
   const edgeView = { name: 'edge-1', dataDir: edgeDir, localApiPort } as Parameters<typeof localGet>[0];
   await eventually('the service at the edge', async () => (await localGet(edgeView, '/api/v1/namespaces/default/services/after-failover')).status === 200, 60_000);
   const lease = JSON.parse((await kubectl(kcB, ['get', 'lease', '-n', 'kube-system', 'kedge-controller-manager', '-o', 'json'])).stdout);
-  assert.match(b.server.currentOutput, new RegExp(`became leader.*${lease.spec.holderIdentity}|${lease.spec.holderIdentity}.*became leader`));
+  const leaders = survivors.filter((s) => s.server.currentOutput.split('\n').some((l) => l.includes('became leader') && l.includes(lease.spec.holderIdentity)));
+  assert.equal(leaders.length, 1, `exactly one survivor holds the Lease (${lease.spec.holderIdentity})`);
+}
+
+test('two servers on one PostgreSQL: shared objects and PKI, controller leadership and the edge move on kill -9', async () => {
+  const pg = await startPostgres(h, { durable: false });
+  await haScenario(await pg.createDatabase('kedge'), 2);
+});
+
+test('three servers on one etcd: the same', async () => {
+  const etcd = await startEtcd(h);
+  await haScenario(etcd.endpoint, 3);
 });
