@@ -422,18 +422,28 @@ export class PostgresStore implements Store {
       // Our own batches may have been published while this read was in flight.
       const events = res.rows.filter((r) => r.revision !== null && num(r.revision) > this.head).map(rowToEvent);
       if (events.length) {
-        if (events[0]!.revision !== this.head + 1 && this.head >= compacted) {
+        if (events[0]!.revision !== this.head + 1) {
           // Impossible while revisions commit in order; refuse to publish a gap rather than hide it.
-          throw new StorageError(`postgres log gap after revision ${this.head} (next row ${events[0]!.revision})`);
+          if (this.head >= compacted) throw new StorageError(`postgres log gap after revision ${this.head} (next row ${events[0]!.revision})`);
+          this.overtakenByCompaction(compacted);
         }
         this.head = events[events.length - 1]!.revision;
         this.hub.publish(events);
       } else if (head > this.head && res.rows.every((r) => r.revision === null)) {
-        // Compaction removed the rows between: watchers that still needed them fail with CompactedError.
+        if (this.head < compacted) this.overtakenByCompaction(compacted);
         this.head = head;
       }
       if (this.head >= head || res.rows.length < 1000) return;
     }
+  }
+
+  /**
+   * This process fell so far behind that compaction removed log rows it had not published yet: every watcher is at
+   * or below `head`, so every one of them would miss events. They end with CompactedError (clients re-list: 410).
+   */
+  private overtakenByCompaction(compacted: number): void {
+    this.log.warn({ publishedThrough: this.head, compacted }, 'compaction overtook the postgres log tailer; ending watchers');
+    this.hub.failAll(new CompactedError(this.head, compacted));
   }
 
   private async listen(): Promise<void> {
