@@ -38,7 +38,7 @@ export interface TunnelMuxOptions {
   /** 'hub' opens streams; 'edge' accepts them. A frame only the other role may send is a protocol error. */
   role: 'hub' | 'edge';
   link: TunnelLink;
-  /** Window granted to the peer per stream (bytes it may send before we read them). Default 256 KiB. */
+  /** Window granted to the peer per stream (bytes it may send before we read them). Default 64 KiB. */
   windowBytes?: number;
   /** Streams open at once on this link; an OPEN beyond it is refused with RESET. Default 512. */
   maxStreams?: number;
@@ -48,7 +48,13 @@ export interface TunnelMuxOptions {
   onOpen?(stream: TunnelStream, port: number): void;
 }
 
-export const DEFAULT_TUNNEL_WINDOW = 256 * 1024;
+/**
+ * 64 KiB: what one stream may have in flight. Windows bound each stream, not the link, and bytes in kernel buffers
+ * sit ahead of sync frames: with 10 busy streams, 256 KiB windows made sync p99 ~10 s on the loaded bench machine,
+ * 32–64 KiB ~1 s, at the same or higher log throughput (bench/RESULTS.md, tunnel). Per stream that is 64 KiB per
+ * round trip (1.3 MB/s at 50 ms RTT).
+ */
+export const DEFAULT_TUNNEL_WINDOW = 64 * 1024;
 
 interface Pending {
   buf: Buffer;
