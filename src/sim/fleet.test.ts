@@ -43,7 +43,8 @@ describe('Fleet start gate', () => {
   it('starts the next node only once the previous one synced', async () => {
     const f = fleet(60_000, 'gated');
     const growing = f.grow(2);
-    await until('the first node', () => f.nodes.filter(Boolean).length === 1 && f.nodes[0]!.agent.hub !== undefined);
+    // Started means the hollow node listens for 'synced' (agent.start() creates the hub client, then awaits more).
+    await until('the first node', () => f.nodes.filter(Boolean).length === 1 && (f.nodes[0]!.agent.hub?.listenerCount('synced') ?? 0) > 0);
     await sleep(300);
     assert.equal(f.nodes.filter(Boolean).length, 1, 'the second node waits for the first one to sync');
     assert.equal(f.nodes[0]!.synced, false);
