@@ -27,37 +27,78 @@ export function parseMqttBroker(value: string | undefined): MqttBrokerSetting {
 }
 
 export interface EmbeddedBroker {
-  /** mqtt://HOST:PORT clients on the node use. */
-  url: string;
-  port: number;
+  /** mqtt://HOST:PORT clients on the node use; undefined until listen() succeeded. */
+  readonly url: string | undefined;
+  /**
+   * Publish as the broker itself: delivered to matching subscribers exactly like a client's publish. With subscribe()
+   * this lets the agent's own twin bridge talk to the embedded broker in-process, without an MQTT client library or
+   * a loopback connection (the `mqtt` client package alone costs the idle agent ~14 MiB RSS: bench/RESULTS.md).
+   */
+  publish(topic: string, payload: string, opts: { qos: 0 | 1 }): void;
+  /** In-process subscription to MQTT topic filters (+ and # wildcards). */
+  subscribe(filters: string[], onMessage: (topic: string, payload: Buffer) => void): void;
+  /** Listen on host:port (port 0 = ephemeral); rejects when the address is taken (may be called again later). */
+  listen(host: string, port: number): Promise<{ url: string; port: number }>;
   close(): Promise<void>;
 }
 
-/** Start aedes on host:port (port 0 = ephemeral). */
-export async function startEmbeddedBroker(o: { host: string; port: number; log: Logger }): Promise<EmbeddedBroker> {
+/** An aedes broker, not yet listening: in-process publish/subscribe work at once, MQTT clients once listen() succeeded. */
+export async function createEmbeddedBroker(o: { log: Logger }): Promise<EmbeddedBroker> {
   const { Aedes } = await import('aedes');
   const broker = await Aedes.createBroker({ id: 'kedge-edge' });
-  const server = net.createServer(broker.handle as (socket: net.Socket) => void);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (err) => o.log.error({ err: String(err) }, 'embedded MQTT broker socket error'));
-  const port = (server.address() as AddressInfo).port;
-  const host = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host.includes(':') ? `[${o.host}]` : o.host;
-  o.log.info({ host: o.host, port }, 'embedded MQTT broker listening');
+  let server: net.Server | undefined;
+  let url: string | undefined;
+  let closed = false;
   return {
-    url: `mqtt://${host}:${port}`,
-    port,
+    get url() {
+      return url;
+    },
+    publish(topic, payload, opts) {
+      broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos, retain: false, dup: false }, (err) => {
+        if (err) o.log.warn({ topic, err: String(err) }, 'embedded MQTT broker could not publish');
+      });
+    },
+    subscribe(filters, onMessage) {
+      for (const filter of filters) {
+        broker.subscribe(filter, (packet, done) => {
+          try {
+            onMessage(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
+          } finally {
+            done();
+          }
+        }, () => {});
+      }
+    },
+    async listen(host, port) {
+      const candidate = net.createServer(broker.handle as (socket: net.Socket) => void);
+      await new Promise<void>((resolve, reject) => {
+        candidate.once('error', reject);
+        candidate.listen(port, host, () => {
+          candidate.off('error', reject);
+          resolve();
+        });
+      });
+      if (closed) {
+        candidate.close();
+        throw new Error('embedded MQTT broker closed');
+      }
+      candidate.on('error', (err) => o.log.error({ err: String(err) }, 'embedded MQTT broker socket error'));
+      server = candidate;
+      const bound = (candidate.address() as AddressInfo).port;
+      const dialHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+      url = `mqtt://${dialHost}:${bound}`;
+      o.log.info({ host, port: bound }, 'embedded MQTT broker listening');
+      return { url, port: bound };
+    },
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        if (closed) return resolve();
+        closed = true;
         broker.close();
         // Connected clients keep the server open otherwise.
         for (const c of Object.values((broker as unknown as { clients: Record<string, { close(): void }> }).clients ?? {})) c.close();
+        if (server) server.close(() => resolve());
+        else resolve();
       }),
   };
 }

@@ -1,11 +1,11 @@
 /**
- * The agent's MQTT side: start the embedded broker (or use the external one), connect to it as a client, subscribe to
- * KubeEdge's twin topics and hand messages to the bridge (mqtt-twin.ts). The client reconnects on its own (a broker
+ * The agent's MQTT side: subscribe to KubeEdge's twin topics and hand messages to the bridge (mqtt-twin.ts), either
+ * in-process on the embedded broker or as a client of an external one. The client reconnects on its own (a broker
  * restarted, mosquitto upgraded): twins keep working meanwhile for DMI mappers, and resubscription is automatic.
  */
 import type { Logger } from '../../common/logger.js';
 import type { DeviceTwins } from './twin.js';
-import { startEmbeddedBroker, type EmbeddedBroker, type MqttBrokerSetting } from './mqtt-broker.js';
+import { createEmbeddedBroker, type MqttBrokerSetting } from './mqtt-broker.js';
 import { MqttTwinBridge, SUBSCRIPTIONS } from './mqtt-twin.js';
 
 export interface DeviceMqtt {
@@ -13,28 +13,53 @@ export interface DeviceMqtt {
   stop(): Promise<void>;
 }
 
-export async function startDeviceMqtt(o: {
+type DeviceMqttOptions = {
   broker: Exclude<MqttBrokerSetting, { kind: 'none' }>; host: string; port: number; twins: DeviceTwins; nodeName: string; log: Logger;
-}): Promise<DeviceMqtt> {
-  let embedded: EmbeddedBroker | undefined;
+};
+
+export async function startDeviceMqtt(o: DeviceMqttOptions): Promise<DeviceMqtt> {
+  return o.broker.kind === 'embedded' ? startWithEmbeddedBroker(o) : startWithExternalBroker(o, o.broker.url);
+}
+
+/**
+ * The embedded broker: the twin bridge is attached in-process (publish/subscribe on aedes itself), so the agent loads
+ * no MQTT client library and holds no loopback connection. The bridge works before the listener is up.
+ */
+async function startWithEmbeddedBroker(o: DeviceMqttOptions): Promise<DeviceMqtt> {
+  const broker = await createEmbeddedBroker({ log: o.log });
+  const bridge = new MqttTwinBridge({ twins: o.twins, nodeName: o.nodeName, log: o.log, link: broker });
+  broker.subscribe(SUBSCRIPTIONS(o.nodeName), (topic, payload) => bridge.handle(topic, payload));
+  bridge.start();
   let retry: NodeJS.Timeout | undefined;
   let stopped = false;
-  let url = o.broker.kind === 'external' ? o.broker.url : `mqtt://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`;
-  if (o.broker.kind === 'embedded') {
-    // A port another broker holds (a mosquitto service on 1883) must not stop the node: pods and DMI run on, and the
-    // embedded broker tries again every 10 s; the error says what to do.
-    const tryStart = async (): Promise<void> => {
-      try {
-        embedded = await startEmbeddedBroker({ host: o.host, port: o.port, log: o.log });
-        url = embedded.url;
-        if (stopped) await embedded.close();
-      } catch (err) {
-        o.log.error({ host: o.host, port: o.port, err: String(err) }, 'embedded MQTT broker could not listen (port in use? use --mqtt-port, or --mqtt-broker tcp://HOST:PORT for the broker already there); retrying in 10 s');
-        if (!stopped) retry = setTimeout(() => void tryStart(), 10_000);
-      }
-    };
-    await tryStart();
-  }
+  // A port another broker holds (a mosquitto service on 1883) must not stop the node: pods and DMI run on, and the
+  // embedded broker tries again every 10 s; the error says what to do.
+  const tryListen = async (): Promise<void> => {
+    try {
+      await broker.listen(o.host, o.port);
+    } catch (err) {
+      if (stopped) return;
+      o.log.error({ host: o.host, port: o.port, err: String(err) }, 'embedded MQTT broker could not listen (port in use? use --mqtt-port, or --mqtt-broker tcp://HOST:PORT for the broker already there); retrying in 10 s');
+      retry = setTimeout(() => void tryListen(), 10_000);
+    }
+  };
+  await tryListen();
+  const configured = `mqtt://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`;
+  return {
+    get url() {
+      return broker.url ?? configured;
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(retry);
+      bridge.stop();
+      await broker.close();
+    },
+  };
+}
+
+/** An external broker (mosquitto): connect as a client; it reconnects on its own and resubscribes on every connect. */
+async function startWithExternalBroker(o: DeviceMqttOptions, url: string): Promise<DeviceMqtt> {
   const mqtt = await import('mqtt');
   const client = mqtt.connect(url, {
     clientId: `kedge-edge-${o.nodeName}`.slice(0, 64),
@@ -64,15 +89,10 @@ export async function startDeviceMqtt(o: {
   bridge.start();
   // Not waiting for the broker: offline autonomy applies to MQTT too (an external broker may come up later).
   return {
-    get url() {
-      return url;
-    },
+    url,
     async stop() {
-      stopped = true;
-      clearTimeout(retry);
       bridge.stop();
       await client.endAsync(true).catch(() => undefined);
-      await embedded?.close();
     },
   };
 }
