@@ -195,6 +195,19 @@ export class FakeRuntime implements ContainerRuntime {
     return { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exitCode: this.opts.exec?.(id, cmd) ?? 0 };
   }
 
+  // The stand-in runtime has no streaming server: interactive sessions need a real runtime.
+  async exec(id: string): Promise<string> {
+    this.mustContainer(id);
+    throw new RuntimeError('streaming exec is not supported by the in-process runtime', 'UNIMPLEMENTED');
+  }
+  async attach(id: string): Promise<string> {
+    this.mustContainer(id);
+    throw new RuntimeError('attach is not supported by the in-process runtime', 'UNIMPLEMENTED');
+  }
+  async portForward(): Promise<string> {
+    throw new RuntimeError('port forwarding is not supported by the in-process runtime', 'UNIMPLEMENTED');
+  }
+
   async reopenContainerLog(id: string): Promise<void> {
     this.mustContainer(id);
   }

@@ -164,6 +164,14 @@ export interface ExecSyncResult {
   exitCode: number;
 }
 
+/** What a streaming exec or attach carries (CRI ExecRequest/AttachRequest without the container id). */
+export interface StreamingOptions {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  tty: boolean;
+}
+
 export interface Image {
   id: string;
   repoTags: string[];
@@ -269,6 +277,12 @@ export interface ContainerRuntime {
   containerStatus(id: string): Promise<ContainerStatus>;
   updateContainerResources(id: string, resources: LinuxContainerResources): Promise<void>;
   execSync(id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult>;
+  /** A one-time URL of the runtime's streaming server for an interactive exec (CRI Exec). */
+  exec(id: string, cmd: string[], opts: StreamingOptions): Promise<string>;
+  /** A one-time URL of the runtime's streaming server attaching to the container's main process (CRI Attach). */
+  attach(id: string, opts: StreamingOptions): Promise<string>;
+  /** A one-time URL of the runtime's streaming server forwarding to ports in the sandbox's network (CRI PortForward). */
+  portForward(podSandboxId: string, ports: number[]): Promise<string>;
   /** Ask the runtime to reopen the container's log file (after the caller rotated it). */
   reopenContainerLog(id: string): Promise<void>;
   /** Resource usage of containers (CRI ListContainerStats). */

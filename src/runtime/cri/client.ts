@@ -27,6 +27,7 @@ import {
   type PodSandboxStatus,
   type RuntimeCondition,
   type RuntimeVersion,
+  type StreamingOptions,
 } from '../types.js';
 
 type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: any) => void) => void;
@@ -147,6 +148,21 @@ export class CriRuntime implements ContainerRuntime {
 
   async execSync(id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {
     return this.call(this.runtime, 'ExecSync', { containerId: id, cmd, timeout: timeoutSeconds }, (timeoutSeconds || 60) * 1000 + 5000);
+  }
+
+  async exec(id: string, cmd: string[], opts: StreamingOptions): Promise<string> {
+    const res = await this.call<{ url: string }>(this.runtime, 'Exec', { containerId: id, cmd, ...opts });
+    return res.url;
+  }
+
+  async attach(id: string, opts: StreamingOptions): Promise<string> {
+    const res = await this.call<{ url: string }>(this.runtime, 'Attach', { containerId: id, ...opts });
+    return res.url;
+  }
+
+  async portForward(podSandboxId: string, ports: number[]): Promise<string> {
+    const res = await this.call<{ url: string }>(this.runtime, 'PortForward', { podSandboxId, port: ports });
+    return res.url;
   }
 
   async reopenContainerLog(id: string): Promise<void> {
