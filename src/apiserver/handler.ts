@@ -149,9 +149,10 @@ export class ApiHandler {
       let user = await this.authenticateOrAnonymous(req);
       user = await this.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
-      // Upstream (1.31+) authorizes streaming upgrades of exec/attach/portforward as "create".
-      if (['exec', 'attach', 'portforward'].includes(info.subresource)) info.verb = 'create';
+      // A WebSocket upgrade arrives as GET and is authorized as "get"; for exec/attach/portforward upstream
+      // (AuthorizePodWebsocketUpgradeCreatePermission) also requires "create", the verb of the SPDY POST.
       await this.authorize(user, info);
+      if (info.verb !== 'create' && ['exec', 'attach', 'portforward'].includes(info.subresource)) await this.authorize(user, { ...info, verb: 'create' });
       const h = this.d.upgradeHandlers?.get(`${info.resource}/${info.subresource}`);
       if (!info.isResourceRequest || !h) throw pathNotFound();
       await h(req, socket, head, info, user);

@@ -57,6 +57,11 @@ export interface PodManagerHandle {
    * (podmanager/logs.ts) when the instance asked for has no logs.
    */
   readLogs?(namespace: string, name: string, container: string, opts: import('./podmanager/logs.js').LogOptions, write: (chunk: string) => unknown): Promise<void>;
+  /**
+   * exec/attach/port-forward through the kubelet server (src/edge/kubelet/streaming.ts): the runtime's one-time
+   * streaming URL for a pod this node runs; throws StreamingTargetNotFound (podmanager/streaming.ts) when nothing runs.
+   */
+  streamingUrl?(namespace: string, name: string, req: import('./podmanager/streaming.js').StreamingRequest): Promise<string>;
 }
 
 /** Factory the agent calls (injectable so the simulator / tests can run without containerd). */

@@ -39,8 +39,8 @@ export function upgradeToSpdy(r: SpdyUpgradeRequest, sessionOpts: Omit<SpdySessi
     const req = http.request(r.url, {
       method: r.method ?? 'POST',
       headers,
-      agent: false,
-      ...(r.connect ? { createConnection: r.connect } : {}),
+      // With createConnection and no agent, Node uses exactly the given connection (an agent would dial its own).
+      ...(r.connect ? { createConnection: r.connect } : { agent: false }),
     });
     const timer = setTimeout(() => req.destroy(new Error(`SPDY upgrade to ${r.url.pathname} timed out`)), r.timeoutMs ?? 30_000);
     req.on('upgrade', (res, socket, head) => {

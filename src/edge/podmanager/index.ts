@@ -10,6 +10,7 @@ import { runtimeNodeInfo } from './node-info.js';
 export { PodManager, type PodManagerOptions } from './pod-manager.js';
 export { readContainerLogs, LogsUnavailable, type LogOptions, type LogWriter } from './logs.js';
 export { runtimeNodeInfo, type RuntimeNodeInfo } from './node-info.js';
+export { StreamingTargetNotFound, type StreamingRequest } from './streaming.js';
 
 export const DEFAULT_CRI_SOCKET = '/run/kedge/containerd.sock';
 
