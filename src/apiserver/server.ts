@@ -10,6 +10,7 @@
  *  - `server.serve(listener)`: the same API on another listener (the in-process loopback socket, loopback.ts).
  */
 import { registerKubeletHandlers } from './kubelet-handlers.js';
+import { registerStreamingHandlers } from './streaming/index.js';
 import type { NodeDialer } from './node-dialer.js';
 import type http from 'node:http';
 import https from 'node:https';
@@ -227,6 +228,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const upgradeHandlers = new Map<string, UpgradeHandler>();
   const metrics = new ApiServerMetrics(feed, registry);
   if (opts.nodeDialer) registerKubeletHandlers(subresourceHandlers, { registry, objects, dialer: opts.nodeDialer });
+  if (opts.nodeDialer) registerStreamingHandlers(upgradeHandlers, subresourceHandlers, { objects, dialKubelet: (n) => opts.nodeDialer!.dialKubelet(n), log: log.child({ component: 'streaming' }) });
   if (opts.serviceAccountKey) subresourceHandlers.set('serviceaccounts/token', tokenRequestHandler({ issuer: new ServiceAccountTokenIssuer(opts.serviceAccountKey), ...saLookups }));
   // Custom resources: CRD strategy + serving every established CRD (src/apiserver/crd).
   const crds = new CrdController({ registry, objects, feed, log, systemContext });

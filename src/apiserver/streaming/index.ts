@@ -12,8 +12,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../common/logger.js';
-import { internalError, StatusError } from '../../apimachinery/status.js';
-import type { UpgradeHandler } from '../handler.js';
+import { badRequest, internalError, StatusError } from '../../apimachinery/status.js';
+import type { SubresourceHandler, UpgradeHandler } from '../handler.js';
 import type { ObjectStore } from '../objects.js';
 import { podsDef } from '../resources/pods.js';
 import { translateExec, wantsV5 } from './exec-translator.js';
@@ -75,8 +75,14 @@ function handlerFor(kind: StreamKind, d: StreamingDeps): UpgradeHandler {
   };
 }
 
-export function registerStreamingHandlers(upgradeHandlers: Map<string, UpgradeHandler>, d: StreamingDeps): void {
-  upgradeHandlers.set('pods/exec', handlerFor('exec', d));
-  upgradeHandlers.set('pods/attach', handlerFor('attach', d));
-  upgradeHandlers.set('pods/portforward', handlerFor('portforward', d));
+export function registerStreamingHandlers(upgradeHandlers: Map<string, UpgradeHandler>, subresourceHandlers: Map<string, SubresourceHandler>, d: StreamingDeps): void {
+  for (const kind of ['exec', 'attach', 'portforward'] as const) {
+    upgradeHandlers.set(`pods/${kind}`, handlerFor(kind, d));
+    // The same path without an Upgrade header: upstream's answer.
+    subresourceHandlers.set(`pods/${kind}`, (_req, res) => {
+      const body = JSON.stringify(badRequest('Upgrade request required').status);
+      res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  }
 }

@@ -151,6 +151,7 @@ export class SpdySession {
   private pausedBy: SpdyStream | undefined;
   private goneAway = false;
   private closedError: Error | undefined;
+  private transportError: Error | undefined;
   private readonly pingWaiters = new Map<number, () => void>();
   private readonly closeListeners: ((err?: Error) => void)[] = [];
 
@@ -162,9 +163,9 @@ export class SpdySession {
     this.nextPingId = opts.role === 'client' ? 1 : 2;
     this.reader = new FrameReader(opts.maxFrameBytes ?? 1 << 20);
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
-    socket.on('end', () => this.terminate(new Error('SPDY connection closed by the peer')));
-    socket.on('close', () => this.terminate(new Error('SPDY connection closed')));
-    socket.on('error', (err: Error) => this.terminate(err));
+    socket.on('end', () => this.transportGone(new Error('SPDY connection closed by the peer')));
+    socket.on('close', () => this.transportGone(new Error('SPDY connection closed')));
+    socket.on('error', (err: Error) => this.transportGone(err));
   }
 
   get closed(): boolean {
@@ -310,7 +311,17 @@ export class SpdySession {
       this.protocolError(err as Error);
     } finally {
       this.recvRunning = false;
+      if (this.transportError) this.terminate(this.transportError);
     }
+  }
+
+  /**
+   * The connection ended. Frames that arrived before are still delivered (a kubelet writes the exit status and
+   * closes at once, while header blocks may still be inflating), then the session ends.
+   */
+  private transportGone(err: Error): void {
+    this.transportError ??= err;
+    if (!this.recvRunning && this.recvQueue.length === 0) this.terminate(this.transportError);
   }
 
   private async handle(f: Frame): Promise<void> {

@@ -3,7 +3,7 @@
  * registers itself here with one line; the agent calls `startKubeletServer` and hands it the tunnel streams.
  *   logs.ts     /containerLogs/{ns}/{pod}/{container}
  *   stats-routes.ts /stats/summary, /metrics/resource, /metrics (stats.ts collects, node-usage.ts reads /proc)
- *   (exec.ts, attach.ts, portforward.ts: /exec, /attach, /portForward)
+ *   streaming.ts /exec, /attach, /portForward (proxied to the runtime's streaming server)
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../common/logger.js';
@@ -14,6 +14,7 @@ import { registerLogRoutes } from './logs.js';
 import { StatsProvider } from './stats.js';
 import { AgentMetrics, registerStatsRoutes } from './stats-routes.js';
 import { hostNodeUsage, type NodeUsageSource } from './node-usage.js';
+import { registerStreamingRoutes } from './streaming.js';
 
 export { KubeletServer, KUBELET_PORT, sendStatusError, type Params, type RouteHandler, type UpgradeRouteHandler } from './server.js';
 
@@ -42,6 +43,7 @@ export function startKubeletServer(ctx: KubeletContext): KubeletServer {
     log: ctx.log,
   });
   registerStatsRoutes(kubelet, stats, new AgentMetrics(ctx.nodeName, { processMetrics: ctx.processMetrics }));
+  registerStreamingRoutes(kubelet, ctx.podManager);
   // The kubelet's /pods: the pods bound to this node as it holds them (read-only, as upstream's).
   kubelet.route('GET', '/pods', async (_req, res) => {
     const items: V1Pod[] = [];

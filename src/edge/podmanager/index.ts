@@ -58,9 +58,10 @@ export function podManagerFactory(opts: CriPodManagerOptions = {}): PodManagerFa
     }
     const pm = await PodManager.start({ ...opts, ...ctx, runtime });
     const rt = runtime;
-    // Beyond PodManagerHandle: logs for the tunnel (kubectl logs) and runtime facts for node status.
+    // Beyond PodManagerHandle: logs and exec/attach/port-forward for the tunnel, runtime facts for node status.
     return {
       readLogs: pm.readLogs.bind(pm),
+      streamingUrl: pm.streamingUrl.bind(pm),
       nodeInfo: () => runtimeNodeInfo(rt),
       statsRuntime: rt,
       stop: async () => {

@@ -1,0 +1,247 @@
+/**
+ * kubectl exec / attach / cp / port-forward and client-node's Exec against a real `kedge server` and a joined
+ * `kedge edge` running pods on containerd: every byte goes kubectl → API server → hub → the node's own link →
+ * the edge's kubelet server → containerd's streaming server, in the protocols kubectl 1.32 negotiates
+ * (WebSocket v5 for exec/attach/cp, SPDY tunnelled in a WebSocket for port-forward; SPDY to the node).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
+import WebSocket from 'ws';
+import { createToken, eventually, joinEdge, KUBECTL, startCluster, type Cluster, type Edge } from '../edge/cluster.js';
+import { skipReason, startRuntime, type RuntimeFixture } from './env.js';
+
+const skip = skipReason();
+if (skip) console.log(`# skipping streams suite: ${skip}`);
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('exec, attach, cp and port-forward through the tunnel on containerd', { skip, timeout: 900_000 }, () => {
+  let c: Cluster;
+  let fx: RuntimeFixture;
+  let e: Edge;
+  let work: string;
+  const NODE = 'edge-s';
+  const BIG_MB = 24;
+
+  /** kubectl as a user runs it: exit code, stdout and stderr, optional stdin. */
+  const kubectl = (args: string[], input?: string | Buffer, timeoutMs = 120_000): Promise<Result> =>
+    new Promise((resolve) => {
+      const child = spawn(KUBECTL, ['--kubeconfig', c.kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+      child.stdin.end(input ?? '');
+    });
+  const busybox = (name: string, script: string, extra: Record<string, unknown> = {}) => ({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
+    spec: { nodeName: NODE, terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: fx.busybox, imagePullPolicy: 'Never', command: ['sh', '-c', script], ...extra }] },
+  });
+  const running = async (name: string) =>
+    eventually(`${name} Running`, async () => {
+      const p = JSON.parse(await c.kubectl(['get', 'pod', name, '-o', 'json'])) as { status?: { phase?: string } };
+      return p.status?.phase === 'Running' || JSON.stringify(p.status);
+    }, 120_000);
+
+  before(async () => {
+    fx = await startRuntime();
+    c = await startCluster('runtime-streams');
+    e = await joinEdge(c, NODE, await createToken(c), ['--runtime', 'cri', '--cri-socket', fx.socket]);
+    work = c.h.tempDir('work');
+    // Two httpd's on two ports serve /www, which holds a random file to forward and hash.
+    const boxScript = `mkdir -p /www && echo hello > /www/index.html && head -c ${BIG_MB * 1024 * 1024} /dev/urandom > /www/big && httpd -p 8080 -h /www && httpd -p 8081 -h /www && exec sleep 3600`;
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify(busybox('box', boxScript)));
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify(busybox('echo', 'while read l; do echo "got $l"; done; echo bye', { stdin: true, stdinOnce: true })));
+    await running('box');
+    await running('echo');
+    await eventually('big file written', async () => (await kubectl(['exec', 'box', '--', 'sh', '-c', `test $(wc -c < /www/big) -eq ${BIG_MB * 1024 * 1024} && echo ok`])).stdout.trim() === 'ok');
+  });
+
+  after(async () => {
+    await c?.proxy.close();
+    await c?.h.cleanup();
+    await fx?.stop();
+  });
+
+  it('exec without a TTY passes stdin through, ends it, and exits with the command\'s code', async () => {
+    const r = await kubectl(['exec', '-i', 'box', '--', 'sh', '-c', 'cat; echo to-stderr >&2; exit 3'], 'line one\nline two\n');
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, 'line one\nline two\n');
+    assert.match(r.stderr, /to-stderr/);
+    const ok = await kubectl(['exec', 'box', '--', 'sh', '-c', 'echo fine']);
+    assert.deepEqual([ok.code, ok.stdout], [0, 'fine\n']);
+  });
+
+  it('exec -it runs on a TTY of the size of the client\'s terminal and exits with its code', async () => {
+    // script(1) gives kubectl a pseudo-terminal of a known size; -e returns the child's exit code.
+    const cmd = `stty cols 111 rows 33; ${KUBECTL} --kubeconfig ${c.kubeconfig} exec -it box -- sh -c 'stty size; tty; exit 5'`;
+    const r = await new Promise<Result>((resolve) => {
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.on('close', (code) => resolve({ code, stdout, stderr: '' }));
+    });
+    assert.equal(r.code, 5, r.stdout);
+    assert.match(r.stdout, /33 111/, 'the container sees the terminal size kubectl sent on the resize channel');
+    assert.match(r.stdout, /\/dev\/pts\/\d+/, 'the command runs on a pty');
+  });
+
+  it('attach -i talks to the container\'s own stdin and stdout', async () => {
+    const r = await kubectl(['attach', '-i', 'echo'], 'hello\nagain\n');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /got hello\ngot again\n/);
+  });
+
+  it('cp copies a directory into the pod and back, byte for byte', async () => {
+    const src = path.join(work, 'src');
+    mkdirSync(path.join(src, 'nested'), { recursive: true });
+    const files: Record<string, Buffer> = { 'a.txt': Buffer.from('alpha\n'), 'nested/b.bin': randomBytes(1536 * 1024), 'nested/empty': Buffer.alloc(0) };
+    for (const [f, data] of Object.entries(files)) writeFileSync(path.join(src, f), data);
+    const up = await kubectl(['cp', src, 'default/box:/tmp/copied']);
+    assert.equal(up.code, 0, up.stderr);
+    const listed = await kubectl(['exec', 'box', '--', 'sh', '-c', 'cd /tmp/copied && find . -type f | sort && md5sum nested/b.bin']);
+    assert.match(listed.stdout, /\.\/a\.txt\n\.\/nested\/b\.bin\n\.\/nested\/empty\n/);
+    assert.match(listed.stdout, new RegExp(createHash('md5').update(files['nested/b.bin']!).digest('hex')));
+    const back = path.join(work, 'back');
+    const down = await kubectl(['cp', 'default/box:/tmp/copied', back]);
+    assert.equal(down.code, 0, down.stderr);
+    for (const [f, data] of Object.entries(files)) assert.ok(readFileSync(path.join(back, f)).equals(data), f);
+    assert.deepEqual(readdirSync(back).sort(), ['a.txt', 'nested']);
+  });
+
+  it('port-forward of two ports carries many concurrent connections and a large transfer intact', async () => {
+    const pf = spawn(KUBECTL, ['--kubeconfig', c.kubeconfig, 'port-forward', 'pod/box', ':8080', ':8081'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const ports = await new Promise<Map<number, number>>((resolve, reject) => {
+        const found = new Map<number, number>();
+        let out = '';
+        pf.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          for (const m of out.matchAll(/Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)/g)) found.set(Number(m[2]), Number(m[1]));
+          if (found.size === 2) resolve(found);
+        });
+        pf.once('close', (code) => reject(new Error(`port-forward exited ${code}: ${out}`)));
+      });
+      const get = (port: number, file: string) =>
+        new Promise<Buffer>((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port, path: `/${file}`, agent: false }, (res) => {
+            const parts: Buffer[] = [];
+            res.on('data', (d: Buffer) => parts.push(d));
+            res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(parts)) : reject(new Error(`HTTP ${res.statusCode}`))));
+          }).on('error', reject);
+        });
+      const small = await Promise.all(Array.from({ length: 60 }, (_, i) => get(ports.get(i % 2 ? 8081 : 8080)!, 'index.html')));
+      assert.ok(small.every((b) => b.toString() === 'hello\n'));
+      const want = (await kubectl(['exec', 'box', '--', 'sha256sum', '/www/big'])).stdout.split(' ')[0];
+      const [big] = await Promise.all([get(ports.get(8080)!, 'big'), ...Array.from({ length: 20 }, () => get(ports.get(8081)!, 'index.html'))]);
+      assert.equal(big!.length, BIG_MB * 1024 * 1024);
+      assert.equal(createHash('sha256').update(big!).digest('hex'), want);
+    } finally {
+      pf.kill('SIGKILL');
+    }
+  });
+
+  it('client-node Exec gets output and the exit status (v5.channel.k8s.io)', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(c.kubeconfig);
+    const run = (cmd: string[]) =>
+      new Promise<{ out: string; status: V1Status }>((resolve, reject) => {
+        const out = new PassThrough();
+        let text = '';
+        out.on('data', (d: Buffer) => (text += d.toString()));
+        void new Exec(kc).exec('default', 'box', 'main', cmd, out, null, null, false, (status) => resolve({ out: text, status })).then((ws) => {
+          assert.equal((ws as WebSocket).protocol, 'v5.channel.k8s.io');
+        }, reject);
+      });
+    const ok = await run(['sh', '-c', 'echo from-client-node']);
+    assert.equal(ok.status.status, 'Success');
+    assert.equal(ok.out, 'from-client-node\n');
+    const failed = await run(['sh', '-c', 'exit 7']);
+    assert.equal(failed.status.status, 'Failure');
+    assert.equal(failed.status.reason, 'NonZeroExitCode');
+    assert.deepEqual(failed.status.details?.causes, [{ reason: 'ExitCode', message: '7' }]);
+  });
+
+  it('bad input gets upstream\'s errors: unknown container, pod on no node, unknown pod, get-only RBAC', async () => {
+    const unknown = await kubectl(['exec', 'box', '-c', 'nope', '--', 'true']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /container nope is not valid for pod box/);
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nowhere', namespace: 'default' }, spec: { nodeSelector: { none: 'such' }, containers: [{ name: 'main', image: fx.busybox }] } }));
+    const unbound = await kubectl(['exec', 'nowhere', '--', 'true']);
+    assert.notEqual(unbound.code, 0);
+    assert.match(unbound.stderr, /pod nowhere does not have a host assigned/);
+    const pfUnbound = await kubectl(['port-forward', 'pod/nowhere', ':80'], undefined, 30_000);
+    assert.notEqual(pfUnbound.code, 0);
+    const missing = await kubectl(['exec', 'ghost', '--', 'true']);
+    assert.match(missing.stderr, /pods "ghost" not found/);
+    // RBAC: `get` on pods/exec is not enough (a WebSocket upgrade is a GET, and upstream requires create too).
+    await c.kubectl(['create', 'serviceaccount', 'reader']);
+    await c.kubectl(['create', 'role', 'exec-get', '--verb=get', '--resource=pods,pods/exec,pods/portforward']);
+    await c.kubectl(['create', 'rolebinding', 'exec-get', '--role=exec-get', '--serviceaccount=default:reader']);
+    const denied = await kubectl(['--as=system:serviceaccount:default:reader', 'exec', 'box', '--', 'true']);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /cannot create resource "pods\/exec" in API group "" in the namespace "default"/);
+  });
+
+  it('garbage on the streams (non-binary or unknown channels, bytes that are not SPDY) ends only that session', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(c.kubeconfig);
+    const opts: http.RequestOptions & { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+    await kc.applyToHTTPSOptions(opts);
+    const base = `wss://127.0.0.1:${c.apiPort}/api/v1/namespaces/default/pods/box`;
+    const open = (p: string, protocol: string) => new WebSocket(`${base}/${p}`, [protocol], { ca: opts.ca, cert: opts.cert, key: opts.key });
+    // v5: a text message, an unknown channel and an empty message are ignored; the command still completes.
+    const ws = open('exec?command=cat&stdin=true&stdout=true', 'v5.channel.k8s.io');
+    const got: Buffer[] = [];
+    ws.on('message', (m: Buffer) => got.push(m));
+    await new Promise((r) => ws.once('open', r));
+    ws.send('text is not allowed');
+    ws.send(Buffer.from([]));
+    ws.send(Buffer.from([9, 1, 2, 3]));
+    ws.send(Buffer.from('\x00echoed', 'latin1'));
+    ws.send(Buffer.from([255, 0]));
+    await new Promise((r) => ws.once('close', r));
+    const text = got.map((m) => `${m[0]}:${m.subarray(1).toString()}`);
+    assert.ok(text.includes('1:echoed'), JSON.stringify(text));
+    assert.match(text.at(-1)!, /^3:.*"status":"Success"/);
+    // Port-forward tunnel: bytes that are not SPDY end the tunnel (the node's streaming server drops it).
+    const pf = open('portforward', 'SPDY/3.1+portforward.k8s.io');
+    await new Promise((r) => pf.once('open', r));
+    pf.send(Buffer.from('GET / HTTP/1.1\r\n\r\n'.repeat(10)));
+    await new Promise((r) => pf.once('close', r));
+    const after = await kubectl(['exec', 'box', '--', 'echo', 'still fine']);
+    assert.deepEqual([after.code, after.stdout], [0, 'still fine\n']);
+  });
+
+  it('sessions cut by a killed client end in the container too: no exec processes or sessions left over', async () => {
+    const N = 12;
+    const clients = Array.from({ length: N }, (_, i) => spawn(KUBECTL, ['--kubeconfig', c.kubeconfig, 'exec', i % 2 ? '-it' : '-i', 'box', '--', 'sleep', `${400 + i}`], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    await eventually(`${N} sleeps running in the container`, async () => {
+      const ps = (await kubectl(['exec', 'box', '--', 'ps', '-o', 'args'])).stdout;
+      return (ps.match(/^sleep 4\d\d$/gm) ?? []).length === N || ps;
+    }, 60_000);
+    for (const k of clients) k.kill('SIGKILL');
+    await eventually('no sleeps left after the clients died', async () => {
+      const ps = (await kubectl(['exec', 'box', '--', 'ps', '-o', 'args'])).stdout;
+      return !/^sleep 4\d\d$/m.test(ps) || ps;
+    }, 60_000);
+    // The edge holds no tunnel streams for them any more (its kubelet server's connections are the proof).
+    assert.ok(e, 'edge still running');
+  });
+});
