@@ -23,7 +23,12 @@ export function forwardedRequestHead(req: IncomingMessage, path: string, host: s
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
 }
 
-/** Joins two connections; either end closing or failing ends both (a cut link frees the client, and back). */
+/**
+ * Joins two connections. A side that ends normally passes its end on (pipe), and the other side is closed only once
+ * what was queued for it is written (a runtime writes the exit status and closes at once; dropping the queued tail
+ * would lose it). A side that fails or closes without ending takes the other down at once (a cut link frees the
+ * client, and back).
+ */
 export function splice(a: Duplex, b: Duplex, onClose?: () => void): void {
   let done = false;
   const finish = () => {
@@ -33,13 +38,16 @@ export function splice(a: Duplex, b: Duplex, onClose?: () => void): void {
     b.destroy();
     onClose?.();
   };
+  const closeAfterFlush = (to: Duplex) => {
+    if (to.writableEnded && !to.writableFinished && !to.destroyed) to.once('finish', finish);
+    else finish();
+  };
   a.pipe(b);
   b.pipe(a);
-  for (const s of [a, b]) {
-    s.once('close', finish);
-    s.once('error', finish);
-    // A half-close is passed on by pipe(); the full close follows when the other side finishes too.
-  }
+  a.once('close', () => closeAfterFlush(b));
+  b.once('close', () => closeAfterFlush(a));
+  a.once('error', finish);
+  b.once('error', finish);
 }
 
 /** Relays an upgrade request to `upstream` (already connected to the target) and splices the two. */
