@@ -17,6 +17,7 @@
  * An offline node, an unknown host, an ambiguous address or a refused stream is answered at once with an HTTP error
  * and a one-line reason (never a hang); the API server turns it into its own error.
  */
+import { splice } from '../common/upgrade-proxy.js';
 import http, { type IncomingMessage } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { listenOnUnixSocket } from '../common/unix-socket.js';
@@ -76,23 +77,11 @@ function refuse(socket: Duplex, code: number, text: string, reason: string): voi
   if (!socket.destroyed) socket.end(`HTTP/1.1 ${code} ${text}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
-/** Relays a and b until either ends; a reset on one side resets the other. */
-function relay(a: Duplex, b: Duplex, done: () => void): void {
-  let finished = false;
-  const end = () => {
-    if (finished) return;
-    finished = true;
-    a.destroy();
-    b.destroy();
-    done();
-  };
-  a.pipe(b);
-  b.pipe(a);
-  a.on('error', end);
-  b.on('error', end);
-  a.on('close', end);
-  b.on('close', end);
-}
+/**
+ * Relays a and b until either ends; a reset on one side resets the other. One that ends normally is passed on and
+ * the other closed only after its queued bytes are written (an exec's exit status is the last thing a node sends).
+ */
+const relay = splice;
 
 export async function startKubeletProxy(o: KubeletProxyOptions): Promise<KubeletProxy> {
   let active = 0;

@@ -27,13 +27,21 @@ export const Channel = { Stdin: 0, Stdout: 1, Stderr: 2, Error: 3, Resize: 4, Cl
 const MAX_BUFFERED = 1 << 20;
 const MAX_STATUS_BYTES = 64 * 1024;
 
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, handleProtocols: (offered) => (offered.has(V5_PROTOCOL) ? V5_PROTOCOL : false) });
+const wss = channelServer(V5_PROTOCOL);
 
-/** Whether the request is a WebSocket upgrade offering v5 (upstream: IsWebSocketRequestWithStreamCloseProtocol). */
-export function wantsV5(req: IncomingMessage): boolean {
-  if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return false;
-  return String(req.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === V5_PROTOCOL);
+/** A WebSocket server (no listener) that accepts only `protocol`, messages up to 16 MiB, no compression. */
+export function channelServer(protocol: string): WebSocketServer {
+  return new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, handleProtocols: (offered) => (offered.has(protocol) ? protocol : false) });
 }
+
+/** Whether the request is a WebSocket upgrade offering `protocol` (upstream: IsWebSocketRequestWith…Protocol). */
+export function offersWebSocketProtocol(req: IncomingMessage, protocol: string): boolean {
+  if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return false;
+  return String(req.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === protocol);
+}
+
+/** A WebSocket offering v5 (upstream: IsWebSocketRequestWithStreamCloseProtocol). */
+export const wantsV5 = (req: IncomingMessage): boolean => offersWebSocketProtocol(req, V5_PROTOCOL);
 
 export interface TranslateOptions {
   target: KubeletTarget;

@@ -7,7 +7,8 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
+import { channelServer, offersWebSocketProtocol } from './exec-translator.js';
 import type { Logger } from '../../common/logger.js';
 import type { KubeletTarget } from './target.js';
 
@@ -15,13 +16,11 @@ export const TUNNEL_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';
 const PORTFORWARD_PROTOCOL = 'portforward.k8s.io';
 const MAX_BUFFERED = 1 << 20;
 
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, handleProtocols: (offered) => (offered.has(TUNNEL_PROTOCOL) ? TUNNEL_PROTOCOL : false) });
+const wss = channelServer(TUNNEL_PROTOCOL);
+
 
 /** upstream's IsWebSocketRequestWithTunnelingProtocol. */
-export function wantsTunnel(req: IncomingMessage): boolean {
-  if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return false;
-  return String(req.headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === TUNNEL_PROTOCOL);
-}
+export const wantsTunnel = (req: IncomingMessage): boolean => offersWebSocketProtocol(req, TUNNEL_PROTOCOL);
 
 export interface TunnelOptions {
   target: KubeletTarget;
@@ -59,7 +58,18 @@ export function tunnelPortForward(req: IncomingMessage, client: Duplex, head: Bu
       kubelet.destroy();
       return o.onEnd?.();
     }
-    wss.handleUpgrade(req, client, head, (ws) => relay(ws, kubelet, kubeletHead, o));
+    // `SPDY/3.1+portforward.k8s.io` is not an RFC 6455 token ('/'), so the ws library would refuse it: the header
+    // is taken off the request and the chosen protocol written into the 101 (as gorilla/websocket does upstream).
+    delete req.headers['sec-websocket-protocol'];
+    const addProtocol = (headers: string[], r: IncomingMessage) => {
+      if (r === req) headers.push(`Sec-WebSocket-Protocol: ${TUNNEL_PROTOCOL}`);
+    };
+    wss.on('headers', addProtocol); // emitted synchronously inside handleUpgrade
+    try {
+      wss.handleUpgrade(req, client, head, (ws) => relay(ws, kubelet, kubeletHead, o));
+    } finally {
+      wss.off('headers', addProtocol);
+    }
   });
   kreq.end();
 }
