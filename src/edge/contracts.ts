@@ -61,7 +61,7 @@ export interface PodManagerHandle {
    * exec/attach/port-forward through the kubelet server (src/edge/kubelet/streaming.ts): the runtime's one-time
    * streaming URL for a pod this node runs; throws StreamingTargetNotFound (podmanager/streaming.ts) when nothing runs.
    */
-  streamingUrl?(namespace: string, name: string, req: import('./podmanager/streaming.js').StreamingRequest): Promise<string>;
+  streamingUrl?(namespace: string, name: string, req: import('./podmanager/streaming.js').StreamingRequest): Promise<import('./podmanager/streaming.js').StreamingTarget>;
 }
 
 /** Factory the agent calls (injectable so the simulator / tests can run without containerd). */

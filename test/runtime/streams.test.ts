@@ -239,13 +239,24 @@ describe('exec, attach, cp and port-forward through the tunnel on containerd', {
   });
 
   it('sessions cut by a killed client end in the container too: no exec processes or sessions left over', async () => {
+    // Started in waves of 4 so a loaded machine brings each wave up well within the tunnel's accept deadline.
     const N = 12;
-    const clients = Array.from({ length: N }, (_, i) => spawn(KUBECTL, ['--kubeconfig', c.kubeconfig, 'exec', i % 2 ? '-it' : '-i', 'box', '--', 'sleep', `${400 + i}`], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    // On a loaded machine not every client gets its session up quickly; half of them running is enough to show it.
-    await eventually(`at least ${N / 2} of ${N} sleeps running in the container`, async () => {
-      const ps = (await kubectl(['exec', 'box', '--', 'ps', '-o', 'args'])).stdout;
-      return (ps.match(/^sleep 4\d\d$/gm) ?? []).length >= N / 2 || ps;
-    }, 120_000);
+    const clients: ReturnType<typeof spawn>[] = [];
+    const stderrOf: string[] = [];
+    const sleeps = async () => ((await kubectl(['exec', 'box', '--', 'ps', '-o', 'args'])).stdout.match(/^sleep 4\d\d$/gm) ?? []).length;
+    for (let wave = 0; wave < N / 4; wave++) {
+      for (let i = wave * 4; i < wave * 4 + 4; i++) {
+        const k = spawn(KUBECTL, ['--kubeconfig', c.kubeconfig, 'exec', i % 2 ? '-it' : '-i', 'box', '--', 'sleep', `${400 + i}`], { stdio: ['pipe', 'ignore', 'pipe'] });
+        stderrOf[i] = '';
+        k.stderr!.on('data', (d: Buffer) => (stderrOf[i] += d.toString()));
+        clients.push(k);
+      }
+      await eventually(`wave ${wave}: ${(wave + 1) * 4} sleeps running in the container`, async () => {
+        const exited = clients.filter((k) => k.exitCode !== null || k.signalCode !== null);
+        assert.equal(exited.length, 0, `a client ended before it was killed: ${stderrOf.join(' | ')}`);
+        return (await sleeps()) === (wave + 1) * 4;
+      }, 120_000);
+    }
     for (const k of clients) k.kill('SIGKILL');
     await eventually('no sleeps left after the clients died', async () => {
       const ps = (await kubectl(['exec', 'box', '--', 'ps', '-o', 'args'])).stdout;

@@ -5,8 +5,8 @@
  * to containerd's streaming server on 127.0.0.1 unchanged. containerd 1.6 speaks what the kubelet's streaming
  * server speaks: SPDY/3.1 (remotecommand v1–v4, portforward.k8s.io) and the WebSocket channel protocols up to v4.
  *
- * The session ends when either side closes: a cut tunnel stream closes the connection to containerd, which ends
- * its exec session (its process gets EOF on stdin; see docs/design/tunnel.md, "streams").
+ * The session ends when either side closes: a cut tunnel stream closes the connection to containerd, and the exec's
+ * process, which containerd would leave running, is killed (exec-reaper.ts; docs/design/tunnel.md, "Streams").
  */
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
@@ -17,7 +17,8 @@ import { proxyUpgrade } from '../../common/upgrade-proxy.js';
 import { NO_STREAMS_MESSAGE, streamOptions } from '../../common/stream-options.js';
 import { badRequest, internalError, StatusError, toStatusError } from '../../apimachinery/status.js';
 import type { PodManagerHandle } from '../contracts.js';
-import { StreamingTargetNotFound, type StreamingRequest } from '../podmanager/streaming.js';
+import { StreamingTargetNotFound, type StreamingRequest, type StreamingTarget } from '../podmanager/streaming.js';
+import { ExecReaper } from './exec-reaper.js';
 
 type Params = Record<string, string>;
 type UpgradeRouteHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, params: Params) => void | Promise<void>;
@@ -81,17 +82,22 @@ function handler(host: StreamingRouteHost, podManager: PodManagerHandle | undefi
       if (kind !== 'portforward') host.requireContainer(pod, params.container!);
       const streamingRequest = requestFor(kind, params, new URL(req.url ?? '/', 'http://kubelet').searchParams);
       if (!podManager?.streamingUrl) throw badRequest(`node runs no containers (--runtime none): ${kind} is not available`);
-      let url: URL;
+      let target: StreamingTarget;
       try {
-        url = new URL(await podManager.streamingUrl(params.namespace!, params.pod!, streamingRequest));
+        target = await podManager.streamingUrl(params.namespace!, params.pod!, streamingRequest);
       } catch (err) {
         if (err instanceof StreamingTargetNotFound) throw err;
         throw internalError(err);
       }
       if (socket.destroyed) return; // the client left while the runtime answered
+      const url = new URL(target.url);
       const upstream = await connect(url);
+      const reaper = streamingRequest.kind === 'exec' && target.containerId ? new ExecReaper(target.containerId, streamingRequest.command) : undefined;
       openRuntimeSessions.count++;
-      proxyUpgrade(req, socket, head, upstream, url.pathname + url.search, url.host, () => openRuntimeSessions.count--);
+      proxyUpgrade(req, socket, head, upstream, url.pathname + url.search, url.host, () => {
+        openRuntimeSessions.count--;
+        reaper?.end();
+      });
     } catch (err) {
       host.log.debug({ kind, pod: `${params.namespace}/${params.pod}`, err: String(err) }, 'streaming request refused');
       answer(socket, err);

@@ -32,7 +32,7 @@ import { buildPodStatus, type Instance, type PodObservation } from './status.js'
 import { KUBELET_POD_CONDITIONS, reportedStatusSignature } from '../../common/pod-status.js';
 import { readContainerLogs, rotateIfNeeded, type LogOptions, type LogWriter, type RotationPolicy } from './logs.js';
 import { collectImages, DEFAULT_IMAGE_GC, type ImageGcPolicy } from './gc.js';
-import { streamingUrl, StreamingTargetNotFound, type StreamingRequest } from './streaming.js';
+import { streamingUrl, StreamingTargetNotFound, type StreamingRequest, type StreamingTarget } from './streaming.js';
 
 export interface PodManagerOptions extends PodManagerContext {
   runtime: ContainerRuntime;
@@ -148,7 +148,7 @@ export class PodManager implements PodManagerHandle {
   }
 
   /** The runtime's streaming URL for an exec, attach or port-forward into a pod this node runs (streaming.ts). */
-  async streamingUrl(namespace: string, name: string, req: StreamingRequest): Promise<string> {
+  async streamingUrl(namespace: string, name: string, req: StreamingRequest): Promise<StreamingTarget> {
     const pod = [...this.desired.values()].find((p) => p.metadata?.namespace === namespace && p.metadata?.name === name);
     if (!pod) throw new StreamingTargetNotFound(`pod not found (${JSON.stringify(`${name}_${namespace}`)})`);
     return streamingUrl(this.rt, this.o.nodeName, { namespace, name, uid: pod.metadata!.uid! }, req);

@@ -20,15 +20,21 @@ export interface StreamingPod {
   uid: string;
 }
 
-export async function streamingUrl(rt: ContainerRuntime, nodeName: string, pod: StreamingPod, req: StreamingRequest): Promise<string> {
+/** The runtime's one-time URL, and the container it serves (absent for port-forward). */
+export interface StreamingTarget {
+  url: string;
+  containerId?: string;
+}
+
+export async function streamingUrl(rt: ContainerRuntime, nodeName: string, pod: StreamingPod, req: StreamingRequest): Promise<StreamingTarget> {
   const mine = { ...L.managedSelector(nodeName), [L.POD_UID]: pod.uid };
   if (req.kind === 'portforward') {
     const sandboxes = await rt.listPodSandbox({ labelSelector: mine, state: { state: 'SANDBOX_READY' } });
     if (sandboxes.length === 0) throw new StreamingTargetNotFound(`pod not found (${JSON.stringify(`${pod.name}_${pod.namespace}`)})`);
-    return rt.portForward(sandboxes[0]!.id, req.ports);
+    return { url: await rt.portForward(sandboxes[0]!.id, req.ports) };
   }
   const running = await rt.listContainers({ labelSelector: { ...mine, [L.CONTAINER_NAME]: req.container }, state: { state: 'CONTAINER_RUNNING' } });
   if (running.length === 0) throw new StreamingTargetNotFound(`container not found (${JSON.stringify(req.container)})`);
   const id = running[0]!.id;
-  return req.kind === 'exec' ? rt.exec(id, req.command, req.opts) : rt.attach(id, req.opts);
+  return { url: req.kind === 'exec' ? await rt.exec(id, req.command, req.opts) : await rt.attach(id, req.opts), containerId: id };
 }
