@@ -91,8 +91,9 @@ describe('exec, attach, cp and port-forward through the tunnel on containerd', {
   });
 
   it('exec -it runs on a TTY of the size of the client\'s terminal and exits with its code', async () => {
-    // script(1) gives kubectl a pseudo-terminal of a known size; -e returns the child's exit code.
-    const cmd = `stty cols 111 rows 33; ${KUBECTL} --kubeconfig ${c.kubeconfig} exec -it box -- sh -c 'stty size; tty; exit 5'`;
+    // script(1) gives kubectl a pseudo-terminal of a known size; -e returns the child's exit code. The size reaches
+    // the container's pty on the resize channel after the process starts (as upstream), so the command waits for it.
+    const cmd = `stty cols 111 rows 33; ${KUBECTL} --kubeconfig ${c.kubeconfig} exec -it box -- sh -c 'for i in \$(seq 100); do s=\$(stty size 2>/dev/null); [ -n \"\$s\" ] && [ \"\$s\" != \"0 0\" ] && break; sleep 0.1; done; echo size \$s; tty; exit 5'`;
     const r = await new Promise<Result>((resolve) => {
       const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
@@ -100,7 +101,7 @@ describe('exec, attach, cp and port-forward through the tunnel on containerd', {
       child.on('close', (code) => resolve({ code, stdout, stderr: '' }));
     });
     assert.equal(r.code, 5, r.stdout);
-    assert.match(r.stdout, /33 111/, 'the container sees the terminal size kubectl sent on the resize channel');
+    assert.match(r.stdout, /size 33 111/, 'the container sees the terminal size kubectl sent on the resize channel');
     assert.match(r.stdout, /\/dev\/pts\/\d+/, 'the command runs on a pty');
   });
 
