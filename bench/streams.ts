@@ -94,11 +94,27 @@ async function download(open: Opener, bytes: number): Promise<number> {
   error.end();
   const data = await session.openStream({ streamtype: ['data'], port: ['8080'], requestid: ['0'] });
   const t0 = performance.now();
-  data.end('GET /big HTTP/1.0\r\n\r\n');
-  const body = await readAll(data);
+  // As kubectl does: the request is written and the stream left open; the response ends at its Content-Length.
+  data.write('GET /big HTTP/1.0\r\n\r\n');
+  let got = 0;
+  let need = Infinity;
+  let head = Buffer.alloc(0);
+  await new Promise<void>((resolve, reject) => {
+    data.on('data', (d: Buffer) => {
+      got += d.length;
+      if (need === Infinity) {
+        head = Buffer.concat([head, d]);
+        const end = head.indexOf('\r\n\r\n');
+        const len = /content-length: (\d+)/i.exec(head.toString('latin1'));
+        if (end >= 0 && len) need = end + 4 + Number(len[1]);
+      }
+      if (got >= need) resolve();
+    });
+    data.once('close', () => (got >= need ? resolve() : reject(new Error(`port-forward download got ${got} bytes of ${need}`))));
+  });
   const ms = performance.now() - t0;
   session.close();
-  if (body.length < bytes) throw new Error(`port-forward download got ${body.length} of ${bytes} bytes`);
+  if (need - got > 0 || need < bytes) throw new Error(`port-forward download got ${got} of ${need} bytes`);
   return (bytes / (1024 * 1024)) / (ms / 1000);
 }
 
