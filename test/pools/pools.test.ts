@@ -1,7 +1,8 @@
 /**
  * Node pools and per-pool workloads, end to end with real parts: `kedge server` (API + hub + controllers), the
- * stock kubectl (client-side validation on), a real `kedge edge join --nodepool` (runtime none) and fake nodes
- * (test/helpers/fake-nodes.ts: Node + Lease + a kubelet stand-in that runs pods) in three pools.
+ * stock kubectl (client-side validation on), a real `kedge edge join --nodepool` on a private containerd
+ * (test/runtime/env.ts) and fake nodes (test/helpers/fake-nodes.ts: Node + Lease + a kubelet stand-in that runs pods)
+ * in three pools. The containerd edge needs root (as the runtime suites); without it the pool tests are skipped.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,14 +12,22 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { createToken, eventually, joinEdge, KUBECTL, run, startCluster, type Cluster } from '../edge/cluster.js';
 import { FakeNode } from '../helpers/fake-nodes.js';
 import { kedgeCommand } from '../helpers/kedge-cli.js';
+import { skipReason, startRuntime, type RuntimeFixture } from '../runtime/env.js';
+import { buildBusyboxArchive } from '../../src/runtime/image/busybox.js';
+import { importImageBuffer } from '../../src/runtime/image/import.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const POOL_LABEL = 'apps.openyurt.io/nodepool';
+/** The busybox the runtime fixture imports, under a second tag: the image tweak for the containerd edge's pool. */
+const POOL_C_IMAGE = 'kedge.local/busybox:shop-c';
+const skip = skipReason();
+if (skip) console.log(`# skipping the pool tests with a containerd edge: ${skip}`);
 
 type Obj = { metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any; status?: any };
 
 let c: Cluster;
 let kc: KubeConfig;
+let fx: RuntimeFixture | undefined;
 const fakes: FakeNode[] = [];
 
 /** kubectl exactly as a user runs it: no --validate=false. */
@@ -33,11 +42,16 @@ const refused = async (args: string[], input?: string): Promise<string> => {
   }
   throw new Error(`kubectl ${args.join(' ')} was accepted`);
 };
-const podsOf = async (selector: string) => (await getJson<{ items: Array<{ metadata: { name: string }; spec: { nodeName?: string; containers: Array<{ image: string }> }; status: { phase?: string } }> }>(['get', 'pods', '-l', selector])).items;
+type PodView = { metadata: { name: string }; spec: { nodeName?: string; containers: Array<{ image: string }> }; status: { phase?: string; containerStatuses?: Array<{ image: string; containerID?: string; ready: boolean }> } };
+const podsOf = async (selector: string) => (await getJson<{ items: PodView[] }>(['get', 'pods', '-l', selector])).items;
 
 const poolYaml = (name: string, spec: string, labels = '') => `apiVersion: apps.openyurt.io/v1beta2\nkind: NodePool\nmetadata:\n  name: ${name}\n${labels ? `  labels:\n${labels}` : ''}spec:\n${spec}`;
 
 before(async () => {
+  if (!skip) {
+    fx = await startRuntime();
+    await importImageBuffer(fx.socket, buildBusyboxArchive(POOL_C_IMAGE));
+  }
   c = await startCluster('pools');
   kc = new KubeConfig();
   kc.loadFromFile(c.kubeconfig);
@@ -47,6 +61,7 @@ after(async () => {
   for (const f of fakes) await f.dispose().catch(() => {});
   await c?.proxy.close();
   await c?.h.cleanup();
+  await fx?.stop();
 });
 
 test("the projects' published manifests apply unchanged with the stock kubectl", async () => {
@@ -105,7 +120,7 @@ test('a NodePool written as v1beta1 reads back as v1beta2 and the other way roun
   await kubectl(['delete', 'np', 'old-style', 'new-style']);
 });
 
-test('pools, a YurtAppSet with tweaks, joins into pools, moves between pools, taints and cleanup', async () => {
+test('pools, a YurtAppSet with tweaks, joins into pools, moves between pools, taints and cleanup', { skip }, async () => {
   await kubectl(['apply', '-f', '-'], [
     poolYaml('shop-a', '  type: Edge\n  labels:\n    region: north\n  taints:\n  - key: dedicated\n    value: shop-a\n    effect: NoSchedule\n'),
     poolYaml('shop-b', '  type: Edge\n  labels:\n    region: south\n', '    tier: small\n'),
@@ -121,7 +136,7 @@ test('pools, a YurtAppSet with tweaks, joins into pools, moves between pools, ta
   const elsewhere = kedgeCommand(['edge', 'join', '--server', `https://127.0.0.1:${c.hubPort}`, '--token', bound.token, '--ca-cert-hash', bound.hash,
     '--node-name', 'edge-y', '--nodepool', 'shop-c', '--data-dir', c.h.tempDir('edge-y'), '--runtime', 'none']);
   await assert.rejects(run(elsewhere.command, elsewhere.args), /made for nodepool "shop-b" and cannot join nodepool "shop-c"/);
-  await joinEdge(c, 'edge-c1', token, ['--nodepool', 'shop-c']);
+  await joinEdge(c, 'edge-c1', token, ['--nodepool', 'shop-c', '--runtime', 'cri', '--cri-socket', fx!.socket]);
   const joined = await getJson(['get', 'node', 'edge-c1']);
   assert.equal(joined.metadata.labels?.[POOL_LABEL], 'shop-c');
 
@@ -165,9 +180,11 @@ spec:
             metadata:
               labels: {app: web}
             spec:
+              terminationGracePeriodSeconds: 1
               containers:
               - name: web
                 image: busybox:1
+                command: [sh, -c, 'while true; do sleep 1; done']
     workloadTweaks:
     - pools: [shop-a]
       tweaks:
@@ -178,6 +195,12 @@ spec:
         containerImages:
         - name: web
           targetImage: busybox:2
+    - pools: [shop-c]
+      tweaks:
+        replicas: 1
+        containerImages:
+        - name: web
+          targetImage: ${POOL_C_IMAGE}
 `);
   const poolNodes: Record<string, string[]> = { 'shop-a': ['a1', 'a2'], 'shop-b': ['b1'] };
   const landed = async (pool: string, replicas: number, image: string) => {
@@ -206,7 +229,7 @@ spec:
   });
 
   // Pool taints keep other workloads off the pool's nodes.
-  await kubectl(['create', 'deployment', 'other', '--image=busybox:1', '--replicas=4']);
+  await kubectl(['create', 'deployment', 'other', `--image=${fx!.busybox}`, '--replicas=4', '--', 'sleep', '3600']);
   await eventually('other pods scheduled', async () => {
     const pods = await podsOf('app=other');
     return (pods.length === 4 && pods.every((p) => p.spec.nodeName)) || `${pods.length} pods`;
@@ -215,10 +238,20 @@ spec:
 
   // A pool that starts being selected gets its workload.
   await kubectl(['patch', 'yas', 'web', '--type=merge', '-p', '{"spec":{"pools":["shop-a","shop-b","shop-c"]}}']);
-  await eventually('shop-c workload on the joined edge', async () => {
+  // Its variant (1 replica, the shop-c image) runs on the containerd edge: Running as its agent reports it, and the
+  // container exists in containerd with that image.
+  await eventually('shop-c variant running on the containerd edge', async () => {
     const pods = await podsOf('app=web,apps.openyurt.io/pool-name=shop-c');
-    return (pods.length === 2 && pods.every((p) => p.spec.nodeName === 'edge-c1')) || JSON.stringify(pods.map((p) => p.spec.nodeName));
-  });
+    const p = pods[0];
+    if (pods.length !== 1 || !p || p.spec.nodeName !== 'edge-c1' || p.status.phase !== 'Running' || !p.status.containerStatuses?.[0]?.ready) {
+      return JSON.stringify(pods.map((x) => [x.spec.nodeName, x.status.phase, x.status.containerStatuses]));
+    }
+    return (p.spec.containers[0]!.image === POOL_C_IMAGE && p.status.containerStatuses[0]!.image === POOL_C_IMAGE) || `image ${JSON.stringify(p.status.containerStatuses[0])}`;
+  }, 120_000);
+  const [onEdge] = await podsOf('app=web,apps.openyurt.io/pool-name=shop-c');
+  const containerId = onEdge!.status.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
+  const inContainerd = (await fx!.runtime.listContainers()).find((x) => x.id === containerId);
+  assert.ok(inContainerd, `container ${containerId} of ${onEdge!.metadata.name} is in containerd`);
 
   // Moving a node: never in place (OpenYurt's rule), but remove + add; its pool-pinned pods leave with the old pool.
   assert.match(await refused(['label', '--overwrite', 'node', 'a2', `${POOL_LABEL}=shop-b`]), /the node pool of a node cannot be changed in place/);
@@ -247,13 +280,12 @@ spec:
   await kubectl(['delete', 'yas', 'web']);
   await eventually('web workloads gone', async () => {
     const deps = (await getJson<{ items: Obj[] }>(['get', 'deployments', '-l', 'apps.openyurt.io/ref-yurtappset=web'])).items;
-    // Pods on the --runtime none edge never ran, so no kubelet confirms their graceful deletion: they stay Terminating.
-    const left = (await podsOf('app=web')).filter((p) => !((p.metadata as { deletionTimestamp?: string }).deletionTimestamp && p.spec.nodeName === 'edge-c1'));
+    const left = await podsOf('app=web');
     return (deps.length === 0 && left.length === 0) || `${deps.length} deployments, ${left.length} pods`;
   }, 120_000);
 });
 
-test('DeploymentGrid: one Deployment per value of gridUniqKey, per-value templates; ServiceGrid keeps its topology key', async () => {
+test('DeploymentGrid: one Deployment per value of gridUniqKey, per-value templates; ServiceGrid keeps its topology key', { skip }, async () => {
   await kubectl(['label', 'node', 'a1', 'zone=z1']);
   await kubectl(['label', 'node', 'b1', 'zone=z2']);
   await kubectl(['apply', '-f', '-'], `apiVersion: superedge.io/v1
