@@ -3,14 +3,13 @@
  * from a killed process replaced, a live one (a second process on the same data dir) refused.
  * Used by the API server's loopback channel, the edge's local API socket and the DMI sockets (edge and mappers).
  */
-import type http from 'node:http';
 import net from 'node:net';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 
 /** sockaddr_un.sun_path is 108 bytes on Linux (107 + NUL): longer paths cannot have a socket. */
 export const MAX_SOCKET_PATH_BYTES = 107;
 
-export async function listenOnUnixSocket(server: http.Server, socketPath: string): Promise<void> {
+export async function listenOnUnixSocket(server: net.Server, socketPath: string): Promise<void> {
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
     throw new Error(`socket path is ${Buffer.byteLength(socketPath)} bytes, over the ${MAX_SOCKET_PATH_BYTES}-byte limit for Unix sockets: ${socketPath}`);
   }

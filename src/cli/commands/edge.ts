@@ -14,7 +14,7 @@ interface DeviceFlags {
 async function deviceServicesFor(dataDir: string, flags: DeviceFlags): Promise<import('../../edge/agent.js').DeviceServiceFactory[]> {
   if (flags.dmiSocket === 'none') return [];
   const { dmiService } = await import('../../edge/devices/dmi/index.js');
-  const { DMI_SOCKET_FILE } = await import('../../protocol/dmi/index.js');
+  const { DMI_SOCKET_FILE } = await import('../../protocol/dmi/types.js');
   const path = await import('node:path');
   return [dmiService({ socketPath: path.resolve(flags.dmiSocket ?? path.join(dataDir, DMI_SOCKET_FILE)) })];
 }

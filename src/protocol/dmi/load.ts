@@ -3,15 +3,14 @@
  * gives typed service definitions and clients for both directions.
  */
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { chmod, unlink } from 'node:fs/promises';
 import { MAX_SOCKET_PATH_BYTES, removeStaleSocket } from '../../common/unix-socket.js';
 import { assetBeside } from '../../common/asset-path.js';
 
-/** KubeEdge's defaults: the edge's socket (Kedge puts it in the node's data dir) and the API version mappers send. */
-export const KUBEEDGE_DMI_SOCKET = '/etc/kubeedge/dmi.sock';
-export const DMI_SOCKET_FILE = 'dmi.sock';
+/** The API version mappers send (the socket's names: types.ts). */
 export const DMI_API_VERSION = 'v1beta1';
 
 /** Largest message either side accepts: a device's whole spec or one report is kilobytes, never megabytes. */
@@ -59,12 +58,28 @@ export async function serveOnUnixSocket(service: grpc.ServiceDefinition, handler
   // Created with the umask's mode; the directory is the owner's too, so nobody else could connect meanwhile.
   await chmod(socketPath, 0o600);
   return async () => {
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => { server.forceShutdown(); resolve(); }, 2_000);
-      server.tryShutdown(() => { clearTimeout(force); resolve(); });
-    });
+    await shutdown(server);
     await unlink(socketPath).catch(() => {});
   };
+}
+
+/**
+ * Serves one DMI service on connections accepted elsewhere (a Unix socket listener that was up before gRPC was
+ * loaded: src/edge/devices/dmi/index.ts). Returns how to hand a connection over and how to stop.
+ */
+export function serveConnections(service: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): { inject(connection: Duplex): void; stop(): Promise<void> } {
+  const server = new grpc.Server(DMI_SERVER_OPTIONS);
+  server.addService(service, handlers);
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  return { inject: (connection) => injector.injectConnection(connection), stop: () => shutdown(server) };
+}
+
+/** Finish calls in flight, then stop; a call still running after 2 s is cut. */
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const force = setTimeout(() => { server.forceShutdown(); resolve(); }, 2_000);
+    server.tryShutdown(() => { clearTimeout(force); resolve(); });
+  });
 }
 
 /** A unary-call client for one DMI service on a Unix socket, with a deadline per call. */

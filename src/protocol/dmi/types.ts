@@ -117,3 +117,7 @@ export interface ModelRef {
   modelName?: string;
   modelNamespace?: string;
 }
+
+/** KubeEdge's default edge socket (Kedge puts it in the node's data dir). Here, not in load.ts: no gRPC loaded for it. */
+export const KUBEEDGE_DMI_SOCKET = '/etc/kubeedge/dmi.sock';
+export const DMI_SOCKET_FILE = 'dmi.sock';

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +22,7 @@ import {
   type MapperRegisterResponse,
 } from '../../../protocol/dmi/index.js';
 import { DmiServer, type DmiTwins } from './server.js';
+import { dmiService } from './index.js';
 
 class FakeTwins implements DmiTwins {
   devices = new Map<string, DeviceShape>();
@@ -35,6 +36,7 @@ class FakeTwins implements DmiTwins {
   onDeviceRemoved(l: (d: DeviceShape) => void) { this.removed.push(l); return () => {}; }
   onModelChanged(l: (m: DeviceModelShape, removed: boolean) => void) { this.modelL.push(l); return () => {}; }
   device(ns: string, name: string) { return this.devices.get(`${ns}/${name}`); }
+  listDevices() { return [...this.devices.values()]; }
   modelOf(d: DeviceShape) { return this.models.get(`${d.metadata.namespace}/${d.spec.deviceModelRef?.name}`); }
   devicesFor(protocol: string) {
     const devices = [...this.devices.values()].filter((d) => d.spec.protocol?.protocolName === protocol);
@@ -241,5 +243,45 @@ test('an edge agent that restarts remembers its mappers (mapper-framework regist
   } finally {
     await mapper.stop();
     await second?.close();
+  }
+});
+
+test('dmiService: the socket is there at once; gRPC loads at the first mapper connection, when a Device is bound, or at start for remembered mappers', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dmi-lazy-'));
+  const twins = new FakeTwins();
+  twins.models.set('factory/thermo', model);
+  const start = () => dmiService({ probeIntervalMs: 100 })({ twins, dataDir: dir, log: pino({ level: 'silent' }) });
+  const socketPath = path.join(dir, 'dmi.sock');
+  const mapperSock = path.join(dir, 'mapper.sock');
+  const mapper = await fakeMapper(mapperSock);
+  let svc = await start();
+  try {
+    const loaded = (): DmiServer | undefined => svc.server;
+    assert.ok(statSync(socketPath).isSocket());
+    assert.equal(loaded(), undefined, 'no gRPC server before a mapper connects');
+    const edge = deviceManagerClient(socketPath);
+    const res = await edge.call<MapperRegisterResponse>('MapperRegister', { withData: true, mapper: { name: 'test-modbus', protocol: 'modbus', address: Buffer.from(mapperSock), api_version: 'v1beta1' } });
+    edge.close();
+    assert.deepEqual(res.deviceList, []);
+    assert.deepEqual(loaded()?.registeredMappers().map((m) => m.protocol), ['modbus']);
+    await svc.stop();
+    assert.equal(existsSync(socketPath), false, 'the socket is removed at stop');
+
+    svc = await start();
+    assert.deepEqual(loaded()?.registeredMappers().map((m) => m.protocol), ['modbus'], 'the remembered mapper is served at start');
+    await svc.stop();
+
+    rmSync(path.join(dir, 'dmi-mappers.json'));
+    svc = await start();
+    assert.equal(loaded(), undefined);
+    twins.put(device('boiler'));
+    await until(() => loaded() !== undefined, 'gRPC loaded for a Device bound to the node');
+    await svc.stop();
+    svc = await start();
+    assert.notEqual(loaded(), undefined, 'a node with Devices loads gRPC at start');
+  } finally {
+    await svc.stop();
+    await mapper.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

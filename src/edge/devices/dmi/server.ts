@@ -14,6 +14,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../../../common/logger.js';
 import {
   deviceManagerService,
@@ -22,6 +23,7 @@ import {
   grpc,
   grpcError,
   modelToDmi,
+  serveConnections,
   serveOnUnixSocket,
   type DeviceMessage,
   type DeviceModelShape,
@@ -40,6 +42,8 @@ export interface DmiTwins {
   onDeviceRemoved(listener: (device: DeviceShape) => void): () => void;
   onModelChanged(listener: (model: DeviceModelShape, removed: boolean) => void): () => void;
   device(namespace: string, name: string): DeviceShape | undefined;
+  /** Every Device bound to this node. */
+  listDevices(): DeviceShape[];
   modelOf(device: DeviceShape): DeviceModelShape | undefined;
   devicesFor(protocolName: string): { devices: DeviceShape[]; models: DeviceModelShape[] };
   twin(namespace: string, name: string): { properties: Record<string, { desired?: { value: string; metadata?: Record<string, string> } }> } | undefined;
@@ -105,20 +109,37 @@ export class DmiServer {
     return [...this.mappers.values()].map((m) => ({ name: m.name, protocol: m.protocol, address: m.address, devices: m.devices.size, serving: m.serving }));
   }
 
+  /** Serve on the own socket (options.socketPath). */
   async start(): Promise<void> {
+    await this.begin(() => serveOnUnixSocket(deviceManagerService(), this.handlers(), this.o.socketPath));
+    this.o.log.info({ socket: this.o.socketPath }, 'DMI DeviceManagerService listening');
+  }
+
+  /** Serve connections accepted on a socket someone else listens on (dmi/index.ts: gRPC loaded at the first one). */
+  async startOnConnections(): Promise<(connection: Duplex) => void> {
+    const serving = serveConnections(deviceManagerService(), this.handlers());
+    await this.begin(async () => serving.stop);
+    this.o.log.info({ socket: this.o.socketPath }, 'DMI gRPC server loaded');
+    return serving.inject;
+  }
+
+  private handlers(): grpc.UntypedServiceImplementation {
+    return {
+      MapperRegister: this.unary((req: MapperRegisterRequest) => this.register(req)),
+      ReportDeviceStatus: this.unary((req: ReportDeviceStatusRequest) => this.reportStatus(req)),
+      ReportDeviceStates: this.unary((req: ReportDeviceStatesRequest) => this.reportStates(req)),
+    };
+  }
+
+  private async begin(serve: () => Promise<() => Promise<void>>): Promise<void> {
     const t = this.o.twins;
     this.unsubscribe.push(
       t.onDesiredChanged((device, model) => this.deviceChanged(device, model)),
       t.onDeviceRemoved((device) => this.deviceRemoved(keyOf(device))),
       t.onModelChanged((model, removed) => this.modelChanged(model, removed)),
     );
-    this.stopServing = await serveOnUnixSocket(deviceManagerService(), {
-      MapperRegister: this.unary((req: MapperRegisterRequest) => this.register(req)),
-      ReportDeviceStatus: this.unary((req: ReportDeviceStatusRequest) => this.reportStatus(req)),
-      ReportDeviceStates: this.unary((req: ReportDeviceStatesRequest) => this.reportStates(req)),
-    }, this.o.socketPath);
+    this.stopServing = await serve();
     await this.restore();
-    this.o.log.info({ socket: this.o.socketPath }, 'DMI DeviceManagerService listening');
   }
 
   async stop(): Promise<void> {
