@@ -140,7 +140,9 @@ function build(name: string, ctx: ControllerContext, selected: string[]): Contro
     case 'nodepool': return new NodePoolController(ctx);
     case 'yurtappset': return new YurtAppSetController(ctx);
     case 'grid': return new GridController(ctx);
-    case 'podbinding': return new PodBindingController(ctx);
+    // Beside Kedge's own edge-aware lifecycle (no NoExecute taint on a node bound forever) only nodes with an
+    // autonomy-duration or an opt-out need their pods rewritten; against upstream's lifecycle every edge pod does.
+    case 'podbinding': return new PodBindingController(ctx, { onlyWhereTainted: selected.includes('nodelifecycle') && !ctx.options.upstreamNodeLifecycle });
     default: return undefined;
   }
 }

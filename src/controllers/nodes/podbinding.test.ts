@@ -50,3 +50,27 @@ test('the controller rewrites pods on edge nodes and restores them when the node
   await eventually(() => tols().every((t) => t.tolerationSeconds === 300), 3000, 'opted out: originals back');
   await c.stop();
 });
+
+test('beside Kedge\'s own lifecycle (onlyWhereTainted) a node bound forever costs no pod patch; an autonomy-duration still rewrites', async () => {
+  const fake = new FakeCluster();
+  const c = new PodBindingController(fakeContext(fake), { onlyWhereTainted: true });
+  c.start();
+  await fake.create<V1Node>({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'e', labels: edge } });
+  await fake.create<V1Pod>({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' }, spec: { nodeName: 'e', containers: [{ name: 'c', image: 'x' }], tolerations: defaults } });
+  const pod = () => fake.find<V1Pod>('Pod', 'p', 'default')!;
+  const rv = pod().metadata!.resourceVersion;
+  // The node update below is seen after the pod's add: once it has been acted on, the pod's add has been too.
+  await fake.update('Node', 'e', undefined, { metadata: { annotations: { 'node.openyurt.io/autonomy-duration': '10m' } } });
+  await eventually(() => pod().spec!.tolerations!.every((t) => t.tolerationSeconds === 600), 3000, 'autonomy-duration');
+  assert.notEqual(pod().metadata!.resourceVersion, rv);
+  await c.stop();
+
+  const fake2 = new FakeCluster();
+  const lazy = new PodBindingController(fakeContext(fake2), { onlyWhereTainted: true });
+  lazy.start();
+  await fake2.create<V1Node>({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'e', labels: edge } });
+  await fake2.create<V1Pod>({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' }, spec: { nodeName: 'e', containers: [{ name: 'c', image: 'x' }], tolerations: defaults } });
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(fake2.find<V1Pod>('Pod', 'p', 'default')!.spec!.tolerations, defaults, 'bound forever beside Kedge\'s lifecycle: left as it is');
+  await lazy.stop();
+});

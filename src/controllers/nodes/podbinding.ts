@@ -56,7 +56,13 @@ export class PodBindingController implements Controller {
   /** Nodes whose invalid autonomy-duration was already reported (one Warning per value). */
   private readonly warned = new Map<string, string>();
 
-  constructor(private readonly ctx: ControllerContext) {
+  /**
+   * `onlyWhereTainted`: Kedge's edge-aware node lifecycle runs in the same manager and never puts a NoExecute taint
+   * on a node bound forever, so the tolerations of that node's pods do not matter and are left as they are (a patch
+   * per edge pod, each a spec change sent down to its node, was what slowed `kedge server`'s delivery at 1,000
+   * nodes: bench/RESULTS.md). Under upstream's node lifecycle every bound pod needs the rewrite.
+   */
+  constructor(private readonly ctx: ControllerContext, private readonly opts: { onlyWhereTainted?: boolean } = {}) {
     this.runner = new QueueRunner(this.name, ctx, (key) => this.reconcile(key));
   }
 
@@ -98,6 +104,7 @@ export class PodBindingController implements Controller {
       this.warned.set(nodeName, autonomy.invalid);
       this.ctx.events.event({ ...node, apiVersion: 'v1', kind: 'Node' }, 'Warning', 'InvalidAutonomyDuration', `annotation ${AutonomyDurationAnnotation}=${JSON.stringify(autonomy.invalid)} is not a duration (e.g. 1h, 30m, 0 = never evict); ignored`);
     }
+    if (this.opts.onlyWhereTainted && autonomy.bind && autonomy.seconds === undefined) return;
     const next = bindPod(pod, autonomy);
     if (!next) return;
     try {
