@@ -76,7 +76,9 @@ function validateNodePoolLabelUpdate(n: Obj, old: Obj): FieldError[] {
 export const nodesDef: ResourceDef = builtin({
   group: '', version: 'v1', resource: 'nodes', kind: 'Node', singular: 'node', namespaced: false,
   shortNames: ['no'], subresources: ['status', 'proxy'], tracksGeneration: false,
-  strategy: { validateUpdate: (obj, old, ctx) => (ctx.subresource === '' ? validateNodePoolLabelUpdate(obj as Obj, old as Obj) : []) },
+  // A node's own request is NodeRestriction's to refuse, with its 403: upstream runs that plugin in the mutating
+  // admission phase, before validation and before OpenYurt's validating webhook this rule comes from.
+  strategy: { validateUpdate: (obj, old, ctx) => (ctx.subresource === '' && !ctx.user.groups.includes('system:nodes') ? validateNodePoolLabelUpdate(obj as Obj, old as Obj) : []) },
   fields: { 'spec.unschedulable': (o) => String((o as Obj).spec?.unschedulable ?? false) },
   table: table(
     [col('Status'), col('Roles'), col('Age'), col('Version'), col('Internal-IP', 'string', 1), col('External-IP', 'string', 1), col('OS-Image', 'string', 1), col('Kernel-Version', 'string', 1), col('Container-Runtime', 'string', 1)],
