@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ]; then npm ci; fi
-bash scripts/install-system-deps.sh containerd runc containernetworking-plugins busybox-static iproute2 etcd-server postgresql-15 mosquitto
+bash scripts/install-system-deps.sh containerd runc containernetworking-plugins busybox-static iproute2 nftables etcd-server postgresql-15 mosquitto
 npm run --silent build
 # Unit tests live beside the code (src/**/*.test.ts); acceptance suites under test/.
 mapfile -t files < <(find src test -name '*.test.ts' | sort)

@@ -3,27 +3,14 @@
  * (the store is the source of truth), so nothing extra is persisted; allocations are released on delete.
  */
 import { badRequest } from '../apimachinery/status.js';
+import { formatIpv4, parseIpv4, parseIpv4Cidr } from '../common/ipv4.js';
 
-export function parseIpv4(ip: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (!m) return null;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) return null;
-  return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!;
-}
-
-export function formatIpv4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
+export { parseIpv4, formatIpv4 };
 
 export function parseCidr(cidr: string): { base: number; size: number } {
-  const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr);
-  const ip = m ? parseIpv4(m[1]!) : null;
-  const bits = m ? Number(m[2]) : NaN;
-  if (ip === null || !(bits >= 8 && bits <= 30)) throw badRequest(`invalid CIDR ${JSON.stringify(cidr)}: want an IPv4 range like 10.43.0.0/16 (prefix /8 to /30)`);
-  const size = 2 ** (32 - bits);
-  const base = (ip - (ip % size)) >>> 0;
-  return { base, size };
+  const r = parseIpv4Cidr(cidr);
+  if (r === null || !(r.bits >= 8 && r.bits <= 30)) throw badRequest(`invalid CIDR ${JSON.stringify(cidr)}: want an IPv4 range like 10.43.0.0/16 (prefix /8 to /30)`);
+  return { base: r.base, size: r.size };
 }
 
 export class ClusterIpAllocator {

@@ -222,12 +222,12 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     if (req.method === 'POST' && url.pathname === '/v1/join') {
       const auth = req.headers.authorization ?? '';
       if (!auth.startsWith('Bearer ')) throw new JoinError(401, 'Unauthorized', 'a bootstrap token is required (Authorization: Bearer TOKEN)');
-      const body = (await readJson(req, 64 * 1024)) as { nodeName?: unknown; csr?: unknown; nodepool?: unknown };
-      if (typeof body?.nodeName !== 'string' || typeof body.csr !== 'string' || (body.nodepool !== undefined && typeof body.nodepool !== 'string')) {
-        throw new JoinError(400, 'BadRequest', 'body must be {"nodeName": string, "csr": PEM string, "nodepool"?: string}');
+      const body = (await readJson(req, 64 * 1024)) as { nodeName?: unknown; csr?: unknown; nodepool?: unknown; podCIDR?: unknown };
+      if (typeof body?.nodeName !== 'string' || typeof body.csr !== 'string' || (body.nodepool !== undefined && typeof body.nodepool !== 'string') || (body.podCIDR !== undefined && typeof body.podCIDR !== 'string')) {
+        throw new JoinError(400, 'BadRequest', 'body must be {"nodeName": string, "csr": PEM string, "nodepool"?: string, "podCIDR"?: string}');
       }
       try {
-        const cert = await issuer.join({ token: auth.slice(7).trim(), nodeName: body.nodeName, csrPem: body.csr, nodePool: body.nodepool as string | undefined });
+        const cert = await issuer.join({ token: auth.slice(7).trim(), nodeName: body.nodeName, csrPem: body.csr, nodePool: body.nodepool as string | undefined, podCIDR: body.podCIDR as string | undefined });
         res.writeHead(201, { 'content-type': 'application/json' });
         return void res.end(JSON.stringify({ certificate: cert, caCertificate: opts.ca.certPem }));
       } catch (err) {

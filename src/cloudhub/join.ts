@@ -24,6 +24,7 @@ import {
 import type { Logger } from '../common/logger.js';
 import { EDGE_ROLE_LABEL } from './desired.js';
 import { NODEPOOL_LABEL, NODEPOOL_NAME } from '../common/node-restriction.js';
+import { formatIpv4Cidr, parseIpv4Cidr, rangesOverlap } from '../common/ipv4.js';
 import { bindingOfNode, bindingUri, IDENTITY_GENERATION_ANNOTATION, revocationReason, type NodeBinding } from './node-identity.js';
 
 export const EDGE_SIGNER_NAME = 'kedge.io/edge-node-client';
@@ -44,6 +45,11 @@ export interface JoinRequest {
   csrPem: string;
   /** `kedge edge join --nodepool`: the pool the node asks to be registered in. */
   nodePool?: string;
+  /**
+   * `kedge edge join --pod-cidr`: the node's pod subnet (its CNI bridge's), recorded as the Node's spec.podCIDR(s) —
+   * what node IPAM would have assigned — so the pool's nodes can route to it (edge/proxy/pod-routes.ts).
+   */
+  podCIDR?: string;
 }
 
 export interface CertificateIssuer {
@@ -105,9 +111,10 @@ export class HubCertificateIssuer implements CertificateIssuer {
       throw new JoinError(403, 'Forbidden', `this bootstrap token was made for node "${identity.nodeName}" and cannot join as "${req.nodeName}"`);
     }
     const nodePool = await this.poolFor(req, identity);
+    const podCIDR = req.podCIDR === undefined ? undefined : await this.checkPodCidr(req.nodeName, req.podCIDR);
     // Everything the caller controls is checked before anything is written.
     await this.checkCsr(req.nodeName, req.csrPem);
-    const binding = await this.register(req.nodeName, identity, secret, nodePool);
+    const binding = await this.register(req.nodeName, identity, secret, nodePool, podCIDR);
     return this.issue(req.nodeName, req.csrPem, binding, identity.username);
   }
 
@@ -139,8 +146,13 @@ export class HubCertificateIssuer implements CertificateIssuer {
    * a Node (created here, never from a status report). A registered edge node may be joined again only with a
    * token made for its name; that bumps the identity generation, which revokes the certificates issued before.
    */
-  private async register(nodeName: string, identity: BootstrapIdentity, secret: V1Secret, nodePool: string | undefined): Promise<NodeBinding> {
+  private async register(nodeName: string, identity: BootstrapIdentity, secret: V1Secret, nodePool: string | undefined, podCIDR: string | undefined): Promise<NodeBinding> {
     const existing = await this.readNode(nodeName);
+    const registeredCidr = existing?.spec?.podCIDR;
+    if (existing && podCIDR !== undefined && registeredCidr !== undefined && registeredCidr !== podCIDR) {
+      // Upstream's rule: spec.podCIDR may be set once and never changed (routes and pod IPs depend on it).
+      throw new JoinError(409, 'Conflict', `node "${nodeName}" has podCIDR ${registeredCidr}; a join cannot change it to ${podCIDR} (delete the Node to re-register it)`);
+    }
     const registeredPool = existing?.metadata?.labels?.[NODEPOOL_LABEL];
     if (existing && nodePool !== undefined && registeredPool !== undefined && registeredPool !== nodePool) {
       throw new JoinError(409, 'Conflict', `node "${nodeName}" is registered in nodepool "${registeredPool}"; a join cannot move it to "${nodePool}" (remove its ${NODEPOOL_LABEL} label in the cloud first)`);
@@ -164,6 +176,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
               labels: { [EDGE_ROLE_LABEL]: '', ...(nodePool !== undefined ? { [NODEPOOL_LABEL]: nodePool } : {}) },
               annotations: { [IDENTITY_GENERATION_ANNOTATION]: '1' },
             },
+            ...(podCIDR !== undefined ? { spec: { podCIDR, podCIDRs: [podCIDR] } } : {}),
           },
         });
         this.opts.log.info({ node: nodeName, requester: identity.username, nodePool }, 'registered edge node');
@@ -174,7 +187,27 @@ export class HubCertificateIssuer implements CertificateIssuer {
         throw err;
       }
     }
-    return this.bumpGeneration(nodeName, existing, identity.username, nodePool);
+    return this.bumpGeneration(nodeName, existing, identity.username, nodePool, podCIDR);
+  }
+
+  /**
+   * A pod CIDR a node asks for: a canonical IPv4 network no other Node has a part of. An overlapping one would let a
+   * node draw the pool's traffic for another node's pods to itself (host-gw routes follow spec.podCIDR).
+   */
+  private async checkPodCidr(nodeName: string, cidr: string): Promise<string> {
+    const range = parseIpv4Cidr(cidr);
+    if (range === null || range.bits < 8 || range.bits > 30 || formatIpv4Cidr(range) !== cidr) {
+      throw new JoinError(400, 'BadRequest', `invalid podCIDR ${JSON.stringify(cidr)}: want an IPv4 network like 10.244.1.0/24 (prefix /8 to /30, host bits zero)`);
+    }
+    const nodes = await this.core.listNode();
+    for (const n of nodes.items) {
+      if (n.metadata?.name === nodeName) continue;
+      for (const other of n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])) {
+        const r = parseIpv4Cidr(other);
+        if (r && rangesOverlap(r, range)) throw new JoinError(409, 'Conflict', `podCIDR ${cidr} overlaps ${other} of node "${n.metadata?.name}"`);
+      }
+    }
+    return cidr;
   }
 
   /**
@@ -218,7 +251,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
     }
   }
 
-  private async bumpGeneration(nodeName: string, node: V1Node, requester: string, nodePool: string | undefined): Promise<NodeBinding> {
+  private async bumpGeneration(nodeName: string, node: V1Node, requester: string, nodePool: string | undefined, podCIDR: string | undefined): Promise<NodeBinding> {
     let current: V1Node | null = node;
     for (let attempt = 0; attempt < 5 && current; attempt++) {
       const next = String((bindingOfNode(current)?.generation ?? 0) + 1);
@@ -233,6 +266,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
               ...(nodePool !== undefined ? { labels: { ...(current.metadata?.labels ?? {}), [NODEPOOL_LABEL]: nodePool } } : {}),
               annotations: { ...(current.metadata?.annotations ?? {}), [IDENTITY_GENERATION_ANNOTATION]: next },
             },
+            ...(podCIDR !== undefined && current.spec?.podCIDR === undefined ? { spec: { ...current.spec, podCIDR, podCIDRs: [podCIDR] } } : {}),
           },
         });
         this.opts.log.warn({ node: nodeName, requester, generation: next }, 'edge node joined again with a token made for it; certificates issued before are revoked');

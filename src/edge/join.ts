@@ -16,6 +16,8 @@ export interface JoinOptions {
   nodeName: string;
   /** The NodePool to join (`--nodepool`): the hub sets the node's apps.openyurt.io/nodepool label when it registers it. */
   nodePool?: string;
+  /** This node's pod subnet (`--pod-cidr`, its CNI bridge's): the hub records it as the Node's spec.podCIDR. */
+  podCIDR?: string;
   dataDir: string;
   /** sha256:<hex> of the CA's SubjectPublicKeyInfo; required unless unsafeSkipCaVerification. */
   caCertHash?: string;
@@ -102,7 +104,7 @@ async function joinThrough(server: string, allHubs: string, o: JoinOptions): Pro
   const r = await request(
     new URL('/v1/join', server).toString(),
     { method: 'POST', ca: caCertPem, headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' } },
-    JSON.stringify({ nodeName: o.nodeName, csr: csrPem, ...(o.nodePool !== undefined ? { nodepool: o.nodePool } : {}) }),
+    JSON.stringify({ nodeName: o.nodeName, csr: csrPem, ...(o.nodePool !== undefined ? { nodepool: o.nodePool } : {}), ...(o.podCIDR !== undefined ? { podCIDR: o.podCIDR } : {}) }),
   );
   if (r.status !== 201) throw new Error(`join refused by the cloud (HTTP ${r.status}): ${statusMessage(r)}`);
   const { certificate } = JSON.parse(r.body) as { certificate: string };

@@ -29,12 +29,22 @@ export function skipReason(): string | undefined {
   return undefined;
 }
 
-export async function startRuntime(): Promise<RuntimeFixture> {
+export interface RuntimeOptions {
+  /** Run containerd (and so its CNI bridge and pods) inside this network namespace (test/harness/netns.ts). */
+  netns?: string;
+  /** The pod CIDR (a /24) of this containerd's CNI bridge; default a random 10.x.y.0/24. */
+  podCidr?: string;
+}
+
+export async function startRuntime(opts: RuntimeOptions = {}): Promise<RuntimeFixture> {
   execFileSync('bash', [path.join(repo, 'scripts/install-system-deps.sh'), 'containerd', 'runc', 'containernetworking-plugins', 'busybox-static', 'iproute2', 'iptables'], { stdio: 'inherit' });
   const dir = mkdtempSync('/tmp/krt-');
   const a = 100 + Math.floor(Math.random() * 150);
   const b = Math.floor(Math.random() * 250);
-  const podCidrPrefix = `10.${a}.${b}`;
+  const podCidrPrefix = opts.podCidr?.replace(/\.0\/24$/, '') ?? `10.${a}.${b}`;
+  if (opts.podCidr !== undefined && !/^\d+\.\d+\.\d+\.0\/24$/.test(opts.podCidr)) throw new Error(`podCidr must be a /24: ${opts.podCidr}`);
+  // In a namespace of its own the bridge name cannot clash with anyone's.
+  const inNs = (args: string[]) => (opts.netns === undefined ? { cmd: args[0]!, args: args.slice(1) } : { cmd: 'nsenter', args: [`--net=/run/netns/${opts.netns}`, '--', ...args] });
   const bridge = `kt${a}x${b}`;
   const env = {
     ...process.env,
@@ -48,7 +58,8 @@ export async function startRuntime(): Promise<RuntimeFixture> {
     KEDGE_POD_CIDR: `${podCidrPrefix}.0/24`,
   };
   const script = path.join(repo, 'scripts/containerd.sh');
-  execFileSync('bash', [script, 'start'], { env, stdio: 'inherit' });
+  const start = inNs(['bash', script, 'start']);
+  execFileSync(start.cmd, start.args, { env, stdio: 'inherit' });
   const socket = env.KEDGE_CONTAINERD_SOCK;
   const runtime = new CriRuntime({ socket });
   await ensureSandboxImage(runtime, socket);
@@ -71,7 +82,8 @@ export async function startRuntime(): Promise<RuntimeFixture> {
         execFileSync('bash', [script, 'stop'], { env, stdio: 'inherit' });
       } finally {
         try {
-          execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+          const del = inNs(['ip', 'link', 'del', bridge]);
+          execFileSync(del.cmd, del.args, { stdio: 'ignore' });
         } catch {}
         try {
           execFileSync('umount', ['-R', path.join(dir, 'root')], { stdio: 'ignore' });

@@ -161,8 +161,9 @@ export function register(program: Command): void {
       .option('--unsafe-skip-ca-verification', 'trust whatever CA the server presents (not recommended)')
       .requiredOption('--node-name <name>', 'name of this node')
       .option('--nodepool <name>', 'NodePool to join (OpenYurt apps.openyurt.io/nodepool): set by the hub when it registers the node; the node cannot change it later')
+      .option('--pod-cidr <cidr>', "this node's pod subnet (its CNI bridge's, e.g. 10.244.1.0/24): recorded as the Node's spec.podCIDR so the pool's nodes route to its pods; must not overlap another node's")
       .requiredOption('--data-dir <dir>', 'where the node keeps its identity, settings and local store'),
-  ).action(async (o: RunFlags & { server: string; token?: string; tokenFile?: string; caCertHash?: string; unsafeSkipCaVerification?: boolean; nodeName: string; nodepool?: string }) => {
+  ).action(async (o: RunFlags & { server: string; token?: string; tokenFile?: string; caCertHash?: string; unsafeSkipCaVerification?: boolean; nodeName: string; nodepool?: string; podCidr?: string }) => {
     // Off the command line at once: the token must not stay readable in /proc/PID/cmdline for the life of the agent.
     setCommandLine(`kedge edge join --node-name ${o.nodeName} --data-dir ${o.dataDir}`, o.token);
     const { parseHubList } = await import('../../edge/hubs.js');
@@ -172,13 +173,18 @@ export function register(program: Command): void {
     if (o.nodepool !== undefined && !NODEPOOL_NAME.test(o.nodepool)) {
       throw new Error(`invalid --nodepool ${JSON.stringify(o.nodepool)}: a NodePool name is a label value (at most 63 characters: a-z, A-Z, 0-9, '-', '_', '.')`);
     }
+    if (o.podCidr !== undefined) {
+      const { formatIpv4Cidr, parseIpv4Cidr } = await import('../../common/ipv4.js');
+      const r = parseIpv4Cidr(o.podCidr);
+      if (r === null || formatIpv4Cidr(r) !== o.podCidr) throw new Error(`invalid --pod-cidr ${JSON.stringify(o.podCidr)}: want an IPv4 network like 10.244.1.0/24 (host bits zero)`);
+    }
     const token = await bootstrapToken(o);
     const { resolveRunSettings } = await import('../../edge/config.js');
     // What this join was given (defaults filled in) is what every later `kedge edge run` uses.
     const socket = o.runtime === 'none' ? '' : await defaultCriSocket();
     const { settings } = resolveRunSettings({ server: o.server, nodeName: o.nodeName }, o, () => socket);
     const { joinCluster } = await import('../../edge/join.js');
-    await joinCluster({ server: o.server, token, caCertHash: o.caCertHash, unsafeSkipCaVerification: o.unsafeSkipCaVerification, nodeName: o.nodeName, nodePool: o.nodepool, dataDir: o.dataDir, settings });
+    await joinCluster({ server: o.server, token, caCertHash: o.caCertHash, unsafeSkipCaVerification: o.unsafeSkipCaVerification, nodeName: o.nodeName, nodePool: o.nodepool, podCIDR: o.podCidr, dataDir: o.dataDir, settings });
     process.stderr.write(`kedge edge: node ${o.nodeName} joined ${o.server}\n`);
     setCommandLine(`kedge edge run --data-dir ${o.dataDir}`);
     // Stored settings rule the run; per-run flags (DMI socket, log rotation) are passed on.
