@@ -32,6 +32,19 @@ export interface EdgeDeviceOptions {
   mqttPort?: number;
 }
 
+export interface EdgeDnsOptions {
+  /** The cluster DNS IP: where the server listens and what ClusterFirst pods get as nameserver. */
+  clusterDns: string;
+  /** Default 53; 0 = ephemeral (tests: pods cannot use another port, so only node-side clients then). */
+  port?: number;
+  /** Default cluster.local. */
+  clusterDomain?: string;
+  /** Put clusterDns on the kedge-dns0 dummy interface when the node lacks it (default true). */
+  ensureAddress?: boolean;
+  /** Fixed upstream resolvers instead of the host's /etc/resolv.conf (tests, benches). */
+  upstreams?: string[];
+}
+
 /** Something else that serves devices next to the twin module (KubeEdge's DMI server: src/edge/devices/dmi). */
 export type DeviceServiceFactory = (ctx: { twins: DeviceTwins; nodeName: string; dataDir: string; log: Logger }) => Promise<{ stop(): Promise<void> }>;
 
@@ -77,6 +90,12 @@ export interface EdgeAgentOptions {
   onRevoked?: (message: string) => void;
   /** Node usage for the kubelet stats endpoints (default: this host's /proc; hollow nodes pass a synthetic one). */
   nodeUsage?: import('./kubelet/node-usage.js').NodeUsageSource;
+  /**
+   * Node-local DNS (src/edge/dns): answers the cluster zone from the local store on `clusterDns`:`port` (UDP and
+   * TCP), forwards the rest to the host's resolvers, and pods' resolv.conf names it (as the kubelet's --cluster-dns).
+   * Omitted: no node DNS; pods get the host's resolvers.
+   */
+  dns?: EdgeDnsOptions;
   /** Serve process_* / nodejs_* metrics on the kubelet's /metrics (`kedge edge run`: yes; many agents per process: no). */
   processMetrics?: boolean;
   log?: Logger;
@@ -107,6 +126,7 @@ export class EdgeAgent {
   private mqtt: { url: string } | undefined;
   private podManager: PodManagerHandle | undefined;
   private localApi: { port: number; socketPath?: string; close(): Promise<void> } | undefined;
+  private dnsServer: import('./dns/server.js').NodeDns | undefined;
   /** The kubelet API, reachable only through tunnel streams the hub opens (src/edge/kubelet). */
   kubelet: import('./kubelet/server.js').KubeletServer | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -121,6 +141,11 @@ export class EdgeAgent {
   constructor(readonly opts: EdgeAgentOptions) {
     this.log = opts.log ?? createLogger('edge').child({ node: opts.nodeName });
     this.credentials = opts.credentials;
+  }
+
+  /** Where the node DNS answers (undefined when it is off or failed to start). */
+  get dnsPort(): number | undefined {
+    return this.dnsServer?.port;
   }
 
   get localApiPort(): number | undefined {
@@ -200,8 +225,10 @@ export class EdgeAgent {
     this.hub.on('disconnected', () => this.reporter.onDisconnected());
     this.hub.on('revoked', (message) => o.onRevoked?.(message));
 
+    await this.startDns();
     if (o.podManager) {
       this.podManager = await o.podManager({
+        ...(o.dns ? { podDns: (await import('./dns/pod-dns.js')).defaultPodDnsSettings([o.dns.clusterDns], o.dns.clusterDomain) } : {}),
         nodeName: o.nodeName,
         dataDir: o.dataDir,
         store: this.store,
@@ -234,6 +261,26 @@ export class EdgeAgent {
     this.hub.start();
     if (o.rotateCertificates) this.scheduleRotation();
     this.log.info({ localApiPort: this.localApi?.port, localApiSocket: this.localApi?.socketPath }, 'edge agent started');
+  }
+
+  /**
+   * The node DNS, from the local store (so offline too). A failure to take the address or the port is logged and
+   * the agent runs on: pods still start, and names resolve again once the node DNS is fixed and restarted.
+   */
+  private async startDns(): Promise<void> {
+    const d = this.opts.dns;
+    if (!d) return;
+    const log = this.log.child({ component: 'dns' });
+    const { NodeDns } = await import('./dns/server.js');
+    const server = new NodeDns({ store: this.store, log, address: d.clusterDns, port: d.port ?? 53, zone: d.clusterDomain, forwarder: d.upstreams ? { upstreams: d.upstreams } : {} });
+    try {
+      if (d.ensureAddress ?? true) await (await import('./dns/local-address.js')).ensureDnsAddress(d.clusterDns, log);
+      await server.start();
+      this.dnsServer = server;
+    } catch (err) {
+      log.error({ err: String(err), address: d.clusterDns, port: d.port ?? 53 }, 'node DNS not started');
+      await server.stop().catch(() => {});
+    }
   }
 
   /** The twin module (from the local store: works offline), its MQTT side, and other device services (DMI). */
@@ -319,6 +366,7 @@ export class EdgeAgent {
     for (const stop of this.deviceStops.reverse()) await stop().catch((err: unknown) => this.log.warn({ err: String(err) }, 'device service stop failed'));
     this.deviceStops = [];
     await this.localApi?.close();
+    await this.dnsServer?.stop();
     await this.reporter?.settle();
     if (this.ownsStore) await this.store.close();
   }

@@ -8,6 +8,7 @@
  *   DIR/pods/            owned by the pod manager
  */
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { readFileSet, replaceFileSet, writePublicFile, type FileSetStepHook } from '../pki/files.js';
 import { keyMatchesCertificate, singleCertificatePem } from '../pki/inspect.js';
@@ -35,6 +36,12 @@ export interface EdgeRunSettings {
   /** Where the embedded broker listens (default 127.0.0.1:1883; port 0 = ephemeral). */
   mqttBind?: string;
   mqttPort?: number;
+  /** Node-local DNS on this IP, written into ClusterFirst pods' resolv.conf (the kubelet's --cluster-dns); unset = off. */
+  clusterDns?: string;
+  /** The kubelet's --cluster-domain (default cluster.local). */
+  clusterDomain?: string;
+  /** The node DNS port (default 53; tests only: pods always ask port 53). */
+  dnsPort?: number;
 }
 
 export interface EdgeConfig extends Partial<EdgeRunSettings> {
@@ -131,6 +138,9 @@ export interface RunFlagValues {
   mqttBroker?: string;
   mqttBind?: string;
   mqttPort?: string;
+  clusterDns?: string;
+  clusterDomain?: string;
+  dnsPort?: string;
   /** Per run, not stored: the kubelet's containerLogMaxSize / containerLogMaxFiles. */
   containerLogMaxSize?: string;
   containerLogMaxFiles?: string;
@@ -168,6 +178,19 @@ function parseFlags(flags: RunFlagValues): Partial<EdgeRunSettings> {
     const port = Number(flags.mqttPort);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --mqtt-port ${flags.mqttPort}`);
     out.mqttPort = port;
+  }
+  if (flags.clusterDns !== undefined) {
+    if (flags.clusterDns !== 'none' && !isIP(flags.clusterDns)) throw new Error(`invalid --cluster-dns ${JSON.stringify(flags.clusterDns)}: an IP address (e.g. 169.254.20.10) or none`);
+    out.clusterDns = flags.clusterDns;
+  }
+  if (flags.clusterDomain !== undefined) {
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(flags.clusterDomain)) throw new Error(`invalid --cluster-domain ${JSON.stringify(flags.clusterDomain)}: a DNS name such as cluster.local`);
+    out.clusterDomain = flags.clusterDomain;
+  }
+  if (flags.dnsPort !== undefined) {
+    const port = Number(flags.dnsPort);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --dns-port ${flags.dnsPort}`);
+    out.dnsPort = port;
   }
   if (heartbeatMs !== undefined) out.heartbeatMs = heartbeatMs;
   if (keepaliveMs !== undefined) out.keepaliveMs = keepaliveMs;
@@ -221,6 +244,11 @@ export function resolveRunSettings(
   if (mqttBroker !== undefined) settings.mqttBroker = mqttBroker;
   if (mqttBind !== undefined) settings.mqttBind = mqttBind;
   if (mqttPort !== undefined) settings.mqttPort = mqttPort;
+  // Node DNS: as join was told unless this run says otherwise (`--cluster-dns none` turns it off).
+  for (const key of ['clusterDns', 'clusterDomain', 'dnsPort'] as const) {
+    const v = given[key] ?? stored[key];
+    if (v !== undefined) (settings as unknown as Record<string, unknown>)[key] = v;
+  }
   const changed =
     stored.runtime !== settings.runtime ||
     stored.criSocket !== settings.criSocket ||

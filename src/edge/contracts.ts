@@ -42,6 +42,8 @@ export interface PodManagerContext {
    * has to wait for the link to come back.
    */
   onPodTerminated?(namespace: string, name: string, uid: string): void;
+  /** The node's cluster DNS (the kubelet's --cluster-dns/--cluster-domain): pods' resolv.conf follows it (src/edge/dns). */
+  podDns?: import('./dns/pod-dns.js').PodDnsSettings;
 }
 
 /** A running pod manager; the agent stops it on shutdown. */

@@ -55,6 +55,9 @@ async function runAgent(dataDir: string, flags: RunFlagValues & DeviceFlags): Pr
       ...(settings.mqttPort !== undefined ? { mqttPort: settings.mqttPort } : {}),
     },
     deviceServices: await deviceServicesFor(dataDir, flags),
+    ...(settings.clusterDns && settings.clusterDns !== 'none'
+      ? { dns: { clusterDns: settings.clusterDns, port: settings.dnsPort ?? 53, clusterDomain: settings.clusterDomain ?? 'cluster.local' } }
+      : {}),
     onRevoked: (message) => void stop(1, message),
     processMetrics: true,
   });
@@ -65,6 +68,7 @@ async function runAgent(dataDir: string, flags: RunFlagValues & DeviceFlags): Pr
   };
   await agent.start();
   if (agent.localApiPort !== undefined) process.stderr.write(`kedge edge ${config.nodeName}: local API on http://127.0.0.1:${agent.localApiPort}\n`);
+  if (agent.dnsPort !== undefined) process.stderr.write(`kedge edge ${config.nodeName}: node DNS on ${settings.clusterDns}:${agent.dnsPort} (udp+tcp)\n`);
   if (agent.mqttUrl !== undefined) process.stderr.write(`kedge edge ${config.nodeName}: device twin MQTT on ${agent.mqttUrl.replace(/\/\/[^@/]*@/, '//')}\n`);
   process.once('SIGTERM', () => void stop(0));
   process.once('SIGINT', () => void stop(0));
@@ -143,6 +147,9 @@ function runOptions(cmd: Command): Command {
     .option('--dmi-socket <path>', "KubeEdge DMI socket device mappers register on (default DATA_DIR/dmi.sock; 'none': no DMI)")
     .option('--runtime <kind>', 'container runtime: cri (containerd) or none (sync/status only) (default cri)')
     .option('--cri-socket <path>', 'containerd CRI socket (default KEDGE_CONTAINERD_SOCK or /run/kedge/containerd.sock)')
+    .option('--cluster-dns <ip>', "node-local DNS for pods on this IP, written into their resolv.conf as the kubelet's --cluster-dns (e.g. 169.254.20.10, put on a kedge-dns0 dummy interface); none: off, pods use the host's resolvers (default: off)")
+    .option('--cluster-domain <domain>', 'cluster DNS domain (default cluster.local)')
+    .option('--dns-port <port>', 'node DNS port (default 53; 0 = ephemeral, for tests: pods always ask port 53)')
     .option('--container-log-max-size <size>', 'rotate a container log file past this size, as the kubelet (default 10Mi; checked every 10 s)')
     .option('--container-log-max-files <n>', 'log files kept per container, the live one included, as the kubelet (default 5)');
 }

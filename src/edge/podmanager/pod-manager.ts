@@ -415,7 +415,7 @@ export class PodManager implements PodManagerHandle {
     // Built only when a sandbox or container is created: a steady pod's sync needs none of it.
     const existing = sandbox;
     let sbConfigMemo: ReturnType<typeof sandboxConfig> | undefined;
-    const sbConfig = () => (sbConfigMemo ??= sandboxConfig(this.o.nodeName, pod, podDir, existing ? existing.metadata.attempt ?? 0 : 0));
+    const sbConfig = () => (sbConfigMemo ??= sandboxConfig(this.o.nodeName, pod, podDir, existing ? existing.metadata.attempt ?? 0 : 0, this.o.podDns));
     if (!sandbox) {
       const attempt = rp.sandboxes.reduce((m, s) => Math.max(m, (s.metadata.attempt ?? 0) + 1), 0);
       for (const [name, list] of instances) if (list[0]) st.restartCarry.set(name, list[0].metadata.attempt + 1);

@@ -5,6 +5,7 @@ import type { ContainerConfig, Mount, PodSandboxConfig, PortMapping } from '../.
 import { containerLabels, sandboxLabels, RESTART_COUNT, TERMINATION_GRACE, type PodIdentity } from './labels.js';
 import { linuxResources } from './resources.js';
 import { ConfigError, expandVars } from './env.js';
+import { podDnsConfig, type PodDnsSettings } from '../dns/pod-dns.js';
 
 export function podIdentity(pod: V1Pod): PodIdentity {
   return { namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata!.name!, uid: pod.metadata!.uid! };
@@ -14,7 +15,12 @@ export function podDirName(pod: PodIdentity): string {
   return `${pod.namespace}_${pod.name}_${pod.uid}`;
 }
 
-export function sandboxConfig(nodeName: string, pod: V1Pod, podDir: string, attempt: number): PodSandboxConfig {
+/**
+ * `dns`: the node's cluster DNS settings (the kubelet's --cluster-dns / --cluster-domain / --resolv-conf): the
+ * sandbox's resolv.conf is then built as the kubelet builds it (src/edge/dns/pod-dns.ts). Without them only a
+ * pod's own dnsConfig is passed, and the runtime copies the host's resolv.conf otherwise.
+ */
+export function sandboxConfig(nodeName: string, pod: V1Pod, podDir: string, attempt: number, dns?: PodDnsSettings): PodSandboxConfig {
   const id = podIdentity(pod);
   const hostNetwork = !!pod.spec?.hostNetwork;
   const ports: PortMapping[] = [];
@@ -29,7 +35,7 @@ export function sandboxConfig(nodeName: string, pod: V1Pod, podDir: string, atte
     portMappings: ports,
     labels: sandboxLabels(nodeName, id, pod.metadata?.labels ?? {}),
     annotations: { ...(pod.metadata?.annotations ?? {}), [TERMINATION_GRACE]: String(pod.spec?.terminationGracePeriodSeconds ?? 30) },
-    dnsConfig: pod.spec?.dnsConfig ? { servers: pod.spec.dnsConfig.nameservers ?? [], searches: pod.spec.dnsConfig.searches ?? [], options: (pod.spec.dnsConfig.options ?? []).map((o) => (o.value ? `${o.name}:${o.value}` : o.name!)) } : undefined,
+    dnsConfig: dns ? podDnsConfig(pod, dns) : pod.spec?.dnsConfig ? { servers: pod.spec.dnsConfig.nameservers ?? [], searches: pod.spec.dnsConfig.searches ?? [], options: (pod.spec.dnsConfig.options ?? []).map((o) => (o.value ? `${o.name}:${o.value}` : o.name!)) } : undefined,
     linux: {
       securityContext: {
         namespaceOptions: { network: hostNetwork ? 'NODE' : 'POD', pid: pod.spec?.hostPID ? 'NODE' : 'CONTAINER', ipc: pod.spec?.hostIPC ? 'NODE' : 'POD' },
