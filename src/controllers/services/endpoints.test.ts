@@ -39,3 +39,22 @@ test('slice and Endpoints follow readiness', async () => {
   assert.equal(fake.list('EndpointSlice', 'default').length, 1);
   await c.stop();
 });
+
+test('a pod whose subdomain names the Service gets its hostname on its endpoint (DNS <hostname>.<svc>.<ns>.svc)', async () => {
+  const fake = new FakeCluster();
+  const c = new EndpointsController(fakeContext(fake), { endpoints: true, slices: true });
+  c.start();
+  await fake.create(svc);
+  const named = pod('a', true);
+  named.spec = { ...named.spec!, hostname: 'web-0', subdomain: 'web' };
+  const other = pod('bb', true);
+  other.spec = { ...other.spec!, hostname: 'x', subdomain: 'elsewhere' };
+  await fake.create(named);
+  await fake.create(other);
+  const hostnames = () => fake.list<V1EndpointSlice>('EndpointSlice', 'default').flatMap((s) => (s.endpoints ?? []).map((e) => `${e.addresses[0]}=${e.hostname ?? ''}`)).sort();
+  await eventually(() => hostnames().length === 2, 3000, 'two endpoints');
+  assert.deepEqual(hostnames(), ['10.1.0.1=web-0', '10.1.0.2=']);
+  const ep = fake.find<{ subsets: { addresses: { ip: string; hostname?: string }[] }[] }>('Endpoints', 'web', 'default');
+  assert.deepEqual(ep?.subsets[0]!.addresses.map((a) => a.hostname ?? ''), ['web-0', '']);
+  await c.stop();
+});

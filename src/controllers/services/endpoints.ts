@@ -37,6 +37,15 @@ interface Member {
   ports: Array<{ name?: string; port: number; protocol: string; appProtocol?: string }>;
 }
 
+/**
+ * A pod's DNS hostname under a Service (`<hostname>.<subdomain>.<ns>.svc`): set when the pod names the Service as its
+ * subdomain and has a hostname, as upstream's endpoint and EndpointSlice controllers do; cluster DNS serves it.
+ */
+export function endpointHostname(svc: V1Service, pod: V1Pod): string | undefined {
+  const hostname = pod.spec?.hostname;
+  return hostname && pod.spec?.subdomain === svc.metadata?.name && pod.metadata?.namespace === svc.metadata?.namespace ? hostname : undefined;
+}
+
 /** Pods a Service selects, with readiness as EndpointSlice conditions express it. */
 export function serviceMembers(svc: V1Service, pods: readonly V1Pod[]): Member[] {
   const sel = svc.spec?.selector;
@@ -128,8 +137,10 @@ export class EndpointsController implements Controller {
       const k = canonicalJson(ports);
       let g = groups.get(k);
       if (!g) groups.set(k, (g = { ports, addresses: [], notReadyAddresses: [] }));
+      const hostname = endpointHostname(svc, m.pod);
       const addr: V1EndpointAddress = {
         ip: m.ip,
+        ...(hostname ? { hostname } : {}),
         nodeName: m.pod.spec?.nodeName,
         targetRef: { kind: 'Pod', namespace: ns, name: m.pod.metadata!.name!, uid: m.pod.metadata!.uid! },
       };
@@ -160,6 +171,7 @@ export class EndpointsController implements Controller {
     const name = svc.metadata!.name!;
     const endpoints: DiscoveryV1Endpoint[] = members.map((m) => ({
       addresses: [m.ip],
+      ...(endpointHostname(svc, m.pod) ? { hostname: endpointHostname(svc, m.pod) } : {}),
       conditions: { ready: m.ready, serving: !m.terminating ? m.ready : isPodReady(m.pod), terminating: m.terminating },
       nodeName: m.pod.spec?.nodeName,
       targetRef: { kind: 'Pod', namespace: ns, name: m.pod.metadata!.name!, uid: m.pod.metadata!.uid! },
