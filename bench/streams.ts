@@ -10,12 +10,11 @@
  *
  *   npm run bench:streams [-- --execs 20 --echoes 200 --mb 32 --no-write]
  */
-import tls from 'node:tls';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { createToken, eventually, joinEdge, startCluster, type Cluster } from '../test/edge/cluster.js';
 import { startRuntime, type RuntimeFixture } from '../test/runtime/env.js';
-import { upgradeToSpdy, type SpdyUpgradeRequest } from '../src/common/spdy/upgrade.js';
+import { upgradeToSpdy } from '../src/common/spdy/upgrade.js';
+import { apiSpdyOpener } from './lib/api-spdy.js';
 import type { SpdySession, SpdyStream } from '../src/common/spdy/session.js';
 import { distribution, intOption, round } from './lib/stats.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
@@ -144,18 +143,8 @@ async function main(): Promise<void> {
       return Number(r.stdout.toString()) === P.mb * 1024 * 1024;
     }, 180_000);
 
-    const kc = new KubeConfig();
-    kc.loadFromFile(c.kubeconfig);
-    const https: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
-    await kc.applyToHTTPSOptions(https);
-    const viaHub: Opener = async (kind, q) => {
-      const url = new URL(`http://127.0.0.1:${c!.apiPort}/api/v1/namespaces/default/pods/bench/${kind}?${q}`);
-      const req: SpdyUpgradeRequest = {
-        url, protocols: kind === 'exec' ? ['v4.channel.k8s.io'] : ['portforward.k8s.io'],
-        connect: () => tls.connect({ host: '127.0.0.1', port: c!.apiPort, ca: https.ca, cert: https.cert, key: https.key, servername: 'localhost' }),
-      };
-      return (await upgradeToSpdy(req)).session;
-    };
+    const openViaApi = await apiSpdyOpener(c.kubeconfig, c.apiPort);
+    const viaHub: Opener = (kind, q) => openViaApi('bench', kind, q);
     const local: Opener = async (kind, q) => {
       const url = kind === 'exec'
         ? await rt.exec(containerId, q.getAll('command'), { stdin: q.get('stdin') === 'true', stdout: true, stderr: false, tty: false })

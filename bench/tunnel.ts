@@ -7,10 +7,12 @@
  *   - delivery (down): API create → the object applied to the edge's store;
  *   - status (up): the edge reports the pod's status at sync → the API shows it (a watch sees it),
  * while a load runs. The first phase runs no load: it is the baseline of the same run; each other phase's p99 is
- * printed as a ratio to it. Loads are entries of LOADS (name → start function returning a stop function): other
- * tunnel traffic (exec, port-forward) adds its own entry and its phase is measured the same way.
+ * printed as a ratio to it. Loads are entries of LOADS (name → start function returning a stop function), each
+ * measured in its own phase the same way: `--streams` × `kubectl logs -f`, and port-forward downloads of `--pf-mb`
+ * MB one after another for the whole phase (the issue's "100 MB port-forward"), through the API server as kubectl's
+ * SPDY port-forward does, to a stand-in of containerd's streaming server on the edge (lib/portforward-source.ts).
  *
- *   npm run bench:tunnel [-- --probes 150 --rate 10 --streams 10 --log-rate 262144 --link-bytes-per-second 0 --no-write]
+ *   npm run bench:tunnel [-- --probes 150 --rate 10 --streams 10 --log-rate 262144 --pf-mb 100 --link-bytes-per-second 0 --no-write]
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +23,7 @@ import { KubeHttp } from './lib/kube-http.js';
 import { distribution, intOption, round } from './lib/stats.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 import type { TunnelEdgeEvent, TunnelEdgeInit } from './lib/tunnel-edge.js';
+import { apiSpdyOpener, type PodStreamOpener } from './lib/api-spdy.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -28,6 +31,7 @@ const { values: opt } = parseArgs({
     rate: { type: 'string', default: '10' },
     streams: { type: 'string', default: '10' },
     'log-rate': { type: 'string', default: String(256 * 1024) },
+    'pf-mb': { type: 'string', default: '100' },
     'link-bytes-per-second': { type: 'string', default: '0' },
     'no-write': { type: 'boolean', default: false },
   },
@@ -38,6 +42,7 @@ const P = {
   streams: intOption(opt, 'streams', 1),
   logRate: intOption(opt, 'log-rate', 0),
   linkRate: intOption(opt, 'link-bytes-per-second', 0),
+  pfBytes: intOption(opt, 'pf-mb', 1) * 1_000_000,
 };
 const NODE = 'bench-tunnel-edge';
 const NS = 'default';
@@ -76,9 +81,66 @@ const logsFollow: Load = async (ctx) => {
   };
 };
 
+/** One port-forward request through the API server: the bytes it got back. */
+async function portForwardOnce(open: PodStreamOpener, pod: string, onBytes: (n: number) => void): Promise<number> {
+  const session = await open(pod, 'portforward', new URLSearchParams());
+  try {
+    const headers = { port: ['8080'], requestid: ['0'] };
+    const error = await session.openStream({ ...headers, streamtype: ['error'] });
+    error.end();
+    error.resume();
+    const data = await session.openStream({ ...headers, streamtype: ['data'] });
+    data.write('GET / HTTP/1.0\r\n\r\n');
+    let got = 0;
+    data.on('data', (d: Buffer) => {
+      got += d.length;
+      onBytes(d.length);
+    });
+    await new Promise((resolve) => (data.once('end', resolve), data.once('close', resolve)));
+    return got;
+  } finally {
+    session.close();
+  }
+}
+
+/** `--pf-mb` MB port-forward downloads back to back while the phase runs. */
+const portForward: Load = async (ctx) => {
+  const pod = 'pf-source';
+  await ctx.api.ensure(`/api/v1/namespaces/${NS}/pods`, podManifest(pod));
+  await eventually('port-forward pod on the edge', async () => ctx.edge.applied.has(`/registry/pods/${NS}/${pod}`), 60_000, 200);
+  const open = await apiSpdyOpener(ctx.c.kubeconfig, ctx.c.apiPort, NS);
+  let stopped = false;
+  let bytes = 0;
+  let transfers = 0;
+  let flowing!: () => void;
+  const started = new Promise<void>((r) => (flowing = r));
+  const t0 = Date.now();
+  const loop = (async () => {
+    while (!stopped) {
+      const got = await portForwardOnce(open, pod, (n) => {
+        bytes += n;
+        if (bytes > 1024 * 1024) flowing();
+      });
+      if (got !== P.pfBytes) throw new Error(`port-forward got ${got} of ${P.pfBytes} bytes`);
+      transfers++;
+    }
+  })();
+  // The phase starts once bytes flow, as with the logs.
+  await Promise.race([started, loop]);
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      const secs = (Date.now() - t0) / 1000;
+      return [[`port-forward of ${P.pfBytes / 1e6} MB, back to back`, `${round(bytes / secs / 1024 / 1024, 2)} MiB/s`, `${transfers} transfers in ${round(secs, 1)} s`]];
+    },
+  };
+};
+
 /** Loads in phase order; the first phase of the run is always "none" (the baseline). */
 const LOADS: Record<string, Load> = {
   [`${P.streams} × kubectl logs -f`]: logsFollow,
+  [`${P.pfBytes / 1e6} MB port-forward`]: portForward,
 };
 
 function podManifest(name: string): unknown {
@@ -117,7 +179,7 @@ async function startEdge(c: Cluster, hubPort: number): Promise<EdgeProcess> {
     });
     child.once('exit', (code) => reject(new Error(`edge process exited (${code})`)));
   });
-  const init: TunnelEdgeInit = { hubUrl: `https://127.0.0.1:${hubPort}`, token: token.token, caCertHash: token.hash, nodeName: NODE, dataDir: c.h.tempDir('edge'), logBytesPerSecond: P.logRate, reportStatus: true };
+  const init: TunnelEdgeInit = { hubUrl: `https://127.0.0.1:${hubPort}`, token: token.token, caCertHash: token.hash, nodeName: NODE, dataDir: c.h.tempDir('edge'), logBytesPerSecond: P.logRate, reportStatus: true, portForwardBytes: P.pfBytes };
   child.send(init);
   await ready;
   return e;
@@ -130,7 +192,7 @@ interface PhaseResult {
   rows: SummaryRow[];
 }
 
-async function phase(ctx: BenchContext, name: string, load: Load | undefined, index: number): Promise<PhaseResult> {
+async function phase(ctx: BenchContext, name: string, load: Load | undefined, index: number, probes = P.probes): Promise<PhaseResult> {
   const running = load ? await load(ctx) : undefined;
   const created = new Map<string, number>();
   const statusLatency: number[] = [];
@@ -146,7 +208,7 @@ async function phase(ctx: BenchContext, name: string, load: Load | undefined, in
   const names: string[] = [];
   const start = performance.timeOrigin + performance.now();
   const sent = new Map<string, number>();
-  for (let i = 0; i < P.probes; i++) {
+  for (let i = 0; i < probes; i++) {
     const due = start + (i * 1000) / P.rate;
     const wait = due - (performance.timeOrigin + performance.now());
     if (wait > 0) await sleep(wait);
@@ -178,6 +240,8 @@ async function main(): Promise<void> {
     edge = await startEdge(c, link.port);
     const api = await KubeHttp.fromKubeconfig(c.kubeconfig);
     const ctx: BenchContext = { c, api, edge };
+    // Unreported: the first pods of a run pay for JIT and caches, which would inflate the baseline's p99.
+    await phase(ctx, 'warm-up', undefined, 99, Math.min(P.probes, 30));
     const results: PhaseResult[] = [await phase(ctx, 'no tunnel traffic (baseline)', undefined, 0)];
     let i = 1;
     for (const [name, load] of Object.entries(LOADS)) results.push(await phase(ctx, name, load, i++));

@@ -3,12 +3,15 @@
  * tunnel, kubelet server, local store — joined with a bootstrap token through the parent's fault-proxy link.
  * Its pod manager runs no containers: pods are only synced (what the bench times) and every container's log is a
  * firehose (`readLogs` writes 200-byte lines as fast as the reader takes them, back-pressure awaited), so
- * `kubectl logs -f` streams push the tunnel as hard as a chatty container could. Reports, in epoch ms, when each
- * object was applied to the edge's store.
+ * `kubectl logs -f` streams push the tunnel as hard as a chatty container could. Port-forward goes to a stand-in
+ * of containerd's streaming server whose pod port answers each request with `portForwardBytes` bytes
+ * (portforward-source.ts). Reports, in epoch ms, when each object was applied to the edge's store.
  */
 import { EdgeAgent } from '../../src/edge/agent.js';
 import { joinCluster } from '../../src/edge/join.js';
 import type { LogOptions } from '../../src/edge/podmanager/logs.js';
+import { StreamingTargetNotFound } from '../../src/edge/podmanager/streaming.js';
+import { startPortForwardSource } from './portforward-source.js';
 
 export interface TunnelEdgeInit {
   hubUrl: string;
@@ -20,6 +23,8 @@ export interface TunnelEdgeInit {
   logBytesPerSecond: number;
   /** Report each synced pod's status with its sync time in status.message (the up path under load). */
   reportStatus: boolean;
+  /** Bytes each port-forward request gets back. */
+  portForwardBytes: number;
 }
 
 export type TunnelEdgeEvent = { ready: true } | { applied: [key: string, atMs: number][] } | { logBytes: number };
@@ -59,7 +64,17 @@ async function main(init: TunnelEdgeInit): Promise<void> {
     dataDir: init.dataDir,
     hubUrl: init.hubUrl,
     credentials,
-    podManager: async () => ({ stop: async () => {}, readLogs: firehose }),
+    podManager: async () => {
+      const source = await startPortForwardSource(init.portForwardBytes);
+      return {
+        stop: () => source.close(),
+        readLogs: firehose,
+        streamingUrl: async (_ns, _pod, req) => {
+          if (req.kind !== 'portforward') throw new StreamingTargetNotFound('this bench edge serves port-forward only');
+          return { url: source.url };
+        },
+      };
+    },
   });
   await agent.start();
   // The hub client dials after start() returns: subscribing now misses nothing.

@@ -9,9 +9,11 @@
 
 /**
  * 2 = 1 + the `patch` message (the hub sends it only to edges that negotiated 2); 3 = 2 + binary tunnel frames
- * (tunnel.ts: the hub opens byte streams to the edge's kubelet server only on sessions that negotiated 3).
+ * (tunnel.ts: the hub opens byte streams to the edge's kubelet server only on sessions that negotiated 3); 4 = 3 +
+ * a link-level tunnel window (WINDOW frames on stream 0: tunnel bytes in flight on the link are bounded, so a sync
+ * frame never queues behind more than one link window of stream data in kernel buffers and on the wire).
  */
-export const PROTOCOL_VERSIONS = [1, 2, 3] as const;
+export const PROTOCOL_VERSIONS = [1, 2, 3, 4] as const;
 /** First version with `patch` messages. */
 export const PATCH_VERSION = 2;
 export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { TunnelMux, type TunnelStream } from './tunnel-mux.js';
-import { decodeTunnelFrame, encodeTunnelFrame, MAX_TUNNEL_CHUNK, TunnelFrameType } from './tunnel.js';
+import { decodeTunnelFrame, encodeTunnelFrame, MAX_TUNNEL_CHUNK, MAX_TUNNEL_CHUNK_V4, TunnelFrameType } from './tunnel.js';
 import { ProtocolError } from './validate.js';
 
 class FakeLink {
@@ -17,6 +17,8 @@ class FakeLink {
   cut = false;
   /** Bytes moved per tick (Infinity: as fast as the event loop). */
   drainPerTick = Infinity;
+  /** Model a socket whose kernel buffer takes everything at once: the sender sees nothing buffered. */
+  hideBuffered = false;
   /** Bytes of tunnel frames queued ahead of each session frame when it was sent. */
   readonly aheadOfSession: number[] = [];
   private ticking = false;
@@ -36,7 +38,7 @@ class FakeLink {
     this.tick();
   }
 
-  bufferedAmount = (): number => this.bytes;
+  bufferedAmount = (): number => (this.hideBuffered ? 0 : this.bytes);
 
   private tick(): void {
     if (this.ticking) return;
@@ -56,12 +58,13 @@ class FakeLink {
   }
 }
 
-function pair(opts: { window?: number; maxStreams?: number; drainPerTick?: number; onOpen?: (s: TunnelStream, port: number) => void } = {}) {
+function pair(opts: { window?: number; linkWindow?: number; maxStreams?: number; drainPerTick?: number; hideBuffered?: boolean; onOpen?: (s: TunnelStream, port: number) => void } = {}) {
   const up = new FakeLink(); // edge → hub
   const down = new FakeLink(); // hub → edge
   if (opts.drainPerTick) down.drainPerTick = up.drainPerTick = opts.drainPerTick;
-  const hub = new TunnelMux({ role: 'hub', link: down, windowBytes: opts.window });
-  const edge = new TunnelMux({ role: 'edge', link: up, windowBytes: opts.window, maxStreams: opts.maxStreams, onOpen: opts.onOpen ?? ((s) => s.pipe(s)) });
+  down.hideBuffered = up.hideBuffered = opts.hideBuffered ?? false;
+  const hub = new TunnelMux({ role: 'hub', link: down, windowBytes: opts.window, linkWindowBytes: opts.linkWindow });
+  const edge = new TunnelMux({ role: 'edge', link: up, windowBytes: opts.window, linkWindowBytes: opts.linkWindow, maxStreams: opts.maxStreams, onOpen: opts.onOpen ?? ((s) => s.pipe(s)) });
   down.peer = edge;
   up.peer = hub;
   return { hub, edge, up, down };
@@ -140,6 +143,42 @@ test('priority: a session frame waits behind at most the gate plus one chunk of 
   for (const s of streams) s.destroy();
 });
 
+/** 10 streams with 2 MiB each to send, on a link whose kernel buffer hides everything; worst tunnel bytes ahead of a session frame. */
+async function worstAheadOfSync(linkWindow: number | undefined): Promise<number> {
+  const { hub, down } = pair({ window: 1024 * 1024, linkWindow, drainPerTick: 32 * 1024, hideBuffered: true });
+  const streams = await Promise.all(Array.from({ length: 10 }, async () => {
+    const s = hub.open(10250);
+    await s.ready();
+    return s;
+  }));
+  for (const s of streams) s.write(Buffer.alloc(2 * 1024 * 1024, 1));
+  for (let i = 0; i < 50; i++) {
+    down.sendSession(200);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  for (const s of streams) s.destroy();
+  return Math.max(...down.aheadOfSession);
+}
+
+test('link window (v4): with the socket hiding its backlog, a session frame waits behind at most one link window', async () => {
+  const linkWindow = 256 * 1024;
+  const bounded = await worstAheadOfSync(linkWindow);
+  assert.ok(bounded <= linkWindow + 10 * 64, `a session frame queued behind ${bounded} bytes of tunnel data`);
+  // Without it (v3) only the per-stream windows bound the backlog: the same load puts far more ahead of sync.
+  const unbounded = await worstAheadOfSync(undefined);
+  assert.ok(unbounded > 4 * linkWindow, `v3 backlog ${unbounded}`);
+});
+
+test('link window (v4): data crosses intact on a link window smaller than the payload; a v3 link refuses link WINDOW frames', async () => {
+  const { hub } = pair({ linkWindow: 256 * 1024 });
+  const payload = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => (i * 7) & 0xff));
+  const s = hub.open(10250);
+  s.end(payload);
+  assert.ok((await readAll(s)).equals(payload));
+  const v3 = new TunnelMux({ role: 'hub', link: new FakeLink() });
+  assert.throws(() => v3.receive(encodeTunnelFrame({ type: TunnelFrameType.Window, stream: 0, credit: 1 })), ProtocolError);
+});
+
 test('a link cut ends every stream on both sides at once and frees them; pending writes fail', async () => {
   const { hub, edge, up, down } = pair({ onOpen: () => {} });
   const streams = await Promise.all(Array.from({ length: 20 }, async () => {
@@ -208,7 +247,7 @@ test('malformed frames: any bytes either decode to a frame that re-encodes stabl
   );
   assert.throws(() => decodeTunnelFrame(Buffer.from([3, 0, 0, 0, 0, 1])), /stream id 0/);
   assert.throws(() => decodeTunnelFrame(Buffer.from([3, 0, 0])), /shorter than/);
-  assert.throws(() => decodeTunnelFrame(encodeTunnelFrame({ type: TunnelFrameType.Data, stream: 1, data: Buffer.alloc(MAX_TUNNEL_CHUNK + 1) })), /outside/);
+  assert.throws(() => decodeTunnelFrame(encodeTunnelFrame({ type: TunnelFrameType.Data, stream: 1, data: Buffer.alloc(MAX_TUNNEL_CHUNK_V4 + 1) })), /outside/);
   assert.throws(() => decodeTunnelFrame(Buffer.from([9, 0, 0, 0, 1])), /unknown tunnel frame type/);
 });
 

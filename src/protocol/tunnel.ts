@@ -7,8 +7,11 @@
  *   bytes 5..   payload, by type:
  *     OPEN    u32 window the opener grants + u16 target port (the edge's kubelet port, 10250)
  *     ACCEPT  u32 window the acceptor grants
- *     DATA    1..MAX_TUNNEL_CHUNK bytes of the stream (never more than the peer's remaining window)
- *     WINDOW  u32 credit: the receiver consumed this many more bytes, the sender may send that many more
+ *     DATA    1..MAX_TUNNEL_CHUNK (v3) or MAX_TUNNEL_CHUNK_V4 bytes of the stream (never more than the peer's
+ *             remaining window)
+ *     WINDOW  u32 credit: the receiver consumed this many more bytes, the sender may send that many more.
+ *             On stream 0 (protocol v4 only): link credit, for DATA of all streams together (HTTP/2's connection
+ *             window): the receiver returns it as its mux takes DATA off the link, not as streams are read.
  *     FIN     empty: the sender will write no more (half-close; the other direction goes on)
  *     RESET   ≤ 512 bytes of UTF-8 reason: the stream is gone, both directions, at once
  *
@@ -30,8 +33,17 @@ export type TunnelFrameType = (typeof TunnelFrameType)[keyof typeof TunnelFrameT
 
 /** First protocol version whose sessions carry tunnel frames. */
 export const TUNNEL_VERSION = 3;
-/** Largest DATA payload: bounds how long one tunnel frame holds the link ahead of a sync frame. */
+/** First protocol version with a link-level window (WINDOW on stream 0). */
+export const LINK_WINDOW_VERSION = 4;
+/** Stream id of link-level WINDOW frames. */
+export const LINK_STREAM = 0;
+/** Largest DATA payload a v3 peer accepts: bounds how long one tunnel frame holds the link ahead of a sync frame. */
 export const MAX_TUNNEL_CHUNK = 16 * 1024;
+/**
+ * Largest DATA payload on a v4 link (and what any receiver accepts): the link window bounds what is ahead of a sync
+ * frame, so chunks may be larger; 4× fewer frames, send callbacks and socket writes per byte than 16 KiB.
+ */
+export const MAX_TUNNEL_CHUNK_V4 = 64 * 1024;
 /** Largest window one side may grant a stream (bounds what a peer can make the other buffer). */
 export const MAX_TUNNEL_WINDOW = 16 * 1024 * 1024;
 export const MAX_RESET_REASON_BYTES = 512;
@@ -93,7 +105,7 @@ export function decodeTunnelFrame(raw: Buffer): TunnelFrame {
   if (raw.length < TUNNEL_HEADER_BYTES) throw bad(`${raw.length} bytes is shorter than the ${TUNNEL_HEADER_BYTES}-byte header`);
   const type = raw[0]!;
   const stream = raw.readUInt32BE(1);
-  if (stream === 0) throw bad('stream id 0 is reserved');
+  if (stream === LINK_STREAM && type !== TunnelFrameType.Window) throw bad('stream id 0 is reserved for link WINDOW frames');
   const payload = raw.subarray(TUNNEL_HEADER_BYTES);
   const exact = (n: number, what: string) => {
     if (payload.length !== n) throw bad(`${what} payload must be ${n} bytes, got ${payload.length}`);
@@ -114,7 +126,7 @@ export function decodeTunnelFrame(raw: Buffer): TunnelFrame {
       return { type, stream, window };
     }
     case TunnelFrameType.Data:
-      if (payload.length < 1 || payload.length > MAX_TUNNEL_CHUNK) throw bad(`DATA payload of ${payload.length} bytes outside 1..${MAX_TUNNEL_CHUNK}`);
+      if (payload.length < 1 || payload.length > MAX_TUNNEL_CHUNK_V4) throw bad(`DATA payload of ${payload.length} bytes outside 1..${MAX_TUNNEL_CHUNK_V4}`);
       return { type, stream, data: payload };
     case TunnelFrameType.Window: {
       exact(4, 'WINDOW');

@@ -353,6 +353,8 @@ export class Harness {
 
   /** Kill every process and remove every temp dir. Safe to call twice. */
   async cleanup(): Promise<void> {
+    // Profiling (KEDGE_NODE_ARGS=--cpu-prof …): Node writes the profile only on a clean exit, so SIGTERM first.
+    if (process.env.KEDGE_NODE_ARGS?.includes('-prof')) await Promise.all(this.processes.map((p) => p.stop().catch(() => undefined)));
     await Promise.all(this.processes.splice(0).map((p) => p.dispose()));
     if (process.env.KEDGE_KEEP_TMP === '1') return;
     for (const d of this.dirs.splice(0)) rmSync(d, { recursive: true, force: true });
