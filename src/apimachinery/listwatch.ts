@@ -95,6 +95,11 @@ export interface ListScope {
   scopePrefix: string;
   /** Does this object pass the query's selectors? */
   matches(obj: KubeObject): boolean;
+  /**
+   * The cached objects to consider, in key order, when only a known part of the scope can match (a tenant's
+   * namespaces or labelled objects, from the cache's index): the rest is not scanned. `matches` still decides.
+   */
+  candidates?(cache: ResourceCache): CachedObject[];
 }
 
 export interface ListOutcome {
@@ -107,7 +112,8 @@ export interface ListOutcome {
 /** Serve a list: from the watch cache unless pagination or an exact revision needs the store. */
 export async function listObjects(scope: ListScope, q: ListQuery): Promise<ListOutcome> {
   const store = scope.feed.store;
-  const selecting = !q.labelSelector.empty || !q.fieldSelector.empty;
+  // A restricted scope (candidates) filters too: remainingItemCount is only given when nothing is filtered out.
+  const selecting = !q.labelSelector.empty || !q.fieldSelector.empty || scope.candidates !== undefined;
   if (q.continueToken) {
     const { rev, startAfter } = decodeContinue(q.continueToken, scope.scopePrefix);
     // Nothing in this resource changed since the first page: the cache still shows that revision's state.
@@ -127,13 +133,18 @@ export async function listObjects(scope: ListScope, q: ListQuery): Promise<ListO
   const cache = await scope.feed.cache(scope.resourcePrefix);
   // "most recent" waits for the store's current revision; a given revision waits until the cache is at least there.
   const at = rv === undefined ? await scope.feed.waitFresh() : rv > 0 ? await scope.feed.waitFresh(rv) : scope.feed.revision;
-  const items = cache.snapshot(scope.scopePrefix).filter((i) => scope.matches(i.obj));
+  const items = inScope(cache, scope).filter((i) => scope.matches(i.obj));
   return { items, resourceVersion: Math.max(at, scope.feed.revision) };
+}
+
+function inScope(cache: ResourceCache, scope: ListScope): CachedObject[] {
+  if (!scope.candidates) return cache.snapshot(scope.scopePrefix);
+  return scope.candidates(cache).filter((i) => i.key.startsWith(scope.scopePrefix));
 }
 
 /** A page of the cached state (which is the state at revision `at`), in key order after `startAfter`. */
 function pageFromCache(cache: ResourceCache, scope: ListScope, at: number, startAfter: string | undefined, limit: number, selecting: boolean): ListOutcome {
-  const all = cache.snapshot(scope.scopePrefix);
+  const all = inScope(cache, scope);
   let i = 0;
   if (startAfter !== undefined) {
     // Binary search for the first key after the cursor.

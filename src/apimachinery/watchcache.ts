@@ -10,6 +10,25 @@ import type { KeyValue, Store, WatchEvent, Watcher as StoreWatcher } from '../st
 import { decodeKv, type KubeObject } from './object.js';
 import { sharedStrings } from '../common/string-pool.js';
 import { tooOldResourceVersion, timeout } from './status.js';
+import { SHARED_LABEL, TENANT_LABEL } from '../common/tenancy.js';
+
+/**
+ * Labels whose values index a cache (besides metadata.namespace), so a tenant's objects are listed from their
+ * bucket instead of a scan of the whole resource (docs/design/tenancy.md): the tenant label and the NodePool label
+ * (a Tenant may own pools).
+ */
+const INDEXED_LABELS = [TENANT_LABEL, SHARED_LABEL, 'apps.openyurt.io/nodepool'] as const;
+
+/** An index bucket's name: objects of one namespace, or with one value of an indexed label. */
+export function namespaceBucket(namespace: string): string { return `ns\u0000${namespace}`; }
+export function labelBucket(label: string, value: string): string { return `label\u0000${label}\u0000${value}`; }
+
+function bucketsOf(obj: KubeObject): string[] {
+  const out = [namespaceBucket(obj.metadata?.namespace ?? '')];
+  const labels = obj.metadata?.labels;
+  if (labels) for (const l of INDEXED_LABELS) { const v = labels[l]; if (v !== undefined) out.push(labelBucket(l, v)); }
+  return out;
+}
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -99,6 +118,8 @@ export class ResourceCache {
   /** Revision of the newest change applied here: the cached state equals the state at any revision ≥ this. */
   lastChangeRevision = 0;
   private watchers = new Set<CacheWatcher>();
+  /** Index: bucket name (namespaceBucket / labelBucket) → the objects in it, kept with `items`. */
+  private readonly buckets = new Map<string, Map<string, CachedObject>>();
   private pending: WatchEvent[] | null = [];
   /** The current load attempt (resolved once one succeeded); a failed one is retried after a backoff. */
   private loading: Promise<void>;
@@ -143,6 +164,7 @@ export class ResourceCache {
         const at = this.feed.revision;
         this.pending = [];
         this.items.clear();
+        this.buckets.clear();
         this.oldestRevision = at;
         this.lastChangeRevision = at;
         this.loading = this.attemptLoad(at);
@@ -157,7 +179,7 @@ export class ResourceCache {
     for (;;) {
       const page = await this.feed.store.list(this.prefix, { revision: rev, limit: 5000, startAfter });
       for (const kv of page.items) {
-        this.items.set(kv.key, new CacheEntry(kv.key, cachedObject(kv), kv.modRevision));
+        this.put(new CacheEntry(kv.key, cachedObject(kv), kv.modRevision));
       }
       if (!page.more || page.items.length === 0) break;
       startAfter = page.items[page.items.length - 1]!.key;
@@ -179,10 +201,12 @@ export class ResourceCache {
     entry.hot = this.rawWindow > 0;
     let type: EventType;
     if (ev.type === 'delete') {
+      if (prev) this.unindex(prev);
       this.items.delete(ev.kv.key);
       type = 'DELETED';
     } else {
-      this.items.set(ev.kv.key, entry);
+      if (prev) this.unindex(prev);
+      this.put(entry);
       type = ev.type === 'create' ? 'ADDED' : 'MODIFIED';
     }
     this.lastChangeRevision = ev.revision;
@@ -203,6 +227,36 @@ export class ResourceCache {
       try { keep = w.onEvent(cev); } catch { keep = false; }
       if (!keep) { this.watchers.delete(w); w.onClose?.(); }
     }
+  }
+
+  private put(entry: CachedObject): void {
+    this.items.set(entry.key, entry);
+    for (const b of bucketsOf(entry.obj)) {
+      let m = this.buckets.get(b);
+      if (!m) this.buckets.set(b, (m = new Map()));
+      m.set(entry.key, entry);
+    }
+  }
+
+  private unindex(entry: CachedObject): void {
+    for (const b of bucketsOf(entry.obj)) {
+      const m = this.buckets.get(b);
+      if (!m) continue;
+      m.delete(entry.key);
+      if (m.size === 0) this.buckets.delete(b);
+    }
+  }
+
+  /**
+   * The objects in any of the index buckets, in key order (no scan of the rest): what a tenant's list reads. The
+   * caller still applies its own predicate (an object can be in a bucket of a tenant that does not own it).
+   */
+  snapshotOf(bucketNames: Iterable<string>): CachedObject[] {
+    const seen = new Map<string, CachedObject>();
+    for (const b of bucketNames) for (const [k, item] of this.buckets.get(b) ?? []) seen.set(k, item);
+    const out = [...seen.values()];
+    out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out;
   }
 
   /** Objects under a sub-prefix (e.g. one namespace), in key order. */

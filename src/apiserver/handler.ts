@@ -7,12 +7,11 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/logger.js';
 import { clone, type KubeObject } from '../apimachinery/object.js';
 import {
-  badRequest, forbidden, forbiddenPath, invalid, methodNotAllowed, notFound, pathNotFound, StatusError, successStatus,
-  toStatusError, tooManyRequests, unauthorized,
+  badRequest, invalid, methodNotAllowed, notFound, pathNotFound, StatusError, successStatus, toStatusError, tooManyRequests,
 } from '../apimachinery/status.js';
 import { listObjects, parseListQuery, serveWatch, type ListQuery } from '../apimachinery/listwatch.js';
 import type { CachedObject, WatchCacheFeed } from '../apimachinery/watchcache.js';
-import { AuthenticationError, ANONYMOUS_USER, UNAUTHENTICATED_GROUP, type Authenticator, type Authorizer, type UserInfo } from './auth/types.js';
+import type { Authenticator, Authorizer, UserInfo } from './auth/types.js';
 import { decodeObjectBody, mediaType, readBody, DEFAULT_MAX_BODY_BYTES } from './body.js';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { negotiate, type Representation } from './negotiate.js';
@@ -21,10 +20,12 @@ import { applyPatch, decodePatchBody, JsonPatchTestFailed, patchTypeOf, type Pat
 import { groupVersion, storagePrefix, verbsOf, type ComputedSource, type Registry, type ResourceDef, type StrategyContext } from './registry.js';
 import { requestUrl } from '../common/request-url.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
+import { RequestIdentity } from './request-identity.js';
 import { sendJson, sendRaw, sendStatus } from './respond.js';
 import { partialMetadata, partialObjectMetadataList, tableFor, tableRow, type IncludeObject } from './table.js';
 import { bindPod } from './resources/pods.js';
 import type { ApiServerMetrics } from './metrics.js';
+import type { TenancyGate, TenantRestriction } from './tenancy/gate.js';
 import {
   applyStep, decodeTypeError, defaultFieldManager, duplicateFieldsInJson, duplicateFieldsInYaml, fieldValidationOutcome, managedFieldsStep, parseFieldValidation, pruneUnknownFields,
 } from './schema/index.js';
@@ -72,6 +73,8 @@ export interface HandlerDeps {
   maxMutatingRequestsInflight?: number;
   /** Schema-driven hooks (fieldValidation, managedFields, apply). */
   fieldValidation?: (def: ResourceDef, raw: unknown, mode: string) => string[];
+  /** Multi-tenant isolation (src/apiserver/tenancy): narrows what a tenant's member sees after RBAC allowed it. */
+  tenancy?: TenancyGate;
 }
 
 const WATCH_KIND = (def: ResourceDef, rep: Representation) =>
@@ -80,7 +83,11 @@ const WATCH_KIND = (def: ResourceDef, rep: Representation) =>
       : { apiVersion: groupVersion(def), kind: def.kind };
 
 export class ApiHandler {
-  constructor(private readonly d: HandlerDeps) {}
+  private readonly identity: RequestIdentity;
+
+  constructor(private readonly d: HandlerDeps) {
+    this.identity = new RequestIdentity(d);
+  }
 
   private inflight = { readonly: 0, mutating: 0 };
 
@@ -116,12 +123,12 @@ export class ApiHandler {
     let metricResource = '';
     try {
       if (!parsedUrl) throw badRequest(`malformed request URL ${JSON.stringify((req.url ?? '').slice(0, 256))}`);
-      user = await this.authenticateOrAnonymous(req);
-      user = await this.impersonate(req, user);
+      user = await this.identity.authenticateOrAnonymous(req);
+      user = await this.identity.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
       metricVerb = info.verb;
       metricResource = info.isResourceRequest ? `${info.resource}${info.group ? `.${info.group}` : ''}${info.subresource ? `/${info.subresource}` : ''}` : '';
-      await this.authorize(user, info);
+      await this.identity.authorize(user, info);
       await this.route(req, res, url, info, user);
     } catch (err) {
       const se = toStatusError(err);
@@ -146,93 +153,22 @@ export class ApiHandler {
     try {
       const url = requestUrl(req.url);
       if (!url) throw badRequest(`malformed request URL ${JSON.stringify((req.url ?? '').slice(0, 256))}`);
-      let user = await this.authenticateOrAnonymous(req);
-      user = await this.impersonate(req, user);
+      let user = await this.identity.authenticateOrAnonymous(req);
+      user = await this.identity.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
       // A WebSocket upgrade arrives as GET and is authorized as "get"; for exec/attach/portforward upstream
       // (AuthorizePodWebsocketUpgradeCreatePermission) also requires "create", the verb of the SPDY POST.
-      await this.authorize(user, info);
-      if (info.verb !== 'create' && ['exec', 'attach', 'portforward'].includes(info.subresource)) await this.authorize(user, { ...info, verb: 'create' });
+      await this.identity.authorize(user, info);
+      const streams = ['exec', 'attach', 'portforward'].includes(info.subresource);
+      if (info.verb !== 'create' && streams) await this.identity.authorize(user, { ...info, verb: 'create' });
+      const def = info.isResourceRequest ? this.d.registry.get(info.group, info.version, info.resource) : undefined;
+      if (def) await this.d.tenancy?.admit({ user, info: streams ? { ...info, verb: 'create' } : info, def });
       const h = this.d.upgradeHandlers?.get(`${info.resource}/${info.subresource}`);
       if (!info.isResourceRequest || !h) throw pathNotFound();
       await h(req, socket, head, info, user);
     } catch (err) {
       fail(err);
     }
-  }
-
-  /**
-   * Presented credentials that fail are 401 whatever --anonymous-auth says (as upstream); no credentials at
-   * all make the request system:anonymous in system:unauthenticated when anonymous auth is on, which the
-   * bootstrap policy lets read only /healthz, /livez, /readyz and /version (system:public-info-viewer).
-   */
-  private async authenticateOrAnonymous(req: IncomingMessage): Promise<UserInfo> {
-    let user: UserInfo | null;
-    try {
-      user = await this.authenticate(req);
-    } catch (err) {
-      if (err instanceof AuthenticationError) throw unauthorized();
-      throw err;
-    }
-    if (user) return user;
-    if (!this.d.anonymousAuth) throw unauthorized();
-    return { username: ANONYMOUS_USER, groups: [UNAUTHENTICATED_GROUP] };
-  }
-
-  /**
-   * Client-certificate identity belongs to the TLS connection, so it is resolved once per connection (reading the
-   * peer certificate on every request showed up in profiles). Requests carrying a token are authenticated each time.
-   */
-  private readonly connectionUsers = new WeakMap<object, UserInfo | null>();
-  private async authenticate(req: IncomingMessage): Promise<UserInfo | null> {
-    if (req.headers.authorization) return this.d.authenticator.authenticate(req);
-    const sock = req.socket;
-    if (this.connectionUsers.has(sock)) return this.connectionUsers.get(sock)!;
-    const user = await this.d.authenticator.authenticate(req);
-    this.connectionUsers.set(sock, user);
-    return user;
-  }
-
-  /**
-   * Impersonation (`kubectl --as/--as-group`): the caller needs the `impersonate` verb on users/groups/
-   * serviceaccounts; the request then runs as that user (plus system:authenticated), as upstream.
-   */
-  private async impersonate(req: IncomingMessage, user: UserInfo): Promise<UserInfo> {
-    const asUser = req.headers['impersonate-user'];
-    const rawGroups = req.headers['impersonate-group'];
-    const groups = (Array.isArray(rawGroups) ? rawGroups : rawGroups ? [rawGroups] : []).flatMap((g) => g.split(',')).map((g) => g.trim()).filter(Boolean);
-    if (!asUser && !groups.length) return user;
-    if (!asUser) throw badRequest('requested Impersonate-Group without Impersonate-User');
-    const name = String(asUser);
-    const checks: { resource: string; name: string; namespace?: string; group: string }[] = [];
-    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(name);
-    checks.push(sa ? { resource: 'serviceaccounts', name: sa[2]!, namespace: sa[1]!, group: '' } : { resource: 'users', name, group: '' });
-    for (const g of groups) checks.push({ resource: 'groups', name: g, group: '' });
-    for (const c of checks) {
-      const d = await this.d.authorizer.authorize({ user, verb: 'impersonate', resourceRequest: true, apiGroup: c.group, resource: c.resource, name: c.name, namespace: c.namespace ?? '' });
-      if (!d.allowed) {
-        throw forbidden({ group: '', resource: c.resource }, c.name, `User "${user.username}" cannot impersonate resource "${c.resource}" in API group "" ${c.namespace ? `in the namespace "${c.namespace}"` : 'at the cluster scope'}`);
-      }
-    }
-    const outGroups = [...groups];
-    if (sa) outGroups.push('system:serviceaccounts', `system:serviceaccounts:${sa[1]}`);
-    if (name !== ANONYMOUS_USER && !outGroups.includes('system:authenticated')) outGroups.push('system:authenticated');
-    return { username: name, groups: outGroups };
-  }
-
-  private async authorize(user: UserInfo, info: RequestInfo): Promise<void> {
-    const attrs = info.isResourceRequest
-      ? { user, verb: info.verb, resourceRequest: true, apiGroup: info.group, apiVersion: info.version, resource: info.resource, subresource: info.subresource, namespace: info.namespace, name: info.name }
-      : { user, verb: info.verb, resourceRequest: false, path: info.path };
-    const decision = await this.d.authorizer.authorize(attrs);
-    if (decision.allowed) return;
-    const who = `User "${user.username}"`;
-    if (!info.isResourceRequest) throw forbiddenPath(`${who} cannot ${info.verb} path "${info.path}"${decision.reason ? `: ${decision.reason}` : ''}`);
-    const res = info.subresource ? `${info.resource}/${info.subresource}` : info.resource;
-    const scope = info.namespace ? ` in the namespace "${info.namespace}"` : info.resource === 'namespaces' ? '' : ' at the cluster scope';
-    const why = `${who} cannot ${info.verb} resource "${res}" in API group "${info.group}"${scope}${decision.reason ? `: ${decision.reason}` : ''}`;
-    // The subject names the resource without its subresource, as upstream: `pods "x" is forbidden: … "pods/exec" …`.
-    throw forbidden({ group: info.group, resource: info.resource }, info.name, why);
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, url: URL, info: RequestInfo, user: UserInfo): Promise<void> {
@@ -284,16 +220,18 @@ export class ApiHandler {
     const ns = def.namespaced ? info.namespace : '';
     const query = url.searchParams;
     const ctx: StrategyContext = { user, namespace: ns, dryRun: parseDryRun(query), subresource: info.subresource };
+    const isApply = req.method === 'PATCH' && /apply-patch/.test(req.headers['content-type'] ?? '');
+    const restriction = await this.d.tenancy?.admit({ user, info, def, isApply });
     if (info.subresource) return this.subresource(req, res, def, info, ctx, query);
     switch (info.verb) {
       case 'get': return this.get(req, res, def, ns, info.name, query);
-      case 'list': return this.list(req, res, def, ns, query);
-      case 'watch': return this.watch(req, res, def, ns, info.name, query);
+      case 'list': return this.list(req, res, def, ns, query, restriction);
+      case 'watch': return this.watch(req, res, def, ns, info.name, query, restriction);
       case 'create': return this.create(req, res, def, ns, ctx, query, info.name);
       case 'update': return this.update(req, res, def, ns, info.name, ctx, query);
       case 'patch': return this.patch(req, res, def, ns, info.name, ctx, query);
       case 'delete': return this.delete(req, res, def, ns, info.name, ctx, query);
-      case 'deletecollection': return this.deleteCollection(req, res, def, ns, ctx, query);
+      case 'deletecollection': return this.deleteCollection(req, res, def, ns, ctx, query, restriction);
       default: throw methodNotAllowed();
     }
   }
@@ -331,7 +269,13 @@ export class ApiHandler {
     this.render(req, res, def, obj, 200, query);
   }
 
-  private selection(def: ResourceDef, q: ListQuery): (o: KubeObject) => boolean {
+  private selection(def: ResourceDef, q: ListQuery, restriction?: TenantRestriction): (o: KubeObject) => boolean {
+    const selected = this.querySelection(def, q);
+    if (!restriction) return selected;
+    return (o) => restriction.matches(o) && selected(o);
+  }
+
+  private querySelection(def: ResourceDef, q: ListQuery): (o: KubeObject) => boolean {
     const fieldGetters = def.fields ?? {};
     const getField = (o: KubeObject) => (f: string) => {
       if (f === 'metadata.name') return o.metadata?.name;
@@ -353,13 +297,15 @@ export class ApiHandler {
     return storagePrefix(def) + (def.namespaced && ns ? `${ns}/` : '');
   }
 
-  private async list(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, query: URLSearchParams): Promise<void> {
+  private async list(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, query: URLSearchParams, restriction?: TenantRestriction): Promise<void> {
     if (def.virtual) throw methodNotAllowed();
     const q = this.listQuery(def, query);
-    if (q.watch) return this.watch(req, res, def, ns, '', query);
-    if (def.computed) return this.listComputed(req, res, def, def.computed, ns, q, query);
+    if (q.watch) return this.watch(req, res, def, ns, '', query, restriction);
+    if (def.computed) return this.listComputed(req, res, def, def.computed, ns, q, query, restriction);
     const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
-    const out = await listObjects({ feed: this.d.feed, resourcePrefix: storagePrefix(def), scopePrefix: this.scopePrefix(def, ns), matches: this.selection(def, q) }, q);
+    const out = await listObjects({
+      feed: this.d.feed, resourcePrefix: storagePrefix(def), scopePrefix: this.scopePrefix(def, ns), matches: this.selection(def, q, restriction), candidates: restriction?.candidates,
+    }, q);
     const meta: Record<string, unknown> = { resourceVersion: String(out.resourceVersion) };
     if (out.continueToken) meta.continue = out.continueToken;
     if (out.remainingItemCount !== undefined) meta.remainingItemCount = out.remainingItemCount;
@@ -375,8 +321,8 @@ export class ApiHandler {
   }
 
   /** A computed resource's list: selected in memory, never paginated (metrics-server answers whole lists too). */
-  private async listComputed(req: IncomingMessage, res: ServerResponse, def: ResourceDef, source: ComputedSource, ns: string, q: ListQuery, query: URLSearchParams): Promise<void> {
-    const items = (await source.list(ns)).filter(this.selection(def, q));
+  private async listComputed(req: IncomingMessage, res: ServerResponse, def: ResourceDef, source: ComputedSource, ns: string, q: ListQuery, query: URLSearchParams, restriction?: TenantRestriction): Promise<void> {
+    const items = (await source.list(ns)).filter(this.selection(def, q, restriction));
     const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
     const meta = { resourceVersion: '' };
     if (rep.as === 'Table') return sendJson(req, res, 200, tableFor(def, items, { include: includeObject(query), version: rep.version, resourceVersion: '' }));
@@ -391,7 +337,7 @@ export class ApiHandler {
     return JSON.stringify(asServed(def, o));
   }
 
-  private async watch(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, query: URLSearchParams): Promise<void> {
+  private async watch(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, query: URLSearchParams, restriction?: TenantRestriction): Promise<void> {
     if (def.virtual) throw methodNotAllowed();
     const q = this.listQuery(def, query);
     if (!q.timeoutSeconds) {
@@ -399,7 +345,7 @@ export class ApiHandler {
       q.timeoutSeconds = Math.floor(min * (1 + Math.random()));
     }
     const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
-    const baseMatch = this.selection(def, q);
+    const baseMatch = this.selection(def, q, restriction);
     const matches = name ? (o: KubeObject) => o.metadata?.name === name && baseMatch(o) : baseMatch;
     const cache = await this.d.feed.cache(storagePrefix(def));
     const include = includeObject(query);
@@ -627,11 +573,13 @@ export class ApiHandler {
     this.render(req, res, def, out.obj, 200, query);
   }
 
-  private async deleteCollection(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, ctx: StrategyContext, query: URLSearchParams): Promise<void> {
+  private async deleteCollection(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, ctx: StrategyContext, query: URLSearchParams, restriction?: TenantRestriction): Promise<void> {
     const opts = await this.deleteOptions(req, query, ctx);
     ctx.dryRun = opts.dryRun;
     const q = this.listQuery(def, query);
-    const out = await listObjects({ feed: this.d.feed, resourcePrefix: storagePrefix(def), scopePrefix: this.scopePrefix(def, ns), matches: this.selection(def, q) }, { ...q, limit: 0, continueToken: undefined });
+    const out = await listObjects({
+      feed: this.d.feed, resourcePrefix: storagePrefix(def), scopePrefix: this.scopePrefix(def, ns), matches: this.selection(def, q, restriction), candidates: restriction?.candidates,
+    }, { ...q, limit: 0, continueToken: undefined });
     const deleted: KubeObject[] = [];
     for (const item of out.items) {
       try {

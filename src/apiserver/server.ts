@@ -36,6 +36,9 @@ import { NamespaceFinalizer } from './namespace-finalizer.js';
 import { CrdController } from './crd/crd-controller.js';
 import { admitDeviceObject, deviceModelKey, installDeviceCrds } from './devices.js';
 import { installBuiltinCrds } from './crd/builtin/index.js';
+import { TENANCY_GROUP } from '../common/tenancy.js';
+import { TenancyGate } from './tenancy/gate.js';
+import { admitTenancy } from './tenancy/admission.js';
 import { unknownFieldProblems } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 import type { SigningKeyPair } from '../pki/index.js';
@@ -166,8 +169,11 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   // RBAC escalation prevention, CSR approval/signing rules and NodeRestriction (src/apiserver/auth).
   const podNode = async (ns: string, name: string) => (await getStored<{ spec?: { nodeName?: string } }>(`/registry/core/pods/${ns}/${name}`))?.spec?.nodeName;
   const authAdmission = new AuthAdmission(authorizer, rbac, podNode);
+  // Multi-tenant isolation: the request gate (handler) and its admission step (src/apiserver/tenancy).
+  const tenancy = new TenancyGate(feed);
   objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: async (def, obj, old, ctx) => {
     await authAdmission.admit(def, obj, old, ctx);
+    await admitTenancy(tenancy, def, obj, old, ctx);
     // KubeEdge devices: a Device is checked against its DeviceModel (src/apiserver/devices.ts).
     await admitDeviceObject(def, obj, ctx, (ns, name) => getStored(deviceModelKey(ns, name)));
     // ServiceAccount admission: pods get the kube-api-access-* projected volume (token, root CA, namespace).
@@ -241,9 +247,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   await installBuiltinCrds({ registry, objects, systemContext, log });
   await waitUntilServed(registry, 'apps.openyurt.io', ['nodepools', 'yurtappsets']);
   await waitUntilServed(registry, 'superedge.io', ['deploymentgrids', 'statefulsetgrids', 'servicegrids']);
+  await waitUntilServed(registry, TENANCY_GROUP, ['tenants']);
   const openapi: OpenApiSource | undefined = await createOpenApiSource(registry, log);
   const handler = new ApiHandler({
-    registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, upgradeHandlers, openapi, metrics,
+    registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, upgradeHandlers, openapi, metrics, tenancy,
     anonymousAuth: opts.anonymousAuth ?? true,
     nonResourceHandlers: opts.serviceAccountKey ? serviceAccountIssuerDiscovery(DEFAULT_ISSUER, [opts.serviceAccountKey]) : undefined,
     fieldValidation: (def, obj) => unknownFieldProblems(def, obj),

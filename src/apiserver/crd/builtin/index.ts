@@ -14,10 +14,11 @@ import type { BuiltinKind, Crd } from './kinds.js';
 import { nodePoolKind } from './nodepool.js';
 import { yurtAppSetKind } from './yurtappset.js';
 import { deploymentGridKind, serviceGridKind, statefulSetGridKind } from './superedge.js';
+import { tenantKind } from './tenant.js';
 
 export type { BuiltinKind } from './kinds.js';
 
-export const builtinKinds: readonly BuiltinKind[] = [nodePoolKind, yurtAppSetKind, deploymentGridKind, statefulSetGridKind, serviceGridKind];
+export const builtinKinds: readonly BuiltinKind[] = [nodePoolKind, yurtAppSetKind, deploymentGridKind, statefulSetGridKind, serviceGridKind, tenantKind];
 
 const byGroupKind = new Map(builtinKinds.map((k) => [`${k.crd.spec.group}/${k.crd.spec.names.kind}`, k]));
 
