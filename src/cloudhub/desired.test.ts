@@ -262,3 +262,21 @@ test('KubeEdge devices: a node holds the Devices bound to it and their models; a
   cache.del(DEV, 'default', 'd1');
   assert.deepEqual(live(b), []);
 });
+
+test('tenancy: a tenant\'s node receives no service or endpoint slice of another tenant; shared ones and its own it does', () => {
+  const { cache, sets } = setup();
+  const T = 'tenancy.kedge.io/tenant';
+  cache.put('nodes', { metadata: { name: 'edge-a', labels: { [T]: 'a' } } });
+  cache.put('nodes', { metadata: { name: 'edge-any' } });
+  const own = cache.put('services', { metadata: { name: 'svc', namespace: 'a1', labels: { [T]: 'a' } } });
+  const other = cache.put('services', { metadata: { name: 'svc', namespace: 'b1', labels: { [T]: 'b' } } });
+  const otherSlice = cache.put('endpointslices.discovery.k8s.io', { metadata: { name: 'svc-x', namespace: 'b1', labels: { [T]: 'b' } } });
+  const shared = cache.put('services', { metadata: { name: 'kubernetes', namespace: 'default' } });
+  const sent = (node: string) => [...sets.changesAfter(node, 0)].map(([k]) => k).filter((k) => !k.includes('/nodes/'));
+  assert.deepEqual(sent('edge-a').sort(), [own, shared].sort());
+  assert.deepEqual([...sets.liveKeys('edge-a')].filter((k) => !k.includes('/nodes/')).sort(), [own, shared].sort());
+  assert.equal(sets.canRead('edge-a', other), false);
+  assert.equal(sets.canRead('edge-a', own), true);
+  // A node of no tenant (the administrator's, a shared one) receives everything, as before.
+  assert.deepEqual(sent('edge-any').sort(), [own, other, otherSlice, shared].sort());
+});

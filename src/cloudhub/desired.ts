@@ -18,6 +18,7 @@ import { podReferences } from '../protocol/pod-references.js';
 export { podReferences };
 import type { CachedObject, SharedCache } from './cache.js';
 import { EDGE_ROLE_LABEL } from '../common/node-restriction.js';
+import { TENANT_LABEL } from '../common/tenancy.js';
 import { KUBELET_POD_CONDITIONS } from '../common/pod-status.js';
 import { DEVICE_MODEL_RESOURCE, DEVICE_RESOURCE, deviceModelName, type Device } from '../protocol/devices.js';
 import type { ReportedPodStatus } from './reported-status.js';
@@ -209,15 +210,37 @@ export class DesiredSets {
     return this.views.get(node);
   }
 
-  /** Node authorization for reads: the node's own entries or the shared ones. */
+  /** Node authorization for reads: the node's own entries or the shared ones (of its tenant, docs/design/tenancy.md). */
   canRead(node: string, key: string): boolean {
-    return (this.views.get(node)?.canRead(key) ?? false) || this.global.canRead(key);
+    return (this.views.get(node)?.canRead(key) ?? false) || (this.global.canRead(key) && this.sharedFor(this.tenantOfNode(node), key));
   }
 
   /** Everything a node should hold that changed after `seq`, in seq order. */
   changesAfter(node: string, seq: number): Generator<[string, ViewEntry]> {
     const v = this.ensureView(node);
-    return mergeBySeq(v.after(seq), this.global.after(seq));
+    const tenant = this.tenantOfNode(node);
+    const global = this.global.after(seq);
+    return mergeBySeq(v.after(seq), tenant === undefined ? global : this.ofTenant(global, tenant));
+  }
+
+  /**
+   * Tenancy: a tenant's node (labelled tenancy.kedge.io/tenant) receives no service or endpoint slice of another
+   * tenant. Objects in a tenant's namespaces carry that label (the API server's admission puts it there), so the
+   * shared log stays one log and is filtered as it is read. A deleted key is passed on (the edge ignores a delete
+   * of what it never had).
+   */
+  private tenantOfNode(node: string): string | undefined {
+    return (this.cache.get(objectKey('nodes', undefined, node))?.metadata as { labels?: Record<string, string> } | undefined)?.labels?.[TENANT_LABEL];
+  }
+
+  private sharedFor(tenant: string | undefined, key: string): boolean {
+    if (tenant === undefined) return true;
+    const owner = (this.cache.get(key)?.metadata as { labels?: Record<string, string> } | undefined)?.labels?.[TENANT_LABEL];
+    return owner === undefined || owner === tenant;
+  }
+
+  private *ofTenant(entries: Iterable<[string, ViewEntry]>, tenant: string): Generator<[string, ViewEntry]> {
+    for (const e of entries) if (e[1].deleted || this.sharedFor(tenant, e[0])) yield e;
   }
 
   /** Cursors at or below this seq cannot be resumed for this node. */
@@ -228,7 +251,8 @@ export class DesiredSets {
   /** Every key the node should hold now. */
   *liveKeys(node: string): Iterable<string> {
     yield* this.ensureView(node).liveKeys();
-    yield* this.global.liveKeys();
+    const tenant = this.tenantOfNode(node);
+    for (const k of this.global.liveKeys()) if (this.sharedFor(tenant, k)) yield k;
   }
 
   /** The current object at `key` as edges receive it (see shapeForEdge), or undefined. */

@@ -24,6 +24,7 @@ import {
 import type { Logger } from '../common/logger.js';
 import { EDGE_ROLE_LABEL } from './desired.js';
 import { NODEPOOL_LABEL, NODEPOOL_NAME } from '../common/node-restriction.js';
+import { TENANCY_GROUP, TENANCY_VERSION, TENANT_LABEL } from '../common/tenancy.js';
 import { formatIpv4Cidr, parseIpv4Cidr, rangesOverlap } from '../common/ipv4.js';
 import { bindingOfNode, bindingUri, IDENTITY_GENERATION_ANNOTATION, revocationReason, type NodeBinding } from './node-identity.js';
 
@@ -114,7 +115,8 @@ export class HubCertificateIssuer implements CertificateIssuer {
     const podCIDR = req.podCIDR === undefined ? undefined : await this.checkPodCidr(req.nodeName, req.podCIDR);
     // Everything the caller controls is checked before anything is written.
     await this.checkCsr(req.nodeName, req.csrPem);
-    const binding = await this.register(req.nodeName, identity, secret, nodePool, podCIDR);
+    const tenant = await this.tenantFor(identity);
+    const binding = await this.register(req.nodeName, identity, secret, nodePool, podCIDR, tenant);
     return this.issue(req.nodeName, req.csrPem, binding, identity.username);
   }
 
@@ -146,8 +148,12 @@ export class HubCertificateIssuer implements CertificateIssuer {
    * a Node (created here, never from a status report). A registered edge node may be joined again only with a
    * token made for its name; that bumps the identity generation, which revokes the certificates issued before.
    */
-  private async register(nodeName: string, identity: BootstrapIdentity, secret: V1Secret, nodePool: string | undefined, podCIDR: string | undefined): Promise<NodeBinding> {
+  private async register(nodeName: string, identity: BootstrapIdentity, secret: V1Secret, nodePool: string | undefined, podCIDR: string | undefined, tenant: string | undefined): Promise<NodeBinding> {
     const existing = await this.readNode(nodeName);
+    const registeredTenant = existing?.metadata?.labels?.[TENANT_LABEL];
+    if (existing && tenant !== undefined && registeredTenant !== undefined && registeredTenant !== tenant) {
+      throw new JoinError(409, 'Conflict', `node "${nodeName}" belongs to another tenant; a join cannot move it to "${tenant}" (an administrator relabels it in the cloud first)`);
+    }
     const registeredCidr = existing?.spec?.podCIDR;
     if (existing && podCIDR !== undefined && registeredCidr !== undefined && registeredCidr !== podCIDR) {
       // Upstream's rule: spec.podCIDR may be set once and never changed (routes and pod IPs depend on it).
@@ -173,13 +179,13 @@ export class HubCertificateIssuer implements CertificateIssuer {
             kind: 'Node',
             metadata: {
               name: nodeName,
-              labels: { [EDGE_ROLE_LABEL]: '', ...(nodePool !== undefined ? { [NODEPOOL_LABEL]: nodePool } : {}) },
+              labels: { [EDGE_ROLE_LABEL]: '', ...(nodePool !== undefined ? { [NODEPOOL_LABEL]: nodePool } : {}), ...(tenant !== undefined ? { [TENANT_LABEL]: tenant } : {}) },
               annotations: { [IDENTITY_GENERATION_ANNOTATION]: '1' },
             },
             ...(podCIDR !== undefined ? { spec: { podCIDR, podCIDRs: [podCIDR] } } : {}),
           },
         });
-        this.opts.log.info({ node: nodeName, requester: identity.username, nodePool }, 'registered edge node');
+        this.opts.log.info({ node: nodeName, requester: identity.username, nodePool, tenant }, 'registered edge node');
         return bindingOf(created);
       } catch (err) {
         // Another join registered it in the meantime: this one is now a takeover.
@@ -187,7 +193,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
         throw err;
       }
     }
-    return this.bumpGeneration(nodeName, existing, identity.username, nodePool, podCIDR);
+    return this.bumpGeneration(nodeName, existing, identity.username, nodePool, podCIDR, tenant);
   }
 
   /**
@@ -232,6 +238,21 @@ export class HubCertificateIssuer implements CertificateIssuer {
     return pool;
   }
 
+  /**
+   * The tenant a join makes the node part of: the one its token was made for (`kedge token create --tenant`); a
+   * node cannot ask for one. The Tenant must exist.
+   */
+  private async tenantFor(identity: BootstrapIdentity): Promise<string | undefined> {
+    if (identity.tenant === undefined) return undefined;
+    try {
+      await this.custom.getClusterCustomObject({ group: TENANCY_GROUP, version: TENANCY_VERSION, plural: 'tenants', name: identity.tenant });
+    } catch (err) {
+      if (httpCode(err) === 404) throw new JoinError(404, 'NotFound', `tenant "${identity.tenant}" not found: the token was made for a Tenant that does not exist (any more)`);
+      throw err;
+    }
+    return identity.tenant;
+  }
+
   /** A token made for one node name is good for one join: deleted (exactly that Secret version) before it is used. */
   private async consume(secret: V1Secret, nodeName: string): Promise<void> {
     try {
@@ -251,7 +272,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
     }
   }
 
-  private async bumpGeneration(nodeName: string, node: V1Node, requester: string, nodePool: string | undefined, podCIDR: string | undefined): Promise<NodeBinding> {
+  private async bumpGeneration(nodeName: string, node: V1Node, requester: string, nodePool: string | undefined, podCIDR: string | undefined, tenant: string | undefined): Promise<NodeBinding> {
     let current: V1Node | null = node;
     for (let attempt = 0; attempt < 5 && current; attempt++) {
       const next = String((bindingOfNode(current)?.generation ?? 0) + 1);
@@ -263,7 +284,11 @@ export class HubCertificateIssuer implements CertificateIssuer {
             metadata: {
               ...current.metadata,
               // A re-joined node not in a pool yet may enter the one it asks for (adding the label is allowed; changing it is not).
-              ...(nodePool !== undefined ? { labels: { ...(current.metadata?.labels ?? {}), [NODEPOOL_LABEL]: nodePool } } : {}),
+              labels: {
+                ...(current.metadata?.labels ?? {}),
+                ...(nodePool !== undefined ? { [NODEPOOL_LABEL]: nodePool } : {}),
+                ...(tenant !== undefined ? { [TENANT_LABEL]: tenant } : {}),
+              },
               annotations: { ...(current.metadata?.annotations ?? {}), [IDENTITY_GENERATION_ANNOTATION]: next },
             },
             ...(podCIDR !== undefined && current.spec?.podCIDR === undefined ? { spec: { ...current.spec, podCIDR, podCIDRs: [podCIDR] } } : {}),

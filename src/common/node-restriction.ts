@@ -6,6 +6,8 @@
  * the same rules before it does.
  */
 
+import { SHARED_LABEL, TENANT_LABEL } from './tenancy.js';
+
 /** Edge nodes carry this role; the hub sets it (a node neither reports nor removes it). */
 export const EDGE_ROLE_LABEL = 'node-role.kubernetes.io/edge';
 /** OpenYurt NodePool membership: assigned in the cloud, never by the node. */
@@ -14,9 +16,9 @@ export const NODEPOOL_LABEL = 'apps.openyurt.io/nodepool';
 export const NODEPOOL_NAME = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 /**
  * Labels the cloud assigns to edge nodes. Upstream would let a kubelet set `apps.openyurt.io/*` (it is not under
- * kubernetes.io), but pool membership steers workloads and their secrets, so here a node may not touch either.
+ * kubernetes.io), but pool and tenant membership steer workloads and their secrets, so here a node may not touch them.
  */
-export const CLOUD_ASSIGNED_NODE_LABELS: readonly string[] = [EDGE_ROLE_LABEL, NODEPOOL_LABEL];
+export const CLOUD_ASSIGNED_NODE_LABELS: readonly string[] = [EDGE_ROLE_LABEL, NODEPOOL_LABEL, TENANT_LABEL, SHARED_LABEL];
 
 /** Label keys a kubelet may set on its own Node (k8s.io/kubelet/pkg/apis: kubeletLabels). */
 const KUBELET_LABELS = new Set([

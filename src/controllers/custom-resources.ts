@@ -8,5 +8,6 @@ export const CUSTOM_RESOURCES = {
   deploymentgrids: { group: 'superedge.io', version: 'v1', plural: 'deploymentgrids', kind: 'DeploymentGrid', namespaced: true },
   statefulsetgrids: { group: 'superedge.io', version: 'v1', plural: 'statefulsetgrids', kind: 'StatefulSetGrid', namespaced: true },
   servicegrids: { group: 'superedge.io', version: 'v1', plural: 'servicegrids', kind: 'ServiceGrid', namespaced: true },
+  tenants: { group: 'tenancy.kedge.io', version: 'v1alpha1', plural: 'tenants', kind: 'Tenant', namespaced: false },
 } as const;
 export type CustomResourceName = keyof typeof CUSTOM_RESOURCES;

@@ -19,7 +19,7 @@ import { leanInformer } from '../common/lean-informer.js';
 export type ResourceName =
   | 'pods' | 'nodes' | 'services' | 'namespaces' | 'serviceaccounts' | 'nodeleases'
   | 'replicasets' | 'deployments' | 'daemonsets' | 'statefulsets' | 'jobs' | 'endpointslices' | 'endpoints'
-  | 'nodepools' | 'yurtappsets' | 'deploymentgrids' | 'statefulsetgrids' | 'servicegrids';
+  | 'nodepools' | 'yurtappsets' | 'deploymentgrids' | 'statefulsetgrids' | 'servicegrids' | 'tenants';
 
 
 
@@ -81,6 +81,7 @@ function listers(kc: KubeConfig): Record<ResourceName, { path: string; list: Lis
     deploymentgrids: customLister('deploymentgrids'),
     statefulsetgrids: customLister('statefulsetgrids'),
     servicegrids: customLister('servicegrids'),
+    tenants: customLister('tenants'),
   };
 }
 

@@ -23,6 +23,8 @@ export const DEFAULT_NODE_TOKEN_GROUP = 'system:bootstrappers:kubeadm:default-no
 export const BOOTSTRAP_TOKEN_NODE_NAME_KEY = 'kedge-node-name';
 /** Binds a token to one NodePool: a node joined with it is in that pool (apps.openyurt.io/nodepool). */
 export const BOOTSTRAP_TOKEN_NODEPOOL_KEY = 'kedge-nodepool';
+/** Binds a token to one Tenant: a node joined with it is that tenant's (tenancy.kedge.io/tenant, docs/design/tenancy.md). */
+export const BOOTSTRAP_TOKEN_TENANT_KEY = 'kedge-tenant';
 const EXTRA_GROUP_PATTERN = /^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$/;
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -66,6 +68,8 @@ export interface BootstrapTokenSecretOptions {
   nodeName?: string;
   /** Binds the token to one NodePool (BOOTSTRAP_TOKEN_NODEPOOL_KEY). */
   nodePool?: string;
+  /** Binds the token to one Tenant (BOOTSTRAP_TOKEN_TENANT_KEY). */
+  tenant?: string;
   now?: Date;
 }
 
@@ -84,6 +88,7 @@ export function bootstrapTokenSecret(token: BootstrapToken, opts: BootstrapToken
   if (groups.length > 0) stringData['auth-extra-groups'] = groups.join(',');
   if (opts.nodeName !== undefined) stringData[BOOTSTRAP_TOKEN_NODE_NAME_KEY] = opts.nodeName;
   if (opts.nodePool !== undefined) stringData[BOOTSTRAP_TOKEN_NODEPOOL_KEY] = opts.nodePool;
+  if (opts.tenant !== undefined) stringData[BOOTSTRAP_TOKEN_TENANT_KEY] = opts.tenant;
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -107,6 +112,8 @@ export interface BootstrapIdentity {
   nodeName?: string;
   /** The NodePool the token was made for, when it was (BOOTSTRAP_TOKEN_NODEPOOL_KEY). */
   nodePool?: string;
+  /** The Tenant the token was made for, when it was (BOOTSTRAP_TOKEN_TENANT_KEY). */
+  tenant?: string;
 }
 
 /** Equal-time comparison of two secrets of any length: both are hashed first, so neither length nor content leaks. */
@@ -151,11 +158,13 @@ export function validateBootstrapToken(
   }
   const nodeName = secretValue(secret, BOOTSTRAP_TOKEN_NODE_NAME_KEY);
   const nodePool = secretValue(secret, BOOTSTRAP_TOKEN_NODEPOOL_KEY);
+  const tenant = secretValue(secret, BOOTSTRAP_TOKEN_TENANT_KEY);
   return {
     ok: true,
     identity: {
       username: BOOTSTRAP_USER_PREFIX + token.id, groups: [BOOTSTRAPPERS_GROUP, ...extra],
       ...(nodeName !== undefined ? { nodeName } : {}), ...(nodePool !== undefined ? { nodePool } : {}),
+      ...(tenant !== undefined ? { tenant } : {}),
     },
   };
 }

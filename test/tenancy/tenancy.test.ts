@@ -288,6 +288,42 @@ test('watch: a tenant\'s watches never show another tenant\'s objects; an object
   assert.deepEqual(await names('bob', ['nodes']), ['node/a-watch', 'node/b-node', 'node/b-watch']);
 });
 
+test('scheduling: a tenant\'s pods go to its own nodes (and shared ones if its Tenant allows), never to another tenant\'s', async () => {
+  const status = JSON.stringify({ status: { capacity: { cpu: '4', memory: '8Gi', pods: '20' }, allocatable: { cpu: '4', memory: '8Gi', pods: '20' }, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ready' }] } });
+  await Promise.all(['a-node', 'b-node', 'shared-node', 'admin-node'].map((n) => ok('admin', ['patch', 'node', n, '--subresource=status', '--type=merge', '-p', status])));
+  const pinned = (name: string, namespace: string, nodeName: string) => ({ ...pod(name, namespace), spec: { ...pod(name, namespace).spec, nodeSelector: { 'kubernetes.io/hostname': nodeName } } });
+  for (const n of ['a-node', 'b-node', 'shared-node', 'admin-node']) await ok('admin', ['label', 'node', n, `kubernetes.io/hostname=${n}`, '--overwrite']);
+  await apply('alice', pinned('a-on-shared', 'a1', 'shared-node'));
+  await apply('bob', pinned('b-on-shared', 'b1', 'shared-node'));
+  await apply('bob', pinned('b-on-a', 'b1', 'a-node'));
+  const nodeOf = async (who: string, name: string, namespace: string) => JSON.parse(await ok(who, ['get', 'pod', name, '-n', namespace, '-o', 'json'])) as { spec: { nodeName?: string }; status?: { conditions?: { type: string; status: string; message?: string }[] } };
+  const waitBound = async (who: string, name: string, namespace: string) => {
+    for (let i = 0; ; i++) {
+      const p = await nodeOf(who, name, namespace);
+      if (p.spec.nodeName) return p.spec.nodeName;
+      assert.ok(i < 120, `${namespace}/${name} never scheduled: ${JSON.stringify(p.status)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  const waitUnschedulable = async (name: string, namespace: string) => {
+    for (let i = 0; ; i++) {
+      const p = await nodeOf('admin', name, namespace);
+      assert.equal(p.spec.nodeName, undefined, `${namespace}/${name} must not be scheduled`);
+      const c = p.status?.conditions?.find((x) => x.type === 'PodScheduled');
+      if (c?.status === 'False') return c.message ?? '';
+      assert.ok(i < 120, `${namespace}/${name}: no PodScheduled=False`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  assert.ok(['a-node', 'shared-node'].includes(await waitBound('alice', 'a-pod', 'a1')));
+  assert.equal(await waitBound('bob', 'b-pod', 'b1'), 'b-node');
+  assert.ok(['admin-node', 'shared-node'].includes(await waitBound('admin', 'shared-pod', 'default')));
+  assert.equal(await waitBound('alice', 'a-on-shared', 'a1'), 'shared-node');
+  // Tenant b may not use shared nodes, and nobody but a may use a's.
+  assert.match(await waitUnschedulable('b-on-shared', 'b1'), /0\/\d+ nodes are available: .*node\(s\) didn't belong to the pod's tenant/);
+  assert.match(await waitUnschedulable('b-on-a', 'b1'), /node\(s\) didn't belong to the pod's tenant/);
+});
+
 test('row 9: a collection delete (DELETE on the collection) removes only the tenant\'s objects', async () => {
   await ok('alice', ['delete', '--raw', '/apis/example.com/v1/gadgets']);
   const c = new KubeConfig();

@@ -30,8 +30,13 @@ export function register(program: Command): void {
         '(one that lost its disk; the certificates it had are revoked), and is used up by that one join',
     )
     .option('--nodepool <name>', 'make the token for one NodePool: a node joined with it is in that pool (apps.openyurt.io/nodepool), whatever --nodepool the node asks for')
-    .action(async (o: { ttl: string; kubeconfig?: string; caCert?: string; description?: string; nodeName?: string; nodepool?: string }) => {
+    .option('--tenant <name>', 'make the token for one Tenant: a node joined with it is that tenant\'s (tenancy.kedge.io/tenant): it runs only its pods and receives nothing of other tenants')
+    .action(async (o: { ttl: string; kubeconfig?: string; caCert?: string; description?: string; nodeName?: string; nodepool?: string; tenant?: string }) => {
       const ttlMs = parseDuration(o.ttl);
+      if (o.tenant !== undefined) {
+        const { NODEPOOL_NAME } = await import('../../common/node-restriction.js');
+        if (!NODEPOOL_NAME.test(o.tenant)) throw new Error(`invalid --tenant ${JSON.stringify(o.tenant)}: must be a Tenant name (a label value: at most 63 characters: a-z, A-Z, 0-9, '-', '_', '.')`);
+      }
       if (o.nodepool !== undefined) {
         const { NODEPOOL_NAME } = await import('../../common/node-restriction.js');
         if (!NODEPOOL_NAME.test(o.nodepool)) throw new Error(`invalid --nodepool ${JSON.stringify(o.nodepool)}: must be a NodePool name usable as a label value (at most 63 characters: a-z, A-Z, 0-9, '-', '_', '.')`);
@@ -75,6 +80,7 @@ export function register(program: Command): void {
         description: o.description ?? (o.nodeName ? `kedge edge join token for node ${o.nodeName}` : 'kedge edge join token'),
         nodeName: o.nodeName,
         nodePool: o.nodepool,
+        tenant: o.tenant,
       });
       await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: pki.BOOTSTRAP_TOKEN_NAMESPACE, body: secret });
       process.stdout.write(pki.formatBootstrapToken(t) + '\n');

@@ -1,4 +1,4 @@
-import type { V1Pod, V1PodAffinityTerm } from '@kubernetes/client-node';
+import type { V1Node, V1Pod, V1PodAffinityTerm } from '@kubernetes/client-node';
 import { findUntoleratedTaint, labelSelectorMatches, nodeSelectorTermMatches, tolerates, type Labels } from '../util/selectors.js';
 import { hostPortsConflict, podHostPorts, podRequests, type ClusterState, type NodeInfo } from './cluster-state.js';
 
@@ -14,6 +14,8 @@ export const Reasons = {
   tooManyPods: 'Too many pods',
   cpu: 'Insufficient cpu',
   memory: 'Insufficient memory',
+  /** Kedge's tenancy (docs/design/tenancy.md): a node of another tenant, or a shared node the tenant may not use. */
+  tenant: "node(s) didn't belong to the pod's tenant",
 } as const;
 
 export interface ScheduleResult {
@@ -27,6 +29,8 @@ export interface SchedulingContext {
   state: ClusterState;
   /** Labels of a namespace (for namespaceSelector in pod affinity terms). */
   namespaceLabels: (ns: string) => Labels;
+  /** Whether a node may take this pod as far as tenancy goes (absent: no tenancy). */
+  tenantAdmits?: (node: V1Node) => boolean;
 }
 
 /** Node labels that carry a topology value for a pod's term, or undefined when the node lacks the key. */
@@ -193,7 +197,7 @@ export function schedulePod(pod: V1Pod, ctx: SchedulingContext): ScheduleResult 
   let best: string | undefined;
   let bestScore = Number.NEGATIVE_INFINITY;
   for (const [name, info] of ctx.state.nodes) {
-    const fails = filter(pod, info, p);
+    const fails = ctx.tenantAdmits && !ctx.tenantAdmits(info.node) ? [Reasons.tenant] : filter(pod, info, p);
     if (fails.length) {
       for (const r of fails) reasons.set(r, (reasons.get(r) ?? 0) + 1);
       continue;

@@ -1,4 +1,5 @@
 import type { V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
+import { isShared, namespaceTenant, nodeAdmitsTenant, nodeTenant, type TenantObject } from '../../common/tenancy.js';
 import { errorCode } from '../client.js';
 import { keyOf, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import { WorkQueue } from '../workqueue.js';
@@ -41,6 +42,10 @@ export class Scheduler implements Controller {
     const pods = this.ctx.informers.get<V1Pod>('pods');
     const nodes = this.ctx.informers.get<V1Node>('nodes');
     const namespaces = this.ctx.informers.get<V1Namespace>('namespaces');
+    // Tenants decide which nodes a pod may use; a change may make an unschedulable pod fit.
+    const tenants = this.ctx.informers.get<V1Node>('tenants');
+    tenants.onAdd(() => this.retryUnschedulableSoon());
+    tenants.onUpdate(() => this.retryUnschedulableSoon());
     const onPod = (pod: V1Pod) => {
       this.state.setPod(pod);
       if (wantsScheduling(pod)) this.queue.add(keyOf(pod));
@@ -101,6 +106,7 @@ export class Scheduler implements Controller {
         const result = schedulePod(pod, {
           state: this.state,
           namespaceLabels: (ns) => (this.namespaces?.get(ns) as V1Namespace | undefined)?.metadata?.labels,
+          tenantAdmits: this.tenantAdmits(pod),
         });
         if (result.nodeName) {
           this.ctx.metrics.scheduleAttempts.labels('scheduled').inc();
@@ -126,6 +132,19 @@ export class Scheduler implements Controller {
     }
   }
   private readonly assumed = new Set<string>();
+
+  /**
+   * Tenancy: a pod of a tenant's namespace goes only to that tenant's nodes (and shared ones if its Tenant allows
+   * them); a pod of no tenant never goes to a tenant's node. Undefined while no Tenant exists (nothing to check).
+   */
+  private tenantAdmits(pod: V1Pod): ((node: V1Node) => boolean) | undefined {
+    const tenants = this.ctx.informers.get<TenantObject & V1Node>('tenants').list() as TenantObject[];
+    if (tenants.length === 0) return undefined;
+    const ns = pod.metadata?.namespace ?? 'default';
+    const podTenant = namespaceTenant(this.namespaces?.get(ns) as V1Namespace | undefined, ns, tenants);
+    const allowsShared = tenants.find((t) => t.metadata?.name === podTenant)?.spec?.sharedNodes === true;
+    return (node) => nodeAdmitsTenant(nodeTenant(node, tenants), isShared(node), podTenant, allowsShared);
+  }
 
   private async bind(pod: V1Pod, nodeName: string): Promise<void> {
     const ns = pod.metadata!.namespace!;
