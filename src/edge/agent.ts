@@ -272,7 +272,7 @@ export class EdgeAgent {
     if (!d) return;
     const log = this.log.child({ component: 'dns' });
     const { NodeDns } = await import('./dns/server.js');
-    const server = new NodeDns({ store: this.store, log, address: d.clusterDns, port: d.port ?? 53, zone: d.clusterDomain, forwarder: d.upstreams ? { upstreams: d.upstreams } : {} });
+    const server = new NodeDns({ store: this.store, log, nodeName: this.opts.nodeName, address: d.clusterDns, port: d.port ?? 53, zone: d.clusterDomain, forwarder: d.upstreams ? { upstreams: d.upstreams } : {} });
     try {
       if (d.ensureAddress ?? true) await (await import('./dns/local-address.js')).ensureDnsAddress(d.clusterDns, log);
       await server.start();

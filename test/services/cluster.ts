@@ -21,6 +21,8 @@ export interface NodeSpec {
   pool: string;
   /** false: `--runtime none` (a node that only syncs: enough to look at what it is sent). */
   cri?: boolean;
+  /** More `kedge edge join` flags (stored by join, so restarts keep them), e.g. `--cluster-dns 169.254.20.10`. */
+  flags?: string[];
 }
 
 export interface SiteNode {
@@ -107,7 +109,7 @@ export async function startSite(label: string, specs: NodeSpec[], opts: { server
       const runtimeFlags = runtime ? ['--runtime', 'cri', '--cri-socket', runtime.socket] : ['--runtime', 'none'];
       const proc = await agentProcess(site, { lab: labNode }, spec.name, [
         'edge', 'join', '--server', hubUrl, '--token', token.token, '--ca-cert-hash', token.hash, '--node-name', spec.name,
-        '--nodepool', spec.pool, '--pod-cidr', podCidr, '--data-dir', dataDir, ...runtimeFlags, ...RUN_FLAGS,
+        '--nodepool', spec.pool, '--pod-cidr', podCidr, '--data-dir', dataDir, ...runtimeFlags, ...RUN_FLAGS, ...(spec.flags ?? []),
       ], /connected to hub/);
       nodes.push({ name: spec.name, pool: spec.pool, lab: labNode, dataDir, podCidr, runtime, proc, runFlags: RUN_FLAGS });
     }

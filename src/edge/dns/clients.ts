@@ -1,8 +1,8 @@
 /**
  * Who may query the node's DNS: this node and its pods, nobody else (an open resolver on an edge node's public
  * address would be an amplification reflector and would leak the cluster's service names). Allowed sources:
- * loopback, the node's own addresses, and the subnets of the node's Linux bridges (the pods' CNI bridge,
- * kedge0 / cni0: pods reach the node through it), plus any CIDRs given. The set is re-read every 30 s and, at
+ * loopback, the node's own addresses, the node's pod CIDRs (Node spec.podCIDRs, `kedge edge join --pod-cidr`) and
+ * the subnets of the node's Linux bridges (the pods' CNI bridge, kedge0 / cni0: pods reach the node through it). The set is re-read every 30 s and, at
  * most every 5 s, when an unknown source asks (a bridge that came up after the start).
  * Refused UDP queries are dropped without an answer (no reflection); refused TCP connections are closed.
  */
@@ -11,8 +11,8 @@ import net from 'node:net';
 import os from 'node:os';
 
 export interface ClientPolicyOptions {
-  /** Extra CIDRs allowed (e.g. a pod CIDR routed to the node without a bridge). */
-  extraCidrs?: string[];
+  /** Extra CIDRs allowed, read at every rebuild (the node's spec.podCIDRs: its pods, whatever the CNI's bridge). */
+  extraCidrs?: () => string[];
   /** Test seam: the interfaces to read (default os.networkInterfaces()). */
   interfaces?: () => NodeJS.Dict<os.NetworkInterfaceInfo[]>;
   /** Test seam: is this interface a Linux bridge (default /sys/class/net/NAME/bridge exists)? */
@@ -57,7 +57,7 @@ export class ClientPolicy {
         if (bridge && a.cidr) list.addSubnet(ip, Number(a.cidr.split('/')[1]), family);
       }
     }
-    for (const cidr of this.o.extraCidrs ?? []) {
+    for (const cidr of this.o.extraCidrs?.() ?? []) {
       const [ip, bits] = cidr.split('/');
       if (ip && net.isIP(ip)) list.addSubnet(ip, Number(bits ?? (net.isIPv6(ip) ? 128 : 32)), net.isIPv6(ip) ? 'ipv6' : 'ipv4');
     }

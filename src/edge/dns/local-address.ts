@@ -1,7 +1,8 @@
 /**
  * The cluster DNS address on this node. Upstream's node-local-dns puts a link-local address (169.254.20.10) on a
  * dummy interface so every pod reaches it through its default route to the node and nothing outside the node's
- * link can route to it; Kedge does the same with `kedge-dns0` when the address is not already the node's.
+ * link can route to it; Kedge does the same with `kedge-dns0` when the address is not already the node's (on `lo`
+ * when the kernel has no dummy driver).
  * The interface stays when the agent stops: pods keep it in their resolv.conf, and the next start answers there.
  */
 import { execFile } from 'node:child_process';
@@ -29,8 +30,16 @@ export async function ensureDnsAddress(ip: string, log: Logger): Promise<void> {
       if (!/File exists|already assigned/i.test(stderr)) throw new Error(`ip ${args.join(' ')}: ${stderr.trim()}`);
     }
   };
-  await ipCmd('link', 'add', DNS_INTERFACE, 'type', 'dummy');
-  await ipCmd('addr', 'add', `${ip}/${prefix}`, 'dev', DNS_INTERFACE);
-  await ipCmd('link', 'set', DNS_INTERFACE, 'up');
-  log.info({ address: ip, interface: DNS_INTERFACE }, 'cluster DNS address added');
+  let device = DNS_INTERFACE;
+  try {
+    await ipCmd('link', 'add', DNS_INTERFACE, 'type', 'dummy');
+  } catch (err) {
+    // A kernel without the dummy driver (some VM kernels): loopback holds the address just as well; packets from the
+    // pods' bridge to a local address are delivered whatever interface has it.
+    if (!/Unknown device type|not supported/i.test(String(err))) throw err;
+    device = 'lo';
+  }
+  await ipCmd('addr', 'add', `${ip}/${prefix}`, 'dev', device);
+  if (device === DNS_INTERFACE) await ipCmd('link', 'set', DNS_INTERFACE, 'up');
+  log.info({ address: ip, interface: device }, 'cluster DNS address added');
 }

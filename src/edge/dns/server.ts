@@ -7,7 +7,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket, { type Answer, type DecodedPacket, type Packet, type RecordType } from 'dns-packet';
-import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../../common/logger.js';
 import type { Store } from '../../storage/types.js';
 import { StoreMirror } from '../store-mirror.js';
@@ -25,6 +25,8 @@ export interface NodeDnsOptions {
   /** Cluster domain (default cluster.local). */
   zone?: string;
   forwarder?: ForwarderOptions;
+  /** This node's name: its Node's spec.podCIDRs (from the store) are its pods' addresses, allowed to query. */
+  nodeName?: string;
   /** Who may query (default ClientPolicy: the node and its pods). */
   allowClient?: (address: string) => boolean;
 }
@@ -37,6 +39,7 @@ export class NodeDns {
   readonly records: ClusterRecords;
   private readonly services: StoreMirror<V1Service>;
   private readonly slices: StoreMirror<V1EndpointSlice>;
+  private readonly nodes: StoreMirror<V1Node>;
   private readonly forwarder: Forwarder;
   private readonly allow: (address: string) => boolean;
   private dirty = true;
@@ -52,12 +55,18 @@ export class NodeDns {
     this.services = new StoreMirror<V1Service>({ store: o.store, prefix: '/registry/services/', log: o.log, onChange });
     this.slices = new StoreMirror<V1EndpointSlice>({ store: o.store, prefix: '/registry/endpointslices.discovery.k8s.io/', log: o.log, onChange });
     this.forwarder = new Forwarder({ ...o.forwarder, exclude: [...(o.forwarder?.exclude ?? []), o.address] });
-    const policy = o.allowClient ? undefined : new ClientPolicy();
+    this.nodes = new StoreMirror<V1Node>({ store: o.store, prefix: '/registry/nodes/', log: o.log });
+    const policy = o.allowClient ? undefined : new ClientPolicy({ extraCidrs: () => this.podCidrs() });
     this.allow = o.allowClient ?? ((a) => policy!.allows(a));
   }
 
+  private podCidrs(): string[] {
+    const node = this.o.nodeName ? this.nodes.items.get(`/registry/nodes/${this.o.nodeName}`) : undefined;
+    return node?.spec?.podCIDRs ?? (node?.spec?.podCIDR ? [node.spec.podCIDR] : []);
+  }
+
   async start(): Promise<void> {
-    await Promise.all([this.services.start(), this.slices.start()]);
+    await Promise.all([this.services.start(), this.slices.start(), this.nodes.start()]);
     const family = net.isIPv6(this.o.address) ? 'udp6' : 'udp4';
     // TCP first: with port 0 its port is then taken for UDP too (one port for both, as resolvers expect).
     this.tcp = net.createServer((sock) => this.acceptTcp(sock));
@@ -79,6 +88,7 @@ export class NodeDns {
   async stop(): Promise<void> {
     this.services.stop();
     this.slices.stop();
+    this.nodes.stop();
     for (const s of this.tcpConnections) s.destroy();
     await Promise.all([
       new Promise<void>((r) => (this.udp ? this.udp.close(() => r()) : r())),
