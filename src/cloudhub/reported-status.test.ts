@@ -21,3 +21,24 @@ test('a status change contradicting the node\'s last report is news for the node
   r.forget('k');
   assert.equal(r.size, 0);
 });
+
+test('the echo of an earlier report that the cache shows after a later one was written is not a contradiction', () => {
+  const r = new ReportedPodStatus();
+  const pending: V1PodStatus = { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] };
+  r.record('k', pending);
+  r.record('k', status('True'));
+  // the cache shows the Pending write after the hub recorded Running (two writes in flight)
+  assert.equal(r.contradicted('k', pod({}), pod(pending)), false, 'echo of the first write');
+  assert.equal(r.contradicted('k', pod(pending), pod(status('True'))), false, 'echo of the second write');
+  // once Running was seen, Pending again comes from someone else
+  assert.equal(r.contradicted('k', pod(status('True')), pod(pending)), true, 'a later Pending contradicts the node');
+  assert.equal(r.contradicted('k', pod(status('True')), pod(status('False'))), true, 'upstream set Ready=False');
+});
+
+test('writes that never land do not pile up', () => {
+  const r = new ReportedPodStatus();
+  for (let i = 0; i < 100; i++) r.record('k', { phase: `P${i}` });
+  assert.equal(r.contradicted('k', pod({}), pod({ phase: 'P0' })), true, 'the oldest unseen writes were dropped');
+  assert.equal(r.contradicted('k', pod({}), pod({ phase: 'P95' })), false);
+  assert.equal(r.contradicted('k', pod({}), pod({ phase: 'P94' })), true, 'writes before the one shown are retired');
+});
