@@ -38,6 +38,7 @@
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -149,6 +150,45 @@ function pod(name: string, nodeName: string, i: number): object {
       containers: [{ name: 'app', image: 'registry.example/fleet/app:1.0', env: [{ name: 'INDEX', value: String(i) }], resources: { requests: { cpu: '10m', memory: '16Mi' } } }],
     },
   };
+}
+
+/**
+ * The hub's own counters (GET /metrics on the hub port): uncompressed bytes by message type each way and status
+ * writes by kind, so a phase's bytes are broken down by what carried them (e.g. tunnel = metrics scrapes). The hub
+ * serves /metrics without client certificates; its serving certificate is not checked here (our own child process
+ * on loopback).
+ */
+async function hubCounters(hubPort: number): Promise<Map<string, number>> {
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port: hubPort, path: '/metrics', rejectUnauthorized: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  const out = new Map<string, number>();
+  const names: Record<string, string> = { kedge_hub_sent_bytes_total: 'down', kedge_hub_received_bytes_total: 'up', kedge_hub_status_writes_total: 'writes' };
+  for (const line of text.split('\n')) {
+    const m = /^(kedge_hub_\w+)\{([^}]*)\} (\S+)$/.exec(line);
+    const short = m && names[m[1]!];
+    if (!short) continue;
+    const labels = [...m![2]!.matchAll(/="([^"]*)"/g)].map((x) => x[1]).join('/');
+    out.set(`${short}:${labels}`, Number(m![3]));
+  }
+  return out;
+}
+
+/** The counters that moved between two hubCounters() reads, per node (rounded), largest first. */
+function hubDelta(before: Map<string, number>, after: Map<string, number>, nodes: number): Record<string, number> {
+  const d: Array<[string, number]> = [];
+  for (const [k, v] of after) {
+    const x = v - (before.get(k) ?? 0);
+    if (x > 0) d.push([k, round(x / nodes, 1)]);
+  }
+  return Object.fromEntries(d.sort((a, b) => b[1] - a[1]));
 }
 
 /** Resolves when host:port accepts TCP (bounded). */
@@ -465,6 +505,7 @@ async function main(): Promise<void> {
       void runningWatch.ended.then(() => (runningWatchOpen = false));
       await runningWatch.established;
       const serverCpu = new ProcSampler(server.pid, 500).start();
+      const bulkHub0 = await hubCounters(hubPort);
       const tBulk = now();
       const bulk = await runConcurrent(totalPods, 32, (i) => {
         delivery.expect(bulkNode(i), podKey(bulkName(i)));
@@ -485,6 +526,8 @@ async function main(): Promise<void> {
       await waitProgress('running reported', async () => (runningCount = await running()) >= totalPods - bulk.errors, scaled(120_000, 5, totalPods), () => `${runningCount}/${totalPods - bulk.errors} Running`, 1000);
       const runningMs = since(tRunning) + bulkAllMs;
       runningWatch.close();
+      const bulkHub = hubDelta(bulkHub0, await hubCounters(hubPort), P.nodes);
+      log(`bulk until Running, hub counters per node: ${JSON.stringify(bulkHub)}`);
       // memory again with the pods in place (what a 10-pods-per-node run must fit)
       const serverRssPods = await steadyRss(server.pid);
       const simRssPods = (await fleet.usage()).memory.rss;
@@ -511,6 +554,7 @@ async function main(): Promise<void> {
         reportedRunning: runningCount,
         secondsUntilRunningReported: round(runningMs / 1000, 1),
         serverAvgCpuCores: round(bulkCost.avgCpuCores),
+        hubCountersPerNode: bulkHub,
       };
       rows.push(
         [`pods bound (${P.podsPerNode}/node)`, `${totalPods - bulk.errors} created at ${round(bulk.opsPerSecond, 0)}/s`, `all persisted at edges: ${bulkDelivered} after ${round(bulkAllMs / 1000, 1)} s; ${runningCount} reported Running`],
@@ -582,10 +626,13 @@ async function main(): Promise<void> {
       await fleet.resetLoopDelay();
       const steadyCpu = new ProcSampler(server.pid, 1000).start();
       const simCpu0 = (await fleet.usage()).cpuMicros;
+      const hub0 = await hubCounters(hubPort);
       const tSteady = now();
       await sleep(P.steadySeconds * 1000);
       const steadyWall = since(tSteady) / 1000;
       const steadyBytes = await fleet.counters();
+      const steadyHub = hubDelta(hub0, await hubCounters(hubPort), P.nodes);
+      log(`steady state, hub counters per node over ${round(steadyWall, 0)} s: ${JSON.stringify(steadyHub)}`);
       const steadyCost = steadyCpu.stop();
       const simCpuMicros = (await fleet.usage()).cpuMicros - simCpu0;
       const simCores = round(simCpuMicros / 1e6 / steadyWall);
@@ -599,6 +646,7 @@ async function main(): Promise<void> {
         serverAvgCpuCores: round(steadyCost.avgCpuCores),
         simulatorAvgCpuCores: simCores,
         simulatorEventLoopDelayMs: steadyLoopDelay,
+        hubCountersPerNode: steadyHub,
       };
       rows.push(
         ['bandwidth per node-hour, steady state', `${round(perNodeHour(steadyBytes.upBytes) / 1024, 1)} KiB up, ${round(perNodeHour(steadyBytes.downBytes) / 1024, 1)} KiB down`, `TLS bytes on the link, lease every ${P.heartbeatMs / 1000} s`],
@@ -624,6 +672,7 @@ async function main(): Promise<void> {
       const connectedIs = async (n: number) => (connected = (await fleet.status()).connected) === n;
       await waitProgress('storm cut', () => connectedIs(0), scaled(60_000, 10, P.nodes), () => `${connected} still connected`);
       await fleet.resetCounters();
+      const stormHub0 = await hubCounters(hubPort);
       const tHeal = now();
       await fleet.heal();
       const stormProgress = () => `${connected}/${P.nodes} connected, ${delivery.outstanding} changes outstanding`;
@@ -632,6 +681,8 @@ async function main(): Promise<void> {
         (await waitProgress('storm reconnect', () => connectedIs(P.nodes), scaled(60_000, 10, P.nodes), stormProgress));
       const stormMs = since(tHeal);
       const stormBytes = await fleet.counters();
+      const stormHub = hubDelta(stormHub0, await hubCounters(hubPort), P.nodes);
+      log(`storm, hub counters per node: ${JSON.stringify(stormHub)}`);
       storm = { changes: changes - patched.errors, settled: stormSettled, ms: stormMs, downBytes: stormBytes.downBytes };
       results.storm = {
         cutSeconds: P.cutSeconds,
@@ -643,6 +694,7 @@ async function main(): Promise<void> {
         hubToEdgeBytes: stormBytes.downBytes,
         edgeToHubBytes: stormBytes.upBytes,
         reconnections: stormBytes.accepted,
+        hubCountersPerNode: stormHub,
       };
       log(`storm settled=${stormSettled} in ${round(stormMs / 1000, 1)} s, ${toMiB(stormBytes.downBytes)} MiB down`);
       rows.push([

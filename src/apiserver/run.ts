@@ -34,7 +34,7 @@ export interface RunServerOptions {
   anonymousAuth?: boolean;
   /** Where objects live (`--datastore-endpoint`); default embedded SQLite in the data dir. */
   datastore?: DatastoreEndpoint;
-  /** How often nodes are scraped for metrics.k8s.io (metrics-server's --metric-resolution) in ms; 0 = no metrics API. Default 15 s. */
+  /** How often nodes are scraped for metrics.k8s.io (metrics-server's --metric-resolution) in ms; 0 = no metrics API. Default 60 s. */
   metricResolutionMs?: number;
 }
 

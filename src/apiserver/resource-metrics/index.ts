@@ -16,7 +16,7 @@ export { METRICS_GROUP, METRICS_VERSION } from './api.js';
 export interface ResourceMetricsOptions {
   /** How a node's `/metrics/resource` is fetched (the node dialer). */
   fetch: NodeMetricsFetcher;
-  /** Scrape interval (metrics-server --metric-resolution); default 15 s. */
+  /** Scrape interval (metrics-server --metric-resolution); default 60 s, spread over its first half (scraper.ts). */
   intervalMs?: number;
   log: Logger;
   /** Start scraping now (default true; tests drive `scraper.scrapeOnce()` themselves). */

@@ -61,3 +61,30 @@ test('the scraper fetches /metrics/resource through the dialer; errors, hangs (i
     k.close();
   }
 });
+
+test('a round spreads its scrapes over the given span instead of starting them all at once; stop ends the wait', async () => {
+  const started: number[] = [];
+  const store = new ResourceMetricsStore();
+  const names = Array.from({ length: 10 }, (_, i) => `n${i}`);
+  const scraper = new MetricsScraper({
+    store, log: createLogger('test', 'silent'), nodes: async () => names,
+    fetch: async () => { started.push(Date.now()); return body(); },
+  });
+  const t0 = Date.now();
+  await scraper.scrapeOnce(500);
+  assert.equal(started.length, 10);
+  // the i-th of 10 starts no sooner than i × 50 ms: the last one at least 450 ms after the round began
+  assert.ok(started[9]! - t0 >= 440, `last scrape started ${started[9]! - t0} ms after the round began`);
+  assert.ok(started[1]! - t0 < 400, 'the early ones did not wait for the late ones');
+  assert.equal(scraper.intervalMs, 60_000, "metrics-server's default resolution");
+  assert.equal(scraper.spreadMs, 30_000);
+  // a long spread does not hold up stop()
+  started.length = 0;
+  const round = scraper.scrapeOnce(60_000);
+  await new Promise((r) => setTimeout(r, 50));
+  const tStop = Date.now();
+  await scraper.stop();
+  await round;
+  assert.ok(Date.now() - tStop < 5_000, 'stop ended the spread wait');
+  assert.ok(started.length < 10);
+});

@@ -69,8 +69,10 @@ export interface ScraperOptions {
   /** The nodes to scrape (the API's Node names). */
   nodes: () => Promise<string[]>;
   fetch: NodeMetricsFetcher;
-  /** Default 15 s (metrics-server's --metric-resolution). */
+  /** Default 60 s (metrics-server's --metric-resolution default). */
   intervalMs?: number;
+  /** Span a round's scrapes are spread over; default half the interval (0: all at once, up to `concurrency`). */
+  spreadMs?: number;
   /** Per-node deadline; default min(10 s, 90 % of the interval). */
   timeoutMs?: number;
   /** Scrapes in flight at once; default 32. */
@@ -79,6 +81,9 @@ export interface ScraperOptions {
   /** Where the scraper's own metrics go (the API server's /metrics). */
   registry?: Registry;
 }
+
+/** metrics-server's own --metric-resolution default (its deployment manifest sets 15 s). */
+export const DEFAULT_METRIC_RESOLUTION_MS = 60_000;
 
 /** A body bigger than this is refused (a node with ~100k containers would be needed to reach it honestly). */
 export const MAX_METRICS_BODY_BYTES = 16 * 1024 * 1024;
@@ -92,9 +97,11 @@ export class MetricsScraper {
   private readonly failures: Counter;
   private readonly scrapedNodes: Gauge;
   readonly intervalMs: number;
+  readonly spreadMs: number;
 
   constructor(private readonly o: ScraperOptions) {
-    this.intervalMs = o.intervalMs ?? 15_000;
+    this.intervalMs = o.intervalMs ?? DEFAULT_METRIC_RESOLUTION_MS;
+    this.spreadMs = o.spreadMs ?? Math.floor(this.intervalMs / 2);
     const registers = o.registry ? [o.registry] : [];
     this.duration = new Histogram({ name: 'kedge_metrics_scrape_duration_seconds', help: 'Time to scrape and record one node\'s /metrics/resource', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
     this.failures = new Counter({ name: 'kedge_metrics_scrape_failures_total', help: 'Node scrapes that failed (node unreachable, timeout, bad answer)', registers });
@@ -104,7 +111,7 @@ export class MetricsScraper {
   start(): void {
     const tick = () => {
       if (this.stopped) return;
-      this.round = this.scrapeOnce().finally(() => {
+      this.round = this.scrapeOnce(this.spreadMs).finally(() => {
         this.round = undefined;
         if (!this.stopped) this.timer = setTimeout(tick, this.intervalMs);
       });
@@ -120,8 +127,11 @@ export class MetricsScraper {
     await this.round?.catch(() => undefined);
   }
 
-  /** One round over every node; resolves when all are recorded or dropped. */
-  async scrapeOnce(): Promise<void> {
+  /**
+   * One round over every node; resolves when all are recorded or dropped. The i-th of n scrapes starts no
+   * sooner than i × spreadMs / n after the round began.
+   */
+  async scrapeOnce(spreadMs = 0): Promise<void> {
     let names: string[];
     try {
       names = await this.o.nodes();
@@ -133,14 +143,33 @@ export class MetricsScraper {
     for (const n of this.o.store.nodeNames()) if (!known.has(n)) this.o.store.forget(n);
     let next = 0;
     let ok = 0;
+    const roundStart = Date.now();
+    const gapMs = names.length ? spreadMs / names.length : 0;
     const worker = async () => {
       while (next < names.length && !this.stopped) {
-        const name = names[next++]!;
-        if (await this.scrapeNode(name)) ok++;
+        const i = next++;
+        const wait = roundStart + i * gapMs - Date.now();
+        if (wait > 0) await this.sleep(wait);
+        if (this.stopped) break;
+        if (await this.scrapeNode(names[i]!)) ok++;
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.o.concurrency ?? 32, names.length) }, worker));
     this.scrapedNodes.set(ok);
+  }
+
+  /** A delay that ends early when the scraper stops. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      const signal = this.abort.signal;
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   private async scrapeNode(name: string): Promise<boolean> {

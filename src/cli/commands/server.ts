@@ -116,7 +116,7 @@ export function register(program: Command): void {
     .option('--datastore-cafile <file>', 'etcd: CA certificate that signed the etcd servers\' certificates')
     .option('--datastore-certfile <file>', 'etcd: client certificate (with --datastore-keyfile) for etcd\'s --client-cert-auth')
     .option('--datastore-keyfile <file>', 'etcd: the client certificate\'s private key')
-    .option('--metric-resolution <duration>', 'how often nodes are scraped for metrics.k8s.io (kubectl top), as metrics-server (e.g. 15s; 0 = no metrics API)', '15s')
+    .option('--metric-resolution <duration>', 'how often nodes are scraped for metrics.k8s.io (kubectl top), as metrics-server (default 60s, its own flag default; 0 = no metrics API)', '60s')
     .option('--event-ttl <duration>', 'delete events this long after their last write, like kube-apiserver (e.g. 1h, 30m, 90s; 0 = never)', '1h')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
     .option('--default-toleration-seconds <seconds>', 'eviction delay for cloud-node pods without their own unreachable toleration', '300')
@@ -202,7 +202,7 @@ export function register(program: Command): void {
         loopback: flags.loopback,
         anonymousAuth: flags.anonymousAuth === 'true',
         eventTtlMs: eventTtl,
-        metricResolutionMs: await durationMs('--metric-resolution', flags.metricResolution, '15s'),
+        metricResolutionMs: await durationMs('--metric-resolution', flags.metricResolution, '60s'),
         minRequestTimeoutSeconds: (() => {
           const n = Number(flags.minRequestTimeout);
           if (!Number.isInteger(n) || n < 1) fail(`invalid --min-request-timeout ${JSON.stringify(flags.minRequestTimeout)}: want whole seconds ≥ 1`);
