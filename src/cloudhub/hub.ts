@@ -57,6 +57,8 @@ export interface CloudHubOptions {
   certValidityMs?: number;
   /** API writes (status, leases, events) in flight across all nodes; beyond it edges are told to retry. */
   maxApiWrites?: number;
+  /** Hold back lease renewals younger than 3/8 of the lease duration (status-writer.ts); default true. */
+  coalesceLeases?: boolean;
   /** permessage-deflate window (9–15, default 13 = 8 KiB): bandwidth vs hub memory per node. */
   deflateWindowBits?: number;
   /** Lifetime of a TLS session ticket (edges resume within it instead of a full handshake); default 3600 s. */
@@ -170,6 +172,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined,
     (ns, name) => cache.get(objectKey(DEVICE_RESOURCE, ns, name)) as unknown as Device | undefined,
     reported,
+    { coalesceLeases: opts.coalesceLeases },
   );
   const issuer: CertificateIssuer = new HubCertificateIssuer({ kubeConfig: opts.kubeConfig, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
   const sessions = new Map<string, NodeSession>();
@@ -387,6 +390,10 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
         onClose: (s) => {
           if (sessions.get(node) === s) sessions.delete(node);
           metrics.connectedNodes.set(sessions.size);
+          // the renewal lease coalescing held back, so the lifecycle grace runs from the last one received
+          void status.sessionEnded(node).then((r) => {
+            if (!r.ok) log.warn({ node, reason: r.reason }, 'could not write the last lease renewal of an ended session');
+          });
         },
       },
       pingIntervalMs,

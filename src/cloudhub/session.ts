@@ -402,7 +402,7 @@ export class NodeSession {
     w.inFlight++;
     try {
       const r = await this.deps.status.write(this.node, msg.kind, msg.body);
-      this.deps.metrics.statusWrites.inc({ kind: msg.kind, result: r.ok ? 'ok' : r.retry ? 'retry' : 'refused' });
+      this.deps.metrics.statusWrites.inc({ kind: msg.kind, result: r.coalesced ? 'coalesced' : r.ok ? 'ok' : r.retry ? 'retry' : 'refused' });
       if (!r.ok && !r.retry) this.log.warn({ kind: msg.kind, reason: r.reason }, 'status item refused');
       if (this.phase !== 'closed') this.send({ type: 'status-ack', id: msg.id, ok: r.ok, reason: r.reason, retry: r.retry });
     } finally {

@@ -63,7 +63,7 @@ test('lease renewals: created, then replaced from the last written copy (no GET)
     return [r.method === 'POST' ? 201 : 200, stored];
   });
   try {
-    const w = new StatusWriter(api.kc, () => undefined);
+    const w = new StatusWriter(api.kc, () => undefined, undefined, undefined, { coalesceLeases: false });
     const t1 = new Date('2026-01-01T00:00:10.123Z');
     const t2 = new Date('2026-01-01T00:00:20.456Z');
     assert.deepEqual(await w.write('n1', 'lease', { renewTime: t1.toISOString(), durationSeconds: 40 }), { ok: true });
@@ -79,6 +79,39 @@ test('lease renewals: created, then replaced from the last written copy (no GET)
     assert.equal(stored!.spec.holderIdentity, 'n1');
     assert.equal(stored!.metadata.resourceVersion, '2', 'the PUT carried the last written resourceVersion');
     assert.equal(microTime(t1), '2026-01-01T00:00:10.123000Z');
+  } finally {
+    await api.close();
+  }
+});
+
+test('lease coalescing: a renewal younger than 3/8 of the duration after the last written one is held back and written when the session ends', async () => {
+  let stored: Record<string, any> | undefined;
+  let rv = 0;
+  const api = await stubApi((r) => {
+    if (r.method === 'GET') return stored ? [200, stored] : [404, status(404, 'NotFound')];
+    stored = { ...(r.body as object), metadata: { ...(r.body as any).metadata, resourceVersion: String(++rv) } };
+    return [r.method === 'POST' ? 201 : 200, stored];
+  });
+  const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+  const renew = (w: StatusWriter, s: number) => w.write('n1', 'lease', { renewTime: at(s), durationSeconds: 40 });
+  try {
+    const w = new StatusWriter(api.kc, () => undefined);
+    assert.deepEqual(await renew(w, 0), { ok: true }, 'first renewal: written (created)');
+    assert.deepEqual(await renew(w, 10), { ok: true, coalesced: true }, '10 s < 15 s: held back');
+    assert.equal(stored!.spec.renewTime, '2026-01-01T00:00:00.000000Z');
+    assert.deepEqual(await renew(w, 20), { ok: true }, '20 s ≥ 15 s: written');
+    assert.equal(stored!.spec.renewTime, '2026-01-01T00:00:20.000000Z');
+    assert.deepEqual(await renew(w, 15), { ok: true }, 'a stale replay neither writes nor is held');
+    assert.deepEqual(await renew(w, 30), { ok: true, coalesced: true });
+    assert.equal(rv, 2, 'two writes for four renewals');
+    // the session ends: the held renewal is written, so the grace runs from the last renewal received
+    assert.deepEqual(await w.sessionEnded('n1'), { ok: true });
+    assert.equal(stored!.spec.renewTime, '2026-01-01T00:00:30.000000Z');
+    assert.deepEqual(await w.sessionEnded('n1'), { ok: true }, 'nothing held any more');
+    assert.equal(rv, 3);
+    // a different duration is news: written at once
+    assert.deepEqual(await w.write('n1', 'lease', { renewTime: at(35), durationSeconds: 60 }), { ok: true });
+    assert.equal(stored!.spec.leaseDurationSeconds, 60);
   } finally {
     await api.close();
   }

@@ -22,6 +22,23 @@ export interface WriteResult {
   reason?: string;
   /** Transient (API unreachable, conflict storm): the edge keeps the item and retries. */
   retry?: boolean;
+  /** A lease renewal accepted and held back (see LEASE_COALESCE_FRACTION), not written to the API. */
+  coalesced?: boolean;
+}
+
+/**
+ * Lease renewal coalescing: a renewal is written only when the renewTime this hub last wrote for the node is at
+ * least this fraction of the lease duration old (15 s of a kubelet's 40 s); a younger one is held back and written
+ * when the node's session ends, so the Lease then shows the last renewal the hub received. With the kubelet's
+ * 10 s renewals every other one is written: a reader (`kubectl get lease`, the node lifecycle controller) sees a
+ * renewTime at most ~20 s old while the node is connected — half the 40 s grace after which the node is unhealthy —
+ * instead of ~10 s. docs/design/fleet-scale.md, "Lease coalescing".
+ */
+export const LEASE_COALESCE_FRACTION = 0.375;
+
+export interface StatusWriterOptions {
+  /** Hold back lease renewals younger than LEASE_COALESCE_FRACTION of the duration (default true). */
+  coalesceLeases?: boolean;
 }
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -98,11 +115,18 @@ export class StatusWriter {
   private readonly api: JsonApi;
   /** Last lease written per node (bounded by the number of nodes; dropped on any failure). */
   private readonly leases = new Map<string, V1Lease>();
+  /** Per node, the newest renewal held back by coalescing (written on the session's end or by the next renewal). */
+  private readonly heldLeases = new Map<string, { renewTime: string; durationSeconds: number }>();
+  private readonly coalesceLeases: boolean;
 
   /** KubeEdge devices' reports (device-status.ts). */
   readonly devices: DeviceStatusWriter;
 
-  constructor(kc: KubeConfig, private readonly podLookup: PodLookup, deviceLookup: DeviceLookup = () => undefined, private readonly reported?: ReportedPodStatus) {
+  constructor(
+    kc: KubeConfig, private readonly podLookup: PodLookup, deviceLookup: DeviceLookup = () => undefined, private readonly reported?: ReportedPodStatus,
+    opts: StatusWriterOptions = {},
+  ) {
+    this.coalesceLeases = opts.coalesceLeases ?? true;
     this.api = new JsonApi(kc);
     this.devices = new DeviceStatusWriter(this.api, deviceLookup);
   }
@@ -161,10 +185,35 @@ export class StatusWriter {
     return { ok: false, reason: 'conflict: node kept changing', retry: true };
   }
 
-  private async writeLease(node: string, body: { renewTime?: string; durationSeconds?: number }): Promise<WriteResult> {
+  /**
+   * The node's session ended: write the renewal coalescing held back, so the Lease shows the last one received
+   * and the node lifecycle controller's grace runs from it, as without coalescing.
+   */
+  async sessionEnded(node: string): Promise<WriteResult> {
+    const held = this.heldLeases.get(node);
+    if (!held) return { ok: true };
+    this.heldLeases.delete(node);
+    try {
+      return await this.writeLease(node, held, false);
+    } catch (err) {
+      return failure(err);
+    }
+  }
+
+  private async writeLease(node: string, body: { renewTime?: string; durationSeconds?: number }, coalesce = this.coalesceLeases): Promise<WriteResult> {
     const renewTime = body.renewTime ? new Date(body.renewTime) : new Date();
     if (Number.isNaN(renewTime.getTime())) return { ok: false, reason: 'invalid renewTime', retry: false };
     const duration = typeof body.durationSeconds === 'number' ? body.durationSeconds : 40;
+    const last = this.leases.get(node)?.spec;
+    if (coalesce && last?.renewTime && last.holderIdentity === node && last.leaseDurationSeconds === duration) {
+      const age = renewTime.getTime() - new Date(last.renewTime).getTime();
+      if (age <= 0) return { ok: true }; // stale (replayed from the offline buffer): never moves the lease backwards
+      if (age < duration * 1000 * LEASE_COALESCE_FRACTION) {
+        this.heldLeases.set(node, { renewTime: renewTime.toISOString(), durationSeconds: duration });
+        return { ok: true, coalesced: true };
+      }
+    }
+    this.heldLeases.delete(node);
     for (let i = 0; i < CONFLICT_RETRIES; i++) {
       // The lease we last wrote saves a GET per heartbeat (the hot path: every node, every 10 s);
       // a 409 means someone else wrote it, so re-read.
