@@ -226,7 +226,7 @@ async function main(): Promise<void> {
     type Transport = 'loopback' | 'https';
     const transports: Transport[] = P.transport === 'both' ? ['loopback', 'https'] : [P.transport];
     if (transports.includes('loopback') && !existsSync(socketPath)) throw new Error(`the server serves no loopback socket at ${socketPath}`);
-    const writers = new Map(transports.map((t) => [t, new StatusWriter(t === 'loopback' ? loopbackKubeConfig({ socketPath, token: benchToken }) : loadKubeConfig(kubeconfig), () => undefined, undefined, undefined, { coalesceLeases: false })]));
+    const writers = new Map(transports.map((t) => [t, new StatusWriter(t === 'loopback' ? loopbackKubeConfig({ socketPath, token: benchToken }) : loadKubeConfig(kubeconfig), () => undefined)]));
     // Each node is written by one transport's writer only (a writer replaces Leases from its own last copy).
     const nodesOf = new Map(transports.map((t, k) => [t, Array.from({ length: P.nodes }, (_, i) => i).filter((i) => i % transports.length === k)]));
     const transportOf = (i: number) => transports[i % transports.length]!;

@@ -16,8 +16,8 @@ export interface HubComponentOptions {
   bindAddress: string;
   hosts?: string[];
   pingIntervalMs?: number;
-  /** Lease renewal coalescing (status-writer.ts); default on. */
-  coalesceLeases?: boolean;
+  /** Lease renewal coalescing window (status-writer.ts); 0 = off. */
+  leaseCoalesceMs?: number;
 }
 
 export function cloudHubComponent(o: HubComponentOptions) {
@@ -36,7 +36,7 @@ export function cloudHubComponent(o: HubComponentOptions) {
         port: o.port,
         hosts: [o.bindAddress, ...(o.hosts ?? [])],
         pingIntervalMs: o.pingIntervalMs,
-        coalesceLeases: o.coalesceLeases,
+        leaseCoalesceMs: o.leaseCoalesceMs,
         // The API server (main thread) reaches edge kubelets through this socket (src/apiserver/node-dialer.ts).
         kubeletProxySocket: path.join(ctx.dataDir, KUBELET_PROXY_SOCKET_NAME),
         log,

@@ -57,8 +57,8 @@ export interface CloudHubOptions {
   certValidityMs?: number;
   /** API writes (status, leases, events) in flight across all nodes; beyond it edges are told to retry. */
   maxApiWrites?: number;
-  /** Hold back lease renewals younger than 3/8 of the lease duration (status-writer.ts); default true. */
-  coalesceLeases?: boolean;
+  /** Lease renewals younger than this after the last written are held back (status-writer.ts); 0 = off. */
+  leaseCoalesceMs?: number;
   /** permessage-deflate window (9–15, default 13 = 8 KiB): bandwidth vs hub memory per node. */
   deflateWindowBits?: number;
   /** Lifetime of a TLS session ticket (edges resume within it instead of a full handshake); default 3600 s. */
@@ -172,7 +172,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined,
     (ns, name) => cache.get(objectKey(DEVICE_RESOURCE, ns, name)) as unknown as Device | undefined,
     reported,
-    { coalesceLeases: opts.coalesceLeases },
+    { leaseCoalesceMs: opts.leaseCoalesceMs },
   );
   const issuer: CertificateIssuer = new HubCertificateIssuer({ kubeConfig: opts.kubeConfig, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
   const sessions = new Map<string, NodeSession>();

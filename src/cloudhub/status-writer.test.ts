@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { JsonApi, JsonApiError } from './api-json.js';
-import { StatusWriter, microTime } from './status-writer.js';
+import { StatusWriter, leaseCoalesceWindowMs, microTime } from './status-writer.js';
 
 interface Seen { method: string; url: string; auth?: string; type?: string; body?: unknown }
 
@@ -63,7 +63,7 @@ test('lease renewals: created, then replaced from the last written copy (no GET)
     return [r.method === 'POST' ? 201 : 200, stored];
   });
   try {
-    const w = new StatusWriter(api.kc, () => undefined, undefined, undefined, { coalesceLeases: false });
+    const w = new StatusWriter(api.kc, () => undefined);
     const t1 = new Date('2026-01-01T00:00:10.123Z');
     const t2 = new Date('2026-01-01T00:00:20.456Z');
     assert.deepEqual(await w.write('n1', 'lease', { renewTime: t1.toISOString(), durationSeconds: 40 }), { ok: true });
@@ -95,7 +95,7 @@ test('lease coalescing: a renewal younger than 3/8 of the duration after the las
   const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
   const renew = (w: StatusWriter, s: number) => w.write('n1', 'lease', { renewTime: at(s), durationSeconds: 40 });
   try {
-    const w = new StatusWriter(api.kc, () => undefined);
+    const w = new StatusWriter(api.kc, () => undefined, undefined, undefined, { leaseCoalesceMs: leaseCoalesceWindowMs(40) });
     assert.deepEqual(await renew(w, 0), { ok: true }, 'first renewal: written (created)');
     assert.deepEqual(await renew(w, 10), { ok: true, coalesced: true }, '10 s < 15 s: held back');
     assert.equal(stored!.spec.renewTime, '2026-01-01T00:00:00.000000Z');
@@ -112,6 +112,11 @@ test('lease coalescing: a renewal younger than 3/8 of the duration after the las
     // a different duration is news: written at once
     assert.deepEqual(await w.write('n1', 'lease', { renewTime: at(35), durationSeconds: 60 }), { ok: true });
     assert.equal(stored!.spec.leaseDurationSeconds, 60);
+    // a short grace (4 s: 1.5 s window) holds back only renewals closer than that
+    const short = new StatusWriter(api.kc, () => undefined, undefined, undefined, { leaseCoalesceMs: leaseCoalesceWindowMs(4) });
+    assert.deepEqual(await short.write('n1', 'lease', { renewTime: at(40), durationSeconds: 60 }), { ok: true }, 'no copy yet: written');
+    assert.deepEqual(await short.write('n1', 'lease', { renewTime: at(41), durationSeconds: 60 }), { ok: true, coalesced: true });
+    assert.deepEqual(await short.write('n1', 'lease', { renewTime: at(42), durationSeconds: 60 }), { ok: true }, '2 s ≥ 1.5 s: written');
   } finally {
     await api.close();
   }

@@ -28,17 +28,26 @@ export interface WriteResult {
 
 /**
  * Lease renewal coalescing: a renewal is written only when the renewTime this hub last wrote for the node is at
- * least this fraction of the lease duration old (15 s of a kubelet's 40 s); a younger one is held back and written
- * when the node's session ends, so the Lease then shows the last renewal the hub received. With the kubelet's
- * 10 s renewals every other one is written: a reader (`kubectl get lease`, the node lifecycle controller) sees a
- * renewTime at most ~20 s old while the node is connected — half the 40 s grace after which the node is unhealthy —
- * instead of ~10 s. docs/design/fleet-scale.md, "Lease coalescing".
+ * least 3/8 of the node monitor grace period old (and of the lease duration); a younger one is held back and
+ * written when the node's session ends, so the Lease then shows the last renewal the hub received. With the
+ * kubelet's 10 s renewals and a 40 s grace every other one is written: a reader (`kubectl get lease`, the node
+ * lifecycle controller) sees a renewTime at most ~20 s old while the node is connected — half the grace after which
+ * the node is unhealthy — instead of ~10 s. docs/design/fleet-scale.md, "Lease coalescing".
  */
 export const LEASE_COALESCE_FRACTION = 0.375;
 
+/** The coalescing window for a node monitor grace period: renewals younger than this are held back. */
+export function leaseCoalesceWindowMs(gracePeriodSeconds: number): number {
+  return Math.round(gracePeriodSeconds * 1000 * LEASE_COALESCE_FRACTION);
+}
+
 export interface StatusWriterOptions {
-  /** Hold back lease renewals younger than LEASE_COALESCE_FRACTION of the duration (default true). */
-  coalesceLeases?: boolean;
+  /**
+   * Renewals younger than this (and than 3/8 of their lease duration) after the last written one are held back;
+   * 0 (the default) writes every renewal. `kedge server` sets leaseCoalesceWindowMs(its --node-monitor-grace-period);
+   * `kedge cloud` does not coalesce: the grace that matters there is kube-controller-manager's, which it cannot see.
+   */
+  leaseCoalesceMs?: number;
 }
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -117,7 +126,7 @@ export class StatusWriter {
   private readonly leases = new Map<string, V1Lease>();
   /** Per node, the newest renewal held back by coalescing (written on the session's end or by the next renewal). */
   private readonly heldLeases = new Map<string, { renewTime: string; durationSeconds: number }>();
-  private readonly coalesceLeases: boolean;
+  private readonly leaseCoalesceMs: number;
 
   /** KubeEdge devices' reports (device-status.ts). */
   readonly devices: DeviceStatusWriter;
@@ -126,7 +135,7 @@ export class StatusWriter {
     kc: KubeConfig, private readonly podLookup: PodLookup, deviceLookup: DeviceLookup = () => undefined, private readonly reported?: ReportedPodStatus,
     opts: StatusWriterOptions = {},
   ) {
-    this.coalesceLeases = opts.coalesceLeases ?? true;
+    this.leaseCoalesceMs = opts.leaseCoalesceMs ?? 0;
     this.api = new JsonApi(kc);
     this.devices = new DeviceStatusWriter(this.api, deviceLookup);
   }
@@ -200,7 +209,7 @@ export class StatusWriter {
     }
   }
 
-  private async writeLease(node: string, body: { renewTime?: string; durationSeconds?: number }, coalesce = this.coalesceLeases): Promise<WriteResult> {
+  private async writeLease(node: string, body: { renewTime?: string; durationSeconds?: number }, coalesce = this.leaseCoalesceMs > 0): Promise<WriteResult> {
     const renewTime = body.renewTime ? new Date(body.renewTime) : new Date();
     if (Number.isNaN(renewTime.getTime())) return { ok: false, reason: 'invalid renewTime', retry: false };
     const duration = typeof body.durationSeconds === 'number' ? body.durationSeconds : 40;
@@ -208,7 +217,7 @@ export class StatusWriter {
     if (coalesce && last?.renewTime && last.holderIdentity === node && last.leaseDurationSeconds === duration) {
       const age = renewTime.getTime() - new Date(last.renewTime).getTime();
       if (age <= 0) return { ok: true }; // stale (replayed from the offline buffer): never moves the lease backwards
-      if (age < duration * 1000 * LEASE_COALESCE_FRACTION) {
+      if (age < Math.min(this.leaseCoalesceMs, duration * 1000 * LEASE_COALESCE_FRACTION)) {
         this.heldLeases.set(node, { renewTime: renewTime.toISOString(), durationSeconds: duration });
         return { ok: true, coalesced: true };
       }

@@ -110,7 +110,7 @@ export function register(program: Command): void {
     .option('--hub-bind-address <ip>', 'address the cloud hub listens on (join, renew, the edge sessions; never the Kubernetes API)', '0.0.0.0')
     .option('--anonymous-auth <bool>', 'serve requests without credentials as system:anonymous (RBAC grants it /healthz, /livez, /readyz, /version only); false answers them 401', 'true')
     .option('--no-hub-thread', 'run the cloud hub on the API server\'s thread instead of its own')
-    .option('--no-lease-coalescing', 'write every edge Lease renewal (by default the hub writes a renewal only when the Lease is 3/8 of its duration old: every other kubelet renewal)')
+    .option('--no-lease-coalescing', 'write every edge Lease renewal (by default the hub writes a renewal only when the Lease is 3/8 of --node-monitor-grace-period old: every other kubelet renewal)')
     .option('--no-loopback', 'in-process hub and controllers reach the API over HTTPS instead of a token-authenticated Unix socket in the data dir')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
     .option('--controllers <list>', 'controllers to run, kube-controller-manager style: "*,-scheduler" (default: all but namespace,serviceaccount, which the API server handles)')
@@ -143,7 +143,10 @@ export function register(program: Command): void {
       const hubPort = Number(flags.hubPort);
       if (!/^-?\d+$/.test(flags.hubPort) || hubPort < -1 || hubPort > 65535) fail(`invalid --hub-port ${JSON.stringify(flags.hubPort)}: want 0-65535, or -1 for no hub`);
       if (hubPort >= 0) {
-        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, coalesceLeases: flags.leaseCoalescing, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
+        // Lease renewals are coalesced within 3/8 of the grace the node lifecycle controller gives them.
+        const { leaseCoalesceWindowMs } = await import('../../cloudhub/status-writer.js');
+        const leaseCoalesceMs = flags.leaseCoalescing ? leaseCoalesceWindowMs(await seconds('--node-monitor-grace-period', flags.nodeMonitorGracePeriod)) : 0;
+        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, leaseCoalesceMs, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
         if (flags.hubThread) {
           // Its own thread: the hub reaches the API only through admin.kubeconfig, and at fleet scale it and the
           // API server each need a core (src/common/worker-component.ts).
