@@ -225,7 +225,9 @@ export class EdgeAgent {
     this.hub.on('disconnected', () => this.reporter.onDisconnected());
     this.hub.on('revoked', (message) => o.onRevoked?.(message));
 
-    await this.startDns();
+    const { AgentMetrics } = await import('./kubelet/stats-routes.js');
+    const metrics = new AgentMetrics(o.nodeName, { processMetrics: o.processMetrics });
+    await this.startDns(metrics.registry);
     if (o.podManager) {
       this.podManager = await o.podManager({
         ...(o.dns ? { podDns: (await import('./dns/pod-dns.js')).defaultPodDnsSettings([o.dns.clusterDns], o.dns.clusterDomain) } : {}),
@@ -241,7 +243,7 @@ export class EdgeAgent {
     const { startKubeletServer } = await import('./kubelet/index.js');
     this.kubelet = startKubeletServer({
       nodeName: o.nodeName, store: this.store, log: this.log, podManager: this.podManager, dataDir: o.dataDir,
-      nodeUsage: o.nodeUsage, processMetrics: o.processMetrics,
+      nodeUsage: o.nodeUsage, processMetrics: o.processMetrics, metrics,
     });
     await this.startDevices();
     if (o.localApiPort !== undefined) {
@@ -267,12 +269,12 @@ export class EdgeAgent {
    * The node DNS, from the local store (so offline too). A failure to take the address or the port is logged and
    * the agent runs on: pods still start, and names resolve again once the node DNS is fixed and restarted.
    */
-  private async startDns(): Promise<void> {
+  private async startDns(registry: import('prom-client').Registry): Promise<void> {
     const d = this.opts.dns;
     if (!d) return;
     const log = this.log.child({ component: 'dns' });
     const { NodeDns } = await import('./dns/server.js');
-    const server = new NodeDns({ store: this.store, log, nodeName: this.opts.nodeName, address: d.clusterDns, port: d.port ?? 53, zone: d.clusterDomain, forwarder: d.upstreams ? { upstreams: d.upstreams } : {} });
+    const server = new NodeDns({ store: this.store, log, nodeName: this.opts.nodeName, metrics: registry, address: d.clusterDns, port: d.port ?? 53, zone: d.clusterDomain, forwarder: d.upstreams ? { upstreams: d.upstreams } : {} });
     try {
       if (d.ensureAddress ?? true) await (await import('./dns/local-address.js')).ensureDnsAddress(d.clusterDns, log);
       await server.start();

@@ -6,6 +6,7 @@ import dnsPacket from 'dns-packet';
 import { openSqliteStore } from '../../storage/sqlite.js';
 import { createLogger } from '../../common/logger.js';
 import type { Store } from '../../storage/types.js';
+import { Registry } from 'prom-client';
 import { NodeDns } from './server.js';
 import { exchange, queryDns, recordData, type DnsReply } from './query.js';
 
@@ -41,11 +42,11 @@ async function put(store: Store, key: string, value: unknown): Promise<void> {
   else await store.create(key, JSON.stringify(value));
 }
 
-async function setup(allow?: (a: string) => boolean) {
+async function setup(allow?: (a: string) => boolean, metrics?: Registry) {
   const store = await openSqliteStore(':memory:');
   const upstream = await fakeUpstream();
   await put(store, '/registry/services/default/web', { metadata: { namespace: 'default', name: 'web' }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80 }] } });
-  const dns = new NodeDns({ store, log, address: '127.0.0.1', port: 0, forwarder: { upstreams: [`127.0.0.1:${upstream.port}`] }, ...(allow ? { allowClient: allow } : {}) });
+  const dns = new NodeDns({ store, log, address: '127.0.0.1', port: 0, forwarder: { upstreams: [`127.0.0.1:${upstream.port}`] }, ...(allow ? { allowClient: allow } : {}), ...(metrics ? { metrics } : {}) });
   await dns.start();
   const ask = (name: string, type: 'A' | 'AAAA' | 'SRV' = 'A', transport: 'udp' | 'tcp' = 'udp', ednsUdpSize?: number) => queryDns({ host: '127.0.0.1', port: dns.port, name, type, transport, ...(ednsUdpSize ? { ednsUdpSize } : {}) });
   return {
@@ -136,6 +137,28 @@ test('a client the policy refuses gets no answer (UDP dropped, TCP closed)', asy
   try {
     await assert.rejects(s.ask('web.default.svc.cluster.local', 'A', 'udp'), /no DNS reply/);
     await assert.rejects(s.ask('web.default.svc.cluster.local', 'A', 'tcp'), /closed|ECONNRESET/);
+  } finally {
+    await s.close();
+  }
+});
+
+test('metrics: requests, responses by source and rcode, refused clients', async () => {
+  const registry = new Registry();
+  let allow = true;
+  const s = await setup(() => allow, registry);
+  try {
+    await s.ask('web.default.svc.cluster.local');
+    await s.ask('nope.default.svc.cluster.local', 'A', 'tcp');
+    await s.ask('example.org');
+    allow = false;
+    await assert.rejects(queryDns({ host: '127.0.0.1', port: s.dns.port, name: 'web.default.svc.cluster.local', type: 'A', timeoutMs: 300 }));
+    const text = await registry.metrics();
+    assert.match(text, /kedge_edge_dns_requests_total\{proto="udp"\} 2/);
+    assert.match(text, /kedge_edge_dns_requests_total\{proto="tcp"\} 1/);
+    assert.match(text, /kedge_edge_dns_responses_total\{source="cluster",rcode="NOERROR"\} 1/);
+    assert.match(text, /kedge_edge_dns_responses_total\{source="cluster",rcode="NXDOMAIN"\} 1/);
+    assert.match(text, /kedge_edge_dns_responses_total\{source="forward",rcode="NOERROR"\} 1/);
+    assert.match(text, /kedge_edge_dns_refused_total\{proto="udp"\} 1/);
   } finally {
     await s.close();
   }

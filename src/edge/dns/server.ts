@@ -14,6 +14,7 @@ import { StoreMirror } from '../store-mirror.js';
 import { ClusterRecords, type LocalAnswer } from './records.js';
 import { Forwarder, type ForwarderOptions } from './forwarder.js';
 import { ClientPolicy } from './clients.js';
+import { DnsMetrics, replyRcode } from './metrics.js';
 
 export interface NodeDnsOptions {
   store: Store;
@@ -27,6 +28,8 @@ export interface NodeDnsOptions {
   forwarder?: ForwarderOptions;
   /** This node's name: its Node's spec.podCIDRs (from the store) are its pods' addresses, allowed to query. */
   nodeName?: string;
+  /** Register the node DNS' metrics here (the agent's /metrics registry). */
+  metrics?: import('prom-client').Registry;
   /** Who may query (default ClientPolicy: the node and its pods). */
   allowClient?: (address: string) => boolean;
 }
@@ -46,6 +49,7 @@ export class NodeDns {
   private udp: dgram.Socket | undefined;
   private tcp: net.Server | undefined;
   private tcpConnections = new Set<net.Socket>();
+  private readonly metrics: DnsMetrics | undefined;
   /** Where it listens once started. */
   port = 0;
 
@@ -58,6 +62,7 @@ export class NodeDns {
     this.nodes = new StoreMirror<V1Node>({ store: o.store, prefix: '/registry/nodes/', log: o.log });
     const policy = o.allowClient ? undefined : new ClientPolicy({ extraCidrs: () => this.podCidrs() });
     this.allow = o.allowClient ?? ((a) => policy!.allows(a));
+    this.metrics = o.metrics ? new DnsMetrics(o.metrics) : undefined;
   }
 
   private podCidrs(): string[] {
@@ -96,19 +101,30 @@ export class NodeDns {
     ]);
   }
 
-  /** Answer one wire-format query (the transport decides truncation and how forwarding goes). */
+  /** Answer one wire-format query (the transport decides truncation and how forwarding goes); counted and timed. */
   async answer(query: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+    if (!this.metrics) return (await this.resolveQuery(query, transport)).reply;
+    this.metrics.requests.inc({ proto: transport });
+    const end = this.metrics.duration.startTimer();
+    const { reply, source } = await this.resolveQuery(query, transport);
+    end({ source });
+    if (reply) this.metrics.responses.inc({ source, rcode: replyRcode(reply) });
+    return reply;
+  }
+
+  private async resolveQuery(query: Buffer, transport: 'udp' | 'tcp'): Promise<{ reply: Buffer | undefined; source: 'cluster' | 'forward' | 'error' }> {
+    const reply = (r: Buffer | undefined, source: 'cluster' | 'forward' | 'error' = 'error') => ({ reply: r, source });
     let q: DecodedPacket;
     try {
       q = dnsPacket.decode(query);
     } catch {
-      return query.length >= 12 ? headerOnly(query, RCODE.FORMERR) : undefined;
+      return reply(query.length >= 12 ? headerOnly(query, RCODE.FORMERR) : undefined);
     }
-    if (q.flag_qr) return undefined; // a response sent to us: never answer it (reflection loops)
+    if (q.flag_qr) return reply(undefined); // a response sent to us: never answer it (reflection loops)
     const opcode = ((q.flags ?? 0) >> 11) & 0xf;
-    if (opcode !== 0) return headerOnly(query, RCODE.NOTIMP);
+    if (opcode !== 0) return reply(headerOnly(query, RCODE.NOTIMP));
     const question = q.questions?.length === 1 ? q.questions[0]! : undefined;
-    if (!question) return headerOnly(query, RCODE.FORMERR);
+    if (!question) return reply(headerOnly(query, RCODE.FORMERR));
     if (this.dirty) {
       this.dirty = false;
       this.records.load(this.services.items.values(), this.slices.items.values());
@@ -117,14 +133,14 @@ export class NodeDns {
     const local = inZone ? this.records.resolve(question.name, question.type as RecordType | 'ANY') : undefined;
     if (!local) {
       try {
-        return await this.forwarder.forward(query, transport);
+        return reply(await this.forwarder.forward(query, transport), 'forward');
       } catch (err) {
         this.o.log.debug({ err: String(err), name: question.name }, 'node DNS: forward failed');
-        return headerOnly(query, RCODE.SERVFAIL, true);
+        return reply(headerOnly(query, RCODE.SERVFAIL, true), 'forward');
       }
     }
     const chased = local.chase && question.type !== 'CNAME' ? await this.chase(local.chase, question.type) : [];
-    return encodeAnswer(q, local, chased, local.rcode === 'NXDOMAIN' || local.answers.length === 0 ? [this.records.soa()] : [], transport);
+    return reply(encodeAnswer(q, local, chased, local.rcode === 'NXDOMAIN' || local.answers.length === 0 ? [this.records.soa()] : [], transport), 'cluster');
   }
 
   /** An ExternalName's target: answered here when it is a cluster name, else asked upstream (as CoreDNS does). */
@@ -148,7 +164,10 @@ export class NodeDns {
   }
 
   private async onUdp(msg: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
-    if (!this.allow(rinfo.address)) return;
+    if (!this.allow(rinfo.address)) {
+      this.metrics?.refused.inc({ proto: 'udp' });
+      return;
+    }
     const reply = await this.answer(msg, 'udp').catch((err: unknown) => {
       this.o.log.warn({ err: String(err) }, 'node DNS: query failed');
       return undefined;
@@ -158,6 +177,7 @@ export class NodeDns {
 
   private acceptTcp(sock: net.Socket): void {
     if (!this.allow(sock.remoteAddress ?? '') || this.tcpConnections.size >= TCP_MAX_CONNECTIONS) {
+      this.metrics?.refused.inc({ proto: 'tcp' });
       sock.destroy();
       return;
     }

@@ -30,6 +30,8 @@ export interface KubeletContext {
   nodeUsage?: NodeUsageSource;
   /** Process metrics on /metrics (one real agent per process; the hollow fleet leaves them off). */
   processMetrics?: boolean;
+  /** The agent's registry for /metrics, when the agent made it (other components, e.g. the node DNS, add to it). */
+  metrics?: AgentMetrics;
 }
 
 export function startKubeletServer(ctx: KubeletContext): KubeletServer {
@@ -42,7 +44,7 @@ export function startKubeletServer(ctx: KubeletContext): KubeletServer {
     podsDir: ctx.dataDir ? `${ctx.dataDir}/pods` : undefined,
     log: ctx.log,
   });
-  registerStatsRoutes(kubelet, stats, new AgentMetrics(ctx.nodeName, { processMetrics: ctx.processMetrics }));
+  registerStatsRoutes(kubelet, stats, ctx.metrics ?? new AgentMetrics(ctx.nodeName, { processMetrics: ctx.processMetrics }));
   registerStreamingRoutes(kubelet, ctx.podManager);
   // The kubelet's /pods: the pods bound to this node as it holds them (read-only, as upstream's).
   kubelet.route('GET', '/pods', async (_req, res) => {
