@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import * as pki from '../src/pki/index.js';
 import { Harness } from '../test/harness/processes.js';
 import { KubeHttp } from './lib/kube-http.js';
@@ -72,6 +73,11 @@ async function main(): Promise<void> {
     const url = `https://127.0.0.1:${port}`;
     const server = await h.startKedge('server', ['server', '--data-dir', dataDir, '--secure-port', String(port), '--token-auth-file', tokenFile, '--hub-port', '-1', '--disable-controllers'],
       { ready: { url: `${url}/readyz`, ok: (s) => s === 200 || s === 401 || s === 403, timeoutMs: 120_000 } });
+    // The server answers /readyz a moment before it has written admin.kubeconfig.
+    for (let i = 0; !existsSync(pki.adminKubeconfigPath(dataDir)); i++) {
+      if (i > 600) throw new Error('no admin.kubeconfig after 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const admin = await KubeHttp.fromKubeconfig(pki.adminKubeconfigPath(dataDir), P.concurrency + 4);
     const caCertPem = await readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
     const memberFile = path.join(base, 'member.kubeconfig');
@@ -113,8 +119,8 @@ async function main(): Promise<void> {
       offNs.push(since(t0));
       if (a.items !== perTenant || b.items !== perTenant || c.items !== perTenant) throw new Error(`expected ${perTenant} pods each way, got on=${a.items} off=${b.items} ns=${c.items}`);
     }
-    const pagedOn = await listTimes(member, '/api/v1/pods', Math.max(1, Math.floor(P.listRepeats / 2)), P.pageSize);
-    const pagedOff = await listTimes(admin, `/api/v1/pods?${selector}`, Math.max(1, Math.floor(P.listRepeats / 2)), P.pageSize);
+    const pagedOn = await listTimes(member, '/api/v1/pods', P.listRepeats, P.pageSize);
+    const pagedOff = await listTimes(admin, `/api/v1/pods?${selector}`, P.listRepeats, P.pageSize);
     const listOn = distribution(on);
     const listOff = distribution(off);
     const listOffNs = distribution(offNs);

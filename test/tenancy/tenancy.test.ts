@@ -322,6 +322,13 @@ test('scheduling: a tenant\'s pods go to its own nodes (and shared ones if its T
   // Tenant b may not use shared nodes, and nobody but a may use a's.
   assert.match(await waitUnschedulable('b-on-shared', 'b1'), /0\/\d+ nodes are available: .*node\(s\) didn't belong to the pod's tenant/);
   assert.match(await waitUnschedulable('b-on-a', 'b1'), /node\(s\) didn't belong to the pod's tenant/);
+  // spec.nodeName set by the member bypasses the scheduler: admission holds the same rule, and a missing node
+  // answers as another tenant's.
+  const direct = (node: string) => ({ ...pod('a-direct', 'a1'), spec: { ...pod('a-direct', 'a1').spec, nodeName: node } });
+  const foreign = await fails('alice', ['create', '-f', '-'], JSON.stringify(direct('b-node')));
+  assert.match(foreign, /pods "a-direct" is forbidden: node "b-node" is not available to tenant "a"/);
+  assert.equal(await fails('alice', ['create', '-f', '-'], JSON.stringify(direct('zz-no-node'))), foreign.replaceAll('b-node', 'zz-no-node'));
+  await apply('alice', direct('a-node'));
 });
 
 test('row 9: a collection delete (DELETE on the collection) removes only the tenant\'s objects', async () => {

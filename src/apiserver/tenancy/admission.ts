@@ -8,9 +8,9 @@
  */
 import { alreadyExists, forbidden } from '../../apimachinery/status.js';
 import type { KubeObject } from '../../apimachinery/object.js';
-import { TENANT_LABEL } from '../../common/tenancy.js';
+import { isShared, nodeAdmitsTenant, nodeTenant, TENANT_LABEL } from '../../common/tenancy.js';
 import type { ResourceDef, StrategyContext } from '../registry.js';
-import { clusterKindOf } from './directory.js';
+import { ADMIN_GROUP, clusterKindOf } from './directory.js';
 import type { TenancyGate } from './gate.js';
 
 export async function admitTenancy(gate: TenancyGate, def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
@@ -25,6 +25,7 @@ export async function admitTenancy(gate: TenancyGate, def: ResourceDef, obj: Kub
       throw forbidden(gr, md.name ?? '', `User "${ctx.user.username}" cannot ${old ? 'update' : 'create'} resource "${def.resource}" in API group "${def.group}" in the namespace "${ns}": namespace "${ns}" is not in tenant "${member}"`);
     }
     if (owner !== undefined && md.labels?.[TENANT_LABEL] !== owner) md.labels = { ...(md.labels ?? {}), [TENANT_LABEL]: owner };
+    if (def.group === '' && def.resource === 'pods') await admitPodNode(gate, obj, old, owner, ctx);
     return;
   }
   const member = await dir.tenantOf(ctx.user);
@@ -36,4 +37,25 @@ export async function admitTenancy(gate: TenancyGate, def: ResourceDef, obj: Kub
     if (listedFor !== undefined && listedFor !== member) throw alreadyExists(gr, md.name ?? '');
   }
   if (md.labels?.[TENANT_LABEL] !== member) md.labels = { ...(md.labels ?? {}), [TENANT_LABEL]: member };
+}
+
+/**
+ * A pod's node, however it is set (the scheduler's binding, or `spec.nodeName` written directly, which bypasses
+ * the scheduler): a tenant's pod only on its nodes or the shared ones its Tenant allows; a pod of no tenant never
+ * on a tenant's node. Administrators (system:masters) may place pods anywhere. Whether the node exists is not
+ * consulted for the answer (a missing node is refused like a foreign one).
+ */
+async function admitPodNode(gate: TenancyGate, pod: KubeObject, old: KubeObject | null, podTenant: string | undefined, ctx: StrategyContext): Promise<void> {
+  const nodeName = (pod as { spec?: { nodeName?: string } }).spec?.nodeName;
+  if (!nodeName || nodeName === (old as { spec?: { nodeName?: string } } | null)?.spec?.nodeName) return;
+  if (ctx.user.groups.includes(ADMIN_GROUP)) return;
+  const s = await gate.directory.snapshot();
+  if (s.tenants.size === 0) return;
+  const node = await gate.directory.nodeObject(nodeName);
+  const owner = node ? nodeTenant(node, s.tenants.values()) : undefined;
+  const allowsShared = podTenant !== undefined && s.tenants.get(podTenant)?.spec?.sharedNodes === true;
+  if (node && nodeAdmitsTenant(owner, isShared(node), podTenant, allowsShared)) return;
+  if (!node && podTenant === undefined) return; // a pod of no tenant on a node not (yet) registered: as upstream
+  const name = pod.metadata?.name ?? '';
+  throw forbidden({ group: '', resource: 'pods' }, name, `node "${nodeName}" is not available to ${podTenant === undefined ? 'pods of no tenant' : `tenant "${podTenant}"`}`);
 }

@@ -12,6 +12,7 @@ import type { UserInfo } from '../auth/types.js';
 
 export const TENANTS_PREFIX = `/registry/${TENANCY_GROUP}/tenants/`;
 export const NAMESPACES_PREFIX = '/registry/core/namespaces/';
+export const NODES_PREFIX = '/registry/core/nodes/';
 const SERVICE_ACCOUNT_USER = /^system:serviceaccount:([^:]+):([^:]+)$/;
 
 /** The group whose members are cluster administrators: never confined to a tenant (upstream's superuser group). */
@@ -77,6 +78,10 @@ export class TenantDirectory {
 
   async namespaceObject(name: string): Promise<KubeObject | undefined> {
     return (await this.feed.cache(NAMESPACES_PREFIX)).get(`${NAMESPACES_PREFIX}${name}`)?.obj;
+  }
+
+  async nodeObject(name: string): Promise<KubeObject | undefined> {
+    return (await this.feed.cache(NODES_PREFIX)).get(`${NODES_PREFIX}${name}`)?.obj;
   }
 
   /** The tenant that owns a namespace (existing or not: a Tenant may list one before it is created). */
