@@ -112,6 +112,16 @@ async function sameAsMissing(who: string, args: (name: string) => string[], hidd
   return got;
 }
 
+test('the Tenant kind is kubectl-friendly: printer columns, describe, short name; schema and admission refuse bad specs', async () => {
+  const table = await ok('admin', ['get', 'tenants']);
+  assert.match(table, /^NAME\s+USERS\s+GROUPS\s+NAMESPACES\s+SHAREDNODES\s+AGE$/m);
+  assert.match(table, /^a\s+\["alice"\]\s+<none>\s+<none>\s+true\s+/m);
+  assert.match(await ok('admin', ['describe', 'tn', 'b']), /Users:\s+bob/);
+  const bad = await fails('admin', ['create', '-f', '-'], JSON.stringify({ apiVersion: 'tenancy.kedge.io/v1alpha1', kind: 'Tenant', metadata: { name: 'bad' }, spec: { groups: ['system:masters'], serviceAccounts: ['nope'] } }));
+  assert.match(bad, /spec.groups: Forbidden: system:masters cannot belong to a tenant/);
+  assert.match(bad, /spec.serviceAccounts\[0\]: Invalid value: "nope": must be "namespace\/name"/);
+});
+
 test('rows 6 and 7: creates are marked as the creator\'s tenant; a namespaced create goes only into the tenant\'s namespaces', async () => {
   await Promise.all((([['alice', 'a'], ['bob', 'b']]) as const).map(async ([who, t]) => {
     for (const o of [node(`${t}-node`), ns(`${t}1`), gadget(`${t}-gadget`), pod(`${t}-pod`, `${t}1`), secret(`${t}-secret`, `${t}1`), widget(`${t}-widget`, `${t}1`)]) {
