@@ -124,6 +124,7 @@ export class ApiHandler {
     try {
       if (!parsedUrl) throw badRequest(`malformed request URL ${JSON.stringify((req.url ?? '').slice(0, 256))}`);
       user = await this.identity.authenticateOrAnonymous(req);
+      await this.d.tenancy?.checkImpersonation(user, req.headers);
       user = await this.identity.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
       metricVerb = info.verb;
@@ -154,6 +155,7 @@ export class ApiHandler {
       const url = requestUrl(req.url);
       if (!url) throw badRequest(`malformed request URL ${JSON.stringify((req.url ?? '').slice(0, 256))}`);
       let user = await this.identity.authenticateOrAnonymous(req);
+      await this.d.tenancy?.checkImpersonation(user, req.headers);
       user = await this.identity.impersonate(req, user);
       const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
       // A WebSocket upgrade arrives as GET and is authorized as "get"; for exec/attach/portforward upstream

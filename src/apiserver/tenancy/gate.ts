@@ -121,6 +121,18 @@ export class TenancyGate {
     return { matches: visible, candidates: (cache) => clusterCandidates(cache, kind, tenant, t, write) };
   }
 
+  /**
+   * A tenant's member may not act as someone else (`kubectl --as`), whatever RBAC's impersonate verb says: it would
+   * step out of its tenant (as an administrator, or as another tenant's user).
+   */
+  async checkImpersonation(user: UserInfo, headers: Record<string, string | string[] | undefined>): Promise<void> {
+    if (!headers['impersonate-user'] && !headers['impersonate-group']) return;
+    const tenant = await this.directory.tenantOf(user);
+    if (tenant === undefined) return;
+    const target = String(headers['impersonate-user'] ?? '');
+    throw forbidden({ group: '', resource: 'users' }, target, `User "${user.username}" cannot impersonate resource "users" in API group "" at the cluster scope: members of tenant "${tenant}" cannot impersonate`);
+  }
+
   /** The namespaces a tenant owns: those labelled for it and those its Tenant lists (from the namespace index). */
   async ownedNamespaces(tenant: string, s: TenantState): Promise<Set<string>> {
     const cache = await this.feed.cache(NAMESPACES_PREFIX);
