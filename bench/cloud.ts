@@ -1,10 +1,15 @@
 /**
  * `kedge cloud` memory (issue 19): the hub + its default controller (podbinding) attached through a kubeconfig to a
  * cluster (here a `kedge server --hub-port -1` playing it), as users run it. Measures the `kedge cloud` process's
- * steady RSS idle with 0 edge nodes, with N hollow edge nodes connected and heartbeating (src/sim in shard processes,
- * bench/lib/shard-pool.ts, certificates minted from the CA `kedge cloud` is given with --ca-cert/--ca-key), and its
- * peak (VmHWM). Baseline in the same run: a bare Node.js process that has only imported @kubernetes/client-node —
- * the floor of any process built on that client — so the ratio shows what the hub itself adds.
+ * steady RSS idle with 0 edge nodes — at its first start (which issues the hub's serving certificate, loading the
+ * X.509 library) and after a restart (the certificate reused from its data dir: a service's normal state) — then
+ * with N hollow edge nodes connected and heartbeating (src/sim in shard processes, bench/lib/shard-pool.ts,
+ * certificates minted from the CA `kedge cloud` is given with --ca-cert/--ca-key), and its peak (VmHWM).
+ *
+ * Baselines in the same run, like with like: a bare Node.js process idle (the floor of anything in Node), a Node.js
+ * process that has only imported @kubernetes/client-node (what `kedge cloud` carried before it dropped that
+ * library), and `kedge cloud` restarted with V8's default young generation (NODE_OPTIONS=--max-semi-space-size=16,
+ * which its young-generation pin defers to): the A/B of that pin.
  *
  * Figures of KubeEdge's cloudcore are quoted in the notes with their source, never printed as measurements.
  *
@@ -50,22 +55,37 @@ async function main(): Promise<void> {
     const kubeconfig = path.join(dataDir, 'admin.kubeconfig');
     for (let i = 0; i < 60 && !existsSync(kubeconfig); i++) await sleep(500);
 
-    // Baseline: the floor of a process built on @kubernetes/client-node (imported, idle).
-    const floor = await h.start({ name: 'client-node-floor', command: process.execPath, cwd: repo, args: ['--input-type=module', '-e', "await import('@kubernetes/client-node'); console.log('loaded'); setInterval(() => {}, 1 << 30);"], ready: { logLine: /loaded/, timeoutMs: 60_000 } });
-    await sleep(P.idleSeconds * 1000);
-    const floorRss = await steadyRssBytes(floor.pid);
-    await floor.stop();
+    const idleProcess = async (name: string, script: string): Promise<number> => {
+      const p = await h.start({ name, command: process.execPath, cwd: repo, args: ['--input-type=module', '-e', `${script} console.log('loaded'); setInterval(() => {}, 1 << 30);`], ready: { logLine: /loaded/, timeoutMs: 60_000 } });
+      await sleep(P.idleSeconds * 1000);
+      const rss = await steadyRssBytes(p.pid);
+      await p.stop();
+      return rss;
+    };
+    // Baselines: the floor of any Node.js process, and of one built on @kubernetes/client-node (imported, idle).
+    const nodeFloor = await idleProcess('node-floor', '');
+    const clientNodeFloor = await idleProcess('client-node-floor', "await import('@kubernetes/client-node');");
 
     const hubPort = await h.freePort();
-    const cloud = await h.startKedge(
-      'cloud',
-      ['cloud', '--kubeconfig', kubeconfig, '--data-dir', h.tempDir('cloud'), '--ca-cert', path.join(dataDir, 'pki', 'ca.crt'), '--ca-key', path.join(dataDir, 'pki', 'ca.key'), '--bind-address', '127.0.0.1', '--port', String(hubPort)],
-      { ready: { logLine: /cloud hub listening/, timeoutMs: 60_000 } },
-    );
-    await sleep(P.idleSeconds * 1000);
-    const idle = await steadyRssBytes(cloud.pid);
-    const threadsIdle = Number(/Threads:\s+(\d+)/.exec(readFileSync(`/proc/${cloud.pid}/status`, 'utf8'))?.[1] ?? 0);
-    log(`kedge cloud idle ${toMiB(idle)} MiB (client-node floor ${toMiB(floorRss)} MiB); joining ${P.nodes} hollow nodes`);
+    const cloudData = h.tempDir('cloud');
+    const cloudArgs = ['cloud', '--kubeconfig', kubeconfig, '--data-dir', cloudData, '--ca-cert', path.join(dataDir, 'pki', 'ca.crt'), '--ca-key', path.join(dataDir, 'pki', 'ca.key'), '--bind-address', '127.0.0.1', '--port', String(hubPort)];
+    const startCloud = (name: string, env: NodeJS.ProcessEnv = {}) => h.startKedge(name, cloudArgs, { ready: { logLine: /controllers started/, timeoutMs: 60_000 }, env });
+    const idleOf = async (name: string, env?: NodeJS.ProcessEnv): Promise<{ rss: number; threads: number; stop: () => Promise<void>; pid: number }> => {
+      const p = await startCloud(name, env);
+      await sleep(P.idleSeconds * 1000);
+      const rss = await steadyRssBytes(p.pid);
+      const threads = Number(/Threads:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'))?.[1] ?? 0);
+      return { rss, threads, pid: p.pid, stop: async () => { await p.stop(); } };
+    };
+    // First start: issues and stores the hub's serving certificate.
+    const first = await idleOf('cloud-first-start');
+    await first.stop();
+    // A/B of the young-generation pin, both restarts: V8's default young generation vs kedge cloud's.
+    const defaultYoung = await idleOf('cloud-v8-default-young-gen', { NODE_OPTIONS: '--max-semi-space-size=16' });
+    await defaultYoung.stop();
+    const cloud = await idleOf('cloud');
+    const idle = cloud.rss;
+    log(`kedge cloud idle ${toMiB(idle)} MiB after a restart, ${toMiB(first.rss)} MiB at first start (bare node ${toMiB(nodeFloor)} MiB, client-node floor ${toMiB(clientNodeFloor)} MiB); joining ${P.nodes} hollow nodes`);
 
     pool = await ShardPool.start(1, { hubPort, serverDataDir: dataDir, baseDir, heartbeatMs: 10_000, startConcurrency: 50, startGateMs: 30_000, templateName: 'hollow-00000' }, () => {});
     const names = Array.from({ length: P.nodes }, (_, i) => `hollow-${String(i).padStart(5, '0')}`);
@@ -84,12 +104,15 @@ async function main(): Promise<void> {
     log(`with ${P.nodes} nodes ${toMiB(withNodes)} MiB, peak ${toMiB(peak)} MiB`);
 
     rows.push(
-      ['kedge cloud RSS idle, 0 edge nodes', `${toMiB(idle)} MiB`, `×${(idle / floorRss).toFixed(2)} the client-node floor; ${threadsIdle} OS threads (no worker thread: hub and controllers on the main thread)`],
-      ['baseline: node + @kubernetes/client-node imported, idle', `${toMiB(floorRss)} MiB`, 'same machine, same run'],
+      ['kedge cloud RSS idle, 0 edge nodes, after a restart', `${toMiB(idle)} MiB`, `bare node + ${toMiB(idle - nodeFloor)} MiB; ${cloud.threads} OS threads (hub and controllers on the main thread)`],
+      ['kedge cloud RSS idle, 0 edge nodes, first start', `${toMiB(first.rss)} MiB`, 'issued its serving certificate: the X.509 library stays loaded'],
+      ['A/B: kedge cloud idle after a restart, V8 default young generation', `${toMiB(defaultYoung.rss)} MiB`, `the pinned young generation saves ${toMiB(defaultYoung.rss - idle)} MiB`],
+      ['baseline: bare node, idle', `${toMiB(nodeFloor)} MiB`, 'same machine, same run'],
+      ['baseline: node + @kubernetes/client-node imported, idle', `${toMiB(clientNodeFloor)} MiB`, `what kedge cloud carried before: ×${(clientNodeFloor / idle).toFixed(2)} its idle RSS now`],
       [`kedge cloud RSS with ${P.nodes} hollow nodes heartbeating`, `${toMiB(withNodes)} MiB`, `${Math.round((withNodes - idle) / P.nodes / 1024)} KiB per node over idle; joined in ${joinSeconds.toFixed(1)} s`],
-      ['kedge cloud peak RSS (VmHWM), whole run', `${toMiB(peak)} MiB`, 'start, join of every node'],
+      ['kedge cloud peak RSS (VmHWM), restart + join', `${toMiB(peak)} MiB`, 'start, join of every node'],
     );
-    report.results = { cloudIdleRssBytes: idle, clientNodeFloorRssBytes: floorRss, cloudWithNodesRssBytes: withNodes, cloudPeakRssBytes: peak, joinSeconds };
+    report.results = { cloudIdleRssBytes: idle, cloudFirstStartIdleRssBytes: first.rss, cloudDefaultYoungGenIdleRssBytes: defaultYoung.rss, nodeFloorRssBytes: nodeFloor, clientNodeFloorRssBytes: clientNodeFloor, cloudWithNodesRssBytes: withNodes, cloudPeakRssBytes: peak, joinSeconds };
     report.notes.push(
       'not measured here (no download of other projects is possible on these machines): issue 19 reports KubeEdge v1.15 cloudcore at 60–68 MiB idle, 75 MiB peak, beside a real cluster, measured elsewhere',
       'hollow nodes: certificates minted from the CA given to kedge cloud (join path not measured), no pods, heartbeat every 10 s, one simulator process',

@@ -27,7 +27,8 @@ import { ProcSampler } from '../test/harness/procstat.js';
 import { KubeHttp } from './lib/kube-http.js';
 import { distribution, round, now, since, intOption, type Distribution } from './lib/stats.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
-import { loadKubeConfig, loopbackKubeConfig } from '../src/common/kubeconfig.js';
+import { loadKubeClient } from '../src/common/kubeconfig.js';
+import { KubeClient } from '../src/common/kube-client.js';
 import { StatusWriter, type WriteResult } from '../src/cloudhub/status-writer.js';
 import { buildNode } from '../src/edge/node-status.js';
 
@@ -226,7 +227,7 @@ async function main(): Promise<void> {
     type Transport = 'loopback' | 'https';
     const transports: Transport[] = P.transport === 'both' ? ['loopback', 'https'] : [P.transport];
     if (transports.includes('loopback') && !existsSync(socketPath)) throw new Error(`the server serves no loopback socket at ${socketPath}`);
-    const writers = new Map(transports.map((t) => [t, new StatusWriter(t === 'loopback' ? loopbackKubeConfig({ socketPath, token: benchToken }) : loadKubeConfig(kubeconfig), () => undefined)]));
+    const writers = new Map(transports.map((t) => [t, new StatusWriter(t === 'loopback' ? KubeClient.loopback({ socketPath, token: benchToken }) : loadKubeClient(kubeconfig), () => undefined)]));
     // Each node is written by one transport's writer only (a writer replaces Leases from its own last copy).
     const nodesOf = new Map(transports.map((t, k) => [t, Array.from({ length: P.nodes }, (_, i) => i).filter((i) => i % transports.length === k)]));
     const transportOf = (i: number) => transports[i % transports.length]!;

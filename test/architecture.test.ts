@@ -48,7 +48,8 @@ const CONTROL_PLANE = ['src/apiserver', 'src/controllers', 'src/cloudhub'];
 // ---------------------------------------------------------------------------------------------
 
 export type ImportKind = 'static' | 'dynamic' | 'require';
-export interface ImportSite { specifier: string; line: number; kind: ImportKind }
+/** `typeOnly`: erased by the compiler (`import type`, `export type`, braces of `type` names only, `typeof import(...)`). */
+export interface ImportSite { specifier: string; line: number; kind: ImportKind; typeOnly: boolean }
 
 type Token =
   | { t: 'word'; v: string; pos: number }
@@ -170,16 +171,36 @@ export function findImports(src: string): ImportSite[] {
   const sites: ImportSite[] = [];
   const word = (k: number, v: string): boolean => { const tk = tokens[k]; return tk?.t === 'word' && tk.v === v; };
   const punct = (k: number, v: string): boolean => { const tk = tokens[k]; return tk?.t === 'punct' && tk.v === v; };
+  /** Whether the import/export statement whose `from` is token `k` names types only. */
+  const statementIsTypeOnly = (k: number): boolean => {
+    let start = k - 1;
+    while (start >= 0 && !word(start, 'import') && !word(start, 'export')) start--;
+    if (start < 0) return false;
+    if (word(start + 1, 'type') && !word(start + 2, 'from') && !punct(start + 2, ',')) return true;
+    if (!punct(start + 1, '{')) return false;
+    // `{ type A, type B as C }`: every specifier starts with `type` followed by a name.
+    let allTypes = true;
+    let segmentStart = start + 2;
+    for (let j = start + 2; j < k; j++) {
+      if (punct(j, ',') || punct(j, '}')) {
+        if (j > segmentStart && !(word(segmentStart, 'type') && tokens[segmentStart + 1]?.t === 'word' && !punct(segmentStart + 1, ','))) allTypes = false;
+        if (j > segmentStart && word(segmentStart, 'type') && (j - segmentStart === 1 || word(segmentStart + 1, 'as'))) allTypes = false;
+        segmentStart = j + 1;
+        if (punct(j, '}')) break;
+      }
+    }
+    return allTypes;
+  };
   for (let k = 0; k < tokens.length; k++) {
     const next = tokens[k + 1];
     const afterParen = tokens[k + 2];
     const memberAccess = punct(k - 1, '.'); // x.import(...) / x.require(...) are not module loads
-    if (word(k, 'from') && next?.t === 'str') sites.push({ specifier: next.v, line: lineOf(next.pos), kind: 'static' });
-    else if (word(k, 'import') && !memberAccess && next?.t === 'str') sites.push({ specifier: next.v, line: lineOf(next.pos), kind: 'static' });
+    if (word(k, 'from') && next?.t === 'str') sites.push({ specifier: next.v, line: lineOf(next.pos), kind: 'static', typeOnly: statementIsTypeOnly(k) });
+    else if (word(k, 'import') && !memberAccess && next?.t === 'str') sites.push({ specifier: next.v, line: lineOf(next.pos), kind: 'static', typeOnly: false });
     else if (word(k, 'import') && !memberAccess && punct(k + 1, '(') && afterParen?.t === 'str') {
-      sites.push({ specifier: afterParen.v, line: lineOf(afterParen.pos), kind: 'dynamic' });
+      sites.push({ specifier: afterParen.v, line: lineOf(afterParen.pos), kind: 'dynamic', typeOnly: word(k - 1, 'typeof') });
     } else if (word(k, 'require') && !memberAccess && punct(k + 1, '(') && afterParen?.t === 'str') {
-      sites.push({ specifier: afterParen.v, line: lineOf(afterParen.pos), kind: 'require' });
+      sites.push({ specifier: afterParen.v, line: lineOf(afterParen.pos), kind: 'require', typeOnly: false });
     }
   }
   return sites;
@@ -323,6 +344,25 @@ describe('import scanner', () => {
       ['./dyn.js', 'dynamic'], ['./typeof.js', 'dynamic'], ['./req.js', 'require'], ['./tmpl.js', 'dynamic'], ['./multi.js', 'static'],
     ]);
     assert.equal(findImports(src).find((s) => s.specifier === './multi.js')?.line, 13);
+  });
+
+  test('tells type-only imports (erased by the compiler) from runtime ones', () => {
+    const src = [
+      "import type { A } from './t1.js';",
+      "import { type B, type C as D } from './t2.js';",
+      "import { type E, F } from './r1.js';",
+      "import type from './r2.js';",
+      "import G, { type H } from './r3.js';",
+      "export type { I } from './t3.js';",
+      "export { J } from './r4.js';",
+      "type K = typeof import('./t4.js');",
+      "const l = await import('./r5.js');",
+      "import { type } from './r6.js';",
+    ].join('\n');
+    assert.deepEqual(findImports(src).map((s) => `${s.specifier} ${s.typeOnly ? 'type' : 'runtime'}`), [
+      './t1.js type', './t2.js type', './r1.js runtime', './r2.js runtime', './r3.js runtime', './t3.js type', './r4.js runtime',
+      './t4.js type', './r5.js runtime', './r6.js runtime',
+    ]);
   });
 
   test('ignores imports inside comments, strings, templates and regex literals', () => {
@@ -473,5 +513,50 @@ describe('`kedge edge` does not load the control plane', () => {
       assert.ok(loaded.includes(f), `the recorder did not see ${f} load`);
     }
     assert.deepEqual(controlPlaneFiles(loaded), [], 'control-plane modules loaded by `kedge edge join --help`');
+  });
+});
+
+describe('`kedge cloud` does not load @kubernetes/client-node (issue 19: its import alone is ~105 MiB RSS)', () => {
+  /**
+   * Every repo file and package reachable from `entries` through imports the compiler keeps (type-only ones are
+   * erased), with the chain that reaches each package. Lazy `import()`s count: whatever the run can load.
+   */
+  function runtimeClosure(entries: string[]): { files: Set<string>; packages: Map<string, string> } {
+    const files = new Set<string>();
+    const packages = new Map<string, string>();
+    const parent = new Map<string, string>();
+    const queue = entries.map((e) => path.join(repoRoot, e));
+    for (const e of queue) files.add(rel(e));
+    const chain = (f: string): string => { const c = [f]; while (parent.has(c[0])) c.unshift(parent.get(c[0])!); return c.join(' -> '); };
+    while (queue.length) {
+      const abs = queue.shift()!;
+      for (const site of findImports(readFileSync(abs, 'utf8'))) {
+        if (site.typeOnly) continue;
+        if (!site.specifier.startsWith('.')) {
+          const pkg = site.specifier.startsWith('@') ? site.specifier.split('/').slice(0, 2).join('/') : site.specifier.split('/')[0];
+          if (!pkg.startsWith('node:') && !packages.has(pkg)) packages.set(pkg, `${chain(rel(abs))} -> ${site.specifier}`);
+          continue;
+        }
+        const to = resolveRelative(abs, site.specifier);
+        if (files.has(rel(to))) continue;
+        files.add(rel(to));
+        parent.set(rel(to), rel(abs));
+        queue.push(to);
+      }
+    }
+    return { files, packages };
+  }
+
+  test('statically: nothing the cloud command can load imports client-node other than as types', () => {
+    const { files, packages } = runtimeClosure(['src/cli/commands/cloud.ts']);
+    for (const f of ['src/cloudhub/hub.ts', 'src/controllers/manager.ts', 'src/controllers/nodes/podbinding.ts', 'src/common/kube-client.ts']) {
+      assert.ok(files.has(f), `expected the cloud command to reach ${f}`);
+    }
+    assert.equal(packages.get('@kubernetes/client-node'), undefined, 'a runtime import of client-node on `kedge cloud`\'s path');
+  });
+
+  test('the check can fail: `kedge server` (whose API server controllers use client-node) does load it', () => {
+    const { packages } = runtimeClosure(['src/cli/commands/server.ts']);
+    assert.ok(packages.has('@kubernetes/client-node'), 'the closure walk missed a known runtime import');
   });
 });

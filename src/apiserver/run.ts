@@ -85,7 +85,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
   const kubeconfigPath = await writeAdminKubeconfig(dataDir, `https://${host}:${server.port}`);
   log.info({ kubeconfig: kubeconfigPath, url: `https://${host}:${server.port}`, dataDir, datastore: datastore.kind }, 'kedge server ready');
 
-  // In-process clients of the admin kubeconfig (this thread's via loadKubeConfig, component threads via ctx)
+  // In-process clients of the admin kubeconfig (this thread's via loadKubeClient, component threads via ctx)
   // use the loopback socket; if it cannot be served they keep HTTPS.
   let transport: LoopbackTransport | undefined;
   if (loopback) {

@@ -4,17 +4,15 @@
  * prints that CA's hash, so the hash an edge pins is the hub's — `kedge cloud` has a CA of its own, not the
  * cluster's — for `kedge server` and `kedge cloud` alike. Only the certificate is published, never the key.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger.js';
-import { JsonApi } from './api-json.js';
+import type { KubeClient } from '../common/kube-client.js';
 
 export const HUB_CA_CONFIGMAP = { namespace: 'kube-system', name: 'kedge-cloudhub', key: 'ca.crt' } as const;
 
 const path = `/api/v1/namespaces/${HUB_CA_CONFIGMAP.namespace}/configmaps`;
 
 /** Creates or updates the ConfigMap; a failure is logged (the hub still serves; `token create --ca-cert` remains). */
-export async function publishHubCa(kc: KubeConfig, caCertPem: string, log: Logger): Promise<void> {
-  const api = new JsonApi(kc);
+export async function publishHubCa(api: KubeClient, caCertPem: string, log: Logger): Promise<void> {
   const body = {
     apiVersion: 'v1',
     kind: 'ConfigMap',

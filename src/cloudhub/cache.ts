@@ -1,70 +1,44 @@
 /**
  * One shared cache of everything any edge node may need, fed by one informer per resource against
- * the Kubernetes API (client-node: works against the embedded server and any real kube-apiserver).
+ * the Kubernetes API (src/common/kube-client.ts: works against the embedded server and any real kube-apiserver).
  * No per-node watches ever reach the API server; node desired sets are computed from here.
  */
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  type Informer,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeClient } from '../common/kube-client.js';
 import type { Logger } from '../common/logger.js';
 import { objectKey } from '../protocol/keys.js';
-import { leanInformer } from '../common/lean-informer.js';
+import { LeanInformer } from '../common/lean-informer.js';
 import { DEVICE_MODEL_RESOURCE, DEVICE_RESOURCE, DEVICES_GROUP, DEVICES_VERSION } from '../protocol/devices.js';
 
 export type CacheEventType = 'upsert' | 'delete';
 export type CachedObject = KubernetesObject & { metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string } } & Record<string, unknown>;
 export type CacheListener = (resource: string, type: CacheEventType, key: string, obj: CachedObject, old: CachedObject | undefined) => void;
 
-/** The typed list calls turn timestamps into Date objects while watch events carry strings: normalise to wire JSON. */
-function toWire<T>(obj: T): T {
-  return JSON.parse(JSON.stringify(obj)) as T;
-}
-
-type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
-
 /**
  * `optional`: the resource may not exist on the cluster (KubeEdge's device CRDs on a `kedge cloud` cluster that never
  * installed them): the cache is synced without it, and its informer keeps retrying quietly until the CRD appears.
  */
-function listers(kc: KubeConfig): Array<{ resource: string; path: string; list: Lister; optional?: boolean }> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const disc = kc.makeApiClient(DiscoveryV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const customList = (plural: string): Lister => () =>
-    custom.listClusterCustomObject({ group: DEVICES_GROUP, version: DEVICES_VERSION, plural }) as Promise<KubernetesListObject<KubernetesObject>>;
-  const wire = (p: Promise<KubernetesListObject<KubernetesObject>>) => p.then((l) => ({ ...l, items: toWire(l.items) }));
-  return [
-    { resource: 'nodes', path: '/api/v1/nodes', list: () => wire(core.listNode()) },
-    { resource: 'configmaps', path: '/api/v1/configmaps', list: () => wire(core.listConfigMapForAllNamespaces()) },
-    { resource: 'secrets', path: '/api/v1/secrets', list: () => wire(core.listSecretForAllNamespaces()) },
-    { resource: 'serviceaccounts', path: '/api/v1/serviceaccounts', list: () => wire(core.listServiceAccountForAllNamespaces()) },
-    { resource: 'services', path: '/api/v1/services', list: () => wire(core.listServiceForAllNamespaces()) },
-    {
-      resource: 'endpointslices.discovery.k8s.io',
-      path: '/apis/discovery.k8s.io/v1/endpointslices',
-      list: () => wire(disc.listEndpointSliceForAllNamespaces()),
-    },
-    { resource: DEVICE_MODEL_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devicemodels`, list: customList('devicemodels'), optional: true },
-    { resource: DEVICE_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devices`, list: customList('devices'), optional: true },
-    // Pods last: their refs resolve against objects already cached.
-    { resource: 'pods', path: '/api/v1/pods', list: () => wire(core.listPodForAllNamespaces()) },
-  ];
-}
+const RESOURCES: ReadonlyArray<{ resource: string; path: string; optional?: boolean }> = [
+  { resource: 'nodes', path: '/api/v1/nodes' },
+  { resource: 'configmaps', path: '/api/v1/configmaps' },
+  { resource: 'secrets', path: '/api/v1/secrets' },
+  { resource: 'serviceaccounts', path: '/api/v1/serviceaccounts' },
+  { resource: 'services', path: '/api/v1/services' },
+  { resource: 'endpointslices.discovery.k8s.io', path: '/apis/discovery.k8s.io/v1/endpointslices' },
+  { resource: DEVICE_MODEL_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devicemodels`, optional: true },
+  { resource: DEVICE_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devices`, optional: true },
+  // Pods last: their refs resolve against objects already cached.
+  { resource: 'pods', path: '/api/v1/pods' },
+];
 
 export class SharedCache {
   private readonly objects = new Map<string, CachedObject>();
   private readonly listeners: CacheListener[] = [];
-  private readonly informers: Array<{ resource: string; inf: Informer<KubernetesObject>; synced: boolean; optional: boolean }> = [];
+  private readonly informers: Array<{ resource: string; inf: LeanInformer; synced: boolean; optional: boolean }> = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
 
-  constructor(private readonly kc: KubeConfig, private readonly log: Logger) {}
+  constructor(private readonly client: KubeClient, private readonly log: Logger) {}
 
   get(key: string): CachedObject | undefined {
     return this.objects.get(key);
@@ -111,10 +85,10 @@ export class SharedCache {
 
   /** Starts every informer; resolves once all have listed (or rejects after timeoutMs). */
   async start(timeoutMs = 60_000): Promise<void> {
-    for (const { resource, path, list, optional } of listers(this.kc)) {
+    for (const { resource, path, optional } of RESOURCES) {
       // Cached without managedFields: edges never receive them (shapeForEdge), and the status writer's
       // updates omit them anyway; ~1.3 KiB less per cached pod.
-      const inf = leanInformer(this.kc, path, list);
+      const inf = new LeanInformer(this.client, path);
       const state = { resource, inf, synced: false, optional: optional === true };
       let failures = 0;
       this.informers.push(state);
@@ -148,7 +122,7 @@ export class SharedCache {
         this.timers.add(t);
         backoff = Math.min(backoff * 2, 10_000);
       };
-      // client-node's informer stops after reporting an error: restart it with capped backoff.
+      // The informer stops after reporting an error: restart it with capped backoff.
       inf.on('error', (err) => {
         if (!state.optional || state.synced) this.log.warn({ resource, err: String(err) }, 'informer watch failed; restarting');
         retry();

@@ -7,7 +7,7 @@
 import { createLogger } from '../common/logger.js';
 import { ensureCertificateAuthority, pkiDir } from '../pki/index.js';
 import { startCloudHub, type CloudHub } from './hub.js';
-import { loadKubeConfig } from '../common/kubeconfig.js';
+import { loadKubeClient } from '../common/kubeconfig.js';
 import path from 'node:path';
 import { KUBELET_PROXY_SOCKET_NAME } from './kubelet-proxy.js';
 
@@ -22,14 +22,14 @@ export interface HubComponentOptions {
 
 export function cloudHubComponent(o: HubComponentOptions) {
   return async (ctx: { kubeconfigPath: string; dataDir: string }): Promise<() => Promise<void>> => {
-    const kc = loadKubeConfig(ctx.kubeconfigPath);
+    const client = loadKubeClient(ctx.kubeconfigPath);
     const dir = pkiDir(ctx.dataDir);
     const ca = await ensureCertificateAuthority(dir);
     const log = createLogger('cloudhub');
     let hub: CloudHub;
     try {
       hub = await startCloudHub({
-        kubeConfig: kc,
+        client,
         ca,
         pkiDir: dir,
         host: o.bindAddress,

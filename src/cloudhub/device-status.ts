@@ -8,7 +8,7 @@
  * `metadata.timestamp` (ms, set at the edge when the device reported it); a twin in the cloud with a newer timestamp
  * is kept, so a report buffered offline and replayed after reconnect cannot overwrite a newer value.
  */
-import { JsonApi, seg } from './api-json.js';
+import { seg, type KubeClient } from '../common/kube-client.js';
 import {
   DEVICES_API_VERSION, DEVICES_GROUP, DEVICES_VERSION, TWIN_TIMESTAMP_KEY,
   type Device, type DeviceStatus, type DeviceStatusFields, type Twin,
@@ -64,7 +64,7 @@ function isTwinArray(v: unknown): v is Twin[] {
 }
 
 export class DeviceStatusWriter {
-  constructor(private readonly api: JsonApi, private readonly lookup: DeviceLookup) {}
+  constructor(private readonly api: KubeClient, private readonly lookup: DeviceLookup) {}
 
   async write(node: string, body: { namespace?: unknown; name?: unknown; uid?: unknown; status?: unknown }): Promise<DeviceWriteResult> {
     const { namespace, name, uid } = body;

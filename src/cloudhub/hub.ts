@@ -13,7 +13,8 @@ import type { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { KubeClient } from '../common/kube-client.js';
 import { requestUrl } from '../common/request-url.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { slowClientServerOptions, type SlowClientLimits } from '../common/slow-clients.js';
@@ -40,7 +41,7 @@ import { startKubeletProxy, type KubeletProxy } from './kubelet-proxy.js';
 export const DEFAULT_HUB_PORT = 10000;
 
 export interface CloudHubOptions {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   /** Signs node certificates and verifies them on connect. */
   ca: CertificateAuthority;
   /** Serving certificate; when absent one is issued from `ca` (kept in `pkiDir` when given). */
@@ -160,21 +161,21 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const log = opts.log ?? createLogger('cloudhub');
   const epoch = randomBytes(8).toString('hex');
   const metrics = new HubMetrics();
-  const cache = new SharedCache(opts.kubeConfig, log);
+  const cache = new SharedCache(opts.client, log);
   const reported = new ReportedPodStatus();
   const desired = new DesiredSets(cache, { maxTombstonesPerNode: opts.maxTombstonesPerNode, reported });
   // After `desired` on the cache's listener list; sessions pump on a later tick, so the record is there first.
   const deltas = new Deltas(cache);
   // Bound service account tokens for edge pods' projected volumes, shipped as PodToken objects.
-  const podTokens = new PodTokenManager(cache, clientTokenRequester(opts.kubeConfig), log);
+  const podTokens = new PodTokenManager(cache, clientTokenRequester(opts.client), log);
   const status = new StatusWriter(
-    opts.kubeConfig,
+    opts.client,
     (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined,
     (ns, name) => cache.get(objectKey(DEVICE_RESOURCE, ns, name)) as unknown as Device | undefined,
     reported,
     { leaseCoalesceMs: opts.leaseCoalesceMs },
   );
-  const issuer: CertificateIssuer = new HubCertificateIssuer({ kubeConfig: opts.kubeConfig, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
+  const issuer: CertificateIssuer = new HubCertificateIssuer({ client: opts.client, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
   const sessions = new Map<string, NodeSession>();
   let kubeletProxy: KubeletProxy | undefined;
   const apiWrites = { inFlight: 0, max: opts.maxApiWrites ?? 256 };
@@ -421,7 +422,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
         socketPath: opts.kubeletProxySocket,
         sessions,
         nodes: function* () {
-          for (const k of cache.keysOf('nodes')) yield cache.get(k) as unknown as import('@kubernetes/client-node').V1Node;
+          for (const k of cache.keysOf('nodes')) yield cache.get(k) as unknown as V1Node;
         },
         ca: opts.ca,
         clientCaPem: opts.kubeletClientCaPem,
@@ -436,7 +437,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   }
   const shownHost = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   log.info({ port, epoch }, 'cloud hub listening');
-  await publishHubCa(opts.kubeConfig, opts.ca.certPem, log);
+  await publishHubCa(opts.client, opts.ca.certPem, log);
 
   return {
     port,

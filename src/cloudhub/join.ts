@@ -10,7 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CertificatesV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1CertificateSigningRequest, type V1Node, type V1Secret } from '@kubernetes/client-node';
+import type { V1CertificateSigningRequest, V1Node, V1Secret } from '@kubernetes/client-node';
+import { seg, type KubeClient } from '../common/kube-client.js';
 import {
   BOOTSTRAP_TOKEN_NAMESPACE,
   bootstrapTokenSecretName,
@@ -63,7 +64,7 @@ export interface CertificateIssuer {
 }
 
 export interface JoinOptions {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   ca: CertificateAuthority;
   log: Logger;
   /** Validity of issued node certificates (default 1 year). */
@@ -95,14 +96,10 @@ function takeoverRefused(nodeName: string): JoinError {
 }
 
 export class HubCertificateIssuer implements CertificateIssuer {
-  private readonly core: CoreV1Api;
-  private readonly certs: CertificatesV1Api;
-  private readonly custom: CustomObjectsApi;
+  private readonly api: KubeClient;
 
   constructor(private readonly opts: JoinOptions) {
-    this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
-    this.certs = opts.kubeConfig.makeApiClient(CertificatesV1Api);
-    this.custom = opts.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.api = opts.client;
   }
 
   async join(req: JoinRequest): Promise<string> {
@@ -130,7 +127,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
       reason = 'malformed token';
     } else {
       try {
-        secret = await this.core.readNamespacedSecret({ name: bootstrapTokenSecretName(token.id), namespace: BOOTSTRAP_TOKEN_NAMESPACE });
+        secret = await this.api.request<V1Secret>('GET', `/api/v1/namespaces/${BOOTSTRAP_TOKEN_NAMESPACE}/secrets/${seg(bootstrapTokenSecretName(token.id))}`);
       } catch (err) {
         if (httpCode(err) !== 404) throw err;
       }
@@ -173,17 +170,15 @@ export class HubCertificateIssuer implements CertificateIssuer {
     if (identity.nodeName !== undefined) await this.consume(secret, nodeName);
     if (!existing) {
       try {
-        const created = await this.core.createNode({
-          body: {
-            apiVersion: 'v1',
-            kind: 'Node',
-            metadata: {
-              name: nodeName,
-              labels: { [EDGE_ROLE_LABEL]: '', ...(nodePool !== undefined ? { [NODEPOOL_LABEL]: nodePool } : {}), ...(tenant !== undefined ? { [TENANT_LABEL]: tenant } : {}) },
-              annotations: { [IDENTITY_GENERATION_ANNOTATION]: '1' },
-            },
-            ...(podCIDR !== undefined ? { spec: { podCIDR, podCIDRs: [podCIDR] } } : {}),
+        const created = await this.api.request<V1Node>('POST', '/api/v1/nodes', {
+          apiVersion: 'v1',
+          kind: 'Node',
+          metadata: {
+            name: nodeName,
+            labels: { [EDGE_ROLE_LABEL]: '', ...(nodePool !== undefined ? { [NODEPOOL_LABEL]: nodePool } : {}), ...(tenant !== undefined ? { [TENANT_LABEL]: tenant } : {}) },
+            annotations: { [IDENTITY_GENERATION_ANNOTATION]: '1' },
           },
+          ...(podCIDR !== undefined ? { spec: { podCIDR, podCIDRs: [podCIDR] } } : {}),
         });
         this.opts.log.info({ node: nodeName, requester: identity.username, nodePool, tenant }, 'registered edge node');
         return bindingOf(created);
@@ -205,7 +200,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
     if (range === null || range.bits < 8 || range.bits > 30 || formatIpv4Cidr(range) !== cidr) {
       throw new JoinError(400, 'BadRequest', `invalid podCIDR ${JSON.stringify(cidr)}: want an IPv4 network like 10.244.1.0/24 (prefix /8 to /30, host bits zero)`);
     }
-    const nodes = await this.core.listNode();
+    const nodes = await this.api.request<{ items: V1Node[] }>('GET', '/api/v1/nodes');
     for (const n of nodes.items) {
       if (n.metadata?.name === nodeName) continue;
       for (const other of n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])) {
@@ -230,7 +225,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
     const pool = identity.nodePool ?? req.nodePool;
     if (pool === undefined) return undefined;
     try {
-      await this.custom.getClusterCustomObject({ group: 'apps.openyurt.io', version: 'v1beta2', plural: 'nodepools', name: pool });
+      await this.api.request('GET', `/apis/apps.openyurt.io/v1beta2/nodepools/${seg(pool)}`);
     } catch (err) {
       if (httpCode(err) === 404) throw new JoinError(404, 'NotFound', `nodepool "${pool}" not found: create it first (kubectl apply -f a NodePool manifest), then join`);
       throw err;
@@ -245,7 +240,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
   private async tenantFor(identity: BootstrapIdentity): Promise<string | undefined> {
     if (identity.tenant === undefined) return undefined;
     try {
-      await this.custom.getClusterCustomObject({ group: TENANCY_GROUP, version: TENANCY_VERSION, plural: 'tenants', name: identity.tenant });
+      await this.api.request('GET', `/apis/${TENANCY_GROUP}/${TENANCY_VERSION}/tenants/${seg(identity.tenant)}`);
     } catch (err) {
       if (httpCode(err) === 404) throw new JoinError(404, 'NotFound', `tenant "${identity.tenant}" not found: the token was made for a Tenant that does not exist (any more)`);
       throw err;
@@ -256,10 +251,10 @@ export class HubCertificateIssuer implements CertificateIssuer {
   /** A token made for one node name is good for one join: deleted (exactly that Secret version) before it is used. */
   private async consume(secret: V1Secret, nodeName: string): Promise<void> {
     try {
-      await this.core.deleteNamespacedSecret({
-        name: secret.metadata!.name!,
-        namespace: BOOTSTRAP_TOKEN_NAMESPACE,
-        body: { preconditions: { uid: secret.metadata?.uid, resourceVersion: secret.metadata?.resourceVersion } },
+      await this.api.request('DELETE', `/api/v1/namespaces/${BOOTSTRAP_TOKEN_NAMESPACE}/secrets/${seg(secret.metadata!.name!)}`, {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        preconditions: { uid: secret.metadata?.uid, resourceVersion: secret.metadata?.resourceVersion },
       });
     } catch (err) {
       const code = httpCode(err);
@@ -277,22 +272,19 @@ export class HubCertificateIssuer implements CertificateIssuer {
     for (let attempt = 0; attempt < 5 && current; attempt++) {
       const next = String((bindingOfNode(current)?.generation ?? 0) + 1);
       try {
-        const updated = await this.core.replaceNode({
-          name: nodeName,
-          body: {
-            ...current,
-            metadata: {
-              ...current.metadata,
-              // A re-joined node not in a pool yet may enter the one it asks for (adding the label is allowed; changing it is not).
-              labels: {
-                ...(current.metadata?.labels ?? {}),
-                ...(nodePool !== undefined ? { [NODEPOOL_LABEL]: nodePool } : {}),
-                ...(tenant !== undefined ? { [TENANT_LABEL]: tenant } : {}),
-              },
-              annotations: { ...(current.metadata?.annotations ?? {}), [IDENTITY_GENERATION_ANNOTATION]: next },
+        const updated = await this.api.request<V1Node>('PUT', `/api/v1/nodes/${seg(nodeName)}`, {
+          ...current,
+          metadata: {
+            ...current.metadata,
+            // A re-joined node not in a pool yet may enter the one it asks for (adding the label is allowed; changing it is not).
+            labels: {
+              ...(current.metadata?.labels ?? {}),
+              ...(nodePool !== undefined ? { [NODEPOOL_LABEL]: nodePool } : {}),
+              ...(tenant !== undefined ? { [TENANT_LABEL]: tenant } : {}),
             },
-            ...(podCIDR !== undefined && current.spec?.podCIDR === undefined ? { spec: { ...current.spec, podCIDR, podCIDRs: [podCIDR] } } : {}),
+            annotations: { ...(current.metadata?.annotations ?? {}), [IDENTITY_GENERATION_ANNOTATION]: next },
           },
+          ...(podCIDR !== undefined && current.spec?.podCIDR === undefined ? { spec: { ...current.spec, podCIDR, podCIDRs: [podCIDR] } } : {}),
         });
         this.opts.log.warn({ node: nodeName, requester, generation: next }, 'edge node joined again with a token made for it; certificates issued before are revoked');
         return bindingOf(updated);
@@ -306,7 +298,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
 
   private async readNode(name: string): Promise<V1Node | null> {
     try {
-      return await this.core.readNode({ name });
+      return await this.api.request<V1Node>('GET', `/api/v1/nodes/${seg(name)}`);
     } catch (err) {
       if (httpCode(err) === 404) return null;
       throw err;
@@ -369,24 +361,19 @@ export class HubCertificateIssuer implements CertificateIssuer {
         usages: ['digital signature', 'client auth'],
       },
     };
-    let created = await this.certs.createCertificateSigningRequest({ body: csr });
+    const csrs = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+    let created = await this.api.request<V1CertificateSigningRequest>('POST', csrs, csr);
     const now = new Date();
-    created = await this.certs.replaceCertificateSigningRequestApproval({
-      name,
-      body: {
-        ...created,
-        status: {
-          ...created.status,
-          conditions: [
-            { type: 'Approved', status: 'True', reason: 'KedgeHubApprove', message: 'approved by the Kedge cloud hub after bootstrap token check', lastUpdateTime: now },
-          ],
-        },
+    created = await this.api.request<V1CertificateSigningRequest>('PUT', `${csrs}/${seg(name)}/approval`, {
+      ...created,
+      status: {
+        ...created.status,
+        conditions: [
+          { type: 'Approved', status: 'True', reason: 'KedgeHubApprove', message: 'approved by the Kedge cloud hub after bootstrap token check', lastUpdateTime: now },
+        ],
       },
     });
-    await this.certs.replaceCertificateSigningRequestStatus({
-      name,
-      body: { ...created, status: { ...created.status, certificate: Buffer.from(certPem).toString('base64') } },
-    });
+    await this.api.request('PUT', `${csrs}/${seg(name)}/status`, { ...created, status: { ...created.status, certificate: Buffer.from(certPem).toString('base64') } });
   }
 }
 

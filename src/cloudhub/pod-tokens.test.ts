@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
+import { KubeClient } from '../common/kube-client.js';
 import { createLogger } from '../common/logger.js';
 import { objectKey } from '../protocol/keys.js';
 import { SharedCache, type CachedObject } from './cache.js';
@@ -24,7 +25,7 @@ async function until<T>(what: string, f: () => T | undefined): Promise<T> {
 }
 
 test('bound tokens per projected source reach only the pod\'s node, are refreshed, and go with the pod', async () => {
-  const cache = new SharedCache(new KubeConfig(), log);
+  const cache = new SharedCache(KubeClient.fromConfig({ server: 'http://127.0.0.1:1' }), log);
   const desired = new DesiredSets(cache);
   const calls: Array<{ ns: string; sa: string; spec: Parameters<TokenRequester>[2] }> = [];
   let lifetimeMs = 3_600_000;
@@ -66,7 +67,7 @@ test('bound tokens per projected source reach only the pod\'s node, are refreshe
 });
 
 test('pods without projected token sources, unbound or finished pods get no token', async () => {
-  const cache = new SharedCache(new KubeConfig(), log);
+  const cache = new SharedCache(KubeClient.fromConfig({ server: 'http://127.0.0.1:1' }), log);
   let called = 0;
   const mgr = new PodTokenManager(cache, async () => { called++; return { token: 't', expirationTimestamp: new Date(Date.now() + 3_600_000) }; }, log);
   try {

@@ -7,7 +7,8 @@
  * pod's node's desired set (node authorization for reads) and is deleted there when the pod goes. Tokens are
  * refreshed at 80 % of their lifetime (a new resourceVersion, so the edge re-applies and rewrites the file).
  */
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { AuthenticationV1TokenRequest, V1Pod } from '@kubernetes/client-node';
+import { seg, type KubeClient } from '../common/kube-client.js';
 import type { Logger } from '../common/logger.js';
 import { objectKey } from '../protocol/keys.js';
 import type { CachedObject, SharedCache } from './cache.js';
@@ -41,10 +42,11 @@ export type TokenRequester = (namespace: string, serviceAccount: string, spec: {
   audiences: string[]; expirationSeconds: number; boundObjectRef: { kind: 'Pod'; apiVersion: 'v1'; name: string; uid: string };
 }) => Promise<{ token: string; expirationTimestamp: Date }>;
 
-export function clientTokenRequester(kc: KubeConfig): TokenRequester {
-  const core = kc.makeApiClient(CoreV1Api);
+export function clientTokenRequester(client: KubeClient): TokenRequester {
   return async (namespace, name, spec) => {
-    const r = await core.createNamespacedServiceAccountToken({ namespace, name, body: { spec } });
+    const r = await client.request<AuthenticationV1TokenRequest>('POST', `/api/v1/namespaces/${seg(namespace)}/serviceaccounts/${seg(name)}/token`, {
+      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec,
+    });
     if (!r.status?.token) throw new Error('TokenRequest returned no token');
     return { token: r.status.token, expirationTimestamp: new Date(r.status.expirationTimestamp) };
   };

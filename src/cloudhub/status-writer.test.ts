@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
-import { JsonApi, JsonApiError } from './api-json.js';
+import { KubeClient, KubeApiError } from '../common/kube-client.js';
 import { StatusWriter, leaseCoalesceWindowMs, microTime } from './status-writer.js';
 
 interface Seen { method: string; url: string; auth?: string; type?: string; body?: unknown }
@@ -24,27 +23,21 @@ async function stubApi(route: (r: Seen) => [number, unknown]) {
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'sekret' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  const kc = KubeClient.fromConfig({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 'sekret' });
   return { kc, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 const status = (code: number, reason: string) => ({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message: `${reason} says the stub` });
 
-test('JsonApi: kubeconfig credentials, JSON both ways, non-2xx as JsonApiError with code and Status body', async () => {
+test('KubeClient: kubeconfig credentials, JSON both ways, non-2xx as KubeApiError with code and Status body', async () => {
   const api = await stubApi((r) => (r.url.endsWith('/missing') ? [404, status(404, 'NotFound')] : [200, { echo: r.body ?? null, method: r.method }]));
   try {
-    const j = new JsonApi(api.kc);
+    const j = api.kc;
     assert.deepEqual(await j.request('PUT', '/api/v1/nodes/a', { x: 1 }), { echo: { x: 1 }, method: 'PUT' });
     assert.equal(api.seen[0]!.auth, 'Bearer sekret');
     assert.equal(api.seen[0]!.type, 'application/json');
     const err = await j.request('GET', '/api/v1/nodes/missing').catch((e: unknown) => e);
-    assert.ok(err instanceof JsonApiError);
+    assert.ok(err instanceof KubeApiError);
     assert.equal(err.code, 404);
     assert.equal((JSON.parse(err.body) as { reason: string }).reason, 'NotFound');
     assert.match(err.message, /NotFound says the stub/);
@@ -313,7 +306,7 @@ test('node status: a report for a Node that does not exist (deleted meanwhile) i
   }
 });
 
-test('JsonApi over TLS: client certificate from the kubeconfig; a burst of 100 requests shares a bounded set of connections', async () => {
+test('KubeClient over TLS: client certificate from the kubeconfig; a burst of 100 requests shares a bounded set of connections', async () => {
   const { createCertificateAuthority, issueServerCertificate, issueClientCertificate } = await import('../pki/index.js');
   const https = await import('node:https');
   const ca = await createCertificateAuthority('test-ca');
@@ -329,15 +322,7 @@ test('JsonApi over TLS: client certificate from the kubeconfig; a burst of 100 r
   server.on('secureConnection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const kc = new KubeConfig();
-    const b64 = (s: string) => Buffer.from(s).toString('base64');
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, caData: b64(ca.certPem), skipTLSVerify: false }],
-      users: [{ name: 'u', certData: b64(client.certPem), keyData: b64(client.keyPem) }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
-    const api = new JsonApi(kc);
+    const api = KubeClient.fromConfig({ server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, caCertPem: ca.certPem, clientCertPem: client.certPem, clientKeyPem: client.keyPem });
     const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => api.request<{ ok: string }>('GET', `/r/${i}`)));
     assert.deepEqual(answers.map((a) => a.ok), Array.from({ length: 100 }, (_, i) => `/r/${i}`));
     assert.deepEqual([...subjects], ['system:kedge-hub']);

@@ -6,8 +6,8 @@
  * (src/common/pod-status.ts). Conflicts with newer cloud writes are handled
  * by re-reading and replacing only the status (the cloud keeps spec/metadata it changed meanwhile).
  */
-import type { CoreV1Event, KubeConfig, V1Lease, V1Node, V1Pod, V1PodStatus } from '@kubernetes/client-node';
-import { JsonApi, seg } from './api-json.js';
+import type { CoreV1Event, V1Lease, V1Node, V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import { seg, type KubeClient } from '../common/kube-client.js';
 import type { StatusKind } from '../protocol/messages.js';
 import {
   EDGE_ROLE_LABEL, forbiddenLabelsOnUpdateMessage, forbiddenNodeLabelChanges, modifiedLabelKeys, nodeEventRefusal,
@@ -119,9 +119,9 @@ function forUpdate<T extends { metadata?: { managedFields?: unknown } }>(obj: T)
 export class StatusWriter {
   /**
    * Objects travel as plain JSON (wire form: timestamps are strings), not through client-node's typed
-   * serializers: this is the hub's hottest path (every node, every 10 s) — see api-json.ts.
+   * serializers: this is the hub's hottest path (every node, every 10 s) — see src/common/kube-client.ts.
    */
-  private readonly api: JsonApi;
+  private readonly api: KubeClient;
   /** Last lease written per node (bounded by the number of nodes; dropped on any failure). */
   private readonly leases = new Map<string, V1Lease>();
   /** Per node, the newest renewal held back by coalescing (written on the session's end or by the next renewal). */
@@ -132,11 +132,11 @@ export class StatusWriter {
   readonly devices: DeviceStatusWriter;
 
   constructor(
-    kc: KubeConfig, private readonly podLookup: PodLookup, deviceLookup: DeviceLookup = () => undefined, private readonly reported?: ReportedPodStatus,
+    client: KubeClient, private readonly podLookup: PodLookup, deviceLookup: DeviceLookup = () => undefined, private readonly reported?: ReportedPodStatus,
     opts: StatusWriterOptions = {},
   ) {
     this.leaseCoalesceMs = opts.leaseCoalesceMs ?? 0;
-    this.api = new JsonApi(kc);
+    this.api = client;
     this.devices = new DeviceStatusWriter(this.api, deviceLookup);
   }
 

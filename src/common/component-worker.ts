@@ -14,7 +14,7 @@ type Component = (ctx: Data['ctx']) => Promise<() => Promise<void> | void>;
 const data = workerData as Data;
 const port = parentPort!;
 try {
-  // The component's loadKubeConfig(kubeconfigPath) in this thread then speaks to the server's loopback socket.
+  // The component's loadKubeClient(kubeconfigPath) in this thread then speaks to the server's loopback socket.
   if (data.ctx.loopback) useLoopbackFor(data.ctx.kubeconfigPath, data.ctx.loopback);
   const mod = (await import(data.moduleUrl)) as Record<string, unknown>;
   const factory = mod[data.factory];

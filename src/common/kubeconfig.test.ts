@@ -4,10 +4,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { CoreV1Api, Watch } from '@kubernetes/client-node';
-import { loadKubeConfig, loopbackOf, useLoopbackFor, LOOPBACK_SERVER_URL } from './kubeconfig.js';
+import { loadKubeClient, useLoopbackFor, LOOPBACK_SERVER_URL } from './kubeconfig.js';
+import type { WatchEvent } from './kube-client.js';
 
-/** A file kubeconfig with a token user (TLS credentials are src/cloudhub/api-json.test.ts's business). */
+/** A file kubeconfig with a token user (TLS credentials are src/cloudhub/api-client.test.ts's business). */
 const kubeconfigYaml = (server: string) => [
   'apiVersion: v1', 'kind: Config', 'current-context: x',
   'clusters:', '- name: c', `  cluster: {server: "${server}"}`,
@@ -15,7 +15,7 @@ const kubeconfigYaml = (server: string) => [
   'contexts:', '- name: x', '  context: {cluster: c, user: u}', '',
 ].join('\n');
 
-test('useLoopbackFor: loadKubeConfig of that path speaks plain HTTP to the Unix socket with the token (typed calls and watches); unregistered, the file again', async () => {
+test('useLoopbackFor: loadKubeClient of that path speaks plain HTTP to the Unix socket with the token (requests and watches); unregistered, the file again', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-kubeconfig-'));
   const socketPath = path.join(dir, 'api.sock');
   const seen: { url: string; auth?: string; host?: string }[] = [];
@@ -35,23 +35,22 @@ test('useLoopbackFor: loadKubeConfig of that path speaks plain HTTP to the Unix 
   try {
     // registered under a relative spelling of the same path: paths are resolved
     useLoopbackFor(path.relative(process.cwd(), file), { socketPath, token: 'in-memory-token' });
-    const kc = loadKubeConfig(file);
-    assert.equal(kc.getCurrentCluster()!.server, LOOPBACK_SERVER_URL);
-    assert.deepEqual(loopbackOf(kc), { socketPath, token: 'in-memory-token' });
-    const list = await kc.makeApiClient(CoreV1Api).listNamespace();
+    const kc = loadKubeClient(file);
+    assert.equal(kc.server, `${LOOPBACK_SERVER_URL}/`);
+    assert.deepEqual(kc.loopbackTransport, { socketPath, token: 'in-memory-token' });
+    const list = await kc.request<{ items: Array<{ metadata: { name: string } }> }>('GET', '/api/v1/namespaces');
     assert.deepEqual(list.items.map((n) => n.metadata?.name), ['listed']);
     const events: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      void new Watch(kc).watch('/api/v1/namespaces', { resourceVersion: '5' }, (type, obj: { metadata: { name: string } }) => events.push(`${type} ${obj.metadata.name}`), (err) => (err ? reject(err) : resolve())).catch(reject);
-    });
+    await kc.watch('/api/v1/namespaces', { resourceVersion: '5' }, (ev: WatchEvent) => events.push(`${ev.type} ${(ev.object as { metadata: { name: string } }).metadata.name}`)).done;
     assert.deepEqual(events, ['ADDED w']);
+    kc.close();
     assert.equal(seen.length, 2);
     for (const s of seen) assert.equal(s.auth, 'Bearer in-memory-token');
 
     useLoopbackFor(file, undefined);
-    const again = loadKubeConfig(file);
-    assert.match(again.getCurrentCluster()!.server, /^https:\/\/127\.0\.0\.1:1/);
-    assert.equal(loopbackOf(again), undefined);
+    const again = loadKubeClient(file);
+    assert.match(again.server, /^https:\/\/127\.0\.0\.1:1/);
+    assert.equal(again.loopbackTransport, undefined);
   } finally {
     useLoopbackFor(file, undefined);
     server.closeAllConnections();

@@ -1,11 +1,19 @@
 /**
- * client-node's informer (ListWatch) caching objects without `metadata.managedFields`. Server-side apply
- * bookkeeping is ~1.3 KiB of a ~5 KiB cached pod; long-running clients that never apply (controllers, the cloud
- * hub) hold one copy of every pod, so at 100,000 pods that is ~130 MiB per cache for nothing. An update that
+ * A list-watch cache (an informer) over Kedge's own API client (kube-client.ts), caching lean objects.
+ *
+ * Semantics are client-node's ListWatch's (which the hub and the controllers were first written against): start()
+ * lists, reconciles the cache with the list (delete for what vanished, add for what is new, update for what changed
+ * resourceVersion), then watches from the list's resourceVersion. A watch the server ends is resumed from the last
+ * resourceVersion seen; a 410 Gone relists; any other failure emits 'error' and stops: the owner restarts it with
+ * its own backoff (src/controllers/informers.ts, src/cloudhub/cache.ts).
+ *
+ * Lean: objects are cached without `metadata.managedFields` (server-side apply bookkeeping, ~1.3 KiB of a ~5 KiB
+ * pod that no long-running Kedge client reads) and with their short strings shared (string-pool.ts). An update that
  * omits managedFields keeps the stored ones (as upstream), so objects read from such a cache can still be PUT.
  */
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { sharedStrings } from './string-pool.js';
-import { ListWatch, Watch, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { KubeApiError, type KubeClient, type WatchEvent, type WatchHandle } from './kube-client.js';
 
 /** Drops `metadata.managedFields` in place (the object was decoded for this cache alone). */
 export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
@@ -25,12 +33,160 @@ export function leanObject<T extends KubernetesObject>(obj: T): T {
   return sharedStrings.internAll(withoutManagedFields(obj));
 }
 
-/** Like client-node's `makeInformer`, caching lean objects (`leanObject`): what is listed and watched is trimmed before it is cached or handed to a handler. */
-export function leanInformer(kc: KubeConfig, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>): Informer<KubernetesObject> & ObjectCache<KubernetesObject> {
-  const watch = new Watch(kc);
-  const lean: Pick<Watch, 'watch'> = {
-    watch: (p, query, callback, done) =>
-      watch.watch(p, query, (phase, obj, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? leanObject(obj as KubernetesObject) : obj, raw), done),
-  };
-  return new ListWatch(path, lean as Watch, () => list().then((l) => ({ ...l, items: l.items.map(leanObject) })), false);
+export type InformerEvent = 'add' | 'update' | 'delete';
+type ObjectCallback<T> = (obj: T) => void;
+type ErrorCallback = (err: unknown) => void;
+
+/** Read access to an informer's cache (client-node's ObjectCache shape). */
+export interface ObjectCache<T> {
+  get(name: string, namespace?: string): T | undefined;
+  list(namespace?: string): T[];
+}
+
+export class LeanInformer<T extends KubernetesObject = KubernetesObject> implements ObjectCache<T> {
+  /** namespace ('' for cluster-scoped) → name → object. */
+  private objects = new Map<string, Map<string, T>>();
+  private readonly callbacks: Record<InformerEvent, Array<ObjectCallback<T>>> = { add: [], update: [], delete: [] };
+  private readonly errorCallbacks: ErrorCallback[] = [];
+  private resourceVersion = '';
+  private stopped = true;
+  private current?: WatchHandle;
+
+  /** `path` is the collection (e.g. /api/v1/pods); `query` adds selectors to both the list and the watch. */
+  constructor(private readonly client: KubeClient, private readonly path: string, private readonly query: Record<string, string> = {}) {}
+
+  on(event: InformerEvent, cb: ObjectCallback<T>): void;
+  on(event: 'error', cb: ErrorCallback): void;
+  on(event: InformerEvent | 'error', cb: ObjectCallback<T> | ErrorCallback): void {
+    if (event === 'error') this.errorCallbacks.push(cb as ErrorCallback);
+    else this.callbacks[event].push(cb as ObjectCallback<T>);
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.objects.get(namespace ?? '')?.get(name);
+  }
+
+  list(namespace?: string): T[] {
+    if (namespace) return [...(this.objects.get(namespace)?.values() ?? [])];
+    const all: T[] = [];
+    for (const byName of this.objects.values()) for (const o of byName.values()) all.push(o);
+    return all;
+  }
+
+  /** Lists (unless resuming) and opens the watch; resolves once both are done or an error was emitted. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.current?.abort();
+    this.current = undefined;
+  }
+
+  private emitError(err: unknown): void {
+    for (const cb of this.errorCallbacks.slice()) cb(err);
+  }
+
+  private async run(): Promise<void> {
+    if (this.stopped) return;
+    if (!this.resourceVersion) {
+      let list: KubernetesListObject<T>;
+      try {
+        list = await this.client.request<KubernetesListObject<T>>('GET', this.withQuery(this.path, this.query));
+      } catch (err) {
+        this.emitError(err);
+        return;
+      }
+      if (this.stopped) return;
+      this.replace((list.items ?? []).map((o) => leanObject(o)));
+      this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    }
+    const handle = this.client.watch(this.path, { ...this.query, resourceVersion: this.resourceVersion }, (ev) => this.onEvent(ev));
+    this.current = handle;
+    handle.done.then(
+      () => {
+        if (this.current === handle) void this.run();
+      },
+      (err: unknown) => {
+        if (this.current !== handle || this.stopped) return;
+        if (err instanceof KubeApiError && err.code === 410) {
+          this.resourceVersion = '';
+          void this.run();
+          return;
+        }
+        this.current = undefined;
+        this.emitError(err);
+      },
+    );
+  }
+
+  private withQuery(path: string, query: Record<string, string>): string {
+    const qs = new URLSearchParams(query).toString();
+    return qs ? `${path}?${qs}` : path;
+  }
+
+  private onEvent(ev: WatchEvent): void {
+    const obj = ev.object as T & { code?: number };
+    switch (ev.type) {
+      case 'ERROR':
+        // 410 Gone as an event: relist when the server ends this stream.
+        if (obj?.code === 410) this.resourceVersion = '';
+        return;
+      case 'ADDED':
+      case 'MODIFIED':
+        this.upsert(leanObject(obj));
+        break;
+      case 'DELETED':
+        this.remove(leanObject(obj));
+        break;
+      case 'BOOKMARK':
+        break;
+    }
+    this.resourceVersion = obj?.metadata?.resourceVersion ?? this.resourceVersion;
+  }
+
+  /** The cache becomes `items`: what vanished is deleted, what is new added, what changed updated. */
+  private replace(items: T[]): void {
+    const fresh = new Map<string, Map<string, T>>();
+    for (const o of items) {
+      const ns = o.metadata?.namespace ?? '';
+      let byName = fresh.get(ns);
+      if (!byName) fresh.set(ns, (byName = new Map()));
+      byName.set(o.metadata?.name ?? '', o);
+    }
+    for (const [ns, byName] of this.objects) {
+      for (const [name, old] of byName) {
+        if (fresh.get(ns)?.has(name)) continue;
+        byName.delete(name);
+        for (const cb of this.callbacks.delete.slice()) cb(old);
+      }
+      if (byName.size === 0) this.objects.delete(ns);
+    }
+    for (const o of items) this.upsert(o);
+  }
+
+  private upsert(obj: T): void {
+    const ns = obj.metadata?.namespace ?? '';
+    let byName = this.objects.get(ns);
+    if (!byName) this.objects.set(ns, (byName = new Map()));
+    const name = obj.metadata?.name ?? '';
+    const found = byName.get(name);
+    // A relist re-delivers unchanged objects: the cached copy stays, and nothing changed to report.
+    if (found && found.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
+    byName.set(name, obj);
+    for (const cb of (found ? this.callbacks.update : this.callbacks.add).slice()) cb(obj);
+  }
+
+  private remove(obj: T): void {
+    const ns = obj.metadata?.namespace ?? '';
+    const byName = this.objects.get(ns);
+    const name = obj.metadata?.name ?? '';
+    const found = byName?.get(name);
+    if (!byName || !found) return;
+    byName.delete(name);
+    if (byName.size === 0) this.objects.delete(ns);
+    for (const cb of this.callbacks.delete.slice()) cb(obj);
+  }
 }

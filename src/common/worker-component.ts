@@ -5,7 +5,7 @@
  * second core: at fleet scale the API server and the hub each saturate one (bench/RESULTS.md, fleet).
  * A worker that dies takes the process down (exit 1), as an uncaught error in-process would.
  * The server's loopback transport (socket + in-memory token, src/common/kubeconfig.ts) travels in workerData,
- * so the component's `loadKubeConfig(kubeconfigPath)` in the worker uses it too.
+ * so the component's `loadKubeClient(kubeconfigPath)` in the worker uses it too.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -1,18 +1,5 @@
-import {
-  AppsV1Api,
-  ApisApi,
-  BatchV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubernetesObjectApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1Namespace,
-} from '@kubernetes/client-node';
-
-import { CUSTOM_RESOURCES } from './custom-resources.js';
+import type { KubernetesObject, V1Namespace } from '@kubernetes/client-node';
+import { KubeApiError, seg, type KubeClient } from '../common/kube-client.js';
 
 /** Identifies one object for a write: apiVersion + kind locate the resource, namespace + name the object. */
 export interface ObjectRef {
@@ -31,8 +18,8 @@ export interface DeleteOptions {
 
 /**
  * Every write the controllers make goes through this narrow interface, so controller logic can be unit-tested
- * against an in-memory fake while production uses @kubernetes/client-node (and thereby works against any
- * conformant API server, not just Kedge's).
+ * against an in-memory fake while production speaks plain Kubernetes REST through src/common/kube-client.ts (and
+ * thereby works against any conformant API server, not just Kedge's).
  */
 export interface KubeApi {
   create<T extends KubernetesObject>(obj: T): Promise<T>;
@@ -75,61 +62,79 @@ export function apiErrorMessage(err: unknown): string {
 }
 export const isConflict = (err: unknown): boolean => errorCode(err) === 409;
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const MERGE_PATCH = 'application/merge-patch+json';
+const FIELD_MANAGER = 'kedge-controller-manager';
+/** A groupVersion's discovery is trusted this long when a kind is missing from it (a CRD may have just been added). */
+const DISCOVERY_STALE_MS = 10_000;
 
 /** Typed values come back with Date objects; controllers work on wire-format JSON (timestamps as strings). */
 export function toWire<T>(obj: T): T {
   return JSON.parse(JSON.stringify(obj)) as T;
 }
 
-export function makeKubeApi(kc: KubeConfig): KubeApi {
-  const objects = KubernetesObjectApi.makeApiClient(kc);
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const batch = kc.makeApiClient(BatchV1Api);
-  const customObjects = kc.makeApiClient(CustomObjectsApi);
-  const header = (ref: ObjectRef) => ({
-    apiVersion: ref.apiVersion,
-    kind: ref.kind,
-    metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
-  });
+interface ApiResource { name: string; kind: string; namespaced: boolean; verbs: string[] }
+
+/** Kind → resource mapping from the server's discovery documents, cached per groupVersion. */
+class Discovery {
+  private readonly byGroupVersion = new Map<string, { at: number; resources: ApiResource[] }>();
+
+  constructor(private readonly client: KubeClient) {}
+
+  static pathOf(groupVersion: string): string {
+    return groupVersion.includes('/') ? `/apis/${groupVersion}` : `/api/${groupVersion}`;
+  }
+
+  async resources(groupVersion: string, fresh = false): Promise<ApiResource[]> {
+    const cached = this.byGroupVersion.get(groupVersion);
+    if (cached && !fresh) return cached.resources;
+    const doc = await this.client.request<{ resources: ApiResource[] }>('GET', Discovery.pathOf(groupVersion));
+    // Subresources (pods/status) are not kinds of their own.
+    const resources = doc.resources.filter((r) => !r.name.includes('/'));
+    this.byGroupVersion.set(groupVersion, { at: Date.now(), resources });
+    return resources;
+  }
+
+  async resourceFor(apiVersion: string, kind: string): Promise<ApiResource> {
+    let found = (await this.resources(apiVersion)).find((r) => r.kind === kind);
+    if (!found && Date.now() - (this.byGroupVersion.get(apiVersion)?.at ?? 0) > DISCOVERY_STALE_MS) {
+      found = (await this.resources(apiVersion, true)).find((r) => r.kind === kind);
+    }
+    if (!found) throw new KubeApiError(404, JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `the server doesn't have a resource type for ${kind} in ${apiVersion}` }), 'GET', Discovery.pathOf(apiVersion));
+    return found;
+  }
+
+  /** The collection path of `ref`'s kind (namespaced when the resource is), and the object's path. */
+  async paths(ref: { apiVersion: string; kind: string; namespace?: string; name?: string }): Promise<{ collection: string; object: string }> {
+    const r = await this.resourceFor(ref.apiVersion, ref.kind);
+    const ns = r.namespaced ? `/namespaces/${seg(ref.namespace || 'default')}` : '';
+    const collection = `${Discovery.pathOf(ref.apiVersion)}${ns}/${r.name}`;
+    return { collection, object: `${collection}/${seg(ref.name ?? '')}` };
+  }
+}
+
+export function makeKubeApi(client: KubeClient): KubeApi {
+  const discovery = new Discovery(client);
+  const manager = `fieldManager=${FIELD_MANAGER}`;
+  const withMeta = (ref: ObjectRef, patch: object): object => {
+    const p = patch as { metadata?: object };
+    return { ...p, apiVersion: ref.apiVersion, kind: ref.kind, metadata: { ...(p.metadata ?? {}), name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) } };
+  };
 
   return {
     async create(obj) {
-      return toWire(await objects.create(obj, undefined, undefined, 'kedge-controller-manager'));
+      const { collection } = await discovery.paths({ apiVersion: obj.apiVersion ?? '', kind: obj.kind ?? '', namespace: obj.metadata?.namespace });
+      return client.request('POST', `${collection}?${manager}`, obj);
     },
     async patch(ref, patch) {
-      const p = patch as { metadata?: object };
-      const body = { ...p, ...header(ref), metadata: { ...(p.metadata ?? {}), ...header(ref).metadata } };
-      return toWire(
-        await objects.patch(body, undefined, undefined, 'kedge-controller-manager', undefined, PatchStrategy.MergePatch),
-      ) as never;
+      const { object } = await discovery.paths(ref);
+      return client.request('PATCH', `${object}?${manager}`, withMeta(ref, patch), MERGE_PATCH);
     },
     async patchStatus(ref, patch) {
-      const name = ref.name;
-      const namespace = ref.namespace ?? '';
-      const body = patch;
-      let out: unknown;
-      switch (ref.kind) {
-        case 'Pod': out = await core.patchNamespacedPodStatus({ name, namespace, body }, mergePatch); break;
-        case 'Node': out = await core.patchNodeStatus({ name, body }, mergePatch); break;
-        case 'Deployment': out = await apps.patchNamespacedDeploymentStatus({ name, namespace, body }, mergePatch); break;
-        case 'ReplicaSet': out = await apps.patchNamespacedReplicaSetStatus({ name, namespace, body }, mergePatch); break;
-        case 'DaemonSet': out = await apps.patchNamespacedDaemonSetStatus({ name, namespace, body }, mergePatch); break;
-        case 'StatefulSet': out = await apps.patchNamespacedStatefulSetStatus({ name, namespace, body }, mergePatch); break;
-        case 'Job': out = await batch.patchNamespacedJobStatus({ name, namespace, body }, mergePatch); break;
-        default: {
-          const custom = Object.values(CUSTOM_RESOURCES).find((r) => `${r.group}/${r.version}` === ref.apiVersion && r.kind === ref.kind);
-          if (!custom) throw new Error(`patchStatus: unsupported kind ${ref.kind}`);
-          const { group, version, plural } = custom;
-          out = custom.namespaced
-            ? await customObjects.patchNamespacedCustomObjectStatus({ group, version, plural, namespace, name, body }, mergePatch)
-            : await customObjects.patchClusterCustomObjectStatus({ group, version, plural, name, body }, mergePatch);
-        }
-      }
-      return toWire(out) as never;
+      const { object } = await discovery.paths(ref);
+      return client.request('PATCH', `${object}/status?${manager}`, patch, MERGE_PATCH);
     },
     async delete(ref, opts = {}) {
+      const { object } = await discovery.paths(ref);
       const body = {
         apiVersion: 'v1',
         kind: 'DeleteOptions',
@@ -137,42 +142,35 @@ export function makeKubeApi(kc: KubeConfig): KubeApi {
         ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}),
         ...(opts.gracePeriodSeconds !== undefined ? { gracePeriodSeconds: opts.gracePeriodSeconds } : {}),
       };
-      await objects.delete(header(ref), undefined, undefined, opts.gracePeriodSeconds, undefined, opts.propagationPolicy, body);
+      await client.request('DELETE', object, body);
     },
     async get(ref) {
       try {
-        return toWire(await objects.read(header(ref) as never)) as never;
+        const { object } = await discovery.paths(ref);
+        return await client.request('GET', object);
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;
       }
     },
     async bindPod(namespace, podName, nodeName, podUid) {
-      await core.createNamespacedPodBinding({
-        name: podName,
-        namespace,
-        body: {
-          apiVersion: 'v1',
-          kind: 'Binding',
-          metadata: { name: podName, namespace, ...(podUid ? { uid: podUid } : {}) },
-          target: { apiVersion: 'v1', kind: 'Node', name: nodeName },
-        },
+      await client.request('POST', `/api/v1/namespaces/${seg(namespace)}/pods/${seg(podName)}/binding`, {
+        apiVersion: 'v1',
+        kind: 'Binding',
+        metadata: { name: podName, namespace, ...(podUid ? { uid: podUid } : {}) },
+        target: { apiVersion: 'v1', kind: 'Node', name: nodeName },
       });
     },
     async namespacedKinds() {
       const out: Array<{ apiVersion: string; kind: string }> = [];
-      const usable = (r: { name: string; namespaced: boolean; verbs: string[] }) =>
-        r.namespaced && !r.name.includes('/') && r.verbs.includes('list') && r.verbs.includes('delete');
-      for (const r of (await core.getAPIResources()).resources) if (usable(r)) out.push({ apiVersion: 'v1', kind: r.kind });
-      const groups = await kc.makeApiClient(ApisApi).getAPIVersions();
-      const custom = kc.makeApiClient(CustomObjectsApi);
+      const usable = (r: ApiResource) => r.namespaced && r.verbs.includes('list') && r.verbs.includes('delete');
+      for (const r of await discovery.resources('v1', true)) if (usable(r)) out.push({ apiVersion: 'v1', kind: r.kind });
+      const groups = await client.request<{ groups: Array<{ preferredVersion?: { groupVersion: string }; versions: Array<{ groupVersion: string }> }> }>('GET', '/apis');
       for (const g of groups.groups) {
         const gv = g.preferredVersion?.groupVersion ?? g.versions[0]?.groupVersion;
         if (!gv) continue;
-        const [group, version] = gv.split('/') as [string, string];
         try {
-          const list = (await custom.getAPIResources({ group, version })) as { resources: Array<{ name: string; namespaced: boolean; verbs: string[]; kind: string }> };
-          for (const r of list.resources) if (usable(r)) out.push({ apiVersion: gv, kind: r.kind });
+          for (const r of await discovery.resources(gv, true)) if (usable(r)) out.push({ apiVersion: gv, kind: r.kind });
         } catch {
           // a group that fails discovery cannot hold anything we can delete; skip it
         }
@@ -180,12 +178,14 @@ export function makeKubeApi(kc: KubeConfig): KubeApi {
       return out;
     },
     async listObjects(apiVersion, kind, namespace) {
-      const list = await objects.list(apiVersion, kind, namespace);
-      return toWire(list.items);
+      const { collection } = await discovery.paths({ apiVersion, kind, namespace });
+      const list = await client.request<{ items?: KubernetesObject[] }>('GET', collection);
+      // List items carry no apiVersion/kind on the wire; callers address them by the kind they asked for.
+      return (list.items ?? []).map((o) => ({ ...o, apiVersion, kind }));
     },
     async finalizeNamespace(ns, finalizers) {
       const name = ns.metadata!.name!;
-      await core.replaceNamespaceFinalize({ name, body: { ...ns, spec: { ...(ns.spec ?? {}), finalizers } } });
+      await client.request('PUT', `/api/v1/namespaces/${seg(name)}/finalize`, { ...ns, spec: { ...(ns.spec ?? {}), finalizers } });
     },
   };
 }

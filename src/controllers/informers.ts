@@ -1,19 +1,7 @@
-import {
-  AppsV1Api,
-  BatchV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  type Informer,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type ObjectCache,
-} from '@kubernetes/client-node';
-import { toWire } from './client.js';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { CUSTOM_RESOURCES, type CustomResourceName } from './custom-resources.js';
-import { leanInformer } from '../common/lean-informer.js';
+import { LeanInformer, type ObjectCache } from '../common/lean-informer.js';
+import type { KubeClient } from '../common/kube-client.js';
 
 /** The resources controllers watch. One informer per resource, shared by every controller that needs it. */
 export type ResourceName =
@@ -36,76 +24,49 @@ export interface InformerSource {
   get<T extends KubernetesObject>(resource: ResourceName): SharedInformer<T>;
 }
 
-type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
+const customPath = (r: CustomResourceName): string => {
+  const { group, version, plural } = CUSTOM_RESOURCES[r];
+  return `/apis/${group}/${version}/${plural}`;
+};
 
-function listers(kc: KubeConfig): Record<ResourceName, { path: string; list: Lister }> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const batch = kc.makeApiClient(BatchV1Api);
-  const coord = kc.makeApiClient(CoordinationV1Api);
-  const disc = kc.makeApiClient(DiscoveryV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const customLister = (r: CustomResourceName): { path: string; list: Lister } => {
-    const { group, version, plural } = CUSTOM_RESOURCES[r];
-    return {
-      path: `/apis/${group}/${version}/${plural}`,
-      list: () => wire(custom.listClusterCustomObject({ group, version, plural }) as Promise<KubernetesListObject<KubernetesObject>>),
-    };
-  };
-  // The typed list functions deserialize timestamps into Date objects, the watch stream does not: normalise
-  // the list to wire JSON so the cache holds one shape.
-  const wire = (p: Promise<KubernetesListObject<KubernetesObject>>): Promise<KubernetesListObject<KubernetesObject>> =>
-    p.then((l) => ({ ...l, items: toWire(l.items) }));
-  return {
-    pods: { path: '/api/v1/pods', list: () => wire(core.listPodForAllNamespaces()) },
-    nodes: { path: '/api/v1/nodes', list: () => wire(core.listNode()) },
-    services: { path: '/api/v1/services', list: () => wire(core.listServiceForAllNamespaces()) },
-    namespaces: { path: '/api/v1/namespaces', list: () => wire(core.listNamespace()) },
-    serviceaccounts: { path: '/api/v1/serviceaccounts', list: () => wire(core.listServiceAccountForAllNamespaces()) },
-    endpoints: { path: '/api/v1/endpoints', list: () => wire(core.listEndpointsForAllNamespaces()) },
-    nodeleases: {
-      path: '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases',
-      list: () => wire(coord.listNamespacedLease({ namespace: 'kube-node-lease' })),
-    },
-    replicasets: { path: '/apis/apps/v1/replicasets', list: () => wire(apps.listReplicaSetForAllNamespaces()) },
-    deployments: { path: '/apis/apps/v1/deployments', list: () => wire(apps.listDeploymentForAllNamespaces()) },
-    daemonsets: { path: '/apis/apps/v1/daemonsets', list: () => wire(apps.listDaemonSetForAllNamespaces()) },
-    statefulsets: { path: '/apis/apps/v1/statefulsets', list: () => wire(apps.listStatefulSetForAllNamespaces()) },
-    jobs: { path: '/apis/batch/v1/jobs', list: () => wire(batch.listJobForAllNamespaces()) },
-    endpointslices: {
-      path: '/apis/discovery.k8s.io/v1/endpointslices',
-      list: () => wire(disc.listEndpointSliceForAllNamespaces()),
-    },
-    nodepools: customLister('nodepools'),
-    yurtappsets: customLister('yurtappsets'),
-    deploymentgrids: customLister('deploymentgrids'),
-    statefulsetgrids: customLister('statefulsetgrids'),
-    servicegrids: customLister('servicegrids'),
-    tenants: customLister('tenants'),
-  };
-}
+/** The collection each resource is listed and watched from. */
+const PATHS: Record<ResourceName, string> = {
+  pods: '/api/v1/pods',
+  nodes: '/api/v1/nodes',
+  services: '/api/v1/services',
+  namespaces: '/api/v1/namespaces',
+  serviceaccounts: '/api/v1/serviceaccounts',
+  endpoints: '/api/v1/endpoints',
+  nodeleases: '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases',
+  replicasets: '/apis/apps/v1/replicasets',
+  deployments: '/apis/apps/v1/deployments',
+  daemonsets: '/apis/apps/v1/daemonsets',
+  statefulsets: '/apis/apps/v1/statefulsets',
+  jobs: '/apis/batch/v1/jobs',
+  endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
+  nodepools: customPath('nodepools'),
+  yurtappsets: customPath('yurtappsets'),
+  deploymentgrids: customPath('deploymentgrids'),
+  statefulsetgrids: customPath('statefulsetgrids'),
+  servicegrids: customPath('servicegrids'),
+  tenants: customPath('tenants'),
+};
 
 /**
- * Creates informers lazily on first use, one per resource, and (re)starts them. client-node's ListWatch stops
- * on a list error, so we restart it with capped backoff: a controller manager must outlive API server restarts.
+ * Creates informers lazily on first use, one per resource, and (re)starts them. An informer stops
+ * on a list or watch error, so we restart it with capped backoff: a controller manager must outlive API server restarts.
  */
 export class SharedInformerFactory implements InformerSource {
-  private readonly informers = new Map<ResourceName, { inf: Informer<KubernetesObject> & ObjectCache<KubernetesObject>; synced: boolean; view: SharedInformer<KubernetesObject> }>();
-  private readonly table: ReturnType<typeof listers>;
+  private readonly informers = new Map<ResourceName, { inf: LeanInformer; synced: boolean; view: SharedInformer<KubernetesObject> }>();
   private stopped = false;
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(kc: KubeConfig, private readonly onError: (resource: string, err: unknown) => void = () => {}) {
-    this.table = listers(kc);
-    this.kc = kc;
-  }
-  private readonly kc: KubeConfig;
+  constructor(private readonly client: KubeClient, private readonly onError: (resource: string, err: unknown) => void = () => {}) {}
 
   get<T extends KubernetesObject>(resource: ResourceName): SharedInformer<T> {
     let entry = this.informers.get(resource);
     if (!entry) {
-      const { path, list } = this.table[resource];
-      const inf = leanInformer(this.kc, path, list);
+      const inf = new LeanInformer(this.client, PATHS[resource]);
       const state = { inf, synced: false, view: undefined as unknown as SharedInformer<KubernetesObject> };
       state.view = {
         get: (name, ns) => inf.get(name, ns),

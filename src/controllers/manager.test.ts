@@ -12,16 +12,10 @@ test('controller selection follows kube-controller-manager --controllers syntax'
 });
 
 test('the manager serves its Prometheus metrics and health when asked', async () => {
-  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { KubeClient } = await import('../common/kube-client.js');
   const { startControllerManager } = await import('./manager.js');
   const { createLogger } = await import('../common/logger.js');
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: 'https://127.0.0.1:9', skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  const kc = KubeClient.fromConfig({ server: 'https://127.0.0.1:9', insecureSkipTlsVerify: true, token: 't' });
   const cm = startControllerManager({ kubeConfig: kc, controllers: [], metricsAddress: '127.0.0.1:0', logger: createLogger('test', 'silent') });
   const url = await cm.metricsUrl;
   assert.ok(url);

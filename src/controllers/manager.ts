@@ -2,7 +2,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../common/logger.js';
 import { makeKubeApi } from './client.js';
@@ -11,24 +10,9 @@ import { ApiEventRecorder } from './events.js';
 import { SharedInformerFactory } from './informers.js';
 import { LeaderElector } from './leaderelection.js';
 import { ControllerMetrics } from './metrics.js';
-import { GarbageCollector } from './gc/garbagecollector.js';
-import { NamespaceController } from './namespaces/namespace.js';
-import { ServiceAccountController } from './namespaces/serviceaccount.js';
-import { NodeLifecycleController } from './nodes/lifecycle.js';
-import { PodGCController } from './nodes/podgc.js';
-import { PodBindingController } from './nodes/podbinding.js';
 import type { DisruptionOptions } from './nodes/disruption.js';
-import { Scheduler } from './scheduler/scheduler.js';
-import { EndpointsController } from './services/endpoints.js';
-import { DaemonSetController } from './workloads/daemonset.js';
-import { DeploymentController } from './workloads/deployment.js';
-import { JobController } from './workloads/job.js';
-import { ReplicaSetController } from './workloads/replicaset.js';
-import { StatefulSetController } from './workloads/statefulset.js';
-import { loadKubeConfig } from '../common/kubeconfig.js';
-import { NodePoolController } from './pools/nodepool.js';
-import { YurtAppSetController } from './pools/yurtappset.js';
-import { GridController } from './pools/grid.js';
+import { loadKubeClient } from '../common/kubeconfig.js';
+import type { KubeClient } from '../common/kube-client.js';
 
 /** Controllers that exist because of the edge: they make sense against any cluster, Kedge's or a real one. */
 export const edgeControllers = ['nodelifecycle', 'podbinding'] as const;
@@ -45,8 +29,8 @@ export const poolControllers = ['nodepool', 'yurtappset', 'grid'] as const;
 export const allControllers: readonly string[] = [...genericControllers, ...edgeControllers, ...poolControllers];
 
 export interface ControllerManagerOptions {
-  /** A KubeConfig object, or the path of a kubeconfig file. */
-  kubeConfig: KubeConfig | string;
+  /** An API client, or the path of a kubeconfig file. */
+  kubeConfig: KubeClient | string;
   /**
    * Which controllers run: 'all', or names as kube-controller-manager's --controllers: '*' for all,
    * 'name' to enable, '-name' to disable (e.g. ['*', '-scheduler']). Default 'all'.
@@ -121,42 +105,43 @@ export function selectControllers(spec: readonly string[] | 'all' | undefined): 
   return allControllers.filter((c) => enabled.has(c));
 }
 
-function build(name: string, ctx: ControllerContext, selected: string[]): Controller | undefined {
+/**
+ * The controller `name`, its module loaded only now: `kedge cloud` runs one controller by default and must not
+ * carry the code of the other fifteen (issue 19: idle memory).
+ */
+async function build(name: string, ctx: ControllerContext, selected: string[]): Promise<Controller | undefined> {
   switch (name) {
-    case 'scheduler': return new Scheduler(ctx);
-    case 'replicaset': return new ReplicaSetController(ctx);
-    case 'deployment': return new DeploymentController(ctx);
-    case 'daemonset': return new DaemonSetController(ctx);
-    case 'statefulset': return new StatefulSetController(ctx);
-    case 'job': return new JobController(ctx);
+    case 'scheduler': return new (await import('./scheduler/scheduler.js')).Scheduler(ctx);
+    case 'replicaset': return new (await import('./workloads/replicaset.js')).ReplicaSetController(ctx);
+    case 'deployment': return new (await import('./workloads/deployment.js')).DeploymentController(ctx);
+    case 'daemonset': return new (await import('./workloads/daemonset.js')).DaemonSetController(ctx);
+    case 'statefulset': return new (await import('./workloads/statefulset.js')).StatefulSetController(ctx);
+    case 'job': return new (await import('./workloads/job.js')).JobController(ctx);
     // One controller maintains both Endpoints and EndpointSlices (they share all inputs).
-    case 'endpoints': return new EndpointsController(ctx, { endpoints: true, slices: selected.includes('endpointslice') });
-    case 'endpointslice': return selected.includes('endpoints') ? undefined : new EndpointsController(ctx, { endpoints: false, slices: true });
-    case 'serviceaccount': return new ServiceAccountController(ctx);
-    case 'namespace': return new NamespaceController(ctx);
-    case 'garbagecollector': return new GarbageCollector(ctx);
-    case 'nodelifecycle': return new NodeLifecycleController(ctx);
-    case 'podgc': return new PodGCController(ctx);
-    case 'nodepool': return new NodePoolController(ctx);
-    case 'yurtappset': return new YurtAppSetController(ctx);
-    case 'grid': return new GridController(ctx);
+    case 'endpoints': return new (await import('./services/endpoints.js')).EndpointsController(ctx, { endpoints: true, slices: selected.includes('endpointslice') });
+    case 'endpointslice': return selected.includes('endpoints') ? undefined : new (await import('./services/endpoints.js')).EndpointsController(ctx, { endpoints: false, slices: true });
+    case 'serviceaccount': return new (await import('./namespaces/serviceaccount.js')).ServiceAccountController(ctx);
+    case 'namespace': return new (await import('./namespaces/namespace.js')).NamespaceController(ctx);
+    case 'garbagecollector': return new (await import('./gc/garbagecollector.js')).GarbageCollector(ctx);
+    case 'nodelifecycle': return new (await import('./nodes/lifecycle.js')).NodeLifecycleController(ctx);
+    case 'podgc': return new (await import('./nodes/podgc.js')).PodGCController(ctx);
+    case 'nodepool': return new (await import('./pools/nodepool.js')).NodePoolController(ctx);
+    case 'yurtappset': return new (await import('./pools/yurtappset.js')).YurtAppSetController(ctx);
+    case 'grid': return new (await import('./pools/grid.js')).GridController(ctx);
     // Beside Kedge's own edge-aware lifecycle (no NoExecute taint on a node bound forever) only nodes with an
     // autonomy-duration or an opt-out need their pods rewritten; against upstream's lifecycle every edge pod does.
-    case 'podbinding': return new PodBindingController(ctx, { onlyWhereTainted: selected.includes('nodelifecycle') && !ctx.options.upstreamNodeLifecycle });
+    case 'podbinding': return new (await import('./nodes/podbinding.js')).PodBindingController(ctx, { onlyWhereTainted: selected.includes('nodelifecycle') && !ctx.options.upstreamNodeLifecycle });
     default: return undefined;
   }
 }
 
 /**
- * Starts the selected controllers against the API described by kubeConfig (only through
- * @kubernetes/client-node, so a real kube-apiserver works as well as Kedge's). With leaderElect, controllers
+ * Starts the selected controllers against the API described by kubeConfig (only through plain Kubernetes REST,
+ * src/common/kube-client.ts, so a real kube-apiserver works as well as Kedge's). With leaderElect, controllers
  * run only while this instance holds the kube-system/kedge-controller-manager Lease.
  */
 export function startControllerManager(opts: ControllerManagerOptions): ControllerManager {
-  let kc: KubeConfig;
-  if (typeof opts.kubeConfig === 'string') {
-    kc = loadKubeConfig(opts.kubeConfig);
-  } else kc = opts.kubeConfig;
+  const kc = typeof opts.kubeConfig === 'string' ? loadKubeClient(opts.kubeConfig) : opts.kubeConfig;
   const selected = selectControllers(opts.controllers);
   const log = opts.logger ?? createLogger('controller-manager');
   const metrics = new ControllerMetrics();
@@ -176,7 +161,10 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
   let resolveStarted!: () => void;
   const started = new Promise<void>((r) => (resolveStarted = r));
 
+  // Bumped by every halt: a run whose controller modules were still loading when leadership was lost gives up.
+  let generation = 0;
   const run = async () => {
+    const gen = generation;
     const factory = new SharedInformerFactory(kc, (resource, err) => log.warn({ resource, err: String((err as Error)?.message ?? err) }, 'informer error, retrying'));
     let resolveSynced!: () => void;
     const synced = new Promise<void>((r) => (resolveSynced = r));
@@ -184,9 +172,10 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
     const ctx: ControllerContext = { api, informers: factory, events, metrics, log, options, synced };
     const controllers: Controller[] = [];
     for (const name of selected) {
-      const c = build(name, ctx, selected);
+      const c = await build(name, ctx, selected);
       if (c) controllers.push(c);
     }
+    if (gen !== generation) return;
     running = { factory, controllers, events };
     for (const c of controllers) await c.start();
     factory.start();
@@ -205,6 +194,7 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
   };
 
   const halt = async () => {
+    generation++;
     const r = running;
     running = undefined;
     if (!r) return;

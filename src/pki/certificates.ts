@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { x509 } from './crypto-provider.js';
+import type * as x509 from '@peculiar/x509';
+import { loadX509 } from './crypto-provider.js';
 import { EC_SIGNING, exportKeyPairPem, generateKeyPair, importKeyPairPem, type CryptoKey } from './keys.js';
 
 /** A certificate authority: its certificate and the private key that signs with it (both PEM). */
@@ -36,6 +37,7 @@ export function subjectName(commonName: string, organizations: string[] = []): x
 }
 
 export async function createCertificateAuthority(commonName = `kedge-ca@${Math.floor(Date.now() / 1000)}`, validityMs = CA_VALIDITY_MS): Promise<CertificateAuthority> {
+  const x509 = await loadX509();
   const keys = await generateKeyPair();
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -68,17 +70,18 @@ export interface LeafOptions {
   validityMs?: number;
 }
 
-function sanExtension(hosts: string[], uris: string[] = []): x509.SubjectAlternativeNameExtension {
+function sanExtension(lib: typeof x509, hosts: string[], uris: string[] = []): x509.SubjectAlternativeNameExtension {
   const names: x509.JsonGeneralNames = [];
   for (const host of new Set(hosts)) {
     names.push({ type: isIP(host) ? 'ip' : 'dns', value: host });
   }
   for (const uri of new Set(uris)) names.push({ type: 'url', value: uri });
-  return new x509.SubjectAlternativeNameExtension(names, false);
+  return new lib.SubjectAlternativeNameExtension(names, false);
 }
 
 /** Signs `publicKey` with the CA. Shared by locally generated leaves and PKCS#10 CSRs. */
 async function signLeaf(ca: CertificateAuthority, publicKey: CryptoKey | x509.PublicKey, opts: LeafOptions): Promise<string> {
+  const x509 = await loadX509();
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKeys = await importKeyPairPem(ca.keyPem);
   const now = Date.now();
@@ -91,7 +94,7 @@ async function signLeaf(ca: CertificateAuthority, publicKey: CryptoKey | x509.Pu
     new x509.ExtendedKeyUsageExtension(usages, false),
     await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
   ];
-  if ((opts.hosts?.length ?? 0) > 0 || (opts.uris?.length ?? 0) > 0) extensions.push(sanExtension(opts.hosts ?? [], opts.uris));
+  if ((opts.hosts?.length ?? 0) > 0 || (opts.uris?.length ?? 0) > 0) extensions.push(sanExtension(x509, opts.hosts ?? [], opts.uris));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: subjectName(opts.commonName, opts.organizations),
@@ -136,7 +139,7 @@ export interface CsrSigningOptions {
  */
 export async function signCertificateRequest(ca: CertificateAuthority, csrPem: string, opts: CsrSigningOptions = {}): Promise<string> {
   const info = await parseCertificateRequest(csrPem);
-  const csr = new x509.Pkcs10CertificateRequest(csrPem);
+  const csr = new (await loadX509()).Pkcs10CertificateRequest(csrPem);
   return signLeaf(ca, csr.publicKey, {
     commonName: info.commonName,
     organizations: info.organizations,
@@ -166,6 +169,7 @@ function nameValues(name: x509.Name, attr: string): string[] {
 
 /** Parses and verifies a PKCS#10 CSR. Throws with a clear message when it is malformed or its signature is wrong. */
 export async function parseCertificateRequest(csrPem: string): Promise<CertificateRequestInfo> {
+  const x509 = await loadX509();
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -195,9 +199,10 @@ export interface CreateCsrOptions {
 
 /** Edge side: a new private key and a PKCS#10 CSR for it (e.g. CN=system:node:NAME, O=system:nodes). */
 export async function createCertificateRequest(opts: CreateCsrOptions): Promise<{ csrPem: string; keyPem: string }> {
+  const x509 = await loadX509();
   const keys = await generateKeyPair();
   const extensions: x509.Extension[] = [];
-  if (opts.hosts && opts.hosts.length > 0) extensions.push(sanExtension(opts.hosts));
+  if (opts.hosts && opts.hosts.length > 0) extensions.push(sanExtension(x509, opts.hosts));
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: subjectName(opts.commonName, opts.organizations),
     keys,

@@ -1,5 +1,4 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { webcrypto } from './crypto-provider.js';
+import { createPrivateKey, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 
 export type CryptoKey = import('node:crypto').webcrypto.CryptoKey;
 export type CryptoKeyPair = import('node:crypto').webcrypto.CryptoKeyPair;

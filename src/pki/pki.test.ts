@@ -75,7 +75,7 @@ test('malformed or tampered CSRs are refused with a clear error', async () => {
 
 test('CA cert hash is sha256 over the DER SubjectPublicKeyInfo (kubeadm discovery hash)', async () => {
   const ca = await pki.createCertificateAuthority();
-  const { x509 } = await import('./crypto-provider.js');
+  const x509 = await (await import('./crypto-provider.js')).loadX509();
   const spki = Buffer.from(new x509.X509Certificate(ca.certPem).publicKey.rawData);
   const expected = 'sha256:' + createHash('sha256').update(spki).digest('hex');
   assert.equal(pki.caCertHash(ca.certPem), expected);

@@ -10,20 +10,23 @@ import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { createToken, edgeNames, eventually, joinEdge, startCluster, type Cluster, type Edge } from './cluster.js';
 import type { ManagedProcess } from '../harness/processes.js';
+import { moduleRecorder, type ModuleRecorder } from '../harness/module-recorder.js';
 
 let c: Cluster;
 let cloud: ManagedProcess;
 let e: Edge;
 let cloudDir: string;
+let modules: ModuleRecorder;
 
 before(async () => {
   c = await startCluster('edge-cloud', { hub: false });
   cloudDir = c.h.tempDir('cloud');
   c.hubPort = await c.h.freePort();
+  modules = moduleRecorder(c.h.tempDir('modules'));
   cloud = await c.h.startKedge(
     'cloud',
     ['cloud', '--kubeconfig', c.kubeconfig, '--data-dir', cloudDir, '--bind-address', '127.0.0.1', '--port', String(c.hubPort), '--keepalive', '1000', '--node-cert-validity', '2m'],
-    { ready: { logLine: /cloud hub listening/, timeoutMs: 60_000 }, env: { KEDGE_LOG_LEVEL: 'info' } },
+    { ready: { logLine: /cloud hub listening/, timeoutMs: 60_000 }, env: { KEDGE_LOG_LEVEL: 'info', ...modules.env } },
   );
   const token = await createToken(c, '1h', ['--ca-cert', path.join(cloudDir, 'pki', 'ca.crt')]);
   e = await joinEdge(c, 'edge-c', token);
@@ -55,4 +58,14 @@ test('the node certificate is renewed through the hub and the renewed one is use
   await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pc2', namespace: 'default' }, spec: { nodeName: 'edge-c', containers: [{ name: 'm', image: 'busybox' }] } }));
   await eventually('pc2 on edge-c', async () => (await edgeNames(e, '/api/v1/namespaces/default/pods')).includes('pc2'));
   assert.ok(cloud.running);
+});
+
+test('`kedge cloud` ran join, renewal, pod delivery and its controller without loading @kubernetes/client-node (issue 19)', async () => {
+  // Its import alone costs ~105 MiB RSS; types are imported as types only (test/architecture.test.ts checks the source).
+  await cloud.waitForLog(/controllers started/, 60_000);
+  const loaded = modules.loaded();
+  for (const f of ['/dist/cloudhub/hub.js', '/dist/cloudhub/join.js', '/dist/controllers/nodes/podbinding.js', '/dist/common/kube-client.js']) {
+    assert.ok(loaded.some((u) => u.endsWith(f)), `the recorder did not see ${f} load`);
+  }
+  assert.deepEqual(loaded.filter((u) => u.includes('/node_modules/@kubernetes/client-node/')), []);
 });

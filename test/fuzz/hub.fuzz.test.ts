@@ -20,7 +20,9 @@ import { RawClient, type Creds } from '../edge/raw-client.js';
 import { createToken, type Cluster } from '../edge/cluster.js';
 import { adminTls, assertClearRefusal, fuzzParams, fuzzRuns, labelled, mutationOf, request, Tally, type Json, type TlsClient } from './kit.js';
 import { createCertificateAuthority, createCertificateRequest, issueClientCertificate } from '../../src/pki/index.js';
-import { x509, webcrypto } from '../../src/pki/crypto-provider.js';
+import { loadX509, webcrypto } from '../../src/pki/crypto-provider.js';
+
+const x509 = await loadX509();
 
 const RUNS = fuzzRuns(30);
 const h = new Harness('fuzz-hub');

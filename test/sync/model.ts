@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient } from '../../src/common/kube-client.js';
 import { createLogger } from '../../src/common/logger.js';
 import { createCertificateAuthority, issueCertificate, issueServerCertificate } from '../../src/pki/index.js';
 import { hubTlsOptions, nodeFromPeer } from '../../src/cloudhub/hub.js';
@@ -79,7 +79,7 @@ export class Cloud {
   private deltas!: Deltas;
   epoch = '';
   private readonly metrics = new HubMetrics();
-  private readonly status = new StatusWriter(new KubeConfig(), () => undefined);
+  private readonly status = new StatusWriter(KubeClient.fromConfig({ server: 'http://127.0.0.1:1' }), () => undefined);
 
   constructor(private readonly maxTombstones: number) {
     this.restartHub();
@@ -87,7 +87,7 @@ export class Cloud {
 
   /** A new hub process: new epoch, caches refilled from the objects (edges must diff their inventory). */
   restartHub(): void {
-    this.cache = new SharedCache(new KubeConfig(), silent);
+    this.cache = new SharedCache(KubeClient.fromConfig({ server: 'http://127.0.0.1:1' }), silent);
     this.desired = new DesiredSets(this.cache, { maxTombstonesPerNode: this.maxTombstones });
     this.deltas = new Deltas(this.cache);
     this.epoch = randomBytes(4).toString('hex');

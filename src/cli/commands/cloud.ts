@@ -1,16 +1,13 @@
 import type { Command } from 'commander';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../../common/kube-client.js';
 
 /**
  * KubeEdge's device CRDs on the attached cluster, created when absent (an existing one, e.g. KubeEdge's own, is left
  * as it is): the hub routes Devices to their nodes and writes DeviceStatus. Without the right to create CRDs the hub
  * runs on and devices stay off until someone applies them (docs/design/devices.md).
  */
-async function ensureDeviceCrds(kc: KubeConfig): Promise<void> {
-  const { JsonApi } = await import('../../cloudhub/api-json.js');
+async function ensureDeviceCrds(api: KubeClient): Promise<void> {
   const { deviceCrds } = await import('../../common/device-crds.js');
-  // Plain JSON, not client-node's typed serializer: it would drop the schema's `enum` and x-kubernetes-* fields.
-  const api = new JsonApi(kc);
   const crds = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
   for (const crd of deviceCrds()) {
     const name = crd.metadata!.name!;
@@ -50,6 +47,8 @@ export function register(program: Command): void {
     .option('--kubelet-proxy-socket <path>', 'Unix socket (0600) of the HTTP CONNECT proxy to edge kubelets, for the kube-apiserver\'s EgressSelectorConfiguration (default DATA_DIR/kubelet-proxy.sock; "" = off)')
     .option('--kubelet-client-ca <file>', 'CA of the kube-apiserver\'s kubelet client certificate: TLS clients of the proxy must present one it signed')
     .action(async (o: { kubeletProxySocket?: string; kubeletClientCa?: string; kubeconfig: string; dataDir: string; caCert?: string; caKey?: string; bindAddress: string; port: string; advertiseAddress?: string[]; keepalive: string; nodeCertValidity: string; controllers: string; nodeMonitorGracePeriod: string }) => {
+      // First, before start-up allocations grow the young generation (young-generation.ts).
+      (await import('../../common/young-generation.js')).pinYoungGeneration();
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --port ${JSON.stringify(o.port)}`);
       const keepalive = Number(o.keepalive);
@@ -57,18 +56,19 @@ export function register(program: Command): void {
       if (!!o.caCert !== !!o.caKey) throw new Error('--ca-cert and --ca-key go together');
       const path = await import('node:path');
       const { readFile } = await import('node:fs/promises');
-      const { loadKubeConfig } = await import('../../common/kubeconfig.js');
+      const { loadKubeClient } = await import('../../common/kubeconfig.js');
       const pki = await import('../../pki/index.js');
       const { startCloudHub } = await import('../../cloudhub/index.js');
-      const { parseDuration } = await import('./token.js');
-      const certValidityMs = parseDuration(o.nodeCertValidity);
+      const { parseGoDuration } = await import('../../common/duration.js');
+      const certValidityMs = parseGoDuration(o.nodeCertValidity);
+      if (certValidityMs === null) throw new Error(`invalid --node-cert-validity ${JSON.stringify(o.nodeCertValidity)} (examples: 8760h, 720h30m)`);
       if (certValidityMs < 60_000) throw new Error(`--node-cert-validity ${o.nodeCertValidity} is too short (at least 1m)`);
-      const kc = loadKubeConfig(o.kubeconfig);
+      const client = loadKubeClient(o.kubeconfig);
       const dir = path.join(o.dataDir, 'pki');
       const ca = o.caCert ? { certPem: await readFile(o.caCert, 'utf8'), keyPem: await readFile(o.caKey!, 'utf8') } : await pki.ensureCertificateAuthority(dir);
-      await ensureDeviceCrds(kc);
+      await ensureDeviceCrds(client);
       const hub = await startCloudHub({
-        kubeConfig: kc,
+        client,
         ca,
         pkiDir: dir,
         host: o.bindAddress,
@@ -86,7 +86,7 @@ export function register(program: Command): void {
       const wanted = parseControllersFlag(o.controllers);
       const grace = Number(o.nodeMonitorGracePeriod);
       if (!(grace > 0)) throw new Error(`invalid --node-monitor-grace-period ${JSON.stringify(o.nodeMonitorGracePeriod)} (seconds > 0)`);
-      const cm = wanted !== 'all' && wanted.length === 0 ? undefined : startControllerManager({ kubeConfig: kc, controllers: wanted, leaderElect: true, leaderElectionName: 'kedge-cloud-controllers', nodeMonitorGracePeriodSeconds: grace });
+      const cm = wanted !== 'all' && wanted.length === 0 ? undefined : startControllerManager({ kubeConfig: client, controllers: wanted, leaderElect: true, leaderElectionName: 'kedge-cloud-controllers', nodeMonitorGracePeriodSeconds: grace });
       const stop = async () => {
         await cm?.stop();
         await hub.stop();

@@ -1,18 +1,11 @@
 import type { Command } from 'commander';
+import { parseGoDuration } from '../../common/duration.js';
 
 /** Go-style durations as kubeadm takes them: 24h, 90m, 1h30m, 45s; 0 = never expires. */
 export function parseDuration(s: string): number {
-  if (s === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(h|m|s|ms)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    const n = Number(m[1]);
-    total += n * { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[m[2] as 'h' | 'm' | 's' | 'ms'];
-    consumed = re.lastIndex;
-  }
-  if (consumed !== s.length || consumed === 0) throw new Error(`invalid duration ${JSON.stringify(s)} (examples: 24h, 30m, 1h30m, 0 for never)`);
-  return total;
+  const ms = parseGoDuration(s);
+  if (ms === null) throw new Error(`invalid duration ${JSON.stringify(s)} (examples: 24h, 30m, 1h30m, 0 for never)`);
+  return ms;
 }
 
 export function register(program: Command): void {

@@ -4,7 +4,7 @@ import { ensureCertificateAuthority, ensureServiceAccountKeyPair, pkiDir } from 
 import type { ServerComponent } from '../../run.js';
 import { serialInformerWorker } from '../serial-informer-worker.js';
 import { ServiceAccountTokenIssuer } from './service-account-token.js';
-import { loadKubeConfig } from '../../../common/kubeconfig.js';
+import { loadClientNodeKubeConfig } from '../../../common/client-node-config.js';
 
 /**
  * Upstream's token controller for legacy Secret-based tokens: a Secret of type kubernetes.io/service-account-token
@@ -92,7 +92,7 @@ export async function startLegacyTokenController(opts: LegacyTokenControllerOpti
 /** `kedge server` component, signing with the server's service account key (DATA_DIR/pki/sa.key). */
 export function legacyTokenComponent(log?: Logger): ServerComponent {
   return async ({ kubeconfigPath, dataDir }) => {
-    const kubeConfig = loadKubeConfig(kubeconfigPath);
+    const kubeConfig = loadClientNodeKubeConfig(kubeconfigPath);
     const key = await ensureServiceAccountKeyPair(pkiDir(dataDir));
     const ca = await ensureCertificateAuthority(pkiDir(dataDir));
     return startLegacyTokenController({ kubeConfig, issuer: new ServiceAccountTokenIssuer(key), caCertPem: ca.certPem, log: log ?? createLogger('tokens') });

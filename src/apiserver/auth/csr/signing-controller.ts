@@ -4,7 +4,7 @@ import { ensureCertificateAuthority, pkiDir, type CertificateAuthority } from '.
 import type { ServerComponent } from '../../run.js';
 import { serialInformerWorker } from '../serial-informer-worker.js';
 import { needsSigning, signCsrObject } from './signers.js';
-import { loadKubeConfig } from '../../../common/kubeconfig.js';
+import { loadClientNodeKubeConfig } from '../../../common/client-node-config.js';
 
 /**
  * The cluster CA's CSR signer (upstream: kube-controller-manager's csrsigning controller): watches
@@ -67,7 +67,7 @@ export async function startCsrSigner(opts: CsrSignerOptions): Promise<() => Prom
 /** `kedge server` component: signs with the embedded control plane's CA (DATA_DIR/pki/ca.{crt,key}). */
 export function csrSigningComponent(log?: Logger): ServerComponent {
   return async ({ kubeconfigPath, dataDir }) => {
-    const kubeConfig = loadKubeConfig(kubeconfigPath);
+    const kubeConfig = loadClientNodeKubeConfig(kubeconfigPath);
     const ca = await ensureCertificateAuthority(pkiDir(dataDir));
     return startCsrSigner({ kubeConfig, ca, log: log ?? createLogger('csrsigning') });
   };

@@ -2,7 +2,7 @@ import { KubeConfig, RbacAuthorizationV1Api, makeInformer, type V1ClusterRole } 
 import { createLogger, type Logger } from '../../../common/logger.js';
 import type { ServerComponent } from '../../run.js';
 import { aggregatedRules, clusterRoleMap } from './aggregation.js';
-import { loadKubeConfig } from '../../../common/kubeconfig.js';
+import { loadClientNodeKubeConfig } from '../../../common/client-node-config.js';
 
 /**
  * Upstream's clusterrole-aggregation controller: writes the union of the selected ClusterRoles' rules into every
@@ -57,7 +57,7 @@ export async function startClusterRoleAggregator(opts: { kubeConfig: KubeConfig;
 
 export function clusterRoleAggregationComponent(log?: Logger): ServerComponent {
   return async ({ kubeconfigPath }) => {
-    const kubeConfig = loadKubeConfig(kubeconfigPath);
+    const kubeConfig = loadClientNodeKubeConfig(kubeconfigPath);
     return startClusterRoleAggregator({ kubeConfig, log: log ?? createLogger('clusterrole-aggregation') });
   };
 }

@@ -1,3 +1,7 @@
+/**
+ * The hub's API client (src/common/kube-client.ts) over TLS with a client certificate and over the loopback
+ * socket. Here rather than in src/common because the certificates come from src/pki.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -7,15 +11,14 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate } from '../pki/index.js';
-import { loopbackKubeConfig, sharedSecureContext, withKeepAlive } from '../common/kubeconfig.js';
-import { JsonApi } from './api-json.js';
+import { KubeClient, sharedSecureContext } from '../common/kube-client.js';
 
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-/** The agent a request of `api` would use (its private pool). */
-const poolOf = (api: JsonApi) => (api as unknown as { agent?: { agent: http.Agent } }).agent?.agent;
+/** The agents of `api`'s current connection settings. */
+const agentsOf = (api: KubeClient) => {
+  api.server; // resolves the settings
+  return (api as unknown as { endpoint: { value: { requestAgent: http.Agent; watchAgent: http.Agent } } }).endpoint.value;
+};
 const contextOf = (agent: http.Agent | undefined) => (agent as unknown as { options: { secureContext?: unknown } } | undefined)?.options.secureContext;
 
 test('sharedSecureContext: one context per credentials and trust', async () => {
@@ -27,7 +30,7 @@ test('sharedSecureContext: one context per credentials and trust', async () => {
   assert.notEqual(sharedSecureContext({ ca: ca.certPem, cert: b.certPem, key: b.keyPem }), ctxA);
 });
 
-test('TLS: the kubeconfig\'s keep-alive agent and JsonApi\'s bounded pool share one SecureContext and authenticate with the client certificate', async () => {
+test('TLS: the request pool and the watch agent share one SecureContext and authenticate with the client certificate', async () => {
   const ca = await createCertificateAuthority('test-ca');
   const srv = await issueServerCertificate(ca, 'api', ['127.0.0.1']);
   const client = await issueClientCertificate(ca, 'system:kedge-hub', ['system:masters']);
@@ -38,22 +41,15 @@ test('TLS: the kubeconfig\'s keep-alive agent and JsonApi\'s bounded pool share 
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, caData: b64(ca.certPem), skipTLSVerify: false }],
-      users: [{ name: 'u', certData: b64(client.certPem), keyData: b64(client.keyPem) }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
-    withKeepAlive(kc);
-    const opts: { agent?: http.Agent } = {};
-    await kc.applyToHTTPSOptions(opts as never);
-    const shared = contextOf(opts.agent);
-    assert.ok(shared, 'the kubeconfig agent has a SecureContext');
-    const api = new JsonApi(kc);
+    const api = KubeClient.fromConfig({ server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, caCertPem: ca.certPem, clientCertPem: client.certPem, clientKeyPem: client.keyPem });
     assert.deepEqual(await api.request('GET', '/x'), { ok: '/x' });
-    assert.notEqual(poolOf(api), opts.agent, 'JsonApi keeps its own (bounded) pool');
-    assert.equal(contextOf(poolOf(api)), shared, 'one SecureContext for both');
+    const { requestAgent, watchAgent } = agentsOf(api);
+    assert.notEqual(requestAgent, watchAgent, 'watches do not take the bounded request pool');
+    const shared = contextOf(requestAgent);
+    assert.ok(shared, 'the request pool has a SecureContext');
+    assert.equal(contextOf(watchAgent), shared, 'one SecureContext for both');
+    assert.equal(sharedSecureContext({ ca: ca.certPem, cert: client.certPem, key: client.keyPem }), shared, 'the thread\'s one context for these credentials');
+    api.close();
     assert.deepEqual([...subjects], ['system:kedge-hub']);
   } finally {
     server.closeAllConnections();
@@ -61,7 +57,7 @@ test('TLS: the kubeconfig\'s keep-alive agent and JsonApi\'s bounded pool share 
   }
 });
 
-test('loopback: JsonApi speaks plain HTTP to the Unix socket with the token; a burst of 100 shares a bounded set of connections', async () => {
+test('loopback: the client speaks plain HTTP to the Unix socket with the token; a burst of 100 shares a bounded set of connections', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-apijson-'));
   const socketPath = path.join(dir, 'api.sock');
   let connections = 0;
@@ -76,7 +72,7 @@ test('loopback: JsonApi speaks plain HTTP to the Unix socket with the token; a b
   server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(socketPath, r));
   try {
-    const api = new JsonApi(loopbackKubeConfig({ socketPath, token: 'loop-token' }));
+    const api = KubeClient.loopback({ socketPath, token: 'loop-token' });
     const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => api.request<{ url: string; body: unknown }>('PUT', `/r/${i}`, { i })));
     assert.deepEqual(answers.map((a) => a.url), Array.from({ length: 100 }, (_, i) => `/r/${i}`));
     assert.deepEqual(answers.map((a) => a.body), Array.from({ length: 100 }, (_, i) => ({ i })));
