@@ -10,6 +10,7 @@
  * costs what changed, not what exists. Tombstones are pruned beyond a bound; a cursor older than the
  * pruned range is "compacted" and the session falls back to an inventory diff.
  */
+import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import { objectKey } from '../protocol/keys.js';
@@ -22,6 +23,9 @@ import { TENANT_LABEL } from '../common/tenancy.js';
 import { KUBELET_POD_CONDITIONS } from '../common/pod-status.js';
 import { DEVICE_MODEL_RESOURCE, DEVICE_RESOURCE, deviceModelName, type Device } from '../protocol/devices.js';
 import type { ReportedPodStatus } from './reported-status.js';
+import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { NODEPOOL_LABEL } from '../common/node-restriction.js';
+import { endpointsForNode, isScopedSlice, ZONE_LABEL } from './endpoint-filter.js';
 
 export interface ViewEntry {
   seq: number;
@@ -112,13 +116,39 @@ export class ChangeLog {
   }
 }
 
+/**
+ * One node's entries that differ by node but are not derived from its pods: EndpointSlices filtered for it
+ * (endpoint-filter.ts) and the Nodes of its pool's other members (its pod routes and peers). `sig` is what each
+ * entry shipped (the filtered content), so a change elsewhere that leaves this node's version alike sends nothing.
+ */
+export class ScopedLog extends ChangeLog {
+  readonly sig = new Map<string, string>();
+}
+
+const SLICE_PREFIX = '/registry/endpointslices.discovery.k8s.io/';
+
+/**
+ * The resourceVersion a filtered slice is shipped with: the cloud's plus a tag of its content for that node. Two
+ * nodes (or one node before and after its pool changed) may hold different contents of one cloud version; the edge
+ * skips an upsert of a version it holds and an inventory diff counts equal versions as current, so each content
+ * needs a version of its own. resourceVersions are opaque to clients.
+ */
+function variantVersion(rv: string | undefined, sig: string): string {
+  return `${rv ?? ''}-${createHash('sha256').update(sig).digest('hex').slice(0, 10)}`;
+}
+const NODE_PREFIX = '/registry/nodes/';
+
 /** One node's pod-derived entries (its pods, what they reference, its Node). */
 export class NodeView extends ChangeLog {
   /** The referenced (configmap/secret/SA) keys of the last recompute. */
   refs = new Set<string>();
 
+  /** Filtered slices and pool peers (see ScopedLog). */
+  readonly scoped: ScopedLog;
+
   constructor(readonly node: string, maxTombstones: number) {
     super(maxTombstones);
+    this.scoped = new ScopedLog(maxTombstones);
   }
 }
 
@@ -194,6 +224,15 @@ export class DesiredSets {
   readonly global: ChangeLog;
 
   private readonly reported?: ReportedPodStatus;
+  /** EndpointSlices sent per node, filtered (not in the shared log). */
+  private readonly scopedSlices = new Set<string>();
+  /** Service key → its slices' keys (a Service's annotation decides whether they are scoped). */
+  private readonly slicesOfService = new Map<string, Set<string>>();
+  /** Node → its NodePool (label), for every Node; pool → member nodes. */
+  private readonly poolOfNode = new Map<string, string>();
+  private readonly poolMembers = new Map<string, Set<string>>();
+  /** Cached slice version → its filtered versions by content. */
+  private readonly filtered = new WeakMap<CachedObject, Map<string, CachedObject>>();
 
   constructor(private readonly cache: SharedCache, opts: DesiredSetsOptions = {}) {
     this.maxTombstones = opts.maxTombstonesPerNode ?? 1000;
@@ -212,7 +251,8 @@ export class DesiredSets {
 
   /** Node authorization for reads: the node's own entries or the shared ones (of its tenant, docs/design/tenancy.md). */
   canRead(node: string, key: string): boolean {
-    return (this.views.get(node)?.canRead(key) ?? false) || (this.global.canRead(key) && this.sharedFor(this.tenantOfNode(node), key));
+    const v = this.views.get(node);
+    return (v?.canRead(key) ?? false) || (v?.scoped.canRead(key) ?? false) || (this.global.canRead(key) && this.sharedFor(this.tenantOfNode(node), key));
   }
 
   /** Everything a node should hold that changed after `seq`, in seq order. */
@@ -220,7 +260,7 @@ export class DesiredSets {
     const v = this.ensureView(node);
     const tenant = this.tenantOfNode(node);
     const global = this.global.after(seq);
-    return mergeBySeq(v.after(seq), tenant === undefined ? global : this.ofTenant(global, tenant));
+    return mergeBySeq(mergeBySeq(v.after(seq), v.scoped.after(seq)), tenant === undefined ? global : this.ofTenant(global, tenant));
   }
 
   /**
@@ -245,20 +285,32 @@ export class DesiredSets {
 
   /** Cursors at or below this seq cannot be resumed for this node. */
   compactedSeq(node: string): number {
-    return Math.max(this.ensureView(node).compactedSeq, this.global.compactedSeq);
+    const v = this.ensureView(node);
+    return Math.max(v.compactedSeq, v.scoped.compactedSeq, this.global.compactedSeq);
   }
 
   /** Every key the node should hold now. */
   *liveKeys(node: string): Iterable<string> {
-    yield* this.ensureView(node).liveKeys();
+    const v = this.ensureView(node);
+    yield* v.liveKeys();
+    yield* v.scoped.liveKeys();
     const tenant = this.tenantOfNode(node);
     for (const k of this.global.liveKeys()) if (this.sharedFor(tenant, k)) yield k;
   }
 
-  /** The current object at `key` as edges receive it (see shapeForEdge), or undefined. */
-  objectForEdge(key: string): CachedObject | undefined {
+  /** Whether `node` receives its own filtered version of `key` (then no shared merge patch applies to it). */
+  isFilteredFor(node: string, key: string): boolean {
+    return this.scopedSlices.has(key) && (this.views.get(node)?.scoped.canRead(key) ?? false);
+  }
+
+  /**
+   * The current object at `key` as edges receive it (see shapeForEdge), or undefined; with `node`, a scoped
+   * EndpointSlice comes with only the endpoints that node should use.
+   */
+  objectForEdge(key: string, node?: string): CachedObject | undefined {
     const obj = this.cache.get(key);
     if (!obj) return undefined;
+    if (node !== undefined && this.isFilteredFor(node, key)) return this.filteredSlice(node, key, obj);
     let out = this.shaped.get(obj);
     if (out) return out;
     out = shapeForEdge(obj);
@@ -283,8 +335,141 @@ export class DesiredSets {
       v = new NodeView(node, this.maxTombstones);
       this.views.set(node, v);
       this.recompute(node);
+      this.recomputeScoped(node);
     }
     return v;
+  }
+
+  private place(node: string): { name: string; pool?: string; zone?: string } {
+    const n = this.cache.get(objectKey('nodes', undefined, node)) as V1Node | undefined;
+    const pool = this.poolOfNode.get(node);
+    const zone = n?.metadata?.labels?.[ZONE_LABEL];
+    return { name: node, ...(pool !== undefined ? { pool } : {}), ...(zone !== undefined ? { zone } : {}) };
+  }
+
+  private serviceOf(slice: CachedObject): V1Service | undefined {
+    const name = (slice.metadata as { labels?: Record<string, string> }).labels?.['kubernetes.io/service-name'];
+    return name ? (this.cache.get(objectKey('services', slice.metadata.namespace, name)) as V1Service | undefined) : undefined;
+  }
+
+  private filteredSlice(node: string, key: string, obj: CachedObject): CachedObject {
+    const sig = this.views.get(node)?.scoped.sig.get(key) ?? '';
+    let byContent = this.filtered.get(obj);
+    if (!byContent) this.filtered.set(obj, (byContent = new Map()));
+    let out = byContent.get(sig);
+    if (!out) {
+      const kept = endpointsForNode(this.serviceOf(obj), obj as unknown as V1EndpointSlice, this.place(node), (n) => this.poolOfNode.get(n));
+      const shaped = shapeForEdge(obj);
+      out = { ...shaped, metadata: { ...shaped.metadata, resourceVersion: variantVersion(obj.metadata.resourceVersion, sig) }, endpoints: kept } as CachedObject;
+      byContent.set(sig, out);
+    }
+    return out;
+  }
+
+  /** What `node` should hold of a scoped key (its content signature), or undefined when nothing. */
+  private scopedWant(node: string, key: string): string | undefined {
+    const obj = this.cache.get(key);
+    if (!obj) return undefined;
+    if (key.startsWith(NODE_PREFIX)) {
+      const peer = obj.metadata.name;
+      const pool = this.poolOfNode.get(node);
+      if (peer === node || pool === undefined || this.poolOfNode.get(peer) !== pool) return undefined;
+      const n = obj as unknown as V1Node;
+      return JSON.stringify([n.metadata?.uid, n.metadata?.labels, n.metadata?.annotations, n.spec, n.status?.addresses]);
+    }
+    if (!this.scopedSlices.has(key) || !this.sharedFor(this.tenantOfNode(node), key)) return undefined;
+    const slice = obj as unknown as V1EndpointSlice;
+    const kept = endpointsForNode(this.serviceOf(obj), slice, this.place(node), (n) => this.poolOfNode.get(n));
+    if (!kept.length) return undefined;
+    return JSON.stringify([slice.metadata?.uid, slice.metadata?.labels, slice.addressType, slice.ports, kept]);
+  }
+
+  /** Bring one scoped key of one node in line (sent only when its content for that node changed). */
+  private applyScoped(node: string, key: string): void {
+    const view = this.views.get(node);
+    if (!view) return;
+    const log = view.scoped;
+    const want = this.scopedWant(node, key);
+    const live = log.canRead(key);
+    if (want === undefined) {
+      if (!live) return;
+      log.touch(key, ++this.seq, true, false);
+      log.sig.delete(key);
+    } else {
+      if (live && log.sig.get(key) === want) return;
+      const rv = this.cache.get(key)?.metadata.resourceVersion;
+      log.touch(key, ++this.seq, false, false, key.startsWith(SLICE_PREFIX) ? variantVersion(rv, want) : rv);
+      log.sig.set(key, want);
+    }
+    this.notify(node);
+  }
+
+  /** Every scoped key of a node (its pool or zone changed, or its view is new). */
+  private recomputeScoped(node: string): void {
+    const view = this.views.get(node);
+    if (!view) return;
+    const keys = new Set<string>([...this.scopedSlices, ...view.scoped.liveKeys()]);
+    const pool = this.poolOfNode.get(node);
+    for (const m of pool === undefined ? [] : this.poolMembers.get(pool) ?? []) keys.add(objectKey('nodes', undefined, m));
+    for (const k of keys) this.applyScoped(node, k);
+  }
+
+  /** A slice changed, or its Service did: shared when unscoped, else per node. */
+  private onSliceChange(key: string, deleted: boolean, event?: CachedObject): void {
+    const obj = deleted ? undefined : this.cache.get(key);
+    if (event) {
+      const name = (event.metadata as { labels?: Record<string, string> }).labels?.['kubernetes.io/service-name'];
+      if (name) {
+        const svcKey = objectKey('services', event.metadata.namespace, name);
+        let set = this.slicesOfService.get(svcKey);
+        if (!deleted) {
+          if (!set) this.slicesOfService.set(svcKey, (set = new Set()));
+          set.add(key);
+        } else if (set) {
+          set.delete(key);
+          if (!set.size) this.slicesOfService.delete(svcKey);
+        }
+      }
+    }
+    const scoped = obj !== undefined && isScopedSlice(this.serviceOf(obj), obj as unknown as V1EndpointSlice);
+    const wasScoped = this.scopedSlices.has(key);
+    if (scoped) {
+      // Leaving the shared log first: its tombstone then precedes (in seq) the per-node versions.
+      if (this.global.canRead(key)) this.global.touch(key, ++this.seq, true, true);
+      this.scopedSlices.add(key);
+      for (const n of this.views.keys()) this.applyScoped(n, key);
+      return;
+    }
+    if (wasScoped) {
+      this.scopedSlices.delete(key);
+      for (const n of this.views.keys()) this.applyScoped(n, key);
+    }
+    if (deleted && !this.global.entries.has(key)) return;
+    this.global.touch(key, ++this.seq, deleted, true, deleted ? undefined : obj?.metadata.resourceVersion);
+    for (const n of this.views.keys()) this.notify(n);
+  }
+
+  /** Node labels changed: keep the pool index, and recompute who sees whom. */
+  private onNodeForScopes(type: string, obj: CachedObject, old: CachedObject | undefined): void {
+    const name = obj.metadata.name;
+    const before = this.poolOfNode.get(name);
+    const now = type === 'delete' ? undefined : (obj.metadata as { labels?: Record<string, string> }).labels?.[NODEPOOL_LABEL];
+    if (before !== now) {
+      if (before !== undefined) this.poolMembers.get(before)?.delete(name);
+      if (now !== undefined) {
+        this.poolOfNode.set(name, now);
+        let m = this.poolMembers.get(now);
+        if (!m) this.poolMembers.set(now, (m = new Set()));
+        m.add(name);
+      } else this.poolOfNode.delete(name);
+      // Pool-filtered slices change for both pools' members; peers come and go.
+      for (const p of [before, now]) for (const m of p === undefined ? [] : [...(this.poolMembers.get(p) ?? [])]) this.recomputeScoped(m);
+      this.recomputeScoped(name);
+      return;
+    }
+    const zoneChanged = (old?.metadata as { labels?: Record<string, string> } | undefined)?.labels?.[ZONE_LABEL] !== (obj.metadata as { labels?: Record<string, string> }).labels?.[ZONE_LABEL];
+    if (zoneChanged) this.recomputeScoped(name);
+    if (now !== undefined) for (const m of this.poolMembers.get(now) ?? []) if (m !== name) this.applyScoped(m, objectKey('nodes', undefined, name));
   }
 
   private notify(node: string): void {
@@ -323,6 +508,7 @@ export class DesiredSets {
       return;
     }
     if (resource === 'nodes') {
+      this.onNodeForScopes(type, obj, old);
       const name = obj.metadata.name;
       const isEdge = type !== 'delete' && obj.metadata && (obj.metadata as { labels?: Record<string, string> }).labels?.[EDGE_ROLE_LABEL] !== undefined;
       if (isEdge && !this.views.has(name)) this.ensureView(name);
@@ -336,6 +522,17 @@ export class DesiredSets {
       this.onBoundObjectChange(this.devicesByNode, type, key, obj, old, (was, now) => statusOnlyChange(was, now));
       return;
     }
+    if (resource === 'endpointslices.discovery.k8s.io') {
+      this.onSliceChange(key, type === 'delete', obj);
+      return;
+    }
+    if (resource === 'services') {
+      this.global.touch(key, ++this.seq, type === 'delete', true, type === 'delete' ? undefined : obj.metadata.resourceVersion);
+      for (const n of this.views.keys()) this.notify(n);
+      // Its annotation or traffic distribution decides how its slices are sent.
+      for (const s of this.slicesOfServiceKey(key)) this.onSliceChange(s, !this.cache.get(s));
+      return;
+    }
     if ((GLOBAL_RESOURCES as readonly string[]).includes(resource)) {
       this.global.touch(key, ++this.seq, type === 'delete', true, type === 'delete' ? undefined : obj.metadata.resourceVersion);
       for (const n of this.views.keys()) this.notify(n);
@@ -344,6 +541,10 @@ export class DesiredSets {
     // configmaps, secrets, serviceaccounts: only the nodes whose pods reference them; device models: only the nodes
     // whose devices use them.
     for (const n of this.nodesReferencing(key)) if (this.views.has(n)) this.recompute(n, key);
+  }
+
+  private slicesOfServiceKey(serviceKey: string): string[] {
+    return [...(this.slicesOfService.get(serviceKey) ?? [])];
   }
 
   /** Nodes whose pods reference `ref` (a copy: recomputing them edits the index). */

@@ -273,7 +273,7 @@ export class NodeSession {
     let unchanged = 0;
     for (const [key, e] of this.deps.desired.changesAfter(this.node, 0)) {
       if (e.deleted) continue;
-      const obj = this.deps.desired.objectForEdge(key);
+      const obj = this.deps.desired.objectForEdge(key, this.node);
       if (!obj) continue;
       const have = this.inventory.get(key);
       // The edge's copy is current when it is this version, or the one this entry last shipped (later versions
@@ -312,7 +312,8 @@ export class NodeSession {
    * edge will hold once it applies the message.
    */
   private objectMessage(seq: number, key: string, e: ViewEntry, obj: CachedObject, edgeHas: string | null): HubToEdge {
-    if (this.version >= PATCH_VERSION && this.deps.deltas) {
+    // A slice filtered for this node is not the version the shared patch was computed on.
+    if (this.version >= PATCH_VERSION && this.deps.deltas && !this.deps.desired.isFilteredFor(this.node, key)) {
       const rv = e.rv ?? obj.metadata.resourceVersion;
       const p = this.deps.deltas.patchFor(key, rv, edgeHas);
       if (p && rv !== undefined) {
@@ -377,7 +378,7 @@ export class NodeSession {
         this.held.delete(key);
         this.sendTracked({ type: 'delete', seq: e.seq, key }, e.seq);
       } else {
-        const obj = this.deps.desired.objectForEdge(key);
+        const obj = this.deps.desired.objectForEdge(key, this.node);
         if (obj) this.sendTracked(this.objectMessage(e.seq, key, e, obj, this.held.get(key) ?? e.prevRv ?? null), e.seq);
       }
       this.sentSeq = e.seq;
@@ -413,7 +414,7 @@ export class NodeSession {
 
   private onGet(id: number, key: string): void {
     if (this.phase === 'hello') return this.refuse('bad-sequence', 'get before hello', true);
-    const obj = this.deps.desired.canRead(this.node, key) ? this.deps.desired.objectForEdge(key) : undefined;
+    const obj = this.deps.desired.canRead(this.node, key) ? this.deps.desired.objectForEdge(key, this.node) : undefined;
     if (!obj) {
       this.log.warn({ key }, 'refused read outside the node\'s desired set');
       this.send({

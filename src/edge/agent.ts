@@ -96,6 +96,11 @@ export interface EdgeAgentOptions {
    * Omitted: no node DNS; pods get the host's resolvers.
    */
   dns?: EdgeDnsOptions;
+  /**
+   * Run the node's service proxy (src/edge/proxy): nftables rules for ClusterIP/NodePort Services and routes to the
+   * pool's pod CIDRs, from the local store (so offline too). Needs root and `nft`; a failure is logged and retried.
+   */
+  serviceProxy?: boolean;
   /** Serve process_* / nodejs_* metrics on the kubelet's /metrics (`kedge edge run`: yes; many agents per process: no). */
   processMetrics?: boolean;
   log?: Logger;
@@ -127,6 +132,8 @@ export class EdgeAgent {
   private podManager: PodManagerHandle | undefined;
   private localApi: { port: number; socketPath?: string; close(): Promise<void> } | undefined;
   private dnsServer: import('./dns/server.js').NodeDns | undefined;
+  /** The node's service proxy (src/edge/proxy), when enabled. */
+  serviceProxy: import('./proxy/proxier.js').ServiceProxy | undefined;
   /** The kubelet API, reachable only through tunnel streams the hub opens (src/edge/kubelet). */
   kubelet: import('./kubelet/server.js').KubeletServer | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -240,6 +247,7 @@ export class EdgeAgent {
         onPodTerminated: (ns, name, uid) => this.reporter.podTerminated(ns, name, uid),
       });
     }
+    await this.startServiceProxy();
     const { startKubeletServer } = await import('./kubelet/index.js');
     this.kubelet = startKubeletServer({
       nodeName: o.nodeName, store: this.store, log: this.log, podManager: this.podManager, dataDir: o.dataDir,
@@ -283,6 +291,15 @@ export class EdgeAgent {
       log.error({ err: String(err), address: d.clusterDns, port: d.port ?? 53 }, 'node DNS not started');
       await server.stop().catch(() => {});
     }
+  }
+
+  /** Rules and routes stay in place on stop (as kube-proxy's): `kedge edge cleanup` removes them. */
+  private async startServiceProxy(): Promise<void> {
+    if (!this.opts.serviceProxy) return;
+    const { ServiceProxy } = await import('./proxy/proxier.js');
+    const proxy = new ServiceProxy({ store: this.store, nodeName: this.opts.nodeName, log: this.log.child({ component: 'proxy' }) });
+    await proxy.start();
+    this.serviceProxy = proxy;
   }
 
   /** The twin module (from the local store: works offline), its MQTT side, and other device services (DMI). */
@@ -369,6 +386,7 @@ export class EdgeAgent {
     this.deviceStops = [];
     await this.localApi?.close();
     await this.dnsServer?.stop();
+    await this.serviceProxy?.stop();
     await this.reporter?.settle();
     if (this.ownsStore) await this.store.close();
   }

@@ -42,6 +42,11 @@ export interface EdgeRunSettings {
   clusterDomain?: string;
   /** The node DNS port (default 53; tests only: pods always ask port 53). */
   dnsPort?: number;
+  /**
+   * The node's service proxy (src/edge/proxy): nftables (ClusterIP/NodePort rules and the pool's pod routes) or none.
+   * Unset: nftables with runtime cri (pods need it), none with runtime none (no pods).
+   */
+  serviceProxy?: 'nftables' | 'none';
 }
 
 export interface EdgeConfig extends Partial<EdgeRunSettings> {
@@ -141,6 +146,7 @@ export interface RunFlagValues {
   clusterDns?: string;
   clusterDomain?: string;
   dnsPort?: string;
+  serviceProxy?: string;
   /** Per run, not stored: the kubelet's containerLogMaxSize / containerLogMaxFiles. */
   containerLogMaxSize?: string;
   containerLogMaxFiles?: string;
@@ -191,6 +197,10 @@ function parseFlags(flags: RunFlagValues): Partial<EdgeRunSettings> {
     const port = Number(flags.dnsPort);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --dns-port ${flags.dnsPort}`);
     out.dnsPort = port;
+  }
+  if (flags.serviceProxy !== undefined) {
+    if (flags.serviceProxy !== 'nftables' && flags.serviceProxy !== 'none') throw new Error(`invalid --service-proxy ${JSON.stringify(flags.serviceProxy)}: nftables or none`);
+    out.serviceProxy = flags.serviceProxy;
   }
   if (heartbeatMs !== undefined) out.heartbeatMs = heartbeatMs;
   if (keepaliveMs !== undefined) out.keepaliveMs = keepaliveMs;
@@ -249,6 +259,8 @@ export function resolveRunSettings(
     const v = given[key] ?? stored[key];
     if (v !== undefined) (settings as unknown as Record<string, unknown>)[key] = v;
   }
+  const serviceProxy = given.serviceProxy ?? stored.serviceProxy;
+  if (serviceProxy !== undefined) settings.serviceProxy = serviceProxy;
   const changed =
     stored.runtime !== settings.runtime ||
     stored.criSocket !== settings.criSocket ||

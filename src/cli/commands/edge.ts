@@ -60,6 +60,7 @@ async function runAgent(dataDir: string, flags: RunFlagValues & DeviceFlags): Pr
       : {}),
     onRevoked: (message) => void stop(1, message),
     processMetrics: true,
+    serviceProxy: (settings.serviceProxy ?? (settings.runtime === 'cri' ? 'nftables' : 'none')) === 'nftables',
   });
   const stop = async (code: number, message?: string) => {
     await agent.stop();
@@ -145,6 +146,7 @@ function runOptions(cmd: Command): Command {
     .option('--mqtt-bind <address>', 'embedded MQTT broker bind address (default 127.0.0.1: local processes only)')
     .option('--mqtt-port <port>', 'embedded MQTT broker port (default 1883; 0 = ephemeral)')
     .option('--dmi-socket <path>', "KubeEdge DMI socket device mappers register on (default DATA_DIR/dmi.sock; 'none': no DMI)")
+    .option('--service-proxy <mode>', 'Services on this node: nftables (ClusterIP/NodePort rules from the local store, routes to the pool\'s pod CIDRs; needs root and nft) or none (default: nftables with --runtime cri, none with --runtime none)')
     .option('--runtime <kind>', 'container runtime: cri (containerd) or none (sync/status only) (default cri)')
     .option('--cri-socket <path>', 'containerd CRI socket (default KEDGE_CONTAINERD_SOCK or /run/kedge/containerd.sock)')
     .option('--cluster-dns <ip>', "node-local DNS for pods on this IP, written into their resolv.conf as the kubelet's --cluster-dns (e.g. 169.254.20.10, put on a kedge-dns0 dummy interface); none: off, pods use the host's resolvers (default: off)")
@@ -203,6 +205,14 @@ export function register(program: Command): void {
       .description('run an already-joined node as it was joined (works with the cloud unreachable)')
       .requiredOption('--data-dir <dir>', 'data dir of a joined node'),
   ).action(async (o: RunFlags) => runAgent(o.dataDir, o));
+  edge
+    .command('cleanup')
+    .description("remove what this node's service proxy installed (nftables table kedge-proxy, pod routes with protocol 199), as kube-proxy --cleanup; run with the agent stopped")
+    .action(async () => {
+      const { cleanupServiceProxy } = await import('../../edge/proxy/proxier.js');
+      const { routes } = await cleanupServiceProxy();
+      process.stderr.write(`kedge edge cleanup: nftables table kedge-proxy removed, ${routes} pod route(s) removed\n`);
+    });
   edge
     .command('image')
     .description('container images on this node')

@@ -1,0 +1,136 @@
+/**
+ * The node's service proxy: mirrors Services, EndpointSlices and Nodes from the local store (so it works with the
+ * cloud gone and right after an offline restart), and after each batch of changes (coalesced for `batchMs`) brings
+ * the kernel in line: one `nft -f` transaction for the service rules (nft.ts), then the pool's pod routes
+ * (pod-routes.ts). A failed apply is retried with backoff, and the next nft apply replaces the whole table.
+ *
+ * Rules and routes stay when the agent stops, as kube-proxy's do: pods keep reaching Services while the agent
+ * restarts. `kedge edge cleanup` removes them (cleanup()).
+ */
+import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import type { Logger } from '../../common/logger.js';
+import type { Store } from '../../storage/types.js';
+import { StoreMirror } from '../store-mirror.js';
+import { cleanupScript, renderState, runNft, transaction, type NftState } from './nft.js';
+import { installedRoutes, ROUTE_PROTO, syncRoutes, wantedRoutes } from './pod-routes.js';
+import { serviceProxyPorts, slicesByService } from './rules.js';
+
+export interface ServiceProxyOptions {
+  store: Store;
+  nodeName: string;
+  log: Logger;
+  /** Coalescing window for changes (default 100 ms). */
+  batchMs?: number;
+  /** Path of the nft binary (default `nft` from PATH). */
+  nftPath?: string;
+  /** Install pod routes to the pool's peers (default true). */
+  podRoutes?: boolean;
+}
+
+export class ServiceProxy {
+  private readonly services: StoreMirror<V1Service>;
+  private readonly slices: StoreMirror<V1EndpointSlice>;
+  private readonly nodes: StoreMirror<V1Node>;
+  private applied: NftState | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private dirty = false;
+  private stopped = false;
+  private failures = 0;
+  /** Syncs done (tests, metrics). */
+  syncs = 0;
+
+  constructor(private readonly o: ServiceProxyOptions) {
+    const onChange = () => this.schedule();
+    this.services = new StoreMirror({ store: o.store, prefix: '/registry/services/', log: o.log, onChange });
+    this.slices = new StoreMirror({ store: o.store, prefix: '/registry/endpointslices.discovery.k8s.io/', log: o.log, onChange });
+    this.nodes = new StoreMirror({ store: o.store, prefix: '/registry/nodes/', log: o.log, onChange });
+  }
+
+  /** Loads the store and applies once (the first apply's failure is logged, then retried). */
+  async start(): Promise<void> {
+    await Promise.all([this.services.start(), this.slices.start(), this.nodes.start()]);
+    this.cancelTimer();
+    this.dirty = true;
+    await this.drain();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.services.stop();
+    this.slices.stop();
+    this.nodes.stop();
+    await this.running;
+  }
+
+  /** Wait until every change seen so far is applied (tests). */
+  async settle(): Promise<void> {
+    this.cancelTimer();
+    if (this.dirty) await this.drain();
+    await this.running;
+  }
+
+  private cancelTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(delay = this.o.batchMs ?? 100): void {
+    this.dirty = true;
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.drain();
+    }, delay);
+    this.timer.unref();
+  }
+
+  private drain(): Promise<void> {
+    this.running = this.running.then(async () => {
+      if (!this.dirty || this.stopped) return;
+      this.dirty = false;
+      try {
+        await this.sync();
+        this.failures = 0;
+      } catch (err) {
+        this.failures++;
+        this.applied = null;
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
+        this.o.log.error({ err: String(err), retryInMs: delay }, 'service proxy: apply failed; retrying');
+        this.schedule(delay);
+      }
+    });
+    return this.running;
+  }
+
+  private self(): V1Node | undefined {
+    for (const n of this.nodes.items.values()) if (n.metadata?.name === this.o.nodeName) return n;
+    return undefined;
+  }
+
+  private async sync(): Promise<void> {
+    const started = Date.now();
+    const ports = serviceProxyPorts(this.services.items.values(), slicesByService(this.slices.items.values()), this.o.nodeName);
+    const next = renderState(ports, { podCidr: this.self()?.spec?.podCIDR });
+    const script = transaction(this.applied, next);
+    if (script) await runNft(script, this.o.nftPath);
+    this.applied = next;
+    let routes: { added: unknown[]; removed: unknown[] } = { added: [], removed: [] };
+    if (this.o.podRoutes !== false) routes = await syncRoutes(wantedRoutes(this.nodes.items.values(), this.o.nodeName));
+    this.syncs++;
+    if (script || routes.added.length || routes.removed.length) {
+      this.o.log.info({ servicePorts: ports.length, chains: next.chains.size, nftLines: script?.split('\n').length ?? 0, routesAdded: routes.added, routesRemoved: routes.removed, ms: Date.now() - started }, 'service proxy synced');
+    }
+  }
+}
+
+/** Removes the proxy's table and the pod routes the agent installed (`kedge edge cleanup`). */
+export async function cleanupServiceProxy(nftPath = 'nft'): Promise<{ routes: number }> {
+  await runNft(cleanupScript(), nftPath);
+  const routes = await installedRoutes();
+  await syncRoutes([]);
+  return { routes: routes.length };
+}
+
+export { ROUTE_PROTO };
