@@ -280,3 +280,66 @@ test('tenancy: a tenant\'s node receives no service or endpoint slice of another
   // A node of no tenant (the administrator's, a shared one) receives everything, as before.
   assert.deepEqual(sent('edge-any').sort(), [own, other, otherSlice, shared].sort());
 });
+
+test('topology filtering: each node is sent only the endpoints it should use, and its pool peers\' Nodes', () => {
+  const cache = new FakeCache();
+  const sets = new DesiredSets(cache as unknown as SharedCache);
+  const node = (name: string, pool: string) => cache.put('nodes', { metadata: { name, labels: { 'node-role.kubernetes.io/edge': '', 'apps.openyurt.io/nodepool': pool } }, spec: { podCIDR: `10.0.${name.length}.0/24` } });
+  node('a1', 'a');
+  node('a2', 'a');
+  node('b1', 'b');
+  cache.put('services', { metadata: { name: 'web', namespace: 'default', annotations: { 'openyurt.io/topologyKeys': 'openyurt.io/nodepool' } }, spec: { clusterIP: '10.43.0.2' } });
+  const sliceKey = cache.put('endpointslices.discovery.k8s.io', {
+    metadata: { name: 'web-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: ['10.0.2.2'], nodeName: 'a1' }, { addresses: ['10.0.2.3'], nodeName: 'a2' }],
+  });
+  const eps = (n: string) => ((sets.objectForEdge(sliceKey, n) as unknown as { endpoints: Array<{ nodeName: string }> }).endpoints).map((e) => e.nodeName);
+  const live = (n: string) => new Set(sets.liveKeys(n));
+  assert.ok(live('a1').has(sliceKey) && live('a2').has(sliceKey));
+  assert.ok(!live('b1').has(sliceKey), 'another pool gets no slice at all');
+  assert.ok(!sets.canRead('b1', sliceKey));
+  assert.deepEqual(eps('a1'), ['a1', 'a2']);
+  assert.ok(live('a1').has('/registry/nodes/a2') && !live('a1').has('/registry/nodes/b1'), 'pool peers\' Nodes only');
+  assert.ok(sets.isFilteredFor('a1', sliceKey));
+
+  const before = sets.currentSeq();
+  cache.put('services', { metadata: { name: 'web', namespace: 'default', annotations: { 'openyurt.io/topologyKeys': 'kubernetes.io/hostname' } }, spec: { clusterIP: '10.43.0.2' } });
+  assert.deepEqual(eps('a1'), ['a1']);
+  assert.deepEqual(eps('a2'), ['a2']);
+  const rv1 = sets.objectForEdge(sliceKey, 'a1')!.metadata.resourceVersion;
+  assert.notEqual(rv1, sets.objectForEdge(sliceKey, 'a2')!.metadata.resourceVersion, 'each content has a version of its own');
+  assert.ok([...sets.changesAfter('a1', before)].some(([k]) => k === sliceKey), 'a1 is sent its new version');
+
+  // An endpoint on another node changing does not re-send a1's (unchanged) version.
+  const mark = sets.currentSeq();
+  cache.put('endpointslices.discovery.k8s.io', {
+    metadata: { name: 'web-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: ['10.0.2.2'], nodeName: 'a1' }, { addresses: ['10.0.2.9'], nodeName: 'a2' }],
+  });
+  assert.ok(![...sets.changesAfter('a1', mark)].some(([k]) => k === sliceKey));
+  assert.ok([...sets.changesAfter('a2', mark)].some(([k]) => k === sliceKey));
+
+  // The annotation gone: the shared log again, every node the whole slice.
+  cache.put('services', { metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '10.43.0.2' } });
+  assert.ok(live('b1').has(sliceKey));
+  assert.equal(sets.objectForEdge(sliceKey, 'b1'), sets.objectForEdge(sliceKey));
+  assert.ok(!sets.isFilteredFor('a1', sliceKey));
+});
+
+test('PreferClose hints: a node uses the endpoints hinted for its zone, all when none is', () => {
+  const cache = new FakeCache();
+  const sets = new DesiredSets(cache as unknown as SharedCache);
+  for (const [n, z] of [['z1', 'east'], ['z2', 'west'], ['z3', 'north']]) cache.put('nodes', { metadata: { name: n!, labels: { 'node-role.kubernetes.io/edge': '', 'topology.kubernetes.io/zone': z! } } });
+  cache.put('services', { metadata: { name: 'api', namespace: 'default' }, spec: { clusterIP: '10.43.0.3', trafficDistribution: 'PreferClose' } });
+  const key = cache.put('endpointslices.discovery.k8s.io', {
+    metadata: { name: 'api-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'api' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: ['10.1.0.1'], zone: 'east', hints: { forZones: [{ name: 'east' }] } }, { addresses: ['10.1.0.2'], zone: 'west', hints: { forZones: [{ name: 'west' }] } }],
+  });
+  const ips = (n: string) => ((sets.objectForEdge(key, n) as unknown as { endpoints: Array<{ addresses: string[] }> }).endpoints).map((e) => e.addresses[0]);
+  assert.deepEqual(ips('z1'), ['10.1.0.1']);
+  assert.deepEqual(ips('z2'), ['10.1.0.2']);
+  assert.deepEqual(ips('z3'), ['10.1.0.1', '10.1.0.2']);
+});

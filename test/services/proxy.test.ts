@@ -8,6 +8,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createToken, run } from '../edge/cluster.js';
+import { kedgeCommand } from '../helpers/kedge-cli.js';
 import { busybox, eventually, execInPod, localGet, restartEdge, siteSkipReason, startSite, waitReadyPods, type PodInfo, type Site, type SiteNode } from './cluster.js';
 
 const skip = siteSkipReason();
@@ -59,6 +61,11 @@ describe('edge service proxy across a pool', { skip, timeout: 900_000 }, () => {
         return cur.status?.addresses?.some((a) => a.type === 'InternalIP' && a.address === n.lab.address) || JSON.stringify(cur.status?.addresses);
       });
     }
+    // A join claiming a registered node's pod CIDR would draw the pool's traffic for its pods: refused.
+    const token = await createToken(site.cluster);
+    const k = kedgeCommand(['edge', 'join', '--server', site.hubUrl, '--token', token.token, '--ca-cert-hash', token.hash, '--node-name', 'edge-thief',
+      '--pod-cidr', site.node('edge-a1').podCidr, '--data-dir', site.cluster.h.tempDir('thief'), '--runtime', 'none']);
+    await assert.rejects(run(k.command, k.args), /overlaps 10\.244\.1\.0\/24 of node "edge-a1"/);
     await site.apply({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
