@@ -83,7 +83,9 @@ export interface Edge {
 }
 
 // --mqtt-port 0: each edge's embedded device-twin MQTT broker on a port of its own (many edges share this machine).
-export const EDGE_FLAGS = ['--runtime', 'none', '--heartbeat', '1000', '--keepalive', '1000', '--reconnect-max', '1500', '--mqtt-port', '0'];
+// --service-proxy none: these edges share the host's network namespace; the proxy's suites give each node its own
+// (test/services/cluster.ts).
+export const EDGE_FLAGS = ['--runtime', 'none', '--heartbeat', '1000', '--keepalive', '1000', '--reconnect-max', '1500', '--mqtt-port', '0', '--service-proxy', 'none'];
 
 /** Join through a fresh proxy link; `extraFlags` come last, so they override EDGE_FLAGS (e.g. --runtime cri). */
 export async function joinEdge(c: Cluster, name: string, token: { token: string; hash: string }, extraFlags: string[] = []): Promise<Edge> {
