@@ -10,16 +10,17 @@
  * regex literals is enough to find import specifiers exactly, and is itself tested below.
  *
  * It also checks that `kedge edge` does not load the control plane, by running the edge command's
- * lazily imported modules in a child process with a module-resolution hook that records every file
+ * lazily imported modules in a child process with a module-resolution hook (test/harness/module-recorder.ts) that records every file
  * Node actually loads.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { moduleRecorder } from './harness/module-recorder.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const srcRoot = path.join(repoRoot, 'src');
@@ -474,23 +475,12 @@ describe('`kedge edge` does not load the control plane', () => {
   function filesLoadedBy(nodeArgs: string[]): string[] {
     const dir = mkdtempSync(path.join(tmpdir(), 'kedge-arch-'));
     try {
-      const record = path.join(dir, 'loaded.txt');
-      const hooks = path.join(dir, 'hooks.mjs');
-      writeFileSync(hooks, [
-        "import { appendFileSync } from 'node:fs';",
-        'export async function resolve(specifier, context, next) {',
-        '  const r = await next(specifier, context);',
-        "  appendFileSync(process.env.KEDGE_ARCH_RECORD, r.url + '\\n');",
-        '  return r;',
-        '}',
-      ].join('\n'));
-      const register = path.join(dir, 'register.mjs');
-      writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
-      const run = spawnSync(process.execPath, ['--import', 'tsx', '--import', pathToFileURL(register).href, ...nodeArgs], {
-        cwd: repoRoot, env: { ...process.env, KEDGE_ARCH_RECORD: record }, encoding: 'utf8', timeout: 120_000,
+      const recorder = moduleRecorder(dir);
+      const run = spawnSync(process.execPath, ['--import', 'tsx', ...nodeArgs], {
+        cwd: repoRoot, env: { ...process.env, ...recorder.env }, encoding: 'utf8', timeout: 120_000,
       });
       assert.equal(run.status, 0, `node ${nodeArgs.join(' ')} failed: ${run.stderr}`);
-      return [...new Set(readFileSync(record, 'utf8').split('\n').filter((u) => u.startsWith('file:')))].map((u) => rel(fileURLToPath(u)));
+      return recorder.loaded().map((u) => rel(fileURLToPath(u)));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
