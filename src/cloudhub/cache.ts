@@ -9,6 +9,7 @@ import type { Logger } from '../common/logger.js';
 import { objectKey } from '../protocol/keys.js';
 import { LeanInformer } from '../common/lean-informer.js';
 import { DEVICE_MODEL_RESOURCE, DEVICE_RESOURCE, DEVICES_GROUP, DEVICES_VERSION } from '../protocol/devices.js';
+import { TENANCY_GROUP, TENANCY_VERSION, TENANTS_RESOURCE } from '../common/tenancy.js';
 
 export type CacheEventType = 'upsert' | 'delete';
 export type CachedObject = KubernetesObject & { metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string } } & Record<string, unknown>;
@@ -28,6 +29,8 @@ const RESOURCES: ReadonlyArray<{ resource: string; path: string; optional?: bool
   { resource: DEVICE_MODEL_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devicemodels`, optional: true },
   { resource: DEVICE_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devices`, optional: true },
   // Pods last: their refs resolve against objects already cached.
+  // Which tenant owns a node (spec.nodes, spec.nodePools) decides the services it receives; a real cluster may lack the CRD.
+  { resource: TENANTS_RESOURCE, path: `/apis/${TENANCY_GROUP}/${TENANCY_VERSION}/tenants`, optional: true },
   { resource: 'pods', path: '/api/v1/pods' },
 ];
 

@@ -343,3 +343,39 @@ test('PreferClose hints: a node uses the endpoints hinted for its zone, all when
   assert.deepEqual(ips('z2'), ['10.1.0.2']);
   assert.deepEqual(ips('z3'), ['10.1.0.1', '10.1.0.2']);
 });
+
+test('tenancy: a node owned through a Tenant\'s spec.nodes or spec.nodePools is its tenant\'s; the hub follows Tenant and pool changes', () => {
+  const { cache, sets } = setup();
+  const T = 'tenancy.kedge.io/tenant';
+  const POOL = 'apps.openyurt.io/nodepool';
+  const edge = { 'node-role.kubernetes.io/edge': '' };
+  cache.put('tenants.tenancy.kedge.io', { metadata: { name: 'a' }, spec: { nodes: ['edge-listed'] } });
+  cache.put('tenants.tenancy.kedge.io', { metadata: { name: 'b' }, spec: { nodePools: ['pool-b'] } });
+  cache.put('nodes', { metadata: { name: 'edge-listed', labels: edge } });
+  cache.put('nodes', { metadata: { name: 'edge-pooled', labels: { ...edge, [POOL]: 'pool-b' } } });
+  const ofA = cache.put('services', { metadata: { name: 'svc', namespace: 'a1', labels: { [T]: 'a' } } });
+  const ofB = cache.put('services', { metadata: { name: 'svc', namespace: 'b1', labels: { [T]: 'b' } } });
+  const shared = cache.put('services', { metadata: { name: 'kubernetes', namespace: 'default' } });
+  const sent = (node: string, after = 0) => [...sets.changesAfter(node, after)].filter(([k]) => !k.includes('/nodes/'));
+  const live = (node: string) => [...sets.liveKeys(node)].filter((k) => !k.includes('/nodes/')).sort();
+  assert.deepEqual(live('edge-listed'), [ofA, shared].sort());
+  assert.deepEqual(live('edge-pooled'), [ofB, shared].sort());
+  assert.equal(sets.canRead('edge-listed', ofB), false);
+  assert.equal(sets.canRead('edge-pooled', ofA), false);
+
+  // The node moves to tenant a's pool: after its cursor, a live session is told once of b's service going and of
+  // a's arriving.
+  const cursor = sets.currentSeq();
+  cache.put('tenants.tenancy.kedge.io', { metadata: { name: 'a' }, spec: { nodes: ['edge-listed'], nodePools: ['pool-a'] } });
+  cache.put('nodes', { metadata: { name: 'edge-pooled', labels: { ...edge, [POOL]: 'pool-a' } } });
+  assert.deepEqual(live('edge-pooled'), [ofA, shared].sort());
+  assert.deepEqual(sent('edge-pooled', cursor).map(([k, e]) => [k, e.deleted]).sort(), [[ofA, false], [ofB, true]]);
+  assert.equal(sets.canRead('edge-pooled', ofB), false);
+
+  // The Tenant stops listing the node: it is of no tenant and receives every service; each key is sent once.
+  const before = sets.currentSeq();
+  cache.put('tenants.tenancy.kedge.io', { metadata: { name: 'a' }, spec: { nodePools: ['pool-a'] } });
+  assert.deepEqual(live('edge-listed'), [ofA, ofB, shared].sort());
+  assert.deepEqual(sent('edge-listed', before).map(([k, e]) => [k, e.deleted]), [[ofB, false]]);
+  assert.deepEqual(sent('edge-listed').map(([k]) => k).sort(), [ofA, ofB, shared].sort());
+});

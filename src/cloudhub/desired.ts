@@ -19,7 +19,7 @@ import { podReferences } from '../protocol/pod-references.js';
 export { podReferences };
 import type { CachedObject, SharedCache } from './cache.js';
 import { EDGE_ROLE_LABEL } from '../common/node-restriction.js';
-import { TENANT_LABEL } from '../common/tenancy.js';
+import { nodeTenant, TENANT_LABEL, TENANTS_RESOURCE, type TenantObject } from '../common/tenancy.js';
 import { KUBELET_POD_CONDITIONS } from '../common/pod-status.js';
 import { DEVICE_MODEL_RESOURCE, DEVICE_RESOURCE, deviceModelName, type Device } from '../protocol/devices.js';
 import type { ReportedPodStatus } from './reported-status.js';
@@ -145,6 +145,8 @@ export class NodeView extends ChangeLog {
 
   /** Filtered slices and pool peers (see ScopedLog). */
   readonly scoped: ScopedLog;
+  /** The tenant the node belonged to when its shared entries were last decided (see DesiredSets.retenant). */
+  tenant: string | undefined;
 
   constructor(readonly node: string, maxTombstones: number) {
     super(maxTombstones);
@@ -233,6 +235,8 @@ export class DesiredSets {
   private readonly poolMembers = new Map<string, Set<string>>();
   /** Cached slice version → its filtered versions by content. */
   private readonly filtered = new WeakMap<CachedObject, Map<string, CachedObject>>();
+  /** The Tenants by name: with a node's labels they decide its tenant (common/tenancy.ts, as the API server does). */
+  private readonly tenants = new Map<string, TenantObject>();
 
   constructor(private readonly cache: SharedCache, opts: DesiredSetsOptions = {}) {
     this.maxTombstones = opts.maxTombstonesPerNode ?? 1000;
@@ -252,7 +256,8 @@ export class DesiredSets {
   /** Node authorization for reads: the node's own entries or the shared ones (of its tenant, docs/design/tenancy.md). */
   canRead(node: string, key: string): boolean {
     const v = this.views.get(node);
-    return (v?.canRead(key) ?? false) || (v?.scoped.canRead(key) ?? false) || (this.global.canRead(key) && this.sharedFor(this.tenantOfNode(node), key));
+    const own = v?.entries.get(key);
+    return (own !== undefined && !own.deleted && !own.global) || (v?.scoped.canRead(key) ?? false) || (this.global.canRead(key) && this.sharedFor(this.tenantOfNode(node), key));
   }
 
   /** Everything a node should hold that changed after `seq`, in seq order. */
@@ -260,17 +265,52 @@ export class DesiredSets {
     const v = this.ensureView(node);
     const tenant = this.tenantOfNode(node);
     const global = this.global.after(seq);
-    return mergeBySeq(mergeBySeq(v.after(seq), v.scoped.after(seq)), tenant === undefined ? global : this.ofTenant(global, tenant));
+    const shared = this.notSuperseded(tenant === undefined ? global : this.ofTenant(global, tenant), v);
+    return mergeBySeq(mergeBySeq(this.notSuperseded(v.after(seq), this.global), v.scoped.after(seq)), shared);
   }
 
   /**
-   * Tenancy: a tenant's node (labelled tenancy.kedge.io/tenant) receives no service or endpoint slice of another
-   * tenant. Objects in a tenant's namespaces carry that label (the API server's admission puts it there), so the
-   * shared log stays one log and is filtered as it is read. A deleted key is passed on (the edge ignores a delete
-   * of what it never had).
+   * A shared key may have an entry in both logs (the node's log re-announces it when the node changed tenant):
+   * only the newer of the two is passed on, so a key is sent once.
+   */
+  private *notSuperseded(entries: Iterable<[string, ViewEntry]>, other: ChangeLog): Generator<[string, ViewEntry]> {
+    for (const e of entries) {
+      if (!e[1].global) { yield e; continue; }
+      const o = other.entries.get(e[0]);
+      if (o === undefined || !o.global || o.seq < e[1].seq) yield e;
+    }
+  }
+
+  /**
+   * Tenancy: a tenant's node receives no service or endpoint slice of another tenant. The node's tenant is the API
+   * server's answer (its label, else a Tenant listing it in spec.nodes or spec.nodePools). Objects in a tenant's
+   * namespaces carry the tenant label (the API server's admission puts it there), so the shared log stays one log
+   * and is filtered as it is read. A deleted key is passed on (the edge ignores a delete of what it never had).
    */
   private tenantOfNode(node: string): string | undefined {
-    return (this.cache.get(objectKey('nodes', undefined, node))?.metadata as { labels?: Record<string, string> } | undefined)?.labels?.[TENANT_LABEL];
+    const obj = this.cache.get(objectKey('nodes', undefined, node));
+    return obj ? nodeTenant(obj as { metadata?: { name?: string; labels?: Record<string, string> } }, this.tenants.values()) : undefined;
+  }
+
+  /**
+   * A node's tenant may change (its label or pool, a Tenant's spec): the shared keys it now may or may no longer
+   * read are re-announced in its own log (a delete for those it lost), so a live session and a resumed cursor
+   * both catch up without a resync. Its filtered slices follow the same rule (recomputeScoped).
+   */
+  private retenant(view: NodeView): void {
+    const now = this.tenantOfNode(view.node);
+    const was = view.tenant;
+    if (now === was) return;
+    view.tenant = now;
+    let changed = false;
+    for (const key of this.global.liveKeys()) {
+      const visible = this.sharedFor(now, key);
+      if (visible === this.sharedFor(was, key)) continue;
+      view.touch(key, ++this.seq, !visible, true, visible ? this.cache.get(key)?.metadata.resourceVersion : undefined);
+      changed = true;
+    }
+    this.recomputeScoped(view.node);
+    if (changed) this.notify(view.node);
   }
 
   private sharedFor(tenant: string | undefined, key: string): boolean {
@@ -292,7 +332,7 @@ export class DesiredSets {
   /** Every key the node should hold now. */
   *liveKeys(node: string): Iterable<string> {
     const v = this.ensureView(node);
-    yield* v.liveKeys();
+    for (const [k, e] of v.entries) if (!e.deleted && !e.global) yield k;
     yield* v.scoped.liveKeys();
     const tenant = this.tenantOfNode(node);
     for (const k of this.global.liveKeys()) if (this.sharedFor(tenant, k)) yield k;
@@ -333,6 +373,7 @@ export class DesiredSets {
     let v = this.views.get(node);
     if (!v) {
       v = new NodeView(node, this.maxTombstones);
+      v.tenant = this.tenantOfNode(node);
       this.views.set(node, v);
       this.recompute(node);
       this.recomputeScoped(node);
@@ -515,6 +556,14 @@ export class DesiredSets {
       // A status-only update keeps the node's entry (and seq) as is: the edge holds an older resourceVersion
       // of its Node, which an inventory diff (hub restart, compacted cursor) sends once; see reconnect-traffic.md.
       else if (this.views.has(name) && !(type !== 'delete' && old && statusOnlyChange(old, obj))) this.recompute(name, key);
+      const view = this.views.get(name);
+      if (view) this.retenant(view);
+      return;
+    }
+    if (resource === TENANTS_RESOURCE) {
+      if (type === 'delete') this.tenants.delete(obj.metadata.name);
+      else this.tenants.set(obj.metadata.name, obj as TenantObject);
+      for (const view of this.views.values()) this.retenant(view);
       return;
     }
     if (resource === DEVICE_RESOURCE) {

@@ -6,12 +6,12 @@
  * the same rules before it does.
  */
 
-import { SHARED_LABEL, TENANT_LABEL } from './tenancy.js';
+import { NODEPOOL_LABEL, SHARED_LABEL, TENANT_LABEL } from './tenancy.js';
 
 /** Edge nodes carry this role; the hub sets it (a node neither reports nor removes it). */
 export const EDGE_ROLE_LABEL = 'node-role.kubernetes.io/edge';
-/** OpenYurt NodePool membership: assigned in the cloud, never by the node. */
-export const NODEPOOL_LABEL = 'apps.openyurt.io/nodepool';
+/** OpenYurt NodePool membership: assigned in the cloud, never by the node (defined with the tenancy rules that read it). */
+export { NODEPOOL_LABEL };
 /** A NodePool name: it is the value of its members' NODEPOOL_LABEL, so a label value (at most 63 characters). */
 export const NODEPOOL_NAME = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 /**

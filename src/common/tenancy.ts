@@ -5,14 +5,16 @@
 
 export const TENANCY_GROUP = 'tenancy.kedge.io';
 export const TENANCY_VERSION = 'v1alpha1';
+/** The Tenant resource as the hub's cache names it (`resource.group`). */
+export const TENANTS_RESOURCE = `tenants.${TENANCY_GROUP}`;
 /** Marks an object (a Namespace, a Node, any cluster-scoped object, objects in a tenant's namespaces) as a tenant's. */
 export const TENANT_LABEL = 'tenancy.kedge.io/tenant';
 /** `"true"` on an object no tenant owns: every tenant may read it, none may write it (shared nodes, namespaces). */
 export const SHARED_LABEL = 'tenancy.kedge.io/shared';
+/** The OpenYurt NodePool label (a Tenant's spec.nodePools names pools by it; node-restriction.ts re-exports it). */
+export const NODEPOOL_LABEL = 'apps.openyurt.io/nodepool';
 /** The system namespaces every tenant may read and none may write, labelled or not (the issue's row 11). */
 export const BUILTIN_SHARED_NAMESPACES: ReadonlySet<string> = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
-/** The OpenYurt NodePool label (a Tenant's spec.nodePools names pools by it). */
-const NODEPOOL_LABEL = 'apps.openyurt.io/nodepool';
 
 /** Tenant.spec as stored (tenancy.kedge.io/v1alpha1). */
 export interface TenantSpec {

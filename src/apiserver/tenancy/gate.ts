@@ -10,6 +10,7 @@
 import { alreadyExists, forbidden, notFound } from '../../apimachinery/status.js';
 import type { KubeObject } from '../../apimachinery/object.js';
 import { labelBucket, namespaceBucket, type CachedObject, type ResourceCache, type WatchCacheFeed } from '../../apimachinery/watchcache.js';
+import { NODEPOOL_LABEL } from '../../common/node-restriction.js';
 import { BUILTIN_SHARED_NAMESPACES, SHARED_LABEL, TENANT_LABEL, type TenantObject } from '../../common/tenancy.js';
 import type { UserInfo } from '../auth/types.js';
 import type { RequestInfo } from '../request-info.js';
@@ -17,7 +18,6 @@ import { storagePrefix, type ResourceDef } from '../registry.js';
 import { clusterKindOf, NAMESPACES_PREFIX, TenantDirectory, type ClusterKind, type TenantState } from './directory.js';
 
 const READ_VERBS = new Set(['get', 'list', 'watch']);
-const NODEPOOL_LABEL = 'apps.openyurt.io/nodepool';
 
 /** What a confined list, watch or deletecollection may return: a predicate, and where its candidates are indexed. */
 export interface TenantRestriction {
