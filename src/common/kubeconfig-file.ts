@@ -4,21 +4,23 @@
  *
  * Supported, as clientcmd reads them: CA data or file, client certificate/key data or files, bearer `token` or
  * `tokenFile`, `tls-server-name`, `insecure-skip-tls-verify`, the context's namespace; file paths are relative
- * to the kubeconfig's directory. Not supported (refused with a clear error rather than silently connecting
- * without credentials): `exec` credential plugins, `auth-provider`, basic auth, `proxy-url`.
+ * to the kubeconfig's directory, and `exec` credential plugins (src/common/exec-credential.ts). Not supported
+ * (refused with a clear error rather than silently connecting without credentials): the long-deprecated
+ * `auth-provider`, basic auth, `proxy-url`.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { checkExecConfig, execCredential } from './exec-credential.js';
 
 /** Fields a kubeconfig may carry that Kedge's client does not implement; named in the error. */
-const UNSUPPORTED_USER_FIELDS = ['exec', 'auth-provider', 'username', 'password'] as const;
+const UNSUPPORTED_USER_FIELDS = ['auth-provider', 'username', 'password'] as const;
 
 export interface KubeconfigFile {
   apiVersion: 'v1';
   kind: 'Config';
   clusters: Array<{ name: string; cluster: { server: string; 'certificate-authority-data'?: string; 'certificate-authority'?: string; 'insecure-skip-tls-verify'?: boolean; 'tls-server-name'?: string; 'proxy-url'?: string } }>;
-  users: Array<{ name: string; user: { 'client-certificate-data'?: string; 'client-key-data'?: string; 'client-certificate'?: string; 'client-key'?: string; token?: string; tokenFile?: string } & Partial<Record<(typeof UNSUPPORTED_USER_FIELDS)[number], unknown>> }>;
+  users: Array<{ name: string; user: { 'client-certificate-data'?: string; 'client-key-data'?: string; 'client-certificate'?: string; 'client-key'?: string; token?: string; tokenFile?: string; exec?: unknown } & Partial<Record<(typeof UNSUPPORTED_USER_FIELDS)[number], unknown>> }>;
   contexts: Array<{ name: string; context: { cluster: string; user: string; namespace?: string } }>;
   'current-context': string;
   preferences?: Record<string, unknown>;
@@ -76,7 +78,7 @@ export function readKubeconfigSync(file: string, contextName?: string): Resolved
   const user = cfg.users.find((u) => u.name === ctx.context.user)?.user ?? {};
   const unsupported = UNSUPPORTED_USER_FIELDS.filter((f) => user[f] !== undefined);
   if (unsupported.length) {
-    throw new Error(`kubeconfig ${file}: user "${ctx.context.user}" authenticates with ${unsupported.join(', ')}, which Kedge does not support; use a client certificate or a bearer token (token / tokenFile)`);
+    throw new Error(`kubeconfig ${file}: user "${ctx.context.user}" authenticates with ${unsupported.join(', ')}, which Kedge does not support; use a client certificate, a bearer token (token / tokenFile) or an exec plugin`);
   }
   // Paths inside a kubeconfig are relative to the kubeconfig's own directory, as in clientcmd.
   const readRel = (p: string): string => readFileSync(path.resolve(dir, p), 'utf8');
@@ -89,6 +91,16 @@ export function readKubeconfigSync(file: string, contextName?: string): Resolved
   else if (user['client-key']) out.clientKeyPem = readRel(user['client-key']);
   if (user.token) out.token = user.token;
   else if (user.tokenFile) out.token = readRel(user.tokenFile).trim();
+  if (user.exec !== undefined && !out.token && !out.clientCertPem) {
+    // As client-go: a token or certificate in the kubeconfig wins over the plugin.
+    const where = `kubeconfig ${file}: user "${ctx.context.user}"`;
+    const cred = execCredential(checkExecConfig(user.exec, where), dir, where, cluster);
+    if (cred.token) out.token = cred.token;
+    if (cred.clientCertificateData && cred.clientKeyData) {
+      out.clientCertPem = cred.clientCertificateData;
+      out.clientKeyPem = cred.clientKeyData;
+    }
+  }
   if (ctx.context.namespace) out.namespace = ctx.context.namespace;
   if (cluster['tls-server-name']) out.tlsServerName = cluster['tls-server-name'];
   if (cluster['insecure-skip-tls-verify']) out.insecureSkipTlsVerify = true;
