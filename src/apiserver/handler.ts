@@ -226,7 +226,7 @@ export class ApiHandler {
     const restriction = await this.d.tenancy?.admit({ user, info, def, isApply });
     if (info.subresource) return this.subresource(req, res, def, info, ctx, query);
     switch (info.verb) {
-      case 'get': return this.get(req, res, def, ns, info.name, query);
+      case 'get': return this.get(req, res, def, ns, info.name, query, restriction);
       case 'list': return this.list(req, res, def, ns, query, restriction);
       case 'watch': return this.watch(req, res, def, ns, info.name, query, restriction);
       case 'create': return this.create(req, res, def, ns, ctx, query, info.name);
@@ -260,11 +260,11 @@ export class ApiHandler {
     return sendJson(req, res, code, obj);
   }
 
-  private async get(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, query: URLSearchParams): Promise<void> {
+  private async get(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, query: URLSearchParams, restriction?: TenantRestriction): Promise<void> {
     if (def.virtual) throw methodNotAllowed();
     if (def.computed) {
-      const obj = await def.computed.get(ns, name);
-      if (!obj) throw notFound(grOf(def), name);
+      const obj = await def.computed.get(ns, name, restriction?.matches);
+      if (!obj || (restriction && !restriction.matches(obj))) throw notFound(grOf(def), name);
       return this.render(req, res, def, obj, 200, query);
     }
     const { obj } = await this.d.objects.get(def, ns, name);

@@ -108,8 +108,11 @@ export interface ResourceDef {
 }
 
 export interface ComputedSource {
-  /** null → 404 NotFound. `namespace` is '' for cluster-scoped resources. */
-  get(namespace: string, name: string): Promise<KubeObject | null>;
+  /**
+   * null → 404 NotFound. `namespace` is '' for cluster-scoped resources. An object `visible` rejects (another
+   * tenant's, docs/design/tenancy.md) is answered exactly as a missing one.
+   */
+  get(namespace: string, name: string, visible?: (o: KubeObject) => boolean): Promise<KubeObject | null>;
   /** `namespace` '' = all namespaces. */
   list(namespace: string): Promise<KubeObject[]>;
 }

@@ -47,7 +47,7 @@ before(async () => {
   const store = await openSqliteStore(path.join(dir, 'state.db'));
   closeStore = () => store.close();
   const pki = await ensureServerPki(dir, { hosts: ['127.0.0.1'] });
-  writeFileSync(path.join(dir, 'tokens.csv'), 'admin,admin,1,system:masters\nviewer,viewer,2\nnobody,nobody,3\n');
+  writeFileSync(path.join(dir, 'tokens.csv'), 'admin,admin,1,system:masters\nviewer,viewer,2\nnobody,nobody,3\nalice,alice,4\n');
   api = await createApiServer({ store, tls: { cert: pki.serverCertPem, key: pki.serverKeyPem, ca: pki.caCertPem }, port: 0, tokenAuthFile: path.join(dir, 'tokens.csv'), logger: createLogger('test', 'warn') });
   plain = http.createServer();
   api.serve(plain);
@@ -150,6 +150,41 @@ test('RBAC as upstream: view (through system:aggregated-metrics-reader) reads po
   assert.equal((await call('/apis/metrics.k8s.io/v1beta1/nodes', 'nobody')).code, 403);
   assert.equal((await call('/apis/metrics.k8s.io/v1beta1/pods?watch=true')).code, 405);
 });
+
+test('tenancy: a tenant\'s member sees the metrics of its nodes (spec.nodes) and namespaces only; another tenant\'s node is 404 like a missing one', async () => {
+  const def = (g: string, v: string, r: string) => api.registry.get(g, v, r)!;
+  const ctx = api.systemContext();
+  await api.objects.create(def('tenancy.kedge.io', 'v1alpha1', 'tenants'), { apiVersion: 'tenancy.kedge.io/v1alpha1', kind: 'Tenant', metadata: { name: 'a' }, spec: { users: ['alice'], nodes: ['n1'], namespaces: ['other'] } } as unknown as KubeObject, ctx);
+  await api.objects.create(def('tenancy.kedge.io', 'v1alpha1', 'tenants'), { apiVersion: 'tenancy.kedge.io/v1alpha1', kind: 'Tenant', metadata: { name: 'b' }, spec: { nodes: ['n2'] } } as unknown as KubeObject, ctx);
+  // RBAC lets alice read every metric; the tenancy gate narrows it.
+  await api.objects.create(def('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings'), {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'alice-metrics' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:aggregated-metrics-reader' }, subjects: [{ kind: 'User', name: 'alice', apiGroup: 'rbac.authorization.k8s.io' }],
+  } as unknown as KubeObject, ctx);
+  const names = (b: { items: Array<{ metadata: { name: string; namespace?: string } }> }) => b.items.map((i) => (i.metadata.namespace ? `${i.metadata.namespace}/` : '') + i.metadata.name);
+  // The Tenants reach the gate through the watch cache: wait until alice is confined.
+  await waitFor(async () => (await call('/apis/metrics.k8s.io/v1beta1/pods', 'alice')).body.items?.length === 1);
+  assert.deepEqual(names((await call('/apis/metrics.k8s.io/v1beta1/nodes', 'alice')).body), ['n1']);
+  assert.equal((await call('/apis/metrics.k8s.io/v1beta1/nodes/n1', 'alice')).code, 200);
+  const foreign = await call('/apis/metrics.k8s.io/v1beta1/nodes/n2', 'alice');
+  const missing = await call('/apis/metrics.k8s.io/v1beta1/nodes/n-none', 'alice');
+  assert.equal(foreign.code, 404);
+  assert.deepEqual({ ...foreign.body, message: foreign.body.message.replace('n2', 'X'), details: { ...foreign.body.details, name: 'X' } },
+    { ...missing.body, message: missing.body.message.replace('n-none', 'X'), details: { ...missing.body.details, name: 'X' } });
+  assert.equal(foreign.body.message, 'nodemetrics.metrics.k8s.io "n2" not found');
+  assert.deepEqual(names((await call('/apis/metrics.k8s.io/v1beta1/nodes?fieldSelector=metadata.name%3Dn2', 'alice')).body), []);
+  // Pod metrics: all namespaces = the tenant's own; a namespace of no tenant is Forbidden as for pods.
+  assert.deepEqual(names((await call('/apis/metrics.k8s.io/v1beta1/pods', 'alice')).body), ['other/db']);
+  assert.equal((await call('/apis/metrics.k8s.io/v1beta1/namespaces/other/pods/db', 'alice')).code, 200);
+  assert.equal((await call('/apis/metrics.k8s.io/v1beta1/namespaces/b-ns/pods', 'alice')).code, 403);
+  // The administrator is not confined.
+  assert.deepEqual(names((await call('/apis/metrics.k8s.io/v1beta1/nodes')).body), ['n1', 'n2']);
+  for (const name of ['a', 'b']) await api.objects.delete(def('tenancy.kedge.io', 'v1alpha1', 'tenants'), '', name, { dryRun: false }, ctx);
+});
+
+async function waitFor(cond: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 25));
+}
 
 test('a node whose scrape fails disappears at the next round, with its pods', async () => {
   answers.delete('n1');

@@ -115,10 +115,10 @@ export function resourceMetricsDefs({ store, feed }: MetricsApiDeps): ResourceDe
     {
       ...common, resource: 'nodes', kind: 'NodeMetrics', singular: '', namespaced: false,
       computed: {
-        get: async (_ns, name) => {
+        get: async (_ns, name, visible) => {
           const m = await nodeMetrics(name);
-          // metrics-server's wording: nodemetrics.metrics.k8s.io "name" not found
-          if (!m) throw notFound({ group: METRICS_GROUP, resource: 'nodemetrics' }, name);
+          // metrics-server's wording: nodemetrics.metrics.k8s.io "name" not found (also for another tenant's node)
+          if (!m || (visible && !visible(m))) throw notFound({ group: METRICS_GROUP, resource: 'nodemetrics' }, name);
           return m;
         },
         list: async () => {
@@ -135,10 +135,10 @@ export function resourceMetricsDefs({ store, feed }: MetricsApiDeps): ResourceDe
     {
       ...common, resource: 'pods', kind: 'PodMetrics', singular: '', namespaced: true,
       computed: {
-        get: async (ns, name) => {
+        get: async (ns, name, visible) => {
           const m = (await podMetrics(ns)).find((o) => o.metadata?.name === name);
           // metrics-server's wording: podmetrics.metrics.k8s.io "ns/name" not found
-          if (!m) throw notFound({ group: METRICS_GROUP, resource: 'podmetrics' }, `${ns}/${name}`);
+          if (!m || (visible && !visible(m))) throw notFound({ group: METRICS_GROUP, resource: 'podmetrics' }, `${ns}/${name}`);
           return m;
         },
         list: (ns) => podMetrics(ns),

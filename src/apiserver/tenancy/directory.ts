@@ -9,6 +9,7 @@ import {
   BUILTIN_SHARED_NAMESPACES, isShared, namespaceTenant, nodeTenant, TENANCY_GROUP, TENANT_LABEL, type TenantObject,
 } from '../../common/tenancy.js';
 import type { UserInfo } from '../auth/types.js';
+import { METRICS_GROUP } from '../resource-metrics/api.js';
 
 export const TENANTS_PREFIX = `/registry/${TENANCY_GROUP}/tenants/`;
 export const NAMESPACES_PREFIX = '/registry/core/namespaces/';
@@ -115,8 +116,10 @@ export class TenantDirectory {
   }
 }
 
+/** metrics.k8s.io NodeMetrics carry their Node's name and labels: owned by the Node's rule. */
 export function clusterKindOf(group: string, resource: string): ClusterKind {
-  if (group === '' && (resource === 'namespaces' || resource === 'nodes')) return resource;
+  if ((group === '' || group === METRICS_GROUP) && resource === 'nodes') return 'nodes';
+  if (group === '' && resource === 'namespaces') return resource;
   if (group === TENANCY_GROUP && resource === 'tenants') return 'tenants';
   return 'other';
 }

@@ -93,9 +93,20 @@ export class TenancyGate {
       // Decided by the resource alone: a member may read its own Tenant, never write any.
       throw forbidden(gr, info.name, `${cannot(r)} at the cluster scope: members of tenant "${tenant}" cannot change Tenants`);
     }
+    // Rows 1 and 9: lists and watches see the tenant's objects and the shared ones it may read; a collection
+    // delete removes only the tenant's own.
+    const visible = (o: KubeObject) => {
+      const owner = this.directory.ownerOf(kind, o, s);
+      if (owner !== undefined) return owner === tenant;
+      return !write && this.directory.sharedFor(kind, o, tenant, s);
+    };
+    const t = s.tenants.get(tenant);
+    const restriction: TenantRestriction = { matches: visible, candidates: (cache) => clusterCandidates(cache, kind, tenant, t, write) };
     if (info.name) {
-      // Computed (metrics) and virtual (reviews) resources have no stored object to own.
-      if (def.computed || def.virtual) return undefined;
+      // Virtual resources (reviews) have no object to own. A computed one (NodeMetrics: its Node's name and labels)
+      // is judged once computed: the resource answers one the tenant may not see as a missing one (rows 4, 8).
+      if (def.virtual) return undefined;
+      if (def.computed) return restriction;
       const obj = (await this.feed.cache(storagePrefix(def))).get(keyOf(def, info.name))?.obj;
       // A missing object goes on: its 404 (get, update, delete) or its create (apply) is the store's as for anyone.
       if (!obj) return undefined;
@@ -110,15 +121,7 @@ export class TenancyGate {
       throw notFound(gr, info.name);
     }
     if (info.verb === 'create') return undefined; // row 6: admission marks the new object as the tenant's
-    // Rows 1 and 9: lists and watches see the tenant's objects and the shared ones it may read; a collection
-    // delete removes only the tenant's own.
-    const visible = (o: KubeObject) => {
-      const owner = this.directory.ownerOf(kind, o, s);
-      if (owner !== undefined) return owner === tenant;
-      return !write && this.directory.sharedFor(kind, o, tenant, s);
-    };
-    const t = s.tenants.get(tenant);
-    return { matches: visible, candidates: (cache) => clusterCandidates(cache, kind, tenant, t, write) };
+    return restriction;
   }
 
   /**
