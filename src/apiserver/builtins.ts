@@ -16,6 +16,13 @@ import {
   clusterRoleBindingsDef, clusterRolesDef, crdDef, csrDef, endpointSlicesDef, eventsV1Def, leasesDef, roleBindingsDef, rolesDef,
 } from './resources/groups.js';
 import { builtin } from './resources/helpers.js';
+import { cronJobsDef } from './resources/cronjobs.js';
+import { ingressClassesDef, ingressesDef, networkPoliciesDef } from './resources/networking.js';
+import { podDisruptionBudgetsDef } from './resources/policy.js';
+import { hpaV1Def, hpaV2Def } from './resources/autoscaling.js';
+import { csiDriversDef, csiNodesDef, persistentVolumeClaimsDef, persistentVolumesDef, storageClassesDef, volumeAttachmentsDef } from './resources/storage.js';
+import { limitRangesDef, priorityClassesDef, resourceQuotasDef, runtimeClassesDef } from './resources/cluster-policy.js';
+import { apiServicesDef, mutatingWebhookConfigurationsDef, validatingWebhookConfigurationsDef } from './resources/registration.js';
 
 function reviewError(err: unknown): never {
   if (err instanceof ReviewValidationError) {
@@ -44,19 +51,30 @@ function reviewDefs(authorizer: Authorizer, rbac: RbacSource, tokenReviewer?: Be
 }
 
 export function registerBuiltins(registry: Registry, deps: { ips: ClusterIpAllocator; ports: NodePortAllocator; authorizer: Authorizer; rbac: RbacSource; tokenReviewer?: BearerTokenAuthenticator }): void {
+  const reviews = reviewDefs(deps.authorizer, deps.rbac, deps.tokenReviewer);
+  // Registration order is discovery's group order: upstream's, by the aggregator's group priorities (core, then
+  // apiregistration 18000 … discovery 16200); within a group the first version registered is preferred.
   const defs: ResourceDef[] = [
-    // core/v1 (discovery order as upstream lists them is alphabetical; registration order only matters for groups)
     namespacesDef, nodesDef, podsDef, configMapsDef, secretsDef, servicesDef(deps.ips, deps.ports), endpointsDef, coreEventsDef, serviceAccountsDef,
+    persistentVolumesDef, persistentVolumeClaimsDef, resourceQuotasDef, limitRangesDef,
+    apiServicesDef,
     deploymentsDef, replicaSetsDef, daemonSetsDef, statefulSetsDef,
     eventsV1Def,
-    ...reviewDefs(deps.authorizer, deps.rbac, deps.tokenReviewer),
-    rolesDef, roleBindingsDef, clusterRolesDef, clusterRoleBindingsDef,
-    jobsDef,
+    ...reviews.filter((d) => d.group === 'authentication.k8s.io'),
+    ...reviews.filter((d) => d.group === 'authorization.k8s.io'),
+    hpaV2Def, hpaV1Def,
+    jobsDef, cronJobsDef,
     csrDef,
+    ingressesDef, ingressClassesDef, networkPoliciesDef,
+    podDisruptionBudgetsDef,
+    rolesDef, roleBindingsDef, clusterRolesDef, clusterRoleBindingsDef,
+    storageClassesDef, csiDriversDef, csiNodesDef, volumeAttachmentsDef,
+    validatingWebhookConfigurationsDef, mutatingWebhookConfigurationsDef,
     crdDef,
+    priorityClassesDef,
     leasesDef,
+    runtimeClassesDef,
     endpointSlicesDef,
   ];
-  // Upstream's group order: core, apps, events.k8s.io, authentication, authorization, …, rbac, …
   for (const d of defs) registry.add(d);
 }

@@ -82,6 +82,33 @@ export const MESSAGES: Record<string, Msg> = {
     9: ['completionMode', 'string?'], 10: ['suspend', 'bool?'],
   },
 
+  // kubectl create cronjob (batch/v1).
+  CronJob: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'CronJobSpec'], 3: ['status', 'Empty'] },
+  CronJobSpec: {
+    1: ['schedule', 'string'], 2: ['startingDeadlineSeconds', 'int?'], 3: ['concurrencyPolicy', 'string'], 4: ['suspend', 'bool?'], 5: ['jobTemplate', 'JobTemplateSpec'],
+    6: ['successfulJobsHistoryLimit', 'int?'], 7: ['failedJobsHistoryLimit', 'int?'], 8: ['timeZone', 'string?'],
+  },
+  JobTemplateSpec: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'JobSpec'] },
+  // kubectl create ingress (networking.k8s.io/v1). IngressRule's ingressRuleValue is inlined in JSON.
+  Ingress: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'IngressSpec'], 3: ['status', 'Empty'] },
+  IngressSpec: { 1: ['defaultBackend', 'IngressBackend'], 2: ['tls', '[]IngressTLS'], 3: ['rules', '[]IngressRule'], 4: ['ingressClassName', 'string?'] },
+  IngressBackend: { 3: ['resource', 'TypedLocalObjectReference'], 4: ['service', 'IngressServiceBackend'] },
+  IngressServiceBackend: { 1: ['name', 'string'], 2: ['port', 'ServiceBackendPort'] },
+  ServiceBackendPort: { 1: ['name', 'string'], 2: ['number', 'int'] },
+  TypedLocalObjectReference: { 1: ['apiGroup', 'string?'], 2: ['kind', 'string'], 3: ['name', 'string'] },
+  IngressTLS: { 1: ['hosts', '[]string'], 2: ['secretName', 'string'] },
+  IngressRule: { 1: ['host', 'string'], 2: ['', 'inline:IngressRuleValue'] },
+  IngressRuleValue: { 1: ['http', 'HTTPIngressRuleValue'] },
+  HTTPIngressRuleValue: { 1: ['paths', '[]HTTPIngressPath'] },
+  HTTPIngressPath: { 1: ['path', 'string'], 2: ['backend', 'IngressBackend'], 3: ['pathType', 'string?'] },
+  // kubectl create poddisruptionbudget (policy/v1).
+  PodDisruptionBudget: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'PodDisruptionBudgetSpec'], 3: ['status', 'Empty'] },
+  PodDisruptionBudgetSpec: { 1: ['minAvailable', 'intorstring'], 2: ['selector', 'LabelSelector'], 3: ['maxUnavailable', 'intorstring'], 4: ['unhealthyPodEvictionPolicy', 'string?'] },
+  // kubectl autoscale (autoscaling/v1).
+  HorizontalPodAutoscaler: { 1: ['metadata', 'ObjectMeta'], 2: ['spec', 'HorizontalPodAutoscalerSpec'], 3: ['status', 'Empty'] },
+  HorizontalPodAutoscalerSpec: { 1: ['scaleTargetRef', 'CrossVersionObjectReference'], 2: ['minReplicas', 'int?'], 3: ['maxReplicas', 'int'], 4: ['targetCPUUtilizationPercentage', 'int?'] },
+  CrossVersionObjectReference: { 1: ['kind', 'string'], 2: ['name', 'string'], 3: ['apiVersion', 'string'] },
+
   Role: { 1: ['metadata', 'ObjectMeta'], 2: ['rules', '[]PolicyRule'] },
   ClusterRole: { 1: ['metadata', 'ObjectMeta'], 2: ['rules', '[]PolicyRule'], 3: ['aggregationRule', 'AggregationRule'] },
   AggregationRule: { 1: ['clusterRoleSelectors', '[]LabelSelector'] },
@@ -135,5 +162,7 @@ MESSAGES.LeaseSpec![4] = ['renewTime', 'time'];
 /** Which message a (apiVersion, kind) body holds; undefined when we have no schema for it. */
 export function messageForKind(apiVersion: string, kind: string): string | undefined {
   if (kind === 'DeleteOptions') return 'DeleteOptions';
+  // Only autoscaling/v1's shape is known (kubectl autoscale); v2's differs under the same kind name.
+  if (kind === 'HorizontalPodAutoscaler' && apiVersion !== 'autoscaling/v1') return undefined;
   return MESSAGES[kind] && kind !== 'ObjectMeta' ? kind : undefined;
 }

@@ -142,6 +142,11 @@ export function decodeMessage(type: string, buf: Buffer, skip: ReadonlySet<numbe
     if (!spec) throw new UnknownProtobufField(type, num);
     const [name, kindRaw] = spec;
     if (kindRaw === 'computed') continue; // a review's status: the server computes it, as upstream ignores the request's
+    if (kindRaw.startsWith('inline:')) {
+      // An embedded struct whose fields JSON carries at the parent's level (IngressRule's IngressRuleValue).
+      Object.assign(out, decodeMessage(kindRaw.slice(7), entry.values[entry.values.length - 1] as Buffer));
+      continue;
+    }
     const repeated = kindRaw.startsWith('[]');
     const pointer = kindRaw.endsWith('?');
     const kind = kindRaw.replace(/^\[\]/, '').replace(/\?$/, '');

@@ -31,6 +31,9 @@ import { ClusterIpAllocator, NodePortAllocator } from './ip-allocator.js';
 import { keyFor, ObjectStore } from './objects.js';
 import { isStored, Registry, storagePrefix, type ResourceDef, type StrategyContext } from './registry.js';
 import { registerBuiltins } from './builtins.js';
+import { BuiltinAdmission } from './admission/index.js';
+import { ensureSystemPriorityClasses } from './admission/priority.js';
+import { startApiServiceRegistration } from './apiservices.js';
 import { createOpenApiSource } from './openapi.js';
 import { NamespaceFinalizer } from './namespace-finalizer.js';
 import { CrdController } from './crd/crd-controller.js';
@@ -171,6 +174,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const authAdmission = new AuthAdmission(authorizer, rbac, podNode);
   // Multi-tenant isolation: the request gate (handler) and its admission step (src/apiserver/tenancy).
   const tenancy = new TenancyGate(feed);
+  const builtinAdmission = new BuiltinAdmission(feed);
   objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: async (def, obj, old, ctx) => {
     await authAdmission.admit(def, obj, old, ctx);
     await admitTenancy(tenancy, def, obj, old, ctx);
@@ -182,6 +186,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       const sa = await getStored<never>(`/registry/core/serviceaccounts/${obj.metadata!.namespace}/${spec.serviceAccountName || 'default'}`);
       mountServiceAccountToken(obj as never, sa);
     }
+    await builtinAdmission.admit(def, obj, old, ctx);
   } });
 
   // TokenReview answers with the same bearer-token authenticators as requests use.
@@ -211,6 +216,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
   await rebuildAllocations(store, ips, ports, log);
   await bootstrapObjects({ registry, objects, systemContext, ips, log, port: opts.port ?? 6443, ensureDefaultServiceAccount: ensureNamespaceDefaults });
+  await ensureSystemPriorityClasses(objects, registry.get('scheduling.k8s.io', 'v1', 'priorityclasses')!, systemContext());
   const roleDefs = {
     cr: registry.get('rbac.authorization.k8s.io', 'v1', 'clusterroles')!,
     crb: registry.get('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings')!,
@@ -248,6 +254,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   await waitUntilServed(registry, 'apps.openyurt.io', ['nodepools', 'yurtappsets']);
   await waitUntilServed(registry, 'superedge.io', ['deploymentgrids', 'statefulsetgrids', 'servicegrids']);
   await waitUntilServed(registry, TENANCY_GROUP, ['tenants']);
+  // kube-aggregator's autoregister: an APIService per served group/version (kubectl get apiservices).
+  const apiServices = startApiServiceRegistration({ registry, objects, feed, systemContext, log: log.child({ component: 'apiservices' }) });
+  await apiServices.synced;
   const openapi: OpenApiSource | undefined = await createOpenApiSource(registry, log);
   const handler = new ApiHandler({
     registry, objects, feed, authenticator, authorizer, log, subresourceHandlers, upgradeHandlers, openapi, metrics, tenancy,
@@ -299,6 +308,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       finalizer?.stop();
       eventTtl.stop();
       crds.stop();
+      apiServices.stop();
       feed.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,0 +1,25 @@
+/**
+ * Admission beyond authorization (which src/apiserver/auth does): Priority, LimitRanger and ResourceQuota as
+ * upstream's built-in plugins, then the dynamic admission webhooks (mutating, then validating). Called by the
+ * ObjectStore for every write after validation.
+ */
+import type { KubeObject } from '../../apimachinery/object.js';
+import type { WatchCacheFeed } from '../../apimachinery/watchcache.js';
+import type { ResourceDef, StrategyContext } from '../registry.js';
+import type { Obj } from '../resources/helpers.js';
+import { admitPodPriority } from './priority.js';
+
+const PRIORITY_CLASSES = '/registry/scheduling.k8s.io/priorityclasses/';
+
+export class BuiltinAdmission {
+  constructor(private readonly feed: WatchCacheFeed) {}
+
+  async admit(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
+    if (old || ctx.subresource || def.group !== '' || def.resource !== 'pods') return;
+    const classes = await this.feed.cache(PRIORITY_CLASSES);
+    admitPodPriority(obj as Obj, {
+      get: (name) => classes.get(PRIORITY_CLASSES + name)?.obj as Obj | undefined,
+      all: () => classes.snapshot().map((c) => c.obj as Obj),
+    });
+  }
+}
