@@ -652,14 +652,6 @@ export class ApiHandler {
         });
         return sendJson(req, res, 201, successStatus());
       }
-      case 'eviction': {
-        if (info.verb !== 'create') throw methodNotAllowed();
-        const body = decodeObjectBody(await readBody(req), mediaType(req)) as Obj;
-        const opts = body?.deleteOptions ?? {};
-        ctx.subresource = '';
-        await this.d.objects.delete(def, ns, name, { gracePeriodSeconds: opts.gracePeriodSeconds, preconditions: opts.preconditions, dryRun: ctx.dryRun }, ctx);
-        return sendJson(req, res, 201, successStatus());
-      }
       default:
         throw notFound(grOf(def), `${name}/${sub}`);
     }

@@ -34,6 +34,7 @@ import { registerBuiltins } from './builtins.js';
 import { BuiltinAdmission } from './admission/index.js';
 import { ensureSystemPriorityClasses } from './admission/priority.js';
 import { startApiServiceRegistration } from './apiservices.js';
+import { evictionHandler } from './eviction.js';
 import { createOpenApiSource } from './openapi.js';
 import { NamespaceFinalizer } from './namespace-finalizer.js';
 import { CrdController } from './crd/crd-controller.js';
@@ -241,6 +242,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const metrics = new ApiServerMetrics(feed, registry);
   if (opts.nodeDialer) registerKubeletHandlers(subresourceHandlers, { registry, objects, dialer: opts.nodeDialer });
   if (opts.nodeDialer) registerStreamingHandlers(upgradeHandlers, subresourceHandlers, { objects, dialKubelet: (n) => opts.nodeDialer!.dialKubelet(n), log: log.child({ component: 'streaming' }) });
+  // kubectl drain: evictions honour PodDisruptionBudgets (eviction.ts).
+  subresourceHandlers.set('pods/eviction', evictionHandler({ registry, objects, feed }));
   if (opts.serviceAccountKey) subresourceHandlers.set('serviceaccounts/token', tokenRequestHandler({ issuer: new ServiceAccountTokenIssuer(opts.serviceAccountKey), ...saLookups }));
   // Custom resources: CRD strategy + serving every established CRD (src/apiserver/crd).
   const crds = new CrdController({ registry, objects, feed, log, systemContext });

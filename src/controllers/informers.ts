@@ -7,7 +7,8 @@ import type { KubeClient } from '../common/kube-client.js';
 export type ResourceName =
   | 'pods' | 'nodes' | 'services' | 'namespaces' | 'serviceaccounts' | 'nodeleases'
   | 'replicasets' | 'deployments' | 'daemonsets' | 'statefulsets' | 'jobs' | 'endpointslices' | 'endpoints'
-  | 'nodepools' | 'yurtappsets' | 'deploymentgrids' | 'statefulsetgrids' | 'servicegrids' | 'tenants';
+  | 'nodepools' | 'yurtappsets' | 'deploymentgrids' | 'statefulsetgrids' | 'servicegrids' | 'tenants'
+  | 'cronjobs' | 'poddisruptionbudgets' | 'horizontalpodautoscalers';
 
 
 
@@ -50,6 +51,9 @@ const PATHS: Record<ResourceName, string> = {
   statefulsetgrids: customPath('statefulsetgrids'),
   servicegrids: customPath('servicegrids'),
   tenants: customPath('tenants'),
+  cronjobs: '/apis/batch/v1/cronjobs',
+  poddisruptionbudgets: '/apis/policy/v1/poddisruptionbudgets',
+  horizontalpodautoscalers: '/apis/autoscaling/v2/horizontalpodautoscalers',
 };
 
 /**

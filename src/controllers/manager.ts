@@ -18,7 +18,7 @@ import type { KubeClient } from '../common/kube-client.js';
 export const edgeControllers = ['nodelifecycle', 'podbinding'] as const;
 /** What kube-controller-manager + kube-scheduler do; switch these off against a real cluster. */
 export const genericControllers = [
-  'scheduler', 'replicaset', 'deployment', 'daemonset', 'statefulset', 'job',
+  'scheduler', 'replicaset', 'deployment', 'daemonset', 'statefulset', 'job', 'cronjob', 'disruption', 'horizontalpodautoscaling',
   'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector', 'podgc',
 ] as const;
 /**
@@ -109,7 +109,7 @@ export function selectControllers(spec: readonly string[] | 'all' | undefined): 
  * The controller `name`, its module loaded only now: `kedge cloud` runs one controller by default and must not
  * carry the code of the other fifteen (issue 19: idle memory).
  */
-async function build(name: string, ctx: ControllerContext, selected: string[]): Promise<Controller | undefined> {
+async function build(name: string, ctx: ControllerContext, selected: string[], kc: KubeClient): Promise<Controller | undefined> {
   switch (name) {
     case 'scheduler': return new (await import('./scheduler/scheduler.js')).Scheduler(ctx);
     case 'replicaset': return new (await import('./workloads/replicaset.js')).ReplicaSetController(ctx);
@@ -117,6 +117,12 @@ async function build(name: string, ctx: ControllerContext, selected: string[]): 
     case 'daemonset': return new (await import('./workloads/daemonset.js')).DaemonSetController(ctx);
     case 'statefulset': return new (await import('./workloads/statefulset.js')).StatefulSetController(ctx);
     case 'job': return new (await import('./workloads/job.js')).JobController(ctx);
+    case 'cronjob': return new (await import('./workloads/cronjob.js')).CronJobController(ctx);
+    case 'disruption': return new (await import('./workloads/disruption.js')).DisruptionController(ctx);
+    case 'horizontalpodautoscaling': {
+      const hpa = await import('./autoscaling/hpa.js');
+      return new hpa.HorizontalPodAutoscalerController(ctx, hpa.makeScaleApi(kc));
+    }
     // One controller maintains both Endpoints and EndpointSlices (they share all inputs).
     case 'endpoints': return new (await import('./services/endpoints.js')).EndpointsController(ctx, { endpoints: true, slices: selected.includes('endpointslice') });
     case 'endpointslice': return selected.includes('endpoints') ? undefined : new (await import('./services/endpoints.js')).EndpointsController(ctx, { endpoints: false, slices: true });
@@ -172,7 +178,7 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
     const ctx: ControllerContext = { api, informers: factory, events, metrics, log, options, synced };
     const controllers: Controller[] = [];
     for (const name of selected) {
-      const c = await build(name, ctx, selected);
+      const c = await build(name, ctx, selected, kc);
       if (c) controllers.push(c);
     }
     if (gen !== generation) return;
