@@ -11,7 +11,7 @@ import type { ClusterIpAllocator, NodePortAllocator } from './ip-allocator.js';
 import { podsDef } from './resources/pods.js';
 import { configMapsDef, coreEventsDef, endpointsDef, namespacesDef, nodesDef, secretsDef, serviceAccountsDef } from './resources/core.js';
 import { servicesDef } from './resources/services.js';
-import { daemonSetsDef, deploymentsDef, jobsDef, replicaSetsDef, statefulSetsDef } from './resources/apps.js';
+import { daemonSetsDef, deploymentsDef, jobsDef, replicaSetsDef, replicationControllersDef, statefulSetsDef } from './resources/apps.js';
 import {
   clusterRoleBindingsDef, clusterRolesDef, crdDef, csrDef, endpointSlicesDef, eventsV1Def, leasesDef, roleBindingsDef, rolesDef,
 } from './resources/groups.js';
@@ -56,7 +56,7 @@ export function registerBuiltins(registry: Registry, deps: { ips: ClusterIpAlloc
   // apiregistration 18000 … discovery 16200); within a group the first version registered is preferred.
   const defs: ResourceDef[] = [
     namespacesDef, nodesDef, podsDef, configMapsDef, secretsDef, servicesDef(deps.ips, deps.ports), endpointsDef, coreEventsDef, serviceAccountsDef,
-    persistentVolumesDef, persistentVolumeClaimsDef, resourceQuotasDef, limitRangesDef,
+    persistentVolumesDef, persistentVolumeClaimsDef, replicationControllersDef, resourceQuotasDef, limitRangesDef,
     apiServicesDef,
     deploymentsDef, replicaSetsDef, daemonSetsDef, statefulSetsDef,
     eventsV1Def,

@@ -8,13 +8,25 @@ import type { WatchCacheFeed } from '../../apimachinery/watchcache.js';
 import type { ResourceDef, StrategyContext } from '../registry.js';
 import type { Obj } from '../resources/helpers.js';
 import { admitPodPriority } from './priority.js';
+import { revalidator, WebhookAdmission } from './webhooks.js';
+import type { Logger } from '../../common/logger.js';
 
 const PRIORITY_CLASSES = '/registry/scheduling.k8s.io/priorityclasses/';
 
 export class BuiltinAdmission {
-  constructor(private readonly feed: WatchCacheFeed) {}
+  private readonly webhooks: WebhookAdmission;
+  constructor(private readonly feed: WatchCacheFeed, log: Logger) {
+    this.webhooks = new WebhookAdmission(feed, log);
+  }
 
   async admit(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
+    await this.priority(def, obj, old, ctx);
+    // System writes (controllers in-process use the API like anyone; only the server's own bootstrap is exempt).
+    const a = { def, obj, old, operation: old ? 'UPDATE' as const : 'CREATE' as const, ctx };
+    await this.webhooks.admit(a, revalidator(a));
+  }
+
+  private async priority(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
     if (old || ctx.subresource || def.group !== '' || def.resource !== 'pods') return;
     const classes = await this.feed.cache(PRIORITY_CLASSES);
     admitPodPriority(obj as Obj, {

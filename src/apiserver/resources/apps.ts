@@ -191,3 +191,38 @@ export const jobsDef: ResourceDef = builtin({
   table: table([col('Status'), col('Completions'), col('Duration'), col('Age'), col('Containers', 'string', 1), col('Images', 'string', 1), col('Selector', 'string', 1)],
     (j, now) => [jobStatus(j), `${num(j.status?.succeeded)}/${j.spec?.completions ?? 1}`, jobDuration(j, now), age(j, now), ...containersImages(j.spec?.template?.spec), selectorString(j.spec?.selector)]),
 });
+
+/**
+ * core/v1 ReplicationController: served and validated (kubectl's default prune allow-list names it, so
+ * `kubectl apply --prune` needs it), with upstream's defaulting of selector and labels from the template.
+ * No controller reconciles it yet (README, compatibility): use Deployments/ReplicaSets.
+ */
+export const replicationControllersDef: ResourceDef = builtin({
+  group: '', version: 'v1', resource: 'replicationcontrollers', kind: 'ReplicationController', singular: 'replicationcontroller', namespaced: true,
+  shortNames: ['rc'], categories: ['all'], subresources: ['status', 'scale'],
+  scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
+  strategy: {
+    defaults(obj) {
+      const o = obj as Obj;
+      const s = (o.spec ??= {}) as Obj;
+      s.replicas ??= 1;
+      const labels = s.template?.metadata?.labels;
+      if (labels && !Object.keys(s.selector ?? {}).length) s.selector = { ...labels };
+      if (labels && !Object.keys(o.metadata?.labels ?? {}).length) o.metadata = { ...(o.metadata ?? {}), labels: { ...labels } };
+      if (s.template) { s.template.metadata ??= {}; s.template.spec ??= {}; defaultPodSpec(s.template.spec); }
+    },
+    prepareForCreate(obj) { (obj as Obj).status = { replicas: 0 }; },
+    validate(obj) {
+      const s = ((obj as Obj).spec ?? {}) as Obj;
+      const errs: FieldError[] = [];
+      if (!s.template) errs.push({ type: 'Required', field: 'spec.template' });
+      else errs.push(...validatePodSpec(s.template.spec, 'spec.template.spec'));
+      if (!Object.keys(s.selector ?? {}).length) errs.push({ type: 'Required', field: 'spec.selector' });
+      if (s.replicas !== undefined && (!Number.isInteger(s.replicas) || s.replicas < 0)) errs.push({ type: 'Invalid', field: 'spec.replicas', value: s.replicas, detail: 'must be greater than or equal to 0' });
+      return errs;
+    },
+  },
+  table: table([col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), col('Age'), col('Containers', 'string', 1), col('Images', 'string', 1), col('Selector', 'string', 1)],
+    (r, now) => [num(r.spec?.replicas), num(r.status?.replicas), num(r.status?.readyReplicas), age(r, now), ...containersImages(r.spec?.template?.spec),
+      Object.entries(r.spec?.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '<none>']),
+});
