@@ -38,9 +38,28 @@ export function isValidTimeZone(tz: string): boolean {
   }
 }
 
+/** robfig/cron's wording for a value out of its field's range, e.g. `end of range (61) above maximum (59): 61`. */
+function rangeMessage(fields: string[]): string | undefined {
+  const bounds: Array<[number, number]> = [[0, 59], [0, 23], [1, 31], [1, 12], [0, 7]];
+  for (const [i, f] of fields.entries()) {
+    for (const part of f.split(',')) {
+      const [range] = part.split('/');
+      if (!range || range === '*' || range === '?') continue;
+      const nums = range.split('-').map((x) => (/^\d+$/.test(x) ? Number(x) : undefined));
+      const [min, max] = bounds[i]!;
+      if (nums[0] !== undefined && nums[0] < min) return `beginning of range (${nums[0]}) below minimum (${min}): ${part}`;
+      const end = nums[nums.length - 1];
+      if (end !== undefined && end > max) return `end of range (${end}) above maximum (${max}): ${part}`;
+    }
+  }
+  return undefined;
+}
+
 /** Throws CronScheduleError when the schedule does not parse. */
 export function validateSchedule(schedule: string): void {
   const fields = standardFields(schedule);
+  const range = rangeMessage(fields.split(' '));
+  if (range) throw new CronScheduleError(range);
   try {
     CronExpressionParser.parse(fields, { tz: 'UTC', strict: false });
   } catch (err) {

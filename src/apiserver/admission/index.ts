@@ -21,7 +21,7 @@ export class BuiltinAdmission {
 
   async admit(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
     await this.priority(def, obj, old, ctx);
-    // System writes (controllers in-process use the API like anyone; only the server's own bootstrap is exempt).
+    // Every create/update, whoever writes it (controllers too), as upstream; DELETE and CONNECT are not sent yet.
     const a = { def, obj, old, operation: old ? 'UPDATE' as const : 'CREATE' as const, ctx };
     await this.webhooks.admit(a, revalidator(a));
   }

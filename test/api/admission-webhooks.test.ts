@@ -1,0 +1,142 @@
+/**
+ * Dynamic admission against a real `kedge server` with the stock kubectl: an HTTPS webhook written here (certificate
+ * from a CA of its own, pinned through caBundle) receives admission.k8s.io/v1 AdmissionReviews; a validating webhook
+ * refuses an object with upstream's message, a mutating one (reached through a Service and its Endpoints) patches
+ * objects with JSONPatch, selectors limit what is sent, and failurePolicy / timeoutSeconds / a wrong CA behave as
+ * kube-apiserver's.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createCertificateAuthority, issueServerCertificate } from '../../src/pki/certificates.js';
+import { startCluster, type Cluster } from '../edge/cluster.js';
+
+type Review = { apiVersion: string; kind: string; request: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('admission webhooks (ValidatingWebhookConfiguration, MutatingWebhookConfiguration)', { timeout: 300_000 }, () => {
+  let c: Cluster;
+  let server: https.Server;
+  let port = 0;
+  let caBundle = '';
+  const received: Review[] = [];
+
+  const respond = (review: Review, response: Record<string, unknown>) => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, ...response } });
+
+  before(async () => {
+    const ca = await createCertificateAuthority('webhook-test-ca');
+    const cert = await issueServerCertificate(ca, 'guard.wh.svc', ['127.0.0.1', 'guard.wh.svc']);
+    caBundle = Buffer.from(ca.certPem).toString('base64');
+    server = https.createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', () => {
+        const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Review;
+        received.push(review);
+        const obj = review.request.object ?? {};
+        res.setHeader('Content-Type', 'application/json');
+        if (req.url === '/validate') {
+          if (obj.data?.forbidden !== undefined) {
+            res.end(respond(review, { allowed: false, status: { code: 403, reason: 'Forbidden', message: 'configmaps may not carry a "forbidden" key' } }));
+          } else res.end(respond(review, { allowed: true }));
+        } else if (req.url === '/mutate') {
+          const patch = [{ op: 'add', path: '/metadata/labels/mutated-by', value: 'test-webhook' }];
+          res.end(respond(review, { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }));
+        } else if (req.url === '/slow') {
+          setTimeout(() => res.end(respond(review, { allowed: true })), 4000);
+        } else res.writeHead(404).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as AddressInfo).port;
+    c = await startCluster('admission-webhooks', { hub: false });
+    await c.kubectl(['create', 'namespace', 'wh']);
+    await c.kubectl(['label', 'namespace', 'wh', 'webhooks=on']);
+    await c.kubectl(['create', 'namespace', 'plain']);
+  });
+
+  after(async () => {
+    await c?.h.cleanup();
+    server?.closeAllConnections();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  });
+
+  const apply = (obj: unknown) => c.kubectl(['apply', '-f', '-'], JSON.stringify(obj));
+  const webhook = (name: string, clientConfig: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    name, clientConfig, sideEffects: 'None', admissionReviewVersions: ['v1'],
+    rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'] }],
+    namespaceSelector: { matchLabels: { webhooks: 'on' } }, ...extra,
+  });
+  const failure = async (args: string[]) => {
+    try {
+      await c.kubectl(args);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    assert.fail(`kubectl ${args.join(' ')} succeeded`);
+  };
+
+  it('a validating webhook refuses an object with upstream\'s message; it sees an admission.k8s.io/v1 AdmissionReview', async () => {
+    await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'deny' },
+      webhooks: [webhook('deny.kedge.example.com', { url: `https://127.0.0.1:${port}/validate`, caBundle })] });
+    const cfg = JSON.parse(await c.kubectl(['get', 'validatingwebhookconfiguration', 'deny', '-o', 'json']));
+    assert.equal(cfg.webhooks[0].failurePolicy, 'Fail');
+    assert.equal(cfg.webhooks[0].timeoutSeconds, 10);
+    assert.equal(cfg.webhooks[0].matchPolicy, 'Equivalent');
+    const msg = await failure(['create', 'configmap', 'bad', '-n', 'wh', '--from-literal=forbidden=1']);
+    assert.match(msg, /failed to create configmap: admission webhook "deny\.kedge\.example\.com" denied the request: configmaps may not carry a "forbidden" key/);
+    assert.match(await c.kubectl(['get', 'configmaps', '-n', 'wh']), /kube-root-ca\.crt/);
+    assert.ok(!(await c.kubectl(['get', 'configmaps', '-n', 'wh', '-o', 'name'])).includes('configmap/bad'), 'nothing stored');
+    const review = received.find((r) => r.request.name === 'bad')!;
+    assert.equal(review.apiVersion, 'admission.k8s.io/v1');
+    assert.equal(review.request.operation, 'CREATE');
+    assert.deepEqual(review.request.kind, { group: '', version: 'v1', kind: 'ConfigMap' });
+    assert.deepEqual(review.request.resource, { group: '', version: 'v1', resource: 'configmaps' });
+    assert.equal(review.request.namespace, 'wh');
+    assert.equal(review.request.userInfo.username, 'kubernetes-admin');
+    assert.equal(review.request.object.data.forbidden, '1');
+    await c.kubectl(['create', 'configmap', 'good', '-n', 'wh', '--from-literal=ok=1']);
+    // The namespaceSelector keeps other namespaces out of the webhook's sight.
+    const before = received.length;
+    await c.kubectl(['create', 'configmap', 'bad', '-n', 'plain', '--from-literal=forbidden=1']);
+    assert.equal(received.length, before);
+  });
+
+  it('a mutating webhook behind a Service patches objects its objectSelector picks', async () => {
+    await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'guard', namespace: 'wh' }, spec: { ports: [{ name: 'https', port: 443, targetPort: port }] } });
+    await apply({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'guard', namespace: 'wh' }, subsets: [{ addresses: [{ ip: '127.0.0.1' }], ports: [{ name: 'https', port }] }] });
+    await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'labeller' },
+      webhooks: [webhook('label.kedge.example.com', { service: { name: 'guard', namespace: 'wh', path: '/mutate' }, caBundle }, { objectSelector: { matchLabels: { mutate: 'yes' } } })] });
+    await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'm1', namespace: 'wh', labels: { mutate: 'yes' } }, data: { a: '1' } });
+    await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'm2', namespace: 'wh' }, data: { a: '1' } });
+    const labels = (n: string) => c.kubectl(['get', 'configmap', n, '-n', 'wh', '-o', 'jsonpath={.metadata.labels}']);
+    assert.match(await labels('m1'), /"mutated-by":"test-webhook"/);
+    assert.doesNotMatch(await labels('m2'), /mutated-by/);
+  });
+
+  it('failurePolicy, timeoutSeconds and a wrong caBundle behave as upstream', async () => {
+    await c.kubectl(['delete', 'mutatingwebhookconfiguration', 'labeller']);
+    const closed = `https://127.0.0.1:1/validate`;
+    await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'down' },
+      webhooks: [webhook('down.kedge.example.com', { url: closed, caBundle }, { failurePolicy: 'Ignore' })] });
+    await c.kubectl(['create', 'configmap', 'ignored', '-n', 'wh']);
+    await c.kubectl(['patch', 'validatingwebhookconfiguration', 'down', '--type=json', '-p', '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Fail"}]']);
+    assert.match(await failure(['create', 'configmap', 'refused', '-n', 'wh']), /Internal error occurred: failed calling webhook "down\.kedge\.example\.com": failed to call webhook: .*ECONNREFUSED/);
+    await c.kubectl(['delete', 'validatingwebhookconfiguration', 'down']);
+    await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'slow' },
+      webhooks: [webhook('slow.kedge.example.com', { url: `https://127.0.0.1:${port}/slow`, caBundle }, { timeoutSeconds: 1 })] });
+    assert.match(await failure(['create', 'configmap', 'late', '-n', 'wh']), /failed calling webhook "slow\.kedge\.example\.com": failed to call webhook: Post "https:\/\/127\.0\.0\.1:\d+\/slow": context deadline exceeded/);
+    await c.kubectl(['delete', 'validatingwebhookconfiguration', 'slow']);
+    const other = await createCertificateAuthority('not-the-webhook-ca');
+    await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'pinned' },
+      webhooks: [webhook('pinned.kedge.example.com', { url: `https://127.0.0.1:${port}/validate`, caBundle: Buffer.from(other.certPem).toString('base64') })] });
+    assert.match(await failure(['create', 'configmap', 'untrusted', '-n', 'wh']), /failed calling webhook "pinned\.kedge\.example\.com".*certificate/);
+    await c.kubectl(['delete', 'validatingwebhookconfiguration', 'pinned']);
+    // Bad configurations are refused with upstream's field errors.
+    const bad = await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'bad' },
+      webhooks: [{ name: 'short.name', clientConfig: { url: 'http://127.0.0.1:1/x' }, admissionReviewVersions: ['v1'], rules: [] }] }).then(() => '', (err: Error) => err.message);
+    assert.match(bad, /webhooks\[0\]\.name: Invalid value: "short\.name": should be a domain with at least three segments separated by dots/);
+    assert.match(bad, /webhooks\[0\]\.clientConfig\.url: Invalid value: "http:\/\/127\.0\.0\.1:1\/x": 'https' is the only allowed URL scheme/);
+    assert.match(bad, /webhooks\[0\]\.sideEffects: Required value/);
+  });
+});
