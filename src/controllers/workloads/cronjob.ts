@@ -124,22 +124,21 @@ export class CronJobController implements Controller {
       if (schedule) {
         const started = await this.maybeStart(cj, schedule, now, active, owned);
         if (started.ref) active.push(started.ref);
-        if (started.scheduled) lastScheduleTime = started.scheduled;
+        // Never moves back: an informer copy older than our own last write must not undo it.
+        if (started.scheduled && (!lastScheduleTime || Date.parse(started.scheduled) > Date.parse(lastScheduleTime))) lastScheduleTime = started.scheduled;
         active = active.filter((a) => !started.removed.includes(a.uid ?? ''));
         requeueAfterMs = Math.max(100, schedule.next(now).getTime() - now.getTime() + 100);
       }
     }
     await this.cleanupHistory(cj, owned);
-    const next = {
-      active: active.length ? active : undefined,
-      lastScheduleTime,
-      lastSuccessfulTime,
-    };
     const same = JSON.stringify((cj.status?.active ?? []).map((a) => a.uid)) === JSON.stringify(active.map((a) => a.uid))
       && String(cj.status?.lastScheduleTime ?? '') === String(lastScheduleTime ?? '') && String(cj.status?.lastSuccessfulTime ?? '') === String(lastSuccessfulTime ?? '');
     if (!same) {
       try {
-        await this.ctx.api.patchStatus({ apiVersion: 'batch/v1', kind: 'CronJob', namespace: ns, name }, { status: { active: next.active ?? null, lastScheduleTime: lastScheduleTime ?? null, lastSuccessfulTime: lastSuccessfulTime ?? null } });
+        await this.ctx.api.patchStatus({ apiVersion: 'batch/v1', kind: 'CronJob', namespace: ns, name }, {
+          // Times are only ever set (merge patch: absent = unchanged); the active list is replaced whole.
+          status: { active: active.length ? active : null, ...(lastScheduleTime ? { lastScheduleTime } : {}), ...(lastSuccessfulTime ? { lastSuccessfulTime } : {}) },
+        });
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -164,7 +163,9 @@ export class CronJobController implements Controller {
       return { removed: [] };
     }
     const jobName = jobNameFor(cj.metadata!.name!, due.time);
-    if (active.some((a) => a.name === jobName) || owned.some((j) => j.metadata?.name === jobName)) return { removed: [] };
+    const scheduled = due.time.toISOString().replace(/\.\d+Z$/, 'Z');
+    // Already started (this sync may see a cache older than the Job): the schedule time still counts as taken.
+    if (active.some((a) => a.name === jobName) || owned.some((j) => j.metadata?.name === jobName)) return { removed: [], scheduled };
     const removed: string[] = [];
     const policy = cj.spec?.concurrencyPolicy ?? 'Allow';
     if (policy === 'Forbid' && active.length) {
@@ -197,12 +198,12 @@ export class CronJobController implements Controller {
     try {
       created = await this.ctx.api.create(job);
     } catch (err) {
-      if (errorCode(err) === 409) return { removed, scheduled: due.time.toISOString().replace(/\.\d+Z$/, 'Z') };
+      if (errorCode(err) === 409) return { removed, scheduled };
       this.event(cj, 'Warning', 'FailedCreate', `Error creating job: ${(err as Error).message}`);
       throw err;
     }
     this.event(cj, 'Normal', 'SuccessfulCreate', `Created job ${jobName}`);
-    return { ref: this.refOf(created), scheduled: due.time.toISOString().replace(/\.\d+Z$/, 'Z'), removed };
+    return { ref: this.refOf(created), scheduled, removed };
   }
 
   /** Finished Jobs beyond successfulJobsHistoryLimit / failedJobsHistoryLimit go, oldest first. */
