@@ -219,6 +219,8 @@ export interface WatchServeOptions {
   /** apiVersion/kind of the bookmark object. */
   bookmarkKind: { apiVersion: string; kind: string };
   bookmarkIntervalMs?: number;
+  /** A bookmark this often while the revision advances without this watcher's selection changing (0: never). */
+  progressBookmarkIntervalMs?: number;
   /** Watchers whose socket buffer grows past this are cut off (they re-watch from their last revision). */
   maxBufferedBytes?: number;
   onEnd?(): void;
@@ -327,6 +329,17 @@ export async function serveWatch(res: ServerResponse, o: WatchServeOptions): Pro
   if (q.allowWatchBookmarks) {
     // Bookmarks let a client resume from a recent revision even when its selection is quiet.
     timers.push(setInterval(() => bookmark(deliveredThrough()), o.bookmarkIntervalMs ?? 30_000));
+    // And tell it promptly how far it has been delivered while other resources change: a client joining several
+    // watches (the cloud hub's cache) knows it holds the cluster's state through revision R only once every one of
+    // its watches has passed R. One line per interval, only when the revision moved past what this stream last said.
+    let told = deliveredThrough();
+    const progressMs = o.progressBookmarkIntervalMs ?? 1000;
+    if (progressMs > 0) {
+      timers.push(setInterval(() => {
+        const through = deliveredThrough();
+        if (through > told) { told = through; bookmark(through); }
+      }, progressMs));
+    }
   }
   const timeoutS = q.timeoutSeconds && q.timeoutSeconds > 0 ? q.timeoutSeconds : 1800;
   timers.push(setTimeout(finish, timeoutS * 1000));

@@ -7,13 +7,17 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KubeClient } from '../common/kube-client.js';
 import type { Logger } from '../common/logger.js';
 import { objectKey } from '../protocol/keys.js';
-import { LeanInformer } from '../common/lean-informer.js';
+import { LeanInformer, revisionOf } from '../common/lean-informer.js';
 import { DEVICE_MODEL_RESOURCE, DEVICE_RESOURCE, DEVICES_GROUP, DEVICES_VERSION } from '../protocol/devices.js';
 import { TENANCY_GROUP, TENANCY_VERSION, TENANTS_RESOURCE } from '../common/tenancy.js';
 
 export type CacheEventType = 'upsert' | 'delete';
 export type CachedObject = KubernetesObject & { metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string } } & Record<string, unknown>;
-export type CacheListener = (resource: string, type: CacheEventType, key: string, obj: CachedObject, old: CachedObject | undefined) => void;
+/**
+ * `revision`: the datastore revision of the change (the event's resourceVersion; for objects delivered by a list, the
+ * list's), NaN for objects the hub derives itself (PodTokens) or an API server without numeric revisions.
+ */
+export type CacheListener = (resource: string, type: CacheEventType, key: string, obj: CachedObject, old: CachedObject | undefined, revision?: number) => void;
 
 /**
  * `optional`: the resource may not exist on the cluster (KubeEdge's device CRDs on a `kedge cloud` cluster that never
@@ -34,10 +38,31 @@ const RESOURCES: ReadonlyArray<{ resource: string; path: string; optional?: bool
   { resource: 'pods', path: '/api/v1/pods' },
 ];
 
+interface InformerState {
+  resource: string;
+  inf: LeanInformer;
+  synced: boolean;
+  optional: boolean;
+  /** The revision this informer has delivered the cluster through (list, events, bookmarks). */
+  through: number;
+  /** Set while a list's objects are being delivered: their revision. */
+  listing?: number;
+}
+
+/**
+ * Revisions: every informer delivers its resource in revision order, and asks for bookmarks, so the cache holds the
+ * cluster's state through `revision()` = the least revision every informer has delivered. That is what an edge's
+ * cursor names (desired.ts): the same number on every server sharing the datastore.
+ */
 export class SharedCache {
   private readonly objects = new Map<string, CachedObject>();
   private readonly listeners: CacheListener[] = [];
-  private readonly informers: Array<{ resource: string; inf: LeanInformer; synced: boolean; optional: boolean }> = [];
+  private readonly informers: InformerState[] = [];
+  private readonly relistListeners: Array<(revision: number) => void> = [];
+  private readonly progressListeners: Array<() => void> = [];
+  private progressTimer: NodeJS.Timeout | undefined;
+  /** Highest revision any informer delivered. */
+  private highest = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
 
@@ -67,10 +92,52 @@ export class SharedCache {
 
   /** Objects the hub derives itself (PodTokens) join the cache as if an informer had delivered them. */
   inject(resource: string, type: CacheEventType, obj: CachedObject): void {
-    this.apply(resource, type, obj);
+    this.apply(resource, type, obj, Number.NaN);
   }
 
-  private apply(resource: string, type: CacheEventType, raw: KubernetesObject): void {
+  /**
+   * The cluster's state is in this cache through this revision: every required informer has delivered it (0 before
+   * all have listed, or against an API server without numeric revisions).
+   */
+  revision(): number {
+    let least = Number.POSITIVE_INFINITY;
+    for (const i of this.informers) {
+      if (!i.synced) {
+        if (i.optional) continue;
+        return 0;
+      }
+      least = Math.min(least, i.through);
+    }
+    return least === Number.POSITIVE_INFINITY ? 0 : least;
+  }
+
+  /** The highest revision any informer has delivered: no change the cache holds is newer. */
+  highestRevision(): number {
+    return this.highest;
+  }
+
+  /** Called with the list's revision when an informer lists again after its first list (a 410 relist). */
+  onRelist(l: (revision: number) => void): void {
+    this.relistListeners.push(l);
+  }
+
+  /** Called (at most every 100 ms) after `revision()` may have advanced. */
+  onProgress(l: () => void): void {
+    this.progressListeners.push(l);
+  }
+
+  private progressed(state: InformerState, revision: number): void {
+    if (!(revision > state.through)) return;
+    state.through = revision;
+    if (revision > this.highest) this.highest = revision;
+    if (this.progressTimer || this.progressListeners.length === 0 || this.stopped) return;
+    this.progressTimer = setTimeout(() => {
+      this.progressTimer = undefined;
+      for (const l of this.progressListeners) l();
+    }, 100);
+  }
+
+  private apply(resource: string, type: CacheEventType, raw: KubernetesObject, revision: number): void {
     const obj = raw as CachedObject;
     if (!obj.metadata?.name) return;
     const key = objectKey(resource, obj.metadata.namespace, obj.metadata.name);
@@ -83,7 +150,7 @@ export class SharedCache {
       if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion && old.metadata.uid === obj.metadata.uid) return;
       this.objects.set(key, obj);
     }
-    for (const l of this.listeners) l(resource, type, key, obj, old);
+    for (const l of this.listeners) l(resource, type, key, obj, old, revision);
   }
 
   /** Starts every informer; resolves once all have listed (or rejects after timeoutMs). */
@@ -91,13 +158,31 @@ export class SharedCache {
     for (const { resource, path, optional } of RESOURCES) {
       // Cached without managedFields: edges never receive them (shapeForEdge), and the status writer's
       // updates omit them anyway; ~1.3 KiB less per cached pod.
-      const inf = new LeanInformer(this.client, path);
-      const state = { resource, inf, synced: false, optional: optional === true };
+      let listedBefore = false;
+      const state: InformerState = {
+        resource, synced: false, optional: optional === true, through: 0,
+        inf: new LeanInformer(this.client, path, {}, {
+          listing: (revision) => { state.listing = revision; },
+          listed: () => {
+            const at = state.listing;
+            state.listing = undefined;
+            if (at === undefined) return;
+            // A relist replaced what the watch missed: deletions in the gap came without their revisions.
+            if (listedBefore) for (const l of this.relistListeners) l(at);
+            listedBefore = true;
+            this.progressed(state, at);
+          },
+          watched: (revision) => this.progressed(state, revision),
+        }),
+      };
+      const inf = state.inf;
       let failures = 0;
       this.informers.push(state);
-      inf.on('add', (o) => this.apply(resource, 'upsert', o));
-      inf.on('update', (o) => this.apply(resource, 'upsert', o));
-      inf.on('delete', (o) => this.apply(resource, 'delete', o));
+      // Objects a list delivers carry the list's revision: a relist's deletions happened somewhere before it.
+      const revisionFor = (o: KubernetesObject) => state.listing ?? revisionOf(o.metadata?.resourceVersion);
+      inf.on('add', (o) => this.apply(resource, 'upsert', o, revisionFor(o)));
+      inf.on('update', (o) => this.apply(resource, 'upsert', o, revisionFor(o)));
+      inf.on('delete', (o) => this.apply(resource, 'delete', o, revisionFor(o)));
       let backoff = 500;
       const startOnce = async (): Promise<void> => {
         try {
@@ -145,6 +230,7 @@ export class SharedCache {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.progressTimer);
     for (const t of this.timers) clearTimeout(t);
     await Promise.all(this.informers.map((i) => i.inf.stop().catch(() => {})));
   }

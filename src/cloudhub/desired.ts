@@ -9,6 +9,10 @@
  * whose seq is newer (node log and shared log merged in seq order), latest state only, so a reconnect
  * costs what changed, not what exists. Tombstones are pruned beyond a bound; a cursor older than the
  * pruned range is "compacted" and the session falls back to an inventory diff.
+ *
+ * Each entry also carries the datastore revision of its change (`revision`), the same number on every server sharing
+ * the datastore, so an edge that moves to another server resumes from the revision it holds the cluster through
+ * (docs/design/reconnect-traffic.md "A cursor every server understands").
  */
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
@@ -29,6 +33,12 @@ import { endpointsForNode, isScopedSlice, ZONE_LABEL } from './endpoint-filter.j
 
 export interface ViewEntry {
   seq: number;
+  /**
+   * Datastore revision of this change: the revision of the event that caused it, or of the object's version when that
+   * is newer (a key that joins the view through an older event, with content another informer already delivered). NaN
+   * for what the hub derives itself (PodTokens differ per server): always re-sent to an edge resuming by revision.
+   */
+  revision: number;
   deleted: boolean;
   /** Shared by all nodes (services, endpoint slices) rather than derived from this node's pods. */
   global: boolean;
@@ -46,6 +56,8 @@ export interface ViewEntry {
 
 export const GLOBAL_RESOURCES = ['services', 'endpointslices.discovery.k8s.io'] as const;
 const DEVICE_PREFIX = `/registry/${DEVICE_RESOURCE}/`;
+/** Objects each hub derives itself (PodTokens: pod-tokens.ts), not datastore objects: no revision names them. */
+const DERIVED_PREFIX = '/registry/podtokens.kedge.io/';
 export { EDGE_ROLE_LABEL } from '../common/node-restriction.js';
 
 /**
@@ -57,6 +69,13 @@ export class ChangeLog {
   readonly entries = new Map<string, ViewEntry>();
   /** Cursors below this seq can no longer be resumed from. */
   compactedSeq = 0;
+  /**
+   * Revision cursors below this cannot be resumed from: this log knows no deletions before it (it started then, a
+   * relist replaced its source, or tombstones up to it were pruned). Infinity until the hub's cache has synced.
+   */
+  compactedRevision = Number.POSITIVE_INFINITY;
+  /** Highest finite revision touched (what a pruned derived tombstone is counted at). */
+  private highestRevision = 0;
   private log: Array<{ seq: number; key: string }> = [];
   private tombstones = 0;
 
@@ -67,11 +86,12 @@ export class ChangeLog {
     return e !== undefined && !e.deleted;
   }
 
-  touch(key: string, seq: number, deleted: boolean, global: boolean, rv?: string): void {
+  touch(key: string, seq: number, revision: number, deleted: boolean, global: boolean, rv?: string): void {
     const prev = this.entries.get(key);
     if (prev?.deleted) this.tombstones--;
     this.entries.delete(key);
-    const entry: ViewEntry = rv === undefined ? { seq, deleted, global } : { seq, deleted, global, rv };
+    if (revision > this.highestRevision) this.highestRevision = revision;
+    const entry: ViewEntry = rv === undefined ? { seq, revision, deleted, global } : { seq, revision, deleted, global, rv };
     if (prev && !prev.deleted && prev.rv !== undefined && !deleted) entry.prevRv = prev.rv;
     this.entries.set(key, entry);
     this.log.push({ seq, key });
@@ -91,6 +111,9 @@ export class ChangeLog {
       this.entries.delete(k);
       this.tombstones--;
       this.compactedSeq = Math.max(this.compactedSeq, e.seq);
+      const at = Number.isNaN(e.revision) ? this.highestRevision : e.revision;
+      // Before the baseline (Infinity) nothing resumes anyway; the baseline is above every revision touched until then.
+      if (at > this.compactedRevision) this.compactedRevision = at;
     }
   }
 
@@ -237,12 +260,54 @@ export class DesiredSets {
   private readonly filtered = new WeakMap<CachedObject, Map<string, CachedObject>>();
   /** The Tenants by name: with a node's labels they decide its tenant (common/tenancy.ts, as the API server does). */
   private readonly tenants = new Map<string, TenantObject>();
+  /** Revision of the cache event being handled (NaN outside one, or for what the hub derives itself). */
+  private trigger = Number.NaN;
+  /** Set once the cache has synced: the revision every log is complete from (unless compacted later). */
+  private baseline: number | undefined;
 
   constructor(private readonly cache: SharedCache, opts: DesiredSetsOptions = {}) {
     this.maxTombstones = opts.maxTombstonesPerNode ?? 1000;
     this.reported = opts.reported;
     this.global = new ChangeLog(opts.maxGlobalTombstones ?? 10_000);
-    cache.onChange((resource, type, key, obj, old) => this.onCacheChange(resource, type, key, obj, old));
+    cache.onChange((resource, type, key, obj, old, revision) => {
+      this.trigger = revision ?? Number.NaN;
+      try {
+        this.onCacheChange(resource, type, key, obj, old);
+      } finally {
+        this.trigger = Number.NaN;
+      }
+    });
+    // Logs start knowing nothing of deletions before the cache's lists; a relist (410) says nothing of deletions in
+    // the gap either. Both make older revision cursors unresumable here (the edge then sends its inventory).
+    cache.onProgress?.(() => {
+      if (this.baseline !== undefined || !(this.cache.revision() > 0)) return;
+      this.baseline = this.cache.highestRevision();
+      this.compactAllBelow(this.baseline);
+    });
+    cache.onRelist?.((revision) => this.compactAllBelow(revision));
+  }
+
+  private compactAllBelow(revision: number): void {
+    for (const log of [this.global, ...[...this.views.values()].flatMap((v) => [v, v.scoped])]) {
+      if (log.compactedRevision === Number.POSITIVE_INFINITY || log.compactedRevision < revision) log.compactedRevision = revision;
+    }
+  }
+
+  /**
+   * Whether a node may resume from a revision cursor: this hub's logs hold every change of its view after `revision`
+   * (NaN-revision entries, derived by this hub, are re-sent anyway). The cache may still be behind `revision`: what it
+   * delivers later up to it, the edge holds already (the session skips it).
+   */
+  resumableFromRevision(node: string, revision: number): boolean {
+    if (this.baseline === undefined || !Number.isSafeInteger(revision)) return false;
+    const v = this.ensureView(node);
+    return revision >= Math.max(v.compactedRevision, v.scoped.compactedRevision, this.global.compactedRevision);
+  }
+
+  /** The revision through which the cache holds the cluster (0: not yet known). */
+  revision(): number {
+    const r = this.cache.revision?.() ?? 0;
+    return Number.isFinite(r) ? r : 0;
   }
 
   currentSeq(): number {
@@ -306,7 +371,8 @@ export class DesiredSets {
     for (const key of this.global.liveKeys()) {
       const visible = this.sharedFor(now, key);
       if (visible === this.sharedFor(was, key)) continue;
-      view.touch(key, ++this.seq, !visible, true, visible ? this.cache.get(key)?.metadata.resourceVersion : undefined);
+      const current = visible ? this.cache.get(key) : undefined;
+      view.touch(key, ++this.seq, this.entryRevision(key, current), !visible, true, current?.metadata.resourceVersion);
       changed = true;
     }
     this.recomputeScoped(view.node);
@@ -374,6 +440,8 @@ export class DesiredSets {
     if (!v) {
       v = new NodeView(node, this.maxTombstones);
       v.tenant = this.tenantOfNode(node);
+      // Built from the cache as it is now: no deletions before are known.
+      if (this.baseline !== undefined) v.compactedRevision = v.scoped.compactedRevision = Math.max(this.cache.highestRevision(), Number.isNaN(this.trigger) ? 0 : this.trigger);
       this.views.set(node, v);
       this.recompute(node);
       this.recomputeScoped(node);
@@ -434,12 +502,13 @@ export class DesiredSets {
     const live = log.canRead(key);
     if (want === undefined) {
       if (!live) return;
-      log.touch(key, ++this.seq, true, false);
+      log.touch(key, ++this.seq, this.entryRevision(key, undefined), true, false);
       log.sig.delete(key);
     } else {
       if (live && log.sig.get(key) === want) return;
-      const rv = this.cache.get(key)?.metadata.resourceVersion;
-      log.touch(key, ++this.seq, false, false, key.startsWith(SLICE_PREFIX) ? variantVersion(rv, want) : rv);
+      const current = this.cache.get(key);
+      const rv = current?.metadata.resourceVersion;
+      log.touch(key, ++this.seq, this.entryRevision(key, current), false, false, key.startsWith(SLICE_PREFIX) ? variantVersion(rv, want) : rv);
       log.sig.set(key, want);
     }
     this.notify(node);
@@ -476,7 +545,7 @@ export class DesiredSets {
     const wasScoped = this.scopedSlices.has(key);
     if (scoped) {
       // Leaving the shared log first: its tombstone then precedes (in seq) the per-node versions.
-      if (this.global.canRead(key)) this.global.touch(key, ++this.seq, true, true);
+      if (this.global.canRead(key)) this.global.touch(key, ++this.seq, this.entryRevision(key, undefined), true, true);
       this.scopedSlices.add(key);
       for (const n of this.views.keys()) this.applyScoped(n, key);
       return;
@@ -486,7 +555,7 @@ export class DesiredSets {
       for (const n of this.views.keys()) this.applyScoped(n, key);
     }
     if (deleted && !this.global.entries.has(key)) return;
-    this.global.touch(key, ++this.seq, deleted, true, deleted ? undefined : obj?.metadata.resourceVersion);
+    this.global.touch(key, ++this.seq, this.entryRevision(key, obj), deleted, true, deleted ? undefined : obj?.metadata.resourceVersion);
     for (const n of this.views.keys()) this.notify(n);
   }
 
@@ -576,14 +645,14 @@ export class DesiredSets {
       return;
     }
     if (resource === 'services') {
-      this.global.touch(key, ++this.seq, type === 'delete', true, type === 'delete' ? undefined : obj.metadata.resourceVersion);
+      this.global.touch(key, ++this.seq, this.entryRevision(key, type === 'delete' ? undefined : obj), type === 'delete', true, type === 'delete' ? undefined : obj.metadata.resourceVersion);
       for (const n of this.views.keys()) this.notify(n);
       // Its annotation or traffic distribution decides how its slices are sent.
       for (const s of this.slicesOfServiceKey(key)) this.onSliceChange(s, !this.cache.get(s));
       return;
     }
     if ((GLOBAL_RESOURCES as readonly string[]).includes(resource)) {
-      this.global.touch(key, ++this.seq, type === 'delete', true, type === 'delete' ? undefined : obj.metadata.resourceVersion);
+      this.global.touch(key, ++this.seq, this.entryRevision(key, type === 'delete' ? undefined : obj), type === 'delete', true, type === 'delete' ? undefined : obj.metadata.resourceVersion);
       for (const n of this.views.keys()) this.notify(n);
       return;
     }
@@ -594,6 +663,17 @@ export class DesiredSets {
 
   private slicesOfServiceKey(serviceKey: string): string[] {
     return [...(this.slicesOfService.get(serviceKey) ?? [])];
+  }
+
+  /**
+   * The revision an entry changes at: the triggering event's, or the object's own version when that is newer (see
+   * ViewEntry.revision). Outside a cache event (a view built for a hello), the newest revision the cache delivered.
+   */
+  private entryRevision(key: string, obj: CachedObject | undefined): number {
+    if (key.startsWith(DERIVED_PREFIX)) return Number.NaN;
+    const at = Number.isNaN(this.trigger) ? this.cache.highestRevision?.() ?? Number.NaN : this.trigger;
+    const own = Number(obj?.metadata.resourceVersion);
+    return Number.isSafeInteger(own) && own > at ? own : at;
   }
 
   /** Nodes whose pods reference `ref` (a copy: recomputing them edits the index). */
@@ -672,13 +752,14 @@ export class DesiredSets {
     for (const k of ordered) {
       const e = view.entries.get(k);
       if (!e || e.deleted || k === changedKey) {
-        view.touch(k, ++this.seq, false, false, this.cache.get(k)?.metadata.resourceVersion);
+        const obj = this.cache.get(k);
+        view.touch(k, ++this.seq, this.entryRevision(k, obj), false, false, obj?.metadata.resourceVersion);
         changed = true;
       }
     }
     for (const [k, e] of [...view.entries]) {
       if (e.global || e.deleted || want.has(k)) continue;
-      view.touch(k, ++this.seq, true, false);
+      view.touch(k, ++this.seq, this.entryRevision(k, undefined), true, false);
       changed = true;
     }
     if (changed) this.notify(node);

@@ -182,6 +182,10 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const pingIntervalMs = opts.pingIntervalMs ?? 15_000;
 
   desired.onNodeChanged((node) => sessions.get(node)?.schedulePump());
+  // Sessions that sent changes newer than the cache's revision mark them once every informer has passed them.
+  cache.onProgress(() => {
+    for (const s of sessions.values()) if (s.awaitingProgress) s.schedulePump();
+  });
   // Never serve a node before the cache is complete: a partial cache would look like deletions.
   await cache.start();
 

@@ -12,6 +12,12 @@ export class HubMetrics {
     labelNames: ['type'],
     registers: [this.registry],
   });
+  readonly messagesSent = new Counter({
+    name: 'kedge_hub_sent_messages_total',
+    help: 'Messages sent to edges, by type (objects delivered: upsert + patch; deletions: delete)',
+    labelNames: ['type'],
+    registers: [this.registry],
+  });
   readonly bytesReceived = new Counter({
     name: 'kedge_hub_received_bytes_total',
     help: 'Bytes received from edges, by message type',
@@ -48,6 +54,12 @@ export class HubMetrics {
   readonly tlsFullHandshakes = new Counter({
     name: 'kedge_hub_tls_full_handshakes_total',
     help: 'Edge sessions opened with a full TLS handshake (certificates exchanged)',
+    registers: [this.registry],
+  });
+  readonly resumes = new Counter({
+    name: 'kedge_hub_session_resumes_total',
+    help: 'How edge sessions caught up: cursor (this hub\'s sequence), revision (the datastore revision: another server\'s or an earlier incarnation\'s cursor), inventory (a diff of what the edge holds)',
+    labelNames: ['by'],
     registers: [this.registry],
   });
   readonly statusWrites = new Counter({

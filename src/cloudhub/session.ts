@@ -12,6 +12,7 @@ import {
   negotiateVersion,
   PATCH_VERSION,
   PROTOCOL_VERSIONS,
+  REVISION_VERSION,
   type EdgeToHub,
   type HubToEdge,
   type InventoryItem,
@@ -75,6 +76,16 @@ export class NodeSession {
   private readonly held = new Map<string, string>();
   private pumpScheduled = false;
   private catchingUp = true;
+  /**
+   * Resumed by revision (the cursor of another server, or of this one before a restart): entries whose revision is at
+   * or below this the edge holds already, so they are skipped for the whole session (the cache may deliver some of
+   * them only now, when it was behind the server the edge came from).
+   */
+  private skipThroughRevision = -1;
+  /** The revision the edge was last told it holds the cluster through (`progress`, v5). */
+  private markedThrough = 0;
+  /** Highest revision of an entry sent and not yet covered by a `progress`. */
+  private unmarkedRevision = -1;
   private pendingStatus = 0;
   /** When the edge last showed life (any frame or pong). */
   private lastHeard = Date.now();
@@ -132,6 +143,7 @@ export class NodeSession {
   private send(msg: HubToEdge): void {
     const text = encode(msg);
     this.deps.metrics.bytesSent.inc({ type: msg.type }, Buffer.byteLength(text));
+    this.deps.metrics.messagesSent.inc({ type: msg.type });
     this.ws.send(text, () => this.schedulePump());
   }
 
@@ -245,15 +257,25 @@ export class NodeSession {
     }
     this.view = this.deps.desired.ensureView(this.node);
     const c = msg.cursor;
-    const resumable = c !== undefined && c.epoch === this.deps.epoch && c.seq >= this.deps.desired.compactedSeq(this.node) && c.seq <= this.deps.desired.currentSeq();
-    this.send({ type: 'welcome', version, epoch: this.deps.epoch, resume: resumable });
-    if (resumable) {
-      this.sentSeq = c.seq;
-      this.ackedSeq = c.seq;
+    const desired = this.deps.desired;
+    const resumable = c !== undefined && c.epoch === this.deps.epoch && c.seq >= desired.compactedSeq(this.node) && c.seq <= desired.currentSeq();
+    // Another server's cursor (or this one's before a restart): the datastore revision means the same here.
+    const byRevision = !resumable && version >= REVISION_VERSION && c?.rev !== undefined && desired.resumableFromRevision(this.node, c.rev);
+    this.send({ type: 'welcome', version, epoch: this.deps.epoch, resume: resumable || byRevision });
+    if (resumable || byRevision) {
+      this.sentSeq = resumable ? c.seq : desired.compactedSeq(this.node);
+      this.ackedSeq = this.sentSeq;
+      if (c.rev !== undefined) this.markedThrough = c.rev;
+      if (byRevision) {
+        this.skipThroughRevision = c.rev!;
+        this.unmarkedRevision = 0;
+        this.deps.metrics.resumes.inc({ by: 'revision' });
+      } else this.deps.metrics.resumes.inc({ by: 'cursor' });
       this.phase = 'live';
-      this.log.info({ cursor: c.seq }, 'edge resumed from its cursor');
+      this.log.info(byRevision ? { revision: c.rev } : { cursor: c.seq }, byRevision ? 'edge resumed from the datastore revision of its cursor' : 'edge resumed from its cursor');
       this.schedulePump();
     } else {
+      this.deps.metrics.resumes.inc({ by: 'inventory' });
       this.phase = 'inventory';
       this.log.info({ cursor: c ?? null }, 'edge cursor unknown or compacted; asking for inventory');
     }
@@ -374,6 +396,11 @@ export class NodeSession {
         drained = false;
         break;
       }
+      // NaN (derived by this hub) is never skipped.
+      if (e.revision <= this.skipThroughRevision) {
+        this.sentSeq = e.seq;
+        continue;
+      }
       if (e.deleted) {
         this.held.delete(key);
         this.sendTracked({ type: 'delete', seq: e.seq, key }, e.seq);
@@ -381,6 +408,7 @@ export class NodeSession {
         const obj = this.deps.desired.objectForEdge(key, this.node);
         if (obj) this.sendTracked(this.objectMessage(e.seq, key, e, obj, this.held.get(key) ?? e.prevRv ?? null), e.seq);
       }
+      if (e.revision > this.unmarkedRevision) this.unmarkedRevision = e.revision;
       this.sentSeq = e.seq;
       sentAny = true;
     }
@@ -390,6 +418,26 @@ export class NodeSession {
         this.send({ type: 'synced', seq: this.sentSeq });
       }
     }
+    if (drained) this.markProgress();
+  }
+
+  /** Whether this session waits for the cache's revision to pass what it sent (hub.ts pumps it then). */
+  get awaitingProgress(): boolean {
+    return this.phase === 'live' && this.version >= REVISION_VERSION && this.unmarkedRevision >= 0;
+  }
+
+  /**
+   * Everything in the log is sent: tell a v5 edge the revision it now holds the cluster through, once the cache holds
+   * every resource through what was sent (one `progress` per burst, about a bookmark interval after it; a server that
+   * dies before leaves the edge's cursor a little older, which costs a resend of that burst on the next server).
+   */
+  private markProgress(): void {
+    if (!this.awaitingProgress) return;
+    const through = this.deps.desired.revision();
+    if (through < this.unmarkedRevision || through <= this.markedThrough) return;
+    this.markedThrough = through;
+    this.unmarkedRevision = -1;
+    this.send({ type: 'progress', rev: through });
   }
 
   private async onStatus(msg: StatusMessage): Promise<void> {

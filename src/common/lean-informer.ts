@@ -33,6 +33,24 @@ export function leanObject<T extends KubernetesObject>(obj: T): T {
   return sharedStrings.internAll(withoutManagedFields(obj));
 }
 
+/**
+ * How far an informer has seen the cluster: the revision of each list it makes and of each watch event or bookmark
+ * it receives (bookmarks are asked for only when this is given). Called after the informer's handlers ran.
+ */
+export interface InformerProgress {
+  /** A list at `revision` is about to be delivered as add/update/delete events (a relist after 410 included). */
+  listing(revision: number): void;
+  /** The list's events were delivered; watch events follow. */
+  listed(): void;
+  /** A watch event or bookmark at `revision` was handled. */
+  watched(revision: number): void;
+}
+
+/** A resourceVersion as a revision number (NaN for an opaque one: some API servers are not backed by etcd). */
+export function revisionOf(rv: string | undefined): number {
+  return rv !== undefined && /^[0-9]+$/.test(rv) ? Number(rv) : Number.NaN;
+}
+
 export type InformerEvent = 'add' | 'update' | 'delete';
 type ObjectCallback<T> = (obj: T) => void;
 type ErrorCallback = (err: unknown) => void;
@@ -52,8 +70,14 @@ export class LeanInformer<T extends KubernetesObject = KubernetesObject> impleme
   private stopped = true;
   private current?: WatchHandle;
 
-  /** `path` is the collection (e.g. /api/v1/pods); `query` adds selectors to both the list and the watch. */
-  constructor(private readonly client: KubeClient, private readonly path: string, private readonly query: Record<string, string> = {}) {}
+  /**
+   * `path` is the collection (e.g. /api/v1/pods); `query` adds selectors to both the list and the watch; `progress`
+   * hears the revisions delivered (the watch then asks for bookmarks).
+   */
+  constructor(
+    private readonly client: KubeClient, private readonly path: string, private readonly query: Record<string, string> = {},
+    private readonly progress?: InformerProgress,
+  ) {}
 
   on(event: InformerEvent, cb: ObjectCallback<T>): void;
   on(event: 'error', cb: ErrorCallback): void;
@@ -100,10 +124,13 @@ export class LeanInformer<T extends KubernetesObject = KubernetesObject> impleme
         return;
       }
       if (this.stopped) return;
+      this.progress?.listing(revisionOf(list.metadata?.resourceVersion));
       this.replace((list.items ?? []).map((o) => leanObject(o)));
       this.resourceVersion = list.metadata?.resourceVersion ?? '';
+      this.progress?.listed();
     }
-    const handle = this.client.watch(this.path, { ...this.query, resourceVersion: this.resourceVersion }, (ev) => this.onEvent(ev));
+    const query = this.progress ? { ...this.query, allowWatchBookmarks: 'true' } : this.query;
+    const handle = this.client.watch(this.path, { ...query, resourceVersion: this.resourceVersion }, (ev) => this.onEvent(ev));
     this.current = handle;
     handle.done.then(
       () => {
@@ -145,6 +172,7 @@ export class LeanInformer<T extends KubernetesObject = KubernetesObject> impleme
         break;
     }
     this.resourceVersion = obj?.metadata?.resourceVersion ?? this.resourceVersion;
+    this.progress?.watched(revisionOf(obj?.metadata?.resourceVersion));
   }
 
   /** The cache becomes `items`: what vanished is deleted, what is new added, what changed updated. */

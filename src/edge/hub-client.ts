@@ -199,6 +199,14 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private connectedFlag = false;
   private epoch = '';
   private live = false;
+  /**
+   * The datastore revision this store holds the cluster through (a v5 hub's `progress`), kept in the cursor: another
+   * server resumes from it. Unknown after a diff resync until the next `progress` (the diff came from that hub's cache,
+   * which may be behind the revision an earlier hub named).
+   */
+  private rev: number | undefined;
+  /** The hub position of the last cursor persisted (a `progress` updates only its revision). */
+  private persisted: { epoch: string; seq: number } | undefined;
   /** Down messages are applied one after another, in arrival order. */
   private chain: Promise<void> = Promise.resolve();
   /**
@@ -397,6 +405,8 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     // Wait for everything received on the previous connection to be persisted: the cursor must be final.
     await this.chain.catch(() => {});
     const cursor = await this.o.store.readCursor();
+    this.rev = cursor?.rev;
+    this.persisted = cursor && { epoch: cursor.epoch, seq: cursor.seq };
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.send(encode({ type: 'hello', versions: [...PROTOCOL_VERSIONS], node: this.o.nodeName, ...(cursor ? { cursor } : {}), agent: 'kedge-edge' }));
   }
@@ -418,6 +428,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       case 'patch':
       case 'delete':
       case 'synced':
+      case 'progress':
         return this.enqueue(ws, msg);
       case 'get-result': {
         const waiter = this.gets.get(msg.id);
@@ -499,13 +510,13 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     if (got.object) await this.o.store.applyUpsert(msg.key, got.object);
   }
 
-  private enqueue(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'patch' | 'delete' | 'synced' }>): void {
+  private enqueue(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'patch' | 'delete' | 'synced' | 'progress' }>): void {
     this.queued++;
     this.chain = this.chain
       .then(() => this.apply(ws, msg))
       // Not applied, so not acked, and nothing after it on this connection is applied either (the cursor would
       // pass it): drop the link; the next one resumes from the last message applied.
-      .catch((err) => this.abandon(ws, 'applying a hub message failed', err, { key: 'key' in msg ? msg.key : undefined, seq: msg.seq }))
+      .catch((err) => this.abandon(ws, 'applying a hub message failed', err, { key: 'key' in msg ? msg.key : undefined, seq: 'seq' in msg ? msg.seq : undefined }))
       .finally(() => this.queued--);
   }
 
@@ -518,11 +529,18 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     ws.terminate();
   }
 
-  private async apply(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'patch' | 'delete' | 'synced' }>): Promise<void> {
+  private async apply(ws: WebSocket, msg: Extract<HubToEdge, { type: 'upsert' | 'patch' | 'delete' | 'synced' | 'progress' }>): Promise<void> {
     // From a connection that is gone or abandoned after a failed apply: the next session resends from the cursor.
     if (ws !== this.ws || this.abandoned.has(ws)) return;
+    if (msg.type === 'progress') {
+      // Everything before it is applied (the chain is in order): the revision holds for this store.
+      this.rev = msg.rev;
+      if (this.live && this.persisted) await this.writeCursor(this.persisted.epoch, this.persisted.seq);
+      return;
+    }
     if (msg.type === 'synced') {
-      await this.o.store.writeCursor({ epoch: this.epoch, seq: msg.seq });
+      if (!this.live) this.rev = undefined;
+      await this.writeCursor(this.epoch, msg.seq);
       this.live = true;
       // The catch-up's last messages were not acked when applied (this `synced` was still queued behind them),
       // and the hub's window may be full of them: ack them now, or the session waits for an ack that never comes.
@@ -542,9 +560,15 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     // Ack when caught up with what arrived, or every ackEvery messages; the cursor is persisted first.
     if (this.queued <= 1 || this.sinceAck >= this.ackEvery) {
       this.sinceAck = 0;
-      if (this.live) await this.o.store.writeCursor({ epoch: this.epoch, seq: msg.seq } satisfies SyncCursor);
+      if (this.live) await this.writeCursor(this.epoch, msg.seq);
       if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'ack', seq: msg.seq }));
     }
+  }
+
+  private async writeCursor(epoch: string, seq: number): Promise<void> {
+    const cursor: SyncCursor = this.rev === undefined ? { epoch, seq } : { epoch, seq, rev: this.rev };
+    await this.o.store.writeCursor(cursor);
+    this.persisted = { epoch, seq };
   }
 
   private onClosed(ws: WebSocket, code: number, reason: string): void {

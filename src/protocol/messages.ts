@@ -11,19 +11,27 @@
  * 2 = 1 + the `patch` message (the hub sends it only to edges that negotiated 2); 3 = 2 + binary tunnel frames
  * (tunnel.ts: the hub opens byte streams to the edge's kubelet server only on sessions that negotiated 3); 4 = 3 +
  * a link-level tunnel window (WINDOW frames on stream 0: tunnel bytes in flight on the link are bounded, so a sync
- * frame never queues behind more than one link window of stream data in kernel buffers and on the wire).
+ * frame never queues behind more than one link window of stream data in kernel buffers and on the wire); 5 = 4 +
+ * `progress` (the datastore revision the edge holds the cluster through: a cursor every server understands).
  */
-export const PROTOCOL_VERSIONS = [1, 2, 3, 4] as const;
+export const PROTOCOL_VERSIONS = [1, 2, 3, 4, 5] as const;
 /** First version with `patch` messages. */
 export const PATCH_VERSION = 2;
+/** First version with `progress` messages (and so revision cursors). */
+export const REVISION_VERSION = 5;
 export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
 /** WebSocket subprotocol name offered by the edge and selected by the hub. */
 export const SUBPROTOCOL = 'kedge.v1';
 
-/** Where the edge is in the hub's change stream: `epoch` names a hub incarnation, `seq` a change in it. */
+/**
+ * Where the edge is in the hub's change stream: `epoch` names a hub incarnation, `seq` a change in it. `rev` (from a
+ * v5 hub's `progress`) is the datastore revision the edge holds its view of the cluster through: any server on the
+ * same datastore resumes from it, so a node that moves to another server receives only what changed.
+ */
 export interface SyncCursor {
   epoch: string;
   seq: number;
+  rev?: number;
 }
 
 /** What the edge holds for one key, for a diff resync (compacted or unknown cursor). */
@@ -107,6 +115,14 @@ export interface SyncedMessage {
   type: 'synced';
   seq: number;
 }
+/**
+ * v5: every message before this one brought the edge its view of the cluster through datastore revision `rev`; the
+ * edge persists it in its cursor once everything before is applied.
+ */
+export interface ProgressMessage {
+  type: 'progress';
+  rev: number;
+}
 export interface StatusAckMessage {
   type: 'status-ack';
   id: number;
@@ -141,6 +157,7 @@ export type HubToEdge =
   | PatchMessage
   | DeleteMessage
   | SyncedMessage
+  | ProgressMessage
   | StatusAckMessage
   | GetResultMessage
   | HeartbeatMessage

@@ -52,7 +52,7 @@ function assertSound(frame: EdgeToHub | HubToEdge, types: readonly string[]): vo
 }
 
 const EDGE_TYPES = ['hello', 'inventory', 'ack', 'status', 'get', 'heartbeat', 'error'];
-const HUB_TYPES = ['welcome', 'upsert', 'patch', 'delete', 'synced', 'status-ack', 'get-result', 'heartbeat', 'error'];
+const HUB_TYPES = ['welcome', 'upsert', 'patch', 'delete', 'synced', 'progress', 'status-ack', 'get-result', 'heartbeat', 'error'];
 
 // ---- valid frames (the generators double as a check that the schema accepts what the edge really sends) ----
 const dnsLabel = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?$/);
@@ -64,7 +64,7 @@ const jsonObject = fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ ma
 
 const validEdgeFrame: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   fc.record(
-    { type: fc.constant('hello'), versions: fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 16 }), node: dnsLabel, cursor: fc.record({ epoch: fc.string({ minLength: 1, maxLength: 64 }), seq }), agent: fc.string({ maxLength: 128 }) },
+    { type: fc.constant('hello'), versions: fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 16 }), node: dnsLabel, cursor: fc.record({ epoch: fc.string({ minLength: 1, maxLength: 64 }), seq, rev: seq }, { requiredKeys: ['epoch', 'seq'] }), agent: fc.string({ maxLength: 128 }) },
     { requiredKeys: ['type', 'versions', 'node'] },
   ),
   fc.record({ type: fc.constant('inventory'), done: fc.boolean(), items: fc.array(fc.record({ key, uid: fc.string({ maxLength: 128 }), rv: fc.string({ maxLength: 64 }) }), { maxLength: 5 }) }),
@@ -81,6 +81,7 @@ const validHubFrame: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   fc.record({ type: fc.constant('patch'), seq, key, base: fc.nat().map(String), patch: jsonObject }),
   fc.record({ type: fc.constant('delete'), seq, key }),
   fc.record({ type: fc.constant('synced'), seq }),
+  fc.record({ type: fc.constant('progress'), rev: seq }),
   fc.record({ type: fc.constant('status-ack'), id: seq, ok: fc.boolean(), reason: fc.string({ maxLength: 100 }), retry: fc.boolean() }, { requiredKeys: ['type', 'id', 'ok'] }),
   fc.record({ type: fc.constant('get-result'), id: seq, error: fc.record({ code: fc.integer({ min: 0, max: 999 }), reason: fc.string(), message: fc.string() }) }),
 );
@@ -97,7 +98,7 @@ const REQUIRED: Record<string, string[]> = {
   hello: ['versions', 'node'], inventory: ['done', 'items'], ack: ['seq'], status: ['id', 'kind', 'body'], get: ['id', 'key'],
   heartbeat: ['t'], error: ['code', 'message'],
   welcome: ['version', 'epoch', 'resume'], upsert: ['seq', 'key', 'object'], patch: ['seq', 'key', 'base', 'patch'], delete: ['seq', 'key'],
-  synced: ['seq'], 'status-ack': ['id', 'ok'], 'get-result': ['id'],
+  synced: ['seq'], progress: ['rev'], 'status-ack': ['id', 'ok'], 'get-result': ['id'],
 };
 
 /** A value of the wrong JSON type for a field (every field of every frame has exactly one JSON type). */

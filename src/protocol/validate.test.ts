@@ -38,7 +38,8 @@ test('version negotiation picks a common version or none', () => {
   assert.equal(negotiateVersion([2]), 2, 'an edge without the tunnel gets 2 (no streams are opened to it)');
   assert.equal(negotiateVersion([2, 3, 4]), 4, '4 = 3 + the link-level tunnel window');
   assert.equal(negotiateVersion([1, 2, 3]), 3, 'an edge of the previous release keeps per-stream windows only');
-  assert.equal(negotiateVersion([5, 6]), null);
+  assert.equal(negotiateVersion([4, 5]), 5, '5 = 4 + progress (revision cursors)');
+  assert.equal(negotiateVersion([6, 7]), null);
 });
 
 test('keys round-trip for namespaced, cluster-scoped and group resources', () => {

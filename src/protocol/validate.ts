@@ -82,7 +82,7 @@ const edgeToHub: Record<string, Check> = {
     type: type('hello'),
     versions: arr(int(1), 16, 1),
     node: NODE_NAME,
-    'cursor?': shape({ epoch: str({ min: 1, max: 64 }), seq: SEQ }),
+    'cursor?': shape({ epoch: str({ min: 1, max: 64 }), seq: SEQ, 'rev?': SEQ }),
     'agent?': str({ max: 128 }),
   }),
   inventory: shape({
@@ -108,6 +108,7 @@ const hubToEdge: Record<string, Check> = {
   patch: shape({ type: type('patch'), seq: SEQ, key: KEY, base: str({ min: 1, max: 64 }), patch: anyObject }),
   delete: shape({ type: type('delete'), seq: SEQ, key: KEY }),
   synced: shape({ type: type('synced'), seq: SEQ }),
+  progress: shape({ type: type('progress'), rev: SEQ }),
   'status-ack': shape({ type: type('status-ack'), id: ID, ok: bool, 'reason?': str({ max: 4096 }), 'retry?': bool }),
   'get-result': shape({
     type: type('get-result'),

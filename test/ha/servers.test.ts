@@ -7,51 +7,14 @@
  * the other server) was on the killed server's hub: it moves to the live one and receives what changed.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, test } from 'node:test';
-import { Harness, type ManagedProcess } from '../harness/processes.js';
+import { Harness } from '../harness/processes.js';
 import { startEtcd, startPostgres } from '../harness/datastores.js';
-import { kedgeCommand } from '../helpers/kedge-cli.js';
-import { HubRotation } from '../../src/edge/hubs.js';
 import { EDGE_FLAGS, localGet } from '../edge/cluster.js';
+import { connectedHub, copyBootstrapPki, createJoinToken, eventually, kubectl, orderForNode, startServer } from './ha-cluster.js';
 
 const h = new Harness('ha');
 after(() => h.cleanup());
-
-function kubectl(kubeconfig: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('/usr/bin/kubectl', [`--kubeconfig=${kubeconfig}`, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) || 1 : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < timeoutMs) {
-    if (await check()) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-async function startServer(name: string, dataDir: string, endpoint: string): Promise<{ server: ManagedProcess; port: number; hubPort: number }> {
-  const port = await h.freePort();
-  const hubPort = await h.freePort();
-  const server = await h.startKedge(name, [
-    'server', '--data-dir', dataDir, '--secure-port', String(port), '--hub-port', String(hubPort), '--hub-bind-address', '127.0.0.1', '--datastore-endpoint', endpoint,
-  ], { ready: { logLine: /kedge server ready/, timeoutMs: 90_000 }, env: { ...process.env, KEDGE_LOG_LEVEL: 'info' } });
-  await server.waitForLog(/cloud hub listening/, 60_000);
-  return { server, port, hubPort };
-}
-
-/** The hub URL of the edge's latest "connected to hub" log line. */
-function connectedHub(edge: ManagedProcess): string | undefined {
-  const lines = edge.currentOutput.split('\n').filter((l) => l.includes('connected to hub') && !l.includes('disconnected'));
-  return lines.length ? (JSON.parse(lines[lines.length - 1]!) as { hub?: string }).hub : undefined;
-}
 
 /**
  * `count` servers on one datastore: the first leads; the others join with its CA and service-account keys; an edge
@@ -59,17 +22,15 @@ function connectedHub(edge: ManagedProcess): string | undefined {
  */
 async function haScenario(endpoint: string, count: number): Promise<void> {
   const dirs = Array.from({ length: count }, (_, i) => h.tempDir(`server-${i}`));
-  const servers = [await startServer('server-0', dirs[0]!, endpoint)];
+  const servers = [await startServer(h, 'server-0', dirs[0]!, endpoint)];
   await servers[0]!.server.waitForLog(/became leader/, 60_000);
-  // Bootstrap of a joining server: the first one's CA and service-account signing keys, nothing else.
   for (let i = 1; i < count; i++) {
-    mkdirSync(path.join(dirs[i]!, 'pki'), { recursive: true, mode: 0o700 });
-    for (const f of ['ca.crt', 'ca.key', 'sa.key', 'sa.pub']) copyFileSync(path.join(dirs[0]!, 'pki', f), path.join(dirs[i]!, 'pki', f));
-    servers.push(await startServer(`server-${i}`, dirs[i]!, endpoint));
+    copyBootstrapPki(dirs[0]!, dirs[i]!);
+    servers.push(await startServer(h, `server-${i}`, dirs[i]!, endpoint));
   }
   const [a, b] = [servers[0]!, servers[1]!];
-  const kcA = path.join(dirs[0]!, 'admin.kubeconfig');
-  const kcB = path.join(dirs[1]!, 'admin.kubeconfig');
+  const kcA = a.kubeconfig;
+  const kcB = b.kubeconfig;
 
   // One datastore: what is written through B is read through A, with A's own credentials pointed at B too.
   let r = await kubectl(kcB, ['create', 'deployment', 'web', '--image=registry.k8s.io/pause:3.9', '--replicas=2']);
@@ -85,14 +46,9 @@ async function haScenario(endpoint: string, count: number): Promise<void> {
 
   // An edge node that knows every hub, with a token made on B; the list is ordered so that it starts on A's hub
   // and moves to B's next.
-  const hubs = servers.map((s) => `https://127.0.0.1:${s.hubPort}`);
-  const startIndex = new HubRotation(hubs.map((_, i) => `https://placeholder-${i}:1`).join(','), 'edge-1').current().match(/placeholder-(\d+)/)![1]!;
-  const ordered = Array.from({ length: count }, (_, i) => hubs[(i - Number(startIndex) + count) % count]!);
-  assert.equal(new HubRotation(ordered.join(','), 'edge-1').current(), hubs[0]);
-  const tokenCmd = kedgeCommand(['token', 'create', '--kubeconfig', kcB, '--ttl', '1h']);
-  const tokenOut = await new Promise<string[]>((resolve, reject) =>
-    execFile(tokenCmd.command, tokenCmd.args, (err, stdout) => (err ? reject(err) : resolve(stdout.trim().split('\n')))),
-  );
+  const hubs = servers.map((s) => s.hubUrl);
+  const ordered = orderForNode(hubs, 'edge-1');
+  const tokenOut = await createJoinToken(kcB);
   const localApiPort = await h.freePort();
   const edgeDir = h.tempDir('edge-1');
   const edge = await h.startKedge('edge-1', [
