@@ -8,6 +8,7 @@ import { createLogger } from '../common/logger.js';
 import { useLoopbackFor, type LoopbackTransport } from '../common/kubeconfig.js';
 import { startAutoCompaction } from '../storage/auto-compaction.js';
 import { openDatastore, type DatastoreEndpoint } from '../storage/datastore.js';
+import { syncBootstrapData } from './bootstrap-data.js';
 import { ensureServerPki, ensureServiceAccountKeyPair, pkiDir, writeAdminKubeconfig } from '../pki/index.js';
 import { createApiServer, type ApiServer } from './server.js';
 import { ClusterIpAllocator } from './ip-allocator.js';
@@ -34,6 +35,8 @@ export interface RunServerOptions {
   anonymousAuth?: boolean;
   /** Where objects live (`--datastore-endpoint`); default embedded SQLite in the data dir. */
   datastore?: DatastoreEndpoint;
+  /** `--token`: share the CA and service-account keys through the (external) datastore, sealed with it (bootstrap-data.ts). */
+  serverToken?: string;
   /** How often nodes are scraped for metrics.k8s.io (metrics-server's --metric-resolution) in ms; 0 = no metrics API. Default 60 s. */
   metricResolutionMs?: number;
 }
@@ -62,6 +65,10 @@ export async function runServer(o: RunServerOptions): Promise<void> {
   // In-cluster clients reach the API server through the `kubernetes` Service's ClusterIP: it must be a SAN too.
   const serviceIp = new ClusterIpAllocator(o.serviceClusterIpRange).firstAddress;
   const loopback = o.loopback === false ? undefined : new ApiLoopback(path.join(dataDir, LOOPBACK_SOCKET_NAME));
+  if (o.serverToken !== undefined) {
+    await mkdir(pkiDir(dataDir), { recursive: true, mode: 0o700 });
+    await syncBootstrapData(store, pkiDir(dataDir), o.serverToken, log);
+  }
   const pki = await ensureServerPki(dataDir, { hosts: [o.bindAddress, advertise, serviceIp, ...(o.tlsSans ?? [])] });
   const server = await createApiServer({
     store,

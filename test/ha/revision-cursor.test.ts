@@ -3,16 +3,23 @@
  * through (protocol v4 `progress`), so a node whose server dies resumes on another server of the same datastore with
  * exactly what changed while it was away: no inventory diff, nothing sent twice, nothing lost.
  *
+ * The servers share their CA and service-account keys through the datastore (`--token`, K3s's bootstrap data):
+ * server-1 starts from an empty data dir with the token; a server with another token is refused.
+ *
  * Two servers on one etcd; the edge starts on server-1's hub (not the controller leader: no takeover involved) and
  * holds ten Services; server-1 is killed with -9; three Services are created, one deleted and one relabelled; the
  * edge moves to server-0's hub, which resumes it by revision and sends those five changes and nothing else.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, test } from 'node:test';
+import { kedgeCommand } from '../helpers/kedge-cli.js';
 import { Harness } from '../harness/processes.js';
 import { startEtcd } from '../harness/datastores.js';
 import { EDGE_FLAGS, edgeNames, localGet, type Edge } from '../edge/cluster.js';
-import { connectedHub, copyBootstrapPki, createJoinToken, eventually, hubMetrics, kubectl, metric, orderForNode, startServer } from './ha-cluster.js';
+import { connectedHub, createJoinToken, eventually, hubMetrics, kubectl, metric, orderForNode, startServer } from './ha-cluster.js';
 
 const h = new Harness('ha-revision');
 after(() => h.cleanup());
@@ -28,11 +35,22 @@ function services(names: string[], label = 'v1'): string {
 test('a node that moves to another server resumes from the datastore revision: only what changed while it was away, once', async () => {
   const etcd = await startEtcd(h);
   const dirs = [h.tempDir('server-0'), h.tempDir('server-1')];
-  const s0 = await startServer(h, 'server-0', dirs[0]!, etcd.endpoint);
+  const serverToken = ['--token', 'ha-test-server-token-0123456789'];
+  const s0 = await startServer(h, 'server-0', dirs[0]!, etcd.endpoint, serverToken);
   await s0.server.waitForLog(/became leader/, 60_000);
-  copyBootstrapPki(dirs[0]!, dirs[1]!);
-  const s1 = await startServer(h, 'server-1', dirs[1]!, etcd.endpoint);
+  const s1 = await startServer(h, 'server-1', dirs[1]!, etcd.endpoint, serverToken);
+  assert.match(s1.server.currentOutput, /joined the cluster: CA and service-account keys read from the datastore/);
+  for (const f of ['ca.crt', 'ca.key', 'sa.key', 'sa.pub']) {
+    assert.equal(readFileSync(path.join(dirs[1]!, 'pki', f), 'utf8'), readFileSync(path.join(dirs[0]!, 'pki', f), 'utf8'), `${f} shared`);
+  }
+  // A server with another token cannot open the bootstrap data: it stops at once, saying why.
+  const wrong = kedgeCommand(['server', '--data-dir', h.tempDir('server-wrong'), '--secure-port', '0', '--hub-port', '-1', '--datastore-endpoint', etcd.endpoint, '--token', 'some-other-token-0123456789']);
+  const refused = await new Promise<{ code: number; stderr: string }>((resolve) =>
+    execFile(wrong.command, wrong.args, { timeout: 60_000 }, (err, _out, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr })));
+  assert.notEqual(refused.code, 0, refused.stderr);
+  assert.match(refused.stderr, /--token does not open the bootstrap data in the datastore: it is not the token the first server/);
 
+  // A join token made on server-0 admits the node at server-1's hub (one cluster CA, one datastore).
   const [token, hash] = await createJoinToken(s0.kubeconfig);
   const localApiPort = await h.freePort();
   const edgeDir = h.tempDir('edge-1');

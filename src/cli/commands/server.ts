@@ -33,6 +33,8 @@ interface ServerFlags {
   datastoreCafile?: string;
   datastoreCertfile?: string;
   datastoreKeyfile?: string;
+  token?: string;
+  tokenFile?: string;
   metricResolution: string;
 }
 
@@ -118,6 +120,8 @@ export function register(program: Command): void {
     .option('--datastore-cafile <file>', 'etcd: CA certificate that signed the etcd servers\' certificates')
     .option('--datastore-certfile <file>', 'etcd: client certificate (with --datastore-keyfile) for etcd\'s --client-cert-auth')
     .option('--datastore-keyfile <file>', 'etcd: the client certificate\'s private key')
+    .option('--token <token>', 'server token (K3s\'s): on an external --datastore-endpoint, the first server seals its CA and service-account keys with it in the datastore, and servers started later with the same token read them (also KEDGE_TOKEN; prefer --token-file: argv is visible to other local users)')
+    .option('--token-file <file>', 'read the server token from this file')
     .option('--metric-resolution <duration>', 'how often nodes are scraped for metrics.k8s.io (kubectl top), as metrics-server (default 60s, its own flag default; 0 = no metrics API)', '60s')
     .option('--event-ttl <duration>', 'delete events this long after their last write, like kube-apiserver (e.g. 1h, 30m, 90s; 0 = never)', '1h')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
@@ -139,7 +143,16 @@ export function register(program: Command): void {
       } catch (err) {
         fail((err as Error).message);
       }
+      let serverToken = flags.token ?? process.env.KEDGE_TOKEN;
+      if (flags.tokenFile) {
+        const { readFile } = await import('node:fs/promises');
+        serverToken = (await readFile(flags.tokenFile, 'utf8').catch((err: Error) => fail(`--token-file: ${err.message}`))).trim();
+      }
+      if (serverToken !== undefined && datastore!.kind === 'sqlite') {
+        fail('--token shares the CA and service-account keys through an external datastore (--datastore-endpoint etcd or postgres); the embedded SQLite has one server');
+      }
       const { runServer, serverComponents } = await import('../../apiserver/run.js');
+      const { BootstrapTokenError } = await import('../../apiserver/bootstrap-data.js');
       const hubPort = Number(flags.hubPort);
       if (!/^-?\d+$/.test(flags.hubPort) || hubPort < -1 || hubPort > 65535) fail(`invalid --hub-port ${JSON.stringify(flags.hubPort)}: want 0-65535, or -1 for no hub`);
       if (hubPort >= 0) {
@@ -207,6 +220,7 @@ export function register(program: Command): void {
         loopback: flags.loopback,
         anonymousAuth: flags.anonymousAuth === 'true',
         eventTtlMs: eventTtl,
+        serverToken,
         metricResolutionMs: await durationMs('--metric-resolution', flags.metricResolution, '60s'),
         minRequestTimeoutSeconds: (() => {
           const n = Number(flags.minRequestTimeout);
@@ -216,6 +230,7 @@ export function register(program: Command): void {
       }).catch((err: unknown) => {
         // Waiting cannot fix it (credentials refused, database missing, certificate files unreadable): say so and stop.
         if (err instanceof DatastoreFatalError) fail(`datastore: ${err.message}`);
+        if (err instanceof BootstrapTokenError) fail(`bootstrap data: ${err.message}`);
         throw err;
       });
     });
