@@ -12,7 +12,7 @@ interface ServerFlags {
   hubBindAddress: string;
   anonymousAuth: string;
   hubThread: boolean;
-  leaseCoalescing: boolean;
+  leaseCoalescing?: boolean;
   loopback: boolean;
   disableControllers?: boolean;
   controllers?: string;
@@ -112,7 +112,7 @@ export function register(program: Command): void {
     .option('--hub-bind-address <ip>', 'address the cloud hub listens on (join, renew, the edge sessions; never the Kubernetes API)', '0.0.0.0')
     .option('--anonymous-auth <bool>', 'serve requests without credentials as system:anonymous (RBAC grants it /healthz, /livez, /readyz, /version only); false answers them 401', 'true')
     .option('--no-hub-thread', 'run the cloud hub on the API server\'s thread instead of its own')
-    .option('--no-lease-coalescing', 'write every edge Lease renewal (by default the hub writes a renewal only when the Lease is 3/8 of --node-monitor-grace-period old: every other kubelet renewal)')
+    .option('--lease-coalescing', 'write an edge Lease renewal only when the Lease is 3/8 of --node-monitor-grace-period old (every other kubelet renewal); off by default: under load the held-back renewals let connected nodes go NotReady (docs/design/fleet-scale.md)')
     .option('--no-loopback', 'in-process hub and controllers reach the API over HTTPS instead of a token-authenticated Unix socket in the data dir')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
     .option('--controllers <list>', 'controllers to run, kube-controller-manager style: "*,-scheduler" (default: all but namespace,serviceaccount, which the API server handles)')
