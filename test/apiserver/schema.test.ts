@@ -18,7 +18,7 @@ let serverLog = '';
 function kubectl(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile('/usr/bin/kubectl', [`--kubeconfig=${path.join(dir, 'admin.kubeconfig')}`, `--cache-dir=${path.join(dir, 'kubectl-cache')}`, ...args],
-      { timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      { timeout: 30_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr: stderr || String((err as Error | null)?.message ?? '') }));
     if (stdin !== undefined) child.stdin?.end(stdin);
   });
 }
