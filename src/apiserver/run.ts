@@ -39,6 +39,8 @@ export interface RunServerOptions {
   serverToken?: string;
   /** How often nodes are scraped for metrics.k8s.io (metrics-server's --metric-resolution) in ms; 0 = no metrics API. Default 60 s. */
   metricResolutionMs?: number;
+  /** `--disable`: packaged components (src/common/batteries.ts) that must not run. Default none. */
+  disabledBatteries?: ReadonlySet<string>;
 }
 
 /**

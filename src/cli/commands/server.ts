@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { batteries } from '../../common/batteries.js';
 
 interface ServerFlags {
   dataDir: string;
@@ -36,6 +37,7 @@ interface ServerFlags {
   token?: string;
   tokenFile?: string;
   metricResolution: string;
+  disable: string[];
 }
 
 function nonNegative(flag: string, v: string): number {
@@ -57,6 +59,11 @@ async function seconds(flag: string, v: string): Promise<number> {
   const ms = parseGoDuration(v);
   if (ms === null) fail(`invalid ${flag} ${JSON.stringify(v)}: want a duration such as 40s or 5m (or seconds)`);
   return ms / 1000;
+}
+
+/** Repeatable flag: every occurrence kept, in order. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function fail(msg: string): never {
@@ -94,6 +101,9 @@ async function durationMs(flag: string, v: string, example: string): Promise<num
   return ms;
 }
 
+/** K3s's component names for `--help`; the list itself lives in src/common/batteries.ts (pure data, cheap to load). */
+const batteryNames = batteries.map((b) => b.name).join(', ');
+
 export function register(program: Command): void {
   program
     .command('server')
@@ -123,6 +133,7 @@ export function register(program: Command): void {
     .option('--token <token>', 'server token (K3s\'s): on an external --datastore-endpoint, the first server seals its CA and service-account keys with it in the datastore, and servers started later with the same token read them (also KEDGE_TOKEN; prefer --token-file: argv is visible to other local users)')
     .option('--token-file <file>', 'read the server token from this file')
     .option('--metric-resolution <duration>', 'how often nodes are scraped for metrics.k8s.io (kubectl top), as metrics-server (default 60s, its own flag default; 0 = no metrics API)', '60s')
+    .option('--disable <name>', `do not run a packaged component (K3s's --disable; repeatable or comma-separated): ${batteryNames}`, collect, [])
     .option('--event-ttl <duration>', 'delete events this long after their last write, like kube-apiserver (e.g. 1h, 30m, 90s; 0 = never)', '1h')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
     .option('--default-toleration-seconds <seconds>', 'eviction delay for cloud-node pods without their own unreachable toleration', '300')
@@ -135,6 +146,9 @@ export function register(program: Command): void {
     .option('--default-unreachable-toleration-seconds <seconds>', 'DefaultTolerationSeconds admission: tolerationSeconds of the unreachable:NoExecute toleration added to every pod without one', '300')
     .action(async (flags: ServerFlags) => {
       const { port } = validateFlags(flags);
+      const { parseDisabledBatteries } = await import('../../common/batteries.js');
+      let disabled: ReadonlySet<string> = new Set();
+      try { disabled = parseDisabledBatteries(flags.disable); } catch (err) { fail(`invalid --disable: ${(err as Error).message}`); }
       const eventTtl = await eventTtlMs(flags.eventTtl);
       const { parseDatastoreEndpoint, DatastoreFatalError } = await import('../../storage/datastore.js');
       let datastore;
@@ -221,7 +235,9 @@ export function register(program: Command): void {
         anonymousAuth: flags.anonymousAuth === 'true',
         eventTtlMs: eventTtl,
         serverToken,
-        metricResolutionMs: await durationMs('--metric-resolution', flags.metricResolution, '60s'),
+        // metrics-server disabled: no metrics.k8s.io at all, as K3s without its metrics-server addon.
+        metricResolutionMs: disabled.has('metrics-server') ? 0 : await durationMs('--metric-resolution', flags.metricResolution, '60s'),
+        disabledBatteries: disabled,
         minRequestTimeoutSeconds: (() => {
           const n = Number(flags.minRequestTimeout);
           if (!Number.isInteger(n) || n < 1) fail(`invalid --min-request-timeout ${JSON.stringify(flags.minRequestTimeout)}: want whole seconds ≥ 1`);
