@@ -7,7 +7,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KubeClient } from '../common/kube-client.js';
 import type { Logger } from '../common/logger.js';
 import { objectKey } from '../protocol/keys.js';
-import { LeanInformer, revisionOf } from '../common/lean-informer.js';
+import { LeanInformer, informerView, revisionOf, type SharedInformer } from '../common/lean-informer.js';
 import { DEVICE_MODEL_RESOURCE, DEVICE_RESOURCE, DEVICES_GROUP, DEVICES_VERSION } from '../protocol/devices.js';
 import { TENANCY_GROUP, TENANCY_VERSION, TENANTS_RESOURCE } from '../common/tenancy.js';
 
@@ -40,6 +40,7 @@ const RESOURCES: ReadonlyArray<{ resource: string; path: string; optional?: bool
 
 interface InformerState {
   resource: string;
+  path: string;
   inf: LeanInformer;
   synced: boolean;
   optional: boolean;
@@ -76,6 +77,16 @@ export class SharedCache {
   *keysOf(resource: string): Iterable<string> {
     const prefix = `/registry/${resource}/`;
     for (const k of this.objects.keys()) if (k.startsWith(prefix)) yield k;
+  }
+
+  /**
+   * The informer behind one collection path (e.g. /api/v1/pods), for other components of the process to consume
+   * instead of listing and watching it again (`kedge cloud`'s controllers). Call after start(); objects are shared
+   * with the hub's cache: read-only.
+   */
+  informerAt(path: string): SharedInformer<KubernetesObject> | undefined {
+    const state = this.informers.find((i) => i.path === path);
+    return state && informerView(state.inf, () => state.synced);
   }
 
   onChange(l: CacheListener): void {
@@ -160,7 +171,7 @@ export class SharedCache {
       // updates omit them anyway; ~1.3 KiB less per cached pod.
       let listedBefore = false;
       const state: InformerState = {
-        resource, synced: false, optional: optional === true, through: 0,
+        resource, path, synced: false, optional: optional === true, through: 0,
         inf: new LeanInformer(this.client, path, {}, {
           listing: (revision) => { state.listing = revision; },
           listed: () => {

@@ -24,6 +24,7 @@ import { DEVICE_RESOURCE, type Device } from '../protocol/devices.js';
 import { LINK_DEFLATE_WINDOW_BITS, LINK_ZLIB_DEFLATE, LINK_ZLIB_INFLATE } from '../protocol/compression.js';
 import { ensureServingCertificate, serverCertificateHosts, type CertificateAuthority } from '../pki/index.js';
 import { SharedCache } from './cache.js';
+import type { InformerLookup } from '../common/lean-informer.js';
 import { DesiredSets } from './desired.js';
 import { Deltas } from './deltas.js';
 import { clientTokenRequester, PodTokenManager } from './pod-tokens.js';
@@ -91,6 +92,8 @@ export interface CloudHub {
   sessions: ReadonlyMap<string, NodeSession>;
   /** The CONNECT proxy to edge kubelets, when `kubeletProxySocket` was given. */
   kubeletProxy?: KubeletProxy;
+  /** The hub cache's informers by collection path, for controllers in the same process (read-only objects). */
+  informers: InformerLookup;
   stop(): Promise<void>;
 }
 
@@ -451,6 +454,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     desired,
     sessions,
     kubeletProxy,
+    informers: (path) => cache.informerAt(path),
     async stop() {
       await kubeletProxy?.close();
       for (const s of [...sessions.values()]) s.terminate();

@@ -61,6 +61,31 @@ export interface ObjectCache<T> {
   list(namespace?: string): T[];
 }
 
+/**
+ * A read-only view of one resource's cache plus change notifications: what controllers consume, whoever owns the
+ * informer behind it (the controllers' own factory, or the cloud hub's cache in `kedge cloud`, which shares its
+ * informers so the process lists and watches each resource once). Each onX returns its unsubscribe.
+ */
+export interface SharedInformer<T extends KubernetesObject> extends ObjectCache<T> {
+  onAdd(cb: (obj: T) => void): () => void;
+  onUpdate(cb: (obj: T) => void): () => void;
+  onDelete(cb: (obj: T) => void): () => void;
+  /** True once the first list has been loaded (and until a list or watch error, until the next list). */
+  synced(): boolean;
+}
+
+/** Informers owned elsewhere, by collection path (e.g. /api/v1/pods); undefined where there is none. */
+export type InformerLookup = (path: string) => SharedInformer<KubernetesObject> | undefined;
+
+/** A SharedInformer view of a LeanInformer whose synced state its owner tracks. */
+export function informerView<T extends KubernetesObject>(inf: LeanInformer<T>, synced: () => boolean): SharedInformer<T> {
+  const subscribe = (event: InformerEvent) => (cb: (obj: T) => void) => {
+    inf.on(event, cb);
+    return () => inf.off(event, cb);
+  };
+  return { get: (name, ns) => inf.get(name, ns), list: (ns) => inf.list(ns), onAdd: subscribe('add'), onUpdate: subscribe('update'), onDelete: subscribe('delete'), synced };
+}
+
 export class LeanInformer<T extends KubernetesObject = KubernetesObject> implements ObjectCache<T> {
   /** namespace ('' for cluster-scoped) → name → object. */
   private objects = new Map<string, Map<string, T>>();
@@ -84,6 +109,13 @@ export class LeanInformer<T extends KubernetesObject = KubernetesObject> impleme
   on(event: InformerEvent | 'error', cb: ObjectCallback<T> | ErrorCallback): void {
     if (event === 'error') this.errorCallbacks.push(cb as ErrorCallback);
     else this.callbacks[event].push(cb as ObjectCallback<T>);
+  }
+
+  /** Removes a callback added with on(). */
+  off(event: InformerEvent, cb: ObjectCallback<T>): void {
+    const list = this.callbacks[event];
+    const i = list.indexOf(cb);
+    if (i >= 0) list.splice(i, 1);
   }
 
   get(name: string, namespace?: string): T | undefined {

@@ -1,6 +1,6 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { CUSTOM_RESOURCES, type CustomResourceName } from './custom-resources.js';
-import { LeanInformer, type ObjectCache } from '../common/lean-informer.js';
+import { LeanInformer, informerView, type InformerLookup, type SharedInformer } from '../common/lean-informer.js';
 import type { KubeClient } from '../common/kube-client.js';
 
 /** The resources controllers watch. One informer per resource, shared by every controller that needs it. */
@@ -12,14 +12,7 @@ export type ResourceName =
 
 
 
-/** A read-only view of one resource's cache plus change notifications. */
-export interface SharedInformer<T extends KubernetesObject> extends ObjectCache<T> {
-  onAdd(cb: (obj: T) => void): void;
-  onUpdate(cb: (obj: T) => void): void;
-  onDelete(cb: (obj: T) => void): void;
-  /** True once the first list has been loaded. */
-  synced(): boolean;
-}
+export type { SharedInformer } from '../common/lean-informer.js';
 
 export interface InformerSource {
   get<T extends KubernetesObject>(resource: ResourceName): SharedInformer<T>;
@@ -59,27 +52,47 @@ const PATHS: Record<ResourceName, string> = {
 /**
  * Creates informers lazily on first use, one per resource, and (re)starts them. An informer stops
  * on a list or watch error, so we restart it with capped backoff: a controller manager must outlive API server restarts.
+ *
+ * `shared`: informers another component of the process already runs (the cloud hub's cache in `kedge cloud`) are
+ * used instead of a second list-watch and cache of the same collection; stop() then only drops this factory's
+ * subscriptions, the owner keeps its informer running.
  */
 export class SharedInformerFactory implements InformerSource {
-  private readonly informers = new Map<ResourceName, { inf: LeanInformer; synced: boolean; view: SharedInformer<KubernetesObject> }>();
+  private readonly informers = new Map<ResourceName, { inf?: LeanInformer; synced: boolean; view: SharedInformer<KubernetesObject> }>();
   private stopped = false;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly unsubscribes: Array<() => void> = [];
 
-  constructor(private readonly client: KubeClient, private readonly onError: (resource: string, err: unknown) => void = () => {}) {}
+  constructor(
+    private readonly client: KubeClient,
+    private readonly onError: (resource: string, err: unknown) => void = () => {},
+    private readonly shared: InformerLookup = () => undefined,
+  ) {}
+
+  /** Resources served by another component's informer (for logs and tests). */
+  borrowed(): ResourceName[] {
+    return [...this.informers.entries()].filter(([, e]) => !e.inf).map(([r]) => r);
+  }
 
   get<T extends KubernetesObject>(resource: ResourceName): SharedInformer<T> {
     let entry = this.informers.get(resource);
+    const owned = entry ? undefined : this.shared(PATHS[resource]);
+    if (!entry && owned) {
+      const track = (subscribe: (cb: (obj: KubernetesObject) => void) => () => void) => (cb: (obj: KubernetesObject) => void) => {
+        const off = subscribe(cb);
+        this.unsubscribes.push(off);
+        return off;
+      };
+      entry = {
+        synced: false,
+        view: { get: owned.get, list: owned.list, onAdd: track(owned.onAdd), onUpdate: track(owned.onUpdate), onDelete: track(owned.onDelete), synced: owned.synced },
+      };
+      this.informers.set(resource, entry);
+    }
     if (!entry) {
       const inf = new LeanInformer(this.client, PATHS[resource]);
       const state = { inf, synced: false, view: undefined as unknown as SharedInformer<KubernetesObject> };
-      state.view = {
-        get: (name, ns) => inf.get(name, ns),
-        list: (ns) => inf.list(ns),
-        onAdd: (cb) => inf.on('add', cb),
-        onUpdate: (cb) => inf.on('update', cb),
-        onDelete: (cb) => inf.on('delete', cb),
-        synced: () => state.synced,
-      };
+      state.view = informerView(inf, () => state.synced);
       let backoff = 500;
       let failedSinceStart = false;
       inf.on('error', (err) => {
@@ -128,9 +141,9 @@ export class SharedInformerFactory implements InformerSource {
   /** Resolves once every informer has listed, or rejects after timeoutMs. */
   async waitForSync(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while ([...this.informers.values()].some((e) => !e.synced)) {
+    while ([...this.informers.values()].some((e) => !e.view.synced())) {
       if (Date.now() > deadline) {
-        const missing = [...this.informers.entries()].filter(([, e]) => !e.synced).map(([r]) => r);
+        const missing = [...this.informers.entries()].filter(([, e]) => !e.view.synced()).map(([r]) => r);
         throw new Error(`informers did not sync within ${timeoutMs}ms: ${missing.join(', ')}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -140,6 +153,7 @@ export class SharedInformerFactory implements InformerSource {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
-    await Promise.all([...this.informers.values()].map((e) => e.inf.stop().catch(() => {})));
+    for (const off of this.unsubscribes.splice(0)) off();
+    await Promise.all([...this.informers.values()].map((e) => e.inf?.stop().catch(() => {})));
   }
 }

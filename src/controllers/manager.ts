@@ -13,6 +13,7 @@ import { ControllerMetrics } from './metrics.js';
 import type { DisruptionOptions } from './nodes/disruption.js';
 import { loadKubeClient } from '../common/kubeconfig.js';
 import type { KubeClient } from '../common/kube-client.js';
+import type { InformerLookup } from '../common/lean-informer.js';
 
 /** Controllers that exist because of the edge: they make sense against any cluster, Kedge's or a real one. */
 export const edgeControllers = ['nodelifecycle', 'podbinding'] as const;
@@ -52,6 +53,8 @@ export interface ControllerManagerOptions {
   logger?: Logger;
   /** "host:port" to serve /metrics (Prometheus) and /healthz on; port 0 picks a free one. Off by default. */
   metricsAddress?: string;
+  /** Informers another component of the process runs (the cloud hub's): used instead of a second list-watch. */
+  sharedInformers?: InformerLookup;
 }
 
 export interface ControllerManager {
@@ -171,7 +174,7 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
   let generation = 0;
   const run = async () => {
     const gen = generation;
-    const factory = new SharedInformerFactory(kc, (resource, err) => log.warn({ resource, err: String((err as Error)?.message ?? err) }, 'informer error, retrying'));
+    const factory = new SharedInformerFactory(kc, (resource, err) => log.warn({ resource, err: String((err as Error)?.message ?? err) }, 'informer error, retrying'), opts.sharedInformers);
     let resolveSynced!: () => void;
     const synced = new Promise<void>((r) => (resolveSynced = r));
     const events = new ApiEventRecorder(api, 'kedge-controller-manager');
@@ -195,7 +198,7 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
       }
     }
     resolveSynced();
-    log.info({ controllers: selected }, 'controllers started');
+    log.info({ controllers: selected, sharedInformers: factory.borrowed() }, 'controllers started');
     resolveStarted();
   };
 

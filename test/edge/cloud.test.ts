@@ -69,3 +69,28 @@ test('`kedge cloud` ran join, renewal, pod delivery and its controller without l
   }
   assert.deepEqual(loaded.filter((u) => u.includes('/node_modules/@kubernetes/client-node/')), []);
 });
+
+test('the hub and the controllers in `kedge cloud` share one informer per resource: one watch of pods and of nodes (issue 19)', async () => {
+  // The API server's open watches per resource, with and without this `kedge cloud` (its other clients stay).
+  const watchers = async (): Promise<Record<string, number>> => {
+    const text = await c.kubectl(['get', '--raw', '/metrics']);
+    const out: Record<string, number> = {};
+    for (const m of text.matchAll(/^apiserver_registered_watchers\{resource="([^"]+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+    return out;
+  };
+  const log = await cloud.waitForLog(/"sharedInformers":\[[^\]]*\]/, 60_000);
+  const withCloud = await watchers();
+  await cloud.stop();
+  let without: Record<string, number> = {};
+  await eventually('kedge cloud\'s watches closed', async () => {
+    without = await watchers();
+    return (without.pods ?? 0) < (withCloud.pods ?? 0) && (without.nodes ?? 0) < (withCloud.nodes ?? 0);
+  });
+  // Let any straggler close before counting: the difference is what kedge cloud held.
+  await new Promise((r) => setTimeout(r, 1000));
+  without = await watchers();
+  assert.equal((withCloud.pods ?? 0) - (without.pods ?? 0), 1, `pods watches: ${withCloud.pods} with kedge cloud, ${without.pods} without`);
+  assert.equal((withCloud.nodes ?? 0) - (without.nodes ?? 0), 1, `nodes watches: ${withCloud.nodes} with kedge cloud, ${without.nodes} without`);
+  assert.match(log[0], /"pods"/);
+  assert.match(log[0], /"nodes"/);
+});

@@ -80,13 +80,14 @@ export function register(program: Command): void {
         kubeletClientCaPem: o.kubeletClientCa ? await readFile(o.kubeletClientCa, 'utf8') : undefined,
       });
       process.stderr.write(`kedge cloud hub listening on ${hub.url} (CA hash ${pki.caCertHash(ca.certPem)})\n`);
-      // Edge controllers (leader-elected, so several hubs can run); generic ones only when asked.
+      // Edge controllers (leader-elected, so several hubs can run); generic ones only when asked. They read the
+      // hub cache's informers where it has the resource (pods, nodes, ...): one list-watch and one cache per resource.
       const { startControllerManager } = await import('../../controllers/manager.js');
       const { parseControllersFlag } = await import('../../controllers/component.js');
       const wanted = parseControllersFlag(o.controllers);
       const grace = Number(o.nodeMonitorGracePeriod);
       if (!(grace > 0)) throw new Error(`invalid --node-monitor-grace-period ${JSON.stringify(o.nodeMonitorGracePeriod)} (seconds > 0)`);
-      const cm = wanted !== 'all' && wanted.length === 0 ? undefined : startControllerManager({ kubeConfig: client, controllers: wanted, leaderElect: true, leaderElectionName: 'kedge-cloud-controllers', nodeMonitorGracePeriodSeconds: grace });
+      const cm = wanted !== 'all' && wanted.length === 0 ? undefined : startControllerManager({ kubeConfig: client, controllers: wanted, leaderElect: true, leaderElectionName: 'kedge-cloud-controllers', nodeMonitorGracePeriodSeconds: grace, sharedInformers: hub.informers });
       const stop = async () => {
         await cm?.stop();
         await hub.stop();

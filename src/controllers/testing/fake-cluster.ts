@@ -34,6 +34,14 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 
 type Obj = KubernetesObject & { spec?: any; status?: any; [k: string]: any };
 
+function subscribe(list: Array<(o: Obj) => void>, cb: (o: Obj) => void): () => void {
+  list.push(cb);
+  return () => {
+    const i = list.indexOf(cb);
+    if (i >= 0) list.splice(i, 1);
+  };
+}
+
 class FakeInformer implements SharedInformer<Obj> {
   readonly objects = new Map<string, Obj>();
   readonly add: Array<(o: Obj) => void> = [];
@@ -46,9 +54,9 @@ class FakeInformer implements SharedInformer<Obj> {
     const all = [...this.objects.values()];
     return namespace ? all.filter((o) => o.metadata?.namespace === namespace) : all;
   }
-  onAdd(cb: (o: Obj) => void) { this.add.push(cb); }
-  onUpdate(cb: (o: Obj) => void) { this.upd.push(cb); }
-  onDelete(cb: (o: Obj) => void) { this.del.push(cb); }
+  onAdd(cb: (o: Obj) => void) { return subscribe(this.add, cb); }
+  onUpdate(cb: (o: Obj) => void) { return subscribe(this.upd, cb); }
+  onDelete(cb: (o: Obj) => void) { return subscribe(this.del, cb); }
   synced() { return true; }
 }
 
