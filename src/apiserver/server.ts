@@ -175,7 +175,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const authAdmission = new AuthAdmission(authorizer, rbac, podNode);
   // Multi-tenant isolation: the request gate (handler) and its admission step (src/apiserver/tenancy).
   const tenancy = new TenancyGate(feed);
-  const builtinAdmission = new BuiltinAdmission(feed, log.child({ component: 'admission' }));
+  const builtinAdmission = new BuiltinAdmission(feed, log.child({ component: 'admission' }), registry, () => objects);
   objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: async (def, obj, old, ctx) => {
     await authAdmission.admit(def, obj, old, ctx);
     await admitTenancy(tenancy, def, obj, old, ctx);

@@ -8,7 +8,8 @@ export type ResourceName =
   | 'pods' | 'nodes' | 'services' | 'namespaces' | 'serviceaccounts' | 'nodeleases'
   | 'replicasets' | 'deployments' | 'daemonsets' | 'statefulsets' | 'jobs' | 'endpointslices' | 'endpoints'
   | 'nodepools' | 'yurtappsets' | 'deploymentgrids' | 'statefulsetgrids' | 'servicegrids' | 'tenants'
-  | 'cronjobs' | 'poddisruptionbudgets' | 'horizontalpodautoscalers';
+  | 'cronjobs' | 'poddisruptionbudgets' | 'horizontalpodautoscalers'
+  | 'resourcequotas' | 'persistentvolumeclaims' | 'persistentvolumes' | 'storageclasses';
 
 
 
@@ -47,6 +48,10 @@ const PATHS: Record<ResourceName, string> = {
   cronjobs: '/apis/batch/v1/cronjobs',
   poddisruptionbudgets: '/apis/policy/v1/poddisruptionbudgets',
   horizontalpodautoscalers: '/apis/autoscaling/v2/horizontalpodautoscalers',
+  resourcequotas: '/api/v1/resourcequotas',
+  persistentvolumeclaims: '/api/v1/persistentvolumeclaims',
+  persistentvolumes: '/api/v1/persistentvolumes',
+  storageclasses: '/apis/storage.k8s.io/v1/storageclasses',
 };
 
 /**

@@ -5,7 +5,9 @@
  */
 import type { KubeObject } from '../../apimachinery/object.js';
 import type { WatchCacheFeed } from '../../apimachinery/watchcache.js';
-import type { ResourceDef, StrategyContext } from '../registry.js';
+import type { Registry, ResourceDef, StrategyContext } from '../registry.js';
+import type { ObjectStore } from '../objects.js';
+import { QuotaAdmission } from './limits.js';
 import type { Obj } from '../resources/helpers.js';
 import { admitPodPriority } from './priority.js';
 import { revalidator, WebhookAdmission } from './webhooks.js';
@@ -15,15 +17,20 @@ const PRIORITY_CLASSES = '/registry/scheduling.k8s.io/priorityclasses/';
 
 export class BuiltinAdmission {
   private readonly webhooks: WebhookAdmission;
-  constructor(private readonly feed: WatchCacheFeed, log: Logger) {
+  private readonly quota: QuotaAdmission;
+  constructor(private readonly feed: WatchCacheFeed, log: Logger, registry: Registry, objects: () => ObjectStore) {
     this.webhooks = new WebhookAdmission(feed, log);
+    this.quota = new QuotaAdmission(feed, registry, objects);
   }
 
+  /** Upstream's plugin order: LimitRanger, Priority, mutating webhooks, validating webhooks, ResourceQuota. */
   async admit(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
+    await this.quota.limitRanger(def, obj, old, ctx);
     await this.priority(def, obj, old, ctx);
     // Every create/update, whoever writes it (controllers too), as upstream; DELETE and CONNECT are not sent yet.
     const a = { def, obj, old, operation: old ? 'UPDATE' as const : 'CREATE' as const, ctx };
     await this.webhooks.admit(a, revalidator(a));
+    await this.quota.admit(def, obj, old, ctx);
   }
 
   private async priority(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {

@@ -51,6 +51,16 @@ export const resourceQuotasDef: ResourceDef = builtin({
 export const limitRangesDef: ResourceDef = builtin({
   group: '', version: 'v1', resource: 'limitranges', kind: 'LimitRange', singular: 'limitrange', namespaced: true, shortNames: ['limits'], tracksGeneration: false,
   strategy: {
+    // Upstream's SetDefaults_LimitRangeItem for Container items: max → default limit, the default limit (else min) →
+    // default request.
+    defaults(obj) {
+      for (const l of (((obj as Obj).spec?.limits ?? []) as Obj[])) {
+        if (l?.type !== 'Container') continue;
+        for (const [k, v] of Object.entries((l.max ?? {}) as Obj)) if (l.default?.[k] === undefined) (l.default ??= {})[k] = v;
+        for (const [k, v] of Object.entries((l.default ?? {}) as Obj)) if (l.defaultRequest?.[k] === undefined) (l.defaultRequest ??= {})[k] = v;
+        for (const [k, v] of Object.entries((l.min ?? {}) as Obj)) if (l.defaultRequest?.[k] === undefined) (l.defaultRequest ??= {})[k] = v;
+      }
+    },
     validate(obj) {
       const errs: FieldError[] = [];
       const kinds = ['Container', 'PersistentVolumeClaim', 'Pod'];
