@@ -20,14 +20,16 @@ export const edgeControllers = ['nodelifecycle', 'podbinding'] as const;
 /** What kube-controller-manager + kube-scheduler do; switch these off against a real cluster. */
 export const genericControllers = [
   'scheduler', 'replicaset', 'deployment', 'daemonset', 'statefulset', 'job', 'cronjob', 'disruption', 'horizontalpodautoscaling',
-  'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector', 'podgc',
+  'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector', 'podgc', 'resourcequota', 'persistentvolume-binder',
 ] as const;
+/** K3s's local-path provisioner (the `local-storage` battery; `kedge server --disable local-storage` leaves it out). */
+export const batteryControllers = ['local-path-provisioner'] as const;
 /**
  * Node pools and per-pool workloads (OpenYurt NodePool/YurtAppSet, SuperEdge grids). They need those kinds served
  * (kedge server serves them as built-in CRDs); against another cluster, install the projects' CRDs first.
  */
 export const poolControllers = ['nodepool', 'yurtappset', 'grid'] as const;
-export const allControllers: readonly string[] = [...genericControllers, ...edgeControllers, ...poolControllers];
+export const allControllers: readonly string[] = [...genericControllers, ...edgeControllers, ...poolControllers, ...batteryControllers];
 
 export interface ControllerManagerOptions {
   /** An API client, or the path of a kubeconfig file. */
@@ -133,6 +135,9 @@ async function build(name: string, ctx: ControllerContext, selected: string[], k
     case 'namespace': return new (await import('./namespaces/namespace.js')).NamespaceController(ctx);
     case 'garbagecollector': return new (await import('./gc/garbagecollector.js')).GarbageCollector(ctx);
     case 'nodelifecycle': return new (await import('./nodes/lifecycle.js')).NodeLifecycleController(ctx);
+    case 'resourcequota': return new (await import('./quota/resourcequota.js')).ResourceQuotaController(ctx);
+    case 'persistentvolume-binder': return new (await import('./storage/pv-binder.js')).PersistentVolumeBinder(ctx);
+    case 'local-path-provisioner': return new (await import('./storage/local-path.js')).LocalPathProvisioner(ctx);
     case 'podgc': return new (await import('./nodes/podgc.js')).PodGCController(ctx);
     case 'nodepool': return new (await import('./pools/nodepool.js')).NodePoolController(ctx);
     case 'yurtappset': return new (await import('./pools/yurtappset.js')).YurtAppSetController(ctx);

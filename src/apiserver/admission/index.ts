@@ -10,10 +10,12 @@ import type { ObjectStore } from '../objects.js';
 import { QuotaAdmission } from './limits.js';
 import type { Obj } from '../resources/helpers.js';
 import { admitPodPriority } from './priority.js';
+import { DEFAULT_STORAGE_CLASS_ANNOTATION } from '../resources/storage.js';
 import { revalidator, WebhookAdmission } from './webhooks.js';
 import type { Logger } from '../../common/logger.js';
 
 const PRIORITY_CLASSES = '/registry/scheduling.k8s.io/priorityclasses/';
+const STORAGE_CLASSES = '/registry/storage.k8s.io/storageclasses/';
 
 export class BuiltinAdmission {
   private readonly webhooks: WebhookAdmission;
@@ -23,14 +25,29 @@ export class BuiltinAdmission {
     this.quota = new QuotaAdmission(feed, registry, objects);
   }
 
-  /** Upstream's plugin order: LimitRanger, Priority, mutating webhooks, validating webhooks, ResourceQuota. */
+  /** Upstream's plugin order: LimitRanger, DefaultStorageClass, Priority, mutating webhooks, validating webhooks, ResourceQuota. */
   async admit(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
     await this.quota.limitRanger(def, obj, old, ctx);
+    await this.defaultStorageClass(def, obj, old, ctx);
     await this.priority(def, obj, old, ctx);
     // Every create/update, whoever writes it (controllers too), as upstream; DELETE and CONNECT are not sent yet.
     const a = { def, obj, old, operation: old ? 'UPDATE' as const : 'CREATE' as const, ctx };
     await this.webhooks.admit(a, revalidator(a));
     await this.quota.admit(def, obj, old, ctx);
+  }
+
+  /**
+   * DefaultStorageClass: a claim created without spec.storageClassName gets the default class (the newest when
+   * several are marked default, as upstream); an explicit "" stays classless.
+   */
+  private async defaultStorageClass(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
+    if (old || ctx.subresource || def.group !== '' || def.resource !== 'persistentvolumeclaims') return;
+    const spec = ((obj as Obj).spec ??= {}) as Obj;
+    if (spec.storageClassName !== undefined && spec.storageClassName !== null) return;
+    const defaults = (await this.feed.cache(STORAGE_CLASSES)).snapshot().map((c) => c.obj as Obj)
+      .filter((c) => c.metadata?.annotations?.[DEFAULT_STORAGE_CLASS_ANNOTATION] === 'true' || c.metadata?.annotations?.['storageclass.beta.kubernetes.io/is-default-class'] === 'true')
+      .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')) || String(a.metadata?.name).localeCompare(String(b.metadata?.name)));
+    if (defaults.length) spec.storageClassName = defaults[0]!.metadata.name;
   }
 
   private async priority(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {

@@ -37,8 +37,8 @@ function checkContainer(item: Obj, r: Obj, why: (msg: string) => StatusError): v
   for (const [name, ratio] of Object.entries((item.maxLimitRequestRatio ?? {}) as Obj)) {
     const lim = q(r.limits?.[name]);
     const req = q(r.requests?.[name]);
-    if (!lim) throw why(`${name} max limit to request ratio per Container is ${ratio}, but no limit is specified`);
     if (!req || milliValue(req) === 0n) throw why(`${name} max limit to request ratio per Container is ${ratio}, but no request is specified or request is 0`);
+    if (!lim || milliValue(lim) === 0n) throw why(`${name} max limit to request ratio per Container is ${ratio}, but no limit is specified or limit is 0`);
     const max = parseQuantity(String(ratio));
     if (milliValue(lim) * 1000n > milliValue(max) * milliValue(req)) throw why(`${name} max limit to request ratio per Container is ${ratio}, but provided ratio is ${ratioText(lim, req)}`);
   }

@@ -207,7 +207,9 @@ export function register(program: Command): void {
           : undefined;
         // As an upstream cluster: no Kedge edge controllers unless asked for by name.
         const defaults = upstream ? [...serverDefaultControllers, '-podbinding'] : serverDefaultControllers;
-        const controllers = flags.controllers ? parseControllersFlag(flags.controllers) : defaults;
+        const chosen = flags.controllers ? parseControllersFlag(flags.controllers) : defaults;
+        // --disable local-storage: no local-path provisioner (nor its StorageClass, which it creates).
+        const controllers = disabled.has('local-storage') ? [...chosen, '-local-path-provisioner'] : chosen;
         try { selectControllers(controllers); } catch (err) { fail(`invalid --controllers: ${(err as Error).message}`); }
         serverComponents.push(controllersComponent({ controllers, leaderElect: true, nodeMonitorGracePeriodSeconds: grace, defaultTolerationSeconds: tol, upstreamNodeLifecycle }));
         // The cluster CA's CSR signer (kube-controller-manager's csrsigning), src/apiserver/auth/csr.

@@ -16,6 +16,7 @@ export const Reasons = {
   memory: 'Insufficient memory',
   /** Kedge's tenancy (docs/design/tenancy.md): a node of another tenant, or a shared node the tenant may not use. */
   tenant: "node(s) didn't belong to the pod's tenant",
+  volumeNodeAffinity: 'node(s) had volume node affinity conflict',
 } as const;
 
 export interface ScheduleResult {
@@ -31,6 +32,8 @@ export interface SchedulingContext {
   namespaceLabels: (ns: string) => Labels;
   /** Whether a node may take this pod as far as tenancy goes (absent: no tenancy). */
   tenantAdmits?: (node: V1Node) => boolean;
+  /** Whether the node satisfies the node affinity of the pod's bound PersistentVolumes (absent: none). */
+  volumesAdmit?: (node: V1Node) => boolean;
 }
 
 /** Node labels that carry a topology value for a pod's term, or undefined when the node lacks the key. */
@@ -197,7 +200,8 @@ export function schedulePod(pod: V1Pod, ctx: SchedulingContext): ScheduleResult 
   let best: string | undefined;
   let bestScore = Number.NEGATIVE_INFINITY;
   for (const [name, info] of ctx.state.nodes) {
-    const fails = ctx.tenantAdmits && !ctx.tenantAdmits(info.node) ? [Reasons.tenant] : filter(pod, info, p);
+    const fails = ctx.tenantAdmits && !ctx.tenantAdmits(info.node) ? [Reasons.tenant]
+      : ctx.volumesAdmit && !ctx.volumesAdmit(info.node) ? [Reasons.volumeNodeAffinity] : filter(pod, info, p);
     if (fails.length) {
       for (const r of fails) reasons.set(r, (reasons.get(r) ?? 0) + 1);
       continue;

@@ -5,6 +5,8 @@ import { keyOf, splitKey, type Controller, type ControllerContext } from '../con
 import { WorkQueue } from '../workqueue.js';
 import { schedulePod } from './algorithm.js';
 import { ClusterState, isTerminal } from './cluster-state.js';
+import { planVolumes } from './volumes.js';
+import { SELECTED_NODE_ANNOTATION } from '../storage/claims.js';
 
 export const schedulerName = 'default-scheduler';
 
@@ -69,6 +71,12 @@ export class Scheduler implements Controller {
       this.retryUnschedulableSoon();
     });
     nodes.onDelete((n) => this.state.deleteNode(n.metadata!.name!));
+    // A claim bound or a volume provisioned may let a waiting pod go on.
+    for (const r of ['persistentvolumeclaims', 'persistentvolumes', 'storageclasses'] as const) {
+      const inf = this.ctx.informers.get(r);
+      inf.onAdd(() => this.retryUnschedulableSoon());
+      inf.onUpdate(() => this.retryUnschedulableSoon());
+    }
     // Upstream flushes unschedulable pods periodically in case a change was missed.
     this.flushTimer = setInterval(() => this.retryUnschedulable(), 30_000);
     this.flushTimer.unref?.();
@@ -103,12 +111,31 @@ export class Scheduler implements Controller {
         if (!pod || !wantsScheduling(pod)) continue;
         // An assumed pod whose binding is still in flight is already counted: skip it.
         if (this.assumed.has(key)) continue;
+        const volumes = planVolumes(pod, this.ctx.informers);
+        if (volumes.kind === 'wait') {
+          this.unschedulable.add(key);
+          continue;
+        }
+        if (volumes.kind === 'unschedulable') {
+          this.ctx.metrics.scheduleAttempts.labels('unschedulable').inc();
+          this.unschedulable.add(key);
+          await this.reportUnschedulable(pod, `0/${this.state.nodes.size} nodes are available: ${volumes.message}.`);
+          continue;
+        }
         const result = schedulePod(pod, {
           state: this.state,
           namespaceLabels: (ns) => (this.namespaces?.get(ns) as V1Namespace | undefined)?.metadata?.labels,
           tenantAdmits: this.tenantAdmits(pod),
+          volumesAdmit: volumes.admits,
         });
-        if (result.nodeName) {
+        if (result.nodeName && volumes.delayed.length) {
+          // WaitForFirstConsumer: the claims learn the node; the pod binds once they are bound (PV node affinity).
+          for (const claim of volumes.delayed) {
+            await this.ctx.api.patch({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: claim.metadata!.namespace!, name: claim.metadata!.name! },
+              { metadata: { annotations: { [SELECTED_NODE_ANNOTATION]: result.nodeName } } });
+          }
+          this.unschedulable.add(key);
+        } else if (result.nodeName) {
           this.ctx.metrics.scheduleAttempts.labels('scheduled').inc();
           this.state.assume(pod, result.nodeName);
           this.assumed.add(key);
