@@ -22,8 +22,11 @@ export const genericControllers = [
   'scheduler', 'replicaset', 'deployment', 'daemonset', 'statefulset', 'job', 'cronjob', 'disruption', 'horizontalpodautoscaling',
   'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector', 'podgc', 'resourcequota', 'persistentvolume-binder',
 ] as const;
-/** K3s's local-path provisioner (the `local-storage` battery; `kedge server --disable local-storage` leaves it out). */
-export const batteryControllers = ['local-path-provisioner'] as const;
+/**
+ * K3s's batteries that are controllers (src/common/batteries.ts): ServiceLB (`servicelb`) and the local-path
+ * provisioner (`local-storage`); `kedge server --disable NAME` leaves them out.
+ */
+export const batteryControllers = ['servicelb', 'local-path-provisioner'] as const;
 /**
  * Node pools and per-pool workloads (OpenYurt NodePool/YurtAppSet, SuperEdge grids). They need those kinds served
  * (kedge server serves them as built-in CRDs); against another cluster, install the projects' CRDs first.
@@ -139,6 +142,7 @@ async function build(name: string, ctx: ControllerContext, selected: string[], k
     case 'persistentvolume-binder': return new (await import('./storage/pv-binder.js')).PersistentVolumeBinder(ctx);
     case 'local-path-provisioner': return new (await import('./storage/local-path.js')).LocalPathProvisioner(ctx);
     case 'podgc': return new (await import('./nodes/podgc.js')).PodGCController(ctx);
+    case 'servicelb': return new (await import('./services/servicelb.js')).ServiceLbController(ctx);
     case 'nodepool': return new (await import('./pools/nodepool.js')).NodePoolController(ctx);
     case 'yurtappset': return new (await import('./pools/yurtappset.js')).YurtAppSetController(ctx);
     case 'grid': return new (await import('./pools/grid.js')).GridController(ctx);
