@@ -224,6 +224,9 @@ export function register(program: Command): void {
         const { clusterRoleAggregationComponent } = await import('../../apiserver/auth/rbac/aggregation-controller.js');
         serverComponents.push(clusterRoleAggregationComponent());
       }
+      // K3s's auto-deploying manifests (<data-dir>/server/manifests) and the batteries' own manifests.
+      const { deployComponent } = await import('../../controllers/deploy/component.js');
+      serverComponents.push(deployComponent({ disabledBatteries: disabled }));
       await runServer({
         datastore,
         dataDir: flags.dataDir,

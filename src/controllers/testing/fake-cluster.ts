@@ -133,6 +133,12 @@ export class FakeCluster implements KubeApi, InformerSource {
   async patch<T extends KubernetesObject>(ref: ObjectRef, patch: object): Promise<T> {
     return (await this.applyPatch(ref, patch, true)) as T;
   }
+  /** Server-side apply, approximated: create, or merge the applied fields into what is there. */
+  async apply<T extends KubernetesObject>(obj: T, _fieldManager: string): Promise<T> {
+    const ref = { apiVersion: obj.apiVersion ?? 'v1', kind: obj.kind ?? '', name: obj.metadata?.name ?? '', namespace: obj.metadata?.namespace };
+    if (!this.find(ref.kind, ref.name, ref.namespace)) return this.create(obj);
+    return (await this.applyPatch(ref, obj, true, 'apply')) as T;
+  }
   async patchStatus<T extends KubernetesObject>(ref: ObjectRef, patch: object): Promise<T> {
     const p = patch as { status?: unknown };
     return (await this.applyPatch(ref, { status: p.status }, true, 'patchStatus')) as T;
