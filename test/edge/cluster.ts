@@ -40,9 +40,10 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
  * `hub: false` runs the server with --hub-port -1 (for suites that run `kedge cloud` separately);
  * `serverArgs` are added to `kedge server`'s (e.g. a short --node-monitor-grace-period).
  */
-export async function startCluster(label: string, opts: { hub?: boolean; serverArgs?: string[] } = {}): Promise<Cluster> {
+export async function startCluster(label: string, opts: { hub?: boolean; serverArgs?: string[]; seed?: (dataDir: string) => void } = {}): Promise<Cluster> {
   const h = new Harness(label);
   const dataDir = h.tempDir('server');
+  opts.seed?.(dataDir); // files the server must find on its first start (e.g. server/manifests)
   const apiPort = await h.freePort();
   const hubPort = await h.freePort();
   const server = await h.startKedge(
