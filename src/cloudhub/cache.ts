@@ -29,6 +29,8 @@ const RESOURCES: ReadonlyArray<{ resource: string; path: string; optional?: bool
   { resource: 'secrets', path: '/api/v1/secrets' },
   { resource: 'serviceaccounts', path: '/api/v1/serviceaccounts' },
   { resource: 'services', path: '/api/v1/services' },
+  { resource: 'persistentvolumes', path: '/api/v1/persistentvolumes' },
+  { resource: 'persistentvolumeclaims', path: '/api/v1/persistentvolumeclaims' },
   { resource: 'endpointslices.discovery.k8s.io', path: '/apis/discovery.k8s.io/v1/endpointslices' },
   { resource: DEVICE_MODEL_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devicemodels`, optional: true },
   { resource: DEVICE_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devices`, optional: true },

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { objectKey } from '../protocol/keys.js';
 // One definition for the hub's node authorization and the edge's local API.
 import { podReferences } from '../protocol/pod-references.js';
@@ -149,6 +149,7 @@ export class ScopedLog extends ChangeLog {
 }
 
 const SLICE_PREFIX = '/registry/endpointslices.discovery.k8s.io/';
+const CLAIM_PREFIX = '/registry/persistentvolumeclaims/';
 
 /**
  * The resourceVersion a filtered slice is shipped with: the cloud's plus a tag of its content for that node. Two
@@ -726,7 +727,15 @@ export class DesiredSets {
       want.add(podKey);
       for (const r of podReferences(pod)) {
         refs.add(r);
-        if (this.cache.get(r)) want.add(r);
+        const referenced = this.cache.get(r);
+        if (referenced) want.add(r);
+        // A bound claim's PersistentVolume goes with it (the node mounts the volume's path).
+        const volumeName = r.startsWith(CLAIM_PREFIX) ? (referenced as V1PersistentVolumeClaim | undefined)?.spec?.volumeName : undefined;
+        if (volumeName) {
+          const pvKey = objectKey('persistentvolumes', undefined, volumeName);
+          refs.add(pvKey);
+          if (this.cache.get(pvKey)) want.add(pvKey);
+        }
       }
     }
     for (const deviceKey of this.devicesByNode.get(node) ?? []) {

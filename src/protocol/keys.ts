@@ -21,6 +21,9 @@ export const SYNCED_RESOURCES: readonly SyncedResource[] = [
   { resource: 'services', apiVersion: 'v1', kind: 'Service', namespaced: true },
   { resource: 'endpointslices.discovery.k8s.io', apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespaced: true },
   { resource: 'nodes', apiVersion: 'v1', kind: 'Node', namespaced: false },
+  // A pod's claims and the volumes bound to them: the edge's pod manager mounts the volume's directory.
+  { resource: 'persistentvolumeclaims', apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespaced: true },
+  { resource: 'persistentvolumes', apiVersion: 'v1', kind: 'PersistentVolume', namespaced: false },
   // KubeEdge devices (src/protocol/devices.ts): a node receives the Devices bound to it and their DeviceModels.
   { resource: 'devices.devices.kubeedge.io', apiVersion: 'devices.kubeedge.io/v1beta1', kind: 'Device', namespaced: true },
   { resource: 'devicemodels.devices.kubeedge.io', apiVersion: 'devices.kubeedge.io/v1beta1', kind: 'DeviceModel', namespaced: true },

@@ -1,6 +1,6 @@
 /**
- * The objects a pod references — the configmaps, secrets and service account (and Kedge's PodToken) its node
- * needs to run it — as store keys. The hub uses it for node authorization (what joins a node's desired set);
+ * The objects a pod references — the configmaps, secrets, persistent volume claims and service account (and Kedge's
+ * PodToken) its node needs to run it — as store keys (a claim's volume is one hop further: the hub adds it). The hub uses it for node authorization (what joins a node's desired set);
  * the edge's local API for what a pod's own service account token may read there.
  */
 import type { V1Pod } from '@kubernetes/client-node';
@@ -19,6 +19,7 @@ export function podReferences(pod: V1Pod): string[] {
   if ((spec.volumes ?? []).some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken))) out.add(objectKey('podtokens.kedge.io', ns, pod.metadata?.name ?? ''));
   for (const s of spec.imagePullSecrets ?? []) sec(s.name);
   for (const v of spec.volumes ?? []) {
+    if (v.persistentVolumeClaim?.claimName) out.add(objectKey('persistentvolumeclaims', ns, v.persistentVolumeClaim.claimName));
     cm(v.configMap?.name);
     sec(v.secret?.secretName);
     for (const src of v.projected?.sources ?? []) {

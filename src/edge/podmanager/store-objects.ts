@@ -3,7 +3,7 @@ import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { Store } from '../../storage/types.js';
 import { registryKey } from '../contracts.js';
 
-export async function getObject<T>(store: Store, resource: string, namespace: string, name: string): Promise<T | null> {
+export async function getObject<T>(store: Store, resource: string, namespace: string | undefined, name: string): Promise<T | null> {
   const kv = await store.get(registryKey(resource, namespace, name));
   return kv ? (JSON.parse(kv.value) as T) : null;
 }

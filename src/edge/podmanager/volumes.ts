@@ -8,11 +8,11 @@
  * re-run on every resync, which is how mounted configmap/secret updates reach running pods.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { V1DownwardAPIVolumeFile, V1KeyToPath, V1Pod, V1Volume } from '@kubernetes/client-node';
+import type { V1DownwardAPIVolumeFile, V1KeyToPath, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { Store } from '../../storage/types.js';
-import { configMapEntries, getConfigMap, getPodToken, getSecret, secretEntries } from './store-objects.js';
+import { configMapEntries, getConfigMap, getObject, getPodToken, getSecret, secretEntries } from './store-objects.js';
 import { fieldValue, resourceValue, type PodRuntimeFacts } from './env.js';
 
 export class VolumeError extends Error {}
@@ -147,6 +147,45 @@ async function sourceFiles(store: Store, pod: V1Pod, v: V1Volume, facts: PodRunt
   return null;
 }
 
+/** A hostPath volume's path, created or checked as its type says. */
+async function hostPath(p: string, type: string, dirMode = 0o755): Promise<string> {
+  if (!path.isAbsolute(p)) throw new VolumeError(`hostPath ${JSON.stringify(p)} must be absolute`);
+  if (type === 'DirectoryOrCreate') {
+    // mkdir's mode is cut by the umask; a directory this call creates gets exactly dirMode.
+    if (await mkdir(p, { recursive: true, mode: dirMode }) !== undefined) await chmod(p, dirMode);
+  }
+  else if (type === 'FileOrCreate') {
+    await mkdir(path.dirname(p), { recursive: true });
+    await writeFile(p, '', { flag: 'a' });
+  } else if (type) {
+    const st = await stat(p).catch(() => null);
+    if (!st) throw new VolumeError(`hostPath type check failed: ${p} does not exist`);
+    if (type === 'Directory' && !st.isDirectory()) throw new VolumeError(`hostPath type check failed: ${p} is not a directory`);
+    if (type === 'File' && !st.isFile()) throw new VolumeError(`hostPath type check failed: ${p} is not a file`);
+  }
+  return p;
+}
+
+/**
+ * A claim's directory on this node: claim → bound PersistentVolume → its hostPath (created when DirectoryOrCreate,
+ * as the local-path provisioner's volumes are) or local path (must exist). Both come from the local store, so a
+ * restarted agent mounts the same directory offline.
+ */
+async function claimPath(store: Store, pod: V1Pod, claimName: string): Promise<string> {
+  const ns = pod.metadata?.namespace ?? 'default';
+  const claim = await getObject<V1PersistentVolumeClaim>(store, 'persistentvolumeclaims', ns, claimName);
+  if (!claim) throw new VolumeError(`persistentvolumeclaim "${claimName}" not found`);
+  const volumeName = claim.spec?.volumeName;
+  if (!volumeName || claim.status?.phase !== 'Bound') throw new VolumeError(`persistentvolumeclaim "${claimName}" is not bound`);
+  const pv = await getObject<V1PersistentVolume>(store, 'persistentvolumes', undefined, volumeName);
+  if (!pv) throw new VolumeError(`persistentvolume "${volumeName}" not found`);
+  if ((pv.spec?.volumeMode ?? 'Filesystem') !== 'Filesystem') throw new VolumeError(`persistentvolume "${volumeName}": volumeMode ${pv.spec?.volumeMode} is not supported`);
+  // World-writable as the local-path provisioner makes its directories: a non-root container can use its claim.
+  if (pv.spec?.hostPath) return hostPath(pv.spec.hostPath.path, pv.spec.hostPath.type ?? '', 0o777);
+  if (pv.spec?.local) return hostPath(pv.spec.local.path, 'Directory');
+  throw new VolumeError(`persistentvolume "${volumeName}": only hostPath and local volumes can be mounted on this node`);
+}
+
 /** Prepares every volume of the pod; returns volume name → host path. Throws VolumeError. */
 export async function prepareVolumes(store: Store, pod: V1Pod, podDir: string, facts: PodRuntimeFacts, written?: Map<string, string>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -157,20 +196,9 @@ export async function prepareVolumes(store: Store, pod: V1Pod, podDir: string, f
       await mkdir(dir, { recursive: true, mode: 0o777 });
       out.set(v.name, dir);
     } else if (v.hostPath) {
-      const p = v.hostPath.path;
-      if (!path.isAbsolute(p)) throw new VolumeError(`hostPath ${JSON.stringify(p)} must be absolute`);
-      const type = v.hostPath.type ?? '';
-      if (type === 'DirectoryOrCreate') await mkdir(p, { recursive: true, mode: 0o755 });
-      else if (type === 'FileOrCreate') {
-        await mkdir(path.dirname(p), { recursive: true });
-        await writeFile(p, '', { flag: 'a' });
-      } else if (type) {
-        const st = await stat(p).catch(() => null);
-        if (!st) throw new VolumeError(`hostPath type check failed: ${p} does not exist`);
-        if (type === 'Directory' && !st.isDirectory()) throw new VolumeError(`hostPath type check failed: ${p} is not a directory`);
-        if (type === 'File' && !st.isFile()) throw new VolumeError(`hostPath type check failed: ${p} is not a file`);
-      }
-      out.set(v.name, p);
+      out.set(v.name, await hostPath(v.hostPath.path, v.hostPath.type ?? ''));
+    } else if (v.persistentVolumeClaim) {
+      out.set(v.name, await claimPath(store, pod, v.persistentVolumeClaim.claimName));
     } else {
       const files = await sourceFiles(store, pod, v, facts);
       if (files === null) throw new VolumeError(`volume ${v.name}: unsupported volume source`);
