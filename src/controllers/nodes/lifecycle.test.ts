@@ -242,3 +242,35 @@ test('upstream mode: an edge node is tainted NoExecute and its pods evicted afte
   clearInterval(hb);
   await c.stop();
 });
+
+test('peer vote: a node the cloud lost but its pool reaches keeps its pods Ready and is not evicted; once its peers lose it, upstream\'s path', async () => {
+  const fake = new FakeCluster();
+  const ctx = fakeContext(fake, { nodeMonitorGracePeriodSeconds: 0.3, nodeMonitorPeriodSeconds: 0.1, defaultTolerationSeconds: 0.4 });
+  const c = new NodeLifecycleController(ctx);
+  c.start();
+  const pool = { 'apps.openyurt.io/nodepool': 'p' };
+  // Not autonomous (a cloud-style node that opted out): without the vote its pods would be evicted.
+  await addNode(fake, 'n1', { ...pool, 'node.beta.openyurt.io/autonomy': 'false' });
+  await addNode(fake, 'n2', pool);
+  const u1 = await addPod(fake, 'p1', 'n1');
+  const seen = (reachable: boolean) => fake.update('Node', 'n2', undefined, { metadata: { annotations: { 'kedge.io/peer-health': JSON.stringify({ n1: { reachable, since: new Date().toISOString() } }) } } });
+  await seen(true);
+  const hb = setInterval(() => void renew(fake, 'n2'), 50);
+  try {
+    const cond = () => fake.find<V1Node>('Node', 'n1')!.status?.conditions?.find((x) => x.type === 'PeerReachable');
+    await eventually(() => cond()?.status === 'True', 3000, 'PeerReachable=True');
+    assert.equal(cond()?.reason, 'PoolMajorityReachesNode');
+    assert.equal(fake.find<V1Node>('Node', 'n1')!.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'Unknown');
+    await new Promise((r) => setTimeout(r, 1200)); // well past grace + toleration
+    assert.equal(fake.find<V1Pod>('Pod', 'p1', 'default')?.metadata?.uid, u1, 'pod kept');
+    assert.equal(fake.find<V1Pod>('Pod', 'p1', 'default')?.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'True', 'pod stays Ready (in endpoints)');
+    assert.deepEqual((fake.find<V1Node>('Node', 'n1')!.spec?.taints ?? []).map((t) => `${t.key}:${t.effect}`), [`${UnreachableTaintKey}:NoSchedule`]);
+
+    await seen(false);
+    await eventually(() => cond()?.status === 'False', 3000, 'PeerReachable=False');
+    await eventually(() => !fake.find('Pod', 'p1', 'default'), 3000, 'evicted as upstream once the pool lost it too');
+  } finally {
+    clearInterval(hb);
+    await c.stop();
+  }
+});

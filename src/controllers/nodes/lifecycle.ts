@@ -4,6 +4,7 @@ import type { Controller, ControllerContext } from '../controller.js';
 import { toMillis } from '../util/pods.js';
 import { tolerates } from '../util/selectors.js';
 import { ZoneTainter } from './disruption.js';
+import { peerReachableCondition, PeerReachableCondition, peerVote, type PeerVote } from './peer-vote.js';
 
 import { autonomyOf, NotReadyTaintKey, UnreachableTaintKey } from './autonomy.js';
 export { AutonomyAnnotation, NotReadyTaintKey, UnreachableTaintKey } from './autonomy.js';
@@ -291,8 +292,21 @@ export class NodeLifecycleController implements Controller {
     return updated;
   }
 
-  /** Ready=Unknown: the unreachable taints, pods not Ready, and (cloud nodes only) evictions after tolerations. */
+  /**
+   * Ready=Unknown: first the pool's vote (peer-vote.ts). A majority of its Ready pool peers reaching the node means
+   * only its uplink failed: the NoSchedule taint only, its pods stay Ready (so in the pool's endpoints; any we marked
+   * are restored) and nothing is evicted. Otherwise the unreachable taints, pods not Ready, and (cloud nodes only)
+   * evictions after tolerations.
+   */
   private async whileUnreachable(node: V1Node, pods: V1Pod[], now: number): Promise<void> {
+    const vote = peerVote(node, this.ctx.informers.get<V1Node>('nodes').list());
+    if (vote.verdict === 'reachable') {
+      await this.ensureTaints(node, [{ key: UnreachableTaintKey, effect: 'NoSchedule' }], [{ key: UnreachableTaintKey, effect: 'NoExecute' }], now);
+      await this.showPeerVote(node, vote, now);
+      await this.restoreUnreachablePods(pods, now);
+      return;
+    }
+    await this.showPeerVote(node, vote, now);
     const autonomous = isAutonomous(node);
     const want: V1Taint[] = [{ key: UnreachableTaintKey, effect: 'NoSchedule' }];
     if (!autonomous) want.push({ key: UnreachableTaintKey, effect: 'NoExecute' });
@@ -315,12 +329,34 @@ export class NodeLifecycleController implements Controller {
     if ((node.spec?.taints ?? []).some((t) => t.key === UnreachableTaintKey)) {
       await this.ensureTaints(node, [], [{ key: UnreachableTaintKey, effect: 'NoSchedule' }, { key: UnreachableTaintKey, effect: 'NoExecute' }], now);
     }
+    await this.restoreUnreachablePods(pods, now);
+  }
+
+  /** The pods we marked not Ready get their Ready back, unless their containers are not ready. */
+  private async restoreUnreachablePods(pods: V1Pod[], now: number): Promise<void> {
     for (const p of pods) {
       const rc = p.status?.conditions?.find((c) => c.type === 'Ready');
       const containersReady = p.status?.conditions?.find((c) => c.type === 'ContainersReady');
-      if (rc?.status === 'False' && rc.reason === NodeUnreachablePodReason && containersReady?.status !== 'False') {
+      if (rc?.status === 'False' && rc.reason === NodeUnreachablePodReason && containersReady?.status !== 'False' && !p.metadata?.deletionTimestamp) {
         await this.setPodReady(p, 'True', undefined, now);
       }
+    }
+  }
+
+  /**
+   * The vote as the node's PeerReachable condition (and an event when its verdict changes); written only when its
+   * status, reason or message changed. The agent's next status post (on reconnect) replaces the conditions: the
+   * vote then no longer matters.
+   */
+  private async showPeerVote(node: V1Node, vote: PeerVote, now: number): Promise<void> {
+    const conditions = node.status?.conditions ?? [];
+    const previous = conditions.find((c) => c.type === PeerReachableCondition);
+    const next = peerReachableCondition(vote, previous, new Date(now).toISOString());
+    if (!next || (previous && previous.status === next.status && previous.reason === next.reason && previous.message === next.message)) return;
+    const name = node.metadata!.name!;
+    const updated = await this.ctx.api.patchStatus<V1Node>({ apiVersion: 'v1', kind: 'Node', name }, { status: { conditions: [...conditions.filter((c) => c !== previous), next] } });
+    if (previous?.status !== next.status) {
+      this.ctx.events.event({ ...updated, apiVersion: 'v1', kind: 'Node' }, next.status === 'True' ? 'Normal' : 'Warning', next.reason!, `Node ${name}: ${next.message}`);
     }
   }
 
