@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeClient, KubeApiError } from '../common/kube-client.js';
-import { StatusWriter, leaseCoalesceWindowMs, microTime } from './status-writer.js';
+import { StatusWriter, annotationsAfterReport, leaseCoalesceWindowMs, microTime } from './status-writer.js';
 
 interface Seen { method: string; url: string; auth?: string; type?: string; body?: unknown }
 
@@ -334,4 +334,14 @@ test('KubeClient over TLS: client certificate from the kubeconfig; a burst of 10
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
   }
+});
+
+test('node status: a node may write its own peer-health annotation (when it parses), no other annotation', () => {
+  const value = JSON.stringify({ b: { reachable: false, since: '2026-12-07T08:00:00Z' }, a: { reachable: true, since: '2026-12-07T08:00:00Z' } });
+  const next = annotationsAfterReport({ 'cloud/x': '1' }, { 'kedge.io/peer-health': value, 'cloud/x': 'hijack', other: 'y' });
+  assert.deepEqual(next, { 'cloud/x': '1', 'kedge.io/peer-health': '{"a":{"reachable":true,"since":"2026-12-07T08:00:00Z"},"b":{"reachable":false,"since":"2026-12-07T08:00:00Z"}}' });
+  assert.equal(annotationsAfterReport(next, { 'kedge.io/peer-health': next!['kedge.io/peer-health']! }), undefined, 'unchanged: no write');
+  assert.equal(annotationsAfterReport({}, { 'kedge.io/peer-health': 'nope' }), undefined, 'malformed: ignored');
+  assert.equal(annotationsAfterReport({}, { other: 'y' }), undefined, 'other annotations: ignored');
+  assert.equal(annotationsAfterReport({}, { 'kedge.io/peer-health': JSON.stringify({ ['x'.repeat(70_000)]: { reachable: true, since: 's' } }) }), undefined, 'oversized: ignored');
 });

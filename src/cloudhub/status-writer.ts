@@ -12,6 +12,7 @@ import type { StatusKind } from '../protocol/messages.js';
 import {
   EDGE_ROLE_LABEL, forbiddenLabelsOnUpdateMessage, forbiddenNodeLabelChanges, modifiedLabelKeys, nodeEventRefusal,
 } from '../common/node-restriction.js';
+import { formatPeerHealth, parsePeerHealth, PEER_HEALTH_ANNOTATION } from '../common/peer-health.js';
 import { mergeNodePodStatus } from '../common/pod-status.js';
 import { DeviceStatusWriter, type DeviceLookup } from './device-status.js';
 import { objectKey } from '../protocol/keys.js';
@@ -91,6 +92,21 @@ export function labelsAfterReport(current: Record<string, string> | undefined, r
   const labels = { ...base, ...(reported ?? {}) };
   return { labels, forbidden: forbiddenNodeLabelChanges(labels, base) };
 }
+
+/**
+ * The one annotation a node writes on its own Node: its peer-health report (src/common/peer-health.ts), kept only
+ * when it parses. Every other reported annotation is ignored (the cloud owns them). Undefined: nothing to change.
+ */
+export function annotationsAfterReport(current: Record<string, string> | undefined, reported: Record<string, string> | undefined): Record<string, string> | undefined {
+  const value = reported?.[PEER_HEALTH_ANNOTATION];
+  if (value === undefined || value === current?.[PEER_HEALTH_ANNOTATION] || value.length > MAX_PEER_HEALTH_BYTES) return undefined;
+  const report = parsePeerHealth({ [PEER_HEALTH_ANNOTATION]: value });
+  if (!report) return undefined;
+  return { ...(current ?? {}), [PEER_HEALTH_ANNOTATION]: formatPeerHealth(report) };
+}
+
+/** A pool of a few hundred peers fits; beyond that a report is refused rather than bloating the Node. */
+const MAX_PEER_HEALTH_BYTES = 64 * 1024;
 
 const nodePath = (name: string) => `/api/v1/nodes/${seg(name)}`;
 const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases/${seg(name)}`;
@@ -178,11 +194,13 @@ export class StatusWriter {
       // The edge owns status; of labels, only those a kubelet may set on itself (cloud-set labels and spec are kept).
       const next = labelsAfterReport(current.metadata?.labels, reported);
       if (next.forbidden.length) return forbidden(`node ${JSON.stringify(node)} ${forbiddenLabelsOnUpdateMessage(next.forbidden)}`);
+      const annotations = annotationsAfterReport(current.metadata?.annotations, desired.metadata?.annotations);
       try {
-        if (modifiedLabelKeys(next.labels, current.metadata?.labels).length) {
-          // A refused report changes nothing: the status is checked (dry run) before the label write it would follow.
+        if (modifiedLabelKeys(next.labels, current.metadata?.labels).length || annotations) {
+          // A refused report changes nothing: the status is checked (dry run) before the metadata write it would follow.
           await this.api.request('PUT', `${nodePath(node)}/status?dryRun=All`, { ...current, status: desired.status });
-          current = forUpdate(await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata: { ...current.metadata, labels: next.labels } }));
+          const metadata = { ...current.metadata, labels: next.labels, ...(annotations ? { annotations } : {}) };
+          current = forUpdate(await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata }));
         }
         await this.api.request('PUT', `${nodePath(node)}/status`, { ...current, status: desired.status });
         return { ok: true };

@@ -17,7 +17,8 @@ import type { PodManagerFactory, PodManagerHandle } from './contracts.js';
 import { HubClient, type BackoffOptions } from './hub-client.js';
 import { LocalStore } from './local-store.js';
 import { StatusReporter } from './status-reporter.js';
-import { buildNode, filesystemBytes, readOsImage, NodeStatusReportPolicy, NODE_STATUS_REPORT_MS, NODE_STATUS_UPDATE_MS, type NodeFacts } from './node-status.js';
+import { formatPeerHealth, PEER_HEALTH_ANNOTATION } from '../common/peer-health.js';
+import { buildNode, internalIp, filesystemBytes, readOsImage, NodeStatusReportPolicy, NODE_STATUS_REPORT_MS, NODE_STATUS_UPDATE_MS, type NodeFacts } from './node-status.js';
 // inspect.js needs only node:crypto; join.js (x509 + CSR generation) is loaded when a renewal is due.
 import { msUntilRotation, needsRotation } from '../pki/inspect.js';
 import { DeviceTwins } from './devices/twin.js';
@@ -101,6 +102,11 @@ export interface EdgeAgentOptions {
    * pool's pod CIDRs, from the local store (so offline too). Needs root and `nft`; a failure is logged and retried.
    */
   serviceProxy?: boolean;
+  /**
+   * Probe the pool's peers and answer their probes (src/edge/peer-health.ts), reporting what it sees in the
+   * `kedge.io/peer-health` annotation of this Node: the cloud's vote on a node it lost. Omitted: off.
+   */
+  peerHealth?: { port?: number; periodMs?: number };
   /** Serve process_* / nodejs_* metrics on the kubelet's /metrics (`kedge edge run`: yes; many agents per process: no). */
   processMetrics?: boolean;
   log?: Logger;
@@ -136,6 +142,8 @@ export class EdgeAgent {
   serviceProxy: import('./proxy/proxier.js').ServiceProxy | undefined;
   /** The kubelet API, reachable only through tunnel streams the hub opens (src/edge/kubelet). */
   kubelet: import('./kubelet/server.js').KubeletServer | undefined;
+  /** Pool peer probing (src/edge/peer-health.ts), when enabled. */
+  peerHealth: import('./peer-health.js').PeerHealth | undefined;
   private timers: NodeJS.Timeout[] = [];
   private ownsStore = false;
   private stopCompaction: () => void = () => {};
@@ -248,6 +256,7 @@ export class EdgeAgent {
       });
     }
     await this.startServiceProxy();
+    await this.startPeerHealth();
     const { startKubeletServer } = await import('./kubelet/index.js');
     this.kubelet = startKubeletServer({
       nodeName: o.nodeName, store: this.store, log: this.log, podManager: this.podManager, dataDir: o.dataDir,
@@ -300,6 +309,19 @@ export class EdgeAgent {
     const proxy = new ServiceProxy({ store: this.store, nodeName: this.opts.nodeName, log: this.log.child({ component: 'proxy' }) });
     await proxy.start();
     this.serviceProxy = proxy;
+  }
+
+  private async startPeerHealth(): Promise<void> {
+    const p = this.opts.peerHealth;
+    if (!p) return;
+    const { PeerHealth } = await import('./peer-health.js');
+    const health = new PeerHealth({
+      store: this.store, nodeName: this.opts.nodeName, log: this.log.child({ component: 'peer-health' }),
+      credentials: () => this.credentials, bindAddress: () => internalIp(), port: p.port, periodMs: p.periodMs,
+      onChange: () => this.reportNode(),
+    });
+    await health.start();
+    this.peerHealth = health;
   }
 
   /** The twin module (from the local store: works offline), its MQTT side, and other device services (DMI). */
@@ -367,7 +389,9 @@ export class EdgeAgent {
 
   /** Compute the Node status; post it if it changed or is due (`force`: on connect, always). */
   private reportNode(force = false): void {
-    const node = buildNode({ nodeName: this.opts.nodeName, labels: this.opts.labels, capacity: this.opts.capacity, facts: this.facts, since: this.since });
+    const peers = this.peerHealth?.report();
+    const annotations = peers && Object.keys(peers).length ? { [PEER_HEALTH_ANNOTATION]: formatPeerHealth(peers) } : undefined;
+    const node = buildNode({ nodeName: this.opts.nodeName, labels: this.opts.labels, capacity: this.opts.capacity, facts: this.facts, since: this.since, annotations });
     if (force) this.nodeStatusPolicy.reset();
     if (!this.nodeStatusPolicy.shouldReport(node)) return;
     this.reporter.setNode(JSON.parse(JSON.stringify(node)) as Record<string, unknown>);
@@ -387,6 +411,7 @@ export class EdgeAgent {
     await this.localApi?.close();
     await this.dnsServer?.stop();
     await this.serviceProxy?.stop();
+    await this.peerHealth?.stop();
     await this.reporter?.settle();
     if (this.ownsStore) await this.store.close();
   }

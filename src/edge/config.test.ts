@@ -104,3 +104,16 @@ test('run settings: stored ones win, defaults fill in, and a contradicting flag 
   assert.throws(() => resolveRunSettings(none, { runtime: 'docker' }, socket), /invalid --runtime "docker": cri or none/);
   assert.throws(() => resolveRunSettings(none, { heartbeat: 'soon' }, socket), /invalid --heartbeat soon/);
 });
+
+test('peer health flags: stored by join, a run may turn it off; a bad port or period is refused naming the flag', () => {
+  const socket = () => '/run/x.sock';
+  const joined = resolveRunSettings({ server: 's', nodeName: 'n' }, { peerHealthPort: '10267', peerProbePeriod: '1000' }, socket).settings;
+  assert.equal(joined.peerHealthPort, 10267);
+  assert.equal(joined.peerProbePeriodMs, 1000);
+  const stored = { server: 's', nodeName: 'n', ...joined };
+  assert.equal(resolveRunSettings(stored, {}, socket).settings.peerHealthPort, 10267);
+  assert.equal(resolveRunSettings(stored, { peerHealthPort: '-1' }, socket).settings.peerHealthPort, -1);
+  assert.throws(() => resolveRunSettings(stored, { peerHealthPort: '0' }, socket), /invalid --peer-health-port 0/);
+  assert.throws(() => resolveRunSettings(stored, { peerHealthPort: 'x' }, socket), /invalid --peer-health-port x/);
+  assert.throws(() => resolveRunSettings(stored, { peerProbePeriod: '5' }, socket), /invalid --peer-probe-period 5/);
+});

@@ -47,6 +47,10 @@ export interface EdgeRunSettings {
    * Unset: nftables with runtime cri (pods need it), none with runtime none (no pods).
    */
   serviceProxy?: 'nftables' | 'none';
+  /** Probe the pool's peers and answer their probes on this port at the node's InternalIP (src/edge/peer-health.ts); unset or -1 = off. */
+  peerHealthPort?: number;
+  /** Peer probe period (default 10 s). */
+  peerProbePeriodMs?: number;
 }
 
 export interface EdgeConfig extends Partial<EdgeRunSettings> {
@@ -147,6 +151,8 @@ export interface RunFlagValues {
   clusterDomain?: string;
   dnsPort?: string;
   serviceProxy?: string;
+  peerHealthPort?: string;
+  peerProbePeriod?: string;
   /** Per run, not stored: the kubelet's containerLogMaxSize / containerLogMaxFiles. */
   containerLogMaxSize?: string;
   containerLogMaxFiles?: string;
@@ -202,6 +208,13 @@ function parseFlags(flags: RunFlagValues): Partial<EdgeRunSettings> {
     if (flags.serviceProxy !== 'nftables' && flags.serviceProxy !== 'none') throw new Error(`invalid --service-proxy ${JSON.stringify(flags.serviceProxy)}: nftables or none`);
     out.serviceProxy = flags.serviceProxy;
   }
+  if (flags.peerHealthPort !== undefined) {
+    const port = Number(flags.peerHealthPort);
+    if (!Number.isInteger(port) || port < -1 || port === 0 || port > 65535) throw new Error(`invalid --peer-health-port ${flags.peerHealthPort}: a port (the same on every node of the pool) or -1 (off)`);
+    out.peerHealthPort = port;
+  }
+  const peerProbePeriodMs = ms('--peer-probe-period', flags.peerProbePeriod);
+  if (peerProbePeriodMs !== undefined) out.peerProbePeriodMs = peerProbePeriodMs;
   if (heartbeatMs !== undefined) out.heartbeatMs = heartbeatMs;
   if (keepaliveMs !== undefined) out.keepaliveMs = keepaliveMs;
   if (reconnectMaxMs !== undefined) out.reconnectMaxMs = reconnectMaxMs;
@@ -261,6 +274,11 @@ export function resolveRunSettings(
   }
   const serviceProxy = given.serviceProxy ?? stored.serviceProxy;
   if (serviceProxy !== undefined) settings.serviceProxy = serviceProxy;
+  // Peer health: as join was told unless this run says otherwise (`--peer-health-port -1` turns it off).
+  for (const key of ['peerHealthPort', 'peerProbePeriodMs'] as const) {
+    const v = given[key] ?? stored[key];
+    if (v !== undefined) settings[key] = v;
+  }
   const changed =
     stored.runtime !== settings.runtime ||
     stored.criSocket !== settings.criSocket ||

@@ -26,7 +26,7 @@ function findInternalIp(): string | undefined {
  */
 const IP_LOOKUP_MS = 60_000;
 let ipCache: { ip: string | undefined; at: number } | undefined;
-function internalIp(now = Date.now()): string | undefined {
+export function internalIp(now = Date.now()): string | undefined {
   if (!ipCache || now - ipCache.at >= IP_LOOKUP_MS) ipCache = { ip: findInternalIp(), at: now };
   return ipCache.ip;
 }
@@ -82,6 +82,8 @@ export interface NodeStatusOptions {
   facts?: Partial<NodeFacts>;
   /** Condition transition times are kept stable between reports. */
   since: Date;
+  /** Annotations the node reports on itself (the hub keeps only its peer-health report: src/common/peer-health.ts). */
+  annotations?: Record<string, string>;
 }
 
 export function buildNode(o: NodeStatusOptions, now: Date = new Date()): V1Node {
@@ -119,6 +121,7 @@ export function buildNode(o: NodeStatusOptions, now: Date = new Date()): V1Node 
         'kubernetes.io/arch': GO_ARCH[process.arch] ?? process.arch,
         ...(o.labels ?? {}),
       },
+      ...(o.annotations ? { annotations: o.annotations } : {}),
     },
     status: {
       capacity,
@@ -161,7 +164,7 @@ export const NODE_STATUS_REPORT_MS = 5 * 60_000;
 export function nodeStatusFingerprint(node: V1Node): string {
   const status = node.status ?? {};
   const conditions = (status.conditions ?? []).map(({ lastHeartbeatTime: _hb, ...rest }) => rest);
-  return JSON.stringify({ labels: node.metadata?.labels ?? {}, status: { ...status, conditions } });
+  return JSON.stringify({ labels: node.metadata?.labels ?? {}, annotations: node.metadata?.annotations ?? {}, status: { ...status, conditions } });
 }
 
 /**

@@ -60,6 +60,7 @@ async function runAgent(dataDir: string, flags: RunFlagValues & DeviceFlags): Pr
       : {}),
     onRevoked: (message) => void stop(1, message),
     processMetrics: true,
+    ...(settings.peerHealthPort !== undefined && settings.peerHealthPort > 0 ? { peerHealth: { port: settings.peerHealthPort, periodMs: settings.peerProbePeriodMs } } : {}),
     serviceProxy: (settings.serviceProxy ?? (settings.runtime === 'cri' ? 'nftables' : 'none')) === 'nftables',
   });
   const stop = async (code: number, message?: string) => {
@@ -147,6 +148,8 @@ function runOptions(cmd: Command): Command {
     .option('--mqtt-port <port>', 'embedded MQTT broker port (default 1883; 0 = ephemeral)')
     .option('--dmi-socket <path>', "KubeEdge DMI socket device mappers register on (default DATA_DIR/dmi.sock; 'none': no DMI)")
     .option('--service-proxy <mode>', 'Services on this node: nftables (ClusterIP/NodePort rules from the local store, routes to the pool\'s pod CIDRs; needs root and nft) or none (default: nftables with --runtime cri, none with --runtime none)')
+    .option('--peer-health-port <port>', "probe the NodePool's peers and answer their probes on this port at the node's InternalIP (mutual TLS with node certificates; the same port on every node of the pool, e.g. 10267); the cloud keeps a node its pool still reaches in the pool's endpoints; -1: off (default: off)")
+    .option('--peer-probe-period <ms>', 'peer probe period (default 10000; a peer is unreachable after 3 failed probes in a row)')
     .option('--runtime <kind>', 'container runtime: cri (containerd) or none (sync/status only) (default cri)')
     .option('--cri-socket <path>', 'containerd CRI socket (default KEDGE_CONTAINERD_SOCK or /run/kedge/containerd.sock)')
     .option('--cluster-dns <ip>', "node-local DNS for pods on this IP, written into their resolv.conf as the kubelet's --cluster-dns (e.g. 169.254.20.10, put on a kedge-dns0 dummy interface); none: off, pods use the host's resolvers (default: off)")
