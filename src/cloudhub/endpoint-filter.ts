@@ -9,10 +9,10 @@
  * The annotation wins over hints. A slice of a Service with neither is the same for every node ("unscoped").
  */
 import type { V1Endpoint, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { TOPOLOGY_MODE_ANNOTATION, ZONE_LABEL } from '../common/topology.js';
 
 export const TOPOLOGY_KEYS_ANNOTATION = 'openyurt.io/topologyKeys';
-export const TOPOLOGY_MODE_ANNOTATION = 'service.kubernetes.io/topology-mode';
-export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+export { TOPOLOGY_MODE_ANNOTATION, ZONE_LABEL };
 
 export type TopologyScope = 'node' | 'pool';
 

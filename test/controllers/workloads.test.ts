@@ -137,6 +137,49 @@ test('EndpointSlices and Endpoints follow pod readiness', async () => {
   await waitFor('endpoint ready again', async () => (await readyIps()).includes(victim.status.podIP));
 });
 
+test('zone hints: trafficDistribution PreferClose hints each endpoint to its zone; topology-mode Auto shares them by zone CPU, or removes them with an event', async () => {
+  // 5 nodes, 8 CPU each: zone-a 3 (60%), zone-b 2 (40%). All 5 pods in zone-a, so Auto must give 2 of them to zone-b.
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'zoned', namespace: 'default' },
+    spec: {
+      replicas: 5, selector: { matchLabels: { app: 'zoned' } },
+      template: { metadata: { labels: { app: 'zoned' } }, spec: { nodeSelector: { 'topology.kubernetes.io/zone': 'zone-a' }, containers: [{ name: 'c', image: 'nginx:1.25', ports: [{ containerPort: 8080 }] }] } },
+    },
+  }));
+  await c.kubectl(['rollout', 'status', 'deployment/zoned', '--timeout=60s']);
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'v1', kind: 'Service', metadata: { name: 'zoned', namespace: 'default' },
+    spec: { selector: { app: 'zoned' }, ports: [{ port: 80, targetPort: 8080 }], trafficDistribution: 'PreferClose' },
+  }));
+  const endpoints = async () => (await c.json<{ items: any[] }>(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=zoned'])).items.flatMap((s) => s.endpoints ?? []);
+  const zoneOfNode = new Map<string, string>((await c.json<{ items: any[] }>(['get', 'nodes'])).items.map((n) => [n.metadata.name, n.metadata.labels['topology.kubernetes.io/zone']]));
+  await waitFor('5 endpoints hinted to their own zone', async () => {
+    const eps = await endpoints();
+    return eps.length === 5 && eps.every((e) => e.zone === 'zone-a' && e.zone === zoneOfNode.get(e.nodeName) && e.hints?.forZones?.length === 1 && e.hints.forZones[0].name === e.zone);
+  });
+
+  await c.kubectl(['annotate', 'service', 'zoned', 'service.kubernetes.io/topology-mode=Auto']);
+  const hintCounts = async () => (await endpoints()).reduce<Record<string, number>>((m, e) => {
+    const z = e.hints?.forZones?.map((x: { name: string }) => x.name).join(',') ?? '-';
+    m[z] = (m[z] ?? 0) + 1;
+    return m;
+  }, {});
+  await waitFor('Auto: 3 endpoints for zone-a, 2 given to zone-b', async () => {
+    const h = await hintCounts();
+    return h['zone-a'] === 3 && h['zone-b'] === 2 && Object.keys(h).length === 2;
+  });
+
+  await c.kubectl(['scale', 'deployment', 'zoned', '--replicas=1']);
+  await waitFor('1 endpoint for 2 zones: no hints', async () => {
+    const eps = (await endpoints()).filter((e) => e.conditions?.ready);
+    return eps.length === 1 && eps.every((e) => e.hints === undefined);
+  });
+  await waitFor('TopologyAwareHintsDisabled event', async () => {
+    const ev = (await c.json<{ items: any[] }>(['get', 'events', '--field-selector', 'involvedObject.name=zoned,involvedObject.kind=Service'])).items;
+    return ev.some((e) => e.reason === 'TopologyAwareHintsDisabled' && /Insufficient number of endpoints \(1 endpoints, 2 zones\)/.test(e.message));
+  });
+});
+
 test('an unschedulable pod gets PodScheduled=False and an upstream-style FailedScheduling event', async () => {
   await c.kubectl(['run', 'nowhere', '--image=nginx:1.25', '--overrides', JSON.stringify({ spec: { nodeSelector: { disk: 'ssd' } } })]);
   const msg = "0/5 nodes are available: 5 node(s) didn't match Pod's node affinity/selector.";

@@ -140,6 +140,15 @@ export class NetnsLab {
     tryRun('nsenter', [`--net=/run/netns/${node.netns}`, '--', 'ss', '-K', 'dst', this.hostAddress]);
   }
 
+  /** The node loses its LAN too (its peers and the hub): its eth0 goes down, as a node whose site link failed. */
+  cutLan(node: LabNode): void {
+    this.exec(node.netns, 'ip', ['link', 'set', 'eth0', 'down']);
+  }
+
+  healLan(node: LabNode): void {
+    tryRun('nsenter', [`--net=/run/netns/${node.netns}`, '--', 'ip', 'link', 'set', 'eth0', 'up']);
+  }
+
   healCloud(node: LabNode): void {
     tryRun('nsenter', [`--net=/run/netns/${node.netns}`, '--', 'ip', 'route', 'del', 'blackhole', `${this.hostAddress}/32`]);
   }

@@ -152,7 +152,7 @@ export function localGet<T = unknown>(node: SiteNode, p: string): Promise<{ stat
 export interface PodInfo {
   metadata: { name: string; namespace?: string; uid: string; labels?: Record<string, string> };
   spec: { nodeName?: string };
-  status?: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; ready: boolean; containerID?: string }> };
+  status?: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string; reason?: string }>; containerStatuses?: Array<{ name: string; ready: boolean; containerID?: string }> };
 }
 
 export async function podsBySelector(site: Site, selector: string, namespace = 'default'): Promise<PodInfo[]> {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { FakeCluster } from '../testing/fake-cluster.js';
 import { eventually, fakeContext } from '../testing/context.js';
 import { EndpointsController, serviceMembers } from './endpoints.js';
@@ -56,5 +56,25 @@ test('a pod whose subdomain names the Service gets its hostname on its endpoint 
   assert.deepEqual(hostnames(), ['10.1.0.1=web-0', '10.1.0.2=']);
   const ep = fake.find<{ subsets: { addresses: { ip: string; hostname?: string }[] }[] }>('Endpoints', 'web', 'default');
   assert.deepEqual(ep?.subsets[0]!.addresses.map((a) => a.hostname ?? ''), ['web-0', '']);
+  await c.stop();
+});
+
+test('endpoints carry their node\'s zone and the hints the Service asks for; a node\'s zone change re-syncs them', async () => {
+  const fake = new FakeCluster();
+  const c = new EndpointsController(fakeContext(fake), { endpoints: false, slices: true });
+  c.start();
+  for (const [name, zone] of [['n1', 'z1'], ['n2', 'z2']]) {
+    await fake.create<V1Node>({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'topology.kubernetes.io/zone': zone! } }, status: { allocatable: { cpu: '2' }, conditions: [{ type: 'Ready', status: 'True' }] } });
+  }
+  await fake.create<V1Service>({ ...svc, spec: { ...svc.spec, trafficDistribution: 'PreferClose' } as V1Service['spec'] });
+  const onN2 = pod('bb', true);
+  onN2.spec = { ...onN2.spec!, nodeName: 'n2' };
+  await fake.create(pod('a', true));
+  await fake.create(onN2);
+  const view = () => fake.list<V1EndpointSlice>('EndpointSlice', 'default').flatMap((s) => (s.endpoints ?? []).map((e) => `${e.nodeName}:${e.zone ?? '-'}:${e.hints?.forZones?.map((z) => z.name).join(',') ?? '-'}`)).sort();
+  await eventually(() => view().length === 2, 3000, 'two endpoints');
+  assert.deepEqual(view(), ['n1:z1:z1', 'n2:z2:z2']);
+  await fake.update('Node', 'n2', undefined, { metadata: { labels: { 'topology.kubernetes.io/zone': 'z3' } } });
+  await eventually(() => view()[1] === 'n2:z3:z3', 3000, 'zone followed');
   await c.stop();
 });

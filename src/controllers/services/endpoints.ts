@@ -1,4 +1,5 @@
 import type {
+  V1Node,
   CoreV1EndpointPort as V1EndpointPort,
   V1Endpoints,
   V1EndpointSlice,
@@ -13,8 +14,12 @@ import { errorCode, isNotFound } from '../client.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import { canonicalJson, isPodReady } from '../util/pods.js';
 import { labelSelectorMatches } from '../util/selectors.js';
+import { ZONE_LABEL } from '../../common/topology.js';
+import { autoHintsRequested, withTopologyHints } from './hints.js';
+import type { SharedInformer } from '../informers.js';
 
 export const ServiceNameLabel = 'kubernetes.io/service-name';
+
 const ManagedByLabel = 'endpointslice.kubernetes.io/managed-by';
 const ManagedBy = 'endpointslice-controller.k8s.io';
 
@@ -74,6 +79,8 @@ export function serviceMembers(svc: V1Service, pods: readonly V1Pod[]): Member[]
 export class EndpointsController implements Controller {
   readonly name = 'endpoints';
   private readonly runner: QueueRunner;
+  /** Per Service, why its topology hints are off (an event is recorded when this changes). */
+  private readonly hintsDisabled = new Map<string, string>();
 
   constructor(private readonly ctx: ControllerContext, private readonly which: { endpoints: boolean; slices: boolean }) {
     this.runner = new QueueRunner(this.name, ctx, (k) => this.sync(k));
@@ -107,7 +114,32 @@ export class EndpointsController implements Controller {
     });
     pods.onAdd((p) => prevLabels.set(keyOf(p), canonicalJson(p.metadata?.labels ?? {})));
     pods.onDelete((p) => prevLabels.delete(keyOf(p)));
+    if (this.which.slices) this.watchNodeTopology(svcs);
     this.runner.run();
+  }
+
+  /**
+   * Endpoints carry their node's zone, and Auto hints follow the zones' Ready CPU: a node's zone changing re-syncs
+   * every Service; its readiness or CPU changing re-syncs the Services with topology-mode Auto (heartbeats change neither).
+   */
+  private watchNodeTopology(svcs: SharedInformer<V1Service>): void {
+    const nodes = this.ctx.informers.get<V1Node>('nodes');
+    const seen = new Map<string, { zone: string; health: string }>();
+    const onNode = (n: V1Node, gone = false) => {
+      const name = n.metadata!.name!;
+      const zone = gone ? '' : n.metadata?.labels?.[ZONE_LABEL] ?? '';
+      const health = gone ? '' : `${n.status?.conditions?.find((c) => c.type === 'Ready')?.status}|${n.status?.allocatable?.cpu ?? ''}`;
+      const before = seen.get(name);
+      if (gone) seen.delete(name);
+      else seen.set(name, { zone, health });
+      if (!before && !zone) return;
+      const all = svcs.list();
+      if (before?.zone !== zone) for (const svc of all) this.runner.queue.add(keyOf(svc));
+      else if (before?.health !== health) for (const svc of all) if (autoHintsRequested(svc)) this.runner.queue.add(keyOf(svc));
+    };
+    nodes.onAdd((n) => onNode(n));
+    nodes.onUpdate((n) => onNode(n));
+    nodes.onDelete((n) => onNode(n, true));
   }
 
   private async sync(key: string): Promise<void> {
@@ -169,13 +201,21 @@ export class EndpointsController implements Controller {
   private async syncSlice(svc: V1Service, members: Member[]): Promise<void> {
     const ns = svc.metadata!.namespace!;
     const name = svc.metadata!.name!;
-    const endpoints: DiscoveryV1Endpoint[] = members.map((m) => ({
-      addresses: [m.ip],
-      ...(endpointHostname(svc, m.pod) ? { hostname: endpointHostname(svc, m.pod) } : {}),
-      conditions: { ready: m.ready, serving: !m.terminating ? m.ready : isPodReady(m.pod), terminating: m.terminating },
-      nodeName: m.pod.spec?.nodeName,
-      targetRef: { kind: 'Pod', namespace: ns, name: m.pod.metadata!.name!, uid: m.pod.metadata!.uid! },
-    }));
+    const nodes = this.ctx.informers.get<V1Node>('nodes');
+    const unhinted: DiscoveryV1Endpoint[] = members.map((m) => {
+      const zone = nodes.get(m.pod.spec!.nodeName!)?.metadata?.labels?.[ZONE_LABEL];
+      return {
+        addresses: [m.ip],
+        ...(endpointHostname(svc, m.pod) ? { hostname: endpointHostname(svc, m.pod) } : {}),
+        conditions: { ready: m.ready, serving: !m.terminating ? m.ready : isPodReady(m.pod), terminating: m.terminating },
+        nodeName: m.pod.spec?.nodeName,
+        ...(zone ? { zone } : {}),
+        targetRef: { kind: 'Pod', namespace: ns, name: m.pod.metadata!.name!, uid: m.pod.metadata!.uid! },
+      };
+    });
+    const hinted = withTopologyHints(svc, unhinted, () => nodes.list());
+    const endpoints = hinted.endpoints;
+    this.noteHintsDisabled(svc, hinted.disabledReason);
     const first = members[0];
     const ports: DiscoveryV1EndpointPort[] = first
       ? first.ports.map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol, ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}) }))
@@ -210,6 +250,15 @@ export class EndpointsController implements Controller {
       { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace: ns, name: slice.metadata!.name! },
       { metadata: { labels }, endpoints, ports },
     );
+  }
+
+  /** Upstream's TopologyAwareHintsDisabled event, once per Service per reason. */
+  private noteHintsDisabled(svc: V1Service, reason: string | undefined): void {
+    const key = keyOf(svc);
+    if (reason === this.hintsDisabled.get(key)) return;
+    if (reason === undefined) return void this.hintsDisabled.delete(key);
+    this.hintsDisabled.set(key, reason);
+    this.ctx.events.event({ ...svc, apiVersion: 'v1', kind: 'Service' }, 'Warning', 'TopologyAwareHintsDisabled', `${reason}, addressType: IPv4`);
   }
 
   stop(): Promise<void> {
