@@ -204,6 +204,14 @@ export function toStatusError(err: unknown): StatusError {
   return err instanceof StatusError ? err : internalError(err);
 }
 
+/**
+ * 422 without a field, as upstream's NewGenericServerResponse words it (a JSON patch that cannot be applied): the
+ * generic message, the specific one as an UnexpectedServerResponse cause.
+ */
+export function unprocessable(cause: string): StatusError {
+  return failure(422, 'Invalid', 'the server rejected our request due to an error in our request', { causes: [{ reason: 'UnexpectedServerResponse', message: cause }] });
+}
+
 /** A failure with a given code and reason, e.g. a kubelet's answer passed through, or 503 for an unreachable node. */
 export function statusFailure(code: number, reason: StatusReason | '', message: string): StatusError {
   return failure(code, reason, message);

@@ -10,38 +10,9 @@ import type { Logger } from '../common/logger.js';
 import type { WatchCacheFeed } from '../apimachinery/watchcache.js';
 import type { ObjectStore } from './objects.js';
 import type { Registry, ResourceDef, StrategyContext } from './registry.js';
+import { apiServicePriority } from './api-priorities.js';
 
 export const AUTOMANAGED_LABEL = 'kube-aggregator.kubernetes.io/automanaged';
-
-/** kube-apiserver's apiVersionPriorities (group priority minimum, version priority). */
-const PRIORITIES: Record<string, [number, number]> = {
-  'v1': [18000, 1],
-  'apiregistration.k8s.io/v1': [18000, 15], // kube-aggregator's own group
-  'apps/v1': [17800, 15],
-  'events.k8s.io/v1': [17750, 15],
-  'authentication.k8s.io/v1': [17700, 15],
-  'authorization.k8s.io/v1': [17600, 15],
-  'autoscaling/v2': [17500, 30],
-  'autoscaling/v1': [17500, 15],
-  'batch/v1': [17400, 15],
-  'certificates.k8s.io/v1': [17300, 15],
-  'networking.k8s.io/v1': [17200, 15],
-  'policy/v1': [17100, 15],
-  'rbac.authorization.k8s.io/v1': [17000, 15],
-  'storage.k8s.io/v1': [16800, 15],
-  'admissionregistration.k8s.io/v1': [16700, 15],
-  'apiextensions.k8s.io/v1': [16700, 15],
-  'scheduling.k8s.io/v1': [16600, 15],
-  'coordination.k8s.io/v1': [16500, 15],
-  'node.k8s.io/v1': [16300, 15],
-  'discovery.k8s.io/v1': [16200, 15],
-  'flowcontrol.apiserver.k8s.io/v1': [16100, 21],
-  // metrics-server registers this one itself; Kedge serves it in-process.
-  'metrics.k8s.io/v1beta1': [100, 100],
-};
-
-/** Custom resource groups: upstream's CRD registration uses 1000 and the version's position. */
-const CRD_GROUP_PRIORITY = 1000;
 
 function desiredApiServices(registry: Registry): Map<string, KubeObject> {
   const out = new Map<string, KubeObject>();
@@ -51,7 +22,7 @@ function desiredApiServices(registry: Registry): Map<string, KubeObject> {
       const gv = g.name ? `${g.name}/${v}` : v;
       const defs = registry.resourcesIn(g.name, v);
       const custom = defs.length > 0 && defs.every((d: ResourceDef) => d.source === 'crd');
-      const [groupPriorityMinimum, versionPriority] = PRIORITIES[gv] ?? (custom ? [CRD_GROUP_PRIORITY, 100 - i] : [CRD_GROUP_PRIORITY, 15]);
+      const { groupPriorityMinimum, versionPriority } = apiServicePriority(gv, custom, i);
       const name = g.name ? `${v}.${g.name}` : v;
       out.set(name, {
         apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService',

@@ -3,6 +3,7 @@
  * aggregated discovery (apidiscovery.k8s.io/v2 APIGroupDiscoveryList) for clients that ask for it.
  */
 import { groupVersion, verbsOf, type Registry, type ResourceDef } from './registry.js';
+import { sortGroupsByPriority } from './api-priorities.js';
 
 function subresourceVerbs(sub: string): string[] {
   switch (sub) {
@@ -59,18 +60,18 @@ function groupEntry(name: string, versions: string[]): Record<string, unknown> {
 export function apiGroupList(registry: Registry): Record<string, unknown> {
   return {
     kind: 'APIGroupList', apiVersion: 'v1',
-    groups: registry.groups().filter((g) => g.name !== '').map((g) => groupEntry(g.name, g.versions)),
+    groups: sortGroupsByPriority(registry.groups()).filter((g) => g.name !== '').map((g) => groupEntry(g.name, g.versions)),
   };
 }
 
 export function apiGroup(registry: Registry, name: string): Record<string, unknown> | null {
-  const g = registry.groups().find((x) => x.name === name && name !== '');
+  const g = sortGroupsByPriority(registry.groups()).find((x) => x.name === name && name !== '');
   return g ? { kind: 'APIGroup', apiVersion: 'v1', ...groupEntry(g.name, g.versions) } : null;
 }
 
 /** apidiscovery.k8s.io APIGroupDiscoveryList for /api (core only) or /apis (all named groups). */
 export function aggregatedDiscovery(registry: Registry, legacy: boolean, version: 'v2' | 'v2beta1'): Record<string, unknown> {
-  const groups = registry.groups().filter((g) => (legacy ? g.name === '' : g.name !== ''));
+  const groups = sortGroupsByPriority(registry.groups()).filter((g) => (legacy ? g.name === '' : g.name !== ''));
   return {
     kind: 'APIGroupDiscoveryList',
     apiVersion: `apidiscovery.k8s.io/${version}`,

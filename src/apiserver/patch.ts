@@ -5,7 +5,7 @@
  */
 import jsonpatch from 'fast-json-patch';
 import type { KubeObject } from '../apimachinery/object.js';
-import { badRequest, unsupportedMediaType } from '../apimachinery/status.js';
+import { badRequest, unprocessable, unsupportedMediaType } from '../apimachinery/status.js';
 import * as schema from './schema/index.js';
 import { PATCH_MEDIA_TYPES, parseJson, parseYaml, TOO_DEEP } from './body.js';
 import { jsonTextTooDeep } from '../common/json-depth.js';
@@ -63,10 +63,19 @@ export function applyJsonPatch(obj: KubeObject, ops: unknown): KubeObject {
   try {
     return jsonpatch.applyPatch(structuredClone(obj), ops as jsonpatch.Operation[], true, false).newDocument as KubeObject;
   } catch (err) {
-    const e = err as { name?: string; message: string; operation?: { path?: string } };
+    const e = err as { name?: string; message: string; operation?: { op?: string; path?: string; from?: string } };
     if (e.name === 'TEST_OPERATION_FAILED') throw new JsonPatchTestFailed(e.operation?.path ?? '');
-    throw badRequest(`the server rejected our request due to an error in our request: ${e.message.split('\n')[0]}`);
+    // A patch that decodes but cannot be applied (a path that is not there) is 422 upstream, its own error as the cause.
+    throw unprocessable(jsonPatchFailure(e));
   }
+}
+
+/** The Go library's wording for a path that is not there (the commonest failure); other failures keep their own text. */
+function jsonPatchFailure(e: { name?: string; message: string; operation?: { op?: string; path?: string; from?: string } }): string {
+  const op = e.operation?.op ?? '';
+  if (e.name === 'OPERATION_PATH_UNRESOLVABLE') return `${op} operation does not apply: doc is missing path: "${e.operation?.path ?? ''}": missing value`;
+  if (e.name === 'OPERATION_FROM_UNRESOLVABLE') return `${op} operation does not apply: doc is missing from path: "${e.operation?.from ?? ''}": missing value`;
+  return e.message.split('\n')[0];
 }
 
 /** A failed `test` op is a 422 upstream (the patch applied cleanly but the test did not hold). */

@@ -46,7 +46,7 @@ import { admitTenancy } from './tenancy/admission.js';
 import { unknownFieldProblems } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 import type { SigningKeyPair } from '../pki/index.js';
-import { mountServiceAccountToken } from './serviceaccount-admission.js';
+import { isMirrorPod, mountServiceAccountToken, serviceAccountMissing } from './serviceaccount-admission.js';
 import { createRootCaPublisher } from './root-ca-publisher.js';
 import { DEFAULT_EVENT_TTL_MS, EventTtlSweeper } from './event-ttl.js';
 import { constants as cryptoConstants } from 'node:crypto';
@@ -184,7 +184,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     // ServiceAccount admission: pods get the kube-api-access-* projected volume (token, root CA, namespace).
     if (!old && def.group === '' && def.resource === 'pods' && !ctx.subresource) {
       const spec = (obj as Obj).spec ?? {};
-      const sa = await getStored<never>(`/registry/core/serviceaccounts/${obj.metadata!.namespace}/${spec.serviceAccountName || 'default'}`);
+      const ns = obj.metadata!.namespace!;
+      const saName = spec.serviceAccountName || 'default';
+      const sa = await getStored<never>(`/registry/core/serviceaccounts/${ns}/${saName}`);
+      if (!sa && !isMirrorPod(obj)) throw serviceAccountMissing(obj, ns, saName);
       mountServiceAccountToken(obj as never, sa);
     }
     await builtinAdmission.admit(def, obj, old, ctx);

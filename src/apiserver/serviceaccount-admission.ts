@@ -6,6 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { V1Pod, V1ServiceAccount, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { KubeObject } from '../apimachinery/object.js';
+import { forbidden, type StatusError } from '../apimachinery/status.js';
 
 export const SERVICE_ACCOUNT_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
@@ -32,6 +34,20 @@ export function apiAccessVolume(name: string): V1Volume {
       ],
     },
   };
+}
+
+/** Static pods' mirrors are exempt, as upstream (their kubelet cannot be asked for a ServiceAccount). */
+export function isMirrorPod(pod: KubeObject): boolean {
+  return pod.metadata?.annotations?.['kubernetes.io/config.mirror'] !== undefined;
+}
+
+/**
+ * A pod naming a ServiceAccount that does not exist is refused (403), worded as upstream's plugin: the pod is named
+ * by its generateName when it has one (admission runs before the name is generated there).
+ */
+export function serviceAccountMissing(pod: KubeObject, namespace: string, serviceAccount: string): StatusError {
+  const name = pod.metadata?.generateName || pod.metadata?.name || 'Unknown';
+  return forbidden({ group: '', resource: 'pods' }, name, `error looking up service account ${namespace}/${serviceAccount}: serviceaccount "${serviceAccount}" not found`);
 }
 
 /** Whether the token should be mounted: the pod's own setting wins, then the ServiceAccount's, default yes. */

@@ -18,10 +18,25 @@ export interface EventRecorder {
 export class ApiEventRecorder implements EventRecorder {
   private readonly correlator: EventCorrelator;
   /** The write chain per Event: an update must not overtake the create it counts on. */
-  private readonly chains = new Map<string, Promise<void>>();
+  private readonly chains: Map<string, Promise<void>>;
 
-  constructor(private readonly api: KubeApi, private readonly component: string, correlator: CorrelatorOptions = {}) {
-    this.correlator = new EventCorrelator(correlator);
+  constructor(private readonly api: KubeApi, private readonly component: string, correlator: CorrelatorOptions | ApiEventRecorder = {}) {
+    if (correlator instanceof ApiEventRecorder) {
+      this.correlator = correlator.correlator;
+      this.chains = correlator.chains;
+    } else {
+      this.correlator = new EventCorrelator(correlator);
+      this.chains = new Map();
+    }
+  }
+
+  /**
+   * The same recorder reporting as another component: each upstream controller has its own (`deployment-controller`,
+   * `default-scheduler`, …) and `kubectl get events` shows that name; the correlation and write chains stay shared,
+   * so one flush() covers them all.
+   */
+  forComponent(component: string): ApiEventRecorder {
+    return new ApiEventRecorder(this.api, component, this);
   }
 
   event(obj: KubernetesObject, type: 'Normal' | 'Warning', reason: string, message: string): void {

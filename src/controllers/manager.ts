@@ -97,6 +97,30 @@ async function serveMetrics(address: string, registry: Registry): Promise<{ url:
   return { url: `http://${host}:${a.port}`, close: () => new Promise((r) => server.close(() => r())) };
 }
 
+/** The component each controller's events name, as kube-controller-manager's and kube-scheduler's recorders do. */
+const EVENT_SOURCES: Record<string, string> = {
+  scheduler: 'default-scheduler',
+  replicaset: 'replicaset-controller',
+  deployment: 'deployment-controller',
+  daemonset: 'daemonset-controller',
+  statefulset: 'statefulset-controller',
+  job: 'job-controller',
+  cronjob: 'cronjob-controller',
+  disruption: 'controllermanager',
+  horizontalpodautoscaling: 'horizontal-pod-autoscaler',
+  endpoints: 'endpoint-controller',
+  endpointslice: 'endpoint-slice-controller',
+  serviceaccount: 'service-account-controller',
+  namespace: 'namespace-controller',
+  garbagecollector: 'garbage-collector-controller',
+  nodelifecycle: 'node-controller',
+  podgc: 'pod-garbage-collector',
+  nodepool: 'nodepool-controller',
+  yurtappset: 'yurtappset-controller',
+  grid: 'grid-controller',
+  podbinding: 'podbinding-controller',
+};
+
 export function selectControllers(spec: readonly string[] | 'all' | undefined): string[] {
   if (spec === undefined || spec === 'all') return [...allControllers];
   const enabled = new Set<string>();
@@ -190,7 +214,7 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
     const ctx: ControllerContext = { api, informers: factory, events, metrics, log, options, synced };
     const controllers: Controller[] = [];
     for (const name of selected) {
-      const c = await build(name, ctx, selected, kc);
+      const c = await build(name, { ...ctx, events: events.forComponent(EVENT_SOURCES[name] ?? name) }, selected, kc);
       if (c) controllers.push(c);
     }
     if (gen !== generation) return;

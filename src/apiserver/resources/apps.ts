@@ -141,6 +141,14 @@ function jobDuration(j: Obj, now: number): string {
   return age({ metadata: { creationTimestamp: start } } as never, end);
 }
 
+/** SetDefaults_Job: a Job without labels takes its pod template's. */
+function defaultJobLabels(job: Obj): void {
+  const templateLabels = job.spec?.template?.metadata?.labels;
+  if (templateLabels && Object.keys(templateLabels).length && !Object.keys(job.metadata?.labels ?? {}).length) {
+    (job.metadata ??= {}).labels = { ...templateLabels };
+  }
+}
+
 export const jobsDef: ResourceDef = builtin({
   group: 'batch', version: 'v1', resource: 'jobs', kind: 'Job', singular: 'job', namespaced: true, categories: ['all'], subresources: ['status'],
   strategy: {
@@ -157,6 +165,7 @@ export const jobsDef: ResourceDef = builtin({
       s.template.metadata ??= {};
       s.template.spec ??= {};
       defaultPodSpec(s.template.spec);
+      defaultJobLabels(o);
     },
     prepareForCreate(obj) {
       const o = obj as Obj;
@@ -169,6 +178,9 @@ export const jobsDef: ResourceDef = builtin({
         s.selector = { matchLabels: { 'batch.kubernetes.io/controller-uid': uid } };
         s.template.metadata.labels = { ...(s.template.metadata.labels ?? {}), ...labels };
       }
+      // Upstream's storage defaults a Job's labels from its template whenever it decodes one, so a Job read back
+      // carries the generated labels too (`kubectl get job -o yaml`, `kubectl get jobs -l job-name=…`).
+      defaultJobLabels(o);
     },
     validate(obj) {
       const s = ((obj as Obj).spec ?? {}) as Obj;

@@ -1,4 +1,5 @@
 /** core/v1 resources other than pods: namespaces, nodes, configmaps, secrets, services, endpoints, events, serviceaccounts. */
+import { isDeepStrictEqual } from 'node:util';
 import { forbidden, type FieldError } from '../../apimachinery/status.js';
 import type { ResourceDef } from '../registry.js';
 import { payloadTooLong, validateConfigKey } from '../validation.js';
@@ -114,7 +115,38 @@ function validateSecret(secret: Obj): FieldError[] {
   for (const [key, value] of Object.entries((secret.data ?? {}) as Record<string, unknown>)) sizes.set(key, Buffer.from(String(value ?? ''), 'base64').length);
   for (const [key, value] of Object.entries((secret.stringData ?? {}) as Record<string, unknown>)) sizes.set(key, Buffer.byteLength(String(value ?? ''), 'utf8'));
   const errs = [...sizes.keys()].flatMap((key) => validateConfigKey(key, `data[${key}]`));
+  errs.push(...validateSecretType(secret, sizes));
   return [...errs, ...payloadTooLong([...sizes.values()].reduce((a, b) => a + b, 0), 'data')];
+}
+
+/** The keys (or annotation) each built-in Secret type requires, as upstream's ValidateSecret. */
+function validateSecretType(secret: Obj, keys: Map<string, number>): FieldError[] {
+  const required = (key: string): FieldError[] => (keys.has(key) ? [] : [{ type: 'Required', field: `data[${key}]`, detail: '' }]);
+  const json = (key: string): FieldError[] => {
+    if (!keys.has(key)) return required(key);
+    const raw = secret.stringData?.[key] ?? Buffer.from(String(secret.data?.[key] ?? ''), 'base64').toString('utf8');
+    try { JSON.parse(raw); return []; } catch (err) { return [{ type: 'Invalid', field: `data[${key}]`, value: '<secret contents redacted>', detail: (err as Error).message }]; }
+  };
+  switch (secret.type) {
+    case 'kubernetes.io/service-account-token':
+      return secret.metadata?.annotations?.['kubernetes.io/service-account.name'] ? [] : [{ type: 'Required', field: 'metadata.annotations[kubernetes.io/service-account.name]', detail: '' }];
+    case 'kubernetes.io/dockercfg': return json('.dockercfg');
+    case 'kubernetes.io/dockerconfigjson': return json('.dockerconfigjson');
+    case 'kubernetes.io/basic-auth': return keys.has('username') || keys.has('password') ? [] : [...required('username'), ...required('password')];
+    case 'kubernetes.io/ssh-auth': return required('ssh-privatekey');
+    case 'kubernetes.io/tls': return [...required('tls.crt'), ...required('tls.key')];
+    default: return [];
+  }
+}
+
+/** `immutable: true` freezes the payload and itself: it cannot be unset, as upstream's ConfigMap/Secret update validation. */
+function validateImmutable(obj: Obj, old: Obj, payload: string[]): FieldError[] {
+  if (old.immutable !== true) return [];
+  const errs: FieldError[] = [];
+  const detail = 'field is immutable when `immutable` is set';
+  if (obj.immutable !== true) errs.push({ type: 'Forbidden', field: 'immutable', detail });
+  for (const f of payload) if (!isDeepStrictEqual(obj[f] ?? {}, old[f] ?? {})) errs.push({ type: 'Forbidden', field: f, detail });
+  return errs;
 }
 
 export const configMapsDef: ResourceDef = builtin({
@@ -122,13 +154,7 @@ export const configMapsDef: ResourceDef = builtin({
   shortNames: ['cm'], tracksGeneration: false,
   strategy: {
     validate: (obj) => validateConfigMap(obj as Obj),
-    validateUpdate(obj, old) {
-      const errs = validateConfigMap(obj as Obj);
-      if ((old as Obj).immutable && JSON.stringify([(obj as Obj).data, (obj as Obj).binaryData]) !== JSON.stringify([(old as Obj).data, (old as Obj).binaryData])) {
-        errs.push({ type: 'Forbidden', field: 'data', detail: 'field is immutable when `immutable` is set' });
-      }
-      return errs;
-    },
+    validateUpdate: (obj, old) => [...validateConfigMap(obj as Obj), ...validateImmutable(obj as Obj, old as Obj, ['data', 'binaryData'])],
   },
   table: table([col('Data', 'integer'), col('Age')], (o, now) => [Object.keys(o.data ?? {}).length + Object.keys(o.binaryData ?? {}).length, age(o, now)]),
 });
@@ -139,6 +165,11 @@ export const secretsDef: ResourceDef = builtin({
     defaults(obj) { (obj as Obj).type ??= 'Opaque'; },
     // Base64 of data is checked when the body is decoded (schema/decode-types.ts), as upstream's decoder does.
     validate: (obj) => validateSecret(obj as Obj),
+    validateUpdate(obj, old) {
+      const errs = [...validateSecret(obj as Obj), ...validateImmutable(obj as Obj, old as Obj, ['data'])];
+      if ((obj as Obj).type !== (old as Obj).type) errs.push({ type: 'Invalid', field: 'type', value: (obj as Obj).type, detail: 'field is immutable' });
+      return errs;
+    },
     prepareForCreate(obj) {
       // stringData is write-only: merged into data (base64) at write time, as upstream.
       const o = obj as Obj;

@@ -134,7 +134,10 @@ export class DaemonSetController implements Controller {
       this.expectations.expect(key, toCreate.length, toDelete.length);
       const results = await Promise.allSettled([
         ...toCreate.map((n) => this.createDaemon(ds, n, hash)),
-        ...toDelete.map((p) => this.ctx.api.delete({ apiVersion: 'v1', kind: 'Pod', namespace: namespace!, name: p.metadata!.name! }, { uid: p.metadata?.uid })),
+        ...toDelete.map(async (p) => {
+          await this.ctx.api.delete({ apiVersion: 'v1', kind: 'Pod', namespace: namespace!, name: p.metadata!.name! }, { uid: p.metadata?.uid });
+          this.ctx.events.event({ ...ds, apiVersion: 'apps/v1', kind: 'DaemonSet' }, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata!.name}`);
+        }),
       ]);
       const failed = results.filter((r) => r.status === 'rejected' && !isNotFound(r.reason));
       if (failed.length) {
@@ -181,7 +184,8 @@ export class DaemonSetController implements Controller {
       },
     };
     try {
-      await this.ctx.api.create(pod);
+      const created = await this.ctx.api.create(pod);
+      this.ctx.events.event({ ...ds, apiVersion: 'apps/v1', kind: 'DaemonSet' }, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata?.name}`);
     } catch (err) {
       this.ctx.events.event({ ...ds, apiVersion: 'apps/v1', kind: 'DaemonSet' }, 'Warning', 'FailedCreate', `Error creating: ${String((err as Error).message)}`);
       if (errorCode(err) !== 409) throw err;

@@ -83,7 +83,7 @@ export class JobController implements Controller {
           try {
             await slowStart(diff, async () => {
               const uid = job.metadata!.uid!;
-              await this.ctx.api.create(
+              const pod = await this.ctx.api.create(
                 podFromTemplate(job.spec!.template, namespace!, ownerRef(job, 'batch/v1', 'Job'), { generateName: `${name}-` }, {
                   'batch.kubernetes.io/controller-uid': uid,
                   'batch.kubernetes.io/job-name': name,
@@ -91,17 +91,18 @@ export class JobController implements Controller {
                   'job-name': name,
                 }),
               );
+              this.ctx.events.event({ ...job, apiVersion: 'batch/v1', kind: 'Job' }, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata?.name}`);
             });
           } catch (err) {
             this.expectations.forget(key);
             throw err;
           }
         } else if (diff < 0) {
-          await this.deletePods(namespace!, active.slice(0, -diff));
+          await this.deletePods(job, active.slice(0, -diff));
         }
       }
     }
-    if (terminate || (finished && active.length)) await this.deletePods(namespace!, active);
+    if (terminate || (finished && active.length)) await this.deletePods(job, active);
     const status = {
       active: terminate ? 0 : active.length,
       succeeded,
@@ -128,13 +129,17 @@ export class JobController implements Controller {
     }
   }
 
-  private async deletePods(namespace: string, pods: V1Pod[]): Promise<void> {
+  private async deletePods(job: V1Job, pods: V1Pod[]): Promise<void> {
+    const namespace = job.metadata!.namespace!;
     await Promise.all(
-      pods.map((p) =>
-        this.ctx.api.delete({ apiVersion: 'v1', kind: 'Pod', namespace, name: p.metadata!.name! }, { uid: p.metadata?.uid }).catch((err) => {
+      pods.map(async (p) => {
+        try {
+          await this.ctx.api.delete({ apiVersion: 'v1', kind: 'Pod', namespace, name: p.metadata!.name! }, { uid: p.metadata?.uid });
+          this.ctx.events.event({ ...job, apiVersion: 'batch/v1', kind: 'Job' }, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata!.name}`);
+        } catch (err) {
           if (!isNotFound(err)) throw err;
-        }),
-      ),
+        }
+      }),
     );
   }
 

@@ -169,7 +169,8 @@ export class ReplicaSetController implements Controller {
     let created = 0;
     try {
       created = await slowStart(n, async () => {
-        await this.ctx.api.create(podFromTemplate(rs.spec!.template!, ns, owner, { generateName: `${rs.metadata!.name}-` }));
+        const pod = await this.ctx.api.create(podFromTemplate(rs.spec!.template!, ns, owner, { generateName: `${rs.metadata!.name}-` }));
+        this.ctx.events.event({ ...rs, apiVersion: 'apps/v1', kind: 'ReplicaSet' }, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata?.name}`);
       });
     } catch (err) {
       created = (err as { created?: number }).created ?? 0;

@@ -1,0 +1,216 @@
+/**
+ * Issue 17's upstream-fidelity list: behaviours where Kedge answered differently from kube-apiserver,
+ * kube-controller-manager and kube-scheduler, each checked against upstream's documented behaviour (messages, codes,
+ * labels, event sources) with the stock kubectl v1.32 against one real `kedge server` and one hollow edge node
+ * (src/sim: the real edge agent joined over the hub, on an in-process fake runtime, so pods become Running and Ready).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import { execFile } from 'node:child_process';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createLogger } from '../../src/common/logger.js';
+import { joinCluster } from '../../src/edge/join.js';
+import { HollowNode } from '../../src/sim/hollow-node.js';
+import { createToken, eventually, startCluster, type Cluster } from '../edge/cluster.js';
+
+/** kubectl that resolves with {code, out} instead of throwing, for commands expected to fail. */
+async function kubectlResult(c: Cluster, args: string[], input?: string): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('/usr/bin/kubectl', ['--kubeconfig', c.kubeconfig, ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, out: stdout + stderr });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+interface RawResponse { status: number; body: Record<string, any> } // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** One HTTPS request with the admin credentials, for the status codes and Status bodies kubectl only paraphrases. */
+function raw(c: Cluster, method: string, path: string, body?: string, contentType = 'application/json'): Promise<RawResponse> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(c.kubeconfig);
+  return new Promise((resolve, reject) => {
+    const opts: https.RequestOptions = { method, headers: body === undefined ? {} : { 'content-type': contentType } };
+    void kc.applyToHTTPSOptions(opts).then(() => {
+      const req = https.request(`${kc.getCurrentCluster()!.server}${path}`, opts, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : {} }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    }, reject);
+  });
+}
+
+const json = async <T = any>(c: Cluster, args: string[]): Promise<T> => JSON.parse(await c.kubectl([...args, '-o', 'json'])) as T; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('upstream fidelity (issue 17)', { timeout: 600_000 }, () => {
+  let c: Cluster;
+  const hollows: HollowNode[] = [];
+
+  before(async () => {
+    c = await startCluster('fidelity');
+    const hubUrl = `https://127.0.0.1:${c.hubPort}`;
+    const nodeName = 'fid-edge-a';
+    const token = await createToken(c);
+    const dataDir = c.h.tempDir(nodeName);
+    const credentials = await joinCluster({ server: hubUrl, token: token.token, caCertHash: token.hash, nodeName, dataDir });
+    const node = new HollowNode({ nodeName, dataDir, hubUrl, credentials, log: createLogger(nodeName, 'warn'), podSyncIntervalMs: 1000 });
+    await node.start();
+    hollows.push(node);
+    await eventually('a Ready node', async () => / Ready /.test(await c.kubectl(['get', 'nodes', '--no-headers'])), 90_000, 500);
+  });
+
+  after(async () => {
+    for (const n of hollows) await n.stop();
+    await c?.proxy.close();
+    await c?.h.cleanup();
+  });
+
+  it('admission: a pod naming a missing ServiceAccount is refused with upstream\'s 403 and message', async () => {
+    const r = await kubectlResult(c, ['run', 'sa-missing', '--image=busybox', '--overrides={"spec":{"serviceAccountName":"nope"}}']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /Error from server \(Forbidden\): pods "sa-missing" is forbidden: error looking up service account default\/nope: serviceaccount "nope" not found/);
+    const gen = await raw(c, 'POST', '/api/v1/namespaces/default/pods', JSON.stringify({ metadata: { generateName: 'sa-gen-' }, spec: { serviceAccountName: 'nope', containers: [{ name: 'c', image: 'busybox' }] } }));
+    assert.equal(gen.status, 403);
+    assert.equal(gen.body.reason, 'Forbidden');
+    // Admission runs before a name is generated upstream: the pod is named by its generateName.
+    assert.equal(gen.body.message, 'pods "sa-gen-" is forbidden: error looking up service account default/nope: serviceaccount "nope" not found');
+    // The default ServiceAccount exists in every namespace, so ordinary pods are unaffected.
+    await c.kubectl(['run', 'sa-default', '--image=busybox']);
+  });
+
+  it('Secrets of built-in types need their keys; immutable ConfigMaps and Secrets cannot be reverted or changed', async () => {
+    const tls = await kubectlResult(c, ['apply', '-f', '-'], 'apiVersion: v1\nkind: Secret\nmetadata: {name: bad-tls}\ntype: kubernetes.io/tls\ndata: {foo: YQ==}\n');
+    assert.notEqual(tls.code, 0);
+    assert.match(tls.out, /The Secret "bad-tls" is invalid: \n\* data\[tls\.crt\]: Required value\n\* data\[tls\.key\]: Required value/);
+    const ssh = await raw(c, 'POST', '/api/v1/namespaces/default/secrets', JSON.stringify({ metadata: { name: 'bad-ssh' }, type: 'kubernetes.io/ssh-auth', stringData: { x: 'y' } }));
+    assert.equal(ssh.status, 422);
+    assert.deepEqual(ssh.body.details.causes, [{ reason: 'FieldValueRequired', message: 'Required value', field: 'data[ssh-privatekey]' }]);
+    await c.kubectl(['apply', '-f', '-'], 'apiVersion: v1\nkind: Secret\nmetadata: {name: ok-tls}\ntype: kubernetes.io/tls\nstringData: {tls.crt: c, tls.key: k}\n');
+
+    await c.kubectl(['create', 'configmap', 'frozen', '--from-literal=a=b']);
+    await c.kubectl(['patch', 'configmap', 'frozen', '-p', '{"immutable":true}']);
+    const revert = await kubectlResult(c, ['patch', 'configmap', 'frozen', '-p', '{"immutable":false}']);
+    assert.notEqual(revert.code, 0);
+    assert.match(revert.out, /The ConfigMap "frozen" is invalid: immutable: Forbidden: field is immutable when `immutable` is set/);
+    const change = await kubectlResult(c, ['patch', 'configmap', 'frozen', '-p', '{"data":{"a":"c"}}']);
+    assert.match(change.out, /The ConfigMap "frozen" is invalid: data: Forbidden: field is immutable when `immutable` is set/);
+    await c.kubectl(['create', 'secret', 'generic', 'frozen-s', '--from-literal=a=b']);
+    await c.kubectl(['patch', 'secret', 'frozen-s', '-p', '{"immutable":true}']);
+    const unset = await kubectlResult(c, ['patch', 'secret', 'frozen-s', '--type=json', '-p', '[{"op":"remove","path":"/immutable"}]']);
+    assert.match(unset.out, /The Secret "frozen-s" is invalid: immutable: Forbidden: field is immutable when `immutable` is set/);
+    const retype = await kubectlResult(c, ['patch', 'secret', 'ok-tls', '-p', '{"type":"Opaque"}']);
+    assert.match(retype.out, /The Secret "ok-tls" is invalid: type: Invalid value: "Opaque": field is immutable/);
+  });
+
+  it('status codes: a body that does not decode is 400, a JSON patch that cannot apply is 422', async () => {
+    const notJson = await raw(c, 'POST', '/api/v1/namespaces/default/configmaps', '{not json');
+    assert.equal(notJson.status, 400);
+    assert.equal(notJson.body.reason, 'BadRequest');
+    const badType = await raw(c, 'POST', '/api/v1/namespaces/default/configmaps', JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data: { a: 1 } }));
+    assert.equal(badType.status, 400);
+    assert.equal(badType.body.message, 'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ConfigMap.data of type string');
+    await c.kubectl(['create', 'configmap', 'patched', '--from-literal=a=b']);
+    const missing = await raw(c, 'PATCH', '/api/v1/namespaces/default/configmaps/patched', '[{"op":"remove","path":"/data/nope"}]', 'application/json-patch+json');
+    assert.equal(missing.status, 422);
+    assert.equal(missing.body.reason, 'Invalid');
+    assert.equal(missing.body.message, 'the server rejected our request due to an error in our request');
+    assert.deepEqual(missing.body.details.causes, [{ reason: 'UnexpectedServerResponse', message: 'remove operation does not apply: doc is missing path: "/data/nope": missing value' }]);
+    // A patch body that is not JSON at all stays a 400.
+    const garbage = await raw(c, 'PATCH', '/api/v1/namespaces/default/configmaps/patched', '[{', 'application/json-patch+json');
+    assert.equal(garbage.status, 400);
+  });
+
+  it('discovery lists groups as the aggregator orders them: priority, then name (CRD groups alphabetically)', async () => {
+    const crd = (group: string) => `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.${group}}
+spec:
+  group: ${group}
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
+`;
+    await c.kubectl(['apply', '-f', '-'], `${crd('zeta.example.com')}---\n${crd('alpha.example.com')}`);
+    await eventually('both CRD groups served', async () => {
+      const groups = (JSON.parse(await c.kubectl(['get', '--raw', '/apis'])) as { groups: { name: string }[] }).groups;
+      return groups.some((g) => g.name === 'zeta.example.com') && groups.some((g) => g.name === 'alpha.example.com');
+    }, 60_000, 500);
+    const names = (JSON.parse(await c.kubectl(['get', '--raw', '/apis'])) as { groups: { name: string }[] }).groups.map((g) => g.name);
+    // kube-apiserver's order for the built-in groups (their APIServices' groupPriorityMinimum, highest first).
+    const builtin = ['apiregistration.k8s.io', 'apps', 'events.k8s.io', 'authentication.k8s.io', 'authorization.k8s.io', 'autoscaling', 'batch',
+      'certificates.k8s.io', 'networking.k8s.io', 'policy', 'rbac.authorization.k8s.io', 'storage.k8s.io', 'admissionregistration.k8s.io',
+      'apiextensions.k8s.io', 'scheduling.k8s.io', 'coordination.k8s.io', 'node.k8s.io', 'discovery.k8s.io'];
+    assert.deepEqual(names.filter((n) => builtin.includes(n)), builtin);
+    assert.ok(names.indexOf('discovery.k8s.io') < names.indexOf('alpha.example.com'), 'built-in groups before CRD groups');
+    // CRD groups (priority 1000) alphabetically, metrics.k8s.io (metrics-server's APIService: 100) after them.
+    const crdGroups = names.slice(names.indexOf('discovery.k8s.io') + 1, names.indexOf('metrics.k8s.io'));
+    assert.deepEqual(crdGroups, [...crdGroups].sort());
+    assert.ok(crdGroups.includes('alpha.example.com') && crdGroups.includes('zeta.example.com'));
+    assert.equal(names.at(-1), 'metrics.k8s.io');
+  });
+
+  it('Jobs carry upstream\'s labels; controllers report events under upstream\'s component names with SuccessfulCreate/SuccessfulDelete', async () => {
+    await c.kubectl(['create', 'job', 'labelled', '--image=busybox', '--', 'sleep', '3600']);
+    const job = await json(c, ['get', 'job', 'labelled']);
+    const uid = job.metadata.uid as string;
+    const want = { 'batch.kubernetes.io/controller-uid': uid, 'batch.kubernetes.io/job-name': 'labelled', 'controller-uid': uid, 'job-name': 'labelled' };
+    assert.deepEqual(job.metadata.labels, want);
+    assert.deepEqual(job.spec.template.metadata.labels, want);
+    assert.deepEqual(job.spec.selector, { matchLabels: { 'batch.kubernetes.io/controller-uid': uid } });
+    await eventually('the job pod', async () => (await c.kubectl(['get', 'pods', '-l', 'job-name=labelled', '-o', 'name'])).trim() !== '');
+    await c.kubectl(['create', 'deployment', 'evented', '--image=nginx', '--replicas=2']);
+    await eventually('2 ready', async () => (await json(c, ['get', 'deployment', 'evented'])).status?.readyReplicas === 2, 90_000, 500);
+    await c.kubectl(['scale', 'deployment', 'evented', '--replicas=1']);
+    await c.kubectl(['patch', 'job', 'labelled', '-p', '{"spec":{"parallelism":0}}']);
+    const events = async () => (await json<{ items: { source?: { component?: string }; reportingComponent?: string; reason: string; message: string; involvedObject: { kind: string; name: string } }[] }>(c, ['get', 'events'])).items;
+    const has = (list: Awaited<ReturnType<typeof events>>, component: string, kind: string, reason: string, message: RegExp) =>
+      list.some((e) => e.source?.component === component && e.reportingComponent === component && e.involvedObject.kind === kind && e.reason === reason && message.test(e.message));
+    await eventually('upstream event sources', async () => {
+      const list = await events();
+      return has(list, 'deployment-controller', 'Deployment', 'ScalingReplicaSet', /^Scaled up replica set evented-\w+ from 0 to 2$/)
+        && has(list, 'deployment-controller', 'Deployment', 'ScalingReplicaSet', /^Scaled down replica set evented-\w+ from 2 to 1$/)
+        && has(list, 'replicaset-controller', 'ReplicaSet', 'SuccessfulCreate', /^Created pod: evented-\w+-\w+$/)
+        && has(list, 'replicaset-controller', 'ReplicaSet', 'SuccessfulDelete', /^Deleted pod: evented-\w+-\w+$/)
+        && has(list, 'job-controller', 'Job', 'SuccessfulCreate', /^Created pod: labelled-\w+$/)
+        && has(list, 'job-controller', 'Job', 'SuccessfulDelete', /^Deleted pod: labelled-\w+$/)
+        && has(list, 'default-scheduler', 'Pod', 'Scheduled', /^Successfully assigned default\/evented-\w+-\w+ to fid-edge-a$/);
+    }, 60_000, 500);
+    await c.kubectl(['apply', '-f', '-'], `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: evented-ds}
+spec:
+  selector: {matchLabels: {app: evented-ds}}
+  template:
+    metadata: {labels: {app: evented-ds}}
+    spec: {containers: [{name: c, image: busybox}]}
+`);
+    await eventually('DaemonSet SuccessfulCreate', async () => has(await events(), 'daemonset-controller', 'DaemonSet', 'SuccessfulCreate', /^Created pod: evented-ds-\w+$/), 60_000, 500);
+    await c.kubectl(['patch', 'daemonset', 'evented-ds', '-p', '{"spec":{"template":{"spec":{"nodeSelector":{"nowhere":"x"}}}}}']);
+    await eventually('DaemonSet SuccessfulDelete', async () => has(await events(), 'daemonset-controller', 'DaemonSet', 'SuccessfulDelete', /^Deleted pod: evented-ds-\w+$/), 60_000, 500);
+  });
+
+  it('kubectl get hpa.v1.autoscaling -o yaml prints v2, as kubectl v1.32 does against kube-apiserver: its short-name expansion drops the version', async () => {
+    await c.kubectl(['create', 'deployment', 'scaled', '--image=nginx']);
+    await c.kubectl(['autoscale', 'deployment', 'scaled', '--max=3', '--cpu-percent=60']);
+    // kubectl 1.32's shortcutExpander rebuilds the resource from the short name's long form without the version,
+    // so `hpa.v1.autoscaling` resolves to the group's preferred version: autoscaling/v2 (also upstream's preferred).
+    const group = JSON.parse(await c.kubectl(['get', '--raw', '/apis/autoscaling']));
+    assert.equal(group.preferredVersion.groupVersion, 'autoscaling/v2');
+    const short = await kubectlResult(c, ['get', 'hpa.v1.autoscaling', 'scaled', '-o', 'yaml', '-v=6']);
+    assert.match(short.out, /GET https:\/\/[^ ]+\/apis\/autoscaling\/v2\/namespaces\/default\/horizontalpodautoscalers\/scaled/);
+    // The full resource name keeps the version, and the v1 endpoint serves the v1 shape.
+    const v1 = await json(c, ['get', 'horizontalpodautoscalers.v1.autoscaling', 'scaled']);
+    assert.equal(v1.apiVersion, 'autoscaling/v1');
+    assert.equal(v1.spec.targetCPUUtilizationPercentage, 60);
+    assert.equal(v1.spec.metrics, undefined);
+    const rawV1 = JSON.parse(await c.kubectl(['get', '--raw', '/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/scaled']));
+    assert.equal(rawV1.apiVersion, 'autoscaling/v1');
+    assert.equal(rawV1.spec.targetCPUUtilizationPercentage, 60);
+  });
+});
