@@ -3,11 +3,12 @@
  * on containerd: a claim with no class gets the default `local-path` class and waits for its first consumer; the
  * scheduler picks the edge node, the provisioner creates a hostPath volume under the node's path (from
  * kube-system/local-path-config) bound to the claim; the pod writes into it; after the agent is killed (-9) and
- * restarted, a new pod on the same claim reads what the first wrote. Deleting the claim releases and deletes the volume.
+ * restarted, a new pod on the same claim reads what the first wrote. Deleting the claim releases the volume; a helper
+ * pod on the node removes its directory and the volume is deleted.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createToken, edgeRunArgs, eventually, joinEdge, startCluster, type Cluster, type Edge } from '../edge/cluster.js';
@@ -57,7 +58,11 @@ describe('local-path volumes on a containerd edge node', { skip, timeout: 600_00
     const storageDir = path.join(e.dataDir, 'storage');
     await c.kubectl(['create', 'namespace', NS]);
     await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'local-path-config', namespace: 'kube-system' },
-      data: { 'config.json': JSON.stringify({ nodePathMap: [{ node: NODE, paths: [storageDir] }] }) } });
+      data: {
+        'config.json': JSON.stringify({ nodePathMap: [{ node: NODE, paths: [storageDir] }] }),
+        // K3s's helper pod template: the test's node has only the locally built busybox.
+        'helperPod.yaml': JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'helper-pod' }, spec: { containers: [{ name: 'helper-pod', image: fx.busybox, imagePullPolicy: 'Never' }] } }),
+      } });
     await apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: NS },
       spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '64Mi' } } } });
     const pending = await get('pvc', 'data');
@@ -87,9 +92,12 @@ describe('local-path volumes on a containerd edge node', { skip, timeout: 600_00
     await running('reader');
     await eventually('the reader found the data', async () => readFileSync(path.join(hostDir, 'seen-by-reader'), 'utf8').trim() === secret);
 
-    // The claim goes: the volume is released and, policy Delete, deleted.
+    // The claim goes: the volume is released and, policy Delete, its directory removed on the node, then the volume deleted.
     await c.kubectl(['delete', 'pod', 'reader', '-n', NS, '--wait=true']);
     await c.kubectl(['delete', 'pvc', 'data', '-n', NS]);
-    await eventually('the volume is deleted', async () => !(await c.kubectl(['get', 'pv', '-o', 'name'])).includes(pv.metadata.name));
+    await eventually('the volume is deleted', async () => !(await c.kubectl(['get', 'pv', '-o', 'name'])).includes(pv.metadata.name), 120_000);
+    assert.equal(existsSync(hostDir), false, `${hostDir} removed by the helper pod`);
+    assert.ok(existsSync(storageDir));
+    await eventually('the helper pod is gone', async () => !(await c.kubectl(['get', 'pods', '-n', 'kube-system', '-o', 'name'])).includes('helper-pod-delete-'));
   });
 });

@@ -5,10 +5,13 @@
  * PersistentVolume `pvc-<claim uid>`: a hostPath directory `<node path>/pvc-<uid>_<namespace>_<name>` (type
  * DirectoryOrCreate: the node's agent creates it when the pod starts), node affinity to that node, pre-bound to the
  * claim. The node path is the provisioner's ConfigMap kube-system/local-path-config (`config.json`'s `nodePathMap`,
- * K3s's format) or DEFAULT_PATH. A released volume with policy Delete is deleted.
+ * K3s's format) or DEFAULT_PATH. A released volume with policy Delete is removed as K3s's provisioner does it: a
+ * helper pod on the volume's node (image from the config's `helperPod.yaml`, else DEFAULT_HELPER_IMAGE) deletes the
+ * directory, then the PersistentVolume is deleted; a failed helper is retried.
  */
 import path from 'node:path';
-import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import YAML from 'yaml';
+import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
 import { errorCode, isNotFound } from '../client.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import { DEFAULT_CLASS_ANNOTATION, PROVISIONED_BY_ANNOTATION, SELECTED_NODE_ANNOTATION, STORAGE_PROVISIONER_ANNOTATION } from './claims.js';
@@ -20,6 +23,10 @@ export const LOCAL_PATH_CONFIG = { namespace: 'kube-system', name: 'local-path-c
 export const DEFAULT_PATH = '/var/lib/kedge/storage';
 const DEFAULT_NODE_KEY = 'DEFAULT_PATH_FOR_NON_LISTED_NODES';
 const VOLUME_KEY = 'pv:';
+/** K3s's helper image (the mirrored busybox); the config's helperPod.yaml overrides it. */
+export const DEFAULT_HELPER_IMAGE = 'rancher/mirrored-library-busybox:1.36.1';
+const HELPER_PREFIX = 'helper-pod-delete-';
+const NODE_ANNOTATION = 'local.path.provisioner/selected-node';
 
 export const localPathStorageClass: V1StorageClass = {
   apiVersion: 'storage.k8s.io/v1',
@@ -48,7 +55,7 @@ export function provisionedVolume(claim: V1PersistentVolumeClaim, cls: V1Storage
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolume',
-    metadata: { name: `pvc-${uid}`, annotations: { [PROVISIONED_BY_ANNOTATION]: LOCAL_PATH_PROVISIONER, 'local.path.provisioner/selected-node': node } },
+    metadata: { name: `pvc-${uid}`, annotations: { [PROVISIONED_BY_ANNOTATION]: LOCAL_PATH_PROVISIONER, [NODE_ANNOTATION]: node } },
     spec: {
       capacity: { storage: claim.spec!.resources!.requests!.storage! },
       accessModes: claim.spec?.accessModes,
@@ -79,6 +86,11 @@ export class LocalPathProvisioner implements Controller {
     this.claims.onUpdate((c) => q.add(keyOf(c)));
     this.volumes.onAdd((v) => q.add(VOLUME_KEY + v.metadata!.name!));
     this.volumes.onUpdate((v) => q.add(VOLUME_KEY + v.metadata!.name!));
+    // A helper pod that finished lets its volume go.
+    this.ctx.informers.get<V1Pod>('pods').onUpdate((p) => {
+      const n = p.metadata?.name ?? '';
+      if (p.metadata?.namespace === LOCAL_PATH_CONFIG.namespace && n.startsWith(HELPER_PREFIX)) q.add(VOLUME_KEY + n.slice(HELPER_PREFIX.length));
+    });
     this.ctx.informers.get<V1StorageClass>('storageclasses');
     this.runner.run();
     void this.ensureStorageClass();
@@ -134,12 +146,29 @@ export class LocalPathProvisioner implements Controller {
     this.ctx.events.event(eventObj, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pv.metadata!.name}`);
   }
 
-  /** A released volume of ours with policy Delete goes (its directory is removed by the node's agent). */
-  private async syncVolume(name: string): Promise<void> {
+  /** A released volume of ours with policy Delete: its directory removed on its node by a helper pod, then the volume deleted. */
+  private async syncVolume(name: string): Promise<void | { requeueAfterMs: number }> {
     const pv = this.volumes.get(name);
     if (!pv || pv.metadata?.deletionTimestamp) return;
     if (pv.metadata?.annotations?.[PROVISIONED_BY_ANNOTATION] !== LOCAL_PATH_PROVISIONER) return;
     if (pv.status?.phase !== 'Released' || pv.spec?.persistentVolumeReclaimPolicy !== 'Delete') return;
+    const helperRef = { apiVersion: 'v1', kind: 'Pod', namespace: LOCAL_PATH_CONFIG.namespace, name: HELPER_PREFIX + name };
+    const helper = await this.ctx.api.get<V1Pod>(helperRef);
+    if (!helper) {
+      const node = pv.metadata?.annotations?.[NODE_ANNOTATION];
+      const dir = pv.spec?.hostPath?.path;
+      if (!node || !dir) return;
+      const config = await this.ctx.api.get<V1ConfigMap>({ apiVersion: 'v1', kind: 'ConfigMap', ...LOCAL_PATH_CONFIG });
+      await this.ctx.api.create(helperPod(helperRef.name, node, dir, helperImage(config)));
+      return;
+    }
+    const phase = helper.status?.phase;
+    if (phase !== 'Succeeded' && phase !== 'Failed') return; // the helper's next status update brings the volume back
+    await this.ctx.api.delete(helperRef).catch((err) => { if (!isNotFound(err)) throw err; });
+    if (phase === 'Failed') {
+      this.ctx.events.event({ ...pv, apiVersion: 'v1', kind: 'PersistentVolume' }, 'Warning', 'VolumeFailedDelete', `failed to delete volume ${name}: helper pod ${helperRef.name} failed`);
+      return { requeueAfterMs: 10_000 };
+    }
     try {
       await this.ctx.api.delete({ apiVersion: 'v1', kind: 'PersistentVolume', name }, { uid: pv.metadata?.uid });
     } catch (err) {
@@ -150,4 +179,38 @@ export class LocalPathProvisioner implements Controller {
   stop(): Promise<void> {
     return this.runner.stop();
   }
+}
+
+/** The helper image: the config's helperPod.yaml (K3s's key) first container's, else DEFAULT_HELPER_IMAGE. */
+export function helperImage(config: V1ConfigMap | undefined): { image: string; imagePullPolicy?: string } {
+  const raw = config?.data?.['helperPod.yaml'];
+  if (!raw) return { image: DEFAULT_HELPER_IMAGE };
+  try {
+    const c = (YAML.parse(raw) as V1Pod | null)?.spec?.containers?.[0];
+    if (c?.image) return { image: c.image, imagePullPolicy: c.imagePullPolicy };
+  } catch {
+    // an unreadable template is K3s's default helper
+  }
+  return { image: DEFAULT_HELPER_IMAGE };
+}
+
+/** A pod on `node` that removes `dir` (mounting its parent), as K3s's provisioner's teardown helper. */
+export function helperPod(name: string, node: string, dir: string, image: { image: string; imagePullPolicy?: string }): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: LOCAL_PATH_CONFIG.namespace },
+    spec: {
+      nodeName: node,
+      restartPolicy: 'Never',
+      priorityClassName: 'system-node-critical',
+      tolerations: [{ operator: 'Exists' }],
+      containers: [{
+        name: 'helper-pod', ...image, command: ['sh', '-c', 'rm -rf "/parent/$VOL_NAME"'],
+        env: [{ name: 'VOL_NAME', value: path.basename(dir) }],
+        volumeMounts: [{ name: 'parent', mountPath: '/parent' }],
+      }],
+      volumes: [{ name: 'parent', hostPath: { path: path.dirname(dir), type: 'DirectoryOrCreate' } }],
+    },
+  };
 }
