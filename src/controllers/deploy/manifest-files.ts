@@ -52,8 +52,13 @@ export function addonNameError(name: string): string | undefined {
   return `Addon name ${JSON.stringify(name)} (from the file name) is invalid: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`;
 }
 
+/** Larger files are refused unread: a manifest is configuration, and the API server caps a request body at 3 MiB. */
+export const MAX_MANIFEST_BYTES = 16 << 20;
+
 /** One file's text and its checksum (what decides whether it changed). */
 export async function readManifest(file: string): Promise<{ text: string; checksum: string }> {
+  const size = (await stat(file)).size;
+  if (size > MAX_MANIFEST_BYTES) throw new Error(`${size} bytes is more than the ${MAX_MANIFEST_BYTES} a manifest may have`);
   const text = await readFile(file, 'utf8');
   return { text, checksum: createHash('sha256').update(text).digest('hex') };
 }

@@ -4,7 +4,8 @@
  * dispatch maps are refilled, chains and sets no longer wanted are deleted. The first apply after a start replaces
  * the whole table (what a crashed agent left is not trusted). Layout, like kube-proxy's nftables mode:
  *
- *   nat prerouting/output → services: `ip daddr . l4proto . port` vmap @service-ips (ClusterIPs), and for the
+ *   nat prerouting/output → services: `ip daddr . l4proto . port` vmap @service-ips (ClusterIPs; load-balancer IPs
+ *     to the ext- chain), and for the
  *     node's own addresses `l4proto . port` vmap @service-nodeports → svc-… / ext-… chain per service port
  *   svc-… / ext-…: sessionAffinity checks (`ip saddr @aff-…`), then `numgen random mod N` over the endpoints' chains
  *   ep-…: masquerade mark when the client is the endpoint itself (hairpin) or on this node's pod subnet and the
@@ -58,6 +59,8 @@ function dispatch(sp: ProxyServicePort, eps: ProxyEndpoint[]): string[] {
 
 export function renderState(ports: ProxyServicePort[], ctx: RenderContext): NftState {
   const st: NftState = { chains: new Map(), sets: new Map(), serviceIps: [], serviceNodePorts: [], noEndpointServices: [], noEndpointNodePorts: [] };
+  const claimed = new Set<string>();
+  const claim = (key: string): boolean => !claimed.has(key) && Boolean(claimed.add(key));
   for (const sp of ports) {
     const svcChain = `svc-${tag(sp.id)}-${readable(sp.id)}`;
     if (sp.clusterEndpoints.length) {
@@ -66,14 +69,20 @@ export function renderState(ports: ProxyServicePort[], ctx: RenderContext): NftS
     } else {
       st.noEndpointServices.push(`${sp.clusterIP} . ${sp.protocol} . ${sp.port}`);
     }
-    if (sp.nodePort !== undefined) {
+    const lbIps = sp.loadBalancerIPs ?? [];
+    if (sp.nodePort !== undefined || lbIps.length) {
       if (sp.externalEndpoints.length) {
         const extChain = `ext-${tag(sp.id)}-${readable(sp.id)}`;
         // Traffic from outside the node keeps its source only with externalTrafficPolicy Local (no second hop).
         st.chains.set(extChain, [...(sp.externalLocal ? [] : [`meta mark set meta mark | ${MASQ_MARK}`]), ...dispatch(sp, sp.externalEndpoints)]);
-        st.serviceNodePorts.push(`${sp.protocol} . ${sp.nodePort} : goto ${extChain}`);
+        if (sp.nodePort !== undefined) st.serviceNodePorts.push(`${sp.protocol} . ${sp.nodePort} : goto ${extChain}`);
+        // Load-balancer IPs share the service-ips map with ClusterIPs (kube-proxy's layout) but take the external path.
+        // Two Services claiming one address and port (a status written by hand): the first keeps it, as nft maps
+        // hold one verdict per key and a duplicate would fail the whole transaction.
+        for (const ip of lbIps) if (claim(`${ip} . ${sp.protocol} . ${sp.port}`)) st.serviceIps.push(`${ip} . ${sp.protocol} . ${sp.port} : goto ${extChain}`);
       } else {
-        st.noEndpointNodePorts.push(`${sp.protocol} . ${sp.nodePort}`);
+        if (sp.nodePort !== undefined) st.noEndpointNodePorts.push(`${sp.protocol} . ${sp.nodePort}`);
+        for (const ip of lbIps) if (claim(`${ip} . ${sp.protocol} . ${sp.port}`)) st.noEndpointServices.push(`${ip} . ${sp.protocol} . ${sp.port}`);
       }
     }
     const used = new Map<string, ProxyEndpoint>();

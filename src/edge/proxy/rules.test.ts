@@ -77,10 +77,13 @@ test('nft accepts the full and the incremental scripts (checked in a private net
   execFileSync('ip', ['netns', 'add', ns]);
   try {
     const eps = slicesByService([slice('web', [{ ip: '10.244.1.2', node: 'a' }, { ip: '10.244.2.2', node: 'b' }])]);
-    const s1 = renderState(serviceProxyPorts([svc('web', { type: 'NodePort', sessionAffinity: 'ClientIP', ports: [{ port: 80, nodePort: 30080, protocol: 'TCP' }] })], eps, 'a'), { podCidr: '10.244.1.0/24' });
+    // A LoadBalancer with an ingress address (ServiceLB): its address:port joins service-ips towards the ext- chain.
+    const lbWeb: V1Service = { ...svc('web', { type: 'LoadBalancer', sessionAffinity: 'ClientIP', ports: [{ port: 80, nodePort: 30080, protocol: 'TCP' }] }), status: { loadBalancer: { ingress: [{ ip: '192.168.7.1' }] } } };
+    const s1 = renderState(serviceProxyPorts([lbWeb], eps, 'a'), { podCidr: '10.244.1.0/24' });
     const s2 = renderState(serviceProxyPorts([svc('web', {})], slicesByService([]), 'a'), {});
     const nft = (script: string) => execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script });
     nft(transaction(null, s1)!);
+    assert.match(execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'map', 'ip', 'kedge-proxy', 'service-ips'], { encoding: 'utf8' }), /192\.168\.7\.1 \. tcp \. 80 : goto ext-/);
     nft(transaction(s1, s2)!);
     const listed = execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'table', 'ip', 'kedge-proxy'], { encoding: 'utf8' });
     assert.match(listed, /10\.43\.0\.5 \. tcp \. 80/);
@@ -88,4 +91,26 @@ test('nft accepts the full and the incremental scripts (checked in a private net
   } finally {
     execFileSync('ip', ['netns', 'del', ns]);
   }
+});
+
+test('LoadBalancer ingress IPs (ServiceLB: node addresses) take the Service port through the external path', () => {
+  const eps = slicesByService([slice('web', [{ ip: '10.244.1.2', node: 'a' }])]);
+  const lb = (name: string, ips: string[], extra: Record<string, unknown> = {}): V1Service => ({
+    ...svc(name, { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', ports: [{ port: 80, nodePort: 30080, protocol: 'TCP' }], ...extra }),
+    status: { loadBalancer: { ingress: ips.map((ip) => ({ ip })) } },
+  });
+  const [p] = serviceProxyPorts([lb('web', ['192.168.1.20', '192.168.1.10', 'fd00::1', '192.168.1.10'])], eps, 'a');
+  assert.deepEqual(p!.loadBalancerIPs, ['192.168.1.10', '192.168.1.20'], 'IPv4 only, unique, sorted');
+  const st = renderState([p!], {});
+  const ext = [...st.chains.keys()].find((n) => n.startsWith('ext-'))!;
+  assert.ok(st.serviceIps.includes(`192.168.1.10 . tcp . 80 : goto ${ext}`));
+  assert.ok(st.serviceIps.includes(`192.168.1.20 . tcp . 80 : goto ${ext}`));
+  assert.match(st.chains.get(ext)![0]!, /meta mark set meta mark \| 0x4000/, 'external traffic is masqueraded (policy Cluster)');
+  // Pending (no ingress) → only ClusterIP and NodePort; no endpoints → the LB address:port is rejected.
+  assert.equal(serviceProxyPorts([lb('web', [])], eps, 'a')[0]!.loadBalancerIPs, undefined);
+  const none = renderState(serviceProxyPorts([lb('web', ['192.168.1.10'])], new Map(), 'a'), {});
+  assert.ok(none.noEndpointServices.includes('192.168.1.10 . tcp . 80'));
+  // A second Service claiming the same address and port (a hand-written status) does not break the map.
+  const both = renderState(serviceProxyPorts([lb('web', ['192.168.1.10']), lb('zzz', ['192.168.1.10'], { clusterIP: '10.43.0.9' })], slicesByService([slice('web', [{ ip: '10.244.1.2', node: 'a' }]), slice('zzz', [{ ip: '10.244.1.3', node: 'a' }])]), 'a'), {});
+  assert.equal(both.serviceIps.filter((e) => e.startsWith('192.168.1.10 . tcp . 80')).length, 1);
 });

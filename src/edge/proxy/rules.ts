@@ -3,6 +3,9 @@
  * Node — a pure function (unit-tested), rendered into nftables chains by nft.ts. Semantics follow kube-proxy:
  * - ClusterIP (also of NodePort/LoadBalancer Services) and NodePort (on the node's own addresses) per port and
  *   protocol; headless (`clusterIP: None`) and ExternalName Services are not proxied.
+ * - LoadBalancer: each `status.loadBalancer.ingress[].ip` on the Service port, as external traffic (kube-proxy's
+ *   load-balancer IPs). With ServiceLB (src/controllers/services/servicelb.ts) those are the serving nodes' own
+ *   addresses, so a node accepts the Service port on its address as the svclb pods' hostPorts do in K3s.
  * - Endpoints: IPv4 slices of the Service (`kubernetes.io/service-name`), `ready` ones (unset = ready); when none is
  *   ready, the serving-and-terminating ones (kube-proxy's fallback). The hub already sent this node only the
  *   endpoints it should use (topologyKeys, PreferClose hints: src/cloudhub/endpoint-filter.ts).
@@ -30,9 +33,11 @@ export interface ProxyServicePort {
   clusterIP: string;
   port: number;
   nodePort?: number;
+  /** IPv4 `status.loadBalancer.ingress` addresses: traffic to them on `port` is external traffic. */
+  loadBalancerIPs?: string[];
   /** Endpoints for traffic to the ClusterIP (internalTrafficPolicy applied). */
   clusterEndpoints: ProxyEndpoint[];
-  /** Endpoints for traffic to the NodePort (externalTrafficPolicy applied). */
+  /** Endpoints for traffic to the NodePort and load-balancer IPs (externalTrafficPolicy applied). */
   externalEndpoints: ProxyEndpoint[];
   /** NodePort traffic keeps its client address (externalTrafficPolicy Local): not masqueraded. */
   externalLocal: boolean;
@@ -82,6 +87,9 @@ export function serviceProxyPorts(services: Iterable<V1Service>, slicesByService
     if (!/^\d+\.\d+\.\d+\.\d+$/.test(clusterIP)) continue; // IPv6 ClusterIPs: not proxied (IPv4 only)
     const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
     const slices = slicesByService.get(key) ?? [];
+    const loadBalancerIPs = spec.type === 'LoadBalancer'
+      ? [...new Set((svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter((ip) => /^\d+\.\d+\.\d+\.\d+$/.test(ip)))].sort()
+      : [];
     const affinitySeconds = spec.sessionAffinity === 'ClientIP' ? spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS : undefined;
     for (const p of spec.ports ?? []) {
       const protocol = l4(p.protocol);
@@ -95,6 +103,7 @@ export function serviceProxyPorts(services: Iterable<V1Service>, slicesByService
         clusterIP,
         port: p.port,
         ...(p.nodePort && (spec.type === 'NodePort' || spec.type === 'LoadBalancer') ? { nodePort: p.nodePort } : {}),
+        ...(loadBalancerIPs.length ? { loadBalancerIPs } : {}),
         clusterEndpoints: spec.internalTrafficPolicy === 'Local' ? localOnly : all,
         externalEndpoints: externalLocal ? localOnly : all,
         externalLocal,
