@@ -615,7 +615,7 @@ export class DesiredSets {
       // The echo of a node's own report stays in the cloud; a status someone else set that contradicts the report
       // (upstream's node lifecycle: Ready=False) goes to the node, which then reports its truth again.
       this.onBoundObjectChange(this.podsByNode, type, key, obj, old,
-        (was, now) => statusOnlyChange(was, now, true) && !this.reported?.contradicted(key, was as V1Pod, now as V1Pod));
+        (was, now) => statusOnlyChange(was, now, true) && !this.reported?.contradicted(key, (was as V1Pod).status, (now as V1Pod).status));
       return;
     }
     if (resource === 'nodes') {

@@ -31,7 +31,7 @@ import { clientTokenRequester, PodTokenManager } from './pod-tokens.js';
 import { HubMetrics } from './metrics.js';
 import { NodeSession } from './session.js';
 import { StatusWriter } from './status-writer.js';
-import { ReportedPodStatus } from './reported-status.js';
+import { reportedPodStatus } from './reported-status.js';
 import { publishHubCa } from './ca-publisher.js';
 import { HubCertificateIssuer, JoinError, NODES_GROUP, NODE_USER_PREFIX, type CertificateIssuer } from './join.js';
 import { bindingFromSubjectAltName, bindingOfNode, revocationReason, sameBinding, type NodeBinding } from './node-identity.js';
@@ -165,7 +165,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const epoch = randomBytes(8).toString('hex');
   const metrics = new HubMetrics();
   const cache = new SharedCache(opts.client, log);
-  const reported = new ReportedPodStatus();
+  const reported = reportedPodStatus();
   const desired = new DesiredSets(cache, { maxTombstonesPerNode: opts.maxTombstonesPerNode, reported });
   // After `desired` on the cache's listener list; sessions pump on a later tick, so the record is there first.
   const deltas = new Deltas(cache);
@@ -176,7 +176,13 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined,
     (ns, name) => cache.get(objectKey(DEVICE_RESOURCE, ns, name)) as unknown as Device | undefined,
     reported,
-    { leaseCoalesceMs: opts.leaseCoalesceMs },
+    {
+      leaseCoalesceMs: opts.leaseCoalesceMs,
+      onNodeReasserted: (node, r) => {
+        metrics.statusWrites.inc({ kind: 'node-reassert', result: r.ok ? 'ok' : r.retry ? 'retry' : 'refused' });
+        if (!r.ok) log.warn({ node, reason: r.reason }, 'could not re-assert the conditions a connected node reported');
+      },
+    },
   );
   const issuer: CertificateIssuer = new HubCertificateIssuer({ client: opts.client, ca: opts.ca, log, certValidityMs: opts.certValidityMs });
   const sessions = new Map<string, NodeSession>();
@@ -283,6 +289,14 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   cache.onChange((resource, type, _key, obj) => {
     if (resource !== DEVICE_RESOURCE || type !== 'delete') return;
     void status.devices.deleteStatusOf(obj as unknown as Device).catch((err: unknown) => log.warn({ device: `${obj.metadata.namespace}/${obj.metadata.name}`, err: String(err) }, 'could not delete the DeviceStatus of a deleted Device'));
+  });
+
+  /** A connected node's conditions set Unknown by the lifecycle are re-asserted (node-reassertion.ts). */
+  cache.onChange((resource, type, _key, obj, old) => {
+    if (resource !== 'nodes') return;
+    const name = obj.metadata.name;
+    if (type === 'delete') status.nodeReports.forget(name);
+    else status.nodeReports.statusChanged(name, (old as V1Node | undefined)?.status, (obj as unknown as V1Node).status, sessions.has(name));
   });
 
   /** Ends a node's session when its Node is deleted or its identity is issued again (node-identity.ts). */

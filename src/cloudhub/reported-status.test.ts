@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
-import { ReportedPodStatus } from './reported-status.js';
+import type { V1PodStatus } from '@kubernetes/client-node';
+import { reportedPodStatus } from './reported-status.js';
 
 const status = (ready: string, extra: V1PodStatus['conditions'] = []): V1PodStatus => ({
   phase: 'Running',
   conditions: [{ type: 'ContainersReady', status: ready }, { type: 'Ready', status: ready }, ...extra],
 });
-const pod = (s: V1PodStatus): V1Pod => ({ metadata: { name: 'p' }, status: s });
+const pod = (s: V1PodStatus): V1PodStatus => s;
 
 test('a status change contradicting the node\'s last report is news for the node; the echo of the report is not', () => {
-  const r = new ReportedPodStatus();
+  const r = reportedPodStatus();
   r.record('k', status('True'));
   assert.equal(r.contradicted('k', pod(status('False')), pod(status('True'))), false, 'echo of the report');
   assert.equal(r.contradicted('k', pod(status('True')), pod(status('False'))), true, 'upstream set Ready=False');
@@ -23,7 +23,7 @@ test('a status change contradicting the node\'s last report is news for the node
 });
 
 test('the echo of an earlier report that the cache shows after a later one was written is not a contradiction', () => {
-  const r = new ReportedPodStatus();
+  const r = reportedPodStatus();
   const pending: V1PodStatus = { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] };
   r.record('k', pending);
   r.record('k', status('True'));
@@ -36,7 +36,7 @@ test('the echo of an earlier report that the cache shows after a later one was w
 });
 
 test('writes that never land do not pile up', () => {
-  const r = new ReportedPodStatus();
+  const r = reportedPodStatus();
   for (let i = 0; i < 100; i++) r.record('k', { phase: `P${i}` });
   assert.equal(r.contradicted('k', pod({}), pod({ phase: 'P0' })), true, 'the oldest unseen writes were dropped');
   assert.equal(r.contradicted('k', pod({}), pod({ phase: 'P95' })), false);

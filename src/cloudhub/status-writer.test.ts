@@ -213,6 +213,39 @@ test('node status: labels a node may not set are refused with upstream\'s text a
   }
 });
 
+test('node status re-asserted: the conditions the node reported replace the lifecycle\'s Unknown; its heartbeat kept, the transition now, others\' conditions kept', async () => {
+  const hb = '2026-01-01T00:00:00Z';
+  let stored: Record<string, any> = {
+    apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', resourceVersion: '5', labels: { 'node-role.kubernetes.io/edge': '' } },
+    status: { conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'RouteCreated' }], capacity: { cpu: '2' } },
+  };
+  const api = await stubApi((r) => {
+    if (r.method === 'GET') return [200, stored];
+    stored = r.body as Record<string, any>;
+    return [200, stored];
+  });
+  try {
+    const w = new StatusWriter(api.kc, () => undefined);
+    const reported = { type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: hb, lastTransitionTime: hb };
+    assert.deepEqual(await w.write('n1', 'node', { metadata: { name: 'n1' }, status: { conditions: [reported], capacity: { cpu: '2' } } }), { ok: true });
+    // the lifecycle marks it Unknown (the hub's cache shows the change while the node's session is live)
+    const before = stored.status;
+    stored = { ...stored, status: { ...stored.status, conditions: [{ ...reported, status: 'Unknown', reason: 'NodeStatusUnknown' }, { type: 'NetworkUnavailable', status: 'False', reason: 'RouteCreated' }] } };
+    w.nodeReports.statusChanged('n1', before, stored.status, true);
+    for (let i = 0; i < 100 && stored.status.conditions[0].status !== 'True'; i++) await new Promise((r) => setTimeout(r, 10));
+    const ready = stored.status.conditions.find((c: { type: string }) => c.type === 'Ready');
+    assert.equal(ready.status, 'True');
+    assert.equal(ready.reason, 'KubeletReady');
+    assert.equal(ready.lastHeartbeatTime, hb, 'the node\'s heartbeat, not the hub\'s: the lifecycle\'s clock is not reset');
+    assert.notEqual(ready.lastTransitionTime, hb, 'Unknown → True is a transition');
+    assert.ok(stored.status.conditions.some((c: { type: string }) => c.type === 'NetworkUnavailable'), 'conditions others own are kept');
+    assert.deepEqual(stored.status.capacity, { cpu: '2' });
+    assert.equal(w.nodeReports.reasserted, 1);
+  } finally {
+    await api.close();
+  }
+});
+
 test('node status: a node\'s first report (the Node as its join registered it) with a forbidden label is refused, nothing written', async () => {
   // The join registers the Node with the edge role only (join.ts); the node's own labels arrive with its first report.
   const registered = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', resourceVersion: '1', labels: { 'node-role.kubernetes.io/edge': '' } }, spec: {} };

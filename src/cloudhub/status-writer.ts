@@ -6,7 +6,7 @@
  * (src/common/pod-status.ts). Conflicts with newer cloud writes are handled
  * by re-reading and replacing only the status (the cloud keeps spec/metadata it changed meanwhile).
  */
-import type { CoreV1Event, V1Lease, V1Node, V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Lease, V1Node, V1NodeCondition, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { seg, type KubeClient } from '../common/kube-client.js';
 import type { StatusKind } from '../protocol/messages.js';
 import {
@@ -17,6 +17,7 @@ import { mergeNodePodStatus } from '../common/pod-status.js';
 import { DeviceStatusWriter, type DeviceLookup } from './device-status.js';
 import { objectKey } from '../protocol/keys.js';
 import type { ReportedPodStatus } from './reported-status.js';
+import { NodeStatusReassertion } from './node-reassertion.js';
 
 export interface WriteResult {
   ok: boolean;
@@ -49,6 +50,8 @@ export interface StatusWriterOptions {
    * `kedge cloud` does not coalesce: the grace that matters there is kube-controller-manager's, which it cannot see.
    */
   leaseCoalesceMs?: number;
+  /** The outcome of each re-assertion of a connected node's conditions (node-reassertion.ts). */
+  onNodeReasserted?: (node: string, result: WriteResult) => void;
 }
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -146,6 +149,8 @@ export class StatusWriter {
 
   /** KubeEdge devices' reports (device-status.ts). */
   readonly devices: DeviceStatusWriter;
+  /** Nodes' conditions re-asserted when the cloud contradicts a connected node (node-reassertion.ts). */
+  readonly nodeReports: NodeStatusReassertion;
 
   constructor(
     client: KubeClient, private readonly podLookup: PodLookup, deviceLookup: DeviceLookup = () => undefined, private readonly reported?: ReportedPodStatus,
@@ -154,6 +159,10 @@ export class StatusWriter {
     this.leaseCoalesceMs = opts.leaseCoalesceMs ?? 0;
     this.api = client;
     this.devices = new DeviceStatusWriter(this.api, deviceLookup);
+    this.nodeReports = new NodeStatusReassertion(
+      (node, conditions) => this.reassertNodeConditions(node, conditions).catch(failure),
+      opts.onNodeReasserted,
+    );
   }
 
   async write(node: string, kind: StatusKind, body: Record<string, unknown>): Promise<WriteResult> {
@@ -202,6 +211,7 @@ export class StatusWriter {
           const metadata = { ...current.metadata, labels: next.labels, ...(annotations ? { annotations } : {}) };
           current = forUpdate(await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata }));
         }
+        this.nodeReports.reportWritten(node, desired.status);
         await this.api.request('PUT', `${nodePath(node)}/status`, { ...current, status: desired.status });
         return { ok: true };
       } catch (err) {
@@ -213,10 +223,40 @@ export class StatusWriter {
   }
 
   /**
+   * The conditions `node` last reported, written again over the ones someone else set (node-reassertion.ts). A
+   * condition whose status changes gets a new lastTransitionTime, as the kubelet sets it; its heartbeat is the node's.
+   */
+  async reassertNodeConditions(node: string, reported: V1NodeCondition[]): Promise<WriteResult> {
+    for (let i = 0; i < CONFLICT_RETRIES; i++) {
+      let current: V1Node;
+      try {
+        current = forUpdate(await this.api.request<V1Node>('GET', nodePath(node)));
+      } catch (err) {
+        if (httpCode(err) === 404) return { ok: false, reason: `node ${node} does not exist`, retry: false };
+        throw err;
+      }
+      const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') as unknown as Date;
+      const others = (current.status?.conditions ?? []).filter((c) => !reported.some((r) => r.type === c.type));
+      const own = reported.map((r) => {
+        const was = current.status?.conditions?.find((c) => c.type === r.type);
+        return was && was.status !== r.status ? { ...r, lastTransitionTime: now } : r;
+      });
+      try {
+        await this.api.request('PUT', `${nodePath(node)}/status`, { ...current, status: { ...current.status, conditions: [...own, ...others] } });
+        return { ok: true };
+      } catch (err) {
+        if (httpCode(err) !== 409) throw err;
+      }
+    }
+    return { ok: false, reason: 'conflict: node kept changing', retry: true };
+  }
+
+  /**
    * The node's session ended: write the renewal coalescing held back, so the Lease shows the last one received
    * and the node lifecycle controller's grace runs from it, as without coalescing.
    */
   async sessionEnded(node: string): Promise<WriteResult> {
+    this.nodeReports.sessionEnded(node);
     const held = this.heldLeases.get(node);
     if (!held) return { ok: true };
     this.heldLeases.delete(node);
@@ -237,6 +277,7 @@ export class StatusWriter {
       if (age <= 0) return { ok: true }; // stale (replayed from the offline buffer): never moves the lease backwards
       if (age < Math.min(this.leaseCoalesceMs, duration * 1000 * LEASE_COALESCE_FRACTION)) {
         this.heldLeases.set(node, { renewTime: renewTime.toISOString(), durationSeconds: duration });
+        this.nodeReports.renewed(node);
         return { ok: true, coalesced: true };
       }
     }
@@ -258,6 +299,7 @@ export class StatusWriter {
               spec: { holderIdentity: node, leaseDurationSeconds: duration, renewTime: microTime(renewTime) },
             });
             this.leases.set(node, forUpdate(created));
+            this.nodeReports.renewed(node);
             return { ok: true };
           } catch (e) {
             if (httpCode(e) === 409) continue;
@@ -274,6 +316,7 @@ export class StatusWriter {
           spec: { ...lease.spec, holderIdentity: node, leaseDurationSeconds: duration, renewTime: microTime(renewTime) },
         });
         this.leases.set(node, forUpdate(written));
+        this.nodeReports.renewed(node);
         return { ok: true };
       } catch (err) {
         this.leases.delete(node);

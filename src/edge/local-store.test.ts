@@ -91,6 +91,24 @@ test('a large offline backlog is flushed under an in-flight cap, all of it event
   await store.close();
 });
 
+test('the lease renewal goes out first and past the in-flight cap: a backlog of pod statuses never delays the node\'s liveness', async () => {
+  const store = await openSqliteStore(':memory:');
+  const sent: Array<{ id: number; kind: string }> = [];
+  const r = new StatusReporter(new LocalStore(store), { connected: () => true, send: (id, kind) => (sent.push({ id, kind }), true) }, log, 'n1');
+  for (let i = 0; i < 300; i++) r.setPodStatus('ns', `p${i}`, `u${i}`, { phase: 'Running' });
+  r.renewLease(40);
+  r.flush();
+  assert.equal(sent[0]!.kind, 'lease', 'the renewal first');
+  r.onAck({ type: 'status-ack', id: sent[0]!.id, ok: true });
+  assert.equal(sent.length, 64, 'the cap holds for the rest');
+  r.renewLease(40);
+  r.flush();
+  assert.equal(sent.at(-1)!.kind, 'lease', 'with 63 pod statuses in flight, the next renewal still goes out');
+  r.stop();
+  await r.settle();
+  await store.close();
+});
+
 test('a repeated event keeps its Event name and counts on after the earlier occurrence was acked (x3, not x1 three times)', async () => {
   const store = await openSqliteStore(':memory:');
   const sent: Array<{ id: number; body: Record<string, unknown> }> = [];

@@ -29,6 +29,7 @@ export interface StatusTransport {
 }
 
 const MAX_PENDING_EVENTS = 1000;
+const LEASE_KEY = 'lease';
 /** Status items sent and not yet acked; a thousand buffered items flush as a steady stream, not a burst. */
 const MAX_IN_FLIGHT = 64;
 /** Retry after a transient refusal: 1–3 s, jittered so a busy hub's nodes do not all come back together. */
@@ -106,7 +107,7 @@ export class StatusReporter implements PodStatusSink, EventSink, DeviceStatusSin
 
   renewLease(durationSeconds: number): void {
     if (!this.transport.connected()) return;
-    this.set('lease', 'lease', { renewTime: new Date().toISOString(), durationSeconds }, true);
+    this.set(LEASE_KEY, 'lease', { renewTime: new Date().toISOString(), durationSeconds }, true);
   }
 
   private set(key: string, kind: StatusKind, body: Record<string, unknown>, volatile = false): void {
@@ -164,14 +165,23 @@ export class StatusReporter implements PodStatusSink, EventSink, DeviceStatusSin
   /** Send every item not already in flight. Called on (re)connect and after changes. */
   flush(): void {
     if (!this.transport.connected()) return;
+    // The lease renewal first and past the in-flight cap: it is the node's liveness, and behind a backlog of pod
+    // statuses (a bulk start) it would arrive after the node lifecycle's grace (as upstream's priority for leases).
+    const lease = this.items.get(LEASE_KEY);
+    if (lease && !this.inflightKeys.has(LEASE_KEY) && !this.sendItem(LEASE_KEY, lease)) return;
     for (const [key, item] of this.items) {
       if (this.inflight.size >= MAX_IN_FLIGHT) return;
       if (this.inflightKeys.has(key)) continue;
-      const id = this.nextId++;
-      if (!this.transport.send(id, item.kind, item.body)) return;
-      this.inflight.set(id, { key, gen: item.gen });
-      this.inflightKeys.add(key);
+      if (!this.sendItem(key, item)) return;
     }
+  }
+
+  private sendItem(key: string, item: Item): boolean {
+    const id = this.nextId++;
+    if (!this.transport.send(id, item.kind, item.body)) return false;
+    this.inflight.set(id, { key, gen: item.gen });
+    this.inflightKeys.add(key);
+    return true;
   }
 
   /** The link dropped: nothing in flight will be acked; resend on reconnect. */
