@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createToken, eventually, joinEdge, startCluster, type Cluster, type Edge } from './cluster.js';
+import { createToken, eventually, hubMetricsText, joinEdge, startCluster, type Cluster, type Edge } from './cluster.js';
 
 // The node lifecycle controller never sets Ready=True itself (only the kubelet does, as upstream): a real
 // edge agent must post it whenever its link to the hub comes back, or its node would stay NotReady.
@@ -31,6 +31,17 @@ test('an edge cut off for longer than the grace period goes NotReady, and is Rea
   await eventually('Ready again', async () => (await ready())?.status === 'True');
   assert.equal((await ready())?.reason, 'KubeletReady', 'posted by the edge agent, not by the controller');
   await eventually('unreachable taint removed', async () => !JSON.parse(await c.kubectl(['get', 'node', 'edge-ready', '-o', 'json'])).spec.taints?.length);
+});
+
+test('a connected node the cloud marks Unknown (its lease late under load) is Ready again at once: the hub re-asserts what the node reported', async () => {
+  await eventually('Ready', async () => (await ready())?.status === 'True');
+  // What the node lifecycle writes over a node whose renewals came late; the edge's session stays up meanwhile.
+  const unknown = { status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' }] } };
+  await c.kubectl(['patch', 'node', 'edge-ready', '--subresource=status', '--type=strategic', '-p', JSON.stringify(unknown)]);
+  // The edge posts an unchanged status only every 5 minutes: without the hub, the node would stay NotReady that long.
+  await eventually('Ready again without a reconnect', async () => (await ready())?.status === 'True', 20_000);
+  assert.equal((await ready())?.reason, 'KubeletReady');
+  assert.match(await hubMetricsText(c), /kedge_hub_status_writes_total\{kind="node-reassert",result="ok"\} [1-9]/);
 });
 
 test('after kill -9 of kedge server the reconnecting edge agent posts Ready: the node is Ready, never NotReady', async () => {
