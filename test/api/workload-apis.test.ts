@@ -9,7 +9,7 @@
  * - a CronJob fires on its every-minute schedule (and a missed start fires at once, as upstream counts them);
  * - kubectl drain is refused by a PodDisruptionBudget (429, upstream's message), then allowed when the budget is;
  * - kubectl apply --prune -l without an allow-list;
- * - the chart `helm create` makes, with ingress and autoscaling on, installs (--wait), upgrades and rolls back;
+ * - the chart `helm create` makes, with ingress, autoscaling and a PVC on, installs (--wait), upgrades and rolls back;
  * - an HPA scales a Deployment up on CPU utilization from the nodes' metrics.
  */
 import { after, before, describe, it } from 'node:test';
@@ -152,14 +152,27 @@ describe('issue 17 API groups with stock kubectl and helm', { timeout: 600_000 }
     assert.deepEqual((await json(c, ['get', 'configmaps', '-l', 'set=prune-test'])).items.map((i: { metadata: { name: string } }) => i.metadata.name), ['keep']);
   });
 
-  it('the helm create chart with ingress and autoscaling installs (--wait), upgrades and rolls back', async () => {
+  it('the helm create chart with ingress, autoscaling and a PVC installs (--wait), upgrades and rolls back', async () => {
     const dir = c.h.tempDir('chart');
     const env = { ...process.env, KUBECONFIG: c.kubeconfig, HELM_CACHE_HOME: path.join(dir, 'cache'), HELM_CONFIG_HOME: path.join(dir, 'config'), HELM_DATA_HOME: path.join(dir, 'data') };
     const h = (args: string[]) => exec(helm, args, { env, cwd: dir, timeout: 180_000 }).then((r) => r.stdout);
     await h(['create', 'app']);
+    // `helm create` has volumes/volumeMounts values but no claim: the chart gets a PVC template switched on by
+    // persistence.enabled, and the Deployment mounts it (bound by the local-path battery, WaitForFirstConsumer).
+    writeFileSync(path.join(dir, 'app', 'templates', 'pvc.yaml'), [
+      '{{- if .Values.persistence.enabled }}', 'apiVersion: v1', 'kind: PersistentVolumeClaim', 'metadata:', '  name: {{ include "app.fullname" . }}',
+      '  labels:', '    {{- include "app.labels" . | nindent 4 }}', 'spec:', '  accessModes: [ReadWriteOnce]', '  resources:', '    requests:',
+      '      storage: {{ .Values.persistence.size }}', '{{- end }}', ''].join('\n'));
     // The hollow nodes' simulated containers serve no HTTP: the chart's httpGet probes are switched off.
-    const on = ['--set', 'ingress.enabled=true', '--set', 'autoscaling.enabled=true', '--set', 'resources.requests.cpu=10m', '--set', 'livenessProbe=null', '--set', 'readinessProbe=null'];
+    const on = ['--set', 'ingress.enabled=true', '--set', 'autoscaling.enabled=true', '--set', 'resources.requests.cpu=10m', '--set', 'livenessProbe=null', '--set', 'readinessProbe=null',
+      '--set', 'persistence.enabled=true', '--set', 'persistence.size=1Gi',
+      '--set-json', 'volumes=[{"name":"data","persistentVolumeClaim":{"claimName":"rel-app"}}]', '--set-json', 'volumeMounts=[{"name":"data","mountPath":"/data"}]'];
     await h(['install', 'rel', './app', ...on, '--wait', '--timeout', '120s']);
+    const claim = await json(c, ['get', 'pvc', 'rel-app']);
+    assert.equal(claim.status.phase, 'Bound');
+    assert.equal(claim.spec.storageClassName, 'local-path');
+    const pod = (await json(c, ['get', 'pods', '-l', 'app.kubernetes.io/instance=rel'])).items[0];
+    assert.equal((await json(c, ['get', 'pv', claim.spec.volumeName])).spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0], pod.spec.nodeName);
     const hpa = await json(c, ['get', 'hpa', 'rel-app']);
     assert.equal(hpa.spec.maxReplicas, 100);
     assert.equal((await json(c, ['get', 'ingress', 'rel-app'])).spec.rules[0].host, 'chart-example.local');
