@@ -12,7 +12,8 @@ const kindToResource: Record<string, string> = {
   Pod: 'pods', Node: 'nodes', Service: 'services', Namespace: 'namespaces', ServiceAccount: 'serviceaccounts',
   ReplicaSet: 'replicasets', Deployment: 'deployments', DaemonSet: 'daemonsets', StatefulSet: 'statefulsets',
   Job: 'jobs', EndpointSlice: 'endpointslices', Endpoints: 'endpoints', Event: 'events', Lease: 'leases',
-  ControllerRevision: 'controllerrevisions',
+  ControllerRevision: 'controllerrevisions', PersistentVolume: 'persistentvolumes', PersistentVolumeClaim: 'persistentvolumeclaims',
+  StorageClass: 'storageclasses', ResourceQuota: 'resourcequotas', ConfigMap: 'configmaps',
 };
 
 export class ApiError extends Error {
