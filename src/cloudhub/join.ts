@@ -16,8 +16,7 @@ import {
   BOOTSTRAP_TOKEN_NAMESPACE,
   bootstrapTokenSecretName,
   parseBootstrapToken,
-  parseCertificateRequest,
-  signCertificateRequest,
+  inX509Worker,
   validateBootstrapToken,
   type BootstrapIdentity,
   type CertificateAuthority,
@@ -324,7 +323,7 @@ export class HubCertificateIssuer implements CertificateIssuer {
   private async checkCsr(nodeName: string, csrPem: string): Promise<void> {
     let info;
     try {
-      info = await parseCertificateRequest(csrPem);
+      info = await inX509Worker('parseCertificateRequest', csrPem);
     } catch (err) {
       throw new JoinError(400, 'BadRequest', (err as Error).message);
     }
@@ -336,7 +335,8 @@ export class HubCertificateIssuer implements CertificateIssuer {
   }
 
   private async issue(nodeName: string, csrPem: string, binding: NodeBinding, requester: string): Promise<string> {
-    const certPem = await signCertificateRequest(this.opts.ca, csrPem, { purposes: ['client'], validityMs: this.opts.certValidityMs, uris: [bindingUri(binding)] });
+    // Joins and renewals come in bursts: the X.509 library lives in a worker process only while they do.
+    const certPem = await inX509Worker('signCertificateRequest', this.opts.ca, csrPem, { purposes: ['client'], validityMs: this.opts.certValidityMs, uris: [bindingUri(binding)] });
     const name = `node-csr-${nodeName}-${randomBytes(4).toString('hex')}`.slice(0, 253);
     try {
       await this.recordCsr(name, csrPem, certPem, requester);

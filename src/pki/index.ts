@@ -6,3 +6,4 @@ export * from './kubeconfig.js';
 export * from './server-pki.js';
 export * from './bootstrap-token.js';
 export * from './signing-keys.js';
+export { inX509Worker } from './x509-worker.js';

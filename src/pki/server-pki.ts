@@ -2,12 +2,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { readIfExists, writePublicFile, writeSecretFile } from './files.js';
 import {
-  createCertificateAuthority,
   issueClientCertificate,
-  issueServerCertificate,
   type CertificateAuthority,
 } from './certificates.js';
 import { inspectCertificate, isSignedBy, keyMatchesCertificate, needsRotation } from './inspect.js';
+import { inX509Worker } from './x509-worker.js';
 import { buildKubeconfig, parseKubeconfig, writeKubeconfig } from './kubeconfig.js';
 
 /** Where the control plane keeps its key material, relative to --data-dir. */
@@ -53,7 +52,8 @@ export async function ensureCertificateAuthority(dir: string): Promise<Certifica
     // Half a CA means someone deleted a file; silently making a new CA would invalidate every credential.
     throw new Error(`incomplete CA in ${dir}: both ${PKI_FILES.caCert} and ${PKI_FILES.caKey} are required`);
   }
-  const ca = await createCertificateAuthority();
+  // In the X.509 worker: a long-running caller does not keep the library loaded (x509-worker.ts).
+  const ca = await inX509Worker('createCertificateAuthority');
   await writeSecretFile(keyFile, ca.keyPem);
   await writePublicFile(certFile, ca.certPem);
   return ca;
@@ -98,7 +98,7 @@ export async function ensureServingCertificate(
   ) {
     return { certPem, keyPem, certFile, keyFile };
   }
-  const issued = await issueServerCertificate(ca, commonName, hosts);
+  const issued = await inX509Worker('issueServerCertificate', ca, commonName, hosts);
   await writeSecretFile(keyFile, issued.keyPem);
   await writePublicFile(certFile, issued.certPem);
   return { ...issued, certFile, keyFile };

@@ -70,6 +70,17 @@ test('`kedge cloud` ran join, renewal, pod delivery and its controller without l
   assert.deepEqual(loaded.filter((u) => u.includes('/node_modules/@kubernetes/client-node/')), []);
 });
 
+test('`kedge cloud` made its CA, serving and node certificates in its X.509 worker: the library never loaded in the hub process, and the worker ends when idle (issue 19)', async () => {
+  const x509 = (urls: string[]) => urls.filter((u) => u.includes('/node_modules/@peculiar/x509/'));
+  // The recorder saw the worker load it (so its absence from the hub's own list means something).
+  assert.notDeepEqual(x509(modules.loaded()), [], 'the X.509 worker loaded @peculiar/x509');
+  assert.ok(modules.loadedBy(cloud.pid).some((u) => u.endsWith('/dist/cloudhub/hub.js')), 'the hub process is recorded');
+  assert.deepEqual(x509(modules.loadedBy(cloud.pid)), []);
+  // Idle (join and renewal long done): no child process is left.
+  const children = () => readFileSync(`/proc/${cloud.pid}/task/${cloud.pid}/children`, 'utf8').trim();
+  await eventually('the X.509 worker ended', async () => children() === '', 30_000);
+});
+
 test('the hub and the controllers in `kedge cloud` share one informer per resource: one watch of pods and of nodes (issue 19)', async () => {
   // The API server's open watches per resource, with and without this `kedge cloud` (its other clients stay).
   const watchers = async (): Promise<Record<string, number>> => {
