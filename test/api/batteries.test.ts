@@ -102,7 +102,8 @@ describe('batteries: auto-deploying manifests, --disable, ServiceLB', { timeout:
       await n.start();
       nodes.push(n);
     }
-    const [a, b] = ['lb-a', 'lb-b'].map((n) => `10.0.${nodeSubnet(n)}.1`);
+    const address = async (node: string) => (await c.kubectl(['get', 'node', node, '-o', 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}'])).trim();
+    const [a, b] = [await address('lb-a'), await address('lb-b')];
     const svc = (name: string, port: number, extra: { pool?: string; cls?: string } = {}) => JSON.stringify({
       apiVersion: 'v1', kind: 'Service',
       metadata: { name, namespace: 'batteries', ...(extra.pool ? { labels: { 'apps.openyurt.io/nodepool': extra.pool } } : {}) },
@@ -128,9 +129,3 @@ describe('batteries: auto-deploying manifests, --disable, ServiceLB', { timeout:
   });
 });
 
-/** FakeNode's InternalIP is 10.0.<subnet>.1 with the subnet derived from its name. */
-function nodeSubnet(name: string): number {
-  let h = 0;
-  for (const ch of name) h = (h * 31 + ch.charCodeAt(0)) % 250;
-  return h + 1;
-}

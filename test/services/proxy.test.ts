@@ -158,6 +158,21 @@ describe('edge services across a pool: proxy, node DNS, peer vote', { skip, time
     await answeredBy(`http://${site.node('edge-a2').lab.address}:${nodePort}/`, web.map((p) => p.metadata.name));
   });
 
+  it('ServiceLB: a LoadBalancer Service of the pool gets its nodes\' addresses, and answers on them at the Service port', async () => {
+    await site.apply({
+      apiVersion: 'v1', kind: 'Service',
+      metadata: { name: 'web-lb', namespace: 'default', labels: { 'apps.openyurt.io/nodepool': 'site-a' } },
+      spec: { type: 'LoadBalancer', selector: { app: 'web' }, ports: [{ port: 8088, targetPort: 8080 }] },
+    });
+    const a = site.nodes.filter((n) => n.pool === 'site-a').map((n) => n.lab.address).sort();
+    await eventually('web-lb ingress = site-a node addresses', async () => {
+      const ips = (await site.kubectl(['get', 'svc', 'web-lb', '-o', 'jsonpath={.status.loadBalancer.ingress[*].ip}'])).trim();
+      return ips === a.join(' ') || `ingress: ${ips}`;
+    }, 60_000, 500);
+    await answeredBy(`http://${site.node('edge-a2').lab.address}:8088/`, web.map((p) => p.metadata.name));
+    await site.kubectl(['delete', 'svc', 'web-lb']);
+  });
+
   it('with the cloud cut and both agents restarted offline, the Service still reaches both nodes, by ClusterIP and by name', async () => {
     const a = site.nodes.filter((n) => n.pool === 'site-a');
     for (const n of a) site.lab.cutCloud(n.lab);
