@@ -93,3 +93,26 @@ export function metric(text: string, sample: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
   return line ? Number(line.slice(sample.length + 1)) : 0;
 }
+
+/** Every sample of the hubs' Prometheus texts summed: `sample` over all servers given. */
+export async function hubSum(servers: HaServer[], samples: string[]): Promise<number> {
+  let total = 0;
+  for (const s of servers) {
+    const text = await hubMetrics(s);
+    for (const sample of samples) total += metric(text, sample);
+  }
+  return total;
+}
+
+/** Bytes of objects sent to edges (upsert, patch, delete messages) by these hubs. */
+export const OBJECT_BYTES = ['upsert', 'patch', 'delete'].map((t) => `kedge_hub_sent_bytes_total{type="${t}"}`);
+
+/** When (ms since epoch, from the JSON log line) this server logged "became leader", if it did. */
+export function becameLeaderAt(s: HaServer): number | undefined {
+  for (const line of s.server.currentOutput.split('\n')) {
+    if (!line.includes('became leader')) continue;
+    const entry = JSON.parse(line) as { time: number; msg?: string };
+    if (entry.msg === 'became leader') return entry.time;
+  }
+  return undefined;
+}
