@@ -9,9 +9,14 @@ export type ResourceName =
   | 'replicasets' | 'deployments' | 'daemonsets' | 'statefulsets' | 'jobs' | 'endpointslices' | 'endpoints'
   | 'nodepools' | 'yurtappsets' | 'deploymentgrids' | 'statefulsetgrids' | 'servicegrids' | 'tenants'
   | 'cronjobs' | 'poddisruptionbudgets' | 'horizontalpodautoscalers'
-  | 'resourcequotas' | 'persistentvolumeclaims' | 'persistentvolumes' | 'storageclasses';
+  | 'resourcequotas' | 'persistentvolumeclaims' | 'persistentvolumes' | 'storageclasses' | 'bootstraptokens';
 
 
+
+/** Selectors of resources that are a slice of a collection (only the Secrets that are bootstrap tokens, as upstream's tokencleaner lists). */
+const QUERIES: Partial<Record<ResourceName, Record<string, string>>> = {
+  bootstraptokens: { fieldSelector: 'type=bootstrap.kubernetes.io/token' },
+};
 
 export type { SharedInformer } from '../common/lean-informer.js';
 
@@ -46,6 +51,7 @@ const PATHS: Record<ResourceName, string> = {
   servicegrids: customPath('servicegrids'),
   tenants: customPath('tenants'),
   cronjobs: '/apis/batch/v1/cronjobs',
+  bootstraptokens: '/api/v1/namespaces/kube-system/secrets',
   poddisruptionbudgets: '/apis/policy/v1/poddisruptionbudgets',
   horizontalpodautoscalers: '/apis/autoscaling/v2/horizontalpodautoscalers',
   resourcequotas: '/api/v1/resourcequotas',
@@ -81,7 +87,7 @@ export class SharedInformerFactory implements InformerSource {
 
   get<T extends KubernetesObject>(resource: ResourceName): SharedInformer<T> {
     let entry = this.informers.get(resource);
-    const owned = entry ? undefined : this.shared(PATHS[resource]);
+    const owned = entry || QUERIES[resource] ? undefined : this.shared(PATHS[resource]);
     if (!entry && owned) {
       const track = (subscribe: (cb: (obj: KubernetesObject) => void) => () => void) => (cb: (obj: KubernetesObject) => void) => {
         const off = subscribe(cb);
@@ -95,7 +101,7 @@ export class SharedInformerFactory implements InformerSource {
       this.informers.set(resource, entry);
     }
     if (!entry) {
-      const inf = new LeanInformer(this.client, PATHS[resource]);
+      const inf = new LeanInformer(this.client, PATHS[resource], QUERIES[resource]);
       const state = { inf, synced: false, view: undefined as unknown as SharedInformer<KubernetesObject> };
       state.view = informerView(inf, () => state.synced);
       let backoff = 500;

@@ -20,7 +20,7 @@ export const edgeControllers = ['nodelifecycle', 'podbinding'] as const;
 /** What kube-controller-manager + kube-scheduler do; switch these off against a real cluster. */
 export const genericControllers = [
   'scheduler', 'replicaset', 'deployment', 'daemonset', 'statefulset', 'job', 'cronjob', 'disruption', 'horizontalpodautoscaling',
-  'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector', 'podgc', 'resourcequota', 'persistentvolume-binder',
+  'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector', 'podgc', 'resourcequota', 'persistentvolume-binder', 'tokencleaner',
 ] as const;
 /**
  * K3s's batteries that are controllers (src/common/batteries.ts): ServiceLB (`servicelb`) and the local-path
@@ -167,6 +167,7 @@ async function build(name: string, ctx: ControllerContext, selected: string[], k
     case 'local-path-provisioner': return new (await import('./storage/local-path.js')).LocalPathProvisioner(ctx);
     case 'podgc': return new (await import('./nodes/podgc.js')).PodGCController(ctx);
     case 'servicelb': return new (await import('./services/servicelb.js')).ServiceLbController(ctx);
+    case 'tokencleaner': return new (await import('./tokens/tokencleaner.js')).TokenCleanerController(ctx);
     case 'nodepool': return new (await import('./pools/nodepool.js')).NodePoolController(ctx);
     case 'yurtappset': return new (await import('./pools/yurtappset.js')).YurtAppSetController(ctx);
     case 'grid': return new (await import('./pools/grid.js')).GridController(ctx);

@@ -1,5 +1,6 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
+import { bootstrapTokenExpiry, secretValue } from '../common/bootstrap-token-expiry.js';
 
 /**
  * Bootstrap tokens as kubeadm defines them: "<id>.<secret>" with id [a-z0-9]{6} and secret [a-z0-9]{16},
@@ -99,11 +100,6 @@ export function bootstrapTokenSecret(token: BootstrapToken, opts: BootstrapToken
 }
 
 /** Reads a Secret value from data (base64, as stored) or stringData (as written by a client). */
-function secretValue(secret: V1Secret, key: string): string | undefined {
-  const d = secret.data?.[key];
-  if (d !== undefined) return Buffer.from(d, 'base64').toString('utf8');
-  return secret.stringData?.[key];
-}
 
 export interface BootstrapIdentity {
   username: string;
@@ -145,11 +141,11 @@ export function validateBootstrapToken(
   const id = secretValue(secret, 'token-id');
   if (id !== token.id) return { ok: false, reason: 'token id does not match' };
   if (!secretMatches) return { ok: false, reason: 'token secret does not match' };
-  const expiration = secretValue(secret, 'expiration');
-  if (expiration) {
-    const t = Date.parse(expiration);
-    if (Number.isNaN(t)) return { ok: false, reason: `invalid expiration "${expiration}"` };
-    if (now.getTime() >= t) return { ok: false, reason: `token expired at ${expiration}` };
+  const expiry = bootstrapTokenExpiry(secret);
+  if (expiry !== undefined) {
+    const expiration = secretValue(secret, 'expiration');
+    if (Number.isNaN(expiry)) return { ok: false, reason: `invalid expiration "${expiration}"` };
+    if (now.getTime() >= expiry) return { ok: false, reason: `token expired at ${expiration}` };
   }
   if (secretValue(secret, `usage-bootstrap-${usage}`) !== 'true') return { ok: false, reason: `token not marked for ${usage}` };
   const extra = (secretValue(secret, 'auth-extra-groups') ?? '').split(',').map((g) => g.trim()).filter(Boolean);

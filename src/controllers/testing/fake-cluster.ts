@@ -76,6 +76,7 @@ export class FakeCluster implements KubeApi, InformerSource {
   }
   private resourceOf(kind: string, namespace?: string): string {
     if (kind === 'Lease' && namespace === 'kube-node-lease') return 'nodeleases';
+    if (kind === 'Secret') return 'bootstraptokens'; // the only Secrets a controller watches
     const r = kindToResource[kind];
     if (!r) throw new Error(`fake: unknown kind ${kind}`);
     return r;
