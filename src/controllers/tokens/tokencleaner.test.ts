@@ -16,16 +16,19 @@ test('expired bootstrap tokens are deleted; live, unexpiring and unreadable ones
   let now = Date.parse('2026-12-07T08:00:00Z');
   const cleaner = new TokenCleanerController(fakeContext(fake), () => now);
   cleaner.start();
-  await fake.create(token('expird', '2026-12-07T07:59:59Z'));
-  await fake.create(token('soonxx', new Date(now + 300).toISOString()));
-  await fake.create(token('foreve'));
-  await fake.create(token('badexp', 'tomorrow'));
-  const names = () => fake.list<V1Secret>('Secret', 'kube-system').map((s) => s.metadata!.name!).sort();
-  await eventually(() => !names().includes('bootstrap-token-expird'), 3000, 'the expired token deleted');
-  assert.deepEqual(names(), ['bootstrap-token-badexp', 'bootstrap-token-foreve', 'bootstrap-token-soonxx']);
-  now += 1000; // the live token's own requeue finds it expired
-  await eventually(() => !names().includes('bootstrap-token-soonxx'), 3000, 'the token deleted at its expiry');
-  assert.deepEqual(names(), ['bootstrap-token-badexp', 'bootstrap-token-foreve']);
-  assert.deepEqual(fake.actions.filter((a) => a.startsWith('delete')), ['delete Secret kube-system/bootstrap-token-expird', 'delete Secret kube-system/bootstrap-token-soonxx']);
-  await cleaner.stop();
+  try {
+    await fake.create(token('expird', '2026-12-07T07:59:59Z'));
+    await fake.create(token('soonxx', new Date(now + 300).toISOString()));
+    await fake.create(token('foreve'));
+    await fake.create(token('badexp', 'tomorrow'));
+    const names = () => fake.list<V1Secret>('Secret', 'kube-system').map((s) => s.metadata!.name!).sort();
+    await eventually(() => !names().includes('bootstrap-token-expird'), 3000, 'the expired token deleted');
+    assert.deepEqual(names(), ['bootstrap-token-badexp', 'bootstrap-token-foreve', 'bootstrap-token-soonxx']);
+    now += 1000; // the live token's own requeue finds it expired
+    await eventually(() => !names().includes('bootstrap-token-soonxx'), 3000, 'the token deleted at its expiry');
+    assert.deepEqual(names(), ['bootstrap-token-badexp', 'bootstrap-token-foreve']);
+    assert.deepEqual(fake.actions.filter((a) => a.startsWith('delete')), ['delete Secret kube-system/bootstrap-token-expird', 'delete Secret kube-system/bootstrap-token-soonxx']);
+  } finally {
+    await cleaner.stop();
+  }
 });
