@@ -72,10 +72,10 @@ test('cluster names from the store over UDP and TCP, authoritative; other names 
       const nx = await s.ask('nope.default.svc.cluster.local', 'A', transport);
       assert.equal(nx.rcode, 'NXDOMAIN');
       assert.equal(nx.authorities?.[0]?.type, 'SOA', 'negative answers carry the SOA (negative caching)');
-      const ext = await s.ask('example.org', 'A', transport);
+      const ext = await s.ask(`${transport}.example.org`, 'A', transport);
       assert.deepEqual(addresses(ext), ['192.0.2.1']);
     }
-    assert.deepEqual(s.upstream.queries, ['udp example.org', 'tcp example.org']);
+    assert.deepEqual(s.upstream.queries, ['udp udp.example.org', 'tcp tcp.example.org']);
   } finally {
     await s.close();
   }
@@ -159,6 +159,27 @@ test('metrics: requests, responses by source and rcode, refused clients', async 
     assert.match(text, /kedge_edge_dns_responses_total\{source="cluster",rcode="NXDOMAIN"\} 1/);
     assert.match(text, /kedge_edge_dns_responses_total\{source="forward",rcode="NOERROR"\} 1/);
     assert.match(text, /kedge_edge_dns_refused_total\{proto="udp"\} 1/);
+  } finally {
+    await s.close();
+  }
+});
+
+test('forwarded answers are cached for their TTL (at most 30 s): asked upstream once, served with the asker\'s ID and aged TTLs', async () => {
+  const registry = new Registry();
+  const s = await setup(undefined, registry);
+  try {
+    const first = await s.ask('cached.example.org');
+    assert.equal((first.answers?.[0] as { ttl?: number } | undefined)?.ttl, 60, 'the first answer is upstream\'s as it came');
+    const again = await s.ask('CACHED.example.org', 'A', 'tcp');
+    assert.deepEqual(addresses(again), ['192.0.2.1']);
+    assert.equal(again.questions?.[0]?.name, 'CACHED.example.org', 'the asker\'s question (its case) comes back');
+    assert.ok(((again.answers?.[0] as { ttl?: number } | undefined)?.ttl ?? 99) <= 30, 'TTL capped at 30 s');
+    assert.deepEqual(s.upstream.queries, ['udp cached.example.org'], 'the second query never went upstream');
+    const text = await registry.metrics();
+    assert.match(text, /kedge_edge_dns_cache_hits_total\{type="success"\} 1/);
+    assert.match(text, /kedge_edge_dns_cache_misses_total 1/);
+    assert.match(text, /kedge_edge_dns_cache_entries 1/);
+    assert.match(text, /kedge_edge_dns_responses_total\{source="cache",rcode="NOERROR"\} 1/);
   } finally {
     await s.close();
   }

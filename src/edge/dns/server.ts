@@ -13,6 +13,7 @@ import type { Store } from '../../storage/types.js';
 import { StoreMirror } from '../store-mirror.js';
 import { ClusterRecords, type LocalAnswer } from './records.js';
 import { Forwarder, type ForwarderOptions } from './forwarder.js';
+import { ForwardCache, udpLimit, type CacheOptions } from './cache.js';
 import { ClientPolicy } from './clients.js';
 import { DnsMetrics, replyRcode } from './metrics.js';
 
@@ -26,6 +27,8 @@ export interface NodeDnsOptions {
   /** Cluster domain (default cluster.local). */
   zone?: string;
   forwarder?: ForwarderOptions;
+  /** The forwarded-answer cache (tests: a clock). */
+  cache?: CacheOptions;
   /** This node's name: its Node's spec.podCIDRs (from the store) are its pods' addresses, allowed to query. */
   nodeName?: string;
   /** Register the node DNS' metrics here (the agent's /metrics registry). */
@@ -34,6 +37,7 @@ export interface NodeDnsOptions {
   allowClient?: (address: string) => boolean;
 }
 
+type AnswerSource = 'cluster' | 'forward' | 'cache' | 'error';
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 const TCP_IDLE_MS = 10_000;
 const TCP_MAX_CONNECTIONS = 256;
@@ -44,6 +48,8 @@ export class NodeDns {
   private readonly slices: StoreMirror<V1EndpointSlice>;
   private readonly nodes: StoreMirror<V1Node>;
   private readonly forwarder: Forwarder;
+  /** Forwarded answers, for their TTL (at most 30 s), as CoreDNS's `cache 30`. */
+  private readonly cache: ForwardCache;
   private readonly allow: (address: string) => boolean;
   private dirty = true;
   private udp: dgram.Socket | undefined;
@@ -62,7 +68,8 @@ export class NodeDns {
     this.nodes = new StoreMirror<V1Node>({ store: o.store, prefix: '/registry/nodes/', log: o.log });
     const policy = o.allowClient ? undefined : new ClientPolicy({ extraCidrs: () => this.podCidrs() });
     this.allow = o.allowClient ?? ((a) => policy!.allows(a));
-    this.metrics = o.metrics ? new DnsMetrics(o.metrics) : undefined;
+    this.cache = new ForwardCache(o.cache);
+    this.metrics = o.metrics ? new DnsMetrics(o.metrics, () => this.cache.size) : undefined;
   }
 
   private podCidrs(): string[] {
@@ -112,8 +119,8 @@ export class NodeDns {
     return reply;
   }
 
-  private async resolveQuery(query: Buffer, transport: 'udp' | 'tcp'): Promise<{ reply: Buffer | undefined; source: 'cluster' | 'forward' | 'error' }> {
-    const reply = (r: Buffer | undefined, source: 'cluster' | 'forward' | 'error' = 'error') => ({ reply: r, source });
+  private async resolveQuery(query: Buffer, transport: 'udp' | 'tcp'): Promise<{ reply: Buffer | undefined; source: AnswerSource }> {
+    const reply = (r: Buffer | undefined, source: AnswerSource = 'error') => ({ reply: r, source });
     let q: DecodedPacket;
     try {
       q = dnsPacket.decode(query);
@@ -132,8 +139,13 @@ export class NodeDns {
     const inZone = (question.class ?? 'IN') === 'IN' || question.class === 'ANY';
     const local = inZone ? this.records.resolve(question.name, question.type as RecordType | 'ANY') : undefined;
     if (!local) {
+      const cached = this.cache.get(q, transport);
+      this.metrics?.cache(cached?.kind);
+      if (cached) return reply(cached.reply, 'cache');
       try {
-        return reply(await this.forwarder.forward(query, transport), 'forward');
+        const answer = await this.forwarder.forward(query, transport);
+        this.cache.put(q, answer);
+        return reply(answer, 'forward');
       } catch (err) {
         this.o.log.debug({ err: String(err), name: question.name }, 'node DNS: forward failed');
         return reply(headerOnly(query, RCODE.SERVFAIL, true), 'forward');
@@ -233,7 +245,7 @@ function encodeAnswer(q: DecodedPacket, local: LocalAnswer, chased: Answer[], au
   if (opt) additionals.push({ name: '.', type: 'OPT', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] } as unknown as Answer);
   const packet: Packet = { type: 'response', id: q.id, flags, questions: q.questions, answers: [...local.answers, ...chased], authorities, additionals };
   const out = dnsPacket.encode(packet);
-  const limit = transport === 'tcp' ? 65535 : Math.min(Math.max(opt?.udpPayloadSize ?? 512, 512), 4096);
+  const limit = transport === 'tcp' ? 65535 : udpLimit(q);
   if (out.length <= limit) return out;
   // Too big for UDP: the header and question with TC set; the client asks again over TCP (RFC 1035 4.2.1, RFC 7766).
   return dnsPacket.encode({ type: 'response', id: q.id, flags: flags | dnsPacket.TRUNCATED_RESPONSE, questions: q.questions, additionals: opt ? additionals.slice(-1) : [] });
