@@ -255,7 +255,7 @@ export class EdgeAgent {
         onPodTerminated: (ns, name, uid) => this.reporter.podTerminated(ns, name, uid),
       });
     }
-    await this.startServiceProxy();
+    await this.startServiceProxy(metrics.registry);
     await this.startPeerHealth();
     const { startKubeletServer } = await import('./kubelet/index.js');
     this.kubelet = startKubeletServer({
@@ -303,10 +303,10 @@ export class EdgeAgent {
   }
 
   /** Rules and routes stay in place on stop (as kube-proxy's): `kedge edge cleanup` removes them. */
-  private async startServiceProxy(): Promise<void> {
+  private async startServiceProxy(registry: import('prom-client').Registry): Promise<void> {
     if (!this.opts.serviceProxy) return;
     const { ServiceProxy } = await import('./proxy/proxier.js');
-    const proxy = new ServiceProxy({ store: this.store, nodeName: this.opts.nodeName, log: this.log.child({ component: 'proxy' }) });
+    const proxy = new ServiceProxy({ store: this.store, nodeName: this.opts.nodeName, log: this.log.child({ component: 'proxy' }), metrics: registry });
     await proxy.start();
     this.serviceProxy = proxy;
   }

@@ -14,6 +14,7 @@ import { StoreMirror } from '../store-mirror.js';
 import { cleanupScript, renderState, runNft, transaction, type NftState } from './nft.js';
 import { installedRoutes, ROUTE_PROTO, syncRoutes, wantedRoutes } from './pod-routes.js';
 import { serviceProxyPorts, slicesByService } from './rules.js';
+import { ProxyMetrics } from './metrics.js';
 
 export interface ServiceProxyOptions {
   store: Store;
@@ -25,6 +26,8 @@ export interface ServiceProxyOptions {
   nftPath?: string;
   /** Install pod routes to the pool's peers (default true). */
   podRoutes?: boolean;
+  /** Registry for the proxy's metrics (metrics.ts); omitted: none. */
+  metrics?: import('prom-client').Registry;
 }
 
 export class ServiceProxy {
@@ -39,12 +42,14 @@ export class ServiceProxy {
   private failures = 0;
   /** Syncs done (tests, metrics). */
   syncs = 0;
+  private readonly metrics: ProxyMetrics | undefined;
 
   constructor(private readonly o: ServiceProxyOptions) {
     const onChange = () => this.schedule();
     this.services = new StoreMirror({ store: o.store, prefix: '/registry/services/', log: o.log, onChange });
     this.slices = new StoreMirror({ store: o.store, prefix: '/registry/endpointslices.discovery.k8s.io/', log: o.log, onChange });
     this.nodes = new StoreMirror({ store: o.store, prefix: '/registry/nodes/', log: o.log, onChange });
+    this.metrics = o.metrics ? new ProxyMetrics(o.metrics) : undefined;
   }
 
   /** Loads the store and applies once (the first apply's failure is logged, then retried). */
@@ -95,6 +100,7 @@ export class ServiceProxy {
         this.failures = 0;
       } catch (err) {
         this.failures++;
+        this.metrics?.failures.inc();
         this.applied = null;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
         this.o.log.error({ err: String(err), retryInMs: delay }, 'service proxy: apply failed; retrying');
@@ -111,14 +117,23 @@ export class ServiceProxy {
 
   private async sync(): Promise<void> {
     const started = Date.now();
+    const end = this.metrics?.syncDuration.startTimer();
     const ports = serviceProxyPorts(this.services.items.values(), slicesByService(this.slices.items.values()), this.o.nodeName);
     const next = renderState(ports, { podCidr: this.self()?.spec?.podCIDR });
     const script = transaction(this.applied, next);
     if (script) await runNft(script, this.o.nftPath);
+    if (script) this.metrics?.transactions.inc();
     this.applied = next;
     let routes: { added: unknown[]; removed: unknown[] } = { added: [], removed: [] };
-    if (this.o.podRoutes !== false) routes = await syncRoutes(wantedRoutes(this.nodes.items.values(), this.o.nodeName));
+    if (this.o.podRoutes !== false) {
+      const want = wantedRoutes(this.nodes.items.values(), this.o.nodeName);
+      routes = await syncRoutes(want);
+      this.metrics?.podRoutes.set(want.length);
+    }
     this.syncs++;
+    end?.();
+    this.metrics?.servicePorts.set(ports.length);
+    this.metrics?.lastSync.set(Date.now() / 1000);
     if (script || routes.added.length || routes.removed.length) {
       this.o.log.info({ servicePorts: ports.length, chains: next.chains.size, nftLines: script?.split('\n').length ?? 0, routesAdded: routes.added, routesRemoved: routes.removed, ms: Date.now() - started }, 'service proxy synced');
     }
