@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatQuantity } from './quantity.js';
-import { missingPodResources, usageOf } from './quota.js';
+import { missingPodResources, quotaCounts, usageOf } from './quota.js';
 
 const show = (m: Map<string, { mantissa: bigint }>) => Object.fromEntries([...m].map(([k, v]) => [k, formatQuantity(v as never)]));
 
@@ -22,4 +22,19 @@ test('usageOf: pods sum containers (an init container counts when larger), termi
 test('missingPodResources: a tracked compute resource some container leaves unset', () => {
   const pod = { spec: { containers: [{ resources: { requests: { cpu: '1' }, limits: { cpu: '1' } } }, { resources: { requests: { cpu: '1' } } }] } };
   assert.deepEqual(missingPodResources(pod, ['pods', 'requests.cpu', 'limits.cpu', 'memory']), ['limits.cpu', 'memory']);
+});
+
+test('quotaCounts: scoped quotas count only pods in every scope (BestEffort, Terminating, PriorityClass selector)', () => {
+  const bestEffort = { spec: { containers: [{}] } };
+  const burstable = { spec: { containers: [{ resources: { requests: { cpu: '1' } } }], activeDeadlineSeconds: 30, priorityClassName: 'high' } };
+  assert.equal(quotaCounts({}, '', 'configmaps', {}), true);
+  assert.equal(quotaCounts({ scopes: ['BestEffort'] }, '', 'pods', bestEffort), true);
+  assert.equal(quotaCounts({ scopes: ['BestEffort'] }, '', 'pods', burstable), false);
+  assert.equal(quotaCounts({ scopes: ['BestEffort'] }, '', 'configmaps', {}), false);
+  assert.equal(quotaCounts({ scopes: ['NotBestEffort', 'Terminating'] }, '', 'pods', burstable), true);
+  assert.equal(quotaCounts({ scopes: ['NotTerminating'] }, '', 'pods', burstable), false);
+  const sel = (operator: string, values?: string[]) => ({ scopeSelector: { matchExpressions: [{ scopeName: 'PriorityClass', operator, values }] } });
+  assert.equal(quotaCounts(sel('In', ['high']), '', 'pods', burstable), true);
+  assert.equal(quotaCounts(sel('NotIn', ['high']), '', 'pods', burstable), false);
+  assert.equal(quotaCounts(sel('DoesNotExist'), '', 'pods', bestEffort), true);
 });

@@ -3,12 +3,15 @@
  * (src/apiserver/admission/limits.ts) and the resource quota controller (src/controllers/quota): what one object
  * adds to each quota resource name, and which objects count at all.
  */
+import { podQosClass } from './qos.js';
 import { addQuantities, compareQuantities, formatQuantity, parseQuantity, tryParseQuantity, type Quantity } from './quantity.js';
 
 /** The object shape this module reads (wire JSON). */
 export interface QuotaObject {
   metadata?: { deletionTimestamp?: string | null };
   spec?: {
+    activeDeadlineSeconds?: number | null;
+    priorityClassName?: string;
     containers?: Array<{ resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> } }>;
     initContainers?: Array<{ resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> } }>;
     resources?: { requests?: Record<string, unknown> };
@@ -104,4 +107,41 @@ export function usedStatus(hard: Record<string, unknown>, used: Map<string, Quan
   const out: Record<string, string> = {};
   for (const k of Object.keys(hard).sort()) out[k] = formatQuantity(used.get(k) ?? ZERO);
   return out;
+}
+
+/** The part of a ResourceQuota's spec that decides which objects it counts. */
+export interface QuotaScopeSpec {
+  scopes?: string[];
+  scopeSelector?: { matchExpressions?: Array<{ scopeName: string; operator: string; values?: string[] }> };
+}
+
+/** Whether one scope (with a selector's operator and values) holds for a pod (upstream's podMatchesScopeFunc). */
+function podInScope(pod: QuotaObject, scope: string, operator = 'Exists', values: string[] = []): boolean {
+  switch (scope) {
+    case 'Terminating': return typeof pod.spec?.activeDeadlineSeconds === 'number' && pod.spec.activeDeadlineSeconds >= 0;
+    case 'NotTerminating': return !(typeof pod.spec?.activeDeadlineSeconds === 'number' && pod.spec.activeDeadlineSeconds >= 0);
+    case 'BestEffort': return podQosClass(pod.spec as never) === 'BestEffort';
+    case 'NotBestEffort': return podQosClass(pod.spec as never) !== 'BestEffort';
+    case 'PriorityClass': {
+      const name = pod.spec?.priorityClassName ?? '';
+      if (operator === 'Exists') return name !== '';
+      if (operator === 'DoesNotExist') return name === '';
+      if (operator === 'In') return values.includes(name);
+      if (operator === 'NotIn') return !values.includes(name);
+      return false;
+    }
+    default: return false; // CrossNamespacePodAffinity: not evaluated (README)
+  }
+}
+
+/**
+ * Whether a quota counts this object: an unscoped quota counts everything; a quota with scopes or a scope selector
+ * counts only pods in every scope (upstream: scoped quotas track pods and their compute resources only).
+ */
+export function quotaCounts(quota: QuotaScopeSpec, group: string, resource: string, obj: QuotaObject): boolean {
+  const scopes = quota.scopes ?? [];
+  const exprs = quota.scopeSelector?.matchExpressions ?? [];
+  if (!scopes.length && !exprs.length) return true;
+  if (group !== '' || resource !== 'pods') return false;
+  return scopes.every((sc) => podInScope(obj, sc)) && exprs.every((e) => podInScope(obj, e.scopeName, e.operator, e.values));
 }

@@ -61,6 +61,13 @@ describe('LimitRange and ResourceQuota admission', { timeout: 180_000 }, () => {
     assert.match(await create(claim('two', '2Gi')), /persistentvolumeclaims "two" is forbidden: exceeded quota: mem, requested: requests\.storage=2Gi, used: requests\.storage=2Gi, limited: requests\.storage=3Gi/);
     // The local-storage battery's default class is filled into a claim that names none (DefaultStorageClass admission).
     assert.equal(JSON.parse(await c.kubectl(['get', 'pvc', 'one', '-n', 'r', '-o', 'json'])).spec.storageClassName, 'local-path');
+    // A BestEffort-scoped quota counts only BestEffort pods.
+    await c.kubectl(['create', 'namespace', 's']);
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'besteffort', namespace: 's' }, spec: { hard: { pods: '1' }, scopes: ['BestEffort'] } }));
+    const inS = (name: string, resources: Record<string, unknown>) => c.kubectl(['create', '-f', '-'], JSON.stringify({ ...podDoc(name, resources), metadata: { name, namespace: 's' } })).then(() => '', (err: Error) => err.message);
+    assert.equal(await inS('be1', {}), '');
+    assert.match(await inS('be2', {}), /pods "be2" is forbidden: exceeded quota: besteffort, requested: pods=1, used: pods=1, limited: pods=1/);
+    assert.equal(await inS('burstable', { requests: { cpu: '10m' } }), '');
     await eventually('quota mem counts the claim', async () => JSON.parse(await c.kubectl(['get', 'quota', 'mem', '-n', 'r', '-o', 'json'])).status?.used?.persistentvolumeclaims === '1');
   });
 });

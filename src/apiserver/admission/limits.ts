@@ -13,7 +13,7 @@ import type { KubeObject } from '../../apimachinery/object.js';
 import { forbidden, type StatusError } from '../../apimachinery/status.js';
 import type { WatchCacheFeed } from '../../apimachinery/watchcache.js';
 import { addQuantities, compareQuantities, formatQuantity, milliValue, parseQuantity, tryParseQuantity, type Quantity } from '../../common/quantity.js';
-import { accumulate, missingPodResources, usageOf, usedStatus, ZERO } from '../../common/quota.js';
+import { accumulate, missingPodResources, quotaCounts, usageOf, usedStatus, ZERO, type QuotaScopeSpec } from '../../common/quota.js';
 import type { ObjectStore } from '../objects.js';
 import type { Registry, ResourceDef, StrategyContext } from '../registry.js';
 import type { Obj } from '../resources/helpers.js';
@@ -103,7 +103,8 @@ export class QuotaAdmission {
     const quotas = (await this.feed.cache('/registry/core/resourcequotas/')).snapshot(`/registry/core/resourcequotas/${ns}/`).map((c) => c.obj as Obj);
     if (!quotas.length) return;
     const adds = usageOf(def.group, def.resource, obj as Obj);
-    const relevant = quotas.filter((quota) => Object.keys(quota.spec?.hard ?? {}).some((k) => adds.has(k) || (isCore(def, 'pods') && /^(requests\.|limits\.)?(cpu|memory|ephemeral-storage)$/.test(k))));
+    const relevant = quotas.filter((quota) => quotaCounts(quota.spec ?? {}, def.group, def.resource, obj as Obj)
+      && Object.keys(quota.spec?.hard ?? {}).some((k) => adds.has(k) || (isCore(def, 'pods') && /^(requests\.|limits\.)?(cpu|memory|ephemeral-storage)$/.test(k))));
     if (!relevant.length) return;
     const name = obj.metadata?.name ?? '';
     const refuse = (msg: string) => forbidden({ group: def.group, resource: def.resource }, name, msg);
@@ -113,8 +114,10 @@ export class QuotaAdmission {
         if (missing.length) throw refuse(`failed quota: ${quota.metadata.name}: must specify ${missing.join(',')}`);
       }
     }
-    const used = await this.usage(ns, new Set(relevant.flatMap((quota) => Object.keys(quota.spec?.hard ?? {}))));
+    const usedBy = new Map<Obj, Map<string, Quantity>>();
+    for (const quota of relevant) usedBy.set(quota, await this.usage(ns, new Set(Object.keys(quota.spec?.hard ?? {})), quota.spec ?? {}));
     for (const quota of relevant) {
+      const used = usedBy.get(quota)!;
       const over: string[] = [];
       for (const [k, hardRaw] of Object.entries((quota.spec?.hard ?? {}) as Record<string, string>)) {
         const add = adds.get(k);
@@ -132,15 +135,15 @@ export class QuotaAdmission {
     const quotaDef = this.registry.get('', 'v1', 'resourcequotas')!;
     for (const quota of relevant) {
       const hard = (quota.spec?.hard ?? {}) as Record<string, string>;
-      const total = new Map(used);
+      const total = new Map(usedBy.get(quota)!);
       accumulate(total, adds);
       await this.objects().update(quotaDef, ns, quota.metadata.name, { ...ctx, subresource: 'status', dryRun: false },
         (cur) => ({ ...cur, status: { hard: { ...hard }, used: usedStatus(hard, total) } } as KubeObject)).catch(() => undefined);
     }
   }
 
-  /** Current usage in a namespace of the given quota names, from the watch cache. */
-  async usage(ns: string, keys: Set<string>): Promise<Map<string, Quantity>> {
+  /** Current usage in a namespace of the given quota names by the objects a quota of `scope` counts, from the watch cache. */
+  async usage(ns: string, keys: Set<string>, scope: QuotaScopeSpec): Promise<Map<string, Quantity>> {
     const out = new Map<string, Quantity>();
     const seen = new Set<string>();
     for (const d of this.registry.all().filter((x) => x.namespaced && !x.virtual && !x.computed)) {
@@ -149,7 +152,9 @@ export class QuotaAdmission {
       seen.add(prefix);
       const counted = usageOf(d.group, d.resource, { spec: { containers: [{ resources: { requests: { cpu: '1', memory: '1', 'ephemeral-storage': '1' }, limits: { cpu: '1', memory: '1', 'ephemeral-storage': '1' } } }], resources: { requests: { storage: '1' } }, type: 'LoadBalancer' } });
       if (![...counted.keys()].some((k) => keys.has(k))) continue;
-      for (const item of (await this.feed.cache(prefix)).snapshot(`${prefix}${ns}/`)) accumulate(out, usageOf(d.group, d.resource, item.obj as Obj), keys);
+      for (const item of (await this.feed.cache(prefix)).snapshot(`${prefix}${ns}/`)) {
+        if (quotaCounts(scope, d.group, d.resource, item.obj as Obj)) accumulate(out, usageOf(d.group, d.resource, item.obj as Obj), keys);
+      }
     }
     return out;
   }

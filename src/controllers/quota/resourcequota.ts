@@ -8,7 +8,7 @@ import type { KubernetesObject, V1ResourceQuota } from '@kubernetes/client-node'
 import { isNotFound } from '../client.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import type { ResourceName } from '../informers.js';
-import { accumulate, usageOf, usedStatus, type QuotaObject } from '../../common/quota.js';
+import { accumulate, quotaCounts, usageOf, usedStatus, type QuotaObject, type QuotaScopeSpec } from '../../common/quota.js';
 import type { Quantity } from '../../common/quantity.js';
 
 /** Upstream recounts every quota on `--resource-quota-sync-period` (5m); replenishment events make most recounts sooner. */
@@ -80,7 +80,9 @@ export class ResourceQuotaController implements Controller {
     const used = new Map<string, Quantity>();
     for (const c of this.counted) {
       if (![...c.names].some((n) => keys.has(n))) continue;
-      for (const o of await this.objectsOf(c, namespace)) accumulate(used, usageOf(c.group, c.resource, o as QuotaObject), keys);
+      for (const o of await this.objectsOf(c, namespace)) {
+        if (quotaCounts((quota.spec ?? {}) as QuotaScopeSpec, c.group, c.resource, o as QuotaObject)) accumulate(used, usageOf(c.group, c.resource, o as QuotaObject), keys);
+      }
     }
     const status = { hard: { ...hard }, used: usedStatus(hard, used) };
     if (JSON.stringify(sorted(quota.status?.hard)) !== JSON.stringify(sorted(status.hard)) || JSON.stringify(sorted(quota.status?.used)) !== JSON.stringify(status.used)) {
