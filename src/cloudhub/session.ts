@@ -443,7 +443,7 @@ export class NodeSession {
   private async onStatus(msg: StatusMessage): Promise<void> {
     if (this.phase === 'hello') return this.refuse('bad-sequence', 'status before hello', true);
     const w = this.deps.apiWrites;
-    // A lease renewal is never held back by the backlog of other writes (the edge sends one at a time): it is the
+    // A lease renewal is never held back by the backlog of other writes (one per node per renewal interval): it is the
     // node's liveness, as upstream's API priority and fairness gives node leases their own level.
     const exempt = msg.kind === 'lease';
     if (!exempt && (this.pendingStatus >= this.deps.maxPendingStatus || w.inFlight >= w.max)) {

@@ -104,6 +104,19 @@ test('the lease renewal goes out first and past the in-flight cap: a backlog of 
   r.renewLease(40);
   r.flush();
   assert.equal(sent.at(-1)!.kind, 'lease', 'with 63 pod statuses in flight, the next renewal still goes out');
+  // its ack is slow (a loaded API): the next renewal does not wait for it, and the late ack clears nothing newer
+  const slow = sent.at(-1)!.id;
+  await new Promise((res) => setTimeout(res, 5));
+  r.renewLease(40);
+  r.flush();
+  const next = sent.at(-1)!;
+  assert.ok(next.kind === 'lease' && next.id !== slow, 'a newer renewal goes out while the older one is in flight');
+  r.flush();
+  assert.equal(sent.at(-1)!.id, next.id, 'the same renewal is not sent twice');
+  r.onAck({ type: 'status-ack', id: slow, ok: true });
+  r.flush();
+  assert.equal(sent.at(-1)!.id, next.id, 'the older ack leaves the newer renewal in flight, not resent');
+  r.onAck({ type: 'status-ack', id: next.id, ok: true });
   r.stop();
   await r.settle();
   await store.close();

@@ -39,7 +39,8 @@ export class StatusReporter implements PodStatusSink, EventSink, DeviceStatusSin
   private readonly items = new Map<string, Item>();
   /** id → item key + generation in flight. */
   private readonly inflight = new Map<number, { key: string; gen: number }>();
-  private readonly inflightKeys = new Set<string>();
+  /** Key → generation last sent and not yet acked (a lease renewal may have older ones in flight too). */
+  private readonly inflightKeys = new Map<string, number>();
   private nextId = 1;
   private gen = 0;
   private persistChain: Promise<void> = Promise.resolve();
@@ -167,8 +168,10 @@ export class StatusReporter implements PodStatusSink, EventSink, DeviceStatusSin
     if (!this.transport.connected()) return;
     // The lease renewal first and past the in-flight cap: it is the node's liveness, and behind a backlog of pod
     // statuses (a bulk start) it would arrive after the node lifecycle's grace (as upstream's priority for leases).
+    // A newer renewal does not wait for the ack of the one before: with one in flight, a write taking L seconds
+    // spaced renewals L apart and the Lease aged up to 2L (the hub never moves a Lease backwards).
     const lease = this.items.get(LEASE_KEY);
-    if (lease && !this.inflightKeys.has(LEASE_KEY) && !this.sendItem(LEASE_KEY, lease)) return;
+    if (lease && this.inflightKeys.get(LEASE_KEY) !== lease.gen && !this.sendItem(LEASE_KEY, lease)) return;
     for (const [key, item] of this.items) {
       if (this.inflight.size >= MAX_IN_FLIGHT) return;
       if (this.inflightKeys.has(key)) continue;
@@ -180,7 +183,7 @@ export class StatusReporter implements PodStatusSink, EventSink, DeviceStatusSin
     const id = this.nextId++;
     if (!this.transport.send(id, item.kind, item.body)) return false;
     this.inflight.set(id, { key, gen: item.gen });
-    this.inflightKeys.add(key);
+    this.inflightKeys.set(key, item.gen);
     return true;
   }
 
@@ -198,7 +201,7 @@ export class StatusReporter implements PodStatusSink, EventSink, DeviceStatusSin
       return;
     }
     this.inflight.delete(ack.id);
-    this.inflightKeys.delete(f.key);
+    if (this.inflightKeys.get(f.key) === f.gen) this.inflightKeys.delete(f.key);
     const item = this.items.get(f.key);
     if (!ack.ok) {
       if (ack.retry) {
