@@ -1,7 +1,8 @@
 /**
  * K3s's "packaged components" that `kedge server` ships, under K3s's names, each switchable off with
- * `kedge server --disable NAME` (repeatable, comma-separated). One list, here: the CLI validates against it and
- * each battery's owner asks `isEnabled(disabled, name)` where it starts (docs/design/batteries.md).
+ * `kedge server --disable NAME` (repeatable, comma-separated). One list, here: the CLI validates against it, leaves
+ * out a disabled battery's controller (`withoutDisabledControllers`), and any other owner asks
+ * `isBatteryEnabled(disabled, name)` where it starts (docs/design/batteries.md).
  *
  * A battery may ship a manifest: it is written to `<data-dir>/server/manifests/<name>.yaml` on every start (so an
  * edited copy is restored, as K3s does) and applied by the deploy controller; a disabled battery's file is removed
@@ -14,11 +15,13 @@ export interface Battery {
   description: string;
   /** Multi-document YAML written into the manifests directory unless the battery is disabled. */
   manifest?: () => string;
+  /** The controller-manager controller that is this battery (src/controllers/manager.ts), if it is one. */
+  controller?: string;
 }
 
 export const batteries: Battery[] = [
-  { name: 'servicelb', description: 'LoadBalancer Services get the addresses of the nodes that serve them (K3s\'s ServiceLB, src/controllers/services/servicelb.ts)' },
-  { name: 'local-storage', description: 'local-path provisioner: StorageClass local-path (default), PVs in a directory on the pod\'s node' },
+  { name: 'servicelb', description: 'LoadBalancer Services get the addresses of the nodes that serve them (K3s\'s ServiceLB, src/controllers/services/servicelb.ts)', controller: 'servicelb' },
+  { name: 'local-storage', description: 'local-path provisioner: StorageClass local-path (default), PVs in a directory on the pod\'s node', controller: 'local-path-provisioner' },
   { name: 'metrics-server', description: 'metrics.k8s.io (kubectl top, HPA) from the nodes\' resource metrics' },
 ];
 
@@ -42,4 +45,14 @@ export function parseDisabledBatteries(values: readonly string[] | undefined): R
 export function isBatteryEnabled(disabled: ReadonlySet<string>, name: string): boolean {
   if (!batteries.some((b) => b.name === name)) throw new Error(`no battery named ${JSON.stringify(name)}`);
   return !disabled.has(name);
+}
+
+/**
+ * The `--controllers` list with every disabled battery's controller switched off ("-name"), whatever the list
+ * asked for: `--disable servicelb --controllers '*'` still runs no ServiceLB.
+ */
+export function withoutDisabledControllers(controllers: readonly string[] | 'all', disabled: ReadonlySet<string>): readonly string[] | 'all' {
+  const off = batteries.filter((b) => b.controller && disabled.has(b.name)).map((b) => `-${b.controller}`);
+  if (off.length === 0) return controllers;
+  return [...(controllers === 'all' ? ['*'] : controllers), ...off];
 }

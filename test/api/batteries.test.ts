@@ -118,6 +118,10 @@ describe('batteries: auto-deploying manifests, --disable, ServiceLB', { timeout:
     await c.kubectl(['apply', '-f', '-'], svc('other-class', 9000, { cls: 'example.com/metallb' }));
     await eventually('east-only on lb-a', async () => (await ingress('east-only')) === a, 30_000);
     assert.equal(await ingress('other-class'), '');
+    // externalTrafficPolicy Local: only nodes running a ready endpoint are advertised (K3s); here there is none.
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ ...JSON.parse(svc('local-only', 9100)), spec: { ...JSON.parse(svc('local-only', 9100)).spec, externalTrafficPolicy: 'Local' } }));
+    await eventually('local-only Pending for want of endpoints', async () => /no serving node runs a ready endpoint/.test(await c.kubectl(['describe', 'service', '-n', 'batteries', 'local-only'])), 30_000);
+    assert.equal(await ingress('local-only'), '');
     // Port 80 is web's on both nodes: a later Service on 80 is Pending with a Warning event naming the holder.
     await c.kubectl(['apply', '-f', '-'], svc('web-too', 80));
     await eventually('Pending event', async () => /SyncLoadBalancerFailed.*80\/TCP by batteries\/web/s.test(await c.kubectl(['describe', 'service', '-n', 'batteries', 'web-too'])), 30_000);

@@ -208,10 +208,8 @@ export function register(program: Command): void {
         // As an upstream cluster: no Kedge edge controllers unless asked for by name.
         const defaults = upstream ? [...serverDefaultControllers, '-podbinding'] : serverDefaultControllers;
         const chosen = flags.controllers ? parseControllersFlag(flags.controllers) : defaults;
-        // A disabled battery's controller is off whatever --controllers says.
-        const batteryControllers: Record<string, string> = { servicelb: 'servicelb', 'local-storage': 'local-path-provisioner' };
-        const off = [...disabled].flatMap((b) => (batteryControllers[b] ? [`-${batteryControllers[b]}`] : []));
-        const controllers = off.length ? [...(chosen === 'all' ? ['*'] : chosen), ...off] : chosen;
+        const { withoutDisabledControllers } = await import('../../common/batteries.js');
+        const controllers = withoutDisabledControllers(chosen, disabled);
         try { selectControllers(controllers); } catch (err) { fail(`invalid --controllers: ${(err as Error).message}`); }
         serverComponents.push(controllersComponent({ controllers, leaderElect: true, nodeMonitorGracePeriodSeconds: grace, defaultTolerationSeconds: tol, upstreamNodeLifecycle }));
         // The cluster CA's CSR signer (kube-controller-manager's csrsigning), src/apiserver/auth/csr.

@@ -36,6 +36,19 @@ test('the older Service keeps a port on a node; the later one is left out there'
   assert.equal(p.get('default/second')!.conflicts.get('a'), '80/TCP by default/first');
 });
 
+test('externalTrafficPolicy Local advertises only the nodes with a ready endpoint; the port stays held on the others', () => {
+  const nodes = [node('a', '10.0.0.1'), node('b', '10.0.0.2')];
+  const local = lb('local', 80, { created: '2026-01-01T00:00:00Z' });
+  local.spec!.externalTrafficPolicy = 'Local';
+  const slice = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4', metadata: { name: 'local-x', namespace: 'default', labels: { 'kubernetes.io/service-name': 'local' } },
+    endpoints: [{ addresses: ['10.244.0.5'], nodeName: 'b', conditions: { ready: true } }, { addresses: ['10.244.0.6'], nodeName: 'a', conditions: { ready: false } }] };
+  const p = placeLoadBalancers([local, lb('later', 80, { created: '2026-01-02T00:00:00Z' })], nodes, [slice]);
+  assert.deepEqual(p.get('default/local')!.ingress, ['10.0.0.2']);
+  assert.deepEqual(p.get('default/local')!.nodes, ['a', 'b']);
+  assert.deepEqual(p.get('default/later')!.nodes, []);
+  assert.deepEqual(placeLoadBalancers([local], nodes, []).get('default/local')!.ingress, []);
+});
+
 test('controller: status.loadBalancer.ingress follows nodes; a Service with every port taken is Pending with a Warning', async () => {
   const fake = new FakeCluster();
   const c = new ServiceLbController(fakeContext(fake));

@@ -1,4 +1,4 @@
-import type { V1Node, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import { canonicalJson } from '../util/pods.js';
 
@@ -44,9 +44,12 @@ export function eligibleNodes(svc: V1Service, nodes: readonly V1Node[]): V1Node[
 }
 
 export interface LoadBalancerPlacement {
-  /** Node names serving the Service (sorted). */
+  /** Node names holding the Service's ports (sorted). */
   nodes: string[];
-  /** Their addresses, as status.loadBalancer.ingress (sorted, unique). */
+  /**
+   * Their addresses, as status.loadBalancer.ingress (sorted, unique); with `externalTrafficPolicy: Local` only of
+   * the nodes that run a ready endpoint (K3s: "only advertise addresses of Nodes with a Pod for the Service").
+   */
   ingress: string[];
   /** Eligible nodes left out because an older LB Service holds one of the ports there: node → "80/TCP by ns/name". */
   conflicts: Map<string, string>;
@@ -64,7 +67,8 @@ function byAge(a: V1Service, b: V1Service): number {
  * Where every ServiceLB Service is served: its eligible nodes minus those where an older LB Service already holds
  * one of its ports. Pure, so every sync computes the same answer from the same caches.
  */
-export function placeLoadBalancers(services: readonly V1Service[], nodes: readonly V1Node[]): Map<string, LoadBalancerPlacement> {
+export function placeLoadBalancers(services: readonly V1Service[], nodes: readonly V1Node[], slices: readonly V1EndpointSlice[] = []): Map<string, LoadBalancerPlacement> {
+  const endpointNodes = readyEndpointNodes(slices);
   const held = new Map<string, Map<string, string>>(); // node → port → holder key
   const out = new Map<string, LoadBalancerPlacement>();
   for (const svc of services.filter(isServiceLbService).sort(byAge)) {
@@ -81,11 +85,29 @@ export function placeLoadBalancers(services: readonly V1Service[], nodes: readon
       for (const p of ports) taken.set(p, keyOf(svc));
       held.set(name, taken);
       placement.nodes.push(name);
-      placement.ingress.push(nodeAddress(node)!);
+      // The port is held on the node either way (K3s's svclb pod runs there); only the advertised address narrows.
+      if (svc.spec?.externalTrafficPolicy !== 'Local' || endpointNodes.get(keyOf(svc))?.has(name)) placement.ingress.push(nodeAddress(node)!);
     }
     placement.nodes.sort();
     placement.ingress = [...new Set(placement.ingress)].sort();
     out.set(keyOf(svc), placement);
+  }
+  return out;
+}
+
+/** Service key → nodes with a ready endpoint of it (EndpointSlices' nodeName). */
+function readyEndpointNodes(slices: readonly V1EndpointSlice[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const s of slices) {
+    const svc = s.metadata?.labels?.['kubernetes.io/service-name'];
+    if (!svc) continue;
+    const key = `${s.metadata?.namespace}/${svc}`;
+    for (const e of s.endpoints ?? []) {
+      if (e.conditions?.ready === false || !e.nodeName) continue;
+      let set = out.get(key);
+      if (!set) out.set(key, (set = new Set()));
+      set.add(e.nodeName);
+    }
   }
   return out;
 }
@@ -122,6 +144,16 @@ export class ServiceLbController implements Controller {
       servingState.set(keyOf(n), state);
       all();
     };
+    // externalTrafficPolicy Local advertises only nodes with a ready endpoint: slices of such Services matter.
+    const slices = this.ctx.informers.get<V1EndpointSlice>('endpointslices');
+    const sliceChanged = (sl: V1EndpointSlice) => {
+      const name = sl.metadata?.labels?.['kubernetes.io/service-name'];
+      const svc = name ? svcs.get(name, sl.metadata?.namespace) : undefined;
+      if (svc?.spec?.type === 'LoadBalancer' && svc.spec.externalTrafficPolicy === 'Local') this.runner.queue.add(keyOf(svc));
+    };
+    slices.onAdd(sliceChanged);
+    slices.onUpdate(sliceChanged);
+    slices.onDelete(sliceChanged);
     nodes.onAdd(nodeChanged);
     nodes.onUpdate(nodeChanged);
     nodes.onDelete((n) => { servingState.delete(keyOf(n)); all(); });
@@ -135,7 +167,7 @@ export class ServiceLbController implements Controller {
     if (!svc || svc.spec?.type !== 'LoadBalancer') return;
     const ref = { apiVersion: 'v1', kind: 'Service', namespace, name };
     if (!isServiceLbService(svc)) return; // another loadBalancerClass: its implementation owns the status
-    const placement = placeLoadBalancers(svcs.list(), this.ctx.informers.get<V1Node>('nodes').list()).get(key)!;
+    const placement = placeLoadBalancers(svcs.list(), this.ctx.informers.get<V1Node>('nodes').list(), this.ctx.informers.get<V1EndpointSlice>('endpointslices').list(namespace)).get(key)!;
     const ingress = placement.ingress.map((ip) => ({ ip, ipMode: 'VIP' }));
     if (canonicalJson(svc.status?.loadBalancer?.ingress ?? []) !== canonicalJson(ingress)) {
       // Merge patch: `ingress: []` would leave an empty list behind; null removes the field, as upstream shows Pending.
@@ -158,6 +190,7 @@ function nodeServingState(n: V1Node): string {
 }
 
 function pendingReason(p: LoadBalancerPlacement): string {
+  if (p.nodes.length > 0) return 'externalTrafficPolicy is Local and no serving node runs a ready endpoint of this Service';
   if (p.conflicts.size === 0) return 'no ready node can serve this Service (ServiceLB: check the svccontroller.k3s.cattle.io/enablelb and lbpool labels, or the Service\'s nodepool label)';
   const detail = [...p.conflicts].sort().map(([node, why]) => `${node}: port ${why}`).join('; ');
   return `no node can serve this Service: its ports are held by other LoadBalancer Services (${detail})`;
