@@ -73,7 +73,8 @@ export function containerConfig(i: ContainerBuildInput): ContainerConfig {
     mounts.push({
       containerPath: vm.mountPath,
       hostPath: sub ? path.join(host, sub) : host,
-      readonly: !!vm.readOnly,
+      // A claim's readOnly makes every mount of it read-only, as the kubelet's mounter attributes do.
+      readonly: !!vm.readOnly || !!pod.spec?.volumes?.find((v) => v.name === vm.name)?.persistentVolumeClaim?.readOnly,
       propagation: vm.mountPropagation === 'Bidirectional' ? 'PROPAGATION_BIDIRECTIONAL' : vm.mountPropagation === 'HostToContainer' ? 'PROPAGATION_HOST_TO_CONTAINER' : 'PROPAGATION_PRIVATE',
     });
   }
