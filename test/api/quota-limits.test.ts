@@ -11,7 +11,7 @@ import { eventually, startCluster, type Cluster } from '../edge/cluster.js';
 describe('LimitRange and ResourceQuota admission', { timeout: 180_000 }, () => {
   let c: Cluster;
   before(async () => {
-    c = await startCluster('quota-limits', { hub: false });
+    c = await startCluster('quota-limits');
     await c.kubectl(['create', 'namespace', 'q']);
   });
   after(async () => { await c?.h.cleanup(); });
