@@ -1,5 +1,5 @@
 /** A process's memory from /proc, for the memory benches (bench:edge, bench:cloud). */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { distribution } from './stats.js';
 
@@ -17,4 +17,12 @@ export async function steadyRssBytes(pid: number): Promise<number> {
     await sleep(500);
   }
   return distribution(xs).p50;
+}
+
+/**
+ * Resets a process's VmHWM to its current RSS (Linux ≥ 4.0: `5` to /proc/PID/clear_refs), so the next VmHWM read
+ * is the peak of what happened since: one phase's peak (a rollout), not the whole run's (start, join).
+ */
+export function resetPeakRss(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
