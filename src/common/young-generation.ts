@@ -1,5 +1,5 @@
 /**
- * V8's young generation for long-running, lightly allocating processes (`kedge cloud`, issue 19).
+ * V8's young generation for long-running, lightly allocating processes (`kedge cloud`, the edge agent; issue 19).
  *
  * V8 grows each semi-space of the young generation up to 16 MiB (Node 20, 64-bit) whenever a burst survives
  * scavenges — start-up (module loading, the first lists) is such a burst — and an idle process rarely shrinks it

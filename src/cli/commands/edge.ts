@@ -30,6 +30,9 @@ async function defaultCriSocket(): Promise<string> {
  * (config.json); flags may only repeat them (or, for the timings, change them for this run).
  */
 async function runAgent(dataDir: string, flags: RunFlagValues & DeviceFlags): Promise<void> {
+  // A pod rollout is an allocation burst: without this V8 grows the young generation to 16 MiB semi-spaces and the
+  // agent's peak and idle stay above what its pods need (issue 19; bench:edge). Idempotent after `join`'s.
+  (await import('../../common/young-generation.js')).pinYoungGeneration();
   const { readEdgeIdentity, resolveRunSettings, writeEdgeConfig, edgePaths } = await import('../../edge/config.js');
   const { EdgeAgent } = await import('../../edge/agent.js');
   const { parseMqttBroker } = await import('../../edge/devices/mqtt-broker.js');
@@ -176,6 +179,8 @@ export function register(program: Command): void {
       .option('--pod-cidr <cidr>', "this node's pod subnet (its CNI bridge's, e.g. 10.244.1.0/24): recorded as the Node's spec.podCIDR so the pool's nodes route to its pods; must not overlap another node's")
       .requiredOption('--data-dir <dir>', 'where the node keeps its identity, settings and local store'),
   ).action(async (o: RunFlags & { server: string; token?: string; tokenFile?: string; caCertHash?: string; unsafeSkipCaVerification?: boolean; nodeName: string; nodepool?: string; podCidr?: string }) => {
+    // First, before start-up allocations grow the young generation (young-generation.ts).
+    (await import('../../common/young-generation.js')).pinYoungGeneration();
     // Off the command line at once: the token must not stay readable in /proc/PID/cmdline for the life of the agent.
     setCommandLine(`kedge edge join --node-name ${o.nodeName} --data-dir ${o.dataDir}`, o.token);
     const { parseHubList } = await import('../../edge/hubs.js');
