@@ -1,8 +1,8 @@
 /**
  * `kedge cloud` memory (issue 19): the hub + its default controller (podbinding) attached through a kubeconfig to a
  * cluster (here a `kedge server --hub-port -1` playing it), as users run it. Measures the `kedge cloud` process's
- * steady RSS idle with 0 edge nodes — at its first start (which issues the hub's serving certificate, loading the
- * X.509 library) and after a restart (the certificate reused from its data dir: a service's normal state) — then
+ * steady RSS idle with 0 edge nodes — at its first start (which issues the hub's serving certificate, in the X.509
+ * worker process) and after a restart (the certificate reused from its data dir: a service's normal state) — then
  * with N hollow edge nodes connected and heartbeating (src/sim in shard processes, bench/lib/shard-pool.ts,
  * certificates minted from the CA `kedge cloud` is given with --ca-cert/--ca-key), and its peak (VmHWM).
  *
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
 
     rows.push(
       ['kedge cloud RSS idle, 0 edge nodes, after a restart', `${toMiB(idle)} MiB`, `bare node + ${toMiB(idle - nodeFloor)} MiB; ${cloud.threads} OS threads (hub and controllers on the main thread)`],
-      ['kedge cloud RSS idle, 0 edge nodes, first start', `${toMiB(first.rss)} MiB`, 'issued its serving certificate: the X.509 library stays loaded'],
+      ['kedge cloud RSS idle, 0 edge nodes, first start', `${toMiB(first.rss)} MiB`, 'issued its serving certificate in the X.509 worker (a child process, gone when idle)'],
       ['A/B: kedge cloud idle after a restart, V8 default young generation', `${toMiB(defaultYoung.rss)} MiB`, `the pinned young generation saves ${toMiB(defaultYoung.rss - idle)} MiB`],
       ['baseline: bare node, idle', `${toMiB(nodeFloor)} MiB`, 'same machine, same run'],
       ['baseline: node + @kubernetes/client-node imported, idle', `${toMiB(clientNodeFloor)} MiB`, `what kedge cloud carried before: ×${(clientNodeFloor / idle).toFixed(2)} its idle RSS now`],

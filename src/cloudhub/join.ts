@@ -163,9 +163,11 @@ export class HubCertificateIssuer implements CertificateIssuer {
       // A cloud worker's identity would let an edge write its Node and pod statuses, whatever the token says.
       throw new JoinError(409, 'AlreadyExists', `node "${nodeName}" already exists and is not an edge node (no ${EDGE_ROLE_LABEL} label); choose another --node-name`);
     }
-    if (existing && identity.nodeName !== nodeName) throw takeoverRefused(nodeName);
+    // Before the takeover check: for another edge system's node the way out is to migrate it, whatever the token
+    // (a token made for the name, which the takeover message offers, would be refused here anyway).
     const foreign = foreignEdgeNode(existing);
     if (foreign) throw new JoinError(409, 'AlreadyExists', foreign);
+    if (existing && identity.nodeName !== nodeName) throw takeoverRefused(nodeName);
     if (identity.nodeName !== undefined) await this.consume(secret, nodeName);
     if (!existing) {
       try {

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
-import { createToken, edgeNames, eventually, joinEdge, startCluster, type Cluster, type Edge } from './cluster.js';
+import { createToken, edgeNames, eventually, joinEdge, run, startCluster, EDGE_FLAGS, type Cluster, type Edge } from './cluster.js';
+import { kedgeCommand } from '../helpers/kedge-cli.js';
 import type { ManagedProcess } from '../harness/processes.js';
 import { moduleRecorder, type ModuleRecorder } from '../harness/module-recorder.js';
 
@@ -68,6 +69,26 @@ test('`kedge cloud` ran join, renewal, pod delivery and its controller without l
     assert.ok(loaded.some((u) => u.endsWith(f)), `the recorder did not see ${f} load`);
   }
   assert.deepEqual(loaded.filter((u) => u.includes('/node_modules/@kubernetes/client-node/')), []);
+});
+
+test('a Node KubeEdge already manages (edge-labelled, not registered by Kedge) is not joined twice: refused with the way to migrate (issue 19)', async () => {
+  // As cloudcore registers its nodes: the edge role label and a "-kubeedge-" kubelet version.
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'kubeedge-1', labels: { 'node-role.kubernetes.io/edge': '', 'node-role.kubernetes.io/agent': '' } } }));
+  const node = JSON.parse(await c.kubectl(['get', 'node', 'kubeedge-1', '-o', 'json'])) as { status?: Record<string, unknown>; metadata: { resourceVersion: string } };
+  await c.kubectl(['replace', '--subresource', 'status', '-f', '-'], JSON.stringify({ ...node, apiVersion: 'v1', kind: 'Node', status: { ...node.status, nodeInfo: { kubeletVersion: 'v1.26.10-kubeedge-v1.15.0', machineID: '', systemUUID: '', bootID: '', kernelVersion: '', osImage: '', containerRuntimeVersion: '', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64' } } }));
+  const tok = await createToken(c, '1h', ['--ca-cert', path.join(cloudDir, 'pki', 'ca.crt')]);
+  const cmd = kedgeCommand([
+    'edge', 'join', '--server', `https://127.0.0.1:${c.hubPort}`, '--token', tok.token, '--ca-cert-hash', tok.hash,
+    '--node-name', 'kubeedge-1', '--data-dir', c.h.tempDir('kubeedge-1'), '--local-api-port', String(await c.h.freePort()), ...EDGE_FLAGS,
+  ]);
+  const err = await run(cmd.command, cmd.args).then(() => assert.fail('the join succeeded'), (e: Error) => e.message);
+  assert.match(err, /HTTP 409/);
+  assert.match(err, /node "kubeedge-1" is managed by KubeEdge \(kubeletVersion v1\.26\.10-kubeedge-v1\.15\.0\)/);
+  assert.match(err, /keadm reset/);
+  // Nothing of Kedge's was put on it: no identity, and KubeEdge's status stands.
+  const after = JSON.parse(await c.kubectl(['get', 'node', 'kubeedge-1', '-o', 'json'])) as { metadata: { annotations?: Record<string, string> }; status?: { nodeInfo?: { kubeletVersion?: string } } };
+  assert.equal(after.metadata.annotations?.['kedge.io/identity-generation'], undefined);
+  assert.equal(after.status?.nodeInfo?.kubeletVersion, 'v1.26.10-kubeedge-v1.15.0');
 });
 
 test('`kedge cloud` made its CA, serving and node certificates in its X.509 worker: the library never loaded in the hub process, and the worker ends when idle (issue 19)', async () => {
