@@ -328,11 +328,11 @@ test('topology filtering: each node is sent only the endpoints it should use, an
   assert.ok(!sets.isFilteredFor('a1', sliceKey));
 });
 
-test('PreferClose hints: a node uses the endpoints hinted for its zone, all when none is', () => {
+for (const distribution of ['PreferClose', 'PreferSameZone']) test(`${distribution} hints: a node uses the endpoints hinted for its zone, all when none is`, () => {
   const cache = new FakeCache();
   const sets = new DesiredSets(cache as unknown as SharedCache);
   for (const [n, z] of [['z1', 'east'], ['z2', 'west'], ['z3', 'north']]) cache.put('nodes', { metadata: { name: n!, labels: { 'node-role.kubernetes.io/edge': '', 'topology.kubernetes.io/zone': z! } } });
-  cache.put('services', { metadata: { name: 'api', namespace: 'default' }, spec: { clusterIP: '10.43.0.3', trafficDistribution: 'PreferClose' } });
+  cache.put('services', { metadata: { name: 'api', namespace: 'default' }, spec: { clusterIP: '10.43.0.3', trafficDistribution: distribution } });
   const key = cache.put('endpointslices.discovery.k8s.io', {
     metadata: { name: 'api-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'api' } },
     addressType: 'IPv4',

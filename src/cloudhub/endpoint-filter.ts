@@ -3,7 +3,7 @@
  * - OpenYurt's `openyurt.io/topologyKeys` Service annotation (as YurtHub's servicetopology filter):
  *   `kubernetes.io/hostname` → endpoints on the same node; `openyurt.io/nodepool` or `kubernetes.io/zone` → endpoints
  *   on nodes of the same NodePool. Strict: a node with none of them gets none (traffic never leaves the node/pool).
- * - Upstream topology-aware routing (`spec.trafficDistribution: PreferClose`, or the
+ * - Upstream topology-aware routing (`spec.trafficDistribution: PreferClose`/`PreferSameZone`/`PreferSameNode`, or the
  *   `service.kubernetes.io/topology-mode` annotation): when every endpoint carries `hints.forZones` and at least one
  *   names the node's zone (`topology.kubernetes.io/zone`), only those; otherwise all (kube-proxy's rule).
  * The annotation wins over hints. A slice of a Service with neither is the same for every node ("unscoped").
@@ -15,6 +15,9 @@ export const TOPOLOGY_KEYS_ANNOTATION = 'openyurt.io/topologyKeys';
 export { TOPOLOGY_MODE_ANNOTATION, ZONE_LABEL };
 
 export type TopologyScope = 'node' | 'pool';
+
+/** trafficDistribution values whose zone hints kube-proxy honours (PreferSameNode's node hints are not applied here). */
+const ZONE_DISTRIBUTIONS = new Set(['PreferClose', 'PreferSameZone', 'PreferSameNode']);
 
 /** The Service's OpenYurt topology scope, or undefined (no annotation, or a key it does not know). */
 export function topologyScope(svc: V1Service | undefined): TopologyScope | undefined {
@@ -28,7 +31,8 @@ export function topologyScope(svc: V1Service | undefined): TopologyScope | undef
 function usesHints(svc: V1Service | undefined, slice: V1EndpointSlice): boolean {
   const spec = svc?.spec as (V1Service['spec'] & { trafficDistribution?: string }) | undefined;
   const mode = svc?.metadata?.annotations?.[TOPOLOGY_MODE_ANNOTATION];
-  if (spec?.trafficDistribution !== 'PreferClose' && (mode === undefined || mode === '' || mode === 'Disabled')) return false;
+  const close = spec?.trafficDistribution !== undefined && ZONE_DISTRIBUTIONS.has(spec.trafficDistribution);
+  if (!close && (mode === undefined || mode === '' || mode === 'Disabled')) return false;
   const eps = slice.endpoints ?? [];
   return eps.length > 0 && eps.every((e) => (e.hints?.forZones?.length ?? 0) > 0);
 }

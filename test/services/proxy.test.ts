@@ -238,7 +238,7 @@ describe('edge services across a pool: proxy, node DNS, peer vote', { skip, time
     return { pod, podReady: pod?.status?.conditions?.find((c) => c.type === 'Ready'), endpointReady: ep?.conditions?.ready };
   };
 
-  it('peer vote: a node cut from the cloud that its pool still reaches keeps its pods in the endpoints; cut from its peers too, it is treated as unreachable', async () => {
+  it('peer vote: a node cut from the cloud that its pool still reaches keeps its pods in the endpoints; cut from its peers too, it is treated as unreachable; healed, it is back', async () => {
     const [a1, a2] = [site.node('edge-a1'), site.node('edge-a2')];
     await eventually('edge-a2 reports edge-a1 reachable (kedge.io/peer-health)', async () => {
       const v = (await nodeView('edge-a2')).metadata.annotations?.['kedge.io/peer-health'];
@@ -284,5 +284,16 @@ describe('edge services across a pool: proxy, node DNS, peer vote', { skip, time
       for (let i = 0; i < 6; i++) bodies.add(await fromA2());
       return (bodies.size === 1 && !bodies.has(a1Pod) && !bodies.has('')) || JSON.stringify([...bodies]);
     }, 60_000, 1000);
+
+    // Back on its LAN and online: the agent's own status replaces the vote's condition, its pod is Ready again, and
+    // the pool's routes to it (dropped by the kernel with the link) come back with the proxy's periodic resync.
+    site.lab.healLan(a1.lab);
+    site.lab.healCloud(a1.lab);
+    await eventually('edge-a1 Ready=True, PeerReachable gone, its pod and endpoint ready', async () => {
+      const n = await nodeView('edge-a1');
+      const w = await webOn('edge-a1');
+      return (condition(n, 'Ready')?.status === 'True' && !condition(n, 'PeerReachable') && w.podReady?.status === 'True' && w.endpointReady === true) || JSON.stringify([condition(n, 'Ready'), condition(n, 'PeerReachable'), w.podReady, w.endpointReady]);
+    }, 90_000, 1000);
+    await answeredBy(fromA2, web.map((p) => p.metadata.name));
   });
 });

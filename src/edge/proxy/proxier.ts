@@ -26,6 +26,11 @@ export interface ServiceProxyOptions {
   nftPath?: string;
   /** Install pod routes to the pool's peers (default true). */
   podRoutes?: boolean;
+  /**
+   * Re-check the pod routes this often even without a store change (default 30 s, as kube-proxy's iptables sync
+   * period): the kernel drops routes via a link that goes down, and nothing in the store changes when it comes back.
+   */
+  resyncMs?: number;
   /** Registry for the proxy's metrics (metrics.ts); omitted: none. */
   metrics?: import('prom-client').Registry;
 }
@@ -43,6 +48,7 @@ export class ServiceProxy {
   /** Syncs done (tests, metrics). */
   syncs = 0;
   private readonly metrics: ProxyMetrics | undefined;
+  private resync: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ServiceProxyOptions) {
     const onChange = () => this.schedule();
@@ -58,11 +64,15 @@ export class ServiceProxy {
     this.cancelTimer();
     this.dirty = true;
     await this.drain();
+    // A sync whose nft state is unchanged runs no nft; syncRoutes re-adds what the kernel dropped.
+    this.resync = setInterval(() => this.schedule(), this.o.resyncMs ?? 30_000);
+    this.resync.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.resync);
     this.services.stop();
     this.slices.stop();
     this.nodes.stop();
