@@ -376,5 +376,6 @@ test('node status: a node may write its own peer-health annotation (when it pars
   assert.equal(annotationsAfterReport(next, { 'kedge.io/peer-health': next!['kedge.io/peer-health']! }), undefined, 'unchanged: no write');
   assert.equal(annotationsAfterReport({}, { 'kedge.io/peer-health': 'nope' }), undefined, 'malformed: ignored');
   assert.equal(annotationsAfterReport({}, { other: 'y' }), undefined, 'other annotations: ignored');
+  assert.deepEqual(annotationsAfterReport(next, {}), { 'cloud/x': '1' }, 'a report without it removes a stale one');
   assert.equal(annotationsAfterReport({}, { 'kedge.io/peer-health': JSON.stringify({ ['x'.repeat(70_000)]: { reachable: true, since: 's' } }) }), undefined, 'oversized: ignored');
 });

@@ -98,11 +98,18 @@ export function labelsAfterReport(current: Record<string, string> | undefined, r
 
 /**
  * The one annotation a node writes on its own Node: its peer-health report (src/common/peer-health.ts), kept only
- * when it parses. Every other reported annotation is ignored (the cloud owns them). Undefined: nothing to change.
+ * when it parses, and removed when the node reports none (peer health turned off, or no peer decided yet: an old
+ * report must not keep voting). Every other reported annotation is ignored (the cloud owns them). Undefined: nothing
+ * to change.
  */
 export function annotationsAfterReport(current: Record<string, string> | undefined, reported: Record<string, string> | undefined): Record<string, string> | undefined {
   const value = reported?.[PEER_HEALTH_ANNOTATION];
-  if (value === undefined || value === current?.[PEER_HEALTH_ANNOTATION] || value.length > MAX_PEER_HEALTH_BYTES) return undefined;
+  if (value === undefined) {
+    if (current?.[PEER_HEALTH_ANNOTATION] === undefined) return undefined;
+    const { [PEER_HEALTH_ANNOTATION]: _gone, ...rest } = current;
+    return rest;
+  }
+  if (value === current?.[PEER_HEALTH_ANNOTATION] || value.length > MAX_PEER_HEALTH_BYTES) return undefined;
   const report = parsePeerHealth({ [PEER_HEALTH_ANNOTATION]: value });
   if (!report) return undefined;
   return { ...(current ?? {}), [PEER_HEALTH_ANNOTATION]: formatPeerHealth(report) };

@@ -320,8 +320,8 @@ export class EdgeAgent {
       credentials: () => this.credentials, bindAddress: () => internalIp(), port: p.port, periodMs: p.periodMs,
       onChange: () => this.reportNode(),
     });
-    await health.start();
     this.peerHealth = health;
+    await health.start();
   }
 
   /** The twin module (from the local store: works offline), its MQTT side, and other device services (DMI). */
