@@ -69,8 +69,8 @@ export function orderForNode(hubs: string[], node: string): string[] {
 }
 
 /** `kedge token create` against a server: [token, CA hash]. */
-export function createJoinToken(kubeconfig: string): Promise<[string, string]> {
-  const cmd = kedgeCommand(['token', 'create', '--kubeconfig', kubeconfig, '--ttl', '1h']);
+export function createJoinToken(kubeconfig: string, ttl = '1h'): Promise<[string, string]> {
+  const cmd = kedgeCommand(['token', 'create', '--kubeconfig', kubeconfig, '--ttl', ttl]);
   return new Promise((resolve, reject) =>
     execFile(cmd.command, cmd.args, (err, stdout) => (err ? reject(err) : resolve(stdout.trim().split('\n') as [string, string]))),
   );

@@ -13,6 +13,9 @@
  * revision (no inventory diff), and all the survivors sent for reconnects and changes together is a fraction of what
  * re-sending the state to the moved nodes alone would have cost.
  *
+ * Before the kill, on the same cluster: the loops every server runs at once (test/ha/every-server.ts: CSR signing,
+ * event TTL with the servers at `--event-ttl 20s`, and the leader's bootstrap-token cleaner).
+ *
  * One cluster per backend, shared by its tests. KEDGE_HA_BACKEND=etcd|postgres runs one backend only (local runs).
  */
 import assert from 'node:assert/strict';
@@ -24,6 +27,7 @@ import { BUSYBOX_IMAGE } from '../../src/runtime/image/busybox.js';
 import {
   becameLeaderAt, copyBootstrapPki, createJoinToken, eventually, hubSum, kubectl, OBJECT_BYTES, orderForNode, startServer, type HaServer,
 } from './ha-cluster.js';
+import { csrsSignedOnce, eventsExpireOnce, expiredTokensCleaned, HA_EVENT_TTL_S } from './every-server.js';
 import { cloudHolds, prepareSharedContainerd, removeSandboxes, startContainerdEdge, startHollowEdges, type HaEdge } from './edges.js';
 
 const h = new Harness('ha');
@@ -47,11 +51,12 @@ export interface HaCluster {
 /** `count` servers on `endpoint`; server-0 leads; edges started so that node i begins on hub i mod count. */
 async function startHaCluster(label: string, endpoint: string, count: number): Promise<HaCluster> {
   const dirs = Array.from({ length: count }, (_, i) => h.tempDir(`${label}-server-${i}`));
-  const servers = [await startServer(h, `${label}-server-0`, dirs[0]!, endpoint)];
+  const flags = ['--event-ttl', `${HA_EVENT_TTL_S}s`];
+  const servers = [await startServer(h, `${label}-server-0`, dirs[0]!, endpoint, flags)];
   await servers[0]!.server.waitForLog(/became leader/, 60_000);
   for (let i = 1; i < count; i++) {
     copyBootstrapPki(dirs[0]!, dirs[i]!);
-    servers.push(await startServer(h, `${label}-server-${i}`, dirs[i]!, endpoint));
+    servers.push(await startServer(h, `${label}-server-${i}`, dirs[i]!, endpoint, flags));
   }
   const ns = `ha-${label}`;
   const r = await kubectl(servers[1]!.kubeconfig, ['create', 'namespace', ns]);
@@ -185,28 +190,26 @@ async function leaderKilledWhileScaling(c: HaCluster): Promise<void> {
     `reconnects and changes (${afterBytes} B) cost less than half of re-sending the state to the ${moved.length} moved nodes (${Math.round(moved.length * fullSyncBytes)} B)`);
 }
 
-describe('three servers on one etcd', { timeout: 900_000, skip: process.env.KEDGE_HA_BACKEND === 'postgres' }, () => {
-  let c: HaCluster | undefined;
-  before(async () => {
-    const etcd = await startEtcd(h);
-    c = await startHaCluster('etcd', etcd.endpoint, 3);
-  });
-  after(() => stopHaCluster(c));
+/** One backend's suite: its cluster started once, then the loops test, then the kill (which leaves one server fewer). */
+function haSuite(title: string, backend: 'etcd' | 'postgres', count: number, datastore: () => Promise<string>): void {
+  describe(title, { timeout: 900_000, skip: process.env.KEDGE_HA_BACKEND !== undefined && process.env.KEDGE_HA_BACKEND !== backend }, () => {
+    let c: HaCluster | undefined;
+    before(async () => {
+      c = await startHaCluster(backend === 'etcd' ? 'etcd' : 'pg', await datastore(), count);
+    });
+    after(() => stopHaCluster(c));
 
-  test('kill -9 of the controller leader while a Deployment scales: takeover, every edge on a live hub, same state, resumed by revision', async () => {
-    await leaderKilledWhileScaling(c!);
-  });
-});
+    test('the loops every server runs at once: CSRs signed once, events expire once and only when due; expired tokens cleaned by the leader', async () => {
+      await csrsSignedOnce(c!.servers, 12);
+      await eventsExpireOnce(c!.servers, c!.ns, 16);
+      await expiredTokensCleaned(c!.servers);
+    });
 
-describe('two servers on one PostgreSQL', { timeout: 900_000, skip: process.env.KEDGE_HA_BACKEND === 'etcd' }, () => {
-  let c: HaCluster | undefined;
-  before(async () => {
-    const pg = await startPostgres(h, { durable: false });
-    c = await startHaCluster('pg', await pg.createDatabase('kedge'), 2);
+    test('kill -9 of the controller leader while a Deployment scales: takeover, every edge on a live hub, same state, resumed by revision', async () => {
+      await leaderKilledWhileScaling(c!);
+    });
   });
-  after(() => stopHaCluster(c));
+}
 
-  test('kill -9 of the controller leader while a Deployment scales: takeover, every edge on a live hub, same state, resumed by revision', async () => {
-    await leaderKilledWhileScaling(c!);
-  });
-});
+haSuite('three servers on one etcd', 'etcd', 3, async () => (await startEtcd(h)).endpoint);
+haSuite('two servers on one PostgreSQL', 'postgres', 2, async () => (await startPostgres(h, { durable: false })).createDatabase('kedge'));
