@@ -12,13 +12,14 @@ export type NodeConditionsWrite = (node: string, conditions: V1NodeCondition[]) 
  * Unknown (its lease renewal was late, e.g. under load), the hub re-asserts the conditions that node last reported:
  * nothing on the wire, and the edge's own report stays the truth.
  *
- * - Only while the node's session is live: a node that is gone stays Unknown.
+ * - Only on proof of life after the contradiction: the hub re-asserts when it receives the node's next lease renewal
+ *   (at most one renewal interval later), never on the contradiction alone. A session can look live for a while
+ *   after its link died (the hub notices a dead link after missed keepalives, which may be later than the
+ *   lifecycle's grace): re-asserting then would flap the node Unknown → True → Unknown, and upstream's lifecycle
+ *   would restart its taints' eviction clocks. A node whose session ended stays Unknown.
  * - The re-asserted conditions keep the heartbeat time the node reported, so the lifecycle's clock (it times the
- *   Lease's renewTime and that heartbeat, src/controllers/nodes/lifecycle.ts) is not reset by the hub: a node whose
- *   renewals really stopped is marked Unknown again after the grace.
- * - At most once per lease renewal received: a contradiction seen again before the node's next renewal (the
- *   lifecycle still sees the lease late) waits for that renewal, so a starved or dead edge never makes the hub and
- *   the lifecycle controller write back and forth.
+ *   Lease's renewTime and that heartbeat, src/controllers/nodes/lifecycle.ts) is not reset by the hub.
+ * - Hence at most once per renewal: a starved edge never makes the hub and the lifecycle write back and forth.
  *
  * Which changes are contradictions is ReportedStatus's rule, as for pods (reported-status.ts): the echo of any of the
  * node's own reports is not. docs/design/fleet-scale.md §10.
@@ -27,10 +28,8 @@ export class NodeStatusReassertion {
   readonly reported = new ReportedStatus<V1NodeStatus>(nodeConditionsSignature);
   /** node → the kubelet-owned conditions of its last report the hub wrote. */
   private readonly lastConditions = new Map<string, V1NodeCondition[]>();
-  /** Nodes re-asserted since their last lease renewal: a new contradiction waits for the next one. */
-  private readonly reassertedSinceRenewal = new Set<string>();
-  /** Nodes contradicted while waiting for a renewal. */
-  private readonly pending = new Set<string>();
+  /** Contradicted nodes → when the hub saw the contradiction (its clock): a renewal received later re-asserts. */
+  private readonly pending = new Map<string, number>();
   /** Re-assertions written (tests, metrics). */
   reasserted = 0;
 
@@ -38,6 +37,7 @@ export class NodeStatusReassertion {
     private readonly write: NodeConditionsWrite,
     /** Each re-assertion's outcome (the hub counts it and logs a failure). */
     private readonly onResult: (node: string, result: ReassertResult) => void = () => {},
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** The hub is about to write `node`'s report (recorded first: the cache may show the write before it returns). */
@@ -49,22 +49,22 @@ export class NodeStatusReassertion {
     this.pending.delete(node);
   }
 
-  /** The cache shows a status-only change of `node`'s Node; `live`: the node has a session now. */
+  /** The cache shows a change of `node`'s Node; `live`: the node has a session now. */
   statusChanged(node: string, old: V1NodeStatus | undefined, now: V1NodeStatus | undefined, live: boolean): void {
     if (!this.reported.has(node)) return; // nothing reported since this hub started: the node reports on connect
     if (!this.reported.contradicted(node, old, now)) {
       this.pending.delete(node);
       return;
     }
-    if (!live) return;
-    if (this.reassertedSinceRenewal.has(node)) this.pending.add(node);
-    else this.reassert(node);
+    if (live && !this.pending.has(node)) this.pending.set(node, this.now());
   }
 
-  /** The hub accepted a lease renewal from `node` (written or coalesced). */
-  renewed(node: string): void {
-    this.reassertedSinceRenewal.delete(node);
-    if (this.pending.delete(node)) this.reassert(node);
+  /** The hub accepted a lease renewal from `node` (written or coalesced) that it received at `receivedAt`. */
+  renewed(node: string, receivedAt: number): void {
+    const since = this.pending.get(node);
+    if (since === undefined || receivedAt < since) return;
+    this.pending.delete(node);
+    this.reassert(node);
   }
 
   sessionEnded(node: string): void {
@@ -75,14 +75,12 @@ export class NodeStatusReassertion {
   forget(node: string): void {
     this.reported.forget(node);
     this.lastConditions.delete(node);
-    this.reassertedSinceRenewal.delete(node);
     this.pending.delete(node);
   }
 
   private reassert(node: string): void {
     const conditions = this.lastConditions.get(node);
     if (!conditions?.length) return;
-    this.reassertedSinceRenewal.add(node);
     this.reported.record(node, { conditions });
     this.reasserted++;
     void this.write(node, conditions).then(

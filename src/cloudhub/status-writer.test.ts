@@ -220,6 +220,7 @@ test('node status re-asserted: the conditions the node reported replace the life
     status: { conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'RouteCreated' }], capacity: { cpu: '2' } },
   };
   const api = await stubApi((r) => {
+    if (r.url.includes('/leases')) return r.method === 'GET' ? [404, status(404, 'NotFound')] : [201, r.body];
     if (r.method === 'GET') return [200, stored];
     stored = r.body as Record<string, any>;
     return [200, stored];
@@ -232,6 +233,7 @@ test('node status re-asserted: the conditions the node reported replace the life
     const before = stored.status;
     stored = { ...stored, status: { ...stored.status, conditions: [{ ...reported, status: 'Unknown', reason: 'NodeStatusUnknown' }, { type: 'NetworkUnavailable', status: 'False', reason: 'RouteCreated' }] } };
     w.nodeReports.statusChanged('n1', before, stored.status, true);
+    assert.deepEqual(await w.write('n1', 'lease', { renewTime: new Date().toISOString() }), { ok: true }, 'the node renews: alive');
     for (let i = 0; i < 100 && stored.status.conditions[0].status !== 'True'; i++) await new Promise((r) => setTimeout(r, 10));
     const ready = stored.status.conditions.find((c: { type: string }) => c.type === 'Ready');
     assert.equal(ready.status, 'True');

@@ -275,6 +275,7 @@ export class StatusWriter {
   }
 
   private async writeLease(node: string, body: { renewTime?: string; durationSeconds?: number }, coalesce = this.leaseCoalesceMs > 0): Promise<WriteResult> {
+    const receivedAt = Date.now();
     const renewTime = body.renewTime ? new Date(body.renewTime) : new Date();
     if (Number.isNaN(renewTime.getTime())) return { ok: false, reason: 'invalid renewTime', retry: false };
     const duration = typeof body.durationSeconds === 'number' ? body.durationSeconds : 40;
@@ -284,7 +285,7 @@ export class StatusWriter {
       if (age <= 0) return { ok: true }; // stale (replayed from the offline buffer): never moves the lease backwards
       if (age < Math.min(this.leaseCoalesceMs, duration * 1000 * LEASE_COALESCE_FRACTION)) {
         this.heldLeases.set(node, { renewTime: renewTime.toISOString(), durationSeconds: duration });
-        this.nodeReports.renewed(node);
+        this.nodeReports.renewed(node, receivedAt);
         return { ok: true, coalesced: true };
       }
     }
@@ -306,7 +307,7 @@ export class StatusWriter {
               spec: { holderIdentity: node, leaseDurationSeconds: duration, renewTime: microTime(renewTime) },
             });
             this.leases.set(node, forUpdate(created));
-            this.nodeReports.renewed(node);
+            this.nodeReports.renewed(node, receivedAt);
             return { ok: true };
           } catch (e) {
             if (httpCode(e) === 409) continue;
@@ -323,7 +324,7 @@ export class StatusWriter {
           spec: { ...lease.spec, holderIdentity: node, leaseDurationSeconds: duration, renewTime: microTime(renewTime) },
         });
         this.leases.set(node, forUpdate(written));
-        this.nodeReports.renewed(node);
+        this.nodeReports.renewed(node, receivedAt);
         return { ok: true };
       } catch (err) {
         this.leases.delete(node);
