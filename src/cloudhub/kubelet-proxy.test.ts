@@ -94,3 +94,36 @@ test('the proxy refuses at once what it cannot serve, and relays a stream to a c
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a link cut after the node accepted but before the client sent a byte frees the client and the gauge', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-kproxy-'));
+  let hubMux!: TunnelMux;
+  const edgeMux: TunnelMux = new TunnelMux({
+    role: 'edge',
+    link: { send: (f, cb) => setImmediate(() => (hubMux.receive(f), cb())), bufferedAmount: () => 0 },
+    onOpen: () => {}, // accepted, never answered: the cut comes first
+  });
+  hubMux = new TunnelMux({ role: 'hub', link: { send: (f, cb) => setImmediate(() => (edgeMux.receive(f), cb())), bufferedAmount: () => 0 } });
+  const session = { openTunnel: (port: number) => hubMux.open(port) } as unknown as NodeSession;
+  const proxy = await startKubeletProxy({
+    socketPath: path.join(dir, 'kubelet-proxy.sock'),
+    sessions: new Map([['edge-a', session]]),
+    nodes: () => [node('edge-a', '10.0.0.1')],
+    ca: await createCertificateAuthority('test-ca'),
+    log: createLogger('test'),
+  });
+  try {
+    const { head, socket } = await connect(proxy.socketPath, 'edge-a:10250');
+    assert.match(head, /^HTTP\/1\.1 200/);
+    assert.equal(proxy.active, 1);
+    const closed = new Promise((r) => socket.once('close', r));
+    hubMux.close('link cut in the test');
+    edgeMux.close('link cut in the test');
+    await closed; // without the fix the client waited for the kubelet's answer for ever
+    for (let i = 0; i < 100 && (proxy.active as number) !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(proxy.active, 0, 'the relayed-connection gauge is back at 0');
+  } finally {
+    await proxy.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -129,14 +129,28 @@ export async function startKubeletProxy(o: KubeletProxyOptions): Promise<Kubelet
         clearTimeout(timer);
         if (client.destroyed) return void stream.destroy();
         client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        // Counted from here until the client's connection closes, however it ends (before or after the relay).
         active++;
-        const done = () => active--;
+        let counted = true;
+        const done = () => {
+          if (counted) active--;
+          counted = false;
+        };
+        client.once('close', done);
+        // Until the relay joins them, a stream cut (link down) must free the client at once: it is waiting for
+        // the kubelet's answer and nothing else would tell it.
+        const cutBeforeRelay = () => client.destroy();
+        stream.once('close', cutBeforeRelay);
+        const startRelay = (c: Duplex) => {
+          stream.off('close', cutBeforeRelay);
+          relay(c, stream, done);
+        };
         if (head.length > 0) client.unshift(head);
         // The first byte tells TLS (kube-apiserver) from plain HTTP (Kedge's own API server).
         client.once('readable', () => {
           const first = client.read(1) as Buffer | null;
           if (first) client.unshift(first);
-          if (!first || first[0] !== 0x16) return relay(client, stream, done);
+          if (!first || first[0] !== 0x16) return startRelay(client);
           contextFor(found.node).then(
             (secureContext) => {
               // Through a plain Duplex view of the socket: TLS on a net.Socket reads its handle directly and would miss
@@ -147,7 +161,7 @@ export async function startKubeletProxy(o: KubeletProxyOptions): Promise<Kubelet
                 requestCert: o.clientCaPem !== undefined,
                 rejectUnauthorized: o.clientCaPem !== undefined,
               });
-              relay(tlsSocket, stream, done);
+              startRelay(tlsSocket);
             },
             (err: unknown) => {
               o.log.error({ node: found.node, err: String(err) }, 'kubelet proxy: cannot issue a serving certificate');

@@ -26,7 +26,7 @@ import type { HubMetrics } from './metrics.js';
 import type { StatusWriter } from './status-writer.js';
 import type { NodeBinding } from './node-identity.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { LINK_WINDOW_ENABLED, LINK_WINDOW_VERSION, TUNNEL_VERSION } from '../protocol/tunnel.js';
+import { LINK_WINDOW_VERSION, TUNNEL_VERSION } from '../protocol/tunnel.js';
 import { INITIAL_LINK_WINDOW, TunnelMux, type TunnelStream } from '../protocol/tunnel-mux.js';
 
 /** Keepalive intervals of silence before the hub drops a session (the edge side uses the same allowance). */
@@ -252,7 +252,7 @@ export class NodeSession {
           },
           bufferedAmount: () => ws.bufferedAmount,
         },
-        linkWindowBytes: LINK_WINDOW_ENABLED && version >= LINK_WINDOW_VERSION ? INITIAL_LINK_WINDOW : undefined,
+        linkWindowBytes: version >= LINK_WINDOW_VERSION ? INITIAL_LINK_WINDOW : undefined,
       });
     }
     this.view = this.deps.desired.ensureView(this.node);

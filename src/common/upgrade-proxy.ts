@@ -42,6 +42,8 @@ export function splice(a: Duplex, b: Duplex, onClose?: () => void): void {
     if (to.writableEnded && !to.writableFinished && !to.destroyed) to.once('finish', finish);
     else finish();
   };
+  // A side already gone (a link cut while the relay was being set up) emits no more 'close': end both now.
+  if (a.destroyed || b.destroyed) return finish();
   a.pipe(b);
   b.pipe(a);
   a.once('close', () => closeAfterFlush(b));

@@ -33,7 +33,7 @@ import {
   type HubToEdge,
   type SyncCursor,
 } from '../protocol/index.js';
-import { LINK_WINDOW_ENABLED, LINK_WINDOW_VERSION, TUNNEL_VERSION } from '../protocol/tunnel.js';
+import { LINK_WINDOW_VERSION, TUNNEL_VERSION } from '../protocol/tunnel.js';
 import { INITIAL_LINK_WINDOW, TunnelMux, type TunnelStream } from '../protocol/tunnel-mux.js';
 import type { EdgeCredentials } from './config.js';
 import type { LocalStore } from './local-store.js';
@@ -419,7 +419,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         this.duplicateRefusals = 0;
         this.connectedFlag = true;
         this.live = msg.resume;
-        if (msg.version >= TUNNEL_VERSION) this.startTunnel(ws, LINK_WINDOW_ENABLED && msg.version >= LINK_WINDOW_VERSION);
+        if (msg.version >= TUNNEL_VERSION) this.startTunnel(ws, msg.version >= LINK_WINDOW_VERSION);
         this.log.info({ hub: this.hubs.current(), epoch: msg.epoch, resume: msg.resume, tlsResumed: this.tlsResumed }, 'connected to hub');
         if (!msg.resume) this.sendInventory(ws).catch((err) => this.abandon(ws, 'reading the inventory failed', err));
         this.emit('connected');

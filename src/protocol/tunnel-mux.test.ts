@@ -179,6 +179,35 @@ test('link window (v4): data crosses intact on a link window smaller than the pa
   assert.throws(() => v3.receive(encodeTunnelFrame({ type: TunnelFrameType.Window, stream: 0, credit: 1 })), ProtocolError);
 });
 
+test('a RESET after the peer\'s FIN loses nothing it sent: the reader gets every byte and its end (link window on)', async () => {
+  // As the edge's relay does when containerd closes: write the tail, end(), and once FIN is out destroy the stream
+  // (it will read no more); the RESET follows the FIN at once. The hub's reader is slow: the data is still buffered
+  // on the hub side when the RESET arrives, and must not be dropped with it (kubectl cp from a pod lost its tail).
+  const payload = Buffer.from(Array.from({ length: 900 * 1024 }, (_, i) => (i * 13) & 0xff));
+  const { hub, edge } = pair({
+    linkWindow: 256 * 1024,
+    onOpen: (s) => {
+      s.end(payload);
+      s.once('finish', () => s.destroy());
+    },
+  });
+  const s = hub.open(10250);
+  await s.ready();
+  for (let i = 0; i < 200 && hub.stats.resetByPeer === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(hub.stats.resetByPeer, 1, 'the edge reset the stream after its FIN');
+  assert.ok(s.readableLength > 0, 'data was still unread on the hub when the RESET came');
+  assert.ok(!s.destroyed, 'the RESET did not throw away what the reader has not read yet');
+  const wrote = await new Promise<Error | null | undefined>((r) => s.write('ignored', r));
+  assert.equal(wrote ?? null, null, 'a write after the peer stopped reading goes nowhere, without tearing down the reader');
+  const got = await readAll(s);
+  assert.equal(got.length, payload.length);
+  assert.ok(got.equals(payload));
+  await new Promise((r) => setImmediate(r));
+  assert.ok(s.destroyed, 'the stream is freed once its reader has everything');
+  assert.equal(hub.size, 0);
+  assert.equal(edge.size, 0);
+});
+
 test('a link cut ends every stream on both sides at once and frees them; pending writes fail', async () => {
   const { hub, edge, up, down } = pair({ onOpen: () => {} });
   const streams = await Promise.all(Array.from({ length: 20 }, async () => {

@@ -126,6 +126,9 @@ export class TunnelStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    // The peer sent all it had and will read no more: what we write goes nowhere, quietly, so that an error does not
+    // tear down a relay that is still passing the peer's last bytes on (see peerStoppedReading).
+    if (this.peerGone && this.finReceived && !this.destroyed) return cb();
     if (this.peerGone) return cb(new Error('tunnel stream reset'));
     if (chunk.length === 0) return cb();
     this.queue.push({ buf: chunk, cb });
@@ -170,6 +173,22 @@ export class TunnelStream extends Duplex {
     this.received += data.length;
     if (!this.readableEnded && !this.destroyed) this.push(data);
     return true;
+  }
+
+  /**
+   * RESET after the peer's FIN: it sent everything it will (all of it is here, in order) and it reads no more. As
+   * with a socket whose peer closed, our reader still gets every byte and then its end; only our direction is
+   * cut: queued and later writes are dropped, and the stream is freed once the reader has all (the edge's relay
+   * resets right after it ends, when containerd closes; destroying at once lost the buffered tail of `kubectl cp`).
+   */
+  peerStoppedReading(): void {
+    this.peerGone = true;
+    for (const p of this.queue.splice(0)) p.cb();
+    const finalCb = this.finalCb;
+    this.finalCb = undefined;
+    finalCb?.();
+    if (this.readableEnded) this.destroy();
+    else this.once('end', () => this.destroy());
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -279,6 +298,7 @@ export class TunnelMux {
       case TunnelFrameType.Reset:
         if (!s) return;
         this.stats.resetByPeer++;
+        if (s.finReceived) return s.peerStoppedReading();
         s.peerGone = true;
         s.destroy(Object.assign(new Error(`tunnel stream reset by peer${f.reason ? `: ${f.reason}` : ''}`), { code: 'ECONNRESET' }));
         return;

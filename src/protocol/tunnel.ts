@@ -35,13 +35,6 @@ export type TunnelFrameType = (typeof TunnelFrameType)[keyof typeof TunnelFrameT
 export const TUNNEL_VERSION = 3;
 /** First protocol version with a link-level window (WINDOW on stream 0). */
 export const LINK_WINDOW_VERSION = 4;
-/**
- * Whether hubs and edges of this build use the link window on v4+ links. Off: with it on, `kubectl cp` into a pod
- * on containerd failed in 4 of 8 runs ("SPDY connection closed by the peer"; 0 of 6 with it off, 0 of 5 on the code
- * before it); cause not found yet. Both sides of a link are this build's, so they agree; off also means v3's 16 KiB
- * chunks and 64 KiB stream windows.
- */
-export const LINK_WINDOW_ENABLED = false;
 /** Stream id of link-level WINDOW frames. */
 export const LINK_STREAM = 0;
 /** Largest DATA payload a v3 peer accepts: bounds how long one tunnel frame holds the link ahead of a sync frame. */
