@@ -17,6 +17,8 @@ import { upgradeToSpdy } from '../src/common/spdy/upgrade.js';
 import { apiSpdyOpener } from './lib/api-spdy.js';
 import type { SpdySession, SpdyStream } from '../src/common/spdy/session.js';
 import { distribution, intOption, round } from './lib/stats.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { sampleProcess } from '../test/harness/procstat.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 
 const { values: opt } = parseArgs({
@@ -117,6 +119,38 @@ async function download(open: Opener, bytes: number): Promise<number> {
   return (bytes / (1024 * 1024)) / (ms / 1000);
 }
 
+/** The pid of the `command` process whose command line names `needle` (the bench's containerd by its directory, not a shim). */
+function pidByCmdline(command: string, needle: string): number {
+  const pid = readdirSync('/proc').find((p) => {
+    if (!/^\d+$/.test(p)) return false;
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'latin1').trim() === command && readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(needle);
+    } catch {
+      return false;
+    }
+  });
+  if (!pid) throw new Error(`no process with ${needle} in its command line`);
+  return Number(pid);
+}
+
+/**
+ * CPU milliseconds each process spent per MiB moved during `run` (the bench's own process includes the client and
+ * the fault proxy on the node's link): where a byte costs, which throughput alone does not say.
+ */
+async function cpuPerMiB(pids: Record<string, number>, mib: number, run: () => Promise<number>): Promise<{ mibps: number; msPerMiB: Record<string, number> }> {
+  const ownSeconds = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  const cpu = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid === process.pid ? ownSeconds() : sampleProcess(pid).cpuSeconds]));
+  const before = cpu();
+  const mibps = await run();
+  const after = cpu();
+  return { mibps, msPerMiB: Object.fromEntries(Object.keys(pids).map((k) => [k, round(((after[k]! - before[k]!) * 1000) / mib, 1)])) };
+}
+
+const describeCpu = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ');
+
 async function main(): Promise<void> {
   const report = newReport('streams', { ...P, path: 'SPDY client → API server → hub → edge kubelet → containerd vs SPDY client → containerd (CRI URL)' });
   const rows: SummaryRow[] = [];
@@ -125,7 +159,7 @@ async function main(): Promise<void> {
   try {
     fx = await startRuntime();
     c = await startCluster('bench-streams');
-    await joinEdge(c, NODE, await createToken(c), ['--runtime', 'cri', '--cri-socket', fx.socket]);
+    const edge = await joinEdge(c, NODE, await createToken(c), ['--runtime', 'cri', '--cri-socket', fx.socket]);
     const script = `mkdir -p /www && head -c ${P.mb * 1024 * 1024} /dev/urandom > /www/big && httpd -p 8080 -h /www && exec sleep 36000`;
     await c.kubectl(['apply', '-f', '-'], JSON.stringify({
       apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bench', namespace: 'default' },
@@ -167,9 +201,13 @@ async function main(): Promise<void> {
     const localExec = await execTimes(local);
     const hubEcho = distribution(await echoRoundTrips(viaHub, P.echoes));
     const localEcho = distribution(await echoRoundTrips(local, P.echoes));
-    const hubMBs = await download(viaHub, P.mb * 1024 * 1024);
-    const localMBs = await download(local, P.mb * 1024 * 1024);
-    report.results = { hubExec, localExec, hubEcho, localEcho, hubMBs, localMBs };
+    const containerd = pidByCmdline('containerd', fx.dir);
+    const hubPids = { server: c.server.pid, edge: edge.proc.pid, containerd, 'bench (client + link proxy)': process.pid };
+    const hub = await cpuPerMiB(hubPids, P.mb, () => download(viaHub, P.mb * 1024 * 1024));
+    const localRun = await cpuPerMiB({ containerd, 'bench (client)': process.pid }, P.mb, () => download(local, P.mb * 1024 * 1024));
+    const hubMBs = hub.mibps;
+    const localMBs = localRun.mibps;
+    report.results = { hubExec, localExec, hubEcho, localEcho, hubMBs, localMBs, hubCpuMsPerMiB: hub.msPerMiB, localCpuMsPerMiB: localRun.msPerMiB };
     rows.push(
       ['exec `sh -c true` through the hub, p50 / p99', `${round(hubExec.p50, 1)} / ${round(hubExec.p99, 1)} ms`, `×${round(hubExec.p50 / localExec.p50)} the local p50`],
       ['exec `sh -c true` on containerd locally, p50 / p99', `${round(localExec.p50, 1)} / ${round(localExec.p99, 1)} ms`, 'CRI Exec + SPDY to the streaming server'],
@@ -177,6 +215,8 @@ async function main(): Promise<void> {
       ['echo round trip in an exec session locally, p50 / p99', `${round(localEcho.p50, 2)} / ${round(localEcho.p99, 2)} ms`, 'stdin → cat → stdout'],
       [`port-forward download of ${P.mb} MiB through the hub`, `${round(hubMBs, 1)} MiB/s`, `${round((hubMBs / localMBs) * 100, 0)}% of local`],
       [`port-forward download of ${P.mb} MiB locally`, `${round(localMBs, 1)} MiB/s`, 'busybox httpd in the pod'],
+      ['CPU ms per MiB through the hub, by process', describeCpu(hub.msPerMiB), `total ${round(Object.values(hub.msPerMiB).reduce((a, b) => a + b, 0), 1)}`],
+      ['CPU ms per MiB locally, by process', describeCpu(localRun.msPerMiB), `total ${round(Object.values(localRun.msPerMiB).reduce((a, b) => a + b, 0), 1)}`],
     );
     report.notes.push('one run, small counts, on a 2-core machine shared with other engineers\' tests: read the ratios, not the absolute numbers');
   } finally {

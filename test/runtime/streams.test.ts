@@ -65,7 +65,10 @@ describe('exec, attach, cp and port-forward through the tunnel on containerd', {
   before(async () => {
     fx = await startRuntime();
     c = await startCluster('runtime-streams');
-    e = await joinEdge(c, NODE, await createToken(c), ['--runtime', 'cri', '--cri-socket', fx.socket]);
+    // Keepalive 5 s (dead link after 15 s): the suite's default 1 s made a loaded machine's 3-s stall of the server
+    // look like a dead link, and the edge's reconnect ended the streams under test (seen at load 25). Cuts by the
+    // fault proxy close the connections, so they are still seen at once.
+    e = await joinEdge(c, NODE, await createToken(c), ['--runtime', 'cri', '--cri-socket', fx.socket, '--keepalive', '5000']);
     work = c.h.tempDir('work');
     // Two httpd's on two ports serve /www, which holds a random file to forward and hash.
     const boxScript = `mkdir -p /www && echo hello > /www/index.html && head -c ${BIG_MB * 1024 * 1024} /dev/urandom > /www/big && httpd -p 8080 -h /www && httpd -p 8081 -h /www && exec sleep 3600`;
@@ -336,16 +339,17 @@ describe('exec, attach, cp and port-forward through the tunnel on containerd', {
     // Cheap streams, cut in rounds by cutting the node's link: per round 80 `logs -f` (held open by the edge: a
     // follower on the container's log file) and 20 port-forward sessions in the middle of a transfer their client
     // does not read (a containerd streaming session each, held by flow control).
-    const ROUNDS = 10;
-    const LOGS = 80;
-    const FORWARDS = 20;
+    const ROUNDS = Number(process.env.KEDGE_CUT_ROUNDS ?? 10);
+    const LOGS = Number(process.env.KEDGE_CUT_LOGS ?? 80);
+    const FORWARDS = Number(process.env.KEDGE_CUT_FORWARDS ?? 20);
     const kc = new KubeConfig();
     kc.loadFromFile(c.kubeconfig);
     const tlsOpts: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
     await kc.applyToHTTPSOptions(tlsOpts);
     const containerdPid = Number(readdirSync('/proc').find((p) => /^\d+$/.test(p) && (() => {
       try {
-        return readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(fx.socket);
+        // containerd itself (its config lives in the fixture's directory), not one of its shims (they name the socket)
+        return readFileSync(`/proc/${p}/comm`, 'latin1').trim() === 'containerd' && readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(fx.dir);
       } catch {
         return false;
       }
@@ -414,6 +418,14 @@ describe('exec, attach, cp and port-forward through the tunnel on containerd', {
       await e.link.heal();
       await reachable();
       rss.push({ edge: Math.round(rssMiB(pids.edge)), server: Math.round(rssMiB(pids.server)) });
+      console.log(`# round ${round}: rss ${JSON.stringify(rss[rss.length - 1])} at ${new Date().toISOString()}`);
+      if (process.env.KEDGE_CUT_HEAP_DIR && (round === ROUNDS / 2 - 1 || round === ROUNDS - 1)) {
+        const before = new Set(readdirSync(process.env.KEDGE_CUT_HEAP_DIR));
+        process.kill(pids.edge, 'SIGUSR2');
+        process.kill(pids.server, 'SIGUSR2');
+        await eventually('heap snapshots written', async () => readdirSync(process.env.KEDGE_CUT_HEAP_DIR!).filter((f) => !before.has(f) && f.endsWith('.heapsnapshot')).length >= 2, 300_000, 2000);
+        await new Promise((r) => setTimeout(r, 20_000));
+      }
     }
     assert.equal(cut, ROUNDS * (LOGS + FORWARDS));
     await eventually('hub: no tunnel stream or relayed connection left', async () => {
