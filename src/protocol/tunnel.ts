@@ -13,7 +13,8 @@
  *             On stream 0 (protocol v4 only): link credit, for DATA of all streams together (HTTP/2's connection
  *             window): the receiver returns it as its mux takes DATA off the link, not as streams are read.
  *     FIN     empty: the sender will write no more (half-close; the other direction goes on)
- *     RESET   ≤ 512 bytes of UTF-8 reason: the stream is gone, both directions, at once
+ *     RESET   ≤ 512 bytes of UTF-8 reason: the stream is gone, both directions, at once; after the sender's FIN
+ *             only the receiver's direction (what came before the FIN is still delivered)
  *
  * A frame that breaks these rules is a ProtocolError (the session ends, as for a malformed JSON frame); a frame
  * for a stream id that is no longer open is ignored (a race with a RESET, not an attack surface: nothing is
