@@ -213,4 +213,124 @@ spec:
     assert.equal(rawV1.apiVersion, 'autoscaling/v1');
     assert.equal(rawV1.spec.targetCPUUtilizationPercentage, 60);
   });
+  it('empty optional lists and maps are dropped as Go\'s omitempty drops them: no diff drift, no env: [] and no extra ReplicaSet', async () => {
+    const manifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: omit, labels: {app: omit}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: omit}}
+  template:
+    metadata: {labels: {app: omit}, annotations: {}}
+    spec:
+      containers: [{name: c, image: nginx, ports: [], env: []}]
+`;
+    await c.kubectl(['apply', '--server-side', '-f', '-'], manifest);
+    const stored = await json(c, ['get', 'deployment', 'omit']);
+    assert.equal('annotations' in stored.spec.template.metadata, false);
+    assert.equal('env' in stored.spec.template.spec.containers[0], false);
+    assert.equal('ports' in stored.spec.template.spec.containers[0], false);
+    const diff = await kubectlResult(c, ['diff', '--server-side', '-f', '-'], manifest);
+    assert.equal(diff.code, 0, `kubectl diff reports drift on an unchanged object:\n${diff.out}`);
+    assert.equal(diff.out.trim(), '');
+
+    const replicaSets = async () => (await json<{ items: { metadata: { name: string; labels: Record<string, string> } }[] }>(c, ['get', 'rs', '-l', 'app=omit'])).items.map((r) => r.metadata.name).sort();
+    await eventually('the first ReplicaSet', async () => (await replicaSets()).length === 1);
+    const [first] = await replicaSets();
+    // pod-template-hash as upstream forms it: the decimal FNV-32a sum through rand.SafeEncodeString.
+    const hash = (await json(c, ['get', 'rs', first!])).metadata.labels['pod-template-hash'] as string;
+    assert.match(hash, /^[4-9bcdf]{1,10}$/);
+    assert.equal(first, `omit-${hash}`);
+    await c.kubectl(['patch', 'deployment', 'omit', '-p', '{"spec":{"template":{"spec":{"containers":[{"name":"c","env":[{"name":"A","value":"1"}]}]}}}}']);
+    await eventually('the second ReplicaSet', async () => (await replicaSets()).length === 2);
+    await c.kubectl(['patch', 'deployment', 'omit', '-p', '{"spec":{"template":{"spec":{"containers":[{"name":"c","env":[{"name":"A","$patch":"delete"}]}]}}}}']);
+    const back = await json(c, ['get', 'deployment', 'omit']);
+    assert.equal('env' in back.spec.template.spec.containers[0], false, 'no env: [] (nor [{}]) left behind');
+    // The template is the first one again: the controller goes back to the first ReplicaSet, no third one.
+    await eventually('rolled back to the first ReplicaSet', async () => {
+      const d = await json(c, ['get', 'deployment', 'omit']);
+      const rs = await json(c, ['get', 'rs', first!]);
+      return d.status?.observedGeneration === d.metadata.generation && rs.spec.replicas === 1;
+    }, 60_000, 500);
+    assert.equal((await replicaSets()).length, 2);
+  });
+
+  it('kubectl rollout pause mid-rollout leaves both ReplicaSets as they are; scaling while paused is proportional as upstream', async () => {
+    // minReadySeconds keeps the new pods from becoming available, so the rollout stops after its first surge step.
+    await c.kubectl(['apply', '-f', '-'], `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: paused}
+spec:
+  replicas: 4
+  minReadySeconds: 3600
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  selector: {matchLabels: {app: paused}}
+  template:
+    metadata: {labels: {app: paused}}
+    spec: {containers: [{name: c, image: nginx}]}
+`);
+    // The first pods must be available before a rollout: skip the wait by reading availability from the status.
+    await c.kubectl(['patch', 'deployment', 'paused', '-p', '{"spec":{"minReadySeconds":0}}']);
+    await eventually('4 available', async () => (await json(c, ['get', 'deployment', 'paused'])).status?.availableReplicas === 4, 90_000, 500);
+    await c.kubectl(['patch', 'deployment', 'paused', '-p', '{"spec":{"minReadySeconds":3600,"template":{"spec":{"containers":[{"name":"c","image":"nginx:1.27"}]}}}}']);
+    const sizes = async () => {
+      const items = (await json<{ items: { metadata: { name: string }; spec: { replicas: number; template: { spec: { containers: { image: string }[] } } } }[] }>(c, ['get', 'rs', '-l', 'app=paused'])).items;
+      const of = (image: string) => items.find((r) => r.spec.template.spec.containers[0]!.image === image)?.spec.replicas;
+      return { old: of('nginx'), new: of('nginx:1.27') };
+    };
+    await eventually('the surge step', async () => { const s = await sizes(); return s.old === 4 && s.new === 1; }, 60_000, 500);
+    await c.kubectl(['rollout', 'pause', 'deployment/paused']);
+    await eventually('the controller saw the pause', async () => {
+      const d = await json(c, ['get', 'deployment', 'paused']);
+      return d.status?.observedGeneration === d.metadata.generation && d.status?.conditions?.some((x: { type: string; reason: string }) => x.type === 'Progressing' && x.reason === 'DeploymentPaused');
+    }, 60_000, 500);
+    assert.deepEqual(await sizes(), { old: 4, new: 1 });
+    // Scaling 4 → 8 (maxSurge 1: 9 allowed) spreads the 4 extra replicas by size, as upstream's getReplicaSetFraction:
+    // old 4·9/5 = 7.2 → 7, new 1·9/5 = 1.8 → 2.
+    await c.kubectl(['scale', 'deployment/paused', '--replicas=8']);
+    await eventually('proportional scaling', async () => { const s = await sizes(); return s.old === 7 && s.new === 2; }, 60_000, 500);
+    assert.deepEqual(await sizes(), { old: 7, new: 2 });
+    await c.kubectl(['delete', 'deployment', 'paused', '--wait=false']);
+  });
+
+  it('a terminating namespace reports NamespaceContentRemaining and NamespaceFinalizersRemaining as upstream', async () => {
+    await c.kubectl(['create', 'namespace', 'held']);
+    await c.kubectl(['apply', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: holder, namespace: held, finalizers: [example.com/hold]}\n');
+    await c.kubectl(['delete', 'namespace', 'held', '--wait=false']);
+    const condition = (ns: { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } }, type: string) => ns.status?.conditions?.find((x) => x.type === type);
+    await eventually('conditions naming the held ConfigMap', async () => {
+      const ns = await json(c, ['get', 'namespace', 'held']);
+      const content = condition(ns, 'NamespaceContentRemaining');
+      const finalizers = condition(ns, 'NamespaceFinalizersRemaining');
+      return ns.status?.phase === 'Terminating'
+        && content?.status === 'True' && content.reason === 'SomeResourcesRemain' && content.message === 'Some resources are remaining: configmaps has 1 resource instances'
+        && finalizers?.status === 'True' && finalizers.reason === 'SomeFinalizersRemain' && finalizers.message === 'Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances';
+    }, 60_000, 500);
+    const ns = await json(c, ['get', 'namespace', 'held']);
+    assert.equal(condition(ns, 'NamespaceDeletionDiscoveryFailure')?.reason, 'ResourcesDiscovered');
+    assert.equal(condition(ns, 'NamespaceDeletionContentFailure')?.reason, 'ContentDeleted');
+    await c.kubectl(['patch', 'configmap', 'holder', '-n', 'held', '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+    await eventually('the namespace gone', async () => (await kubectlResult(c, ['get', 'namespace', 'held'])).code !== 0, 60_000, 500);
+  });
+
+  it('a new Node is tainted node.kubernetes.io/not-ready:NoSchedule until it is Ready', async () => {
+    const edge = await json(c, ['get', 'node', 'fid-edge-a']);
+    assert.ok(!(edge.spec.taints ?? []).some((t: { key: string }) => t.key === 'node.kubernetes.io/not-ready'), 'lifted from the Ready node');
+    await c.kubectl(['apply', '-f', '-'], 'apiVersion: v1\nkind: Node\nmetadata: {name: fid-bare, labels: {fid: bare}}\n');
+    try {
+      const bare = await json(c, ['get', 'node', 'fid-bare']);
+      assert.deepEqual(bare.spec.taints, [{ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }]);
+      await c.kubectl(['run', 'to-bare', '--image=busybox', '--overrides={"spec":{"nodeSelector":{"fid":"bare"}}}']);
+      await eventually('unschedulable, naming the taint', async () => {
+        const cond = (await json(c, ['get', 'pod', 'to-bare'])).status?.conditions?.find((x: { type: string }) => x.type === 'PodScheduled');
+        return cond?.reason === 'Unschedulable' && /^0\/2 nodes are available: 1 node\(s\) didn't match Pod's node affinity\/selector, 1 node\(s\) had untolerated taint \{node\.kubernetes\.io\/not-ready: \}\./.test(cond.message);
+      }, 60_000, 500);
+      const ready = { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: new Date().toISOString() }] } };
+      await c.kubectl(['patch', 'node', 'fid-bare', '--subresource=status', '--type=merge', '-p', JSON.stringify(ready)]);
+      await eventually('taint lifted once Ready', async () => !((await json(c, ['get', 'node', 'fid-bare'])).spec.taints ?? []).some((t: { key: string }) => t.key === 'node.kubernetes.io/not-ready'), 60_000, 250);
+    } finally {
+      await c.kubectl(['delete', 'pod', 'to-bare', '--wait=false', '--ignore-not-found']);
+      await c.kubectl(['delete', 'node', 'fid-bare']);
+    }
+  });
 });

@@ -304,6 +304,9 @@ test('watch: a tenant\'s watches never show another tenant\'s objects; an object
 test('scheduling: a tenant\'s pods go to its own nodes (and shared ones if its Tenant allows), never to another tenant\'s', async () => {
   const status = JSON.stringify({ status: { capacity: { cpu: '4', memory: '8Gi', pods: '20' }, allocatable: { cpu: '4', memory: '8Gi', pods: '20' }, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ready' }] } });
   await Promise.all(['a-node', 'b-node', 'shared-node', 'admin-node'].map((n) => ok('admin', ['patch', 'node', n, '--subresource=status', '--type=merge', '-p', status])));
+  // New Nodes carry not-ready:NoSchedule (upstream's TaintNodesByCondition); this server runs no node lifecycle
+  // controller to lift it once Ready, so the test does, as an administrator would.
+  await Promise.all(['a-node', 'b-node', 'shared-node', 'admin-node'].map((n) => ok('admin', ['taint', 'node', n, 'node.kubernetes.io/not-ready:NoSchedule-'])));
   const pinned = (name: string, namespace: string, nodeName: string) => ({ ...pod(name, namespace), spec: { ...pod(name, namespace).spec, nodeSelector: { 'kubernetes.io/hostname': nodeName } } });
   for (const n of ['a-node', 'b-node', 'shared-node', 'admin-node']) await ok('admin', ['label', 'node', n, `kubernetes.io/hostname=${n}`, '--overwrite']);
   await apply('alice', pinned('a-on-shared', 'a1', 'shared-node'));

@@ -1,5 +1,5 @@
 /**
- * Admission beyond authorization (which src/apiserver/auth does): Priority, LimitRanger and ResourceQuota as
+ * Admission beyond authorization (which src/apiserver/auth does): TaintNodesByCondition, Priority, LimitRanger and ResourceQuota as
  * upstream's built-in plugins, then the dynamic admission webhooks (mutating, then validating). Called by the
  * ObjectStore for every write after validation.
  */
@@ -10,6 +10,7 @@ import type { ObjectStore } from '../objects.js';
 import { QuotaAdmission } from './limits.js';
 import type { Obj } from '../resources/helpers.js';
 import { admitPodPriority } from './priority.js';
+import { admitNewNodeTaint } from './node-taint.js';
 import { DEFAULT_STORAGE_CLASS_ANNOTATION } from '../resources/storage.js';
 import { revalidator, WebhookAdmission } from './webhooks.js';
 import type { Logger } from '../../common/logger.js';
@@ -25,8 +26,9 @@ export class BuiltinAdmission {
     this.quota = new QuotaAdmission(feed, registry, objects);
   }
 
-  /** Upstream's plugin order: LimitRanger, DefaultStorageClass, Priority, mutating webhooks, validating webhooks, ResourceQuota. */
+  /** Upstream's plugin order: TaintNodesByCondition, LimitRanger, DefaultStorageClass, Priority, mutating webhooks, validating webhooks, ResourceQuota. */
   async admit(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
+    if (!old && !ctx.subresource && def.group === '' && def.resource === 'nodes') admitNewNodeTaint(obj);
     await this.quota.limitRanger(def, obj, old, ctx);
     await this.defaultStorageClass(def, obj, old, ctx);
     await this.priority(def, obj, old, ctx);

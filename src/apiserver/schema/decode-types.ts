@@ -207,7 +207,8 @@ function badBase64Offset(value: string): number | undefined {
   return undefined;
 }
 
-interface ModelCheck { struct: string; fields: Map<string, FieldType> }
+/** `omitEmpty`: an optional slice or map field, which Go's `omitempty` leaves out of the JSON when it is empty. */
+interface ModelCheck { struct: string; fields: Map<string, FieldType & { omitEmpty: boolean }> }
 const modelChecks = new Map<string, ModelCheck | null>();
 
 /** A model's Go struct name and field types with their quantity flags, built once per model (every write walks them). */
@@ -217,7 +218,11 @@ function modelCheck(model: string): ModelCheck | undefined {
     const fields = modelFields(model);
     check = fields ? {
       struct: goStructName(model),
-      fields: new Map([...fields].map(([key, f]) => [key, { type: f.type, format: f.prop.format, quantity: QUANTITY_FIELDS.has(`${model}.${key}`) }])),
+      fields: new Map([...fields].map(([key, f]) => [key, {
+        type: f.type, format: f.prop.format, quantity: QUANTITY_FIELDS.has(`${model}.${key}`),
+        // Upstream's OpenAPI lists a field as required exactly when its Go tag lacks omitempty.
+        omitEmpty: !f.prop.required && (f.type.kind === 'array' || f.type.kind === 'map'),
+      }])),
     } : null;
     modelChecks.set(model, check);
   }
@@ -235,13 +240,17 @@ function checkModel(obj: Record<string, Json>, model: string, path: string): voi
     // Strings in string fields (most of any object) need no context: skip building it.
     if (typeof value === 'string' && t.type.kind === 'primitive' && t.type.type === 'string' && t.format !== 'byte' && !t.quantity) continue;
     checkValue(obj, key, t, { struct: check.struct, path: path ? `${path}.${key}` : key });
+    // Decoded into Go and encoded again, an empty optional list or map disappears (`annotations: {}`, the `env: []` a
+    // strategic-merge `$patch: delete` of the last entry leaves): stored as upstream stores it, so `kubectl diff` sees
+    // no drift and a pod template that lost its last env var hashes as one that never had any.
+    if (t.omitEmpty && (Array.isArray(value) ? value.length === 0 : isObject(value) && Object.keys(value).length === 0)) delete obj[key];
   }
 }
 
 /**
  * The decoding error upstream reports for a built-in object whose values do not fit its Go types (without the
  * `<Kind> in version "<v>" cannot be handled as a <Kind>: ` prefix), or undefined when it decodes. Quantities in
- * `obj` are canonicalized in place. Kinds without a client-node model are not checked.
+ * `obj` are canonicalized in place and empty optional lists/maps removed (Go's omitempty), as a decode-encode would. Kinds without a client-node model are not checked.
  */
 export function decodeTypeError(obj: Json, group: string, version: string, kind: string): string | undefined {
   const model = modelNameForKind(group, version, kind);

@@ -102,9 +102,12 @@ export class NodeLifecycleController implements Controller {
     };
     leases.onUpdate((l) => signOfLife(l.metadata?.name));
     leases.onAdd((l) => signOfLife(l.metadata?.name));
-    nodes.onUpdate((n) => {
+    // A new node carries not-ready:NoSchedule from admission until it is Ready: lifted as soon as it posts Ready.
+    const readyNow = (n: V1Node) => {
       if (readyOf(n)?.status === 'True') signOfLife(n.metadata?.name);
-    });
+    };
+    nodes.onAdd(readyNow);
+    nodes.onUpdate(readyNow);
     nodes.onDelete((n) => this.lastSeen.delete(n.metadata!.name!));
     const period = Math.max(200, this.ctx.options.nodeMonitorPeriodSeconds * 1000);
     this.fullPassDue = true;
@@ -171,6 +174,7 @@ export class NodeLifecycleController implements Controller {
         const ready = readyOf(node)?.status;
         if (ready === 'Unknown') await this.whileUnreachable(node, nodePods, now);
         else if (ready === 'True') await this.whileReady(node, nodePods, now);
+        else if (ready === 'False') await this.ensureTaints(node, [{ key: NotReadyTaintKey, effect: 'NoSchedule' }], [{ key: UnreachableTaintKey, effect: 'NoSchedule' }], now);
       } catch (err) {
         if (errorCode(err) !== 404) this.ctx.log.warn({ node: name, err: String(err) }, 'node lifecycle update failed');
       }
@@ -326,8 +330,9 @@ export class NodeLifecycleController implements Controller {
    * was cut off may have nothing new to report about them).
    */
   private async whileReady(node: V1Node, pods: V1Pod[], now: number): Promise<void> {
-    if ((node.spec?.taints ?? []).some((t) => t.key === UnreachableTaintKey)) {
-      await this.ensureTaints(node, [], [{ key: UnreachableTaintKey, effect: 'NoSchedule' }, { key: UnreachableTaintKey, effect: 'NoExecute' }], now);
+    if ((node.spec?.taints ?? []).some((t) => t.key === UnreachableTaintKey || (t.key === NotReadyTaintKey && t.effect === 'NoSchedule'))) {
+      const remove: V1Taint[] = [{ key: UnreachableTaintKey, effect: 'NoSchedule' }, { key: UnreachableTaintKey, effect: 'NoExecute' }, { key: NotReadyTaintKey, effect: 'NoSchedule' }];
+      await this.ensureTaints(node, [], remove, now);
     }
     await this.restoreUnreachablePods(pods, now);
   }

@@ -79,21 +79,20 @@ export function canonicalJson(v: unknown): string {
 
 const safeAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
 
-/** FNV-32a of the canonical template, rendered with upstream's vowel-free alphabet (pod-template-hash style). */
+/**
+ * pod-template-hash / controller-revision-hash as upstream forms them (controller.ComputeHash): FNV-32a over the
+ * template, then the collision count as 4 little-endian bytes when there is one, and the decimal of the sum passed
+ * through rand.SafeEncodeString (each digit's character code picks from the vowel-free alphabet, so hashes look
+ * like `7c5ddbdf54`). Upstream hashes Go's spew dump of the struct, which has no JavaScript equivalent: the input
+ * here is the canonical JSON, so equal templates hash equal but the values differ from a kube-controller-manager's.
+ */
 export function templateHash(template: unknown, collisionCount = 0): string {
+  const bytes = Buffer.from(canonicalJson(template), 'utf8');
   let h = 0x811c9dc5;
-  const s = canonicalJson(template) + (collisionCount ? String(collisionCount) : '');
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  let out = '';
-  let x = h;
-  do {
-    out += safeAlphabet[x % safeAlphabet.length];
-    x = Math.floor(x / safeAlphabet.length);
-  } while (x > 0);
-  return out.slice(0, 10);
+  const mix = (b: number) => { h = Math.imul(h ^ b, 0x01000193) >>> 0; };
+  for (const b of bytes) mix(b);
+  if (collisionCount) for (let i = 0; i < 4; i++) mix((collisionCount >>> (8 * i)) & 0xff);
+  return Array.from(String(h), (digit) => safeAlphabet[digit.charCodeAt(0) % safeAlphabet.length]).join('');
 }
 
 /** Template without the pod-template-hash label, for comparing a Deployment's template with a ReplicaSet's. */
