@@ -221,7 +221,7 @@ export class ApiHandler {
     if (!info.subresource && !verbs.includes(info.verb) && !(info.verb === 'watch' && verbs.includes('watch'))) throw methodNotAllowed();
     const ns = def.namespaced ? info.namespace : '';
     const query = url.searchParams;
-    const ctx: StrategyContext = { user, namespace: ns, dryRun: parseDryRun(query), subresource: info.subresource };
+    const ctx: StrategyContext = { user, namespace: ns, dryRun: parseDryRun(query), subresource: info.subresource, warn: (t) => this.addWarnings(query, [t]) };
     const isApply = req.method === 'PATCH' && /apply-patch/.test(req.headers['content-type'] ?? '');
     const restriction = await this.d.tenancy?.admit({ user, info, def, isApply });
     if (info.subresource) return this.subresource(req, res, def, info, ctx, query);

@@ -13,6 +13,8 @@ export interface StrategyContext {
   dryRun: boolean;
   /** For updates, which subresource is being written ('' for the main resource). */
   subresource: string;
+  /** Adds a `Warning: 299` header to the response (admission's warnings); absent for in-process writes. */
+  warn?: (text: string) => void;
 }
 
 /** Per-resource behaviour, like upstream's rest.RESTCreateStrategy/RESTUpdateStrategy. All hooks optional. */

@@ -84,6 +84,53 @@ describe('upstream fidelity (issue 17)', { timeout: 600_000 }, () => {
     await c.kubectl(['run', 'sa-default', '--image=busybox']);
   });
 
+  it('PodSecurity admission: enforce refuses with upstream\'s message, warn warns (pods and pod templates), privileged allows', async () => {
+    await c.kubectl(['create', 'namespace', 'psa-restricted']);
+    await c.kubectl(['label', 'namespace', 'psa-restricted', 'pod-security.kubernetes.io/enforce=restricted']);
+    const priv = await kubectlResult(c, ['run', 'priv', '-n', 'psa-restricted', '--image=busybox', '--privileged']);
+    assert.notEqual(priv.code, 0);
+    // Upstream's text for this pod, word for word (Pod Security Standards "latest"; baseline checks, then restricted).
+    assert.equal(priv.out.trim(), 'Error from server (Forbidden): pods "priv" is forbidden: violates PodSecurity "restricted:latest": '
+      + 'privileged (container "priv" must not set securityContext.privileged=true), '
+      + 'allowPrivilegeEscalation != false (container "priv" must set securityContext.allowPrivilegeEscalation=false), '
+      + 'unrestricted capabilities (container "priv" must set securityContext.capabilities.drop=["ALL"]), '
+      + 'runAsNonRoot != true (pod or container "priv" must set securityContext.runAsNonRoot=true), '
+      + 'seccompProfile (pod or container "priv" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")');
+    // A pod meeting the restricted profile is admitted.
+    await c.kubectl(['apply', '-n', 'psa-restricted', '-f', '-'], `apiVersion: v1
+kind: Pod
+metadata: {name: compliant}
+spec:
+  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+  containers: [{name: c, image: busybox, securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}}]
+`);
+    // A Deployment is not refused by enforce (only its pods would be).
+    assert.equal((await kubectlResult(c, ['create', 'deployment', 'tmpl', '-n', 'psa-restricted', '--image=busybox'])).code, 0);
+
+    await c.kubectl(['create', 'namespace', 'psa-warn']);
+    await c.kubectl(['label', 'namespace', 'psa-warn', 'pod-security.kubernetes.io/warn=baseline', 'pod-security.kubernetes.io/audit=baseline']);
+    const warned = await kubectlResult(c, ['run', 'hostnet', '-n', 'psa-warn', '--image=busybox', '--overrides={"spec":{"hostNetwork":true}}']);
+    assert.equal(warned.code, 0);
+    assert.match(warned.out, /^Warning: would violate PodSecurity "baseline:latest": host namespaces \(hostNetwork=true\)$/m);
+    const tmpl = await kubectlResult(c, ['apply', '-n', 'psa-warn', '-f', '-'], `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hostpath}
+spec:
+  selector: {matchLabels: {app: hostpath}}
+  template:
+    metadata: {labels: {app: hostpath}}
+    spec:
+      containers: [{name: c, image: busybox}]
+      volumes: [{name: root, hostPath: {path: /}}]
+`);
+    assert.equal(tmpl.code, 0);
+    assert.match(tmpl.out, /^Warning: would violate PodSecurity "baseline:latest": hostPath volumes \(volume "root"\)$/m);
+    // privileged (and unlabelled namespaces) admit anything.
+    await c.kubectl(['create', 'namespace', 'psa-privileged']);
+    await c.kubectl(['label', 'namespace', 'psa-privileged', 'pod-security.kubernetes.io/enforce=privileged']);
+    assert.equal((await kubectlResult(c, ['run', 'priv', '-n', 'psa-privileged', '--image=busybox', '--privileged'])).code, 0);
+  });
+
   it('Secrets of built-in types need their keys; immutable ConfigMaps and Secrets cannot be reverted or changed', async () => {
     const tls = await kubectlResult(c, ['apply', '-f', '-'], 'apiVersion: v1\nkind: Secret\nmetadata: {name: bad-tls}\ntype: kubernetes.io/tls\ndata: {foo: YQ==}\n');
     assert.notEqual(tls.code, 0);

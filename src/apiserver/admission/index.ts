@@ -11,11 +11,30 @@ import { QuotaAdmission } from './limits.js';
 import type { Obj } from '../resources/helpers.js';
 import { admitPodPriority } from './priority.js';
 import { admitNewNodeTaint } from './node-taint.js';
+import { evaluatePodSecurity, POD_SECURITY_LABEL_PREFIX } from './pod-security.js';
+import { forbidden } from '../../apimachinery/status.js';
 import { DEFAULT_STORAGE_CLASS_ANNOTATION } from '../resources/storage.js';
 import { revalidator, WebhookAdmission } from './webhooks.js';
 import type { Logger } from '../../common/logger.js';
 
 const PRIORITY_CLASSES = '/registry/scheduling.k8s.io/priorityclasses/';
+const NAMESPACES = '/registry/core/namespaces/';
+
+/** The pod spec a write carries: a Pod's, or the template of a workload resource (CronJob: its job's template). */
+function podSpecOf(def: ResourceDef, obj: KubeObject): Obj | undefined {
+  const o = obj as Obj;
+  if (def.group === '' && def.resource === 'pods') return o.spec ?? {};
+  if (def.group === '' && def.resource === 'replicationcontrollers') return o.spec?.template?.spec;
+  if (def.group === 'apps' && ['deployments', 'replicasets', 'statefulsets', 'daemonsets'].includes(def.resource)) return o.spec?.template?.spec;
+  if (def.group === 'batch' && def.resource === 'jobs') return o.spec?.template?.spec;
+  if (def.group === 'batch' && def.resource === 'cronjobs') return o.spec?.jobTemplate?.spec?.template?.spec;
+  return undefined;
+}
+
+/** A namespace's labels with enforce dropped (pod templates are only warned about). */
+function warnOnly(labels: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels ?? {}).filter(([k]) => !k.startsWith(`${POD_SECURITY_LABEL_PREFIX}enforce`)));
+}
 const STORAGE_CLASSES = '/registry/storage.k8s.io/storageclasses/';
 
 export class BuiltinAdmission {
@@ -29,6 +48,7 @@ export class BuiltinAdmission {
   /** Upstream's plugin order: TaintNodesByCondition, LimitRanger, DefaultStorageClass, Priority, mutating webhooks, validating webhooks, ResourceQuota. */
   async admit(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
     if (!old && !ctx.subresource && def.group === '' && def.resource === 'nodes') admitNewNodeTaint(obj);
+    await this.podSecurity(def, obj, old, ctx);
     await this.quota.limitRanger(def, obj, old, ctx);
     await this.defaultStorageClass(def, obj, old, ctx);
     await this.priority(def, obj, old, ctx);
@@ -36,6 +56,20 @@ export class BuiltinAdmission {
     const a = { def, obj, old, operation: old ? 'UPDATE' as const : 'CREATE' as const, ctx };
     await this.webhooks.admit(a, revalidator(a));
     await this.quota.admit(def, obj, old, ctx);
+  }
+
+  /** PodSecurity: enforce (pods) and warn (pods and pod templates) by the namespace's labels (pod-security.ts). */
+  private async podSecurity(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
+    if (old || ctx.subresource) return;
+    const spec = podSpecOf(def, obj);
+    if (!spec) return;
+    const ns = obj.metadata?.namespace ?? ctx.namespace;
+    const namespace = (await this.feed.cache(NAMESPACES)).get(NAMESPACES + ns)?.obj;
+    const verdict = evaluatePodSecurity(spec, namespace?.metadata?.labels);
+    // Enforce is for pods only; a pod template is warned about, as upstream.
+    if (verdict.refuse && def.resource === 'pods') throw forbidden({ group: '', resource: 'pods' }, obj.metadata?.name ?? '', verdict.refuse);
+    const warnings = def.resource === 'pods' ? verdict.warnings : evaluatePodSecurity(spec, { ...warnOnly(namespace?.metadata?.labels) }).warnings;
+    for (const w of warnings) ctx.warn?.(w);
   }
 
   /**
