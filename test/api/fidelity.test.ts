@@ -9,10 +9,9 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import { execFile } from 'node:child_process';
 import { KubeConfig } from '@kubernetes/client-node';
-import { createLogger } from '../../src/common/logger.js';
-import { joinCluster } from '../../src/edge/join.js';
-import { HollowNode } from '../../src/sim/hollow-node.js';
-import { createToken, eventually, startCluster, type Cluster } from '../edge/cluster.js';
+import type { HollowNode } from '../../src/sim/hollow-node.js';
+import { eventually, startCluster, type Cluster } from '../edge/cluster.js';
+import { joinHollowNode } from '../helpers/hollow.js';
 
 /** kubectl that resolves with {code, out} instead of throwing, for commands expected to fail. */
 async function kubectlResult(c: Cluster, args: string[], input?: string): Promise<{ code: number; out: string }> {
@@ -54,14 +53,7 @@ describe('upstream fidelity (issue 17)', { timeout: 600_000 }, () => {
 
   before(async () => {
     c = await startCluster('fidelity');
-    const hubUrl = `https://127.0.0.1:${c.hubPort}`;
-    const nodeName = 'fid-edge-a';
-    const token = await createToken(c);
-    const dataDir = c.h.tempDir(nodeName);
-    const credentials = await joinCluster({ server: hubUrl, token: token.token, caCertHash: token.hash, nodeName, dataDir });
-    const node = new HollowNode({ nodeName, dataDir, hubUrl, credentials, log: createLogger(nodeName, 'warn'), podSyncIntervalMs: 1000 });
-    await node.start();
-    hollows.push(node);
+    hollows.push(await joinHollowNode(c, 'fid-edge-a'));
     await eventually('a Ready node', async () => / Ready /.test(await c.kubectl(['get', 'nodes', '--no-headers'])), 90_000, 500);
   });
 
