@@ -19,10 +19,9 @@ import { promisify } from 'node:util';
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { createLogger } from '../../src/common/logger.js';
-import { joinCluster } from '../../src/edge/join.js';
-import { HollowNode } from '../../src/sim/hollow-node.js';
-import { createToken, eventually, startCluster, type Cluster } from '../edge/cluster.js';
+import type { HollowNode } from '../../src/sim/hollow-node.js';
+import { eventually, startCluster, type Cluster } from '../edge/cluster.js';
+import { joinHollowNode } from '../helpers/hollow.js';
 
 const exec = promisify(execFile);
 const require = createRequire(import.meta.url);
@@ -48,15 +47,7 @@ describe('issue 17 API groups with stock kubectl and helm', { timeout: 600_000 }
 
   before(async () => {
     c = await startCluster('workload-apis', { serverArgs: ['--metric-resolution', '2s'] });
-    const hubUrl = `https://127.0.0.1:${c.hubPort}`;
-    for (const nodeName of ['api-edge-a', 'api-edge-b']) {
-      const token = await createToken(c);
-      const dataDir = c.h.tempDir(nodeName);
-      const credentials = await joinCluster({ server: hubUrl, token: token.token, caCertHash: token.hash, nodeName, dataDir });
-      const node = new HollowNode({ nodeName, dataDir, hubUrl, credentials, log: createLogger(nodeName, 'warn'), podSyncIntervalMs: 1000 });
-      await node.start();
-      hollows.push(node);
-    }
+    for (const nodeName of ['api-edge-a', 'api-edge-b']) hollows.push(await joinHollowNode(c, nodeName));
     await eventually('two Ready nodes', async () => (await c.kubectl(['get', 'nodes', '--no-headers'])).split('\n').filter((l) => / Ready /.test(l)).length === 2, 90_000, 500);
     // The CronJob of the schedule test starts now, so its first on-schedule run happens while the other tests run.
     await c.kubectl(['create', 'cronjob', 'tick', '--image=busybox', '--schedule=* * * * *', '--', 'true']);
