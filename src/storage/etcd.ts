@@ -340,8 +340,18 @@ class EtcdWatch implements Watcher {
     // requires (cursor < compacted), and the event at the cursor, already seen, is dropped by the queue.
     const watcher = this.store.etcdWatcher(this.prefix, etcdRev(this.queue.cursor));
     this.current = watcher;
-    watcher.on('data', (res: { header: IResponseHeader; events: { type: string; kv: IKeyValue; prev_kv?: IKeyValue }[] }) => {
+    watcher.on('data', (res: { header: IResponseHeader; events: EtcdEvent[] }) => {
       if (this.current !== watcher) return;
+      const hole = firstWithoutPrevKv(res.events, this.queue.cursor);
+      if (hole >= 0) {
+        // etcd sends an update or delete without prev_kv when compaction removed the revision before it during the
+        // replay. kube-apiserver ends such a watch with an error; here it ends as overtaken by compaction (410), after
+        // the events before the hole, so the watcher relists instead of getting a delete without its last value.
+        this.queue.push(res.events.slice(0, hole).map(toEvent), 0);
+        this.stopEtcdWatcher();
+        void this.endAtHole(kedgeRev(num(res.events[hole]!.kv.mod_revision)));
+        return;
+      }
       // A response's header revision is etcd's head, which a replay batch (1,000 revisions at most) may not have
       // reached: only an empty response (progress) says everything up to it was sent.
       this.queue.push(res.events.map(toEvent), res.events.length ? 0 : kedgeRev(num(res.header.revision)));
@@ -381,6 +391,16 @@ class EtcdWatch implements Watcher {
     this.queue.fail(cursor < compacted ? new CompactedError(cursor, compacted) : new StorageError(`etcd watch ended: ${err.message}`));
   }
 
+  private async endAtHole(revision: number): Promise<void> {
+    const cursor = this.queue.cursor;
+    const compacted = await this.store.learnCompaction();
+    this.queue.fail(
+      compacted >= revision - 1
+        ? new CompactedError(cursor, compacted)
+        : new StorageError(`etcd watch: the event at revision ${revision} came without its previous value`),
+    );
+  }
+
   private stopEtcdWatcher(): void {
     const w = this.current;
     this.current = null;
@@ -388,10 +408,23 @@ class EtcdWatch implements Watcher {
   }
 }
 
-function toEvent(e: { type: string; kv: IKeyValue; prev_kv?: IKeyValue }): WatchEvent {
+type EtcdEvent = { type: string; kv: IKeyValue; prev_kv?: IKeyValue };
+
+const isDeleteEvent = (e: EtcdEvent): boolean => String(e.type).toLowerCase() === 'delete';
+
+/**
+ * Index of the first update or delete after revision `after` (Kedge's) that lacks its previous value (every watch here
+ * asks for prev_kv), or -1. The event at the cursor itself is replayed by a restarted etcd watch and dropped by the
+ * queue; its previous revision may be compacted legitimately.
+ */
+export function firstWithoutPrevKv(events: readonly EtcdEvent[], after: number): number {
+  return events.findIndex((e) => !e.prev_kv && kedgeRev(num(e.kv.mod_revision)) > after && (isDeleteEvent(e) || num(e.kv.version) > 1));
+}
+
+function toEvent(e: EtcdEvent): WatchEvent {
   const revision = kedgeRev(num(e.kv.mod_revision));
   const prevKv = e.prev_kv ? toKv(e.prev_kv) : undefined;
-  if (String(e.type).toLowerCase() === 'delete') {
+  if (isDeleteEvent(e)) {
     // etcd's delete event carries only the key; the contract wants the last value, which prev_kv holds.
     const last = prevKv ?? { key: e.kv.key.toString('utf8'), value: '', createRevision: 0, modRevision: 0 };
     return { type: 'delete', kv: { ...last, modRevision: revision }, prevKv, revision };
