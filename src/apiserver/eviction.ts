@@ -53,7 +53,7 @@ export function evictionHandler(d: { registry: Registry; objects: ObjectStore; f
     const { obj: pod } = await d.objects.get(podDef, info.namespace, info.name);
     const p = pod as Obj;
     const deletePod = async () => {
-      await d.objects.delete(podDef, info.namespace, info.name, { gracePeriodSeconds: opts.gracePeriodSeconds, preconditions: opts.preconditions, dryRun: ctx.dryRun }, ctx);
+      await d.objects.delete(podDef, info.namespace, info.name, { gracePeriodSeconds: opts.gracePeriodSeconds, preconditions: opts.preconditions, dryRun: ctx.dryRun, skipAdmission: true }, ctx);
       sendJson(req, res, 201, successStatus());
     };
     // Pods that are done, not started or already going need no budget (upstream's canIgnorePDB).

@@ -60,6 +60,8 @@ export interface ObjectStoreDeps {
   namespaces: NamespaceGate;
   /** Extra validation for every write (e.g. schema engineer's strict field checks, CRD schemas). */
   admit?: (def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext) => void | Promise<void>;
+  /** Admission of a DELETE (the admission webhooks), given the object as stored and the request's options. */
+  admitDelete?: (def: ResourceDef, old: KubeObject, opts: DeleteOptions, ctx: StrategyContext) => void | Promise<void>;
 }
 
 export interface DeleteOptions {
@@ -67,6 +69,8 @@ export interface DeleteOptions {
   propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun: boolean;
+  /** Skip DELETE admission: the eviction subresource was admitted as its own CREATE (upstream's ValidateAllObjectFunc). */
+  skipAdmission?: boolean;
 }
 
 export class ObjectStore {
@@ -270,6 +274,7 @@ export class ObjectStore {
    */
   async delete(def: ResourceDef, ns: string, name: string, opts: DeleteOptions, ctx: StrategyContext): Promise<{ obj: KubeObject; deleted: boolean }> {
     const key = keyFor(def, ns, name);
+    let admittedRevision = 0;
     for (let attempt = 0; ; attempt++) {
       const kv = await this.deps.store.get(key);
       if (!kv) throw notFound(grOf(def), name);
@@ -282,6 +287,11 @@ export class ObjectStore {
         throw conflict(grOf(def), name, `Precondition failed: ResourceVersion in precondition: ${opts.preconditions.resourceVersion}, ResourceVersion in meta: ${md.resourceVersion ?? ''}`);
       }
       def.strategy.beforeDelete?.(cur);
+      // Admission sees each revision once: a retry after a conflict asks again only if the object changed.
+      if (!opts.skipAdmission && this.deps.admitDelete && admittedRevision !== kv.modRevision) {
+        await this.deps.admitDelete(def, cur, opts, ctx);
+        admittedRevision = kv.modRevision;
+      }
       const next = clone(cur);
       const nmd = next.metadata!;
       const finalizers = new Set(nmd.finalizers ?? []);

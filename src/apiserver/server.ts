@@ -191,7 +191,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       mountServiceAccountToken(obj as never, sa);
     }
     await builtinAdmission.admit(def, obj, old, ctx);
-  } });
+  }, admitDelete: (def, old, opts, ctx) => builtinAdmission.admitDelete(def, old, opts, ctx) });
 
   // TokenReview answers with the same bearer-token authenticators as requests use.
   registerBuiltins(registry, { ips, ports, authorizer, rbac, tokenReviewer: new RequestAuthenticator({ clientCertificates: false, tokenAuthenticators }) });
@@ -244,7 +244,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const upgradeHandlers = new Map<string, UpgradeHandler>();
   const metrics = new ApiServerMetrics(feed, registry);
   if (opts.nodeDialer) registerKubeletHandlers(subresourceHandlers, { registry, objects, dialer: opts.nodeDialer });
-  if (opts.nodeDialer) registerStreamingHandlers(upgradeHandlers, subresourceHandlers, { objects, dialKubelet: (n) => opts.nodeDialer!.dialKubelet(n), log: log.child({ component: 'streaming' }) });
+  if (opts.nodeDialer) registerStreamingHandlers(upgradeHandlers, subresourceHandlers, {
+    objects,
+    admitConnect: (info, options, user) => builtinAdmission.admitConnect(registry.get('', 'v1', 'pods')!, info.name, options, { user, namespace: info.namespace, dryRun: false, subresource: info.subresource }),
+    dialKubelet: (n) => opts.nodeDialer!.dialKubelet(n), log: log.child({ component: 'streaming' }) });
   // kubectl drain: evictions honour PodDisruptionBudgets (eviction.ts).
   subresourceHandlers.set('pods/eviction', evictionHandler({ registry, objects, feed }));
   if (opts.serviceAccountKey) subresourceHandlers.set('serviceaccounts/token', tokenRequestHandler({ issuer: new ServiceAccountTokenIssuer(opts.serviceAccountKey), ...saLookups }));

@@ -42,6 +42,14 @@ describe('admission webhooks (ValidatingWebhookConfiguration, MutatingWebhookCon
         } else if (req.url === '/mutate') {
           const patch = [{ op: 'add', path: '/metadata/labels/mutated-by', value: 'test-webhook' }];
           res.end(respond(review, { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }));
+        } else if (req.url === '/protect') {
+          // DELETE: refuse to delete what is labelled protected; CONNECT: refuse an exec of `rm`.
+          const old = review.request.oldObject ?? {};
+          if (review.request.operation === 'DELETE' && old.metadata?.labels?.protected === 'yes') {
+            res.end(respond(review, { allowed: false, status: { code: 403, reason: 'Forbidden', message: `${old.metadata.name} is protected` } }));
+          } else if (review.request.operation === 'CONNECT' && (obj.command ?? [])[0] === 'rm') {
+            res.end(respond(review, { allowed: false, status: { code: 403, reason: 'Forbidden', message: 'no rm in exec' } }));
+          } else res.end(respond(review, { allowed: true }));
         } else if (req.url === '/slow') {
           setTimeout(() => res.end(respond(review, { allowed: true })), 4000);
         } else res.writeHead(404).end();
@@ -138,5 +146,49 @@ describe('admission webhooks (ValidatingWebhookConfiguration, MutatingWebhookCon
     assert.match(bad, /webhooks\[0\]\.name: Invalid value: "short\.name": should be a domain with at least three segments separated by dots/);
     assert.match(bad, /webhooks\[0\]\.clientConfig\.url: Invalid value: "http:\/\/127\.0\.0\.1:1\/x": 'https' is the only allowed URL scheme/);
     assert.match(bad, /webhooks\[0\]\.sideEffects: Required value/);
+  });
+
+  it('DELETE and CONNECT are sent as upstream sends them: oldObject + DeleteOptions, PodExecOptions as the object', async () => {
+    await apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'protect' },
+      webhooks: [webhook('protect.kedge.example.com', { url: `https://127.0.0.1:${port}/protect`, caBundle }, {
+        rules: [
+          { operations: ['DELETE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'] },
+          { operations: ['CONNECT'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/exec'] },
+        ],
+      })] });
+    await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'keep', namespace: 'wh', labels: { protected: 'yes' } }, data: { a: '1' } });
+    await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'scratch', namespace: 'wh' }, data: { a: '1' } });
+    assert.match(await failure(['delete', 'configmap', 'keep', '-n', 'wh']), /admission webhook "protect\.kedge\.example\.com" denied the request: keep is protected/);
+    assert.match(await c.kubectl(['get', 'configmap', 'keep', '-n', 'wh', '-o', 'name']), /configmap\/keep/, 'the refused delete lost nothing');
+    const del = received.find((r) => r.request.operation === 'DELETE' && r.request.name === 'keep')!;
+    assert.equal(del.request.object, null);
+    assert.equal(del.request.oldObject.data.a, '1');
+    assert.equal(del.request.namespace, 'wh');
+    assert.equal(del.request.options.kind, 'DeleteOptions');
+    assert.equal(del.request.options.apiVersion, 'meta.k8s.io/v1');
+    assert.equal(del.request.options.propagationPolicy, 'Background', 'kubectl delete sends propagationPolicy Background');
+    // A collection delete asks for each object; the protected one stays, the other goes.
+    assert.ok(await failure(['delete', 'configmaps', '-n', 'wh', '-l', 'protected=yes']));
+    await c.kubectl(['delete', 'configmap', 'scratch', '-n', 'wh']);
+    assert.ok(received.some((r) => r.request.operation === 'DELETE' && r.request.name === 'scratch'));
+    // CONNECT: the webhook sees PodExecOptions and refuses before the pod's node is dialled.
+    await apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shell', namespace: 'wh' }, spec: { nodeName: 'no-such-node', containers: [{ name: 'c', image: 'busybox' }] } });
+    assert.match(await failure(['exec', '-n', 'wh', 'shell', '--', 'rm', '-rf', '/data']), /admission webhook "protect\.kedge\.example\.com" denied the request: no rm in exec/);
+    const connect = received.find((r) => r.request.operation === 'CONNECT')!;
+    assert.deepEqual(connect.request.kind, { group: '', version: 'v1', kind: 'PodExecOptions' });
+    assert.deepEqual(connect.request.resource, { group: '', version: 'v1', resource: 'pods' });
+    assert.equal(connect.request.subResource, 'exec');
+    assert.equal(connect.request.name, 'shell');
+    assert.equal(connect.request.namespace, 'wh');
+    assert.equal(connect.request.object.kind, 'PodExecOptions');
+    assert.deepEqual(connect.request.object.command, ['rm', '-rf', '/data']);
+    assert.equal(connect.request.object.container, 'c');
+    assert.equal(connect.request.oldObject, null);
+    assert.equal(connect.request.options, null);
+    // Allowed: the request goes on to the node (absent here: upstream's dial error, not the webhook's).
+    const allowed = await failure(['exec', '-n', 'wh', 'shell', '--', 'ls']);
+    assert.doesNotMatch(allowed, /denied the request/);
+    await c.kubectl(['delete', 'validatingwebhookconfiguration', 'protect']);
+    await c.kubectl(['delete', 'configmap', 'keep', '-n', 'wh']);
   });
 });

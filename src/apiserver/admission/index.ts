@@ -6,7 +6,7 @@
 import type { KubeObject } from '../../apimachinery/object.js';
 import type { WatchCacheFeed } from '../../apimachinery/watchcache.js';
 import type { Registry, ResourceDef, StrategyContext } from '../registry.js';
-import type { ObjectStore } from '../objects.js';
+import type { DeleteOptions, ObjectStore } from '../objects.js';
 import { QuotaAdmission } from './limits.js';
 import type { Obj } from '../resources/helpers.js';
 import { admitPodPriority } from './priority.js';
@@ -52,10 +52,31 @@ export class BuiltinAdmission {
     await this.quota.limitRanger(def, obj, old, ctx);
     await this.defaultStorageClass(def, obj, old, ctx);
     await this.priority(def, obj, old, ctx);
-    // Every create/update, whoever writes it (controllers too), as upstream; DELETE and CONNECT are not sent yet.
+    // Every create/update, whoever writes it (controllers too), as upstream; DELETE: admitDelete, CONNECT: admitConnect.
     const a = { def, obj, old, operation: old ? 'UPDATE' as const : 'CREATE' as const, ctx };
     await this.webhooks.admit(a, revalidator(a));
     await this.quota.admit(def, obj, old, ctx);
+  }
+
+  /**
+   * DELETE: the webhooks get the stored object as oldObject and the request's DeleteOptions as options (upstream's
+   * AdmissionToValidateObjectDeleteFunc: mutating, whose patches have no object to apply to, then validating).
+   */
+  async admitDelete(def: ResourceDef, old: KubeObject, opts: DeleteOptions, ctx: StrategyContext): Promise<void> {
+    const options: Obj = { apiVersion: 'meta.k8s.io/v1', kind: 'DeleteOptions' };
+    if (opts.gracePeriodSeconds !== undefined) options.gracePeriodSeconds = opts.gracePeriodSeconds;
+    if (opts.preconditions) options.preconditions = opts.preconditions;
+    if (opts.propagationPolicy) options.propagationPolicy = opts.propagationPolicy;
+    if (opts.dryRun) options.dryRun = ['All'];
+    await this.webhooks.admit({ def, obj: null, old, operation: 'DELETE', ctx: { ...ctx, dryRun: opts.dryRun }, options }, () => undefined);
+  }
+
+  /**
+   * CONNECT (pods/exec, attach, portforward): the webhooks get the connect options (PodExecOptions, ...) as the
+   * object and as the request's kind, no oldObject and no options, as upstream's ConnectResource admits them.
+   */
+  async admitConnect(def: ResourceDef, name: string, options: KubeObject, ctx: StrategyContext): Promise<void> {
+    await this.webhooks.admit({ def, obj: options, old: null, operation: 'CONNECT', ctx, kind: options.kind, name }, () => undefined);
   }
 
   /** PodSecurity: enforce (pods) and warn (pods and pod templates) by the namespace's labels (pod-security.ts). */

@@ -22,14 +22,22 @@ const MUTATING = '/registry/admissionregistration.k8s.io/mutatingwebhookconfigur
 /** Upper bound on a webhook's answer, so a hostile endpoint cannot make the API server buffer without limit. */
 const MAX_RESPONSE_BYTES = 3 * 1024 * 1024;
 
-export type Operation = 'CREATE' | 'UPDATE' | 'DELETE';
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 
 export interface AdmissionAttributes {
   def: ResourceDef;
+  /** CREATE/UPDATE: the object written; CONNECT: the connect options (e.g. PodExecOptions); DELETE: null. */
   obj: KubeObject | null;
+  /** UPDATE: the stored object; DELETE: the object being deleted (upstream sends it as oldObject). */
   old: KubeObject | null;
   operation: Operation;
   ctx: StrategyContext;
+  /** DELETE: the request's DeleteOptions (sent as `options`). CREATE/UPDATE get Create/UpdateOptions; CONNECT none. */
+  options?: Obj;
+  /** CONNECT: the kind of the options object (`PodExecOptions`...), which upstream reports as the request's kind. */
+  kind?: string;
+  /** CONNECT: the name of the object connected to (the options carry none). */
+  name?: string;
 }
 
 function ruleMatches(rule: Obj, a: AdmissionAttributes): boolean {
@@ -67,7 +75,8 @@ export class WebhookAdmission {
 
   private async applies(w: Obj, a: AdmissionAttributes): Promise<boolean> {
     if (!((w.rules ?? []) as Obj[]).some((r) => ruleMatches(r, a))) return false;
-    const subject = (a.obj ?? a.old) as Obj;
+    // CONNECT's object is the options (no labels): the selector is matched against nothing, as upstream.
+    const subject = (a.operation === 'CONNECT' ? null : a.obj ?? a.old) as Obj | null;
     if (!selectorMatches(w.objectSelector, subject?.metadata?.labels ?? {}) && !(a.old && selectorMatches(w.objectSelector, (a.old as Obj).metadata?.labels ?? {}))) return false;
     if (a.def.group === '' && a.def.resource === 'namespaces') return selectorMatches(w.namespaceSelector, subject?.metadata?.labels ?? {});
     if (!a.def.namespaced) return true;
@@ -129,18 +138,19 @@ export class WebhookAdmission {
 
   private review(a: AdmissionAttributes, uid: string): Obj {
     const u = a.ctx.user;
-    const gvk = { group: a.def.group, version: a.def.version, kind: a.def.kind };
+    const gvk = { group: a.def.group, version: a.def.version, kind: a.kind ?? a.def.kind };
     const gvr = { group: a.def.group, version: a.def.version, resource: a.def.resource };
     const subject = (a.obj ?? a.old) as Obj | null;
     const request: Obj = {
       uid, kind: gvk, resource: gvr, requestKind: gvk, requestResource: gvr,
-      name: subject?.metadata?.name ?? '', operation: a.operation,
+      name: a.name ?? subject?.metadata?.name ?? '', operation: a.operation,
       userInfo: { username: u.username, ...(u.uid ? { uid: u.uid } : {}), groups: u.groups, ...(u.extra ? { extra: u.extra } : {}) },
       object: a.obj ?? null, oldObject: a.old ?? null, dryRun: a.ctx.dryRun,
-      options: { apiVersion: 'meta.k8s.io/v1', kind: a.operation === 'CREATE' ? 'CreateOptions' : a.operation === 'UPDATE' ? 'UpdateOptions' : 'DeleteOptions' },
+      options: a.operation === 'CONNECT' ? null
+        : a.options ?? { apiVersion: 'meta.k8s.io/v1', kind: a.operation === 'CREATE' ? 'CreateOptions' : a.operation === 'UPDATE' ? 'UpdateOptions' : 'DeleteOptions' },
     };
     if (a.ctx.subresource) { request.subResource = a.ctx.subresource; request.requestSubResource = a.ctx.subresource; }
-    if (a.def.namespaced) request.namespace = a.ctx.namespace || subject?.metadata?.namespace;
+    if (a.def.namespaced) request.namespace = a.ctx.namespace || (a.operation === 'CONNECT' ? undefined : subject?.metadata?.namespace);
     return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request };
   }
 

@@ -20,12 +20,18 @@ import { translateExec, wantsV5 } from './exec-translator.js';
 import { tunnelPortForward, wantsTunnel } from './portforward-tunnel.js';
 import { proxyUpgrade } from '../../common/upgrade-proxy.js';
 import { kubeletTarget, type StreamKind } from './target.js';
+import { connectOptions } from './connect-options.js';
+import type { KubeObject } from '../../apimachinery/object.js';
+import type { RequestInfo } from '../request-info.js';
+import type { UserInfo } from '../auth/types.js';
 
 /** A connection to a node's kubelet API (plain HTTP/1.1 inside; the transport authenticates the node). */
 export type KubeletDialer = (nodeName: string) => Promise<Duplex>;
 
 export interface StreamingDeps {
   objects: ObjectStore;
+  /** CONNECT admission (the webhooks): refuses by throwing a StatusError before the pod is reached. */
+  admitConnect?: (info: RequestInfo, options: KubeObject, user: UserInfo) => Promise<void>;
   dialKubelet: KubeletDialer;
   log: Logger;
 }
@@ -44,8 +50,9 @@ async function dial(d: StreamingDeps, nodeName: string): Promise<Duplex> {
 }
 
 function handlerFor(kind: StreamKind, d: StreamingDeps): UpgradeHandler {
-  return async (req: IncomingMessage, socket: Duplex, head: Buffer, info) => {
+  return async (req: IncomingMessage, socket: Duplex, head: Buffer, info, user) => {
     const query = new URL(req.url ?? '/', 'http://x').searchParams;
+    await d.admitConnect?.(info, connectOptions(kind, query), user);
     const pod = (await d.objects.get(podsDef, info.namespace, info.name)).obj as V1Pod;
     const target = kubeletTarget(kind, pod, query);
     const log = d.log.child({ stream: kind, namespace: info.namespace, pod: info.name, node: target.nodeName });
