@@ -32,6 +32,9 @@ const RESOURCES: ReadonlyArray<{ resource: string; path: string; optional?: bool
   { resource: 'persistentvolumes', path: '/api/v1/persistentvolumes' },
   { resource: 'persistentvolumeclaims', path: '/api/v1/persistentvolumeclaims' },
   { resource: 'endpointslices.discovery.k8s.io', path: '/apis/discovery.k8s.io/v1/endpointslices' },
+  // NetworkPolicies go to the nodes with pods in their namespace, peers resolved against pods and Namespaces' labels.
+  { resource: 'namespaces', path: '/api/v1/namespaces' },
+  { resource: 'networkpolicies.networking.k8s.io', path: '/apis/networking.k8s.io/v1/networkpolicies' },
   { resource: DEVICE_MODEL_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devicemodels`, optional: true },
   { resource: DEVICE_RESOURCE, path: `/apis/${DEVICES_GROUP}/${DEVICES_VERSION}/devices`, optional: true },
   // Pods last: their refs resolve against objects already cached.

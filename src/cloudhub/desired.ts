@@ -14,7 +14,6 @@
  * the datastore, so an edge that moves to another server resumes from the revision it holds the cluster through
  * (docs/design/reconnect-traffic.md "A cursor every server understands").
  */
-import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { objectKey } from '../protocol/keys.js';
@@ -30,6 +29,8 @@ import type { ReportedPodStatus } from './reported-status.js';
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { NODEPOOL_LABEL } from '../common/node-restriction.js';
 import { endpointsForNode, isScopedSlice, ZONE_LABEL } from './endpoint-filter.js';
+import { NETPOL_PREFIX, NetpolFeed, variantVersion } from './netpol-feed.js';
+import { NETWORK_POLICY_RESOURCE } from '../protocol/network-policy.js';
 
 export interface ViewEntry {
   seq: number;
@@ -151,15 +152,12 @@ export class ScopedLog extends ChangeLog {
 const SLICE_PREFIX = '/registry/endpointslices.discovery.k8s.io/';
 const CLAIM_PREFIX = '/registry/persistentvolumeclaims/';
 
-/**
- * The resourceVersion a filtered slice is shipped with: the cloud's plus a tag of its content for that node. Two
- * nodes (or one node before and after its pool changed) may hold different contents of one cloud version; the edge
- * skips an upsert of a version it holds and an inventory diff counts equal versions as current, so each content
- * needs a version of its own. resourceVersions are opaque to clients.
+/*
+ * A filtered slice (and a NetworkPolicy with resolved peers) is shipped with resourceVersion variantVersion(): the
+ * cloud's plus a tag of its content for that node. Two nodes (or one node before and after its pool changed) may hold
+ * different contents of one cloud version; the edge skips an upsert of a version it holds and an inventory diff counts
+ * equal versions as current, so each content needs a version of its own. resourceVersions are opaque to clients.
  */
-function variantVersion(rv: string | undefined, sig: string): string {
-  return `${rv ?? ''}-${createHash('sha256').update(sig).digest('hex').slice(0, 10)}`;
-}
 const NODE_PREFIX = '/registry/nodes/';
 
 /** One node's pod-derived entries (its pods, what they reference, its Node). */
@@ -265,11 +263,14 @@ export class DesiredSets {
   private trigger = Number.NaN;
   /** Set once the cache has synced: the revision every log is complete from (unless compacted later). */
   private baseline: number | undefined;
+  /** NetworkPolicies with resolved peers, sent per node as scoped entries (netpol-feed.ts). */
+  private readonly netpol: NetpolFeed;
 
   constructor(private readonly cache: SharedCache, opts: DesiredSetsOptions = {}) {
     this.maxTombstones = opts.maxTombstonesPerNode ?? 1000;
     this.reported = opts.reported;
     this.global = new ChangeLog(opts.maxGlobalTombstones ?? 10_000);
+    this.netpol = new NetpolFeed(cache);
     cache.onChange((resource, type, key, obj, old, revision) => {
       this.trigger = revision ?? Number.NaN;
       try {
@@ -407,7 +408,7 @@ export class DesiredSets {
 
   /** Whether `node` receives its own filtered version of `key` (then no shared merge patch applies to it). */
   isFilteredFor(node: string, key: string): boolean {
-    return this.scopedSlices.has(key) && (this.views.get(node)?.scoped.canRead(key) ?? false);
+    return (this.scopedSlices.has(key) || key.startsWith(NETPOL_PREFIX)) && (this.views.get(node)?.scoped.canRead(key) ?? false);
   }
 
   /**
@@ -415,6 +416,7 @@ export class DesiredSets {
    * EndpointSlice comes with only the endpoints that node should use.
    */
   objectForEdge(key: string, node?: string): CachedObject | undefined {
+    if (key.startsWith(NETPOL_PREFIX)) return this.netpol.objectFor(key);
     const obj = this.cache.get(key);
     if (!obj) return undefined;
     if (node !== undefined && this.isFilteredFor(node, key)) return this.filteredSlice(node, key, obj);
@@ -478,6 +480,7 @@ export class DesiredSets {
 
   /** What `node` should hold of a scoped key (its content signature), or undefined when nothing. */
   private scopedWant(node: string, key: string): string | undefined {
+    if (key.startsWith(NETPOL_PREFIX)) return this.netpol.want(node, key);
     const obj = this.cache.get(key);
     if (!obj) return undefined;
     if (key.startsWith(NODE_PREFIX)) {
@@ -509,7 +512,7 @@ export class DesiredSets {
       if (live && log.sig.get(key) === want) return;
       const current = this.cache.get(key);
       const rv = current?.metadata.resourceVersion;
-      log.touch(key, ++this.seq, this.entryRevision(key, current), false, false, key.startsWith(SLICE_PREFIX) ? variantVersion(rv, want) : rv);
+      log.touch(key, ++this.seq, this.entryRevision(key, current), false, false, key.startsWith(SLICE_PREFIX) || key.startsWith(NETPOL_PREFIX) ? variantVersion(rv, want) : rv);
       log.sig.set(key, want);
     }
     this.notify(node);
@@ -522,6 +525,7 @@ export class DesiredSets {
     const keys = new Set<string>([...this.scopedSlices, ...view.scoped.liveKeys()]);
     const pool = this.poolOfNode.get(node);
     for (const m of pool === undefined ? [] : this.poolMembers.get(pool) ?? []) keys.add(objectKey('nodes', undefined, m));
+    for (const k of this.netpol.policyKeysFor(node)) keys.add(k);
     for (const k of keys) this.applyScoped(node, k);
   }
 
@@ -612,6 +616,8 @@ export class DesiredSets {
   private onCacheChange(resource: string, type: string, key: string, obj: CachedObject, old: CachedObject | undefined): void {
     if (resource === 'pods') {
       if (type === 'delete') this.reported?.forget(key);
+      // Before the echo filter below: a pod's IP arrives in the status its node reports, and other nodes' rules need it.
+      this.onPodForPolicies(key, obj, old, type === 'delete');
       // The echo of a node's own report stays in the cloud; a status someone else set that contradicts the report
       // (upstream's node lifecycle: Ready=False) goes to the node, which then reports its truth again.
       this.onBoundObjectChange(this.podsByNode, type, key, obj, old,
@@ -645,6 +651,15 @@ export class DesiredSets {
       this.onSliceChange(key, type === 'delete', obj);
       return;
     }
+    if (resource === NETWORK_POLICY_RESOURCE) {
+      const ns = this.netpol.onPolicy(key, obj, type === 'delete');
+      if (ns !== undefined) for (const n of this.netpol.nodesIn(ns)) this.applyScoped(n, key);
+      return;
+    }
+    if (resource === 'namespaces') {
+      for (const k of this.netpol.onNamespace(obj, old, type === 'delete')) this.policyChanged(k);
+      return;
+    }
     if (resource === 'services') {
       this.global.touch(key, ++this.seq, this.entryRevision(key, type === 'delete' ? undefined : obj), type === 'delete', true, type === 'delete' ? undefined : obj.metadata.resourceVersion);
       for (const n of this.views.keys()) this.notify(n);
@@ -660,6 +675,18 @@ export class DesiredSets {
     // configmaps, secrets, serviceaccounts: only the nodes whose pods reference them; device models: only the nodes
     // whose devices use them.
     for (const n of this.nodesReferencing(key)) if (this.views.has(n)) this.recompute(n, key);
+  }
+
+  private onPodForPolicies(key: string, obj: CachedObject, old: CachedObject | undefined, deleted: boolean): void {
+    const { flips, policies } = this.netpol.onPod(key, obj, old, deleted);
+    for (const [node, ns] of flips) for (const k of this.netpol.policiesIn(ns)) this.applyScoped(node, k);
+    for (const k of policies) this.policyChanged(k);
+  }
+
+  /** A policy's resolution changed: the nodes holding its namespace's policies get the new version. */
+  private policyChanged(key: string): void {
+    const ns = key.slice(NETPOL_PREFIX.length).split('/')[0]!;
+    for (const n of this.netpol.nodesIn(ns)) this.applyScoped(n, key);
   }
 
   private slicesOfServiceKey(serviceKey: string): string[] {

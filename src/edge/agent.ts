@@ -140,6 +140,8 @@ export class EdgeAgent {
   private dnsServer: import('./dns/server.js').NodeDns | undefined;
   /** The node's service proxy (src/edge/proxy), when enabled. */
   serviceProxy: import('./proxy/proxier.js').ServiceProxy | undefined;
+  /** NetworkPolicy enforcement (src/edge/netpol), on with the service proxy: both need nft and root. */
+  netpol: import('./netpol/enforcer.js').NetpolEnforcer | undefined;
   /** The kubelet API, reachable only through tunnel streams the hub opens (src/edge/kubelet). */
   kubelet: import('./kubelet/server.js').KubeletServer | undefined;
   /** Pool peer probing (src/edge/peer-health.ts), when enabled. */
@@ -309,6 +311,10 @@ export class EdgeAgent {
     const proxy = new ServiceProxy({ store: this.store, nodeName: this.opts.nodeName, log: this.log.child({ component: 'proxy' }), metrics: registry });
     await proxy.start();
     this.serviceProxy = proxy;
+    const { NetpolEnforcer } = await import('./netpol/enforcer.js');
+    const netpol = new NetpolEnforcer({ store: this.store, nodeName: this.opts.nodeName, log: this.log.child({ component: 'netpol' }) });
+    await netpol.start();
+    this.netpol = netpol;
   }
 
   private async startPeerHealth(): Promise<void> {
@@ -411,6 +417,7 @@ export class EdgeAgent {
     await this.localApi?.close();
     await this.dnsServer?.stop();
     await this.serviceProxy?.stop();
+    await this.netpol?.stop();
     await this.peerHealth?.stop();
     await this.reporter?.settle();
     if (this.ownsStore) await this.store.close();

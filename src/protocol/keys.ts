@@ -24,6 +24,8 @@ export const SYNCED_RESOURCES: readonly SyncedResource[] = [
   // A pod's claims and the volumes bound to them: the edge's pod manager mounts the volume's directory.
   { resource: 'persistentvolumeclaims', apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespaced: true },
   { resource: 'persistentvolumes', apiVersion: 'v1', kind: 'PersistentVolume', namespaced: false },
+  // The NetworkPolicies of namespaces with pods on the node, peers resolved by the hub (network-policy.ts).
+  { resource: 'networkpolicies.networking.k8s.io', apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespaced: true },
   // KubeEdge devices (src/protocol/devices.ts): a node receives the Devices bound to it and their DeviceModels.
   { resource: 'devices.devices.kubeedge.io', apiVersion: 'devices.kubeedge.io/v1beta1', kind: 'Device', namespaced: true },
   { resource: 'devicemodels.devices.kubeedge.io', apiVersion: 'devices.kubeedge.io/v1beta1', kind: 'DeviceModel', namespaced: true },

@@ -215,11 +215,13 @@ export function register(program: Command): void {
   ).action(async (o: RunFlags) => runAgent(o.dataDir, o));
   edge
     .command('cleanup')
-    .description("remove what this node's service proxy installed (nftables table kedge-proxy, pod routes with protocol 199), as kube-proxy --cleanup; run with the agent stopped")
+    .description("remove what this node's service proxy and NetworkPolicy enforcer installed (nftables tables kedge-proxy and kedge-netpol, pod routes with protocol 199), as kube-proxy --cleanup; run with the agent stopped")
     .action(async () => {
       const { cleanupServiceProxy } = await import('../../edge/proxy/proxier.js');
+      const { cleanupNetpol } = await import('../../edge/netpol/enforcer.js');
       const { routes } = await cleanupServiceProxy();
-      process.stderr.write(`kedge edge cleanup: nftables table kedge-proxy removed, ${routes} pod route(s) removed\n`);
+      await cleanupNetpol();
+      process.stderr.write(`kedge edge cleanup: nftables tables kedge-proxy and kedge-netpol removed, ${routes} pod route(s) removed\n`);
     });
   edge
     .command('image')
