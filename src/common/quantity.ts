@@ -153,6 +153,10 @@ export function addQuantities(a: Quantity, b: Quantity): Quantity {
   return normalize({ mantissa: sum, exponent, format: a.mantissa === 0n ? b.format : a.format });
 }
 
+export function subtractQuantities(a: Quantity, b: Quantity): Quantity {
+  return addQuantities(a, { ...b, mantissa: -b.mantissa });
+}
+
 export function isZeroQuantity(q: Quantity): boolean {
   return q.mantissa === 0n;
 }

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { eventually, startCluster, type Cluster } from '../edge/cluster.js';
 
 describe('LimitRange and ResourceQuota admission', { timeout: 180_000 }, () => {
@@ -69,5 +70,40 @@ describe('LimitRange and ResourceQuota admission', { timeout: 180_000 }, () => {
     assert.match(await inS('be2', {}), /pods "be2" is forbidden: exceeded quota: besteffort, requested: pods=1, used: pods=1, limited: pods=1/);
     assert.equal(await inS('burstable', { requests: { cpu: '10m' } }), '');
     await eventually('quota mem counts the claim', async () => JSON.parse(await c.kubectl(['get', 'quota', 'mem', '-n', 'r', '-o', 'json'])).status?.used?.persistentvolumeclaims === '1');
+  });
+
+  it('concurrent creates cannot pass a quota together; updates that use more (NodePort, a larger claim) are charged', async () => {
+    await c.kubectl(['create', 'namespace', 'race']);
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'five', namespace: 'race' }, spec: { hard: { pods: '5' } } }));
+    await eventually('quota five counted', async () => JSON.parse(await c.kubectl(['get', 'quota', 'five', '-n', 'race', '-o', 'json'])).status?.used?.pods === '0');
+    const kc = new KubeConfig();
+    kc.loadFromFile(c.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    // 12 creates at once, with the stock client: upstream's optimistic charge of status.used lets exactly 5 in.
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => core.createNamespacedPod({ namespace: 'race',
+      body: { metadata: { name: `p${i}` }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } })));
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    assert.equal(results.length - refused.length, 5, `admitted ${results.length - refused.length} of 12 under pods=5`);
+    for (const r of refused) {
+      assert.ok(r.reason instanceof ApiException, String(r.reason));
+      assert.equal(r.reason.code, 403);
+      assert.match(String(r.reason.body), /exceeded quota: five, requested: pods=1, used: pods=5, limited: pods=5/);
+    }
+    assert.equal((await c.kubectl(['get', 'pods', '-n', 'race', '--no-headers'])).trim().split('\n').length, 5);
+    assert.equal(JSON.parse(await c.kubectl(['get', 'quota', 'five', '-n', 'race', '-o', 'json'])).status.used.pods, '5');
+    // Updates: a Service becoming NodePort and a claim growing are charged by what they add, as upstream.
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'svc-st', namespace: 'race' },
+      spec: { hard: { 'services.nodeports': '0', 'requests.storage': '3Gi' } } }));
+    await c.kubectl(['create', 'service', 'clusterip', 'web', '-n', 'race', '--tcp=80:80']);
+    const patchFailure = (args: string[]) => c.kubectl(['patch', ...args, '-n', 'race']).then(() => '', (err: Error) => err.message);
+    assert.match(await patchFailure(['service', 'web', '-p', '{"spec":{"type":"NodePort"}}']),
+      /services "web" is forbidden: exceeded quota: svc-st, requested: services\.nodeports=1, used: services\.nodeports=0, limited: services\.nodeports=0/);
+    assert.equal(JSON.parse(await c.kubectl(['get', 'service', 'web', '-n', 'race', '-o', 'json'])).spec.type, 'ClusterIP', 'nothing changed');
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: 'race' },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }));
+    assert.match(await patchFailure(['pvc', 'data', '-p', '{"spec":{"resources":{"requests":{"storage":"5Gi"}}}}']),
+      /persistentvolumeclaims "data" is forbidden: exceeded quota: svc-st, requested: requests\.storage=4Gi, used: requests\.storage=1Gi, limited: requests\.storage=3Gi/);
+    await c.kubectl(['patch', 'pvc', 'data', '-n', 'race', '-p', '{"spec":{"resources":{"requests":{"storage":"3Gi"}}}}']);
+    assert.equal(JSON.parse(await c.kubectl(['get', 'quota', 'svc-st', '-n', 'race', '-o', 'json'])).status.used['requests.storage'], '3Gi');
   });
 });

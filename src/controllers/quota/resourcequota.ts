@@ -5,10 +5,10 @@
  * objects go away (replenishment, on pod/service/claim events) and recounts everything on a resync.
  */
 import type { KubernetesObject, V1ResourceQuota } from '@kubernetes/client-node';
-import { isNotFound } from '../client.js';
+import { isConflict, isNotFound } from '../client.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import type { ResourceName } from '../informers.js';
-import { accumulate, quotaCounts, usageOf, usedStatus, type QuotaObject, type QuotaScopeSpec } from '../../common/quota.js';
+import { accumulate, podIsTerminal, quotaCounts, usageOf, usedStatus, type QuotaObject, type QuotaScopeSpec } from '../../common/quota.js';
 import type { Quantity } from '../../common/quantity.js';
 
 /** Upstream recounts every quota on `--resource-quota-sync-period` (5m); replenishment events make most recounts sooner. */
@@ -55,13 +55,15 @@ export class ResourceQuotaController implements Controller {
     const quotas = this.ctx.informers.get<V1ResourceQuota>('resourcequotas');
     const q = this.runner.queue;
     quotas.onAdd((o) => q.add(keyOf(o)));
-    quotas.onUpdate((o) => q.add(keyOf(o)));
+    // As upstream: a quota is recounted when its spec says more than its status does, not on every status write
+    // (admission charges status.used; recounting each charge from informers that trail it would undercount).
+    quotas.onUpdate((o) => { if (!statusCovers(o)) q.add(keyOf(o)); });
     // Replenishment: a deleted object, or a pod that finished, gives its usage back.
     const namespaceChanged = (o: KubernetesObject) => { for (const quota of quotas.list(o.metadata?.namespace)) q.add(keyOf(quota)); };
     for (const name of ['pods', 'services', 'persistentvolumeclaims'] as const) {
       const inf = this.ctx.informers.get(name);
       inf.onDelete(namespaceChanged);
-      inf.onUpdate(namespaceChanged);
+      inf.onUpdate(name === 'pods' ? (o) => { if (podIsTerminal(o as QuotaObject)) namespaceChanged(o); } : namespaceChanged);
     }
     this.runner.run();
   }
@@ -88,8 +90,11 @@ export class ResourceQuotaController implements Controller {
     if (JSON.stringify(sorted(quota.status?.hard)) !== JSON.stringify(sorted(status.hard)) || JSON.stringify(sorted(quota.status?.used)) !== JSON.stringify(status.used)) {
       try {
         // The whole status is replaced (merge patch of maps would keep names that left spec.hard): null first.
-        await this.ctx.api.patchStatus({ apiVersion: 'v1', kind: 'ResourceQuota', namespace, name }, { status: { hard: nulls(quota.status?.hard, status.hard), used: nulls(quota.status?.used, status.used) } });
+        // With the resourceVersion counted against: an admission that charged the quota since then wins (409, recount).
+        await this.ctx.api.patchStatus({ apiVersion: 'v1', kind: 'ResourceQuota', namespace, name },
+          { metadata: { resourceVersion: quota.metadata?.resourceVersion }, status: { hard: nulls(quota.status?.hard, status.hard), used: nulls(quota.status?.used, status.used) } });
       } catch (err) {
+        if (isConflict(err)) return { requeueAfterMs: 100 };
         if (!isNotFound(err)) throw err;
       }
     }
@@ -99,6 +104,12 @@ export class ResourceQuotaController implements Controller {
   stop(): Promise<void> {
     return this.runner.stop();
   }
+}
+
+/** Whether status.hard is spec.hard and status.used has every name of it (nothing for the controller to add). */
+function statusCovers(quota: V1ResourceQuota): boolean {
+  const hard = quota.spec?.hard ?? {};
+  return JSON.stringify(sorted(hard)) === JSON.stringify(sorted(quota.status?.hard)) && Object.keys(hard).every((k) => quota.status?.used?.[k] !== undefined);
 }
 
 function sorted(m: Record<string, unknown> | undefined): Record<string, unknown> {
