@@ -24,6 +24,8 @@ import { RequestIdentity } from './request-identity.js';
 import { sendJson, sendRaw, sendStatus } from './respond.js';
 import { partialMetadata, partialObjectMetadataList, tableFor, tableRow, type IncludeObject } from './table.js';
 import { bindPod } from './resources/pods.js';
+import { isNodeWritesRequest, NodeWrites } from './node-writes.js';
+import { inflightLane, InflightLanes } from './inflight-lanes.js';
 import type { ApiServerMetrics } from './metrics.js';
 import type { TenancyGate, TenantRestriction } from './tenancy/gate.js';
 import {
@@ -85,11 +87,22 @@ const WATCH_KIND = (def: ResourceDef, rep: Representation) =>
 export class ApiHandler {
   private readonly identity: RequestIdentity;
 
+  private readonly nodeWrites: NodeWrites;
+
   constructor(private readonly d: HandlerDeps) {
     this.identity = new RequestIdentity(d);
+    const mutating = d.maxMutatingRequestsInflight ?? 200;
+    // Node liveness gets as many slots as all other writes: its own lane, never shared with them.
+    this.lanes = new InflightLanes({ readonly: d.maxRequestsInflight ?? 400, mutating, node: mutating });
+    this.nodeWrites = new NodeWrites({
+      impersonateAs: (caller, name, groups) => this.identity.impersonateAs(caller, name, groups),
+      authorize: (user, info) => this.identity.authorize(user, info),
+      putInProcess: (user, path, raw, manager, authorize) => this.putInProcess(user, path, raw, manager, authorize),
+    });
   }
 
-  private inflight = { readonly: 0, mutating: 0 };
+  /** Requests in flight per lane (inflight-lanes.ts); node liveness writes get a budget of their own. */
+  private readonly lanes: InflightLanes;
 
   /**
    * Overload protection as upstream's max-in-flight filter: past the limit a request gets 429 with Retry-After and
@@ -99,18 +112,16 @@ export class ApiHandler {
     const q = req.url ?? '';
     const longRunning = /[?&]watch=(true|1)/.test(q) || q.includes('/watch/') || /\/(log|exec|attach|portforward|proxy)(\?|$)/.test(q);
     if (longRunning) return this.handleAdmitted(req, res);
-    const kind = req.method === 'GET' || req.method === 'HEAD' ? 'readonly' : 'mutating';
-    const limit = kind === 'readonly' ? this.d.maxRequestsInflight ?? 400 : this.d.maxMutatingRequestsInflight ?? 200;
-    if (limit > 0 && this.inflight[kind] >= limit) {
+    const lane = inflightLane(req.method, q);
+    if (!this.lanes.tryEnter(lane)) {
       this.d.metrics?.observe('', '', 429, 0);
       res.setHeader('Retry-After', '1');
       return sendStatus(req, res, tooManyRequests('Too many requests, please try again later.'));
     }
-    this.inflight[kind]++;
     try {
       await this.handleAdmitted(req, res);
     } finally {
-      this.inflight[kind]--;
+      this.lanes.leave(lane);
     }
   }
 
@@ -213,6 +224,10 @@ export class ApiHandler {
         return sendJson(req, res, 200, { paths: ['/api', '/api/v1', '/apis', ...this.d.registry.groups().filter((g) => g.name).flatMap((g) => [`/apis/${g.name}`, ...g.versions.map((v) => `/apis/${g.name}/${v}`)]), '/healthz', '/livez', '/openapi/v2', '/openapi/v3', '/readyz', '/version'] });
       }
       throw pathNotFound();
+    }
+    if (isNodeWritesRequest(info)) {
+      if (info.verb !== 'create') throw methodNotAllowed();
+      return this.nodeWrites.serve(req, res, user, this.manager(req, url.searchParams));
     }
     const def = this.d.registry.get(info.group, info.version, info.resource);
     if (!def) throw pathNotFound();
@@ -472,18 +487,79 @@ export class ApiHandler {
 
   private async update(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, ctx: StrategyContext, query: URLSearchParams): Promise<void> {
     const { obj, again } = await this.readObjectAgain(req, def, query);
+    const out = await this.putObject(def, ns, name, ctx, obj, again, this.manager(req, query));
+    this.render(req, res, def, out.obj, out.created ? 201 : 200, query);
+  }
+
+  /**
+   * A PUT of `obj` to the main resource or to a status-like subresource (ctx.subresource): the same steps for a
+   * request over HTTP and for one item of a node-write batch (node-writes.ts). `again` decodes a fresh copy of the
+   * body for a retry after a storage conflict (the first attempt may consume `obj`).
+   */
+  private async putObject(def: ResourceDef, ns: string, name: string, ctx: StrategyContext, obj: KubeObject, again: () => KubeObject, manager: string): Promise<{ obj: KubeObject; created: boolean }> {
     const bodyName = obj.metadata?.name;
     if (bodyName && bodyName !== name) throw badRequest(`the name of the object (${bodyName}) does not match the name on the URL (${name})`);
-    if (def.namespaced && obj.metadata?.namespace && obj.metadata.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
-    const manager = this.manager(req, query);
+    const sub = ctx.subresource;
+    if (sub === '' && def.namespaced && obj.metadata?.namespace && obj.metadata.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
     let attempts = 0;
-    const out = await this.d.objects.update(def, ns, name, ctx, (cur) => {
-      // The first attempt may consume the body; a retry starts from a freshly decoded one.
-      const next = attempts++ === 0 ? obj : again();
-      (next.metadata ??= {}).name = name;
-      return this.track(def, cur, next, manager, '');
+    return this.d.objects.update(def, ns, name, ctx, (cur) => {
+      const body = attempts++ === 0 ? obj : again();
+      if (sub === '') {
+        (body.metadata ??= {}).name = name;
+        return this.track(def, cur, body, manager, '');
+      }
+      // Subresource writes keep the stored metadata (upstream's ResetObjectMetaForStatus); the body's
+      // resourceVersion is still the client's precondition.
+      let next: KubeObject;
+      if (sub === 'finalize') {
+        next = clone(cur);
+        (next as Obj).spec = { ...((cur as Obj).spec ?? {}), finalizers: (body as Obj).spec?.finalizers ?? [] };
+      } else {
+        // Only the body's status is taken (and may be changed by defaulting): copy just that part.
+        next = { ...body, status: body.status === undefined ? undefined : clone(body.status) };
+        if (next.status === undefined) delete next.status;
+      }
+      next.metadata = { ...cur.metadata, resourceVersion: body.metadata?.resourceVersion };
+      if (!next.metadata.resourceVersion) delete next.metadata.resourceVersion;
+      return this.track(def, cur, next, manager, sub);
     });
-    this.render(req, res, def, out.obj, out.created ? 201 : 200, query);
+  }
+
+  /**
+   * One item of a node-write batch (node-writes.ts): a PUT of `raw` to `path` as `user`, through the steps a PUT
+   * over HTTP takes after authentication — RequestInfo, authorization (`authorize`: the batch's node rules, then
+   * RBAC), tenancy, decoding checks, field validation, managedFields (`manager`), admission, the store's
+   * optimistic concurrency — and counted in the request metrics like one.
+   */
+  async putInProcess(user: UserInfo, path: string, raw: unknown, manager: string, authorize: (user: UserInfo, info: RequestInfo) => Promise<void>): Promise<KubeObject> {
+    const started = Date.now();
+    const info = parseRequestInfo('PUT', path, new URLSearchParams());
+    let code = 500;
+    try {
+      if (!info.isResourceRequest || !info.name) throw badRequest(`a node write must name one object: ${JSON.stringify(path.slice(0, 256))}`);
+      await authorize(user, info);
+      const def = this.d.registry.get(info.group, info.version, info.resource);
+      if (!def || def.computed || (def.namespaced === false && info.namespace)) throw pathNotFound();
+      if (info.subresource && !['status', 'approval', 'finalize'].includes(info.subresource)) throw badRequest(`a node write cannot update subresource ${info.subresource}`);
+      if (info.subresource && !def.subresources?.includes(info.subresource as never)) throw pathNotFound();
+      if (!verbsOf(def).includes('update')) throw methodNotAllowed();
+      const ns = def.namespaced ? info.namespace : '';
+      const query = new URLSearchParams();
+      await this.d.tenancy?.admit({ user, info, def, isApply: false });
+      const ctx: StrategyContext = { user, namespace: ns, dryRun: false, subresource: info.subresource, warn: () => {} };
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(raw)?.slice(0, 200)}'`);
+      const text = JSON.stringify(raw);
+      const again = () => this.checkObject(def, JSON.parse(text), text, query);
+      const out = await this.putObject(def, ns, info.name, ctx, this.checkObject(def, raw, text, query), again, manager);
+      code = 200;
+      return out.obj;
+    } catch (err) {
+      code = toStatusError(err).code;
+      throw err;
+    } finally {
+      const resource = `${info.resource}${info.group ? `.${info.group}` : ''}${info.subresource ? `/${info.subresource}` : ''}`;
+      this.d.metrics?.observe('update', resource, code, (Date.now() - started) / 1000);
+    }
   }
 
   private async readPatch(req: IncomingMessage, query: URLSearchParams): Promise<{ type: PatchType; patch: unknown; duplicates: string[] }> {
@@ -610,25 +686,8 @@ export class ApiHandler {
       case 'finalize': {
         if (info.verb === 'get') return this.get(req, res, def, ns, name, query);
         if (info.verb === 'update') {
-          const obj = await this.readObject(req, def, query, sub);
-          if (obj.metadata?.name && obj.metadata.name !== name) throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
-          const manager = this.manager(req, query);
-          const out = await this.d.objects.update(def, ns, name, ctx, (cur) => {
-            // Subresource writes keep the stored metadata (upstream's ResetObjectMetaForStatus); the body's
-            // resourceVersion is still the client's precondition.
-            let next: KubeObject;
-            if (sub === 'finalize') {
-              next = clone(cur);
-              (next as Obj).spec = { ...((cur as Obj).spec ?? {}), finalizers: (obj as Obj).spec?.finalizers ?? [] };
-            } else {
-              // Only the body's status is taken (and may be changed by defaulting): copy just that part.
-              next = { ...obj, status: obj.status === undefined ? undefined : clone(obj.status) };
-              if (next.status === undefined) delete next.status;
-            }
-            next.metadata = { ...cur.metadata, resourceVersion: obj.metadata?.resourceVersion };
-            if (!next.metadata.resourceVersion) delete next.metadata.resourceVersion;
-            return this.track(def, cur, next, manager, sub);
-          });
+          const { obj, again } = await this.readObjectAgain(req, def, query, sub);
+          const out = await this.putObject(def, ns, name, ctx, obj, again, this.manager(req, query));
           return this.render(req, res, def, out.obj, 200, query);
         }
         if (info.verb === 'patch') {

@@ -59,7 +59,14 @@ export class RequestIdentity {
     const groups = (Array.isArray(rawGroups) ? rawGroups : rawGroups ? [rawGroups] : []).flatMap((g) => g.split(',')).map((g) => g.trim()).filter(Boolean);
     if (!asUser && !groups.length) return user;
     if (!asUser) throw badRequest('requested Impersonate-Group without Impersonate-User');
-    const name = String(asUser);
+    return this.impersonateAs(user, String(asUser), groups);
+  }
+
+  /**
+   * `user` acting as `name` in `groups`: allowed only if `user` may impersonate that user and each group (the
+   * checks upstream's impersonation filter makes); the result is the impersonated identity.
+   */
+  async impersonateAs(user: UserInfo, name: string, groups: string[]): Promise<UserInfo> {
     const checks: { resource: string; name: string; namespace?: string; group: string }[] = [];
     const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(name);
     checks.push(sa ? { resource: 'serviceaccounts', name: sa[2]!, namespace: sa[1]!, group: '' } : { resource: 'users', name, group: '' });

@@ -18,6 +18,8 @@ export interface HubComponentOptions {
   pingIntervalMs?: number;
   /** Lease renewal coalescing window (status-writer.ts); 0 = off. */
   leaseCoalesceMs?: number;
+  /** Write Leases and statuses in node-write batches (only `kedge server` serves them; status-writer.ts). */
+  batchNodeWrites?: boolean;
 }
 
 export function cloudHubComponent(o: HubComponentOptions) {
@@ -37,6 +39,7 @@ export function cloudHubComponent(o: HubComponentOptions) {
         hosts: [o.bindAddress, ...(o.hosts ?? [])],
         pingIntervalMs: o.pingIntervalMs,
         leaseCoalesceMs: o.leaseCoalesceMs,
+        batchNodeWrites: o.batchNodeWrites,
         // The API server (main thread) reaches edge kubelets through this socket (src/apiserver/node-dialer.ts).
         kubeletProxySocket: path.join(ctx.dataDir, KUBELET_PROXY_SOCKET_NAME),
         log,

@@ -61,6 +61,8 @@ export interface CloudHubOptions {
   maxApiWrites?: number;
   /** Lease renewals younger than this after the last written are held back (status-writer.ts); 0 = off. */
   leaseCoalesceMs?: number;
+  /** Write Leases and statuses in node-write batches (an API server that serves nodewrites.kedge.io: `kedge server`). */
+  batchNodeWrites?: boolean;
   /** permessage-deflate window (9–15, default 13 = 8 KiB): bandwidth vs hub memory per node. */
   deflateWindowBits?: number;
   /** Lifetime of a TLS session ticket (edges resume within it instead of a full handshake); default 3600 s. */
@@ -178,6 +180,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     reported,
     {
       leaseCoalesceMs: opts.leaseCoalesceMs,
+      batchNodeWrites: opts.batchNodeWrites,
       onNodeReasserted: (node, r) => {
         metrics.statusWrites.inc({ kind: 'node-reassert', result: r.ok ? 'ok' : r.retry ? 'retry' : 'refused' });
         if (!r.ok) log.warn({ node, reason: r.reason }, 'could not re-assert the conditions a connected node reported');

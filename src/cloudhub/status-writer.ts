@@ -18,6 +18,7 @@ import { DeviceStatusWriter, type DeviceLookup } from './device-status.js';
 import { objectKey } from '../protocol/keys.js';
 import type { ReportedPodStatus } from './reported-status.js';
 import { NodeStatusReassertion } from './node-reassertion.js';
+import { NodeWriteBatcher } from './node-write-batcher.js';
 
 export interface WriteResult {
   ok: boolean;
@@ -50,6 +51,11 @@ export interface StatusWriterOptions {
    * `kedge cloud` does not coalesce: the grace that matters there is kube-controller-manager's, which it cannot see.
    */
   leaseCoalesceMs?: number;
+  /**
+   * Write Lease renewals, Node statuses and pod statuses in node-write batches (node-write-batcher.ts), each as
+   * its node; needs an API server that serves `nodewrites.kedge.io` (`kedge server`). Off: one request each.
+   */
+  batchNodeWrites?: boolean;
   /** The outcome of each re-assertion of a connected node's conditions (node-reassertion.ts). */
   onNodeReasserted?: (node: string, result: WriteResult) => void;
 }
@@ -153,6 +159,7 @@ export class StatusWriter {
   /** Per node, the newest renewal held back by coalescing (written on the session's end or by the next renewal). */
   private readonly heldLeases = new Map<string, { renewTime: string; durationSeconds: number }>();
   private readonly leaseCoalesceMs: number;
+  private readonly batch?: NodeWriteBatcher;
 
   /** KubeEdge devices' reports (device-status.ts). */
   readonly devices: DeviceStatusWriter;
@@ -165,6 +172,7 @@ export class StatusWriter {
   ) {
     this.leaseCoalesceMs = opts.leaseCoalesceMs ?? 0;
     this.api = client;
+    if (opts.batchNodeWrites) this.batch = new NodeWriteBatcher(client);
     this.devices = new DeviceStatusWriter(this.api, deviceLookup);
     this.nodeReports = new NodeStatusReassertion(
       (node, conditions) => this.reassertNodeConditions(node, conditions).catch(failure),
@@ -193,6 +201,12 @@ export class StatusWriter {
     }
   }
 
+  /** A PUT made for `node`: in a node-write batch as that node, or as a request of its own. */
+  private async putFor(node: string, path: string, body: object): Promise<void> {
+    if (this.batch) await this.batch.put(node, path, body);
+    else await this.api.request('PUT', path, body);
+  }
+
   private async writeNode(node: string, desired: V1Node): Promise<WriteResult> {
     if (desired.metadata?.name !== node) return forbidden(`node ${node} may not write node ${JSON.stringify(desired.metadata?.name)}`);
     const reported = desired.metadata?.labels;
@@ -219,7 +233,7 @@ export class StatusWriter {
           current = forUpdate(await this.api.request<V1Node>('PUT', nodePath(node), { ...current, metadata }));
         }
         this.nodeReports.reportWritten(node, desired.status);
-        await this.api.request('PUT', `${nodePath(node)}/status`, { ...current, status: desired.status });
+        await this.putFor(node, `${nodePath(node)}/status`, { ...current, status: desired.status });
         return { ok: true };
       } catch (err) {
         if (httpCode(err) === 409) continue;
@@ -249,7 +263,7 @@ export class StatusWriter {
         return was && was.status !== r.status ? { ...r, lastTransitionTime: now } : r;
       });
       try {
-        await this.api.request('PUT', `${nodePath(node)}/status`, { ...current, status: { ...current.status, conditions: [...own, ...others] } });
+        await this.putFor(node, `${nodePath(node)}/status`, { ...current, status: { ...current.status, conditions: [...own, ...others] } });
         return { ok: true };
       } catch (err) {
         if (httpCode(err) !== 409) throw err;
@@ -319,10 +333,12 @@ export class StatusWriter {
       const cur = lease.spec?.renewTime ? new Date(lease.spec.renewTime) : undefined;
       if (cur && cur.getTime() >= renewTime.getTime()) return { ok: true };
       try {
-        const written = await this.api.request<V1Lease>('PUT', leasePath(node), {
-          ...lease,
-          spec: { ...lease.spec, holderIdentity: node, leaseDurationSeconds: duration, renewTime: microTime(renewTime) },
-        });
+        // Wire form (renewTime a MicroTime string), as everything this writer sends.
+        const next = { ...lease, spec: { ...lease.spec, holderIdentity: node, leaseDurationSeconds: duration, renewTime: microTime(renewTime) } } as unknown as V1Lease;
+        // A batch answers only the resourceVersion: the next renewal replaces the Lease from the copy sent.
+        const written = this.batch
+          ? { ...next, metadata: { ...next.metadata, resourceVersion: await this.batch.put(node, leasePath(node), next) } }
+          : await this.api.request<V1Lease>('PUT', leasePath(node), next);
         this.leases.set(node, forUpdate(written));
         this.nodeReports.renewed(node, receivedAt);
         return { ok: true };
@@ -362,7 +378,7 @@ export class StatusWriter {
         const merged = mergeNodePodStatus(pod.status, status, pod.spec?.readinessGates, () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'));
         // Recorded first: the cache may see the write before this request returns.
         this.reported?.record(objectKey('pods', namespace, name), merged);
-        await this.api.request('PUT', `${podPath(namespace, name)}/status`, { ...forUpdate(pod), status: merged });
+        await this.putFor(node, `${podPath(namespace, name)}/status`, { ...forUpdate(pod), status: merged });
         return { ok: true };
       } catch (err) {
         if (httpCode(err) !== 409 && !(httpCode(err) === 404 && i === 0)) throw err;

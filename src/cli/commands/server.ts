@@ -14,6 +14,7 @@ interface ServerFlags {
   anonymousAuth: string;
   hubThread: boolean;
   leaseCoalescing?: boolean;
+  batchedNodeWrites: boolean;
   loopback: boolean;
   disableControllers?: boolean;
   controllers?: string;
@@ -123,6 +124,7 @@ export function register(program: Command): void {
     .option('--anonymous-auth <bool>', 'serve requests without credentials as system:anonymous (RBAC grants it /healthz, /livez, /readyz, /version only); false answers them 401', 'true')
     .option('--no-hub-thread', 'run the cloud hub on the API server\'s thread instead of its own')
     .option('--lease-coalescing', 'write an edge Lease renewal only when the Lease is 3/8 of --node-monitor-grace-period old (every other kubelet renewal); off by default: under load the held-back renewals let connected nodes go NotReady (docs/design/fleet-scale.md)')
+    .option('--no-batched-node-writes', 'the hub writes each edge Lease renewal and status report as a request of its own instead of in node-write batches (each item still authorized as its node; docs/design/fleet-scale.md §11)')
     .option('--no-loopback', 'in-process hub and controllers reach the API over HTTPS instead of a token-authenticated Unix socket in the data dir')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
     .option('--controllers <list>', 'controllers to run, kube-controller-manager style: "*,-scheduler" (default: all but namespace,serviceaccount, which the API server handles)')
@@ -173,7 +175,7 @@ export function register(program: Command): void {
         // Lease renewals are coalesced within 3/8 of the grace the node lifecycle controller gives them.
         const { leaseCoalesceWindowMs } = await import('../../cloudhub/status-writer.js');
         const leaseCoalesceMs = flags.leaseCoalescing ? leaseCoalesceWindowMs(await seconds('--node-monitor-grace-period', flags.nodeMonitorGracePeriod)) : 0;
-        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, leaseCoalesceMs, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
+        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, leaseCoalesceMs, batchNodeWrites: flags.batchedNodeWrites, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
         if (flags.hubThread) {
           // Its own thread: the hub reaches the API only through admin.kubeconfig, and at fleet scale it and the
           // API server each need a core (src/common/worker-component.ts).
