@@ -25,7 +25,6 @@ import { parseJson, readBody } from './body.js';
 import type { RequestInfo } from './request-info.js';
 import { sendJson } from './respond.js';
 
-
 export function isNodeWritesRequest(info: RequestInfo): boolean {
   return info.isResourceRequest && info.group === 'kedge.io' && info.version === 'v1alpha1' && info.resource === 'nodewrites' && !info.namespace && !info.name && !info.subresource;
 }
