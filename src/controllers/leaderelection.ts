@@ -1,14 +1,41 @@
 import type { V1Lease } from '@kubernetes/client-node';
 import { isConflict, isNotFound, type KubeApi } from './client.js';
 
-export interface LeaderElectionOptions {
-  namespace: string;
-  name: string;
-  identity: string;
+/**
+ * The three timings of a Lease election, as kube-controller-manager's `--leader-elect-lease-duration`,
+ * `--leader-elect-renew-deadline`, `--leader-elect-retry-period`.
+ */
+export interface LeaderElectionTiming {
+  /** How long a candidate waits, from the last renewal it observed, before it takes a Lease that is not renewed. */
   leaseDurationSeconds: number;
   /** Leader gives up if it could not renew for this long (must be < leaseDuration). */
   renewDeadlineMs: number;
+  /** How often the leader renews and every candidate looks at the Lease. */
   retryPeriodMs: number;
+}
+
+/**
+ * Kedge's defaults: 10 s / 7 s / 1 s (upstream's are 15 s / 10 s / 2 s). A candidate takes a dead leader's Lease
+ * leaseDuration after it *observed* the last renewal and notices on one of its retry ticks, so the takeover comes
+ * at most leaseDuration + 2 × retryPeriod (+ two API round trips) after the kill: ≤ 12 s here, ≤ 19 s with
+ * upstream's (client-go also jitters the candidates' period by up to 1.2 ×). docs/design/datastores.md.
+ */
+export const DEFAULT_LEADER_ELECTION: LeaderElectionTiming = { leaseDurationSeconds: 10, renewDeadlineMs: 7_000, retryPeriodMs: 1_000 };
+
+/** The rules client-go's NewLeaderElector enforces, with its messages; null when the timing is valid. */
+export function leaderElectionTimingError(t: LeaderElectionTiming): string | null {
+  if (!Number.isInteger(t.leaseDurationSeconds) || t.leaseDurationSeconds < 1) return 'leaseDuration must be a whole number of seconds greater than zero';
+  if (!(t.renewDeadlineMs > 0)) return 'renewDeadline must be greater than zero';
+  if (!(t.retryPeriodMs > 0)) return 'retryPeriod must be greater than zero';
+  if (t.leaseDurationSeconds * 1000 <= t.renewDeadlineMs) return 'leaseDuration must be greater than renewDeadline';
+  if (t.renewDeadlineMs <= 1.2 * t.retryPeriodMs) return 'renewDeadline must be greater than retryPeriod*JitterFactor';
+  return null;
+}
+
+export interface LeaderElectionOptions extends LeaderElectionTiming {
+  namespace: string;
+  name: string;
+  identity: string;
   onStartedLeading: () => void | Promise<void>;
   onStoppedLeading: () => void | Promise<void>;
   now?: () => number;
@@ -41,6 +68,7 @@ export class LeaderElector {
   run(): void {
     const tick = async () => {
       if (this.stopped) return;
+      const startedAt = this.now();
       let ok = false;
       try {
         ok = await this.tryAcquireOrRenew();
@@ -58,7 +86,9 @@ export class LeaderElector {
         this.leading = false;
         await this.o.onStoppedLeading();
       }
-      this.timer = setTimeout(() => void tick(), this.o.retryPeriodMs);
+      // The period runs from the start of this round: a slow API call must not stretch the time between looks at
+      // the Lease (each round late by its own latency would add up to a late takeover, or a late renewal).
+      this.timer = setTimeout(() => void tick(), Math.max(0, startedAt + this.o.retryPeriodMs - this.now()));
     };
     void tick();
   }

@@ -8,7 +8,7 @@ import { makeKubeApi } from './client.js';
 import { defaultControllerOptions, type Controller, type ControllerContext, type ControllerOptions } from './controller.js';
 import { ApiEventRecorder } from './events.js';
 import { SharedInformerFactory } from './informers.js';
-import { LeaderElector } from './leaderelection.js';
+import { DEFAULT_LEADER_ELECTION, LeaderElector, type LeaderElectionTiming } from './leaderelection.js';
 import { ControllerMetrics } from './metrics.js';
 import type { DisruptionOptions } from './nodes/disruption.js';
 import { loadKubeClient } from '../common/kubeconfig.js';
@@ -45,6 +45,8 @@ export interface ControllerManagerOptions {
   leaderElect?: boolean;
   leaderElectionNamespace?: string;
   leaderElectionName?: string;
+  /** Lease timing (the `--leader-elect-*` flags); default DEFAULT_LEADER_ELECTION (10 s / 7 s / 1 s). */
+  leaderElection?: LeaderElectionTiming;
   identity?: string;
   /** Seconds without a node heartbeat before the node is unreachable (default 40). */
   nodeMonitorGracePeriodSeconds?: number;
@@ -255,9 +257,7 @@ export function startControllerManager(opts: ControllerManagerOptions): Controll
       namespace: opts.leaderElectionNamespace ?? 'kube-system',
       name: opts.leaderElectionName ?? 'kedge-controller-manager',
       identity,
-      leaseDurationSeconds: 15,
-      renewDeadlineMs: 10_000,
-      retryPeriodMs: 2_000,
+      ...(opts.leaderElection ?? DEFAULT_LEADER_ELECTION),
       onStartedLeading: () => {
         metrics.isLeader.labels('kedge-controller-manager').set(1);
         log.info({ identity }, 'became leader');

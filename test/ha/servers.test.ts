@@ -33,11 +33,12 @@ import { cloudHolds, prepareSharedContainerd, removeSandboxes, startContainerdEd
 const h = new Harness('ha');
 after(() => h.cleanup());
 
-/** client-go's defaults, which the controller manager uses: a dead leader's Lease is taken 15 s after its last renewal as observed, checked every 2 s. */
-const LEASE_DURATION_MS = 15_000;
-const RETRY_PERIOD_MS = 2_000;
-/** Headroom for a loaded shared machine (timers, API latency); the bound is the election's, not the machine's speed. */
-const LOAD_MARGIN_MS = 8_000;
+/**
+ * The issue's bar: another server leads within 15 s of the kill. The servers run Kedge's default election timing
+ * (10 s Lease, 1 s retry: at most ~12 s after a kill, src/controllers/leaderelection.ts); what a loaded machine
+ * adds must fit in the remaining ~3 s, the bar itself is not widened.
+ */
+const TAKEOVER_BAR_MS = 15_000;
 const HOLLOW_NODES = 6;
 const SCALE_STEPS = 10;
 const PADDED_SERVICES = 40;
@@ -183,7 +184,8 @@ async function leaderKilledWhileScaling(c: HaCluster): Promise<void> {
   console.log(`# ${servers.length} servers, ${edges.length} edges (${moved.length} moved): takeover ${takeoverMs} ms after kill -9; ` +
     `full state per edge ${Math.round(fullSyncBytes)} B; survivors sent ${afterBytes} B for the moves and ${SCALE_STEPS} steps of changes ` +
     `(${Math.round(afterBytes / edges.length)} B per edge); resumes by revision ${byRevision}, by inventory ${byInventory}`);
-  assert.ok(takeoverMs <= LEASE_DURATION_MS + RETRY_PERIOD_MS + LOAD_MARGIN_MS, `takeover ${takeoverMs} ms: within the Lease duration plus one retry period (and load headroom)`);
+  assert.equal(lease.spec.leaseDurationSeconds, 10, 'the default Lease duration');
+  assert.ok(takeoverMs < TAKEOVER_BAR_MS, `takeover ${takeoverMs} ms after kill -9: within 15 s`);
   assert.equal(byRevision, moved.length, 'every moved node resumed by the datastore revision');
   assert.equal(byInventory, 0, 'no node needed an inventory diff');
   assert.ok(afterBytes < 0.5 * moved.length * fullSyncBytes,

@@ -39,6 +39,9 @@ interface ServerFlags {
   tokenFile?: string;
   metricResolution: string;
   disable: string[];
+  leaderElectLeaseDuration: string;
+  leaderElectRenewDeadline: string;
+  leaderElectRetryPeriod: string;
 }
 
 function nonNegative(flag: string, v: string): number {
@@ -102,6 +105,23 @@ async function durationMs(flag: string, v: string, example: string): Promise<num
   return ms;
 }
 
+/** The `--leader-elect-*` flags (kube-controller-manager's), checked with client-go's rules. */
+async function leaderElectionTiming(f: ServerFlags) {
+  const { leaderElectionTimingError } = await import('../../controllers/leaderelection.js');
+  const { parseGoDuration } = await import('../../common/duration.js');
+  const ms = (flag: string, v: string): number => {
+    const n = parseGoDuration(v);
+    if (n === null || n <= 0) fail(`invalid ${flag} ${JSON.stringify(v)}: want a duration such as 10s`);
+    return n;
+  };
+  const leaseMs = ms('--leader-elect-lease-duration', f.leaderElectLeaseDuration);
+  if (leaseMs % 1000 !== 0) fail(`invalid --leader-elect-lease-duration ${JSON.stringify(f.leaderElectLeaseDuration)}: the Lease holds whole seconds`);
+  const timing = { leaseDurationSeconds: leaseMs / 1000, renewDeadlineMs: ms('--leader-elect-renew-deadline', f.leaderElectRenewDeadline), retryPeriodMs: ms('--leader-elect-retry-period', f.leaderElectRetryPeriod) };
+  const error = leaderElectionTimingError(timing);
+  if (error) fail(`invalid --leader-elect-* flags: ${error}`);
+  return timing;
+}
+
 /** K3s's component names for `--help`; the list itself lives in src/common/batteries.ts (pure data, cheap to load). */
 const batteryNames = batteries.map((b) => b.name).join(', ');
 
@@ -136,6 +156,9 @@ export function register(program: Command): void {
     .option('--token-file <file>', 'read the server token from this file')
     .option('--metric-resolution <duration>', 'how often nodes are scraped for metrics.k8s.io (kubectl top), as metrics-server (default 60s, its own flag default; 0 = no metrics API)', '60s')
     .option('--disable <name>', `do not run a packaged component (K3s's --disable; repeatable or comma-separated): ${batteryNames}`, collect, [])
+    .option('--leader-elect-lease-duration <duration>', 'controller-manager election: how long a candidate waits after the last renewal it saw before taking the Lease (kube-controller-manager\'s flag; upstream\'s default is 15s, Kedge\'s 10s so a killed leader is replaced within ~12 s)', '10s')
+    .option('--leader-elect-renew-deadline <duration>', 'controller-manager election: the leader stops its controllers when it could not renew for this long (< lease duration; upstream 10s)', '7s')
+    .option('--leader-elect-retry-period <duration>', 'controller-manager election: how often the leader renews and candidates look (upstream 2s)', '1s')
     .option('--event-ttl <duration>', 'delete events this long after their last write, like kube-apiserver (e.g. 1h, 30m, 90s; 0 = never)', '1h')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
     .option('--default-toleration-seconds <seconds>', 'eviction delay for cloud-node pods without their own unreachable toleration', '300')
@@ -213,7 +236,8 @@ export function register(program: Command): void {
         const { withoutDisabledControllers } = await import('../../common/batteries.js');
         const controllers = withoutDisabledControllers(chosen, disabled);
         try { selectControllers(controllers); } catch (err) { fail(`invalid --controllers: ${(err as Error).message}`); }
-        serverComponents.push(controllersComponent({ controllers, leaderElect: true, nodeMonitorGracePeriodSeconds: grace, defaultTolerationSeconds: tol, upstreamNodeLifecycle }));
+        const leaderElection = await leaderElectionTiming(flags);
+        serverComponents.push(controllersComponent({ controllers, leaderElect: true, leaderElection, nodeMonitorGracePeriodSeconds: grace, defaultTolerationSeconds: tol, upstreamNodeLifecycle }));
         // The cluster CA's CSR signer (kube-controller-manager's csrsigning), src/apiserver/auth/csr.
         const { csrSigningComponent } = await import('../../apiserver/auth/csr/signing-controller.js');
         serverComponents.push(csrSigningComponent());
