@@ -37,7 +37,7 @@ import { LINK_WINDOW_VERSION, TUNNEL_VERSION } from '../protocol/tunnel.js';
 import { INITIAL_LINK_WINDOW, TunnelMux, type TunnelStream } from '../protocol/tunnel-mux.js';
 import type { EdgeCredentials } from './config.js';
 import type { LocalStore } from './local-store.js';
-import { HubRotation } from './hubs.js';
+import { HubRotation, type HubResolver } from './hubs.js';
 
 export interface BackoffOptions {
   initialMs: number;
@@ -153,6 +153,8 @@ function failureText(err: Error & { code?: string }): string {
 export interface HubClientOptions {
   /** The hub, or several comma-separated (servers sharing a datastore): the node moves on when one fails (hubs.ts). */
   hubUrl: string;
+  /** Resolves a hub name to all its addresses (default: the system resolver); tests inject one. */
+  resolveHub?: HubResolver;
   nodeName: string;
   credentials: () => EdgeCredentials;
   store: LocalStore;
@@ -246,7 +248,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
 
   constructor(private readonly o: HubClientOptions) {
     super();
-    this.hubs = new HubRotation(o.hubUrl, o.nodeName);
+    this.hubs = new HubRotation(o.hubUrl, o.nodeName, o.resolveHub);
     this.backoff = o.backoff ?? { initialMs: 500, maxMs: 30_000 };
     this.deadAfterMs = o.deadAfterMs ?? 45_000;
     this.ackEvery = o.ackEvery ?? 64;
@@ -286,14 +288,21 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   }
 
   private connectUrl(): string {
-    const u = new URL(this.hubs.current());
+    const u = new URL(this.hubs.currentTarget().url);
     u.protocol = u.protocol === 'http:' || u.protocol === 'ws:' ? 'ws:' : 'wss:';
     u.pathname = '/v1/connect';
     return u.toString();
   }
 
+  /** Dials the current hub, its name resolved first when the list changed or a connection was lost (hubs.ts). */
   private dial(): void {
+    void this.hubs.resolveIfStale().then(() => this.dialResolved());
+  }
+
+  private dialResolved(): void {
     if (this.stopped) return;
+    // A name's address is dialled directly; the certificate is still checked against the name (servername).
+    const address = this.hubs.currentTarget().address;
     const creds = this.o.credentials();
     const offered = this.tlsSessions.forCredentials(creds);
     this.tlsResumed = false;
@@ -306,7 +315,8 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       // (ws types the hook as net.createConnection but calls it with one options object for TLS URLs.)
       createConnection: ((options: tls.ConnectionOptions & { host?: string }) => {
         const host = options.host ?? '';
-        const socket = tls.connect({ ...options, path: undefined, servername: options.servername ?? (isIP(host) ? '' : host), ...(offered ? { session: offered } : {}) });
+        const servername = options.servername ?? (isIP(host) ? '' : host);
+        const socket = tls.connect({ ...options, ...(address ? { host: address } : {}), path: undefined, servername, ...(offered ? { session: offered } : {}) });
         socket.on('session', (session: Buffer) => {
           if (ws === this.ws) this.tlsSessions.remember(creds, session);
         });
@@ -594,14 +604,21 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         { code, reason, retryInSeconds: Math.round(delay / 1000) },
         `another agent is connected as node ${this.o.nodeName}: a copied data dir? Each node needs its own identity (join the copy with its own name); retrying later`,
       );
+    } else if (code === CloseCode.Rebalance) {
+      // The hub sheds load: not a failure, so no backoff growth; a short random delay spreads the moved nodes' dials.
+      const from = this.hubs.current();
+      const to = this.hubs.moveTo(reason);
+      delay = Math.floor(Math.random() * 1000);
+      this.log.info({ hub: from, nextHub: to, retryInMs: delay }, 'the hub asked this node to move (rebalancing)');
     } else {
       delay = backoffDelay(this.attempt++, this.backoff);
       const why = this.failure ?? (reason ? `closed by the hub (${code}): ${reason}` : `connection closed (code ${code})`);
       // Losing an established session is a state change, logged every time; failed dials repeat, so are rate-limited.
       const hub = this.hubs.current();
-      // Several hubs: the next dial goes to the next one (a dead server's nodes move to the live ones).
-      if (this.hubs.hubs.length > 1) this.hubs.next();
-      if (was) this.log.warn({ hub, reason: why, retryInMs: delay, ...(this.hubs.hubs.length > 1 ? { nextHub: this.hubs.current() } : {}) }, 'disconnected from hub');
+      // Several hubs: the next dial goes to the next one (a dead server's nodes move to the live ones); names are
+      // resolved again before it.
+      this.hubs.next();
+      if (was) this.log.warn({ hub, reason: why, retryInMs: delay, ...(this.hubs.several ? { nextHub: this.hubs.current() } : {}) }, 'disconnected from hub');
       else this.reportFailure('could not connect to hub', why, delay, hub);
     }
     this.nextDialDelayMs = delay;

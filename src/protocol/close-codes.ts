@@ -14,6 +14,12 @@ export const CloseCode = {
    * so the hub asks for its inventory and sends a diff (as etcd cancels a compacted watch and the client relists).
    */
   Resync: 4410,
+  /**
+   * The hub has more than its share of the nodes (several servers, src/cloudhub/rebalance.ts) and asks this node to
+   * move; the reason is the `https://host:port` of the least-loaded hub, which the node dials if it is in its list
+   * (else the next one). An edge that does not know the code simply reconnects to its next hub, as after a drop.
+   */
+  Rebalance: 4012,
   /** A frame failed validation; the message says which. */
   ProtocolError: 1008,
 } as const;
