@@ -9,17 +9,29 @@ import { ensureCertificateAuthority, pkiDir } from '../pki/index.js';
 import { startCloudHub, type CloudHub } from './hub.js';
 import { loadKubeClient } from '../common/kubeconfig.js';
 import path from 'node:path';
+import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
 import { KUBELET_PROXY_SOCKET_NAME } from './kubelet-proxy.js';
 
 export interface HubComponentOptions {
   port: number;
   bindAddress: string;
   hosts?: string[];
+  /** How nodes of other servers' hubs reach this one (`--advertise-address`, else the hub's or API's bind address). */
+  advertiseHost?: string;
   pingIntervalMs?: number;
   /** Lease renewal coalescing window (status-writer.ts); 0 = off. */
   leaseCoalesceMs?: number;
   /** Write Leases and statuses in node-write batches (only `kedge server` serves them; status-writer.ts). */
   batchNodeWrites?: boolean;
+}
+
+const isWildcard = (address: string): boolean => address === '0.0.0.0' || address === '::' || address === '';
+
+/** A stable id for this server's hub Lease: host name and data dir, as a DNS label. */
+function hubIdentity(dataDir: string): string {
+  const host = hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'server';
+  return `${host}-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 8)}`;
 }
 
 export function cloudHubComponent(o: HubComponentOptions) {
@@ -42,6 +54,8 @@ export function cloudHubComponent(o: HubComponentOptions) {
         batchNodeWrites: o.batchNodeWrites,
         // The API server (main thread) reaches edge kubelets through this socket (src/apiserver/node-dialer.ts).
         kubeletProxySocket: path.join(ctx.dataDir, KUBELET_PROXY_SOCKET_NAME),
+        // Several servers may share the datastore: each hub publishes its load and sheds nodes to the others.
+        balance: { identity: hubIdentity(ctx.dataDir), advertiseHost: o.advertiseHost ?? (isWildcard(o.bindAddress) ? '127.0.0.1' : o.bindAddress)},
         log,
       });
     } catch (err) {

@@ -38,6 +38,7 @@ import { bindingFromSubjectAltName, bindingOfNode, revocationReason, sameBinding
 import { CloseCode } from '../protocol/close-codes.js';
 import { LogRateLimiter } from '../common/log-limiter.js';
 import { startKubeletProxy, type KubeletProxy } from './kubelet-proxy.js';
+import { HubBalancer } from './rebalance.js';
 
 export const DEFAULT_HUB_PORT = 10000;
 
@@ -82,6 +83,11 @@ export interface CloudHubOptions {
   kubeletProxySocket?: string;
   /** CA (PEM) of the API server's kubelet client certificates: TLS clients of the proxy must present one. */
   kubeletClientCaPem?: string;
+  /**
+   * Several servers on one datastore: publish this hub's node count in its Lease and ask nodes to move when it holds
+   * more than its share (rebalance.ts). `advertiseHost` is how peers' nodes reach this hub (with the bound port).
+   */
+  balance?: { identity: string; advertiseHost: string; publishIntervalMs?: number };
   log?: Logger;
 }
 
@@ -462,6 +468,16 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const shownHost = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   log.info({ port, epoch }, 'cloud hub listening');
   await publishHubCa(opts.client, opts.ca.certPem, log);
+  const balancer = opts.balance && new HubBalancer({
+    client: opts.client,
+    identity: opts.balance.identity,
+    peerUrl: `https://${opts.balance.advertiseHost.includes(':') ? `[${opts.balance.advertiseHost}]` : opts.balance.advertiseHost}:${port}`,
+    nodes: () => [...sessions.keys()],
+    move: (node, to) => sessions.get(node)?.moveTo(to),
+    publishIntervalMs: opts.balance.publishIntervalMs,
+    log,
+  });
+  balancer?.start();
 
   return {
     port,
@@ -473,6 +489,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     kubeletProxy,
     informers: (path) => cache.informerAt(path),
     async stop() {
+      await balancer?.stop();
       await kubeletProxy?.close();
       for (const s of [...sessions.values()]) s.terminate();
       wss.close();

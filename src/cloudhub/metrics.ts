@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 export class HubMetrics {
   readonly registry = new Registry();
   readonly connectedNodes = new Gauge({ name: 'kedge_hub_connected_nodes', help: 'Edge nodes with an open session', registers: [this.registry] });
+  readonly rebalanceMoves = new Counter({ name: 'kedge_hub_rebalance_moves_total', help: 'Nodes this hub asked to move to a less-loaded hub (several servers)', registers: [this.registry] });
   readonly tunnelStreams = new Gauge({ name: 'kedge_hub_tunnel_streams', help: 'Tunnel streams open to edge kubelets (logs, exec, port-forward, stats), all nodes', registers: [this.registry] });
   readonly tunnelProxyActive = new Gauge({ name: 'kedge_hub_kubelet_proxy_connections', help: 'CONNECT connections the kubelet proxy is relaying', registers: [this.registry] });
   readonly bytesSent = new Counter({

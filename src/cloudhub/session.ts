@@ -493,18 +493,25 @@ export class NodeSession {
     return this.tunnel?.size ?? 0;
   }
 
-  close(): void {
+  close(code?: number, reason?: string): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.tunnel?.close('the node\'s session ended');
     clearInterval(this.pingTimer);
     this.deps.onClose(this);
-    if (this.ws.readyState === this.ws.OPEN) this.ws.close();
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(code, reason === undefined ? undefined : Buffer.from(reason).subarray(0, 123).toString());
   }
 
   terminate(): void {
     this.ws.terminate();
     this.close();
+  }
+
+  /** Ask the node to move to another hub (rebalance.ts): its session ends with CloseCode.Rebalance naming the hub. */
+  moveTo(peerUrl: string): void {
+    if (this.phase === 'closed') return;
+    this.deps.metrics.rebalanceMoves.inc();
+    this.close(CloseCode.Rebalance, peerUrl);
   }
 
   /** The node's identity is no longer accepted (Node deleted or identity issued again): end with CloseCode.Revoked. */

@@ -6,6 +6,7 @@
  * Offline autonomy: start() never waits for the cloud. Everything the node needs is in the store,
  * the pod manager starts from it, and the hub client keeps retrying in the background.
  */
+import type { HubResolver } from './hubs.js';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, type Logger } from '../common/logger.js';
@@ -52,8 +53,10 @@ export type DeviceServiceFactory = (ctx: { twins: DeviceTwins; nodeName: string;
 export interface EdgeAgentOptions {
   nodeName: string;
   dataDir: string;
-  /** https://HOST:PORT of the cloud hub. */
+  /** https://HOST:PORT of the cloud hub, or several comma-separated (hubs.ts). */
   hubUrl: string;
+  /** Resolves a hub name to all its addresses (default: the system resolver; tests inject one). */
+  resolveHub?: HubResolver;
   credentials: EdgeCredentials;
   /** Injected store (simulator: ':memory:' SQLite); default: SQLite at DATA_DIR/store.db. */
   store?: Store;
@@ -205,6 +208,7 @@ export class EdgeAgent {
     this.local = new LocalStore(this.store);
     this.hub = new HubClient({
       hubUrl: o.hubUrl,
+      ...(o.resolveHub ? { resolveHub: o.resolveHub } : {}),
       nodeName: o.nodeName,
       credentials: () => this.credentials,
       store: this.local,
@@ -358,7 +362,7 @@ export class EdgeAgent {
     this.rotationTimer = setTimeout(() => {
       if (!needsRotation(this.credentials.certPem)) return this.scheduleRotation();
       import('./join.js')
-        .then(({ renewCertificate }) => renewCertificate(this.hub.hubUrl, this.opts.nodeName, this.opts.dataDir, this.credentials))
+        .then(({ renewCertificate }) => renewCertificate(this.hub.hubName, this.opts.nodeName, this.opts.dataDir, this.credentials))
         .then((c) => {
           this.setCredentials(c);
           this.log.info('node certificate rotated');

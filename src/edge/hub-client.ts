@@ -260,9 +260,14 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     return this.connectedFlag;
   }
 
-  /** The hub this node dials now (one of the configured list). */
+  /** The hub this node dials now (one of the configured list; a name's resolved address in place of the name). */
   get hubUrl(): string {
     return this.hubs.current();
+  }
+
+  /** The configured URL of that hub (its name: what certificates are checked against, e.g. for renewal). */
+  get hubName(): string {
+    return this.hubs.currentTarget().url;
   }
 
   start(): void {

@@ -4,6 +4,7 @@
  * FakeRuntime. Same code paths and wire protocol as `kedge edge run`; thousands fit in one process.
  * A load generator only — never a stand-in in functional acceptance tests.
  */
+import type { HubResolver } from '../edge/hubs.js';
 import { EdgeAgent } from '../edge/agent.js';
 import type { EdgeCredentials } from '../edge/config.js';
 import { podManagerFactory } from '../edge/podmanager/index.js';
@@ -17,6 +18,8 @@ export interface HollowNodeOptions {
   /** Where the agent keeps its store; put a fleet on tmpfs (/dev/shm) to simulate many nodes' disks. */
   dataDir: string;
   hubUrl: string;
+  /** Resolves a hub name to all its addresses (tests inject one; default: the system resolver). */
+  resolveHub?: HubResolver;
   credentials: EdgeCredentials;
   log: Logger;
   /** Lease renewal period (default 10 s, as a real node). */
@@ -98,6 +101,7 @@ export class HollowNode {
       nodeName: opts.nodeName,
       dataDir: opts.dataDir,
       hubUrl: opts.hubUrl,
+      ...(opts.resolveHub ? { resolveHub: opts.resolveHub } : {}),
       credentials: opts.credentials,
       podManager: podManagerFactory({ runtime: this.runtime, syncIntervalMs: opts.podSyncIntervalMs ?? HOLLOW_POD_SYNC_MS, nodeIP: '127.0.0.1', imageGc: false }),
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,

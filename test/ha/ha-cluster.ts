@@ -39,14 +39,22 @@ export async function eventually(what: string, check: () => Promise<boolean>, ti
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-export async function startServer(h: Harness, name: string, dataDir: string, endpoint: string, extra: string[] = []): Promise<HaServer> {
-  const port = await h.freePort();
-  const hubPort = await h.freePort();
+/** Where a server listens: fresh ports on 127.0.0.1 unless given (a restart keeps its ports; hubs may share a port on two addresses). */
+export interface ServerPlace {
+  port?: number;
+  hubPort?: number;
+  hubHost?: string;
+}
+
+export async function startServer(h: Harness, name: string, dataDir: string, endpoint: string, extra: string[] = [], place: ServerPlace = {}): Promise<HaServer> {
+  const port = place.port ?? await h.freePort();
+  const hubPort = place.hubPort ?? await h.freePort();
+  const hubHost = place.hubHost ?? '127.0.0.1';
   const server = await h.startKedge(name, [
-    'server', '--data-dir', dataDir, '--secure-port', String(port), '--hub-port', String(hubPort), '--hub-bind-address', '127.0.0.1', '--datastore-endpoint', endpoint, ...extra,
+    'server', '--data-dir', dataDir, '--secure-port', String(port), '--hub-port', String(hubPort), '--hub-bind-address', hubHost, '--datastore-endpoint', endpoint, ...extra,
   ], { ready: { logLine: /kedge server ready/, timeoutMs: 90_000 }, env: { ...process.env, KEDGE_LOG_LEVEL: 'info' } });
   await server.waitForLog(/cloud hub listening/, 60_000);
-  return { server, dataDir, port, hubPort, hubUrl: `https://127.0.0.1:${hubPort}`, kubeconfig: path.join(dataDir, 'admin.kubeconfig') };
+  return { server, dataDir, port, hubPort, hubUrl: `https://${hubHost}:${hubPort}`, kubeconfig: path.join(dataDir, 'admin.kubeconfig') };
 }
 
 /** The documented bootstrap of a joining server: the first one's CA and service-account signing keys, nothing else. */
@@ -80,7 +88,7 @@ export function createJoinToken(kubeconfig: string, ttl = '1h'): Promise<[string
 export function hubMetrics(s: HaServer): Promise<string> {
   const ca = readFileSync(path.join(s.dataDir, 'pki', 'ca.crt'), 'utf8');
   return new Promise((resolve, reject) => {
-    https.get({ host: '127.0.0.1', port: s.hubPort, path: '/metrics', ca, servername: '', timeout: 10_000 }, (res) => {
+    https.get({ host: new URL(s.hubUrl).hostname, port: s.hubPort, path: '/metrics', ca, servername: '', timeout: 10_000 }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve(body));

@@ -198,7 +198,8 @@ export function register(program: Command): void {
         // Lease renewals are coalesced within 3/8 of the grace the node lifecycle controller gives them.
         const { leaseCoalesceWindowMs } = await import('../../cloudhub/status-writer.js');
         const leaseCoalesceMs = flags.leaseCoalescing ? leaseCoalesceWindowMs(await seconds('--node-monitor-grace-period', flags.nodeMonitorGracePeriod)) : 0;
-        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, leaseCoalesceMs, batchNodeWrites: flags.batchedNodeWrites, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
+        const advertiseHost = flags.advertiseAddress ?? (['0.0.0.0', '::'].includes(flags.hubBindAddress) ? flags.bindAddress : flags.hubBindAddress);
+        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, advertiseHost, leaseCoalesceMs, batchNodeWrites: flags.batchedNodeWrites, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
         if (flags.hubThread) {
           // Its own thread: the hub reaches the API only through admin.kubeconfig, and at fleet scale it and the
           // API server each need a core (src/common/worker-component.ts).
