@@ -55,7 +55,7 @@ export function cloudHubComponent(o: HubComponentOptions) {
         // The API server (main thread) reaches edge kubelets through this socket (src/apiserver/node-dialer.ts).
         kubeletProxySocket: path.join(ctx.dataDir, KUBELET_PROXY_SOCKET_NAME),
         // Several servers may share the datastore: each hub publishes its load and sheds nodes to the others.
-        balance: { identity: hubIdentity(ctx.dataDir), advertiseHost: o.advertiseHost ?? (isWildcard(o.bindAddress) ? '127.0.0.1' : o.bindAddress)},
+        balance: { identity: hubIdentity(ctx.dataDir), advertiseHost: o.advertiseHost ?? (isWildcard(o.bindAddress) ? '127.0.0.1' : o.bindAddress) },
         log,
       });
     } catch (err) {
