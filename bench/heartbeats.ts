@@ -14,7 +14,10 @@
  * process's CPU during the phase. Reports CPU-ms per renewal (server, writer, both) net of the idle
  * server, and the renewals/s one core sustains at that cost.
  *
- * Usage: npm run bench:heartbeats [-- --nodes 1000 --rates 100,500 --seconds 20 --node-rate 50 --transport loopback|https|both --profile-dir DIR]
+ * `--transport batched`: node-write batches on the loopback socket, as `kedge server`'s hub sends them
+ * (src/cloudhub/node-write-batcher.ts); `--transport loopback,batched`: the A/B of one request per write against batches.
+ *
+ * Usage: npm run bench:heartbeats [-- --nodes 1000 --rates 100,500 --seconds 20 --node-rate 50 --transport loopback|https|batched|both|A,B --profile-dir DIR]
  */
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -62,11 +65,20 @@ const P = {
   nodeRate: int('node-rate'),
   idleSeconds: int('idle-seconds', 1),
   maxInFlight: int('max-in-flight', 1),
-  transport: ((t: string) => {
-    if (t !== 'loopback' && t !== 'https' && t !== 'both') throw new Error(`--transport must be loopback, https or both, got ${JSON.stringify(t)}`);
-    return t as 'loopback' | 'https' | 'both';
+  /** one, or an A/B of several in one run: loopback | https | batched (comma-separated; `both` = loopback,https) */
+  transports: ((t: string) => {
+    const list = (t === 'both' ? 'loopback,https' : t).split(',').filter(Boolean);
+    const bad = list.find((x) => x !== 'loopback' && x !== 'https' && x !== 'batched');
+    if (bad !== undefined || list.length === 0 || new Set(list).size !== list.length) throw new Error(`--transport must be loopback, https, batched, both, or a comma-separated list of them, got ${JSON.stringify(t)}`);
+    return list as Transport[];
   })(String(opt.transport)),
 };
+
+/**
+ * How the writer reaches the API: one request per write over the loopback socket or HTTPS, or node-write
+ * batches over the loopback socket (`batched`: as `kedge server`'s hub, src/cloudhub/node-write-batcher.ts).
+ */
+type Transport = 'loopback' | 'https' | 'batched';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const log = (msg: string) => process.stderr.write(`[bench:heartbeats ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -206,13 +218,14 @@ async function main(): Promise<void> {
     const serverArgs = ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(port), '--hub-port', '0'];
     // The admin certificate's identity (CN=kubernetes-admin, O=system:masters) as a static token, for the socket.
     const benchToken = randomBytes(24).toString('hex');
-    if (P.transport !== 'https') {
+    if (P.transports.some((t) => t !== 'https')) {
       const tokenFile = path.join(h.tempDir('tokens'), 'tokens.csv');
       writeFileSync(tokenFile, `${benchToken},kubernetes-admin,bench-heartbeats,"system:masters"\n`, { mode: 0o600 });
       serverArgs.push('--token-auth-file', tokenFile);
     } else {
       serverArgs.push('--no-loopback');
     }
+    // The writer is this process: the server's own hub has no nodes to write for.
     const ready = { url: `https://127.0.0.1:${port}/readyz`, timeoutMs: 60_000 };
     log(`starting kedge server on 127.0.0.1:${port}`);
     const server = opt['profile-dir']
@@ -224,10 +237,11 @@ async function main(): Promise<void> {
     const client = await KubeHttp.fromKubeconfig(kubeconfig, 8);
     await client.ensure('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-node-lease' } }).catch(() => {});
     const socketPath = path.join(dataDir, 'apiserver-loopback.sock');
-    type Transport = 'loopback' | 'https';
-    const transports: Transport[] = P.transport === 'both' ? ['loopback', 'https'] : [P.transport];
-    if (transports.includes('loopback') && !existsSync(socketPath)) throw new Error(`the server serves no loopback socket at ${socketPath}`);
-    const writers = new Map(transports.map((t) => [t, new StatusWriter(t === 'loopback' ? KubeClient.loopback({ socketPath, token: benchToken }) : loadKubeClient(kubeconfig), () => undefined)]));
+    const transports = P.transports;
+    if (transports.some((t) => t !== 'https') && !existsSync(socketPath)) throw new Error(`the server serves no loopback socket at ${socketPath}`);
+    const writers = new Map(transports.map((t) => [t, new StatusWriter(
+      t === 'https' ? loadKubeClient(kubeconfig) : KubeClient.loopback({ socketPath, token: benchToken }), () => undefined, undefined, undefined, { batchNodeWrites: t === 'batched' },
+    )]));
     // Each node is written by one transport's writer only (a writer replaces Leases from its own last copy).
     const nodesOf = new Map(transports.map((t, k) => [t, Array.from({ length: P.nodes }, (_, i) => i).filter((i) => i % transports.length === k)]));
     const transportOf = (i: number) => transports[i % transports.length]!;
@@ -315,7 +329,9 @@ async function main(): Promise<void> {
       if (p.skipped) report.notes.push(`${p.name}: ${p.skipped} writes not started (${P.maxInFlight} in flight): rate not sustained`);
     }
     if (notReady) report.notes.push(`${notReady} nodes not Ready at the end: lifecycle writes are included in the numbers`);
-    report.notes.push(`writer = the hub StatusWriter run in the bench process (in production it runs on the server's hub thread), over ${transports.map((t) => (t === 'loopback' ? 'the server\'s loopback Unix socket (plain HTTP, bearer token)' : 'HTTPS (client certificate, keep-alive)')).join(' vs ')}; server = API + storage + watch cache + controllers`);
+    const describe = (t: Transport) => t === 'loopback' ? 'one request per write on the server\'s loopback Unix socket (plain HTTP, bearer token)'
+      : t === 'batched' ? 'node-write batches on the loopback socket (as kedge server\'s hub)' : 'one request per write over HTTPS (client certificate, keep-alive)';
+    report.notes.push(`writer = the hub StatusWriter run in the bench process (in production it runs on the server's hub thread), ${transports.map(describe).join(' vs ')}; server = API + storage + watch cache + controllers`);
     report.notes.push('CPU-ms per op are net of the idle server; "at one core" = 1000 / (server + writer CPU-ms)');
 
     const rows: SummaryRow[] = [[`idle server, ${P.nodes} nodes`, `${round(idleCores, 3)} cores`]];

@@ -25,11 +25,12 @@ import { sendJson, sendRaw, sendStatus } from './respond.js';
 import { partialMetadata, partialObjectMetadataList, tableFor, tableRow, type IncludeObject } from './table.js';
 import { bindPod } from './resources/pods.js';
 import { isNodeWritesRequest, NodeWrites } from './node-writes.js';
+import { ObjectBodies } from './object-bodies.js';
 import { inflightLane, InflightLanes } from './inflight-lanes.js';
 import type { ApiServerMetrics } from './metrics.js';
 import type { TenancyGate, TenantRestriction } from './tenancy/gate.js';
 import {
-  applyStep, decodeTypeError, defaultFieldManager, duplicateFieldsInJson, duplicateFieldsInYaml, fieldValidationOutcome, managedFieldsStep, parseFieldValidation, pruneUnknownFields,
+  applyStep, decodeTypeError, defaultFieldManager, duplicateFieldsInJson, managedFieldsStep,
 } from './schema/index.js';
 import type { Obj } from './resources/helpers.js';
 
@@ -88,9 +89,12 @@ export class ApiHandler {
   private readonly identity: RequestIdentity;
 
   private readonly nodeWrites: NodeWrites;
+  /** Decoding and field checks of write bodies, and the warnings they produce (object-bodies.ts). */
+  private readonly bodies: ObjectBodies;
 
   constructor(private readonly d: HandlerDeps) {
     this.identity = new RequestIdentity(d);
+    this.bodies = new ObjectBodies(d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
     const mutating = d.maxMutatingRequestsInflight ?? 200;
     // Node liveness gets as many slots as all other writes: its own lane, never shared with them.
     this.lanes = new InflightLanes({ readonly: d.maxRequestsInflight ?? 400, mutating, node: mutating });
@@ -236,7 +240,7 @@ export class ApiHandler {
     if (!info.subresource && !verbs.includes(info.verb) && !(info.verb === 'watch' && verbs.includes('watch'))) throw methodNotAllowed();
     const ns = def.namespaced ? info.namespace : '';
     const query = url.searchParams;
-    const ctx: StrategyContext = { user, namespace: ns, dryRun: parseDryRun(query), subresource: info.subresource, warn: (t) => this.addWarnings(query, [t]) };
+    const ctx: StrategyContext = { user, namespace: ns, dryRun: parseDryRun(query), subresource: info.subresource, warn: (t) => this.bodies.addWarnings(query, [t]) };
     const isApply = req.method === 'PATCH' && /apply-patch/.test(req.headers['content-type'] ?? '');
     const restriction = await this.d.tenancy?.admit({ user, info, def, isApply });
     if (info.subresource) return this.subresource(req, res, def, info, ctx, query);
@@ -266,7 +270,7 @@ export class ApiHandler {
   // ---- reads ----
 
   private render(req: IncomingMessage, res: ServerResponse, def: ResourceDef, obj: KubeObject, code: number, query: URLSearchParams): void {
-    this.sendWarnings(res, query);
+    this.bodies.sendWarnings(res, query);
     const rep = negotiate(req, ['Table', 'PartialObjectMetadata']);
     if (rep.as === 'Table') {
       return sendJson(req, res, code, tableFor(def, [obj], { include: includeObject(query), version: rep.version, resourceVersion: obj.metadata?.resourceVersion }));
@@ -386,82 +390,6 @@ export class ApiHandler {
 
   // ---- writes ----
 
-  private async readObject(req: IncomingMessage, def: ResourceDef, query: URLSearchParams, subresource = ''): Promise<KubeObject> {
-    return (await this.readObjectAgain(req, def, query, subresource)).obj;
-  }
-
-  /**
-   * The body as an object, and a way to decode it again: a write handler hands the object itself to the
-   * store's read-modify-write and decodes a fresh one only if the write is retried after a storage conflict
-   * (a deep copy per write, for a retry that almost never happens, was the largest cost of a Lease renewal's
-   * handler in profiles).
-   */
-  private async readObjectAgain(req: IncomingMessage, def: ResourceDef, query: URLSearchParams, subresource = ''): Promise<{ obj: KubeObject; again: () => KubeObject }> {
-    const body = await readBody(req, this.d.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
-    const type = mediaType(req);
-    const text = body.toString('utf8');
-    // A write to the main resource keeps the stored status (reviews compute theirs), so a protobuf body's status
-    // need not be understood there; a status-subresource write must understand all of it.
-    const protobuf = { statusIgnored: subresource === '' && (def.virtual !== undefined || def.subresources?.includes('status') === true) };
-    // Decoded before the duplicate-field scans walk the text: decoding refuses documents nested too deep for them.
-    const first = decodeObjectBody(body, type, protobuf);
-    const duplicates = type === 'application/yaml' ? { duplicateYaml: duplicateFieldsInYaml(text) }
-      : type === '' || type === 'application/json' ? { duplicateJson: duplicateFieldsInJson(text) } : {};
-    const decode = () => this.checkObject(def, decodeObjectBody(body, type, protobuf), text, query, duplicates);
-    return { obj: this.checkObject(def, first, text, query, duplicates), again: decode };
-  }
-
-  private checkObject(def: ResourceDef, raw: unknown, text: string, query: URLSearchParams, duplicates: { duplicateJson?: string[]; duplicateYaml?: string[] } = {}): KubeObject {
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest(`Object 'Kind' is missing in '${text.slice(0, 200)}'`);
-    const obj = raw as KubeObject;
-    const gv = groupVersion(def);
-    // As upstream's decoder: the endpoint's kind/version fill in what the body leaves out.
-    obj.kind ??= def.kind;
-    obj.apiVersion ??= gv;
-    if (obj.apiVersion && obj.apiVersion !== gv) {
-      const sameGroup = (obj.apiVersion.includes('/') ? obj.apiVersion.split('/')[0] : '') === def.group;
-      if (sameGroup || obj.kind === def.kind) throw badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${gv})`);
-    }
-    if (obj.kind !== def.kind) throw badRequest(`${obj.kind} in version "${(obj.apiVersion ?? gv).split('/').pop()}" cannot be handled as a ${def.kind}: no kind "${obj.kind}" is registered for version "${obj.apiVersion ?? gv}" in scheme "pkg/api/legacyscheme/scheme.go:30"`);
-    if (obj.metadata !== undefined && (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata))) {
-      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: json: cannot unmarshal ${Array.isArray(obj.metadata) ? 'array' : typeof obj.metadata} into Go struct field ${def.kind}.metadata of type v1.ObjectMeta`);
-    }
-    // Values that do not fit the Go types are a decoding error upstream, before unknown fields are looked at.
-    const typeError = def.openAPIV3Schema ? undefined : decodeTypeError(obj, def.group, def.version, def.kind);
-    if (typeError) throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${typeError}`);
-    this.strictFields(def, obj, query, duplicates, true);
-    return obj;
-  }
-
-  /** Warning texts per request (keyed by its query object), sent as `Warning: 299 - "…"` headers. */
-  private readonly warnings = new WeakMap<URLSearchParams, string[]>();
-
-  /**
-   * fieldValidation=Strict|Warn|Ignore as upstream: unknown (and duplicate) fields are a 400 under Strict, a
-   * Warning header under Warn (the default), silent under Ignore — and never stored (they are pruned).
-   */
-  private strictFields(def: ResourceDef, obj: unknown, query: URLSearchParams, duplicates: { duplicateJson?: string[]; duplicateYaml?: string[] } = {}, decoding = false): void {
-    const parsed = parseFieldValidation(query.get('fieldValidation'));
-    if ('invalid' in parsed) {
-      throw new StatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Invalid', code: 422, message: parsed.invalid.message,
-        details: { group: parsed.invalid.group, kind: parsed.invalid.kind, name: parsed.invalid.name, causes: parsed.invalid.causes } });
-    }
-    const unknown = pruneUnknownFields(def, obj);
-    const outcome = fieldValidationOutcome(parsed.directive, { unknown, ...duplicates }, decoding && !def.openAPIV3Schema ? { kind: def.kind, version: def.version } : undefined);
-    if (outcome.error) throw badRequest(outcome.error);
-    this.addWarnings(query, outcome.warnings);
-  }
-
-  private addWarnings(query: URLSearchParams, texts: string[]): void {
-    if (texts.length) this.warnings.set(query, [...(this.warnings.get(query) ?? []), ...texts]);
-  }
-
-  private sendWarnings(res: ServerResponse, query: URLSearchParams): void {
-    const w = this.warnings.get(query);
-    // A Set: an update retried after a storage conflict re-runs its checks and would repeat them.
-    if (w?.length && !res.headersSent) res.setHeader('Warning', [...new Set(w)].map((t) => `299 - ${JSON.stringify(t)}`));
-  }
-
   /** The field manager of a write: ?fieldManager=, else derived from the User-Agent (kubectl/v1.32… → kubectl). */
   private manager(req: IncomingMessage, query: URLSearchParams): string {
     return query.get('fieldManager') || defaultFieldManager(req.headers['user-agent']);
@@ -479,14 +407,14 @@ export class ApiHandler {
 
   private async create(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, ctx: StrategyContext, query: URLSearchParams, name: string): Promise<void> {
     if (name) throw methodNotAllowed();
-    const obj = await this.readObject(req, def, query);
+    const obj = await this.bodies.readObject(req, def, query);
     if (def.virtual) return sendJson(req, res, 201, await def.virtual(obj, ctx));
     const created = await this.d.objects.create(def, this.track(def, undefined, obj, this.manager(req, query), ''), ctx);
     this.render(req, res, def, created, 201, query);
   }
 
   private async update(req: IncomingMessage, res: ServerResponse, def: ResourceDef, ns: string, name: string, ctx: StrategyContext, query: URLSearchParams): Promise<void> {
-    const { obj, again } = await this.readObjectAgain(req, def, query);
+    const { obj, again } = await this.bodies.readObjectAgain(req, def, query);
     const out = await this.putObject(def, ns, name, ctx, obj, again, this.manager(req, query));
     this.render(req, res, def, out.obj, out.created ? 201 : 200, query);
   }
@@ -549,8 +477,8 @@ export class ApiHandler {
       const ctx: StrategyContext = { user, namespace: ns, dryRun: false, subresource: info.subresource, warn: () => {} };
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(raw)?.slice(0, 200)}'`);
       const text = JSON.stringify(raw);
-      const again = () => this.checkObject(def, JSON.parse(text), text, query);
-      const out = await this.putObject(def, ns, info.name, ctx, this.checkObject(def, raw, text, query), again, manager);
+      const again = () => this.bodies.checkObject(def, JSON.parse(text), text, query);
+      const out = await this.putObject(def, ns, info.name, ctx, this.bodies.checkObject(def, raw, text, query), again, manager);
       code = 200;
       return out.obj;
     } catch (err) {
@@ -582,7 +510,7 @@ export class ApiHandler {
       try {
         if (type === 'apply') {
           const applied = applyStep(def, cur, patch, { manager, force: query.get('force') === 'true', subresource, fieldValidation: fieldValidationOf(query), namespace });
-          this.addWarnings(query, applied.warnings);
+          this.bodies.addWarnings(query, applied.warnings);
           next = applied.obj;
         } else {
           next = this.track(def, cur, applyPatch(type, cur, patch, { group: def.group, version: def.version, kind: def.kind }), manager, subresource);
@@ -595,7 +523,7 @@ export class ApiHandler {
       const typeError = def.openAPIV3Schema ? undefined : decodeTypeError(next, def.group, def.version, def.kind);
       if (typeError) throw invalid('', '', '', [{ type: 'Invalid', field: 'patch', value: JSON.stringify(next), detail: typeError }]);
       // Strict field validation looks at the patched object: patch bodies carry directives ($setElementOrder…).
-      if (type !== 'apply') this.strictFields(def, next, query, { duplicateJson: duplicates });
+      if (type !== 'apply') this.bodies.strictFields(def, next, query, { duplicateJson: duplicates });
       if (next.kind !== cur.kind || next.apiVersion !== cur.apiVersion) {
         if (type === 'apply' && next.kind === def.kind) next.apiVersion = cur.apiVersion;
         else throw badRequest('the API version in the data does not match the expected API version');
@@ -611,11 +539,11 @@ export class ApiHandler {
     const manager = this.manager(req, query);
     const createIfMissing = type === 'apply' ? () => {
       const applied = applyStep(def, undefined, patch, { manager, force: query.get('force') === 'true', subresource: '', fieldValidation: fieldValidationOf(query), namespace: ns });
-      this.addWarnings(query, applied.warnings);
+      this.bodies.addWarnings(query, applied.warnings);
       const obj = applied.obj;
       (obj.metadata ??= {}).name ??= name;
       if (def.namespaced) obj.metadata.namespace ??= ns;
-      return this.checkObject(def, obj, JSON.stringify(patch), query);
+      return this.bodies.checkObject(def, obj, JSON.stringify(patch), query);
     } : undefined;
     const out = await this.d.objects.update(def, ns, name, ctx, this.patchMutation(def, type, patch, query, manager, '', ns, duplicates), { createIfMissing });
     this.render(req, res, def, out.obj, out.created ? 201 : 200, query);
@@ -686,7 +614,7 @@ export class ApiHandler {
       case 'finalize': {
         if (info.verb === 'get') return this.get(req, res, def, ns, name, query);
         if (info.verb === 'update') {
-          const { obj, again } = await this.readObjectAgain(req, def, query, sub);
+          const { obj, again } = await this.bodies.readObjectAgain(req, def, query, sub);
           const out = await this.putObject(def, ns, name, ctx, obj, again, this.manager(req, query));
           return this.render(req, res, def, out.obj, 200, query);
         }
