@@ -3,7 +3,10 @@
  * streaming exec running after the client goes away when the process ignores its stdin closing (`sleep`, a shell on
  * a TTY): over many cut sessions they pile up in the pod. The node sees its containers' processes in /proc: exec
  * processes join the container's cgroup (its path names the container id), so the process a session started is the
- * one that appears there after the session began, runs the session's command, and no other live session claimed.
+ * one that appears there after the session began as a child of the runtime's shim (not of a container process),
+ * and no other live session claimed: the one running the session's command, or, when none does, one that runs no
+ * waiting session's command — it replaced its program (`sh -c '…; exec server'`, an entrypoint script), which a
+ * watcher polling every 100 ms sees only afterwards; it goes to the oldest session still waiting on that container.
  * When the session ends while it still runs, it gets SIGKILL (its process group too when it leads one, as a TTY
  * exec's shell does).
  */
@@ -13,9 +16,13 @@ interface Proc {
   pid: number;
   /** Start time in clock ticks since boot (/proc/PID/stat field 22): a recycled pid has another. */
   start: string;
+  /** Parent pid (stat field 4). */
+  ppid: number;
 }
 
 const claimed = new Set<number>();
+/** Sessions still looking for their process, oldest first, by container id. */
+const waiting = new Map<string, ExecReaper[]>();
 
 function read(pid: number, file: string): string | undefined {
   try {
@@ -46,7 +53,7 @@ function containerProcs(containerId: string): Proc[] {
     const pid = Number(name);
     if (!read(pid, 'cgroup')?.includes(containerId)) continue;
     const f = statFields(pid);
-    if (f) out.push({ pid, start: f[19]! });
+    if (f) out.push({ pid, start: f[19]!, ppid: Number(f[1]) });
   }
   return out;
 }
@@ -56,35 +63,61 @@ export class ExecReaper {
   private proc: Proc | undefined;
   private ended = false;
   private timer: NodeJS.Timeout | undefined;
+  private readonly want: string;
 
   /** Call just before the session is proxied to the runtime. */
   constructor(
     private readonly containerId: string,
-    private readonly command: string[],
+    command: string[],
   ) {
+    this.want = command.join('\0');
     this.before = new Set(containerProcs(containerId).map((p) => `${p.pid}:${p.start}`));
+    const queue = waiting.get(containerId) ?? [];
+    queue.push(this);
+    waiting.set(containerId, queue);
     this.watch(Date.now() + 30_000);
   }
 
   /** Finds the session's process once it is there (the runtime starts it when the streams are set up). */
   private watch(deadline: number): void {
-    if (this.ended || this.proc || Date.now() > deadline) return;
-    const want = this.command.join('\0');
-    for (const p of containerProcs(this.containerId)) {
-      if (this.before.has(`${p.pid}:${p.start}`) || claimed.has(p.pid)) continue;
-      if (read(p.pid, 'cmdline')?.replace(/\0$/, '') !== want) continue;
-      this.proc = p;
-      claimed.add(p.pid);
-      return;
+    if (this.ended || this.proc) return;
+    if (Date.now() > deadline) return this.stopWaiting();
+    const procs = containerProcs(this.containerId);
+    const inContainer = new Set(procs.map((p) => p.pid));
+    const queue = waiting.get(this.containerId) ?? [];
+    let replaced: Proc | undefined;
+    for (const p of procs) {
+      // Exec'd processes are children of the shim; a child of a container process is the container's own work.
+      if (this.before.has(`${p.pid}:${p.start}`) || claimed.has(p.pid) || inContainer.has(p.ppid)) continue;
+      const cmdline = read(p.pid, 'cmdline')?.replace(/\0$/, '');
+      if (cmdline === undefined) continue;
+      if (cmdline === this.want) return this.claim(p);
+      if (!replaced && !queue.some((r) => r.want === cmdline)) replaced = p;
     }
+    if (replaced && queue[0] === this) return this.claim(replaced);
     this.timer = setTimeout(() => this.watch(deadline), 100);
     this.timer.unref();
+  }
+
+  private claim(p: Proc): void {
+    this.proc = p;
+    claimed.add(p.pid);
+    this.stopWaiting();
+  }
+
+  private stopWaiting(): void {
+    const queue = waiting.get(this.containerId);
+    if (!queue) return;
+    const i = queue.indexOf(this);
+    if (i >= 0) queue.splice(i, 1);
+    if (queue.length === 0) waiting.delete(this.containerId);
   }
 
   /** The session ended: a process it started that still runs is killed. */
   end(): void {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
+    this.stopWaiting();
     const p = this.proc;
     if (!p) return;
     claimed.delete(p.pid);
