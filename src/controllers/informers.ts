@@ -6,7 +6,7 @@ import type { KubeClient } from '../common/kube-client.js';
 /** The resources controllers watch. One informer per resource, shared by every controller that needs it. */
 export type ResourceName =
   | 'pods' | 'nodes' | 'services' | 'namespaces' | 'serviceaccounts' | 'nodeleases'
-  | 'replicasets' | 'deployments' | 'daemonsets' | 'statefulsets' | 'jobs' | 'endpointslices' | 'endpoints'
+  | 'replicasets' | 'replicationcontrollers' | 'deployments' | 'daemonsets' | 'statefulsets' | 'jobs' | 'endpointslices' | 'endpoints'
   | 'nodepools' | 'yurtappsets' | 'deploymentgrids' | 'statefulsetgrids' | 'servicegrids' | 'tenants'
   | 'cronjobs' | 'poddisruptionbudgets' | 'horizontalpodautoscalers'
   | 'resourcequotas' | 'persistentvolumeclaims' | 'persistentvolumes' | 'storageclasses' | 'bootstraptokens';
@@ -39,6 +39,7 @@ const PATHS: Record<ResourceName, string> = {
   endpoints: '/api/v1/endpoints',
   nodeleases: '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases',
   replicasets: '/apis/apps/v1/replicasets',
+  replicationcontrollers: '/api/v1/replicationcontrollers',
   deployments: '/apis/apps/v1/deployments',
   daemonsets: '/apis/apps/v1/daemonsets',
   statefulsets: '/apis/apps/v1/statefulsets',

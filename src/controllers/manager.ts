@@ -19,8 +19,8 @@ import type { InformerLookup } from '../common/lean-informer.js';
 export const edgeControllers = ['nodelifecycle', 'podbinding'] as const;
 /** What kube-controller-manager + kube-scheduler do; switch these off against a real cluster. */
 export const genericControllers = [
-  'scheduler', 'replicaset', 'deployment', 'daemonset', 'statefulset', 'job', 'cronjob', 'disruption', 'horizontalpodautoscaling',
-  'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector', 'podgc', 'resourcequota', 'persistentvolume-binder', 'tokencleaner',
+  'scheduler', 'replicaset', 'replicationcontroller', 'deployment', 'daemonset', 'statefulset', 'job', 'cronjob', 'disruption', 'horizontalpodautoscaling',
+  'endpoints', 'endpointslice', 'serviceaccount', 'namespace', 'garbagecollector', 'podgc', 'resourcequota', 'persistentvolume-binder', 'pvc-protection', 'pv-protection', 'tokencleaner',
 ] as const;
 /**
  * K3s's batteries that are controllers (src/common/batteries.ts): ServiceLB (`servicelb`) and the local-path
@@ -103,6 +103,7 @@ async function serveMetrics(address: string, registry: Registry): Promise<{ url:
 const EVENT_SOURCES: Record<string, string> = {
   scheduler: 'default-scheduler',
   replicaset: 'replicaset-controller',
+  replicationcontroller: 'replication-controller',
   deployment: 'deployment-controller',
   daemonset: 'daemonset-controller',
   statefulset: 'statefulset-controller',
@@ -147,6 +148,10 @@ async function build(name: string, ctx: ControllerContext, selected: string[], k
   switch (name) {
     case 'scheduler': return new (await import('./scheduler/scheduler.js')).Scheduler(ctx);
     case 'replicaset': return new (await import('./workloads/replicaset.js')).ReplicaSetController(ctx);
+    case 'replicationcontroller': {
+      const rs = await import('./workloads/replicaset.js');
+      return new rs.ReplicaSetController(ctx, rs.REPLICATION_CONTROLLER_KIND);
+    }
     case 'deployment': return new (await import('./workloads/deployment.js')).DeploymentController(ctx);
     case 'daemonset': return new (await import('./workloads/daemonset.js')).DaemonSetController(ctx);
     case 'statefulset': return new (await import('./workloads/statefulset.js')).StatefulSetController(ctx);
@@ -166,6 +171,8 @@ async function build(name: string, ctx: ControllerContext, selected: string[], k
     case 'nodelifecycle': return new (await import('./nodes/lifecycle.js')).NodeLifecycleController(ctx);
     case 'resourcequota': return new (await import('./quota/resourcequota.js')).ResourceQuotaController(ctx);
     case 'persistentvolume-binder': return new (await import('./storage/pv-binder.js')).PersistentVolumeBinder(ctx);
+    case 'pvc-protection': return new (await import('./storage/protection.js')).PvcProtectionController(ctx);
+    case 'pv-protection': return new (await import('./storage/protection.js')).PvProtectionController(ctx);
     case 'local-path-provisioner': return new (await import('./storage/local-path.js')).LocalPathProvisioner(ctx);
     case 'podgc': return new (await import('./nodes/podgc.js')).PodGCController(ctx);
     case 'servicelb': return new (await import('./services/servicelb.js')).ServiceLbController(ctx);

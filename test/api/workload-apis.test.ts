@@ -10,7 +10,9 @@
  * - kubectl drain is refused by a PodDisruptionBudget (429, upstream's message), then allowed when the budget is;
  * - kubectl apply --prune -l without an allow-list;
  * - the chart `helm create` makes, with ingress, autoscaling and a PVC on, installs (--wait), upgrades and rolls back;
- * - an HPA scales a Deployment up on CPU utilization from the nodes' metrics.
+ * - an HPA scales a Deployment up on CPU utilization from the nodes' metrics;
+ * - a ReplicationController adopts, scales and orphans pods; pvc-/pv-protection keep a claim in use and a bound
+ *   volume Terminating until their users are gone.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -195,6 +197,56 @@ describe('issue 17 API groups with stock kubectl and helm', { timeout: 600_000 }
     assert.ok(hpa.status.lastScaleTime);
     const events = await c.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=busy,reason=SuccessfulRescale', '-o', 'jsonpath={.items[*].message}']);
     assert.match(events, /New size: [23]; reason: cpu resource utilization \(percentage of request\) above target/);
+  });
+
+  it('a ReplicationController adopts, creates, scales and orphans its pods as upstream\'s controller', async () => {
+    await c.kubectl(['create', 'namespace', 'rc']);
+    const tmplLabels = { app: 'legacy' };
+    // A pod its selector matches, made before the RC: adopted, so only one more is created for replicas 2.
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'stray', namespace: 'rc', labels: tmplLabels }, spec: { containers: [{ name: 'c', image: 'nginx' }] } }));
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ReplicationController', metadata: { name: 'legacy', namespace: 'rc' },
+      spec: { replicas: 2, template: { metadata: { labels: tmplLabels }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } } }));
+    type PodList = { items: Array<{ metadata: { name: string; ownerReferences?: Array<{ kind: string; name: string; controller?: boolean; apiVersion: string }> } }> };
+    const owned = async () => ((await json<PodList>(c, ['get', 'pods', '-n', 'rc', '-l', 'app=legacy'])).items)
+      .filter((p) => p.metadata.ownerReferences?.some((r) => r.kind === 'ReplicationController' && r.name === 'legacy' && r.controller && r.apiVersion === 'v1'));
+    await eventually('2 pods owned, stray adopted', async () => { const o = await owned(); return o.length === 2 && o.some((p) => p.metadata.name === 'stray'); }, 60_000, 500);
+    await c.kubectl(['scale', 'rc', 'legacy', '-n', 'rc', '--replicas=3']);
+    await eventually('rc legacy 3 ready', async () => (await json(c, ['get', 'rc', 'legacy', '-n', 'rc'])).status?.readyReplicas === 3, 90_000, 500);
+    assert.match(await c.kubectl(['get', 'rc', 'legacy', '-n', 'rc']), /^NAME\s+DESIRED\s+CURRENT\s+READY\s+AGE\nlegacy\s+3\s+3\s+3\s+/);
+    const events = await c.kubectl(['get', 'events', '-n', 'rc', '--field-selector=involvedObject.kind=ReplicationController', '-o', 'jsonpath={range .items[*]}{.reason}/{.source.component}{"\\n"}{end}']);
+    assert.match(events, /SuccessfulCreate\/replication-controller/);
+    await c.kubectl(['scale', 'rc', 'legacy', '-n', 'rc', '--replicas=1']);
+    await eventually('scaled down to 1', async () => (await owned()).length === 1, 60_000, 500);
+    // Deleted with --cascade=orphan: the pod stays, without its owner reference.
+    await c.kubectl(['delete', 'rc', 'legacy', '-n', 'rc', '--cascade=orphan']);
+    await eventually('rc gone, pod orphaned', async () => {
+      const pods = (await json<PodList>(c, ['get', 'pods', '-n', 'rc', '-l', 'app=legacy'])).items;
+      return (await c.kubectl(['get', 'rc', '-n', 'rc', '-o', 'name'])).trim() === '' && pods.length >= 1 && pods.some((p) => !p.metadata.ownerReferences?.length);
+    }, 60_000, 500);
+    await c.kubectl(['delete', 'namespace', 'rc', '--wait=false']);
+  });
+
+  it('a claim in use stays Terminating until its pod is gone; a bound volume until its claim is (pvc-/pv-protection)', async () => {
+    await c.kubectl(['create', 'namespace', 'prot']);
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+      { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'prot-pv' }, spec: { storageClassName: 'manual', capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], hostPath: { path: '/tmp/kedge-prot-pv' } } },
+      { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'held', namespace: 'prot' }, spec: { storageClassName: 'manual', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+    ] }));
+    assert.deepEqual((await json(c, ['get', 'pvc', 'held', '-n', 'prot'])).metadata.finalizers, ['kubernetes.io/pvc-protection']);
+    assert.deepEqual((await json(c, ['get', 'pv', 'prot-pv'])).metadata.finalizers, ['kubernetes.io/pv-protection']);
+    await eventually('held Bound', async () => (await json(c, ['get', 'pvc', 'held', '-n', 'prot'])).status?.phase === 'Bound', 60_000, 250);
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'user', namespace: 'prot' },
+      spec: { nodeName: 'api-edge-a', containers: [{ name: 'c', image: 'busybox' }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'held' } }] } }));
+    await c.kubectl(['delete', 'pvc', 'held', '-n', 'prot', '--wait=false']);
+    await c.kubectl(['delete', 'pv', 'prot-pv', '--wait=false']);
+    // Upstream's picture: both Terminating, the claim held by the pod, the volume by its Bound claim.
+    await new Promise((r) => setTimeout(r, 2000)); // give the controllers a chance to (wrongly) let go
+    assert.match(await c.kubectl(['get', 'pvc', 'held', '-n', 'prot']), /held\s+Terminating\s+prot-pv/);
+    assert.match(await c.kubectl(['get', 'pv', 'prot-pv']), /prot-pv\s+1Gi\s+RWO\s+Retain\s+Terminating\s+prot\/held/);
+    await c.kubectl(['delete', 'pod', 'user', '-n', 'prot', '--grace-period=0', '--force']);
+    await eventually('claim gone once its pod is', async () => (await c.kubectl(['get', 'pvc', '-n', 'prot', '-o', 'name'])).trim() === '', 60_000, 250);
+    await eventually('volume gone once its claim is', async () => !(await c.kubectl(['get', 'pv', '-o', 'name'])).includes('persistentvolume/prot-pv'), 60_000, 250);
+    await c.kubectl(['delete', 'namespace', 'prot', '--wait=false']);
   });
 
   it('the every-minute CronJob fired on schedule; a missed start fires at once', async () => {

@@ -37,6 +37,18 @@ function warnOnly(labels: Record<string, string> | undefined): Record<string, st
 }
 const STORAGE_CLASSES = '/registry/storage.k8s.io/storageclasses/';
 
+/**
+ * StorageObjectInUseProtection: new claims get `kubernetes.io/pvc-protection`, new volumes `kubernetes.io/pv-protection`;
+ * the pvc-protection / pv-protection controllers (src/controllers/storage/protection.ts) remove them once unused.
+ */
+function storageObjectInUseProtection(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): void {
+  if (old || ctx.subresource || def.group !== '') return;
+  const finalizer = def.resource === 'persistentvolumeclaims' ? 'kubernetes.io/pvc-protection' : def.resource === 'persistentvolumes' ? 'kubernetes.io/pv-protection' : undefined;
+  if (!finalizer) return;
+  const md = (obj.metadata ??= {});
+  if (!(md.finalizers ?? []).includes(finalizer)) md.finalizers = [...(md.finalizers ?? []), finalizer];
+}
+
 export class BuiltinAdmission {
   private readonly webhooks: WebhookAdmission;
   private readonly quota: QuotaAdmission;
@@ -45,12 +57,13 @@ export class BuiltinAdmission {
     this.quota = new QuotaAdmission(feed, registry, objects);
   }
 
-  /** Upstream's plugin order: TaintNodesByCondition, LimitRanger, DefaultStorageClass, Priority, mutating webhooks, validating webhooks, ResourceQuota. */
+  /** Upstream's plugin order: TaintNodesByCondition, LimitRanger, DefaultStorageClass, StorageObjectInUseProtection, Priority, mutating webhooks, validating webhooks, ResourceQuota. */
   async admit(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
     if (!old && !ctx.subresource && def.group === '' && def.resource === 'nodes') admitNewNodeTaint(obj);
     await this.podSecurity(def, obj, old, ctx);
     await this.quota.limitRanger(def, obj, old, ctx);
     await this.defaultStorageClass(def, obj, old, ctx);
+    storageObjectInUseProtection(def, obj, old, ctx);
     await this.priority(def, obj, old, ctx);
     // Every create/update, whoever writes it (controllers too), as upstream; DELETE: admitDelete, CONNECT: admitConnect.
     const a = { def, obj, old, operation: old ? 'UPDATE' as const : 'CREATE' as const, ctx };

@@ -207,7 +207,7 @@ export const jobsDef: ResourceDef = builtin({
 /**
  * core/v1 ReplicationController: served and validated (kubectl's default prune allow-list names it, so
  * `kubectl apply --prune` needs it), with upstream's defaulting of selector and labels from the template.
- * No controller reconciles it yet (README, compatibility): use Deployments/ReplicaSets.
+ * Reconciled by the `replicationcontroller` controller (src/controllers/workloads/replicaset.ts, as a ReplicaSet).
  */
 export const replicationControllersDef: ResourceDef = builtin({
   group: '', version: 'v1', resource: 'replicationcontrollers', kind: 'ReplicationController', singular: 'replicationcontroller', namespaced: true,

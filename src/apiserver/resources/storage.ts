@@ -16,6 +16,9 @@ const PV_SOURCES = [
   'azureDisk', 'azureFile', 'vsphereVolume', 'portworxVolume', 'scaleIO', 'storageos', 'flexVolume', 'flocker', 'quobyte', 'photonPersistentDisk', 'cinder',
 ];
 
+/** The STATUS column: the phase, or Terminating once deletion started (upstream's printers for PV and PVC). */
+const phaseColumn = (o: Obj): string => (o.metadata?.deletionTimestamp ? 'Terminating' : o.status?.phase ?? '');
+
 function accessModes(o: Obj): string {
   const modes = ((o.spec?.accessModes ?? o.status?.accessModes ?? []) as string[]).map((m) => SHORT_MODES[m] ?? m);
   return modes.join(',');
@@ -67,7 +70,7 @@ export const persistentVolumesDef: ResourceDef = builtin({
   },
   table: table([col('Capacity'), col('Access Modes'), col('Reclaim Policy'), col('Status'), col('Claim'), col('StorageClass'), col('VolumeAttributesClass'),
     col('Reason'), col('Age'), col('VolumeMode', 'string', 1)], (v, now) => [
-    v.spec?.capacity?.storage ?? '', accessModes(v), v.spec?.persistentVolumeReclaimPolicy ?? '', v.status?.phase ?? '',
+    v.spec?.capacity?.storage ?? '', accessModes(v), v.spec?.persistentVolumeReclaimPolicy ?? '', phaseColumn(v),
     v.spec?.claimRef ? `${v.spec.claimRef.namespace}/${v.spec.claimRef.name}` : '', v.spec?.storageClassName ?? '', str(v.spec?.volumeAttributesClassName),
     v.status?.reason ?? '', age(v, now), v.spec?.volumeMode ?? 'Filesystem']),
 });
@@ -109,7 +112,7 @@ export const persistentVolumeClaimsDef: ResourceDef = builtin({
     validateUpdate: (n, o) => validatePvcUpdate(n as Obj, o as Obj),
   },
   table: table([col('Status'), col('Volume'), col('Capacity'), col('Access Modes'), col('StorageClass'), col('VolumeAttributesClass'), col('Age'), col('VolumeMode', 'string', 1)],
-    (c, now) => [c.status?.phase ?? '', c.spec?.volumeName ?? '', c.status?.capacity?.storage ?? '', ((c.status?.accessModes ?? []) as string[]).map((m) => SHORT_MODES[m] ?? m).join(','),
+    (c, now) => [phaseColumn(c), c.spec?.volumeName ?? '', c.status?.capacity?.storage ?? '', ((c.status?.accessModes ?? []) as string[]).map((m) => SHORT_MODES[m] ?? m).join(','),
       c.spec?.storageClassName ?? '', str(c.spec?.volumeAttributesClassName), age(c, now), c.spec?.volumeMode ?? 'Filesystem']),
 });
 

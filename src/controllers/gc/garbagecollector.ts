@@ -8,6 +8,7 @@ import { CUSTOM_RESOURCES } from '../custom-resources.js';
 const watched: Array<{ kind: string; apiVersion: string; resource: ResourceName }> = [
   { kind: 'Pod', apiVersion: 'v1', resource: 'pods' },
   { kind: 'ReplicaSet', apiVersion: 'apps/v1', resource: 'replicasets' },
+  { kind: 'ReplicationController', apiVersion: 'v1', resource: 'replicationcontrollers' },
   { kind: 'Deployment', apiVersion: 'apps/v1', resource: 'deployments' },
   { kind: 'DaemonSet', apiVersion: 'apps/v1', resource: 'daemonsets' },
   { kind: 'StatefulSet', apiVersion: 'apps/v1', resource: 'statefulsets' },

@@ -118,7 +118,8 @@ export class PersistentVolumeBinder implements Controller {
 
   private async syncVolume(name: string): Promise<void> {
     const pv = this.volumes.get(name);
-    if (!pv || pv.metadata?.deletionTimestamp) return;
+    // A volume being deleted still gets its phase (pv-protection lets it go once it is no longer Bound).
+    if (!pv) return;
     const ref = pv.spec?.claimRef;
     const setPhase = async (phase: string) => {
       if (pv.status?.phase === phase) return;

@@ -1,4 +1,4 @@
-import type { V1Pod, V1ReplicaSet, V1ReplicaSetStatus } from '@kubernetes/client-node';
+import type { V1LabelSelector, V1Pod, V1ReplicaSet, V1ReplicaSetStatus } from '@kubernetes/client-node';
 import { errorCode } from '../client.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import { Expectations } from '../util/expectations.js';
@@ -79,17 +79,44 @@ export async function slowStart(count: number, create: () => Promise<void>): Pro
   return done;
 }
 
+/**
+ * What differs between the two kinds one controller serves, as upstream's replication controller is the ReplicaSet
+ * controller behind a conversion: the v1 ReplicationController has an equality selector (a map; the API server
+ * defaults it to the template's labels).
+ */
+export interface ReplicaSetKind {
+  controllerName: string;
+  informer: 'replicasets' | 'replicationcontrollers';
+  apiVersion: string;
+  kind: string;
+  selectorOf(rs: V1ReplicaSet): V1LabelSelector | undefined;
+}
+
+export const REPLICA_SET_KIND: ReplicaSetKind = { controllerName: 'replicaset', informer: 'replicasets', apiVersion: 'apps/v1', kind: 'ReplicaSet', selectorOf: (rs) => rs.spec?.selector };
+/** A ReplicationController read as a ReplicaSet: the same spec and status fields, the selector a map of labels. */
+export const REPLICATION_CONTROLLER_KIND: ReplicaSetKind = {
+  controllerName: 'replicationcontroller', informer: 'replicationcontrollers', apiVersion: 'v1', kind: 'ReplicationController',
+  // An empty map selects nothing here (the API server never stores one: it defaults it to the template's labels).
+  selectorOf: (rc) => {
+    const labels = (rc.spec?.selector as unknown as Record<string, string> | undefined) ?? {};
+    return Object.keys(labels).length ? { matchLabels: labels } : undefined;
+  },
+};
+
 export class ReplicaSetController implements Controller {
-  readonly name = 'replicaset';
+  readonly name: string;
   private readonly runner: QueueRunner;
   private readonly expectations = new Expectations();
 
-  constructor(private readonly ctx: ControllerContext) {
+  constructor(private readonly ctx: ControllerContext, private readonly flavour: ReplicaSetKind = REPLICA_SET_KIND) {
+    this.name = flavour.controllerName;
     this.runner = new QueueRunner(this.name, ctx, (k) => this.sync(k));
   }
 
+  private get own() { return { apiVersion: this.flavour.apiVersion, kind: this.flavour.kind }; }
+
   start(): void {
-    const rss = this.ctx.informers.get<V1ReplicaSet>('replicasets');
+    const rss = this.ctx.informers.get<V1ReplicaSet>(this.flavour.informer);
     const pods = this.ctx.informers.get<V1Pod>('pods');
     const q = this.runner.queue;
     rss.onAdd((rs) => q.add(keyOf(rs)));
@@ -97,7 +124,7 @@ export class ReplicaSetController implements Controller {
     rss.onDelete((rs) => this.expectations.forget(keyOf(rs)));
     const ownerKey = (p: V1Pod) => {
       const ref = controllerRefOf(p);
-      return ref?.kind === 'ReplicaSet' ? `${p.metadata!.namespace}/${ref.name}` : undefined;
+      return ref?.kind === this.flavour.kind && ref.apiVersion?.split('/')[0] === this.flavour.apiVersion.split('/')[0] ? `${p.metadata!.namespace}/${ref.name}` : undefined;
     };
     pods.onAdd((p) => {
       const k = ownerKey(p);
@@ -125,16 +152,17 @@ export class ReplicaSetController implements Controller {
 
   private async sync(key: string): Promise<void | { requeueAfterMs?: number }> {
     const { namespace, name } = splitKey(key);
-    const rs = this.ctx.informers.get<V1ReplicaSet>('replicasets').get(name, namespace);
+    const rs = this.ctx.informers.get<V1ReplicaSet>(this.flavour.informer).get(name, namespace);
     if (!rs) return;
+    const selector = this.flavour.selectorOf(rs);
     const all = this.ctx.informers.get<V1Pod>('pods').list(namespace);
     const owned = all.filter((p) => isControlledBy(p, rs.metadata?.uid));
     if (!rs.metadata?.deletionTimestamp) {
-      for (const orphan of adoptable(all, (p) => labelSelectorMatches(rs.spec?.selector, p.metadata?.labels) && isPodActive(p))) {
+      for (const orphan of adoptable(all, (p) => selector !== undefined && labelSelectorMatches(selector, p.metadata?.labels) && isPodActive(p))) {
         try {
           const adopted = await this.ctx.api.patch<V1Pod>(
             { apiVersion: 'v1', kind: 'Pod', namespace: namespace!, name: orphan.metadata!.name! },
-            { metadata: { resourceVersion: orphan.metadata?.resourceVersion, ownerReferences: [...(orphan.metadata?.ownerReferences ?? []), ownerRef(rs, 'apps/v1', 'ReplicaSet')] } },
+            { metadata: { resourceVersion: orphan.metadata?.resourceVersion, ownerReferences: [...(orphan.metadata?.ownerReferences ?? []), ownerRef(rs, this.own.apiVersion, this.own.kind)] } },
           );
           owned.push(adopted);
         } catch (err) {
@@ -157,25 +185,25 @@ export class ReplicaSetController implements Controller {
   private relatedPods(rs: V1ReplicaSet, podsInNs: readonly V1Pod[]): V1Pod[] {
     const owner = controllerRefOf(rs)?.uid;
     const siblings = owner
-      ? new Set(this.ctx.informers.get<V1ReplicaSet>('replicasets').list(rs.metadata!.namespace).filter((x) => controllerRefOf(x)?.uid === owner).map((x) => x.metadata?.uid))
+      ? new Set(this.ctx.informers.get<V1ReplicaSet>(this.flavour.informer).list(rs.metadata!.namespace).filter((x) => controllerRefOf(x)?.uid === owner).map((x) => x.metadata?.uid))
       : new Set([rs.metadata?.uid]);
     return podsInNs.filter((p) => siblings.has(controllerRefOf(p)?.uid));
   }
 
   private async createPods(rs: V1ReplicaSet, key: string, n: number): Promise<void> {
     const ns = rs.metadata!.namespace!;
-    const owner = ownerRef(rs, 'apps/v1', 'ReplicaSet');
+    const owner = ownerRef(rs, this.own.apiVersion, this.own.kind);
     this.expectations.expect(key, n, 0);
     let created = 0;
     try {
       created = await slowStart(n, async () => {
         const pod = await this.ctx.api.create(podFromTemplate(rs.spec!.template!, ns, owner, { generateName: `${rs.metadata!.name}-` }));
-        this.ctx.events.event({ ...rs, apiVersion: 'apps/v1', kind: 'ReplicaSet' }, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata?.name}`);
+        this.ctx.events.event({ ...rs, ...this.own }, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata?.name}`);
       });
     } catch (err) {
       created = (err as { created?: number }).created ?? 0;
       this.expectations.lower(key, n - created, 0);
-      this.ctx.events.event({ ...rs, apiVersion: 'apps/v1', kind: 'ReplicaSet' }, 'Warning', 'FailedCreate', `Error creating: ${String((err as Error).message ?? err)}`);
+      this.ctx.events.event({ ...rs, ...this.own }, 'Warning', 'FailedCreate', `Error creating: ${String((err as Error).message ?? err)}`);
       throw err;
     }
   }
@@ -186,7 +214,7 @@ export class ReplicaSetController implements Controller {
       victims.map(async (p) => {
         try {
           await this.ctx.api.delete({ apiVersion: 'v1', kind: 'Pod', namespace: p.metadata!.namespace!, name: p.metadata!.name! }, { uid: p.metadata?.uid });
-          this.ctx.events.event({ ...rs, apiVersion: 'apps/v1', kind: 'ReplicaSet' }, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata!.name}`);
+          this.ctx.events.event({ ...rs, ...this.own }, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata!.name}`);
         } catch (err) {
           this.expectations.observedDeletionOf(key, p.metadata?.uid);
           if (errorCode(err) !== 404) throw err;
@@ -216,7 +244,7 @@ export class ReplicaSetController implements Controller {
       cur.observedGeneration !== status.observedGeneration;
     if (changed) {
       try {
-        await this.ctx.api.patchStatus({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: rs.metadata!.namespace!, name: rs.metadata!.name! }, { status });
+        await this.ctx.api.patchStatus({ ...this.own, namespace: rs.metadata!.namespace!, name: rs.metadata!.name! }, { status });
       } catch (err) {
         if (errorCode(err) !== 404) throw err;
       }
