@@ -14,6 +14,7 @@ import type { V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../common/logger.js';
 import type { Store } from '../../storage/types.js';
 import { StoreMirror } from '../store-mirror.js';
+import { SyncLoop } from '../sync-loop.js';
 import { runNft } from '../proxy/nft.js';
 import { netpolCleanupScript, netpolScript, renderNetpol } from './rules.js';
 import { NETWORK_POLICY_RESOURCE } from '../../protocol/network-policy.js';
@@ -25,6 +26,8 @@ export interface NetpolEnforcerOptions {
   /** Coalescing window for changes (default 100 ms). */
   batchMs?: number;
   nftPath?: string;
+  /** Turn on br_netfilter's bridge-nf-call-iptables at start (default true; unit tests with a stand-in nft: false). */
+  bridgeNetfilter?: boolean;
 }
 
 const BRIDGE_NF = '/proc/sys/net/bridge/bridge-nf-call-iptables';
@@ -53,63 +56,39 @@ export class NetpolEnforcer {
   private readonly policies: StoreMirror<V1NetworkPolicy>;
   private readonly pods: StoreMirror<V1Pod>;
   private applied: string | null = null;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> = Promise.resolve();
-  private dirty = false;
-  private stopped = false;
-  private failures = 0;
+  private readonly loop: SyncLoop;
   /** nft transactions run (tests, logs). */
   transactions = 0;
 
   constructor(private readonly o: NetpolEnforcerOptions) {
-    const onChange = () => this.schedule();
+    this.loop = new SyncLoop({
+      batchMs: o.batchMs ?? 100,
+      sync: () => this.sync(),
+      onFailure: (err, retryInMs) => {
+        this.applied = null;
+        this.o.log.error({ err: String(err), retryInMs }, 'network policy: apply failed; retrying');
+      },
+    });
+    const onChange = () => this.loop.schedule();
     this.policies = new StoreMirror({ store: o.store, prefix: `/registry/${NETWORK_POLICY_RESOURCE}/`, log: o.log, onChange });
     this.pods = new StoreMirror({ store: o.store, prefix: '/registry/pods/', log: o.log, onChange });
   }
 
   async start(): Promise<void> {
-    ensureBridgeNetfilter(this.o.log);
+    if (this.o.bridgeNetfilter !== false) ensureBridgeNetfilter(this.o.log);
     await Promise.all([this.policies.start(), this.pods.start()]);
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.dirty = true;
-    await this.drain();
+    await this.loop.force();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
     this.policies.stop();
     this.pods.stop();
-    await this.running;
+    await this.loop.stop();
   }
 
-  private schedule(delay = this.o.batchMs ?? 100): void {
-    this.dirty = true;
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.drain();
-    }, delay);
-    this.timer.unref();
-  }
-
-  private drain(): Promise<void> {
-    this.running = this.running.then(async () => {
-      if (!this.dirty || this.stopped) return;
-      this.dirty = false;
-      try {
-        await this.sync();
-        this.failures = 0;
-      } catch (err) {
-        this.failures++;
-        this.applied = null;
-        const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
-        this.o.log.error({ err: String(err), retryInMs: delay }, 'network policy: apply failed; retrying');
-        this.schedule(delay);
-      }
-    });
-    return this.running;
+  /** Wait until every change seen so far is applied (tests). */
+  settle(): Promise<void> {
+    return this.loop.now();
   }
 
   private async sync(): Promise<void> {

@@ -15,6 +15,7 @@ import { cleanupScript, renderState, runNft, transaction, type NftState } from '
 import { installedRoutes, ROUTE_PROTO, syncRoutes, wantedRoutes } from './pod-routes.js';
 import { serviceProxyPorts, slicesByService } from './rules.js';
 import { ProxyMetrics } from './metrics.js';
+import { SyncLoop } from '../sync-loop.js';
 
 export interface ServiceProxyOptions {
   store: Store;
@@ -40,18 +41,23 @@ export class ServiceProxy {
   private readonly slices: StoreMirror<V1EndpointSlice>;
   private readonly nodes: StoreMirror<V1Node>;
   private applied: NftState | null = null;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> = Promise.resolve();
-  private dirty = false;
-  private stopped = false;
-  private failures = 0;
+  private readonly loop: SyncLoop;
   /** Syncs done (tests, metrics). */
   syncs = 0;
   private readonly metrics: ProxyMetrics | undefined;
   private resync: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ServiceProxyOptions) {
-    const onChange = () => this.schedule();
+    this.loop = new SyncLoop({
+      batchMs: o.batchMs ?? 100,
+      sync: () => this.sync(),
+      onFailure: (err, retryInMs) => {
+        this.metrics?.failures.inc();
+        this.applied = null;
+        this.o.log.error({ err: String(err), retryInMs }, 'service proxy: apply failed; retrying');
+      },
+    });
+    const onChange = () => this.loop.schedule();
     this.services = new StoreMirror({ store: o.store, prefix: '/registry/services/', log: o.log, onChange });
     this.slices = new StoreMirror({ store: o.store, prefix: '/registry/endpointslices.discovery.k8s.io/', log: o.log, onChange });
     this.nodes = new StoreMirror({ store: o.store, prefix: '/registry/nodes/', log: o.log, onChange });
@@ -61,63 +67,23 @@ export class ServiceProxy {
   /** Loads the store and applies once (the first apply's failure is logged, then retried). */
   async start(): Promise<void> {
     await Promise.all([this.services.start(), this.slices.start(), this.nodes.start()]);
-    this.cancelTimer();
-    this.dirty = true;
-    await this.drain();
+    await this.loop.force();
     // A sync whose nft state is unchanged runs no nft; syncRoutes re-adds what the kernel dropped.
-    this.resync = setInterval(() => this.schedule(), this.o.resyncMs ?? 30_000);
+    this.resync = setInterval(() => this.loop.schedule(), this.o.resyncMs ?? 30_000);
     this.resync.unref();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
     clearInterval(this.resync);
     this.services.stop();
     this.slices.stop();
     this.nodes.stop();
-    await this.running;
+    await this.loop.stop();
   }
 
   /** Wait until every change seen so far is applied (tests). */
-  async settle(): Promise<void> {
-    this.cancelTimer();
-    if (this.dirty) await this.drain();
-    await this.running;
-  }
-
-  private cancelTimer(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private schedule(delay = this.o.batchMs ?? 100): void {
-    this.dirty = true;
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.drain();
-    }, delay);
-    this.timer.unref();
-  }
-
-  private drain(): Promise<void> {
-    this.running = this.running.then(async () => {
-      if (!this.dirty || this.stopped) return;
-      this.dirty = false;
-      try {
-        await this.sync();
-        this.failures = 0;
-      } catch (err) {
-        this.failures++;
-        this.metrics?.failures.inc();
-        this.applied = null;
-        const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
-        this.o.log.error({ err: String(err), retryInMs: delay }, 'service proxy: apply failed; retrying');
-        this.schedule(delay);
-      }
-    });
-    return this.running;
+  settle(): Promise<void> {
+    return this.loop.now();
   }
 
   private self(): V1Node | undefined {
