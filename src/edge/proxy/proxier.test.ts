@@ -38,8 +38,11 @@ test('metrics: service ports programmed, transactions, sync time and failures', 
 
     writeFileSync(path.join(dir, 'FAIL'), '');
     await store.delete('/registry/services/default/web');
-    await new Promise((r) => setTimeout(r, 100));
-    await proxy.settle();
+    // The store's watch reaches the proxy when it does (a loaded machine): wait for the refused apply, no fixed sleep.
+    for (let i = 0; i < 200 && !/kedge_edge_proxy_sync_failures_total [1-9]/.test(await registry.metrics()); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      await proxy.settle();
+    }
     text = await registry.metrics();
     assert.match(text, /kedge_edge_proxy_sync_failures_total [1-9]/);
     assert.match(text, /kedge_edge_proxy_nft_transactions_total 1/, 'a refused transaction is not counted as applied');
