@@ -12,6 +12,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { KUBELET_PORT } from '../common/kubelet-endpoint.js';
 import { statusFailure, type StatusError, type StatusReason } from '../apimachinery/status.js';
+import { httpConnect, type ConnectAnswer } from '../common/http-connect.js';
 
 export interface NodeDialer {
   /** A connected byte stream to `nodeName`'s kubelet API; rejects with a StatusError. */
@@ -24,57 +25,6 @@ const REASONS: Record<number, StatusReason> = { 400: 'BadRequest', 403: 'Forbidd
 export function dialError(nodeName: string, code: number, why: string): StatusError {
   const status = code === 404 ? 503 : code;
   return statusFailure(status, REASONS[status] ?? 'InternalError', `error dialing backend: ${why.trim() || `node "${nodeName}" is unreachable`}`);
-}
-
-/** Reads an HTTP response head (status line + headers) from a socket; returns the status code, the body bytes already read. */
-function readResponseHead(socket: net.Socket, timeoutMs: number): Promise<{ code: number; headers: string; rest: Buffer }> {
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => finish(new Error(`no answer from the kubelet proxy in ${timeoutMs / 1000} s`)), timeoutMs);
-    const onData = (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (buf.length > 16 * 1024) finish(new Error('kubelet proxy answer head too large'));
-        return;
-      }
-      const head = buf.subarray(0, end).toString('latin1');
-      const m = /^HTTP\/1\.[01] (\d{3})/.exec(head);
-      if (!m) return finish(new Error('kubelet proxy answered something that is not HTTP'));
-      finish(undefined, { code: Number(m[1]), headers: head, rest: buf.subarray(end + 4) });
-    };
-    const onClose = () => finish(new Error('kubelet proxy closed the connection'));
-    const onError = (err: Error) => finish(err);
-    function finish(err?: Error, v?: { code: number; headers: string; rest: Buffer }) {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', onClose);
-      socket.off('error', onError);
-      if (err) reject(err);
-      else resolve(v!);
-    }
-    socket.on('data', onData);
-    socket.on('close', onClose);
-    socket.on('error', onError);
-  });
-}
-
-async function readRest(socket: net.Socket, first: Buffer, limit: number): Promise<string> {
-  let body = first;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, 2000);
-    socket.on('data', (c: Buffer) => {
-      if (body.length < limit) body = Buffer.concat([body, c]);
-    });
-    socket.once('close', done);
-    socket.once('end', done);
-    function done() {
-      clearTimeout(timer);
-      resolve();
-    }
-  });
-  socket.destroy();
-  return body.subarray(0, limit).toString('utf8');
 }
 
 /** A dialer through the hub's CONNECT proxy at `socketPath` (`kedge server`: DATA_DIR/kubelet-proxy.sock). */
@@ -92,18 +42,14 @@ export function connectProxyDialer(socketPath: string): NodeDialer {
         const code = (err as NodeJS.ErrnoException).code;
         throw dialError(nodeName, 503, code === 'ENOENT' || code === 'ECONNREFUSED' ? 'the hub\'s kubelet proxy is not running (no cloud hub: kedge server --hub-port -1?)' : String((err as Error).message));
       }
-      const target = `${nodeName}:${KUBELET_PORT}`;
-      socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
-      let head: { code: number; headers: string; rest: Buffer };
+      let answer: ConnectAnswer;
       try {
-        head = await readResponseHead(socket, 15_000);
+        answer = await httpConnect(socket, `${nodeName}:${KUBELET_PORT}`, 15_000);
       } catch (err) {
-        socket.destroy();
-        throw dialError(nodeName, 503, String((err as Error).message));
+        throw dialError(nodeName, 503, `kubelet proxy: ${String((err as Error).message)}`);
       }
-      if (head.code !== 200) throw dialError(nodeName, head.code, await readRest(socket, head.rest, 4096));
-      if (head.rest.length > 0) socket.unshift(head.rest);
-      return socket;
+      if (!answer.ok) throw dialError(nodeName, answer.code, answer.reason);
+      return answer.socket;
     },
   };
 }

@@ -39,6 +39,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { LogRateLimiter } from '../common/log-limiter.js';
 import { startKubeletProxy, type KubeletProxy } from './kubelet-proxy.js';
 import { HubBalancer } from './rebalance.js';
+import { PeerRelay, peerConnectHandler } from './peer-relay.js';
 
 export const DEFAULT_HUB_PORT = 10000;
 
@@ -401,6 +402,9 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     });
   });
 
+  // Peer servers' CONNECTs for this hub's nodes (peer-relay.ts): server identities only, nothing else is proxied here.
+  server.on('connect', peerConnectHandler({ proxy: () => (opts.balance ? kubeletProxy : undefined), metrics, log }));
+
   function startSession(node: string, binding: NodeBinding, ws: WebSocket, remote: string, tlsResumed: boolean): void {
     (tlsResumed ? metrics.tlsResumed : metrics.tlsFullHandshakes).inc();
     const session: NodeSession = new NodeSession(
@@ -446,7 +450,25 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
+  // Several servers on one datastore: this hub's Lease (load and peer URL), and the live peers it sees (rebalance.ts).
+  const balancer = opts.balance && new HubBalancer({
+    client: opts.client,
+    identity: opts.balance.identity,
+    peerUrl: `https://${opts.balance.advertiseHost.includes(':') ? `[${opts.balance.advertiseHost}]` : opts.balance.advertiseHost}:${port}`,
+    nodes: () => [...sessions.keys()],
+    move: (node, to) => sessions.get(node)?.moveTo(to),
+    publishIntervalMs: opts.balance.publishIntervalMs,
+    log,
+  });
   if (opts.kubeletProxySocket) {
+    // Kubelet streams for nodes on a peer's hub are asked of the live peers (peer-relay.ts).
+    const relay = balancer && new PeerRelay({
+      peers: async () => balancer.livePeers().map((p) => ({ name: p.load.identity, url: p.load.peerUrl })),
+      ca: opts.ca,
+      name: opts.balance!.identity,
+      log,
+      metrics,
+    });
     try {
       kubeletProxy = await startKubeletProxy({
         socketPath: opts.kubeletProxySocket,
@@ -456,6 +478,8 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
         },
         ca: opts.ca,
         clientCaPem: opts.kubeletClientCaPem,
+        peers: relay,
+        metrics,
         log,
       });
     } catch (err) {
@@ -468,15 +492,6 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const shownHost = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   log.info({ port, epoch }, 'cloud hub listening');
   await publishHubCa(opts.client, opts.ca.certPem, log);
-  const balancer = opts.balance && new HubBalancer({
-    client: opts.client,
-    identity: opts.balance.identity,
-    peerUrl: `https://${opts.balance.advertiseHost.includes(':') ? `[${opts.balance.advertiseHost}]` : opts.balance.advertiseHost}:${port}`,
-    nodes: () => [...sessions.keys()],
-    move: (node, to) => sessions.get(node)?.moveTo(to),
-    publishIntervalMs: opts.balance.publishIntervalMs,
-    log,
-  });
   balancer?.start();
 
   return {

@@ -18,7 +18,7 @@
  * and a one-line reason (never a hang); the API server turns it into its own error.
  */
 import { splice } from '../common/upgrade-proxy.js';
-import http, { type IncomingMessage } from 'node:http';
+import http, { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { listenOnUnixSocket } from '../common/unix-socket.js';
 import { KUBELET_PORT } from '../common/kubelet-endpoint.js';
@@ -28,6 +28,8 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger.js';
 import { issueServerCertificate, type CertificateAuthority } from '../pki/index.js';
 import type { NodeSession } from './session.js';
+import type { HubMetrics } from './metrics.js';
+import type { ConnectAnswer } from '../common/http-connect.js';
 
 export { KUBELET_PROXY_SOCKET_NAME } from '../common/kubelet-endpoint.js';
 /** How long an OPEN may wait for the edge's ACCEPT before the client is told the node did not answer. */
@@ -42,11 +44,16 @@ export interface KubeletProxyOptions {
   ca: CertificateAuthority;
   /** PEM CA(s) that sign the API server's kubelet client certificate; when set, TLS clients must present one. */
   clientCaPem?: string;
+  /** Other servers' hubs, asked for nodes this hub has no session for (peer-relay.ts); absent: this hub alone. */
+  peers?: { dial(node: string): Promise<ConnectAnswer> };
+  metrics?: HubMetrics;
   log: Logger;
 }
 
 export interface KubeletProxy {
   socketPath: string;
+  /** Serves a CONNECT a peer server sent to the hub's TLS port (its identity already checked: peer-relay.ts). */
+  servePeer(req: IncomingMessage, client: Duplex, head: Buffer): void;
   /** Streams relayed right now (leak checks). */
   readonly active: number;
   close(): Promise<void>;
@@ -72,9 +79,10 @@ export function resolveTarget(host: string, sessions: ReadonlyMap<string, NodeSe
   return known ? { node: host } : { code: 404, error: `no node named or addressed ${host}` };
 }
 
-function refuse(socket: Duplex, code: number, text: string, reason: string): void {
+/** Answers a CONNECT with an HTTP error and a one-line reason, and closes. */
+export function refuse(socket: Duplex, code: number, reason: string): void {
   const body = `${reason}\n`;
-  if (!socket.destroyed) socket.end(`HTTP/1.1 ${code} ${text}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  if (!socket.destroyed) socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Error'}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 /**
@@ -104,80 +112,107 @@ export async function startKubeletProxy(o: KubeletProxyOptions): Promise<Kubelet
     res.end('only CONNECT <node>:<port> is served here\n');
   });
 
-  server.on('connect', (req: IncomingMessage, client: Duplex, head: Buffer) => {
+  /**
+   * Serves one CONNECT. `fromPeer`: asked by a peer server on the hub's TLS port, so only this hub's own sessions,
+   * by node name, and never asked of peers in turn (one server-to-server hop at most, no loops).
+   */
+  function serveConnect(req: IncomingMessage, client: Duplex, head: Buffer, fromPeer: boolean): void {
     client.on('error', () => client.destroy());
     const target = req.url ?? '';
     const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(target);
-    if (!m) return refuse(client, 400, 'Bad Request', `CONNECT target must be host:port, got ${JSON.stringify(target.slice(0, 200))}`);
+    if (!m) return refuse(client, 400, `CONNECT target must be host:port, got ${JSON.stringify(target.slice(0, 200))}`);
     const host = m[1]!;
     const port = Number(m[2]);
-    const found = resolveTarget(host, o.sessions, o.nodes());
-    if ('error' in found) return refuse(client, found.code, found.code === 404 ? 'Not Found' : 'Bad Gateway', found.error);
-    if (port !== KUBELET_PORT) return refuse(client, 403, 'Forbidden', `only the kubelet port ${KUBELET_PORT} of an edge node is reachable through the hub, not ${port}`);
+    const found = fromPeer ? { node: host } : resolveTarget(host, o.sessions, o.nodes());
+    if ('error' in found) return refuse(client, found.code, found.error);
+    if (port !== KUBELET_PORT) return refuse(client, 403, `only the kubelet port ${KUBELET_PORT} of an edge node is reachable through the hub, not ${port}`);
     const session = o.sessions.get(found.node);
-    if (!session) return refuse(client, 503, 'Service Unavailable', `node "${found.node}" is not connected to the hub (its link is down or it is not an edge node)`);
+    if (fromPeer) o.metrics?.peerRelays.inc({ direction: 'in', result: session ? 'ok' : 'not-connected' });
+    if (session) return openLocal(client, head, found.node, session, !fromPeer);
+    if (fromPeer || !o.peers) return refuse(client, 503, `node "${found.node}" is not connected to ${fromPeer ? 'this hub' : 'the hub'} (its link is down or it is not an edge node)`);
+    // Another server's hub may hold the node's link (peer-relay.ts).
+    o.peers.dial(found.node).then(
+      (answer) => (answer.ok ? relayTo(client, head, found.node, answer.socket, true) : refuse(client, answer.code, answer.reason)),
+      (err: unknown) => refuse(client, 503, `node "${found.node}": ${String((err as Error).message ?? err)}`),
+    );
+  }
+
+  /** A tunnel stream on the node's link to this hub, relayed once the edge accepted it. */
+  function openLocal(client: Duplex, head: Buffer, node: string, session: NodeSession, terminateTls: boolean): void {
     let stream: Duplex & { ready(): Promise<void> };
     try {
-      stream = session.openTunnel(port);
+      stream = session.openTunnel(KUBELET_PORT);
     } catch (err) {
-      return refuse(client, 503, 'Service Unavailable', (err as Error).message);
+      return refuse(client, 503, (err as Error).message);
     }
-    const timer = setTimeout(() => stream.destroy(new Error(`node "${found.node}" did not accept a stream within ${ACCEPT_TIMEOUT_MS / 1000} s`)), ACCEPT_TIMEOUT_MS);
+    const timer = setTimeout(() => stream.destroy(new Error(`node "${node}" did not accept a stream within ${ACCEPT_TIMEOUT_MS / 1000} s`)), ACCEPT_TIMEOUT_MS);
     client.once('close', () => stream.destroy());
     stream.ready().then(
       () => {
         clearTimeout(timer);
-        if (client.destroyed) return void stream.destroy();
-        client.write('HTTP/1.1 200 Connection established\r\n\r\n');
-        // Counted from here until the client's connection closes, however it ends (before or after the relay).
-        active++;
-        let counted = true;
-        const done = () => {
-          if (counted) active--;
-          counted = false;
-        };
-        client.once('close', done);
-        // Until the relay joins them, a stream cut (link down) must free the client at once: it is waiting for
-        // the kubelet's answer and nothing else would tell it.
-        const cutBeforeRelay = () => client.destroy();
-        stream.once('close', cutBeforeRelay);
-        const startRelay = (c: Duplex) => {
-          stream.off('close', cutBeforeRelay);
-          relay(c, stream, done);
-        };
-        if (head.length > 0) client.unshift(head);
-        // The first byte tells TLS (kube-apiserver) from plain HTTP (Kedge's own API server).
-        client.once('readable', () => {
-          const first = client.read(1) as Buffer | null;
-          if (first) client.unshift(first);
-          if (!first || first[0] !== 0x16) return startRelay(client);
-          contextFor(found.node).then(
-            (secureContext) => {
-              // Through a plain Duplex view of the socket: TLS on a net.Socket reads its handle directly and would miss
-              // the byte we peeked and put back.
-              const tlsSocket = new tls.TLSSocket(Duplex.from({ readable: client, writable: client }) as unknown as import('node:net').Socket, {
-                isServer: true,
-                secureContext,
-                requestCert: o.clientCaPem !== undefined,
-                rejectUnauthorized: o.clientCaPem !== undefined,
-              });
-              startRelay(tlsSocket);
-            },
-            (err: unknown) => {
-              o.log.error({ node: found.node, err: String(err) }, 'kubelet proxy: cannot issue a serving certificate');
-              client.destroy();
-              stream.destroy();
-              done();
-            },
-          );
-        });
+        relayTo(client, head, node, stream, terminateTls);
       },
       (err: unknown) => {
         clearTimeout(timer);
-        refuse(client, 502, 'Bad Gateway', `node "${found.node}" refused the stream: ${String((err as Error).message ?? err)}`);
+        refuse(client, 502, `node "${node}" refused the stream: ${String((err as Error).message ?? err)}`);
       },
     );
-  });
+  }
+
+  /**
+   * Answers 200 and relays the client to `stream` (a tunnel stream, or a peer hub's tunnel). With `terminateTls`, a
+   * client that starts TLS (kube-apiserver) is served with the node's certificate here and the cleartext relayed.
+   */
+  function relayTo(client: Duplex, head: Buffer, node: string, stream: Duplex, terminateTls: boolean): void {
+    if (client.destroyed) return void stream.destroy();
+    client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+    // Counted from here until the client's connection closes, however it ends (before or after the relay).
+    active++;
+    let counted = true;
+    const done = () => {
+      if (counted) active--;
+      counted = false;
+    };
+    client.once('close', done);
+    client.once('close', () => stream.destroy());
+    // Until the relay joins them, a stream cut (link down) must free the client at once: it is waiting for
+    // the kubelet's answer and nothing else would tell it.
+    const cutBeforeRelay = () => client.destroy();
+    stream.once('close', cutBeforeRelay);
+    const startRelay = (c: Duplex) => {
+      stream.off('close', cutBeforeRelay);
+      relay(c, stream, done);
+    };
+    if (head.length > 0) client.unshift(head);
+    if (!terminateTls) return startRelay(client);
+    // The first byte tells TLS (kube-apiserver) from plain HTTP (Kedge's own API server).
+    client.once('readable', () => {
+      const first = client.read(1) as Buffer | null;
+      if (first) client.unshift(first);
+      if (!first || first[0] !== 0x16) return startRelay(client);
+      contextFor(node).then(
+        (secureContext) => {
+          // Through a plain Duplex view of the socket: TLS on a net.Socket reads its handle directly and would miss
+          // the byte we peeked and put back.
+          const tlsSocket = new tls.TLSSocket(Duplex.from({ readable: client, writable: client }) as unknown as import('node:net').Socket, {
+            isServer: true,
+            secureContext,
+            requestCert: o.clientCaPem !== undefined,
+            rejectUnauthorized: o.clientCaPem !== undefined,
+          });
+          startRelay(tlsSocket);
+        },
+        (err: unknown) => {
+          o.log.error({ node, err: String(err) }, 'kubelet proxy: cannot issue a serving certificate');
+          client.destroy();
+          stream.destroy();
+          done();
+        },
+      );
+    });
+  }
+
+  server.on('connect', (req: IncomingMessage, client: Duplex, head: Buffer) => serveConnect(req, client, head, false));
 
   const clients = new Set<Duplex>();
   server.on('connect', (_req: IncomingMessage, client: Duplex) => {
@@ -188,6 +223,11 @@ export async function startKubeletProxy(o: KubeletProxyOptions): Promise<Kubelet
   o.log.info({ socket: o.socketPath }, 'kubelet proxy (HTTP CONNECT to edge kubelets) listening');
   return {
     socketPath: o.socketPath,
+    servePeer: (req, client, head) => {
+      clients.add(client);
+      client.once('close', () => clients.delete(client));
+      serveConnect(req, client, head, true);
+    },
     get active() {
       return active;
     },

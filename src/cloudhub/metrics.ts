@@ -7,6 +7,12 @@ export class HubMetrics {
   readonly rebalanceMoves = new Counter({ name: 'kedge_hub_rebalance_moves_total', help: 'Nodes this hub asked to move to a less-loaded hub (several servers)', registers: [this.registry] });
   readonly tunnelStreams = new Gauge({ name: 'kedge_hub_tunnel_streams', help: 'Tunnel streams open to edge kubelets (logs, exec, port-forward, stats), all nodes', registers: [this.registry] });
   readonly tunnelProxyActive = new Gauge({ name: 'kedge_hub_kubelet_proxy_connections', help: 'CONNECT connections the kubelet proxy is relaying', registers: [this.registry] });
+  readonly peerRelays = new Counter({
+    name: 'kedge_hub_kubelet_peer_relays_total',
+    help: 'Kubelet streams for nodes on another server\'s hub: out (asked of peer hubs: ok, not-connected) and in (asked by peer servers: ok, not-connected, refused identity)',
+    labelNames: ['direction', 'result'],
+    registers: [this.registry],
+  });
   readonly bytesSent = new Counter({
     name: 'kedge_hub_sent_bytes_total',
     help: 'Uncompressed bytes sent to edges, by message type',

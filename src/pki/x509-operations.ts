@@ -1,7 +1,7 @@
 /** The X.509-library operations a long-running process hands to its X.509 worker (x509-worker.ts). */
-import { createCertificateAuthority, issueServerCertificate, parseCertificateRequest, signCertificateRequest } from './certificates.js';
+import { createCertificateAuthority, issueClientCertificate, issueServerCertificate, parseCertificateRequest, signCertificateRequest } from './certificates.js';
 
-export const X509_OPERATIONS = { createCertificateAuthority, issueServerCertificate, parseCertificateRequest, signCertificateRequest } as const;
+export const X509_OPERATIONS = { createCertificateAuthority, issueClientCertificate, issueServerCertificate, parseCertificateRequest, signCertificateRequest } as const;
 export type X509Operation = keyof typeof X509_OPERATIONS;
 
 export interface X509Request { id: number; op: X509Operation; args: unknown[] }

@@ -96,7 +96,7 @@ export async function removeSandboxes(ns: string): Promise<void> {
 }
 
 /** A real `kedge edge join` process running pods on the shared containerd. */
-export async function startContainerdEdge(h: Harness, name: string, hubs: string[], token: [string, string]): Promise<HaEdge & { process: ManagedProcess }> {
+export async function startContainerdEdge(h: Harness, name: string, hubs: string[], token: [string, string]): Promise<HaEdge & { process: ManagedProcess; dataDir: string }> {
   const localApiPort = await h.freePort();
   const dataDir = h.tempDir(name);
   const proc = await h.startKedge(name, [
@@ -112,6 +112,7 @@ export async function startContainerdEdge(h: Harness, name: string, hubs: string
   return {
     name,
     process: proc,
+    dataDir,
     cloudVersions: false,
     hub: () => (proc.currentOutput.split('\n').filter((l) => /connected to hub|disconnected/.test(l)).at(-1)?.includes('disconnected') ? undefined : connectedHub(proc)),
     holds: async (ns) => [...(await list('pods', ns)), ...(await list('services', ns))].sort(),

@@ -10,7 +10,7 @@ const GR = { group: 'certificates.k8s.io', resource: 'certificatesigningrequests
  * Upstream's CertificateApproval, CertificateSigning and CertificateSubjectRestriction admission for
  * certificates.k8s.io/v1 CertificateSigningRequests: approving or denying needs `approve` on
  * signers/<signerName> (or <domain>/*), issuing a certificate needs `sign`, and the kube-apiserver-client signer
- * never issues system:masters identities.
+ * never issues system:masters identities (nor Kedge's kedge:servers, the hubs' peer identity).
  */
 export async function admitCertificateSigningRequest(
   authorizer: Authorizer,
@@ -28,8 +28,10 @@ export async function admitCertificateSigningRequest(
       } catch {
         return; // malformed requests are left to validation / the signer's Failed condition
       }
-      if (groups.includes('system:masters')) {
-        throw forbidden(GR, name, `use of ${KUBE_APISERVER_CLIENT} signer with system:masters group is not allowed`);
+      // Kedge's own reserved identity beside upstream's: a `kedge:servers` certificate lets its holder relay into
+      // any edge node's kubelet through a hub (src/cloudhub/peer-relay.ts); only a server issues one, to itself.
+      for (const reserved of ['system:masters', 'kedge:servers']) {
+        if (groups.includes(reserved)) throw forbidden(GR, name, `use of ${KUBE_APISERVER_CLIENT} signer with ${reserved} group is not allowed`);
       }
     }
     return;

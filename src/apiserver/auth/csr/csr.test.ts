@@ -70,4 +70,8 @@ test('admission: approval needs approve on the signer (exact or domain/*), certi
   const masters = await csrFor('root', ['system:masters'], KUBE_APISERVER_CLIENT, ['client auth']);
   await assert.rejects(admitCertificateSigningRequest(signerAuthorizer([]), masters, null, { user: jane, subresource: '' }),
     forbidden(/use of kubernetes\.io\/kube-apiserver-client signer with system:masters group is not allowed/));
+  // Kedge's server identity (hubs relay kubelet streams for it) is never issued through the CSR API either.
+  const server = await csrFor('kedge:server:x', ['kedge:servers'], KUBE_APISERVER_CLIENT, ['client auth']);
+  await assert.rejects(admitCertificateSigningRequest(signerAuthorizer([]), server, null, { user: jane, subresource: '' }),
+    forbidden(/use of kubernetes\.io\/kube-apiserver-client signer with kedge:servers group is not allowed/));
 });
