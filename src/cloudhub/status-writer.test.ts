@@ -380,4 +380,9 @@ test('node status: a node may write its own peer-health annotation (when it pars
   assert.equal(annotationsAfterReport({}, { other: 'y' }), undefined, 'other annotations: ignored');
   assert.deepEqual(annotationsAfterReport(next, {}), { 'cloud/x': '1' }, 'a report without it removes a stale one');
   assert.equal(annotationsAfterReport({}, { 'kedge.io/peer-health': JSON.stringify({ ['x'.repeat(70_000)]: { reachable: true, since: 's' } }) }), undefined, 'oversized: ignored');
+  // The local-path directory: kept when absolute and normal, a bad one ignored, dropped when no longer reported.
+  assert.deepEqual(annotationsAfterReport({}, { 'kedge.io/local-storage-path': '/srv/edge/storage' }), { 'kedge.io/local-storage-path': '/srv/edge/storage' });
+  assert.equal(annotationsAfterReport({}, { 'kedge.io/local-storage-path': '/srv/../etc' }), undefined, 'not normal: ignored');
+  assert.equal(annotationsAfterReport({}, { 'kedge.io/local-storage-path': 'relative' }), undefined, 'relative: ignored');
+  assert.deepEqual(annotationsAfterReport({ 'kedge.io/local-storage-path': '/a/storage', x: '1' }, {}), { x: '1' });
 });

@@ -6,6 +6,7 @@
  * (src/common/pod-status.ts). Conflicts with newer cloud writes are handled
  * by re-reading and replacing only the status (the cloud keeps spec/metadata it changed meanwhile).
  */
+import { LOCAL_STORAGE_PATH_ANNOTATION, validLocalStoragePath } from '../common/local-storage.js';
 import type { CoreV1Event, V1Lease, V1Node, V1NodeCondition, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { seg, type KubeClient } from '../common/kube-client.js';
 import type { StatusKind } from '../protocol/messages.js';
@@ -103,22 +104,31 @@ export function labelsAfterReport(current: Record<string, string> | undefined, r
 }
 
 /**
- * The one annotation a node writes on its own Node: its peer-health report (src/common/peer-health.ts), kept only
- * when it parses, and removed when the node reports none (peer health turned off, or no peer decided yet: an old
- * report must not keep voting). Every other reported annotation is ignored (the cloud owns them). Undefined: nothing
- * to change.
+ * The annotations a node writes on its own Node: its peer-health report (src/common/peer-health.ts), kept only when
+ * it parses, and its local-path directory (src/common/local-storage.ts), kept only when it is an absolute normal
+ * path; each removed when the node reports none (peer health turned off, or no peer decided yet: an old report must
+ * not keep voting). Every other reported annotation is ignored (the cloud owns them). Undefined: nothing to change.
  */
 export function annotationsAfterReport(current: Record<string, string> | undefined, reported: Record<string, string> | undefined): Record<string, string> | undefined {
-  const value = reported?.[PEER_HEALTH_ANNOTATION];
-  if (value === undefined) {
-    if (current?.[PEER_HEALTH_ANNOTATION] === undefined) return undefined;
-    const { [PEER_HEALTH_ANNOTATION]: _gone, ...rest } = current;
-    return rest;
-  }
-  if (value === current?.[PEER_HEALTH_ANNOTATION] || value.length > MAX_PEER_HEALTH_BYTES) return undefined;
+  let next: Record<string, string> | undefined;
+  const set = (key: string, value: string | undefined) => {
+    if ((current?.[key]) === value) return;
+    next ??= { ...(current ?? {}) };
+    if (value === undefined) delete next[key];
+    else next[key] = value;
+  };
+  set(PEER_HEALTH_ANNOTATION, reportedPeerHealth(current?.[PEER_HEALTH_ANNOTATION], reported?.[PEER_HEALTH_ANNOTATION]));
+  const storage = reported?.[LOCAL_STORAGE_PATH_ANNOTATION];
+  set(LOCAL_STORAGE_PATH_ANNOTATION, storage === undefined ? undefined : validLocalStoragePath(storage) ? storage : current?.[LOCAL_STORAGE_PATH_ANNOTATION]);
+  return next;
+}
+
+/** The peer-health value to keep: the report normalized, the current one when the report does not parse, none when absent. */
+function reportedPeerHealth(current: string | undefined, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value === current || value.length > MAX_PEER_HEALTH_BYTES) return current;
   const report = parsePeerHealth({ [PEER_HEALTH_ANNOTATION]: value });
-  if (!report) return undefined;
-  return { ...(current ?? {}), [PEER_HEALTH_ANNOTATION]: formatPeerHealth(report) };
+  return report ? formatPeerHealth(report) : current;
 }
 
 /** A pool of a few hundred peers fits; beyond that a report is refused rather than bloating the Node. */

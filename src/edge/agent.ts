@@ -23,6 +23,7 @@ import { buildNode, internalIp, filesystemBytes, readOsImage, NodeStatusReportPo
 // inspect.js needs only node:crypto; join.js (x509 + CSR generation) is loaded when a renewal is due.
 import { msUntilRotation, needsRotation } from '../pki/inspect.js';
 import { DeviceTwins } from './devices/twin.js';
+import { LOCAL_STORAGE_PATH_ANNOTATION, localStoragePath } from '../common/local-storage.js';
 import type { MqttBrokerSetting } from './devices/mqtt-broker.js';
 
 /** Device twins over MQTT (src/edge/devices): which broker, and where the embedded one listens. */
@@ -400,7 +401,9 @@ export class EdgeAgent {
   /** Compute the Node status; post it if it changed or is due (`force`: on connect, always). */
   private reportNode(force = false): void {
     const peers = this.peerHealth?.report();
-    const annotations = peers && Object.keys(peers).length ? { [PEER_HEALTH_ANNOTATION]: formatPeerHealth(peers) } : undefined;
+    // The local-path directory under this agent's data dir (K3s: <data-dir>/storage), for the cloud's provisioner.
+    const annotations: Record<string, string> = { [LOCAL_STORAGE_PATH_ANNOTATION]: localStoragePath(this.opts.dataDir) };
+    if (peers && Object.keys(peers).length) annotations[PEER_HEALTH_ANNOTATION] = formatPeerHealth(peers);
     const node = buildNode({ nodeName: this.opts.nodeName, labels: this.opts.labels, capacity: this.opts.capacity, facts: this.facts, since: this.since, annotations });
     if (force) this.nodeStatusPolicy.reset();
     if (!this.nodeStatusPolicy.shouldReport(node)) return;

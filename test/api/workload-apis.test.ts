@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { HollowNode } from '../../src/sim/hollow-node.js';
@@ -165,7 +165,12 @@ describe('issue 17 API groups with stock kubectl and helm', { timeout: 600_000 }
     assert.equal(claim.status.phase, 'Bound');
     assert.equal(claim.spec.storageClassName, 'local-path');
     const pod = (await json(c, ['get', 'pods', '-l', 'app.kubernetes.io/instance=rel'])).items[0];
-    assert.equal((await json(c, ['get', 'pv', claim.spec.volumeName])).spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0], pod.spec.nodeName);
+    const pv = await json(c, ['get', 'pv', claim.spec.volumeName]);
+    assert.equal(pv.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0], pod.spec.nodeName);
+    // The directory is under the node's own --data-dir, as K3s's <data-dir>/storage (the agent reports it on its Node).
+    const hollow = hollows.find((n) => n.opts.nodeName === pod.spec.nodeName)!;
+    assert.equal(pv.spec.hostPath.path, path.join(path.resolve(hollow.opts.dataDir), 'storage', `pvc-${claim.metadata.uid}_default_rel-app`));
+    assert.ok(existsSync(pv.spec.hostPath.path), 'the agent made the directory');
     const hpa = await json(c, ['get', 'hpa', 'rel-app']);
     assert.equal(hpa.spec.maxReplicas, 100);
     assert.equal((await json(c, ['get', 'ingress', 'rel-app'])).spec.rules[0].host, 'chart-example.local');

@@ -11,10 +11,11 @@
  */
 import path from 'node:path';
 import YAML from 'yaml';
-import type { V1ConfigMap, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
 import { errorCode, isNotFound } from '../client.js';
 import { keyOf, QueueRunner, splitKey, type Controller, type ControllerContext } from '../controller.js';
 import { DEFAULT_CLASS_ANNOTATION, PROVISIONED_BY_ANNOTATION, SELECTED_NODE_ANNOTATION, STORAGE_PROVISIONER_ANNOTATION } from './claims.js';
+import { LOCAL_STORAGE_PATH_ANNOTATION, validLocalStoragePath } from '../../common/local-storage.js';
 
 export const LOCAL_PATH_PROVISIONER = 'rancher.io/local-path';
 export const LOCAL_PATH_CLASS = 'local-path';
@@ -37,15 +38,18 @@ export const localPathStorageClass: V1StorageClass = {
   volumeBindingMode: 'WaitForFirstConsumer',
 };
 
-/** The directory volumes of `node` live under, from the config's nodePathMap (K3s's format); throws on a bad config. */
-export function nodePath(config: V1ConfigMap | undefined, node: string): string {
+/**
+ * The directory volumes of `node` live under: the config's nodePathMap entry for the node (K3s's format), else the
+ * directory the node's agent reports (`<its --data-dir>/storage`, as K3s's `<data-dir>/storage`), else the config's
+ * DEFAULT_PATH_FOR_NON_LISTED_NODES, else DEFAULT_PATH. Throws on a bad config.
+ */
+export function nodePath(config: V1ConfigMap | undefined, node: string, reported?: string): string {
   const raw = config?.data?.['config.json'];
-  if (!raw) return DEFAULT_PATH;
-  const parsed = JSON.parse(raw) as { nodePathMap?: Array<{ node?: string; paths?: string[] }> };
-  const entries = parsed.nodePathMap ?? [];
-  const entry = entries.find((e) => e.node === node) ?? entries.find((e) => e.node === DEFAULT_NODE_KEY);
-  const p = entry?.paths?.[0];
-  if (!entry) return DEFAULT_PATH;
+  const entries = raw ? ((JSON.parse(raw) as { nodePathMap?: Array<{ node?: string; paths?: string[] }> }).nodePathMap ?? []) : [];
+  const listed = entries.find((e) => e.node === node);
+  const entry = listed ?? (validLocalStoragePath(reported) ? undefined : entries.find((e) => e.node === DEFAULT_NODE_KEY));
+  if (!entry) return validLocalStoragePath(reported) ? reported : DEFAULT_PATH;
+  const p = entry.paths?.[0];
   if (!p || !path.isAbsolute(p)) throw new Error(`local-path-config: node ${entry.node} needs one absolute path, got ${JSON.stringify(entry.paths)}`);
   return p;
 }
@@ -82,6 +86,7 @@ export class LocalPathProvisioner implements Controller {
 
   async start(): Promise<void> {
     const q = this.runner.queue;
+    this.ctx.informers.get<V1Node>('nodes'); // the directory a node's agent reports (nodePath)
     this.claims.onAdd((c) => q.add(keyOf(c)));
     this.claims.onUpdate((c) => q.add(keyOf(c)));
     this.volumes.onAdd((v) => q.add(VOLUME_KEY + v.metadata!.name!));
@@ -131,7 +136,7 @@ export class LocalPathProvisioner implements Controller {
     const config = await this.ctx.api.get<V1ConfigMap>({ apiVersion: 'v1', kind: 'ConfigMap', ...LOCAL_PATH_CONFIG });
     let base: string;
     try {
-      base = nodePath(config, node);
+      base = nodePath(config, node, this.ctx.informers.get<V1Node>('nodes').get(node)?.metadata?.annotations?.[LOCAL_STORAGE_PATH_ANNOTATION]);
     } catch (err) {
       this.ctx.events.event(eventObj, 'Warning', 'ProvisioningFailed', `failed to provision volume with StorageClass "${cls.metadata!.name}": ${(err as Error).message}`);
       return;

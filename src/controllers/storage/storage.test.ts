@@ -73,6 +73,12 @@ test('local-path config: nodePathMap per node, the default entry, bad paths refu
   assert.equal(nodePath(cfg([{ node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: ['/opt/lp'] }, { node: 'n1', paths: ['/data/n1'] }]), 'n1'), '/data/n1');
   assert.equal(nodePath(cfg([{ node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: ['/opt/lp'] }]), 'n2'), '/opt/lp');
   assert.throws(() => nodePath(cfg([{ node: 'n1', paths: ['relative'] }]), 'n1'), /one absolute path/);
+  // The directory the node's agent reports (<data-dir>/storage) beats the defaults, not a listed node; a bad one is ignored.
+  assert.equal(nodePath(undefined, 'n1', '/srv/edge/storage'), '/srv/edge/storage');
+  assert.equal(nodePath(cfg([{ node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: ['/opt/lp'] }]), 'n2', '/srv/edge/storage'), '/srv/edge/storage');
+  assert.equal(nodePath(cfg([{ node: 'n1', paths: ['/data/n1'] }]), 'n1', '/srv/edge/storage'), '/data/n1');
+  assert.equal(nodePath(undefined, 'n1', '/srv/../etc'), DEFAULT_PATH);
+  assert.equal(nodePath(undefined, 'n1', 'relative/storage'), DEFAULT_PATH);
   assert.equal(helperImage(undefined).image, DEFAULT_HELPER_IMAGE);
   assert.deepEqual(helperImage({ data: { 'helperPod.yaml': 'spec:\n  containers:\n  - name: h\n    image: busybox:1\n    imagePullPolicy: Never\n' } }), { image: 'busybox:1', imagePullPolicy: 'Never' });
   assert.equal(helperImage({ data: { 'helperPod.yaml': ': not yaml : [' } }).image, DEFAULT_HELPER_IMAGE);
