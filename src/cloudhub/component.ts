@@ -17,6 +17,8 @@ export interface HubComponentOptions {
   port: number;
   bindAddress: string;
   hosts?: string[];
+  /** Publish this hub's load and shed nodes to less-loaded peers (rebalance.ts): servers on an external datastore. */
+  balance?: boolean;
   /** How nodes of other servers' hubs reach this one (`--advertise-address`, else the hub's or API's bind address). */
   advertiseHost?: string;
   pingIntervalMs?: number;
@@ -54,8 +56,8 @@ export function cloudHubComponent(o: HubComponentOptions) {
         batchNodeWrites: o.batchNodeWrites,
         // The API server (main thread) reaches edge kubelets through this socket (src/apiserver/node-dialer.ts).
         kubeletProxySocket: path.join(ctx.dataDir, KUBELET_PROXY_SOCKET_NAME),
-        // Several servers may share the datastore: each hub publishes its load and sheds nodes to the others.
-        balance: { identity: hubIdentity(ctx.dataDir), advertiseHost: o.advertiseHost ?? (isWildcard(o.bindAddress) ? '127.0.0.1' : o.bindAddress) },
+        // Several servers share the datastore: each hub publishes its load and sheds nodes to the others.
+        balance: o.balance ? { identity: hubIdentity(ctx.dataDir), advertiseHost: o.advertiseHost ?? (isWildcard(o.bindAddress) ? '127.0.0.1' : o.bindAddress) } : undefined,
         log,
       });
     } catch (err) {

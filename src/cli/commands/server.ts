@@ -199,7 +199,8 @@ export function register(program: Command): void {
         const { leaseCoalesceWindowMs } = await import('../../cloudhub/status-writer.js');
         const leaseCoalesceMs = flags.leaseCoalescing ? leaseCoalesceWindowMs(await seconds('--node-monitor-grace-period', flags.nodeMonitorGracePeriod)) : 0;
         const advertiseHost = flags.advertiseAddress ?? (['0.0.0.0', '::'].includes(flags.hubBindAddress) ? flags.bindAddress : flags.hubBindAddress);
-        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, advertiseHost, leaseCoalesceMs, batchNodeWrites: flags.batchedNodeWrites, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
+        // Rebalancing needs peers: only servers on an external datastore can have any.
+        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, advertiseHost, balance: datastore!.kind !== 'sqlite', leaseCoalesceMs, batchNodeWrites: flags.batchedNodeWrites, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
         if (flags.hubThread) {
           // Its own thread: the hub reaches the API only through admin.kubeconfig, and at fleet scale it and the
           // API server each need a core (src/common/worker-component.ts).
