@@ -78,7 +78,7 @@ for (const n of nodes) {
   for (const k of keys) baselineBytes += bytes(cache.get(k));
   const namespaces = new Set(keys.map((k) => k.split('/')[3]));
   const anyNsSelector = keys.some((k) => k.endsWith('/allow-ops-probes'));
-  for (const p of allPods) if (anyNsSelector || namespaces.has(p.metadata.namespace)) baselineBytes += bytes(lean(p));
+  for (const p of allPods) if (anyNsSelector || namespaces.has(p.metadata.namespace ?? "")) baselineBytes += bytes(lean(p));
   for (let s = 0; s < NAMESPACES; s++) baselineBytes += bytes({ metadata: { name: `ns-${s}`, labels: (cache.get(objectKey('namespaces', undefined, `ns-${s}`))!.metadata as { labels: unknown }).labels } });
 }
 
