@@ -121,6 +121,21 @@ spec:
     await c.kubectl(['create', 'namespace', 'psa-privileged']);
     await c.kubectl(['label', 'namespace', 'psa-privileged', 'pod-security.kubernetes.io/enforce=privileged']);
     assert.equal((await kubectlResult(c, ['run', 'priv', '-n', 'psa-privileged', '--image=busybox', '--privileged'])).code, 0);
+    // Raising a namespace's enforce level warns about its existing pods as upstream (same reasons on one line).
+    await c.kubectl(['run', 'plain-a', '-n', 'psa-privileged', '--image=busybox']);
+    await c.kubectl(['run', 'plain-b', '-n', 'psa-privileged', '--image=busybox']);
+    const raised = await kubectlResult(c, ['label', '--overwrite', 'namespace', 'psa-privileged', 'pod-security.kubernetes.io/enforce=restricted']);
+    assert.equal(raised.code, 0, raised.out);
+    const restrictedReasons = 'allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, seccompProfile';
+    assert.deepEqual(raised.out.split('\n').filter((l) => l.startsWith('Warning: ')), [
+      'Warning: existing pods in namespace "psa-privileged" violate the new PodSecurity enforce level "restricted:latest"',
+      `Warning: plain-a (and 1 other pod): ${restrictedReasons}`,
+      `Warning: priv: privileged, ${restrictedReasons}`,
+    ]);
+    assert.match(raised.out, /namespace\/psa-privileged labeled/);
+    // The same level again, or another label: nothing to warn about.
+    const again = await kubectlResult(c, ['label', '--overwrite', 'namespace', 'psa-privileged', 'pod-security.kubernetes.io/enforce=restricted', 'team=a']);
+    assert.doesNotMatch(again.out, /Warning/);
   });
 
   it('Secrets of built-in types need their keys; immutable ConfigMaps and Secrets cannot be reverted or changed', async () => {

@@ -11,7 +11,7 @@ import { QuotaAdmission } from './limits.js';
 import type { Obj } from '../resources/helpers.js';
 import { admitPodPriority } from './priority.js';
 import { admitNewNodeTaint } from './node-taint.js';
-import { evaluatePodSecurity, POD_SECURITY_LABEL_PREFIX } from './pod-security.js';
+import { evaluatePodSecurity, existingPodWarnings, POD_SECURITY_LABEL_PREFIX } from './pod-security.js';
 import { forbidden } from '../../apimachinery/status.js';
 import { DEFAULT_STORAGE_CLASS_ANNOTATION } from '../resources/storage.js';
 import { revalidator, WebhookAdmission } from './webhooks.js';
@@ -19,6 +19,7 @@ import type { Logger } from '../../common/logger.js';
 
 const PRIORITY_CLASSES = '/registry/scheduling.k8s.io/priorityclasses/';
 const NAMESPACES = '/registry/core/namespaces/';
+const PODS = '/registry/core/pods/';
 
 /** The pod spec a write carries: a Pod's, or the template of a workload resource (CronJob: its job's template). */
 function podSpecOf(def: ResourceDef, obj: KubeObject): Obj | undefined {
@@ -94,6 +95,13 @@ export class BuiltinAdmission {
 
   /** PodSecurity: enforce (pods) and warn (pods and pod templates) by the namespace's labels (pod-security.ts). */
   private async podSecurity(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
+    if (old && !ctx.subresource && def.group === '' && def.resource === 'namespaces') {
+      // A namespace whose enforce level changes: its existing pods the new level would refuse, as warnings.
+      const ns = obj.metadata?.name ?? '';
+      const pods = (await this.feed.cache(PODS)).snapshot(`${PODS}${ns}/`).map((c) => c.obj as Obj);
+      for (const w of existingPodWarnings(ns, old.metadata?.labels, obj.metadata?.labels, pods)) ctx.warn?.(w);
+      return;
+    }
     if (old || ctx.subresource) return;
     const spec = podSpecOf(def, obj);
     if (!spec) return;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { evaluatePodSecurity, podSecurityViolations } from './pod-security.js';
+import { evaluatePodSecurity, existingPodWarnings, podSecurityViolations } from './pod-security.js';
 
 const restrictedPod = {
   securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
@@ -49,4 +49,17 @@ test('labels: enforce refuses with level:version, warn warns, an unknown level i
   assert.match(evaluatePodSecurity(restrictedPod, { 'pod-security.kubernetes.io/enforce': 'nonsense' }).refuse ?? 'admitted', /^admitted$/);
   assert.match(evaluatePodSecurity({ containers: [{ name: 'c' }] }, { 'pod-security.kubernetes.io/enforce': 'nonsense' }).refuse!, /^violates PodSecurity "restricted:latest"/);
   assert.deepEqual(evaluatePodSecurity(spec, undefined), { warnings: [] });
+});
+
+test('a namespace whose enforce level rises warns about its existing pods, grouped by reasons; unchanged levels do not', () => {
+  const plain = (name: string) => ({ metadata: { name }, spec: { containers: [{ name: 'c', image: 'x' }] } });
+  const enforce = (level: string) => ({ 'pod-security.kubernetes.io/enforce': level });
+  const pods = [plain('b'), plain('a'), plain('c'), { metadata: { name: 'ok' }, spec: restrictedPod }];
+  assert.deepEqual(existingPodWarnings('ns', undefined, enforce('restricted'), pods), [
+    'existing pods in namespace "ns" violate the new PodSecurity enforce level "restricted:latest"',
+    'a (and 2 other pods): allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, seccompProfile',
+  ]);
+  assert.deepEqual(existingPodWarnings('ns', enforce('restricted'), enforce('restricted'), pods), []);
+  assert.deepEqual(existingPodWarnings('ns', undefined, enforce('baseline'), pods), []);
+  assert.deepEqual(existingPodWarnings('ns', enforce('baseline'), enforce('privileged'), pods), []);
 });

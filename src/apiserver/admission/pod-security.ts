@@ -4,7 +4,9 @@
  * with 403 `violates PodSecurity "<level>:<version>": <check> (<detail>), …`; the `warn` label returns the same
  * findings as `would violate PodSecurity …` warnings and lets the pod in. Checks, their reasons and detail texts,
  * and their order (baseline checks by ID, then restricted ones, restricted overriding their baseline counterparts)
- * follow k8s.io/pod-security-admission. The `audit` label is accepted but Kedge has no audit log to annotate.
+ * follow k8s.io/pod-security-admission. Raising a namespace's enforce level warns about the existing pods the new
+ * level would refuse (`existingPodWarnings`). The `audit` label is accepted but Kedge has no audit log to annotate;
+ * `*-version` labels are named in messages, the checks are always `latest`'s.
  */
 import type { Obj } from '../resources/helpers.js';
 
@@ -122,15 +124,44 @@ const RESTRICTED: [string, Check][] = [
 /** Restricted checks that replace a baseline one (upstream's OverrideCheckIDs). */
 const OVERRIDDEN_AT_RESTRICTED = new Set(['capabilities_baseline', 'hostPathVolumes', 'seccompProfile_baseline']);
 
-/** The findings of `level` for a pod spec, in upstream's order, as `reason (detail)` texts. */
-export function podSecurityViolations(spec: Obj, level: PodSecurityLevel): string[] {
+/** The findings of `level` for a pod spec, in upstream's order. */
+function findings(spec: Obj, level: PodSecurityLevel): Finding[] {
   if (level === 'privileged') return [];
   const checks = level === 'baseline' ? BASELINE : [...BASELINE.filter(([id]) => !OVERRIDDEN_AT_RESTRICTED.has(id)), ...RESTRICTED];
   const containers = [...((spec.initContainers ?? []) as Container[]), ...((spec.containers ?? []) as Container[]), ...((spec.ephemeralContainers ?? []) as Container[])];
-  const out: string[] = [];
+  const out: Finding[] = [];
   for (const [, check] of checks) {
     const f = check(spec, containers);
-    if (f) out.push(`${f.reason} (${f.detail})`);
+    if (f) out.push(f);
+  }
+  return out;
+}
+
+/** The findings of `level` for a pod spec, in upstream's order, as `reason (detail)` texts. */
+export function podSecurityViolations(spec: Obj, level: PodSecurityLevel): string[] {
+  return findings(spec, level).map((f) => `${f.reason} (${f.detail})`);
+}
+
+/**
+ * Upstream's warnings when a namespace's enforce level changes (a namespace update): the existing pods that the new
+ * level would refuse, pods with the same reasons on one line (`web-1 (and 2 other pods): reason, reason`), under the
+ * heading `existing pods in namespace "ns" violate the new PodSecurity enforce level "level:version"`.
+ */
+export function existingPodWarnings(namespace: string, oldLabels: Record<string, string> | undefined, newLabels: Record<string, string> | undefined, pods: Obj[]): string[] {
+  const next = namespacePolicy(newLabels, 'enforce');
+  const prev = namespacePolicy(oldLabels, 'enforce');
+  if (!next || next.level === 'privileged' || (prev && prev.level === next.level && prev.version === next.version)) return [];
+  const byReasons = new Map<string, string[]>();
+  for (const pod of [...pods].sort((a, b) => String(a.metadata?.name).localeCompare(String(b.metadata?.name)))) {
+    const reasons = findings(pod.spec ?? {}, next.level).map((f) => f.reason).join(', ');
+    if (!reasons) continue;
+    byReasons.set(reasons, [...(byReasons.get(reasons) ?? []), String(pod.metadata?.name)]);
+  }
+  if (!byReasons.size) return [];
+  const out = [`existing pods in namespace ${JSON.stringify(namespace)} violate the new PodSecurity enforce level "${next.level}:${next.version}"`];
+  for (const [reasons, names] of byReasons) {
+    const others = names.length - 1;
+    out.push(`${names[0]}${others ? ` (and ${others} other pod${others > 1 ? 's' : ''})` : ''}: ${reasons}`);
   }
   return out;
 }
