@@ -637,6 +637,12 @@ async function main(): Promise<void> {
       const simCpuMicros = (await fleet.usage()).cpuMicros - simCpu0;
       const simCores = round(simCpuMicros / 1e6 / steadyWall);
       const steadyLoopDelay = await loopDelayMs();
+      // Memory of a fleet that sat idle (links quiet past LINK_DEFLATE_IDLE_MS): the join's reading above is taken
+      // while every link is still busy syncing.
+      const serverRssSteady = await steadyRss(server.pid);
+      const simRssSteady = (await fleet.usage()).memory.rss;
+      const gcAfterSteady = await gcProbe();
+      if (gcAfterSteady) log(`server memory after steady state (MiB): ${JSON.stringify(gcAfterSteady)}`);
       const perNodeHour = (b: number) => (b / P.nodes / steadyWall) * 3600;
       results.bandwidth = {
         seconds: round(steadyWall, 1),
@@ -647,9 +653,12 @@ async function main(): Promise<void> {
         simulatorAvgCpuCores: simCores,
         simulatorEventLoopDelayMs: steadyLoopDelay,
         hubCountersPerNode: steadyHub,
+        serverRssMiB: toMiB(serverRssSteady),
+        simulatorRssMiB: toMiB(simRssSteady),
       };
       rows.push(
         ['bandwidth per node-hour, steady state', `${round(perNodeHour(steadyBytes.upBytes) / 1024, 1)} KiB up, ${round(perNodeHour(steadyBytes.downBytes) / 1024, 1)} KiB down`, `TLS bytes on the link, lease every ${P.heartbeatMs / 1000} s`],
+        ['memory at the end of the steady state', `server ${toMiB(serverRssSteady)} MiB, simulator ${toMiB(simRssSteady)} MiB RSS`, `server ${round((serverRssSteady - serverIdleRss) / P.nodes / 1024, 1)} KiB per node over idle (pods included), simulator ${round((simRssSteady - benchIdleMem.rss) / P.nodes / 1024, 1)} KiB`],
         ['server CPU at steady state', `${round(steadyCost.avgCpuCores, 2)} cores`, `${P.nodes} nodes heartbeating; simulator ${simCores} cores, event-loop delay p99 ${steadyLoopDelay.p99} ms, max ${steadyLoopDelay.max} ms`],
       );
     }

@@ -29,6 +29,7 @@ const OWNER_RULES: Array<{ ctor: string; prop: string; label: (name: (prop: stri
   { ctor: 'ResourceCache', prop: 'items', label: (p) => `watchcache items ${p('prefix') ?? ''}` },
   { ctor: 'ResourceCache', prop: 'history', label: (p) => `watchcache history ${p('prefix') ?? ''}` },
   { ctor: 'ListWatch', prop: 'objects', label: (p) => `informer ${p('path') ?? ''}` },
+  { ctor: 'LeanInformer', prop: 'objects', label: (p) => `informer ${p('path') ?? ''}` },
   { ctor: 'ClusterState', prop: '', label: () => 'scheduler ClusterState' },
   { ctor: 'SharedCache', prop: 'objects', label: () => 'hub SharedCache objects' },
   { ctor: 'DesiredSets', prop: 'views', label: () => 'hub DesiredSets views' },
@@ -36,6 +37,11 @@ const OWNER_RULES: Array<{ ctor: string; prop: string; label: (name: (prop: stri
   { ctor: 'DesiredSets', prop: 'podsByNode', label: () => 'hub DesiredSets podsByNode' },
   { ctor: 'DesiredSets', prop: 'refNodes', label: () => 'hub DesiredSets refNodes' },
   { ctor: 'SqliteStore', prop: '', label: () => 'storage SqliteStore' },
+  // Per connected node (a session and what its connection holds).
+  { ctor: 'NodeSession', prop: '', label: () => 'hub NodeSession (per node)' },
+  { ctor: 'WebSocket', prop: '', label: () => 'ws WebSocket (per node)' },
+  { ctor: 'TLSSocket', prop: '', label: () => 'TLSSocket (per connection)' },
+  { ctor: 'NodeView', prop: '', label: () => 'hub NodeView (per node)' },
 ];
 
 function analyse(file: string): OwnerSizes {
