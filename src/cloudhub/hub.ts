@@ -21,7 +21,7 @@ import { slowClientServerOptions, type SlowClientLimits } from '../common/slow-c
 import { MAX_EDGE_TO_HUB_BYTES, SUBPROTOCOL } from '../protocol/messages.js';
 import { objectKey } from '../protocol/keys.js';
 import { DEVICE_RESOURCE, type Device } from '../protocol/devices.js';
-import { LINK_DEFLATE_WINDOW_BITS, LINK_ZLIB_DEFLATE, LINK_ZLIB_INFLATE } from '../protocol/compression.js';
+import { linkServerDeflate } from '../protocol/compression.js';
 import { ensureServingCertificate, serverCertificateHosts, type CertificateAuthority } from '../pki/index.js';
 import { SharedCache } from './cache.js';
 import type { InformerLookup } from '../common/lean-informer.js';
@@ -281,13 +281,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     // hold at least one previous object (≥ 4 KiB): measured on pod/configmap streams, 1 KiB windows
     // compress to 46%, 4–8 KiB to 9%, 32 KiB to 8.6%. zlib state lives as long as the connection:
     // 8 KiB window + memLevel 4 ≈ 40 KB deflate + 15 KB inflate per node (zlib defaults: ~300 KB).
-    perMessageDeflate: {
-      threshold: 1024,
-      serverMaxWindowBits: opts.deflateWindowBits ?? LINK_DEFLATE_WINDOW_BITS,
-      clientMaxWindowBits: opts.deflateWindowBits ?? LINK_DEFLATE_WINDOW_BITS,
-      zlibDeflateOptions: LINK_ZLIB_DEFLATE,
-      zlibInflateOptions: LINK_ZLIB_INFLATE,
-    },
+    perMessageDeflate: linkServerDeflate(opts.deflateWindowBits),
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 

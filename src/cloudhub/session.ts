@@ -26,6 +26,7 @@ import type { HubMetrics } from './metrics.js';
 import type { StatusWriter } from './status-writer.js';
 import type { NodeBinding } from './node-identity.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { linkFrameOptions } from '../protocol/compression.js';
 import { LINK_WINDOW_VERSION, TUNNEL_VERSION } from '../protocol/tunnel.js';
 import { INITIAL_LINK_WINDOW, TunnelMux, type TunnelStream } from '../protocol/tunnel-mux.js';
 
@@ -144,7 +145,7 @@ export class NodeSession {
     const text = encode(msg);
     this.deps.metrics.bytesSent.inc({ type: msg.type }, Buffer.byteLength(text));
     this.deps.metrics.messagesSent.inc({ type: msg.type });
-    this.ws.send(text, () => this.schedulePump());
+    this.ws.send(text, linkFrameOptions(text), () => this.schedulePump());
   }
 
   private refuse(code: string, message: string, fatal: boolean): void {

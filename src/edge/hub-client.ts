@@ -17,10 +17,10 @@ import { WebSocket } from 'ws';
 import type { Logger } from '../common/logger.js';
 import { LogRateLimiter } from '../common/log-limiter.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { linkFrameOptions } from '../protocol/compression.js';
 import {
   INVENTORY_CHUNK,
-  LINK_ZLIB_DEFLATE,
-  LINK_ZLIB_INFLATE,
+  LINK_CLIENT_DEFLATE,
   MAX_HUB_TO_EDGE_BYTES,
   PROTOCOL_VERSIONS,
   ProtocolError,
@@ -288,7 +288,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   /** Send a frame if connected; false when not (callers keep the item for later). */
   send(msg: EdgeToHub): boolean {
     if (!this.connectedFlag || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(encode(msg));
+    sendFrame(this.ws, msg);
     return true;
   }
 
@@ -331,7 +331,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       maxPayload: MAX_HUB_TO_EDGE_BYTES,
       // The hub picks the window (see src/cloudhub/hub.ts); memLevel 4 keeps our zlib state small too.
       // 4 KiB zlib buffers (see LINK_ZLIB_DEFLATE) were all of the 33 KiB of "external" memory a hollow node showed.
-      perMessageDeflate: { threshold: 1024, zlibDeflateOptions: LINK_ZLIB_DEFLATE, zlibInflateOptions: LINK_ZLIB_INFLATE },
+      perMessageDeflate: { ...LINK_CLIENT_DEFLATE },
       handshakeTimeout: 10_000,
       // An all-zero mask, which ws then skips: masking (RFC 6455 §10.3) protects intermediaries that read the
       // plaintext from a browser script's chosen bytes; this link is TLS end to end, its client no browser, so the
@@ -347,7 +347,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       // only sent when the hub has been quiet for a whole period (HeartbeatGate).
       const gate = new HeartbeatGate(this.heardSeq);
       beat = setInterval(() => {
-        if (ws.readyState === WebSocket.OPEN && gate.due(this.heardSeq)) ws.send(encode({ type: 'heartbeat', t: Date.now() }));
+        if (ws.readyState === WebSocket.OPEN && gate.due(this.heardSeq)) sendFrame(ws, { type: 'heartbeat', t: Date.now() });
       }, Math.max(50, Math.floor(this.deadAfterMs / 3)));
       this.sayHello(ws).catch((err) => this.abandon(ws, 'reading the sync cursor failed', err));
     });
@@ -423,7 +423,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     this.rev = cursor?.rev;
     this.persisted = cursor && { epoch: cursor.epoch, seq: cursor.seq };
     if (ws.readyState !== WebSocket.OPEN) return;
-    ws.send(encode({ type: 'hello', versions: [...PROTOCOL_VERSIONS], node: this.o.nodeName, ...(cursor ? { cursor } : {}), agent: 'kedge-edge' }));
+    sendFrame(ws, { type: 'hello', versions: [...PROTOCOL_VERSIONS], node: this.o.nodeName, ...(cursor ? { cursor } : {}), agent: 'kedge-edge' });
   }
 
   private onMessage(ws: WebSocket, msg: HubToEdge): void {
@@ -483,7 +483,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     for (let i = 0; i === 0 || i < items.length; i += INVENTORY_CHUNK) {
       if (ws.readyState !== WebSocket.OPEN) return;
       const chunk = items.slice(i, i + INVENTORY_CHUNK);
-      ws.send(encode({ type: 'inventory', items: chunk, done: i + INVENTORY_CHUNK >= items.length }));
+      sendFrame(ws, { type: 'inventory', items: chunk, done: i + INVENTORY_CHUNK >= items.length });
     }
     this.log.info({ items: items.length }, 'sent inventory for diff resync');
   }
@@ -503,7 +503,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         resolve: (m) => (cancel(), resolve(m)),
         reject: (e) => (cancel(), reject(e)),
       });
-      if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'get', id, key }));
+      if (ws.readyState === WebSocket.OPEN) sendFrame(ws, { type: 'get', id, key });
       else this.gets.get(id)!.reject(new Error('hub connection closed'));
     });
   }
@@ -559,7 +559,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       this.live = true;
       // The catch-up's last messages were not acked when applied (this `synced` was still queued behind them),
       // and the hub's window may be full of them: ack them now, or the session waits for an ack that never comes.
-      if (this.sinceAck > 0 && this.lastAppliedOn === ws && ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'ack', seq: this.lastApplied }));
+      if (this.sinceAck > 0 && this.lastAppliedOn === ws && ws.readyState === WebSocket.OPEN) sendFrame(ws, { type: 'ack', seq: this.lastApplied });
       this.lastApplied = msg.seq;
       this.sinceAck = 0;
       this.emit('synced', msg.seq);
@@ -576,7 +576,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     if (this.queued <= 1 || this.sinceAck >= this.ackEvery) {
       this.sinceAck = 0;
       if (this.live) await this.writeCursor(this.epoch, msg.seq);
-      if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: 'ack', seq: msg.seq }));
+      if (ws.readyState === WebSocket.OPEN) sendFrame(ws, { type: 'ack', seq: msg.seq });
     }
   }
 
@@ -643,4 +643,10 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     this.log.error({ code: CloseCode.Revoked }, this.revoked);
     this.emit('revoked', this.revoked);
   }
+}
+
+/** One protocol message as a text frame; small ones skip zlib (see linkFrameOptions). */
+function sendFrame(ws: WebSocket, msg: EdgeToHub): void {
+  const text = encode(msg);
+  ws.send(text, linkFrameOptions(text));
 }

@@ -9,3 +9,35 @@
 export const LINK_DEFLATE_WINDOW_BITS = 13;
 export const LINK_ZLIB_DEFLATE = { memLevel: 4, level: 4, chunkSize: 4096 } as const;
 export const LINK_ZLIB_INFLATE = { chunkSize: 4096 } as const;
+
+/** The hub's permessage-deflate offer answer (ws server options); see src/cloudhub/hub.ts for the window's why. */
+export function linkServerDeflate(windowBits: number = LINK_DEFLATE_WINDOW_BITS) {
+  return {
+    threshold: 1024,
+    serverMaxWindowBits: windowBits,
+    clientMaxWindowBits: windowBits,
+    zlibDeflateOptions: LINK_ZLIB_DEFLATE,
+    zlibInflateOptions: LINK_ZLIB_INFLATE,
+  };
+}
+
+/** The edge's permessage-deflate offer (ws client options): the hub picks the window. */
+export const LINK_CLIENT_DEFLATE = { threshold: 1024, zlibDeflateOptions: LINK_ZLIB_DEFLATE, zlibInflateOptions: LINK_ZLIB_INFLATE } as const;
+
+/**
+ * Text frames shorter than this (in UTF-16 units, which never exceed the UTF-8 bytes) go out uncompressed.
+ * permessage-deflate marks each message as compressed or not (RSV1, RFC 7692 §6), so this needs no negotiation:
+ * every receiver, old edges included, reads both. Why: ws applies its own `threshold` only without context
+ * takeover, so with takeover every heartbeat, ack, status-ack and lease renewal went through zlib — an async
+ * job on the libuv pool plus a flush per frame, on both ends — to save a few tens of bytes each
+ * (docs/design/reconnect-traffic.md, "small frames uncompressed"; bench/link.ts measures both per frame kind).
+ */
+export const LINK_COMPRESS_MIN_CHARS = 256;
+
+const COMPRESSED = { compress: true } as const;
+const UNCOMPRESSED = { compress: false } as const;
+
+/** ws send options for one text frame of the link. */
+export function linkFrameOptions(text: string): { readonly compress: boolean } {
+  return text.length < LINK_COMPRESS_MIN_CHARS ? UNCOMPRESSED : COMPRESSED;
+}

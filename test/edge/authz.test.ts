@@ -10,6 +10,7 @@ import { createToken, edgeNames, secretList, eventually, joinEdge, run, startClu
 import { RawClient, credsFrom, type Creds } from './raw-client.js';
 import { kedgeCommand } from '../helpers/kedge-cli.js';
 import { createCertificateAuthority, issueClientCertificate } from '../../src/pki/index.js';
+import { LINK_COMPRESS_MIN_CHARS } from '../../src/protocol/compression.js';
 
 let c: Cluster;
 let a: Edge;
@@ -186,6 +187,28 @@ test('bad input is refused with a reason, changes nothing, and the hub keeps ser
   // Everyone else is still served.
   await c.kubectl(['apply', '-f', '-'], JSON.stringify(podSpec('pod-b2', 'edge-b')));
   await eventually('pod-b2 on edge-b', async () => (await edgeNames(b, '/api/v1/namespaces/default/pods')).includes('pod-b2'));
+});
+
+test('link frames: small ones travel uncompressed, large ones deflated; an agent that deflates every frame is served', async () => {
+  // RawClient is a plain ws client: it deflates every frame it sends, as agents before this change did.
+  const cl = await RawClient.connect(c.hubPort, credsA);
+  try {
+    await cl.handshake('edge-a');
+    cl.send({ type: 'heartbeat', t: 42 });
+    await cl.waitFor((m) => m.type === 'heartbeat' && m.t === 42);
+    const ack = await cl.status('lease', { renewTime: new Date().toISOString(), durationSeconds: 40 });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+    // Each text frame of the hub next to the message it carried (pings and pongs are control frames).
+    const text = cl.frames.filter((f) => f.opcode === 1);
+    assert.equal(text.length, cl.messages.length, 'one text frame per message');
+    const small = text.flatMap((f, i) => (cl.messageBytes[i]! < LINK_COMPRESS_MIN_CHARS ? [{ ...f, type: cl.messages[i]!.type }] : []));
+    const large = text.flatMap((f, i) => (cl.messageBytes[i]! >= LINK_COMPRESS_MIN_CHARS ? [{ ...f, type: cl.messages[i]!.type }] : []));
+    for (const type of ['welcome', 'synced', 'heartbeat', 'status-ack']) assert.ok(small.some((f) => f.type === type), `a ${type} frame was seen`);
+    assert.deepEqual(small.filter((f) => f.compressed), [], 'small frames skip zlib');
+    assert.ok(large.length > 0 && large.every((f) => f.compressed), 'large frames (the pod, its secret) are deflated');
+  } finally {
+    cl.close();
+  }
 });
 
 async function fetchJoin(port: number, ca: string, tok: string, body: unknown): Promise<{ status: number; body: string }> {

@@ -19,13 +19,51 @@ export function credsFrom(dataDir: string): Creds {
 
 type Msg = Record<string, unknown> & { type: string };
 
+/** One WebSocket frame header as it arrived from the hub, read from the decrypted byte stream. */
+export interface FrameHeader {
+  opcode: number;
+  /** RSV1: this message is deflated (permessage-deflate, RFC 7692). */
+  compressed: boolean;
+  payloadBytes: number;
+}
+
+/**
+ * Reads frame headers off the bytes a socket delivers after the HTTP upgrade (server frames are unmasked):
+ * how each message travelled, which ws does not tell its user.
+ */
+class FrameTap {
+  readonly frames: FrameHeader[] = [];
+  private buf = Buffer.alloc(0);
+
+  feed(chunk: Buffer): void {
+    this.buf = Buffer.concat([this.buf, chunk]);
+    for (;;) {
+      if (this.buf.length < 2) return;
+      const b0 = this.buf[0]!;
+      const len7 = this.buf[1]! & 0x7f;
+      const extra = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+      if (this.buf.length < 2 + extra) return;
+      const len = len7 === 126 ? this.buf.readUInt16BE(2) : len7 === 127 ? Number(this.buf.readBigUInt64BE(2)) : len7;
+      if (this.buf.length < 2 + extra + len) return;
+      this.frames.push({ opcode: b0 & 0x0f, compressed: (b0 & 0x40) !== 0, payloadBytes: len });
+      this.buf = this.buf.subarray(2 + extra + len);
+    }
+  }
+}
+
 export class RawClient {
   readonly messages: Msg[] = [];
+  /** Length of each text message as received (uncompressed), in arrival order. */
+  readonly messageBytes: number[] = [];
   closed: { code: number; reason: string } | null = null;
   private waiters: Array<() => void> = [];
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    private readonly tap: FrameTap,
+  ) {
     ws.on('message', (d: Buffer) => {
+      this.messageBytes.push(d.length);
       this.messages.push(JSON.parse(d.toString()) as Msg);
       this.wake();
     });
@@ -43,10 +81,18 @@ export class RawClient {
   static connect(hubPort: number, creds: Creds): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(`wss://127.0.0.1:${hubPort}/v1/connect`, 'kedge.v1', { ca: creds.ca, cert: creds.cert, key: creds.key, handshakeTimeout: 10_000 });
-      ws.once('open', () => resolve(new RawClient(ws)));
+      const tap = new FrameTap();
+      // Attached before ws takes the socket over: ws hands the bytes read with the 101 back through 'data' once.
+      ws.once('upgrade', (res) => res.socket.on('data', (chunk: Buffer) => tap.feed(chunk)));
+      ws.once('open', () => resolve(new RawClient(ws, tap)));
       ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
       ws.once('error', reject);
     });
+  }
+
+  /** Headers of the hub's frames so far (control frames included), in arrival order. */
+  get frames(): readonly FrameHeader[] {
+    return this.tap.frames;
   }
 
   send(msg: unknown): void {
