@@ -50,6 +50,7 @@ import { KubeHttp } from './lib/kube-http.js';
 import { distribution, runConcurrent, round, toMiB, now, since, formatBytes, intOption, type Distribution } from './lib/stats.js';
 import { newReport, publish, type SummaryRow } from './lib/report.js';
 import { ShardPool } from './lib/shard-pool.js';
+import { measureReconnectOnly, reconnectRows, type ReconnectCost } from './lib/reconnect-cost.js';
 import { inspectorUrl, settledMemory, type SettledMemory } from './lib/inspect-memory.js';
 import { ensureCertificateAuthority, pkiDir } from '../src/pki/index.js';
 import { issueBoundNodeCredentials, registerNode } from './lib/hollow-identity.js';
@@ -665,7 +666,23 @@ async function main(): Promise<void> {
 
     // --- 3. reconnect storm --------------------------------------------------------------------
     let storm: { changes: number; settled: boolean; ms: number; downBytes: number } | undefined;
+    let reconnectOnly: ReconnectCost | undefined;
     if (runs('storm')) {
+      // First the same cut with nothing changed: what a reconnect itself costs, apart from the changes.
+      log(`reconnect-only: cutting all ${P.nodes} nodes for ${P.cutSeconds} s, no changes`);
+      reconnectOnly = await measureReconnectOnly({
+        fleet,
+        nodes: P.nodes,
+        cutSeconds: P.cutSeconds,
+        hubSnapshot: async () => {
+          const before = await hubCounters(hubPort);
+          return async () => hubDelta(before, await hubCounters(hubPort), P.nodes);
+        },
+        waitFor: waitProgress,
+        timeoutMs: scaled(60_000, 10, P.nodes),
+      });
+      log(`reconnect-only, hub counters per node: ${JSON.stringify(reconnectOnly.hubPerNode)}`);
+      results.reconnectOnly = { ...reconnectOnly, seconds: round(reconnectOnly.seconds, 1), downBytesPerNode: round(reconnectOnly.downBytes / P.nodes, 0), upBytesPerNode: round(reconnectOnly.upBytes / P.nodes, 0) };
       // change j touches bulk pod j (node j % N); without the bulk phase there is nothing to change
       const changes = Math.min(P.stormChanges, bulkPods);
       log(`storm: cutting all ${P.nodes} nodes for ${P.cutSeconds} s, ${changes} changes meanwhile`);
@@ -777,6 +794,7 @@ async function main(): Promise<void> {
             `(${formatBytes(apiRelistAllNodes)} deflated; ${formatBytes(apiRelistRawAllNodes)} uncompressed JSON); `
           : '';
       rows.push(['storm hub→edge bytes (TLS wire, deflated frames)', `${formatBytes(storm.downBytes)} (${formatBytes(storm.downBytes / P.nodes)} per node)`, `${vsFresh}${vsApi}goal ≤ 5%`]);
+      if (reconnectOnly) rows.push(...reconnectRows(reconnectOnly, storm, P.nodes, freshBytes));
     }
 
     // --- 4b. one real edge agent process at idle ------------------------------------------------

@@ -19,9 +19,9 @@ class FakeSocket extends EventEmitter {
   bufferedAmount = 0;
   sent: Array<Record<string, unknown>> = [];
   closedWith: number | undefined;
-  send(text: string, cb?: () => void): void {
+  send(text: string, opts?: { compress?: boolean } | (() => void), cb?: () => void): void {
     this.sent.push(JSON.parse(text) as Record<string, unknown>);
-    cb?.();
+    (typeof opts === 'function' ? opts : cb)?.();
   }
   ping(): void {}
   close(code?: number): void {
