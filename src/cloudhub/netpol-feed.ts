@@ -15,8 +15,9 @@ import { createHash } from 'node:crypto';
 import type { V1NetworkPolicy, V1NetworkPolicyPeer, V1Pod } from '@kubernetes/client-node';
 import type { CachedObject, SharedCache } from './cache.js';
 import { objectKey } from '../protocol/keys.js';
+import { labelSelectorMatches } from '../common/label-selector.js';
 import {
-  NETWORK_POLICY_RESOURCE, RESOLVED_PEERS_ANNOTATION, namedPortKey, namedPorts, namedPortsOf, podNetworkIp, selectorMatches,
+  NETWORK_POLICY_RESOURCE, RESOLVED_PEERS_ANNOTATION, namedPortKey, namedPorts, namedPortsOf, podNetworkIp,
   type ResolvedPeers, type ResolvedRule,
 } from '../protocol/network-policy.js';
 
@@ -164,9 +165,9 @@ export class NetpolFeed {
     if (peer.podSelector == null && peer.namespaceSelector == null) return false;
     const ns = pod.metadata?.namespace ?? '';
     const nsOk = peer.namespaceSelector != null
-      ? selectorMatches(peer.namespaceSelector, labelsOf(this.cache.get(objectKey('namespaces', undefined, ns))))
+      ? labelSelectorMatches(peer.namespaceSelector, labelsOf(this.cache.get(objectKey('namespaces', undefined, ns))))
       : ns === np.metadata?.namespace;
-    return nsOk && (peer.podSelector == null || selectorMatches(peer.podSelector, pod.metadata?.labels));
+    return nsOk && (peer.podSelector == null || labelSelectorMatches(peer.podSelector, pod.metadata?.labels));
   }
 
   /** The pods a rule's selector peers select (every pod when `all`). */

@@ -5,7 +5,7 @@
  * renders nftables rules. Edges thus need neither other nodes' pods nor Namespace labels, and a policy whose
  * selected peers did not change is not re-sent.
  */
-import type { V1LabelSelector, V1NetworkPolicy, V1NetworkPolicyPort, V1Pod } from '@kubernetes/client-node';
+import type { V1NetworkPolicy, V1NetworkPolicyPort, V1Pod } from '@kubernetes/client-node';
 
 /** Set by the hub on every shipped NetworkPolicy (a user-written value is replaced, never trusted). */
 export const RESOLVED_PEERS_ANNOTATION = 'kedge.io/resolved-peers';
@@ -27,24 +27,6 @@ export interface ResolvedRule {
 export interface ResolvedPeers {
   ingress: ResolvedRule[];
   egress: ResolvedRule[];
-}
-
-/** metav1.LabelSelector matching (null/undefined selects nothing, `{}` everything), as upstream's LabelSelectorAsSelector. */
-export function selectorMatches(sel: V1LabelSelector | undefined | null, labels: Record<string, string> | undefined): boolean {
-  if (sel == null) return false;
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (l[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(l, e.key);
-    switch (e.operator) {
-      case 'In': if (!has || !(e.values ?? []).includes(l[e.key]!)) return false; break;
-      case 'NotIn': if (has && (e.values ?? []).includes(l[e.key]!)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: return false; // validation refuses other operators; an unknown one selects nothing
-    }
-  }
-  return true;
 }
 
 export function l4(protocol: string | undefined): L4Protocol | undefined {

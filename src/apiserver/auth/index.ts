@@ -17,7 +17,6 @@ export * from './rbac/resolver.js';
 export * from './rbac/authorizer.js';
 export * from './rbac/bootstrap-policy.js';
 export * from './rbac/bootstrap-reconcile.js';
-export * from './rbac/label-selector.js';
 export * from './rbac/escalation.js';
 export * from './rbac/admission.js';
 export * from './authn/token-request.js';

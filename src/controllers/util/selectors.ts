@@ -2,24 +2,7 @@ import type { V1LabelSelector, V1NodeSelectorTerm, V1Taint, V1Toleration } from 
 
 export type Labels = Record<string, string> | undefined;
 
-/** metav1.LabelSelector semantics: null selects nothing, {} selects everything. */
-export function labelSelectorMatches(sel: V1LabelSelector | undefined | null, labels: Labels): boolean {
-  if (!sel) return false;
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (l[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(l, e.key);
-    const vals = e.values ?? [];
-    switch (e.operator) {
-      case 'In': if (!has || !vals.includes(l[e.key]!)) return false; break;
-      case 'NotIn': if (has && vals.includes(l[e.key]!)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: return false;
-    }
-  }
-  return true;
-}
+export { labelSelectorMatches } from '../../common/label-selector.js';
 
 /** Selector as the `labelSelector` query string (for kubectl-visible fields like status.selector). */
 export function selectorToString(sel: V1LabelSelector | undefined): string {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
 import { netpolScript, renderNetpol } from './rules.js';
-import { RESOLVED_PEERS_ANNOTATION, selectorMatches, type ResolvedPeers } from '../../protocol/network-policy.js';
+import { RESOLVED_PEERS_ANNOTATION, type ResolvedPeers } from '../../protocol/network-policy.js';
+import { labelSelectorMatches } from '../../common/label-selector.js';
 
 const pod = (name: string, ip: string, labels: Record<string, string>, extra: { ns?: string; node?: string; ports?: Array<{ name: string; containerPort: number; protocol?: string }>; hostNetwork?: boolean } = {}): V1Pod => ({
   metadata: { namespace: extra.ns ?? 'default', name, labels },
@@ -25,12 +26,12 @@ const client = pod('client', '10.244.1.3', { role: 'client' });
 const other = pod('other', '10.244.1.4', { role: 'other' });
 
 test('selector semantics: matchLabels and expressions; null selects nothing, {} everything', () => {
-  assert.equal(selectorMatches({}, { a: '1' }), true);
-  assert.equal(selectorMatches(undefined, { a: '1' }), false);
-  assert.equal(selectorMatches({ matchLabels: { a: '1' } }, { a: '1', b: '2' }), true);
-  assert.equal(selectorMatches({ matchExpressions: [{ key: 'a', operator: 'In', values: ['2'] }] }, { a: '1' }), false);
-  assert.equal(selectorMatches({ matchExpressions: [{ key: 'a', operator: 'NotIn', values: ['2'] }] }, {}), true);
-  assert.equal(selectorMatches({ matchExpressions: [{ key: 'a', operator: 'DoesNotExist' }] }, { a: '' }), false);
+  assert.equal(labelSelectorMatches({}, { a: '1' }), true);
+  assert.equal(labelSelectorMatches(undefined, { a: '1' }), false);
+  assert.equal(labelSelectorMatches({ matchLabels: { a: '1' } }, { a: '1', b: '2' }), true);
+  assert.equal(labelSelectorMatches({ matchExpressions: [{ key: 'a', operator: 'In', values: ['2'] }] }, { a: '1' }), false);
+  assert.equal(labelSelectorMatches({ matchExpressions: [{ key: 'a', operator: 'NotIn', values: ['2'] }] }, {}), true);
+  assert.equal(labelSelectorMatches({ matchExpressions: [{ key: 'a', operator: 'DoesNotExist' }] }, { a: '' }), false);
 });
 
 test('only selected pods are isolated, per direction; policyTypes defaults to Ingress (+Egress when egress rules exist)', () => {

@@ -17,8 +17,9 @@
  */
 import type { V1NetworkPolicy, V1NetworkPolicyPeer, V1NetworkPolicyPort, V1Pod } from '@kubernetes/client-node';
 import { tag } from '../proxy/rules.js';
+import { labelSelectorMatches } from '../../common/label-selector.js';
 import {
-  l4, namedPortKey, namedPortsOf, podNetworkIp, policyDirections, readResolvedPeers, selectorMatches,
+  l4, namedPortKey, namedPortsOf, podNetworkIp, policyDirections, readResolvedPeers,
   type L4Protocol, type ResolvedRule,
 } from '../../protocol/network-policy.js';
 
@@ -151,7 +152,7 @@ export function renderNetpol(policies: Iterable<V1NetworkPolicy>, pods: Iterable
     // Two pods claiming one address (a stale status): the first keeps it, a map holds one verdict per key.
     if (!ip || seenIps.has(ip)) continue;
     seenIps.add(ip);
-    const selecting = (byNs.get(pod.metadata?.namespace ?? '') ?? []).filter((np) => selectorMatches(np.spec?.podSelector, pod.metadata?.labels));
+    const selecting = (byNs.get(pod.metadata?.namespace ?? '') ?? []).filter((np) => labelSelectorMatches(np.spec?.podSelector, pod.metadata?.labels));
     const podTag = tag(key(pod));
     let isolated = false;
     for (const dir of [INGRESS, EGRESS]) {

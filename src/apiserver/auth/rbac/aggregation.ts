@@ -1,5 +1,5 @@
 import type { V1ClusterRole, V1PolicyRule } from '@kubernetes/client-node';
-import { labelSelectorMatches } from './label-selector.js';
+import { labelSelectorMatches } from '../../../common/label-selector.js';
 
 /**
  * ClusterRole aggregation (aggregationRule.clusterRoleSelectors): an aggregated role's rules are the union of
