@@ -20,6 +20,7 @@ import { skipReason } from '../runtime/env.js';
 import { BUSYBOX_IMAGE } from '../../src/runtime/image/busybox.js';
 import { readKubeconfigSync } from '../../src/common/kubeconfig-file.js';
 import { readNodeIdentity } from '../../src/edge/config.js';
+import { ensureCertificateAuthority, ensureServiceAccountKeyPair, pkiDir } from '../../src/pki/index.js';
 import { copyBootstrapPki, createJoinToken, eventually, hubMetrics, kubectl, metric, startServer, type HaServer } from './ha-cluster.js';
 import { prepareSharedContainerd, removeSandboxes, startContainerdEdge } from './edges.js';
 
@@ -87,12 +88,12 @@ describe('node streams through any server: two servers on etcd, the node on B, k
     const dirs = [h.tempDir('server-a'), h.tempDir('server-b')];
     // A short metrics resolution so that `kubectl top` has A's scrape of the node within the test.
     const flags = ['--metric-resolution', '5s'];
-    // The first server creates the cluster's objects on the empty datastore; the second joins with its CA and keys
-    // (the documented bootstrap) while containerd is prepared.
-    const prepared = Promise.all([prepareSharedContainerd(), removeSandboxes(NS)]);
-    a = await startServer(h, 'server-a', dirs[0]!, endpoint, flags);
+    // The documented bootstrap (one CA and service-account key pair on every server), made up front so that both
+    // servers start at once on the empty datastore, as an operator's machines would.
+    await ensureCertificateAuthority(pkiDir(dirs[0]!));
+    await ensureServiceAccountKeyPair(pkiDir(dirs[0]!));
     copyBootstrapPki(dirs[0]!, dirs[1]!);
-    [b] = await Promise.all([startServer(h, 'server-b', dirs[1]!, endpoint, flags), prepared]);
+    [a, b] = await Promise.all([startServer(h, 'server-a', dirs[0]!, endpoint, flags), startServer(h, 'server-b', dirs[1]!, endpoint, flags), prepareSharedContainerd(), removeSandboxes(NS)]);
     mark('servers ready, containerd prepared');
     const ns = await kubectl(a.kubeconfig, ['create', 'namespace', NS]);
     assert.equal(ns.code, 0, ns.stderr);

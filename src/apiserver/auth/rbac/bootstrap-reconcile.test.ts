@@ -50,3 +50,20 @@ test('reconciliation restores missing rules and subjects, keeps operator additio
   assert.deepEqual(store.bindings.get('system:discovery')!.subjects!.map((s) => s.name), ['extra', 'system:authenticated']);
   assert.deepEqual(store.roles.get('view')!.aggregationRule, { clusterRoleSelectors: [] }, 'protected role untouched');
 });
+
+test('two servers reconciling at once on an empty datastore: an AlreadyExists is read again, both end with the full policy', async () => {
+  // Two servers' reconcilers over one store, interleaved: every get of one is answered before the other's create lands.
+  const shared = memoryStore();
+  const alreadyExists = () => Object.assign(new Error('already exists'), { code: 409 });
+  const racing = (): BootstrapPolicyStore => ({
+    ...shared,
+    getClusterRole: async (n) => { const r = shared.getClusterRole(n); await new Promise((res) => setImmediate(res)); return r; },
+    createClusterRole: (r) => { if (shared.roles.has(r.metadata!.name!)) throw alreadyExists(); shared.createClusterRole(r); },
+    getClusterRoleBinding: async (n) => { const b = shared.getClusterRoleBinding(n); await new Promise((res) => setImmediate(res)); return b; },
+    createClusterRoleBinding: (b) => { if (shared.bindings.has(b.metadata!.name!)) throw alreadyExists(); shared.createClusterRoleBinding(b); },
+  });
+  const [a, b] = await Promise.all([ensureBootstrapPolicy(racing()), ensureBootstrapPolicy(racing())]);
+  const total = bootstrapClusterRoles().length + bootstrapClusterRoleBindings().length;
+  assert.equal(a.created.length + b.created.length, total, 'each object created once, by one of them');
+  assert.equal(shared.roles.size + shared.bindings.size, total);
+});
