@@ -2,6 +2,7 @@
  * `kedge server`: opens its datastore (SQLite in the data dir, or etcd/PostgreSQL: --datastore-endpoint), ensures the PKI (CA kept across restarts), starts the API server,
  * writes DATA_DIR/admin.kubeconfig, starts the controllers hook, and shuts down cleanly on SIGTERM/SIGINT.
  */
+import type { PodSecurityConfig } from './admission/admission-config.js';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger } from '../common/logger.js';
@@ -31,6 +32,8 @@ export interface RunServerOptions {
   loopback?: boolean;
   /** kube-apiserver's --event-ttl in ms (0 = events never expire); default 1h. */
   eventTtlMs?: number;
+  /** kube-apiserver's --admission-control-config-file, loaded (PodSecurity's defaults and exemptions). */
+  podSecurity?: PodSecurityConfig;
   /** kube-apiserver's --anonymous-auth; default true. */
   anonymousAuth?: boolean;
   /** Where objects live (`--datastore-endpoint`); default embedded SQLite in the data dir. */
@@ -85,6 +88,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     maxRequestsInflight: o.maxRequestsInflight,
     maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
     eventTtlMs: o.eventTtlMs,
+    podSecurity: o.podSecurity,
     anonymousAuth: o.anonymousAuth,
     // Edge kubelets through the hub's CONNECT proxy (src/cloudhub/kubelet-proxy.ts), which the hub component serves here.
     nodeDialer: connectProxyDialer(path.join(dataDir, KUBELET_PROXY_SOCKET_NAME)),

@@ -32,6 +32,7 @@ import { keyFor, ObjectStore } from './objects.js';
 import { isStored, Registry, storagePrefix, type ResourceDef, type StrategyContext } from './registry.js';
 import { registerBuiltins } from './builtins.js';
 import { BuiltinAdmission } from './admission/index.js';
+import type { PodSecurityConfig } from './admission/admission-config.js';
 import { ensureSystemPriorityClasses } from './admission/priority.js';
 import { startApiServiceRegistration } from './apiservices.js';
 import { evictionHandler } from './eviction.js';
@@ -67,6 +68,8 @@ export interface ApiServerOptions {
   tokenAuthFile?: string;
   /** Key pair for service account tokens (pki ensureServiceAccountKeyPair): enables SA token auth and serviceaccounts/token. */
   serviceAccountKey?: SigningKeyPair;
+  /** PodSecurity defaults and exemptions from `--admission-control-config-file` (admission/admission-config.ts). */
+  podSecurity?: PodSecurityConfig;
   logger?: Logger;
   maxBodyBytes?: number;
   bookmarkIntervalMs?: number;
@@ -175,7 +178,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const authAdmission = new AuthAdmission(authorizer, rbac, podNode);
   // Multi-tenant isolation: the request gate (handler) and its admission step (src/apiserver/tenancy).
   const tenancy = new TenancyGate(feed);
-  const builtinAdmission = new BuiltinAdmission(feed, log.child({ component: 'admission' }), registry, () => objects);
+  const builtinAdmission = new BuiltinAdmission(feed, log.child({ component: 'admission' }), registry, () => objects, opts.podSecurity);
   objects = new ObjectStore({ store, feed, namespaces: { namespaceState }, admit: async (def, obj, old, ctx) => {
     await authAdmission.admit(def, obj, old, ctx);
     await admitTenancy(tenancy, def, obj, old, ctx);

@@ -3,14 +3,20 @@
  * from a CA of its own, pinned through caBundle) receives admission.k8s.io/v1 AdmissionReviews; a validating webhook
  * refuses an object with upstream's message, a mutating one (reached through a Service and its Endpoints) patches
  * objects with JSONPatch, selectors limit what is sent, and failurePolicy / timeoutSeconds / a wrong CA behave as
- * kube-apiserver's.
+ * kube-apiserver's. The server runs with `--admission-control-config-file` (AdmissionConfiguration with a
+ * PodSecurityConfiguration in a file of its own): defaults for unlabelled namespaces and exemptions, as upstream.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import path from 'node:path';
 import { createCertificateAuthority, issueServerCertificate } from '../../src/pki/certificates.js';
-import { startCluster, type Cluster } from '../edge/cluster.js';
+import { KUBECTL, startCluster, type Cluster } from '../edge/cluster.js';
 
 type Review = { apiVersion: string; kind: string; request: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -19,6 +25,7 @@ describe('admission webhooks (ValidatingWebhookConfiguration, MutatingWebhookCon
   let server: https.Server;
   let port = 0;
   let caBundle = '';
+  let configDir = '';
   const received: Review[] = [];
 
   const respond = (review: Review, response: Record<string, unknown>) => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, ...response } });
@@ -57,7 +64,15 @@ describe('admission webhooks (ValidatingWebhookConfiguration, MutatingWebhookCon
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     port = (server.address() as AddressInfo).port;
-    c = await startCluster('admission-webhooks', { hub: false });
+    // PodSecurity's configuration as kube-apiserver takes it: the plugin entry names a file of its own (relative path).
+    configDir = mkdtempSync(path.join(os.tmpdir(), 'kedge-admission-config-'));
+    writeFileSync(path.join(configDir, 'admission.yaml'), [
+      'apiVersion: apiserver.config.k8s.io/v1', 'kind: AdmissionConfiguration', 'plugins:', '- name: PodSecurity', '  path: pod-security.yaml', ''].join('\n'));
+    writeFileSync(path.join(configDir, 'pod-security.yaml'), [
+      'apiVersion: pod-security.admission.config.k8s.io/v1', 'kind: PodSecurityConfiguration',
+      'defaults: {enforce: baseline, enforce-version: latest, warn: restricted}',
+      'exemptions: {usernames: [ops-breakglass], runtimeClasses: [sandboxed], namespaces: [psa-exempt]}', ''].join('\n'));
+    c = await startCluster('admission-webhooks', { hub: false, serverArgs: ['--admission-control-config-file', path.join(configDir, 'admission.yaml')] });
     await c.kubectl(['create', 'namespace', 'wh']);
     await c.kubectl(['label', 'namespace', 'wh', 'webhooks=on']);
     await c.kubectl(['create', 'namespace', 'plain']);
@@ -65,6 +80,7 @@ describe('admission webhooks (ValidatingWebhookConfiguration, MutatingWebhookCon
 
   after(async () => {
     await c?.h.cleanup();
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
     server?.closeAllConnections();
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   });
@@ -190,5 +206,27 @@ describe('admission webhooks (ValidatingWebhookConfiguration, MutatingWebhookCon
     assert.doesNotMatch(allowed, /denied the request/);
     await c.kubectl(['delete', 'validatingwebhookconfiguration', 'protect']);
     await c.kubectl(['delete', 'configmap', 'keep', '-n', 'wh']);
+  });
+
+  it('--admission-control-config-file: PodSecurity defaults for unlabelled namespaces, exemptions by namespace, user and runtimeClass', async () => {
+    await c.kubectl(['create', 'namespace', 'psa-default']);
+    await c.kubectl(['create', 'namespace', 'psa-exempt']);
+    const privileged = (name: string, ns: string, extra: Record<string, unknown> = {}) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns },
+      spec: { ...extra, containers: [{ name: 'c', image: 'busybox', securityContext: { privileged: true } }] } });
+    const create = (doc: string, args: string[] = []) => c.kubectl(['create', '-f', '-', ...args], doc).then(() => '', (err: Error) => err.message);
+    // The default enforce level (baseline) refuses with upstream's message in a namespace without labels.
+    assert.match(await create(privileged('p1', 'psa-default')),
+      /pods "p1" is forbidden: violates PodSecurity "baseline:latest": privileged \(container "c" must not set securityContext\.privileged=true\)/);
+    // Exemptions: the namespace, the requesting user (impersonated), the pod's runtimeClass.
+    assert.equal(await create(privileged('p2', 'psa-exempt')), '');
+    assert.equal(await create(privileged('p3', 'psa-default'), ['--as=ops-breakglass', '--as-group=system:masters']), '');
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'sandboxed' }, handler: 'runc' }));
+    assert.equal(await create(privileged('p4', 'psa-default', { runtimeClassName: 'sandboxed' })), '');
+    // A namespace's own label wins over the default.
+    await c.kubectl(['label', 'namespace', 'psa-default', 'pod-security.kubernetes.io/enforce=privileged']);
+    assert.equal(await create(privileged('p5', 'psa-default')), '');
+    // The default warn level (restricted) warns where the namespace sets no warn label.
+    const warned = await promisify(execFile)(KUBECTL, ['--kubeconfig', c.kubeconfig, 'run', 'plain', '-n', 'psa-default', '--image=busybox', '--dry-run=server']);
+    assert.match(warned.stderr, /^Warning: would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false/m);
   });
 });

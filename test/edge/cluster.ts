@@ -51,6 +51,8 @@ export async function startCluster(label: string, opts: { hub?: boolean; serverA
     ['server', '--data-dir', dataDir, '--bind-address', '127.0.0.1', '--secure-port', String(apiPort), '--hub-port', opts.hub === false ? '-1' : String(hubPort), ...(opts.serverArgs ?? [])],
     { ready: { url: `https://127.0.0.1:${apiPort}/readyz`, ok: (s) => s === 200 || s === 401 || s === 403, timeoutMs: 60_000 }, env: { KEDGE_LOG_LEVEL: 'info' } },
   );
+  // /readyz answers (401) as soon as the API listens, a moment before admin.kubeconfig is written: wait for that too.
+  await server.waitForLog(/kedge server ready/, 60_000);
   if (opts.hub !== false) await server.waitForLog(/cloud hub listening/, 60_000);
   const kubeconfig = path.join(dataDir, 'admin.kubeconfig');
   const proxy = new FaultProxy();

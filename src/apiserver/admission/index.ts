@@ -15,6 +15,7 @@ import { evaluatePodSecurity, existingPodWarnings, POD_SECURITY_LABEL_PREFIX } f
 import { forbidden } from '../../apimachinery/status.js';
 import { DEFAULT_STORAGE_CLASS_ANNOTATION } from '../resources/storage.js';
 import { revalidator, WebhookAdmission } from './webhooks.js';
+import type { PodSecurityConfig } from './admission-config.js';
 import type { Logger } from '../../common/logger.js';
 
 const PRIORITY_CLASSES = '/registry/scheduling.k8s.io/priorityclasses/';
@@ -53,7 +54,7 @@ function storageObjectInUseProtection(def: ResourceDef, obj: KubeObject, old: Ku
 export class BuiltinAdmission {
   private readonly webhooks: WebhookAdmission;
   private readonly quota: QuotaAdmission;
-  constructor(private readonly feed: WatchCacheFeed, log: Logger, registry: Registry, objects: () => ObjectStore) {
+  constructor(private readonly feed: WatchCacheFeed, log: Logger, registry: Registry, objects: () => ObjectStore, private readonly podSecurityConfig?: PodSecurityConfig) {
     this.webhooks = new WebhookAdmission(feed, log);
     this.quota = new QuotaAdmission(feed, registry, objects);
   }
@@ -93,24 +94,37 @@ export class BuiltinAdmission {
     await this.webhooks.admit({ def, obj: options, old: null, operation: 'CONNECT', ctx, kind: options.kind, name }, () => undefined);
   }
 
-  /** PodSecurity: enforce (pods) and warn (pods and pod templates) by the namespace's labels (pod-security.ts). */
+  /** A namespace's PodSecurity labels over the admission configuration's defaults (a namespace's own label wins per key). */
+  private podSecurityLabels(labels: Record<string, string> | undefined): Record<string, string> {
+    return { ...(this.podSecurityConfig?.defaults ?? {}), ...(labels ?? {}) };
+  }
+
+  /**
+   * PodSecurity: enforce (pods) and warn (pods and pod templates) by the namespace's labels (pod-security.ts) over
+   * the admission configuration's defaults; exempt usernames, runtimeClasses and namespaces are not evaluated.
+   */
   private async podSecurity(def: ResourceDef, obj: KubeObject, old: KubeObject | null, ctx: StrategyContext): Promise<void> {
+    const exempt = this.podSecurityConfig?.exemptions;
     if (old && !ctx.subresource && def.group === '' && def.resource === 'namespaces') {
       // A namespace whose enforce level changes: its existing pods the new level would refuse, as warnings.
       const ns = obj.metadata?.name ?? '';
-      const pods = (await this.feed.cache(PODS)).snapshot(`${PODS}${ns}/`).map((c) => c.obj as Obj);
-      for (const w of existingPodWarnings(ns, old.metadata?.labels, obj.metadata?.labels, pods)) ctx.warn?.(w);
+      if (exempt?.namespaces.has(ns)) return;
+      const pods = (await this.feed.cache(PODS)).snapshot(`${PODS}${ns}/`).map((c) => c.obj as Obj)
+        .filter((p) => !exempt?.runtimeClasses.has(p.spec?.runtimeClassName ?? ''));
+      for (const w of existingPodWarnings(ns, this.podSecurityLabels(old.metadata?.labels), this.podSecurityLabels(obj.metadata?.labels), pods)) ctx.warn?.(w);
       return;
     }
     if (old || ctx.subresource) return;
     const spec = podSpecOf(def, obj);
     if (!spec) return;
     const ns = obj.metadata?.namespace ?? ctx.namespace;
+    if (exempt && (exempt.namespaces.has(ns) || exempt.usernames.has(ctx.user.username) || exempt.runtimeClasses.has(spec.runtimeClassName ?? ''))) return;
     const namespace = (await this.feed.cache(NAMESPACES)).get(NAMESPACES + ns)?.obj;
-    const verdict = evaluatePodSecurity(spec, namespace?.metadata?.labels);
+    const labels = this.podSecurityLabels(namespace?.metadata?.labels);
+    const verdict = evaluatePodSecurity(spec, labels);
     // Enforce is for pods only; a pod template is warned about, as upstream.
     if (verdict.refuse && def.resource === 'pods') throw forbidden({ group: '', resource: 'pods' }, obj.metadata?.name ?? '', verdict.refuse);
-    const warnings = def.resource === 'pods' ? verdict.warnings : evaluatePodSecurity(spec, { ...warnOnly(namespace?.metadata?.labels) }).warnings;
+    const warnings = def.resource === 'pods' ? verdict.warnings : evaluatePodSecurity(spec, { ...warnOnly(labels) }).warnings;
     for (const w of warnings) ctx.warn?.(w);
   }
 

@@ -31,6 +31,7 @@ interface ServerFlags {
   maxRequestsInflight: string;
   maxMutatingRequestsInflight: string;
   eventTtl: string;
+  admissionControlConfigFile?: string;
   datastoreEndpoint?: string;
   datastoreCafile?: string;
   datastoreCertfile?: string;
@@ -159,6 +160,7 @@ export function register(program: Command): void {
     .option('--leader-elect-lease-duration <duration>', 'controller-manager election: how long a candidate waits after the last renewal it saw before taking the Lease (kube-controller-manager\'s flag; upstream\'s default is 15s, Kedge\'s 10s so a killed leader is replaced within ~12 s)', '10s')
     .option('--leader-elect-renew-deadline <duration>', 'controller-manager election: the leader stops its controllers when it could not renew for this long (< lease duration; upstream 10s)', '7s')
     .option('--leader-elect-retry-period <duration>', 'controller-manager election: how often the leader renews and candidates look (upstream 2s)', '1s')
+    .option('--admission-control-config-file <file>', 'kube-apiserver\'s AdmissionConfiguration (apiserver.config.k8s.io/v1): the PodSecurity plugin\'s defaults and exemptions (PodSecurityConfiguration v1)')
     .option('--event-ttl <duration>', 'delete events this long after their last write, like kube-apiserver (e.g. 1h, 30m, 90s; 0 = never)', '1h')
     .option('--node-monitor-grace-period <seconds>', 'node heartbeat silence before a node is unreachable', '40')
     .option('--default-toleration-seconds <seconds>', 'eviction delay for cloud-node pods without their own unreachable toleration', '300')
@@ -175,6 +177,11 @@ export function register(program: Command): void {
       let disabled: ReadonlySet<string> = new Set();
       try { disabled = parseDisabledBatteries(flags.disable); } catch (err) { fail(`invalid --disable: ${(err as Error).message}`); }
       const eventTtl = await eventTtlMs(flags.eventTtl);
+      let podSecurity;
+      if (flags.admissionControlConfigFile) {
+        const { loadAdmissionConfig } = await import('../../apiserver/admission/admission-config.js');
+        try { podSecurity = loadAdmissionConfig(flags.admissionControlConfigFile); } catch (err) { fail((err as Error).message); }
+      }
       const { parseDatastoreEndpoint, DatastoreFatalError } = await import('../../storage/datastore.js');
       let datastore;
       try {
@@ -267,6 +274,7 @@ export function register(program: Command): void {
         loopback: flags.loopback,
         anonymousAuth: flags.anonymousAuth === 'true',
         eventTtlMs: eventTtl,
+        podSecurity,
         serverToken,
         // metrics-server disabled: no metrics.k8s.io at all, as K3s without its metrics-server addon.
         metricResolutionMs: disabled.has('metrics-server') ? 0 : await durationMs('--metric-resolution', flags.metricResolution, '60s'),
