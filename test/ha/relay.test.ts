@@ -156,6 +156,18 @@ describe('node streams through any server: two servers on etcd, the node on B, k
     }, 60_000).catch((err: Error) => { throw new Error(`${err.message}: ${top.stderr}`); });
     assert.match(top.stdout, new RegExp(`^${NODE}\\s+\\d+m\\s+\\d+%\\s+\\d+Mi\\s+\\d+%`));
 
+    // What the extra hop costs a request, printed (speed is not asserted here): kubectl against A (relayed) and B (direct).
+    const median = async (s: HaServer) => {
+      const times: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const t = Date.now();
+        assert.equal((await kubectl(s.kubeconfig, ['get', '--raw', `/api/v1/nodes/${NODE}/proxy/healthz`])).code, 0);
+        times.push(Date.now() - t);
+      }
+      return times.sort((x, y) => x - y)[3]!;
+    };
+    console.log(`# kubectl get --raw …/proxy/healthz, median of 7: through A (relayed to B's hub) ${await median(a)} ms, through B (direct) ${await median(b)} ms`);
+
     const [ma, mb] = [await hubMetrics(a), await hubMetrics(b)];
     assert.ok(relays(ma, 'out', 'ok') >= 5, `A's hub relayed to its peer (${relays(ma, 'out', 'ok')})`);
     assert.ok(relays(mb, 'in', 'ok') >= 5, `B's hub served its peer (${relays(mb, 'in', 'ok')})`);
