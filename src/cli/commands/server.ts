@@ -206,6 +206,11 @@ export function register(program: Command): void {
         const { leaseCoalesceWindowMs } = await import('../../cloudhub/status-writer.js');
         const leaseCoalesceMs = flags.leaseCoalescing ? leaseCoalesceWindowMs(await seconds('--node-monitor-grace-period', flags.nodeMonitorGracePeriod)) : 0;
         const advertiseHost = flags.advertiseAddress ?? (['0.0.0.0', '::'].includes(flags.hubBindAddress) ? flags.bindAddress : flags.hubBindAddress);
+        if (datastore!.kind !== 'sqlite' && flags.advertiseAddress === undefined && /^(127\.|::1$|localhost$)/.test(advertiseHost)) {
+          // Peers find this hub (to relay kubelet streams, to move nodes here) at the advertised address.
+          const { createLogger } = await import('../../common/logger.js');
+          createLogger('kedge-server').warn({ advertiseHost }, 'several servers share this datastore, but peers will reach this hub at a loopback address: set --advertise-address to an address the other servers and the edge nodes reach');
+        }
         // Rebalancing needs peers: only servers on an external datastore can have any.
         const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, advertiseHost, balance: datastore!.kind !== 'sqlite', leaseCoalesceMs, batchNodeWrites: flags.batchedNodeWrites, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
         if (flags.hubThread) {
