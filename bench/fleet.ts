@@ -171,7 +171,7 @@ async function hubCounters(hubPort: number): Promise<Map<string, number>> {
     req.on('error', reject);
   });
   const out = new Map<string, number>();
-  const names: Record<string, string> = { kedge_hub_sent_bytes_total: 'down', kedge_hub_received_bytes_total: 'up', kedge_hub_status_writes_total: 'writes' };
+  const names: Record<string, string> = { kedge_hub_sent_bytes_total: 'down', kedge_hub_received_bytes_total: 'up', kedge_hub_status_writes_total: 'writes', kedge_hub_node_write_batches_total: 'batches', kedge_hub_node_write_batch_items_total: 'batched-writes' };
   for (const line of text.split('\n')) {
     const m = /^(kedge_hub_\w+)\{([^}]*)\} (\S+)$/.exec(line);
     const short = m && names[m[1]!];

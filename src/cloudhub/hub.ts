@@ -188,6 +188,10 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
     {
       leaseCoalesceMs: opts.leaseCoalesceMs,
       batchNodeWrites: opts.batchNodeWrites,
+      onBatchSent: (items, ok) => {
+        metrics.nodeWriteBatches.inc({ result: ok ? 'ok' : 'failed' });
+        metrics.nodeWriteBatchItems.inc({ result: ok ? 'ok' : 'failed' }, items);
+      },
       onNodeReasserted: (node, r) => {
         metrics.statusWrites.inc({ kind: 'node-reassert', result: r.ok ? 'ok' : r.retry ? 'retry' : 'refused' });
         if (!r.ok) log.warn({ node, reason: r.reason }, 'could not re-assert the conditions a connected node reported');

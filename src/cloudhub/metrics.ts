@@ -69,6 +69,18 @@ export class HubMetrics {
     labelNames: ['by'],
     registers: [this.registry],
   });
+  readonly nodeWriteBatches = new Counter({
+    name: 'kedge_hub_node_write_batches_total',
+    help: 'Node-write batch requests sent to the API (node-write-batcher.ts), by result (ok: answered item by item; failed: refused or unanswered as a whole)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly nodeWriteBatchItems = new Counter({
+    name: 'kedge_hub_node_write_batch_items_total',
+    help: 'Writes carried in node-write batches, by the batch request\'s result',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   readonly statusWrites = new Counter({
     name: 'kedge_hub_status_writes_total',
     help: 'Status items written to the API, by kind and result',

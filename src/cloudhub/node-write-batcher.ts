@@ -20,10 +20,8 @@ interface Queued {
 export class NodeWriteBatcher {
   private queue: Queued[] = [];
   private scheduled = false;
-  /** Batch requests and items sent (metrics, tests). */
-  readonly sent = { batches: 0, items: 0 };
 
-  constructor(private readonly api: KubeClient, private readonly maxBatch = MAX_BATCH) {}
+  constructor(private readonly api: KubeClient, private readonly maxBatch = MAX_BATCH, private readonly onSent?: (items: number, ok: boolean) => void) {}
 
   /** PUT `object` at `path` as node `node`; resolves to the written resourceVersion. */
   put(node: string, path: string, object: object): Promise<string> {
@@ -43,16 +41,16 @@ export class NodeWriteBatcher {
   }
 
   private async send(batch: Queued[]): Promise<void> {
-    this.sent.batches++;
-    this.sent.items += batch.length;
     let answer: NodeWriteBatchResult;
     try {
       answer = await this.api.request<NodeWriteBatchResult>('POST', NODE_WRITES_PATH, { apiVersion: 'kedge.io/v1alpha1', kind: 'NodeWriteBatch', items: batch.map((q) => q.item) } satisfies NodeWriteBatch);
       if (answer?.results?.length !== batch.length) throw new Error(`node-write batch: ${batch.length} items sent, ${answer?.results?.length ?? 0} results answered`);
     } catch (err) {
+      this.onSent?.(batch.length, false);
       for (const q of batch) q.reject(err);
       return;
     }
+    this.onSent?.(batch.length, true);
     batch.forEach((q, i) => {
       const r = answer.results[i]!;
       if (r.code >= 200 && r.code < 300 && r.resourceVersion) q.resolve(r.resourceVersion);

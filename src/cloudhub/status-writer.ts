@@ -57,6 +57,8 @@ export interface StatusWriterOptions {
    * its node; needs an API server that serves `nodewrites.kedge.io` (`kedge server`). Off: one request each.
    */
   batchNodeWrites?: boolean;
+  /** Each node-write batch request sent: its items and whether it was answered item by item. */
+  onBatchSent?: (items: number, ok: boolean) => void;
   /** The outcome of each re-assertion of a connected node's conditions (node-reassertion.ts). */
   onNodeReasserted?: (node: string, result: WriteResult) => void;
 }
@@ -182,7 +184,7 @@ export class StatusWriter {
   ) {
     this.leaseCoalesceMs = opts.leaseCoalesceMs ?? 0;
     this.api = client;
-    if (opts.batchNodeWrites) this.batch = new NodeWriteBatcher(client);
+    if (opts.batchNodeWrites) this.batch = new NodeWriteBatcher(client, undefined, opts.onBatchSent);
     this.devices = new DeviceStatusWriter(this.api, deviceLookup);
     this.nodeReports = new NodeStatusReassertion(
       (node, conditions) => this.reassertNodeConditions(node, conditions).catch(failure),
