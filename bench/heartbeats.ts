@@ -50,6 +50,8 @@ const { values: opt } = parseArgs({
     'profile-dir': { type: 'string', default: '' },
     /** how the writer reaches the API: the server's loopback socket (as its hub does) or HTTPS */
     transport: { type: 'string', default: 'loopback' },
+    /** batched: how long a batch gathers writes (the hub's default 50 ms; 0 = one event-loop turn) */
+    'batch-window-ms': { type: 'string', default: '50' },
     'no-record': { type: 'boolean', default: false },
   },
 });
@@ -62,6 +64,7 @@ const P = {
     return v;
   }),
   seconds: int('seconds', 1),
+  batchWindowMs: int('batch-window-ms'),
   nodeRate: int('node-rate'),
   idleSeconds: int('idle-seconds', 1),
   maxInFlight: int('max-in-flight', 1),
@@ -240,7 +243,7 @@ async function main(): Promise<void> {
     const transports = P.transports;
     if (transports.some((t) => t !== 'https') && !existsSync(socketPath)) throw new Error(`the server serves no loopback socket at ${socketPath}`);
     const writers = new Map(transports.map((t) => [t, new StatusWriter(
-      t === 'https' ? loadKubeClient(kubeconfig) : KubeClient.loopback({ socketPath, token: benchToken }), () => undefined, undefined, undefined, { batchNodeWrites: t === 'batched' },
+      t === 'https' ? loadKubeClient(kubeconfig) : KubeClient.loopback({ socketPath, token: benchToken }), () => undefined, undefined, undefined, { batchNodeWrites: t === 'batched', batchWindowMs: P.batchWindowMs },
     )]));
     // Each node is written by one transport's writer only (a writer replaces Leases from its own last copy).
     const nodesOf = new Map(transports.map((t, k) => [t, Array.from({ length: P.nodes }, (_, i) => i).filter((i) => i % transports.length === k)]));

@@ -40,7 +40,7 @@ test('node-write batcher: PUTs issued together go in one batch (split at the cap
   let rv = 100;
   const api = await stubApi((b) => [200, result(b.items.map((it) => (it.node === 'bad' ? { code: 409, status: { kind: 'Status', code: 409, reason: 'Conflict', message: 'the object has been modified' } } : { code: 200, resourceVersion: String(++rv) })))]);
   try {
-    const batcher = new NodeWriteBatcher(api.kc, 3);
+    const batcher = new NodeWriteBatcher(api.kc, { maxBatch: 3, windowMs: 0 });
     const puts = ['a', 'b', 'bad', 'c', 'd'].map((n) => batcher.put(n, `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${n}`, { metadata: { name: n } }).then((v) => v, (e: unknown) => e));
     const out = await Promise.all(puts);
     assert.equal(api.batches.length, 2, 'five PUTs, a cap of 3: two batches');

@@ -59,6 +59,8 @@ export interface StatusWriterOptions {
   batchNodeWrites?: boolean;
   /** Each node-write batch request sent: its items and whether it was answered item by item. */
   onBatchSent?: (items: number, ok: boolean) => void;
+  /** How long a batch gathers writes (node-write-batcher.ts BATCH_WINDOW_MS; 0: one event-loop turn). */
+  batchWindowMs?: number;
   /** The outcome of each re-assertion of a connected node's conditions (node-reassertion.ts). */
   onNodeReasserted?: (node: string, result: WriteResult) => void;
 }
@@ -184,7 +186,7 @@ export class StatusWriter {
   ) {
     this.leaseCoalesceMs = opts.leaseCoalesceMs ?? 0;
     this.api = client;
-    if (opts.batchNodeWrites) this.batch = new NodeWriteBatcher(client, undefined, opts.onBatchSent);
+    if (opts.batchNodeWrites) this.batch = new NodeWriteBatcher(client, { windowMs: opts.batchWindowMs, onSent: opts.onBatchSent });
     this.devices = new DeviceStatusWriter(this.api, deviceLookup);
     this.nodeReports = new NodeStatusReassertion(
       (node, conditions) => this.reassertNodeConditions(node, conditions).catch(failure),
