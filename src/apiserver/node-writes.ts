@@ -1,6 +1,6 @@
 /**
  * Node-write batches: many writes an edge hub makes on behalf of its nodes (Lease renewals, Node and pod
- * statuses) in one request, each item run as the node that sent it. docs/design/fleet-scale.md §11.
+ * statuses) in one request, each item run as the node that sent it. docs/design/fleet-scale.md §12.
  *
  * Why: every edge renews its Lease every 10 s; as one HTTP request each, a renewal paid request parsing and
  * response writing on two threads, authentication and a full object in the answer — most of its cost

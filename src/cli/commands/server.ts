@@ -145,7 +145,7 @@ export function register(program: Command): void {
     .option('--anonymous-auth <bool>', 'serve requests without credentials as system:anonymous (RBAC grants it /healthz, /livez, /readyz, /version only); false answers them 401', 'true')
     .option('--no-hub-thread', 'run the cloud hub on the API server\'s thread instead of its own')
     .option('--lease-coalescing', 'write an edge Lease renewal only when the Lease is 3/8 of --node-monitor-grace-period old (every other kubelet renewal); off by default: under load the held-back renewals let connected nodes go NotReady (docs/design/fleet-scale.md)')
-    .option('--no-batched-node-writes', 'the hub writes each edge Lease renewal and status report as a request of its own instead of in node-write batches (each item still authorized as its node; docs/design/fleet-scale.md §11)')
+    .option('--no-batched-node-writes', 'the hub writes each edge Lease renewal and status report as a request of its own instead of in node-write batches (each item still authorized as its node; docs/design/fleet-scale.md §12)')
     .option('--no-loopback', 'in-process hub and controllers reach the API over HTTPS instead of a token-authenticated Unix socket in the data dir')
     .option('--disable-controllers', 'do not run the scheduler and controllers in-process')
     .option('--controllers <list>', 'controllers to run, kube-controller-manager style: "*,-scheduler" (default: all but namespace,serviceaccount, which the API server handles)')
