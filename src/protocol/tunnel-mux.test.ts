@@ -179,6 +179,34 @@ test('link window (v4): data crosses intact on a link window smaller than the pa
   assert.throws(() => v3.receive(encodeTunnelFrame({ type: TunnelFrameType.Window, stream: 0, credit: 1 })), ProtocolError);
 });
 
+test('credit comes back in quarters of a window, not per read: a bulk transfer costs few WINDOW frames (v4)', async () => {
+  const linkWindow = 256 * 1024;
+  const total = 8 * 1024 * 1024;
+  let received = 0;
+  const { hub, up } = pair({
+    linkWindow,
+    // The edge reads everything at once, as a relay keeping up does (the case that returned credit per read).
+    onOpen: (s) => {
+      s.on('data', (d: Buffer) => (received += d.length));
+      s.once('end', () => s.end());
+    },
+  });
+  const windows = { stream: 0, link: 0 };
+  const send = up.send;
+  up.send = (frame, cb) => {
+    const f = decodeTunnelFrame(frame);
+    if (f.type === TunnelFrameType.Window) windows[f.stream === 0 ? 'link' : 'stream']++;
+    send(frame, cb);
+  };
+  const s = hub.open(10250);
+  s.end(Buffer.alloc(total, 7));
+  await readAll(s);
+  assert.equal(received, total);
+  // Stream credit per quarter of the 1 MiB window, link credit per quarter of the link window (or less often).
+  assert.ok(windows.stream <= total / (hub.windowBytes / 4) + 1, `stream WINDOW frames: ${windows.stream}`);
+  assert.ok(windows.link <= total / (linkWindow / 4) + 1, `link WINDOW frames: ${windows.link}`);
+});
+
 test('a RESET after the peer\'s FIN loses nothing it sent: the reader gets every byte and its end (link window on)', async () => {
   // As the edge's relay does when containerd closes: write the tail, end(), and once FIN is out destroy the stream
   // (it will read no more); the RESET follows the FIN at once. The hub's reader is slow: the data is still buffered

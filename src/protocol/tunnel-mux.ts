@@ -155,12 +155,16 @@ export class TunnelStream extends Duplex {
     process.nextTick(() => this.returnCredit());
   }
 
-  /** Hand credit back for what the consumer has read; in quarters of the window, or all of it once drained. */
+  /**
+   * Hand credit back for what the consumer has read, in quarters of the window. Never less, even once the reader has
+   * drained everything: the sender stalls only with a whole window unread, so a quarter always comes back before it
+   * could wait on us; a WINDOW per read (what "all of it once drained" meant for a reader keeping up) put a control
+   * frame — a TLS record, a socket write and a wakeup of the peer — behind every DATA frame.
+   */
   private returnCredit(): void {
     if (this.peerGone || this.finReceived || this.destroyed) return;
     const uncredited = this.received - this.readableLength - this.credited;
-    if (uncredited <= 0) return;
-    if (uncredited < this.windowBytes >> 2 && this.readableLength > 0) return;
+    if (uncredited < this.windowBytes >> 2) return;
     this.credited += uncredited;
     this.recvAllowance += uncredited;
     this.mux.sendControl({ type: TunnelFrameType.Window, stream: this.id, credit: uncredited });
@@ -215,6 +219,7 @@ export class TunnelMux {
   /** Link window (v4): DATA bytes we may still send on the link; bytes taken off the link not yet credited back. */
   private linkCredit = Infinity;
   private linkUnreturned = 0;
+  private linkCreditScheduled = false;
   private readonly linkWindow: number | undefined;
   /** Largest DATA payload we send: what the peer's version accepts. */
   private readonly maxChunk: number;
@@ -320,11 +325,15 @@ export class TunnelMux {
   private takeOffLink(bytes: number): void {
     if (this.linkWindow === undefined) return;
     this.linkUnreturned += bytes;
-    if (this.linkUnreturned >= this.linkWindow >> 2) {
+    if (this.linkUnreturned < this.linkWindow >> 2 || this.linkCreditScheduled) return;
+    // Sent after the frames already read off the socket are taken too: one WINDOW for all of them, not one each.
+    this.linkCreditScheduled = true;
+    setImmediate(() => {
+      this.linkCreditScheduled = false;
       const credit = this.linkUnreturned;
       this.linkUnreturned = 0;
-      this.sendControl({ type: TunnelFrameType.Window, stream: LINK_STREAM, credit });
-    }
+      if (credit > 0) this.sendControl({ type: TunnelFrameType.Window, stream: LINK_STREAM, credit });
+    });
   }
 
   private accept(id: number, peerWindow: number, port: number): void {
