@@ -213,24 +213,33 @@ function decodeControl(type: number, flags: number, p: Buffer): Frame {
  * payload is buffered (a peer cannot make the reader hold 16 MiB per frame unless allowed to).
  */
 export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet cut into frames, as they came (joined once a whole frame is there, not per chunk). */
+  private parts: Buffer[] = [];
+  private size = 0;
+  /** Bytes needed before the next frame can be cut: its header, then header and payload. */
+  private need = 8;
 
   constructor(private readonly maxFrameBytes = 1 << 20) {}
 
   /** Appends bytes and returns every frame now complete. Throws SpdyProtocolError on a malformed frame. */
   push(chunk: Buffer): Frame[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    if (this.size < this.need) return [];
+    let buf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
     const out: Frame[] = [];
     for (;;) {
-      if (this.buf.length < 8) break;
-      const word = this.buf.readUInt32BE(0);
-      const flagsLength = this.buf.readUInt32BE(4);
+      this.need = 8;
+      if (buf.length < 8) break;
+      const word = buf.readUInt32BE(0);
+      const flagsLength = buf.readUInt32BE(4);
       const length = flagsLength & 0xffffff;
       const flags = flagsLength >>> 24;
       if (length > this.maxFrameBytes) throw new SpdyProtocolError(`SPDY frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`);
-      if (this.buf.length < 8 + length) break;
-      const payload = this.buf.subarray(8, 8 + length);
-      this.buf = this.buf.subarray(8 + length);
+      this.need = 8 + length;
+      if (buf.length < 8 + length) break;
+      const payload = buf.subarray(8, 8 + length);
+      buf = buf.subarray(8 + length);
       if ((word & 0x80000000) !== 0) {
         const version = (word >>> 16) & 0x7fff;
         if (version !== SPDY_VERSION) throw new SpdyProtocolError(`unsupported SPDY version ${version}`);
@@ -242,12 +251,13 @@ export class FrameReader {
         out.push({ type: 'data', streamId, fin: (flags & FLAG_FIN) !== 0, data: Buffer.from(payload) });
       }
     }
-    if (this.buf.length === 0) this.buf = Buffer.alloc(0);
+    this.parts = buf.length > 0 ? [buf] : [];
+    this.size = buf.length;
     return out;
   }
 
   /** Bytes received that do not yet form a whole frame. */
   get pending(): number {
-    return this.buf.length;
+    return this.size;
   }
 }
