@@ -4,9 +4,9 @@
  * a TTY): over many cut sessions they pile up in the pod. The node sees its containers' processes in /proc: exec
  * processes join the container's cgroup (its path names the container id), so the process a session started is the
  * one that appears there after the session began as a child of the runtime's shim (not of a container process),
- * and no other live session claimed: the one running the session's command, or, when none does, one that runs no
- * waiting session's command — it replaced its program (`sh -c '…; exec server'`, an entrypoint script), which a
- * watcher polling every 100 ms sees only afterwards; it goes to the oldest session still waiting on that container.
+ * and no other live session claimed: the one running the session's command, or, for a shell script, one that
+ * replaced its program (`sh -c '…; exec server'`, an entrypoint script), which a watcher polling every 100 ms may
+ * see only afterwards (see watch()).
  * When the session ends while it still runs, it gets SIGKILL (its process group too when it leads one, as a TTY
  * exec's shell does).
  */
@@ -58,12 +58,23 @@ function containerProcs(containerId: string): Proc[] {
   return out;
 }
 
+/** Shells whose `-c` script may end by replacing itself (`exec server`), as entrypoint scripts (`*.sh`) do. */
+const SHELLS = new Set(['sh', 'bash', 'ash', 'dash', 'ksh', 'zsh']);
+
+function mayReplaceItself(command: string[]): boolean {
+  const prog = (command[0] ?? '').split('/').pop() ?? '';
+  return (SHELLS.has(prog) && /^-[a-z]*c[a-z]*$/.test(command[1] ?? '')) || prog.endsWith('.sh');
+}
+
 export class ExecReaper {
   private readonly before: Set<string>;
   private proc: Proc | undefined;
   private ended = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly want: string;
+  private readonly mayReplace: boolean;
+  /** Command lines of the new processes at the previous look (pid:start → cmdline). */
+  private seen = new Map<string, string>();
 
   /** Call just before the session is proxied to the runtime. */
   constructor(
@@ -71,6 +82,7 @@ export class ExecReaper {
     command: string[],
   ) {
     this.want = command.join('\0');
+    this.mayReplace = mayReplaceItself(command);
     this.before = new Set(containerProcs(containerId).map((p) => `${p.pid}:${p.start}`));
     const queue = waiting.get(containerId) ?? [];
     queue.push(this);
@@ -78,23 +90,34 @@ export class ExecReaper {
     this.watch(Date.now() + 30_000);
   }
 
-  /** Finds the session's process once it is there (the runtime starts it when the streams are set up). */
+  /**
+   * Finds the session's process once it is there (the runtime starts it when the streams are set up): the new one
+   * running its command; failing that, for a shell script, one that replaced its program — a new process that runs
+   * no waiting session's command, was seen with that same command line at the previous look (not a process still
+   * starting: runc's init becomes another session's command a moment later) and is not runc's — taken by the oldest
+   * such script session still waiting on the container.
+   */
   private watch(deadline: number): void {
     if (this.ended || this.proc) return;
     if (Date.now() > deadline) return this.stopWaiting();
     const procs = containerProcs(this.containerId);
     const inContainer = new Set(procs.map((p) => p.pid));
     const queue = waiting.get(this.containerId) ?? [];
+    const seenNow = new Map<string, string>();
     let replaced: Proc | undefined;
     for (const p of procs) {
+      const key = `${p.pid}:${p.start}`;
       // Exec'd processes are children of the shim; a child of a container process is the container's own work.
-      if (this.before.has(`${p.pid}:${p.start}`) || claimed.has(p.pid) || inContainer.has(p.ppid)) continue;
+      if (this.before.has(key) || claimed.has(p.pid) || inContainer.has(p.ppid)) continue;
       const cmdline = read(p.pid, 'cmdline')?.replace(/\0$/, '');
       if (cmdline === undefined) continue;
       if (cmdline === this.want) return this.claim(p);
-      if (!replaced && !queue.some((r) => r.want === cmdline)) replaced = p;
+      seenNow.set(key, cmdline);
+      if (replaced || !this.mayReplace || this.seen.get(key) !== cmdline || queue.some((r) => r.want === cmdline)) continue;
+      if (!read(p.pid, 'comm')?.startsWith('runc')) replaced = p;
     }
-    if (replaced && queue[0] === this) return this.claim(replaced);
+    this.seen = seenNow;
+    if (replaced && queue.find((r) => r.mayReplace) === this) return this.claim(replaced);
     this.timer = setTimeout(() => this.watch(deadline), 100);
     this.timer.unref();
   }
