@@ -100,6 +100,17 @@ export class ExecReaper {
   private watch(deadline: number): void {
     if (this.ended || this.proc) return;
     if (Date.now() > deadline) return this.stopWaiting();
+    const found = this.look(false);
+    if (found) return this.claim(found);
+    this.timer = setTimeout(() => this.watch(deadline), 100);
+    this.timer.unref();
+  }
+
+  /**
+   * One look at the container's processes. `last`: the session has ended before a poll found its process (a cut
+   * right after the exec started): a replaced one is taken without waiting to see it twice or for older sessions.
+   */
+  private look(last: boolean): Proc | undefined {
     const procs = containerProcs(this.containerId);
     const inContainer = new Set(procs.map((p) => p.pid));
     const queue = waiting.get(this.containerId) ?? [];
@@ -111,15 +122,13 @@ export class ExecReaper {
       if (this.before.has(key) || claimed.has(p.pid) || inContainer.has(p.ppid)) continue;
       const cmdline = read(p.pid, 'cmdline')?.replace(/\0$/, '');
       if (cmdline === undefined) continue;
-      if (cmdline === this.want) return this.claim(p);
+      if (cmdline === this.want) return p;
       seenNow.set(key, cmdline);
-      if (replaced || !this.mayReplace || this.seen.get(key) !== cmdline || queue.some((r) => r.want === cmdline)) continue;
+      if (replaced || !this.mayReplace || (!last && this.seen.get(key) !== cmdline) || queue.some((r) => r !== this && r.want === cmdline)) continue;
       if (!read(p.pid, 'comm')?.startsWith('runc')) replaced = p;
     }
     this.seen = seenNow;
-    if (replaced && queue.find((r) => r.mayReplace) === this) return this.claim(replaced);
-    this.timer = setTimeout(() => this.watch(deadline), 100);
-    this.timer.unref();
+    return replaced && (last || queue.find((r) => r.mayReplace) === this) ? replaced : undefined;
   }
 
   private claim(p: Proc): void {
@@ -140,6 +149,10 @@ export class ExecReaper {
   end(): void {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
+    if (!this.proc && waiting.get(this.containerId)?.includes(this)) {
+      const found = this.look(true);
+      if (found) this.claim(found);
+    }
     this.stopWaiting();
     const p = this.proc;
     if (!p) return;
