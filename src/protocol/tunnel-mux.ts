@@ -219,7 +219,6 @@ export class TunnelMux {
   /** Link window (v4): DATA bytes we may still send on the link; bytes taken off the link not yet credited back. */
   private linkCredit = Infinity;
   private linkUnreturned = 0;
-  private linkCreditScheduled = false;
   private readonly linkWindow: number | undefined;
   /** Largest DATA payload we send: what the peer's version accepts. */
   private readonly maxChunk: number;
@@ -325,15 +324,11 @@ export class TunnelMux {
   private takeOffLink(bytes: number): void {
     if (this.linkWindow === undefined) return;
     this.linkUnreturned += bytes;
-    if (this.linkUnreturned < this.linkWindow >> 2 || this.linkCreditScheduled) return;
-    // Sent after the frames already read off the socket are taken too: one WINDOW for all of them, not one each.
-    this.linkCreditScheduled = true;
-    setImmediate(() => {
-      this.linkCreditScheduled = false;
+    if (this.linkUnreturned >= this.linkWindow >> 2) {
       const credit = this.linkUnreturned;
       this.linkUnreturned = 0;
-      if (credit > 0) this.sendControl({ type: TunnelFrameType.Window, stream: LINK_STREAM, credit });
-    });
+      this.sendControl({ type: TunnelFrameType.Window, stream: LINK_STREAM, credit });
+    }
   }
 
   private accept(id: number, peerWindow: number, port: number): void {
