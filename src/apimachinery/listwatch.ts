@@ -5,9 +5,9 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Store } from '../storage/types.js';
-import { CompactedError } from '../storage/types.js';
+import { CompactedError, FutureRevisionError } from '../storage/types.js';
 import { decodeKv, type KubeObject } from './object.js';
-import { badRequest, expiredContinue, gone, tooOldResourceVersion, type StatusError } from './status.js';
+import { badRequest, expiredContinue, gone, tooLargeResourceVersion, tooOldResourceVersion, type StatusError } from './status.js';
 import type { WatchEvent } from '../storage/types.js';
 import { parseLabelSelector, type LabelSelector } from './labels.js';
 import { parseFieldSelector, type FieldSelector } from './fields.js';
@@ -44,7 +44,8 @@ export function parseListQuery(q: URLSearchParams, fieldSupported?: (field: stri
     throw badRequest(`resourceVersionMatch: Unsupported value: "${rvm}": supported values: "Exact", "NotOlderThan"`);
   }
   const rv = q.get('resourceVersion') ?? undefined;
-  if (rv !== undefined && rv !== '' && !/^\d+$/.test(rv)) throw badRequest(`invalid resource version: ${JSON.stringify(rv)}`);
+  // Upstream parses it as a uint64: digits only, and not past 2^64-1.
+  if (rv !== undefined && rv !== '' && (!/^\d+$/.test(rv) || BigInt(rv) > 0xffffffffffffffffn)) throw badRequest(`invalid resource version: ${JSON.stringify(rv)}`);
   const sie = q.get('sendInitialEvents');
   const limit = parseIntParam('limit', q.get('limit')) ?? 0;
   const query: ListQuery = {
@@ -198,6 +199,7 @@ async function pageFromStore(store: Store, scope: ListScope, rev: number, startA
       if (startAfter !== undefined) throw expiredContinue();
       throw gone(`resourceVersion ${rev} is too old`);
     }
+    if (err instanceof FutureRevisionError) throw tooLargeResourceVersion(err.requested, err.current);
     throw err;
   }
   const outcome: ListOutcome = { items: out, resourceVersion: readRev };

@@ -188,6 +188,17 @@ export function timeout(message: string): StatusError {
   return failure(504, 'Timeout', message);
 }
 
+/**
+ * A read at a resourceVersion the server has not reached (upstream's storage.NewTooLargeResourceVersionError, from
+ * the watch cache's wait or etcd's "required revision is a future revision"): 504 Timeout, retry after a second.
+ */
+export function tooLargeResourceVersion(requested: number | string, current: number | string): StatusError {
+  return failure(504, 'Timeout', `Too large resource version: ${requested}, current: ${current}`, {
+    causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+    retryAfterSeconds: 1,
+  });
+}
+
 export function tooManyRequests(message: string): StatusError {
   return failure(429, 'TooManyRequests', message);
 }

@@ -9,7 +9,7 @@
 import type { KeyValue, Store, WatchEvent, Watcher as StoreWatcher } from '../storage/types.js';
 import { decodeKv, type KubeObject } from './object.js';
 import { sharedStrings } from '../common/string-pool.js';
-import { tooOldResourceVersion, timeout } from './status.js';
+import { tooLargeResourceVersion, tooOldResourceVersion } from './status.js';
 import { SHARED_LABEL, TENANT_LABEL } from '../common/tenancy.js';
 
 /**
@@ -428,7 +428,7 @@ export class WatchCacheFeed {
       const waiter = { rev: target, resolve: () => { clearTimeout(timer); resolve(); } };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(timeout(`Too large resource version: ${target}, current: ${this.revision}`));
+        reject(tooLargeResourceVersion(target, this.revision));
       }, this.freshnessTimeoutMs);
       this.waiters.push(waiter);
     });

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import YAML from 'yaml';
 import { badRequest, requestEntityTooLarge, unsupportedMediaType } from '../apimachinery/status.js';
 import { decodeProtobufObject, isProtobuf, type ProtobufDecodeOptions } from './protobuf.js';
-import { jsonTextTooDeep, valueTooDeep } from '../common/json-depth.js';
+import { jsonTextTooDeep, MAX_YAML_DEPTH, valueTooDeep, yamlTextTooDeep } from '../common/json-depth.js';
 
 /** Upstream's default limit for a request body (3 MiB). */
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -80,6 +80,7 @@ export function parseJson(text: string): unknown {
 }
 
 export function parseYaml(text: string): unknown {
+  if (yamlTextTooDeep(text)) throw badRequest(`error converting YAML to JSON: yaml: ${TOO_DEEP} of ${MAX_YAML_DEPTH}`);
   try {
     const docs = YAML.parseAllDocuments(text);
     if (docs.length !== 1) throw new Error(docs.length === 0 ? 'empty document' : 'expected a single YAML document');

@@ -44,6 +44,14 @@ export class ObjectBodies {
   checkObject(def: ResourceDef, raw: unknown, text: string, query: URLSearchParams, duplicates: { duplicateJson?: string[]; duplicateYaml?: string[] } = {}): KubeObject {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest(`Object 'Kind' is missing in '${text.slice(0, 200)}'`);
     const obj = raw as KubeObject;
+    // Upstream reads apiVersion and kind (TypeMeta) first; a value of another JSON type fails there.
+    for (const field of ['apiVersion', 'kind'] as const) {
+      const v: unknown = obj[field];
+      if (v !== undefined && v !== null && typeof v !== 'string') {
+        throw badRequest(`couldn't get version/kind; json parse error: json: cannot unmarshal ${jsonTypeName(v)} into Go struct field .${field} of type string`);
+      }
+      if (v === null) delete obj[field];
+    }
     const gv = groupVersion(def);
     // As upstream's decoder: the endpoint's kind/version fill in what the body leaves out.
     obj.kind ??= def.kind;
@@ -91,4 +99,9 @@ export class ObjectBodies {
     // A Set: an update retried after a storage conflict re-runs its checks and would repeat them.
     if (w?.length && !res.headersSent) res.setHeader('Warning', [...new Set(w)].map((t) => `299 - ${JSON.stringify(t)}`));
   }
+}
+
+/** The JSON type name Go's decoder uses in its unmarshal errors. */
+function jsonTypeName(v: unknown): string {
+  return Array.isArray(v) ? 'array' : typeof v === 'object' ? 'object' : typeof v === 'boolean' ? 'bool' : typeof v;
 }

@@ -35,6 +35,33 @@ export function jsonTextTooDeep(text: string, limit = MAX_JSON_DEPTH): boolean {
   return false;
 }
 
+/**
+ * Deepest nesting accepted in a YAML body. The YAML parser recurses per level of block and flow nesting and runs out
+ * of stack at ~770 levels (measured on the API server's thread), below JSON's bound; upstream's YAML decoder stops
+ * at 10,000. No Kubernetes object nests near 200.
+ */
+export const MAX_YAML_DEPTH = 200;
+
+/**
+ * True when YAML text may nest deeper than `limit`, checked before the parser recurses: flow collections as in
+ * JSON, plus block nesting (a stack of indentation levels, each compact `- ` sequence entry on a line one level
+ * more). An over-estimate at worst (a block scalar whose lines keep indenting), never an under-estimate.
+ */
+export function yamlTextTooDeep(text: string, limit = MAX_YAML_DEPTH): boolean {
+  if (jsonTextTooDeep(text, limit)) return true;
+  const indents: number[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^( *)((?:- +)*)(.*)$/.exec(line)!;
+    const dashes = m[2]!.length === 0 ? 0 : m[2]!.split('-').length - 1;
+    if (dashes === 0 && (m[3]!.trim() === '' || m[3]!.trimStart().startsWith('#'))) continue;
+    const indent = m[1]!.length;
+    while (indents.length > 0 && indents[indents.length - 1]! >= indent) indents.pop();
+    indents.push(indent);
+    if (indents.length + dashes > limit) return true;
+  }
+  return false;
+}
+
 /** True when a parsed value nests objects/arrays deeper than `limit` (iterative: safe on any depth). */
 export function valueTooDeep(value: unknown, limit = MAX_JSON_DEPTH): boolean {
   const stack: Array<[unknown, number]> = [[value, 0]];

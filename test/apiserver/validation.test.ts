@@ -215,3 +215,15 @@ async function raw(method: string, urlPath: string, headers: Record<string, stri
     req.end(body);
   });
 }
+
+test('TypeMeta of the wrong JSON type is a 400 (not a 500); an exact read past the current revision is 504 Timeout, an overflowing one 400', async () => {
+  const typeErr = await env.fails(['create', '--raw', '/api/v1/namespaces', '-f', '-'], '{"apiVersion": 1e999, "kind": "Namespace", "metadata": {"name": "tm-number"}}');
+  assert.match(typeErr, /\(BadRequest\).*couldn't get version\/kind; json parse error: json: cannot unmarshal number into Go struct field \.apiVersion of type string/);
+  await notStored('namespace', 'tm-number');
+  const kindErr = await env.fails(['create', '--raw', '/api/v1/namespaces', '-f', '-'], '{"apiVersion": "v1", "kind": ["Namespace"], "metadata": {"name": "tm-array"}}');
+  assert.match(kindErr, /\(BadRequest\).*cannot unmarshal array into Go struct field \.kind of type string/);
+  const future = await env.fails(['get', '--raw', '/api/v1/namespaces/default/configmaps?resourceVersion=99999999&resourceVersionMatch=Exact']);
+  assert.match(future, /\(Timeout\).*Too large resource version: 99999999, current: \d+/);
+  const overflow = await env.fails(['get', '--raw', '/api/v1/namespaces/default/configmaps?resourceVersion=99999999999999999999999&resourceVersionMatch=Exact']);
+  assert.match(overflow, /\(BadRequest\).*invalid resource version/);
+});

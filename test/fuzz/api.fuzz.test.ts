@@ -340,7 +340,7 @@ test('paths and methods: arbitrary URLs and verbs → a clear answer (2xx, or a 
 });
 
 test('the server survived every case and still serves', async () => {
-  assert.ok(env.server.running, 'kedge server exited during fuzzing');
+  assert.ok(env.server.running, `kedge server exited during fuzzing; its last output:\n${env.server.tail(40)}`);
   const r = await call('GET', `/api/v1/namespaces/${NS}/configmaps/seed`);
   assert.equal(r.status, 200, r.text);
   assert.doesNotMatch(env.server.currentOutput, /Maximum call stack|uncaught|unhandled/i, 'no crash traces in the server log');
