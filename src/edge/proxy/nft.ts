@@ -187,6 +187,9 @@ export function runNft(script: string, nftPath = 'nft'): Promise<void> {
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
+    // nft may exit before reading all of stdin (a bad path, a failing script); the EPIPE that follows is
+    // reported by the exit code below, and must not escape as an uncaught stream error.
+    child.stdin.on('error', () => {});
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft -f failed (exit ${code}): ${err.trim().slice(0, 2000)}`))));
     child.stdin.end(script);
   });
