@@ -5,6 +5,7 @@
 import type { PodSecurityConfig } from './admission/admission-config.js';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { watchLoopStalls } from '../common/loop-stall.js';
 import { createLogger } from '../common/logger.js';
 import { useLoopbackFor, type LoopbackTransport } from '../common/kubeconfig.js';
 import { startAutoCompaction } from '../storage/auto-compaction.js';
@@ -55,6 +56,8 @@ export const serverComponents: ServerComponent[] = [];
 
 export async function runServer(o: RunServerOptions): Promise<void> {
   const log = createLogger('kedge-server');
+  // The API server's own thread: a stall here delays every request and watch event (the hub has its own watcher).
+  watchLoopStalls(log);
   const dataDir = path.resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // WAL checkpoints on a thread of their own, not inside commits on this one (issue 6; src/storage/README.md).

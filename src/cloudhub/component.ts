@@ -5,6 +5,7 @@
  * to the API through the admin kubeconfig like any other client.
  */
 import { createLogger } from '../common/logger.js';
+import { watchLoopStalls } from '../common/loop-stall.js';
 import { ensureCertificateAuthority, pkiDir } from '../pki/index.js';
 import { startCloudHub, type CloudHub } from './hub.js';
 import { loadKubeClient } from '../common/kubeconfig.js';
@@ -42,6 +43,7 @@ export function cloudHubComponent(o: HubComponentOptions) {
     const dir = pkiDir(ctx.dataDir);
     const ca = await ensureCertificateAuthority(dir);
     const log = createLogger('cloudhub');
+    const stopStallWatch = watchLoopStalls(log);
     let hub: CloudHub;
     try {
       hub = await startCloudHub({
@@ -67,6 +69,9 @@ export function cloudHubComponent(o: HubComponentOptions) {
       log.error({ port: o.port, err: String(err) }, 'cloud hub port in use: the hub is NOT running (pass --hub-port)');
       return async () => {};
     }
-    return () => hub.stop();
+    return async () => {
+      stopStallWatch();
+      await hub.stop();
+    };
   };
 }
