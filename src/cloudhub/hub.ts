@@ -387,7 +387,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
         old.terminate();
       }
       if (socket.destroyed) return;
-      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => startSession(node, who.binding, ws, remote, tlsResumed));
+      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => startSession(node, who.binding, ws, remote, tlsResumed, socket as TLSSocket));
     };
     const previous = admissions.get(who.node) ?? Promise.resolve();
     const mine = previous.then(admit).catch((err: unknown) => {
@@ -403,7 +403,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   // Peer servers' CONNECTs for this hub's nodes (peer-relay.ts): server identities only, nothing else is proxied here.
   server.on('connect', peerConnectHandler({ proxy: () => (opts.balance ? kubeletProxy : undefined), metrics, log }));
 
-  function startSession(node: string, binding: NodeBinding, ws: WebSocket, remote: string, tlsResumed: boolean): void {
+  function startSession(node: string, binding: NodeBinding, ws: WebSocket, remote: string, tlsResumed: boolean, socket: TLSSocket): void {
     (tlsResumed ? metrics.tlsResumed : metrics.tlsFullHandshakes).inc();
     const session: NodeSession = new NodeSession(
       node,
@@ -430,7 +430,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
         },
       },
       pingIntervalMs,
-      { binding, remote },
+      { binding, remote, socket },
     );
     sessions.set(node, session);
     metrics.connectedNodes.set(sessions.size);

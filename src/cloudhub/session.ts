@@ -3,6 +3,7 @@
  * the cursor or an inventory diff), live streaming of desired-set changes with an ack window
  * (back-pressure), status writes up to the API, and node-authorized reads.
  */
+import { LinkArrivals, type ArrivalSource } from '../protocol/link-liveness.js';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../common/logger.js';
 import {
@@ -106,7 +107,7 @@ export class NodeSession {
     private readonly ws: WebSocket,
     private readonly deps: SessionDeps,
     pingIntervalMs: number,
-    peer: { binding: NodeBinding; remote: string } = { binding: { uid: '', generation: 0 }, remote: '' },
+    peer: { binding: NodeBinding; remote: string; socket?: ArrivalSource } = { binding: { uid: '', generation: 0 }, remote: '' },
   ) {
     this.binding = peer.binding;
     this.remote = peer.remote;
@@ -119,12 +120,15 @@ export class NodeSession {
     // judged by timestamps, not a flag reset each tick, and a tick that fires late means this process stalled: pongs
     // may be waiting unread, so the stall is not counted against the edge. Without this, one event-loop stall on a
     // busy hub dropped every session at once and the reconnects stalled it again (measured at 1,000 nodes).
+    // Bytes at the socket count too: a frame that arrived may wait in this thread behind ws's zlib queue (link-liveness.ts).
     let lastTick = Date.now();
+    const arrivals = peer.socket && new LinkArrivals(peer.socket);
     this.pingTimer = setInterval(() => {
       const now = Date.now();
       const lateBy = now - lastTick - pingIntervalMs;
       lastTick = now;
       if (lateBy > pingIntervalMs / 2) this.lastHeard += lateBy;
+      if (arrivals?.moved()) this.lastHeard = Math.max(this.lastHeard, now);
       if (now - this.lastHeard > KEEPALIVE_MISSES * pingIntervalMs) {
         this.deps.metrics.keepaliveDrops.inc();
         this.log.warn({ silentMs: now - this.lastHeard }, 'edge missed keepalives; dropping session');

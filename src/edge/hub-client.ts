@@ -18,6 +18,7 @@ import type { Logger } from '../common/logger.js';
 import { LogRateLimiter } from '../common/log-limiter.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { linkFrameOptions } from '../protocol/compression.js';
+import { LinkArrivals } from '../protocol/link-liveness.js';
 import {
   INVENTORY_CHUNK,
   LINK_CLIENT_DEFLATE,
@@ -225,6 +226,8 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private sinceAck = 0;
   private readonly backoff: BackoffOptions;
   private readonly deadAfterMs: number;
+  /** Bytes arriving at the current link's socket (set when it opens). */
+  private arrivals: LinkArrivals | undefined;
   private readonly ackEvery: number;
   private readonly log: Logger;
   readonly tlsSessions = new TlsSessionKeeper();
@@ -312,6 +315,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     const offered = this.tlsSessions.forCredentials(creds);
     this.tlsResumed = false;
     this.failure = undefined;
+    let linkSocket: tls.TLSSocket | undefined;
     const ws = new WebSocket(this.connectUrl(), SUBPROTOCOL, {
       ca: creds.caCertPem,
       cert: creds.certPem,
@@ -322,6 +326,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         const host = options.host ?? '';
         const servername = options.servername ?? (isIP(host) ? '' : host);
         const socket = tls.connect({ ...options, ...(address ? { host: address } : {}), path: undefined, servername, ...(offered ? { session: offered } : {}) });
+        linkSocket = socket;
         socket.on('session', (session: Buffer) => {
           if (ws === this.ws) this.tlsSessions.remember(creds, session);
         });
@@ -342,6 +347,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     this.live = false;
     let beat: NodeJS.Timeout | undefined;
     ws.on('open', () => {
+      this.arrivals = linkSocket && new LinkArrivals(linkSocket);
       this.armDeadTimer();
       // Our own heartbeats (echoed by the hub) make dead-link detection independent of the hub's ping period;
       // only sent when the hub has been quiet for a whole period (HeartbeatGate).
@@ -403,6 +409,8 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       const heard = this.heardSeq;
       setImmediate(() => {
         if (this.heardSeq !== heard) return;
+        // Bytes reached the socket: the hub is there, its frames wait behind this process's zlib queue (link-liveness.ts).
+        if (this.arrivals?.moved()) return this.armDeadTimer();
         this.log.warn('hub link silent too long; reconnecting');
         this.failure ??= `no frame from the hub for ${Math.round(this.deadAfterMs / 1000)} s (dead link)`;
         this.ws?.terminate();
