@@ -76,9 +76,9 @@ if (role === 'server') {
   // A heartbeat still unanswered at the end counts with its wait so far: a stuck link is not a missing sample.
   const now = performance.now();
   const unanswered = [...sentAt.values()].map((t) => now - t);
-  process.send!({ rtts: [...rtts, ...unanswered], unanswered: unanswered.length, elapsedMs: now - started });
   for (const ws of sockets) ws.terminate();
-  setTimeout(() => process.exit(0), 200);
+  // Exit only once the report is through the IPC channel: on a starved machine it takes a while.
+  process.send!({ rtts: [...rtts, ...unanswered], unanswered: unanswered.length, elapsedMs: now - started }, () => process.exit(0));
 } else if (role === 'burner') {
   for (;;) Math.sqrt(Math.random());
 } else {
