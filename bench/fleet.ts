@@ -178,6 +178,11 @@ async function hubCounters(hubPort: number): Promise<Map<string, number>> {
   return out;
 }
 
+/** The hub's unsent and unacknowledged changes over all sessions (kedge_hub_queue_depth). */
+async function hubQueueDepth(hubPort: number): Promise<number> {
+  return Number(/^kedge_hub_queue_depth (\S+)$/m.exec(await hubMetricsText(hubPort))?.[1] ?? NaN);
+}
+
 /** The hub's own count of open sessions (for progress lines). */
 async function hubConnectedNodes(hubPort: number): Promise<number> {
   return Number(/^kedge_hub_connected_nodes (\S+)$/m.exec(await hubMetricsText(hubPort))?.[1] ?? NaN);
@@ -711,7 +716,11 @@ async function main(): Promise<void> {
     let storm: { changes: number; settled: boolean; ms: number; downBytes: number } | undefined;
     let reconnectOnly: ReconnectCost | undefined;
     if (runs('storm')) {
-      // First the same cut with nothing changed: what a reconnect itself costs, apart from the changes.
+      // First the same cut with nothing changed: what a reconnect itself costs, apart from the changes. Only once
+      // nothing is in flight: the last bulk pods' tokens (minted after their pods) were still being sent when the
+      // cut came, and their resend on reconnect (~1 KiB per node) was counted as the reconnect's own cost.
+      let depth = NaN;
+      await waitProgress('hub quiet before the cut', async () => (depth = await hubQueueDepth(hubPort)) === 0 && (await sleep(1000), (depth = await hubQueueDepth(hubPort)) === 0), 60_000, () => `${depth} changes unsent or unacknowledged`, 500);
       log(`reconnect-only: cutting all ${P.nodes} nodes for ${P.cutSeconds} s, no changes`);
       reconnectOnly = await measureReconnectOnly({
         fleet,

@@ -132,8 +132,9 @@ test('real packets on a bridge: default deny, allow by podSelector, egress deny,
       const srv = spawn('ip', ['netns', 'exec', p.ns, 'busybox', 'httpd', '-f', '-p', '8080', '-h', dir], { stdio: 'ignore' });
       servers.push(srv);
     }
-    // A TCP connect + HTTP GET from inside a pod namespace (node, not busybox wget: its static build crashes here).
-    const client = "const s=require('net').connect(8080,process.argv[1]);s.setTimeout(3000,()=>process.exit(2));s.on('connect',()=>s.write('GET / HTTP/1.0\\r\\n\\r\\n'));s.on('data',(d)=>process.exit(String(d).includes('ok')?0:3));s.on('error',()=>process.exit(1))";
+    // A TCP connect + HTTP GET from inside a pod namespace (node, not busybox wget: its static build crashes here). The
+    // whole answer is read: busybox writes headers and body apart, and on a loaded machine they arrive in two reads.
+    const client = "const s=require('net').connect(8080,process.argv[1]);s.setTimeout(3000,()=>process.exit(2));s.on('connect',()=>s.write('GET / HTTP/1.0\\r\\n\\r\\n'));let b='';s.on('data',(d)=>{b+=d});s.on('end',()=>process.exit(b.includes('ok')?0:3));s.on('error',()=>process.exit(1))";
     const reachFrom = (netns: string, to: string): boolean => {
       try {
         execFileSync('ip', ['netns', 'exec', netns, process.execPath, '-e', client, to], { stdio: 'ignore' });
