@@ -536,7 +536,7 @@ async function main(): Promise<void> {
         if (P.bulkBacklog === 0 || backlogGaveUp) return;
         let lastRunning = runningPods.size;
         let lastMove = now();
-        while (created - runningPods.size >= P.bulkBacklog) {
+        while (created - runningPods.size >= P.bulkBacklog && !backlogGaveUp) {
           await sleep(50);
           if (runningPods.size !== lastRunning) [lastRunning, lastMove] = [runningPods.size, now()];
           else if (now() - lastMove > 120_000) {
