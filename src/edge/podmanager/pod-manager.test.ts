@@ -174,3 +174,46 @@ describe('PodManager with the fake runtime', () => {
     await waitFor('sandbox gone', () => rt.sandboxes.size > 0 && ![...rt.sandboxes.values()].some((s) => s.metadata.name === 'a'));
   });
 });
+
+describe('PodManager: a volume source that arrives after its pod', () => {
+  it('starts the pod when the configmap arrives, without waiting for the periodic sync', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-pm-src-'));
+    const store = await openSqliteStore(path.join(dir, 'db'));
+    const rt = new FakeRuntime();
+    rt.addImage('app:1');
+    const statuses = new Map<string, V1PodStatus>();
+    // The periodic sync is a minute away (as on a hollow node): only the configmap's arrival can start the pod in time.
+    const pm = await PodManager.start({
+      nodeName: 'n1', dataDir: dir, store, runtime: rt,
+      podStatus: { setPodStatus: (_ns, name, _uid, s) => void statuses.set(name, s) },
+      events: { recordEvent: () => undefined },
+      log: createLogger('pm-unit', 'silent'),
+      syncIntervalMs: 60_000, nodeIP: '192.0.2.10', reservationDir: path.join(dir, 'resv'),
+    });
+    try {
+      const pod: V1Pod = {
+        metadata: { name: 'cm-later', namespace: 'default', uid: 'uid-cm-later' },
+        spec: {
+          nodeName: 'n1',
+          containers: [{ name: 'main', image: 'app:1', command: ['serve'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }],
+          volumes: [{ name: 'cfg', configMap: { name: 'settings' } }],
+        },
+      };
+      await store.create('/registry/pods/default/cm-later', JSON.stringify(pod));
+      const until = async (what: string, ok: () => boolean, ms: number) => {
+        const end = Date.now() + ms;
+        while (!ok()) {
+          if (Date.now() > end) throw new Error(`timed out: ${what}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      await until('waiting on its volume', () => /settings/.test(statuses.get('cm-later')?.containerStatuses?.[0]?.state?.waiting?.message ?? ''), 5_000);
+      await store.create('/registry/configmaps/default/settings', JSON.stringify({ metadata: { name: 'settings', namespace: 'default' }, data: { a: '1' } }));
+      await until('running once the configmap is there', () => statuses.get('cm-later')?.phase === 'Running', 5_000);
+    } finally {
+      await pm.stop();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
