@@ -79,3 +79,48 @@ test('a patch whose base read times out: the delete queued behind it is not appl
   assert.deepEqual(deleted, [], 'the delete behind the failed patch was not applied');
   assert.ok(await store.get(keyOf('b')), 'b is still held (the resend will delete it)');
 });
+
+test('a burst followed at once by a progress mark: the last upsert is acked and its cursor persisted, with the revision', async (t) => {
+  const ca = await createCertificateAuthority('hub-ca');
+  const serving = await issueServerCertificate(ca, 'hub', ['127.0.0.1']);
+  const client = await issueClientCertificate(ca, 'system:node:n1', ['system:nodes']);
+  const store = await openSqliteStore(':memory:');
+  const local = new LocalStore(store);
+  await local.writeCursor({ epoch: 'e1', seq: 10 });
+  const server = https.createServer({ cert: serving.certPem, key: serving.keyPem });
+  const wss = new WebSocketServer({ server, handleProtocols: () => SUBPROTOCOL });
+  const acks: number[] = [];
+  wss.on('connection', (ws: WebSocket) => {
+    ws.on('message', (data) => {
+      const msg = JSON.parse(String(data)) as EdgeToHub;
+      if (msg.type === 'ack') acks.push(msg.seq);
+      if (msg.type !== 'hello') return;
+      ws.send(JSON.stringify({ type: 'welcome', version: 5, epoch: 'e1', resume: true }));
+      ws.send(JSON.stringify({ type: 'synced', seq: 10 }));
+      // One frame each, sent together: the progress mark is queued behind the upserts when they are applied.
+      for (let i = 0; i < 3; i++) ws.send(JSON.stringify({ type: 'upsert', seq: 11 + i, key: keyOf(`p${i}`), object: pod(`p${i}`, String(100 + i)) }));
+      ws.send(JSON.stringify({ type: 'progress', rev: 102 }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const hub = new HubClient({
+    hubUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    nodeName: 'n1',
+    credentials: () => ({ caCertPem: ca.certPem, certPem: client.certPem, keyPem: client.keyPem }),
+    store: local,
+    log: createLogger('test', 'silent'),
+    backoff: { initialMs: 10, maxMs: 20 },
+  });
+  t.after(async () => {
+    await hub.stop();
+    wss.close();
+    server.closeAllConnections();
+    server.close();
+    await store.close();
+  });
+  hub.start();
+  const deadline = Date.now() + 10_000;
+  while (!acks.includes(13) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(acks.includes(13), `the last upsert is acked (acks: ${JSON.stringify(acks)})`);
+  assert.deepEqual(await local.readCursor(), { epoch: 'e1', seq: 13, rev: 102 });
+});
