@@ -261,6 +261,33 @@ test('status writes beyond the hub-wide API cap are answered "retry", not queued
   for (const s of sessions) s.close();
 });
 
+test('lease renewals in flight do not take the hub-wide API budget: a pod status behind them is written', async (t) => {
+  const { open, sessions } = setup();
+  t.after(() => sessions.forEach((s) => s.close()));
+  const deps = (() => {
+    const { ws } = open();
+    ws.edge({ type: 'hello', versions: [1], node: 'n1' });
+    return { ws, deps: (sessions[0] as unknown as { deps: SessionDeps }).deps };
+  })();
+  const { ws } = deps;
+  // Lease writes that stay in flight (a node-write batch's round trip), as many as the whole budget.
+  const held: Array<() => void> = [];
+  const write = deps.deps.status.write;
+  deps.deps.status.write = ((_node: string, kind: string) =>
+    kind === 'lease' ? new Promise((r) => held.push(() => r({ ok: true }))) : Promise.resolve({ ok: true })) as typeof write;
+  deps.deps.apiWrites.max = 3;
+  for (let i = 0; i < 3; i++) ws.edge({ type: 'status', id: 100 + i, kind: 'lease', body: { renewTime: new Date().toISOString() } });
+  await tick();
+  ws.edge({ type: 'status', id: 200, kind: 'pod', body: { namespace: 'ns', name: 'p', uid: 'u', status: { phase: 'Running' } } });
+  await tick();
+  assert.equal(ws.sent.find((m) => m.type === 'status-ack' && m.id === 200)?.ok, true, 'the pod status is not "hub busy"');
+  assert.equal(deps.deps.apiWrites.inFlight, 0);
+  for (const r of held) r();
+  await tick();
+  deps.deps.status.write = write;
+  for (const s of sessions) s.close();
+});
+
 /** Moves the mocked clock one ping interval (60 s in setup()) at a time, so each tick runs on time. */
 function advance(t: { mock: { timers: { tick(ms: number): void } } }, intervals: number): void {
   for (let i = 0; i < intervals; i++) t.mock.timers.tick(60_000);
