@@ -18,36 +18,23 @@ import { LocalStore } from './local-store.js';
 const pod = (name: string, rv: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', uid: `uid-${name}`, resourceVersion: rv } });
 const keyOf = (name: string) => `/registry/pods/default/${name}`;
 
-test('a patch whose base read times out: the delete queued behind it is not applied, the cursor stays, the next connection resumes before both', async (t) => {
+/**
+ * A scripted hub (TLS + WebSocket in this process) and a HubClient for node n1 on `store`: `onFrame` sees every frame
+ * the edge sends with its socket. Torn down after the test.
+ */
+async function scriptedHub(
+  t: { after(fn: () => Promise<void>): void },
+  store: Awaited<ReturnType<typeof openSqliteStore>>,
+  onFrame: (ws: WebSocket, msg: EdgeToHub) => void,
+  clientOptions: Partial<ConstructorParameters<typeof HubClient>[0]> = {},
+): Promise<{ hub: HubClient; local: LocalStore }> {
   const ca = await createCertificateAuthority('hub-ca');
   const serving = await issueServerCertificate(ca, 'hub', ['127.0.0.1']);
   const client = await issueClientCertificate(ca, 'system:node:n1', ['system:nodes']);
-  const store = await openSqliteStore(':memory:');
   const local = new LocalStore(store);
-  // The edge holds a at rv 1 and b, and has applied everything through seq 10.
-  await local.applyUpsert(keyOf('a'), pod('a', '1'));
-  await local.applyUpsert(keyOf('b'), pod('b', '1'));
-  await local.writeCursor({ epoch: 'e1', seq: 10 });
-
   const server = https.createServer({ cert: serving.certPem, key: serving.keyPem });
   const wss = new WebSocketServer({ server, handleProtocols: () => SUBPROTOCOL });
-  const hellos: Array<Extract<EdgeToHub, { type: 'hello' }>> = [];
-  const acks: number[] = [];
-  const gets: string[] = [];
-  wss.on('connection', (ws: WebSocket) => {
-    ws.on('message', (data) => {
-      const msg = JSON.parse(String(data)) as EdgeToHub;
-      if (msg.type === 'ack') acks.push(msg.seq);
-      if (msg.type === 'get') gets.push(msg.key); // never answered: the read times out
-      if (msg.type !== 'hello') return;
-      hellos.push(msg);
-      ws.send(JSON.stringify({ type: 'welcome', version: 2, epoch: 'e1', resume: true }));
-      if (hellos.length > 1) return; // the second connection: the test only looks at its hello
-      // A patch onto a version the edge does not hold (it reads the object through the hub), then b's deletion.
-      ws.send(JSON.stringify({ type: 'patch', seq: 11, key: keyOf('a'), base: '5', patch: { metadata: { resourceVersion: '6' } } }));
-      ws.send(JSON.stringify({ type: 'delete', seq: 12, key: keyOf('b') }));
-    });
-  });
+  wss.on('connection', (ws: WebSocket) => ws.on('message', (data) => onFrame(ws, JSON.parse(String(data)) as EdgeToHub)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const hub = new HubClient({
     hubUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -56,8 +43,7 @@ test('a patch whose base read times out: the delete queued behind it is not appl
     store: local,
     log: createLogger('test', 'silent'),
     backoff: { initialMs: 10, maxMs: 20 },
-    getQuietMs: 200,
-    getMaxMs: 1_000,
+    ...clientOptions,
   });
   t.after(async () => {
     await hub.stop();
@@ -66,6 +52,29 @@ test('a patch whose base read times out: the delete queued behind it is not appl
     server.close();
     await store.close();
   });
+  return { hub, local };
+}
+
+test('a patch whose base read times out: the delete queued behind it is not applied, the cursor stays, the next connection resumes before both', async (t) => {
+  const store = await openSqliteStore(':memory:');
+  const hellos: Array<Extract<EdgeToHub, { type: 'hello' }>> = [];
+  const acks: number[] = [];
+  const gets: string[] = [];
+  const { hub, local } = await scriptedHub(t, store, (ws, msg) => {
+    if (msg.type === 'ack') acks.push(msg.seq);
+    if (msg.type === 'get') gets.push(msg.key); // never answered: the read times out
+    if (msg.type !== 'hello') return;
+    hellos.push(msg);
+    ws.send(JSON.stringify({ type: 'welcome', version: 2, epoch: 'e1', resume: true }));
+    if (hellos.length > 1) return; // the second connection: the test only looks at its hello
+    // A patch onto a version the edge does not hold (it reads the object through the hub), then b's deletion.
+    ws.send(JSON.stringify({ type: 'patch', seq: 11, key: keyOf('a'), base: '5', patch: { metadata: { resourceVersion: '6' } } }));
+    ws.send(JSON.stringify({ type: 'delete', seq: 12, key: keyOf('b') }));
+  }, { getQuietMs: 200, getMaxMs: 1_000 });
+  // The edge holds a at rv 1 and b, and has applied everything through seq 10.
+  await local.applyUpsert(keyOf('a'), pod('a', '1'));
+  await local.applyUpsert(keyOf('b'), pod('b', '1'));
+  await local.writeCursor({ epoch: 'e1', seq: 10 });
   const deleted: string[] = [];
   hub.on('applied', (key, kind) => kind === 'delete' && deleted.push(key));
   hub.start();
@@ -81,43 +90,18 @@ test('a patch whose base read times out: the delete queued behind it is not appl
 });
 
 test('a burst followed at once by a progress mark: the last upsert is acked and its cursor persisted, with the revision', async (t) => {
-  const ca = await createCertificateAuthority('hub-ca');
-  const serving = await issueServerCertificate(ca, 'hub', ['127.0.0.1']);
-  const client = await issueClientCertificate(ca, 'system:node:n1', ['system:nodes']);
   const store = await openSqliteStore(':memory:');
-  const local = new LocalStore(store);
-  await local.writeCursor({ epoch: 'e1', seq: 10 });
-  const server = https.createServer({ cert: serving.certPem, key: serving.keyPem });
-  const wss = new WebSocketServer({ server, handleProtocols: () => SUBPROTOCOL });
   const acks: number[] = [];
-  wss.on('connection', (ws: WebSocket) => {
-    ws.on('message', (data) => {
-      const msg = JSON.parse(String(data)) as EdgeToHub;
-      if (msg.type === 'ack') acks.push(msg.seq);
-      if (msg.type !== 'hello') return;
-      ws.send(JSON.stringify({ type: 'welcome', version: 5, epoch: 'e1', resume: true }));
-      ws.send(JSON.stringify({ type: 'synced', seq: 10 }));
-      // One frame each, sent together: the progress mark is queued behind the upserts when they are applied.
-      for (let i = 0; i < 3; i++) ws.send(JSON.stringify({ type: 'upsert', seq: 11 + i, key: keyOf(`p${i}`), object: pod(`p${i}`, String(100 + i)) }));
-      ws.send(JSON.stringify({ type: 'progress', rev: 102 }));
-    });
+  const { hub, local } = await scriptedHub(t, store, (ws, msg) => {
+    if (msg.type === 'ack') acks.push(msg.seq);
+    if (msg.type !== 'hello') return;
+    ws.send(JSON.stringify({ type: 'welcome', version: 5, epoch: 'e1', resume: true }));
+    ws.send(JSON.stringify({ type: 'synced', seq: 10 }));
+    // One frame each, sent together: the progress mark is queued behind the upserts when they are applied.
+    for (let i = 0; i < 3; i++) ws.send(JSON.stringify({ type: 'upsert', seq: 11 + i, key: keyOf(`p${i}`), object: pod(`p${i}`, String(100 + i)) }));
+    ws.send(JSON.stringify({ type: 'progress', rev: 102 }));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const hub = new HubClient({
-    hubUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    nodeName: 'n1',
-    credentials: () => ({ caCertPem: ca.certPem, certPem: client.certPem, keyPem: client.keyPem }),
-    store: local,
-    log: createLogger('test', 'silent'),
-    backoff: { initialMs: 10, maxMs: 20 },
-  });
-  t.after(async () => {
-    await hub.stop();
-    wss.close();
-    server.closeAllConnections();
-    server.close();
-    await store.close();
-  });
+  await local.writeCursor({ epoch: 'e1', seq: 10 });
   hub.start();
   const deadline = Date.now() + 10_000;
   while (!acks.includes(13) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
