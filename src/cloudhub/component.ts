@@ -67,7 +67,7 @@ export function cloudHubComponent(o: HubComponentOptions) {
       // machine in tests): it keeps serving the API, and the failure is logged loudly.
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
       log.error({ port: o.port, err: String(err) }, 'cloud hub port in use: the hub is NOT running (pass --hub-port)');
-      return async () => {};
+      return async () => stopStallWatch();
     }
     return async () => {
       stopStallWatch();
