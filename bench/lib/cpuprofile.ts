@@ -1,6 +1,7 @@
 /**
  * Summarise a V8 .cpuprofile (from `node --cpu-prof`): self time per function and per source file,
- * so a benchmark can name its bottleneck. Usage: node --import tsx bench/lib/cpuprofile.ts FILE [TOP]
+ * so a benchmark can name its bottleneck. Usage: node --import tsx bench/lib/cpuprofile.ts FILE [TOP] [LAST_SECONDS]
+ * LAST_SECONDS keeps only the samples of the profile's last seconds (e.g. a steady-state window at a run's end).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -26,11 +27,16 @@ export interface ProfileEntry {
 }
 
 /** Self time by function (name + file:line) and by file, largest first. */
-export function summarizeProfile(profile: CpuProfile): { totalMs: number; byFunction: ProfileEntry[]; byFile: ProfileEntry[] } {
+export function summarizeProfile(profile: CpuProfile, lastSeconds?: number): { totalMs: number; byFunction: ProfileEntry[]; byFile: ProfileEntry[] } {
   const selfUs = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
-  for (let i = 0; i < samples.length; i++) selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + (deltas[i] ?? 0));
+  const from = lastSeconds === undefined ? -Infinity : profile.endTime - lastSeconds * 1e6;
+  let at = profile.startTime;
+  for (let i = 0; i < samples.length; i++) {
+    at += deltas[i] ?? 0;
+    if (at >= from) selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + (deltas[i] ?? 0));
+  }
   const byFn = new Map<string, number>();
   const byFile = new Map<string, number>();
   let total = 0;
@@ -52,7 +58,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const file = process.argv[2];
   if (!file) throw new Error('usage: cpuprofile.ts FILE.cpuprofile [TOP]');
   const top = Number(process.argv[3] ?? 25);
-  const s = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
+  const last = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
+  if (last !== undefined && !(last > 0)) throw new Error(`LAST_SECONDS: expected a positive number of seconds, got ${process.argv[4]}`);
+  const s = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, last);
   process.stdout.write(`sampled ${s.totalMs} ms\n-- by file\n`);
   for (const e of s.byFile.slice(0, top)) process.stdout.write(`${String(e.percent).padStart(5)}%  ${e.selfMs} ms  ${e.name}\n`);
   process.stdout.write('-- by function\n');

@@ -12,7 +12,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-interface Proc {
+export interface Proc {
   pid: number;
   /** Start time in clock ticks since boot (/proc/PID/stat field 22): a recycled pid has another. */
   start: string;
@@ -20,9 +20,18 @@ interface Proc {
   ppid: number;
 }
 
-const claimed = new Set<number>();
-/** Sessions still looking for their process, oldest first, by container id. */
-const waiting = new Map<string, ExecReaper[]>();
+/** What the reaper reads of the node's processes and how it ends one: /proc here, a table in unit tests. */
+export interface ProcessTable {
+  /** Processes in the container's cgroup. */
+  inContainer(containerId: string): Proc[];
+  /** The command line, arguments joined by NUL (no trailing NUL); undefined when gone. */
+  cmdline(pid: number): string | undefined;
+  comm(pid: number): string | undefined;
+  /** State letter, process group and start time; undefined when gone. */
+  status(pid: number): { state: string; pgrp: number; start: string } | undefined;
+  /** SIGKILL to the process, or to its whole group. */
+  kill(pid: number, group: boolean): void;
+}
 
 function read(pid: number, file: string): string | undefined {
   try {
@@ -39,24 +48,47 @@ function statFields(pid: number): string[] | undefined {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
-/** Processes in the container's cgroup. */
-function containerProcs(containerId: string): Proc[] {
-  const out: Proc[] = [];
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc');
-  } catch {
+export const procfs: ProcessTable = {
+  inContainer(containerId) {
+    const out: Proc[] = [];
+    let pids: string[];
+    try {
+      pids = readdirSync('/proc');
+    } catch {
+      return out;
+    }
+    for (const name of pids) {
+      if (!/^\d+$/.test(name)) continue;
+      const pid = Number(name);
+      if (!read(pid, 'cgroup')?.includes(containerId)) continue;
+      const f = statFields(pid);
+      if (f) out.push({ pid, start: f[19]!, ppid: Number(f[1]) });
+    }
     return out;
-  }
-  for (const name of pids) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    if (!read(pid, 'cgroup')?.includes(containerId)) continue;
+  },
+  cmdline: (pid) => read(pid, 'cmdline')?.replace(/\0$/, ''),
+  comm: (pid) => read(pid, 'comm'),
+  status(pid) {
     const f = statFields(pid);
-    if (f) out.push({ pid, start: f[19]!, ppid: Number(f[1]) });
-  }
-  return out;
-}
+    return f && { state: f[0]!, pgrp: Number(f[2]), start: f[19]! };
+  },
+  kill(pid, group) {
+    try {
+      process.kill(group ? -pid : pid, 'SIGKILL');
+    } catch {
+      // it exited meanwhile
+    }
+  },
+};
+
+const claimed = new Set<number>();
+/** Sessions still looking for their process, oldest first, by container id. */
+const waiting = new Map<string, ExecReaper[]>();
+/** Sessions that found their process and have not ended, by container id. */
+const holding = new Map<string, Set<ExecReaper>>();
+
+const procKey = (p: Proc) => `${p.pid}:${p.start}`;
+const earliest = (procs: Proc[]) => procs.reduce((a, b) => (Number(b.start) < Number(a.start) || (b.start === a.start && b.pid < a.pid) ? b : a));
 
 /** Shells whose `-c` script may end by replacing itself (`exec server`), as entrypoint scripts (`*.sh`) do. */
 const SHELLS = new Set(['sh', 'bash', 'ash', 'dash', 'ksh', 'zsh']);
@@ -80,10 +112,11 @@ export class ExecReaper {
   constructor(
     private readonly containerId: string,
     command: string[],
+    private readonly table: ProcessTable = procfs,
   ) {
     this.want = command.join('\0');
     this.mayReplace = mayReplaceItself(command);
-    this.before = new Set(containerProcs(containerId).map((p) => `${p.pid}:${p.start}`));
+    this.before = new Set(table.inContainer(containerId).map(procKey));
     const queue = waiting.get(containerId) ?? [];
     queue.push(this);
     waiting.set(containerId, queue);
@@ -100,40 +133,82 @@ export class ExecReaper {
   private watch(deadline: number): void {
     if (this.ended || this.proc) return;
     if (Date.now() > deadline) return this.stopWaiting();
-    const found = this.look(false);
-    if (found) return this.claim(found);
+    this.lookNow(false);
+    if (this.proc) return;
     this.timer = setTimeout(() => this.watch(deadline), 100);
     this.timer.unref();
+  }
+
+  private lookNow(last: boolean): void {
+    const found = this.look(last);
+    if (found) this.claim(found);
   }
 
   /**
    * One look at the container's processes. `last`: the session has ended before a poll found its process (a cut
    * right after the exec started): a replaced one is taken without waiting to see it twice or for older sessions.
+   * Of several new processes running the command (sessions with one command started together), the earliest started:
+   * a process there before a younger session began is one that only older sessions may take.
    */
   private look(last: boolean): Proc | undefined {
-    const procs = containerProcs(this.containerId);
+    const procs = this.table.inContainer(this.containerId);
     const inContainer = new Set(procs.map((p) => p.pid));
     const queue = waiting.get(this.containerId) ?? [];
     const seenNow = new Map<string, string>();
+    const running: Proc[] = [];
+    const runningBefore: Proc[] = [];
     let replaced: Proc | undefined;
     for (const p of procs) {
-      const key = `${p.pid}:${p.start}`;
+      const key = procKey(p);
       // Exec'd processes are children of the shim; a child of a container process is the container's own work.
-      if (this.before.has(key) || claimed.has(p.pid) || inContainer.has(p.ppid)) continue;
-      const cmdline = read(p.pid, 'cmdline')?.replace(/\0$/, '');
+      if (claimed.has(p.pid) || inContainer.has(p.ppid)) continue;
+      const cmdline = this.table.cmdline(p.pid);
       if (cmdline === undefined) continue;
-      if (cmdline === this.want) return p;
+      if (this.before.has(key)) {
+        if (cmdline === this.want) runningBefore.push(p);
+        continue;
+      }
+      if (cmdline === this.want) {
+        running.push(p);
+        continue;
+      }
       seenNow.set(key, cmdline);
       if (replaced || !this.mayReplace || (!last && this.seen.get(key) !== cmdline) || queue.some((r) => r !== this && r.want === cmdline)) continue;
-      if (!read(p.pid, 'comm')?.startsWith('runc')) replaced = p;
+      if (!this.table.comm(p.pid)?.startsWith('runc')) replaced = p;
     }
     this.seen = seenNow;
+    if (running.length > 0) return earliest(running);
+    const exchanged = this.exchange(runningBefore);
+    if (exchanged) return exchanged;
     return replaced && (last || queue.find((r) => r.mayReplace) === this) ? replaced : undefined;
+  }
+
+  /**
+   * Two sessions with one command started together: the older may have taken the younger's process while its own was
+   * still runc's init (there before the younger began, so the younger may not take it). Once that one runs the
+   * command, unclaimed, the older takes it and this session the process the older held.
+   */
+  private exchange(unclaimedOlder: Proc[]): Proc | undefined {
+    if (unclaimedOlder.length === 0) return undefined;
+    for (const other of holding.get(this.containerId) ?? []) {
+      const held = other.proc;
+      if (other.want !== this.want || !held || this.before.has(procKey(held))) continue;
+      const theirs = unclaimedOlder.find((p) => !other.before.has(procKey(p)));
+      if (!theirs) continue;
+      other.proc = theirs;
+      claimed.add(theirs.pid);
+      claimed.delete(held.pid);
+      return held;
+    }
+    return undefined;
   }
 
   private claim(p: Proc): void {
     this.proc = p;
     claimed.add(p.pid);
+    const held = holding.get(this.containerId) ?? new Set();
+    held.add(this);
+    holding.set(this.containerId, held);
     this.stopWaiting();
   }
 
@@ -149,21 +224,22 @@ export class ExecReaper {
   end(): void {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
-    if (!this.proc && waiting.get(this.containerId)?.includes(this)) {
-      const found = this.look(true);
-      if (found) this.claim(found);
+    if (this.proc) {
+      // A session with this command still looking may be the one whose process this one holds (see exchange()):
+      // it looks now, before that process is killed.
+      for (const other of [...(waiting.get(this.containerId) ?? [])]) if (other.want === this.want) other.lookNow(false);
+    } else if (waiting.get(this.containerId)?.includes(this)) {
+      this.lookNow(true);
     }
     this.stopWaiting();
     const p = this.proc;
     if (!p) return;
+    const held = holding.get(this.containerId);
+    held?.delete(this);
+    if (held?.size === 0) holding.delete(this.containerId);
     claimed.delete(p.pid);
-    const f = statFields(p.pid);
-    if (!f || f[19] !== p.start || f[0] === 'Z') return; // gone (or a new process on a recycled pid)
-    const leadsGroup = Number(f[2]) === p.pid;
-    try {
-      process.kill(leadsGroup ? -p.pid : p.pid, 'SIGKILL');
-    } catch {
-      // it exited meanwhile
-    }
+    const now = this.table.status(p.pid);
+    if (!now || now.start !== p.start || now.state === 'Z') return; // gone (or a new process on a recycled pid)
+    this.table.kill(p.pid, now.pgrp === p.pid);
   }
 }
