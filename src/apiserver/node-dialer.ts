@@ -13,10 +13,45 @@ import type { Duplex } from 'node:stream';
 import { KUBELET_PORT } from '../common/kubelet-endpoint.js';
 import { statusFailure, type StatusError, type StatusReason } from '../apimachinery/status.js';
 import { httpConnect, type ConnectAnswer } from '../common/http-connect.js';
+import { USAGE_PATH, type UsagePage } from '../common/resource-metrics.js';
 
 export interface NodeDialer {
   /** A connected byte stream to `nodeName`'s kubelet API; rejects with a StatusError. */
   dialKubelet(nodeName: string): Promise<Duplex>;
+  /** The usage edge nodes reported to the hub since `since` (protocol v6; src/cloudhub/usage-board.ts). */
+  usage?(since: number, signal: AbortSignal): Promise<UsagePage>;
+}
+
+/** A usage page is read whole into memory: 10,000 nodes × ~2 KiB is ~20 MiB; refuse what is far past that. */
+const MAX_USAGE_PAGE_BYTES = 256 * 1024 * 1024;
+
+/** `GET /usage?since=N` on the hub's kubelet proxy socket (src/cloudhub/kubelet-proxy.ts). */
+export function hubUsage(socketPath: string, since: number, signal: AbortSignal): Promise<UsagePage> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method: 'GET', path: `${USAGE_PATH}?since=${since}`, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_USAGE_PAGE_BYTES) return void req.destroy(new Error(`usage page over ${MAX_USAGE_PAGE_BYTES} bytes`));
+        chunks.push(c);
+      });
+      res.on('error', reject);
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode !== 200) return reject(new Error(`hub answered ${res.statusCode} to ${USAGE_PATH}: ${body.trim().slice(0, 200)}`));
+        try {
+          const page = JSON.parse(body) as UsagePage;
+          if (!Number.isInteger(page.seq) || !Array.isArray(page.entries) || !Array.isArray(page.reporting)) throw new Error('not a usage page');
+          resolve(page);
+        } catch (err) {
+          reject(new Error(`hub's ${USAGE_PATH} answer: ${String((err as Error).message)}`));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 const REASONS: Record<number, StatusReason> = { 400: 'BadRequest', 403: 'Forbidden', 404: 'NotFound', 502: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout' };
@@ -30,6 +65,7 @@ export function dialError(nodeName: string, code: number, why: string): StatusEr
 /** A dialer through the hub's CONNECT proxy at `socketPath` (`kedge server`: DATA_DIR/kubelet-proxy.sock). */
 export function connectProxyDialer(socketPath: string): NodeDialer {
   return {
+    usage: (since, signal) => hubUsage(socketPath, since, signal),
     async dialKubelet(nodeName: string): Promise<Duplex> {
       const socket = net.connect({ path: socketPath });
       try {

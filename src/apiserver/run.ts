@@ -118,7 +118,13 @@ export async function runServer(o: RunServerOptions): Promise<void> {
   if (server.nodeDialer && o.metricResolutionMs !== 0) {
     // metrics.k8s.io from the nodes' /metrics/resource (docs/design/metrics.md: why here and not on a worker).
     const { installResourceMetrics, dialerMetricsFetcher } = await import('./resource-metrics/index.js');
-    const metrics = installResourceMetrics(server, { fetch: dialerMetricsFetcher(server.nodeDialer), intervalMs: o.metricResolutionMs, log: log.child({ component: 'metrics-scraper' }) });
+    const dialer = server.nodeDialer;
+    const metrics = installResourceMetrics(server, {
+      fetch: dialerMetricsFetcher(dialer),
+      ...(dialer.usage ? { pushed: (since, signal) => dialer.usage!(since, signal) } : {}),
+      intervalMs: o.metricResolutionMs,
+      log: log.child({ component: 'metrics-scraper' }),
+    });
     stops.push(() => metrics.stop());
   }
   for (const start of serverComponents) stops.push(await start({ server, kubeconfigPath, dataDir, loopback: transport }));

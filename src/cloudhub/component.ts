@@ -27,6 +27,8 @@ export interface HubComponentOptions {
   leaseCoalesceMs?: number;
   /** Write Leases and statuses in node-write batches (only `kedge server` serves them; status-writer.ts). */
   batchNodeWrites?: boolean;
+  /** Edges report their usage this often (`--metric-resolution`; hub.ts `usageIntervalMs`); absent: scraped through the tunnel. */
+  usageIntervalMs?: number;
 }
 
 const isWildcard = (address: string): boolean => address === '0.0.0.0' || address === '::' || address === '';
@@ -56,6 +58,7 @@ export function cloudHubComponent(o: HubComponentOptions) {
         pingIntervalMs: o.pingIntervalMs,
         leaseCoalesceMs: o.leaseCoalesceMs,
         batchNodeWrites: o.batchNodeWrites,
+        usageIntervalMs: o.usageIntervalMs,
         // The API server (main thread) reaches edge kubelets through this socket (src/apiserver/node-dialer.ts).
         kubeletProxySocket: path.join(ctx.dataDir, KUBELET_PROXY_SOCKET_NAME),
         // Several servers share the datastore: each hub publishes its load and sheds nodes to the others.

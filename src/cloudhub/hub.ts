@@ -37,6 +37,7 @@ import { HubCertificateIssuer, JoinError, NODES_GROUP, NODE_USER_PREFIX, type Ce
 import { bindingFromSubjectAltName, bindingOfNode, revocationReason, sameBinding, type NodeBinding } from './node-identity.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { LogRateLimiter } from '../common/log-limiter.js';
+import { UsageBoard } from './usage-board.js';
 import { startKubeletProxy, type KubeletProxy } from './kubelet-proxy.js';
 import { HubBalancer } from './rebalance.js';
 import { PeerRelay, peerConnectHandler } from './peer-relay.js';
@@ -84,6 +85,11 @@ export interface CloudHubOptions {
   kubeletProxySocket?: string;
   /** CA (PEM) of the API server's kubelet client certificates: TLS clients of the proxy must present one. */
   kubeletClientCaPem?: string;
+  /**
+   * Ask edges (protocol v6) for their resource usage every this many ms and serve it on the kubelet proxy socket
+   * (`GET /usage`, usage-board.ts) for the control plane's metrics scraper; absent: nodes are scraped through the tunnel.
+   */
+  usageIntervalMs?: number;
   /**
    * Several servers on one datastore: publish this hub's node count in its Lease and ask nodes to move when it holds
    * more than its share (rebalance.ts). `advertiseHost` is how peers' nodes reach this hub (with the bound port).
@@ -203,6 +209,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   let kubeletProxy: KubeletProxy | undefined;
   const apiWrites = { inFlight: 0, max: opts.maxApiWrites ?? 256 };
   const pingIntervalMs = opts.pingIntervalMs ?? 15_000;
+  const usage = opts.usageIntervalMs ? new UsageBoard(opts.usageIntervalMs, (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined) : undefined;
 
   desired.onNodeChanged((node) => sessions.get(node)?.schedulePump());
   // Sessions that sent changes newer than the cache's revision mark them once every informer has passed them.
@@ -420,8 +427,12 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
         maxBufferedBytes: 4 * 1024 * 1024,
         maxPendingStatus: 256,
         apiWrites,
+        usage,
         onClose: (s) => {
-          if (sessions.get(node) === s) sessions.delete(node);
+          if (sessions.get(node) === s) {
+            sessions.delete(node);
+            usage?.forget(node);
+          }
           metrics.connectedNodes.set(sessions.size);
           // the renewal lease coalescing held back, so the lifecycle grace runs from the last one received
           void status.sessionEnded(node).then((r) => {
@@ -477,6 +488,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
         ca: opts.ca,
         clientCaPem: opts.kubeletClientCaPem,
         peers: relay,
+        usage,
         metrics,
         log,
       });

@@ -30,6 +30,8 @@ import { issueServerCertificate, type CertificateAuthority } from '../pki/index.
 import type { NodeSession } from './session.js';
 import type { HubMetrics } from './metrics.js';
 import type { ConnectAnswer } from '../common/http-connect.js';
+import type { UsageBoard } from './usage-board.js';
+import { USAGE_PATH } from '../common/resource-metrics.js';
 
 export { KUBELET_PROXY_SOCKET_NAME } from '../common/kubelet-endpoint.js';
 /** How long an OPEN may wait for the edge's ACCEPT before the client is told the node did not answer. */
@@ -47,6 +49,8 @@ export interface KubeletProxyOptions {
   /** Other servers' hubs, asked for nodes this hub has no session for (peer-relay.ts); absent: this hub alone. */
   peers?: { dial(node: string): Promise<ConnectAnswer> };
   metrics?: HubMetrics;
+  /** Edges' usage reports, served as `GET /usage?since=N` (JSON UsagePage) for the control plane's scraper. */
+  usage?: UsageBoard;
   log: Logger;
 }
 
@@ -107,9 +111,23 @@ export async function startKubeletProxy(o: KubeletProxyOptions): Promise<Kubelet
     return p;
   };
 
-  const server = http.createServer((_req, res) => {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://hub');
+    if (o.usage && url.pathname === USAGE_PATH) {
+      if (req.method !== 'GET') {
+        res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET' });
+        return void res.end(`only GET ${USAGE_PATH} is served here\n`);
+      }
+      const since = url.searchParams.get('since') ?? '0';
+      if (!/^\d{1,15}$/.test(since)) {
+        res.writeHead(400, { 'content-type': 'text/plain' });
+        return void res.end(`since: expected a whole number (the seq of the previous answer), got ${JSON.stringify(since.slice(0, 40))}\n`);
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify(o.usage.since(Number(since))));
+    }
     res.writeHead(405, { 'content-type': 'text/plain', allow: 'CONNECT' });
-    res.end('only CONNECT <node>:<port> is served here\n');
+    res.end(`only CONNECT <node>:<port>${o.usage ? ` and GET ${USAGE_PATH}` : ''} are served here\n`);
   });
 
   /**

@@ -37,6 +37,12 @@ export class HubMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly usageReports = new Counter({
+    name: 'kedge_hub_usage_reports_total',
+    help: 'Resource usage reports from edges (protocol v6), by result: ok, too-frequent (dropped: sooner than half the interval), foreign-pods (ok, with figures for pods not bound to the node dropped)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   readonly sessionsRefused = new Counter({
     name: 'kedge_hub_sessions_refused_total',
     help: 'Edge sessions refused or ended for identity reasons: revoked (Node deleted, identity issued again), duplicate (another agent holds the live session)',

@@ -14,6 +14,7 @@ import {
   PATCH_VERSION,
   PROTOCOL_VERSIONS,
   REVISION_VERSION,
+  USAGE_VERSION,
   type EdgeToHub,
   type HubToEdge,
   type InventoryItem,
@@ -26,6 +27,7 @@ import type { CachedObject } from './cache.js';
 import type { HubMetrics } from './metrics.js';
 import type { StatusWriter } from './status-writer.js';
 import type { NodeBinding } from './node-identity.js';
+import type { UsageBoard } from './usage-board.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { linkFrameOptions } from '../protocol/compression.js';
 import { LINK_WINDOW_VERSION, TUNNEL_VERSION } from '../protocol/tunnel.js';
@@ -51,6 +53,8 @@ export interface SessionDeps {
   maxPendingStatus: number;
   /** Hub-wide cap on API writes in flight, shared by all sessions (protects the API server in a storm). */
   apiWrites: { inFlight: number; max: number };
+  /** Where edges' usage reports go (protocol v6); absent: edges are not asked for them. */
+  usage?: UsageBoard;
   onClose(session: NodeSession): void;
 }
 
@@ -231,6 +235,8 @@ export class NodeSession {
         return void this.onStatus(msg);
       case 'get':
         return this.onGet(msg.id, msg.key);
+      case 'usage':
+        return this.onUsage(msg);
       case 'heartbeat':
         return this.send({ type: 'heartbeat', t: msg.t });
       case 'error':
@@ -266,7 +272,8 @@ export class NodeSession {
     const resumable = c !== undefined && c.epoch === this.deps.epoch && c.seq >= desired.compactedSeq(this.node) && c.seq <= desired.currentSeq();
     // Another server's cursor (or this one's before a restart): the datastore revision means the same here.
     const byRevision = !resumable && version >= REVISION_VERSION && c?.rev !== undefined && desired.resumableFromRevision(this.node, c.rev);
-    this.send({ type: 'welcome', version, epoch: this.deps.epoch, resume: resumable || byRevision });
+    const usageIntervalMs = version >= USAGE_VERSION ? this.deps.usage?.intervalMs : undefined;
+    this.send({ type: 'welcome', version, epoch: this.deps.epoch, resume: resumable || byRevision, ...(usageIntervalMs ? { usageIntervalMs } : {}) });
     if (resumable || byRevision) {
       this.sentSeq = resumable ? c.seq : desired.compactedSeq(this.node);
       this.ackedSeq = this.sentSeq;
@@ -284,6 +291,16 @@ export class NodeSession {
       this.phase = 'inventory';
       this.log.info({ cursor: c ?? null }, 'edge cursor unknown or compacted; asking for inventory');
     }
+  }
+
+  private onUsage(msg: Extract<EdgeToHub, { type: 'usage' }>): void {
+    const board = this.deps.usage;
+    if (this.phase === 'hello') return this.refuse('bad-sequence', 'usage before hello', true);
+    if (!board || this.version < USAGE_VERSION) return this.refuse('unsupported', 'usage reports were not asked for on this session', false);
+    const verdict = board.record(this.node, msg.sample);
+    if (!verdict.ok) return void this.deps.metrics.usageReports.inc({ result: verdict.reason });
+    this.deps.metrics.usageReports.inc({ result: verdict.droppedPods > 0 ? 'foreign-pods' : 'ok' });
+    if (verdict.droppedPods > 0) this.log.debug({ pods: verdict.droppedPods }, 'usage report named pods not bound to this node: their figures were dropped');
   }
 
   private onInventory(items: InventoryItem[], done: boolean): void {

@@ -35,6 +35,26 @@ export interface ResourceSample {
   scrapeError: boolean;
 }
 
+/** A node's usage as its hub received it over the link (protocol v6 `usage`; src/cloudhub/usage-board.ts). */
+export interface UsageEntry {
+  node: string;
+  /** When the hub received it (ms since the epoch). */
+  receivedMs: number;
+  sample: ResourceSample;
+}
+
+/** Where the hub serves its UsagePage on its kubelet proxy socket (src/cloudhub/kubelet-proxy.ts). */
+export const USAGE_PATH = '/usage';
+
+/** The hub's answer to `GET /usage?since=N` on its kubelet proxy socket. */
+export interface UsagePage {
+  /** Pass as `since` next time: only reports received after this one are returned. */
+  seq: number;
+  entries: UsageEntry[];
+  /** Every node whose last report is recent (within 2.5 intervals): these need no scrape through the tunnel. */
+  reporting: string[];
+}
+
 interface MetricDef {
   name: string;
   type: 'counter' | 'gauge';

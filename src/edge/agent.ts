@@ -147,7 +147,7 @@ export class EdgeAgent {
   /** NetworkPolicy enforcement (src/edge/netpol), on with the service proxy: both need nft and root. */
   netpol: import('./netpol/enforcer.js').NetpolEnforcer | undefined;
   /** The kubelet API, reachable only through tunnel streams the hub opens (src/edge/kubelet). */
-  kubelet: import('./kubelet/server.js').KubeletServer | undefined;
+  kubelet: import('./kubelet/index.js').EdgeKubelet | undefined;
   /** Pool peer probing (src/edge/peer-health.ts), when enabled. */
   peerHealth: import('./peer-health.js').PeerHealth | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -219,6 +219,10 @@ export class EdgeAgent {
       onTunnelStream: (stream, port) => {
         if (this.kubelet && port === KUBELET_PORT) return this.kubelet.accept(stream);
         stream.destroy(new Error(this.kubelet ? `nothing serves port ${port} on this node` : 'the kubelet API is not started yet'));
+      },
+      usage: async () => {
+        if (!this.kubelet) throw new Error('the kubelet API is not started yet');
+        return this.kubelet.usage();
       },
     });
     this.reporter = new StatusReporter(

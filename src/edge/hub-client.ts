@@ -26,6 +26,7 @@ import {
   PROTOCOL_VERSIONS,
   ProtocolError,
   SUBPROTOCOL,
+  USAGE_VERSION,
   applyMergePatch,
   decodeHubToEdge,
   encode,
@@ -36,6 +37,7 @@ import {
 } from '../protocol/index.js';
 import { LINK_WINDOW_VERSION, TUNNEL_VERSION } from '../protocol/tunnel.js';
 import { INITIAL_LINK_WINDOW, TunnelMux, type TunnelStream } from '../protocol/tunnel-mux.js';
+import type { ResourceSample } from '../common/resource-metrics.js';
 import type { EdgeCredentials } from './config.js';
 import type { LocalStore } from './local-store.js';
 import { HubRotation, type HubResolver } from './hubs.js';
@@ -178,6 +180,11 @@ export interface HubClientOptions {
    * every stream is refused.
    */
   onTunnelStream?: (stream: TunnelStream, port: number) => void;
+  /**
+   * The node's resource usage (what its kubelet serves on /metrics/resource), sent every `welcome.usageIntervalMs` to
+   * a v6 hub that asks for it. Without it nothing is sent and the hub's scraper reads the kubelet through the tunnel.
+   */
+  usage?: () => Promise<ResourceSample>;
 }
 
 export interface HubClientEvents {
@@ -197,6 +204,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private stopped = true;
   private timer: NodeJS.Timeout | undefined;
   private deadTimer: NodeJS.Timeout | undefined;
+  private usageTimer: NodeJS.Timeout | undefined;
   /** Bumped whenever the hub shows life; the dead-link check compares it across an I/O poll. */
   private heardSeq = 0;
   private connectedFlag = false;
@@ -396,8 +404,34 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     ws.on('error', (err) => fail(failureText(err)));
     ws.on('close', (code, reason) => {
       clearInterval(beat);
+      clearTimeout(this.usageTimer);
       this.onClosed(ws, code, reason.toString('utf8'));
     });
+  }
+
+  /**
+   * Usage every `intervalMs` while `ws` is open. The first report comes at a random point of the first interval, so
+   * a fleet that connected at once (a reconnect storm) does not report in step.
+   */
+  private reportUsage(ws: WebSocket, intervalMs: number): void {
+    const usage = this.o.usage;
+    if (!usage) return;
+    clearTimeout(this.usageTimer);
+    const next = (delayMs: number) => {
+      this.usageTimer = setTimeout(() => {
+        if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
+        usage().then(
+          (sample) => {
+            if (ws === this.ws && ws.readyState === WebSocket.OPEN) sendFrame(ws, { type: 'usage', sample });
+          },
+          (err: unknown) => this.log.debug({ err: String(err) }, 'usage report skipped: collecting usage failed'),
+        ).finally(() => {
+          if (ws === this.ws && ws.readyState === WebSocket.OPEN) next(intervalMs);
+        });
+      }, delayMs);
+      this.usageTimer.unref();
+    };
+    next(Math.floor(Math.random() * intervalMs));
   }
 
   private armDeadTimer(): void {
@@ -443,6 +477,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
         this.connectedFlag = true;
         this.live = msg.resume;
         if (msg.version >= TUNNEL_VERSION) this.startTunnel(ws, msg.version >= LINK_WINDOW_VERSION);
+        if (msg.version >= USAGE_VERSION && msg.usageIntervalMs) this.reportUsage(ws, msg.usageIntervalMs);
         this.log.info({ hub: this.hubs.current(), epoch: msg.epoch, resume: msg.resume, tlsResumed: this.tlsResumed }, 'connected to hub');
         if (!msg.resume) this.sendInventory(ws).catch((err) => this.abandon(ws, 'reading the inventory failed', err));
         this.emit('connected');

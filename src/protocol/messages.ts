@@ -6,19 +6,24 @@
  * the edge persists, then acks the highest seq it has durably applied. Up (edge → hub): status
  * items (node, lease, pod status, event), each acked by id once written to the Kubernetes API.
  */
+import type { ResourceSample } from '../common/resource-metrics.js';
 
 /**
  * 2 = 1 + the `patch` message (the hub sends it only to edges that negotiated 2); 3 = 2 + binary tunnel frames
  * (tunnel.ts: the hub opens byte streams to the edge's kubelet server only on sessions that negotiated 3); 4 = 3 +
  * a link-level tunnel window (WINDOW frames on stream 0: tunnel bytes in flight on the link are bounded, so a sync
  * frame never queues behind more than one link window of stream data in kernel buffers and on the wire); 5 = 4 +
- * `progress` (the datastore revision the edge holds the cluster through: a cursor every server understands).
+ * `progress` (the datastore revision the edge holds the cluster through: a cursor every server understands); 6 = 5 +
+ * `usage` (the edge reports its resource usage every `welcome.usageIntervalMs`, so the control plane's metrics API
+ * needs no scrape through the tunnel per node and interval).
  */
-export const PROTOCOL_VERSIONS = [1, 2, 3, 4, 5] as const;
+export const PROTOCOL_VERSIONS = [1, 2, 3, 4, 5, 6] as const;
 /** First version with `patch` messages. */
 export const PATCH_VERSION = 2;
 /** First version with `progress` messages (and so revision cursors). */
 export const REVISION_VERSION = 5;
+/** First version with `usage` messages (and `welcome.usageIntervalMs`). */
+export const USAGE_VERSION = 6;
 export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
 /** WebSocket subprotocol name offered by the edge and selected by the hub. */
 export const SUBPROTOCOL = 'kedge.v1';
@@ -72,6 +77,14 @@ export interface StatusMessage {
    */
   body: Record<string, unknown>;
 }
+/**
+ * v6: the node's resource usage, what its kubelet serves on `/metrics/resource` (src/common/resource-metrics.ts), sent
+ * every `welcome.usageIntervalMs` when the hub asked for it. Not acked: the next one supersedes it.
+ */
+export interface UsageMessage {
+  type: 'usage';
+  sample: ResourceSample;
+}
 /** Read one object through the hub (node-authorized), e.g. a secret the edge lost. */
 export interface GetMessage {
   type: 'get';
@@ -86,6 +99,8 @@ export interface WelcomeMessage {
   epoch: string;
   /** true: changes after the edge's cursor follow; false: the hub asks for the edge's inventory first. */
   resume: boolean;
+  /** v6: send `usage` every this many ms (absent: the hub does not want it; its node is scraped through the tunnel). */
+  usageIntervalMs?: number;
 }
 export interface UpsertMessage {
   type: 'upsert';
@@ -150,7 +165,7 @@ export interface ErrorMessage {
   code: string;
   message: string;
 }
-export type EdgeToHub = HelloMessage | InventoryMessage | AckMessage | StatusMessage | GetMessage | HeartbeatMessage | ErrorMessage;
+export type EdgeToHub = HelloMessage | InventoryMessage | AckMessage | StatusMessage | UsageMessage | GetMessage | HeartbeatMessage | ErrorMessage;
 export type HubToEdge =
   | WelcomeMessage
   | UpsertMessage

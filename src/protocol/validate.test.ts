@@ -39,7 +39,26 @@ test('version negotiation picks a common version or none', () => {
   assert.equal(negotiateVersion([2, 3, 4]), 4, '4 = 3 + the link-level tunnel window');
   assert.equal(negotiateVersion([1, 2, 3]), 3, 'an edge of the previous release keeps per-stream windows only');
   assert.equal(negotiateVersion([4, 5]), 5, '5 = 4 + progress (revision cursors)');
-  assert.equal(negotiateVersion([6, 7]), null);
+  assert.equal(negotiateVersion([5, 6]), 6, '6 = 5 + usage reports');
+  assert.equal(negotiateVersion([7, 8]), null);
+});
+
+test('usage reports: bounded, non-negative figures, no unknown fields; welcome carries the interval', () => {
+  const sample = {
+    node: { cpuSeconds: 12.5, cpuTimestampMs: 1_700_000_000_000, memoryWorkingSetBytes: 1e9 },
+    pods: [{ namespace: 'default', pod: 'a', cpuSeconds: 1 }],
+    containers: [{ namespace: 'default', pod: 'a', container: 'c', startTimeSeconds: 1_700_000_000, cpuSeconds: 1, memoryWorkingSetBytes: 5 }],
+    scrapeError: false,
+  };
+  assert.deepEqual(decodeEdgeToHub(JSON.stringify({ type: 'usage', sample })), { type: 'usage', sample });
+  const bad = (s: unknown) => refused(() => decodeEdgeToHub(JSON.stringify({ type: 'usage', sample: s })), 'bad-message');
+  bad({ ...sample, node: { cpuSeconds: -1 } });
+  bad({ ...sample, containers: [{ ...sample.containers[0], memoryWorkingSetBytes: 'lots' }] });
+  bad({ ...sample, pods: [{ namespace: '', pod: 'a' }] });
+  bad({ ...sample, extra: 1 });
+  bad({ pods: [], containers: Array.from({ length: 10_001 }, () => sample.containers[0]), scrapeError: false });
+  assert.equal((decodeHubToEdge(JSON.stringify({ type: 'welcome', version: 6, epoch: 'e', resume: true, usageIntervalMs: 60_000 })) as { usageIntervalMs?: number }).usageIntervalMs, 60_000);
+  refused(() => decodeHubToEdge(JSON.stringify({ type: 'welcome', version: 6, epoch: 'e', resume: true, usageIntervalMs: 10 })), 'bad-message');
 });
 
 test('keys round-trip for namespaced, cluster-scoped and group resources', () => {

@@ -77,6 +77,23 @@ const type = (t: string): Check => (v, p) => (v === t ? null : `${p} must be ${t
 const heartbeat = shape({ type: type('heartbeat'), t: num });
 const error = shape({ type: type('error'), code: str({ max: 64 }), message: str({ max: 4096 }) });
 
+/** Bounds of a usage report: 10,000 containers is ~40 times what a node runs at the kubelet's 110-pod default. */
+export const MAX_USAGE_CONTAINERS = 10_000;
+const NAME = str({ min: 1, max: 253 });
+const nonNegative: Check = (v, p) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : `${p} must be a finite number >= 0`);
+const point = {
+  'cpuSeconds?': nonNegative,
+  'cpuTimestampMs?': nonNegative,
+  'memoryWorkingSetBytes?': nonNegative,
+  'memoryTimestampMs?': nonNegative,
+};
+const usageSample = shape({
+  'node?': shape(point),
+  pods: arr(shape({ namespace: NAME, pod: NAME, ...point }), MAX_USAGE_CONTAINERS),
+  containers: arr(shape({ namespace: NAME, pod: NAME, container: NAME, 'startTimeSeconds?': nonNegative, ...point }), MAX_USAGE_CONTAINERS),
+  scrapeError: bool,
+});
+
 const edgeToHub: Record<string, Check> = {
   hello: shape({
     type: type('hello'),
@@ -93,12 +110,13 @@ const edgeToHub: Record<string, Check> = {
   ack: shape({ type: type('ack'), seq: SEQ }),
   status: shape({ type: type('status'), id: ID, kind: oneOf('node', 'lease', 'pod', 'event', 'pod-terminated', 'device'), body: anyObject }),
   get: shape({ type: type('get'), id: ID, key: KEY }),
+  usage: shape({ type: type('usage'), sample: usageSample }),
   heartbeat,
   error,
 };
 
 const hubToEdge: Record<string, Check> = {
-  welcome: shape({ type: type('welcome'), version: int(1), epoch: str({ min: 1, max: 64 }), resume: bool }),
+  welcome: shape({ type: type('welcome'), version: int(1), epoch: str({ min: 1, max: 64 }), resume: bool, 'usageIntervalMs?': int(1000, 24 * 3600_000) }),
   upsert: shape({
     type: type('upsert'),
     seq: SEQ,

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { createLogger } from '../../src/common/logger.js';
 import { joinCluster } from '../../src/edge/join.js';
 import { HollowNode } from '../../src/sim/hollow-node.js';
-import { createToken, eventually, joinEdge, startCluster, type Cluster, type Edge } from '../edge/cluster.js';
+import { createToken, eventually, hubMetricsText, joinEdge, startCluster, type Cluster, type Edge } from '../edge/cluster.js';
 import { skipReason, startRuntime, type RuntimeFixture } from './env.js';
 
 const skip = skipReason();
@@ -90,6 +90,16 @@ describe('kubectl top and kubelet stats through the hub on containerd', { skip, 
     assert.ok(millicores(edge[1]!) > 0, out);
     assert.match(edge[2]!, /^\d+%$/, out);
     assert.match(edge[3]!, /^\d+Mi$/, out);
+  });
+
+  it('both nodes report their usage over their links (protocol v6), so the scraper reads them from the hub, not through the tunnel', async () => {
+    await eventually('the API server\'s scraper counts both nodes as reporting', async () => {
+      const m = await c.kubectl(['get', '--raw', '/metrics']);
+      return /^kedge_metrics_reporting_nodes 2$/m.test(m) || (m.split('\n').find((l) => l.startsWith('kedge_metrics_reporting_nodes')) ?? 'no gauge');
+    }, 30_000, 1000);
+    const hub = await hubMetricsText(c);
+    const ok = Number(/^kedge_hub_usage_reports_total\{result="ok"\} (\d+)$/m.exec(hub)?.[1] ?? 0);
+    assert.ok(ok >= 2, hub.split('\n').filter((l) => l.includes('usage_reports')).join('\n') || 'no usage reports counted');
   });
 
   it('kubectl get --raw …/proxy/stats/summary, /proxy/metrics/resource and /proxy/metrics reach the node\'s kubelet endpoints', async () => {

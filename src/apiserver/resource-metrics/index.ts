@@ -6,7 +6,7 @@
 import type { Logger } from '../../common/logger.js';
 import type { ApiServer } from '../server.js';
 import { resourceMetricsDefs, METRICS_GROUP, METRICS_VERSION } from './api.js';
-import { MetricsScraper, type NodeMetricsFetcher } from './scraper.js';
+import { MetricsScraper, type NodeMetricsFetcher, type ScraperOptions } from './scraper.js';
 import { ResourceMetricsStore } from './store.js';
 
 export { MetricsScraper, dialerMetricsFetcher, type NodeMetricsFetcher } from './scraper.js';
@@ -16,6 +16,8 @@ export { METRICS_GROUP, METRICS_VERSION } from './api.js';
 export interface ResourceMetricsOptions {
   /** How a node's `/metrics/resource` is fetched (the node dialer). */
   fetch: NodeMetricsFetcher;
+  /** The usage edges reported to the hub (the node dialer's `usage`): those nodes are not scraped. */
+  pushed?: ScraperOptions['pushed'];
   /** Scrape interval (metrics-server --metric-resolution); default 60 s, spread over its first half (scraper.ts). */
   intervalMs?: number;
   log: Logger;
@@ -30,6 +32,7 @@ export function installResourceMetrics(server: ApiServer, opts: ResourceMetricsO
   const scraper = new MetricsScraper({
     store,
     fetch: opts.fetch,
+    pushed: opts.pushed,
     intervalMs: opts.intervalMs,
     log: opts.log,
     registry: server.metrics.registry,

@@ -88,3 +88,43 @@ test('a round spreads its scrapes over the given span instead of starting them a
   assert.ok(Date.now() - tStop < 5_000, 'stop ended the spread wait');
   assert.ok(started.length < 10);
 });
+
+test('nodes that report their usage to the hub are recorded from its page and not scraped; the rest are; a restarted hub is read from 0', async () => {
+  const scraped: string[] = [];
+  const k = await kubelets({ old: (_req, res) => { scraped.push('old'); res.writeHead(200).end(body()); }, pusher: (_req, res) => { scraped.push('pusher'); res.writeHead(200).end(body()); } });
+  const sample = (t: number) => ({ node: { cpuSeconds: t / 1000, cpuTimestampMs: t, memoryWorkingSetBytes: 7, memoryTimestampMs: t }, pods: [], containers: [], scrapeError: false });
+  const asked: number[] = [];
+  let hubSeq = 10;
+  const pages = [
+    { seq: 10, entries: [{ node: 'pusher', receivedMs: 1, sample: sample(1_800_000_000_000) }, { node: 'not-a-node', receivedMs: 1, sample: sample(1) }], reporting: ['pusher', 'not-a-node'] },
+    { seq: 11, entries: [{ node: 'pusher', receivedMs: 2, sample: sample(1_800_000_060_000) }], reporting: ['pusher'] },
+  ];
+  const store = new ResourceMetricsStore();
+  const scraper = new MetricsScraper({
+    store, fetch: dialerMetricsFetcher(k.dialer), timeoutMs: 1000, log: createLogger('test', 'silent'),
+    nodes: async () => ['old', 'pusher'],
+    pushed: async (since) => {
+      asked.push(since);
+      if (since > hubSeq) return { seq: hubSeq, entries: [], reporting: [] }; // a hub that restarted
+      return pages.shift()!;
+    },
+  });
+  try {
+    await scraper.scrapeOnce();
+    await scraper.scrapeOnce();
+    assert.deepEqual(scraped, ['old', 'old'], 'the reporting node is never scraped through the tunnel');
+    assert.deepEqual(asked, [0, 10]);
+    const u = store.node('pusher');
+    assert.ok(u, 'two reports give the reporting node a usage point');
+    assert.equal(u.windowMs, 60_000);
+    assert.equal(u.memoryBytes, 7);
+    assert.deepEqual(store.nodeNames().sort(), ['old', 'pusher'], 'a report for a node the API does not have is not recorded');
+    hubSeq = 0;
+    pages.push({ seq: 1, entries: [], reporting: ['pusher'] });
+    await scraper.scrapeOnce();
+    assert.deepEqual(asked, [0, 10, 11, 0], 'a page older than the last one read means a new hub: read all of it');
+  } finally {
+    await scraper.stop();
+    k.close();
+  }
+});

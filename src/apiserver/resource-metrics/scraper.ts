@@ -4,12 +4,16 @@
  * tunnel over the node's own connection), parses it and records it in the store. Scrapes run with a
  * concurrency bound and a timeout under the interval; a failed scrape drops the node's metrics (an offline
  * node is absent from metrics.k8s.io, as with metrics-server). Rounds never overlap.
+ * Edge nodes on a v6 link report their usage to the hub every interval instead (`pushed`: protocol `usage`,
+ * src/cloudhub/usage-board.ts): a round first reads what the hub received since the last round, one local request,
+ * and scrapes through the tunnel only the nodes that do not report (older agents, nodes on another server's hub,
+ * a node whose reports stopped). docs/design/metrics.md "Reported usage".
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../common/logger.js';
-import { parseResourceMetrics } from '../../common/resource-metrics.js';
+import { parseResourceMetrics, type UsagePage } from '../../common/resource-metrics.js';
 import type { ResourceMetricsStore } from './store.js';
 
 /** GET `/metrics/resource` on a node's kubelet API: the body, or a rejection. Must honour `signal`. */
@@ -80,6 +84,8 @@ export interface ScraperOptions {
   log: Logger;
   /** Where the scraper's own metrics go (the API server's /metrics). */
   registry?: Registry;
+  /** The usage edges reported to this server's hub since `since` (node-dialer.ts `hubUsage`); absent: all scraped. */
+  pushed?: (since: number, signal: AbortSignal) => Promise<UsagePage>;
 }
 
 /** metrics-server's own --metric-resolution default (its deployment manifest sets 15 s). */
@@ -96,6 +102,9 @@ export class MetricsScraper {
   private readonly duration: Histogram;
   private readonly failures: Counter;
   private readonly scrapedNodes: Gauge;
+  private readonly reportingNodes: Gauge;
+  /** The hub's seq of the last usage page read. */
+  private pushedSeq = 0;
   readonly intervalMs: number;
   readonly spreadMs: number;
 
@@ -105,7 +114,8 @@ export class MetricsScraper {
     const registers = o.registry ? [o.registry] : [];
     this.duration = new Histogram({ name: 'kedge_metrics_scrape_duration_seconds', help: 'Time to scrape and record one node\'s /metrics/resource', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
     this.failures = new Counter({ name: 'kedge_metrics_scrape_failures_total', help: 'Node scrapes that failed (node unreachable, timeout, bad answer)', registers });
-    this.scrapedNodes = new Gauge({ name: 'kedge_metrics_scraped_nodes', help: 'Nodes whose last scrape succeeded', registers });
+    this.scrapedNodes = new Gauge({ name: 'kedge_metrics_scraped_nodes', help: 'Nodes whose last scrape succeeded or whose usage report was read', registers });
+    this.reportingNodes = new Gauge({ name: 'kedge_metrics_reporting_nodes', help: 'Nodes that report their usage over their link (not scraped through the tunnel), as of the last round', registers });
   }
 
   start(): void {
@@ -141,8 +151,10 @@ export class MetricsScraper {
     }
     const known = new Set(names);
     for (const n of this.o.store.nodeNames()) if (!known.has(n)) this.o.store.forget(n);
+    const reporting = await this.readReported(known);
+    if (reporting.size > 0) names = names.filter((n) => !reporting.has(n));
     let next = 0;
-    let ok = 0;
+    let ok = reporting.size;
     const roundStart = Date.now();
     const gapMs = names.length ? spreadMs / names.length : 0;
     const worker = async () => {
@@ -156,6 +168,27 @@ export class MetricsScraper {
     };
     await Promise.all(Array.from({ length: Math.min(this.o.concurrency ?? 32, names.length) }, worker));
     this.scrapedNodes.set(ok);
+  }
+
+  /** Records the usage reports the hub received since the last round; returns the nodes that report. */
+  private async readReported(known: ReadonlySet<string>): Promise<Set<string>> {
+    const pushed = this.o.pushed;
+    if (!pushed) return new Set();
+    const signal = AbortSignal.any([AbortSignal.timeout(this.o.timeoutMs ?? Math.min(10_000, Math.round(this.intervalMs * 0.9))), this.abort.signal]);
+    try {
+      let page = await pushed(this.pushedSeq, signal);
+      // A hub that restarted counts from 0 again: read all it holds.
+      if (page.seq < this.pushedSeq) page = await pushed(0, signal);
+      this.pushedSeq = page.seq;
+      for (const e of page.entries) if (known.has(e.node)) this.o.store.record(e.node, e.sample, e.receivedMs);
+      const reporting = new Set(page.reporting.filter((n) => known.has(n)));
+      this.reportingNodes.set(reporting.size);
+      return reporting;
+    } catch (err) {
+      if (!this.stopped) this.o.log.debug({ err: String(err) }, 'metrics scraper: cannot read the usage nodes reported; scraping every node');
+      this.reportingNodes.set(0);
+      return new Set();
+    }
   }
 
   /** A delay that ends early when the scraper stops. */

@@ -176,6 +176,8 @@ export function register(program: Command): void {
       const { parseDisabledBatteries } = await import('../../common/batteries.js');
       let disabled: ReadonlySet<string> = new Set();
       try { disabled = parseDisabledBatteries(flags.disable); } catch (err) { fail(`invalid --disable: ${(err as Error).message}`); }
+      // metrics-server disabled: no metrics.k8s.io at all, as K3s without its metrics-server addon.
+      const metricResolutionMs = disabled.has('metrics-server') ? 0 : await durationMs('--metric-resolution', flags.metricResolution, '60s');
       const eventTtl = await eventTtlMs(flags.eventTtl);
       let podSecurity;
       if (flags.admissionControlConfigFile) {
@@ -212,7 +214,7 @@ export function register(program: Command): void {
           createLogger('kedge-server').warn({ advertiseHost }, 'several servers share this datastore, but peers will reach this hub at a loopback address: set --advertise-address to an address the other servers and the edge nodes reach');
         }
         // Rebalancing needs peers: only servers on an external datastore can have any.
-        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, advertiseHost, balance: datastore!.kind !== 'sqlite', leaseCoalesceMs, batchNodeWrites: flags.batchedNodeWrites, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
+        const hubOptions = { port: hubPort, bindAddress: flags.hubBindAddress, advertiseHost, balance: datastore!.kind !== 'sqlite', leaseCoalesceMs, batchNodeWrites: flags.batchedNodeWrites, usageIntervalMs: metricResolutionMs ? Math.max(1000, metricResolutionMs) : undefined, hosts: [flags.bindAddress, flags.advertiseAddress ?? '', ...(flags.tlsSan ?? [])].filter(Boolean) };
         if (flags.hubThread) {
           // Its own thread: the hub reaches the API only through admin.kubeconfig, and at fleet scale it and the
           // API server each need a core (src/common/worker-component.ts).
@@ -281,8 +283,7 @@ export function register(program: Command): void {
         eventTtlMs: eventTtl,
         podSecurity,
         serverToken,
-        // metrics-server disabled: no metrics.k8s.io at all, as K3s without its metrics-server addon.
-        metricResolutionMs: disabled.has('metrics-server') ? 0 : await durationMs('--metric-resolution', flags.metricResolution, '60s'),
+        metricResolutionMs,
         disabledBatteries: disabled,
         minRequestTimeoutSeconds: (() => {
           const n = Number(flags.minRequestTimeout);

@@ -7,6 +7,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../common/logger.js';
+import type { ResourceSample } from '../../common/resource-metrics.js';
 import type { Store } from '../../storage/types.js';
 import type { PodManagerHandle } from '../contracts.js';
 import { KubeletServer } from './server.js';
@@ -34,7 +35,10 @@ export interface KubeletContext {
   metrics?: AgentMetrics;
 }
 
-export function startKubeletServer(ctx: KubeletContext): KubeletServer {
+/** The kubelet server, and the usage its /metrics/resource serves (what the agent reports to a v6 hub). */
+export type EdgeKubelet = KubeletServer & { usage(): Promise<ResourceSample> };
+
+export function startKubeletServer(ctx: KubeletContext): EdgeKubelet {
   const kubelet = new KubeletServer({ nodeName: ctx.nodeName, store: ctx.store, log: ctx.log.child({ component: 'kubelet-server' }) });
   registerLogRoutes(kubelet, ctx.podManager);
   const stats = new StatsProvider({
@@ -56,5 +60,5 @@ export function startKubeletServer(ctx: KubeletContext): KubeletServer {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items }));
   });
-  return kubelet;
+  return Object.assign(kubelet, { usage: async () => (await stats.collect()).resource });
 }
