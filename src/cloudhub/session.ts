@@ -139,6 +139,10 @@ export class NodeSession {
         ws.terminate();
         return;
       }
+      // An edge heard within the interval is alive; its own heartbeat gate (src/edge/hub-client.ts HeartbeatGate)
+      // keeps it hearing from this side. A ping would cost a frame each way on every idle link for nothing: an edge
+      // renews its Lease every 10 s, more often than the 15 s ping.
+      if (now - this.lastHeard < pingIntervalMs) return;
       ws.ping();
     }, pingIntervalMs);
   }

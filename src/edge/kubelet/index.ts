@@ -60,5 +60,5 @@ export function startKubeletServer(ctx: KubeletContext): EdgeKubelet {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items }));
   });
-  return Object.assign(kubelet, { usage: async () => (await stats.collect()).resource });
+  return Object.assign(kubelet, { usage: () => stats.collectResource() });
 }

@@ -51,8 +51,11 @@ export interface NodeUsage {
   fs?: FsSample;
 }
 
-/** Where node usage comes from: the real host, or a synthetic one for hollow nodes. */
-export type NodeUsageSource = () => Promise<NodeUsage>;
+/**
+ * Where node usage comes from: the real host, or a synthetic one for hollow nodes. `cpuAndMemoryOnly`: the caller
+ * needs only CPU and memory (a usage report), so network and filesystem figures may be left out.
+ */
+export type NodeUsageSource = (opts?: { cpuAndMemoryOnly?: boolean }) => Promise<NodeUsage>;
 
 /** `cpu  user nice system idle iowait irq softirq steal guest guest_nice`: busy = all but idle and iowait (guest is inside user). */
 export function parseProcStat(text: string): { cpu: NodeCpuSample; bootTime: Date } {
@@ -117,12 +120,13 @@ export async function fsUsage(dir: string): Promise<FsSample> {
 
 /** The host this agent runs on (`fsDir`: the agent's data dir, the kubelet's root dir counterpart). */
 export function hostNodeUsage(fsDir: string, procRoot = '/proc'): NodeUsageSource {
-  return async () => {
+  return async (opts) => {
+    const full = !opts?.cpuAndMemoryOnly;
     const [stat, meminfo, netdev, fs] = await Promise.all([
       readFile(`${procRoot}/stat`, 'utf8'),
       readFile(`${procRoot}/meminfo`, 'utf8'),
-      readFile(`${procRoot}/net/dev`, 'utf8').catch(() => ''),
-      fsUsage(fsDir).catch(() => undefined),
+      full ? readFile(`${procRoot}/net/dev`, 'utf8').catch(() => '') : '',
+      full ? fsUsage(fsDir).catch(() => undefined) : undefined,
     ]);
     const { cpu, bootTime } = parseProcStat(stat);
     return { timestamp: Date.now() * 1e6, bootTime, cpu, memory: parseMeminfo(meminfo), interfaces: parseNetDev(netdev), fs };

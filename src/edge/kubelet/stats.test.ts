@@ -113,6 +113,24 @@ test('summary: pods with containers cpu/memory/logs, rates from the previous sam
   }
 });
 
+test('a usage report (collectResource) has the figures /metrics/resource serves, and asks the node for CPU and memory only', async () => {
+  const f = await fixture();
+  try {
+    f.advance(10_000, 1e9);
+    const full = (await f.stats.collect()).resource;
+    const report = await f.stats.collectResource();
+    assert.deepEqual(report, full, 'same clock, same runtime: the same sample');
+    assert.equal(report.containers.length, 2);
+    assert.equal(report.pods.length, 1);
+  } finally {
+    f.done();
+  }
+  const asked: ({ cpuAndMemoryOnly?: boolean } | undefined)[] = [];
+  const stats = new StatsProvider({ nodeName: 'n', nodeUsage: async (opts) => (asked.push(opts), { timestamp: 1e15, bootTime: new Date(0), cpu: { usageCoreNanoSeconds: 5e9 }, memory: { capacityBytes: 2, usageBytes: 1, workingSetBytes: 1, availableBytes: 1, rssBytes: 1 }, interfaces: [] }) });
+  assert.deepEqual(await stats.collectResource(), { pods: [], containers: [], scrapeError: false, node: { cpuSeconds: 5, cpuTimestampMs: 1e9, memoryWorkingSetBytes: 1, memoryTimestampMs: 1e9 } });
+  assert.deepEqual(asked, [{ cpuAndMemoryOnly: true }]);
+});
+
 test('a container stopped between collections disappears, and its previous sample is forgotten', async () => {
   const f = await fixture();
   try {

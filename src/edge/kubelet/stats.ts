@@ -102,6 +102,18 @@ export class StatsProvider {
     return this.inflight;
   }
 
+  /**
+   * What `/metrics/resource` serves, without the Summary's extras (log directories, filesystems, network): a usage
+   * report every interval (protocol v6) needs only CPU and memory, and the extras were most of a collection's cost.
+   */
+  async collectResource(): Promise<ResourceSample> {
+    const node = await this.o.nodeUsage({ cpuAndMemoryOnly: true });
+    if (!this.o.runtime) return { pods: [], containers: [], scrapeError: false, node: nodeResourcePoint(node) };
+    const pods = await this.collectPods(this.o.runtime, false);
+    this.forgetGone(pods.containerIds);
+    return { ...pods.resource, node: nodeResourcePoint(node) };
+  }
+
   private rate(key: string, cumulativeNs: number | undefined, atNs: number): number | undefined {
     if (cumulativeNs === undefined) return undefined;
     const prev = this.lastCpu.get(key);
@@ -123,10 +135,7 @@ export class StatsProvider {
       fs: toFsStats(time, node.fs),
       runtime: pods.imageFs ? { imageFs: pods.imageFs } : undefined,
     };
-    const resource: ResourceSample = {
-      ...pods.resource,
-      node: { cpuSeconds: node.cpu.usageCoreNanoSeconds / 1e9, cpuTimestampMs: node.timestamp / 1e6, memoryWorkingSetBytes: node.memory.workingSetBytes, memoryTimestampMs: node.timestamp / 1e6 },
-    };
+    const resource: ResourceSample = { ...pods.resource, node: nodeResourcePoint(node) };
     this.forgetGone(pods.containerIds);
     return { summary: { node: nodeSummary, pods: pods.pods }, resource };
   }
@@ -157,14 +166,15 @@ export class StatsProvider {
     return out;
   }
 
-  private async collectPods(rt: StatsRuntime): Promise<{ pods: PodSummary[]; resource: ResourceSample; imageFs?: FsStats; containerIds: Set<string> }> {
+  /** `summary` false: only the resource points (no log, filesystem or sandbox figures; `pods` is left empty). */
+  private async collectPods(rt: StatsRuntime, summary = true): Promise<{ pods: PodSummary[]; resource: ResourceSample; imageFs?: FsStats; containerIds: Set<string> }> {
     let scrapeError = false;
     const [sandboxes, containers, stats, sbStats, imageFs] = await Promise.all([
       rt.listPodSandbox({ state: { state: 'SANDBOX_READY' } }),
       rt.listContainers({ state: { state: 'CONTAINER_RUNNING' } }),
       rt.listContainerStats().catch((err: unknown) => { scrapeError = true; this.o.log?.warn({ err: String(err) }, 'container stats'); return [] as ContainerStats[]; }),
-      this.sandboxStats(rt),
-      this.imageFs(rt),
+      summary ? this.sandboxStats(rt) : new Map<string, PodSandboxStats>(),
+      summary ? this.imageFs(rt) : undefined,
     ]);
     const containerById = new Map<string, Container>(containers.map((c) => [c.id, c]));
     const byPod = new Map<string, { sb: PodSandbox; cs: { c: Container; s: ContainerStats }[] }>();
@@ -185,7 +195,7 @@ export class StatsProvider {
         const memTs = s.memory?.timestamp || cpuTs;
         const cumulative = val(s.cpu?.usageCoreNanoSeconds);
         const rate = this.rate(c.id, cumulative, cpuTs) ?? (val(s.cpu?.usageNanoCores) || undefined);
-        const logs = this.o.podsDir ? await logUsage(path.join(this.o.podsDir, `${sb.metadata.namespace}_${sb.metadata.name}_${sb.metadata.uid}`, 'logs', c.metadata.name), iso(cpuTs)) : undefined;
+        const logs = summary && this.o.podsDir ? await logUsage(path.join(this.o.podsDir, `${sb.metadata.namespace}_${sb.metadata.name}_${sb.metadata.uid}`, 'logs', c.metadata.name), iso(cpuTs)) : undefined;
         const rootfs = s.writableLayer ? { time: iso(s.writableLayer.timestamp || cpuTs), usedBytes: val(s.writableLayer.usedBytes), inodesUsed: val(s.writableLayer.inodesUsed), capacityBytes: imageFs?.capacityBytes, availableBytes: imageFs?.availableBytes } : undefined;
         summaries.push({
           name: c.metadata.name,
@@ -206,6 +216,11 @@ export class StatsProvider {
         fsUsed += (rootfs?.usedBytes ?? 0) + (logs?.usedBytes ?? 0); fsInodes += (rootfs?.inodesUsed ?? 0) + (logs?.inodesUsed ?? 0);
         cpuAt = Math.max(cpuAt, cpuTs); memAt = Math.max(memAt, memTs);
       }
+      if (cs.length) {
+        const pod: PodPoint = { namespace: sb.metadata.namespace, pod: sb.metadata.name, cpuSeconds: cpuNs / 1e9, cpuTimestampMs: cpuAt / 1e6, memoryWorkingSetBytes: ws, memoryTimestampMs: memAt / 1e6 };
+        resource.pods.push(pod);
+      }
+      if (!summary) continue;
       const sbs = sbStats.get(sb.id);
       const podTime = iso(cpuAt || Date.now() * 1e6);
       const net = sbs?.linux?.network;
@@ -219,13 +234,13 @@ export class StatsProvider {
         'ephemeral-storage': cs.length ? { time: podTime, usedBytes: fsUsed, inodesUsed: fsInodes, capacityBytes: imageFs?.capacityBytes, availableBytes: imageFs?.availableBytes } : undefined,
         process_stats: sbs?.linux?.process ? { process_count: val(sbs.linux.process.processCount) } : undefined,
       });
-      if (cs.length) {
-        const pod: PodPoint = { namespace: sb.metadata.namespace, pod: sb.metadata.name, cpuSeconds: cpuNs / 1e9, cpuTimestampMs: cpuAt / 1e6, memoryWorkingSetBytes: ws, memoryTimestampMs: memAt / 1e6 };
-        resource.pods.push(pod);
-      }
     }
     return { pods, resource, imageFs, containerIds: new Set(stats.map((s) => s.attributes.id)) };
   }
+}
+
+function nodeResourcePoint(node: NodeUsage): ResourceSample['node'] {
+  return { cpuSeconds: node.cpu.usageCoreNanoSeconds / 1e9, cpuTimestampMs: node.timestamp / 1e6, memoryWorkingSetBytes: node.memory.workingSetBytes, memoryTimestampMs: node.timestamp / 1e6 };
 }
 
 /** Bytes and files of a container's log directory (current and rotated files), as the kubelet's `logs` figure. */
