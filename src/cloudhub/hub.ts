@@ -431,7 +431,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
         onClose: (s) => {
           if (sessions.get(node) === s) {
             sessions.delete(node);
-            usage?.forget(node);
+            usage?.sessionEnded(node);
           }
           metrics.connectedNodes.set(sessions.size);
           // the renewal lease coalescing held back, so the lifecycle grace runs from the last one received
@@ -444,6 +444,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
       { binding, remote, socket },
     );
     sessions.set(node, session);
+    usage?.sessionStarted(node);
     metrics.connectedNodes.set(sessions.size);
     log.info({ node, tlsResumed, remote }, 'edge connected');
   }

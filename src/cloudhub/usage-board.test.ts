@@ -22,7 +22,7 @@ test('a node reports only pods bound to it: figures for other nodes\' pods and u
   assert.deepEqual(e!.sample.node, point, 'the node\'s own figures are kept');
 });
 
-test('reports sooner than half the interval are dropped; pages return what is new since a seq; reporting = recent; forget on session end', () => {
+test('reports sooner than half the interval are dropped; pages return what is new since a seq; reporting = recent', () => {
   let now = 0;
   const board = new UsageBoard(60_000, lookup, () => now);
   assert.equal(board.record('n1', sample()).ok, true);
@@ -38,6 +38,25 @@ test('reports sooner than half the interval are dropped; pages return what is ne
   assert.deepEqual(next.entries.map((e) => e.node), ['n1']);
   now = 40_000 + 151_000; // 2.5 intervals after n1's last report, n2's is older still
   assert.deepEqual(board.since(next.seq), { seq: next.seq, entries: [], reporting: [] });
-  board.forget('n1');
-  assert.deepEqual(board.since(0).entries.map((e) => e.node), ['n2']);
+});
+
+test('a node whose session ended counts as reporting for one interval (a reconnect costs no scrape), then not; its entry goes after 2.5', () => {
+  let now = 0;
+  const board = new UsageBoard(60_000, lookup, () => now);
+  board.record('n1', sample());
+  board.record('n2', sample());
+  now = 10_000;
+  board.sessionEnded('n1');
+  board.sessionEnded('n2');
+  board.sessionStarted('n2'); // came back at once
+  now = 65_000;
+  assert.deepEqual(board.since(0).reporting.sort(), ['n1', 'n2'], 'within one interval of the cut');
+  now = 71_000;
+  assert.deepEqual(board.since(0).reporting, ['n2'], 'n1 did not come back: the scraper asks its kubelet (and drops it)');
+  now = 10_000 + 150_001;
+  const late = board.since(0);
+  assert.deepEqual(late.entries.map((e) => e.node), ['n2'], 'n1 forgotten');
+  assert.deepEqual(late.reporting, [], 'n2\'s report is too old to count as reporting');
+  board.record('n2', sample());
+  assert.deepEqual(board.since(0).reporting, ['n2']);
 });

@@ -6,8 +6,9 @@
  * Node authorization, as for pod status: a node reports only pods bound to it (`spec.nodeName` in the hub cache);
  * figures for any other pod are dropped, so a node cannot make `kubectl top` show usage for another node's pods.
  * A node reporting faster than half the interval it was given has the extra reports dropped (cheap to ignore).
- * Entries live while the node's session does: a node whose link is down has none, and the scraper then asks its
- * kubelet through the tunnel, which fails at once for an offline node (metrics-server's "offline nodes are absent").
+ * A node whose session ended stays "reporting" for one interval (a reconnect, even a whole fleet's after a network
+ * cut, costs no scrape through the tunnel); past that it is not, so the scraper asks its kubelet through the tunnel,
+ * which fails at once for an offline node and drops it (metrics-server's "offline nodes are absent", one round later).
  */
 import type { ResourceSample, UsageEntry, UsagePage } from '../common/resource-metrics.js';
 import type { PodLookup } from './status-writer.js';
@@ -16,7 +17,7 @@ export type UsageVerdict = { ok: true; droppedPods: number } | { ok: false; reas
 
 export class UsageBoard {
   private seq = 0;
-  private readonly byNode = new Map<string, UsageEntry & { seq: number }>();
+  private readonly byNode = new Map<string, UsageEntry & { seq: number; endedMs?: number }>();
 
   constructor(
     /** How often edges are asked to report (`kedge server --metric-resolution`). */
@@ -43,19 +44,31 @@ export class UsageBoard {
     return { ok: true, droppedPods };
   }
 
-  /** The node's session ended. */
-  forget(node: string): void {
-    this.byNode.delete(node);
+  /** The node's session ended: it counts as reporting for one more interval, in case it comes back. */
+  sessionEnded(node: string): void {
+    const e = this.byNode.get(node);
+    if (e) e.endedMs = this.now();
+  }
+
+  /** The node has a session again. */
+  sessionStarted(node: string): void {
+    const e = this.byNode.get(node);
+    if (e) delete e.endedMs;
   }
 
   /** Reports received after `since` (0: all held). */
   since(since: number): UsagePage {
     const entries: UsageEntry[] = [];
     const reporting: string[] = [];
-    const recent = this.now() - 2.5 * this.intervalMs;
+    const now = this.now();
+    const recent = now - 2.5 * this.intervalMs;
     for (const e of this.byNode.values()) {
+      if (e.endedMs !== undefined && e.endedMs < recent) {
+        this.byNode.delete(e.node); // gone for good as far as this hub knows
+        continue;
+      }
       if (e.seq > since) entries.push({ node: e.node, receivedMs: e.receivedMs, sample: e.sample });
-      if (e.receivedMs >= recent) reporting.push(e.node);
+      if (e.receivedMs >= recent && (e.endedMs === undefined || now - e.endedMs < this.intervalMs)) reporting.push(e.node);
     }
     return { seq: this.seq, entries, reporting };
   }
