@@ -77,6 +77,42 @@ test('lease renewals: created, then replaced from the last written copy (no GET)
   }
 });
 
+test('renewals that arrive while the node\'s Lease write is in flight wait for it; only the newest is written, none conflicts', async () => {
+  let stored: Record<string, any> = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'n1', namespace: 'kube-node-lease', resourceVersion: '1' }, spec: { holderIdentity: 'n1', leaseDurationSeconds: 40, renewTime: '2026-01-01T00:00:00.000000Z' } };
+  const puts: string[] = [];
+  let conflicts = 0;
+  // A slow API that checks the resourceVersion, as the real one does.
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => setTimeout(() => {
+      const answer = (code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (req.method === 'GET') return answer(200, stored);
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      if (body.metadata.resourceVersion !== stored.metadata.resourceVersion) {
+        conflicts++;
+        return answer(409, status(409, 'Conflict'));
+      }
+      puts.push(body.spec.renewTime);
+      stored = { ...body, metadata: { ...body.metadata, resourceVersion: String(Number(stored.metadata.resourceVersion) + 1) } };
+      answer(200, stored);
+    }, 50));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const w = new StatusWriter(KubeClient.fromConfig({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't' }), () => undefined);
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+    const results = await Promise.all([10, 20, 40, 30].map((s) => w.write('n1', 'lease', { renewTime: at(s), durationSeconds: 40 })));
+    assert.deepEqual(results.map((r) => r.ok), [true, true, true, true]);
+    assert.equal(conflicts, 0, 'no two writes of one Lease overlapped');
+    assert.deepEqual(puts, ['2026-01-01T00:00:10.000000Z', '2026-01-01T00:00:40.000000Z'], 'the first, then only the newest of those that waited');
+    assert.deepEqual(results.slice(1).map((r) => r.coalesced), [true, true, true], 'the waiters share that write');
+    assert.deepEqual(await w.write('n1', 'lease', { renewTime: at(50), durationSeconds: 40 }), { ok: true }, 'the queue is gone once drained');
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
 test('lease coalescing: a renewal younger than 3/8 of the duration after the last written one is held back and written when the session ends', async () => {
   let stored: Record<string, any> | undefined;
   let rv = 0;

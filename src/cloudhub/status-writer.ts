@@ -93,6 +93,13 @@ function forbidden(reason: string): WriteResult {
   return { ok: false, reason: `forbidden: ${reason}`, retry: false };
 }
 
+type LeaseBody = { renewTime?: string; durationSeconds?: number };
+/** Renewals waiting behind a node's Lease write in flight: the newest is written next, for all of them. */
+interface LeaseQueue {
+  next?: { body: LeaseBody; waiters: Array<(r: WriteResult) => void> };
+}
+const renewMs = (b: LeaseBody): number => (b.renewTime ? new Date(b.renewTime).getTime() || 0 : 0);
+
 /** Looks up a pod bound to a node in the hub cache (node authorization for pod status/events). */
 export type PodLookup = (namespace: string, name: string) => V1Pod | undefined;
 
@@ -170,6 +177,8 @@ export class StatusWriter {
   private readonly api: KubeClient;
   /** Last lease written per node (bounded by the number of nodes; dropped on any failure). */
   private readonly leases = new Map<string, V1Lease>();
+  /** Nodes with a Lease write in flight, and the renewal to write after it (renewLease). */
+  private readonly leaseQueues = new Map<string, LeaseQueue>();
   /** Per node, the newest renewal held back by coalescing (written on the session's end or by the next renewal). */
   private readonly heldLeases = new Map<string, { renewTime: string; durationSeconds: number }>();
   private readonly leaseCoalesceMs: number;
@@ -200,7 +209,7 @@ export class StatusWriter {
         case 'node':
           return await this.writeNode(node, body as V1Node);
         case 'lease':
-          return await this.writeLease(node, body as { renewTime?: string; durationSeconds?: number });
+          return await this.renewLease(node, body as LeaseBody);
         case 'pod':
           return await this.writePodStatus(node, body as { namespace?: string; name?: string; uid?: string; status?: V1PodStatus });
         case 'event':
@@ -302,7 +311,38 @@ export class StatusWriter {
     }
   }
 
-  private async writeLease(node: string, body: { renewTime?: string; durationSeconds?: number }, coalesce = this.leaseCoalesceMs > 0): Promise<WriteResult> {
+  /**
+   * One Lease write in flight per node. A renewal that arrives while the node's previous one is still being written
+   * waits for it; of several waiting only the newest is written and all of them get its result (a superseded
+   * renewal is as good as written once a newer one is). Without this, renewals of a lagging hub overlapped: both
+   * writes used the one cached resourceVersion, one got 409, re-read and wrote again, and the extra GET and PUT made
+   * the lag worse — at 10,000 nodes 42,688 of 228,090 Lease updates were conflicts and the rate of written renewals
+   * fell to 15 a second (bench/RESULTS.md, session 10).
+   */
+  private renewLease(node: string, body: LeaseBody): Promise<WriteResult> {
+    const queued = this.leaseQueues.get(node);
+    if (queued) {
+      const next = (queued.next ??= { body, waiters: [] });
+      if (renewMs(body) > renewMs(next.body)) next.body = body;
+      return new Promise((resolve) => next.waiters.push(resolve));
+    }
+    const queue: LeaseQueue = {};
+    this.leaseQueues.set(node, queue);
+    const first = this.writeLease(node, body).catch(failure);
+    void (async () => {
+      await first;
+      for (let n = queue.next; n; n = queue.next) {
+        queue.next = undefined;
+        const r = await this.writeLease(node, n.body).catch(failure);
+        // The waiters share one write: they show as coalesced in kedge_hub_status_writes_total.
+        for (const w of n.waiters) w(r.ok ? { ...r, coalesced: true } : r);
+      }
+      this.leaseQueues.delete(node);
+    })();
+    return first;
+  }
+
+  private async writeLease(node: string, body: LeaseBody, coalesce = this.leaseCoalesceMs > 0): Promise<WriteResult> {
     const receivedAt = Date.now();
     const renewTime = body.renewTime ? new Date(body.renewTime) : new Date();
     if (Number.isNaN(renewTime.getTime())) return { ok: false, reason: 'invalid renewTime', retry: false };
