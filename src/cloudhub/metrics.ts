@@ -37,6 +37,17 @@ export class HubMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly statusBusy = new Counter({
+    name: 'kedge_hub_status_busy_total',
+    help: 'Status items answered "hub busy, retry" (the hub-wide API write budget or the node\'s pending cap was full), by kind',
+    labelNames: ['kind', 'limit'],
+    registers: [this.registry],
+  });
+  readonly apiWritesInFlight = new Gauge({
+    name: 'kedge_hub_api_writes_in_flight',
+    help: 'Status items being written to the API that count against the hub-wide budget (--max-api-writes; Lease renewals do not)',
+    registers: [this.registry],
+  });
   readonly usageReports = new Counter({
     name: 'kedge_hub_usage_reports_total',
     help: 'Resource usage reports from edges (protocol v6), by result: ok, too-frequent (dropped: sooner than half the interval), foreign-pods (ok, with figures for pods not bound to the node dropped)',

@@ -476,11 +476,12 @@ export class NodeSession {
     // "hub busy" — no pod was reported Running (bench/RESULTS.md, 10,000 × 10, session 9).
     const exempt = msg.kind === 'lease';
     if (!exempt && (this.pendingStatus >= this.deps.maxPendingStatus || w.inFlight >= w.max)) {
+      this.deps.metrics.statusBusy.inc({ kind: msg.kind, limit: w.inFlight >= w.max ? 'hub' : 'node' });
       this.send({ type: 'status-ack', id: msg.id, ok: false, reason: 'hub busy', retry: true });
       return;
     }
     this.pendingStatus++;
-    if (!exempt) w.inFlight++;
+    if (!exempt) this.deps.metrics.apiWritesInFlight.set(++w.inFlight);
     try {
       const r = await this.deps.status.write(this.node, msg.kind, msg.body);
       this.deps.metrics.statusWrites.inc({ kind: msg.kind, result: r.coalesced ? 'coalesced' : r.ok ? 'ok' : r.retry ? 'retry' : 'refused' });
@@ -488,7 +489,7 @@ export class NodeSession {
       if (this.phase !== 'closed') this.send({ type: 'status-ack', id: msg.id, ok: r.ok, reason: r.reason, retry: r.retry });
     } finally {
       this.pendingStatus--;
-      if (!exempt) w.inFlight--;
+      if (!exempt) this.deps.metrics.apiWritesInFlight.set(--w.inFlight);
     }
   }
 
