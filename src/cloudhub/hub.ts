@@ -208,6 +208,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   const sessions = new Map<string, NodeSession>();
   let kubeletProxy: KubeletProxy | undefined;
   const apiWrites = { inFlight: 0, max: opts.maxApiWrites ?? 256 };
+  metrics.watchApiQueue(() => opts.client.queuedRequests());
   const pingIntervalMs = opts.pingIntervalMs ?? 15_000;
   const usage = opts.usageIntervalMs ? new UsageBoard(opts.usageIntervalMs, (ns, name) => cache.get(objectKey('pods', ns, name)) as V1Pod | undefined) : undefined;
 

@@ -1,5 +1,5 @@
 /** Hub metrics on a per-hub registry (several hubs per process in tests/benches: no global registry). */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class HubMetrics {
   readonly registry = new Registry();
@@ -43,11 +43,28 @@ export class HubMetrics {
     labelNames: ['kind', 'limit'],
     registers: [this.registry],
   });
+  readonly statusWriteSeconds = new Histogram({
+    name: 'kedge_hub_status_write_duration_seconds',
+    help: 'Time from a status item\'s arrival at the hub to its answer from the API (a Lease renewal waiting behind the node\'s previous one included), by kind',
+    labelNames: ['kind'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
   readonly apiWritesInFlight = new Gauge({
     name: 'kedge_hub_api_writes_in_flight',
     help: 'Status items being written to the API that count against the hub-wide budget (--max-api-writes; Lease renewals do not)',
     registers: [this.registry],
   });
+  private apiQueue: () => number = () => 0;
+  readonly apiRequestsQueued: Gauge = new Gauge({
+    name: 'kedge_hub_api_requests_queued',
+    help: 'Hub requests to the API waiting for a connection of its client (all in use)',
+    registers: [this.registry],
+    collect: (): void => this.apiRequestsQueued.set(this.apiQueue()),
+  });
+  watchApiQueue(queued: () => number): void {
+    this.apiQueue = queued;
+  }
   readonly usageReports = new Counter({
     name: 'kedge_hub_usage_reports_total',
     help: 'Resource usage reports from edges (protocol v6), by result: ok, too-frequent (dropped: sooner than half the interval), foreign-pods (ok, with figures for pods not bound to the node dropped)',

@@ -482,8 +482,10 @@ export class NodeSession {
     }
     this.pendingStatus++;
     if (!exempt) this.deps.metrics.apiWritesInFlight.set(++w.inFlight);
+    const took = this.deps.metrics.statusWriteSeconds.startTimer({ kind: msg.kind });
     try {
       const r = await this.deps.status.write(this.node, msg.kind, msg.body);
+      took();
       this.deps.metrics.statusWrites.inc({ kind: msg.kind, result: r.coalesced ? 'coalesced' : r.ok ? 'ok' : r.retry ? 'retry' : 'refused' });
       if (!r.ok && !r.retry) this.log.warn({ kind: msg.kind, reason: r.reason }, 'status item refused');
       if (this.phase !== 'closed') this.send({ type: 'status-ack', id: msg.id, ok: r.ok, reason: r.reason, retry: r.retry });

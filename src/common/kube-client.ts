@@ -106,6 +106,14 @@ export class KubeClient {
     this.current(); // a kubeconfig that cannot be read fails here, at start, not on the first request
   }
 
+  /** Requests waiting for one of the request agent's sockets (MAX_REQUEST_SOCKETS are in use): a queue, for metrics. */
+  queuedRequests(): number {
+    const pending = (this.endpoint?.value.requestAgent as (http.Agent & { requests?: Record<string, unknown[]> }) | undefined)?.requests ?? {};
+    let n = 0;
+    for (const q of Object.values(pending)) n += q.length;
+    return n;
+  }
+
   /** A client for the current context of a kubeconfig file. */
   static fromKubeconfigFile(file: string): KubeClient {
     return new KubeClient({ kind: 'file', file });
