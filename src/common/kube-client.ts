@@ -43,6 +43,12 @@ const REQUEST_TIMEOUT_MS = 30_000;
  * Watches use their own agent: each holds its connection for minutes.
  */
 const MAX_REQUEST_SOCKETS = 32;
+/**
+ * Over the data dir's loopback Unix socket a connection costs no handshake, so the hub's 256 writes in flight get a
+ * connection each. With 32, node-write batches (each open for its slowest item) held most of them at 10,000 nodes and
+ * ~160 writes waited for a connection: `kedge_hub_api_requests_queued` (bench/RESULTS.md, session 10).
+ */
+const MAX_LOOPBACK_REQUEST_SOCKETS = 256;
 /** A watch asks the server to end it after 5–10 minutes (as client-go's reflector), then resumes from its resourceVersion. */
 const WATCH_TIMEOUT_MIN_S = 300;
 
@@ -163,7 +169,7 @@ export class KubeClient {
         build: () => ({
           url: new URL(LOOPBACK_SERVER_URL),
           base: { headers: { authorization: `Bearer ${t.token}` } },
-          requestAgent: loopbackAgent(t.socketPath, { maxSockets: MAX_REQUEST_SOCKETS }),
+          requestAgent: loopbackAgent(t.socketPath, { maxSockets: MAX_LOOPBACK_REQUEST_SOCKETS }),
           watchAgent: loopbackAgent(t.socketPath, {}),
         }),
       };
