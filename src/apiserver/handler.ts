@@ -111,11 +111,15 @@ export class ApiHandler {
   /**
    * Overload protection as upstream's max-in-flight filter: past the limit a request gets 429 with Retry-After and
    * clients (client-go, client-node informers) back off and retry instead of piling on. Watches are not counted.
+   * `exempt`: a request of the in-process control plane on its loopback channel (its own token, loopback.ts), which
+   * upstream lets through as it lets its loopback client (system:masters: the exempt priority level, and the legacy
+   * filter's exemption): the hub and the controllers bound their own writes in flight, and a hub filling the
+   * mutating lane with its nodes' pod statuses and events would otherwise refuse users' writes with 429.
    */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, exempt = false): Promise<void> {
     const q = req.url ?? '';
     const longRunning = /[?&]watch=(true|1)/.test(q) || q.includes('/watch/') || /\/(log|exec|attach|portforward|proxy)(\?|$)/.test(q);
-    if (longRunning) return this.handleAdmitted(req, res);
+    if (longRunning || exempt) return this.handleAdmitted(req, res);
     const lane = inflightLane(req.method, q);
     if (!this.lanes.tryEnter(lane)) {
       this.d.metrics?.observe('', '', 429, 0);

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -134,4 +135,51 @@ test('socket file: a stale one is replaced, a live one or a non-socket file is r
   writeFileSync(filePath, 'not a socket');
   await assert.rejects(new ApiLoopback(filePath).start(api, kubeconfig), /not a socket/);
   await assert.rejects(new ApiLoopback(path.join(dir, 'x'.repeat(120))).start(api, kubeconfig), /over the 107-byte limit/);
+});
+
+test('in-flight limit: the control plane\'s own loopback token is exempt; anyone else on the socket, and that token over HTTPS, is not', async () => {
+  const limitedDir = mkdtempSync(path.join(os.tmpdir(), 'kedge-loopback-limit-'));
+  const store = await openSqliteStore(path.join(limitedDir, 'state.db'));
+  const pki = await ensureServerPki(limitedDir, { hosts: ['127.0.0.1'] });
+  const lb = new ApiLoopback(path.join(limitedDir, LOOPBACK_SOCKET_NAME));
+  const limited = await createApiServer({
+    store, tls: { cert: pki.serverCertPem, key: pki.serverKeyPem, ca: pki.caCertPem }, port: 0, maxMutatingRequestsInflight: 1,
+    tokenAuthenticators: [lb.authenticator], logger: createLogger('test', 'warn'),
+  });
+  await lb.start(limited, await writeAdminKubeconfig(limitedDir, limited.url));
+  const { token } = lb.transport;
+  // An authorized write whose body never finishes holds the mutating lane's only slot: over HTTPS the control
+  // plane's token is not exempt, and the write waits for its body once authorized.
+  const held = https.request(`${limited.url}/api/v1/namespaces/default/configmaps`, {
+    method: 'POST', ca: pki.caCertPem, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': 100_000 },
+  });
+  held.on('error', () => {});
+  held.write('{');
+  const cm = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name } });
+  try {
+    let anonymous = { code: 0, body: null as unknown };
+    for (let i = 0; i < 100 && anonymous.code !== 429; i++) {
+      anonymous = await overSocket(lb.socketPath, 'POST', '/api/v1/namespaces/default/configmaps', { body: cm('anonymous') });
+      if (anonymous.code !== 429) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(anonymous.code, 429, 'the lane is full for a caller without the loopback token');
+    const wrong = await overSocket(lb.socketPath, 'POST', '/api/v1/namespaces/default/configmaps', { token: (token[0] === 'A' ? 'B' : 'A') + token.slice(1), body: cm('wrong') });
+    assert.equal(wrong.code, 429, 'a token of the same length that is not the loopback token');
+    const own = await overSocket(lb.socketPath, 'POST', '/api/v1/namespaces/default/configmaps', { token, body: cm('control-plane') });
+    assert.equal(own.code, 201, JSON.stringify(own.body));
+    const overHttps = await new Promise<number>((resolve, reject) => {
+      const req = https.request(`${limited.url}/api/v1/namespaces/default/configmaps`, {
+        method: 'POST', ca: pki.caCertPem, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode!)); });
+      req.on('error', reject);
+      req.end(JSON.stringify(cm('over-https')));
+    });
+    assert.equal(overHttps, 429, 'the exemption belongs to the socket, not to the token');
+  } finally {
+    held.destroy();
+    await lb.close();
+    await limited.close();
+    await store.close();
+    rmSync(limitedDir, { recursive: true, force: true });
+  }
 });

@@ -12,13 +12,13 @@
  * certificate, which those components would otherwise present over TLS: no privilege is gained.
  * A request on the socket with a wrong token is 401, one without a token is system:anonymous, as on the HTTPS port.
  */
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { listenOnUnixSocket, MAX_SOCKET_PATH_BYTES } from '../common/unix-socket.js';
 import type { LoopbackTransport } from '../common/kubeconfig.js';
 import { inspectCertificate, readKubeconfig } from '../pki/index.js';
-import { userFromCertificateSubject, type TokenAuthenticator, type UserInfo } from './auth/index.js';
+import { bearerToken, userFromCertificateSubject, type TokenAuthenticator, type UserInfo } from './auth/index.js';
 import type { ApiServer } from './server.js';
 
 /** The socket's file name in the data dir. */
@@ -36,6 +36,14 @@ export class LoopbackTokenAuthenticator implements TokenAuthenticator {
 
   grant(user: UserInfo): void {
     this.identity = { ...user, groups: [...user.groups] };
+  }
+
+  /** Whether a request carries exactly this token (checked before authentication: the in-flight limit's exemption). */
+  presentedBy(req: IncomingMessage): boolean {
+    const token = bearerToken(req);
+    if (!this.identity || token === null) return false;
+    const presented = Buffer.from(token);
+    return presented.length === this.token.length && timingSafeEqual(presented, this.token);
   }
 
   async authenticateToken(token: string): Promise<UserInfo | null> {
@@ -83,7 +91,9 @@ export class ApiLoopback {
     listener.keepAliveTimeout = 65_000;
     listener.headersTimeout = 70_000;
     listener.requestTimeout = 0; // watches are long-lived
-    api.serve(listener);
+    // The in-process control plane bounds its own writes in flight (the hub's budget, controllers' workers); other
+    // callers on the socket (static tokens, service accounts) stay under the limit as on the HTTPS port.
+    api.serve(listener, { exemptFromInflightLimit: (req) => this.authenticator.presentedBy(req) });
     await listenOnUnixSocket(listener, this.socketPath);
     this.listener = listener;
   }

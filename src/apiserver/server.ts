@@ -109,8 +109,11 @@ export interface ApiServer {
   metrics: ApiServerMetrics;
   /** Server-internal identity for in-process writes. */
   systemContext(namespace?: string): StrategyContext;
-  /** Serve the same API (same authentication, authorization, handlers) on `listener` too; its owner closes it. */
-  serve(listener: http.Server): void;
+  /**
+   * Serve the same API (same authentication, authorization, handlers) on `listener` too; its owner closes it.
+   * Requests `exemptFromInflightLimit` picks skip the in-flight limit (the loopback channel's own clients).
+   */
+  serve(listener: http.Server, o?: { exemptFromInflightLimit?: (req: http.IncomingMessage) => boolean }): void;
   close(): Promise<void>;
 }
 
@@ -311,8 +314,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
   return {
     url: serverUrl, port, registry, objects, feed, subresourceHandlers, upgradeHandlers, metrics, systemContext, nodeDialer: opts.nodeDialer,
-    serve(listener) {
-      listener.on('request', (req, res) => { void handler.handle(req, res); });
+    serve(listener, o) {
+      const exempt = o?.exemptFromInflightLimit;
+      listener.on('request', (req, res) => { void handler.handle(req, res, exempt?.(req) ?? false); });
       listener.on('upgrade', (req, socket, head) => { void handler.handleUpgrade(req, socket, head); });
     },
     async close() {
