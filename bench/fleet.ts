@@ -21,6 +21,7 @@
  *   fast as the API accepts, which starves a 10,000-node simulator sharing the machine).
  *   --start-concurrency K: nodes joining at once (a node counts until its first sync, or 30 s).
  *   --sim-heap-snapshot FILE: heap snapshot of each simulator shard (FILE.shardN.heapsnapshot) once the nodes have joined.
+ *   --sim-profile FILE: CPU profile of each simulator shard over the steady-state window (FILE.shardN.cpuprofile).
  *   --server-heap-snapshot DIR: heap snapshots of the server's main thread once the nodes have joined and again after
  *   the bulk pods are Running (a snapshot collects garbage first: the live heap; `bench/lib/heap-owners.ts` breaks
  *   it down by owner). The hub runs on a worker thread the signal does not snapshot: add `--server-arg=--no-hub-thread`
@@ -81,6 +82,7 @@ const { values: opt } = parseArgs({
     'skip-fresh-resync': { type: 'boolean', default: false },
     phases: { type: 'string', default: ALL_PHASES.join(',') },
     'sim-heap-snapshot': { type: 'string', default: '' },
+    'sim-profile': { type: 'string', default: '' },
     /** write a heap snapshot of the server into DIR once the nodes have joined (where its memory per node goes) */
     'server-heap-snapshot': { type: 'string', default: '' },
     /** extra `kedge server` arguments (repeatable), e.g. --server-arg=--no-hub-thread for measurement runs */
@@ -697,9 +699,11 @@ async function main(): Promise<void> {
       const steadyCpu = new ProcSampler(server.pid, 1000).start();
       const simCpu0 = (await fleet.usage()).cpuMicros;
       const hub0 = await hubCounters(hubPort);
+      if (opt['sim-profile']) await fleet.profileStart();
       const tSteady = now();
       await sleep(P.steadySeconds * 1000);
       const steadyWall = since(tSteady) / 1000;
+      if (opt['sim-profile']) log(`simulator CPU profiles of the steady state: ${(await fleet.profileStop(path.resolve(opt['sim-profile']))).join(', ')}`);
       const steadyBytes = await fleet.counters();
       const steadyHub = hubDelta(hub0, await hubCounters(hubPort), P.nodes);
       log(`steady state, hub counters per node over ${round(steadyWall, 0)} s: ${JSON.stringify(steadyHub)}`);

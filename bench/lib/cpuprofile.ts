@@ -2,6 +2,7 @@
  * Summarise a V8 .cpuprofile (from `node --cpu-prof`): self time per function and per source file,
  * so a benchmark can name its bottleneck. Usage: node --import tsx bench/lib/cpuprofile.ts FILE [TOP] [LAST_SECONDS]
  * LAST_SECONDS keeps only the samples of the profile's last seconds (e.g. a steady-state window at a run's end).
+ * Prints self time by file and by function, then inclusive time by function (self + callees).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,46 @@ interface CpuProfile {
   endTime: number;
   samples?: number[];
   timeDeltas?: number[];
+}
+
+/**
+ * Inclusive (total) time by function: the samples in a function or anything it called, each sample counted once
+ * per function even under recursion. Shows which caller a hot leaf (a socket write, JSON) is spent for.
+ */
+export function inclusiveTimes(profile: CpuProfile, lastSeconds?: number): ProfileEntry[] {
+  const selfUs = new Map<number, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  const from = lastSeconds === undefined ? -Infinity : profile.endTime - lastSeconds * 1e6;
+  let at = profile.startTime;
+  for (let i = 0; i < samples.length; i++) {
+    at += deltas[i] ?? 0;
+    if (at >= from) selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + (deltas[i] ?? 0));
+  }
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const keyOf = (n: ProfileNode) =>
+    `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|dist|src)\//, '$1/') || '(native)'}:${n.callFrame.lineNumber + 1}`;
+  const totals = new Map<string, number>();
+  let total = 0;
+  const walk = (id: number, onPath: Set<string>): number => {
+    const n = byId.get(id);
+    if (!n) return 0;
+    const key = keyOf(n);
+    const fresh = !onPath.has(key);
+    if (fresh) onPath.add(key);
+    let us = selfUs.get(id) ?? 0;
+    for (const c of n.children ?? []) us += walk(c, onPath);
+    if (fresh) {
+      onPath.delete(key);
+      totals.set(key, (totals.get(key) ?? 0) + us);
+    }
+    return us;
+  };
+  const root = profile.nodes[0];
+  if (root) total = walk(root.id, new Set());
+  return [...totals.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => ({ name, selfMs: Math.round(us / 1000), percent: total ? Math.round((us / total) * 1000) / 10 : 0 }));
 }
 
 export interface ProfileEntry {
@@ -65,4 +106,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   for (const e of s.byFile.slice(0, top)) process.stdout.write(`${String(e.percent).padStart(5)}%  ${e.selfMs} ms  ${e.name}\n`);
   process.stdout.write('-- by function\n');
   for (const e of s.byFunction.slice(0, top)) process.stdout.write(`${String(e.percent).padStart(5)}%  ${e.selfMs} ms  ${e.name}\n`);
+  process.stdout.write('-- by function, inclusive (self + callees)\n');
+  const inclusive = inclusiveTimes(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, last);
+  for (const e of inclusive.slice(0, top * 2)) process.stdout.write(`${String(e.percent).padStart(5)}%  ${e.selfMs} ms  ${e.name}\n`);
 }

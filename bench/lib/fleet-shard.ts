@@ -9,6 +9,8 @@
  * epoch milliseconds (performance.timeOrigin + performance.now()) so latencies compare across processes.
  */
 import { readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
@@ -53,6 +55,8 @@ export type ShardRequest =
   | { op: 'resetLoopDelay' }
   | { op: 'loopDelay' }
   | { op: 'heapSnapshot'; file: string }
+  | { op: 'profileStart' }
+  | { op: 'profileStop'; file: string }
   | { op: 'destroyFleet' }
   | { op: 'exit' };
 
@@ -114,6 +118,10 @@ class Shard {
         return { p99Ms: this.loopDelay.percentile(99) / 1e6, maxMs: this.loopDelay.max / 1e6 };
       case 'heapSnapshot':
         return writeHeapSnapshot(r.file);
+      case 'profileStart':
+        return this.profileStart();
+      case 'profileStop':
+        return this.profileStop(r.file);
       case 'destroyFleet':
         return this.destroyFleet();
       case 'exit':
@@ -121,6 +129,27 @@ class Shard {
         setImmediate(() => process.exit(0));
         return null;
     }
+  }
+
+  /** A CPU profile of this shard over a window the parent chooses (the steady state), via the inspector. */
+  private profiler: Session | undefined;
+
+  private async profileStart(): Promise<null> {
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    this.profiler = session;
+    return null;
+  }
+
+  private async profileStop(file: string): Promise<string> {
+    const session = this.need(this.profiler);
+    this.profiler = undefined;
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    await writeFile(file, JSON.stringify(profile));
+    return file;
   }
 
   private need<T>(x: T | undefined): T {

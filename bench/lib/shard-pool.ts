@@ -149,6 +149,16 @@ export class ShardPool {
     return Promise.all(this.shards.map((s) => s.request<string>({ op: 'heapSnapshot', file: `${file.replace(/\.heapsnapshot$/, '')}.shard${s.index}.heapsnapshot` })));
   }
 
+  /** Start a CPU profile in every shard (`profileStop` writes them). */
+  async profileStart(): Promise<void> {
+    await this.all({ op: 'profileStart' });
+  }
+
+  /** Stop the shards' CPU profiles: `${file}.shardN.cpuprofile`. Returns the files written. */
+  async profileStop(file: string): Promise<string[]> {
+    return Promise.all(this.shards.map((s) => s.request<string>({ op: 'profileStop', file: `${file.replace(/\.cpuprofile$/, '')}.shard${s.index}.cpuprofile` })));
+  }
+
   /** Stop every node and remove their data dirs; the shards (and their proxies) stay up for another grow. */
   async destroyFleet(): Promise<void> {
     await this.all({ op: 'destroyFleet' });
