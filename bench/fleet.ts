@@ -21,7 +21,8 @@
  *   fast as the API accepts, which starves a 10,000-node simulator sharing the machine).
  *   --start-concurrency K: nodes joining at once (a node counts until its first sync, or 30 s).
  *   --sim-heap-snapshot FILE: heap snapshot of each simulator shard (FILE.shardN.heapsnapshot) once the nodes have joined.
- *   --sim-profile FILE: CPU profile of each simulator shard over the steady-state window (FILE.shardN.cpuprofile).
+ *   --sim-profile FILE: CPU profile of each simulator shard over the steady-state window (FILE.shardN.cpuprofile) and
+ *     over the reconnect-only cut and heal (FILE.reconnect.shardN.cpuprofile).
  *   --server-heap-snapshot DIR: heap snapshots of the server's main thread once the nodes have joined and again after
  *   the bulk pods are Running (a snapshot collects garbage first: the live heap; `bench/lib/heap-owners.ts` breaks
  *   it down by owner). The hub runs on a worker thread the signal does not snapshot: add `--server-arg=--no-hub-thread`
@@ -747,6 +748,7 @@ async function main(): Promise<void> {
       let depth = NaN;
       await waitProgress('hub quiet before the cut', async () => (depth = await hubQueueDepth(hubPort)) === 0 && (await sleep(1000), (depth = await hubQueueDepth(hubPort)) === 0), 60_000, () => `${depth} changes unsent or unacknowledged`, 500);
       log(`reconnect-only: cutting all ${P.nodes} nodes for ${P.cutSeconds} s, no changes`);
+      if (opt['sim-profile']) await fleet.profileStart();
       reconnectOnly = await measureReconnectOnly({
         fleet,
         nodes: P.nodes,
@@ -758,6 +760,7 @@ async function main(): Promise<void> {
         waitFor: waitProgress,
         timeoutMs: scaled(60_000, 10, P.nodes),
       });
+      if (opt['sim-profile']) log(`simulator CPU profiles of the reconnect-only cut and heal: ${(await fleet.profileStop(`${path.resolve(opt['sim-profile'])}.reconnect`)).join(', ')}`);
       log(`reconnect-only, hub counters per node: ${JSON.stringify(reconnectOnly.hubPerNode)}`);
       results.reconnectOnly = { ...reconnectOnly, seconds: round(reconnectOnly.seconds, 1), downBytesPerNode: round(reconnectOnly.downBytes / P.nodes, 0), upBytesPerNode: round(reconnectOnly.upBytes / P.nodes, 0) };
       // change j touches bulk pod j (node j % N); without the bulk phase there is nothing to change

@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeartbeatGate, TlsSessionKeeper, awaitAnswerDeadline, backoffDelay } from './hub-client.js';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { HeartbeatGate, TlsContextKeeper, TlsSessionKeeper, awaitAnswerDeadline, backoffDelay } from './hub-client.js';
+import { ensureCertificateAuthority, issueClientCertificate } from '../pki/index.js';
 
 const creds = (cert: string) => ({ caCertPem: 'CA', certPem: cert, keyPem: `key-of-${cert}` });
 
@@ -21,6 +25,26 @@ test('a kept TLS session is offered only with the credentials that created it', 
   k.remember(a, ticket);
   k.drop();
   assert.equal(k.forCredentials(a), undefined);
+});
+
+test('one TLS context per set of credentials: reused by every dial, replaced when the certificate rotates', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kedge-tls-context-'));
+  try {
+    const ca = await ensureCertificateAuthority(dir);
+    const first = await issueClientCertificate(ca, 'system:node:n1', ['system:nodes']);
+    const rotated = await issueClientCertificate(ca, 'system:node:n1', ['system:nodes']);
+    const a = { caCertPem: ca.certPem, certPem: first.certPem, keyPem: first.keyPem };
+    const k = new TlsContextKeeper();
+    const ctx = k.forCredentials(a);
+    assert.equal(k.forCredentials({ ...a }), ctx, 'same PEMs (a new object): the same context, nothing parsed again');
+    const b = { caCertPem: ca.certPem, certPem: rotated.certPem, keyPem: rotated.keyPem };
+    const ctxB = k.forCredentials(b);
+    assert.notEqual(ctxB, ctx, 'a rotated certificate gets a context of its own');
+    assert.equal(k.forCredentials(b), ctxB);
+    assert.throws(() => k.forCredentials({ ...a, keyPem: 'not a key' }), 'a bad key fails the dial, as tls.connect would');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('backoff is full jitter under a doubling cap', () => {

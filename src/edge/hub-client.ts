@@ -54,7 +54,7 @@ export interface BackoffOptions {
 export class TlsSessionKeeper {
   private kept: { session: Buffer; fingerprint: string } | undefined;
 
-  private static fingerprint(c: EdgeCredentials): string {
+  static fingerprint(c: EdgeCredentials): string {
     return `${c.caCertPem}\0${c.certPem}\0${c.keyPem}`;
   }
 
@@ -75,6 +75,24 @@ export class TlsSessionKeeper {
 
   get holding(): boolean {
     return this.kept !== undefined;
+  }
+}
+
+/**
+ * One TLS context per set of credentials, reused by every dial. Building one parses the key, the certificate and
+ * the CA bundle (~6 ms of CPU): a node redialling a hub that is down paid it on every attempt, and a fleet coming
+ * back after a cut spent most of its reconnect CPU there (bench/RESULTS.md, session 11). New credentials (a rotated
+ * certificate) get a new context.
+ */
+export class TlsContextKeeper {
+  private kept: { context: tls.SecureContext; fingerprint: string } | undefined;
+
+  forCredentials(creds: EdgeCredentials): tls.SecureContext {
+    const fingerprint = TlsSessionKeeper.fingerprint(creds);
+    if (this.kept?.fingerprint !== fingerprint) {
+      this.kept = { context: tls.createSecureContext({ ca: creds.caCertPem, cert: creds.certPem, key: creds.keyPem }), fingerprint };
+    }
+    return this.kept.context;
   }
 }
 
@@ -239,6 +257,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
   private readonly ackEvery: number;
   private readonly log: Logger;
   readonly tlsSessions = new TlsSessionKeeper();
+  private readonly tlsContexts = new TlsContextKeeper();
   /** Whether the current connection resumed a TLS session (logged with "connected to hub"). */
   private tlsResumed = false;
   /** Bytes received in frames since start (wire payload before decompression is counted by the proxy). */
@@ -321,6 +340,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     const address = this.hubs.currentTarget().address;
     const creds = this.o.credentials();
     const offered = this.tlsSessions.forCredentials(creds);
+    const secureContext = this.tlsContexts.forCredentials(creds);
     this.tlsResumed = false;
     this.failure = undefined;
     let linkSocket: tls.TLSSocket | undefined;
@@ -333,7 +353,7 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       createConnection: ((options: tls.ConnectionOptions & { host?: string }) => {
         const host = options.host ?? '';
         const servername = options.servername ?? (isIP(host) ? '' : host);
-        const socket = tls.connect({ ...options, ...(address ? { host: address } : {}), path: undefined, servername, ...(offered ? { session: offered } : {}) });
+        const socket = tls.connect({ ...options, secureContext, ...(address ? { host: address } : {}), path: undefined, servername, ...(offered ? { session: offered } : {}) });
         linkSocket = socket;
         socket.on('session', (session: Buffer) => {
           if (ws === this.ws) this.tlsSessions.remember(creds, session);
