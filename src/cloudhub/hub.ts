@@ -43,6 +43,13 @@ import { HubBalancer } from './rebalance.js';
 import { PeerRelay, peerConnectHandler } from './peer-relay.js';
 
 export const DEFAULT_HUB_PORT = 10000;
+/**
+ * Connections the kernel queues for the hub before it accepts them (capped by net.core.somaxconn, 4096 on current
+ * kernels). Node's default, 511, overflowed when 10,000 nodes came back from a cut at once: the kernel then dropped
+ * handshakes, edges hit their 10 s WebSocket handshake timeout and dialled again, ~3 times each (bench/RESULTS.md,
+ * session 11).
+ */
+export const HUB_ACCEPT_BACKLOG = 4096;
 
 export interface CloudHubOptions {
   client: KubeClient;
@@ -453,7 +460,7 @@ export async function startCloudHub(opts: CloudHubOptions): Promise<CloudHub> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(opts.port ?? DEFAULT_HUB_PORT, opts.host ?? '0.0.0.0', () => resolve());
+      server.listen({ port: opts.port ?? DEFAULT_HUB_PORT, host: opts.host ?? '0.0.0.0', backlog: HUB_ACCEPT_BACKLOG }, () => resolve());
     });
   } catch (err) {
     podTokens.stop();

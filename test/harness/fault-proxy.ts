@@ -216,7 +216,8 @@ export class FaultLink {
     server.on('error', () => {}); // per-connection errors are handled per socket
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: this.bindHost, port, exclusive: true }, () => {
+      // A deep accept queue: one link carries thousands of hollow nodes in bench:fleet, all redialling after a cut.
+      server.listen({ host: this.bindHost, port, exclusive: true, backlog: 4096 }, () => {
         server.off('error', reject);
         resolve();
       });
