@@ -340,7 +340,6 @@ export class HubClient extends EventEmitter<HubClientEvents> {
     const address = this.hubs.currentTarget().address;
     const creds = this.o.credentials();
     const offered = this.tlsSessions.forCredentials(creds);
-    const secureContext = this.tlsContexts.forCredentials(creds);
     this.tlsResumed = false;
     this.failure = undefined;
     let linkSocket: tls.TLSSocket | undefined;
@@ -353,6 +352,9 @@ export class HubClient extends EventEmitter<HubClientEvents> {
       createConnection: ((options: tls.ConnectionOptions & { host?: string }) => {
         const host = options.host ?? '';
         const servername = options.servername ?? (isIP(host) ? '' : host);
+        // Inside the connect hook, as tls.connect's own context was: unusable credentials fail this dial (an error on
+        // the socket's request, then backoff), they do not throw out of the dialler.
+        const secureContext = this.tlsContexts.forCredentials(creds);
         const socket = tls.connect({ ...options, secureContext, ...(address ? { host: address } : {}), path: undefined, servername, ...(offered ? { session: offered } : {}) });
         linkSocket = socket;
         socket.on('session', (session: Buffer) => {
