@@ -80,7 +80,7 @@ export class TlsSessionKeeper {
 
 /**
  * One TLS context per set of credentials, reused by every dial. Building one parses the key, the certificate and
- * the CA bundle (~6 ms of CPU): a node redialling a hub that is down paid it on every attempt, and a fleet coming
+ * the CA bundle (~1 ms of CPU): a node redialling a hub that is down paid it on every attempt, and a fleet coming
  * back after a cut spent most of its reconnect CPU there (bench/RESULTS.md, session 11). New credentials (a rotated
  * certificate) get a new context.
  */
