@@ -8,6 +8,13 @@ const c = new TestCluster('controllers-workloads');
 before(async () => {
   await c.start();
   await c.addNodes('node', 5, (i) => ({ labels: { 'topology.kubernetes.io/zone': i < 3 ? 'zone-a' : 'zone-b' }, subnet: i + 10 }));
+  // A new Node carries the not-ready taint until the node lifecycle controller has seen it Ready: the spread below
+  // needs all five schedulable (CI once placed 3 replicas on 2 nodes while the others were still tainted).
+  await waitFor('5 schedulable nodes', async () => {
+    const nodes = (await c.json<{ items: any[] }>(['get', 'nodes'])).items;
+    const schedulable = nodes.filter((n) => !(n.spec.taints ?? []).some((t: { key: string }) => t.key === 'node.kubernetes.io/not-ready'));
+    return schedulable.length === 5 || undefined;
+  });
 });
 after(() => c.stop());
 

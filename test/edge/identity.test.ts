@@ -175,7 +175,13 @@ describe('edge identity and operation', { timeout: 600_000 }, () => {
 
   it('the Node reports the OS image from os-release and ephemeral-storage from the data dir\'s disk, as the kubelet', async () => {
     const e = await join('facts', ['--token', token.token]);
-    const node = JSON.parse(await c.kubectl(['get', 'node', 'facts', '-o', 'json'])) as NodeJson;
+    // "connected to hub" comes before the agent's first Node status report has been written through the hub.
+    let node: NodeJson | undefined;
+    await eventually('the Node\'s first status', async () => {
+      node = JSON.parse(await c.kubectl(['get', 'node', 'facts', '-o', 'json'])) as NodeJson;
+      return node.status?.nodeInfo !== undefined || 'no status.nodeInfo yet';
+    }, 30_000);
+    if (!node) throw new Error('unreachable');
     const pretty = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1];
     assert.ok(pretty);
     assert.equal(node.status.nodeInfo.osImage, pretty);
