@@ -21,11 +21,8 @@ interface CpuProfile {
   timeDeltas?: number[];
 }
 
-/**
- * Inclusive (total) time by function: the samples in a function or anything it called, each sample counted once
- * per function even under recursion. Shows which caller a hot leaf (a socket write, JSON) is spent for.
- */
-export function inclusiveTimes(profile: CpuProfile, lastSeconds?: number): ProfileEntry[] {
+/** Microseconds sampled in each profile node (self time), over the profile's last `lastSeconds` if given. */
+function selfTimeByNode(profile: CpuProfile, lastSeconds?: number): Map<number, number> {
   const selfUs = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
@@ -35,6 +32,15 @@ export function inclusiveTimes(profile: CpuProfile, lastSeconds?: number): Profi
     at += deltas[i] ?? 0;
     if (at >= from) selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + (deltas[i] ?? 0));
   }
+  return selfUs;
+}
+
+/**
+ * Inclusive (total) time by function: the samples in a function or anything it called, each sample counted once
+ * per function even under recursion. Shows which caller a hot leaf (a socket write, JSON) is spent for.
+ */
+export function inclusiveTimes(profile: CpuProfile, lastSeconds?: number): ProfileEntry[] {
+  const selfUs = selfTimeByNode(profile, lastSeconds);
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const keyOf = (n: ProfileNode) =>
     `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|dist|src)\//, '$1/') || '(native)'}:${n.callFrame.lineNumber + 1}`;
@@ -69,15 +75,7 @@ export interface ProfileEntry {
 
 /** Self time by function (name + file:line) and by file, largest first. */
 export function summarizeProfile(profile: CpuProfile, lastSeconds?: number): { totalMs: number; byFunction: ProfileEntry[]; byFile: ProfileEntry[] } {
-  const selfUs = new Map<number, number>();
-  const samples = profile.samples ?? [];
-  const deltas = profile.timeDeltas ?? [];
-  const from = lastSeconds === undefined ? -Infinity : profile.endTime - lastSeconds * 1e6;
-  let at = profile.startTime;
-  for (let i = 0; i < samples.length; i++) {
-    at += deltas[i] ?? 0;
-    if (at >= from) selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + (deltas[i] ?? 0));
-  }
+  const selfUs = selfTimeByNode(profile, lastSeconds);
   const byFn = new Map<string, number>();
   const byFile = new Map<string, number>();
   let total = 0;
